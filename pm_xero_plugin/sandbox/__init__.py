@@ -1,0 +1,1 @@
+"""A local, stateful, Xero-compatible server (see README, "The Xero sandbox")."""
