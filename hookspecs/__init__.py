@@ -1,0 +1,70 @@
+"""The Pet Manager host's published plugin contract.
+
+Plugin authors import the markers from here::
+
+    from hookspecs import hookimpl
+
+    @hookimpl
+    def on_invoice_created(invoice):
+        ...
+
+and register their module under the ``pet_manager`` entry-point group. The hooks themselves are
+documented in :mod:`hookspecs.spec`, the records the host passes in :mod:`hookspecs.records`, and
+the services a plugin receives in :mod:`hookspecs.host`. A small but real reference host that a
+plugin author can run lives in :mod:`hookspecs.refhost` (what ``pytester`` is to pytest).
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT_NAME = "pet_manager"
+"""The pluggy project name and the entry-point group plugins register under."""
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+"""Marks a function in :mod:`hookspecs.spec` as a hook specification."""
+
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+"""Marks a plugin's function as the implementation of the hook of the same name."""
+
+from hookspecs.host import Host, HistoryKind  # noqa: E402
+from hookspecs.records import (  # noqa: E402
+    Address,
+    Allocation,
+    Client,
+    CreditNote,
+    Invoice,
+    LineItem,
+    Location,
+    Payment,
+)
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """A :class:`pluggy.PluginManager` for the ``pet_manager`` project with every spec added.
+
+    Hosts (and tests) call this, then ``load_setuptools_entrypoints(PROJECT_NAME)``.
+    """
+    from hookspecs import spec
+
+    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(spec)
+    return pm
+
+
+__all__ = [
+    "PROJECT_NAME",
+    "Address",
+    "Allocation",
+    "Client",
+    "CreditNote",
+    "HistoryKind",
+    "Host",
+    "Invoice",
+    "LineItem",
+    "Location",
+    "Payment",
+    "hookimpl",
+    "hookspec",
+    "plugin_manager",
+]

@@ -1,0 +1,75 @@
+"""What the host offers a plugin: the ``host`` object passed to ``pm_startup``.
+
+A plugin keeps the reference and calls it from its own threads, so every method here must be
+safe to call from any thread. The reference host (:mod:`hookspecs.refhost`) is one implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from hookspecs.records import Location
+
+__all__ = ["HistoryKind", "Host"]
+
+HistoryKind = Literal["clients", "invoices", "credit_notes", "payments"]
+"""The kinds of record :meth:`Host.iter_history` can stream."""
+
+
+@runtime_checkable
+class Host(Protocol):
+    """The host's services, as seen by a plugin."""
+
+    def locations(self) -> list[Location]:
+        """Every location of the business, in a stable order. Small: a business has a few."""
+        ...
+
+    def iter_history(
+        self,
+        kind: HistoryKind,
+        location_id: str | None = None,
+        since: date | None = None,
+    ) -> Iterator[Mapping[str, Any]]:
+        """Stream the host's stored records of one kind, oldest first.
+
+        An **iterator**, never a list: a ten-year practice must not land in memory. The host reads
+        in pages behind it. Records have the shapes in :mod:`hookspecs.records`.
+
+        :param kind: which records.
+        :param location_id: only this location's records; ``None`` for all locations.
+        :param since: only documents dated on or after this local business date (invoice date for
+            invoices and credit notes, paid date for payments). Ignored for ``clients``, which
+            are always streamed whole: a customer from before the window may pay inside it.
+        """
+        ...
+
+    def get_record(self, kind: HistoryKind, record_id: str) -> Mapping[str, Any] | None:
+        """One stored record by its host id, or ``None`` if the host has none with that id."""
+        ...
+
+    def data_dir(self, plugin: str) -> Path:
+        """A directory that belongs to ``plugin`` alone, created if missing, kept across restarts."""
+        ...
+
+    def now(self) -> datetime:
+        """The host's current time, timezone-aware. Tests move it; plugins must not use ``time``."""
+        ...
+
+    def settings(self, plugin: str) -> Mapping[str, Any]:
+        """The settings last saved for ``plugin`` (after ``validate_settings`` accepted them)."""
+        ...
+
+    def is_enabled(self, plugin: str) -> bool:
+        """Whether the admin has switched ``plugin`` on in the host's settings."""
+        ...
+
+    def secret(self, plugin: str) -> bytes:
+        """A stable 32-byte secret for ``plugin`` to encrypt what it stores (tokens, keys).
+
+        The host keeps it outside the plugin's data directory, so a copied data directory alone
+        reveals nothing.
+        """
+        ...

@@ -1,0 +1,190 @@
+"""Hook specifications: every call the Pet Manager host makes into its plugins.
+
+Rules every hook shares:
+
+* The host calls hooks with **keyword arguments** only, and may add new optional arguments in
+  later versions (pluggy passes an implementation only the arguments it names).
+* A hook must not block for long: the host calls record hooks on the request path of the staff
+  member who just saved an invoice. Record what must be done, and do it in the background.
+* A plugin **must not raise** into the host. The host catches and logs what it does raise (so
+  its own operation carries on), but pluggy stops calling the remaining plugins for that call.
+* Records are plain mappings shaped as in :mod:`hookspecs.records`; validate them.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from hookspecs import hookspec
+
+if TYPE_CHECKING:
+    from hookspecs.host import Host
+    from hookspecs.records import Client, CreditNote, Invoice, Payment
+
+__all__ = [
+    "backfill",
+    "on_client_saved",
+    "on_credit_note_created",
+    "on_invoice_created",
+    "on_invoice_updated",
+    "on_invoice_voided",
+    "on_payment_recorded",
+    "on_settings_saved",
+    "pm_shutdown",
+    "pm_startup",
+    "start_contact_sync",
+    "sync_status",
+    "validate_settings",
+]
+
+
+# -- lifecycle -----------------------------------------------------------------------------------
+
+
+@hookspec
+def pm_startup(host: Host) -> None:
+    """Called once after every plugin is loaded and before the host serves requests.
+
+    Plugins keep ``host`` to reach locations, history, their settings, data directory, clock and
+    secret, and start any background work here.
+
+    :param host: the host's services (:class:`hookspecs.host.Host`).
+    :return: nothing; the return value is ignored.
+    """
+
+
+@hookspec
+def pm_shutdown() -> None:
+    """Called once when the host stops, after it stops serving requests.
+
+    Finish or release in-flight work so that nothing is lost: anything not done now must be
+    picked up again after the next ``pm_startup``. The host waits for this hook to return.
+
+    :return: nothing; the return value is ignored.
+    """
+
+
+# -- settings ------------------------------------------------------------------------------------
+
+
+@hookspec
+def validate_settings(plugin: str, settings: dict[str, Any]) -> list[str] | None:
+    """Called before an admin's save of a plugin's settings page is accepted.
+
+    Every plugin sees every save: a plugin answers only when ``plugin`` is its own name.
+
+    :param plugin: the name of the plugin whose settings are being saved (``"xero"``).
+    :param settings: the settings as the admin submitted them (JSON-compatible).
+    :return: a list of error messages an admin can act on (``"account_codes.org-1.income.default:
+        code '999' does not exist in Xero"``); empty or ``None`` when the settings are fine. The
+        host joins the lists of all plugins and refuses the save if any message is returned.
+    """
+
+
+@hookspec
+def on_settings_saved(plugin: str, settings: dict[str, Any]) -> None:
+    """Called after the host stored a plugin's settings, or switched a plugin on.
+
+    Also called when the admin switches a plugin back on in the host's plugin list (after the
+    time it was off, during which none of its hooks were called): the plugin should catch up.
+
+    :param plugin: the plugin whose settings changed.
+    :param settings: the settings now in force.
+    :return: nothing; the return value is ignored.
+    """
+
+
+# -- records -------------------------------------------------------------------------------------
+
+
+@hookspec
+def on_client_saved(client: Client) -> None:
+    """Called after a customer was created or changed and the change was committed.
+
+    :param client: the customer as now stored (:class:`hookspecs.records.Client`).
+    :return: nothing; the return value is ignored.
+    """
+
+
+@hookspec
+def on_invoice_created(invoice: Invoice) -> None:
+    """Called after an invoice was created and committed.
+
+    :param invoice: the invoice as stored (:class:`hookspecs.records.Invoice`).
+    :return: nothing; the return value is ignored.
+    """
+
+
+@hookspec
+def on_invoice_updated(invoice: Invoice) -> None:
+    """Called after an existing invoice was changed (lines, dates, customer) and committed.
+
+    :param invoice: the invoice as now stored, whole (not a diff).
+    :return: nothing; the return value is ignored.
+    """
+
+
+@hookspec
+def on_invoice_voided(invoice: Invoice) -> None:
+    """Called after an invoice was voided; its ``status`` is ``voided``.
+
+    :param invoice: the invoice as now stored.
+    :return: nothing; the return value is ignored.
+    """
+
+
+@hookspec
+def on_credit_note_created(credit_note: CreditNote) -> None:
+    """Called after a credit note was issued, optionally against one invoice (``invoice_id``).
+
+    :param credit_note: the credit note as stored (:class:`hookspecs.records.CreditNote`).
+    :return: nothing; the return value is ignored.
+    """
+
+
+@hookspec
+def on_payment_recorded(payment: Payment) -> None:
+    """Called after money was received: against invoices (``allocations``), or as an overpayment
+    (the part of ``amount`` the allocations do not cover).
+
+    :param payment: the payment as stored (:class:`hookspecs.records.Payment`).
+    :return: nothing; the return value is ignored.
+    """
+
+
+# -- admin actions -------------------------------------------------------------------------------
+
+
+@hookspec
+def start_contact_sync(location_id: str | None) -> None:
+    """Called when the admin presses "Start contact sync" on a plugin's settings page.
+
+    :param location_id: the location tab the admin pressed it on; ``None`` for all locations.
+    :return: nothing; the return value is ignored. Long work runs in the background.
+    """
+
+
+@hookspec
+def backfill(location_id: str | None, since: date | None) -> None:
+    """Called when the admin presses "Start syncing data": replay history into the sync.
+
+    The plugin streams :meth:`hookspecs.host.Host.iter_history` itself; replaying twice must not
+    send anything twice.
+
+    :param location_id: one location, or ``None`` for all.
+    :param since: the first business date to replay; ``None`` means the plugin's saved start date.
+    :return: nothing; the return value is ignored.
+    """
+
+
+@hookspec(firstresult=True)
+def sync_status(location_id: str | None) -> dict[str, Any] | None:
+    """Called when the host's accounting dashboard asks what to show.
+
+    **firstresult**: the host stops at the first plugin that returns a non-``None`` result.
+
+    :param location_id: one location's tab, or ``None`` for the whole business.
+    :return: JSON-compatible dashboard data (the plugin documents its shape), or ``None`` to let
+        another plugin answer. The host renders it as-is.
+    """
