@@ -7,8 +7,8 @@ seconds per real second, so a demo can watch a 30-minute token expire in seconds
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 __all__ = ["Clock", "SandboxClock"]

@@ -77,7 +77,9 @@ class Faults:
         if self.script:
             outcome = self.script.popleft()
             if outcome not in OUTCOMES:
-                raise ValueError(f"unknown scripted outcome {outcome!r}; use one of {sorted(OUTCOMES)}")
+                raise ValueError(
+                    f"unknown scripted outcome {outcome!r}; use one of {sorted(OUTCOMES)}"
+                )
             return outcome
         if self.offline:
             return "offline"

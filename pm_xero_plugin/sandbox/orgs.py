@@ -96,7 +96,13 @@ _CHART: list[tuple[str, str, str, str, str, str, bool]] = [
     ("960", "Retained Earnings", "EQUITY", "EQUITY", "none", "ACTIVE", False),
 ]
 
-_SYSTEM = {"610": "DEBTORS", "800": "CREDITORS", "820": "GST", "860": "ROUNDING", "960": "RETAINEDEARNINGS"}
+_SYSTEM = {
+    "610": "DEBTORS",
+    "800": "CREDITORS",
+    "820": "GST",
+    "860": "ROUNDING",
+    "960": "RETAINEDEARNINGS",
+}
 
 
 @dataclass
@@ -128,7 +134,9 @@ class Org:
         self.counters[prefix] = self.counters.get(prefix, 0) + 1
         return f"{prefix}-{self.counters[prefix]:04d}"
 
-    def account(self, code: str | None = None, account_id: str | None = None) -> dict[str, Any] | None:
+    def account(
+        self, code: str | None = None, account_id: str | None = None
+    ) -> dict[str, Any] | None:
         for acc in self.accounts:
             if (code is not None and acc["Code"] == code) or (
                 account_id is not None and acc["AccountID"].lower() == str(account_id).lower()
@@ -179,7 +187,11 @@ def _tax_rates(region: str) -> list[dict[str, Any]]:
             {
                 "Name": name,
                 "TaxType": tax_type,
-                "ReportTaxType": "OUTPUT" if applies == "R" else "INPUT" if applies == "E" else "NONE",
+                "ReportTaxType": "OUTPUT"
+                if applies == "R"
+                else "INPUT"
+                if applies == "E"
+                else "NONE",
                 "CanApplyToAssets": applies != "R",
                 "CanApplyToEquity": applies == "*",
                 "CanApplyToExpenses": applies != "R",
@@ -189,7 +201,12 @@ def _tax_rates(region: str) -> list[dict[str, Any]]:
                 "EffectiveRate": r,
                 "Status": "ACTIVE",
                 "TaxComponents": [
-                    {"Name": name.split(" on ")[0], "Rate": r, "IsCompound": False, "IsNonRecoverable": False}
+                    {
+                        "Name": name.split(" on ")[0],
+                        "Rate": r,
+                        "IsCompound": False,
+                        "IsNonRecoverable": False,
+                    }
                 ],
             }
         )

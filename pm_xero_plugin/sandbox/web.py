@@ -27,7 +27,9 @@ class Request:
     @classmethod
     def from_environ(cls, environ: dict[str, Any]) -> Request:
         headers = {
-            k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")
+            k[5:].replace("_", "-").lower(): str(v)
+            for k, v in environ.items()
+            if k.startswith("HTTP_")
         }
         if environ.get("CONTENT_TYPE"):
             headers["content-type"] = environ["CONTENT_TYPE"]
@@ -39,12 +41,16 @@ class Request:
         path = environ.get("PATH_INFO", "/") or "/"
         if isinstance(path, str):  # PEP 3333: latin-1 decoded bytes
             path = path.encode("latin-1").decode("utf-8", "replace")
-        return cls(environ["REQUEST_METHOD"].upper(), path, environ.get("QUERY_STRING", ""), headers, body)
+        return cls(
+            environ["REQUEST_METHOD"].upper(), path, environ.get("QUERY_STRING", ""), headers, body
+        )
 
     @property
     def query(self) -> dict[str, str]:
         """Query parameters, case-insensitive keys (Xero's are), first value wins."""
-        return {k.lower(): v[0] for k, v in parse_qs(self.query_string, keep_blank_values=True).items()}
+        return {
+            k.lower(): v[0] for k, v in parse_qs(self.query_string, keep_blank_values=True).items()
+        }
 
     def form(self) -> dict[str, str]:
         return {k: v[0] for k, v in parse_qs(self.body.decode("utf-8", "replace")).items()}
@@ -95,7 +101,9 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
     return Response(status, body, {"Content-Type": JSON, **(headers or {})})
 
 
-def text_response(status: int, text: str, content_type: str = "text/plain; charset=utf-8") -> Response:
+def text_response(
+    status: int, text: str, content_type: str = "text/plain; charset=utf-8"
+) -> Response:
     return Response(status, text.encode(), {"Content-Type": content_type})
 
 

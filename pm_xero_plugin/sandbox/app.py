@@ -1,0 +1,418 @@
+"""The sandbox as one WSGI app: identity, ``/connections``, the Accounting API and a dev view.
+
+Everything a request goes through is here, in Xero's order: bearer token (401), tenant and
+connection (403), rate limits (429), injected faults, the idempotency cache, the spec check (400)
+and finally the organisation's books. One lock guards the state; the concurrency limit counts
+requests in flight per tenant, so it is real under threads.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import random
+import threading
+import traceback
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from . import accounting
+from .clock import SandboxClock
+from .dates import render
+from .faults import Faults
+from .idempotency import CachedResponse, IdempotencyCache, fingerprint
+from .identity import AccessToken, Identity
+from .limits import Limits, RateLimiter
+from .orgs import REGIONS, Org, new_org
+from .validation import SpecChecker
+from .web import ApiError, Request, Response, SandboxHang, json_response, problem, text_response
+
+if TYPE_CHECKING:
+    import os
+
+    import httpx
+
+    from .server import RunningServer
+
+__all__ = ["API_ROOT", "Sandbox"]
+
+API_ROOT = "/api.xro/2.0"
+
+StartResponse = Callable[..., Any]
+
+# Accounting resource -> scopes that allow writing it (".read" variants allow reading).
+_SCOPES: dict[str, tuple[str, ...]] = {
+    "contacts": ("accounting.contacts",),
+    "accounts": ("accounting.settings",),
+    "taxrates": ("accounting.settings",),
+    "trackingcategories": ("accounting.settings",),
+    "organisation": ("accounting.settings",),
+    "invoices": ("accounting.transactions", "accounting.invoices"),
+    "creditnotes": ("accounting.transactions", "accounting.invoices"),
+    "banktransactions": ("accounting.transactions", "accounting.banktransactions"),
+    "overpayments": ("accounting.transactions", "accounting.invoices", "accounting.payments"),
+    "payments": ("accounting.transactions", "accounting.payments"),
+}
+
+
+class Sandbox:
+    """A local, stateful, Xero-compatible server.
+
+    :param client_id: / :param client_secret: the one app it accepts.
+    :param orgs: organisations seeded at start (named "Sandbox Pets Ltd 1", "… 2", …).
+    :param clock: callable returning an aware UTC datetime; default a manual `SandboxClock`.
+    :param spec_path: ``xero_accounting.yaml``; ``None`` runs without checking bodies.
+    :param limits: Xero's rate limits (on by default).
+    :param seed: makes tenant ids and random faults replayable.
+    :param region: ``AU``, ``NZ`` or ``UK`` – tax rates and currency of seeded organisations.
+    """
+
+    def __init__(
+        self,
+        *,
+        client_id: str = "sandbox-client",
+        client_secret: str = "sandbox-secret",
+        orgs: int = 2,
+        clock: Callable[[], datetime] | None = None,
+        spec_path: str | os.PathLike[str] | None = None,
+        limits: Limits | None = None,
+        seed: int = 0,
+        region: str = "AU",
+    ) -> None:
+        if region not in REGIONS:
+            raise ValueError(f"unknown region {region!r}; choose one of {sorted(REGIONS)}")
+        self.clock: Callable[[], datetime] = clock or SandboxClock()
+        self.client_id, self.client_secret = client_id, client_secret
+        self.region = region
+        self.seed = seed
+        self.limits = limits or Limits()
+        self.spec = SpecChecker(spec_path) if spec_path else None
+        self._lock = threading.RLock()
+        self._rng = random.Random(f"{seed}:tenants")
+        self._orgs: dict[str, Org] = {}
+        self._faults: dict[str, Faults] = {}
+        self._limiter = RateLimiter(self.limits)
+        self._idem = IdempotencyCache()
+        self._api_calls: Counter[str] = Counter()
+        self.requests: list[dict[str, Any]] = []
+        self.identity = Identity(
+            client_id,
+            client_secret,
+            self.clock,
+            lambda: {t: o.name for t, o in self._orgs.items()},
+            self.add_org,
+        )
+        self.seeded: list[str] = [self.add_org() for _ in range(orgs)]
+        self.app = self.wsgi
+
+    # -- organisations, faults, inspection ---------------------------------------------------
+
+    @property
+    def tenant_ids(self) -> list[str]:
+        """Every organisation's tenant id, in creation order."""
+        with self._lock:
+            return list(self._orgs)
+
+    def add_org(self, name: str | None = None, region: str | None = None) -> str:
+        """Create an organisation (chart of accounts, tax rates) and return its tenant id."""
+        with self._lock:
+            n = len(self._orgs) + 1
+            tenant_id = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+            org = new_org(
+                name or f"Sandbox Pets Ltd {n}", region or self.region, tenant_id, self.clock()
+            )
+            self._orgs[tenant_id] = org
+            faults = Faults(seed=f"{self.seed}:{n}")
+            faults._expire = lambda: self._with_lock(self.identity.expire_tokens, tenant_id)
+            faults._disconnect = lambda: self._with_lock(self.identity.disconnect, tenant_id)
+            self._faults[tenant_id] = faults
+            return tenant_id
+
+    def _with_lock(self, fn: Callable[[str], None], tenant_id: str) -> None:
+        with self._lock:
+            fn(tenant_id)
+
+    def org(self, tenant_id: str) -> Org:
+        """The live organisation (its stores are Xero-shaped dicts) – for tests and debugging."""
+        return self._orgs[tenant_id]
+
+    def faults(self, tenant_id: str) -> Faults:
+        """The mutable fault configuration of one organisation."""
+        return self._faults[tenant_id]
+
+    def in_flight(self, tenant_id: str) -> int:
+        with self._lock:
+            return self._limiter.in_flight(tenant_id)
+
+    def api_calls(self, tenant_id: str | None = None) -> int:
+        """Accounting API calls received (all outcomes), for one tenant or all."""
+        with self._lock:
+            return self._api_calls[tenant_id] if tenant_id else sum(self._api_calls.values())
+
+    def inspect(self) -> dict[str, Any]:
+        """Everything stored, per organisation, as JSON-able Xero-shaped data."""
+        with self._lock:
+            out = {}
+            for tid, org in self._orgs.items():
+                lock = self._faults[tid].lock_date
+                out[tid] = {
+                    "name": org.name,
+                    "region": org.region,
+                    "connected": tid in self.identity.connections,
+                    "lock_date": lock.isoformat() if lock else None,
+                    "contacts": render(list(org.contacts.values())),
+                    "invoices": render(list(org.invoices.values())),
+                    "credit_notes": render(list(org.credit_notes.values())),
+                    "payments": render(list(org.payments.values())),
+                    "bank_transactions": render(list(org.bank_transactions.values())),
+                    "overpayments": render(list(org.overpayments.values())),
+                    "accounts": render(org.accounts),
+                    "tax_rates": render(org.tax_rates),
+                    "tracking_categories": render(org.tracking_categories),
+                }
+            return out
+
+    # -- ways to run it ----------------------------------------------------------------------
+
+    def transport(self) -> httpx.WSGITransport:
+        """An httpx transport that runs requests in-process (timeouts become ``httpx.ReadTimeout``)."""
+        from .server import SandboxTransport
+
+        return SandboxTransport(app=self.app)
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+        """Serve on `host`:`port` from a background thread; ``.url``, ``.shutdown()``, context manager."""
+        from .server import serve
+
+        return serve(self, host, port)
+
+    # -- WSGI --------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        return self.wsgi(environ, start_response)
+
+    def wsgi(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        req = Request.from_environ(environ)
+        tenant: str | None = None
+        try:
+            resp, tenant = self._route(req)
+        except ApiError as exc:
+            resp = exc.response
+        except Exception:
+            resp = text_response(500, "Sandbox internal error\n" + traceback.format_exc())
+        self._record(req, resp, tenant)
+        if resp.hang:
+            hang = self._faults[tenant].hang_seconds if tenant in self._faults else 0.0
+            raise SandboxHang(resp.hang, hang)
+        reason = (
+            HTTPStatus(resp.status).phrase if resp.status in HTTPStatus._value2member_map_ else ""
+        )
+        resp.headers.setdefault("Content-Length", str(len(resp.body)))
+        start_response(f"{resp.status} {reason}", list(resp.headers.items()))
+        return [resp.body]
+
+    def _record(self, req: Request, resp: Response, tenant: str | None) -> None:
+        with self._lock:
+            self.requests.append(
+                {
+                    "time": self.clock().isoformat(),
+                    "method": req.method,
+                    "path": req.path,
+                    "query": req.query_string,
+                    "tenant": tenant,
+                    "status": resp.status,
+                    "idempotency_key": req.headers.get("idempotency-key"),
+                    "outcome": resp.hang
+                    or ("replayed" if resp.headers.get("X-Sandbox-Replay") else "answered"),
+                }
+            )
+
+    def _route(self, req: Request) -> tuple[Response, str | None]:
+        path, method = req.path.rstrip("/") or "/", req.method
+        if path.startswith(API_ROOT + "/") or path == API_ROOT:
+            return self._accounting(req, path[len(API_ROOT) :])
+        with self._lock:
+            if path == "/" and method == "GET":
+                return self._home(), None
+            if path == "/sandbox/state" and method == "GET":
+                return json_response(200, self.inspect()), None
+            if path == "/sandbox/requests" and method == "GET":
+                return json_response(200, list(self.requests)), None
+            if path == "/identity/connect/authorize" and method == "GET":
+                return self.identity.authorize(req), None
+            if path == "/connect/token" and method == "POST":
+                return self.identity.token(req), None
+            if path == "/connect/revocation" and method == "POST":
+                return self.identity.revoke(req), None
+            if path == "/connections" and method == "GET":
+                return self.identity.connections_view(req), None
+            if path.startswith("/connections/") and method == "DELETE":
+                return self.identity.delete_connection(req, path.split("/")[2]), None
+        return problem(404, "The resource you're looking for cannot be found"), None
+
+    def _home(self) -> Response:
+        orgs = "".join(
+            f"<li><code>{t}</code> {html.escape(o.name)} ({o.region})</li>"
+            for t, o in self._orgs.items()
+        )
+        spec = (
+            f"checked against <code>{html.escape(self.spec.path)}</code>"
+            if self.spec
+            else "NOT checked (no spec)"
+        )
+        page = f"""<!doctype html><title>pm-xero sandbox</title>
+<h1>pm-xero Xero sandbox</h1>
+<p>A local stand-in for Xero: identity, <code>/connections</code> and the Accounting API
+(<code>{API_ROOT}</code>). Nothing here talks to the real Xero.</p>
+<p>App: client id <code>{html.escape(self.client_id)}</code>, client secret
+<code>{html.escape(self.client_secret)}</code>. Request bodies are {spec}.</p>
+<p>Authorize: <code>/identity/connect/authorize</code> (auto-consent; <code>tenant=</code> ids or
+<code>new</code>), token: <code>/connect/token</code>, revoke: <code>/connect/revocation</code>.</p>
+<ul>{orgs}</ul>
+<p>Inspect: <a href="/sandbox/state">/sandbox/state</a>, <a href="/sandbox/requests">/sandbox/requests</a>.</p>
+"""
+        return text_response(200, page, "text/html; charset=utf-8")
+
+    # -- the Accounting API pipeline ------------------------------------------------------------
+
+    def _scope_ok(self, tok: AccessToken, resource: str, method: str) -> bool:
+        granted = set(tok.scope.split())
+        if tok.tenant_id is not None and not granted:
+            return True  # a Custom Connection's scopes are set on the app, not the request
+        allowed = _SCOPES.get(resource)
+        if allowed is None:
+            return True
+        if any(s in granted for s in allowed):
+            return True
+        return method == "GET" and any(f"{s}.read" in granted for s in allowed)
+
+    def _accounting(self, req: Request, api_path: str) -> tuple[Response, str | None]:
+        tenant = req.headers.get("xero-tenant-id", "").strip().lower() or None
+        with self._lock:
+            now = self.clock()
+            known = tenant if tenant in self._orgs else None
+            if known:
+                self._api_calls[known] += 1
+            tok = self.identity.bearer(req)
+            if isinstance(tok, Response):
+                tok.headers.update(self._limiter.headers(known, now))
+                return tok, known
+            if known is None or not self.identity.can_reach(tok, known):
+                resp = problem(403, "AuthenticationUnsuccessful")
+                resp.headers.update(self._limiter.headers(known, now))
+                return resp, known
+            resource = (api_path.strip("/").split("/") or [""])[0].lower()
+            if not self._scope_ok(tok, resource, req.method):
+                resp = problem(401, "AuthorizationUnsuccessful")
+                resp.headers.update(self._limiter.headers(known, now))
+                return resp, known
+            decision = self._limiter.acquire(known, now)
+            if decision.problem:
+                resp = text_response(429, f"Rate limit exceeded: {decision.problem}")
+                resp.headers.update(decision.headers)
+                resp.headers["X-Rate-Limit-Problem"] = decision.problem
+                if decision.retry_after is not None:
+                    resp.headers["Retry-After"] = str(decision.retry_after)
+                return resp, known
+        try:
+            faults = self._faults[known]
+            if faults.gate is not None:
+                faults.gate.wait(timeout=60)
+            with self._lock:
+                resp = self._handle(req, api_path, known, faults)
+                resp.headers.update(self._limiter.headers(known, self.clock()))
+        finally:
+            with self._lock:
+                self._limiter.release(known)
+        return resp, known
+
+    def _handle(self, req: Request, api_path: str, tenant: str, faults: Faults) -> Response:
+        now = self.clock()
+        outcome = faults.next_outcome()
+        if outcome in ("500", "502", "504"):
+            return text_response(int(outcome), HTTPStatus(int(outcome)).phrase)
+        if outcome == "503":
+            return text_response(503, "Not Available")
+        if outcome == "offline":
+            return text_response(503, "Organisation offline")
+        if outcome == "timeout":
+            return Response(504, hang="timeout")
+        if outcome == "429":
+            resp = text_response(429, "Rate limit exceeded: minute")
+            resp.headers.update({"X-Rate-Limit-Problem": "minute", "Retry-After": "60"})
+            return resp
+        if outcome == "token_expired":
+            self.identity.expire_tokens(tenant)
+            tok = self.identity.bearer(req)
+            assert isinstance(tok, Response)
+            return tok
+        key = req.headers.get("idempotency-key") if req.method in ("PUT", "POST") else None
+        if key is not None:
+            if not key or len(key) > 128:
+                return json_response(
+                    400,
+                    {
+                        "ErrorNumber": 10,
+                        "Type": "ValidationException",
+                        "Message": "Idempotency-Key must be 1 to 128 characters",
+                    },
+                )
+            self._idem.purge(now)
+            fp = fingerprint(req.method, req.path.lower(), req.query_string, req.body)
+            state, cached = self._idem.lookup(tenant, key, fp, now)
+            if state == "conflict" or state == "in_progress":
+                return json_response(
+                    400,
+                    {
+                        "ErrorNumber": 10,
+                        "Type": "ValidationException",
+                        "Message": f"Idempotency-Key {key} has already been used for a different request"
+                        if state == "conflict"
+                        else f"A request with Idempotency-Key {key} is still in progress",
+                    },
+                )
+            if cached is not None:
+                resp = Response(cached.status, cached.body, dict(cached.headers))
+                resp.headers["X-Sandbox-Replay"] = "true"
+                if outcome == "lost":
+                    resp.hang = "lost"
+                return resp
+        resp = self._execute(req, api_path, tenant, faults, now)
+        if key is not None:
+            if resp.status >= 500:
+                self._idem.forget(tenant, key)
+            else:
+                self._idem.store(
+                    tenant, key, CachedResponse(resp.status, tuple(resp.headers.items()), resp.body)
+                )
+        if outcome == "lost":
+            resp.hang = "lost"
+        return resp
+
+    def _execute(
+        self, req: Request, api_path: str, tenant: str, faults: Faults, now: datetime
+    ) -> Response:
+        if self.spec is not None:
+            complaint = self.spec.check(req.method, api_path, req.query, req.body)
+            if complaint:
+                return json_response(
+                    400,
+                    {"ErrorNumber": 14, "Type": "PostDataInvalidException", "Message": complaint},
+                )
+        try:
+            return accounting.handle(self._orgs[tenant], req, api_path, now, faults.lock_date)
+        except ApiError as exc:
+            return exc.response
+        except json.JSONDecodeError:
+            return json_response(
+                400,
+                {
+                    "ErrorNumber": 14,
+                    "Type": "PostDataInvalidException",
+                    "Message": "The request body is not valid JSON",
+                },
+            )

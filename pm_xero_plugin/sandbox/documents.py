@@ -1,0 +1,676 @@
+"""Xero's bookkeeping rules for contacts, invoices, credit notes, payments and overpayments.
+
+Each operation takes one element of a request, applies Xero's rules with Xero's own messages,
+and either stores the result or raises `ElementError` carrying every message that applies – so a
+client sees the same per-element errors it would get from Xero.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from .dates import lock_date_text, parse_date
+from .orgs import Org
+
+__all__ = ["Books", "ElementError", "line_totals", "money"]
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0")
+#: Fields Xero computes or manages itself; a client's values for them are ignored.
+_COMPUTED = frozenset(
+    ["Contact", "LineItems", "Date", "DueDate", "UpdatedDateUTC", "ValidationErrors", "Warnings", "StatusAttributeString", "AmountPaid", "AmountDue", "AmountCredited", "Total", "SubTotal", "TotalTax", "Payments", "CreditNotes", "Overpayments", "Prepayments", "Allocations", "RemainingCredit", "AppliedAmount", "HasErrors", "FullyPaidOnDate"]
+)
+EDIT_BLOCKED = "This document cannot be edited as it has a payment or credit note allocated to it."
+
+
+class ElementError(Exception):
+    """One element failed Xero's rules; ``messages`` are its ValidationErrors."""
+
+    def __init__(self, *messages: str) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = list(messages)
+
+
+def money(value: Any, field_name: str = "Amount") -> Decimal:
+    try:
+        return Decimal(str(value)) if value is not None else ZERO
+    except InvalidOperation:
+        raise ElementError(f"{field_name} must be a number") from None
+
+
+def _round(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def line_totals(
+    lines: list[dict[str, Any]], line_amount_types: str, rates: dict[str, Decimal]
+) -> tuple[Decimal, Decimal, Decimal]:
+    """Fill ``LineAmount``/``TaxAmount`` per line and return (SubTotal, TotalTax, Total).
+
+    Tax is rounded to the cent on each line, then summed – Xero's way, which is why a total can
+    differ by a cent from "rate × sum of lines".
+    """
+    subtotal = total_tax = ZERO
+    for line in lines:
+        qty = money(line.get("Quantity", 1) if line.get("Quantity") is not None else 1, "Quantity")
+        if line.get("UnitAmount") is not None:
+            gross = qty * money(line["UnitAmount"], "UnitAmount")
+            discount = money(line.get("DiscountRate"), "DiscountRate")
+            amount = _round(gross * (1 - discount / 100))
+        else:
+            amount = _round(money(line.get("LineAmount"), "LineAmount"))
+        rate = rates.get(line.get("TaxType") or "", ZERO) / 100
+        if line_amount_types == "NoTax":
+            tax = ZERO
+        elif line_amount_types == "Inclusive":
+            tax = _round(amount * rate / (1 + rate))
+        else:
+            tax = _round(amount * rate)
+        line["Quantity"] = qty
+        line["LineAmount"] = amount
+        line["TaxAmount"] = tax
+        total_tax += tax
+        subtotal += amount - tax if line_amount_types == "Inclusive" else amount
+    return subtotal, total_tax, subtotal + total_tax
+
+
+class Books:
+    """The rules of one organisation, applied to its stored documents."""
+
+    def __init__(self, org: Org, now: Callable[[], datetime], lock_date: date | None) -> None:
+        self.org = org
+        self.now = now()
+        self.lock_date = lock_date
+
+    # -- shared checks ----------------------------------------------------------------------
+
+    def _check_lock(self, when: date, what: str = "document") -> None:
+        if self.lock_date is not None and when <= self.lock_date:
+            raise ElementError(
+                f"The {what} date cannot be before the period lock date, currently set at "
+                f"{lock_date_text(self.lock_date)}"
+            )
+
+    def _date(self, value: Any, default: date | None = None) -> date:
+        if value is None or value == "":
+            if default is None:
+                raise ElementError("A date is required")
+            return default
+        try:
+            return parse_date(value)
+        except ValueError as exc:
+            raise ElementError(str(exc)) from None
+
+    def find_contact(self, ref: dict[str, Any] | None, *, create: bool) -> dict[str, Any]:
+        """Resolve ``Contact{ContactID|ContactNumber|Name}``; Xero creates one from a new Name."""
+        ref = ref or {}
+        contacts = self.org.contacts
+        if ref.get("ContactID"):
+            found = contacts.get(str(ref["ContactID"]).lower())
+            if found is None:
+                raise ElementError(f"The contact with ID {ref['ContactID']} could not be found.")
+        elif ref.get("ContactNumber"):
+            found = next(
+                (c for c in contacts.values() if c.get("ContactNumber") == ref["ContactNumber"]),
+                None,
+            )
+            if found is None:
+                raise ElementError(f"The contact number {ref['ContactNumber']} could not be found.")
+        elif ref.get("Name"):
+            found = next(
+                (
+                    c
+                    for c in contacts.values()
+                    if c["Name"] == ref["Name"] and c["ContactStatus"] == "ACTIVE"
+                ),
+                None,
+            )
+            if found is None:
+                if not create:
+                    raise ElementError(f"The contact {ref['Name']} could not be found.")
+                found = self.save_contact({"Name": ref["Name"]}, update=False)
+        else:
+            raise ElementError("A Contact must be specified for this type of transaction")
+        if found["ContactStatus"] == "ARCHIVED":
+            raise ElementError(
+                f"The contact '{found['Name']}' has been archived. Select an active contact or restore the archived contact."
+            )
+        return found
+
+    @staticmethod
+    def _contact_ref(contact: dict[str, Any]) -> dict[str, Any]:
+        ref = {"ContactID": contact["ContactID"], "Name": contact["Name"]}
+        if contact.get("ContactNumber"):
+            ref["ContactNumber"] = contact["ContactNumber"]
+        return ref
+
+    def _payment_account(self, ref: dict[str, Any] | None) -> dict[str, Any]:
+        ref = ref or {}
+        acc = self.org.account(code=ref.get("Code"), account_id=ref.get("AccountID"))
+        if acc is None:
+            raise ElementError("Account could not be found")
+        if acc["Status"] == "ARCHIVED":
+            raise ElementError(
+                f"Account code '{acc['Code']}' has been archived, or has been deleted."
+            )
+        if acc["Type"] != "BANK" and not acc["EnablePaymentsToAccount"]:
+            raise ElementError(
+                f"Account code '{acc['Code']}' is not a bank account and does not allow payments."
+            )
+        return acc
+
+    # -- contacts -----------------------------------------------------------------------------
+
+    def save_contact(
+        self, data: dict[str, Any], *, update: bool, contact_id: str | None = None
+    ) -> dict[str, Any]:
+        contacts = self.org.contacts
+        existing = None
+        key = contact_id or data.get("ContactID")
+        if key:
+            existing = contacts.get(str(key).lower())
+            if existing is None:
+                raise ElementError(f"The contact with ID {key} could not be found.")
+        elif update and data.get("ContactNumber"):
+            existing = next(
+                (c for c in contacts.values() if c.get("ContactNumber") == data["ContactNumber"]),
+                None,
+            )
+        record = (
+            copy.deepcopy(existing)
+            if existing
+            else {
+                "ContactID": str(uuid.uuid4()),
+                "ContactStatus": "ACTIVE",
+                "IsSupplier": False,
+                "IsCustomer": False,
+                "HasAttachments": False,
+                "Addresses": [],
+                "Phones": [],
+            }
+        )
+        for k, v in data.items():
+            if k not in ("ContactID", "UpdatedDateUTC", "HasValidationErrors", "ValidationErrors"):
+                record[k] = v
+        name = str(record.get("Name") or "").strip()
+        if not name:
+            raise ElementError("The contact name must be specified.")
+        if len(str(record.get("ContactNumber") or "")) > 50:
+            raise ElementError("The ContactNumber must not exceed 50 characters.")
+        record["Name"] = name
+        if record["ContactStatus"] == "ACTIVE":
+            for other in contacts.values():
+                if (
+                    other["ContactID"] != record["ContactID"]
+                    and other["ContactStatus"] == "ACTIVE"
+                    and other["Name"].lower() == name.lower()
+                ):
+                    raise ElementError(
+                        f"The contact name {name} is already assigned to another contact. "
+                        "The contact name must be unique across all active contacts."
+                    )
+        record["UpdatedDateUTC"] = self.now
+        contacts[record["ContactID"]] = record
+        return record
+
+    # -- invoices and credit notes --------------------------------------------------------------
+
+    def _lines(self, lines: Any, line_amount_types: str) -> list[dict[str, Any]]:
+        if not isinstance(lines, list):
+            raise ElementError("LineItems must be a list")
+        errors: list[str] = []
+        out = []
+        categories = {c["Name"]: c for c in self.org.tracking_categories if c["Status"] == "ACTIVE"}
+        for raw in lines:
+            line = {k: v for k, v in raw.items() if k not in ("LineItemID",)}
+            line["LineItemID"] = raw.get("LineItemID") or str(uuid.uuid4())
+            code = line.get("AccountCode")
+            acc = self.org.account(code=code) if code else None
+            if code and acc is None:
+                errors.append(f"Account code '{code}' is not a valid code for this document.")
+            elif acc is not None and acc["Status"] == "ARCHIVED":
+                errors.append(
+                    f"Account code '{code}' has been archived, or has been deleted. Each line item "
+                    "must reference a valid account."
+                )
+            elif acc is not None and acc["Type"] == "BANK":
+                errors.append(f"Account code '{code}' is not a valid code for this document.")
+            tax_type = line.get("TaxType") or (acc["TaxType"] if acc else None)
+            if line_amount_types == "NoTax" and not line.get("TaxType"):
+                tax_type = None
+            if tax_type:
+                rate = self.org.tax_rate(tax_type)
+                if rate is None:
+                    errors.append(
+                        f"The TaxType code {tax_type} does not exist or cannot be used with this type of transaction."
+                    )
+                elif acc is not None and not rate.get(f"CanApplyTo{acc['Class'].title()}", True):
+                    errors.append(
+                        f"The TaxType code {tax_type} cannot be used with account code {code}."
+                    )
+                line["TaxType"] = tax_type
+            tracking = line.get("Tracking") or []
+            if len(tracking) > 2:
+                errors.append("A line item can have at most 2 tracking categories.")
+            for t in tracking:
+                cat = categories.get(t.get("Name", ""))
+                if cat is None or t.get("Option") not in {
+                    o["Name"] for o in cat["Options"] if o["Status"] == "ACTIVE"
+                }:
+                    errors.append(
+                        f"The tracking category option '{t.get('Name')}: {t.get('Option')}' is not valid."
+                    )
+                else:
+                    t["TrackingCategoryID"] = cat["TrackingCategoryID"]
+            out.append(line)
+        if errors:
+            raise ElementError(*errors)
+        return out
+
+    def save_document(
+        self, kind: str, data: dict[str, Any], *, update: bool, doc_id: str | None = None
+    ) -> dict[str, Any]:
+        """Create or update an invoice (``kind="invoice"``) or credit note (``"credit_note"``).
+
+        :param update: POST semantics – an existing ID or number updates; PUT refuses a taken number.
+        """
+        is_inv = kind == "invoice"
+        store = self.org.invoices if is_inv else self.org.credit_notes
+        id_key, num_key = (
+            ("InvoiceID", "InvoiceNumber") if is_inv else ("CreditNoteID", "CreditNoteNumber")
+        )
+        number = data.get(num_key)
+        existing = None
+        key = doc_id or data.get(id_key)
+        if key:
+            existing = store.get(str(key).lower()) or next(
+                (d for d in store.values() if d.get(num_key) == key), None
+            )
+            if existing is None:
+                raise ElementError(f"{'Invoice' if is_inv else 'Credit Note'} could not be found")
+        elif number:
+            taken = next((d for d in store.values() if d.get(num_key) == number), None)
+            if taken is not None:
+                if not update:
+                    raise ElementError(
+                        "Invoice # must be unique." if is_inv else "Credit Note # must be unique."
+                    )
+                existing = taken
+        if existing is not None:
+            allocated = (
+                existing["AmountPaid"] > 0
+                or existing.get("AmountCredited", ZERO) > 0
+                or (not is_inv and existing["Total"] - existing["RemainingCredit"] > 0)
+            )
+            changes = {k for k in data if k not in (id_key, num_key)}
+            if allocated and changes:
+                raise ElementError(EDIT_BLOCKED)
+            if existing["Status"] in ("VOIDED", "DELETED") and changes:
+                raise ElementError(
+                    f"{'Invoice' if is_inv else 'Credit note'} not of valid status for modification"
+                )
+            new_status = data.get("Status", existing["Status"])
+            if new_status == "VOIDED" and existing["Status"] not in ("AUTHORISED", "VOIDED"):
+                raise ElementError("Only authorised documents can be voided.")
+            if new_status == "DELETED" and existing["Status"] not in (
+                "DRAFT",
+                "SUBMITTED",
+                "DELETED",
+            ):
+                raise ElementError("Only draft or submitted documents can be deleted.")
+            if existing["Status"] == "AUTHORISED" and new_status in ("DRAFT", "SUBMITTED"):
+                raise ElementError("An authorised document cannot be returned to draft.")
+        record: dict[str, Any] = (
+            copy.deepcopy(existing)
+            if existing
+            else {
+                id_key: str(uuid.uuid4()),
+                "Type": "ACCREC" if is_inv else "ACCRECCREDIT",
+                "Status": "DRAFT",
+                "LineAmountTypes": "Exclusive",
+                "CurrencyCode": self.org.currency,
+                "CurrencyRate": Decimal("1"),
+                "AmountPaid": ZERO,
+                "Payments": [],
+                "HasAttachments": False,
+                "HasErrors": False,
+                **(
+                    {
+                        "AmountCredited": ZERO,
+                        "CreditNotes": [],
+                        "Overpayments": [],
+                        "IsDiscounted": False,
+                    }
+                    if is_inv
+                    else {"Allocations": [], "AppliedAmount": ZERO}
+                ),
+            }
+        )
+        for k, v in data.items():
+            if k not in _COMPUTED and k != id_key:
+                record[k] = v
+        allowed_types = ("ACCREC", "ACCPAY") if is_inv else ("ACCRECCREDIT", "ACCPAYCREDIT")
+        if record["Type"] not in allowed_types:
+            raise ElementError(f"Type must be one of {', '.join(allowed_types)}")
+        if record["CurrencyCode"] != self.org.currency:
+            raise ElementError(
+                f"The currency {record['CurrencyCode']} is not set up in this organisation."
+            )
+        errors: list[str] = []
+        if "Contact" in data or existing is None:
+            try:
+                record["Contact"] = self._contact_ref(
+                    self.find_contact(data.get("Contact"), create=True)
+                )
+            except ElementError as exc:
+                errors += exc.messages
+        try:
+            record["Date"] = self._date(data.get("Date"), record.get("Date") or self.now.date())
+            if data.get("DueDate") is not None:
+                record["DueDate"] = self._date(data["DueDate"])
+        except ElementError as exc:
+            errors += exc.messages
+        lat = str(record.get("LineAmountTypes") or "Exclusive")
+        if lat not in ("Exclusive", "Inclusive", "NoTax"):
+            errors.append(f"LineAmountTypes '{lat}' is not valid")
+        if "LineItems" in data or existing is None:
+            try:
+                record["LineItems"] = self._lines(data.get("LineItems") or [], lat)
+            except ElementError as exc:
+                errors += exc.messages
+        if record["Status"] not in (
+            "DRAFT",
+            "SUBMITTED",
+            "AUTHORISED",
+            "VOIDED",
+            "DELETED",
+            "PAID",
+        ):
+            errors.append(f"Status '{record['Status']}' is not valid")
+        if record["Status"] in ("SUBMITTED", "AUTHORISED") and not record.get("LineItems"):
+            errors.append("A document must have at least one line item to be approved.")
+        if errors:
+            raise ElementError(*errors)
+        if record["Status"] not in ("DRAFT", "DELETED"):
+            self._check_lock(record["Date"])
+        if is_inv and not record.get(num_key):
+            record[num_key] = self.org.next_number("INV")
+        if not is_inv and not record.get(num_key):
+            record[num_key] = self.org.next_number("CN")
+        rates = {t["TaxType"]: t["EffectiveRate"] for t in self.org.tax_rates}
+        sub, tax, total = line_totals(record["LineItems"], lat, rates)
+        record.update(SubTotal=sub, TotalTax=tax, Total=total, LineAmountTypes=lat)
+        if is_inv:
+            record["AmountDue"] = total - record["AmountPaid"] - record["AmountCredited"]
+        else:
+            record["RemainingCredit"] = total - record["AppliedAmount"] - record["AmountPaid"]
+        if record["Status"] == "VOIDED":
+            record["AmountDue" if is_inv else "RemainingCredit"] = ZERO
+        record["UpdatedDateUTC"] = self.now
+        store[record[id_key]] = record
+        return record
+
+    # -- payments ------------------------------------------------------------------------------
+
+    def _invoice(self, ref: dict[str, Any] | None) -> dict[str, Any]:
+        ref = ref or {}
+        if ref.get("InvoiceID"):
+            inv = self.org.invoices.get(str(ref["InvoiceID"]).lower())
+        elif ref.get("InvoiceNumber"):
+            inv = next(
+                (
+                    i
+                    for i in self.org.invoices.values()
+                    if i["InvoiceNumber"] == ref["InvoiceNumber"]
+                ),
+                None,
+            )
+        else:
+            raise ElementError("An Invoice must be specified by InvoiceID or InvoiceNumber")
+        if inv is None:
+            raise ElementError("Invoice could not be found")
+        return inv
+
+    @staticmethod
+    def _settle(inv: dict[str, Any]) -> None:
+        inv["AmountDue"] = inv["Total"] - inv["AmountPaid"] - inv["AmountCredited"]
+        if inv["AmountDue"] <= 0 and inv["Status"] == "AUTHORISED":
+            inv["Status"] = "PAID"
+        elif inv["AmountDue"] > 0 and inv["Status"] == "PAID":
+            inv["Status"] = "AUTHORISED"
+            inv.pop("FullyPaidOnDate", None)
+
+    def create_payment(self, data: dict[str, Any]) -> dict[str, Any]:
+        errors: list[str] = []
+        inv = acc = None
+        try:
+            inv = self._invoice(data.get("Invoice"))
+        except ElementError as exc:
+            errors += exc.messages
+        try:
+            acc = self._payment_account(data.get("Account"))
+        except ElementError as exc:
+            errors += exc.messages
+        amount = money(data.get("Amount"))
+        when = self._date(data.get("Date"), self.now.date())
+        if amount <= 0:
+            errors.append("Payment amount must be greater than zero")
+        if inv is not None:
+            if inv["Status"] != "AUTHORISED":
+                errors.append("Payments can only be made against Authorised documents")
+            elif amount > inv["AmountDue"]:
+                errors.append("Payment amount exceeds the amount outstanding on this document")
+        if errors:
+            raise ElementError(*errors)
+        assert inv is not None and acc is not None
+        self._check_lock(when, "payment")
+        payment = {
+            "PaymentID": str(uuid.uuid4()),
+            "Date": when,
+            "Amount": amount,
+            "BankAmount": amount,
+            "CurrencyRate": Decimal("1"),
+            "Reference": data.get("Reference", ""),
+            "IsReconciled": bool(data.get("IsReconciled", False)),
+            "Status": "AUTHORISED",
+            "PaymentType": "ACCRECPAYMENT",
+            "HasAccount": True,
+            "HasValidationErrors": False,
+            "Account": {"AccountID": acc["AccountID"], "Code": acc["Code"], "Name": acc["Name"]},
+            "Invoice": {
+                "InvoiceID": inv["InvoiceID"],
+                "InvoiceNumber": inv["InvoiceNumber"],
+                "Type": inv["Type"],
+                "Contact": inv["Contact"],
+                "CurrencyCode": inv["CurrencyCode"],
+            },
+            "UpdatedDateUTC": self.now,
+        }
+        self.org.payments[payment["PaymentID"]] = payment
+        inv["AmountPaid"] += amount
+        inv["Payments"].append(
+            {
+                "PaymentID": payment["PaymentID"],
+                "Date": when,
+                "Amount": amount,
+                "Reference": payment["Reference"],
+            }
+        )
+        self._settle(inv)
+        if inv["Status"] == "PAID":
+            inv["FullyPaidOnDate"] = when
+        inv["UpdatedDateUTC"] = self.now
+        return payment
+
+    def delete_payment(self, payment_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        payment = self.org.payments.get(payment_id.lower())
+        if payment is None:
+            raise KeyError(payment_id)
+        if data.get("Status") != "DELETED":
+            raise ElementError("Payments cannot be edited, only deleted (Status DELETED).")
+        if payment["Status"] == "DELETED":
+            return payment
+        self._check_lock(payment["Date"], "payment")
+        inv = self.org.invoices[payment["Invoice"]["InvoiceID"]]
+        inv["AmountPaid"] -= payment["Amount"]
+        inv["Payments"] = [p for p in inv["Payments"] if p["PaymentID"] != payment["PaymentID"]]
+        self._settle(inv)
+        inv["UpdatedDateUTC"] = self.now
+        payment["Status"] = "DELETED"
+        payment["UpdatedDateUTC"] = self.now
+        return payment
+
+    # -- overpayments and allocations ------------------------------------------------------------
+
+    def create_bank_transaction(self, data: dict[str, Any]) -> dict[str, Any]:
+        typ = data.get("Type")
+        if typ not in ("RECEIVE-OVERPAYMENT", "RECEIVE", "SPEND"):
+            raise ElementError(f"The sandbox does not support bank transactions of type {typ}.")
+        bank = self.org.account(
+            code=(data.get("BankAccount") or {}).get("Code"),
+            account_id=(data.get("BankAccount") or {}).get("AccountID"),
+        )
+        if bank is None or bank["Type"] != "BANK":
+            raise ElementError("A valid BankAccount must be specified")
+        contact = self.find_contact(data.get("Contact"), create=True)
+        when = self._date(data.get("Date"), self.now.date())
+        overpay = typ == "RECEIVE-OVERPAYMENT"
+        lat = "NoTax" if overpay else str(data.get("LineAmountTypes") or "Exclusive")
+        lines = data.get("LineItems") or []
+        if overpay:
+            if any(line.get("AccountCode") for line in lines):
+                raise ElementError("Line items on an overpayment cannot have an account code.")
+            lines = [{**line, "LineItemID": str(uuid.uuid4())} for line in lines]
+        else:
+            lines = self._lines(lines, lat)
+        if not lines:
+            raise ElementError("A bank transaction must have at least one line item.")
+        rates = {t["TaxType"]: t["EffectiveRate"] for t in self.org.tax_rates}
+        sub, tax, total = line_totals(lines, lat, rates)
+        if total <= 0:
+            raise ElementError("The total of a bank transaction must be greater than zero.")
+        self._check_lock(when)
+        txn = {
+            "BankTransactionID": str(uuid.uuid4()),
+            "Type": typ,
+            "Contact": self._contact_ref(contact),
+            "BankAccount": {
+                "AccountID": bank["AccountID"],
+                "Code": bank["Code"],
+                "Name": bank["Name"],
+            },
+            "Date": when,
+            "Reference": data.get("Reference", ""),
+            "Status": "AUTHORISED",
+            "LineAmountTypes": lat,
+            "LineItems": lines,
+            "SubTotal": sub,
+            "TotalTax": tax,
+            "Total": total,
+            "CurrencyCode": self.org.currency,
+            "IsReconciled": bool(data.get("IsReconciled", False)),
+            "HasAttachments": False,
+            "UpdatedDateUTC": self.now,
+        }
+        if overpay:
+            op = {
+                "OverpaymentID": str(uuid.uuid4()),
+                "Type": "RECEIVE-OVERPAYMENT",
+                "Contact": txn["Contact"],
+                "Date": when,
+                "Status": "AUTHORISED",
+                "LineAmountTypes": lat,
+                "LineItems": copy.deepcopy(lines),
+                "SubTotal": sub,
+                "TotalTax": tax,
+                "Total": total,
+                "RemainingCredit": total,
+                "AppliedAmount": ZERO,
+                "Allocations": [],
+                "CurrencyCode": self.org.currency,
+                "CurrencyRate": Decimal("1"),
+                "HasAttachments": False,
+                "UpdatedDateUTC": self.now,
+            }
+            self.org.overpayments[op["OverpaymentID"]] = op
+            txn["OverpaymentID"] = op["OverpaymentID"]
+        self.org.bank_transactions[txn["BankTransactionID"]] = txn
+        return txn
+
+    def allocate(self, kind: str, source_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Apply a credit note's or overpayment's credit to an invoice."""
+        store = self.org.credit_notes if kind == "credit_note" else self.org.overpayments
+        source = store.get(source_id.lower())
+        if source is None:
+            raise KeyError(source_id)
+        inv = self._invoice(data.get("Invoice"))
+        amount = money(data.get("Amount"))
+        when = self._date(data.get("Date"), self.now.date())
+        errors = []
+        if source["Status"] != "AUTHORISED":
+            errors.append("Credit can only be allocated from an Authorised document")
+        if inv["Status"] != "AUTHORISED":
+            errors.append("Credit can only be allocated to an Authorised invoice")
+        if inv["Contact"]["ContactID"] != source["Contact"]["ContactID"]:
+            errors.append("The invoice and the credit must belong to the same contact")
+        if amount <= 0:
+            errors.append("The allocation amount must be greater than zero")
+        elif amount > source["RemainingCredit"]:
+            errors.append(
+                "The amount being allocated exceeds the remaining credit on this document"
+            )
+        elif amount > inv["AmountDue"]:
+            errors.append(
+                "The amount being allocated exceeds the amount outstanding on the invoice"
+            )
+        if errors:
+            raise ElementError(*errors)
+        self._check_lock(when)
+        alloc_id = str(uuid.uuid4())
+        allocation = {
+            "AllocationID": alloc_id,
+            "Amount": amount,
+            "Date": when,
+            "Invoice": {"InvoiceID": inv["InvoiceID"], "InvoiceNumber": inv["InvoiceNumber"]},
+        }
+        source["Allocations"].append(allocation)
+        source["AppliedAmount"] += amount
+        source["RemainingCredit"] -= amount
+        if source["RemainingCredit"] == 0:
+            source["Status"] = "PAID"
+        source["UpdatedDateUTC"] = self.now
+        if kind == "credit_note":
+            inv["AmountCredited"] += amount
+            inv["CreditNotes"].append(
+                {
+                    "CreditNoteID": source["CreditNoteID"],
+                    "CreditNoteNumber": source["CreditNoteNumber"],
+                    "AppliedAmount": amount,
+                    "Total": source["Total"],
+                }
+            )
+            ref = {
+                "CreditNoteID": source["CreditNoteID"],
+                "CreditNoteNumber": source["CreditNoteNumber"],
+            }
+            out = {**allocation, "CreditNote": ref}
+        else:
+            inv["AmountPaid"] += amount
+            inv["Overpayments"].append(
+                {
+                    "OverpaymentID": source["OverpaymentID"],
+                    "AppliedAmount": amount,
+                    "Total": source["Total"],
+                }
+            )
+            out = {**allocation, "Overpayment": {"OverpaymentID": source["OverpaymentID"]}}
+        self._settle(inv)
+        if inv["Status"] == "PAID":
+            inv["FullyPaidOnDate"] = when
+        inv["UpdatedDateUTC"] = self.now
+        return out

@@ -1,0 +1,344 @@
+"""Xero's identity service: authorize (auto-consent), token, revocation and ``/connections``.
+
+The parts a client gets wrong are the ones modelled carefully: PKCE, 30-minute access tokens on
+the sandbox clock, refresh tokens that rotate (the old one keeps working for 30 minutes only if
+its successor has not been used – a lost response – and then answers ``invalid_grant``), and
+connections that can be removed under a client's feet.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from .web import Request, Response, json_response, problem, text_response
+
+__all__ = ["ACCESS_TTL", "AccessToken", "Connection", "Identity"]
+
+ACCESS_TTL = timedelta(minutes=30)
+REFRESH_TTL = timedelta(days=60)
+REFRESH_GRACE = timedelta(minutes=30)
+CODE_TTL = timedelta(minutes=5)
+
+
+@dataclass
+class Connection:
+    id: str
+    auth_event_id: str
+    tenant_id: str
+    created: datetime
+    updated: datetime
+
+
+@dataclass
+class AccessToken:
+    token: str
+    expires: datetime
+    scope: str
+    auth_event_id: str
+    #: a Custom Connection token reaches exactly this tenant
+    tenant_id: str | None = None
+
+
+@dataclass
+class _Code:
+    client_id: str
+    redirect_uri: str
+    scope: str
+    tenant_ids: list[str]
+    challenge: str | None
+    method: str
+    expires: datetime
+
+
+@dataclass
+class _Refresh:
+    token: str
+    auth_event_id: str
+    scope: str
+    expires: datetime
+    rotated_at: datetime | None = None
+    successor: str | None = None
+    used: bool = False
+    access_tokens: list[str] = field(default_factory=list)
+
+
+def _error(error: str, status: int = 400, description: str | None = None) -> Response:
+    body: dict[str, str] = {"error": error}
+    if description:
+        body["error_description"] = description
+    return json_response(status, body)
+
+
+class Identity:
+    """Token and connection state for one app. Not thread-safe: used under the sandbox lock."""
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        now: Callable[[], datetime],
+        tenant_names: Callable[[], dict[str, str]],
+        create_org: Callable[[], str],
+    ) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self._now = now
+        self._tenant_names = tenant_names
+        self._create_org = create_org
+        self.connections: dict[str, Connection] = {}  # by tenant id
+        self._codes: dict[str, _Code] = {}
+        self._access: dict[str, AccessToken] = {}
+        self._refresh: dict[str, _Refresh] = {}
+
+    # -- authorize ------------------------------------------------------------------------
+
+    def authorize(self, req: Request) -> Response:
+        """Auto-consent: connect the chosen organisations and redirect with ``code`` and ``state``.
+
+        ``tenant`` (or ``orgs``): comma-separated tenant ids, or ``new`` to create an
+        organisation at consent; default: every organisation in the sandbox.
+        """
+        q = {k: v for k, v in req.query.items()}
+        if q.get("client_id") != self.client_id:
+            return text_response(400, "unauthorized_client: unknown client_id")
+        redirect_uri = q.get("redirect_uri", "")
+        if not redirect_uri.startswith(("http://", "https://")):
+            return text_response(400, "invalid_request: redirect_uri is required")
+        if q.get("response_type") != "code":
+            return text_response(400, "unsupported_response_type")
+        names = self._tenant_names()
+        chosen = q.get("tenant") or q.get("orgs") or ""
+        tenant_ids: list[str] = []
+        for item in [c.strip() for c in chosen.split(",") if c.strip()] or list(names):
+            if item == "new":
+                tenant_ids.append(self._create_org())
+            elif item in names:
+                tenant_ids.append(item)
+            else:
+                return text_response(400, f"invalid_request: unknown tenant {item}")
+        method = q.get("code_challenge_method", "plain")
+        if method not in ("plain", "S256"):
+            return text_response(400, "invalid_request: code_challenge_method")
+        code = secrets.token_urlsafe(24)
+        self._codes[code] = _Code(
+            self.client_id,
+            redirect_uri,
+            q.get("scope", ""),
+            tenant_ids,
+            q.get("code_challenge"),
+            method,
+            self._now() + CODE_TTL,
+        )
+        params = {"code": code, "scope": q.get("scope", "")}
+        if "state" in q:
+            params["state"] = q["state"]
+        parts = urlsplit(redirect_uri)
+        query = "&".join(p for p in (parts.query, urlencode(params)) if p)
+        location = urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+        return Response(302, b"", {"Location": location})
+
+    # -- token ----------------------------------------------------------------------------
+
+    def _client(self, req: Request, form: dict[str, str]) -> tuple[str | None, str | None]:
+        auth = req.headers.get("authorization", "")
+        if auth.lower().startswith("basic "):
+            try:
+                cid, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return None, None
+            return cid, secret
+        return form.get("client_id"), form.get("client_secret")
+
+    def token(self, req: Request) -> Response:
+        form = req.form()
+        cid, secret = self._client(req, form)
+        if cid != self.client_id:
+            return _error("invalid_client")
+        grant = form.get("grant_type")
+        if grant == "authorization_code":
+            return self._code_grant(form, secret)
+        if secret != self.client_secret:
+            return _error("invalid_client")
+        if grant == "refresh_token":
+            return self._refresh_grant(form.get("refresh_token", ""))
+        if grant == "client_credentials":
+            return self._client_credentials(form.get("scope", ""))
+        return _error("unsupported_grant_type")
+
+    def _code_grant(self, form: dict[str, str], secret: str | None) -> Response:
+        code = self._codes.pop(form.get("code", ""), None)  # single use
+        now = self._now()
+        if code is None or code.expires <= now or code.redirect_uri != form.get("redirect_uri"):
+            return _error("invalid_grant")
+        if code.challenge:
+            verifier = form.get("code_verifier", "")
+            if code.method == "S256":
+                digest = hashlib.sha256(verifier.encode()).digest()
+                expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+            else:
+                expected = verifier
+            if not verifier or not secrets.compare_digest(expected, code.challenge):
+                return _error("invalid_grant", description="code_verifier does not match")
+        elif secret != self.client_secret:
+            return _error("invalid_client")
+        auth_event = str(uuid.uuid4())
+        for tenant_id in code.tenant_ids:
+            existing = self.connections.get(tenant_id)
+            if existing:
+                existing.auth_event_id, existing.updated = auth_event, now
+            else:
+                self.connections[tenant_id] = Connection(
+                    str(uuid.uuid4()), auth_event, tenant_id, now, now
+                )
+        return self._issue(auth_event, code.scope, refresh="offline_access" in code.scope.split())
+
+    def _refresh_grant(self, token: str) -> Response:
+        now = self._now()
+        rec = self._refresh.get(token)
+        if rec is None or rec.expires <= now:
+            return _error("invalid_grant")
+        if rec.rotated_at is not None:
+            # Xero's grace for a lost response: the old token may be retried for 30 minutes, and
+            # gets the same successor, as long as that successor has not been used.
+            succ = self._refresh.get(rec.successor or "")
+            if now - rec.rotated_at > REFRESH_GRACE or succ is None or succ.used:
+                return _error("invalid_grant")
+            return self._issue(rec.auth_event_id, rec.scope, refresh=True, reuse=succ)
+        rec.used = True
+        rec.rotated_at = now
+        resp = self._issue(rec.auth_event_id, rec.scope, refresh=True)
+        rec.successor = self._last_refresh
+        return resp
+
+    def _client_credentials(self, scope: str) -> Response:
+        """A Custom Connection: one organisation (the first), no refresh token."""
+        names = self._tenant_names()
+        if not names:
+            return _error("invalid_grant", description="no organisation to connect")
+        tenant_id = next(iter(names))
+        now = self._now()
+        auth_event = str(uuid.uuid4())
+        self.connections.setdefault(
+            tenant_id, Connection(str(uuid.uuid4()), auth_event, tenant_id, now, now)
+        )
+        return self._issue(auth_event, scope, refresh=False, tenant_id=tenant_id)
+
+    _last_refresh: str | None = None
+
+    def _issue(
+        self,
+        auth_event: str,
+        scope: str,
+        *,
+        refresh: bool,
+        tenant_id: str | None = None,
+        reuse: _Refresh | None = None,
+    ) -> Response:
+        now = self._now()
+        access = AccessToken(
+            "sbx_at_" + secrets.token_urlsafe(32), now + ACCESS_TTL, scope, auth_event, tenant_id
+        )
+        self._access[access.token] = access
+        body: dict[str, Any] = {
+            "access_token": access.token,
+            "expires_in": int(ACCESS_TTL.total_seconds()),
+            "token_type": "Bearer",
+            "scope": scope,
+        }
+        if refresh:
+            rec = reuse or _Refresh(
+                "sbx_rt_" + secrets.token_urlsafe(32), auth_event, scope, now + REFRESH_TTL
+            )
+            self._refresh[rec.token] = rec
+            rec.access_tokens.append(access.token)
+            self._last_refresh = rec.token
+            body["refresh_token"] = rec.token
+        return json_response(200, body, {"Cache-Control": "no-store"})
+
+    def revoke(self, req: Request) -> Response:
+        """Revoking a refresh token removes its grant's connections and tokens, as Xero does."""
+        form = req.form()
+        cid, secret = self._client(req, form)
+        if cid != self.client_id or secret != self.client_secret:
+            return _error("invalid_client")
+        rec = self._refresh.pop(form.get("token", ""), None)
+        if rec is not None:
+            for tid in [
+                t for t, c in self.connections.items() if c.auth_event_id == rec.auth_event_id
+            ]:
+                del self.connections[tid]
+            for tok in [t for t, a in self._access.items() if a.auth_event_id == rec.auth_event_id]:
+                del self._access[tok]
+        return Response(200)
+
+    # -- bearer checks ----------------------------------------------------------------------
+
+    def bearer(self, req: Request) -> AccessToken | Response:
+        """The caller's access token, or Xero's 401 for a missing, unknown or expired one."""
+        auth = req.headers.get("authorization", "")
+        if not auth.lower().startswith("bearer "):
+            return problem(401, "AuthenticationUnsuccessful")
+        tok = self._access.get(auth[7:].strip())
+        if tok is None:
+            return problem(401, "AuthenticationUnsuccessful")
+        if tok.expires <= self._now():
+            stamp = tok.expires.strftime("%m/%d/%Y %H:%M:%S")
+            resp = problem(401, f"TokenExpired: token expired at {stamp}")
+            resp.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+            return resp
+        return tok
+
+    def can_reach(self, tok: AccessToken, tenant_id: str) -> bool:
+        if tok.tenant_id is not None and tok.tenant_id != tenant_id:
+            return False
+        return tenant_id in self.connections
+
+    def expire_tokens(self, tenant_id: str) -> None:
+        now = self._now()
+        for tok in self._access.values():
+            if tok.tenant_id in (None, tenant_id):
+                tok.expires = min(tok.expires, now)
+
+    def disconnect(self, tenant_id: str) -> None:
+        self.connections.pop(tenant_id, None)
+
+    def connections_view(self, req: Request) -> Response:
+        tok = self.bearer(req)
+        if isinstance(tok, Response):
+            return tok
+        names = self._tenant_names()
+        return json_response(
+            200,
+            [
+                {
+                    "id": c.id,
+                    "authEventId": c.auth_event_id,
+                    "tenantId": c.tenant_id,
+                    "tenantType": "ORGANISATION",
+                    "tenantName": names.get(c.tenant_id, ""),
+                    "createdDateUtc": c.created.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3],
+                    "updatedDateUtc": c.updated.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3],
+                }
+                for c in self.connections.values()
+                if tok.tenant_id in (None, c.tenant_id)
+            ],
+        )
+
+    def delete_connection(self, req: Request, connection_id: str) -> Response:
+        tok = self.bearer(req)
+        if isinstance(tok, Response):
+            return tok
+        for tid, c in list(self.connections.items()):
+            if c.id == connection_id:
+                del self.connections[tid]
+                return Response(204)
+        return problem(404, "Connection not found")

@@ -1,0 +1,77 @@
+"""Check request bodies against Xero's official OpenAPI spec, as Xero's own front door would.
+
+The spec is loaded once per process and path (about half a second); without it the sandbox runs
+unchecked and says so at start.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SpecChecker", "find_spec", "load_spec"]
+
+SERVER = "https://api.xero.com"
+BASE = "/api.xro/2.0"
+
+
+def find_spec(
+    explicit: str | os.PathLike[str] | None = None, start: Path | None = None
+) -> Path | None:
+    """Where the spec is: the explicit path, ``$XERO_OPENAPI_SPEC``, or ``../shared/xero-openapi/``
+    beside the repository root or the working directory."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("XERO_OPENAPI_SPEC")
+    if env:
+        return Path(env)
+    candidates = [Path(__file__).resolve().parents[2], (start or Path.cwd()).resolve()]
+    for base in candidates:
+        for root in (base, *base.parents[:2]):
+            path = root.parent / "shared" / "xero-openapi" / "xero_accounting.yaml"
+            if path.is_file():
+                return path
+    return None
+
+
+@functools.lru_cache(maxsize=4)
+def load_spec(path: str) -> Any:
+    """The parsed spec (cached per process: tests and servers share one load)."""
+    from openapi_core import Config, OpenAPI
+
+    return OpenAPI.from_file_path(path, config=Config(spec_validator_cls=None))
+
+
+class SpecChecker:
+    """Validates the body of Accounting API requests; other paths are not in the spec."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        from openapi_core.validation.request.validators import V30RequestBodyValidator
+
+        self.path = str(path)
+        self._validator = V30RequestBodyValidator(load_spec(self.path).spec)
+
+    def check(self, method: str, api_path: str, query: dict[str, str], body: bytes) -> str | None:
+        """Return the spec's complaint about this request body, or None if it passes.
+
+        :param api_path: the path below ``/api.xro/2.0`` (e.g. ``/Invoices``).
+        """
+        if method not in ("PUT", "POST") or not body:
+            return None
+        from openapi_core.templating.paths.exceptions import PathError
+        from openapi_core.testing import MockRequest
+
+        request = MockRequest(
+            SERVER, method, BASE + api_path, args=query, data=body, content_type="application/json"
+        )
+        try:
+            self._validator.validate(request)
+        except PathError:
+            return None  # not an operation the spec knows: routing answers 404/405
+        except Exception as exc:
+            cause = exc.__cause__
+            detail = str(cause) if cause is not None else str(exc)
+            return f"The request body does not match Xero's schema: {detail}"[:2000]
+        return None
