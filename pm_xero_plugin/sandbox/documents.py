@@ -392,7 +392,11 @@ class Books:
             "PAID",
         ):
             errors.append(f"Status '{record['Status']}' is not valid")
-        if record["Status"] in ("SUBMITTED", "AUTHORISED") and not record.get("LineItems"):
+        if (
+            not errors
+            and record["Status"] in ("SUBMITTED", "AUTHORISED")
+            and not record.get("LineItems")
+        ):
             errors.append("A document must have at least one line item to be approved.")
         if errors:
             raise ElementError(*errors)
