@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest
+from openapi_core.validation.request.exceptions import RequestBodyValidationError
 
 __all__ = [
     "XERO_API_ROOT",
@@ -90,18 +91,24 @@ def _split(path: str, query: Mapping[str, Any] | None) -> tuple[str, dict[str, s
 
 
 def _schema_errors(exc: BaseException) -> list[str]:
-    """Each jsonschema error of an openapi-core exception chain, with its JSON path."""
+    """Each jsonschema error of an openapi-core exception chain, with its JSON path.
+
+    Body errors read ``Invoices/0/LineItems/1/UnitAmount: …``; parameter errors are prefixed
+    with openapi-core's own sentence, which names the parameter (``Invalid path parameter:
+    PaymentID``).
+    """
+    prefix = "" if isinstance(exc, RequestBodyValidationError) else f"{exc}: "
     found: list[str] = []
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         for error in getattr(current, "schema_errors", None) or ():
-            where = "/".join(str(part) for part in error.absolute_path) or "(body)"
-            found.append(f"{where}: {error.message}")
+            where = "/".join(str(part) for part in error.absolute_path)
+            found.append(f"{prefix}{where or '(value)'}: {error.message}")
             for sub in getattr(error, "context", None) or ():
                 sub_where = "/".join(str(part) for part in sub.absolute_path)
-                found.append(f"{where}/{sub_where}: {sub.message}")
+                found.append(f"{prefix}{where}/{sub_where}: {sub.message}")
         current = current.__cause__ or current.__context__
     return found or [f"{type(exc).__name__}: {exc}"]
 
