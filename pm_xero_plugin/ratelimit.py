@@ -210,8 +210,8 @@ class RateLimiter:
     def record_429(self, tenant_id: str, retry_after: float | None, problem: str) -> None:
         """Xero said 429: block this tenant (only) for ``retry_after`` seconds.
 
-        ``problem`` is ``X-Rate-Limit-Problem``; a day or minute problem also marks that window
-        used up, and an app-wide problem pauses every tenant.
+        ``problem`` is ``X-Rate-Limit-Problem``; for a minute or day problem our window is moved
+        to end when Xero's does, and an app-wide problem pauses every tenant.
         """
         with self._lock:
             now = self.clock.monotonic()
@@ -225,11 +225,12 @@ class RateLimiter:
             if until > state.blocked_until:
                 state.blocked_until = until
                 state.block_problem = problem or "unknown"
-            if kind == "minute":
-                state.minute_start = state.minute_start if state.minute_start is not None else now
+            # Xero's window ends when it says: align ours to end then, used up until then.
+            if retry_after is not None and kind == "minute":
+                state.minute_start = until - self.minute_seconds
                 state.minute_used = self.per_minute
-            elif kind == "day":
-                state.day_start = state.day_start if state.day_start is not None else now
+            elif retry_after is not None and kind == "day":
+                state.day_start = until - self.day_seconds
                 state.day_used = self.per_day
 
     def observe(self, tenant_id: str, headers: Mapping[str, str]) -> None:

@@ -48,7 +48,7 @@ def should_retry(
         return False
     if isinstance(exc_or_status, int):
         return exc_or_status in RETRYABLE_STATUSES
-    return isinstance(exc_or_status, TransientError | _NOT_SENT_ERRORS)
+    return isinstance(exc_or_status, (TransientError, *_NOT_SENT_ERRORS))
 
 
 def backoff_delay(

@@ -1,0 +1,703 @@
+"""The Xero Accounting API client: batches, per-element results, limits, retries, look-ups.
+
+What the existing Xero SDKs get wrong, and what this client does instead:
+
+- **Per-element results.** Every batch is sent with ``summarizeErrors=false`` (≤ 50 elements), so
+  Xero answers 200 with each element's ``StatusAttributeString``/``ValidationErrors``; each becomes
+  an :class:`ElementResult` that fails only its own ledger row, with *all* of Xero's messages.
+- **Limits per organisation.** Every call takes a permit from the :class:`RateLimiter` without
+  blocking; if there is none, or Xero answers 429, :class:`RateLimited` is raised at once with
+  the wait, and the limiter blocks only that tenant. The client never sleeps on a rate limit:
+  the worker moves on to another organisation.
+- **Explicit timeouts** (connect 5 s, read/write 30 s, pool 5 s) – never a 5-minute hang.
+- **Retries** on connect errors, timeouts and 500/502/503/504 with capped, full-jitter backoff
+  (:mod:`pm_xero_plugin.retry`), at most ``max_attempts`` tries; ``Retry-After`` honoured.
+- **One Idempotency-Key per logical send**, reused by every retry of it.
+
+The choice for a write whose outcome is unknown (a read timeout or dropped connection after the
+body was sent, or a 500/502/504 from a gateway that may have passed it on): the client retries it
+**with the same Idempotency-Key**, which is safe because Xero replays the original answer for a
+key it has seen – but only while the key is surely still remembered: the first send must be less
+than ``idempotency_window`` seconds ago (default 300 s, under Xero's 6 minutes). When the window
+has passed, the attempts run out, or the retry cannot get a permit, the client raises
+:class:`OutcomeUnknown`; the worker must then look the records up (``find_*`` below) and adopt
+what is already in Xero before re-sending. After a crash the worker does the same for every row
+it finds still "sending". Reads never raise :class:`OutcomeUnknown`.
+
+Logged at DEBUG: method, path, status, tenant, idempotency key, elapsed time. Never headers,
+bodies or tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import httpx
+
+from pm_xero_plugin.errors import (
+    NotFound,
+    OutcomeUnknown,
+    RateLimited,
+    ReconnectRequired,
+    TransientError,
+    ValidationFailed,
+    XeroError,
+)
+from pm_xero_plugin.ratelimit import Clock, RateLimiter, SystemClock
+from pm_xero_plugin.retry import RETRYABLE_STATUSES, backoff_delay, parse_retry_after
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "MAX_BATCH",
+    "AccessTokens",
+    "ElementResult",
+    "XeroAccountsSource",
+    "XeroClient",
+]
+
+log = logging.getLogger(__name__)
+
+#: Xero's recommended maximum number of elements per request.
+MAX_BATCH = 50
+#: Xero's page size for paged reads.
+PAGE_SIZE = 100
+#: ``InvoiceNumbers=`` values per look-up request (keeps URLs short).
+NUMBERS_PER_LOOKUP = 40
+#: ``where=`` alternatives per look-up request.
+WHERE_PER_LOOKUP = 20
+
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
+
+_ZERO_GUID = "00000000-0000-0000-0000-000000000000"
+
+#: The id field of each batch endpoint's elements.
+_ID_FIELDS: dict[str, str] = {
+    "Contacts": "ContactID",
+    "Invoices": "InvoiceID",
+    "CreditNotes": "CreditNoteID",
+    "Payments": "PaymentID",
+    "BankTransactions": "BankTransactionID",
+    "Overpayments": "OverpaymentID",
+    "Allocations": "AllocationID",
+}
+
+#: Errors raised before any byte of the request reached Xero.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+#: Errors after the request was (perhaps) sent.
+_MAYBE_SENT = (
+    httpx.ReadTimeout,
+    httpx.WriteTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+)
+
+Method = Literal["GET", "PUT", "POST", "DELETE"]
+
+
+class AccessTokens(Protocol):
+    """What the client needs from :class:`pm_xero_plugin.auth.TokenProvider`."""
+
+    def access_token(self, connection_key: str) -> str: ...
+
+    def invalidate(self, connection_key: str, rejected_token: str | None = None) -> str: ...
+
+
+@dataclass(frozen=True)
+class ElementResult:
+    """Xero's answer for one element of a batch, by its index in the request.
+
+    ``xero_id`` is the element's id (``ContactID``, ``InvoiceID``…; for ``BankTransactions`` the
+    ``OverpaymentID`` when Xero made an overpayment, since that is what gets allocated), ``None``
+    when it failed. ``errors`` holds every ``ValidationErrors`` message, in Xero's words.
+    """
+
+    index: int
+    ok: bool
+    xero_id: str | None
+    element: dict[str, Any] = field(repr=False)
+    errors: list[str]
+    warnings: list[str]
+
+
+class XeroClient:
+    """One client for every organisation; tenants are passed per call.
+
+    :param base_url: the Accounting API root, e.g. ``https://api.xero.com/api.xro/2.0`` (or
+        ``OAuthConfig.api_url``).
+    :param tokens: access tokens per connection key (a :class:`~pm_xero_plugin.auth.TokenProvider`).
+    :param limiter: the per-tenant rate limiter (shared by everything that calls Xero).
+    :param clock: monotonic time and the sleep used between retries (injectable for tests).
+    :param request_hook: called with every outgoing request before it is sent (tests validate the
+        bodies against Xero's OpenAPI spec with it).
+    :param idempotency_window: seconds after the first send during which a write whose outcome is
+        unknown is retried with the same key; later it becomes :class:`OutcomeUnknown`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        tokens: AccessTokens,
+        *,
+        limiter: RateLimiter,
+        http: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        max_attempts: int = 5,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        idempotency_window: float = 300.0,
+        request_hook: Callable[[httpx.Request], None] | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self.tokens = tokens
+        self.limiter = limiter
+        self._http = (
+            http if http is not None else httpx.Client(transport=transport, timeout=timeout)
+        )
+        self._owns_http = http is None
+        self._timeout = timeout
+        self.max_attempts = max_attempts
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self._rng = rng if rng is not None else random.Random()
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self.idempotency_window = idempotency_window
+        self.request_hook = request_hook
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> XeroClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def send_batch(
+        self,
+        tenant_id: str,
+        connection_key: str,
+        method: Literal["PUT", "POST"],
+        endpoint: str,
+        elements: list[dict[str, Any]],
+        *,
+        idempotency_key: str,
+    ) -> list[ElementResult]:
+        """Create (PUT) or create-or-update (POST) up to 50 elements; one result per element.
+
+        :raises ValueError: more than 50 (or no) elements.
+        :raises RateLimited, TransientError, OutcomeUnknown, ReconnectRequired, ValidationFailed:
+            see :mod:`pm_xero_plugin.errors`; element-level errors are *not* raised.
+        """
+        if not 1 <= len(elements) <= MAX_BATCH:
+            raise ValueError(f"a batch holds 1 to {MAX_BATCH} elements, not {len(elements)}")
+        response = self._call(
+            method,
+            endpoint,
+            tenant_id,
+            connection_key,
+            params={"summarizeErrors": "false"},
+            body={endpoint: elements},
+            idempotency_key=idempotency_key,
+        )
+        return _element_results(response, endpoint, len(elements), tenant_id)
+
+    def allocate(
+        self,
+        tenant_id: str,
+        connection_key: str,
+        endpoint: Literal["CreditNotes", "Overpayments"],
+        document_id: str,
+        allocations: list[dict[str, Any]],
+        *,
+        idempotency_key: str,
+    ) -> list[ElementResult]:
+        """``PUT /{endpoint}/{id}/Allocations``: apply a credit note or overpayment to invoices."""
+        if not 1 <= len(allocations) <= MAX_BATCH:
+            raise ValueError(f"1 to {MAX_BATCH} allocations per request")
+        response = self._call(
+            "PUT",
+            f"{endpoint}/{document_id}/Allocations",
+            tenant_id,
+            connection_key,
+            params={"summarizeErrors": "false"},
+            body={"Allocations": allocations},
+            idempotency_key=idempotency_key,
+        )
+        return _element_results(response, "Allocations", len(allocations), tenant_id)
+
+    def delete_payment(
+        self, tenant_id: str, connection_key: str, payment_id: str, *, idempotency_key: str
+    ) -> dict[str, Any]:
+        """Payments cannot be edited, only deleted: ``POST /Payments/{id}`` with
+        ``{"Status": "DELETED"}``. Returns Xero's payment."""
+        response = self._call(
+            "POST",
+            f"Payments/{payment_id}",
+            tenant_id,
+            connection_key,
+            body={"Status": "DELETED"},
+            idempotency_key=idempotency_key,
+        )
+        payments = _json_body(response).get("Payments") or [{}]
+        first = payments[0]
+        return dict(first) if isinstance(first, Mapping) else {}
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get(
+        self,
+        tenant_id: str,
+        connection_key: str,
+        endpoint: str,
+        params: Mapping[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """One ``GET``; the list under the key named like the endpoint (``Accounts``…)."""
+        response = self._call("GET", endpoint, tenant_id, connection_key, params=params)
+        key = endpoint.split("/", 1)[0]
+        items = _json_body(response).get(key) or []
+        return [dict(item) for item in items if isinstance(item, Mapping)]
+
+    def get_all(
+        self,
+        tenant_id: str,
+        connection_key: str,
+        endpoint: str,
+        params: Mapping[str, str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a paged endpoint, 100 per request (``page=1, 2…``), lazily."""
+        page = 1
+        while True:
+            items = self.get(
+                tenant_id, connection_key, endpoint, {**(params or {}), "page": str(page)}
+            )
+            yield from items
+            if len(items) < PAGE_SIZE:
+                return
+            page += 1
+
+    def accounts(self, tenant_id: str, connection_key: str) -> list[dict[str, Any]]:
+        return self.get(tenant_id, connection_key, "Accounts")
+
+    def tax_rates(self, tenant_id: str, connection_key: str) -> list[dict[str, Any]]:
+        return self.get(tenant_id, connection_key, "TaxRates")
+
+    def tracking_categories(self, tenant_id: str, connection_key: str) -> list[dict[str, Any]]:
+        return self.get(tenant_id, connection_key, "TrackingCategories")
+
+    def organisation(self, tenant_id: str, connection_key: str) -> dict[str, Any]:
+        found = self.get(tenant_id, connection_key, "Organisation")
+        if not found:
+            raise NotFound("no organisation in Xero's answer", tenant_id=tenant_id)
+        return found[0]
+
+    # -- dedupe look-ups (the exactly-once guard) ---------------------------------------------
+
+    def find_contacts_by_number(
+        self, tenant_id: str, connection_key: str, numbers: Iterable[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Contacts (archived included) by ``ContactNumber``: ``{"C42": contact}``."""
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(_unique(numbers), WHERE_PER_LOOKUP):
+            params = {"where": _where_any("ContactNumber", chunk), "includeArchived": "true"}
+            for contact in self.get_all(tenant_id, connection_key, "Contacts", params):
+                number = contact.get("ContactNumber")
+                if number in chunk:
+                    found.setdefault(str(number), contact)
+        return found
+
+    def find_invoices_by_number(
+        self, tenant_id: str, connection_key: str, numbers: Iterable[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Sales invoices (any status, VOIDED/DELETED included) by ``InvoiceNumber``."""
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(_unique(numbers), NUMBERS_PER_LOOKUP):
+            params = {"InvoiceNumbers": ",".join(chunk)}
+            for invoice in self.get_all(tenant_id, connection_key, "Invoices", params):
+                number = invoice.get("InvoiceNumber")
+                if number in chunk and invoice.get("Type", "ACCREC") == "ACCREC":
+                    found.setdefault(str(number), invoice)
+        return found
+
+    def find_credit_notes_by_number(
+        self, tenant_id: str, connection_key: str, numbers: Iterable[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Sales credit notes (any status) by ``CreditNoteNumber``."""
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(_unique(numbers), WHERE_PER_LOOKUP):
+            params = {"where": _where_any("CreditNoteNumber", chunk)}
+            for note in self.get_all(tenant_id, connection_key, "CreditNotes", params):
+                number = note.get("CreditNoteNumber")
+                if number in chunk and note.get("Type", "ACCRECCREDIT") == "ACCRECCREDIT":
+                    found.setdefault(str(number), note)
+        return found
+
+    def find_payments_by_reference(
+        self, tenant_id: str, connection_key: str, references: Iterable[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Live (not DELETED) payments by ``Reference``, as lists: one host payment split over
+        several invoices is several Xero payments with the same reference – match each on its
+        ``Invoice.InvoiceID``."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for chunk in _chunks(_unique(references), WHERE_PER_LOOKUP):
+            params = {"where": _where_any("Reference", chunk)}
+            for payment in self.get_all(tenant_id, connection_key, "Payments", params):
+                reference = payment.get("Reference")
+                if reference in chunk and payment.get("Status") != "DELETED":
+                    found.setdefault(str(reference), []).append(payment)
+        return found
+
+    def find_overpayments_by_reference(
+        self, tenant_id: str, connection_key: str, references: Iterable[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Live ``RECEIVE-OVERPAYMENT`` bank transactions by ``Reference`` (lists, as above)."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for chunk in _chunks(_unique(references), WHERE_PER_LOOKUP):
+            where = f'({_where_any("Reference", chunk)}) AND Type=="RECEIVE-OVERPAYMENT"'
+            for txn in self.get_all(
+                tenant_id, connection_key, "BankTransactions", {"where": where}
+            ):
+                reference = txn.get("Reference")
+                live = txn.get("Status") not in ("DELETED", "VOIDED")
+                if reference in chunk and txn.get("Type") == "RECEIVE-OVERPAYMENT" and live:
+                    found.setdefault(str(reference), []).append(txn)
+        return found
+
+    # -- the one place HTTP happens ----------------------------------------------------------
+
+    def _call(
+        self,
+        method: Method,
+        path: str,
+        tenant_id: str,
+        connection_key: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        idempotency_key: str | None = None,
+    ) -> httpx.Response:
+        """Send with limits, retries and one token refresh; return a 2xx response or raise.
+
+        ``maybe_sent`` becomes true once a write may have reached Xero without a definite
+        answer; from then on every give-up is :class:`OutcomeUnknown`.
+        """
+        is_write = method != "GET"
+        if is_write and not idempotency_key:
+            raise ValueError("every write needs an Idempotency-Key")
+        url = f"{self.base_url}/{path}"
+        attempt = 0
+        refreshed = False
+        maybe_sent = False
+        first_sent: float | None = None
+        while True:
+            attempt += 1
+            token = self.tokens.access_token(connection_key)
+            permit = self.limiter.try_acquire(tenant_id)
+            if permit is None:
+                wait = self.limiter.wait_for(tenant_id)
+                if maybe_sent:
+                    raise self._unknown(
+                        "rate limited before the retry",
+                        tenant_id,
+                        None,
+                        idempotency_key,
+                        first_sent,
+                    )
+                raise RateLimited(wait.seconds, wait.reason, tenant_id=tenant_id, status=None)
+            request = self._http.build_request(
+                method,
+                url,
+                params=params,
+                json=body,
+                headers=self._headers(token, tenant_id, idempotency_key),
+                timeout=self._timeout,
+            )
+            if self.request_hook is not None:
+                self.request_hook(request)
+            started = self.clock.monotonic()
+            if first_sent is None:
+                first_sent = started
+            failure: XeroError
+            retry_after: float | None = None
+            try:
+                response = self._http.send(request)
+            except _NOT_SENT as exc:
+                permit.release()
+                failure = TransientError(
+                    f"could not reach Xero ({type(exc).__name__})", tenant_id=tenant_id
+                )
+                self._log(method, path, None, tenant_id, idempotency_key, started)
+            except _MAYBE_SENT as exc:
+                permit.release()
+                self._log(method, path, None, tenant_id, idempotency_key, started)
+                if is_write:
+                    maybe_sent = True
+                failure = TransientError(
+                    f"no answer from Xero ({type(exc).__name__})", tenant_id=tenant_id
+                )
+            else:
+                permit.release(headers=response.headers)
+                status = response.status_code
+                self._log(method, path, status, tenant_id, idempotency_key, started)
+                if 200 <= status < 300:
+                    return response
+                if status == 401 and not refreshed:
+                    refreshed = True
+                    attempt -= 1  # the refresh is not a failed attempt
+                    self.tokens.invalidate(connection_key, rejected_token=token)
+                    continue
+                if status == 429:
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    problem = response.headers.get("X-Rate-Limit-Problem", "unknown")
+                    self.limiter.record_429(tenant_id, retry_after, problem)
+                    if maybe_sent:
+                        raise self._unknown(
+                            f"rate limited ({problem}) before the retry",
+                            tenant_id,
+                            429,
+                            idempotency_key,
+                            first_sent,
+                        )
+                    raise RateLimited(
+                        retry_after,
+                        problem,
+                        tenant_id=tenant_id,
+                        message=_problem_message(response) or None,
+                    )
+                if status not in RETRYABLE_STATUSES:
+                    raise _definite_error(response, tenant_id)
+                if is_write and status != 503:
+                    maybe_sent = True  # a gateway error: Xero may have done it
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                failure = TransientError(
+                    _problem_message(response) or f"Xero unavailable (HTTP {status})",
+                    tenant_id=tenant_id,
+                    status=status,
+                    retry_after=retry_after,
+                )
+            # A failure worth another attempt?
+            if attempt >= self.max_attempts:
+                break
+            delay = backoff_delay(
+                attempt,
+                base=self._backoff_base,
+                cap=self._backoff_cap,
+                rng=self._rng,
+                retry_after=retry_after,
+            )
+            if delay > self._backoff_cap:
+                break  # Xero asked for a long pause: let the worker schedule it
+            if (
+                maybe_sent
+                and self.clock.monotonic() + delay - first_sent >= self.idempotency_window
+            ):
+                break  # Xero may have forgotten the key by the time we resend
+            self.clock.sleep(delay)
+        if maybe_sent:
+            raise self._unknown(
+                failure.message, tenant_id, failure.status, idempotency_key, first_sent
+            )
+        raise failure
+
+    def _headers(self, token: str, tenant_id: str, idempotency_key: str | None) -> dict[str, str]:
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "xero-tenant-id": tenant_id,
+            "Accept": "application/json",
+        }
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        return headers
+
+    def _unknown(
+        self,
+        reason: str,
+        tenant_id: str,
+        status: int | None,
+        idempotency_key: str | None,
+        first_sent: float | None,
+    ) -> OutcomeUnknown:
+        return OutcomeUnknown(
+            f"outcome unknown: {reason}; look the records up in Xero before re-sending",
+            tenant_id=tenant_id,
+            status=status,
+            idempotency_key=idempotency_key,
+            first_sent_at=first_sent,
+        )
+
+    def _log(
+        self,
+        method: str,
+        path: str,
+        status: int | None,
+        tenant_id: str,
+        idempotency_key: str | None,
+        started: float,
+    ) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            elapsed_ms = (self.clock.monotonic() - started) * 1000
+            log.debug(
+                "xero %s /%s -> %s tenant=%s key=%s %.0fms",
+                method,
+                path,
+                status if status is not None else "no answer",
+                tenant_id,
+                idempotency_key or "-",
+                elapsed_ms,
+            )
+
+
+class XeroAccountsSource:
+    """The ``AccountsSource`` the settings checks use: accounts, tax rates and tracking
+    categories per tenant, with the connection key looked up for each tenant."""
+
+    def __init__(self, client: XeroClient, connection_key_for_tenant: Callable[[str], str]) -> None:
+        self._client = client
+        self._key = connection_key_for_tenant
+
+    def accounts(self, tenant_id: str) -> list[dict[str, Any]]:
+        return self._client.accounts(tenant_id, self._key(tenant_id))
+
+    def tax_rates(self, tenant_id: str) -> list[dict[str, Any]]:
+        return self._client.tax_rates(tenant_id, self._key(tenant_id))
+
+    def tracking_categories(self, tenant_id: str) -> list[dict[str, Any]]:
+        return self._client.tracking_categories(tenant_id, self._key(tenant_id))
+
+
+# -- response interpretation ------------------------------------------------------------------
+
+
+def _json_body(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object of a response, checking ``Content-Type`` first (Xero's 503s are text)."""
+    if "json" not in response.headers.get("Content-Type", "").lower():
+        raise XeroError(
+            f"Xero answered {response.headers.get('Content-Type') or 'no content type'}, not JSON",
+            status=response.status_code,
+        )
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise XeroError("Xero's JSON answer is unreadable", status=response.status_code) from exc
+    if not isinstance(data, dict):
+        raise XeroError("Xero's answer is not a JSON object", status=response.status_code)
+    return data
+
+
+def _maybe_json(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        return _json_body(response)
+    except XeroError:
+        return None
+
+
+def _messages(items: Any) -> list[str]:
+    if not isinstance(items, list):
+        return []
+    return [
+        str(item["Message"]) for item in items if isinstance(item, Mapping) and item.get("Message")
+    ]
+
+
+def _problem_message(response: httpx.Response) -> str:
+    """Xero's own words: ``Message`` (API errors), ``detail``/``title`` (auth problems), or the
+    start of a plain-text body."""
+    data = _maybe_json(response)
+    if data is not None:
+        for key in ("Message", "Detail", "detail", "title", "Title"):
+            if data.get(key):
+                return str(data[key])
+        return ""
+    text = response.text.strip()
+    return " ".join(text.split())[:200]
+
+
+def _definite_error(response: httpx.Response, tenant_id: str) -> XeroError:
+    status = response.status_code
+    message = _problem_message(response) or f"HTTP {status}"
+    if status in (401, 403):
+        return ReconnectRequired(
+            f"Xero refused access ({message}): reconnect this location to Xero",
+            tenant_id=tenant_id,
+            status=status,
+        )
+    if status == 404:
+        return NotFound(message, tenant_id=tenant_id, status=status)
+    if status == 400:
+        data = _maybe_json(response) or {}
+        elements = [dict(e) for e in data.get("Elements") or [] if isinstance(e, Mapping)]
+        errors = [m for e in elements for m in _messages(e.get("ValidationErrors"))]
+        return ValidationFailed(
+            message, tenant_id=tenant_id, elements=elements, errors=errors or [message]
+        )
+    return XeroError(message, tenant_id=tenant_id, status=status)
+
+
+def _element_results(
+    response: httpx.Response, key: str, expected: int, tenant_id: str
+) -> list[ElementResult]:
+    items = _json_body(response).get(key)
+    if not isinstance(items, list) or len(items) != expected:
+        raise XeroError(
+            f"Xero returned {len(items) if isinstance(items, list) else 'no'} {key} for "
+            f"{expected} sent",
+            tenant_id=tenant_id,
+            status=response.status_code,
+        )
+    results = []
+    id_field = _ID_FIELDS.get(key)
+    for index, raw in enumerate(items):
+        element = dict(raw) if isinstance(raw, Mapping) else {}
+        errors = _messages(element.get("ValidationErrors"))
+        ok = element.get("StatusAttributeString", "OK") != "ERROR" and not errors
+        if ok and not errors and element.get("HasErrors") is True:
+            ok = False
+        xero_id = element.get("OverpaymentID") if key == "BankTransactions" else None
+        xero_id = xero_id or (element.get(id_field) if id_field else None)
+        if not ok or xero_id in (None, "", _ZERO_GUID):
+            xero_id = None
+        if not ok and not errors:
+            errors = ["Xero rejected this element without a message"]
+        results.append(
+            ElementResult(
+                index=index,
+                ok=ok,
+                xero_id=str(xero_id) if xero_id is not None else None,
+                element=element,
+                errors=errors,
+                warnings=_messages(element.get("Warnings")),
+            )
+        )
+    return results
+
+
+# -- small helpers ----------------------------------------------------------------------------
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(str(v) for v in values))
+
+
+def _chunks(values: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _where_any(field_name: str, values: list[str]) -> str:
+    """``Field=="a" OR Field=="b"`` – values are our own numbers, so quotes are refused."""
+    for value in values:
+        if '"' in value or "\\" in value:
+            raise ValueError(f"cannot look up {value!r}: quotes are not allowed in numbers")
+    return " OR ".join(f'{field_name}=="{value}"' for value in values)

@@ -1,0 +1,198 @@
+"""The per-organisation rate limiter: windows, concurrency, header corrections, 429 blocks."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from xero_client_fakes import OTHER_TENANT, TENANT, FakeClock
+
+from pm_xero_plugin.errors import RateLimited
+from pm_xero_plugin.ratelimit import RateLimiter
+
+
+def test_five_calls_in_flight_per_tenant_then_none_until_one_returns(
+    limiter: RateLimiter,
+) -> None:
+    permits = [limiter.try_acquire(TENANT) for _ in range(5)]
+    assert all(p is not None for p in permits)
+    assert limiter.try_acquire(TENANT) is None
+    assert limiter.wait_for(TENANT).reason == "local-concurrent"
+    assert limiter.blocked_until(TENANT) == 0.0  # a full slate is not a block
+    assert limiter.try_acquire(OTHER_TENANT) is not None
+    permits[0].release()  # type: ignore[union-attr]
+    assert limiter.try_acquire(TENANT) is not None
+
+
+def test_releasing_twice_frees_only_one_slot(limiter: RateLimiter) -> None:
+    permits = [limiter.try_acquire(TENANT) for _ in range(5)]
+    first = permits[0]
+    assert first is not None
+    first.release()
+    first.release()
+    assert limiter.try_acquire(TENANT) is not None
+    assert limiter.try_acquire(TENANT) is None
+
+
+def test_sixty_per_minute_then_wait_for_the_window(clock: FakeClock, limiter: RateLimiter) -> None:
+    for _ in range(60):
+        permit = limiter.try_acquire(TENANT)
+        assert permit is not None
+        permit.release()
+        clock.advance(0.5)
+    assert limiter.try_acquire(TENANT) is None
+    wait = limiter.wait_for(TENANT)
+    assert wait.reason == "local-minute"
+    assert wait.seconds == pytest.approx(30.0)
+    assert limiter.blocked_until(TENANT) == pytest.approx(clock.now + 30.0)
+    assert limiter.try_acquire(OTHER_TENANT) is not None
+    clock.advance(30.0)
+    assert limiter.try_acquire(TENANT) is not None
+
+
+def test_day_limit_holds_until_the_day_window_ends(clock: FakeClock) -> None:
+    limiter = RateLimiter(clock, per_day=3, per_minute=60)
+    for _ in range(3):
+        permit = limiter.try_acquire(TENANT)
+        assert permit is not None
+        permit.release()
+    assert limiter.try_acquire(TENANT) is None
+    assert limiter.wait_for(TENANT).reason == "local-day"
+    clock.advance(3600)
+    assert limiter.try_acquire(TENANT) is None
+    clock.advance(86400)
+    assert limiter.try_acquire(TENANT) is not None
+
+
+def test_minute_window_length_is_configurable_for_a_time_scaled_sandbox(clock: FakeClock) -> None:
+    limiter = RateLimiter(clock, per_minute=2, minute_seconds=6.0)
+    for _ in range(2):
+        permit = limiter.try_acquire(TENANT)
+        assert permit is not None
+        permit.release()
+    assert limiter.wait_for(TENANT).seconds == pytest.approx(6.0)
+    clock.advance(6.0)
+    assert limiter.try_acquire(TENANT) is not None
+
+
+def test_remaining_headers_replace_our_estimate_both_ways(limiter: RateLimiter) -> None:
+    permit = limiter.try_acquire(TENANT)
+    assert permit is not None
+    # Xero has counted calls we did not see (another process): only 1 left this minute.
+    permit.release(headers={"X-MinLimit-Remaining": "1", "X-DayLimit-Remaining": "4000"})
+    last = limiter.try_acquire(TENANT)
+    assert last is not None
+    last.release()
+    assert limiter.try_acquire(TENANT) is None
+    assert limiter.wait_for(TENANT).reason == "local-minute"
+    # Xero's window reset earlier than ours: 60 left again, so we may go on at once.
+    limiter.observe(TENANT, {"X-MinLimit-Remaining": "60"})
+    assert limiter.try_acquire(TENANT) is not None
+
+
+def test_day_remaining_header_of_zero_stops_the_tenant(limiter: RateLimiter) -> None:
+    permit = limiter.try_acquire(TENANT)
+    assert permit is not None
+    permit.release(headers={"x-daylimit-remaining": "0", "X-MinLimit-Remaining": "59"})
+    assert limiter.try_acquire(TENANT) is None
+    assert limiter.wait_for(TENANT).reason == "local-day"
+    assert limiter.try_acquire(OTHER_TENANT) is not None
+
+
+def test_unreadable_headers_are_ignored(limiter: RateLimiter) -> None:
+    permit = limiter.try_acquire(TENANT)
+    assert permit is not None
+    permit.release(headers={"X-MinLimit-Remaining": "lots"})
+    assert limiter.try_acquire(TENANT) is not None
+
+
+def test_a_429_blocks_only_that_tenant_until_retry_after(
+    clock: FakeClock, limiter: RateLimiter
+) -> None:
+    limiter.record_429(TENANT, 17.0, "minute")
+    assert limiter.try_acquire(TENANT) is None
+    wait = limiter.wait_for(TENANT)
+    assert wait.seconds == pytest.approx(17.0)
+    assert wait.reason == "blocked-minute"
+    assert limiter.blocked_until(TENANT) == pytest.approx(clock.now + 17.0)
+    assert limiter.try_acquire(OTHER_TENANT) is not None
+    assert limiter.blocked_until(OTHER_TENANT) == 0.0
+    clock.advance(17.0)
+    assert limiter.try_acquire(TENANT) is not None
+
+
+def test_a_429_without_retry_after_blocks_briefly(clock: FakeClock) -> None:
+    limiter = RateLimiter(clock, default_block=2.0)
+    limiter.record_429(TENANT, None, "concurrent")
+    assert limiter.wait_for(TENANT).seconds == pytest.approx(2.0)
+    clock.advance(2.0)
+    assert limiter.try_acquire(TENANT) is not None
+
+
+def test_a_shorter_429_never_shortens_a_longer_block(limiter: RateLimiter) -> None:
+    limiter.record_429(TENANT, 3600.0, "day")
+    limiter.record_429(TENANT, 5.0, "minute")
+    assert limiter.wait_for(TENANT).seconds == pytest.approx(3600.0)
+
+
+def test_app_wide_limit_pauses_every_tenant(clock: FakeClock, limiter: RateLimiter) -> None:
+    permit = limiter.try_acquire(TENANT)
+    assert permit is not None
+    permit.release(headers={"X-AppMinLimit-Remaining": "0"})
+    assert limiter.try_acquire(OTHER_TENANT) is None
+    assert limiter.wait_for(OTHER_TENANT).reason == "app-minute"
+    clock.advance(60.0)
+    assert limiter.try_acquire(OTHER_TENANT) is not None
+
+
+def test_acquire_waits_on_the_injected_clock(clock: FakeClock, limiter: RateLimiter) -> None:
+    limiter.record_429(TENANT, 9.0, "minute")
+    permit = limiter.acquire(TENANT, timeout=10.0)
+    assert permit.tenant_id == TENANT
+    assert clock.sleeps == [pytest.approx(9.0)]
+
+
+def test_acquire_gives_up_with_the_wait_when_the_timeout_is_too_short(
+    limiter: RateLimiter,
+) -> None:
+    limiter.record_429(TENANT, 30.0, "minute")
+    with pytest.raises(RateLimited) as caught:
+        limiter.acquire(TENANT, timeout=5.0)
+    assert caught.value.retry_after == pytest.approx(30.0)
+    assert caught.value.tenant_id == TENANT
+
+
+def test_acquire_wakes_when_another_thread_releases(limiter: RateLimiter) -> None:
+    held = [limiter.try_acquire(TENANT) for _ in range(5)]
+    got: list[object] = []
+    waiter = threading.Thread(target=lambda: got.append(limiter.acquire(TENANT, timeout=None)))
+    waiter.start()
+    waiter.join(timeout=0.2)
+    assert got == []
+    held[0].release()  # type: ignore[union-attr]
+    waiter.join(timeout=5)
+    assert len(got) == 1
+
+
+def test_many_threads_never_exceed_five_in_flight() -> None:
+    limiter = RateLimiter()
+    in_flight = 0
+    peak = 0
+    guard = threading.Lock()
+
+    def call() -> None:
+        nonlocal in_flight, peak
+        with limiter.acquire(TENANT, timeout=10):
+            with guard:
+                in_flight += 1
+                peak = max(peak, in_flight)
+            threading.Event().wait(0.005)
+            with guard:
+                in_flight -= 1
+
+    threads = [threading.Thread(target=call) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak == 5
