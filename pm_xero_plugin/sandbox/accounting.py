@@ -68,7 +68,7 @@ def _bad_request(number: int, typ: str, message: str) -> ApiError:
     return ApiError(json_response(400, {"ErrorNumber": number, "Type": typ, "Message": message}))
 
 
-def _get_path(item: dict[str, Any], path: str) -> Any:
+def _get_path(item: Any, path: str) -> Any:
     for key in path.split("."):
         item = item.get(key) if isinstance(item, dict) else None
     return item
@@ -155,6 +155,7 @@ class _Api:
             raise _bad_request(
                 14, "PostDataInvalidException", "The request body is not valid JSON"
             ) from None
+        elements: list[dict[str, Any]]
         if isinstance(body, dict) and isinstance(body.get(key), list):
             elements = body[key]
         elif isinstance(body, dict):

@@ -179,13 +179,13 @@ class Sandbox:
     # -- ways to run it ----------------------------------------------------------------------
 
     def transport(self) -> httpx.WSGITransport:
-        """An httpx transport that runs requests in-process (timeouts become ``httpx.ReadTimeout``)."""
+        """An httpx transport running requests in-process; a hang becomes ``httpx.ReadTimeout``."""
         from .server import SandboxTransport
 
         return SandboxTransport(app=self.app)
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
-        """Serve on `host`:`port` from a background thread; ``.url``, ``.shutdown()``, context manager."""
+        """Serve on `host`:`port` from a background thread (``.url``, ``.shutdown()``, ``with``)."""
         from .server import serve
 
         return serve(self, host, port)
@@ -273,7 +273,8 @@ class Sandbox:
 <p>Authorize: <code>/identity/connect/authorize</code> (auto-consent; <code>tenant=</code> ids or
 <code>new</code>), token: <code>/connect/token</code>, revoke: <code>/connect/revocation</code>.</p>
 <ul>{orgs}</ul>
-<p>Inspect: <a href="/sandbox/state">/sandbox/state</a>, <a href="/sandbox/requests">/sandbox/requests</a>.</p>
+<p>Inspect: <a href="/sandbox/state">/sandbox/state</a>,
+<a href="/sandbox/requests">/sandbox/requests</a>.</p>
 """
         return text_response(200, page, "text/html; charset=utf-8")
 
@@ -370,7 +371,7 @@ class Sandbox:
                     {
                         "ErrorNumber": 10,
                         "Type": "ValidationException",
-                        "Message": f"Idempotency-Key {key} has already been used for a different request"
+                        "Message": f"Idempotency-Key {key} was already used for a different request"
                         if state == "conflict"
                         else f"A request with Idempotency-Key {key} is still in progress",
                     },

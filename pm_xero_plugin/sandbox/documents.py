@@ -23,7 +23,31 @@ CENT = Decimal("0.01")
 ZERO = Decimal("0")
 #: Fields Xero computes or manages itself; a client's values for them are ignored.
 _COMPUTED = frozenset(
-    ["Contact", "LineItems", "Date", "DueDate", "UpdatedDateUTC", "ValidationErrors", "Warnings", "StatusAttributeString", "AmountPaid", "AmountDue", "AmountCredited", "Total", "SubTotal", "TotalTax", "Payments", "CreditNotes", "Overpayments", "Prepayments", "Allocations", "RemainingCredit", "AppliedAmount", "HasErrors", "FullyPaidOnDate"]
+    [
+        "Contact",
+        "LineItems",
+        "Date",
+        "DueDate",
+        "UpdatedDateUTC",
+        "ValidationErrors",
+        "Warnings",
+        "StatusAttributeString",
+        "AmountPaid",
+        "AmountDue",
+        "AmountCredited",
+        "Total",
+        "SubTotal",
+        "TotalTax",
+        "Payments",
+        "CreditNotes",
+        "Overpayments",
+        "Prepayments",
+        "Allocations",
+        "RemainingCredit",
+        "AppliedAmount",
+        "HasErrors",
+        "FullyPaidOnDate",
+    ]
 )
 EDIT_BLOCKED = "This document cannot be edited as it has a payment or credit note allocated to it."
 
@@ -138,7 +162,8 @@ class Books:
             raise ElementError("A Contact must be specified for this type of transaction")
         if found["ContactStatus"] == "ARCHIVED":
             raise ElementError(
-                f"The contact '{found['Name']}' has been archived. Select an active contact or restore the archived contact."
+                f"The contact '{found['Name']}' has been archived. "
+                "Select an active contact or restore the archived contact."
             )
         return found
 
@@ -215,7 +240,7 @@ class Books:
                         "The contact name must be unique across all active contacts."
                     )
         record["UpdatedDateUTC"] = self.now
-        contacts[record["ContactID"]] = record
+        contacts[str(record["ContactID"])] = record
         return record
 
     # -- invoices and credit notes --------------------------------------------------------------
@@ -247,7 +272,8 @@ class Books:
                 rate = self.org.tax_rate(tax_type)
                 if rate is None:
                     errors.append(
-                        f"The TaxType code {tax_type} does not exist or cannot be used with this type of transaction."
+                        f"The TaxType code {tax_type} does not exist or cannot be used "
+                        "with this type of transaction."
                     )
                 elif acc is not None and not rate.get(f"CanApplyTo{acc['Class'].title()}", True):
                     errors.append(
@@ -263,7 +289,8 @@ class Books:
                     o["Name"] for o in cat["Options"] if o["Status"] == "ACTIVE"
                 }:
                     errors.append(
-                        f"The tracking category option '{t.get('Name')}: {t.get('Option')}' is not valid."
+                        f"The tracking category option '{t.get('Name')}: "
+                        f"{t.get('Option')}' is not valid."
                     )
                 else:
                     t["TrackingCategoryID"] = cat["TrackingCategoryID"]
@@ -277,7 +304,7 @@ class Books:
     ) -> dict[str, Any]:
         """Create or update an invoice (``kind="invoice"``) or credit note (``"credit_note"``).
 
-        :param update: POST semantics – an existing ID or number updates; PUT refuses a taken number.
+        :param update: POST semantics (an existing ID or number updates); PUT refuses a taken one.
         """
         is_inv = kind == "invoice"
         store = self.org.invoices if is_inv else self.org.credit_notes

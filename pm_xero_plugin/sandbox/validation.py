@@ -71,7 +71,9 @@ class SpecChecker:
         except PathError:
             return None  # not an operation the spec knows: routing answers 404/405
         except Exception as exc:
-            errors = [str(getattr(e, "message", e)) for e in getattr(exc.__cause__, "schema_errors", [])]
+            errors = [
+                str(getattr(e, "message", e)) for e in getattr(exc.__cause__, "schema_errors", [])
+            ]
             # Xero ignores read-only fields it is sent (its own SDK sends HasAttachments etc.).
             errors = [e for e in errors if not e.startswith("Tried to write read-only")]
             if not errors and getattr(exc.__cause__, "schema_errors", None):

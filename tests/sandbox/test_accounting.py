@@ -24,7 +24,7 @@ def _ok(resp: httpx.Response, key: str = "Invoices") -> dict:
     return element
 
 
-# -- organisations -----------------------------------------------------------------------------
+# -- organisations --------------------------------------------------------------------------------
 
 
 def test_each_org_starts_with_a_realistic_chart_including_archived_accounts(api: Api) -> None:
@@ -49,7 +49,10 @@ def test_tax_rates_follow_the_region(api: Api, spec_path: str) -> None:
 
 
 def test_organisation_endpoint_and_several_orgs_at_once(api: Api, sandbox: Sandbox) -> None:
-    names = {api.get("/Organisation", tenant=t).json()["Organisations"][0]["Name"] for t in sandbox.tenant_ids}
+    names = {
+        api.get("/Organisation", tenant=t).json()["Organisations"][0]["Name"]
+        for t in sandbox.tenant_ids
+    }
     assert names == {"Sandbox Pets Ltd 1", "Sandbox Pets Ltd 2"}
     api.contact(tenant=sandbox.tenant_ids[0])
     assert api.get("/Contacts", tenant=sandbox.tenant_ids[1]).json()["Contacts"] == []
@@ -59,9 +62,18 @@ def test_tracking_categories_and_options_can_be_created(api: Api) -> None:
     cats = api.get("/TrackingCategories").json()["TrackingCategories"]
     assert cats[0]["Name"] == "Location" and len(cats[0]["Options"]) == 3
     new = api.put("/TrackingCategories", {"Name": "Service"}).json()["TrackingCategories"][0]
-    opt = api.put(f"/TrackingCategories/{new['TrackingCategoryID']}/Options", {"Options": [{"Name": "Grooming"}]})
+    opt = api.put(
+        f"/TrackingCategories/{new['TrackingCategoryID']}/Options",
+        {"Options": [{"Name": "Grooming"}]},
+    )
     assert opt.json()["Options"][0]["Name"] == "Grooming"
-    assert "2 active" in _errors(api.put("/TrackingCategories", {"Name": "Third"}, summarizeErrors="false"), "TrackingCategories")[0]
+    assert (
+        "2 active"
+        in _errors(
+            api.put("/TrackingCategories", {"Name": "Third"}, summarizeErrors="false"),
+            "TrackingCategories",
+        )[0]
+    )
 
 
 # -- contacts -------------------------------------------------------------------------------------
@@ -81,7 +93,10 @@ def test_active_contact_names_are_unique_but_archived_ones_do_not_count(api: Api
 def test_contacts_found_by_number_where_and_ids_and_archived_hidden_by_default(api: Api) -> None:
     c = api.contact("Alex Tail", "PM-42")
     assert api.get("/Contacts/PM-42").json()["Contacts"][0]["ContactID"] == c["ContactID"]
-    assert api.get("/Contacts", where='ContactNumber=="PM-42"').json()["Contacts"][0]["Name"] == "Alex Tail"
+    assert (
+        api.get("/Contacts", where='ContactNumber=="PM-42"').json()["Contacts"][0]["Name"]
+        == "Alex Tail"
+    )
     assert len(api.get("/Contacts", IDs=c["ContactID"]).json()["Contacts"]) == 1
     api.post("/Contacts", {"Contacts": [{"ContactNumber": "PM-42", "ContactStatus": "ARCHIVED"}]})
     assert api.get("/Contacts").json()["Contacts"] == []
@@ -94,7 +109,7 @@ def test_archived_contact_cannot_be_used_on_a_document(api: Api) -> None:
     assert "has been archived" in _errors(api.invoice(c["ContactID"]))[0]
 
 
-# -- invoices ---------------------------------------------------------------------------------------
+# -- invoices -------------------------------------------------------------------------------------
 
 
 def test_invoice_dates_come_back_in_xero_format_with_date_string(api: Api) -> None:
@@ -124,16 +139,30 @@ def test_total_is_recomputed_from_lines_with_per_line_tax_rounding(api: Api) -> 
     lines = [
         {"Description": "a", "Quantity": 1, "UnitAmount": 0.05, "AccountCode": "200"},
         {"Description": "b", "Quantity": 1, "UnitAmount": 0.05, "AccountCode": "200"},
-        {"Description": "c", "Quantity": 3, "UnitAmount": 10, "DiscountRate": 10, "AccountCode": "203"},
+        {
+            "Description": "c",
+            "Quantity": 3,
+            "UnitAmount": 10,
+            "DiscountRate": 10,
+            "AccountCode": "203",
+        },
     ]
     inv = _ok(api.invoice(c["ContactID"], LineItems=lines, Total=999))
     # 0.005 rounds to 0.01 on each line (0.02), not round(0.01) on the sum; 27.00 → 2.70
     assert inv["TotalTax"] == 2.72 and inv["SubTotal"] == 27.10 and inv["Total"] == 29.82
     inclusive = _ok(
-        api.invoice(c["ContactID"], "INV-INC", LineAmountTypes="Inclusive",
-                    LineItems=[{"Description": "x", "Quantity": 1, "UnitAmount": 110, "AccountCode": "200"}])
+        api.invoice(
+            c["ContactID"],
+            "INV-INC",
+            LineAmountTypes="Inclusive",
+            LineItems=[
+                {"Description": "x", "Quantity": 1, "UnitAmount": 110, "AccountCode": "200"}
+            ],
+        )
     )
-    assert inclusive["TotalTax"] == 10 and inclusive["SubTotal"] == 100 and inclusive["Total"] == 110
+    assert (
+        inclusive["TotalTax"] == 10 and inclusive["SubTotal"] == 100 and inclusive["Total"] == 110
+    )
 
 
 def test_account_codes_must_exist_and_not_be_archived(api: Api) -> None:
@@ -143,16 +172,35 @@ def test_account_codes_must_exist_and_not_be_archived(api: Api) -> None:
         "Account code '999' is not a valid code for this document."
     ]
     archived = [{"Description": "x", "Quantity": 1, "UnitAmount": 1, "AccountCode": "206"}]
-    assert "Account code '206' has been archived" in _errors(api.invoice(c["ContactID"], LineItems=archived))[0]
+    assert (
+        "Account code '206' has been archived"
+        in _errors(api.invoice(c["ContactID"], LineItems=archived))[0]
+    )
 
 
 def test_tax_type_must_exist_and_suit_the_account(api: Api) -> None:
     c = api.contact()
-    wrong = [{"Description": "x", "Quantity": 1, "UnitAmount": 1, "AccountCode": "200", "TaxType": "INPUT"}]
+    wrong = [
+        {
+            "Description": "x",
+            "Quantity": 1,
+            "UnitAmount": 1,
+            "AccountCode": "200",
+            "TaxType": "INPUT",
+        }
+    ]
     assert _errors(api.invoice(c["ContactID"], LineItems=wrong)) == [
         "The TaxType code INPUT cannot be used with account code 200."
     ]
-    unknown = [{"Description": "x", "Quantity": 1, "UnitAmount": 1, "AccountCode": "200", "TaxType": "OUTPUT9"}]
+    unknown = [
+        {
+            "Description": "x",
+            "Quantity": 1,
+            "UnitAmount": 1,
+            "AccountCode": "200",
+            "TaxType": "OUTPUT9",
+        }
+    ]
     assert "does not exist" in _errors(api.invoice(c["ContactID"], LineItems=unknown))[0]
 
 
@@ -167,12 +215,21 @@ def test_period_lock_date_refuses_earlier_documents(api: Api, sandbox: Sandbox) 
     assert org["PeriodLockDate"].startswith("/Date(")
 
 
-def test_summarised_errors_are_a_400_validation_exception_after_creating_the_valid_elements(api: Api) -> None:
+def test_summarised_errors_are_a_400_validation_exception_after_creating_the_valid_elements(
+    api: Api,
+) -> None:
     c = api.contact()
-    good = {"Type": "ACCREC", "Contact": {"ContactID": c["ContactID"]}, "InvoiceNumber": "OK-1",
-            "LineItems": [{"Description": "x", "Quantity": 1, "UnitAmount": 5, "AccountCode": "200"}]}
-    bad = {**good, "InvoiceNumber": "BAD-1",
-           "LineItems": [{"Description": "x", "Quantity": 1, "UnitAmount": 5, "AccountCode": "999"}]}
+    good = {
+        "Type": "ACCREC",
+        "Contact": {"ContactID": c["ContactID"]},
+        "InvoiceNumber": "OK-1",
+        "LineItems": [{"Description": "x", "Quantity": 1, "UnitAmount": 5, "AccountCode": "200"}],
+    }
+    bad = {
+        **good,
+        "InvoiceNumber": "BAD-1",
+        "LineItems": [{"Description": "x", "Quantity": 1, "UnitAmount": 5, "AccountCode": "999"}],
+    }
     resp = api.put("/Invoices", {"Invoices": [good, bad]})
     assert resp.status_code == 400
     body = resp.json()
@@ -190,7 +247,8 @@ def test_spec_rejects_a_malformed_body_with_400(api: Api) -> None:
 
 
 def test_without_spec_bodies_are_not_checked(client: httpx.Client) -> None:
-    from conftest import Api as _Api, connect
+    from conftest import Api as _Api
+    from conftest import connect
 
     sandbox = Sandbox()
     with httpx.Client(transport=sandbox.transport(), base_url="http://x") as c:
@@ -203,9 +261,19 @@ def test_without_spec_bodies_are_not_checked(client: httpx.Client) -> None:
 def test_paid_invoice_cannot_be_edited_or_voided(api: Api) -> None:
     c = api.contact()
     inv = _ok(api.invoice(c["ContactID"], amount="10"))
-    api.put("/Payments", {"Invoice": {"InvoiceID": inv["InvoiceID"]}, "Account": {"Code": "090"}, "Amount": 11, "Date": "2024-03-02"})
+    api.put(
+        "/Payments",
+        {
+            "Invoice": {"InvoiceID": inv["InvoiceID"]},
+            "Account": {"Code": "090"},
+            "Amount": 11,
+            "Date": "2024-03-02",
+        },
+    )
     for change in ({"Reference": "x"}, {"Status": "VOIDED"}):
-        resp = api.post(f"/Invoices/{inv['InvoiceID']}", {"Invoices": [change]}, summarizeErrors="false")
+        resp = api.post(
+            f"/Invoices/{inv['InvoiceID']}", {"Invoices": [change]}, summarizeErrors="false"
+        )
         assert _errors(resp) == [
             "This document cannot be edited as it has a payment or credit note allocated to it."
         ]
@@ -221,8 +289,15 @@ def test_void_an_unpaid_authorised_invoice(api: Api) -> None:
 def test_reads_page_100_at_a_time_and_filter_by_status_and_ids(api: Api) -> None:
     c = api.contact()
     line = [{"Description": "x", "Quantity": 1, "UnitAmount": 1, "AccountCode": "200"}]
-    batch = [{"Type": "ACCREC", "Contact": {"ContactID": c["ContactID"]}, "LineItems": line,
-              "Status": "DRAFT" if i % 2 else "AUTHORISED"} for i in range(50)]
+    batch = [
+        {
+            "Type": "ACCREC",
+            "Contact": {"ContactID": c["ContactID"]},
+            "LineItems": line,
+            "Status": "DRAFT" if i % 2 else "AUTHORISED",
+        }
+        for i in range(50)
+    ]
     for _ in range(3):
         assert api.put("/Invoices", {"Invoices": batch}).status_code == 200
     page1 = api.get("/Invoices", page="1").json()
@@ -233,7 +308,12 @@ def test_reads_page_100_at_a_time_and_filter_by_status_and_ids(api: Api) -> None
     assert len(drafts) == 75
     ids = ",".join(i["InvoiceID"] for i in drafts[:3])
     assert len(api.get("/Invoices", IDs=ids).json()["Invoices"]) == 3
-    assert api.get("/Invoices", where='Status=="DRAFT" AND Type=="ACCREC"').json()["Invoices"][0]["Status"] == "DRAFT"
+    assert (
+        api.get("/Invoices", where='Status=="DRAFT" AND Type=="ACCREC"').json()["Invoices"][0][
+            "Status"
+        ]
+        == "DRAFT"
+    )
     assert api.get("/Invoices", where="Status=bad").status_code == 400
 
 
@@ -243,17 +323,26 @@ def test_unknown_ids_are_404(api: Api) -> None:
 
 
 def test_contact_by_name_is_created_when_new(api: Api) -> None:
-    inv = {"Type": "ACCREC", "Contact": {"Name": "Brand New"},
-           "LineItems": [{"Description": "x", "Quantity": 1, "UnitAmount": 1, "AccountCode": "200"}]}
+    inv = {
+        "Type": "ACCREC",
+        "Contact": {"Name": "Brand New"},
+        "LineItems": [{"Description": "x", "Quantity": 1, "UnitAmount": 1, "AccountCode": "200"}],
+    }
     _ok(api.put("/Invoices", {"Invoices": [inv]}))
     assert api.get("/Contacts", where='Name=="Brand New"').json()["Contacts"]
 
 
-# -- payments -----------------------------------------------------------------------------------------
+# -- payments -------------------------------------------------------------------------------------
 
 
 def _pay(api: Api, amount: float, ref: str = "P1", **invoice: str) -> httpx.Response:
-    payment = {"Invoice": invoice, "Account": {"Code": "090"}, "Amount": amount, "Date": "2024-03-02", "Reference": ref}
+    payment = {
+        "Invoice": invoice,
+        "Account": {"Code": "090"},
+        "Amount": amount,
+        "Date": "2024-03-02",
+        "Reference": ref,
+    }
     return api.put("/Payments", {"Payments": [payment]}, summarizeErrors="false")
 
 
@@ -276,14 +365,24 @@ def test_payment_cannot_exceed_the_amount_outstanding(api: Api) -> None:
 def test_many_payments_in_one_put_mark_invoice_paid_and_delete_restores_it(api: Api) -> None:
     c = api.contact()
     inv = _ok(api.invoice(c["ContactID"], "A-2", amount="100"))
-    pays = [{"Invoice": {"InvoiceID": inv["InvoiceID"]}, "Account": {"Code": code}, "Amount": amt, "Date": "2024-03-02",
-             "Reference": ref} for code, amt, ref in (("090", 60, "P1"), ("092", 50, "P2"))]
+    pays = [
+        {
+            "Invoice": {"InvoiceID": inv["InvoiceID"]},
+            "Account": {"Code": code},
+            "Amount": amt,
+            "Date": "2024-03-02",
+            "Reference": ref,
+        }
+        for code, amt, ref in (("090", 60, "P1"), ("092", 50, "P2"))
+    ]
     created = api.put("/Payments", {"Payments": pays}).json()["Payments"]
     assert [p["StatusAttributeString"] for p in created] == ["OK", "OK"]
     assert api.get("/Invoices/A-2").json()["Invoices"][0]["Status"] == "PAID"
     found = api.get("/Payments", where='Reference=="P2"').json()["Payments"]
     assert [p["PaymentID"] for p in found] == [created[1]["PaymentID"]]
-    deleted = api.post(f"/Payments/{created[1]['PaymentID']}", {"Status": "DELETED"}).json()["Payments"][0]
+    deleted = api.post(f"/Payments/{created[1]['PaymentID']}", {"Status": "DELETED"}).json()[
+        "Payments"
+    ][0]
     assert deleted["Status"] == "DELETED"
     again = api.get("/Invoices/A-2").json()["Invoices"][0]
     assert again["Status"] == "AUTHORISED" and again["AmountDue"] == 50
@@ -292,33 +391,68 @@ def test_many_payments_in_one_put_mark_invoice_paid_and_delete_restores_it(api: 
 def test_credit_note_allocation_reduces_amount_due(api: Api) -> None:
     c = api.contact()
     inv = _ok(api.invoice(c["ContactID"], "A-3", amount="100"))
-    cn = {"Type": "ACCRECCREDIT", "Contact": {"ContactID": c["ContactID"]}, "CreditNoteNumber": "CN-9",
-          "Status": "AUTHORISED", "Date": "2024-03-02",
-          "LineItems": [{"Description": "r", "Quantity": 1, "UnitAmount": 20, "AccountCode": "201"}]}
+    cn = {
+        "Type": "ACCRECCREDIT",
+        "Contact": {"ContactID": c["ContactID"]},
+        "CreditNoteNumber": "CN-9",
+        "Status": "AUTHORISED",
+        "Date": "2024-03-02",
+        "LineItems": [{"Description": "r", "Quantity": 1, "UnitAmount": 20, "AccountCode": "201"}],
+    }
     note = _ok(api.put("/CreditNotes", {"CreditNotes": [cn]}), "CreditNotes")
-    assert _errors(api.put("/CreditNotes", {"CreditNotes": [cn]}, summarizeErrors="false"), "CreditNotes") == [
-        "Credit Note # must be unique."
-    ]
-    alloc = api.put(f"/CreditNotes/{note['CreditNoteID']}/Allocations",
-                    {"Allocations": [{"Invoice": {"InvoiceID": inv["InvoiceID"]}, "Amount": 22, "Date": "2024-03-02"}]})
+    assert _errors(
+        api.put("/CreditNotes", {"CreditNotes": [cn]}, summarizeErrors="false"), "CreditNotes"
+    ) == ["Credit Note # must be unique."]
+    alloc = api.put(
+        f"/CreditNotes/{note['CreditNoteID']}/Allocations",
+        {
+            "Allocations": [
+                {"Invoice": {"InvoiceID": inv["InvoiceID"]}, "Amount": 22, "Date": "2024-03-02"}
+            ]
+        },
+    )
     assert alloc.status_code == 200, alloc.text
     assert api.get("/Invoices/A-3").json()["Invoices"][0]["AmountDue"] == 88
-    assert api.get("/CreditNotes", where='CreditNoteNumber=="CN-9"').json()["CreditNotes"][0]["Status"] == "PAID"
-    over = api.put(f"/CreditNotes/{note['CreditNoteID']}/Allocations",
-                   {"Allocations": [{"Invoice": {"InvoiceID": inv["InvoiceID"]}, "Amount": 1, "Date": "2024-03-02"}]}, summarizeErrors="false")
-    assert "Credit can only be allocated from an Authorised document" in _errors(over, "Allocations")
+    assert (
+        api.get("/CreditNotes", where='CreditNoteNumber=="CN-9"').json()["CreditNotes"][0]["Status"]
+        == "PAID"
+    )
+    over = api.put(
+        f"/CreditNotes/{note['CreditNoteID']}/Allocations",
+        {
+            "Allocations": [
+                {"Invoice": {"InvoiceID": inv["InvoiceID"]}, "Amount": 1, "Date": "2024-03-02"}
+            ]
+        },
+        summarizeErrors="false",
+    )
+    assert "Credit can only be allocated from an Authorised document" in _errors(
+        over, "Allocations"
+    )
 
 
 def test_overpayment_via_bank_transaction_then_allocated(api: Api) -> None:
     c = api.contact()
     inv = _ok(api.invoice(c["ContactID"], "A-4", amount="100"))
-    txn = {"Type": "RECEIVE-OVERPAYMENT", "Contact": {"ContactID": c["ContactID"]}, "BankAccount": {"Code": "090"},
-           "Date": "2024-03-02", "LineAmountTypes": "NoTax", "LineItems": [{"Description": "prepaid", "LineAmount": 50}]}
+    txn = {
+        "Type": "RECEIVE-OVERPAYMENT",
+        "Contact": {"ContactID": c["ContactID"]},
+        "BankAccount": {"Code": "090"},
+        "Date": "2024-03-02",
+        "LineAmountTypes": "NoTax",
+        "LineItems": [{"Description": "prepaid", "LineAmount": 50}],
+    }
     bt = _ok(api.put("/BankTransactions", {"BankTransactions": [txn]}), "BankTransactions")
     op = api.get(f"/Overpayments/{bt['OverpaymentID']}").json()["Overpayments"][0]
     assert op["RemainingCredit"] == 50
-    resp = api.put(f"/Overpayments/{op['OverpaymentID']}/Allocations",
-                   {"Allocations": [{"Invoice": {"InvoiceID": inv["InvoiceID"]}, "Amount": 30, "Date": "2024-03-02"}]})
+    resp = api.put(
+        f"/Overpayments/{op['OverpaymentID']}/Allocations",
+        {
+            "Allocations": [
+                {"Invoice": {"InvoiceID": inv["InvoiceID"]}, "Amount": 30, "Date": "2024-03-02"}
+            ]
+        },
+    )
     assert resp.status_code == 200, resp.text
     assert api.get("/Invoices/A-4").json()["Invoices"][0]["AmountDue"] == 80
     assert api.get("/Overpayments").json()["Overpayments"][0]["RemainingCredit"] == 20

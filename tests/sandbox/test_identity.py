@@ -28,7 +28,9 @@ def test_authorize_redirects_with_code_and_state_and_connects_every_seeded_org(
 
 def test_connections_have_xeros_shape(client: httpx.Client) -> None:
     tokens = connect(client)
-    conns = client.get("/connections", headers={"Authorization": f"Bearer {tokens.access_token}"}).json()
+    conns = client.get(
+        "/connections", headers={"Authorization": f"Bearer {tokens.access_token}"}
+    ).json()
     assert set(conns[0]) == {
         "id",
         "authEventId",
@@ -45,7 +47,11 @@ def test_connections_have_xeros_shape(client: httpx.Client) -> None:
 def test_token_response_has_bearer_30_minutes_refresh_token_and_scope(client: httpx.Client) -> None:
     code, verifier = authorize(client)
     body = _token(
-        client, grant_type="authorization_code", code=code, redirect_uri=REDIRECT, code_verifier=verifier
+        client,
+        grant_type="authorization_code",
+        code=code,
+        redirect_uri=REDIRECT,
+        code_verifier=verifier,
     ).json()
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == 1800
@@ -60,10 +66,21 @@ def test_no_refresh_token_without_offline_access(client: httpx.Client) -> None:
 
 def test_pkce_verifier_must_match_and_code_is_single_use(client: httpx.Client) -> None:
     code, verifier = authorize(client)
-    bad = _token(client, grant_type="authorization_code", code=code, redirect_uri=REDIRECT, code_verifier="nope")
+    bad = _token(
+        client,
+        grant_type="authorization_code",
+        code=code,
+        redirect_uri=REDIRECT,
+        code_verifier="nope",
+    )
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_grant"
     code, verifier = authorize(client)
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": verifier}
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT,
+        "code_verifier": verifier,
+    }
     assert _token(client, **form).status_code == 200
     assert _token(client, **form).json()["error"] == "invalid_grant"
 
@@ -97,14 +114,18 @@ def test_plain_pkce_and_client_auth_in_form_fields(client: httpx.Client) -> None
 
 
 def test_wrong_client_secret_is_invalid_client(client: httpx.Client) -> None:
-    resp = client.post("/connect/token", data={"grant_type": "client_credentials"}, auth=("sandbox-client", "x"))
+    resp = client.post(
+        "/connect/token", data={"grant_type": "client_credentials"}, auth=("sandbox-client", "x")
+    )
     assert resp.status_code == 400 and resp.json()["error"] == "invalid_client"
 
 
 def test_sandbox_accepts_the_app_it_was_started_with(spec_path: str) -> None:
     sandbox = Sandbox(client_id="my-app", client_secret="s3cret", spec_path=spec_path)
     with httpx.Client(transport=sandbox.transport(), base_url="http://x") as c:
-        resp = c.post("/connect/token", data={"grant_type": "client_credentials"}, auth=("my-app", "s3cret"))
+        resp = c.post(
+            "/connect/token", data={"grant_type": "client_credentials"}, auth=("my-app", "s3cret")
+        )
         assert resp.status_code == 200
         resp = c.post("/connect/token", data={"grant_type": "client_credentials"}, auth=BASIC)
         assert resp.json()["error"] == "invalid_client"
@@ -135,7 +156,9 @@ def test_lost_refresh_response_may_be_retried_with_the_old_token_for_30_minutes(
     assert late.status_code == 400 and late.json()["error"] == "invalid_grant"
 
 
-def test_access_token_expires_after_30_minutes_of_sandbox_time(client: httpx.Client, clock: SandboxClock) -> None:
+def test_access_token_expires_after_30_minutes_of_sandbox_time(
+    client: httpx.Client, clock: SandboxClock
+) -> None:
     tokens = connect(client)
     assert client.get("/api.xro/2.0/Organisation", headers=tokens.headers()).status_code == 200
     clock.advance(30 * 60)
@@ -143,7 +166,10 @@ def test_access_token_expires_after_30_minutes_of_sandbox_time(client: httpx.Cli
     assert resp.status_code == 401
     assert resp.json()["detail"].startswith("TokenExpired: token expired at")
     fresh = _refresh(client, tokens.refresh_token or "").json()["access_token"]
-    ok = client.get("/api.xro/2.0/Organisation", headers={**tokens.headers(), "Authorization": f"Bearer {fresh}"})
+    ok = client.get(
+        "/api.xro/2.0/Organisation",
+        headers={**tokens.headers(), "Authorization": f"Bearer {fresh}"},
+    )
     assert ok.status_code == 200
 
 
@@ -162,12 +188,19 @@ def test_wrong_or_missing_tenant_is_403(client: httpx.Client) -> None:
     assert client.get("/api.xro/2.0/Invoices", headers=headers).status_code == 403
 
 
-def test_client_credentials_is_a_custom_connection_to_one_org(client: httpx.Client, sandbox: Sandbox) -> None:
+def test_client_credentials_is_a_custom_connection_to_one_org(
+    client: httpx.Client, sandbox: Sandbox
+) -> None:
     body = _token(client, grant_type="client_credentials", scope="accounting.transactions").json()
     assert "refresh_token" not in body
-    conns = client.get("/connections", headers={"Authorization": f"Bearer {body['access_token']}"}).json()
+    conns = client.get(
+        "/connections", headers={"Authorization": f"Bearer {body['access_token']}"}
+    ).json()
     assert [c["tenantId"] for c in conns] == [sandbox.tenant_ids[0]]
-    other = {"Authorization": f"Bearer {body['access_token']}", "xero-tenant-id": sandbox.tenant_ids[1]}
+    other = {
+        "Authorization": f"Bearer {body['access_token']}",
+        "xero-tenant-id": sandbox.tenant_ids[1],
+    }
     assert client.get("/api.xro/2.0/Invoices", headers=other).status_code == 403
 
 
@@ -176,8 +209,18 @@ def test_delete_connection_disconnects_that_org_only(client: httpx.Client) -> No
     auth = {"Authorization": f"Bearer {tokens.access_token}"}
     conns = client.get("/connections", headers=auth).json()
     assert client.delete(f"/connections/{conns[0]['id']}", headers=auth).status_code == 204
-    assert client.get("/api.xro/2.0/Invoices", headers=tokens.headers(conns[0]["tenantId"])).status_code == 403
-    assert client.get("/api.xro/2.0/Invoices", headers=tokens.headers(conns[1]["tenantId"])).status_code == 200
+    assert (
+        client.get(
+            "/api.xro/2.0/Invoices", headers=tokens.headers(conns[0]["tenantId"])
+        ).status_code
+        == 403
+    )
+    assert (
+        client.get(
+            "/api.xro/2.0/Invoices", headers=tokens.headers(conns[1]["tenantId"])
+        ).status_code
+        == 200
+    )
 
 
 def test_revoking_the_refresh_token_removes_its_connections(client: httpx.Client) -> None:
@@ -188,7 +231,9 @@ def test_revoking_the_refresh_token_removes_its_connections(client: httpx.Client
     assert client.get("/api.xro/2.0/Invoices", headers=tokens.headers()).status_code == 401
 
 
-def test_consent_can_choose_orgs_or_create_a_new_one(client: httpx.Client, sandbox: Sandbox) -> None:
+def test_consent_can_choose_orgs_or_create_a_new_one(
+    client: httpx.Client, sandbox: Sandbox
+) -> None:
     second = sandbox.tenant_ids[1]
     assert connect(client, tenant=second).tenant_ids == [second]
     before = set(sandbox.tenant_ids)

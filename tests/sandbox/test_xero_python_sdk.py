@@ -12,8 +12,8 @@ import httpx
 import pytest
 from conftest import connect
 from xero_python.accounting import (
-    AccountingApi,
     Account,
+    AccountingApi,
     Allocation,
     Allocations,
     Contact,
@@ -48,7 +48,9 @@ def sdk(sandbox: Sandbox):  # type: ignore[no-untyped-def]
             "scope": ["offline_access", "accounting.transactions", "accounting.contacts"],
         }
         api_client = ApiClient(
-            Configuration(oauth2_token=OAuth2Token(client_id="sandbox-client", client_secret="sandbox-secret")),
+            Configuration(
+                oauth2_token=OAuth2Token(client_id="sandbox-client", client_secret="sandbox-secret")
+            ),
             pool_threads=1,
         )
         store = {"token": token}
@@ -57,15 +59,24 @@ def sdk(sandbox: Sandbox):  # type: ignore[no-untyped-def]
         yield AccountingApi(api_client, base_url=server.url + "/api.xro/2.0"), tokens.tenant_ids[0]
 
 
-def test_sdk_creates_and_reads_back_contacts_invoices_credit_notes_allocations_and_payments(sdk) -> None:  # type: ignore[no-untyped-def]
+def test_sdk_creates_and_reads_back_contacts_invoices_credit_notes_allocations_and_payments(
+    sdk,
+) -> None:  # type: ignore[no-untyped-def]
     api, tenant = sdk
     contacts = api.create_contacts(
-        tenant, Contacts(contacts=[Contact(name="Rex Owner", contact_number="PM-C-1", email_address="r@example.com")])
+        tenant,
+        Contacts(
+            contacts=[
+                Contact(name="Rex Owner", contact_number="PM-C-1", email_address="r@example.com")
+            ]
+        ),
     )
     contact = contacts.contacts[0]
     assert contact.contact_id and contact.name == "Rex Owner"
 
-    line = LineItem(description="Boarding 2 nights", quantity=2, unit_amount=55.0, account_code="201")
+    line = LineItem(
+        description="Boarding 2 nights", quantity=2, unit_amount=55.0, account_code="201"
+    )
     invoice = Invoice(
         type="ACCREC",
         contact=Contact(contact_id=contact.contact_id),
@@ -76,7 +87,9 @@ def test_sdk_creates_and_reads_back_contacts_invoices_credit_notes_allocations_a
         reference="booking 7",
         status="AUTHORISED",
     )
-    created = api.create_invoices(tenant, Invoices(invoices=[invoice]), summarize_errors=False).invoices[0]
+    created = api.create_invoices(
+        tenant, Invoices(invoices=[invoice]), summarize_errors=False
+    ).invoices[0]
     assert created.status_attribute_string == "OK"
     assert created.total == pytest.approx(121.0)  # 110 + 10% GST
     assert created.date == date(2024, 3, 1)
@@ -84,15 +97,23 @@ def test_sdk_creates_and_reads_back_contacts_invoices_credit_notes_allocations_a
     credit = CreditNote(
         type="ACCRECCREDIT",
         contact=Contact(contact_id=contact.contact_id),
-        line_items=[LineItem(description="Refund", quantity=1, unit_amount=10.0, account_code="201")],
+        line_items=[
+            LineItem(description="Refund", quantity=1, unit_amount=10.0, account_code="201")
+        ],
         date=date(2024, 3, 2),
         credit_note_number="PM-CN-1",
         status="AUTHORISED",
     )
-    cn = api.create_credit_notes(tenant, CreditNotes(credit_notes=[credit]), summarize_errors=False).credit_notes[0]
+    cn = api.create_credit_notes(
+        tenant, CreditNotes(credit_notes=[credit]), summarize_errors=False
+    ).credit_notes[0]
     assert cn.remaining_credit == pytest.approx(11.0)
-    allocation = Allocation(invoice=Invoice(invoice_id=created.invoice_id), amount=11.0, date=date(2024, 3, 2))
-    api.create_credit_note_allocation(tenant, cn.credit_note_id, Allocations(allocations=[allocation]))
+    allocation = Allocation(
+        invoice=Invoice(invoice_id=created.invoice_id), amount=11.0, date=date(2024, 3, 2)
+    )
+    api.create_credit_note_allocation(
+        tenant, cn.credit_note_id, Allocations(allocations=[allocation])
+    )
 
     payment = Payment(
         invoice=Invoice(invoice_id=created.invoice_id),
@@ -108,9 +129,14 @@ def test_sdk_creates_and_reads_back_contacts_invoices_credit_notes_allocations_a
     assert again.status == "PAID"
     assert Decimal(str(again.amount_due)) == 0
     assert again.amount_credited == pytest.approx(11.0)
-    assert api.get_payments(tenant, where='Reference=="PM-P-1"').payments[0].payment_id == paid.payment_id
+    assert (
+        api.get_payments(tenant, where='Reference=="PM-P-1"').payments[0].payment_id
+        == paid.payment_id
+    )
     assert api.get_credit_note(tenant, cn.credit_note_id).credit_notes[0].status == "PAID"
-    assert api.get_contacts(tenant, i_ds=[contact.contact_id]).contacts[0].contact_number == "PM-C-1"
+    assert (
+        api.get_contacts(tenant, i_ds=[contact.contact_id]).contacts[0].contact_number == "PM-C-1"
+    )
     assert api.get_accounts(tenant).accounts
     assert api.get_tax_rates(tenant).tax_rates
     assert api.get_organisations(tenant).organisations[0].name == "Sandbox Pets Ltd 1"

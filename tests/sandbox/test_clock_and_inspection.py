@@ -1,0 +1,69 @@
+"""The sandbox clock, and the inspection view host developers and tests read."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+import pytest
+from conftest import Api
+
+from pm_xero_plugin.sandbox import Sandbox, SandboxClock
+
+
+def test_manual_clock_moves_only_when_told() -> None:
+    clock = SandboxClock(datetime(2024, 1, 1, tzinfo=UTC))
+    assert clock.now() == clock.now() == datetime(2024, 1, 1, tzinfo=UTC)
+    clock.advance(90)
+    assert clock.now() == datetime(2024, 1, 1, 0, 1, 30, tzinfo=UTC)
+    clock.set(datetime(2025, 1, 1, tzinfo=UTC))
+    assert clock.now().year == 2025
+    with pytest.raises(ValueError):
+        clock.set(datetime(2025, 1, 1))
+
+
+def test_time_scale_runs_sandbox_time_faster_than_real_time() -> None:
+    clock = SandboxClock(datetime(2024, 1, 1, tzinfo=UTC), time_scale=3600)
+    start = clock.now()
+    time.sleep(0.01)  # the one real wait: that is what a time scale is about
+    assert (clock.now() - start).total_seconds() >= 30
+
+
+def test_inspect_is_json_and_holds_everything_per_org(api: Api, sandbox: Sandbox) -> None:
+    c = api.contact()
+    api.invoice(c["ContactID"])
+    state = json.loads(json.dumps(sandbox.inspect()))
+    org = state[api.tenant]
+    assert org["name"] == "Sandbox Pets Ltd 1" and org["connected"] is True
+    assert org["invoices"][0]["InvoiceNumber"] == "INV-1"
+    assert {
+        "contacts",
+        "credit_notes",
+        "payments",
+        "bank_transactions",
+        "overpayments",
+        "accounts",
+    } <= set(org)
+
+
+def test_requests_are_recorded_and_api_calls_counted_per_tenant(api: Api, sandbox: Sandbox) -> None:
+    before = sandbox.api_calls(api.tenant)
+    api.get("/Organisation")
+    api.put("/Contacts", {"Contacts": [{"Name": "R"}]}, headers={"Idempotency-Key": "rk"})
+    assert sandbox.api_calls(api.tenant) == before + 2
+    assert sandbox.api_calls(sandbox.tenant_ids[1]) == 0
+    last = sandbox.requests[-1]
+    assert last["method"] == "PUT" and last["tenant"] == api.tenant and last["status"] == 200
+    assert last["idempotency_key"] == "rk" and last["time"].startswith("2024-03-01T09:00")
+
+
+def test_add_org_creates_a_connectable_org_in_the_chosen_region(sandbox: Sandbox) -> None:
+    tenant = sandbox.add_org(name="Kiwi Kennels", region="NZ")
+    org = sandbox.org(tenant)
+    assert org.name == "Kiwi Kennels" and org.currency == "NZD"
+    assert tenant in sandbox.tenant_ids
+
+
+def test_seed_makes_tenant_ids_stable() -> None:
+    assert Sandbox(seed=3).tenant_ids == Sandbox(seed=3).tenant_ids != Sandbox(seed=4).tenant_ids

@@ -1,0 +1,84 @@
+"""The two ways to run it: served on loopback, and the ``pm-xero sandbox`` command."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import Api, connect
+
+from pm_xero_plugin.sandbox import Sandbox
+
+pytestmark = pytest.mark.slow
+
+
+def test_served_on_loopback_speaks_http(sandbox: Sandbox) -> None:
+    with sandbox.serve(port=0) as server, httpx.Client(base_url=server.url, timeout=5) as c:
+        assert server.url.startswith("http://127.0.0.1:")
+        api = Api(c, connect(c))
+        assert api.contact()["Name"] == "Jane Pawson"
+        home = c.get("/")
+        assert "sandbox-client" in home.text and "sandbox-secret" in home.text
+        state = c.get("/sandbox/state").json()
+        assert state[api.tenant]["contacts"][0]["Name"] == "Jane Pawson"
+        requests = c.get("/sandbox/requests").json()
+        assert requests[-1]["path"] == "/sandbox/state" or requests[-1]["path"] == "/"
+        assert any(r["path"] == "/api.xro/2.0/Contacts" and r["status"] == 200 for r in requests)
+
+
+def test_served_sandbox_drops_the_connection_for_a_lost_response(sandbox: Sandbox) -> None:
+    with sandbox.serve(port=0) as server, httpx.Client(base_url=server.url, timeout=5) as c:
+        api = Api(c, connect(c))
+        sandbox.faults(api.tenant).script.append("lost")
+        with pytest.raises((httpx.RemoteProtocolError, httpx.ReadTimeout)):
+            api.put("/Contacts", {"Contacts": [{"Name": "Dropped"}]})
+        assert len(sandbox.org(api.tenant).contacts) == 1
+
+
+def _pm_xero() -> list[str]:
+    script = Path(sys.executable).parent / "pm-xero"
+    return (
+        [str(script)]
+        if script.exists()
+        else [sys.executable, "-c", "from pm_xero_plugin.cli import main; main()"]
+    )
+
+
+def test_cli_prints_where_it_listens_serves_and_exits_0_on_sigterm(spec_path: str) -> None:
+    env = {**os.environ, "XERO_OPENAPI_SPEC": spec_path}
+    proc = subprocess.Popen(
+        [*_pm_xero(), "sandbox", "--port", "0", "--time-scale", "60", "--orgs", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Ctrl-C"):
+                break
+        out = "".join(lines)
+        url = re.search(r"listening on (http://\S+)", out)
+        assert url, out
+        assert "sandbox-client" in out and "sandbox-secret" in out
+        assert "time scale:    60" in out
+        assert out.count("tenant:") == 3
+        with httpx.Client(base_url=url.group(1), timeout=5) as c:
+            tokens = connect(c)
+            assert len(tokens.tenant_ids) == 3
+            assert c.get("/api.xro/2.0/Organisation", headers=tokens.headers()).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
