@@ -382,7 +382,12 @@ class Sandbox:
                 if outcome == "lost":
                     resp.hang = "lost"
                 return resp
-        resp = self._execute(req, api_path, tenant, faults, now)
+        try:
+            resp = self._execute(req, api_path, tenant, faults, now)
+        except Exception:
+            if key is not None:
+                self._idem.forget(tenant, key)  # a crash must not pin the key as "in progress"
+            raise
         if key is not None:
             if resp.status >= 500:
                 self._idem.forget(tenant, key)

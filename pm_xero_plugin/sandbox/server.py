@@ -85,7 +85,10 @@ class RunningServer:
         self.host, self.port = str(host), int(port)
         self.url = f"http://{self.host}:{self.port}"
         self._thread = threading.Thread(
-            target=server.serve_forever, name="xero-sandbox", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="xero-sandbox",
+            daemon=True,
         )
         self._thread.start()
 

@@ -456,3 +456,31 @@ def test_overpayment_via_bank_transaction_then_allocated(api: Api) -> None:
     assert resp.status_code == 200, resp.text
     assert api.get("/Invoices/A-4").json()["Invoices"][0]["AmountDue"] == 80
     assert api.get("/Overpayments").json()["Overpayments"][0]["RemainingCredit"] == 20
+
+
+def test_if_modified_since_returns_only_later_changes(api: Api, clock) -> None:  # type: ignore[no-untyped-def]
+    api.contact("Old One", "C1")
+    clock.advance(20 * 60)
+    api.contact("New One", "C2")
+    since = "2024-03-01T09:10:00"
+    names = [
+        c["Name"]
+        for c in api.get("/Contacts", headers={"If-Modified-Since": since}).json()["Contacts"]
+    ]
+    assert names == ["New One"]
+
+
+def test_payment_account_may_be_given_by_account_id_and_must_take_payments(api: Api) -> None:
+    c = api.contact()
+    _ok(api.invoice(c["ContactID"], "A-9", amount="10"))
+    bank = api.get("/Accounts/090").json()["Accounts"][0]
+    pay = {
+        "Invoice": {"InvoiceNumber": "A-9"},
+        "Account": {"AccountID": bank["AccountID"]},
+        "Amount": 5,
+        "Date": "2024-03-02",
+    }
+    _ok(api.put("/Payments", {"Payments": [pay]}), "Payments")
+    pay["Account"] = {"Code": "200"}
+    resp = api.put("/Payments", {"Payments": [pay]}, summarizeErrors="false")
+    assert "does not allow payments" in _errors(resp, "Payments")[0]

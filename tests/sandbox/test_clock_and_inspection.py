@@ -67,3 +67,13 @@ def test_add_org_creates_a_connectable_org_in_the_chosen_region(sandbox: Sandbox
 
 def test_seed_makes_tenant_ids_stable() -> None:
     assert Sandbox(seed=3).tenant_ids == Sandbox(seed=3).tenant_ids != Sandbox(seed=4).tenant_ids
+
+
+def test_spec_is_found_from_env_or_beside_the_repo(monkeypatch, spec_path: str) -> None:  # type: ignore[no-untyped-def]
+    from pm_xero_plugin.sandbox import find_spec
+
+    monkeypatch.setenv("XERO_OPENAPI_SPEC", spec_path)
+    assert str(find_spec()) == spec_path
+    monkeypatch.delenv("XERO_OPENAPI_SPEC")
+    assert find_spec() is not None and find_spec().name == "xero_accounting.yaml"  # type: ignore[union-attr]
+    assert str(find_spec("/x/y.yaml")) == "/x/y.yaml"

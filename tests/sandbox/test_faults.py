@@ -109,3 +109,17 @@ def test_unknown_scripted_outcome_is_refused(sandbox: Sandbox) -> None:
     faults.script.append("explode")
     with pytest.raises(ValueError, match="unknown scripted outcome"):
         faults.next_outcome()
+
+
+def test_plain_wsgi_transport_also_sees_a_timeout(sandbox: Sandbox) -> None:
+    with httpx.Client(transport=httpx.WSGITransport(app=sandbox.app), base_url="http://x") as c:
+        api = Api(c, connect(c))
+        sandbox.faults(api.tenant).script.append("timeout")
+        with pytest.raises(httpx.ReadTimeout):
+            api.get("/Organisation")
+
+
+def test_scripted_token_expiry_answers_401_token_expired(api: Api, sandbox: Sandbox) -> None:
+    sandbox.faults(api.tenant).script.append("token_expired")
+    resp = api.get("/Organisation")
+    assert resp.status_code == 401 and resp.json()["detail"].startswith("TokenExpired")
