@@ -22,6 +22,48 @@ TAX_RATES = ["10", "10.00", "0", None, "15"]
 TENANT = "8c7d6e2a-1f3b-4c5d-9e8f-0a1b2c3d4e5f"
 
 
+# --- hand-written records for the example tests ---
+
+CONTACT = "2f9d8c1e-4b3a-4d2c-8e1f-6a5b4c3d2e1f"
+XERO_INVOICE = "7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d"
+
+
+def line(category: str = "boarding", **overrides: Any) -> dict[str, Any]:
+    return {
+        "description": f"{category} line",
+        "category": category,
+        "quantity": "1",
+        "unit_price": "10.00",
+        "tax_rate": "10",
+        **overrides,
+    }
+
+
+def invoice(*lines: dict[str, Any], total: str = "11.00", **overrides: Any) -> dict[str, Any]:
+    return {
+        "id": "inv-1",
+        "number": 121,
+        "location_id": "loc-syd",
+        "client_id": "c-1",
+        "date": "2025-03-01",
+        "due_date": "2025-03-15",
+        "currency": "AUD",
+        "line_amount_types": "exclusive",
+        "status": "open",
+        "lines": list(lines) or [line()],
+        "total": total,
+        "updated_at": "2025-03-01T09:00:00+11:00",
+        **overrides,
+    }
+
+
+def credit_note(*lines: dict[str, Any], total: str = "11.00", **overrides: Any) -> dict[str, Any]:
+    record = invoice(*lines, total=total, number=7, reason="Stay cut short", **overrides)
+    for key in ("due_date", "status"):
+        record.pop(key)
+    return record
+
+
 def settings_dict(*, shared: bool = False, currency: str | None = None) -> dict[str, Any]:
     """The plugin settings of CONTRACT.md for one organisation and two locations."""
     return {
