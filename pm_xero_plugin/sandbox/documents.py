@@ -49,6 +49,13 @@ _COMPUTED = frozenset(
         "FullyPaidOnDate",
     ]
 )
+_APPLIES_TO = {
+    "ASSET": "CanApplyToAssets",
+    "EQUITY": "CanApplyToEquity",
+    "EXPENSE": "CanApplyToExpenses",
+    "LIABILITY": "CanApplyToLiabilities",
+    "REVENUE": "CanApplyToRevenue",
+}
 EDIT_BLOCKED = "This document cannot be edited as it has a payment or credit note allocated to it."
 
 
@@ -275,7 +282,7 @@ class Books:
                         f"The TaxType code {tax_type} does not exist or cannot be used "
                         "with this type of transaction."
                     )
-                elif acc is not None and not rate.get(f"CanApplyTo{acc['Class'].title()}", True):
+                elif acc is not None and not rate.get(_APPLIES_TO[acc["Class"]], True):
                     errors.append(
                         f"The TaxType code {tax_type} cannot be used with account code {code}."
                     )

@@ -192,10 +192,12 @@ def _tax_rates(region: str) -> list[dict[str, Any]]:
                 else "INPUT"
                 if applies == "E"
                 else "NONE",
-                "CanApplyToAssets": applies != "R",
-                "CanApplyToEquity": applies == "*",
+                # Income rates stay off expense accounts and vice versa; balance-sheet accounts
+                # (rounding, clearing) take any rate, as in Xero.
+                "CanApplyToAssets": True,
+                "CanApplyToEquity": True,
                 "CanApplyToExpenses": applies != "R",
-                "CanApplyToLiabilities": applies != "R",
+                "CanApplyToLiabilities": True,
                 "CanApplyToRevenue": applies != "E",
                 "DisplayTaxRate": r,
                 "EffectiveRate": r,

@@ -192,6 +192,28 @@ def test_tax_type_must_exist_and_suit_the_account(api: Api) -> None:
     assert _errors(api.invoice(c["ContactID"], LineItems=wrong)) == [
         "The TaxType code INPUT cannot be used with account code 200."
     ]
+    income_on_expense = [
+        {
+            "Description": "x",
+            "Quantity": 1,
+            "UnitAmount": 1,
+            "AccountCode": "429",
+            "TaxType": "OUTPUT",
+        }
+    ]
+    assert _errors(api.invoice(c["ContactID"], "T-2", LineItems=income_on_expense)) == [
+        "The TaxType code OUTPUT cannot be used with account code 429."
+    ]
+    rounding = [
+        {
+            "Description": "rounding",
+            "Quantity": 1,
+            "UnitAmount": 0.01,
+            "AccountCode": "860",
+            "TaxType": "EXEMPTOUTPUT",
+        }
+    ]
+    _ok(api.invoice(c["ContactID"], "T-3", LineItems=rounding))
     unknown = [
         {
             "Description": "x",
