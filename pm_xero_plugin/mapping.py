@@ -90,14 +90,14 @@ MAX_DESCRIPTION = 4000
 _MAX_NAME = 255
 _MAX_REFERENCE = 255
 _MAX_PHONE = 50
-_ADDRESS_LIMITS = {
-    "address_line1": 500,
-    "address_line2": 500,
-    "city": 255,
-    "region": 255,
-    "postal_code": 50,
-    "country": 50,
-}
+_ADDRESS_PARTS = (  # (payload key, host key, Xero's max length)
+    ("address_line1", "line1", 500),
+    ("address_line2", "line2", 500),
+    ("city", "city", 255),
+    ("region", "region", 255),
+    ("postal_code", "postcode", 50),
+    ("country", "country", 50),
+)
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
@@ -109,7 +109,7 @@ def xero_number(prefix: str, number: object) -> str:
     if isinstance(number, bool) or not isinstance(number, int | str):
         raise MappingError("number", f"record number {number!r} is not a number")
     text = str(number).strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise MappingError("number", f"record number {number!r} is not a number")
     return f"{prefix}{int(text)}"
 
@@ -203,14 +203,22 @@ def _tax_type(m: OrgMapping, rate: object, where: str) -> str:
     return tax_type
 
 
-def _required_code(code: str | None, setting: str, where: str, m: OrgMapping) -> str:
+def _required_code(code: str | None, setting: str, what: str, where: str, m: OrgMapping) -> str:
+    """The mapped account code, or a MappingError saying which mapping to fill in."""
     if not code:
         raise MappingError(
             f"account_codes.{setting}",
-            f"{where}: no {setting.replace('_', ' ')} account code is mapped for organisation "
+            f"{where}: no account code is mapped for {what} in Xero organisation "
             f"{m.tenant_id}; choose one in the Xero settings (Account codes)",
         )
     return code
+
+
+def _payment_account(m: OrgMapping, method: str, where: str) -> str:
+    label = method.replace("_", " ") or "(no method)"
+    return _required_code(
+        m.payments.get(method), f"payments.{method}", f"{label} payments", where, m
+    )
 
 
 # --- documents: lines, totals, rounding --------------------------------------------------------
@@ -261,9 +269,15 @@ def _document_lines(
         if kind == "invoice":
             category = str(line.get("category") or "")
             code = m.income.get(category) or m.default_income
-            account = _required_code(code, "income.default", at, m)
+            account = _required_code(
+                code,
+                "income.default",
+                f"{category or 'uncategorised'} income (or the default)",
+                at,
+                m,
+            )
         else:
-            account = _required_code(m.credit_notes, "credit_notes", at, m)
+            account = _required_code(m.credit_notes, "credit_notes", "credit notes", at, m)
         if kind == "credit_note" and discount:
             amount = line_amount(TaxLine(quantity, unit, discount, rate))
             detail = f" ({quantity.normalize():f} × {unit} less {discount.normalize():f}%)"
@@ -311,7 +325,9 @@ def _rounding_line(
             f"{m.rounding_tolerance}; check the lines and tax rates of the record in Pet Manager "
             "and the tax type mapping, or raise the rounding tolerance in the Xero settings",
         )
-    account = _required_code(m.rounding, "rounding", f"{where} (rounding of {difference})", m)
+    account = _required_code(
+        m.rounding, "rounding", f"rounding (needed for {difference})", where, m
+    )
     tax_type = None
     if line_amount_types != "NoTax":
         tax_type = m.rounding_tax_type or m.tax_types.get("0")
@@ -352,25 +368,18 @@ def contact_payload(
     contact – and every document of that customer with it; a phone longer than Xero's 50
     characters likewise.
     """
-    where = f"customer {xero_number(m.prefixes.client, client.get('number'))}"
+    number = xero_number(m.prefixes.client, client.get("number"))
     email = _text(client.get("email"), _MAX_NAME)
     if email and not (email.isascii() and _EMAIL.match(email)):
         email = None
-    phone = _text(client.get("phone"), 10_000)
+    phone = str(client.get("phone") or "").strip()
     phones = (
         [{"phone_type": "DEFAULT", "phone_number": phone}]
         if phone and len(phone) <= _MAX_PHONE
         else None
     )
     raw_address = client.get("address") or {}
-    address = {
-        key: _text(raw_address.get(source), limit)
-        for (key, limit), source in zip(
-            _ADDRESS_LIMITS.items(),
-            ("line1", "line2", "city", "region", "postcode", "country"),
-            strict=True,
-        )
-    }
+    address = {key: _text(raw_address.get(source), limit) for key, source, limit in _ADDRESS_PARTS}
     addresses = (
         [{"address_type": "POBOX", **address}]
         if any(value is not None for value in address.values())
@@ -378,7 +387,7 @@ def contact_payload(
     )
     data = {
         "contact_id": contact_id,
-        "contact_number": where.removeprefix("customer "),
+        "contact_number": number,
         "name": contact_name(client, m),
         "first_name": _text(client.get("first_name"), _MAX_NAME),
         "last_name": _text(client.get("last_name"), _MAX_NAME),
@@ -510,7 +519,7 @@ def payment_payload(
     reference = payment_reference(payment, m)
     where = f"payment {reference}"
     method = str(payment.get("method") or "")
-    account = _required_code(m.payments.get(method), f"payments.{method or 'method'}", where, m)
+    account = _payment_account(m, method, where)
     data = {
         "invoice": {"invoice_id": invoice_id},
         "account": {"code": account},
@@ -563,8 +572,8 @@ def overpayment_payload(
             f"{where} has no overpayment: its allocations use the whole {payment.get('amount')}",
         )
     method = str(payment.get("method") or "")
-    bank = _required_code(m.payments.get(method), f"payments.{method or 'method'}", where, m)
-    account = _required_code(m.overpayments, "overpayments", where, m)
+    bank = _payment_account(m, method, where)
+    account = _required_code(m.overpayments, "overpayments", "overpayments", where, m)
     data = {
         "type": "RECEIVE-OVERPAYMENT",
         "contact": {"contact_id": contact_id},

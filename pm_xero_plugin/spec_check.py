@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import httpx
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest
 from openapi_core.validation.request.exceptions import RequestBodyValidationError
@@ -36,6 +37,7 @@ __all__ = [
     "SpecViolation",
     "find_xero_spec",
     "load_xero_spec",
+    "validate_httpx_request",
     "validate_xero_request",
 ]
 
@@ -193,6 +195,32 @@ def validate_xero_request(
             _unknown_keys(schema, body, "", problems)
     if problems:
         raise SpecViolation(method, route, problems)
+
+
+def validate_httpx_request(spec: OpenAPI, request: httpx.Request, *, strict: bool = True) -> None:
+    """:func:`validate_xero_request` for a request as the client sends it (any host, e.g. the
+    sandbox): method, path and query from the URL, the JSON body, the Xero headers.
+
+    Handy in an ``httpx.MockTransport`` handler or an event hook of the end-to-end tests.
+    """
+    body: Any = None
+    content = request.content
+    if content:
+        try:
+            body = json.loads(content)
+        except ValueError as exc:
+            raise SpecViolation(
+                request.method, request.url.path, [f"(body): not JSON: {exc}"]
+            ) from exc
+    headers = {
+        name: value
+        for name, value in request.headers.items()
+        if name.lower() in ("xero-tenant-id", "idempotency-key", "if-modified-since")
+    }
+    query = dict(request.url.params.multi_items())
+    validate_xero_request(
+        spec, request.method, request.url.path, body, query, headers=headers, strict=strict
+    )
 
 
 def _match_template(paths: Any, route: str, method: str) -> str | None:

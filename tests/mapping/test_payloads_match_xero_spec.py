@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,7 +33,7 @@ from pm_xero_plugin.mapping import (
     payment_payload,
     void_invoice_payload,
 )
-from pm_xero_plugin.spec_check import SpecViolation, validate_xero_request
+from pm_xero_plugin.spec_check import SpecViolation, validate_httpx_request, validate_xero_request
 
 SUMMARIZE = {"summarizeErrors": "false"}
 
@@ -282,3 +283,19 @@ def test_spec_check_reads_sandbox_urls_with_their_query(xero_openapi_spec: OpenA
         validate_xero_request(
             xero_openapi_spec, "PUT", url.replace("false", "sometimes"), _good_invoices()
         )
+
+
+def test_spec_check_reads_an_httpx_request_as_the_client_sends_it(
+    xero_openapi_spec: OpenAPI,
+) -> None:
+    headers = {"xero-tenant-id": _CONTACT, "Idempotency-Key": "invoice:inv-1:1"}
+    url = "http://127.0.0.1:8765/api.xro/2.0/Invoices?summarizeErrors=false"
+    good = httpx.Request("PUT", url, json=_good_invoices(), headers=headers)
+    validate_httpx_request(xero_openapi_spec, good)
+    lookup = httpx.Request("GET", url.split("?")[0], params={"InvoiceNumbers": "INV121"})
+    validate_httpx_request(xero_openapi_spec, lookup)
+    body = _good_invoices()
+    body["Invoices"][0]["Type"] = "SALE"
+    bad = httpx.Request("PUT", url, json=body, headers=headers)
+    with pytest.raises(SpecViolation, match="Invoices/0/Type"):
+        validate_httpx_request(xero_openapi_spec, bad)
