@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
-import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from sandbox_helpers import Api, Tokens, connect
 
 from pm_xero_plugin.sandbox import Sandbox, SandboxClock
 from pm_xero_plugin.sandbox.validation import load_spec
 
 REPO = Path(__file__).resolve().parents[2]
-SCOPES = "openid offline_access accounting.transactions accounting.contacts accounting.settings"
-REDIRECT = "http://localhost/callback"
 
 
 @pytest.fixture(scope="session")
@@ -47,71 +41,6 @@ def sandbox(clock: SandboxClock, spec_path: str) -> Sandbox:
     return Sandbox(clock=clock, spec_path=spec_path)
 
 
-@dataclass
-class Tokens:
-    access_token: str
-    refresh_token: str | None
-    tenant_ids: list[str]
-
-    def headers(self, tenant_id: str | None = None) -> dict[str, str]:
-        return {
-            "Authorization": f"Bearer {self.access_token}",
-            "xero-tenant-id": tenant_id or self.tenant_ids[0],
-            "Accept": "application/json",
-        }
-
-
-def authorize(
-    client: httpx.Client,
-    *,
-    tenant: str | None = None,
-    scope: str = SCOPES,
-    verifier: str | None = None,
-) -> tuple[str, str]:
-    """Walk the authorize redirect; return (code, verifier)."""
-    verifier = verifier or secrets.token_urlsafe(48)
-    challenge = (
-        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    )
-    params = {
-        "response_type": "code",
-        "client_id": "sandbox-client",
-        "redirect_uri": REDIRECT,
-        "scope": scope,
-        "state": "xyz",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-    if tenant:
-        params["tenant"] = tenant
-    resp = client.get("/identity/connect/authorize", params=params)
-    assert resp.status_code == 302, resp.text
-    query = parse_qs(urlsplit(resp.headers["Location"]).query)
-    assert query["state"] == ["xyz"]
-    return query["code"][0], verifier
-
-
-def connect(client: httpx.Client, *, tenant: str | None = None, scope: str = SCOPES) -> Tokens:
-    """The whole OAuth code flow with PKCE and Basic client auth; returns tokens and tenants."""
-    code, verifier = authorize(client, tenant=tenant, scope=scope)
-    resp = client.post(
-        "/connect/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-        },
-        auth=("sandbox-client", "sandbox-secret"),
-    )
-    assert resp.status_code == 200, resp.text
-    body = resp.json()
-    conns = client.get(
-        "/connections", headers={"Authorization": f"Bearer {body['access_token']}"}
-    ).json()
-    return Tokens(body["access_token"], body.get("refresh_token"), [c["tenantId"] for c in conns])
-
-
 @pytest.fixture
 def client(sandbox: Sandbox) -> Iterator[httpx.Client]:
     with httpx.Client(transport=sandbox.transport(), base_url="http://xero.sandbox") as c:
@@ -126,72 +55,3 @@ def tokens(client: httpx.Client) -> Tokens:
 @pytest.fixture
 def api(client: httpx.Client, tokens: Tokens) -> Api:
     return Api(client, tokens)
-
-
-class Api:
-    """Accounting calls for the first connected tenant (``tenant=`` for another)."""
-
-    def __init__(self, client: httpx.Client, tokens: Tokens) -> None:
-        self.client, self.tokens = client, tokens
-        self.tenant = tokens.tenant_ids[0]
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        json: object = None,
-        *,
-        tenant: str | None = None,
-        headers: dict[str, str] | None = None,
-        **params: str,
-    ) -> httpx.Response:
-        return self.client.request(
-            method,
-            "/api.xro/2.0" + path,
-            json=json,
-            params=params or None,
-            headers={**self.tokens.headers(tenant or self.tenant), **(headers or {})},
-        )
-
-    def get(self, path: str, **kw: object) -> httpx.Response:
-        return self.call("GET", path, **kw)  # type: ignore[arg-type]
-
-    def put(self, path: str, json: object, **kw: object) -> httpx.Response:
-        return self.call("PUT", path, json, **kw)  # type: ignore[arg-type]
-
-    def post(self, path: str, json: object, **kw: object) -> httpx.Response:
-        return self.call("POST", path, json, **kw)  # type: ignore[arg-type]
-
-    # -- builders -----------------------------------------------------------------------------
-
-    def contact(self, name: str = "Jane Pawson", number: str = "C1", **kw: object) -> dict:
-        resp = self.put("/Contacts", {"Contacts": [{"Name": name, "ContactNumber": number}]}, **kw)
-        assert resp.status_code == 200, resp.text
-        return resp.json()["Contacts"][0]
-
-    def invoice(
-        self,
-        contact_id: str,
-        number: str = "INV-1",
-        amount: str = "100.00",
-        status: str = "AUTHORISED",
-        **extra: object,
-    ) -> httpx.Response:
-        inv = {
-            "Type": "ACCREC",
-            "Contact": {"ContactID": contact_id},
-            "InvoiceNumber": number,
-            "Date": "2024-03-01",
-            "DueDate": "2024-03-15",
-            "Status": status,
-            "LineItems": [
-                {
-                    "Description": "Boarding",
-                    "Quantity": 1,
-                    "UnitAmount": float(amount),
-                    "AccountCode": "201",
-                }
-            ],
-            **extra,
-        }
-        return self.put("/Invoices", {"Invoices": [inv]}, summarizeErrors="false")

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from conftest import Api
+from sandbox_helpers import Api
 
 from pm_xero_plugin.sandbox import Sandbox, SandboxClock
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import httpx
-from conftest import REDIRECT, authorize, connect
+from sandbox_helpers import REDIRECT, authorize, connect
 
 from pm_xero_plugin.sandbox import Sandbox, SandboxClock
 

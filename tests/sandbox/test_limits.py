@@ -6,7 +6,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from conftest import Api, connect
+from sandbox_helpers import Api, connect
 
 from pm_xero_plugin.sandbox import Limits, Sandbox, SandboxClock
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Api, connect
+from sandbox_helpers import Api, connect
 
 from pm_xero_plugin.sandbox import Sandbox
 
