@@ -172,6 +172,7 @@ class XeroClient:
         self._backoff_cap = backoff_cap
         self.idempotency_window = idempotency_window
         self.request_hook = request_hook
+        self._where_or = True  # does the server accept OR in where=? (Xero does)
 
     def close(self) -> None:
         if self._owns_http:
@@ -310,12 +311,14 @@ class XeroClient:
     ) -> dict[str, dict[str, Any]]:
         """Contacts (archived included) by ``ContactNumber``: ``{"C42": contact}``."""
         found: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(_unique(numbers), WHERE_PER_LOOKUP):
-            params = {"where": _where_any("ContactNumber", chunk), "includeArchived": "true"}
-            for contact in self.get_all(tenant_id, connection_key, "Contacts", params):
-                number = contact.get("ContactNumber")
-                if number in chunk:
-                    found.setdefault(str(number), contact)
+        wanted = _unique(numbers)
+        extra = {"includeArchived": "true"}
+        for contact in self._where_lookup(
+            tenant_id, connection_key, "Contacts", "ContactNumber", wanted, params=extra
+        ):
+            number = contact.get("ContactNumber")
+            if number in wanted:
+                found.setdefault(str(number), contact)
         return found
 
     def find_invoices_by_number(
@@ -336,12 +339,13 @@ class XeroClient:
     ) -> dict[str, dict[str, Any]]:
         """Sales credit notes (any status) by ``CreditNoteNumber``."""
         found: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(_unique(numbers), WHERE_PER_LOOKUP):
-            params = {"where": _where_any("CreditNoteNumber", chunk)}
-            for note in self.get_all(tenant_id, connection_key, "CreditNotes", params):
-                number = note.get("CreditNoteNumber")
-                if number in chunk and note.get("Type", "ACCRECCREDIT") == "ACCRECCREDIT":
-                    found.setdefault(str(number), note)
+        wanted = _unique(numbers)
+        for note in self._where_lookup(
+            tenant_id, connection_key, "CreditNotes", "CreditNoteNumber", wanted
+        ):
+            number = note.get("CreditNoteNumber")
+            if number in wanted and note.get("Type", "ACCRECCREDIT") == "ACCRECCREDIT":
+                found.setdefault(str(number), note)
         return found
 
     def find_payments_by_reference(
@@ -351,12 +355,13 @@ class XeroClient:
         several invoices is several Xero payments with the same reference – match each on its
         ``Invoice.InvoiceID``."""
         found: dict[str, list[dict[str, Any]]] = {}
-        for chunk in _chunks(_unique(references), WHERE_PER_LOOKUP):
-            params = {"where": _where_any("Reference", chunk)}
-            for payment in self.get_all(tenant_id, connection_key, "Payments", params):
-                reference = payment.get("Reference")
-                if reference in chunk and payment.get("Status") != "DELETED":
-                    found.setdefault(str(reference), []).append(payment)
+        wanted = _unique(references)
+        for payment in self._where_lookup(
+            tenant_id, connection_key, "Payments", "Reference", wanted
+        ):
+            reference = payment.get("Reference")
+            if reference in wanted and payment.get("Status") != "DELETED":
+                found.setdefault(str(reference), []).append(payment)
         return found
 
     def find_overpayments_by_reference(
@@ -364,16 +369,67 @@ class XeroClient:
     ) -> dict[str, list[dict[str, Any]]]:
         """Live ``RECEIVE-OVERPAYMENT`` bank transactions by ``Reference`` (lists, as above)."""
         found: dict[str, list[dict[str, Any]]] = {}
-        for chunk in _chunks(_unique(references), WHERE_PER_LOOKUP):
-            where = f'({_where_any("Reference", chunk)}) AND Type=="RECEIVE-OVERPAYMENT"'
-            for txn in self.get_all(
-                tenant_id, connection_key, "BankTransactions", {"where": where}
-            ):
-                reference = txn.get("Reference")
-                live = txn.get("Status") not in ("DELETED", "VOIDED")
-                if reference in chunk and txn.get("Type") == "RECEIVE-OVERPAYMENT" and live:
-                    found.setdefault(str(reference), []).append(txn)
+        wanted = _unique(references)
+        for txn in self._where_lookup(
+            tenant_id,
+            connection_key,
+            "BankTransactions",
+            "Reference",
+            wanted,
+            also='Type=="RECEIVE-OVERPAYMENT"',
+        ):
+            reference = txn.get("Reference")
+            live = txn.get("Status") not in ("DELETED", "VOIDED")
+            if reference in wanted and txn.get("Type") == "RECEIVE-OVERPAYMENT" and live:
+                found.setdefault(str(reference), []).append(txn)
         return found
+
+    def _where_lookup(
+        self,
+        tenant_id: str,
+        connection_key: str,
+        endpoint: str,
+        field_name: str,
+        values: list[str],
+        *,
+        also: str | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Items whose ``field_name`` is one of ``values``: ``A=="x" OR A=="y"`` in chunks (one
+        call for 20 numbers). A Xero-compatible server that refuses ``OR`` (400) is remembered
+        and asked one value at a time instead."""
+        for chunk in _chunks(values, WHERE_PER_LOOKUP if self._where_or else 1):
+            try:
+                yield from self._where_query(
+                    tenant_id, connection_key, endpoint, field_name, chunk, also, params
+                )
+            except ValidationFailed:
+                if len(chunk) == 1:
+                    raise
+                self._where_or = False
+                log.info("Xero server refused OR in where=; looking up one value at a time")
+                for value in chunk:
+                    yield from self._where_query(
+                        tenant_id, connection_key, endpoint, field_name, [value], also, params
+                    )
+
+    def _where_query(
+        self,
+        tenant_id: str,
+        connection_key: str,
+        endpoint: str,
+        field_name: str,
+        values: list[str],
+        also: str | None,
+        params: Mapping[str, str] | None,
+    ) -> list[dict[str, Any]]:
+        where = _where_any(field_name, values)
+        if also:
+            where = f"({where}) AND {also}" if len(values) > 1 else f"{where} AND {also}"
+        # Materialised, so a 400 on the first page surfaces before anything is yielded.
+        return list(
+            self.get_all(tenant_id, connection_key, endpoint, {**(params or {}), "where": where})
+        )
 
     # -- the one place HTTP happens ----------------------------------------------------------
 

@@ -207,6 +207,7 @@ class _TokenHandler(BaseHTTPRequestHandler):
     server: _CountingTokenServer
 
     def do_POST(self) -> None:
+        body: dict[str, object]
         form = dict(parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode()))
         time.sleep(0.3)  # a slow identity server widens the race window
         with self.server.guard:

@@ -501,11 +501,32 @@ def test_overpayment_look_up_filters_on_type(clock: FakeClock, limiter: RateLimi
         )
     )
     found = make_client(script, clock, limiter).find_overpayments_by_reference(
-        TENANT, CONN, ["PAY5"]
+        TENANT, CONN, ["PAY5", "PAY6"]
     )
-    assert len(found["PAY5"]) == 1
+    assert len(found["PAY5"]) == 1 and "PAY6" not in found
     where = script.requests[0].url.params["where"]
-    assert where == '(Reference=="PAY5") AND Type=="RECEIVE-OVERPAYMENT"'
+    assert where == '(Reference=="PAY5" OR Reference=="PAY6") AND Type=="RECEIVE-OVERPAYMENT"'
+
+
+def test_a_server_refusing_or_in_where_is_asked_one_value_at_a_time_from_then_on(
+    clock: FakeClock, limiter: RateLimiter
+) -> None:
+    refused = xero_json(400, {"Message": "only AND-ed equalities in where clauses"})
+    script = Script(
+        refused,
+        xero_json(200, {"CreditNotes": [{"CreditNoteNumber": "CN1", "Type": "ACCRECCREDIT"}]}),
+        xero_json(200, {"CreditNotes": []}),
+        xero_json(200, {"CreditNotes": [{"CreditNoteNumber": "CN3", "Type": "ACCRECCREDIT"}]}),
+    )
+    client = make_client(script, clock, limiter)
+    assert set(client.find_credit_notes_by_number(TENANT, CONN, ["CN1", "CN2"])) == {"CN1"}
+    assert set(client.find_credit_notes_by_number(TENANT, CONN, ["CN3"])) == {"CN3"}
+    assert [r.url.params["where"] for r in script.requests] == [
+        'CreditNoteNumber=="CN1" OR CreditNoteNumber=="CN2"',
+        'CreditNoteNumber=="CN1"',
+        'CreditNoteNumber=="CN2"',
+        'CreditNoteNumber=="CN3"',
+    ]
 
 
 def test_look_ups_refuse_values_that_would_break_the_filter(
