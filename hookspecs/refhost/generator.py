@@ -253,6 +253,7 @@ class _History:
     scheduled: dict[date, list[tuple[str, Record]]] = field(default_factory=dict)
     carried: dict[tuple[str, str], list[tuple[str, Decimal]]] = field(default_factory=dict)
     away: set[str] = field(default_factory=set)
+    partial: set[str] = field(default_factory=set)
 
     def _next(self, kind: str) -> int:
         self.numbers[kind] += 1
@@ -311,6 +312,14 @@ class _History:
         if kind is not None:
             record["number"] = self._next(kind)
             self.summary.add(kind, record["location_id"])
+        if op == "payment":
+            allocated = sum((Decimal(a["amount"]) for a in record["allocations"]), Decimal(0))
+            if Decimal(record["amount"]) > allocated:
+                self.summary.add("overpayments", record["location_id"])
+            if len(record["allocations"]) > 1:
+                self.summary.add("split_payments", record["location_id"])
+            if record["id"] in self.partial:
+                self.summary.add("partial_payments", record["location_id"])
         elif op == "void":
             self.summary.add("voided", record["location_id"])
         self.events.append((op, record))
@@ -351,8 +360,9 @@ class _History:
             return
         elif r < 0.11 and total >= 40:  # deposit now, balance later (or never)
             deposit = Decimal(int(total / 2))
-            self.schedule(day, "payment", self.payment(invoice, [(invoice["id"], deposit)], day))
-            self.summary.add("partial_payments", location_id)
+            first = self.payment(invoice, [(invoice["id"], deposit)], day)
+            self.partial.add(first["id"])
+            self.schedule(day, "payment", first)
             if rng.random() < 0.75:
                 later = day + timedelta(days=rng.randint(1, 30))
                 balance = [(invoice["id"], total - deposit)]
@@ -373,11 +383,8 @@ class _History:
             paid = day + timedelta(days=delay)
             allocations = [(invoice["id"], due), *self.carried.pop(key, [])]
             payment = self.payment(invoice, allocations, paid)
-            if len(allocations) > 1:
-                self.summary.add("split_payments", location_id)
             if rng.random() < 0.03 and payment["method"] in ("cash", "bank_transfer"):
                 payment["amount"] = money(_overpaid(Decimal(payment["amount"]), rng))
-                self.summary.add("overpayments", location_id)
             self.schedule(paid, "payment", payment)
 
     def payment(
@@ -431,7 +438,6 @@ class _History:
             "updated_at": _stamp(day, self.tz(location_id), rng),
         }
         self.emit("payment", payment)
-        self.summary.add("overpayments", location_id)
 
     def goodwill_credit(self, c: _Customer, location_id: str, day: date) -> None:
         """A credit note against no invoice (a goodwill gesture after a complaint)."""
