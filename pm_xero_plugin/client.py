@@ -34,7 +34,7 @@ import logging
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -96,7 +96,7 @@ _MAYBE_SENT = (
     httpx.RemoteProtocolError,
 )
 
-Method = Literal["GET", "PUT", "POST", "DELETE"]
+Method = str  # "GET", "PUT", "POST" or "DELETE"
 
 
 class AccessTokens(Protocol):
@@ -190,7 +190,7 @@ class XeroClient:
         self,
         tenant_id: str,
         connection_key: str,
-        method: Literal["PUT", "POST"],
+        method: str,
         endpoint: str,
         elements: list[dict[str, Any]],
         *,
@@ -204,6 +204,8 @@ class XeroClient:
         """
         if not 1 <= len(elements) <= MAX_BATCH:
             raise ValueError(f"a batch holds 1 to {MAX_BATCH} elements, not {len(elements)}")
+        if method not in ("PUT", "POST"):
+            raise ValueError(f"a batch is sent with PUT (create) or POST (update), not {method!r}")
         response = self._call(
             method,
             endpoint,
@@ -219,13 +221,20 @@ class XeroClient:
         self,
         tenant_id: str,
         connection_key: str,
-        endpoint: Literal["CreditNotes", "Overpayments"],
+        endpoint: str,
         document_id: str,
         allocations: list[dict[str, Any]],
         *,
         idempotency_key: str,
     ) -> list[ElementResult]:
-        """``PUT /{endpoint}/{id}/Allocations``: apply a credit note or overpayment to invoices."""
+        """``PUT /{endpoint}/{id}/Allocations``: apply a credit note or overpayment to invoices.
+
+        :param endpoint: ``CreditNotes`` or ``Overpayments``.
+        """
+        if endpoint not in ("CreditNotes", "Overpayments"):
+            raise ValueError(
+                f"allocations are made from CreditNotes or Overpayments, not {endpoint}"
+            )
         if not 1 <= len(allocations) <= MAX_BATCH:
             raise ValueError(f"1 to {MAX_BATCH} allocations per request")
         response = self._call(
@@ -383,6 +392,43 @@ class XeroClient:
             if reference in wanted and txn.get("Type") == "RECEIVE-OVERPAYMENT" and live:
                 found.setdefault(str(reference), []).append(txn)
         return found
+
+    def credit_note_allocated_to(
+        self, tenant_id: str, connection_key: str, credit_note_id: str, invoice_id: str
+    ) -> bool:
+        """Whether the credit note already has an allocation to that invoice (the look-up before
+        re-sending an allocation whose outcome is unknown)."""
+        return self._allocated_to(
+            tenant_id, connection_key, "CreditNotes", credit_note_id, invoice_id
+        )
+
+    def overpayment_allocated_to(
+        self, tenant_id: str, connection_key: str, overpayment_id: str, invoice_id: str
+    ) -> bool:
+        """Whether the overpayment already has an allocation to that invoice."""
+        return self._allocated_to(
+            tenant_id, connection_key, "Overpayments", overpayment_id, invoice_id
+        )
+
+    def _allocated_to(
+        self,
+        tenant_id: str,
+        connection_key: str,
+        endpoint: str,
+        document_id: str,
+        invoice_id: str,
+    ) -> bool:
+        documents = self.get(tenant_id, connection_key, f"{endpoint}/{document_id}")
+        wanted = invoice_id.lower()
+        for document in documents:
+            for allocation in document.get("Allocations") or []:
+                invoice = allocation.get("Invoice") if isinstance(allocation, Mapping) else None
+                if (
+                    isinstance(invoice, Mapping)
+                    and str(invoice.get("InvoiceID", "")).lower() == wanted
+                ):
+                    return True
+        return False
 
     def _where_lookup(
         self,

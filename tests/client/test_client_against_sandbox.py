@@ -219,6 +219,8 @@ def test_payments_credit_notes_and_overpayments_round_trip_through_look_ups(
         idempotency_key="k-a",
     )
     assert applied.ok, applied.errors
+    assert c.client.credit_note_allocated_to(t, CONN, note.xero_id, inv.xero_id)
+    assert not c.client.credit_note_allocated_to(t, CONN, note.xero_id, who.xero_id)
     [over] = c.client.send_batch(
         t,
         CONN,
@@ -248,6 +250,7 @@ def test_payments_credit_notes_and_overpayments_round_trip_through_look_ups(
         idempotency_key="k-oa",
     )
     assert used.ok, used.errors
+    assert c.client.overpayment_allocated_to(t, CONN, over.xero_id, inv.xero_id)
 
     payments = c.client.find_payments_by_reference(t, CONN, ["PAY1", "PAY9"])
     assert [p["PaymentID"] for p in payments["PAY1"]] == [pay.xero_id]

@@ -133,6 +133,18 @@ def test_more_than_fifty_elements_are_refused_before_sending(
     assert script.requests == []
 
 
+def test_only_put_and_post_batches_and_only_credit_allocations_are_accepted(
+    clock: FakeClock, limiter: RateLimiter
+) -> None:
+    script = Script()
+    client = make_client(script, clock, limiter)
+    with pytest.raises(ValueError):
+        client.send_batch(TENANT, CONN, "DELETE", "Invoices", [invoice("I1")], idempotency_key="k")
+    with pytest.raises(ValueError):
+        client.allocate(TENANT, CONN, "Invoices", "x", [{"Amount": 1}], idempotency_key="k")
+    assert script.requests == []
+
+
 def test_overpayment_results_carry_the_overpayment_id(
     clock: FakeClock, limiter: RateLimiter
 ) -> None:
