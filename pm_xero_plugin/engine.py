@@ -1,0 +1,1024 @@
+"""The engine: what the hook implementations, the worker and the CLI call.
+
+It owns the ledger, the settings in force and the rules, and turns host events into ledger rows:
+validate the record, find the organisation its location goes to, make sure its contact will be
+there first, compute the gate that holds it (:func:`pm_xero_plugin.rules.gates_for`) and write it
+in one durable transaction. It knows nothing of pluggy (:mod:`pm_xero_plugin.plugin` is the thin
+layer) and nothing of HTTP (the worker sends what the ledger says is ready).
+
+Everything is re-entrant and thread-safe through the ledger's lock; long operations (backfill,
+contact sync) commit in batches of :data:`BATCH` rows with a checkpoint in the same transaction,
+so they are resumable and run in bounded memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, Protocol
+
+from pm_xero_plugin import rules, status
+from pm_xero_plugin.ledger import Facts, NewRow, Row, SqliteLedger
+from pm_xero_plugin.ledger.states import EXTERNAL_GATES, RULE_GATES
+from pm_xero_plugin.schemas import canonical_json, capped_raw, validate_record
+from pm_xero_plugin.settings import Settings, check_codes, parse_settings
+
+__all__ = ["BATCH", "AccountsSource", "Engine"]
+
+log = logging.getLogger("pm_xero_plugin")
+
+BATCH = 500
+"""Rows per backfill / contact-sync transaction."""
+
+CHART_MAX_AGE = timedelta(minutes=10)
+"""How long a cached chart of accounts is trusted when validating settings."""
+
+_HISTORY_KINDS = (("invoices", "invoice"), ("credit_notes", "credit_note"), ("payments", "payment"))
+
+
+class AccountsSource(Protocol):
+    """Where an organisation's chart of accounts comes from (the Xero client, or a fake)."""
+
+    def accounts(self, tenant_id: str) -> list[dict[str, Any]]: ...
+    def tax_rates(self, tenant_id: str) -> list[dict[str, Any]]: ...
+    def tracking_categories(self, tenant_id: str) -> list[dict[str, Any]]: ...
+
+
+@dataclass
+class _Item:
+    """One ledger row to be (re)written: what a host record becomes in one organisation."""
+
+    kind: str
+    host_id: str
+    tenant_id: str
+    location_id: str
+    payload: dict[str, Any]
+    payload_text: str
+    payload_hash: str
+    doc_date: str | None = None
+    number: int | None = None
+    dep_contact: str | None = None
+    dep_invoice: str | None = None
+    dep_credit_note: str | None = None
+    include_before_start: bool = False
+    event: str = "created"
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.host_id, self.tenant_id)
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+class Engine:
+    """The add-on's core.
+
+    :param host: the host's services (:class:`hookspecs.host.Host`).
+    :param ledger: defaults to SQLite at ``host.data_dir("xero") / "ledger.sqlite3"``.
+    :param accounts_source: reads charts of accounts from Xero; ``None`` until connected (codes
+        then stay "not verified": the ``account_codes`` gate holds the data, it is no error).
+    """
+
+    def __init__(
+        self,
+        host: Any,
+        ledger: SqliteLedger | None = None,
+        accounts_source: AccountsSource | None = None,
+    ) -> None:
+        self.host = host
+        self.ledger = ledger or SqliteLedger(
+            host.data_dir("xero") / "ledger.sqlite3", clock=host.now
+        )
+        self.accounts_source = accounts_source
+        self.on_shutdown: list[Callable[[], None]] = []
+        """Called by :meth:`close` first (the worker thread registers its stop here)."""
+        self.hook_errors: deque[dict[str, str]] = deque(maxlen=20)
+        """Exceptions caught at the hook boundary, newest last: shown on the dashboard."""
+        self._locations: dict[str, Mapping[str, Any]] = {}
+        self._start_reached: set[str] = set()
+        self._settings: Settings | None = None
+        self._any_rejected = any(c["state"] == "rejected" for c in self.ledger.counts())
+        self._refresh_locations()
+        self.apply_settings(dict(host.settings("xero") or {}))
+
+    # -- lifecycle and small helpers ------------------------------------------------------------
+
+    def close(self) -> None:
+        for callback in list(self.on_shutdown):
+            try:
+                callback()
+            except Exception:
+                log.exception("xero: a shutdown callback failed")
+        self.ledger.close()
+
+    @property
+    def settings(self) -> Settings | None:
+        return self._settings
+
+    def note_hook_error(self, hook: str, exc: BaseException) -> None:
+        self.hook_errors.append(
+            {"hook": hook, "error": f"{type(exc).__name__}: {exc}"[:500], "at": self._iso_now()}
+        )
+
+    def _iso_now(self) -> str:
+        return str(self.host.now().isoformat())
+
+    def _refresh_locations(self) -> None:
+        self._locations = {str(loc["id"]): loc for loc in self.host.locations()}
+
+    def locations(self) -> dict[str, Mapping[str, Any]]:
+        """The host's locations by id (as last read)."""
+        return dict(self._locations)
+
+    def today(self, location_id: str) -> date:
+        """The host clock's business date in a location's time zone."""
+        return self._today(location_id)
+
+    def _location_ids(self) -> list[str]:
+        return list(self._locations)
+
+    def _known_location(self, location_id: str) -> bool:
+        if location_id not in self._locations:
+            self._refresh_locations()
+        return location_id in self._locations
+
+    def _today(self, location_id: str) -> date:
+        zone = str(self._locations.get(location_id, {}).get("timezone") or "UTC")
+        return rules.local_today(self.host.now(), zone)
+
+    def enabled(self) -> bool:
+        """Whether records may flow: the add-on is switched on in the host and in its settings."""
+        if self._settings is None or not self._settings.enabled:
+            return False
+        try:
+            return bool(self.host.is_enabled("xero"))
+        except Exception:  # a host without the toggle: the plugin's own switch decides
+            return True
+
+    def _tenant_for(self, location_id: str) -> str:
+        if self._settings is None:
+            return ""
+        return self._settings.tenant_for(location_id) or ""
+
+    def _context(self, dep: rules.DepLookup | None = None) -> rules.RuleContext:
+        settings = self._settings
+        tenants = {t.tenant_id: t.facts() for t in self.ledger.tenants()}
+        return rules.RuleContext(
+            enabled=self.enabled(),
+            start_date=settings.start_date if settings else None,
+            location_enabled={
+                loc: bool(settings and settings.connection_enabled(loc)) for loc in self._locations
+            },
+            today={loc: self._today(loc) for loc in self._locations},
+            tenants=tenants,
+            dep=dep or self._dep,
+        )
+
+    def _dep(self, kind: str, host_id: str, tenant_id: str) -> rules.DepFacts | None:
+        """A dependency from the ledger; an invoice the ledger never saw (dated before the
+        window) is looked up in the host, so a payment to it is told *why* it waits."""
+        found = self.ledger.dep(kind, host_id, tenant_id)
+        if found is None and kind == "invoice":
+            record = self.host.get_record("invoices", host_id)
+            if record is not None:
+                return rules.DepFacts(False, str(record.get("date") or "") or None)
+        return found
+
+    # -- settings -------------------------------------------------------------------------------
+
+    def validate_settings(self, raw: Mapping[str, Any]) -> list[str]:
+        """Every problem with ``raw`` an admin can act on (empty: fine)."""
+        self._refresh_locations()
+        settings, errors = parse_settings(raw, self._location_ids())
+        if settings is None:
+            return errors
+        for tenant_id, codes in sorted(settings.account_codes.items()):
+            accounts = self._chart(tenant_id, "accounts", max_age=CHART_MAX_AGE)
+            if accounts is None:
+                continue  # not connected yet: the gate says "not verified", no settings error
+            errors += check_codes(
+                tenant_id, codes, accounts, self._chart(tenant_id, "tax_rates", CHART_MAX_AGE)
+            )
+        errors += self._start_date_lock_errors(settings)
+        return errors
+
+    def start_date_locked(self) -> date | None:
+        """The start date in force once data has synced (it may then only move earlier)."""
+        if not self.ledger.data_synced():
+            return None
+        current = self._settings.start_date if self._settings else None
+        locked = self.ledger.meta("locked_start_date")
+        return current or (date.fromisoformat(locked) if locked else None)
+
+    def _start_date_lock_errors(self, new: Settings) -> list[str]:
+        locked = self.start_date_locked()
+        if locked is None:
+            return []
+        if new.start_date is None or new.start_date > locked:
+            return [
+                f"start_date: data has already synced to Xero from {locked.isoformat()}; the "
+                f"start date cannot move later or be cleared (choose {locked.isoformat()} or "
+                "earlier: an earlier date back-syncs the extra history)"
+            ]
+        return []
+
+    def apply_settings(self, raw: Mapping[str, Any]) -> None:
+        """Put saved settings in force and re-evaluate every gate they affect."""
+        self._refresh_locations()
+        settings, errors = parse_settings(raw, self._location_ids())
+        if settings is None:
+            log.error("xero: saved settings are not valid, keeping the previous ones: %s", errors)
+            return
+        old = self._settings
+        self._settings = settings
+        self._start_reached.clear()
+        self.ledger.set_meta(
+            "start_date", settings.start_date.isoformat() if settings.start_date else None
+        )
+        for location_id in self._locations:
+            tenant = settings.tenant_for(location_id)
+            if tenant:
+                self.ledger.assign_tenant(location_id, tenant)
+        for tenant in sorted(settings.tenants(self._location_ids())):
+            self.ledger.set_tenant(tenant)
+            self._verify_codes(tenant)
+        self.reevaluate()
+        widened = (
+            old is not None
+            and old.start_date is not None
+            and settings.start_date is not None
+            and settings.start_date < old.start_date
+            and self.ledger.meta("backfill_started") is not None
+        )
+        if widened:
+            assert old is not None and old.start_date is not None
+            log.info("xero: start date moved earlier: back-syncing the widened window")
+            self.backfill(None, settings.start_date, until=old.start_date)
+
+    def _chart(
+        self, tenant_id: str, what: str, max_age: timedelta | None = None, refresh: bool = False
+    ) -> list[dict[str, Any]] | None:
+        cached = self.ledger.cached_chart(tenant_id, what)
+        fresh = (
+            cached is not None
+            and not refresh
+            and (max_age is None or self.host.now() - cached[0] <= max_age)
+        )
+        if fresh or self.accounts_source is None:
+            return cached[1] if cached else None
+        try:
+            body = list(getattr(self.accounts_source, what)(tenant_id))
+        except Exception as exc:
+            log.warning("xero: could not read %s of %s: %s", what, tenant_id, exc)
+            return cached[1] if cached else None
+        self.ledger.store_chart(tenant_id, what, body)
+        return body
+
+    def _verify_codes(self, tenant_id: str, refresh: bool = False) -> list[str]:
+        codes = self._settings.account_codes.get(tenant_id) if self._settings else None
+        if codes is None:
+            self.ledger.set_tenant(
+                tenant_id,
+                codes_state="missing",
+                codes_detail="no account codes are mapped for this organisation yet",
+            )
+            return []
+        accounts = self._chart(tenant_id, "accounts", refresh=refresh)
+        if accounts is None:
+            self.ledger.set_tenant(
+                tenant_id,
+                codes_state="unverified",
+                codes_detail="account codes not verified yet: connect to Xero",
+            )
+            return []
+        errors = check_codes(tenant_id, codes, accounts, self._chart(tenant_id, "tax_rates"))
+        self.ledger.set_tenant(
+            tenant_id,
+            codes_state="invalid" if errors else "ok",
+            codes_detail="; ".join(errors) if errors else None,
+        )
+        return errors
+
+    def refresh_accounts(self, tenant_id: str) -> list[str]:
+        """Re-read an organisation's chart of accounts from Xero and re-check the codes."""
+        for what in ("accounts", "tax_rates", "tracking_categories"):
+            self._chart(tenant_id, what, refresh=True)
+        errors = self._verify_codes(tenant_id)
+        self.reevaluate(tenant_id=tenant_id)
+        return errors
+
+    def set_accounts_source(self, source: AccountsSource | None) -> None:
+        self.accounts_source = source
+
+    def set_connection(
+        self,
+        location_id: str | None,
+        tenant_id: str,
+        connected: bool,
+        reason: str | None = None,
+    ) -> None:
+        """The auth code reports an organisation (dis)connected; gates are re-evaluated.
+
+        ``location_id`` is informational (connections are per organisation)."""
+        self.ledger.set_tenant(
+            tenant_id,
+            connected=int(connected),
+            connection_reason=None if connected else (reason or "not connected to Xero"),
+        )
+        if connected:
+            self._verify_codes(tenant_id, refresh=True)
+        self.reevaluate(tenant_id=tenant_id)
+
+    # -- gates ----------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Open the start-date gate of locations whose local date reached a future start date.
+
+        Cheap when nothing changed (called on every hook and by the worker's loop)."""
+        settings = self._settings
+        if settings is None or settings.start_date is None:
+            return
+        for location_id in self._locations:
+            if location_id in self._start_reached:
+                continue
+            if self._today(location_id) >= settings.start_date:
+                self._start_reached.add(location_id)
+                self._regate(
+                    "state = 'waiting' AND gate = 'start_date_future' AND location_id = ?",
+                    (location_id,),
+                )
+
+    def reevaluate(self, tenant_id: str | None = None) -> None:
+        """Recompute the gate of every row still on its way (of one organisation, or all)."""
+        rule_gates = ",".join(f"'{g}'" for g in RULE_GATES)
+        where = (
+            f"(state IN ('ready', 'retrying') OR (state = 'waiting' AND gate IN ({rule_gates})))"
+        )
+        if tenant_id is None:
+            self._regate(where, ())
+        else:
+            self._regate(where + " AND tenant_id = ?", (tenant_id,))
+
+    def _batch_dep(self, facts: Iterable[Facts], extra: Iterable[_Item] = ()) -> rules.DepLookup:
+        """A dependency look-up for a page of rows: one query, not one per row."""
+        keys: list[tuple[str, str, str]] = []
+        for f in facts:
+            if f.dep_contact:
+                keys.append(("contact", f.dep_contact, f.tenant_id))
+            if f.dep_invoice:
+                keys.append(("invoice", f.dep_invoice, f.tenant_id))
+            if f.dep_credit_note:
+                keys.append(("credit_note", f.dep_credit_note, f.tenant_id))
+        known: dict[tuple[str, str, str], rules.DepFacts] = {
+            key: rules.DepFacts(False, item.doc_date, item.include_before_start)
+            for item in extra
+            for key in [item.key]
+        }
+        for key, found in self.ledger.facts(keys).items():
+            known[key] = rules.DepFacts(found.satisfied, found.doc_date, found.include_before_start)
+
+        def lookup(kind: str, host_id: str, tenant_id: str) -> rules.DepFacts | None:
+            hit = known.get((kind, host_id, tenant_id))
+            return hit if hit is not None else self._dep(kind, host_id, tenant_id)
+
+        return lookup
+
+    def _regate(self, where: str, params: tuple[Any, ...]) -> None:
+        after = 0
+        while True:
+            page = self.ledger.facts_where(where, params, after_id=after, limit=BATCH)
+            if not page:
+                return
+            after = page[-1].id
+            ctx = self._context(self._batch_dep(page))
+            to_ready: list[int] = []
+            to_wait: dict[tuple[str, str | None], list[int]] = {}
+            missing_contacts: list[Facts] = []
+            for f in page:
+                gate = rules.gates_for(f, ctx)
+                if gate is None:
+                    if f.state == "waiting":
+                        to_ready.append(f.id)
+                elif f.state != "waiting" or f.gate != gate.name:
+                    to_wait.setdefault((gate.name, gate.detail), []).append(f.id)
+                if (
+                    gate is not None
+                    and gate.name == "contact"
+                    and f.dep_contact
+                    and ctx.dep("contact", f.dep_contact, f.tenant_id) is None
+                ):
+                    missing_contacts.append(f)
+            with self.ledger.transaction():
+                self.ledger.transition_many(to_ready, "ready")
+                for (name, detail), ids in to_wait.items():
+                    self.ledger.transition_many(ids, "waiting", gate=name, detail=detail)
+            for f in missing_contacts:
+                assert f.dep_contact is not None
+                self._ensure_contact(f.dep_contact, f.tenant_id, f.location_id)
+
+    # -- recording host events ------------------------------------------------------------------
+
+    def record_client(self, raw: Any) -> None:
+        """A customer was created or changed: its contact row in its home organisation, and the
+        new details for every organisation that already has it."""
+        self.tick()
+        payload, errors = self._validate("client", raw)
+        if payload is None:
+            self._reject("contact", raw, errors)
+            return
+        text = canonical_json(payload)
+        home_tenant = self._tenant_for(payload["location_id"])
+        items = [self._contact_item(payload, text, home_tenant, payload["location_id"])]
+        for row in self.ledger.rows_for("contact", payload["id"]):
+            if row.tenant_id != home_tenant and row.state != "rejected":
+                items.append(self._contact_item(payload, text, row.tenant_id, row.location_id))
+        self._write(items, event="updated")
+
+    def record_invoice(self, raw: Any, event: str = "created") -> None:
+        """An invoice was created, updated or voided (``event``)."""
+        self.tick()
+        payload, errors = self._validate("invoice", raw)
+        if payload is None:
+            self._reject("invoice", raw, errors)
+            return
+        if event == "voided" or payload.get("status") == "voided":
+            event = "voided"
+        tenant = self._tenant_for(payload["location_id"])
+        self._ensure_contact(payload["client_id"], tenant, payload["location_id"])
+        self._write([self._document_item("invoice", payload, tenant)], event=event)
+
+    def record_credit_note(self, raw: Any) -> None:
+        """A credit note was issued: its row, and its allocation row when it is against an
+        invoice (the allocation waits for both the credit note and the invoice)."""
+        self.tick()
+        payload, errors = self._validate("credit_note", raw)
+        if payload is None:
+            self._reject("credit_note", raw, errors)
+            return
+        tenant = self._tenant_for(payload["location_id"])
+        self._ensure_contact(payload["client_id"], tenant, payload["location_id"])
+        self._write(self._credit_note_items(payload, tenant), event="created")
+
+    def record_payment(self, raw: Any) -> None:
+        """A payment: one row per invoice it pays, and one for an overpayment (the excess)."""
+        self.tick()
+        payload, errors = self._validate("payment", raw)
+        if payload is None:
+            self._reject("payment", raw, errors)
+            return
+        tenant = self._tenant_for(payload["location_id"])
+        items = self._payment_items(payload, tenant)
+        if any(item.kind == "overpayment" for item in items):
+            self._ensure_contact(payload["client_id"], tenant, payload["location_id"])
+        self._write(items, event="created")
+
+    def _validate(self, kind: str, raw: Any) -> tuple[dict[str, Any] | None, list[str]]:
+        """Validate a host record, including that its location exists (re-reading the host's
+        locations once when it is new to us: a location added after start-up is fine)."""
+        payload, errors = validate_record(kind, raw)
+        if payload is not None and not self._known_location(payload["location_id"]):
+            return None, [f"location_id: unknown location '{payload['location_id']}'"]
+        return payload, errors
+
+    def _contact_item(
+        self, payload: dict[str, Any], text: str, tenant: str, location_id: str
+    ) -> _Item:
+        return _Item(
+            kind="contact",
+            host_id=payload["id"],
+            tenant_id=tenant,
+            location_id=location_id,
+            payload=payload,
+            payload_text=text,
+            payload_hash=_hash(text),
+            number=payload["number"],
+        )
+
+    def _document_item(self, kind: str, payload: dict[str, Any], tenant: str) -> _Item:
+        text = canonical_json(payload)
+        return _Item(
+            kind=kind,
+            host_id=payload["id"],
+            tenant_id=tenant,
+            location_id=payload["location_id"],
+            payload=payload,
+            payload_text=text,
+            payload_hash=_hash(text),
+            doc_date=payload["date"],
+            number=payload["number"],
+            dep_contact=payload["client_id"],
+        )
+
+    def _credit_note_items(self, payload: dict[str, Any], tenant: str) -> list[_Item]:
+        note = self._document_item("credit_note", payload, tenant)
+        items = [note]
+        if payload.get("invoice_id"):
+            items.append(
+                _Item(
+                    kind="allocation",
+                    host_id=payload["id"],
+                    tenant_id=tenant,
+                    location_id=payload["location_id"],
+                    payload=payload,
+                    payload_text=note.payload_text,
+                    payload_hash=note.payload_hash,
+                    doc_date=payload["date"],
+                    number=payload["number"],
+                    dep_credit_note=payload["id"],
+                    dep_invoice=payload["invoice_id"],
+                )
+            )
+        return items
+
+    def _payment_items(self, payload: dict[str, Any], tenant: str) -> list[_Item]:
+        from decimal import Decimal
+
+        text = canonical_json(payload)
+        digest = _hash(text)
+        items = [
+            _Item(
+                kind="payment",
+                host_id=f"{payload['id']}:{allocation['invoice_id']}",
+                tenant_id=tenant,
+                location_id=payload["location_id"],
+                payload=payload,
+                payload_text=text,
+                payload_hash=digest,
+                doc_date=payload["paid_date"],
+                number=payload["number"],
+                dep_invoice=allocation["invoice_id"],
+            )
+            for allocation in payload["allocations"]
+        ]
+        allocated = sum((Decimal(a["amount"]) for a in payload["allocations"]), Decimal(0))
+        if Decimal(payload["amount"]) > allocated:
+            items.append(
+                _Item(
+                    kind="overpayment",
+                    host_id=payload["id"],
+                    tenant_id=tenant,
+                    location_id=payload["location_id"],
+                    payload=payload,
+                    payload_text=text,
+                    payload_hash=digest,
+                    doc_date=payload["paid_date"],
+                    number=payload["number"],
+                    dep_contact=payload["client_id"],
+                )
+            )
+        return items
+
+    def _ensure_contact(self, client_id: str, tenant: str, location_id: str) -> None:
+        """Make sure a contact row exists for this customer in this organisation, so a document
+        never reaches an organisation before its customer does (a customer first seen at another
+        location is created there first)."""
+        if self.ledger.dep("contact", client_id, tenant) is not None:
+            return
+        payload: dict[str, Any] | None = None
+        for row in self.ledger.rows_for("contact", client_id):
+            if row.state != "rejected":
+                payload = row.payload
+                break
+        if payload is None:
+            record = self.host.get_record("clients", client_id)
+            if record is None:
+                log.warning("xero: customer %s is unknown to the host", client_id)
+                return
+            payload, errors = self._validate("client", record)
+            if payload is None:
+                self._reject("contact", record, errors)
+                return
+        text = canonical_json(payload)
+        home = payload["location_id"]
+        where = home if self._tenant_for(home) == tenant else location_id
+        self._write([self._contact_item(payload, text, tenant, where)], event="created")
+
+    # -- writing rows ---------------------------------------------------------------------------
+
+    def _write(self, items: list[_Item], event: str) -> None:
+        """Insert or update rows for host records, each with its gate, in one transaction."""
+        if not items:
+            return
+        with self.ledger.transaction():
+            # Looked up inside the write transaction: a worker cannot claim a row between the
+            # look-up and the write, so the edit rules see the state they act on.
+            existing = self.ledger.facts(item.key for item in items)
+            fresh = [item for item in items if item.key not in existing]
+            ctx = self._context(self._batch_dep([_as_facts(i) for i in fresh], extra=fresh))
+            new_rows = []
+            for item in fresh:
+                gate = rules.gates_for(_as_facts(item), ctx)
+                new_rows.append(_new_row(item, gate))
+            self.ledger.insert(new_rows, skip_existing=True)
+            for item in items:
+                current = existing.get(item.key)
+                if current is not None:
+                    self._update(current, item, event, ctx)
+        self._supersede_rejected(items)
+
+    def _update(self, current: Facts, item: _Item, event: str, ctx: rules.RuleContext) -> None:
+        """A new version of a record the ledger already has: the edit rules."""
+        same = current.payload_hash == item.payload_hash
+        voiding = event == "voided" and item.kind == "invoice"
+        if same and current.state != "rejected" and not (voiding and current.operation != "void"):
+            return  # a replay: nothing new
+        ledger = self.ledger
+        fields: dict[str, Any] = {
+            "payload": item.payload_text,
+            "payload_hash": item.payload_hash,
+            "doc_date": item.doc_date,
+            "number": item.number,
+            "dep_contact": item.dep_contact,
+            "dep_invoice": item.dep_invoice,
+            "dep_credit_note": item.dep_credit_note,
+        }
+        if current.state == "excluded":
+            ledger.set_fields(current.id, **fields)
+            return
+        if current.state == "sending":
+            # In flight: the worker sends what it holds; the new version follows as an update.
+            ledger.set_fields(current.id, pending_op="void" if voiding else "update", **fields)
+            ledger.add_log(current.id, "edited", "changed while being sent: an update follows")
+            return
+        sent = current.xero_id is not None or current.state == "synced"
+        if not sent:
+            if voiding:
+                ledger.transition(
+                    current.id, "excluded", detail="voided before it reached Xero", **fields
+                )
+                return
+            self._regate_one(current, item, ctx, fields)
+            return
+        refusal = self._refusal(current, item.kind, voiding)
+        if refusal is not None:
+            ledger.transition(current.id, "failed", message=refusal[0], hint=refusal[1], **fields)
+            return
+        fields["operation"] = "void" if voiding else "update"
+        self._regate_one(current, item, ctx, fields)
+
+    def _regate_one(
+        self, current: Facts, item: _Item, ctx: rules.RuleContext, fields: dict[str, Any]
+    ) -> None:
+        gate = rules.gates_for(_as_facts(item, current.include_before_start), ctx)
+        fields.update(message=None, field=None, hint=None)
+        if gate is None:
+            self.ledger.transition(current.id, "ready", **fields)
+        else:
+            self.ledger.transition(
+                current.id, "waiting", gate=gate.name, detail=gate.detail, **fields
+            )
+
+    def _refusal(self, current: Facts, kind: str, voiding: bool) -> tuple[str, str] | None:
+        """Why Xero will not take a change to a record it already has, or ``None``."""
+        what = "void" if voiding else "change"
+        if kind in ("payment", "overpayment", "allocation"):
+            return (
+                f"Xero does not allow editing a {kind.replace('_', ' ')} once it is recorded",
+                "Delete it in Xero, then press retry to send the new version.",
+            )
+        if kind in ("invoice", "credit_note"):
+            paid = self.ledger.facts_where(
+                "tenant_id = ? AND dep_invoice = ? AND kind IN ('payment', 'allocation') "
+                "AND (state = 'synced' OR xero_id IS NOT NULL)",
+                (current.tenant_id, current.host_id),
+                limit=1,
+            )
+            if kind == "invoice" and paid:
+                return (
+                    f"Xero will not {what} this invoice: it has a payment or credit note "
+                    "allocated to it in Xero",
+                    "Remove the payment/allocation in Xero, then press retry; or resolve this "
+                    "if you changed the invoice in Xero by hand.",
+                )
+        return None
+
+    def _supersede_rejected(self, items: list[_Item]) -> None:
+        """A readable version of a record arrived: its earlier rejections are no longer news."""
+        if not self._any_rejected:
+            return
+        for item in items:
+            kind = "payment" if item.kind == "overpayment" else item.kind
+            host_id = item.host_id.split(":", 1)[0] if kind == "payment" else item.host_id
+            for row in self.ledger.rows_for(kind, host_id) + self.ledger.rows_for(
+                kind, host_id + "#rejected"
+            ):
+                if row.state == "rejected" and row.tenant_id != item.tenant_id:
+                    self.ledger.transition(
+                        row.id, "excluded", detail="superseded by a valid version"
+                    )
+
+    def _reject(self, kind: str, raw: Any, errors: list[str]) -> None:
+        """Keep a record the plugin cannot read, with its reasons, for the dashboard."""
+        kept = capped_raw(raw)
+        raw_id = raw.get("id") if isinstance(raw, Mapping) else None
+        if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) and str(raw_id):
+            host_id = str(raw_id)[:100]
+        else:
+            host_id = f"invalid:{kept['sha256'][:16]}"
+        raw_location = raw.get("location_id") if isinstance(raw, Mapping) else None
+        location = raw_location if isinstance(raw_location, str) and raw_location else ""
+        location = location if self._known_location(location) else ""
+        message = "; ".join(errors)
+        if kept["truncated"]:
+            message += f" (raw record of {kept['size']} bytes: first 64 KB kept, sha256 kept)"
+        log.warning("xero: refused %s %s: %s", kind, host_id, message)
+        self._any_rejected = True
+        text = json.dumps(kept)
+        with self.ledger.transaction():
+            current = self.ledger.find(kind, host_id, "")
+            if current is not None and current.state != "rejected":
+                host_id += "#rejected"
+                current = self.ledger.find(kind, host_id, "")
+            if current is None:
+                self.ledger.insert(
+                    [
+                        NewRow(
+                            kind=kind,
+                            host_id=host_id,
+                            tenant_id="",
+                            location_id=location,
+                            state="rejected",
+                            payload=text,
+                            payload_hash=_hash(text),
+                            message=message,
+                            field=errors[0].split(":", 1)[0] if errors else None,
+                        )
+                    ]
+                )
+            else:
+                self.ledger.set_fields(
+                    current.id, payload=text, payload_hash=_hash(text), message=message
+                )
+
+    # -- contact sync and backfill --------------------------------------------------------------
+
+    def _target_locations(self, location_id: str | None) -> list[str]:
+        self._refresh_locations()
+        if location_id is None:
+            return self._location_ids()
+        return [location_id] if location_id in self._locations else []
+
+    def start_contact_sync(self, location_id: str | None) -> None:
+        """Stream the location's customers into contact rows; documents of its organisation
+        wait until every contact is synced (or failed/excluded), then flow on their own."""
+        tenants: set[str] = set()
+        for loc in self._target_locations(location_id):
+            tenant = self._tenant_for(loc)
+            if not tenant:
+                log.warning("xero: contact sync of %s: no Xero organisation linked", loc)
+                continue
+            if self.ledger.tenant(tenant).contact_sync == "not_started":
+                self.ledger.set_tenant(tenant, contact_sync="running")
+                self._regate(
+                    "state = 'waiting' AND gate = 'contact_sync_not_started' AND tenant_id = ?",
+                    (tenant,),
+                )
+            tenants.add(tenant)
+            self._stream(
+                f"contacts:{loc}",
+                [("clients", "client")],
+                loc,
+                None,
+                until=None,
+            )
+        for tenant in sorted(tenants):
+            self.ledger.finish_contact_sync_if_done(tenant)
+
+    def backfill(
+        self, location_id: str | None, since: date | None, until: date | None = None
+    ) -> None:
+        """Replay the host's history from ``since`` (default: the start date) through the rules.
+
+        Idempotent (a replay writes nothing new), resumable (a checkpoint is committed with each
+        batch; an interrupted run continues where it stopped) and bounded in memory (streamed,
+        written :data:`BATCH` rows at a time).
+        """
+        settings = self._settings
+        since = since or (settings.start_date if settings else None)
+        if since is None:
+            log.warning("xero: backfill needs a start date: choose one in the settings first")
+            return
+        self.ledger.set_meta("backfill_started", self._iso_now())
+        for loc in self._target_locations(location_id):
+            self._stream(f"backfill:{loc}:{since.isoformat()}", _HISTORY_KINDS, loc, since, until)
+
+    def _stream(
+        self,
+        checkpoint_key: str,
+        kinds: Iterable[tuple[str, str]],
+        location_id: str,
+        since: date | None,
+        until: date | None,
+    ) -> None:
+        saved = self.ledger.meta(checkpoint_key)
+        point: dict[str, Any] = json.loads(saved) if saved else {}
+        kinds = list(kinds)
+        names = [history for history, _ in kinds]
+        saved_kind = point.get("kind")
+        resume_at = names.index(saved_kind) if saved_kind in names else 0
+        for position, (history, kind) in enumerate(kinds):
+            if position < resume_at:
+                continue
+            skip = int(point.get("done", 0)) if history == saved_kind else 0
+            done = skip
+            stream = self.host.iter_history(history, location_id, since)
+            for _ in zip(range(skip), stream, strict=False):
+                pass  # already written by the interrupted run
+            for chunk in _chunks(stream, BATCH):
+                self._write_history(kind, chunk, until)
+                done += len(chunk)
+                self.ledger.set_meta(checkpoint_key, json.dumps({"kind": history, "done": done}))
+        self.ledger.set_meta(checkpoint_key, None)
+
+    def _write_history(self, kind: str, records: list[Any], until: date | None) -> None:
+        items: list[_Item] = []
+        for raw in records:
+            payload, errors = self._validate(kind, raw)
+            if payload is None:
+                self._reject("contact" if kind == "client" else kind, raw, errors)
+                continue
+            if until is not None:
+                dated = payload.get("paid_date") or payload.get("date")
+                if dated is not None and dated >= until.isoformat():
+                    continue  # already in the window before it widened
+            tenant = self._tenant_for(payload["location_id"])
+            if kind == "client":
+                text = canonical_json(payload)
+                items.append(self._contact_item(payload, text, tenant, payload["location_id"]))
+            elif kind == "invoice":
+                items.append(self._document_item("invoice", payload, tenant))
+            elif kind == "credit_note":
+                items += self._credit_note_items(payload, tenant)
+            else:
+                items += self._payment_items(payload, tenant)
+        needed = {
+            (item.dep_contact, item.tenant_id, item.location_id)
+            for item in items
+            if item.dep_contact
+        }
+        if needed:
+            have = self.ledger.facts(("contact", c, t) for c, t, _ in needed)
+            for client_id, tenant, location in sorted(needed):
+                if ("contact", client_id, tenant) not in have:
+                    self._ensure_contact(client_id, tenant, location)
+        self._write(items, event="updated")
+
+    # -- admin actions --------------------------------------------------------------------------
+
+    def retry(
+        self, row_id: int | None = None, kind: str | None = None, tenant_id: str | None = None
+    ) -> int:
+        """Send again: one row, or every failed (or held by Xero, e.g. lock date) row of a kind
+        and/or organisation. Rows go through the rules again. Returns how many moved."""
+        external = ",".join(f"'{g}'" for g in EXTERNAL_GATES)
+        where = f"(state = 'failed' OR (state = 'waiting' AND gate IN ({external})))"
+        params: list[Any] = []
+        if row_id is not None:
+            where = "state IN ('failed', 'excluded', 'retrying', 'waiting') AND id = ?"
+            params.append(row_id)
+        if kind is not None:
+            where += " AND kind = ?"
+            params.append(kind)
+        if tenant_id is not None:
+            where += " AND tenant_id = ?"
+            params.append(tenant_id)
+        moved = 0
+        after = 0
+        while True:
+            page = self.ledger.facts_where(where, params, after_id=after, limit=BATCH)
+            if not page:
+                return moved
+            after = page[-1].id
+            ctx = self._context(self._batch_dep(page))
+            with self.ledger.transaction():
+                for f in page:
+                    gate = rules.gates_for(f, ctx)
+                    if gate is None:
+                        self.ledger.transition(f.id, "ready", message=None)
+                    else:
+                        self.ledger.transition(
+                            f.id, "waiting", gate=gate.name, detail=gate.detail, message=None
+                        )
+                    self.ledger.add_log(f.id, "retry", "admin retry")
+                    moved += 1
+
+    def resolve(self, row_id: int) -> None:
+        """Hide a failure that was fixed by hand in Xero (counted as synced; its dependants go)
+        or a rejected record that was dealt with in the host (excluded)."""
+        row = self._row(row_id)
+        if row.state == "rejected":
+            self.ledger.transition(row_id, "excluded", detail="resolved by an admin")
+            return
+        self.ledger.mark_synced(row_id, row.xero_id, {"resolved_by_admin": True})
+        self.ledger.add_log(row_id, "resolved", "fixed by hand in Xero (admin)")
+
+    def exclude(self, row_id: int) -> None:
+        """Never send this record."""
+        row = self._row(row_id)
+        with self.ledger.transaction():
+            self.ledger.transition(row_id, "excluded", detail="excluded by an admin")
+            self.ledger.add_log(row_id, "excluded", "excluded by an admin")
+        if row.kind == "contact":
+            self.ledger.finish_contact_sync_if_done(row.tenant_id)
+
+    def include_parent_invoice(self, row_id: int) -> None:
+        """Send the invoice a payment (or credit-note allocation) pays, although it is dated
+        before the start date: the second way out of ``invoice_before_start``."""
+        row = self._row(row_id)
+        if row.dep_invoice is None:
+            raise ValueError(f"row {row_id} ({row.kind}) has no parent invoice")
+        invoice = self.ledger.find("invoice", row.dep_invoice, row.tenant_id)
+        if invoice is not None:
+            self.ledger.set_fields(invoice.id, include_before_start=1)
+        else:
+            record = self.host.get_record("invoices", row.dep_invoice)
+            if record is None:
+                raise ValueError(f"invoice {row.dep_invoice} is unknown to the host")
+            payload, errors = self._validate("invoice", record)
+            if payload is None:
+                self._reject("invoice", record, errors)
+                return
+            self._ensure_contact(payload["client_id"], row.tenant_id, payload["location_id"])
+            item = self._document_item("invoice", payload, row.tenant_id)
+            item.include_before_start = True
+            self._write([item], event="created")
+        self.ledger.add_log(row_id, "include_parent_invoice", f"invoice {row.dep_invoice}")
+        self._regate(
+            "(state IN ('ready', 'retrying') OR state = 'waiting') AND tenant_id = ? "
+            "AND ((kind = 'invoice' AND host_id = ?) OR dep_invoice = ?)",
+            (row.tenant_id, row.dep_invoice, row.dep_invoice),
+        )
+
+    def _row(self, row_id: int) -> Row:
+        row = self.ledger.get(row_id)
+        if row is None:
+            raise KeyError(f"no ledger row {row_id}")
+        return row
+
+    # -- dashboard ------------------------------------------------------------------------------
+
+    def status(self, location_id: str | None = None) -> dict[str, Any]:
+        """The dashboard data (shape documented in :mod:`pm_xero_plugin.status`)."""
+        self.tick()
+        return status.build(self, location_id)
+
+
+def _as_facts(item: _Item, include_before_start: bool | None = None) -> Facts:
+    return Facts(
+        id=0,
+        kind=item.kind,
+        host_id=item.host_id,
+        tenant_id=item.tenant_id,
+        location_id=item.location_id,
+        state="waiting",
+        gate=None,
+        doc_date=item.doc_date,
+        dep_contact=item.dep_contact,
+        dep_invoice=item.dep_invoice,
+        dep_credit_note=item.dep_credit_note,
+        include_before_start=item.include_before_start
+        if include_before_start is None
+        else include_before_start,
+        xero_id=None,
+        payload_hash=item.payload_hash,
+        operation="create",
+        number=item.number,
+    )
+
+
+def _new_row(item: _Item, gate: rules.Gate | None) -> NewRow:
+    return NewRow(
+        kind=item.kind,
+        host_id=item.host_id,
+        tenant_id=item.tenant_id,
+        location_id=item.location_id,
+        state="ready" if gate is None else "waiting",
+        gate=gate.name if gate else None,
+        detail=gate.detail if gate else None,
+        payload=item.payload_text,
+        payload_hash=item.payload_hash,
+        doc_date=item.doc_date,
+        number=item.number,
+        dep_contact=item.dep_contact,
+        dep_invoice=item.dep_invoice,
+        dep_credit_note=item.dep_credit_note,
+        include_before_start=item.include_before_start,
+    )
+
+
+def _chunks(stream: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for record in stream:
+        chunk.append(record)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,163 @@
+"""The ledger's SQLite schema, versioned with ``PRAGMA user_version``.
+
+Each migration is a list of statements applied in one transaction; a file is only ever moved
+forward. Version 1 is the initial schema. Add a new entry (never edit a released one) to change it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Final
+
+__all__ = ["MIGRATIONS", "migrate"]
+
+_V1: Final = [
+    """
+    CREATE TABLE rows (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        host_id TEXT NOT NULL,
+        tenant_id TEXT NOT NULL,             -- '' while the location has no organisation
+        location_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        gate TEXT,                           -- the closed gate, when waiting
+        detail TEXT,                         -- a gate's specific detail (lock date, …)
+        doc_date TEXT,                       -- the business date deciding the window
+        number INTEGER,
+        dep_contact TEXT,
+        dep_invoice TEXT,
+        dep_credit_note TEXT,
+        include_before_start INTEGER NOT NULL DEFAULT 0,
+        payload TEXT NOT NULL,
+        payload_hash TEXT NOT NULL,
+        operation TEXT NOT NULL DEFAULT 'create',
+        pending_op TEXT,                     -- an edit that arrived while the row was in flight
+        xero_id TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at REAL,
+        lease_until REAL,
+        worker_id TEXT,
+        uncertain INTEGER NOT NULL DEFAULT 0,
+        attempt_key TEXT,
+        message TEXT,
+        field TEXT,
+        hint TEXT,
+        reply TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (kind, host_id, tenant_id)
+    )
+    """,
+    "CREATE INDEX rows_claim ON rows (tenant_id, kind, state, doc_date, number, id)",
+    "CREATE INDEX rows_gate ON rows (gate, tenant_id) WHERE state = 'waiting'",
+    "CREATE INDEX rows_dep_contact ON rows (tenant_id, dep_contact) WHERE state = 'waiting'",
+    "CREATE INDEX rows_dep_invoice ON rows (tenant_id, dep_invoice)",
+    "CREATE INDEX rows_dep_credit_note ON rows (tenant_id, dep_credit_note) "
+    "WHERE state = 'waiting'",
+    "CREATE INDEX rows_retry ON rows (next_at) WHERE state = 'retrying'",
+    "CREATE INDEX rows_lease ON rows (lease_until) WHERE state = 'sending'",
+    "CREATE INDEX rows_problems ON rows (state, id) WHERE state IN ('failed', 'rejected')",
+    """
+    CREATE TABLE counts (
+        tenant_id TEXT NOT NULL,
+        location_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        gate TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, location_id, kind, state, gate)
+    ) WITHOUT ROWID
+    """,
+    # The counts are kept by triggers, so they change in the same transaction as every state
+    # change and no code path can forget them.
+    """
+    CREATE TRIGGER rows_count_insert AFTER INSERT ON rows BEGIN
+        INSERT INTO counts VALUES (NEW.tenant_id, NEW.location_id, NEW.kind, NEW.state,
+            CASE WHEN NEW.state = 'waiting' THEN coalesce(NEW.gate, '') ELSE '' END, 1)
+        ON CONFLICT DO UPDATE SET n = n + 1;
+    END
+    """,
+    """
+    CREATE TRIGGER rows_count_update AFTER UPDATE OF state, gate, tenant_id, location_id ON rows
+    WHEN OLD.state IS NOT NEW.state OR OLD.gate IS NOT NEW.gate
+        OR OLD.tenant_id IS NOT NEW.tenant_id OR OLD.location_id IS NOT NEW.location_id
+    BEGIN
+        UPDATE counts SET n = n - 1
+        WHERE tenant_id = OLD.tenant_id AND location_id = OLD.location_id AND kind = OLD.kind
+            AND state = OLD.state
+            AND gate = CASE WHEN OLD.state = 'waiting' THEN coalesce(OLD.gate, '') ELSE '' END;
+        INSERT INTO counts VALUES (NEW.tenant_id, NEW.location_id, NEW.kind, NEW.state,
+            CASE WHEN NEW.state = 'waiting' THEN coalesce(NEW.gate, '') ELSE '' END, 1)
+        ON CONFLICT DO UPDATE SET n = n + 1;
+    END
+    """,
+    """
+    CREATE TRIGGER rows_count_delete AFTER DELETE ON rows BEGIN
+        UPDATE counts SET n = n - 1
+        WHERE tenant_id = OLD.tenant_id AND location_id = OLD.location_id AND kind = OLD.kind
+            AND state = OLD.state
+            AND gate = CASE WHEN OLD.state = 'waiting' THEN coalesce(OLD.gate, '') ELSE '' END;
+    END
+    """,
+    """
+    CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY,
+        row_id INTEGER NOT NULL,
+        at REAL NOT NULL,
+        event TEXT NOT NULL,
+        request TEXT,
+        status_code INTEGER,
+        message TEXT
+    )
+    """,
+    "CREATE INDEX attempts_row ON attempts (row_id, id)",
+    """
+    CREATE TABLE tenants (
+        tenant_id TEXT PRIMARY KEY,
+        connected INTEGER NOT NULL DEFAULT 0,
+        connection_reason TEXT,
+        codes_state TEXT NOT NULL DEFAULT 'missing',
+        codes_detail TEXT,
+        contact_sync TEXT NOT NULL DEFAULT 'not_started',
+        data_synced_at REAL
+    )
+    """,
+    """
+    CREATE TABLE chart_cache (
+        tenant_id TEXT NOT NULL,
+        what TEXT NOT NULL,
+        fetched_at REAL NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, what)
+    )
+    """,
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+]
+
+MIGRATIONS: Final[list[list[str]]] = [_V1]
+"""``MIGRATIONS[i]`` takes a file from version ``i`` to ``i + 1``."""
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to date; returns the version now in force.
+
+    Runs in ``BEGIN IMMEDIATE`` so two processes opening a new file do not both create it.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"ledger schema version {version} is newer than this plugin understands "
+                f"({len(MIGRATIONS)}): upgrade pm-xero-plugin"
+            )
+        for statements in MIGRATIONS[version:]:
+            for statement in statements:
+                conn.execute(statement)
+            version += 1
+            conn.execute(f"PRAGMA user_version = {version}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return version

@@ -1,0 +1,202 @@
+"""The Xero add-on's hook implementations: thin, and never raising into the host.
+
+The host loads this module through the ``pet_manager`` entry point, so it imports fast and does
+nothing at import time: the :class:`~pm_xero_plugin.engine.Engine` (ledger file, settings) is made
+in ``pm_startup``. Every hook hands its input to the engine, which validates it with marshmallow
+(a malformed record is stored as ``rejected`` with its reason) and records it durably.
+
+A plugin that raises stops pluggy from calling the plugins after it, and breaks the staff member's
+save. So every hook here catches everything, logs it on the ``pm_xero_plugin`` logger and keeps it
+for the dashboard (``plugin_errors``). Records that arrive while there is no engine (before
+``pm_startup`` or after ``pm_shutdown``) are kept in memory (bounded) and recorded at the next
+``pm_startup``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from contextlib import suppress
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from hookspecs.host import Host
+    from pm_xero_plugin.engine import Engine
+
+__all__ = [
+    "ON_STARTUP",
+    "backfill",
+    "get_engine",
+    "on_client_saved",
+    "on_credit_note_created",
+    "on_invoice_created",
+    "on_invoice_updated",
+    "on_invoice_voided",
+    "on_payment_recorded",
+    "on_settings_saved",
+    "pm_shutdown",
+    "pm_startup",
+    "start_contact_sync",
+    "sync_status",
+    "validate_settings",
+]
+
+PLUGIN = "xero"
+log = logging.getLogger("pm_xero_plugin")
+
+_engine: Engine | None = None
+_pending: deque[tuple[str, Callable[[Engine], None]]] = deque(maxlen=10_000)
+"""Record hooks that arrived without an engine, replayed at the next ``pm_startup``."""
+
+ON_STARTUP: list[Callable[[Engine], None]] = []
+"""Called with the new engine at ``pm_startup`` (the worker thread starts from here)."""
+
+
+def get_engine() -> Engine | None:
+    """The engine made at ``pm_startup`` (``None`` before it and after ``pm_shutdown``)."""
+    return _engine
+
+
+def _failed(hook: str, exc: BaseException) -> None:
+    log.exception("xero: hook %s failed; the host carries on", hook)
+    if _engine is not None:
+        with suppress(Exception):  # recording the failure must not fail the host
+            _engine.note_hook_error(hook, exc)
+
+
+def _record(hook: str, action: Callable[[Engine], None]) -> None:
+    engine = _engine
+    if engine is None:
+        if len(_pending) == _pending.maxlen:
+            log.error("xero: %s before start-up and the buffer is full: oldest dropped", hook)
+        else:
+            log.error("xero: %s arrived before start-up (or after shutdown): kept for later", hook)
+        _pending.append((hook, action))
+        return
+    try:
+        action(engine)
+    except Exception as exc:
+        _failed(hook, exc)
+
+
+# -- lifecycle -----------------------------------------------------------------------------------
+
+
+@hookimpl
+def pm_startup(host: Host) -> None:
+    global _engine
+    try:
+        from pm_xero_plugin.engine import Engine
+
+        if _engine is not None:
+            _engine.close()
+        _engine = Engine(host)
+    except Exception as exc:
+        _failed("pm_startup", exc)
+        return
+    while _pending:
+        hook, action = _pending.popleft()
+        _record(hook, action)
+    for callback in list(ON_STARTUP):
+        try:
+            callback(_engine)
+        except Exception as exc:
+            _failed("pm_startup", exc)
+
+
+@hookimpl
+def pm_shutdown() -> None:
+    global _engine
+    engine, _engine = _engine, None
+    if engine is None:
+        return
+    try:
+        engine.close()
+    except Exception as exc:
+        _failed("pm_shutdown", exc)
+
+
+# -- settings ------------------------------------------------------------------------------------
+
+
+@hookimpl
+def validate_settings(plugin: str, settings: dict[str, Any]) -> list[str] | None:
+    if plugin != PLUGIN:
+        return None
+    try:
+        if _engine is None:
+            from pm_xero_plugin.settings import parse_settings
+
+            return parse_settings(settings)[1]
+        return _engine.validate_settings(settings)
+    except Exception as exc:
+        _failed("validate_settings", exc)
+        return [f"settings: could not be checked ({type(exc).__name__}); try again"]
+
+
+@hookimpl
+def on_settings_saved(plugin: str, settings: dict[str, Any]) -> None:
+    if plugin != PLUGIN:
+        return
+    _record("on_settings_saved", lambda e: e.apply_settings(settings))
+
+
+# -- records -------------------------------------------------------------------------------------
+
+
+@hookimpl
+def on_client_saved(client: Any) -> None:
+    _record("on_client_saved", lambda e: e.record_client(client))
+
+
+@hookimpl
+def on_invoice_created(invoice: Any) -> None:
+    _record("on_invoice_created", lambda e: e.record_invoice(invoice, "created"))
+
+
+@hookimpl
+def on_invoice_updated(invoice: Any) -> None:
+    _record("on_invoice_updated", lambda e: e.record_invoice(invoice, "updated"))
+
+
+@hookimpl
+def on_invoice_voided(invoice: Any) -> None:
+    _record("on_invoice_voided", lambda e: e.record_invoice(invoice, "voided"))
+
+
+@hookimpl
+def on_credit_note_created(credit_note: Any) -> None:
+    _record("on_credit_note_created", lambda e: e.record_credit_note(credit_note))
+
+
+@hookimpl
+def on_payment_recorded(payment: Any) -> None:
+    _record("on_payment_recorded", lambda e: e.record_payment(payment))
+
+
+# -- admin actions -------------------------------------------------------------------------------
+
+
+@hookimpl
+def start_contact_sync(location_id: str | None) -> None:
+    _record("start_contact_sync", lambda e: e.start_contact_sync(location_id))
+
+
+@hookimpl
+def backfill(location_id: str | None, since: date | None) -> None:
+    _record("backfill", lambda e: e.backfill(location_id, since))
+
+
+@hookimpl
+def sync_status(location_id: str | None) -> dict[str, Any] | None:
+    if _engine is None:
+        return {"plugin": PLUGIN, "error": "the Xero add-on has not started yet"}
+    try:
+        return _engine.status(location_id)
+    except Exception as exc:
+        _failed("sync_status", exc)
+        return {"plugin": PLUGIN, "error": f"status unavailable: {type(exc).__name__}: {exc}"}

@@ -1,0 +1,212 @@
+"""The sync rules as pure functions: which gate, if any, holds a ledger row back.
+
+Everything here is computed from plain facts (:class:`RuleContext`, :class:`RowFacts`), never from
+a database or a clock, so every rule is testable on its own and the ledger, the engine and the
+tests share one definition. The gates are checked in a fixed priority order
+(:data:`pm_xero_plugin.ledger.states.RULE_GATES`); a row's gate is the first one that is closed,
+which is also what the dashboard shows as the reason it waits.
+
+Dates: ``doc_date`` is the host's *local business date* of the record (invoice date for invoices
+and credit notes and their allocations, paid date for payments and overpayments) and ``today`` is
+the host clock converted to the location's own time zone, so a record dated exactly on the start
+date is in, the day before is out, whatever the server's zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+__all__ = [
+    "DOCUMENT_KINDS",
+    "DepFacts",
+    "Gate",
+    "RowFacts",
+    "RuleContext",
+    "TenantFacts",
+    "dependency_gate",
+    "gate_reason",
+    "gates_for",
+    "local_today",
+]
+
+DOCUMENT_KINDS = ("invoice", "credit_note", "allocation", "payment", "overpayment")
+"""Every kind except contacts: held by the start date and by contact sync."""
+
+_NEEDS_CONTACT = ("invoice", "credit_note", "overpayment")
+_NEEDS_INVOICE = ("payment", "allocation")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A closed gate: its name (one of ``RULE_GATES``) and, when useful, a specific detail."""
+
+    name: str
+    detail: str | None = None
+
+
+class RowFacts(Protocol):
+    """What the rules read of a row (:class:`pm_xero_plugin.ledger.Row` has these)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def location_id(self) -> str: ...
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def doc_date(self) -> str | None: ...
+    @property
+    def dep_contact(self) -> str | None: ...
+    @property
+    def dep_invoice(self) -> str | None: ...
+    @property
+    def dep_credit_note(self) -> str | None: ...
+    @property
+    def include_before_start(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class TenantFacts:
+    """What the rules need to know about one organisation."""
+
+    connected: bool = False
+    connection_reason: str | None = None
+    codes_state: str = "missing"  # ok | missing | unverified | invalid
+    codes_detail: str | None = None
+    contact_sync: str = "not_started"  # not_started | running | finished
+
+
+@dataclass(frozen=True)
+class DepFacts:
+    """Another row this one depends on (its contact, credit note or invoice) in the same tenant."""
+
+    satisfied: bool
+    """Xero has it: synced, or it has a Xero id (being updated), or resolved by hand."""
+    doc_date: str | None = None
+    include_before_start: bool = False
+
+
+DepLookup = Callable[[str, str, str], "DepFacts | None"]
+"""``(kind, host_id, tenant_id) -> DepFacts | None`` (``None``: no such row in that tenant)."""
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """The facts the gates are computed from, gathered by the engine."""
+
+    enabled: bool
+    start_date: date | None
+    location_enabled: Mapping[str, bool]
+    """Per location: whether its connection is switched on in the settings."""
+    today: Mapping[str, date]
+    """Per location: the host clock's date in that location's time zone."""
+    tenants: Mapping[str, TenantFacts]
+    dep: DepLookup
+    default_today: date | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+def local_today(now: datetime, timezone_name: str) -> date:
+    """The business date at ``now`` in a location's zone (falls back to UTC for a bad zone)."""
+    try:
+        zone = ZoneInfo(timezone_name)
+    except (KeyError, ValueError):
+        zone = ZoneInfo("UTC")
+    return now.astimezone(zone).date()
+
+
+def gates_for(row: RowFacts, ctx: RuleContext) -> Gate | None:
+    """The first closed gate for ``row``, or ``None`` when it may be sent now."""
+    if not ctx.enabled:
+        return Gate("disabled")
+    if not row.tenant_id:
+        return Gate("organisation")
+    tenant = ctx.tenants.get(row.tenant_id, TenantFacts())
+    if not ctx.location_enabled.get(row.location_id, False):
+        return Gate("connection", f"the connection of location {row.location_id} is not enabled")
+    if not tenant.connected:
+        return Gate("connection", tenant.connection_reason)
+    if tenant.codes_state != "ok":
+        return Gate("account_codes", tenant.codes_detail)
+    if row.kind == "contact":
+        if tenant.contact_sync == "not_started":
+            return Gate("contact_sync_not_started")
+        return None
+    start = ctx.start_date
+    if start is None:
+        return Gate("start_date_unset")
+    before = row.doc_date is not None and row.doc_date < start.isoformat()
+    if before and not row.include_before_start:
+        return Gate("before_start_date", f"dated {row.doc_date}, before {start.isoformat()}")
+    today = ctx.today.get(row.location_id, ctx.default_today)
+    if today is None or today < start:
+        return Gate("start_date_future", f"data sync starts on {start.isoformat()}")
+    if tenant.contact_sync != "finished":
+        return Gate("contact_sync")
+    return dependency_gate(row, ctx.dep, start)
+
+
+def dependency_gate(row: RowFacts, dep: DepLookup, start: date | None) -> Gate | None:
+    """The ordering rules alone: contact before its documents, invoice before its payments.
+
+    Used by :func:`gates_for` and by the ledger when a dependency reaches Xero (rows waiting on a
+    dependency gate already passed every earlier gate).
+    """
+    tenant_id = row.tenant_id
+    if row.kind in _NEEDS_CONTACT and row.dep_contact is not None:
+        contact = dep("contact", row.dep_contact, tenant_id)
+        if contact is None or not contact.satisfied:
+            return Gate("contact")
+    if row.kind == "allocation" and row.dep_credit_note is not None:
+        credit_note = dep("credit_note", row.dep_credit_note, tenant_id)
+        if credit_note is None or not credit_note.satisfied:
+            return Gate("credit_note")
+    if row.kind in _NEEDS_INVOICE and row.dep_invoice is not None:
+        invoice = dep("invoice", row.dep_invoice, tenant_id)
+        if invoice is not None and invoice.satisfied:
+            return None
+        if (
+            invoice is not None
+            and start is not None
+            and invoice.doc_date is not None
+            and invoice.doc_date < start.isoformat()
+            and not invoice.include_before_start
+        ):
+            return Gate(
+                "invoice_before_start",
+                f"its invoice is dated {invoice.doc_date}, before the start date "
+                f"{start.isoformat()}",
+            )
+        return Gate("invoice")
+    return None
+
+
+_REASONS: dict[str, str] = {
+    "disabled": "the Xero add-on is switched off: records are kept and flow when it is on again",
+    "organisation": "this location is not linked to a Xero organisation yet (settings)",
+    "connection": "the Xero organisation is not connected, or this location's connection is off",
+    "account_codes": "account codes are not configured or not verified for this organisation",
+    "contact_sync_not_started": "waiting for 'Start contact sync'",
+    "start_date_unset": "choose a start date to start syncing data",
+    "before_start_date": "dated before the start date: not sent (widen the start date to send)",
+    "start_date_future": "the start date has not been reached yet",
+    "contact_sync": "waiting for contact sync of this organisation to finish",
+    "contact": "waiting for its customer to reach Xero",
+    "invoice_before_start": (
+        "its invoice is dated before the start date, so Xero has no invoice to pay: widen the "
+        "start date, or send that invoice too ('include parent invoice')"
+    ),
+    "credit_note": "waiting for its credit note to reach Xero",
+    "invoice": "waiting for its invoice to reach Xero",
+    "lock_date": "waiting for the period to be unlocked in Xero",
+}
+
+
+def gate_reason(gate: str, detail: str | None = None) -> str:
+    """What the dashboard says about a gate (plus the row's own detail when it has one)."""
+    base = _REASONS.get(gate, gate)
+    return f"{base} ({detail})" if detail else base
