@@ -19,10 +19,13 @@ body was sent, or a 500/502/504 from a gateway that may have passed it on): the 
 **with the same Idempotency-Key**, which is safe because Xero replays the original answer for a
 key it has seen – but only while the key is surely still remembered: the first send must be less
 than ``idempotency_window`` seconds ago (default 300 s, under Xero's 6 minutes). When the window
-has passed, the attempts run out, or the retry cannot get a permit, the client raises
-:class:`OutcomeUnknown`; the worker must then look the records up (``find_*`` below) and adopt
-what is already in Xero before re-sending. After a crash the worker does the same for every row
-it finds still "sending". Reads never raise :class:`OutcomeUnknown`.
+has passed, the attempts run out, or the retry cannot go (no permit, a 429, no token, a
+401/403), the client raises :class:`OutcomeUnknown` – only a 400/404 on the same-key retry is
+taken as Xero's real answer, since a processed original would have been replayed. A 2xx whose
+body cannot be mapped back to the elements is :class:`OutcomeUnknown` too. The worker must then
+look the records up (``find_*`` below) and adopt what is already in Xero before re-sending;
+after a crash it does the same for every row it finds still "sending". Reads never raise
+:class:`OutcomeUnknown`.
 
 Logged at DEBUG: method, path, status, tenant, idempotency key, elapsed time. Never headers,
 bodies or tokens.
@@ -215,7 +218,7 @@ class XeroClient:
             body={endpoint: elements},
             idempotency_key=idempotency_key,
         )
-        return _element_results(response, endpoint, len(elements), tenant_id)
+        return _results_or_unknown(response, endpoint, len(elements), tenant_id, idempotency_key)
 
     def allocate(
         self,
@@ -246,7 +249,9 @@ class XeroClient:
             body={"Allocations": allocations},
             idempotency_key=idempotency_key,
         )
-        return _element_results(response, "Allocations", len(allocations), tenant_id)
+        return _results_or_unknown(
+            response, "Allocations", len(allocations), tenant_id, idempotency_key
+        )
 
     def delete_payment(
         self, tenant_id: str, connection_key: str, payment_id: str, *, idempotency_key: str
@@ -505,7 +510,18 @@ class XeroClient:
         first_sent: float | None = None
         while True:
             attempt += 1
-            token = self.tokens.access_token(connection_key)
+            try:
+                token = self.tokens.access_token(connection_key)
+            except XeroError as exc:
+                if maybe_sent:
+                    raise self._unknown(
+                        f"no token for the retry ({exc.message})",
+                        tenant_id,
+                        exc.status,
+                        idempotency_key,
+                        first_sent,
+                    ) from exc
+                raise
             permit = self.limiter.try_acquire(tenant_id)
             if permit is None:
                 wait = self.limiter.wait_for(tenant_id)
@@ -558,7 +574,18 @@ class XeroClient:
                 if status == 401 and not refreshed:
                     refreshed = True
                     attempt -= 1  # the refresh is not a failed attempt
-                    self.tokens.invalidate(connection_key, rejected_token=token)
+                    try:
+                        self.tokens.invalidate(connection_key, rejected_token=token)
+                    except XeroError as exc:
+                        if maybe_sent:
+                            raise self._unknown(
+                                f"token refresh failed before the retry ({exc.message})",
+                                tenant_id,
+                                401,
+                                idempotency_key,
+                                first_sent,
+                            ) from exc
+                        raise
                     continue
                 if status == 429:
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -579,7 +606,14 @@ class XeroClient:
                         message=_problem_message(response) or None,
                     )
                 if status not in RETRYABLE_STATUSES:
-                    raise _definite_error(response, tenant_id)
+                    error = _definite_error(response, tenant_id)
+                    # A 400/404 on a same-key retry is Xero's real answer (a processed original
+                    # would have been replayed); anything else leaves the first send in doubt.
+                    if maybe_sent and not isinstance(error, ValidationFailed | NotFound):
+                        raise self._unknown(
+                            error.message, tenant_id, status, idempotency_key, first_sent
+                        ) from error
+                    raise error
                 if is_write and status != 503:
                     maybe_sent = True  # a gateway error: Xero may have done it
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -745,6 +779,21 @@ def _definite_error(response: httpx.Response, tenant_id: str) -> XeroError:
             message, tenant_id=tenant_id, elements=elements, errors=errors or [message]
         )
     return XeroError(message, tenant_id=tenant_id, status=status)
+
+
+def _results_or_unknown(
+    response: httpx.Response, key: str, expected: int, tenant_id: str, idempotency_key: str
+) -> list[ElementResult]:
+    """Per-element results; a 2xx we cannot read means Xero did *something*: outcome unknown."""
+    try:
+        return _element_results(response, key, expected, tenant_id)
+    except XeroError as exc:
+        raise OutcomeUnknown(
+            f"outcome unknown: {exc.message}; look the records up in Xero before re-sending",
+            tenant_id=tenant_id,
+            status=response.status_code,
+            idempotency_key=idempotency_key,
+        ) from exc
 
 
 def _element_results(

@@ -306,6 +306,53 @@ def test_a_gateway_error_then_503s_on_a_write_is_outcome_unknown(
         send(make_client(script, clock, limiter, max_attempts=2), "INV1")
 
 
+def test_a_403_on_the_retry_of_an_unknown_outcome_stays_unknown(
+    clock: FakeClock, limiter: RateLimiter
+) -> None:
+    script = Script(httpx.ReadTimeout("slow"), xero_json(403, {"detail": "Forbidden"}))
+    with pytest.raises(OutcomeUnknown):
+        send(make_client(script, clock, limiter), "INV1")
+
+
+def test_a_token_failure_before_the_retry_of_an_unknown_outcome_stays_unknown(
+    clock: FakeClock, limiter: RateLimiter
+) -> None:
+    class FlakyTokens(FakeTokens):
+        calls = 0
+
+        def access_token(self, connection_key: str) -> str:
+            self.calls += 1
+            if self.calls > 1:
+                raise TransientError("Xero token endpoint timed out")
+            return super().access_token(connection_key)
+
+    script = Script(httpx.ReadTimeout("slow"))
+    with pytest.raises(OutcomeUnknown):
+        send(make_client(script, clock, limiter, FlakyTokens()), "INV1")
+
+
+def test_a_400_on_the_same_key_retry_is_xeros_real_answer(
+    clock: FakeClock, limiter: RateLimiter
+) -> None:
+    script = Script(httpx.ReadTimeout("slow"), xero_json(400, {"Message": "Bad request"}))
+    with pytest.raises(ValidationFailed):
+        send(make_client(script, clock, limiter), "INV1")
+
+
+def test_an_unreadable_success_to_a_write_is_outcome_unknown(
+    clock: FakeClock, limiter: RateLimiter
+) -> None:
+    script = Script(
+        httpx.Response(200, text="<html>ok</html>", headers={"Content-Type": "text/html"}),
+        xero_json(200, {"Invoices": []}),
+    )
+    client = make_client(script, clock, limiter)
+    with pytest.raises(OutcomeUnknown):
+        send(client, "INV1")
+    with pytest.raises(OutcomeUnknown):  # 0 results for 1 element sent
+        send(client, "INV1")
+
+
 def test_a_read_timeout_on_a_read_is_only_transient(clock: FakeClock, limiter: RateLimiter) -> None:
     script = Script(httpx.ReadTimeout("slow"), httpx.ReadTimeout("slow"))
     with pytest.raises(TransientError):
