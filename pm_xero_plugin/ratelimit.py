@@ -67,6 +67,7 @@ class _TenantState:
     in_flight: int = 0
     minute_start: float | None = None
     minute_used: int = 0
+    minute_epoch: int = 0  # bumped when our minute window rolls over
     day_start: float | None = None
     day_used: int = 0
     blocked_until: float = 0.0
@@ -77,11 +78,12 @@ class Permit:
     """The right to make one call for one tenant. Release it exactly once, with the response
     headers when there was a response (that is how the limiter learns Xero's view)."""
 
-    __slots__ = ("_limiter", "_released", "tenant_id")
+    __slots__ = ("_limiter", "_minute_epoch", "_released", "tenant_id")
 
-    def __init__(self, limiter: RateLimiter, tenant_id: str) -> None:
+    def __init__(self, limiter: RateLimiter, tenant_id: str, minute_epoch: int = 0) -> None:
         self._limiter = limiter
         self.tenant_id = tenant_id
+        self._minute_epoch = minute_epoch
         self._released = False
 
     def release(self, headers: Mapping[str, str] | None = None) -> None:
@@ -89,7 +91,7 @@ class Permit:
         if self._released:
             return
         self._released = True
-        self._limiter._release(self.tenant_id, headers)
+        self._limiter._release(self.tenant_id, headers, self._minute_epoch)
 
     def __enter__(self) -> Permit:
         return self
@@ -163,7 +165,7 @@ class RateLimiter:
                 state.day_start = now
             state.minute_used += 1
             state.day_used += 1
-            return Permit(self, tenant_id)
+            return Permit(self, tenant_id, state.minute_epoch)
 
     def wait_for(self, tenant_id: str) -> Wait:
         """How long until ``tenant_id`` may call, and the reason – without taking anything."""
@@ -241,13 +243,17 @@ class RateLimiter:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _release(self, tenant_id: str, headers: Mapping[str, str] | None) -> None:
+    def _release(
+        self, tenant_id: str, headers: Mapping[str, str] | None, minute_epoch: int
+    ) -> None:
         with self._freed:
             now = self.clock.monotonic()
             state = self._state(tenant_id, now)
             state.in_flight = max(0, state.in_flight - 1)
             if headers is not None:
-                self._observe_locked(state, headers, now)
+                # A late answer from before our window rolled over describes Xero's old window.
+                stale = minute_epoch != state.minute_epoch
+                self._observe_locked(state, headers, now, minute=not stale)
             self._freed.notify_all()
 
     def _state(self, tenant_id: str, now: float) -> _TenantState:
@@ -257,6 +263,7 @@ class RateLimiter:
         if state.minute_start is not None and now >= state.minute_start + self.minute_seconds:
             state.minute_start = None
             state.minute_used = 0
+            state.minute_epoch += 1
         if state.day_start is not None and now >= state.day_start + self.day_seconds:
             state.day_start = None
             state.day_used = 0
@@ -275,9 +282,11 @@ class RateLimiter:
             return Wait(self.concurrency_poll, "local-concurrent")
         return Wait(0.0, "")
 
-    def _observe_locked(self, state: _TenantState, headers: Mapping[str, str], now: float) -> None:
+    def _observe_locked(
+        self, state: _TenantState, headers: Mapping[str, str], now: float, *, minute: bool = True
+    ) -> None:
         # Calls still in flight may not be in Xero's count yet: count them on top, to stay safe.
-        minute_left = _int_header(headers, "X-MinLimit-Remaining")
+        minute_left = _int_header(headers, "X-MinLimit-Remaining") if minute else None
         if minute_left is not None:
             if state.minute_start is None:
                 state.minute_start = now

@@ -90,6 +90,16 @@ def test_remaining_headers_replace_our_estimate_both_ways(limiter: RateLimiter) 
     assert limiter.try_acquire(TENANT) is not None
 
 
+def test_a_late_answer_from_the_previous_window_does_not_exhaust_the_new_one(
+    clock: FakeClock, limiter: RateLimiter
+) -> None:
+    slow = limiter.try_acquire(TENANT)
+    assert slow is not None
+    clock.advance(61.0)  # our window rolls over while that call is still out
+    slow.release(headers={"X-MinLimit-Remaining": "0"})
+    assert limiter.try_acquire(TENANT) is not None
+
+
 def test_day_remaining_header_of_zero_stops_the_tenant(limiter: RateLimiter) -> None:
     permit = limiter.try_acquire(TENANT)
     assert permit is not None
