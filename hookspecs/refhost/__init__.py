@@ -11,6 +11,9 @@ What :mod:`pytester` is to pytest, this is to the ``pet_manager`` hook contract:
     host.start()                                # pm_startup(host=host)
     host.create_invoice({...})                  # stored, then on_invoice_created
     host.stop()                                 # pm_shutdown()
+
+pytest fixtures (``refhost``, ``refhost_clock``, ``register_plugin``) and a ``RecordingPlugin``
+live in :mod:`hookspecs.refhost.testing`, which is the only part that needs pytest.
 """
 
 from __future__ import annotations

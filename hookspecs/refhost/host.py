@@ -123,9 +123,11 @@ class RefHost:
         plugin = self.pm.get_plugin(name)
         if plugin is None:
             raise KeyError(f"no plugin named {name!r}")
-        if name in self._started:
-            self._call("pm_shutdown", {}, only=name)
+        with self._lock:
+            was_started = name in self._started
             self._started.discard(name)
+        if was_started:
+            self._call("pm_shutdown", {}, only=name)
         self.pm.unregister(name=name)
 
     def plugin_names(self) -> list[str]:
@@ -175,9 +177,12 @@ class RefHost:
         ]
 
     def _start_plugin(self, name: str) -> None:
-        if name in self._started or not self.is_enabled(name):
+        if not self.is_enabled(name):
             return
-        self._started.add(name)
+        with self._lock:  # decide under the lock, call outside it: pm_startup may start threads
+            if name in self._started:
+                return
+            self._started.add(name)
         self._call("pm_startup", {"host": self}, only=name)
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -201,9 +206,10 @@ class RefHost:
         """
         if self._running:
             self._running = False
-            for name in list(self._started):
+            with self._lock:
+                started, self._started = sorted(self._started), set()
+            for name in started:
                 self._call("pm_shutdown", {}, only=name)
-            self._started.clear()
         self.store.close()
 
     def close(self) -> None:
@@ -542,8 +548,8 @@ class RefHost:
         customer of another site who boarded here must exist in this site's organisation too).
         """
         checked = self._kind(kind)
-        if since is not None and isinstance(since, datetime):
-            raise TypeError("since is a business date (datetime.date), not a datetime")
+        if since is not None and (isinstance(since, datetime) or not isinstance(since, date)):
+            raise TypeError(f"since must be a business date (datetime.date), not {since!r}")
         return self._pages(checked, location_id, since)
 
     def _pages(

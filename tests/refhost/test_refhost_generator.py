@@ -100,10 +100,24 @@ def test_totals_are_consistent_with_lines(practice: tuple[RefHost, PracticeSumma
             assert Decimal(doc["total"]) > 0
 
 
+def _assert_nothing_overpays_an_invoice(host: RefHost) -> None:
+    applied: dict[str, Decimal] = defaultdict(Decimal)
+    for payment in host.iter_history("payments"):
+        for a in payment["allocations"]:
+            applied[a["invoice_id"]] += Decimal(a["amount"])
+    for cn in host.iter_history("credit_notes"):
+        if cn.get("invoice_id"):
+            applied[cn["invoice_id"]] += Decimal(cn["total"])
+    for invoice_id, amount in applied.items():
+        invoice = host.get_record("invoices", invoice_id)
+        assert invoice is not None and amount <= Decimal(invoice["total"])
+
+
 def test_money_never_exceeds_what_an_invoice_is_owed_and_overpayments_exist(
     practice: tuple[RefHost, PracticeSummary],
 ) -> None:
     host, summary = practice
+    _assert_nothing_overpays_an_invoice(host)
     applied: dict[str, Decimal] = defaultdict(Decimal)
     overpaid = split = 0
     for payment in host.iter_history("payments"):
@@ -238,6 +252,7 @@ def test_simulated_days_fire_hooks_with_host_numbers_and_the_clock_following(
     assert {"on_client_saved", "on_invoice_created", "on_payment_recorded"} <= hooks
     payments = list(host.iter_history("payments", since=date(2026, 1, 1)))
     assert any(len(p["allocations"]) > 1 for p in payments)
+    _assert_nothing_overpays_an_invoice(host)
     host.stop()
     other.stop()
 

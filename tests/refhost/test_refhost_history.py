@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -102,6 +102,12 @@ def test_clients_stream_by_number_and_a_site_includes_visitors_from_elsewhere(
     assert bondi == [1, 2, 3, 5]
     # `since` does not apply to customers: one from before the window may pay inside it.
     assert len(list(host.iter_history("clients", since=date(2030, 1, 1)))) == 5
+
+
+def test_since_must_be_a_business_date(host: RefHost) -> None:
+    for wrong in ("2025-01-01", datetime(2025, 1, 1, tzinfo=UTC)):
+        with pytest.raises(TypeError, match="business date"):
+            host.iter_history("invoices", since=wrong)  # type: ignore[arg-type]
 
 
 def test_unknown_kind_is_refused_before_iteration(host: RefHost) -> None:
