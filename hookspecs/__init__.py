@@ -27,7 +27,7 @@ hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 """Marks a plugin's function as the implementation of the hook of the same name."""
 
-from hookspecs.host import Host, HistoryKind  # noqa: E402
+from hookspecs.host import HistoryKind, Host  # noqa: E402
 from hookspecs.records import (  # noqa: E402
     Address,
     Allocation,

@@ -43,6 +43,8 @@ class Host(Protocol):
         :param since: only documents dated on or after this local business date (invoice date for
             invoices and credit notes, paid date for payments). Ignored for ``clients``, which
             are always streamed whole: a customer from before the window may pay inside it.
+            With ``location_id``, ``clients`` are the location's own customers **plus** every
+            customer with a document there: each site's organisation needs its visitors.
         """
         ...
 
@@ -51,7 +53,7 @@ class Host(Protocol):
         ...
 
     def data_dir(self, plugin: str) -> Path:
-        """A directory that belongs to ``plugin`` alone, created if missing, kept across restarts."""
+        """A directory that belongs to ``plugin`` alone, created if missing; kept."""
         ...
 
     def now(self) -> datetime:
