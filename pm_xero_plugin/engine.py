@@ -107,6 +107,7 @@ class Engine:
         self._any_rejected = any(c["state"] == "rejected" for c in self.ledger.counts())
         self._refresh_locations()
         self.apply_settings(dict(host.settings("xero") or {}))
+        self.ledger.on_poll.append(self.tick)
 
     # -- lifecycle and small helpers ------------------------------------------------------------
 
@@ -236,7 +237,6 @@ class Engine:
         if settings is None:
             log.error("xero: saved settings are not valid, keeping the previous ones: %s", errors)
             return
-        old = self._settings
         self._settings = settings
         self._start_reached.clear()
         self.ledger.set_meta(
@@ -250,17 +250,26 @@ class Engine:
             self.ledger.set_tenant(tenant)
             self._verify_codes(tenant)
         self.reevaluate()
-        widened = (
-            old is not None
-            and old.start_date is not None
-            and settings.start_date is not None
-            and settings.start_date < old.start_date
-            and self.ledger.meta("backfill_started") is not None
-        )
-        if widened:
-            assert old is not None and old.start_date is not None
-            log.info("xero: start date moved earlier: back-syncing the widened window")
-            self.backfill(None, settings.start_date, until=old.start_date)
+
+        if self.ledger.meta("backfill_started") is not None:
+            # A start date moved earlier back-syncs the widened window; a plugin switched back
+            # on finds what was created while it was off. Both are the same idempotent replay.
+            self.catch_up()
+
+    def catch_up(self) -> None:
+        """Replay the window once more (idempotent: only what is new or changed is written).
+
+        The host calls no hook of a plugin it switched off, and tells it ``on_settings_saved``
+        when it is switched on again: whatever was created or edited meanwhile is found here,
+        so nothing is lost. Customers are re-read for organisations whose contact sync started.
+        """
+        for location_id in self._location_ids():
+            tenant = self._tenant_for(location_id)
+            if tenant and self.ledger.tenant(tenant).contact_sync != "not_started":
+                self._stream(
+                    f"contacts:{location_id}", [("clients", "client")], location_id, None, None
+                )
+        self.backfill(None, None)
 
     def _chart(
         self, tenant_id: str, what: str, max_age: timedelta | None = None, refresh: bool = False

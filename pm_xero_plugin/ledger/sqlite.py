@@ -230,6 +230,8 @@ class SqliteLedger:
         self.on_ready: list[Callable[[], None]] = []
         """Called (outside the lock) after a commit that made rows ready: wakes the worker."""
         self._made_ready = False
+        self.on_poll: list[Callable[[], None]] = []
+        """Called at the start of :meth:`tenants_with_ready_work` (the engine's ``tick``)."""
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -506,7 +508,13 @@ class SqliteLedger:
     # -- the worker's side ----------------------------------------------------------------------
 
     def tenants_with_ready_work(self, now: datetime) -> list[str]:
-        """Organisations with something to claim now (ready, retry due, or lease expired)."""
+        """Organisations with something to claim now (ready, retry due, or lease expired).
+
+        Runs the :attr:`on_poll` callbacks first: the engine opens time-based gates there (a
+        future start date reached), so a worker polling this needs to know nothing of them.
+        """
+        for callback in list(self.on_poll):
+            callback()
         moment = now.timestamp()
         found = self._q(
             "SELECT tenant_id FROM counts WHERE state = 'ready' AND n > 0 AND tenant_id != '' "
