@@ -108,6 +108,7 @@ class Engine:
         self._refresh_locations()
         self.apply_settings(dict(host.settings("xero") or {}))
         self.ledger.on_poll.append(self.tick)
+        self.ledger.dep_fallback = self._dep
 
     # -- lifecycle and small helpers ------------------------------------------------------------
 

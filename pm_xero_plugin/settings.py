@@ -179,6 +179,18 @@ class Settings:
             return self.organisation_mode == "shared"
         return location.connection_enabled
 
+    def tenant_ids(self) -> list[str]:
+        """Every organisation the settings link a location to (sorted)."""
+        found = {loc.tenant_id for loc in self.locations.values() if loc.tenant_id}
+        if self.organisation_mode == "shared":
+            shared = self.tenant_for("")
+            found = {shared} if shared else set()
+        return sorted(found)
+
+    def locations_for_tenant(self, tenant_id: str) -> list[str]:
+        """The configured locations whose records go to ``tenant_id`` (settings order)."""
+        return [loc for loc in self.locations if self.tenant_for(loc) == tenant_id]
+
     def tenants(self, location_ids: list[str]) -> dict[str, list[str]]:
         """Organisation -> its locations, for the given locations."""
         out: dict[str, list[str]] = {}

@@ -196,11 +196,13 @@ class TenantRecord:
         )
 
 
-def _lookup_in(known: Mapping[tuple[str, str, str], Facts]) -> rules.DepLookup:
+def _lookup_in(
+    known: Mapping[tuple[str, str, str], Facts], fallback: rules.DepLookup | None
+) -> rules.DepLookup:
     def lookup(kind: str, host_id: str, tenant_id: str) -> rules.DepFacts | None:
         found = known.get((kind, host_id, tenant_id))
         if found is None:
-            return None
+            return fallback(kind, host_id, tenant_id) if fallback else None
         return rules.DepFacts(found.satisfied, found.doc_date, found.include_before_start)
 
     return lookup
@@ -230,6 +232,9 @@ class SqliteLedger:
         self.on_ready: list[Callable[[], None]] = []
         """Called (outside the lock) after a commit that made rows ready: wakes the worker."""
         self._made_ready = False
+        self.dep_fallback: rules.DepLookup | None = None
+        """Asked about a dependency the ledger has no row for (the engine looks the invoice up in
+        the host, so a payment to an invoice before the start date is told so)."""
         self.on_poll: list[Callable[[], None]] = []
         """Called at the start of :meth:`tenants_with_ready_work` (the engine's ``tick``)."""
 
@@ -795,7 +800,7 @@ class SqliteLedger:
                     keys.append(("invoice", f.dep_invoice, f.tenant_id))
                 if f.dep_credit_note:
                     keys.append(("credit_note", f.dep_credit_note, f.tenant_id))
-            lookup = _lookup_in(self.facts(keys))
+            lookup = _lookup_in(self.facts(keys), self.dep_fallback)
 
             ready: list[int] = []
             regate: dict[tuple[str, str | None], list[int]] = {}

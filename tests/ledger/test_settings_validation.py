@@ -124,3 +124,11 @@ def test_an_account_archived_in_xero_later_is_found_by_refresh(practice: Practic
     errors = practice.engine.refresh_accounts("T1")
     assert errors and errors[0].startswith("account_codes.T1.income.boarding: account '201'")
     assert practice.ledger.tenant("T1").codes_state == "invalid"
+
+
+def test_organisations_and_their_locations_are_listed_for_the_auth_code() -> None:
+    parsed, _ = parse_settings(settings(locations={"syd": "T1", "lon": "T1"}), ["syd", "lon"])
+    assert parsed is not None
+    assert parsed.tenant_ids() == ["T1"]
+    assert parsed.locations_for_tenant("T1") == ["syd", "lon"]
+    assert parsed.locations_for_tenant("T2") == []
