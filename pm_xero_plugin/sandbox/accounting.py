@@ -44,6 +44,7 @@ _FILTERS = {  # query parameter -> field it filters on (comma-separated values)
     "contactids": "Contact.ContactID",
     "statuses": "Status",
     "contactnumber": "ContactNumber",
+    "references": "Reference",  # GET /Overpayments?References=PAY1,PAY2
 }
 
 
@@ -112,10 +113,10 @@ class _Api:
                 items = [i for i in items if str(_get_path(i, field) or "").lower() in wanted]
         if q.get("where"):
             try:
-                clauses = parse_where(q["where"])
+                where = parse_where(q["where"])
             except QueryError as exc:
                 raise _bad_request(16, "QueryParseException", str(exc)) from None
-            items = [i for i in items if matches(i, clauses)]
+            items = [i for i in items if matches(i, where)]
         since = self.req.headers.get("if-modified-since")
         if since:
             try:

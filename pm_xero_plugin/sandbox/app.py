@@ -14,13 +14,14 @@ import random
 import threading
 import traceback
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import date, datetime
 from http import HTTPStatus
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import accounting
+from . import accounting, persistence
 from .clock import SandboxClock
 from .dates import render
 from .faults import Faults
@@ -69,6 +70,11 @@ class Sandbox:
     :param limits: Xero's rate limits (on by default).
     :param seed: makes tenant ids and random faults replayable.
     :param region: ``AU``, ``NZ`` or ``UK`` – tax rates and currency of seeded organisations.
+    :param state_path: a JSON file holding the organisations, their books and lock dates, the
+        connections and live tokens, and the clock's time. Loaded at start if it exists (then
+        nothing is seeded and `orgs` is ignored); rewritten atomically after every write, before
+        the answer leaves, so a killed sandbox resumes with everything it acknowledged.
+    :param requests_limit: how many recent requests `requests` keeps (`api_calls` stays exact).
     """
 
     def __init__(
@@ -82,6 +88,8 @@ class Sandbox:
         limits: Limits | None = None,
         seed: int = 0,
         region: str = "AU",
+        state_path: str | os.PathLike[str] | None = None,
+        requests_limit: int = 100_000,
     ) -> None:
         if region not in REGIONS:
             raise ValueError(f"unknown region {region!r}; choose one of {sorted(REGIONS)}")
@@ -98,7 +106,10 @@ class Sandbox:
         self._limiter = RateLimiter(self.limits)
         self._idem = IdempotencyCache()
         self._api_calls: Counter[str] = Counter()
-        self.requests: list[dict[str, Any]] = []
+        #: the most recent requests (oldest dropped first), for tests and ``/sandbox/requests``
+        self.requests: deque[dict[str, Any]] = deque(maxlen=requests_limit)
+        self.state_path = Path(state_path) if state_path is not None else None
+        self._encoded: dict[str, str] = {}  # tenant id -> its JSON, until written to again
         self.identity = Identity(
             client_id,
             client_secret,
@@ -106,7 +117,15 @@ class Sandbox:
             lambda: {t: o.name for t, o in self._orgs.items()},
             self.add_org,
         )
-        self.seeded: list[str] = [self.add_org() for _ in range(orgs)]
+        self._loading = True
+        if self.state_path is not None and self.state_path.exists():
+            self._load(self.state_path)
+            self.seeded: list[str] = list(self._orgs)
+        else:
+            self.seeded = [self.add_org() for _ in range(orgs)]
+        self._loading = False
+        if self.state_path is not None:
+            self.save()
         self.app = self.wsgi
 
     # -- organisations, faults, inspection ---------------------------------------------------
@@ -125,20 +144,79 @@ class Sandbox:
             org = new_org(
                 name or f"Sandbox Pets Ltd {n}", region or self.region, tenant_id, self.clock()
             )
-            self._orgs[tenant_id] = org
-            faults = Faults(seed=f"{self.seed}:{n}")
-            faults._expire = lambda: self._with_lock(self.identity.expire_tokens, tenant_id)
-            faults._disconnect = lambda: self._with_lock(self.identity.disconnect, tenant_id)
-            self._faults[tenant_id] = faults
+            self._attach(org)
+            self._saved()
             return tenant_id
+
+    def _attach(self, org: Org) -> None:
+        tenant_id = org.tenant_id
+        self._orgs[tenant_id] = org
+        faults = Faults(seed=f"{self.seed}:{len(self._orgs)}")
+        faults._expire = lambda: self._with_lock(self.identity.expire_tokens, tenant_id)
+        faults._disconnect = lambda: self._with_lock(self.identity.disconnect, tenant_id)
+        self._faults[tenant_id] = faults
 
     def _with_lock(self, fn: Callable[[str], None], tenant_id: str) -> None:
         with self._lock:
             fn(tenant_id)
+            self._saved()
 
     def org(self, tenant_id: str) -> Org:
-        """The live organisation (its stores are Xero-shaped dicts) – for tests and debugging."""
+        """The live organisation (its stores are Xero-shaped dicts) – for tests and debugging.
+
+        The caller may change it, so it is re-encoded at the next save.
+        """
+        with self._lock:
+            self._encoded.pop(tenant_id, None)
         return self._orgs[tenant_id]
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def save(self) -> None:
+        """Write everything to `state_path` now (atomically); a no-op without one."""
+        with self._lock:
+            self._encoded.clear()
+            self._saved()
+
+    def _saved(self, tenant_id: str | None = None) -> None:
+        """Save after a change (lock held); `tenant_id`: the organisation that was written to."""
+        if self.state_path is None or self._loading:
+            return
+        if tenant_id is not None:
+            self._encoded.pop(tenant_id, None)
+        for tid, org in self._orgs.items():
+            if tid not in self._encoded:
+                self._encoded[tid] = persistence.dump_org(org)
+        meta = {
+            "version": persistence.FORMAT_VERSION,
+            "clock": self.clock() if isinstance(self.clock, SandboxClock) else None,
+            "tenant_rng": self._rng.getstate(),
+            "lock_dates": {t: f.lock_date for t, f in self._faults.items()},
+            "identity": self.identity.snapshot(),
+        }
+        orgs = ",".join(f"{json.dumps(t)}:{self._encoded[t]}" for t in self._orgs)  # in order
+        text = persistence.encode(meta)[:-1] + ',"orgs":{' + orgs + "}}"
+        persistence.write_atomic(self.state_path, text)
+
+    def _load(self, path: Path) -> None:
+        try:
+            data = persistence.decode(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot read sandbox state {path}: {exc}") from exc
+        if data.get("version") != persistence.FORMAT_VERSION:
+            raise ValueError(f"sandbox state {path} has unknown version {data.get('version')!r}")
+        for org_data in data["orgs"].values():
+            self._attach(persistence.load_org(org_data))
+        for tid, lock_date in data.get("lock_dates", {}).items():
+            if tid in self._faults and (lock_date is None or isinstance(lock_date, date)):
+                self._faults[tid].lock_date = lock_date
+        version, internal, gauss = data["tenant_rng"]
+        self._rng.setstate((version, tuple(internal), gauss))
+        self.identity.restore(data.get("identity", {}))
+        saved = data.get("clock")
+        clock = self.clock
+        if isinstance(clock, SandboxClock) and isinstance(saved, datetime) and saved > clock():
+            clock.set(saved)  # sandbox time never runs backwards across a restart
 
     def faults(self, tenant_id: str) -> Faults:
         """The mutable fault configuration of one organisation."""
@@ -242,16 +320,21 @@ class Sandbox:
                 return json_response(200, self.inspect()), None
             if path == "/sandbox/requests" and method == "GET":
                 return json_response(200, list(self.requests)), None
-            if path == "/identity/connect/authorize" and method == "GET":
-                return self.identity.authorize(req), None
-            if path == "/connect/token" and method == "POST":
-                return self.identity.token(req), None
-            if path == "/connect/revocation" and method == "POST":
-                return self.identity.revoke(req), None
             if path == "/connections" and method == "GET":
                 return self.identity.connections_view(req), None
-            if path.startswith("/connections/") and method == "DELETE":
-                return self.identity.delete_connection(req, path.split("/")[2]), None
+            resp: Response | None = None
+            if path == "/identity/connect/authorize" and method == "GET":
+                resp = self.identity.authorize(req)
+            elif path == "/connect/token" and method == "POST":
+                resp = self.identity.token(req)
+            elif path == "/connect/revocation" and method == "POST":
+                resp = self.identity.revoke(req)
+            elif path.startswith("/connections/") and method == "DELETE":
+                resp = self.identity.delete_connection(req, path.split("/")[2])
+            if resp is not None:
+                if resp.status < 400:
+                    self._saved()  # a new refresh token must outlive a restart
+                return resp, None
         return problem(404, "The resource you're looking for cannot be found"), None
 
     def _home(self) -> Response:
@@ -388,6 +471,10 @@ class Sandbox:
             if key is not None:
                 self._idem.forget(tenant, key)  # a crash must not pin the key as "in progress"
             raise
+        finally:
+            if req.method != "GET":
+                # Even a summarised 400 may have stored the batch's good elements.
+                self._saved(tenant)
         if key is not None:
             if resp.status >= 500:
                 self._idem.forget(tenant, key)

@@ -41,6 +41,13 @@ __all__ = ["sandbox_command"]
 @click.option("--region", type=click.Choice(["AU", "NZ", "UK"]), default="AU", show_default=True)
 @click.option("--no-limits", is_flag=True, help="Never answer 429 (headers still sent).")
 @click.option("--day-limit", type=int, default=5000, show_default=True)
+@click.option(
+    "--state",
+    "state",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="JSON state file: resumed if it exists (then --orgs is ignored), saved after every write.",
+)
 def sandbox_command(
     port: int,
     host: str,
@@ -53,6 +60,7 @@ def sandbox_command(
     region: str,
     no_limits: bool,
     day_limit: int,
+    state: str | None,
 ) -> None:
     """Serve a local Xero stand-in (identity + Accounting API) until Ctrl-C or SIGTERM."""
     from . import Limits, Sandbox, SandboxClock
@@ -73,6 +81,7 @@ def sandbox_command(
         limits=limits,
         seed=seed,
         region=region,
+        state_path=state,
     )
     stop = threading.Event()
 
@@ -96,6 +105,8 @@ def sandbox_command(
         echo("  spec:          not found – request bodies are NOT checked against Xero's schema")
     else:
         echo(f"  spec:          {spec_path}")
+    if state is not None:
+        echo(f"  state:         {state} (saved after every write)")
     if time_scale != 1:
         echo(f"  time scale:    {time_scale:g} sandbox seconds per real second")
     if no_limits:
@@ -106,4 +117,5 @@ def sandbox_command(
             pass
     finally:
         server.shutdown()
+        sandbox.save()
         echo("sandbox stopped")

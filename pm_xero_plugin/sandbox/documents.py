@@ -621,6 +621,9 @@ class Books:
                 "Type": "RECEIVE-OVERPAYMENT",
                 "Contact": txn["Contact"],
                 "Date": when,
+                # Xero's Overpayment carries the bank transaction's Reference (it is in the
+                # spec's Overpayment schema), so a client can find it by either.
+                "Reference": txn["Reference"],
                 "Status": "AUTHORISED",
                 "LineAmountTypes": lat,
                 "LineItems": copy.deepcopy(lines),

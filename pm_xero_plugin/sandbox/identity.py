@@ -14,7 +14,7 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -98,6 +98,26 @@ class Identity:
         self._codes: dict[str, _Code] = {}
         self._access: dict[str, AccessToken] = {}
         self._refresh: dict[str, _Refresh] = {}
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """What must survive a restart: connections and the live refresh and access tokens.
+
+        Expired tokens are dropped (they could only ever answer ``invalid_grant``/401); one-use
+        authorization codes live 5 minutes and are not kept.
+        """
+        now = self._now()
+        return {
+            "connections": [asdict(c) for c in self.connections.values()],
+            "refresh": [asdict(r) for r in self._refresh.values() if r.expires > now],
+            "access": [asdict(a) for a in self._access.values() if a.expires > now],
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        self.connections = {c["tenant_id"]: Connection(**c) for c in data.get("connections", [])}
+        self._refresh = {r["token"]: _Refresh(**r) for r in data.get("refresh", [])}
+        self._access = {a["token"]: AccessToken(**a) for a in data.get("access", [])}
 
     # -- authorize ------------------------------------------------------------------------
 

@@ -6,8 +6,9 @@ import json
 import time
 from datetime import UTC, datetime
 
+import httpx
 import pytest
-from sandbox_helpers import Api
+from sandbox_helpers import Api, connect
 
 from pm_xero_plugin.sandbox import Sandbox, SandboxClock
 
@@ -77,3 +78,16 @@ def test_spec_is_found_from_env_or_beside_the_repo(monkeypatch, spec_path: str) 
     monkeypatch.delenv("XERO_OPENAPI_SPEC")
     assert find_spec() is not None and find_spec().name == "xero_accounting.yaml"  # type: ignore[union-attr]
     assert str(find_spec("/x/y.yaml")) == "/x/y.yaml"
+
+
+def test_request_log_keeps_only_the_latest_but_api_call_counts_stay_exact(
+    clock: SandboxClock,
+) -> None:
+    sandbox = Sandbox(clock=clock, requests_limit=3)
+    with httpx.Client(transport=sandbox.transport(), base_url="http://xero.sandbox") as client:
+        api = Api(client, connect(client))
+        for n in range(5):
+            api.get("/Contacts", where=f'ContactNumber=="C{n}"')
+    assert len(sandbox.requests) == 3
+    assert [r["query"] for r in sandbox.requests][-1].endswith("C4%22")
+    assert sandbox.api_calls(api.tenant) == sandbox.api_calls() == 5

@@ -1,0 +1,189 @@
+"""``state_path``: a sandbox that stops – or is killed – resumes with the same organisations,
+books, connections and tokens; the state file is always a whole old or new JSON document."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from sandbox_helpers import Api, Tokens, connect
+
+from pm_xero_plugin.sandbox import Sandbox, SandboxClock
+from pm_xero_plugin.sandbox.persistence import write_atomic
+
+HERE = Path(__file__).resolve().parent
+START = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def _client(sandbox: Sandbox) -> httpx.Client:
+    return httpx.Client(transport=sandbox.transport(), base_url="http://xero.sandbox")
+
+
+def _refresh(client: httpx.Client, refresh_token: str) -> httpx.Response:
+    return client.post(
+        "/connect/token",
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        auth=("sandbox-client", "sandbox-secret"),
+    )
+
+
+def _books(api: Api) -> None:
+    """Contacts, an invoice (110 + 10% GST), a payment of 10.50 and an overpayment."""
+    c = api.contact()
+    api.contact("Second Owner", "C2")
+    inv = api.invoice(c["ContactID"], "INV-1", amount="110.00").json()["Invoices"][0]
+    pay = {
+        "Invoice": {"InvoiceID": inv["InvoiceID"]},
+        "Account": {"Code": "090"},
+        "Amount": 10.5,
+        "Date": "2024-03-02",
+        "Reference": "PAY1",
+    }
+    assert api.put("/Payments", {"Payments": [pay]}).status_code == 200
+    txn = {
+        "Type": "RECEIVE-OVERPAYMENT",
+        "Contact": {"ContactID": c["ContactID"]},
+        "BankAccount": {"Code": "090"},
+        "Date": "2024-03-02",
+        "Reference": "PAY2",
+        "LineAmountTypes": "NoTax",
+        "LineItems": [{"Description": "prepaid", "LineAmount": 20}],
+    }
+    assert api.put("/BankTransactions", {"BankTransactions": [txn]}).status_code == 200
+
+
+def test_a_new_sandbox_on_the_same_state_sees_books_tenants_and_tokens(
+    tmp_path: Path, spec_path: str
+) -> None:
+    state = tmp_path / "sandbox.json"
+    clock = SandboxClock(START)
+    first = Sandbox(clock=clock, spec_path=spec_path, state_path=state)
+    with _client(first) as client:
+        tokens = connect(client)
+        api = Api(client, tokens)
+        _books(api)
+        first.faults(first.tenant_ids[1]).lock_date = datetime(2024, 1, 31).date()
+        clock.advance(600)
+        api.contact("Other Org", "C1", tenant=first.tenant_ids[1])  # saves; no save() call
+
+    # another org count: the state file wins over seeding
+    second = Sandbox(clock=SandboxClock(START), spec_path=spec_path, state_path=state, orgs=5)
+    assert second.tenant_ids == first.tenant_ids
+    assert second.inspect() == first.inspect()
+    assert second.clock() == clock()  # sandbox time does not run backwards across a restart
+    invoice = next(iter(second.org(second.tenant_ids[0]).invoices.values()))
+    assert invoice["AmountDue"] == Decimal("110.50") and isinstance(
+        invoice["Date"], type(START.date())
+    )
+    with _client(second) as client:
+        api = Api(client, tokens)  # the old access token still works
+        assert api.get("/Overpayments", where='Reference=="PAY2"').json()["Overpayments"]
+        refreshed = _refresh(client, tokens.refresh_token or "")
+        assert refreshed.status_code == 200, refreshed.text
+        assert refreshed.json()["refresh_token"] != tokens.refresh_token
+    # tenant ids keep coming from the same sequence: no clash with the restored ones
+    assert second.add_org() == first.add_org()
+
+
+def test_every_acknowledged_write_is_on_disk_before_the_answer_even_a_lost_one(
+    tmp_path: Path, spec_path: str
+) -> None:
+    state = tmp_path / "sandbox.json"
+    sandbox = Sandbox(clock=SandboxClock(START), spec_path=spec_path, state_path=state)
+    with _client(sandbox) as client:
+        api = Api(client, connect(client))
+        sandbox.faults(api.tenant).script.append("lost")
+        with pytest.raises(httpx.ReadTimeout):
+            api.put("/Contacts", {"Contacts": [{"Name": "Committed", "ContactNumber": "C9"}]})
+    # no save() call: the write itself saved
+    restored = Sandbox(clock=SandboxClock(START), spec_path=spec_path, state_path=state)
+    names = [c["Name"] for c in restored.org(api.tenant).contacts.values()]
+    assert names == ["Committed"]
+
+
+def test_a_rotated_refresh_token_survives_a_restart_and_the_old_one_stays_refused(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "sandbox.json"
+    first = Sandbox(clock=SandboxClock(START), state_path=state)
+    with _client(first) as client:
+        tokens = connect(client)
+        rotated = _refresh(client, tokens.refresh_token or "").json()["refresh_token"]
+        assert _refresh(client, rotated).status_code == 200  # uses the successor: old is dead
+    second = Sandbox(clock=SandboxClock(START), state_path=state)
+    with _client(second) as client:
+        assert _refresh(client, tokens.refresh_token or "").json()["error"] == "invalid_grant"
+
+
+def test_a_disconnect_is_remembered(tmp_path: Path) -> None:
+    state = tmp_path / "sandbox.json"
+    first = Sandbox(clock=SandboxClock(START), state_path=state)
+    with _client(first) as client:
+        tokens: Tokens = connect(client)
+    first.faults(tokens.tenant_ids[0]).disconnect()
+    second = Sandbox(clock=SandboxClock(START), state_path=state)
+    with _client(second) as client:
+        api = Api(client, tokens)
+        assert api.get("/Organisation").status_code == 403
+        assert api.get("/Organisation", tenant=tokens.tenant_ids[1]).status_code == 200
+
+
+def test_an_unreadable_state_file_is_refused_not_overwritten(tmp_path: Path) -> None:
+    state = tmp_path / "sandbox.json"
+    state.write_text("{not json")
+    with pytest.raises(ValueError, match="cannot read sandbox state"):
+        Sandbox(state_path=state)
+    assert state.read_text() == "{not json"
+
+
+def test_atomic_write_leaves_the_old_file_when_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "state.json"
+    write_atomic(path, '{"v": 1}')
+
+    def killed(*args: object) -> None:
+        raise KeyboardInterrupt  # dies between writing the temp file and renaming it
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(path, '{"v": 2}')
+    assert json.loads(path.read_text()) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no temp file left behind
+
+
+def test_state_file_is_always_whole_json_while_a_writer_is_killed(tmp_path: Path) -> None:
+    state = tmp_path / "sandbox.json"
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "sandbox_state_child.py"), str(state)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=HERE,
+        env={**os.environ, "PYTHONPATH": str(HERE)},
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        counts = []
+        deadline = time.monotonic() + 0.6
+        while time.monotonic() < deadline:  # read while the child keeps replacing the file
+            data = json.loads(state.read_text())
+            counts.append(sum(len(o["contacts"]) for o in data["orgs"].values()))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert counts == sorted(counts) and counts[-1] > counts[0]  # it really was writing
+    resumed = Sandbox(state_path=state)
+    contacts = resumed.org(resumed.tenant_ids[0]).contacts.values()
+    assert len(contacts) >= counts[-1]
+    assert {c["ContactNumber"] for c in contacts} == {f"C{n}" for n in range(1, len(contacts) + 1)}
