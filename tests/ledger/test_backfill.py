@@ -16,12 +16,19 @@ from hookspecs.refhost import generate_practice
 @pytest.fixture
 def history(practice: Practice) -> dict[str, str]:
     before = {loc["id"] for loc in practice.host.locations()}
-    generate_practice(practice.host, seed=3, locations=2, clients=40,
-                      start=date(2025, 1, 1), end=date(2025, 2, 28))
+    generate_practice(
+        practice.host,
+        seed=3,
+        locations=2,
+        clients=40,
+        start=date(2025, 1, 1),
+        end=date(2025, 2, 28),
+    )
     new = sorted({loc["id"] for loc in practice.host.locations()} - before)
     mapping = dict(zip(new, ("T1", "T2"), strict=True))
-    assert practice.host.save_plugin_settings(
-        "xero", settings("2025-02-01", locations=mapping)) == []
+    assert (
+        practice.host.save_plugin_settings("xero", settings("2025-02-01", locations=mapping)) == []
+    )
     practice.connect()
     return mapping
 
@@ -44,9 +51,12 @@ def test_backfill_replays_the_window_through_the_rules_and_twice_adds_nothing(
     practice.host.backfill()
     invoices = practice.ledger._q("SELECT count(*) FROM rows WHERE kind = 'invoice'")[0][0]
     assert invoices == _expected_documents(practice, date(2025, 2, 1)) > 0
-    assert practice.ledger._q(
-        "SELECT count(*) FROM rows WHERE kind = 'invoice' AND doc_date < '2025-02-01'"
-    )[0][0] == 0
+    assert (
+        practice.ledger._q(
+            "SELECT count(*) FROM rows WHERE kind = 'invoice' AND doc_date < '2025-02-01'"
+        )[0][0]
+        == 0
+    )
     first = _rows(practice)
     practice.host.backfill()
     assert _rows(practice) == first  # not one row added or touched
@@ -66,8 +76,9 @@ def test_an_interrupted_backfill_resumes_from_its_checkpoint(
     real = practice.host.iter_history
     served: list[int] = []
 
-    def crashing(kind: str, location_id: str | None = None,
-                 since: date | None = None) -> Iterator[Mapping[str, Any]]:
+    def crashing(
+        kind: str, location_id: str | None = None, since: date | None = None
+    ) -> Iterator[Mapping[str, Any]]:
         for n, record in enumerate(real(kind, location_id, since)):
             if kind == "invoices" and n == 25 and not served:
                 served.append(n)
@@ -91,17 +102,37 @@ def test_an_interrupted_backfill_resumes_from_its_checkpoint(
     practice.engine.backfill(location, None)
     total = sum(1 for _ in real("invoices", location, date(2025, 2, 1)))
     assert len(seen) == total - 20  # resumed after the checkpoint, not from the start
-    assert practice.ledger._q("SELECT count(*) FROM rows WHERE kind = 'invoice' "
-                              "AND location_id = ?", (location,))[0][0] == total
+    assert (
+        practice.ledger._q(
+            "SELECT count(*) FROM rows WHERE kind = 'invoice' AND location_id = ?", (location,)
+        )[0][0]
+        == total
+    )
 
 
 def test_backfill_memory_stays_bounded(practice: Practice) -> None:
     practice.setup("2025-02-01")
-    template = {"number": 0, "client_id": "c1", "location_id": "syd", "date": "2025-02-10",
-                "due_date": "2025-02-10", "currency": "AUD", "line_amount_types": "exclusive",
-                "status": "open", "total": "110.00", "updated_at": "x",
-                "lines": [{"description": "Boarding night " * 20, "category": "boarding",
-                           "quantity": "1", "unit_price": "100.00", "tax_rate": "10"}]}
+    template = {
+        "number": 0,
+        "client_id": "c1",
+        "location_id": "syd",
+        "date": "2025-02-10",
+        "due_date": "2025-02-10",
+        "currency": "AUD",
+        "line_amount_types": "exclusive",
+        "status": "open",
+        "total": "110.00",
+        "updated_at": "x",
+        "lines": [
+            {
+                "description": "Boarding night " * 20,
+                "category": "boarding",
+                "quantity": "1",
+                "unit_price": "100.00",
+                "tax_rate": "10",
+            }
+        ],
+    }
 
     def stream(n: int) -> Iterator[dict[str, Any]]:
         for i in range(n):
@@ -109,7 +140,8 @@ def test_backfill_memory_stays_bounded(practice: Practice) -> None:
 
     def peak(n: int) -> int:
         practice.host.iter_history = lambda kind, loc=None, since=None: (  # type: ignore[method-assign]
-            stream(n) if kind == "invoices" and loc == "syd" else iter(()))
+            stream(n) if kind == "invoices" and loc == "syd" else iter(())
+        )
         tracemalloc.start()
         practice.engine.backfill("syd", None)
         _, top = tracemalloc.get_traced_memory()

@@ -6,15 +6,24 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Practice, client, invoice, settings
+from conftest import Practice, client, invoice
 
 from pm_xero_plugin import plugin
 from pm_xero_plugin.ledger import KINDS, STATES
 
 
 def _base(**changes: Any) -> dict[str, Any]:
-    record = invoice("bad", 5, "c1", "2025-02-10", currency="AUD", status="open",
-                     line_amount_types="exclusive", total="110.00", updated_at="x")
+    record = invoice(
+        "bad",
+        5,
+        "c1",
+        "2025-02-10",
+        currency="AUD",
+        status="open",
+        line_amount_types="exclusive",
+        total="110.00",
+        updated_at="x",
+    )
     record.update(changes)
     return record
 
@@ -24,12 +33,33 @@ def _base(**changes: Any) -> dict[str, Any]:
     [
         ({k: v for k, v in _base().items() if k != "client_id"}, "client_id: is required"),
         (_base(number="five"), "number: must be a valid integer"),
-        (_base(lines=[{"description": "x", "category": "boarding", "quantity": "-2",
-                       "unit_price": "1.00"}]), "lines.0.quantity: must be ≥ 0"),
+        (
+            _base(
+                lines=[
+                    {
+                        "description": "x",
+                        "category": "boarding",
+                        "quantity": "-2",
+                        "unit_price": "1.00",
+                    }
+                ]
+            ),
+            "lines.0.quantity: must be ≥ 0",
+        ),
         (_base(location_id="atlantis"), "location_id: unknown location 'atlantis'"),
-        (_base(lines=[{"description": "d" * 10_000_000, "category": "boarding",
-                       "quantity": "1", "unit_price": "1.00"}]),
-         "lines.0.description: Longer than maximum length 4000"),
+        (
+            _base(
+                lines=[
+                    {
+                        "description": "d" * 10_000_000,
+                        "category": "boarding",
+                        "quantity": "1",
+                        "unit_price": "1.00",
+                    }
+                ]
+            ),
+            "lines.0.description: Longer than maximum length 4000",
+        ),
         ("not a record", "record: must be an object, not str"),
     ],
 )
@@ -91,13 +121,29 @@ def test_sync_status_shape(practice: Practice) -> None:
     practice.host.create_invoice(invoice("i1", 1, "c1", "2025-02-10"))
     status = practice.host.sync_status()
     assert status is not None
-    assert set(status) == {"plugin", "generated_at", "enabled", "start_date", "start_date_locked",
-                           "organisations", "sections", "failures", "failures_total",
-                           "plugin_errors"}
+    assert set(status) == {
+        "plugin",
+        "generated_at",
+        "enabled",
+        "start_date",
+        "start_date_locked",
+        "organisations",
+        "sections",
+        "failures",
+        "failures_total",
+        "plugin_errors",
+    }
     assert status["start_date"] == "2025-02-01" and status["enabled"] is True
     org = status["organisations"][0]
-    assert set(org) == {"tenant_id", "locations", "connected", "connection_reason",
-                        "account_codes", "contact_sync", "data_sync"}
+    assert set(org) == {
+        "tenant_id",
+        "locations",
+        "connected",
+        "connection_reason",
+        "account_codes",
+        "contact_sync",
+        "data_sync",
+    }
     assert (org["contact_sync"], org["data_sync"]) == ("not_started", "not_started")
     section = next(s for s in status["sections"] if s["location_id"] == "syd")
     assert section["tenant_id"] == "T1" and section["location_name"] == "Sydney"
@@ -105,7 +151,9 @@ def test_sync_status_shape(practice: Practice) -> None:
     assert all(set(states) == set(STATES) for states in section["counts"].values())
     assert section["counts"]["invoice"]["waiting"] == 1
     assert {(w["kind"], w["gate"]) for w in section["waiting"]} == {
-        ("contact", "contact_sync_not_started"), ("invoice", "contact_sync")}
+        ("contact", "contact_sync_not_started"),
+        ("invoice", "contact_sync"),
+    }
     only_london = practice.host.sync_status("lon")
     assert only_london is not None
     assert [s["location_id"] for s in only_london["sections"]] == ["lon"]
@@ -123,8 +171,9 @@ def test_admin_retry_resolve_and_exclude(practice: Practice) -> None:
     rows = practice.ledger.claim("T1", "invoice", worker_id="w", now=now)
     for row in rows:
         practice.ledger.mark_sent([row.id], "k")
-        practice.ledger.mark_failed(row.id, "Account code '201' is not a valid code for this "
-                                    "document.", field="LineItems")
+        practice.ledger.mark_failed(
+            row.id, "Account code '201' is not a valid code for this document.", field="LineItems"
+        )
     status = practice.engine.status()
     assert status["failures_total"] == 3
     assert "account" in status["failures"][0]["hint"].lower()
