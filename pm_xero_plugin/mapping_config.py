@@ -107,8 +107,8 @@ class OrgMapping:
     ``income`` maps a revenue category (``boarding``, ``grooming``…) to an account code; a
     category not in it uses ``default_income``. ``tax_types`` maps a canonical tax percentage
     (see :func:`tax_rate_key`) to a Xero ``TaxType``; the rounding line uses ``rounding_tax_type``
-    or, when unset, the type mapped for ``"0"``. ``tracking`` is set only in shared-organisation
-    mode with a category and an option for this location. ``currency`` overrides the record's.
+    or, when unset, the type mapped for ``"0"``. ``tracking`` is set when a tracking category is
+    configured and this location has an option (locations sharing an organisation). ``currency`` overrides the record's.
     """
 
     tenant_id: str
@@ -183,13 +183,14 @@ class OrgMapping:
             }
         )
 
+        # Tracking tells apart locations that share an organisation: every location in shared
+        # mode, or two per-location tabs mapped to the same organisation.
         tracking = None
-        if settings.get("organisation_mode") == "shared":
-            category = _optional_str(settings.get("tracking_category"))
-            location = (settings.get("locations") or {}).get(location_id) or {}
-            option = _optional_str(location.get("tracking_option"))
-            if category and option:
-                tracking = Tracking(name=category, option=option)
+        category = _optional_str(settings.get("tracking_category"))
+        location = (settings.get("locations") or {}).get(location_id) or {}
+        option = _optional_str(location.get("tracking_option"))
+        if category and option:
+            tracking = Tracking(name=category, option=option)
 
         raw_tolerance = settings.get("rounding_tolerance")
         try:

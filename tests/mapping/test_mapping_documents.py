@@ -127,11 +127,19 @@ def test_zero_discount_is_left_out() -> None:
     assert "DiscountRate" not in payload["LineItems"][0]
 
 
-def test_tracking_only_in_shared_mode() -> None:
+def test_tracking_only_where_a_tracking_category_is_configured() -> None:
     per_location = invoice_payload(invoice(), org_mapping(), contact_id=CONTACT)
     shared = invoice_payload(invoice(), org_mapping(shared=True), contact_id=CONTACT)
     assert "Tracking" not in per_location["LineItems"][0]
     assert shared["LineItems"][0]["Tracking"] == [{"Name": "Location", "Option": "Sydney"}]
+
+
+def test_two_location_tabs_on_one_organisation_are_told_apart_by_tracking() -> None:
+    settings = settings_dict(shared=False)
+    settings["tracking_category"] = "Location"
+    m = OrgMapping.from_settings(settings, TENANT, "loc-syd")
+    line = invoice_payload(invoice(), m, contact_id=CONTACT)["LineItems"][0]
+    assert line["Tracking"] == [{"Name": "Location", "Option": "Sydney"}]
 
 
 def test_shared_mode_without_an_option_for_the_location_sends_no_tracking() -> None:
