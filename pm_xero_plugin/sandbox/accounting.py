@@ -18,6 +18,7 @@ from typing import Any
 from .dates import render
 from .documents import Books, ElementError
 from .orgs import Org
+from .persistence import ids_in
 from .query import PAGE_SIZE, QueryError, matches, parse_where
 from .web import ApiError, Request, Response, json_response, problem
 
@@ -76,8 +77,11 @@ def _get_path(item: Any, path: str) -> Any:
 
 
 class _Api:
-    def __init__(self, org: Org, books: Books, req: Request, now: datetime) -> None:
+    def __init__(
+        self, org: Org, books: Books, req: Request, now: datetime, touched: set[str] | None
+    ) -> None:
         self.org, self.books, self.req, self.now = org, books, req, now
+        self.touched = touched
 
     def _items(self, attr: str) -> list[dict[str, Any]]:
         store = getattr(self.org, attr)
@@ -174,6 +178,8 @@ class _Api:
             try:
                 record = op(copy.deepcopy(element))
                 results.append({**record, "StatusAttributeString": "OK"})
+                if self.touched is not None:
+                    ids_in(record, self.touched)
             except ElementError as exc:
                 bad = {
                     **element,
@@ -273,8 +279,18 @@ class _Api:
         return self.batch("Options", add)
 
 
-def handle(org: Org, req: Request, api_path: str, now: datetime, lock_date: Any) -> Response:
-    """Answer one Accounting API request for `org` (auth, limits and faults already passed)."""
+def handle(
+    org: Org,
+    req: Request,
+    api_path: str,
+    now: datetime,
+    lock_date: Any,
+    touched: set[str] | None = None,
+) -> Response:
+    """Answer one Accounting API request for `org` (auth, limits and faults already passed).
+
+    :param touched: collects the ids of the documents a write changed (for the state file).
+    """
     parts = [p for p in api_path.split("/") if p]
     if not parts:
         raise _not_found()
@@ -282,7 +298,7 @@ def handle(org: Org, req: Request, api_path: str, now: datetime, lock_date: Any)
     ident = parts[1] if len(parts) > 1 else None
     sub = parts[2].lower() if len(parts) > 2 else None
     books = Books(org, lambda: now, lock_date)
-    api = _Api(org, books, req, now)
+    api = _Api(org, books, req, now, touched)
     if resource == "organisation" and req.method == "GET":
         return json_response(200, _envelope("Organisations", [org.organisation(lock_date)], now))
     if resource not in _RESOURCES or len(parts) > 3:

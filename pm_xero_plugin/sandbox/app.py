@@ -109,7 +109,7 @@ class Sandbox:
         #: the most recent requests (oldest dropped first), for tests and ``/sandbox/requests``
         self.requests: deque[dict[str, Any]] = deque(maxlen=requests_limit)
         self.state_path = Path(state_path) if state_path is not None else None
-        self._encoded: dict[str, str] = {}  # tenant id -> its JSON, until written to again
+        self._encoders: dict[str, persistence.OrgEncoder] = {}
         self.identity = Identity(
             client_id,
             client_secret,
@@ -151,6 +151,7 @@ class Sandbox:
     def _attach(self, org: Org) -> None:
         tenant_id = org.tenant_id
         self._orgs[tenant_id] = org
+        self._encoders[tenant_id] = persistence.OrgEncoder(org)
         faults = Faults(seed=f"{self.seed}:{len(self._orgs)}")
         faults._expire = lambda: self._with_lock(self.identity.expire_tokens, tenant_id)
         faults._disconnect = lambda: self._with_lock(self.identity.disconnect, tenant_id)
@@ -167,7 +168,7 @@ class Sandbox:
         The caller may change it, so it is re-encoded at the next save.
         """
         with self._lock:
-            self._encoded.pop(tenant_id, None)
+            self._encoders[tenant_id].forget()
         return self._orgs[tenant_id]
 
     # -- persistence ---------------------------------------------------------------------------
@@ -175,18 +176,20 @@ class Sandbox:
     def save(self) -> None:
         """Write everything to `state_path` now (atomically); a no-op without one."""
         with self._lock:
-            self._encoded.clear()
+            for encoder in self._encoders.values():
+                encoder.forget()
             self._saved()
 
-    def _saved(self, tenant_id: str | None = None) -> None:
-        """Save after a change (lock held); `tenant_id`: the organisation that was written to."""
+    def _saved(self, tenant_id: str | None = None, touched: set[str] | None = None) -> None:
+        """Save after a change (lock held).
+
+        :param tenant_id: the organisation written to; :param touched: the ids of its documents
+            that changed (``None``: any may have).
+        """
         if self.state_path is None or self._loading:
             return
         if tenant_id is not None:
-            self._encoded.pop(tenant_id, None)
-        for tid, org in self._orgs.items():
-            if tid not in self._encoded:
-                self._encoded[tid] = persistence.dump_org(org)
+            self._encoders[tenant_id].forget(touched)
         meta = {
             "version": persistence.FORMAT_VERSION,
             "clock": self.clock() if isinstance(self.clock, SandboxClock) else None,
@@ -194,7 +197,7 @@ class Sandbox:
             "lock_dates": {t: f.lock_date for t, f in self._faults.items()},
             "identity": self.identity.snapshot(),
         }
-        orgs = ",".join(f"{json.dumps(t)}:{self._encoded[t]}" for t in self._orgs)  # in order
+        orgs = ",".join(f"{json.dumps(t)}:{e.encode()}" for t, e in self._encoders.items())
         text = persistence.encode(meta)[:-1] + ',"orgs":{' + orgs + "}}"
         persistence.write_atomic(self.state_path, text)
 
@@ -465,8 +468,11 @@ class Sandbox:
                 if outcome == "lost":
                     resp.hang = "lost"
                 return resp
+        touched: set[str] = set()
+        crashed = True
         try:
-            resp = self._execute(req, api_path, tenant, faults, now)
+            resp = self._execute(req, api_path, tenant, faults, now, touched)
+            crashed = False
         except Exception:
             if key is not None:
                 self._idem.forget(tenant, key)  # a crash must not pin the key as "in progress"
@@ -474,7 +480,7 @@ class Sandbox:
         finally:
             if req.method != "GET":
                 # Even a summarised 400 may have stored the batch's good elements.
-                self._saved(tenant)
+                self._saved(tenant, None if crashed else touched)
         if key is not None:
             if resp.status >= 500:
                 self._idem.forget(tenant, key)
@@ -487,7 +493,13 @@ class Sandbox:
         return resp
 
     def _execute(
-        self, req: Request, api_path: str, tenant: str, faults: Faults, now: datetime
+        self,
+        req: Request,
+        api_path: str,
+        tenant: str,
+        faults: Faults,
+        now: datetime,
+        touched: set[str],
     ) -> Response:
         if self.spec is not None:
             complaint = self.spec.check(req.method, api_path, req.query, req.body)
@@ -497,7 +509,9 @@ class Sandbox:
                     {"ErrorNumber": 14, "Type": "PostDataInvalidException", "Message": complaint},
                 )
         try:
-            return accounting.handle(self._orgs[tenant], req, api_path, now, faults.lock_date)
+            return accounting.handle(
+                self._orgs[tenant], req, api_path, now, faults.lock_date, touched
+            )
         except ApiError as exc:
             return exc.response
         except json.JSONDecodeError:

@@ -7,8 +7,8 @@ instant the file is either the old state or the new one, never a torn mix.
 
 Stored documents keep `Decimal`, `date` and `datetime` values; they are tagged in JSON
 (``{"$dec": "10.00"}``, ``{"$date": …}``, ``{"$dt": …}``) and come back as the same types.
-Each organisation is encoded separately and cached until it is written to again, so a write to one
-organisation does not pay for re-encoding the others.
+Encoding is the cost (fsync of a few MB is cheap), so each document's JSON is cached and only the
+documents a write touched are encoded again – see `OrgEncoder`.
 """
 
 from __future__ import annotations
@@ -24,11 +24,28 @@ from typing import Any
 
 from .orgs import Org
 
-__all__ = ["FORMAT_VERSION", "decode", "dump_org", "encode", "load_org", "write_atomic"]
+__all__ = [
+    "FORMAT_VERSION",
+    "OrgEncoder",
+    "decode",
+    "encode",
+    "ids_in",
+    "load_org",
+    "write_atomic",
+]
 
 FORMAT_VERSION = 1
 
 _ORG_FIELDS = [f.name for f in fields(Org)]
+#: the stores that grow with use; each of their documents is cached as its own JSON fragment
+_DOCUMENT_STORES = (
+    "contacts",
+    "invoices",
+    "credit_notes",
+    "payments",
+    "bank_transactions",
+    "overpayments",
+)
 
 
 def _default(value: Any) -> Any:
@@ -63,9 +80,60 @@ def decode(text: str) -> Any:
     return json.loads(text, object_hook=_hook)
 
 
-def dump_org(org: Org) -> str:
-    """One organisation as JSON text (no deep copy: encoded straight from the live stores)."""
-    return encode({name: getattr(org, name) for name in _ORG_FIELDS})
+def ids_in(record: Any, into: set[str]) -> None:
+    """Every ``…ID`` value in `record` (nested): the documents a write's result refers to.
+
+    Xero's side effects only ever land on documents an element references – a payment on its
+    invoice, an allocation on its invoice and credit note, an invoice on its (maybe new) contact –
+    so these ids are exactly the documents to encode again.
+    """
+    if isinstance(record, dict):
+        for key, value in record.items():
+            if key.endswith("ID") and isinstance(value, str):
+                into.add(value.lower())
+            elif isinstance(value, dict | list):
+                ids_in(value, into)
+    elif isinstance(record, list):
+        for item in record:
+            ids_in(item, into)
+
+
+class OrgEncoder:
+    """One organisation's JSON, re-encoding only the documents a write touched.
+
+    New documents are always encoded (a key not in the cache); changed ones must be named in
+    `touched`. Everything else in the organisation (accounts, tax rates, tracking, counters) is
+    small and encoded every time.
+    """
+
+    def __init__(self, org: Org) -> None:
+        self.org = org
+        self._docs: dict[str, dict[str, str]] = {name: {} for name in _DOCUMENT_STORES}
+
+    def forget(self, ids: set[str] | None = None) -> None:
+        """Drop cached fragments for `ids` (every document when ``None``)."""
+        for cache in self._docs.values():
+            if ids is None:
+                cache.clear()
+            else:
+                for doc_id in ids:
+                    cache.pop(doc_id, None)
+
+    def encode(self) -> str:
+        parts = []
+        for name in _ORG_FIELDS:
+            if name in self._docs:
+                cache, store = self._docs[name], getattr(self.org, name)
+                items = []
+                for key, doc in store.items():
+                    item = cache.get(key)
+                    if item is None:
+                        item = cache[key] = f"{json.dumps(key)}:{encode(doc)}"
+                    items.append(item)
+                parts.append(f'"{name}":{{{",".join(items)}}}')
+            else:
+                parts.append(f'"{name}":{encode(getattr(self.org, name))}')
+        return "{" + ",".join(parts) + "}"
 
 
 def load_org(data: dict[str, Any]) -> Org:

@@ -187,3 +187,51 @@ def test_state_file_is_always_whole_json_while_a_writer_is_killed(tmp_path: Path
     contacts = resumed.org(resumed.tenant_ids[0]).contacts.values()
     assert len(contacts) >= counts[-1]
     assert {c["ContactNumber"] for c in contacts} == {f"C{n}" for n in range(1, len(contacts) + 1)}
+
+
+def test_saving_only_the_touched_documents_matches_a_full_save(
+    tmp_path: Path, spec_path: str
+) -> None:
+    """Every kind of write, failures included: the incrementally saved file must equal a fresh
+    full encoding – a side effect missed by the touched-ids rule would show up here."""
+    state = tmp_path / "sandbox.json"
+    sandbox = Sandbox(clock=SandboxClock(START), spec_path=spec_path, state_path=state)
+    with _client(sandbox) as client:
+        api = Api(client, connect(client))
+        _books(api)
+        c = api.get("/Contacts", where='ContactNumber=="C1"').json()["Contacts"][0]
+        inv = api.invoice(c["ContactID"], "INV-2", amount="50.00").json()["Invoices"][0]
+        api.post("/Contacts", {"Contacts": [{"ContactNumber": "C2", "EmailAddress": "a@b.c"}]})
+        api.post("/Contacts", {"Contacts": [{"ContactNumber": "C2", "ContactStatus": "ARCHIVED"}]})
+        bad_line = [{"Description": "x", "Quantity": 1, "UnitAmount": 1, "AccountCode": "999"}]
+        by_name = {"Type": "ACCREC", "Contact": {"Name": "Walk In"}, "LineItems": bad_line}
+        api.put("/Invoices", {"Invoices": [by_name]}, summarizeErrors="false")  # fails
+        api.post("/Invoices", {"Invoices": [{"InvoiceNumber": "INV-2", "Reference": "edited"}]})
+        cn = {
+            "Type": "ACCRECCREDIT",
+            "Contact": {"ContactID": c["ContactID"]},
+            "CreditNoteNumber": "CN-1",
+            "Status": "AUTHORISED",
+            "Date": "2024-03-02",
+            "LineItems": [
+                {"Description": "r", "Quantity": 1, "UnitAmount": 5, "AccountCode": "201"}
+            ],
+        }
+        note = api.put("/CreditNotes", {"CreditNotes": [cn]}).json()["CreditNotes"][0]
+        alloc = {"Invoice": {"InvoiceID": inv["InvoiceID"]}, "Amount": 5.5, "Date": "2024-03-02"}
+        api.put(f"/CreditNotes/{note['CreditNoteID']}/Allocations", {"Allocations": [alloc]})
+        op = api.get("/Overpayments").json()["Overpayments"][0]
+        api.put(f"/Overpayments/{op['OverpaymentID']}/Allocations", {"Allocations": [alloc]})
+        pay = api.get("/Payments").json()["Payments"][0]
+        api.post(f"/Payments/{pay['PaymentID']}", {"Status": "DELETED"})
+        api.post("/Invoices", {"Invoices": [{"InvoiceNumber": "INV-1", "Status": "VOIDED"}]})
+        cat = api.put("/TrackingCategories", {"Name": "Service"}).json()["TrackingCategories"][0]
+        api.put(
+            f"/TrackingCategories/{cat['TrackingCategoryID']}/Options",
+            {"Options": [{"Name": "Grooming"}]},
+        )
+    incremental = json.loads(state.read_text())
+    sandbox.save()
+    assert incremental == json.loads(state.read_text())
+    org = incremental["orgs"][api.tenant]
+    assert len(org["contacts"]) == 3 and len(org["credit_notes"]) == 1
