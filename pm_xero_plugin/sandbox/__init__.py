@@ -7,6 +7,9 @@ rules and messages, rate limits on an injectable clock, and replayable fault inj
     sandbox = Sandbox(spec_path="../shared/xero-openapi/xero_accounting.yaml")
     client = httpx.Client(transport=sandbox.transport(), base_url="http://xero.sandbox")
     with sandbox.serve(port=0) as server: ...   # or: pm-xero sandbox --port 8765
+
+    Sandbox(state_path="sandbox.json")   # resumes orgs, books, connections and tokens; saved
+                                         # atomically after every write (pm-xero sandbox --state)
 """
 
 from __future__ import annotations

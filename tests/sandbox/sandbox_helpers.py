@@ -9,6 +9,7 @@ import base64
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -118,10 +119,13 @@ class Api:
 
     # -- builders -----------------------------------------------------------------------------
 
-    def contact(self, name: str = "Jane Pawson", number: str = "C1", **kw: object) -> dict:
+    def contact(
+        self, name: str = "Jane Pawson", number: str = "C1", **kw: object
+    ) -> dict[str, Any]:
         resp = self.put("/Contacts", {"Contacts": [{"Name": name, "ContactNumber": number}]}, **kw)
         assert resp.status_code == 200, resp.text
-        return resp.json()["Contacts"][0]
+        contact: dict[str, Any] = resp.json()["Contacts"][0]
+        return contact
 
     def invoice(
         self,

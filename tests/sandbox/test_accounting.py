@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import httpx
 from sandbox_helpers import Api, connect
@@ -17,9 +18,9 @@ def _errors(resp: httpx.Response, key: str = "Invoices", index: int = 0) -> list
     return [e["Message"] for e in element["ValidationErrors"]]
 
 
-def _ok(resp: httpx.Response, key: str = "Invoices") -> dict:
+def _ok(resp: httpx.Response, key: str = "Invoices") -> dict[str, Any]:
     assert resp.status_code == 200, resp.text
-    element = resp.json()[key][0]
+    element: dict[str, Any] = resp.json()[key][0]
     assert element["StatusAttributeString"] == "OK", element
     return element
 

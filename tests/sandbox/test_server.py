@@ -82,3 +82,55 @@ def test_cli_prints_where_it_listens_serves_and_exits_0_on_sigterm(spec_path: st
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def _start_cli(state: Path, spec_path: str) -> tuple[subprocess.Popen[str], str, str]:
+    """Start ``pm-xero sandbox --state``; return the process, its URL and its printed output."""
+    proc = subprocess.Popen(
+        [*_pm_xero(), "sandbox", "--port", "0", "--time-scale", "0", "--state", str(state)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "XERO_OPENAPI_SPEC": spec_path},
+    )
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("Ctrl-C"):
+            break
+    out = "".join(lines)
+    url = re.search(r"listening on (http://\S+)", out)
+    assert url, out
+    return proc, url.group(1), out
+
+
+def test_cli_with_state_resumes_books_and_tokens_after_being_killed(
+    tmp_path: Path, spec_path: str
+) -> None:
+    state = tmp_path / "sandbox.json"
+    proc, url, first_out = _start_cli(state, spec_path)
+    try:
+        assert f"state:         {state}" in first_out
+        with httpx.Client(base_url=url, timeout=5) as c:
+            tokens = connect(c)
+            Api(c, tokens).contact("Kept Owner", "C7")
+        proc.send_signal(signal.SIGKILL)  # no chance to save on the way out
+        proc.wait(timeout=5)
+        proc, url, second_out = _start_cli(state, spec_path)
+        tenants = re.findall(r"tenant:\s+(\S+)", first_out)
+        assert tenants and re.findall(r"tenant:\s+(\S+)", second_out) == tenants
+        with httpx.Client(base_url=url, timeout=5) as c:
+            refreshed = c.post(
+                "/connect/token",
+                data={"grant_type": "refresh_token", "refresh_token": tokens.refresh_token},
+                auth=("sandbox-client", "sandbox-secret"),
+            )
+            assert refreshed.status_code == 200, refreshed.text
+            tokens.access_token = refreshed.json()["access_token"]
+            contacts = Api(c, tokens).get("/Contacts", where='ContactNumber=="C7"').json()
+            assert [x["Name"] for x in contacts["Contacts"]] == ["Kept Owner"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -4,6 +4,8 @@ call."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sandbox_helpers import Api
 
@@ -18,14 +20,15 @@ def _contacts(api: Api, where: str, **params: str) -> list[str]:
     return sorted(c["ContactNumber"] for c in resp.json()["Contacts"])
 
 
-def _make_contacts(api: Api, count: int) -> list[dict]:
+def _make_contacts(api: Api, count: int) -> list[dict[str, Any]]:
     batch = [{"Name": f"Pet Owner {n}", "ContactNumber": f"C{n}"} for n in range(1, count + 1)]
     resp = api.put("/Contacts", {"Contacts": batch})
     assert resp.status_code == 200, resp.text
-    return resp.json()["Contacts"]
+    contacts: list[dict[str, Any]] = resp.json()["Contacts"]
+    return contacts
 
 
-def _overpayment(api: Api, contact_id: str, reference: str, amount: float = 50) -> dict:
+def _overpayment(api: Api, contact_id: str, reference: str, amount: float = 50) -> dict[str, Any]:
     txn = {
         "Type": "RECEIVE-OVERPAYMENT",
         "Contact": {"ContactID": contact_id},
@@ -37,7 +40,8 @@ def _overpayment(api: Api, contact_id: str, reference: str, amount: float = 50) 
     }
     resp = api.put("/BankTransactions", {"BankTransactions": [txn]})
     assert resp.status_code == 200, resp.text
-    return resp.json()["BankTransactions"][0]
+    txn_out: dict[str, Any] = resp.json()["BankTransactions"][0]
+    return txn_out
 
 
 def test_one_request_answers_an_or_of_forty_contact_numbers(api: Api, sandbox: Sandbox) -> None:

@@ -59,9 +59,9 @@ def sdk(sandbox: Sandbox):  # type: ignore[no-untyped-def]
         yield AccountingApi(api_client, base_url=server.url + "/api.xro/2.0"), tokens.tenant_ids[0]
 
 
-def test_sdk_creates_and_reads_back_contacts_invoices_credit_notes_allocations_and_payments(
+def test_sdk_creates_and_reads_back_contacts_invoices_credit_notes_allocations_and_payments(  # type: ignore[no-untyped-def]
     sdk,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     api, tenant = sdk
     contacts = api.create_contacts(
         tenant,
