@@ -106,7 +106,7 @@ class Engine:
         self._settings: Settings | None = None
         self._any_rejected = any(c["state"] == "rejected" for c in self.ledger.counts())
         self._refresh_locations()
-        self.apply_settings(dict(host.settings("xero") or {}))
+        self.apply_settings(dict(host.settings("xero") or {}), catch_up=False)
         self.ledger.on_poll.append(self.tick)
         self.ledger.dep_fallback = self._dep
 
@@ -231,8 +231,12 @@ class Engine:
             ]
         return []
 
-    def apply_settings(self, raw: Mapping[str, Any]) -> None:
-        """Put saved settings in force and re-evaluate every gate they affect."""
+    def apply_settings(self, raw: Mapping[str, Any], *, catch_up: bool = True) -> None:
+        """Put saved settings in force and re-evaluate every gate they affect.
+
+        :param catch_up: replay the window once a backfill has run (see :meth:`catch_up`);
+            off at start-up, where nothing can have been missed.
+        """
         self._refresh_locations()
         settings, errors = parse_settings(raw, self._location_ids())
         if settings is None:
@@ -252,7 +256,7 @@ class Engine:
             self._verify_codes(tenant)
         self.reevaluate()
 
-        if self.ledger.meta("backfill_started") is not None:
+        if catch_up and self.ledger.meta("backfill_started") is not None:
             # A start date moved earlier back-syncs the widened window; a plugin switched back
             # on finds what was created while it was off. Both are the same idempotent replay.
             self.catch_up()

@@ -521,14 +521,24 @@ class SqliteLedger:
         for callback in list(self.on_poll):
             callback()
         moment = now.timestamp()
+        # Three queries, each forced onto its own small partial index: left to itself SQLite
+        # serves DISTINCT/UNION from the claim index in tenant order, a scan of every row
+        # (200 ms at a million rows).
         found = self._q(
-            "SELECT tenant_id FROM counts WHERE state = 'ready' AND n > 0 AND tenant_id != '' "
-            "UNION SELECT tenant_id FROM rows WHERE state = 'retrying' AND next_at <= ? "
-            "UNION SELECT tenant_id FROM rows WHERE state = 'sending' AND lease_until <= ? "
-            "ORDER BY 1",
-            (moment, moment),
+            "SELECT DISTINCT tenant_id FROM counts WHERE state = 'ready' AND n > 0 "
+            "AND tenant_id != ''"
         )
-        return [t for (t,) in found if t]
+        found += self._q(
+            "SELECT DISTINCT tenant_id FROM rows INDEXED BY rows_retry "
+            "WHERE state = 'retrying' AND next_at <= ?",
+            (moment,),
+        )
+        found += self._q(
+            "SELECT DISTINCT tenant_id FROM rows INDEXED BY rows_lease "
+            "WHERE state = 'sending' AND lease_until <= ?",
+            (moment,),
+        )
+        return sorted({t for (t,) in found if t})
 
     def claim(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -236,3 +237,55 @@ def test_dashboard_queries_use_indexes_not_table_scans(ledger: SqliteLedger) -> 
         steps = [str(r[3]) for r in ledger._q("EXPLAIN QUERY PLAN " + sql)]
         assert any(s.startswith("SEARCH rows USING") for s in steps), (sql, steps)
         assert not any(s.startswith("SCAN rows") for s in steps), (sql, steps)
+
+
+def _vm_steps(ledger: SqliteLedger, call: Callable[[], object]) -> int:
+    """SQLite virtual-machine steps (in thousands) a call costs: a table scan shows."""
+    steps = [0]
+
+    def tick() -> int:
+        steps[0] += 1
+        return 0
+
+    ledger._conn.set_progress_handler(tick, 1000)
+    try:
+        call()
+    finally:
+        ledger._conn.set_progress_handler(None, 1000)
+    return steps[0]
+
+
+def test_worker_polls_and_the_dashboard_do_not_scan_the_ledger(ledger: SqliteLedger) -> None:
+    states = ["synced"] * 6 + ["failed", "retrying", "waiting", "ready"]
+    with ledger.transaction():
+        ledger._conn.executemany(
+            "INSERT INTO rows (kind, host_id, tenant_id, location_id, state, gate, payload, "
+            "payload_hash, created_at, updated_at, next_at, lease_until) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    "invoice",
+                    f"h{i}",
+                    f"T{i % 3}",
+                    "syd",
+                    states[i % 10],
+                    "contact" if states[i % 10] == "waiting" else None,
+                    "{}",
+                    "h",
+                    0,
+                    0,
+                    4e9 if states[i % 10] == "retrying" else None,
+                    None,
+                )
+                for i in range(30_000)
+            ],
+        )
+    full_scan = _vm_steps(
+        ledger, lambda: ledger._q("SELECT count(*) FROM rows WHERE payload_hash = 'x'")
+    )
+    assert full_scan > 50
+    assert _vm_steps(ledger, lambda: ledger.tenants_with_ready_work(START)) < full_scan / 10
+    assert _vm_steps(ledger, lambda: ledger.counts()) < full_scan / 10
+    assert _vm_steps(ledger, lambda: ledger.problems(limit=200)) < full_scan / 2
+    claim = _vm_steps(ledger, lambda: ledger.claim("T1", "invoice", worker_id="w", now=START))
+    assert claim < full_scan / 3  # it writes 50 rows and their indexes; a scan reads all

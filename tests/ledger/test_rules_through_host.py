@@ -387,3 +387,23 @@ def test_an_overpayment_gets_its_own_row(practice: Practice) -> None:
     practice.drain()
     assert practice.state("overpayment", "p1") == ("synced", None)
     assert practice.state("payment", "p1:i1") == ("synced", None)
+
+
+def test_moving_the_start_date_earlier_back_syncs_history_never_seen(
+    practice: Practice,
+) -> None:
+    practice.setup("2025-02-01")
+    practice.host.save_client(client("c1", 1))
+    practice.host.disable_plugin("xero")  # history made before the add-on was in use
+    practice.host.create_invoice(invoice("jan", 1, "c1", "2025-01-15"))
+    practice.host.create_invoice(invoice("dec", 2, "c1", "2024-12-15"))
+    practice.host.enable_plugin("xero")
+    practice.host.start_contact_sync()
+    practice.host.backfill()
+    practice.host.create_invoice(invoice("feb", 3, "c1", "2025-02-02"))
+    practice.drain()
+    assert practice.ledger.find("invoice", "jan", "T1") is None
+    assert practice.host.save_plugin_settings("xero", settings("2025-01-01")) == []
+    practice.drain()
+    assert practice.state("invoice", "jan") == ("synced", None)
+    assert practice.ledger.find("invoice", "dec", "T1") is None  # still outside the window
