@@ -971,6 +971,31 @@ class SqliteLedger:
         )
         return [self._row(r) for r in found]
 
+    def max_row_id(self) -> int:
+        """The newest row's id (0 when empty): with :meth:`row_ids_after`, "what did this add"."""
+        return int(self._q("SELECT coalesce(max(id), 0) FROM rows")[0][0])
+
+    def row_ids_after(self, row_id: int) -> list[int]:
+        """Ids of the rows created after ``row_id``."""
+        return [r[0] for r in self._q("SELECT id FROM rows WHERE id > ? ORDER BY id", (row_id,))]
+
+    def settled_among(self, row_ids: Iterable[int]) -> set[int]:
+        """Which of these rows reached an end state (synced, failed, excluded or rejected)."""
+        wanted = list(row_ids)
+        settled: set[int] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            settled.update(
+                r[0]
+                for r in self._q(
+                    f"SELECT id FROM rows WHERE id IN ({marks}) "
+                    "AND state IN ('synced', 'failed', 'excluded', 'rejected')",
+                    chunk,
+                )
+            )
+        return settled
+
     def log(self, row_id: int) -> list[dict[str, Any]]:
         """What was sent for a row and what Xero replied, oldest first."""
         found = self._q(

@@ -289,3 +289,15 @@ def test_worker_polls_and_the_dashboard_do_not_scan_the_ledger(ledger: SqliteLed
     assert _vm_steps(ledger, lambda: ledger.problems(limit=200)) < full_scan / 2
     claim = _vm_steps(ledger, lambda: ledger.claim("T1", "invoice", worker_id="w", now=START))
     assert claim < full_scan / 3  # it writes 50 rows and their indexes; a scan reads all
+
+
+def test_what_a_change_added_and_which_of_it_settled(ledger: SqliteLedger) -> None:
+    assert ledger.max_row_id() == 0
+    _one(ledger, host_id="old")
+    before = ledger.max_row_id()
+    ledger.insert([_row(host_id="a"), _row(host_id="b")])
+    added = ledger.row_ids_after(before)
+    assert len(added) == 2
+    [row] = ledger.claim("T1", "invoice", limit=1, worker_id="w", now=START)
+    ledger.mark_synced(row.id, "X")
+    assert ledger.settled_among([*added, row.id]) == {row.id}
