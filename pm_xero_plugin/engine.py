@@ -671,10 +671,13 @@ class Engine:
             self._regate_one(current, item, ctx, fields)
             return
         refusal = self._refusal(current, item.kind, voiding)
+        if item.kind in ("invoice", "credit_note", "contact"):
+            # a retry after the admin cleared the way in Xero sends the change as an update;
+            # payments cannot be edited in Xero, so theirs is a new payment (old one deleted)
+            fields["operation"] = "void" if voiding else "update"
         if refusal is not None:
             ledger.transition(current.id, "failed", message=refusal[0], hint=refusal[1], **fields)
             return
-        fields["operation"] = "void" if voiding else "update"
         self._regate_one(current, item, ctx, fields)
 
     def _regate_one(

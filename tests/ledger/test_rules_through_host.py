@@ -287,6 +287,7 @@ def test_an_edit_xero_will_not_allow_fails_with_the_reason(practice: Practice) -
     row = practice.ledger.find("invoice", "i1", "T1")
     assert row is not None and row.state == "failed"
     assert "has a payment or credit note allocated to it" in (row.message or "")
+    assert row.operation == "void"  # what a retry sends once the payment is removed in Xero
     failure = next(f for f in practice.engine.status()["failures"] if f["row_id"] == row.id)
     assert "Remove the payment" in failure["hint"]
 
@@ -407,3 +408,56 @@ def test_moving_the_start_date_earlier_back_syncs_history_never_seen(
     practice.drain()
     assert practice.state("invoice", "jan") == ("synced", None)
     assert practice.ledger.find("invoice", "dec", "T1") is None  # still outside the window
+
+
+def test_shared_mode_sends_every_location_to_one_organisation_once(practice: Practice) -> None:
+    raw = {
+        "enabled": True,
+        "organisation_mode": "shared",
+        "tenant_id": "T1",
+        "tracking_category": "Location",
+        "locations": {"syd": {"tracking_option": "Sydney"}, "lon": {"tracking_option": "London"}},
+        "account_codes": {"T1": settings()["account_codes"]["T1"]},
+        "start_date": "2025-02-01",
+    }
+    assert practice.host.save_plugin_settings("xero", raw) == []
+    practice.connect("T1")
+    practice.host.save_client(client("c1", 1))
+    practice.host.start_contact_sync()
+    practice.host.create_invoice(invoice("s", 1, "c1", "2025-02-10"))
+    practice.host.create_invoice(invoice("l", 2, "c1", "2025-02-10", location="lon"))
+    practice.drain()
+    assert practice.state("invoice", "s") == practice.state("invoice", "l") == ("synced", None)
+    assert len(practice.ledger.rows_for("contact", "c1")) == 1
+    [org] = practice.engine.status()["organisations"]
+    assert org["tenant_id"] == "T1" and sorted(org["locations"]) == ["lon", "syd"]
+
+
+def test_a_payment_changed_after_it_reached_xero_fails_with_the_reason(
+    practice: Practice,
+) -> None:
+    practice.setup()
+    practice.host.save_client(client("c1", 1))
+    practice.host.start_contact_sync()
+    practice.host.create_invoice(invoice("i1", 1, "c1", "2025-02-10"))
+    paid = practice.host.record_payment(payment("p1", 1, "c1", "2025-02-10", [("i1", "50.00")]))
+    practice.drain()
+    practice.host.fire("on_payment_recorded", payment={**paid, "paid_date": "2025-02-11"})
+    row = practice.ledger.find("payment", "p1:i1", "T1")
+    assert row is not None and row.state == "failed"
+    assert row.message == "Xero does not allow editing a payment once it is recorded"
+    assert row.hint == "Delete it in Xero, then press retry to send the new version."
+
+
+def test_an_excluded_record_can_be_included_again_by_retry(practice: Practice) -> None:
+    practice.setup()
+    practice.host.save_client(client("c1", 1))
+    practice.host.start_contact_sync()
+    practice.drain()
+    practice.host.create_invoice(invoice("i1", 1, "c1", "2025-02-10"))
+    row = practice.ledger.find("invoice", "i1", "T1")
+    assert row is not None
+    practice.engine.exclude(row.id)
+    assert practice.drain() == 0
+    assert practice.engine.retry(row.id) == 1
+    assert practice.drain() == 1
