@@ -620,6 +620,7 @@ class Engine:
         """Insert or update rows for host records, each with its gate, in one transaction."""
         if not items:
             return
+        items = list({item.key: item for item in items}.values())  # one row per key
         with self.ledger.transaction():
             # Looked up inside the write transaction: a worker cannot claim a row between the
             # look-up and the write, so the edit rules see the state they act on.
@@ -630,7 +631,7 @@ class Engine:
             for item in fresh:
                 gate = rules.gates_for(_as_facts(item), ctx)
                 new_rows.append(_new_row(item, gate))
-            self.ledger.insert(new_rows, skip_existing=True)
+            self.ledger.insert(new_rows)
             for item in items:
                 current = existing.get(item.key)
                 if current is not None:
