@@ -249,7 +249,27 @@ class Practice:
                 return sent
         return sent
 
+    def check_counts(self) -> None:
+        """The counts table equals a GROUP BY over the rows (kept in the same transactions)."""
+        engine = plugin.get_engine()
+        if engine is None:
+            return
+        counted = {
+            (c["tenant_id"], c["location_id"], c["kind"], c["state"], c["gate"] or ""): c["n"]
+            for c in engine.ledger.counts()
+        }
+        grouped = {
+            tuple(r[:5]): r[5]
+            for r in engine.ledger._q(
+                "SELECT tenant_id, location_id, kind, state, "
+                "CASE WHEN state = 'waiting' THEN coalesce(gate, '') ELSE '' END, count(*) "
+                "FROM rows GROUP BY 1, 2, 3, 4, 5"
+            )
+        }
+        assert counted == grouped
+
     def close(self) -> None:
+        self.check_counts()
         self.host.stop()
         self.host.close()
 
