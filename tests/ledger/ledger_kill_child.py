@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest import Practice, client, invoice
+from ledger_helpers import Practice, client, invoice
 
 from hookspecs.refhost import ManualClock
 

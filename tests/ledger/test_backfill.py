@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from conftest import Practice, settings
+from ledger_helpers import Practice, settings
 
 from hookspecs.refhost import generate_practice
 

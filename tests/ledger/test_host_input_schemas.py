@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import client, invoice, payment
+from ledger_helpers import client, invoice, payment
 
 from pm_xero_plugin.schemas import MAX_RAW_BYTES, capped_raw, validate_record
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Practice, client, invoice
+from ledger_helpers import Practice, client, invoice
 
 from pm_xero_plugin import plugin
 from pm_xero_plugin.ledger import KINDS, STATES

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from conftest import Practice, client, invoice, payment, settings
+from ledger_helpers import Practice, client, invoice, payment, settings
 
 from hookspecs.refhost import ManualClock
 
@@ -152,7 +152,7 @@ def test_a_parent_invoice_the_plugin_never_saw_is_fetched_from_the_host(
 
 
 def test_a_future_start_date_holds_data_until_the_local_date_is_reached(
-    tmp_path: object, clock: ManualClock, practice: Practice
+    clock: ManualClock, practice: Practice
 ) -> None:
     # 2025-03-01 09:00 UTC is 20:00 in Sydney and 09:00 in London.
     practice.setup("2025-03-02")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import ACCOUNTS, Practice, codes, settings
+from ledger_helpers import ACCOUNTS, Practice, codes, settings
 
 from pm_xero_plugin.settings import check_codes, parse_settings
 
