@@ -405,37 +405,41 @@ class Engine:
         return lookup
 
     def _regate(self, where: str, params: tuple[Any, ...]) -> None:
+        """Recompute the gates of matching rows, a page per transaction.
+
+        Each page is read and written in one write transaction, so a worker cannot claim a row
+        between the read and the write (it would otherwise be pulled out from under it)."""
         after = 0
+        missing_contacts: list[Facts] = []
         while True:
-            page = self.ledger.facts_where(where, params, after_id=after, limit=BATCH)
-            if not page:
-                return
-            after = page[-1].id
-            ctx = self._context(self._batch_dep(page))
-            to_ready: list[int] = []
-            to_wait: dict[tuple[str, str | None], list[int]] = {}
-            missing_contacts: list[Facts] = []
-            for f in page:
-                gate = rules.gates_for(f, ctx)
-                if gate is None:
-                    if f.state == "waiting":
-                        to_ready.append(f.id)
-                elif f.state != "waiting" or f.gate != gate.name:
-                    to_wait.setdefault((gate.name, gate.detail), []).append(f.id)
-                if (
-                    gate is not None
-                    and gate.name == "contact"
-                    and f.dep_contact
-                    and ctx.dep("contact", f.dep_contact, f.tenant_id) is None
-                ):
-                    missing_contacts.append(f)
             with self.ledger.transaction():
+                page = self.ledger.facts_where(where, params, after_id=after, limit=BATCH)
+                if not page:
+                    break
+                after = page[-1].id
+                ctx = self._context(self._batch_dep(page))
+                to_ready: list[int] = []
+                to_wait: dict[tuple[str, str | None], list[int]] = {}
+                for f in page:
+                    gate = rules.gates_for(f, ctx)
+                    if gate is None:
+                        if f.state == "waiting":
+                            to_ready.append(f.id)
+                    elif f.state != "waiting" or f.gate != gate.name:
+                        to_wait.setdefault((gate.name, gate.detail), []).append(f.id)
+                    if (
+                        gate is not None
+                        and gate.name == "contact"
+                        and f.dep_contact
+                        and ctx.dep("contact", f.dep_contact, f.tenant_id) is None
+                    ):
+                        missing_contacts.append(f)
                 self.ledger.transition_many(to_ready, "ready")
                 for (name, detail), ids in to_wait.items():
                     self.ledger.transition_many(ids, "waiting", gate=name, detail=detail)
-            for f in missing_contacts:
-                assert f.dep_contact is not None
-                self._ensure_contact(f.dep_contact, f.tenant_id, f.location_id)
+        for f in missing_contacts:
+            assert f.dep_contact is not None
+            self._ensure_contact(f.dep_contact, f.tenant_id, f.location_id)
 
     # -- recording host events ------------------------------------------------------------------
 
@@ -910,12 +914,12 @@ class Engine:
         moved = 0
         after = 0
         while True:
-            page = self.ledger.facts_where(where, params, after_id=after, limit=BATCH)
-            if not page:
-                return moved
-            after = page[-1].id
-            ctx = self._context(self._batch_dep(page))
-            with self.ledger.transaction():
+            with self.ledger.transaction():  # read and write together: see _regate
+                page = self.ledger.facts_where(where, params, after_id=after, limit=BATCH)
+                if not page:
+                    return moved
+                after = page[-1].id
+                ctx = self._context(self._batch_dep(page))
                 for f in page:
                     gate = rules.gates_for(f, ctx)
                     if gate is None:

@@ -815,33 +815,35 @@ class SqliteLedger:
         promoted = 0
         after = 0
         while True:
-            page = self.facts_where(where, params, after_id=after, limit=1000)
-            if not page:
-                return promoted
-            after = page[-1].id
-            keys = []
-            for f in page:
-                if f.dep_contact:
-                    keys.append(("contact", f.dep_contact, f.tenant_id))
-                if f.dep_invoice:
-                    keys.append(("invoice", f.dep_invoice, f.tenant_id))
-                if f.dep_credit_note:
-                    keys.append(("credit_note", f.dep_credit_note, f.tenant_id))
-            lookup = _lookup_in(self.facts(keys), self.dep_fallback)
+            with self.transaction():  # read and write together: no claim in between
+                page = self.facts_where(where, params, after_id=after, limit=1000)
+                if not page:
+                    return promoted
+                after = page[-1].id
+                promoted += self._recheck(page, start)
 
-            ready: list[int] = []
-            regate: dict[tuple[str, str | None], list[int]] = {}
-            for f in page:
-                gate = rules.dependency_gate(f, lookup, start)
-                if gate is None:
-                    ready.append(f.id)
-                elif gate.name != f.gate:
-                    regate.setdefault((gate.name, gate.detail), []).append(f.id)
-            with self.transaction():
-                self.transition_many(ready, "ready")
-                for (name, detail), ids in regate.items():
-                    self.transition_many(ids, "waiting", gate=name, detail=detail)
-            promoted += len(ready)
+    def _recheck(self, page: Sequence[Facts], start: date | None) -> int:
+        keys = []
+        for f in page:
+            if f.dep_contact:
+                keys.append(("contact", f.dep_contact, f.tenant_id))
+            if f.dep_invoice:
+                keys.append(("invoice", f.dep_invoice, f.tenant_id))
+            if f.dep_credit_note:
+                keys.append(("credit_note", f.dep_credit_note, f.tenant_id))
+        lookup = _lookup_in(self.facts(keys), self.dep_fallback)
+        ready: list[int] = []
+        regate: dict[tuple[str, str | None], list[int]] = {}
+        for f in page:
+            gate = rules.dependency_gate(f, lookup, start)
+            if gate is None:
+                ready.append(f.id)
+            elif gate.name != f.gate:
+                regate.setdefault((gate.name, gate.detail), []).append(f.id)
+        self.transition_many(ready, "ready")
+        for (name, detail), ids in regate.items():
+            self.transition_many(ids, "waiting", gate=name, detail=detail)
+        return len(ready)
 
     def _check_contact_sync(self, tenant_id: str) -> None:
         """Contact sync of a tenant is finished once none of its contacts is still on its way."""
