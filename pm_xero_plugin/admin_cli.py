@@ -1,0 +1,138 @@
+"""The dashboard's admin actions from a terminal: ``retry``, ``resolve`` and ``exclude``.
+
+The same three ways out the accounting dashboard offers on a failure (see
+:mod:`pm_xero_plugin.status`, ``actions``), plus "send the parent invoice too" for a payment held
+because its invoice is dated before the start date (``retry --include-parent ROW_ID``). Each
+verb says what changed, and exits 1 with a plain message on an unknown row or on a move the
+ledger's state machine refuses (a synced record cannot be excluded, …), so scripts can tell.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from pm_xero_plugin.ops_cli import data_dir_option, open_data_dir
+
+if TYPE_CHECKING:
+    from pm_xero_plugin.engine import Engine
+
+__all__ = ["RECORD_KINDS", "exclude_command", "resolve_command", "retry_command"]
+
+RECORD_KINDS = ("contact", "invoice", "credit_note", "allocation", "payment", "overpayment")
+"""The ledger's kinds (:data:`pm_xero_plugin.ledger.states.KINDS`; kept literal so that
+``--help`` does not import the ledger)."""
+
+
+_PAST = {
+    "retry": "retried",
+    "resolve": "resolved",
+    "exclude": "excluded",
+    "include_parent": "given its parent invoice",
+}
+
+
+def _describe(engine: Engine, row_id: int) -> str:
+    row = engine.ledger.get(row_id)
+    if row is None:
+        raise click.ClickException(f"no ledger row {row_id} (see `pm-xero status` for row ids)")
+    number = f" #{row.number}" if row.number is not None else ""
+    where = f" in {row.tenant_id}" if row.tenant_id else ""
+    return f"row {row_id} ({row.kind}{number}{where})"
+
+
+def _state(engine: Engine, row_id: int) -> str:
+    row = engine.ledger.get(row_id)
+    if row is None:
+        return "gone"
+    return f"{row.state} ({row.gate})" if row.state == "waiting" and row.gate else row.state
+
+
+def _act(engine: Engine, row_id: int, verb: str) -> None:
+    """Run one admin action on one row and print the move; exit 1 if the ledger refuses."""
+    from pm_xero_plugin.ledger import IllegalTransition
+
+    label = _describe(engine, row_id)
+    before = _state(engine, row_id)
+    try:
+        if verb == "resolve":
+            engine.resolve(row_id)
+        elif verb == "exclude":
+            engine.exclude(row_id)
+        elif verb == "include_parent":
+            engine.include_parent_invoice(row_id)
+        else:
+            if engine.retry(row_id=row_id) == 0:
+                raise click.ClickException(
+                    f"{label} is {before}: only failed, excluded, retrying or waiting rows can "
+                    "be retried"
+                )
+    except IllegalTransition:
+        done = _PAST.get(verb, verb)
+        raise click.ClickException(f"{label} is {before}: it cannot be {done}") from None
+    except (KeyError, ValueError) as exc:
+        message = exc.args[0] if exc.args else str(exc)
+        raise click.ClickException(f"{label}: {message}") from None
+    click.echo(f"{label}: {before} -> {_state(engine, row_id)}")
+
+
+@click.command("retry")
+@data_dir_option
+@click.argument("row_id", type=int, required=False)
+@click.option("--kind", type=click.Choice(RECORD_KINDS), help="Every failed row of this kind.")
+@click.option("--tenant", "tenant_id", help="Every failed row of this organisation.")
+@click.option("--all-failed", is_flag=True, help="Every failed row (and rows held by Xero).")
+@click.option(
+    "--include-parent",
+    is_flag=True,
+    help="Send ROW_ID's invoice too although it is dated before the start date.",
+)
+def retry_command(
+    data_dir: Path,
+    row_id: int | None,
+    kind: str | None,
+    tenant_id: str | None,
+    all_failed: bool,
+    include_parent: bool,
+) -> None:
+    """Send again after fixing the cause: one row (ROW_ID), or every failed row of a kind or
+    organisation (--kind/--tenant/--all-failed). Rows go through the sync rules again."""
+    if row_id is None and not (kind or tenant_id or all_failed):
+        raise click.UsageError("give a ROW_ID, or --all-failed, --kind or --tenant")
+    if row_id is not None and (kind or tenant_id or all_failed):
+        raise click.UsageError(
+            "ROW_ID retries one row: do not combine it with --kind, --tenant or --all-failed"
+        )
+    if include_parent and row_id is None:
+        raise click.UsageError("--include-parent needs the ROW_ID of the held payment")
+    with open_data_dir(data_dir) as opened:
+        engine = opened.engine
+        if row_id is not None:
+            _act(engine, row_id, "include_parent" if include_parent else "retry")
+            return
+        moved = engine.retry(kind=kind, tenant_id=tenant_id)
+    scope = " ".join(part for part in (kind and f"{kind}", tenant_id and f"in {tenant_id}") if part)
+    click.echo(
+        f"retried {moved} row{'s' if moved != 1 else ''}{' (' + scope + ')' if scope else ''}"
+    )
+
+
+@click.command("resolve")
+@data_dir_option
+@click.argument("row_id", type=int)
+def resolve_command(data_dir: Path, row_id: int) -> None:
+    """Mark a failure as fixed by hand in Xero (it counts as synced; what waited for it goes),
+    or a rejected record as dealt with in Pet Manager."""
+    with open_data_dir(data_dir) as opened:
+        _act(opened.engine, row_id, "resolve")
+
+
+@click.command("exclude")
+@data_dir_option
+@click.argument("row_id", type=int)
+def exclude_command(data_dir: Path, row_id: int) -> None:
+    """Never send this record to Xero (retry brings it back)."""
+    with open_data_dir(data_dir) as opened:
+        _act(opened.engine, row_id, "exclude")

@@ -1,0 +1,241 @@
+"""The accounting dashboard and the start-date preview, drawn in a terminal with rich.
+
+Input is the JSON-compatible data the host's own dashboard gets (``sync_status``, shape in
+:mod:`pm_xero_plugin.status`; the preview's in :mod:`pm_xero_plugin.preview`), so what an
+operator sees in ``pm-xero status`` is what an admin sees in the host. Everything wraps to the
+console's width and stays readable at 80 columns: tables have one short column per state, and
+failures are blocks of wrapped text, not wide rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+__all__ = ["print_preview", "print_status"]
+
+_STATES = (
+    ("waiting", "wait"),
+    ("ready", "ready"),
+    ("sending", "send"),
+    ("synced", "synced"),
+    ("retrying", "retry"),
+    ("failed", "failed"),
+    ("excluded", "excl"),
+    ("rejected", "rej"),
+)
+_KIND_LABELS = {
+    "contact": "contacts",
+    "invoice": "invoices",
+    "credit_note": "credit notes",
+    "allocation": "allocations",
+    "payment": "payments",
+    "overpayment": "overpayments",
+}
+_SHOWN_FAILURES = 20
+_ACTION_COMMANDS = {
+    "retry": "pm-xero retry {id}",
+    "resolve": "pm-xero resolve {id}",
+    "exclude": "pm-xero exclude {id}",
+    "include_parent_invoice": "pm-xero retry --include-parent {id}",
+    "widen_start_date": "an earlier start date",
+}
+
+
+def _label(kind: str, count: int = 2) -> str:
+    plural = _KIND_LABELS.get(kind, kind.replace("_", " "))
+    return plural[:-1] if count == 1 and plural.endswith("s") else plural
+
+
+def _indented(text: str, style: str | None = None, indent: int = 2) -> Padding:
+    """Wrapped text whose continuation lines keep the indent (readable at 80 columns)."""
+    return Padding(Text(text, style=style or ""), (0, 0, 0, indent), expand=False)
+
+
+def _organisation_lines(org: Mapping[str, Any]) -> list[Text]:
+    tenant = org.get("tenant_id") or "?"
+    locations = ", ".join(org.get("locations") or []) or "no location"
+    lines = [Text.from_markup(f"[bold]Organisation {escape(tenant)}[/] ({escape(locations)})")]
+    if org.get("connected"):
+        lines.append(Text.from_markup("  connection: [green]connected[/]"))
+    else:
+        reason = org.get("connection_reason") or "not connected"
+        lines.append(
+            Text.from_markup(f"  connection: [red]reconnect needed[/] – {escape(str(reason))}")
+        )
+    codes = org.get("account_codes") or {}
+    state = str(codes.get("state") or "unknown")
+    colour = "green" if state == "ok" else "yellow" if state == "unverified" else "red"
+    detail = f" – {escape(str(codes['detail']))}" if codes.get("detail") else ""
+    lines.append(Text.from_markup(f"  account codes: [{colour}]{escape(state)}[/]{detail}"))
+    contact_sync = str(org.get("contact_sync") or "?").replace("_", " ")
+    data_sync = str(org.get("data_sync") or "?").replace("_", " ")
+    lines.append(Text(f"  contact sync: {contact_sync}; data sync: {data_sync}"))
+    return lines
+
+
+def _counts_table(counts: Mapping[str, Mapping[str, int]]) -> Table | None:
+    rows = [(kind, c) for kind, c in counts.items() if any(c.get(s, 0) for s, _ in _STATES)]
+    if not rows:
+        return None
+    table = Table(box=None, pad_edge=False, padding=(0, 1), show_edge=False)
+    table.add_column("record", no_wrap=True)
+    for state, short in _STATES:
+        style = {"failed": "red", "rejected": "red", "synced": "green"}.get(state)
+        table.add_column(short, justify="right", style=style, no_wrap=True)
+    for kind, c in rows:
+        table.add_row(_label(kind), *(str(c.get(state, 0) or "·") for state, _ in _STATES))
+    return table
+
+
+def _failure_lines(failure: Mapping[str, Any]) -> list[Text | Padding]:
+    kind = _label(str(failure.get("kind") or "record"), 1)
+    number = f" #{failure['number']}" if failure.get("number") is not None else ""
+    date = f", {failure['date']}" if failure.get("date") else ""
+    where = failure.get("location_id") or failure.get("tenant_id") or ""
+    where_text = f" at {where}" if where else ""
+    state = str(failure.get("state") or "")
+    if state == "waiting" and failure.get("gate"):
+        state = f"held: {failure['gate']}"
+    row_id = failure.get("row_id")
+    head = f"[bold]row {row_id}[/] {escape(kind)}{escape(number)}{escape(date)}"
+    lines: list[Text | Padding] = [
+        Text.from_markup(f"{head}{escape(where_text)} [red]{escape(state)}[/]")
+    ]
+    if failure.get("message"):
+        said = "Xero" if failure.get("state") == "failed" else "why"
+        lines.append(_indented(f"{said}: {failure['message']}"))
+    if failure.get("hint"):
+        lines.append(_indented(f"fix: {failure['hint']}"))
+    actions = [_ACTION_COMMANDS.get(a, a).format(id=row_id) for a in failure.get("actions") or []]
+    if actions:
+        lines.append(_indented("ways out: " + "; ".join(actions), "dim"))
+    return lines
+
+
+def print_status(status: Mapping[str, Any], *, console: Console | None = None) -> None:
+    """Draw ``sync_status`` data: organisations, per-location counts, waits and failures."""
+    out = console or Console()
+    enabled = "[green]on[/]" if status.get("enabled") else "[red]off[/]"
+    start = status.get("start_date")
+    if start:
+        locked = " (locked: it may only move earlier)" if status.get("start_date_locked") else ""
+        start_text = f"start date {start}{locked}"
+    else:
+        start_text = "no start date chosen yet"
+    out.print(Text.from_markup(f"[bold]Xero sync[/] {enabled} – {escape(start_text)}"))
+    organisations = status.get("organisations") or []
+    if not organisations:
+        out.print("No location is linked to a Xero organisation yet.")
+    for org in organisations:
+        out.print()
+        for line in _organisation_lines(org):
+            out.print(line)
+
+    for section in status.get("sections") or []:
+        out.print()
+        name = section.get("location_name") or section.get("location_id") or "no location"
+        tenant = section.get("tenant_id") or "no organisation"
+        out.print(Text.from_markup(f"[bold]{escape(str(name))}[/] → {escape(str(tenant))}"))
+        table = _counts_table(section.get("counts") or {})
+        if table is None:
+            out.print("  nothing recorded yet")
+        else:
+            out.print(table)
+        for wait in section.get("waiting") or []:
+            count = int(wait.get("count") or 0)
+            out.print(
+                _indented(
+                    f"{count} {_label(str(wait.get('kind')), count)} waiting: "
+                    f"{wait.get('reason')} [{wait.get('gate')}]"
+                )
+            )
+
+    failures = list(status.get("failures") or [])
+    total = int(status.get("failures_total") or len(failures))
+    out.print()
+    if not failures:
+        out.print(Text.from_markup("[green]No failures.[/]"))
+    else:
+        out.print(Text.from_markup(f"[bold red]{total} need attention[/]"))
+        for failure in failures[:_SHOWN_FAILURES]:
+            for part in _failure_lines(failure):
+                out.print(part)
+        if total > _SHOWN_FAILURES:
+            out.print(f"… and {total - _SHOWN_FAILURES} more (pm-xero status --json)")
+    for error in status.get("plugin_errors") or []:
+        out.print(
+            _indented(
+                f"add-on error in {error.get('hook')} at {error.get('at')}: {error.get('error')}",
+                "red",
+                0,
+            )
+        )
+
+
+def print_preview(report: Mapping[str, Any], *, console: Console | None = None) -> None:
+    """Draw a start-date preview (:func:`pm_xero_plugin.preview.preview`)."""
+    out = console or Console()
+    out.print(
+        Text.from_markup(
+            f"[bold]Preview[/]: what start date {escape(str(report.get('start_date')))} "
+            "would send to Xero"
+        )
+    )
+    if report.get("lookup_note"):
+        out.print(_indented(str(report["lookup_note"]), "yellow", 0))
+    for org in report.get("organisations") or []:
+        out.print()
+        tenant = org.get("tenant_id") or "no organisation"
+        locations = ", ".join(org.get("locations") or [])
+        currencies = "/".join(org.get("currencies") or [])
+        out.print(
+            Text.from_markup(
+                f"[bold]{escape(str(tenant))}[/] ({escape(locations)}) {escape(currencies)}"
+            )
+        )
+        table = Table(box=None, pad_edge=False, padding=(0, 1), show_edge=False)
+        for column, justify in (
+            ("record", "left"),
+            ("count", "right"),
+            ("total", "right"),
+            ("dates", "left"),
+            ("synced", "right"),
+            ("in Xero", "right"),
+        ):
+            table.add_column(column, justify=justify, no_wrap=column != "dates")  # type: ignore[arg-type]
+        for kind, numbers in (org.get("kinds") or {}).items():
+            if not numbers.get("count"):
+                continue
+            first, last = numbers.get("first_date"), numbers.get("last_date")
+            dates = f"{first}..{last}" if first and last and first != last else first or ""
+            in_xero = numbers.get("already_in_xero")
+            table.add_row(
+                _label(kind),
+                str(numbers.get("count")),
+                str(numbers.get("total") or ""),
+                dates,
+                str(numbers.get("already_synced") or 0),
+                "?" if in_xero is None else str(in_xero),
+            )
+        if table.row_count:
+            out.print(table)
+        else:
+            out.print("  nothing to send")
+        for held in org.get("held") or []:
+            count = int(held.get("count") or 0)
+            out.print(
+                _indented(
+                    f"held: {count} {_label(str(held.get('kind')), count)} "
+                    f"({held.get('total')}) – {held.get('reason')}",
+                    "yellow",
+                )
+            )
+        for warning in org.get("warnings") or []:
+            out.print(_indented(f"warning: {warning}", "bold yellow"))

@@ -1,0 +1,374 @@
+"""Operator verbs of ``pm-xero``: ``status``, ``preview``, ``worker`` and ``connect``.
+
+They run *beside* a host, not inside it: each opens the host's data directory (laid out as the
+reference host lays it out: ``<dir>/host/practice.db``, ``<dir>/plugins/xero/ledger.sqlite3`` and
+``tokens.sqlite3``) without starting the host or firing a hook, and builds an
+:class:`~pm_xero_plugin.engine.Engine` on the same ledger file. The ledger is safe to share with
+the running host and with other ``pm-xero worker`` processes: every write checks the state it
+expects and claims carry leases.
+
+Heavy imports (the engine, the reference host, httpx, rich) happen inside the verbs so that
+``pm-xero --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+import webbrowser
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from hookspecs.refhost import RefHost
+    from pm_xero_plugin.auth import Connection
+    from pm_xero_plugin.engine import Engine
+    from pm_xero_plugin.runtime import AppConfig, XeroRuntime
+
+__all__ = [
+    "DATA_DIR_ENV",
+    "Opened",
+    "connect_command",
+    "data_dir_option",
+    "open_data_dir",
+    "preview_command",
+    "status_command",
+    "to_json",
+    "worker_command",
+]
+
+DATA_DIR_ENV = "PM_XERO_DATA_DIR"
+DEFAULT_DATA_DIR = "./pm-xero-data"
+PLUGIN = "xero"
+_ENV_HELP = (
+    "the Xero app is not configured: set PM_XERO_CLIENT_ID and PM_XERO_CLIENT_SECRET "
+    "(and PM_XERO_URL for a Xero-compatible server such as the sandbox, PM_XERO_REDIRECT_URI "
+    "for the redirect URI registered with the app)"
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def data_dir_option(func: F) -> F:
+    """``--data-dir DIR``: the host's data directory (env ``PM_XERO_DATA_DIR``)."""
+    option = click.option(
+        "--data-dir",
+        "data_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar=DATA_DIR_ENV,
+        default=DEFAULT_DATA_DIR,
+        show_default=True,
+        help=f"The host's data directory (env {DATA_DIR_ENV}).",
+    )
+    return option(func)
+
+
+class _Installed:
+    """Stands for the add-on in the CLI's plugin manager.
+
+    The host answers ``is_enabled("xero")`` only for an installed plugin; registering this
+    hookless marker (instead of the real plugin module) lets the engine read the admin's on/off
+    switch while guaranteeing that no hook of ours can run in the CLI process."""
+
+
+@dataclass
+class Opened:
+    """A host data directory opened for an operator's verb."""
+
+    host: RefHost
+    engine: Engine
+
+
+@contextmanager
+def open_data_dir(data_dir: Path) -> Iterator[Opened]:
+    """Open the host and an engine on ``data_dir`` (never started, no hooks); close both.
+
+    :raises click.ClickException: the directory holds no host data (a typo must not create an
+        empty practice somewhere).
+    """
+    from hookspecs.refhost import RefHost
+    from pm_xero_plugin.engine import Engine
+
+    practice = Path(data_dir) / "host" / "practice.db"
+    if not practice.is_file():
+        raise click.ClickException(
+            f"{data_dir} is not a host data directory (no {practice}); "
+            f"pass --data-dir or set {DATA_DIR_ENV}"
+        )
+    host = RefHost(data_dir, load_entrypoints=False)
+    engine: Engine | None = None
+    try:
+        host.register(_Installed(), name=PLUGIN)
+        engine = Engine(host)
+        yield Opened(host, engine)
+    finally:
+        if engine is not None:
+            engine.close()
+        host.close()
+
+
+def to_json(value: Any) -> str:
+    """JSON with dates as ISO strings and money as decimal strings."""
+
+    def default(obj: Any) -> Any:
+        if isinstance(obj, datetime | date):
+            return obj.isoformat()
+        if isinstance(obj, Decimal):
+            return str(obj)
+        if isinstance(obj, set | frozenset | tuple):
+            return sorted(obj)
+        return str(obj)
+
+    return json.dumps(value, indent=2, sort_keys=True, default=default)
+
+
+def _app_config() -> AppConfig:
+    from pm_xero_plugin.runtime import AppConfig
+
+    config = AppConfig.from_env()
+    if config is None:
+        click.echo(f"pm-xero: {_ENV_HELP}", err=True)
+        sys.exit(2)
+    return config
+
+
+def _runtime(opened: Opened, config: AppConfig, threads: int = 4) -> XeroRuntime:
+    from pm_xero_plugin.runtime import XeroRuntime
+
+    return XeroRuntime(
+        opened.engine,
+        config,
+        secret=opened.host.secret(PLUGIN),
+        data_dir=opened.host.data_dir(PLUGIN),
+        worker_threads=threads,
+    )
+
+
+def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+# -- status -----------------------------------------------------------------------------------
+
+
+@click.command("status")
+@data_dir_option
+@click.option("--location", "location_id", help="Only this location.")
+@click.option("--json", "as_json", is_flag=True, help="Print the dashboard data as JSON.")
+def status_command(data_dir: Path, location_id: str | None, as_json: bool) -> None:
+    """The accounting dashboard: per organisation and location, what is synced, waiting and
+    failed, with Xero's message and what to do."""
+    with open_data_dir(data_dir) as opened:
+        if location_id is not None and location_id not in opened.engine.locations():
+            raise click.ClickException(f"unknown location {location_id!r}")
+        status = opened.engine.status(location_id)
+    if as_json:
+        click.echo(to_json(status))
+        return
+    from pm_xero_plugin.dashboard import print_status
+
+    print_status(status)
+
+
+# -- preview ----------------------------------------------------------------------------------
+
+
+@click.command("preview")
+@data_dir_option
+@click.option("--start-date", callback=_date, help="The date to preview (default: the saved one).")
+@click.option("--location", "location_id", help="Only this location.")
+@click.option("--json", "as_json", is_flag=True, help="Print the preview as JSON.")
+@click.option("--no-lookup", is_flag=True, help="Do not look the numbers up in Xero.")
+def preview_command(
+    data_dir: Path,
+    start_date: date | None,
+    location_id: str | None,
+    as_json: bool,
+    no_lookup: bool,
+) -> None:
+    """What a start date would send: per organisation and kind, counts and totals, how many
+    Xero already has by number (linked, not duplicated), and what would be held."""
+    from pm_xero_plugin.preview import preview
+    from pm_xero_plugin.runtime import AppConfig
+
+    with open_data_dir(data_dir) as opened:
+        config = None if no_lookup else AppConfig.from_env()
+        runtime = _runtime(opened, config) if config is not None else None
+        try:
+            report = preview(
+                opened.engine,
+                opened.host,
+                start_date,
+                location_id=location_id,
+                client=runtime.client if runtime else None,
+                connection_for=runtime.connection_for if runtime else None,
+            )
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:
+            if runtime is not None:
+                runtime.stop()
+    if runtime is None and not no_lookup:
+        report["lookup_note"] = f"not looked up in Xero: {_ENV_HELP}"
+    if as_json:
+        click.echo(to_json(report))
+        return
+    from pm_xero_plugin.dashboard import print_preview
+
+    print_preview(report)
+
+
+# -- worker -----------------------------------------------------------------------------------
+
+
+@click.command("worker")
+@data_dir_option
+@click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option("--once", is_flag=True, help="Return once nothing is ready or in flight.")
+@click.option("--max-seconds", type=click.FloatRange(min=0), help="Stop after this long.")
+def worker_command(data_dir: Path, threads: int, once: bool, max_seconds: float | None) -> None:
+    """Send what the ledger says is ready, in the foreground (several may share one ledger:
+    claims carry leases). SIGTERM/SIGINT stop it cleanly after the batches in flight."""
+    config = _app_config()
+    with open_data_dir(data_dir) as opened:
+        runtime = _runtime(opened, config, threads)
+        previous: dict[signal.Signals, Any] = {}
+
+        def stop(_signum: int, _frame: FrameType | None) -> None:
+            runtime.worker.stop()
+
+        if threading.current_thread() is threading.main_thread():  # signals need the main thread
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                previous[signum] = signal.signal(signum, stop)
+        started = time.monotonic()
+        try:
+            runtime.refresh_connections()
+            stats = runtime.worker.run(until_idle=once, max_seconds=max_seconds)
+        finally:
+            for restored, handler in previous.items():
+                signal.signal(restored, handler)
+            runtime.stop()
+    click.echo(
+        f"pm-xero worker: synced {stats.synced}, failed {stats.failed}, "
+        f"retrying {stats.retrying}, {stats.api_calls} API calls in "
+        f"{time.monotonic() - started:.1f} s"
+    )
+
+
+# -- connect ----------------------------------------------------------------------------------
+
+
+@click.command("connect")
+@data_dir_option
+@click.argument("location_id")
+@click.option("--tenant", "tenant_id", help="The organisation to map the location to.")
+@click.option(
+    "--client-credentials",
+    is_flag=True,
+    help="A Xero Custom Connection (client_credentials grant) instead of the browser flow.",
+)
+@click.option("--no-browser", is_flag=True, help="Only print the URL to open.")
+def connect_command(
+    data_dir: Path,
+    location_id: str,
+    tenant_id: str | None,
+    client_credentials: bool,
+    no_browser: bool,
+) -> None:
+    """Connect a location to Xero and record which organisation it syncs to."""
+    from pm_xero_plugin.auth import client_credentials_token, run_loopback_connect
+    from pm_xero_plugin.errors import XeroError
+
+    config = _app_config()
+    with open_data_dir(data_dir) as opened:
+        if location_id not in opened.engine.locations():
+            raise click.ClickException(f"unknown location {location_id!r}")
+        runtime = _runtime(opened, config)
+        try:
+            if client_credentials:
+                client_credentials_token(
+                    runtime.oauth, runtime.tokens, location_id, http=runtime.http
+                )
+                connections = runtime.provider.connections(location_id)
+            else:
+
+                def show(url: str) -> None:
+                    click.echo(f"Open this URL to connect {location_id} to Xero:\n{url}")
+                    if not no_browser:
+                        webbrowser.open(url)
+
+                connections = run_loopback_connect(
+                    runtime.oauth, runtime.tokens, location_id, open_browser=show, http=runtime.http
+                )
+        except XeroError as exc:
+            runtime.stop()
+            raise click.ClickException(f"Xero was not connected: {exc}") from None
+        try:
+            click.echo("Organisations these tokens reach:")
+            for c in connections:
+                click.echo(f"  {c.tenant_id}  {c.tenant_name}")
+            chosen = _choose(connections, tenant_id)
+            if chosen is not None:
+                _record_tenant(opened, location_id, chosen)
+                runtime.refresh_connections()
+        finally:
+            runtime.stop()
+
+
+def _choose(connections: list[Connection], tenant_id: str | None) -> str | None:
+    ids = [c.tenant_id for c in connections]
+    if tenant_id is not None:
+        if tenant_id not in ids:
+            raise click.ClickException(f"organisation {tenant_id} is not among the connected ones")
+        return tenant_id
+    if len(ids) == 1:
+        return ids[0]
+    click.echo("Several organisations: run again with --tenant TENANT_ID to choose one.")
+    return None
+
+
+def _record_tenant(opened: Opened, location_id: str, tenant_id: str) -> None:
+    """Map the location to the organisation in the host's saved settings.
+
+    Saved through the host's store, not ``save_plugin_settings`` (that validates through hooks
+    of a running host): the settings are parsed here first, and a running host picks them up
+    at its next start or settings save."""
+    from pm_xero_plugin.settings import parse_settings
+
+    host = opened.host
+    saved = dict(host.settings(PLUGIN) or {})
+    locations = dict(saved.get("locations") or {})
+    entry = dict(locations.get(location_id) or {})
+    entry.update(tenant_id=tenant_id, connection_enabled=True)
+    locations[location_id] = entry
+    saved["locations"] = locations
+    parsed, errors = parse_settings(saved, list(opened.engine.locations()))
+    if parsed is None:
+        click.echo(
+            "The settings could not be saved as they are (" + "; ".join(errors) + "). Save this "
+            "in the Xero settings page instead:\n" + to_json({"locations": {location_id: entry}}),
+            err=True,
+        )
+        return
+    host.store.save_plugin_settings(PLUGIN, saved, host.now().isoformat())
+    opened.engine.apply_settings(saved, catch_up=False)
+    click.echo(
+        f"Location {location_id} now syncs to organisation {tenant_id} (saved; a running host "
+        "applies it at its next start or settings save)."
+    )
