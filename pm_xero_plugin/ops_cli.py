@@ -204,6 +204,7 @@ def preview_command(
 ) -> None:
     """What a start date would send: per organisation and kind, counts and totals, how many
     Xero already has by number (linked, not duplicated), and what would be held."""
+    from pm_xero_plugin.errors import XeroError
     from pm_xero_plugin.preview import preview
     from pm_xero_plugin.runtime import AppConfig
 
@@ -221,6 +222,11 @@ def preview_command(
             )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
+        except XeroError as exc:
+            raise click.ClickException(
+                f"looking the numbers up in Xero failed ({exc}); run with --no-lookup to "
+                "preview without them"
+            ) from None
         finally:
             if runtime is not None:
                 runtime.stop()

@@ -1,0 +1,210 @@
+"""``pm-xero connect`` and ``pm-xero worker``: refused with a clear message without a Xero app,
+and end to end against a served sandbox – connect a location (Custom Connection), preview with
+look-ups, run a worker until idle, and see the dashboard move."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_practice import START, fill, settings
+from click.testing import CliRunner
+
+from hookspecs.refhost import ManualClock, RefHost
+from pm_xero_plugin import plugin
+from pm_xero_plugin.cli import main
+from pm_xero_plugin.sandbox import Sandbox
+
+
+def test_worker_without_a_xero_app_exits_2_naming_the_variables(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["worker", "--once", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "PM_XERO_CLIENT_ID" in result.output and "PM_XERO_CLIENT_SECRET" in result.output
+
+
+def test_connect_without_a_xero_app_exits_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["connect", "syd", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "PM_XERO_CLIENT_ID" in result.output
+
+
+def test_the_data_dir_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PM_XERO_DATA_DIR", str(tmp_path / "elsewhere"))
+    result = CliRunner().invoke(main, ["status"])
+    assert result.exit_code == 1 and "elsewhere" in result.output
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[Sandbox, str]]:
+    sandbox = Sandbox(orgs=1)
+    server = sandbox.serve()
+    yield sandbox, server.url
+    server.shutdown()
+
+
+def _practice(root: Path, tenant: str) -> None:
+    """Sydney mapped to the sandbox's organisation, contact sync and backfill pressed, no Xero
+    app yet (so nothing was sent)."""
+    host = RefHost(root, clock=ManualClock(START), load_entrypoints=False)
+    host.register(plugin, name="xero")
+    host.start()
+    try:
+        fill(host)
+        saved = settings({"syd": tenant})
+        saved["account_codes"][tenant]["payments"]["card"] = "093"
+        saved["account_codes"][tenant]["payments"]["eftpos"] = "093"
+        assert host.save_plugin_settings("xero", saved) == []
+        host.start_contact_sync(None)
+        host.backfill(None, None)
+    finally:
+        host.stop()
+
+
+def _json(args: list[str], root: Path) -> Any:
+    result = CliRunner().invoke(main, [*args, "--json", "--data-dir", str(root)])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+@pytest.mark.slow
+def test_connect_preview_and_worker_against_a_served_sandbox(
+    tmp_path: Path, served: tuple[Sandbox, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox, url = served
+    tenant = sandbox.tenant_ids[0]
+    root = tmp_path / "pm"
+    _practice(root, tenant)
+    monkeypatch.setenv("PM_XERO_URL", url)
+    monkeypatch.setenv("PM_XERO_CLIENT_ID", sandbox.client_id)
+    monkeypatch.setenv("PM_XERO_CLIENT_SECRET", sandbox.client_secret)
+    runner = CliRunner()
+
+    result = runner.invoke(
+        main, ["connect", "syd", "--client-credentials", "--data-dir", str(root)]
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        tenant in result.output
+        and f"Location syd now syncs to organisation {tenant}" in result.output
+    )
+    status = _json(["status"], root)
+    [org] = [o for o in status["organisations"] if o["tenant_id"] == tenant]
+    assert org["connected"] is True and org["account_codes"]["state"] == "ok", org
+
+    report = _json(["preview"], root)
+    [mine] = [o for o in report["organisations"] if o["tenant_id"] == tenant]
+    assert mine["looked_up"] is True
+    assert mine["kinds"]["invoice"]["count"] == 2
+    assert mine["kinds"]["invoice"]["already_in_xero"] == 0
+
+    result = runner.invoke(
+        main, ["worker", "--once", "--max-seconds", "30", "--data-dir", str(root)]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("pm-xero worker: synced ")
+    status = _json(["status"], root)
+    sydney = next(s for s in status["sections"] if s["location_id"] == "syd")
+    assert sydney["counts"]["invoice"]["synced"] == 2, status["failures"]
+    assert sydney["counts"]["contact"]["synced"] == 2
+
+    # what the add-on sent is now synced by it: not a duplicate in the next preview
+    report = _json(["preview"], root)
+    [mine] = [o for o in report["organisations"] if o["tenant_id"] == tenant]
+    assert mine["kinds"]["invoice"]["already_synced"] == 2
+    assert mine["kinds"]["invoice"]["already_in_xero"] == 0 and mine["warnings"] == []
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_running_worker_cleanly(
+    tmp_path: Path, served: tuple[Sandbox, str]
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sandbox, url = served
+    root = tmp_path / "pm"
+    _practice(root, sandbox.tenant_ids[0])
+    env = {
+        **os.environ,
+        "PM_XERO_URL": url,
+        "PM_XERO_CLIENT_ID": sandbox.client_id,
+        "PM_XERO_CLIENT_SECRET": sandbox.client_secret,
+        "PM_XERO_DATA_DIR": str(root),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from pm_xero_plugin.cli import main; main()", "worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.0)  # a real process: let it start and go idle
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert out.startswith("pm-xero worker: synced 0, failed 0")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_browser_connect_lists_organisations_and_maps_the_chosen_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+
+    sandbox = Sandbox(orgs=2)
+    server = sandbox.serve()
+    root = tmp_path / "pm"
+    try:
+        _practice(root, "T-old")
+        monkeypatch.setenv("PM_XERO_URL", server.url)
+        monkeypatch.setenv("PM_XERO_CLIENT_ID", sandbox.client_id)
+        monkeypatch.setenv("PM_XERO_CLIENT_SECRET", sandbox.client_secret)
+        monkeypatch.setenv("PM_XERO_REDIRECT_URI", f"http://127.0.0.1:{_free_port()}/callback")
+        opened: list[str] = []
+
+        def browser(url: str) -> bool:  # the admin consents; the sandbox redirects back
+            opened.append(url)
+            httpx.get(url, follow_redirects=True, timeout=10)
+            return True
+
+        monkeypatch.setattr("webbrowser.open", browser)
+        first, second = sandbox.tenant_ids
+        result = CliRunner().invoke(main, ["connect", "syd", "--data-dir", str(root)])
+        assert result.exit_code == 0, result.output
+        assert opened and opened[0] in result.output
+        assert first in result.output and second in result.output
+        assert "run again with --tenant" in result.output
+        result = CliRunner().invoke(
+            main, ["connect", "syd", "--tenant", second, "--data-dir", str(root)]
+        )
+        assert result.exit_code == 0, result.output
+    finally:
+        server.shutdown()
+    host = RefHost(root, load_entrypoints=False)
+    try:
+        assert host.settings("xero")["locations"]["syd"] == {
+            "tenant_id": second,
+            "connection_enabled": True,
+        }
+    finally:
+        host.close()
