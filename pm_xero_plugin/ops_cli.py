@@ -353,10 +353,10 @@ def _record_tenant(opened: Opened, location_id: str, tenant_id: str) -> None:
     """Map the location to the organisation in the host's saved settings.
 
     Saved through the host's store, not ``save_plugin_settings`` (that validates through hooks
-    of a running host): the settings are parsed here first, and a running host picks them up
-    at its next start or settings save."""
-    from pm_xero_plugin.settings import parse_settings
-
+    of a running host): the engine validates them here first, exactly as the settings page would
+    (schema, account codes against the chart just read, the start-date lock), and a running host
+    picks them up at its next start or settings save. Settings that do not validate are not
+    saved: the snippet to save by hand is printed instead."""
     host = opened.host
     saved = dict(host.settings(PLUGIN) or {})
     locations = dict(saved.get("locations") or {})
@@ -364,8 +364,8 @@ def _record_tenant(opened: Opened, location_id: str, tenant_id: str) -> None:
     entry.update(tenant_id=tenant_id, connection_enabled=True)
     locations[location_id] = entry
     saved["locations"] = locations
-    parsed, errors = parse_settings(saved, list(opened.engine.locations()))
-    if parsed is None:
+    errors = opened.engine.validate_settings(saved)
+    if errors:
         click.echo(
             "The settings could not be saved as they are (" + "; ".join(errors) + "). Save this "
             "in the Xero settings page instead:\n" + to_json({"locations": {location_id: entry}}),

@@ -24,7 +24,11 @@ Two callers, one function:
 
 Memory stays bounded however long the history: records are streamed with
 ``host.iter_history(kind, location, since=start_date)`` and their numbers are looked up in chunks
-of :data:`CHUNK`. Totals are :class:`~decimal.Decimal` sums reported as strings.
+of :data:`CHUNK`. A payment's (or credit note's) invoice date is read with one
+``host.get_record`` per allocation – a primary-key read – rather than by remembering every
+invoice of the window. Customers are de-duplicated in memory only for an organisation that
+several locations share (a customer may belong to both). Totals are :class:`~decimal.Decimal`
+sums reported as strings.
 
 Return shape (JSON-compatible)::
 

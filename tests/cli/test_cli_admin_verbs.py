@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from cli_practice import PracticeDir
+from cli_practice import SYDNEY, PracticeDir
 from click.testing import CliRunner
 
+from hookspecs.refhost import RefHost
 from pm_xero_plugin.admin_cli import RECORD_KINDS
 from pm_xero_plugin.cli import main
 from pm_xero_plugin.ledger.states import KINDS
@@ -132,10 +134,31 @@ def test_retry_needs_a_row_or_a_scope(practice: PracticeDir) -> None:
     assert code == 2 and "--include-parent needs" in out
 
 
-def test_a_directory_without_host_data_is_refused_not_created(tmp_path: object) -> None:
+def test_a_directory_without_host_data_is_refused_not_created(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["status", "--data-dir", f"{tmp_path}/typo"])
     assert result.exit_code == 1 and "is not a host data directory" in result.output
 
 
 def test_the_kind_choices_are_the_ledgers_kinds() -> None:
     assert RECORD_KINDS == KINDS
+
+
+def test_a_practice_without_settings_shows_an_empty_dashboard_and_no_preview(
+    tmp_path: Path,
+) -> None:
+    host = RefHost(tmp_path / "pm", load_entrypoints=False)
+    host.add_location(SYDNEY)
+    host.close()
+    runner = CliRunner()
+    result = runner.invoke(main, ["status", "--data-dir", str(tmp_path / "pm")])
+    assert result.exit_code == 0, result.output
+    assert "no start date chosen yet" in result.output
+    assert "No location is linked to a Xero organisation yet." in result.output
+    assert "nothing recorded yet" in result.output
+    result = runner.invoke(main, ["preview", "--data-dir", str(tmp_path / "pm")])
+    assert result.exit_code == 1 and "no start date" in result.output
+    result = runner.invoke(
+        main, ["preview", "--start-date", "2025-01-01", "--data-dir", str(tmp_path / "pm")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "not linked to a Xero organisation" in result.output
