@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import random
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -269,6 +270,45 @@ class XeroClient:
         payments = _json_body(response).get("Payments") or [{}]
         first = payments[0]
         return dict(first) if isinstance(first, Mapping) else {}
+
+    def ensure_tracking_options(
+        self, tenant_id: str, connection_key: str, category: str, options: list[str]
+    ) -> dict[str, Any]:
+        """Make sure tracking ``category`` exists with every option in ``options`` (what the
+        settings page's "create the Location options in Xero" button does). Returns the
+        category as Xero now has it. Idempotent: existing category and options are reused."""
+        wanted = category.strip().lower()
+        found = [
+            c
+            for c in self.tracking_categories(tenant_id, connection_key)
+            if str(c.get("Name", "")).strip().lower() == wanted and c.get("Status") != "ARCHIVED"
+        ]
+        if found:
+            current = found[0]
+        else:
+            response = self._call(
+                "PUT",
+                "TrackingCategories",
+                tenant_id,
+                connection_key,
+                body={"Name": category},
+                idempotency_key=f"pmx-tc-{uuid.uuid4().hex}",
+            )
+            current = dict((_json_body(response).get("TrackingCategories") or [{}])[0])
+        have = {str(o.get("Name", "")).strip().lower() for o in current.get("Options") or []}
+        for option in options:
+            if option.strip().lower() in have:
+                continue
+            self._call(
+                "PUT",
+                f"TrackingCategories/{current['TrackingCategoryID']}/Options",
+                tenant_id,
+                connection_key,
+                body={"Name": option},
+                idempotency_key=f"pmx-to-{uuid.uuid4().hex}",
+            )
+            have.add(option.strip().lower())
+        return current
 
     # -- reads --------------------------------------------------------------------------------
 

@@ -97,6 +97,9 @@ class Engine:
             host.data_dir("xero") / "ledger.sqlite3", clock=host.now
         )
         self.accounts_source = accounts_source
+        self.connection_probe: Callable[[str], tuple[bool, str | None]] | None = None
+        """Set by the Xero runtime: whether an organisation is reachable now (and why not), asked
+        whenever settings map locations to organisations."""
         self.on_shutdown: list[Callable[[], None]] = []
         """Called by :meth:`close` first (the worker thread registers its stop here)."""
         self.hook_errors: deque[dict[str, str]] = deque(maxlen=20)
@@ -253,6 +256,13 @@ class Engine:
                 self.ledger.assign_tenant(location_id, tenant)
         for tenant in sorted(settings.tenants(self._location_ids())):
             self.ledger.set_tenant(tenant)
+            if self.connection_probe is not None:
+                connected, reason = self.connection_probe(tenant)
+                self.ledger.set_tenant(
+                    tenant,
+                    connected=int(connected),
+                    connection_reason=None if connected else reason,
+                )
             self._verify_codes(tenant)
         self.reevaluate()
 

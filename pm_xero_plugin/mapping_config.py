@@ -108,7 +108,8 @@ class OrgMapping:
     category not in it uses ``default_income``. ``tax_types`` maps a canonical tax percentage
     (see :func:`tax_rate_key`) to a Xero ``TaxType``; the rounding line uses ``rounding_tax_type``
     or, when unset, the type mapped for ``"0"``. ``tracking`` is set when a tracking category is
-    configured and this location has an option (locations sharing an organisation). ``currency`` overrides the record's.
+    configured and this location has an option (locations sharing an organisation).
+    ``currency`` overrides the record's.
     """
 
     tenant_id: str

@@ -26,11 +26,13 @@ from hookspecs import hookimpl
 if TYPE_CHECKING:
     from hookspecs.host import Host
     from pm_xero_plugin.engine import Engine
+    from pm_xero_plugin.runtime import XeroRuntime
 
 __all__ = [
     "ON_STARTUP",
     "backfill",
     "get_engine",
+    "get_runtime",
     "on_client_saved",
     "on_credit_note_created",
     "on_invoice_created",
@@ -52,6 +54,8 @@ _engine: Engine | None = None
 _pending: deque[tuple[str, Callable[[Engine], None]]] = deque(maxlen=10_000)
 """Record hooks that arrived without an engine, replayed at the next ``pm_startup``."""
 
+_runtime: XeroRuntime | None = None
+
 ON_STARTUP: list[Callable[[Engine], None]] = []
 """Called with the new engine at ``pm_startup`` (the worker thread starts from here)."""
 
@@ -59,6 +63,42 @@ ON_STARTUP: list[Callable[[Engine], None]] = []
 def get_engine() -> Engine | None:
     """The engine made at ``pm_startup`` (``None`` before it and after ``pm_shutdown``)."""
     return _engine
+
+
+def get_runtime() -> XeroRuntime | None:
+    """The Xero side (client, worker, "Connect to Xero") made at ``pm_startup`` when the Xero
+    app is configured (see :mod:`pm_xero_plugin.runtime`); ``None`` otherwise."""
+    return _runtime
+
+
+def _start_runtime(engine: Engine) -> None:
+    """Wire the Xero side to a new engine: the worker thread wakes when rows become ready and
+    stops (releasing nothing it has not settled) before the engine closes its ledger."""
+    global _runtime
+    from pm_xero_plugin.runtime import AppConfig, XeroRuntime
+
+    config = AppConfig.from_env()
+    if config is None:
+        log.warning(
+            "xero: no Xero app configured (PM_XERO_CLIENT_ID / PM_XERO_CLIENT_SECRET): records "
+            "are kept in the ledger and sent once it is"
+        )
+        return
+    host = engine.host
+    runtime = XeroRuntime(
+        engine, config, secret=host.secret(PLUGIN), data_dir=host.data_dir(PLUGIN)
+    )
+    engine.ledger.on_ready.append(runtime.worker.notify)
+
+    def stop() -> None:
+        global _runtime
+        _runtime = None
+        runtime.stop()
+
+    engine.on_shutdown.append(stop)
+    _runtime = runtime
+    runtime.refresh_connections()
+    runtime.start()
 
 
 def _failed(hook: str, exc: BaseException) -> None:
@@ -98,6 +138,10 @@ def pm_startup(host: Host) -> None:
     except Exception as exc:
         _failed("pm_startup", exc)
         return
+    try:
+        _start_runtime(_engine)
+    except Exception as exc:
+        _failed("pm_startup", exc)
     while _pending:
         hook, action = _pending.popleft()
         _record(hook, action)

@@ -1,0 +1,107 @@
+"""Turn Xero's own messages into what an admin should do next.
+
+The dashboard shows Xero's message verbatim (it is what Xero support will ask for) *and* a fix
+hint, because "Account code '205' is not a valid code for this document." does not tell a
+bookkeeper where to click. Matching is on stable fragments of Xero's messages.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["Diagnosis", "diagnose"]
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """What a Xero message means for the record that caused it."""
+
+    hint: str
+    transient: bool = False
+    """Retrying later may succeed without anyone changing anything."""
+    gate: str | None = None
+    """When set, the record should wait behind this gate instead of failing (e.g. a lock date)."""
+    duplicate_number: bool = False
+    """Xero already has a document with this number: link to it rather than create another."""
+
+
+_LOCK_DATE = re.compile(r"period lock date, currently set at (?P<date>[0-9A-Za-z-]+)")
+
+_RULES: list[tuple[re.Pattern[str], Diagnosis]] = [
+    (
+        re.compile(r"must be unique", re.I),
+        Diagnosis(
+            "Xero already has a document with this number. It is linked, not duplicated; if it "
+            "is a different document, renumber one of them in Xero and retry.",
+            duplicate_number=True,
+        ),
+    ),
+    (
+        re.compile(r"is not a valid code|account code .* (archived|does not exist)", re.I),
+        Diagnosis(
+            "The mapped account code is missing or archived in Xero. Fix the mapping under "
+            "Xero settings → Account codes (or restore the account in Xero), then retry."
+        ),
+    ),
+    (
+        re.compile(r"tax ?type .* (not valid|cannot be used|invalid)", re.I),
+        Diagnosis(
+            "The tax type is not valid for this account in Xero. Map this tax rate to another "
+            "tax type under Xero settings → Account codes, then retry."
+        ),
+    ),
+    (
+        re.compile(r"only be made against Authorised documents", re.I),
+        Diagnosis(
+            "The invoice in Xero is not authorised (voided or still a draft). Authorise it in "
+            "Xero, or void this payment in Pet Manager, then retry."
+        ),
+    ),
+    (
+        re.compile(r"exceeds the amount outstanding", re.I),
+        Diagnosis(
+            "Xero shows less owing on the invoice than this payment: a payment was probably "
+            "entered by hand in Xero. Remove the duplicate payment in Xero, then retry, or "
+            "resolve this one if Xero is already right."
+        ),
+    ),
+    (
+        re.compile(r"already assigned to another contact", re.I),
+        Diagnosis(
+            "Another Xero contact already has this name. Rename or archive it in Xero (or merge "
+            "the two), then retry."
+        ),
+    ),
+    (
+        re.compile(r"has been archived", re.I),
+        Diagnosis("The contact is archived in Xero. Restore it in Xero, then retry."),
+    ),
+    (
+        re.compile(r"cannot be edited as it has a payment or credit note allocated", re.I),
+        Diagnosis(
+            "Xero does not allow editing an invoice that has payments or credits. Remove the "
+            "payment in Xero and retry, or record the change in Pet Manager as a credit note; "
+            "then resolve this one."
+        ),
+    ),
+]
+
+
+def diagnose(message: str) -> Diagnosis:
+    """A fix hint (and how to treat the record) for one of Xero's validation messages."""
+    lock = _LOCK_DATE.search(message)
+    if lock:
+        return Diagnosis(
+            f"The document is dated inside Xero's locked period (lock date {lock['date']}). It "
+            "waits and is sent by itself once the period is unlocked in Xero "
+            "(Settings → Advanced → Financial settings).",
+            gate="lock_date",
+        )
+    for pattern, diagnosis in _RULES:
+        if pattern.search(message):
+            return diagnosis
+    return Diagnosis(
+        "Xero refused this record. Read Xero's message, fix the record in Pet Manager or the "
+        "mapping in the Xero settings, then retry."
+    )

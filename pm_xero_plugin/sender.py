@@ -1,0 +1,458 @@
+"""Send one claimed batch of ledger rows to one organisation, and write every outcome back.
+
+This is where "at least once from the ledger" becomes "exactly once in Xero":
+
+1. Rows whose previous attempt went out with an unknown outcome (a timeout, a crash after the
+   request left) are first **looked up in Xero by their number or reference** and adopted if
+   Xero has them. Idempotency keys live only six minutes; the look-up holds for ever.
+2. Before the request leaves, the ledger durably records "sent, outcome unknown" for its rows.
+3. Xero's per-element answer (``summarizeErrors=false``) is mapped back row by row: one bad
+   element fails its row only, with Xero's message and a fix hint.
+4. A create refused because the number exists is linked to the existing document, not duplicated.
+
+It knows nothing of threads or scheduling: :mod:`pm_xero_plugin.worker` does that.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+from pm_xero_plugin import mapping
+from pm_xero_plugin.errors import (
+    OutcomeUnknown,
+    RateLimited,
+    ReconnectRequired,
+    TransientError,
+    ValidationFailed,
+    XeroError,
+)
+from pm_xero_plugin.hints import diagnose
+from pm_xero_plugin.kinds import KINDS
+from pm_xero_plugin.retry import backoff_delay
+
+__all__ = ["BatchOutcome", "BatchSender"]
+
+log = logging.getLogger("pm_xero_plugin.sender")
+
+
+class _Row(Protocol):
+    id: int
+    kind: str
+    host_id: str
+    tenant_id: str
+    location_id: str
+    payload: dict[str, Any]
+    xero_id: str | None
+    attempts: int
+    operation: str
+    uncertain: bool
+
+
+@dataclass
+class BatchOutcome:
+    """What one batch did: the worker uses it for scheduling and the demo for its counters."""
+
+    synced: int = 0
+    failed: int = 0
+    retrying: int = 0
+    waiting: int = 0
+    released: int = 0
+    api_calls: int = 0
+    blocked_for: float = 0.0
+    """Seconds this tenant must wait (429 ``Retry-After``), 0 when it may go on."""
+
+
+@dataclass
+class _Prepared:
+    row: _Row
+    method: str
+    element: dict[str, Any]
+    dedupe_key: str
+
+
+class BatchSender:
+    """Turns claimed rows into Xero requests and their answers into ledger transitions.
+
+    :param ledger: the worker-facing ledger API (claim/mark_* transitions).
+    :param client: the Xero Accounting client.
+    :param settings: returns the plugin settings now in force.
+    :param connection_for: the token set (connection key) that reaches a tenant.
+    :param now: the host clock.
+    :param on_reconnect_required: told when a tenant's connection is gone, so the engine pauses it.
+    """
+
+    def __init__(
+        self,
+        ledger: Any,
+        client: Any,
+        *,
+        settings: Callable[[], Mapping[str, Any]],
+        connection_for: Callable[[str], str | None],
+        now: Callable[[], datetime],
+        on_reconnect_required: Callable[[str, str], None] = lambda tenant, reason: None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.client = client
+        self._settings = settings
+        self._connection_for = connection_for
+        self._now = now
+        self._on_reconnect_required = on_reconnect_required
+        self._rng = rng or random.Random()
+
+    # -- public ----------------------------------------------------------------------------------
+
+    def send(self, tenant_id: str, kind: str, rows: Sequence[_Row]) -> BatchOutcome:
+        """Send ``rows`` (all of one kind, one tenant, claimed by the caller) and settle each."""
+        outcome = BatchOutcome()
+        if not rows:
+            return outcome
+        connection = self._connection_for(tenant_id)
+        if connection is None:
+            self.ledger.release([r.id for r in rows])
+            outcome.released += len(rows)
+            return outcome
+        try:
+            prepared = self._prepare(tenant_id, kind, rows, outcome)
+            prepared = self._adopt_uncertain(tenant_id, connection, kind, prepared, outcome)
+            if kind == "allocation":
+                for item in prepared:
+                    self._send_allocation(tenant_id, connection, item, outcome)
+            else:
+                for method in ("PUT", "POST"):
+                    group = [p for p in prepared if p.method == method]
+                    if group:
+                        self._send_group(tenant_id, connection, kind, method, group, outcome)
+        except _StopBatch:
+            pass
+        return outcome
+
+    # -- preparing -------------------------------------------------------------------------------
+
+    def _mapping_for(self, tenant_id: str, row: _Row) -> mapping.OrgMapping:
+        return mapping.OrgMapping.from_settings(dict(self._settings()), tenant_id, row.location_id)
+
+    def _xero_id(self, kind: str, host_id: str, tenant_id: str) -> str:
+        xero_id = self.ledger.xero_id(kind, host_id, tenant_id)
+        if not xero_id:
+            # The ledger's gates promise the parent is synced; if not, this is a bug worth seeing.
+            raise mapping.MappingError(kind, f"{kind} {host_id} is not in Xero yet")
+        return str(xero_id)
+
+    def _prepare(
+        self, tenant_id: str, kind: str, rows: Sequence[_Row], outcome: BatchOutcome
+    ) -> list[_Prepared]:
+        prepared: list[_Prepared] = []
+        for row in rows:
+            try:
+                prepared.append(self._prepare_one(tenant_id, kind, row))
+            except mapping.MappingError as exc:
+                self.ledger.mark_failed(
+                    row.id,
+                    str(exc),
+                    field=getattr(exc, "field", None),
+                    hint="Fix the mapping under Xero settings (or the record in Pet Manager), "
+                    "then retry.",
+                )
+                outcome.failed += 1
+        return prepared
+
+    def _prepare_one(self, tenant_id: str, kind: str, row: _Row) -> _Prepared:
+        m = self._mapping_for(tenant_id, row)
+        p = row.payload
+        update = row.operation in ("update", "void") and bool(row.xero_id)
+        if kind == "contact":
+            element = mapping.contact_payload(p, m)
+            if update:
+                element["ContactID"] = row.xero_id
+            return _Prepared(row, "POST" if update else "PUT", element, element["ContactNumber"])
+        if kind == "invoice":
+            if row.operation == "void" and row.xero_id:
+                element = mapping.void_invoice_payload(row.xero_id, p["number"], m)
+                return _Prepared(row, "POST", element, element["InvoiceNumber"])
+            contact_id = self._xero_id("contact", p["client_id"], tenant_id)
+            element = mapping.invoice_payload(
+                p, m, contact_id=contact_id, xero_invoice_id=row.xero_id if update else None
+            )
+            return _Prepared(row, "POST" if update else "PUT", element, element["InvoiceNumber"])
+        if kind == "credit_note":
+            contact_id = self._xero_id("contact", p["client_id"], tenant_id)
+            element = mapping.credit_note_payload(p, m, contact_id=contact_id)
+            return _Prepared(row, "PUT", element, element["CreditNoteNumber"])
+        if kind == "allocation":
+            credit_note_id = self._xero_id("credit_note", row.host_id, tenant_id)
+            invoice_id = self._xero_id("invoice", p["invoice_id"], tenant_id)
+            element = mapping.credit_note_allocation_payload(
+                p, invoice_id=invoice_id, amount=Decimal(p["total"]), date=p["date"]
+            )
+            return _Prepared(row, "PUT", element, credit_note_id)
+        if kind == "payment":
+            invoice_host_id = row.host_id.split(":", 1)[1]
+            allocation = next(a for a in p["allocations"] if a["invoice_id"] == invoice_host_id)
+            invoice_id = self._xero_id("invoice", invoice_host_id, tenant_id)
+            element = mapping.payment_payload(p, allocation, m, invoice_id=invoice_id)
+            return _Prepared(row, "PUT", element, element["Reference"])
+        if kind == "overpayment":
+            contact_id = self._xero_id("contact", p["client_id"], tenant_id)
+            element = mapping.overpayment_payload(p, m, contact_id=contact_id)
+            return _Prepared(row, "PUT", element, element["Reference"])
+        raise mapping.MappingError("kind", f"unknown ledger kind {kind!r}")
+
+    # -- exactly once: look before re-sending ----------------------------------------------------
+
+    def _lookup(
+        self, tenant_id: str, connection: str, kind: str, items: Sequence[_Prepared]
+    ) -> dict[int, str]:
+        """Xero ids of documents Xero already has for these rows, keyed by row id."""
+        keys = sorted({p.dedupe_key for p in items})
+        found: dict[int, str] = {}
+        if kind == "contact":
+            by_number = self.client.find_contacts_by_number(tenant_id, connection, keys)
+            for p in items:
+                hit = by_number.get(p.dedupe_key)
+                if hit:
+                    found[p.row.id] = hit["ContactID"]
+        elif kind == "invoice":
+            by_number = self.client.find_invoices_by_number(tenant_id, connection, keys)
+            for p in items:
+                hit = by_number.get(p.dedupe_key)
+                if hit and (p.method == "PUT" or hit.get("Status") == "VOIDED"):
+                    found[p.row.id] = hit["InvoiceID"]
+        elif kind == "credit_note":
+            by_number = self.client.find_credit_notes_by_number(tenant_id, connection, keys)
+            for p in items:
+                hit = by_number.get(p.dedupe_key)
+                if hit:
+                    found[p.row.id] = hit["CreditNoteID"]
+        elif kind == "payment":
+            by_ref = self.client.find_payments_by_reference(tenant_id, connection, keys)
+            for p in items:
+                invoice_id = p.element["Invoice"]["InvoiceID"]
+                for hit in _as_list(by_ref.get(p.dedupe_key)):
+                    if (hit.get("Invoice") or {}).get("InvoiceID") == invoice_id and hit.get(
+                        "Status"
+                    ) != "DELETED":
+                        found[p.row.id] = hit["PaymentID"]
+        elif kind == "overpayment":
+            by_ref = self.client.find_overpayments_by_reference(tenant_id, connection, keys)
+            for p in items:
+                for hit in _as_list(by_ref.get(p.dedupe_key)):
+                    xero_id = hit.get("OverpaymentID") or hit.get("BankTransactionID")
+                    if xero_id:
+                        found[p.row.id] = xero_id
+        elif kind == "allocation":
+            for p in items:
+                if self.client.credit_note_allocated_to(
+                    tenant_id, connection, p.dedupe_key, p.element["Invoice"]["InvoiceID"]
+                ):
+                    found[p.row.id] = p.dedupe_key
+        return found
+
+    def _adopt_uncertain(
+        self,
+        tenant_id: str,
+        connection: str,
+        kind: str,
+        prepared: list[_Prepared],
+        outcome: BatchOutcome,
+    ) -> list[_Prepared]:
+        uncertain = [p for p in prepared if p.row.uncertain and p.method == "PUT"]
+        if not uncertain:
+            return prepared
+        try:
+            found = self._lookup(tenant_id, connection, kind, uncertain)
+        except XeroError as exc:
+            self._settle_request_error(tenant_id, [p.row for p in prepared], exc, outcome)
+            raise _StopBatch from exc
+        finally:
+            outcome.api_calls += 1
+        for p in uncertain:
+            if p.row.id in found:
+                log.info("adopted %s %s already in Xero (tenant %s)", kind, p.dedupe_key, tenant_id)
+                self.ledger.mark_synced(
+                    p.row.id, found[p.row.id], {"adopted": True, "key": p.dedupe_key}
+                )
+                outcome.synced += 1
+        return [p for p in prepared if p.row.id not in found]
+
+    # -- sending ---------------------------------------------------------------------------------
+
+    def _attempt_key(self, tenant_id: str, kind: str, rows: Iterable[_Row]) -> str:
+        # One key per batch attempt, reused by the client's own retries of that attempt.
+        return f"pmx-{kind}-{uuid.uuid4().hex}"
+
+    def _send_group(
+        self,
+        tenant_id: str,
+        connection: str,
+        kind: str,
+        method: str,
+        group: list[_Prepared],
+        outcome: BatchOutcome,
+    ) -> None:
+        info = KINDS[kind]
+        key = self._attempt_key(tenant_id, kind, (p.row for p in group))
+        self.ledger.mark_sent([p.row.id for p in group], key)
+        try:
+            outcome.api_calls += 1
+            results = self.client.send_batch(
+                tenant_id,
+                connection,
+                method,
+                info.endpoint,
+                [p.element for p in group],
+                idempotency_key=key,
+            )
+        except XeroError as exc:
+            self._settle_request_error(tenant_id, [p.row for p in group], exc, outcome)
+            raise _StopBatch from exc
+        duplicates: list[_Prepared] = []
+        for p, result in zip(group, results, strict=False):
+            if result.ok and result.xero_id:
+                self.ledger.mark_synced(p.row.id, result.xero_id, _reply(result))
+                outcome.synced += 1
+                continue
+            message = "; ".join(result.errors) or "Xero refused this element without a message"
+            diagnosis = diagnose(message)
+            if diagnosis.duplicate_number and method == "PUT":
+                duplicates.append(p)
+            else:
+                self._settle_element_error(p.row, message, diagnosis, _reply(result), outcome)
+        if duplicates:
+            self._link_duplicates(tenant_id, connection, kind, duplicates, outcome)
+
+    def _send_allocation(
+        self, tenant_id: str, connection: str, item: _Prepared, outcome: BatchOutcome
+    ) -> None:
+        key = self._attempt_key(tenant_id, "allocation", [item.row])
+        self.ledger.mark_sent([item.row.id], key)
+        try:
+            outcome.api_calls += 1
+            results = self.client.allocate(
+                tenant_id,
+                connection,
+                "CreditNotes",
+                item.dedupe_key,
+                [item.element],
+                idempotency_key=key,
+            )
+        except XeroError as exc:
+            self._settle_request_error(tenant_id, [item.row], exc, outcome)
+            raise _StopBatch from exc
+        result = results[0] if results else None
+        if result is not None and not result.ok:
+            message = "; ".join(result.errors) or "Xero refused the allocation"
+            self._settle_element_error(
+                item.row, message, diagnose(message), _reply(result), outcome
+            )
+            return
+        self.ledger.mark_synced(item.row.id, item.dedupe_key, _reply(result) if result else None)
+        outcome.synced += 1
+
+    def _link_duplicates(
+        self,
+        tenant_id: str,
+        connection: str,
+        kind: str,
+        items: list[_Prepared],
+        outcome: BatchOutcome,
+    ) -> None:
+        """Xero said the number exists: link the row to that document instead of failing it."""
+        try:
+            outcome.api_calls += 1
+            found = self._lookup(tenant_id, connection, kind, items)
+        except XeroError as exc:
+            self._settle_request_error(tenant_id, [p.row for p in items], exc, outcome)
+            return
+        for p in items:
+            if p.row.id in found:
+                self.ledger.mark_synced(
+                    p.row.id, found[p.row.id], {"linked_existing": True, "key": p.dedupe_key}
+                )
+                outcome.synced += 1
+            else:
+                message = f"Xero reports {p.dedupe_key} exists but it could not be found to link"
+                self._settle_element_error(p.row, message, diagnose(message), None, outcome)
+
+    # -- settling failures -----------------------------------------------------------------------
+
+    def _settle_element_error(
+        self,
+        row: _Row,
+        message: str,
+        diagnosis: Any,
+        reply: dict[str, Any] | None,
+        outcome: BatchOutcome,
+    ) -> None:
+        if diagnosis.gate:
+            self.ledger.mark_waiting(row.id, diagnosis.gate, message)
+            outcome.waiting += 1
+        else:
+            self.ledger.mark_failed(row.id, message, field=None, hint=diagnosis.hint, reply=reply)
+            outcome.failed += 1
+
+    def _settle_request_error(
+        self, tenant_id: str, rows: Sequence[_Row], exc: XeroError, outcome: BatchOutcome
+    ) -> None:
+        ids = [r.id for r in rows]
+        if isinstance(exc, RateLimited):
+            # Xero refused the request without processing it (and any earlier unknown outcome
+            # was settled by the look-up before sending): the rows wait for the tenant's window.
+            wait = exc.retry_after or 1.0
+            next_at = self._now() + timedelta(seconds=wait)
+            for row in rows:
+                self.ledger.mark_retrying(
+                    row.id, next_at, f"rate limited by Xero ({exc.problem})", outcome_known=True
+                )
+            outcome.retrying += len(ids)
+            outcome.blocked_for = max(outcome.blocked_for, wait)
+            return
+        if isinstance(exc, ReconnectRequired):
+            self.ledger.release(ids)
+            outcome.released += len(ids)
+            self._on_reconnect_required(tenant_id, str(exc))
+            return
+        if isinstance(exc, ValidationFailed):
+            for row in rows:
+                self.ledger.mark_failed(row.id, str(exc), hint=diagnose(str(exc)).hint)
+            outcome.failed += len(ids)
+            return
+        # Transient, OutcomeUnknown and anything else: back off and try again later. Rows that
+        # went out with an unknown outcome keep their "uncertain" mark from mark_sent, so the
+        # next attempt looks them up in Xero before re-sending.
+        attempts = max((r.attempts for r in rows), default=0)
+        delay = backoff_delay(attempts + 1, rng=self._rng)
+        next_at = self._now() + timedelta(seconds=delay)
+        kind = "unknown outcome" if isinstance(exc, OutcomeUnknown) else "temporary error"
+        if not isinstance(exc, TransientError | OutcomeUnknown):
+            kind = "error"
+        for row in rows:
+            self.ledger.mark_retrying(row.id, next_at, f"{kind}: {exc}")
+        outcome.retrying += len(ids)
+
+
+class _StopBatch(Exception):
+    """Internal: the whole request failed and every row in it has been settled."""
+
+
+def _as_list(value: Any) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    return [value]
+
+
+def _reply(result: Any) -> dict[str, Any]:
+    return {
+        "ok": bool(getattr(result, "ok", False)),
+        "errors": list(getattr(result, "errors", [])),
+        "warnings": list(getattr(result, "warnings", [])),
+    }
