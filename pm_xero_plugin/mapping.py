@@ -560,8 +560,11 @@ def overpayment_payload(
     payment: Mapping[str, Any], m: OrgMapping, *, contact_id: str
 ) -> dict[str, Any]:
     """An element of ``PUT /BankTransactions``: the unallocated excess of a payment as a
-    RECEIVE-OVERPAYMENT into the method's bank account, one NoTax line to the overpayments
-    account. The reference ``PAY12`` is repeated in the line description because Xero documents
+    RECEIVE-OVERPAYMENT into the method's bank account, one NoTax line. The line carries **no**
+    account code: Xero posts an overpayment to the organisation's Accounts Receivable itself
+    and refuses one ("Line items on an overpayment cannot have an account code."); the
+    ``overpayments`` setting is checked against the chart so the admin sees where it lands. The
+    reference ``PAY12`` is repeated in the line description because Xero documents
     ``Reference`` as supported only on plain SPEND/RECEIVE transactions."""
     reference = payment_reference(payment, m)
     where = f"payment {reference}"
@@ -573,7 +576,6 @@ def overpayment_payload(
         )
     method = str(payment.get("method") or "")
     bank = _payment_account(m, method, where)
-    account = _required_code(m.overpayments, "overpayments", "overpayments", where, m)
     data = {
         "type": "RECEIVE-OVERPAYMENT",
         "contact": {"contact_id": contact_id},
@@ -584,7 +586,6 @@ def overpayment_payload(
                 "quantity": Decimal(1),
                 "unit_amount": excess,
                 "line_amount": excess,
-                "account_code": account,
                 "tracking": _tracking(m),
             }
         ],

@@ -120,7 +120,6 @@ def test_overpayment_is_a_receive_overpayment_bank_transaction() -> None:
                 "Quantity": 1.0,
                 "UnitAmount": 20.0,
                 "LineAmount": 20.0,
-                "AccountCode": "610",
                 "Tracking": [{"Name": "Location", "Option": "Sydney"}],
             }
         ],
@@ -136,13 +135,9 @@ def test_payment_with_no_excess_has_no_overpayment() -> None:
         overpayment_payload(payment("130.00"), org_mapping(), contact_id=CONTACT)
 
 
-def test_overpayment_without_an_overpayments_account_names_the_setting() -> None:
-    settings = settings_dict()
-    del settings["account_codes"][TENANT]["overpayments"]
-    m = OrgMapping.from_settings(settings, TENANT, "loc-syd")
-    with pytest.raises(MappingError) as caught:
-        overpayment_payload(payment(), m, contact_id=CONTACT)
-    assert caught.value.field == "account_codes.overpayments"
+def test_overpayment_lines_carry_no_account_code_as_xero_posts_them_to_receivables() -> None:
+    body = overpayment_payload(payment(), org_mapping(), contact_id=CONTACT)
+    assert all("AccountCode" not in line for line in body["LineItems"])
 
 
 def test_overpayment_allocation_defaults_to_the_payment_date() -> None:
