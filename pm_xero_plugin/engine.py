@@ -646,6 +646,17 @@ class Engine:
                 gate = rules.gates_for(_as_facts(item), ctx)
                 new_rows.append(_new_row(item, gate))
             self.ledger.insert(new_rows)
+            for item in fresh:
+                if item.kind == "invoice" and (
+                    event == "voided" or item.payload.get("status") == "voided"
+                ):
+                    # First seen already voided (history, or while the add-on was off):
+                    # never send it – Xero would get an authorised invoice nobody owes.
+                    found = self.ledger.find(item.kind, item.host_id, item.tenant_id)
+                    if found is not None:
+                        self.ledger.transition(
+                            found.id, "excluded", detail="voided before it reached Xero"
+                        )
             for item in items:
                 current = existing.get(item.key)
                 if current is not None:
