@@ -9,10 +9,12 @@ afterwards (a worker process, a worker in the test) starts from a data directory
 operator's would be.
 
 "Eligible" is computed from the host's own data and the documented rules, not from the ledger:
-contacts of the location; invoices and credit notes dated on or after the start date (voided
-ones may be in Xero only as VOIDED); payments paid on or after the start date to an invoice dated
-on or after it (one Xero payment per allocation); the unallocated excess of such a payment as an
-overpayment.
+the location's own customers, plus visiting customers (home elsewhere) that a document sent to
+this organisation needs (see the report: a visiting customer whose only documents here predate
+the start date is not created here by the contact sync); invoices and credit notes dated on or
+after the start date (voided ones may be in Xero only as VOIDED); payments paid on or after the
+start date to an invoice dated on or after it (one Xero payment per allocation); the unallocated
+excess of such a payment as an overpayment.
 """
 
 from __future__ import annotations
@@ -261,7 +263,9 @@ def expected(prepared: Prepared) -> Expected:
                 out.overpayments,
             ):
                 bucket.setdefault(tenant, set())
-            out.contacts[tenant] |= {f"C{c['number']}" for c in host.iter_history("clients", loc)}
+            numbers = {c["id"]: c["number"] for c in host.iter_history("clients", loc)}
+            home = {c["id"] for c in host.iter_history("clients", loc) if c["location_id"] == loc}
+            needed: set[str] = set()  # visiting customers with a document sent here
             dates: dict[str, tuple[date, int]] = {}
             for inv in host.iter_history("invoices", loc):
                 day = date.fromisoformat(inv["date"])
@@ -270,9 +274,11 @@ def expected(prepared: Prepared) -> Expected:
                     continue
                 target = out.voided if inv.get("status") == "voided" else out.invoices
                 target[tenant].add(f"INV{inv['number']}")
+                needed.add(inv["client_id"])
             for cn in host.iter_history("credit_notes", loc):
                 if date.fromisoformat(cn["date"]) >= start:
                     out.credit_notes[tenant].add(f"CN{cn['number']}")
+                    needed.add(cn["client_id"])
             for pay in host.iter_history("payments", loc):
                 if date.fromisoformat(pay["paid_date"]) < start:
                     continue
@@ -287,6 +293,8 @@ def expected(prepared: Prepared) -> Expected:
                     out.payments[tenant].add((f"PAY{pay['number']}", f"INV{inv_number}"))
                 if Decimal(pay["amount"]) > allocated and parents_ok:
                     out.overpayments[tenant].add(f"PAY{pay['number']}")
+                    needed.add(pay["client_id"])
+            out.contacts[tenant] |= {f"C{numbers[c]}" for c in home | needed if c in numbers}
     finally:
         host.close()
     return out
