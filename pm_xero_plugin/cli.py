@@ -88,7 +88,7 @@ def demo(
     if as_json:
         click.echo(json.dumps(result.summary(), indent=2, sort_keys=True))
         return
-    print_status(result.status)
+    print_status(result.status, max_failures=3)
     if result.live_latency_s:
         ordered = sorted(result.live_latency_s)
         p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
@@ -96,6 +96,7 @@ def demo(
             f"live records: {len(ordered)} reached Xero, p95 {p95:.2f} s after they were created"
         )
     click.echo(f"Accounting API calls: {result.api_calls}; data kept in {result.data_dir}")
+    click.echo(f"See it all: pm-xero status --data-dir {result.data_dir}")
 
 
 def _register() -> None:

@@ -119,8 +119,15 @@ def _failure_lines(failure: Mapping[str, Any]) -> list[Text | Padding]:
     return lines
 
 
-def print_status(status: Mapping[str, Any], *, console: Console | None = None) -> None:
-    """Draw ``sync_status`` data: organisations, per-location counts, waits and failures."""
+def print_status(
+    status: Mapping[str, Any],
+    *,
+    console: Console | None = None,
+    max_failures: int | None = None,
+) -> None:
+    """Draw ``sync_status`` data: organisations, per-location counts, waits and failures
+    (at most ``max_failures`` of them one by one; default a screenful)."""
+    shown = _SHOWN_FAILURES if max_failures is None else max_failures
     out = console or Console()
     enabled = "[green]on[/]" if status.get("enabled") else "[red]off[/]"
     start = status.get("start_date")
@@ -164,11 +171,11 @@ def print_status(status: Mapping[str, Any], *, console: Console | None = None) -
         out.print(Text.from_markup("[green]No failures.[/]"))
     else:
         out.print(Text.from_markup(f"[bold red]{total} need attention[/]"))
-        for failure in failures[:_SHOWN_FAILURES]:
+        for failure in failures[:shown]:
             for part in _failure_lines(failure):
                 out.print(part)
-        if total > _SHOWN_FAILURES:
-            out.print(f"… and {total - _SHOWN_FAILURES} more (pm-xero status --json)")
+        if total > shown:
+            out.print(f"… and {total - shown} more (pm-xero status, or --json)")
     for error in status.get("plugin_errors") or []:
         out.print(
             _indented(

@@ -297,7 +297,10 @@ def run_demo(options: DemoOptions) -> DemoResult:
         rounds = options.live_rounds if options.live_rounds is not None else size["live_rounds"]
         if rounds:
             report.step(f"the practice keeps working ({rounds} rounds of new records)")
-            result.live_latency_s = _live(host, engine, runtime, today, rounds, options.seed)
+            state["runs"] = int(state.get("runs", 0)) + 1
+            _save_state(data_dir, state)
+            seed = options.seed * 1000 + state["runs"]
+            result.live_latency_s = _live(host, engine, runtime, today, rounds, seed)
             _wait(engine, runtime, report, "live", options.timeout)
         state["today"] = today.isoformat()
         _save_state(data_dir, state)
@@ -506,7 +509,7 @@ def _live(host: Any, engine: Any, runtime: Any, today: date, rounds: int, seed: 
     """New records as a live practice makes them; returns created → synced latencies."""
     from hookspecs.refhost import live_day
 
-    rng = random.Random(seed * 1000 + today.toordinal())
+    rng = random.Random(seed * 100_000 + today.toordinal())
     latencies: list[float] = []
     for _ in range(rounds):
         before = engine.ledger.max_row_id()
@@ -516,11 +519,17 @@ def _live(host: Any, engine: Any, runtime: Any, today: date, rounds: int, seed: 
         pending = set(engine.ledger.row_ids_after(before))
         while pending and time.monotonic() - created_at < 30:
             done = engine.ledger.settled_among(pending)
-            for _row in done:
-                latencies.append(time.monotonic() - created_at)
+            latencies.extend(time.monotonic() - created_at for _ in done)
             pending -= done
+            # Rows the rules hold (a payment whose invoice is before the start date) are not
+            # due: they are not waited for, and not counted as latency.
+            pending = {r for r in pending if not _held(engine.ledger.get(r))}
             time.sleep(0.02)
     return latencies
+
+
+def _held(row: Any) -> bool:
+    return row is None or (row.state == "waiting" and row.gate in _HELD_GATES)
 
 
 def _fill_counts(engine: Any, result: DemoResult, locations: Sequence[Mapping[str, Any]]) -> None:
