@@ -630,22 +630,38 @@ class Engine:
 
     # -- writing rows ---------------------------------------------------------------------------
 
-    def _write(self, items: list[_Item], event: str) -> None:
-        """Insert or update rows for host records, each with its gate, in one transaction."""
+    def _write(self, items: list[_Item], event: str, *, ensure_contacts: bool = False) -> None:
+        """Insert or update rows for host records, each with its gate, in one transaction.
+
+        One look-up fetches both the rows the items may already have and the rows they depend
+        on. With ``ensure_contacts`` a customer missing in an item's organisation gets its
+        contact row first (a backfill batch), in the same transaction.
+        """
         if not items:
             return
         items = list({item.key: item for item in items}.values())  # one row per key
         with self.ledger.transaction():
             # Looked up inside the write transaction: a worker cannot claim a row between the
             # look-up and the write, so the edit rules see the state they act on.
-            existing = self.ledger.facts(item.key for item in items)
+            dep_keys = _dep_keys(items)
+            fetched = self.ledger.facts([*(item.key for item in items), *dep_keys])
+            if ensure_contacts:
+                missing = sorted(
+                    {
+                        (item.dep_contact, item.tenant_id, item.location_id)
+                        for item in items
+                        if item.dep_contact
+                        and ("contact", item.dep_contact, item.tenant_id) not in fetched
+                    }
+                )
+                for client_id, tenant, location in missing:
+                    self._ensure_contact(client_id, tenant, location)
+            existing = {item.key: fetched[item.key] for item in items if item.key in fetched}
             fresh = [item for item in items if item.key not in existing]
-            ctx = self._context(self._batch_dep([_as_facts(i) for i in fresh], extra=fresh))
-            new_rows = []
-            for item in fresh:
-                gate = rules.gates_for(_as_facts(item), ctx)
-                new_rows.append(_new_row(item, gate))
-            self.ledger.insert(new_rows)
+            ctx = self._context(self._dep_lookup(fetched, dep_keys, extra=fresh))
+            self.ledger.insert(
+                [_new_row(item, rules.gates_for(_as_facts(item), ctx)) for item in fresh]
+            )
             for item in fresh:
                 if item.kind == "invoice" and (
                     event == "voided" or item.payload.get("status") == "voided"
@@ -662,6 +678,29 @@ class Engine:
                 if current is not None:
                     self._update(current, item, event, ctx)
         self._supersede_rejected(items)
+
+    def _dep_lookup(
+        self,
+        found: Mapping[tuple[str, str, str], Facts],
+        keys: Iterable[tuple[str, str, str]],
+        extra: Iterable[_Item] = (),
+    ) -> rules.DepLookup:
+        """:meth:`_batch_dep` over rows already fetched (``found``) for the dependency ``keys``;
+        anything else is asked of the ledger (and the host) one by one."""
+        known: dict[tuple[str, str, str], rules.DepFacts] = {
+            item.key: rules.DepFacts(False, item.doc_date, item.include_before_start)
+            for item in extra
+        }
+        for key in keys:
+            hit = found.get(key)
+            if hit is not None:
+                known[key] = rules.DepFacts(hit.satisfied, hit.doc_date, hit.include_before_start)
+
+        def lookup(kind: str, host_id: str, tenant_id: str) -> rules.DepFacts | None:
+            hit = known.get((kind, host_id, tenant_id))
+            return hit if hit is not None else self._dep(kind, host_id, tenant_id)
+
+        return lookup
 
     def _update(self, current: Facts, item: _Item, event: str, ctx: rules.RuleContext) -> None:
         """A new version of a record the ledger already has: the edit rules."""
@@ -901,17 +940,7 @@ class Engine:
                 items += self._credit_note_items(payload, tenant)
             else:
                 items += self._payment_items(payload, tenant)
-        needed = {
-            (item.dep_contact, item.tenant_id, item.location_id)
-            for item in items
-            if item.dep_contact
-        }
-        if needed:
-            have = self.ledger.facts(("contact", c, t) for c, t, _ in needed)
-            for client_id, tenant, location in sorted(needed):
-                if ("contact", client_id, tenant) not in have:
-                    self._ensure_contact(client_id, tenant, location)
-        self._write(items, event="updated")
+        self._write(items, event="updated", ensure_contacts=True)
 
     # -- admin actions --------------------------------------------------------------------------
 
@@ -1011,6 +1040,19 @@ class Engine:
         """The dashboard data (shape documented in :mod:`pm_xero_plugin.status`)."""
         self.tick()
         return status.build(self, location_id)
+
+
+def _dep_keys(items: Iterable[_Item]) -> list[tuple[str, str, str]]:
+    """The rows ``items`` depend on (their contact, invoice, credit note), in their tenant."""
+    keys: list[tuple[str, str, str]] = []
+    for item in items:
+        if item.dep_contact:
+            keys.append(("contact", item.dep_contact, item.tenant_id))
+        if item.dep_invoice:
+            keys.append(("invoice", item.dep_invoice, item.tenant_id))
+        if item.dep_credit_note:
+            keys.append(("credit_note", item.dep_credit_note, item.tenant_id))
+    return keys
 
 
 def _as_facts(item: _Item, include_before_start: bool | None = None) -> Facts:

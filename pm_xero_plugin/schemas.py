@@ -236,9 +236,13 @@ def _plain(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_plain)
+"""Made once: ``json.dumps`` with options builds a new encoder on every call."""
+
+
 def canonical_json(data: Any) -> str:
     """Stable JSON (sorted keys, no spaces): what is stored and hashed."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=_plain)
+    return _CANONICAL.encode(data)
 
 
 def validate_record(
