@@ -73,6 +73,20 @@ class Sent:
     path: str
     tenant: str
     body: Any
+    idempotency_key: str | None = None
+
+    def numbers(self) -> list[str]:
+        """The dedupe keys of the documents this request creates (numbers, references)."""
+        if not isinstance(self.body, dict):
+            return []
+        found = []
+        for items in self.body.values():
+            for item in items if isinstance(items, list) else []:
+                for key in ("ContactNumber", "InvoiceNumber", "CreditNoteNumber", "Reference"):
+                    if isinstance(item, dict) and item.get(key):
+                        found.append(f"{key}:{item[key]}")
+                        break
+        return found
 
 
 @dataclass
@@ -144,6 +158,7 @@ class World:
                     path,
                     request.headers.get("xero-tenant-id", ""),
                     body,
+                    request.headers.get("idempotency-key"),
                 )
             )
 
@@ -244,6 +259,15 @@ class World:
         if not found:
             return 1.0
         return max(1.0, float(found) - now.timestamp() + 1.0)
+
+    def attempts_by_number(self, tenant: str) -> dict[str, set[str]]:
+        """Per document number: the idempotency keys of the creates that carried it."""
+        out: dict[str, set[str]] = {}
+        for sent in self.sent:
+            if sent.tenant == tenant and sent.method == "PUT":
+                for number in sent.numbers():
+                    out.setdefault(number, set()).add(str(sent.idempotency_key))
+        return out
 
     # -- reading back ----------------------------------------------------------------------------
 

@@ -1,0 +1,81 @@
+"""Fault tests on the sandbox clock: each pins the outcome by reading the sandbox back and the
+ledger – nothing lost, nothing duplicated, the other organisation unaffected."""
+
+from __future__ import annotations
+
+import pytest
+from e2e_expect import check_books, expected
+from e2e_world import START_DATE, World
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _api_writes(world: World, tenant: str) -> int:
+    return sum(1 for s in world.sent if s.tenant == tenant and s.method in ("PUT", "POST"))
+
+
+def _retried(world: World, tenant: str) -> list[int]:
+    """Rows of ``tenant`` that needed more than one attempt."""
+    return [r.id for r in world.rows(tenant_id=tenant) if r.attempts > 1]
+
+
+def test_5xx_and_offline_back_off_without_loss_or_duplicates(world: World) -> None:
+    world.set_up()
+    first, second = world.tenant_of(0), world.tenant_of(1)
+    faults = world.sandbox.faults(first)
+    faults.script.extend(["503", "offline", "500", "502", "504"] * 3)
+    faults.error_rate = 0.3
+    world.drain()
+    faults.clear()
+
+    check_books(world, expected(world, START_DATE))
+    assert _retried(world, first), "the faults never reached a batch"
+    assert _retried(world, second) == []  # the healthy organisation never waited
+    statuses = {r["status"] for r in world.sandbox.requests if r["tenant"] == first}
+    assert {500, 502, 503, 504} <= statuses
+
+
+@pytest.mark.parametrize("outcome", ["timeout", "lost"])
+def test_timeouts_before_and_after_commit_never_duplicate(world: World, outcome: str) -> None:
+    """``timeout``: Xero wrote nothing; ``lost``: Xero committed and the answer was lost. Both
+    exhaust the client's same-key retries of the first batch, so the next attempt must look the
+    rows up in Xero first: lost ones are adopted (never re-sent), timed-out ones sent once more."""
+    world.set_up()
+    first = world.tenant_of(0)
+    faults = world.sandbox.faults(first)
+    if outcome == "timeout":
+        faults.timeout_rate = 1.0
+    else:
+        faults.lost_response_rate = 1.0
+    world.run_worker()  # every write of this round and its same-key retries: no answer
+    assert world.open_rows(first)
+    in_round = {r["idempotency_key"] for r in world.sandbox.requests if r["outcome"] == outcome}
+    faults.clear()
+    faults.script.extend([outcome, "ok"] * 10)  # and a few more, answered on the same-key retry
+    world.drain()
+
+    check_books(world, expected(world, START_DATE))
+    hung = [r for r in world.sandbox.requests if r["outcome"] == outcome]
+    assert len(hung) >= 5
+    requests = list(world.sandbox.requests)
+    first_hung = next(i for i, r in enumerate(requests) if r["outcome"] == outcome)
+    lookups = [
+        r
+        for r in requests[first_hung:]
+        if r["tenant"] == first
+        and r["method"] == "GET"
+        and r["path"].rsplit("/", 1)[-1] not in _SETTINGS_READS
+    ]
+    assert lookups, "rows in doubt were not looked up in Xero before going again"
+    keys = world.attempts_by_number(first)
+    in_doubt = {n for n, k in keys.items() if k & in_round}
+    assert in_doubt
+    resent = {n for n in in_doubt if len(keys[n]) > 1}
+    if outcome == "lost":
+        assert resent == set(), "a committed create was sent again instead of adopted"
+    else:
+        assert resent == in_doubt, "a create that never reached Xero was not sent again"
+    assert [r for r in world.engine.ledger.counts() if r["state"] == "failed"] == []
+
+
+_SETTINGS_READS = {"Accounts", "TaxRates", "TrackingCategories", "Organisation"}
