@@ -1,0 +1,116 @@
+"""The cost of a record hook: what a staff member's save pays for the add-on.
+
+``hook_ratio`` = median time of ``on_invoice_created`` for a five-line invoice called through the
+reference host's real pluggy ``PluginManager`` (the plugin validates it, applies the rules and
+enqueues it durably: one committed transaction) divided by the median time of a raw SQLite
+``INSERT`` + ``COMMIT`` of the same invoice's JSON, in the ledger's journal mode (WAL) and
+``synchronous`` setting (FULL), on the same file system. The two are measured interleaved, call
+for call, so that a noisy neighbour hurts both alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.synth import TENANTS, SynthHost, settings_for
+
+__all__ = ["bench_hook"]
+
+
+def _ledger_pragmas(conn: sqlite3.Connection) -> tuple[str, int]:
+    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    sync = conn.execute("PRAGMA synchronous").fetchone()[0]
+    return str(mode), int(sync)
+
+
+def bench_hook(calls: int = 300) -> dict[str, Any]:
+    """Median seconds per hook call and per raw insert+commit, and their ratio."""
+    for name in ("PM_XERO_CLIENT_ID", "PM_XERO_CLIENT_SECRET"):
+        os.environ.pop(name, None)
+    from hookspecs.refhost import ManualClock, RefHost
+    from pm_xero_plugin import plugin
+
+    with tempfile.TemporaryDirectory(prefix="bench-hook-") as tmp:
+        root = Path(tmp)
+        synth = SynthHost(root / "synth", invoices=calls + 20, clients=2)
+        host = RefHost(
+            root / "host",
+            clock=ManualClock(datetime(2025, 3, 1, 9, 0, tzinfo=UTC)),
+            load_entrypoints=False,
+        )
+        host.register(plugin, name="xero")
+        for location in synth.locations():
+            host.add_location(location)
+        host.start()
+        try:
+            errors = host.save_plugin_settings("xero", settings_for())
+            if errors:
+                raise RuntimeError(f"settings refused: {errors}")
+            engine = plugin.get_engine()
+            assert engine is not None
+            for tenant in TENANTS.values():  # as after "Connect to Xero": the full rule path
+                engine.ledger.set_tenant(tenant, connected=1, codes_state="ok")
+            engine.reevaluate()
+            for i in range(2):
+                host.save_client(synth.client(i))
+            host.start_contact_sync(None)
+            mode, sync = _ledger_pragmas(engine.ledger._conn)
+
+            raw = sqlite3.connect(str(root / "raw.sqlite3"), isolation_level=None)
+            raw.execute(f"PRAGMA journal_mode={mode}")
+            raw.execute(f"PRAGMA synchronous={sync}")
+            raw.execute("CREATE TABLE raw (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)")
+            hook = host.pm.hook.on_invoice_created
+
+            for k in range(10):  # warm both paths (imports, page cache, statements)
+                hook(invoice=synth.invoice(calls + k))
+                raw.execute("INSERT INTO raw (payload) VALUES (?)", (json.dumps({}),))
+
+            hook_times: list[float] = []
+            raw_times: list[float] = []
+            for k in range(calls):
+                invoice = synth.invoice(k)
+                text = json.dumps(invoice, sort_keys=True, separators=(",", ":"))
+                t0 = time.perf_counter()
+                raw.execute("BEGIN IMMEDIATE")
+                raw.execute("INSERT INTO raw (payload) VALUES (?)", (text,))
+                raw.execute("COMMIT")
+                t1 = time.perf_counter()
+                hook(invoice=invoice)
+                t2 = time.perf_counter()
+                raw_times.append(t1 - t0)
+                hook_times.append(t2 - t1)
+            raw.close()
+            stored = sum(c["n"] for c in engine.ledger.counts() if c["kind"] == "invoice")
+            failures = list(host.hook_failures) + list(engine.hook_errors)
+        finally:
+            host.stop()
+            host.close()
+    if failures or stored != calls + 10:
+        raise RuntimeError(f"hook bench: {stored} invoices stored, failures {failures}")
+    hook_median = statistics.median(hook_times)
+    raw_median = statistics.median(raw_times)
+    return {
+        "hook_ratio": hook_median / raw_median,
+        "hook_ms": hook_median * 1000,
+        "raw_insert_commit_ms": raw_median * 1000,
+        "calls": calls,
+        "journal_mode": mode,
+        "synchronous": sync,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(bench_hook(int(sys.argv[1]) if len(sys.argv) > 1 else 300)))

@@ -1,0 +1,186 @@
+"""Issue 6's benchmarks: ``python bench/run.py`` (full, up to ~10 min) or ``--quick`` (CI, < 90 s).
+
+Every target is a ratio against a baseline measured in the same run, or a bound that does not
+depend on the machine's speed, because these machines are noisy. Each benchmark runs in a fresh
+process (peak RSS is per process: one process per backfill size). Prints a table and writes
+``bench/results.json``: the seven keys, plus ``details`` (baselines, sizes, ``quick``).
+Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if __package__ in (None, ""):
+    sys.path.insert(0, str(ROOT))
+
+SIZES: dict[str, dict[str, Any]] = {
+    "full": {
+        "hook_calls": 300,
+        "backfill_records": 100_000,
+        "backfill_repeats": 3,
+        "rss_records": [10_000, 100_000, 1_000_000],
+        "api_clients": 1870,  # about 20,000 documents over two organisations
+        "api_time_scale": 4.0,
+        "live_records": 50,
+        "status_rows": 1_000_000,
+    },
+    "quick": {
+        "hook_calls": 200,
+        "backfill_records": 20_000,
+        "backfill_repeats": 3,
+        "rss_records": [2_000, 10_000, 50_000],
+        "api_clients": 170,  # about 2,000 documents
+        "api_time_scale": 10.0,
+        "live_records": 50,
+        "status_rows": 100_000,
+    },
+}
+
+TARGETS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "hook_ratio": ("≤ 2.0", lambda v: v <= 2.0),
+    "backfill_ratio": ("≥ 0.5", lambda v: v >= 0.5),
+    "backfill_rss_mb": ("largest ≤ 1.2 × smallest", lambda v: _flat(v)),
+    "api_calls_ratio": ("≤ 1.05", lambda v: v <= 1.05),
+    "drain_ratio": ("≤ 1.10", lambda v: v <= 1.10),
+    "live_latency_p95_s": ("≤ 2 s", lambda v: v <= 2.0),
+    "status_ms_1m": ("≤ 50 ms", lambda v: v <= 50.0),
+}
+
+
+def _flat(rss: dict[str, float]) -> bool:
+    sizes = sorted(rss, key=int)
+    return rss[sizes[-1]] <= 1.2 * rss[sizes[0]]
+
+
+def _child(code: str) -> dict[str, Any]:
+    """Run ``code`` (which prints one JSON line last) in a fresh interpreter."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark process failed:\n{code}\n{done.stderr[-3000:]}")
+    last = done.stdout.strip().splitlines()[-1]
+    result: dict[str, Any] = json.loads(last)
+    return result
+
+
+def _call(module: str, function: str, **kwargs: Any) -> dict[str, Any]:
+    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    return _child(
+        f"import json; from bench.{module} import {function}; print(json.dumps({function}({args})))"
+    )
+
+
+def run(quick: bool) -> dict[str, Any]:
+    size = SIZES["quick" if quick else "full"]
+    details: dict[str, Any] = {"quick": quick, "sizes": size}
+    timings: dict[str, float] = {}
+
+    def timed(name: str, thunk: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        started = time.perf_counter()
+        out = thunk()
+        timings[name] = round(time.perf_counter() - started, 2)
+        print(f"  {name}: done in {timings[name]} s", file=sys.stderr)
+        return out
+
+    hook = timed("hook", lambda: _call("bench_hook", "bench_hook", calls=size["hook_calls"]))
+    backfill = timed(
+        "backfill",
+        lambda: _call(
+            "bench_backfill",
+            "bench_backfill",
+            records=size["backfill_records"],
+            repeats=size["backfill_repeats"],
+        ),
+    )
+    rss: dict[str, float] = {}
+    rss_runs: dict[str, Any] = {}
+    for records in size["rss_records"]:
+        code = f"from bench.bench_backfill import _rss_main; _rss_main({records})"
+        out = timed(f"rss {records}", functools.partial(_child, code))
+        rss[str(records)] = round(out["peak_rss_mb"], 1)
+        rss_runs[str(records)] = out
+    api = timed(
+        "api",
+        lambda: _call(
+            "bench_api", "bench_api", clients=size["api_clients"], time_scale=size["api_time_scale"]
+        ),
+    )
+    live = timed("live", lambda: _call("bench_live", "bench_live", records=size["live_records"]))
+    status = timed(
+        "status", lambda: _call("bench_status", "bench_status", rows=size["status_rows"])
+    )
+
+    details.update(
+        hook=hook,
+        backfill=backfill,
+        backfill_rss=rss_runs,
+        api=api,
+        live=live,
+        status=status,
+        seconds=timings,
+    )
+    return {
+        "hook_ratio": round(hook["hook_ratio"], 3),
+        "backfill_ratio": round(backfill["backfill_ratio"], 3),
+        "backfill_rss_mb": rss,
+        "api_calls_ratio": round(api["api_calls_ratio"], 3),
+        "drain_ratio": round(api["drain_ratio"], 3),
+        "live_latency_p95_s": round(live["live_latency_p95_s"], 4),
+        "status_ms_1m": round(status["status_ms"], 2),
+        "details": details,
+    }
+
+
+def _table(results: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    quick = results["details"]["quick"]
+    table = Table(
+        title="pm-xero-plugin benchmarks" + (" (--quick: reduced sizes)" if quick else "")
+    )
+    for column in ("key", "value", "target", "result"):
+        table.add_column(column)
+    for key, (target, ok) in TARGETS.items():
+        value = results[key]
+        shown = json.dumps(value) if isinstance(value, dict) else str(value)
+        verdict = "[green]ok[/]" if ok(value) else "[red]MISSED[/]"
+        table.add_row(key, shown, target, verdict)
+    Console().print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="reduced sizes for CI (< 90 s)")
+    parser.add_argument("--output", type=Path, default=HERE / "results.json")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    results = run(args.quick)
+    results["details"]["total_seconds"] = round(time.perf_counter() - started, 1)
+    args.output.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
+    _table(results)
+    print(f"wrote {args.output} in {results['details']['total_seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
