@@ -15,6 +15,7 @@ import json
 import os
 import resource
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -101,24 +102,23 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_backfill(records: int, repeats: int = 1) -> dict[str, Any]:
-    """Plugin and raw rates for ``records`` records (best of ``repeats`` each, interleaved)."""
-    plugin_runs: list[dict[str, float]] = []
-    raw_runs: list[dict[str, float]] = []
+def bench_backfill(records: int, repeats: int = 3) -> dict[str, Any]:
+    """Plugin and raw rates for ``records`` records, measured in ``repeats`` back-to-back pairs
+    (raw, then plugin); the ratio is the median of the pairs' ratios, so that a noisy
+    neighbour during one pair does not decide the result."""
+    pairs: list[tuple[dict[str, float], dict[str, float]]] = []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="bench-raw-") as tmp:
-            raw_runs.append(measure_raw(records, Path(tmp)))
+            raw = measure_raw(records, Path(tmp))
         with tempfile.TemporaryDirectory(prefix="bench-backfill-") as tmp:
-            plugin_runs.append(measure_plugin(records, Path(tmp)))
-    plugin_best = max(plugin_runs, key=lambda r: r["per_s"])
-    raw_best = max(raw_runs, key=lambda r: r["per_s"])
+            pairs.append((measure_plugin(records, Path(tmp)), raw))
+    ratios = [p["per_s"] / r["per_s"] for p, r in pairs]
     return {
-        "backfill_ratio": plugin_best["per_s"] / raw_best["per_s"],
+        "backfill_ratio": statistics.median(ratios),
         "records": records,
-        "plugin_per_s": plugin_best["per_s"],
-        "raw_per_s": raw_best["per_s"],
-        "plugin_seconds": plugin_best["seconds"],
-        "raw_seconds": raw_best["seconds"],
+        "ratios": ratios,
+        "plugin_per_s": [p["per_s"] for p, _ in pairs],
+        "raw_per_s": [r["per_s"] for _, r in pairs],
     }
 
 

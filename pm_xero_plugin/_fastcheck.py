@@ -102,21 +102,40 @@ def _dec_text(value: Any, pattern: re.Pattern[str]) -> str:
     raise _No
 
 
+_match_udec4 = _UDEC4.match
+_match_dec2 = _DEC2.match
+
+
 def _line(raw: Any) -> dict[str, Any]:
+    # The hot loop of a backfill (every line of every document): the common all-strings case is
+    # checked inline; anything else takes the general helpers.
     if type(raw) is not dict:
         raise _No
-    category = raw.get("category")
-    if category not in _CATEGORIES:
+    get = raw.get
+    category = get("category")
+    description = get("description")
+    quantity = get("quantity")
+    unit_price = get("unit_price")
+    if category not in _CATEGORIES or type(description) is not str or len(description) > 4000:
         raise _No
-    description = raw.get("description")
-    if type(description) is not str or len(description) > 4000:
-        raise _No
+    if type(quantity) is not str or _match_udec4(quantity) is None:
+        quantity = _dec_text(quantity, _UDEC4)
+    if type(unit_price) is not str or _match_dec2(unit_price) is None:
+        unit_price = _dec_text(unit_price, _DEC2)
     out: dict[str, Any] = {
         "description": description,
         "category": category,
-        "quantity": _dec_text(raw.get("quantity"), _UDEC4),
-        "unit_price": _dec_text(raw.get("unit_price"), _DEC2),
+        "quantity": quantity,
+        "unit_price": unit_price,
     }
+    if "tax_rate" in raw:
+        value = raw["tax_rate"]
+        if value is None:
+            out["tax_rate"] = None
+        elif type(value) is str and _match_udec4(value) is not None:
+            out["tax_rate"] = value
+        else:
+            out["tax_rate"] = _dec_text(value, _UDEC4)
     if "discount_rate" in raw:
         value = raw["discount_rate"]
         if value is None:
@@ -126,9 +145,6 @@ def _line(raw: Any) -> dict[str, Any]:
             if Decimal(text) > 100:
                 raise _No
             out["discount_rate"] = text
-    if "tax_rate" in raw:
-        value = raw["tax_rate"]
-        out["tax_rate"] = None if value is None else _dec_text(value, _UDEC4)
     if "area_type" in raw:
         value = raw["area_type"]
         out["area_type"] = None if value is None else _text(value, 100)

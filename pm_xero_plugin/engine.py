@@ -585,8 +585,13 @@ class Engine:
             )
             for allocation in payload["allocations"]
         ]
-        allocated = sum((Decimal(a["amount"]) for a in payload["allocations"]), Decimal(0))
-        if Decimal(payload["amount"]) > allocated:
+        allocations = payload["allocations"]
+        if len(allocations) == 1 and allocations[0]["amount"] == payload["amount"]:
+            over = False  # the common case, paid in full: the same canonical decimal text
+        else:
+            allocated = sum((Decimal(a["amount"]) for a in allocations), Decimal(0))
+            over = Decimal(payload["amount"]) > allocated
+        if over:
             items.append(
                 _Item(
                     kind="overpayment",
@@ -659,9 +664,7 @@ class Engine:
             existing = {item.key: fetched[item.key] for item in items if item.key in fetched}
             fresh = [item for item in items if item.key not in existing]
             ctx = self._context(self._dep_lookup(fetched, dep_keys, extra=fresh))
-            self.ledger.insert(
-                [_new_row(item, rules.gates_for(_as_facts(item), ctx)) for item in fresh]
-            )
+            self.ledger.insert([_new_row(item, rules.gates_for(item, ctx)) for item in fresh])
             for item in fresh:
                 if item.kind == "invoice" and (
                     event == "voided" or item.payload.get("status") == "voided"
@@ -914,9 +917,14 @@ class Engine:
             for _ in zip(range(skip), stream, strict=False):
                 pass  # already written by the interrupted run
             for chunk in _chunks(stream, BATCH):
-                self._write_history(kind, chunk, until)
-                done += len(chunk)
-                self.ledger.set_meta(checkpoint_key, json.dumps({"kind": history, "done": done}))
+                # The batch and its checkpoint commit together: one durable commit per batch,
+                # and a resumed run skips exactly what was written.
+                with self.ledger.transaction():
+                    self._write_history(kind, chunk, until)
+                    done += len(chunk)
+                    self.ledger.set_meta(
+                        checkpoint_key, json.dumps({"kind": history, "done": done})
+                    )
         self.ledger.set_meta(checkpoint_key, None)
 
     def _write_history(self, kind: str, records: list[Any], until: date | None) -> None:
