@@ -347,8 +347,7 @@ def exactly_once_problems(
     """Every way the sandbox differs from "each eligible record exactly once, nothing else".
 
     :param check_void_status: also require a host-voided invoice found in Xero to be VOIDED
-        there (a known engine bug sends history's voided invoices as AUTHORISED; the test
-        ``test_voided_history_invoices_never_reach_xero_as_authorised`` pins that on its own).
+        there (``test_voided_history.py`` pins that on its own, with a practice that has them).
     """
     problems: list[str] = []
 

@@ -114,8 +114,12 @@ def running(
     per_tenant: int = 2,
     threads: int = 2,
     batch_size: int = 10,
+    transport: httpx.BaseTransport | None = None,
 ) -> Iterator[Running]:
-    """A worker on ``prepared`` reaching ``sandbox`` in process, on virtual time."""
+    """A worker on ``prepared`` reaching ``sandbox`` in process, on virtual time.
+
+    :param transport: instead of ``sandbox.transport()`` (tests that spoil answers wrap it).
+    """
     sandbox_clock = sandbox.clock if isinstance(sandbox.clock, SandboxClock) else None
     vt = VirtualTime(host_clock, sandbox_clock)
     config = AppConfig(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, url=url, worker="off")
@@ -126,7 +130,7 @@ def running(
             config,
             secret=opened.host.secret(PLUGIN),
             data_dir=opened.host.data_dir(PLUGIN),
-            transport=sandbox.transport(),
+            transport=transport or sandbox.transport(),
             limiter=RateLimiter(clock=vt),
             worker_threads=threads,
         )
