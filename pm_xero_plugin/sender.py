@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -269,7 +269,15 @@ class BatchSender:
         try:
             found = self._lookup(tenant_id, connection, kind, uncertain)
         except XeroError as exc:
-            self._settle_request_error(tenant_id, [p.row for p in prepared], exc, outcome)
+            # The look-up failed, so nothing is known yet about the rows in doubt: they must
+            # stay in doubt (a 429 on the look-up says nothing about the earlier create).
+            self._settle_request_error(
+                tenant_id,
+                [p.row for p in prepared],
+                exc,
+                outcome,
+                in_doubt={p.row.id for p in uncertain},
+            )
             raise _StopBatch from exc
         finally:
             outcome.api_calls += 1
@@ -399,17 +407,32 @@ class BatchSender:
             outcome.failed += 1
 
     def _settle_request_error(
-        self, tenant_id: str, rows: Sequence[_Row], exc: XeroError, outcome: BatchOutcome
+        self,
+        tenant_id: str,
+        rows: Sequence[_Row],
+        exc: XeroError,
+        outcome: BatchOutcome,
+        *,
+        in_doubt: Set[int] = frozenset(),
     ) -> None:
+        """Settle every row of a request that failed as a whole.
+
+        :param in_doubt: rows whose earlier create may be in Xero and that were not looked up
+            (the failed request was the look-up): whatever the error, they keep "uncertain".
+        """
         ids = [r.id for r in rows]
         if isinstance(exc, RateLimited):
-            # Xero refused the request without processing it (and any earlier unknown outcome
-            # was settled by the look-up before sending): the rows wait for the tenant's window.
+            # Xero refused this request without processing it: the rows wait for the tenant's
+            # window. Rows of a refused *create* are known not to be in Xero (any earlier
+            # unknown outcome was looked up first); rows whose look-up was refused are not.
             wait = exc.retry_after or 1.0
             next_at = self._now() + timedelta(seconds=wait)
             for row in rows:
                 self.ledger.mark_retrying(
-                    row.id, next_at, f"rate limited by Xero ({exc.problem})", outcome_known=True
+                    row.id,
+                    next_at,
+                    f"rate limited by Xero ({exc.problem})",
+                    outcome_known=row.id not in in_doubt,
                 )
             outcome.retrying += len(ids)
             outcome.blocked_for = max(outcome.blocked_for, wait)
@@ -420,10 +443,16 @@ class BatchSender:
             self._on_reconnect_required(tenant_id, str(exc))
             return
         if isinstance(exc, ValidationFailed):
-            for row in rows:
+            # A row in doubt is never failed on a refused look-up: failing clears the doubt,
+            # and the admin's retry would then create it a second time. It backs off instead.
+            refused = [r for r in rows if r.id not in in_doubt]
+            for row in refused:
                 self.ledger.mark_failed(row.id, str(exc), hint=diagnose(str(exc)).hint)
-            outcome.failed += len(ids)
-            return
+            outcome.failed += len(refused)
+            rows = [r for r in rows if r.id in in_doubt]
+            ids = [r.id for r in rows]
+            if not rows:
+                return
         # Transient, OutcomeUnknown and anything else: back off and try again later. Rows that
         # went out with an unknown outcome keep their "uncertain" mark from mark_sent, so the
         # next attempt looks them up in Xero before re-sending.

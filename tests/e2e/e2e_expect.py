@@ -26,6 +26,8 @@ class Expected:
     payments: dict[str, Counter[tuple[str, str, Decimal]]] = field(default_factory=dict)
     """(Reference, InvoiceNumber, Amount) per allocation to an invoice dated >= start."""
     overpayments: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    voided: dict[str, set[str]] = field(default_factory=dict)
+    """Invoices voided in the host, dated in the window: absent from Xero, or there VOIDED."""
     before_start: dict[str, set[str]] = field(default_factory=dict)
     """Invoice / credit note numbers dated before the start date: never in Xero."""
     held_payments: set[str] = field(default_factory=set)
@@ -45,6 +47,7 @@ def expected(world: World, start: date) -> Expected:
         out.payments[tenant] = Counter()
         out.overpayments[tenant] = {}
         out.before_start[tenant] = set()
+        out.voided[tenant] = set()
     shared = {t for t in tenants.values() if list(tenants.values()).count(t) > 1}
     names = {loc["id"]: loc["name"] for loc in world.locations}
     clients = {c["id"]: c for c in history(host, "clients")}
@@ -58,13 +61,15 @@ def expected(world: World, start: date) -> Expected:
         number = f"INV{invoice['number']}"
         if date.fromisoformat(invoice["date"]) < start:
             out.before_start[tenant].add(number)
-        elif invoice["status"] == "voided":
-            out.may_contacts[tenant].add(contact)
         else:
-            out.contacts[tenant].add(contact)
-            out.invoices[tenant][number] = money(invoice["total"])
             if tenant in shared:
                 out.tracking[number] = names[invoice["location_id"]]
+            if invoice["status"] == "voided":
+                out.may_contacts[tenant].add(contact)
+                out.voided[tenant].add(number)
+            else:
+                out.contacts[tenant].add(contact)
+                out.invoices[tenant][number] = money(invoice["total"])
     for note in history(host, "credit_notes"):
         tenant = tenants[note["location_id"]]
         number = f"CN{note['number']}"
@@ -113,7 +118,11 @@ def check_books(world: World, exp: Expected) -> None:
         invoices = [i for i in book["invoices"] if i.get("Type") == "ACCREC"]
         counted = _count(invoices, "InvoiceNumber")
         assert {n for n, c in counted.items() if c > 1} == set(), "duplicate invoices"
-        got = {i["InvoiceNumber"]: money(i["Total"]) for i in invoices}
+        voided = {i["InvoiceNumber"] for i in invoices if i.get("Status") == "VOIDED"}
+        assert voided <= exp.voided[tenant], "voided in Xero but not in the host"
+        got = {
+            i["InvoiceNumber"]: money(i["Total"]) for i in invoices if i.get("Status") != "VOIDED"
+        }
         assert set(got) == set(exp.invoices[tenant])
         assert got == exp.invoices[tenant], "invoice totals differ from the host's"
         assert not (set(got) & exp.before_start[tenant]), "a document before the start date"

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from hookspecs.refhost import ManualClock, RefHost
+from pm_xero_plugin.ledger.states import DEPENDENCY_GATES
 from pm_xero_plugin.sandbox import Sandbox, SandboxClock
 from pm_xero_plugin.sandbox.server import RunningServer
 from pm_xero_plugin.spec_check import SpecViolation, validate_httpx_request
@@ -233,6 +234,14 @@ class World:
     def open_rows(self, tenant_id: str | None = None) -> int:
         return sum(
             r["n"] for r in self.engine.ledger.counts(tenant_id) if r["state"] in OPEN_STATES
+        )
+
+    def unsettled(self) -> int:
+        """Rows on their way: open, or waiting for another row to reach Xero first."""
+        return self.open_rows() + sum(
+            r["n"]
+            for r in self.engine.ledger.counts()
+            if r["state"] == "waiting" and r["gate"] in DEPENDENCY_GATES
         )
 
     def run_worker(self, max_seconds: float = 10.0) -> None:

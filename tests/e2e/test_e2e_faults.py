@@ -79,3 +79,38 @@ def test_timeouts_before_and_after_commit_never_duplicate(world: World, outcome:
 
 
 _SETTINGS_READS = {"Accounts", "TaxRates", "TrackingCategories", "Organisation"}
+
+
+def test_lookup_refused_by_429_keeps_a_lost_create_in_doubt(world: World) -> None:
+    """A create whose answer was lost is looked up before going again; when Xero answers that
+    look-up with 429 the row must stay "in doubt" – a plain re-send would double the money in
+    Xero (an overpayment has no unique number to stop it)."""
+    world.set_up()
+    world.drain()
+    first = world.tenant_of(0)
+    client = next(c for c in world.host.iter_history("clients", world.locations[0]["id"]))
+    world.host.record_payment(
+        {
+            "location_id": world.locations[0]["id"],
+            "client_id": client["id"],
+            "amount": "12.34",
+            "method": "cash",
+            "allocations": [],
+        }
+    )
+    faults = world.sandbox.faults(first)
+    faults.lost_response_rate = 1.0
+    world.run_worker()  # Xero stores it; every answer is lost
+    faults.clear()
+    (row,) = [r for r in world.rows(kind="overpayment") if r.state != "synced"]
+    assert row.state == "retrying" and row.uncertain
+
+    faults.script.append("429")  # the look-up itself is refused
+    world.time.advance(world.next_wait())
+    world.run_worker(max_seconds=1.0)
+    assert world.engine.ledger.get(row.id).uncertain, "the 429 made Xero's copy forgotten"
+
+    world.time.advance(61)
+    world.drain(max_seconds=1.0)
+    check_books(world, expected(world, START_DATE))
+    assert world.engine.ledger.get(row.id).state == "synced"
