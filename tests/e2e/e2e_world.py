@@ -104,6 +104,8 @@ class World:
     sent: list[Sent] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    worker_seconds: float = 10.0
+    """Real seconds one worker run may take (it waits in real time while a tenant is blocked)."""
     _sent_lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- the plugin's pieces -------------------------------------------------------------------
@@ -244,10 +246,10 @@ class World:
             if r["state"] == "waiting" and r["gate"] in DEPENDENCY_GATES
         )
 
-    def run_worker(self, max_seconds: float = 10.0) -> None:
-        self.runtime.worker.run(until_idle=True, max_seconds=max_seconds)
+    def run_worker(self, max_seconds: float | None = None) -> None:
+        self.runtime.worker.run(until_idle=True, max_seconds=max_seconds or self.worker_seconds)
 
-    def drain(self, rounds: int = 40, max_seconds: float = 10.0) -> None:
+    def drain(self, rounds: int = 40, max_seconds: float | None = None) -> None:
         """Run the worker until nothing is ready, sending or retrying, moving virtual time to
         the next retry between rounds (a retry is scheduled on the host clock)."""
         for _ in range(rounds):
@@ -265,9 +267,11 @@ class World:
             "WHERE state IN ('retrying', 'sending')"
         )[0][0]
         now = self.host.now()
-        if not found:
-            return 1.0
-        return max(1.0, float(found) - now.timestamp() + 1.0)
+        waits = [float(found) - now.timestamp()] if found else []
+        limiter = self.runtime.limiter
+        waits += [limiter.wait_for(t).seconds for t in set(self.tenants.values())]
+        waits = [w for w in waits if w > 0]
+        return max(1.0, min(waits) + 1.0) if waits else 1.0
 
     def attempts_by_number(self, tenant: str) -> dict[str, set[str]]:
         """Per document number: the idempotency keys of the creates that carried it."""

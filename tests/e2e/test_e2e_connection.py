@@ -142,3 +142,20 @@ def test_disconnect_pauses_that_location_until_reconnected(world: World) -> None
     world.connect(1)  # the admin presses "Connect to Xero" again
     world.drain()
     check_books(world, expected(world, START_DATE))
+
+
+def test_minute_limit_is_respected_from_xeros_headers(world: World) -> None:
+    """Xero's minute limit set low for the back-sync: the worker paces each organisation by
+    Xero's remaining-headers and Retry-After (on the sandbox clock), everything arrives once,
+    and 429s stay rare."""
+    world.set_up()
+    limits = world.sandbox.limits
+    limits.per_minute = 3
+    world.worker_seconds = 0.2  # blocked tenants are waited out in virtual time instead
+    before = len(world.sandbox.requests)
+    world.drain(rounds=200)
+    check_books(world, expected(world, START_DATE))
+    calls = [r for r in list(world.sandbox.requests)[before:] if r["path"].startswith("/api.xro")]
+    refused = [r for r in calls if r["status"] == 429]
+    assert len(calls) > 3 * limits.per_minute  # it really had to wait for new windows
+    assert len(refused) <= len(calls) // 4, f"{len(refused)} of {len(calls)} calls refused"
