@@ -803,6 +803,14 @@ def _problem_message(response: httpx.Response) -> str:
 def _definite_error(response: httpx.Response, tenant_id: str) -> XeroError:
     status = response.status_code
     message = _problem_message(response) or f"HTTP {status}"
+    if status == 401 and "tokenexpired" in message.replace(" ", "").lower():
+        # Expired again right after a successful refresh (clock skew, a token revoked and
+        # re-issued): not the admin's problem. The next attempt refreshes again; if the grant is
+        # really gone, that refresh answers invalid_grant and *that* asks for a reconnect.
+        return TransientError(
+            f"Xero still reports the token expired after a refresh ({message}); will retry",
+            tenant_id=tenant_id,
+        )
     if status in (401, 403):
         return ReconnectRequired(
             f"Xero refused access ({message}): reconnect this location to Xero",

@@ -398,6 +398,17 @@ def test_a_401_refreshes_once_and_retries_with_the_new_token(
     assert [r.headers["Idempotency-Key"] for r in script.requests] == ["k", "k"]
 
 
+def test_token_expired_again_after_a_refresh_is_transient_not_a_reconnect(
+    clock: FakeClock, limiter: RateLimiter
+) -> None:
+    tokens = FakeTokens()
+    expired = {"title": "Unauthorized", "status": 401, "detail": "TokenExpired: token expired"}
+    script = Script(xero_json(401, expired), xero_json(401, expired))
+    with pytest.raises(TransientError):
+        send(make_client(script, clock, limiter, tokens), "INV1")
+    assert len(tokens.invalidations) == 1
+
+
 def test_a_second_401_means_reconnect(clock: FakeClock, limiter: RateLimiter) -> None:
     tokens = FakeTokens()
     unauthorized = {"title": "Unauthorized", "status": 401, "detail": "AuthenticationUnsuccessful"}

@@ -11,18 +11,12 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-import pytest
 from reliability_practice import frozen_clock, make_sandbox, prepare
 from reliability_runner import running
 
 TODAY = date(2025, 9, 15)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: client.py:614/806 turns a second 401 (TokenExpired) in one request into "
-    "ReconnectRequired; runtime._reconnect_required then pauses the organisation for good",
-)
 def test_two_token_expired_answers_in_a_row_recover_without_a_reconnect(tmp_path: Path) -> None:
     sandbox = make_sandbox(orgs=1, seed=12)
     clock = frozen_clock(TODAY)
