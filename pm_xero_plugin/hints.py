@@ -29,6 +29,15 @@ class Diagnosis:
 _LOCK_DATE = re.compile(r"period lock date, currently set at (?P<date>[0-9A-Za-z-]+)")
 
 _RULES: list[tuple[re.Pattern[str], Diagnosis]] = [
+    # Order matters: the first match wins. Xero's name clash ("The contact name … is already
+    # assigned to another contact. The contact name must be unique …") is not a number clash.
+    (
+        re.compile(r"already assigned to another contact", re.I),
+        Diagnosis(
+            "Another Xero contact already has this name. Rename or archive it in Xero (or merge "
+            "the two), then retry."
+        ),
+    ),
     (
         re.compile(r"must be unique", re.I),
         Diagnosis(
@@ -64,13 +73,6 @@ _RULES: list[tuple[re.Pattern[str], Diagnosis]] = [
             "Xero shows less owing on the invoice than this payment: a payment was probably "
             "entered by hand in Xero. Remove the duplicate payment in Xero, then retry, or "
             "resolve this one if Xero is already right."
-        ),
-    ),
-    (
-        re.compile(r"already assigned to another contact", re.I),
-        Diagnosis(
-            "Another Xero contact already has this name. Rename or archive it in Xero (or merge "
-            "the two), then retry."
         ),
     ),
     (

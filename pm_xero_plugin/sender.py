@@ -321,7 +321,7 @@ class BatchSender:
         except XeroError as exc:
             self._settle_request_error(tenant_id, [p.row for p in group], exc, outcome)
             raise _StopBatch from exc
-        duplicates: list[_Prepared] = []
+        duplicates: list[tuple[_Prepared, str]] = []
         for p, result in zip(group, results, strict=False):
             if result.ok and result.xero_id:
                 self.ledger.mark_synced(p.row.id, result.xero_id, _reply(result))
@@ -330,7 +330,7 @@ class BatchSender:
             message = "; ".join(result.errors) or "Xero refused this element without a message"
             diagnosis = diagnose(message)
             if diagnosis.duplicate_number and method == "PUT":
-                duplicates.append(p)
+                duplicates.append((p, message))
             else:
                 self._settle_element_error(p.row, message, diagnosis, _reply(result), outcome)
         if duplicates:
@@ -369,25 +369,33 @@ class BatchSender:
         tenant_id: str,
         connection: str,
         kind: str,
-        items: list[_Prepared],
+        duplicates: list[tuple[_Prepared, str]],
         outcome: BatchOutcome,
     ) -> None:
         """Xero said the number exists: link the row to that document instead of failing it."""
+        items = [p for p, _ in duplicates]
         try:
             outcome.api_calls += 1
             found = self._lookup(tenant_id, connection, kind, items)
         except XeroError as exc:
             self._settle_request_error(tenant_id, [p.row for p in items], exc, outcome)
             return
-        for p in items:
+        for p, said in duplicates:
             if p.row.id in found:
                 self.ledger.mark_synced(
                     p.row.id, found[p.row.id], {"linked_existing": True, "key": p.dedupe_key}
                 )
                 outcome.synced += 1
             else:
-                message = f"Xero reports {p.dedupe_key} exists but it could not be found to link"
-                self._settle_element_error(p.row, message, diagnose(message), None, outcome)
+                # Keep Xero's own words: they are what the admin (and Xero support) need.
+                self.ledger.mark_failed(
+                    p.row.id,
+                    f"{said} ({p.dedupe_key} could not be found in Xero to link to it)",
+                    hint="Xero says this number is taken, but no document of this kind has it "
+                    "(it may be deleted, archived or of another type). Renumber or remove the "
+                    "one in Xero, then retry.",
+                )
+                outcome.failed += 1
 
     # -- settling failures -----------------------------------------------------------------------
 

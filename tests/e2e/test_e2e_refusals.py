@@ -78,3 +78,52 @@ def test_lock_date_holds_documents_until_unlocked(world: World) -> None:
     world.engine.retry()
     world.drain()
     check_books(world, expected(world, START_DATE))
+
+
+def test_contact_name_taken_in_xero_fails_that_contact_and_holds_its_documents(
+    world: World,
+) -> None:
+    world.connect_all()
+    first = world.tenant_of(0)
+    home = world.locations[0]["id"]
+    invoiced = {
+        i["client_id"]
+        for i in world.host.iter_history("invoices", home, START_DATE)
+        if i["status"] != "voided"
+    }
+    client = next(
+        c
+        for c in world.host.iter_history("clients", home)
+        if c["location_id"] == home and c["id"] in invoiced
+    )
+    name = f"{client['first_name']} {client['last_name']} (C{client['number']})"
+    runtime = world.runtime
+    key = runtime.connection_for_any(first)
+    # Someone typed this customer into Xero by hand, without a contact number.
+    (made,) = runtime.client.send_batch(
+        first, key, "PUT", "Contacts", [{"Name": name}], idempotency_key="by-hand-1"
+    )
+    assert made.ok
+    settings = world.make_settings(None)
+    world.save_settings(settings)
+    world.host.start_contact_sync(None)
+    world.drain()
+
+    (failed,) = world.rows(state="failed")
+    assert (failed.kind, failed.host_id, failed.tenant_id) == ("contact", client["id"], first)
+    assert "already assigned to another contact" in str(failed.message)
+    assert "Rename or archive it in Xero" in str(failed.hint)
+
+    world.save_settings(dict(settings, start_date=START_DATE.isoformat()))
+    world.host.backfill(None, None)
+    world.drain()
+    held = [r for r in world.rows(tenant_id=first) if r.dep_contact == client["id"]]
+    assert held and all(r.state == "waiting" and r.gate == "contact" for r in held)
+    assert [r.id for r in world.rows(state="failed")] == [failed.id]
+    assert "already assigned to another contact" in json.dumps(world.host.sync_status(home))
+
+    hand_made = next(c for c in world.sandbox.org(first).contacts.values() if c["Name"] == name)
+    hand_made["Name"] = f"{name} – typed by hand"  # the admin renames it in Xero …
+    assert world.engine.retry(kind="contact") == 1  # … and retries
+    world.drain()
+    check_books(world, expected(world, START_DATE))
