@@ -165,6 +165,8 @@ def check_order(world: World) -> None:
     its documents; an invoice's first create precedes the first payment against it."""
     first_contact: dict[tuple[str, str], int] = {}
     first_invoice: dict[tuple[str, str], int] = {}
+    first_note: set[tuple[str, str]] = set()
+    notes_by_tenant: dict[str, dict[str, str]] = {}
     contact_ids: dict[tuple[str, str], str] = {}
     invoice_ids: dict[tuple[str, str], str] = {}
     state = world.sandbox.inspect()
@@ -173,6 +175,9 @@ def check_order(world: World) -> None:
             contact_ids[(tenant, c["ContactID"])] = c["ContactNumber"]
         for i in book["invoices"]:
             invoice_ids[(tenant, i["InvoiceID"])] = i["InvoiceNumber"]
+        notes_by_tenant[tenant] = {
+            n["CreditNoteNumber"]: n["CreditNoteID"] for n in book["credit_notes"]
+        }
     checked = 0
     for sent in world.sent:
         if sent.method != "PUT" or not isinstance(sent.body, dict):
@@ -186,6 +191,17 @@ def check_order(world: World) -> None:
                 assert first_contact[(sent.tenant, number)] < sent.index
                 if "InvoiceNumber" in doc:
                     first_invoice.setdefault((sent.tenant, doc["InvoiceNumber"]), sent.index)
+                elif doc.get("CreditNoteNumber") in notes_by_tenant[sent.tenant]:
+                    first_note.add(
+                        (sent.tenant, notes_by_tenant[sent.tenant][doc["CreditNoteNumber"]])
+                    )
+                checked += 1
+        elif sent.path.startswith("/CreditNotes/") and sent.path.endswith("/Allocations"):
+            note_id = sent.path.split("/")[2]
+            assert (sent.tenant, note_id) in first_note, "allocated before the credit note"
+            for a in sent.body["Allocations"]:
+                number = invoice_ids[(sent.tenant, a["Invoice"]["InvoiceID"])]
+                assert first_invoice[(sent.tenant, number)] < sent.index
                 checked += 1
         elif sent.path == "/Payments":
             for p in sent.body["Payments"]:
