@@ -97,3 +97,15 @@ def world(
 ) -> Iterator[World]:
     """Three locations, the practice generated (history only), the add-on started; not connected."""
     yield from build_world(tmp_path, monkeypatch, spec_path, xero_spec, limits)
+
+
+@pytest.fixture
+def large_world(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    spec_path: Path,
+    xero_spec: Any,
+    limits: Limits,
+) -> Iterator[World]:
+    """The same with 240 customers: enough rows for several batches per organisation."""
+    yield from build_world(tmp_path, monkeypatch, spec_path, xero_spec, limits, clients=240)
