@@ -224,7 +224,15 @@ class XeroRuntime:
         return False, "not connected to Xero: press Connect to Xero"
 
     def _reconnect_required(self, tenant_id: str, reason: str) -> None:
+        """Xero refused this organisation (403: access removed). Forget it in the token sets
+        that listed it – durably, so a restart does not take it for connected again and send
+        into the refusal – and pause it until the admin connects it again."""
         log.warning("xero: organisation %s needs reconnecting: %s", tenant_id, reason)
+        with self._lock:
+            for key in self.tokens.connection_keys():
+                tenants = self.tokens.tenant_ids(key)
+                if tenant_id in tenants:
+                    self.tokens.set_tenant_ids(key, [t for t in tenants if t != tenant_id])
         self.engine.set_connection(None, tenant_id, False, f"reconnect to Xero: {reason}")
 
     # -- "Connect to Xero" (the host's settings page calls these) --------------------------------

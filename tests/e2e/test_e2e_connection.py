@@ -159,3 +159,27 @@ def test_minute_limit_is_respected_from_xeros_headers(world: World) -> None:
     refused = [r for r in calls if r["status"] == 429]
     assert len(calls) > 3 * limits.per_minute  # it really had to wait for new windows
     assert len(refused) <= len(calls) // 4, f"{len(refused)} of {len(calls)} calls refused"
+
+
+def test_disconnected_organisation_stays_paused_across_a_restart(world: World) -> None:
+    world.set_up()
+    second = world.tenant_of(1)
+    second_location = world.locations[1]["id"]
+    world.sandbox.faults(second).disconnect()
+    world.run_worker(max_seconds=2.0)
+    refused = sum(1 for r in world.sandbox.requests if r["status"] == 403)
+    assert refused
+
+    world.host.stop()  # the host restarts: the add-on starts again from its data directory
+    world.host.start()
+    world.wire_runtime()
+    world.run_worker(max_seconds=2.0)
+
+    assert sum(1 for r in world.sandbox.requests if r["status"] == 403) == refused
+    status = json.dumps(world.host.sync_status(second_location)).lower()
+    assert "connect" in status and 'connected to xero": true' not in status
+    assert world.rows(tenant_id=second, state="waiting", gate="connection")
+
+    world.connect(1)
+    world.drain()
+    check_books(world, expected(world, START_DATE))
