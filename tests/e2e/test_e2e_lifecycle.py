@@ -117,3 +117,51 @@ def test_credit_note_against_an_invoice_is_allocated_after_both(world: World) ->
         i for i in book["invoices"] if i["InvoiceNumber"] == f"INV{invoice['number']}"
     ]
     assert float(xero_invoice["AmountDue"]) == 50.0
+
+
+@pytest.mark.parametrize("kind", ["payment", "allocation"])
+def test_lost_answers_for_payments_and_allocations_are_adopted(world: World, kind: str) -> None:
+    """Payments and allocations have no unique number in Xero: a lost answer must be found by
+    look-up (Reference / the credit note's allocations), never applied twice."""
+    world.set_up()
+    world.drain()
+    loc = world.locations[1]["id"]
+    tenant = world.tenant_of(1)
+    client = _client_of(world, 1)
+    invoice = world.host.create_invoice(
+        {"location_id": loc, "client_id": client["id"], "lines": [_line("80.00")]}
+    )
+    world.drain()
+    faults = world.sandbox.faults(tenant)
+    if kind == "payment":
+        faults.lost_response_rate = 1.0
+        record = world.host.record_payment(
+            {
+                "location_id": loc,
+                "client_id": client["id"],
+                "allocations": [{"invoice_id": invoice["id"], "amount": "30.00"}],
+            }
+        )
+    else:
+        faults.script.extend(["ok"] + ["lost"] * 5)  # the credit note, then its allocation
+        record = world.host.create_credit_note(
+            {
+                "location_id": loc,
+                "client_id": client["id"],
+                "invoice_id": invoice["id"],
+                "lines": [_line("30.00")],
+            }
+        )
+    world.run_worker()  # Xero applies it; every answer is lost
+    faults.clear()
+    (row,) = [r for r in world.rows(kind=kind) if r.host_id.startswith(record["id"])]
+    assert row.state == "retrying" and row.uncertain
+    world.drain()
+
+    assert world.engine.ledger.get(row.id).state == "synced"
+    check_books(world, expected(world, START_DATE))
+    book = world.book(tenant)
+    (xero_invoice,) = [
+        i for i in book["invoices"] if i["InvoiceNumber"] == f"INV{invoice['number']}"
+    ]
+    assert float(xero_invoice["AmountDue"]) == 50.0  # applied once
