@@ -22,10 +22,11 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pm_xero_plugin.kinds import KINDS, SEND_ORDER
+from pm_xero_plugin.retry import backoff_delay
 from pm_xero_plugin.sender import BatchOutcome, BatchSender
 
 __all__ = ["Worker", "WorkerStats"]
@@ -216,21 +217,37 @@ class Worker:
     def _send(self, tenant: str, kind: str, rows: list[Any]) -> None:
         try:
             outcome = self.sender.send(tenant, kind, rows)
-        except Exception:
-            # A bug must not kill the worker or strand the rows: release them (the lease would
-            # also expire) and keep serving other tenants.
+        except Exception as exc:
+            # A bug must not kill the worker or strand the rows – nor spin on them: released
+            # rows would be claimed and crash again at once, hundreds of times a second. They
+            # back off like a transient error instead (any "in doubt" mark is kept, so they are
+            # looked up before re-sending) and show the error on the dashboard.
             log.exception("batch of %d %s rows for tenant %s crashed", len(rows), kind, tenant)
-            try:
-                self.ledger.release([r.id for r in rows])
-            except Exception:
-                log.exception("could not release rows after a crash; the lease will expire")
-            outcome = BatchOutcome()
+            outcome = BatchOutcome(retrying=self._back_off(rows, exc))
         with self._lock:
             self._inflight[tenant] -= 1
             if outcome.blocked_for:
                 self._blocked_until[tenant] = self._monotonic() + outcome.blocked_for
             self.stats.add(tenant, outcome)
         self._wake.set()
+
+    def _back_off(self, rows: list[Any], exc: Exception) -> int:
+        """Schedule crashed rows for a later attempt; returns how many were."""
+        attempts = max((int(getattr(r, "attempts", 0)) for r in rows), default=0)
+        next_at = self._now() + timedelta(seconds=backoff_delay(attempts + 1))
+        message = f"internal error, will retry: {type(exc).__name__}: {exc}"
+        done = 0
+        for row in rows:
+            try:
+                self.ledger.mark_retrying(row.id, next_at, message)
+                done += 1
+            except Exception:  # already settled by the sender before it crashed, or gone
+                log.debug("row %s not rescheduled after the crash", row.id, exc_info=True)
+        try:
+            self.ledger.release([r.id for r in rows])  # anything still leased goes back
+        except Exception:
+            log.exception("could not release rows after a crash; the lease will expire")
+        return done
 
     def _drain(self) -> None:
         for future in list(self._futures):
