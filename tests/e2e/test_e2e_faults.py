@@ -114,3 +114,25 @@ def test_lookup_refused_by_429_keeps_a_lost_create_in_doubt(world: World) -> Non
     world.drain(max_seconds=1.0)
     check_books(world, expected(world, START_DATE))
     assert world.engine.ledger.get(row.id).state == "synced"
+
+
+def test_lost_answers_during_contact_sync_are_adopted(world: World) -> None:
+    world.connect_all()
+    settings = world.make_settings(None)
+    world.save_settings(settings)
+    first = world.tenant_of(0)
+    faults = world.sandbox.faults(first)
+    faults.lost_response_rate = 1.0
+    world.host.start_contact_sync(None)
+    world.run_worker()  # Xero creates the contacts; every answer is lost
+    faults.clear()
+    in_doubt = [r for r in world.rows(tenant_id=first, kind="contact") if r.uncertain]
+    assert in_doubt
+    world.drain()
+    assert all(world.engine.ledger.get(r.id).state == "synced" for r in in_doubt)
+
+    world.save_settings(dict(settings, start_date=START_DATE.isoformat()))
+    world.host.backfill(None, None)
+    world.drain()
+    check_books(world, expected(world, START_DATE))
+    assert not world.rows(state="failed")
