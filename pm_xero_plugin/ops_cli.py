@@ -143,7 +143,14 @@ def _app_config() -> AppConfig:
     return config
 
 
-def _runtime(opened: Opened, config: AppConfig, threads: int = 4) -> XeroRuntime:
+def _runtime(
+    opened: Opened,
+    config: AppConfig,
+    threads: int = 4,
+    *,
+    batch_size: int = 50,
+    lease_seconds: int = 120,
+) -> XeroRuntime:
     from pm_xero_plugin.runtime import XeroRuntime
 
     return XeroRuntime(
@@ -152,6 +159,8 @@ def _runtime(opened: Opened, config: AppConfig, threads: int = 4) -> XeroRuntime
         secret=opened.host.secret(PLUGIN),
         data_dir=opened.host.data_dir(PLUGIN),
         worker_threads=threads,
+        batch_size=batch_size,
+        lease_seconds=lease_seconds,
     )
 
 
@@ -248,12 +257,35 @@ def preview_command(
 @click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True)
 @click.option("--once", is_flag=True, help="Return once nothing is ready or in flight.")
 @click.option("--max-seconds", type=click.FloatRange(min=0), help="Stop after this long.")
-def worker_command(data_dir: Path, threads: int, once: bool, max_seconds: float | None) -> None:
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 50),
+    default=50,
+    show_default=True,
+    help="Elements per request (Xero recommends at most 50).",
+)
+@click.option(
+    "--lease-seconds",
+    type=click.IntRange(10, 3600),
+    default=120,
+    show_default=True,
+    help="How long a claimed batch is this worker's; a killed worker's rows return after it.",
+)
+def worker_command(
+    data_dir: Path,
+    threads: int,
+    once: bool,
+    max_seconds: float | None,
+    batch_size: int,
+    lease_seconds: int,
+) -> None:
     """Send what the ledger says is ready, in the foreground (several may share one ledger:
     claims carry leases). SIGTERM/SIGINT stop it cleanly after the batches in flight."""
     config = _app_config()
     with open_data_dir(data_dir) as opened:
-        runtime = _runtime(opened, config, threads)
+        runtime = _runtime(
+            opened, config, threads, batch_size=batch_size, lease_seconds=lease_seconds
+        )
         previous: dict[signal.Signals, Any] = {}
 
         def stop(_signum: int, _frame: FrameType | None) -> None:

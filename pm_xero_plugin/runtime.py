@@ -124,6 +124,8 @@ class XeroRuntime:
         worker_threads: int = 4,
         limiter: RateLimiter | None = None,
         clock: Clock | None = None,
+        batch_size: int = 50,
+        lease_seconds: int = 120,
     ) -> None:
         self.engine = engine
         self.config = config
@@ -159,6 +161,8 @@ class XeroRuntime:
             self.sender,
             now=engine.host.now,
             threads=worker_threads,
+            batch_size=batch_size,
+            lease_seconds=lease_seconds,
             limiter=self.limiter,
             before_dispatch=self._tick,
             monotonic=time.monotonic if clock is None else clock.monotonic,

@@ -102,10 +102,15 @@ def test_connect_preview_and_worker_against_a_served_sandbox(
     assert mine["kinds"]["invoice"]["already_in_xero"] == 0
 
     result = runner.invoke(
-        main, ["worker", "--once", "--max-seconds", "30", "--data-dir", str(root)]
+        main,
+        ["worker", "--once", "--max-seconds", "30", "--batch-size", "1", "--data-dir", str(root)],
     )
     assert result.exit_code == 0, result.output
     assert result.output.startswith("pm-xero worker: synced ")
+    invoice_puts = [
+        r for r in sandbox.requests if r["method"] == "PUT" and r["path"].endswith("/Invoices")
+    ]
+    assert len(invoice_puts) == 2, "--batch-size 1: one invoice per request"
     status = _json(["status"], root)
     sydney = next(s for s in status["sections"] if s["location_id"] == "syd")
     assert sydney["counts"]["invoice"]["synced"] == 2, status["failures"]
