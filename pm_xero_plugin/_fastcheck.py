@@ -12,23 +12,29 @@ both directions on generated records.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from operator import attrgetter
+from typing import Annotated, Any, Literal
 
-__all__ = ["FAST"]
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
 
-_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+__all__ = ["C_CHECK", "FAST"]
+
+# ``\Z``, not ``$``: ``$`` also matches before a final newline, and "1\n" is no canonical decimal
+# (marshmallow strips it: the pre-check returned "1\n" where the schema's payload says "1").
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 # Decimal strings in their canonical spelling – no leading zeros, no exponent – are exactly what
 # ``str(Decimal(text))`` gives back, so a match is returned as is, without making a Decimal
 # (that round trip was a fifth of a backfill). Anything else goes to marshmallow.
-_DEC4 = re.compile(r"^-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,4})?$")
-_DEC2 = re.compile(r"^-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,2})?$")
-_UDEC4 = re.compile(r"^(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,4})?$")
+_DEC4 = re.compile(r"^-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,4})?\Z")
+_DEC2 = re.compile(r"^-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,2})?\Z")
+_UDEC4 = re.compile(r"^(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,4})?\Z")
 """Non-negative: no sign at all (``-0`` is left to marshmallow)."""
-_UDEC2 = re.compile(r"^(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,2})?$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_UDEC2 = re.compile(r"^(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,2})?\Z")
+_CURRENCY = re.compile(r"^[A-Z]{3}\Z")
 _CATEGORIES = frozenset(
     ("boarding", "daycare", "grooming", "training", "retail", "extras", "voucher", "adjustment")
 )
@@ -278,10 +284,258 @@ def _client(raw: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+# -- the same rules at C speed (msgspec) -----------------------------------------------------
+#
+# msgspec checks types, lengths and enumerations in C and builds the payload dict (``to_builtins``
+# leaves out the optional fields a record does not have, as marshmallow does). Its ``pattern``
+# constraint calls Python's ``re`` once per value, which made it slower than the plain-Python
+# check, so decimal texts, dates and currencies arrive as plain ``str`` and are checked after:
+# all the values of one pattern in one ``re`` call (joined by newlines, which no value may hold).
+# The plain-Python check above still takes whatever this does not (integers for decimals, str
+# subclasses, ...) before marshmallow. The same property tests pin both layers
+# (``tests/ledger/test_host_input_fastcheck.py``). Unknown keys are ignored, as the schemas'
+# EXCLUDE does; ``bool`` is not an ``int`` to msgspec.
+
+_Id = Annotated[str, Meta(min_length=1, max_length=100)]
+_Number = Annotated[int, Meta(ge=0)]
+_Text50 = Annotated[str, Meta(max_length=50)]
+_Text100 = Annotated[str, Meta(max_length=100)]
+_Text255 = Annotated[str, Meta(max_length=255)]
+_Text500 = Annotated[str, Meta(max_length=500)]
+_Text4000 = Annotated[str, Meta(max_length=4000)]
+
+
+def _many(core: str) -> re.Pattern[str]:
+    """``core`` (no anchors, no newline) for each of newline-joined values, as one pattern."""
+    return re.compile(rf"(?:{core})(?:\n(?:{core}))*")
+
+
+_UDEC4_ALL = _many(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,4})?")
+_DEC2_ALL = _many(r"-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,2})?")
+_UDEC2_ALL = _many(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,2})?")
+_POSITIVE_ALL = _many(r"[1-9][0-9]{0,14}(?:\.[0-9]{1,2})?|0\.(?:[1-9][0-9]?|0[1-9])")
+"""Canonical money of at least 0.01."""
+_PERCENT_ALL = _many(r"100(?:\.0{1,4})?|[1-9]?[0-9](?:\.[0-9]{1,4})?")
+"""A canonical rate from 0 to 100."""
+
+
+def _all_match(pattern: re.Pattern[str], values: Sequence[Any]) -> bool:
+    """Every value matches ``pattern``'s core (a value holding a newline would split in two:
+    the count of newlines catches it)."""
+    text = "\n".join(values)
+    return text.count("\n") == len(values) - 1 and pattern.fullmatch(text) is not None
+
+
+def _day(text: str) -> bool:
+    """A real calendar day in its canonical ``YYYY-MM-DD`` spelling (ASCII digits only)."""
+    try:
+        return date.fromisoformat(text).isoformat() == text
+    except ValueError:
+        return False
+
+
+class _Line(Struct):
+    description: _Text4000
+    category: Literal[
+        "boarding", "daycare", "grooming", "training", "retail", "extras", "voucher", "adjustment"
+    ]
+    quantity: str
+    unit_price: str
+    discount_rate: str | UnsetType | None = UNSET
+    tax_rate: str | UnsetType | None = UNSET
+    area_type: _Text100 | UnsetType | None = UNSET
+
+
+class _Invoice(Struct):
+    id: _Id
+    number: _Number
+    location_id: _Id
+    client_id: _Id
+    date: str
+    due_date: str
+    currency: str
+    line_amount_types: Literal["exclusive", "inclusive", "no_tax"]
+    status: Literal["open", "paid", "voided"]
+    lines: Annotated[list[_Line], Meta(min_length=1, max_length=1000)]
+    total: str
+    updated_at: str
+    reference: _Text255 | UnsetType | None = UNSET
+
+
+class _CreditNote(Struct):
+    id: _Id
+    number: _Number
+    location_id: _Id
+    client_id: _Id
+    date: str
+    currency: str
+    line_amount_types: Literal["exclusive", "inclusive", "no_tax"]
+    lines: Annotated[list[_Line], Meta(min_length=1, max_length=1000)]
+    total: str
+    updated_at: str
+    invoice_id: _Id | UnsetType | None = UNSET
+    reason: _Text4000 | UnsetType | None = UNSET
+
+
+class _Allocation(Struct):
+    invoice_id: _Id
+    amount: str
+
+
+class _Payment(Struct):
+    id: _Id
+    number: _Number
+    location_id: _Id
+    client_id: _Id
+    paid_date: str
+    amount: str
+    currency: str
+    method: Literal["cash", "card", "eftpos", "bank_transfer", "stripe", "voucher"]
+    allocations: list[_Allocation]
+    updated_at: str
+
+
+class _Address(Struct):
+    line1: _Text500 | UnsetType | None = UNSET
+    line2: _Text500 | UnsetType | None = UNSET
+    city: _Text255 | UnsetType | None = UNSET
+    region: _Text255 | UnsetType | None = UNSET
+    postcode: _Text50 | UnsetType | None = UNSET
+    country: _Text50 | UnsetType | None = UNSET
+
+
+class _Client(Struct):
+    id: _Id
+    number: _Number
+    location_id: _Id
+    first_name: _Text255
+    last_name: _Text255
+    updated_at: str
+    email: _Text255 | UnsetType | None = UNSET
+    phone: _Text50 | UnsetType | None = UNSET
+    customer_type: _Text100 | UnsetType | None = UNSET
+    address: _Address | UnsetType | None = UNSET
+
+
+_convert = msgspec.convert
+_to_builtins = msgspec.to_builtins
+_C_ERRORS = (msgspec.ValidationError, TypeError, ValueError)
+
+
+_LINE_DECIMALS = attrgetter("quantity", "unit_price", "tax_rate", "discount_rate")
+
+
+def _present(values: tuple[Any, ...]) -> list[Any]:
+    """The optional values a document's lines have (not null, not absent)."""
+    return [value for value in values if value is not None and value is not UNSET]
+
+
+def _lines_ok(lines: list[_Line], total: str) -> bool:
+    """The decimal texts of a document: quantities and tax rates (≥ 0, four places), unit
+    prices (two places), discount rates (0 to 100), the total (≥ 0, two places)."""
+    quantities, prices, rates, discounts = zip(*map(_LINE_DECIMALS, lines), strict=True)
+    if rates.count(None) or rates.count(UNSET):
+        rates = tuple(_present(rates))
+    if discounts.count(UNSET) + discounts.count(None) != len(discounts) and not _all_match(
+        _PERCENT_ALL, _present(discounts)
+    ):
+        return False
+    return (
+        _all_match(_UDEC4_ALL, quantities + rates)
+        and _all_match(_DEC2_ALL, prices)
+        and _UDEC2_ALL.fullmatch(total) is not None
+    )
+
+
+def _c_invoice(raw: Any) -> dict[str, Any] | None:
+    try:
+        record = _convert(raw, _Invoice)
+        if not (
+            record.due_date >= record.date
+            and _day(record.date)
+            and _day(record.due_date)
+            and _CURRENCY.match(record.currency)
+            and _lines_ok(record.lines, record.total)
+        ):
+            return None
+        out: dict[str, Any] = _to_builtins(record)
+    except _C_ERRORS:
+        return None
+    return out
+
+
+def _c_credit_note(raw: Any) -> dict[str, Any] | None:
+    try:
+        record = _convert(raw, _CreditNote)
+        if not (
+            _day(record.date)
+            and _CURRENCY.match(record.currency)
+            and _lines_ok(record.lines, record.total)
+        ):
+            return None
+        out: dict[str, Any] = _to_builtins(record)
+    except _C_ERRORS:
+        return None
+    return out
+
+
+def _c_payment(raw: Any) -> dict[str, Any] | None:
+    try:
+        record = _convert(raw, _Payment)
+        allocations = record.allocations
+        amounts = [a.amount for a in allocations]
+        if not (
+            _day(record.paid_date)
+            and _CURRENCY.match(record.currency)
+            and _all_match(_POSITIVE_ALL, [record.amount, *amounts])
+        ):
+            return None
+        if len(amounts) > 1 or (amounts and amounts[0] != record.amount):
+            if len({a.invoice_id for a in allocations}) != len(allocations):
+                return None
+            if sum((Decimal(amount) for amount in amounts), _ZERO) > Decimal(record.amount):
+                return None
+        out: dict[str, Any] = _to_builtins(record)
+    except _C_ERRORS:
+        return None
+    return out
+
+
+def _c_client(raw: Any) -> dict[str, Any] | None:
+    try:
+        record = _convert(raw, _Client)
+        if not (record.first_name.strip() or record.last_name.strip()):
+            return None
+        out: dict[str, Any] = _to_builtins(record)
+    except _C_ERRORS:
+        return None
+    return out
+
+
+C_CHECK: dict[str, Callable[[Any], dict[str, Any] | None]] = {
+    "client": _c_client,
+    "invoice": _c_invoice,
+    "credit_note": _c_credit_note,
+    "payment": _c_payment,
+}
+"""The msgspec layer alone (tests pin it on its own, as they pin :data:`FAST`)."""
+
+
+def _layered(
+    c_check: Callable[[Any], dict[str, Any] | None],
+    py_check: Callable[[Any], dict[str, Any] | None],
+) -> Callable[[Any], dict[str, Any] | None]:
+    def check(raw: Any) -> dict[str, Any] | None:
+        out = c_check(raw)
+        return out if out is not None else py_check(raw)
+
+    return check
+
+
 FAST: dict[str, Callable[[Any], dict[str, Any] | None]] = {
-    "client": _client,
-    "invoice": _invoice,
-    "credit_note": _credit_note,
-    "payment": _payment,
+    "client": _layered(_c_client, _client),
+    "invoice": _layered(_c_invoice, _invoice),
+    "credit_note": _layered(_c_credit_note, _credit_note),
+    "payment": _layered(_c_payment, _payment),
 }
 """Per record kind: the payload when the record is clearly valid, else ``None``."""

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from pm_xero_plugin import rules, status
 from pm_xero_plugin.ledger import Facts, NewRow, Row, SqliteLedger
 from pm_xero_plugin.ledger.states import EXTERNAL_GATES, RULE_GATES
-from pm_xero_plugin.schemas import canonical_json, capped_raw, validate_record
+from pm_xero_plugin.schemas import capped_raw, payload_json, validate_record
 from pm_xero_plugin.settings import Settings, check_codes, parse_settings
 
 __all__ = ["BATCH", "AccountsSource", "Engine"]
@@ -461,7 +461,7 @@ class Engine:
         if payload is None:
             self._reject("contact", raw, errors)
             return
-        text = canonical_json(payload)
+        text = payload_json(payload)
         home_tenant = self._tenant_for(payload["location_id"])
         items = [self._contact_item(payload, text, home_tenant, payload["location_id"])]
         for row in self.ledger.rows_for("contact", payload["id"]):
@@ -530,7 +530,7 @@ class Engine:
         )
 
     def _document_item(self, kind: str, payload: dict[str, Any], tenant: str) -> _Item:
-        text = canonical_json(payload)
+        text = payload_json(payload)
         return _Item(
             kind=kind,
             host_id=payload["id"],
@@ -568,7 +568,7 @@ class Engine:
     def _payment_items(self, payload: dict[str, Any], tenant: str) -> list[_Item]:
         from decimal import Decimal
 
-        text = canonical_json(payload)
+        text = payload_json(payload)
         digest = _hash(text)
         items = [
             _Item(
@@ -628,7 +628,7 @@ class Engine:
             if payload is None:
                 self._reject("contact", record, errors)
                 return
-        text = canonical_json(payload)
+        text = payload_json(payload)
         home = payload["location_id"]
         where = home if self._tenant_for(home) == tenant else location_id
         self._write([self._contact_item(payload, text, tenant, where)], event="created")
@@ -638,9 +638,12 @@ class Engine:
     def _write(self, items: list[_Item], event: str, *, ensure_contacts: bool = False) -> None:
         """Insert or update rows for host records, each with its gate, in one transaction.
 
-        One look-up fetches both the rows the items may already have and the rows they depend
-        on. With ``ensure_contacts`` a customer missing in an item's organisation gets its
-        contact row first (a backfill batch), in the same transaction.
+        New rows are inserted first, each with its gate, by ``INSERT … ON CONFLICT DO NOTHING``
+        (one light look-up of the rows they depend on, none of their own keys: on a first-time
+        backfill they are all new); only the items whose row was already there are then looked
+        up and go through the edit rules. With ``ensure_contacts`` a customer missing in an
+        item's organisation gets its contact row first (a backfill batch), in the same
+        transaction.
         """
         if not items:
             return
@@ -648,23 +651,23 @@ class Engine:
         with self.ledger.transaction():
             # Looked up inside the write transaction: a worker cannot claim a row between the
             # look-up and the write, so the edit rules see the state they act on.
-            dep_keys = _dep_keys(items)
-            fetched = self.ledger.facts([*(item.key for item in items), *dep_keys])
+            deps = self.ledger.dep_facts(_dep_keys(items))
             if ensure_contacts:
                 missing = sorted(
                     {
                         (item.dep_contact, item.tenant_id, item.location_id)
                         for item in items
                         if item.dep_contact
-                        and ("contact", item.dep_contact, item.tenant_id) not in fetched
+                        and ("contact", item.dep_contact, item.tenant_id) not in deps
                     }
                 )
                 for client_id, tenant, location in missing:
                     self._ensure_contact(client_id, tenant, location)
-            existing = {item.key: fetched[item.key] for item in items if item.key in fetched}
-            fresh = [item for item in items if item.key not in existing]
-            ctx = self._context(self._dep_lookup(fetched, dep_keys, extra=fresh))
-            self.ledger.insert([_new_row(item, rules.gates_for(item, ctx)) for item in fresh])
+            ctx = self._context(self._dep_lookup(deps, items))
+            inserted = self.ledger.insert_new(
+                [_new_row(item, rules.gates_for(item, ctx)) for item in items]
+            )
+            fresh = [item for item, new in zip(items, inserted, strict=True) if new]
             for item in fresh:
                 if item.kind == "invoice" and (
                     event == "voided" or item.payload.get("status") == "voided"
@@ -676,28 +679,26 @@ class Engine:
                         self.ledger.transition(
                             found.id, "excluded", detail="voided before it reached Xero"
                         )
-            for item in items:
-                current = existing.get(item.key)
-                if current is not None:
-                    self._update(current, item, event, ctx)
+            if len(fresh) < len(items):
+                known = [item for item, new in zip(items, inserted, strict=True) if not new]
+                existing = self.ledger.facts(item.key for item in known)
+                for item in known:
+                    current = existing.get(item.key)
+                    if current is not None:
+                        self._update(current, item, event, ctx)
         self._supersede_rejected(items)
 
     def _dep_lookup(
-        self,
-        found: Mapping[tuple[str, str, str], Facts],
-        keys: Iterable[tuple[str, str, str]],
-        extra: Iterable[_Item] = (),
+        self, found: Mapping[tuple[str, str, str], rules.DepFacts], items: Iterable[_Item] = ()
     ) -> rules.DepLookup:
-        """:meth:`_batch_dep` over rows already fetched (``found``) for the dependency ``keys``;
-        anything else is asked of the ledger (and the host) one by one."""
+        """:meth:`_batch_dep` over dependencies already fetched (``found``); the batch's own
+        ``items`` count as rows not yet in Xero unless ``found`` knows them; anything else is
+        asked of the ledger (and the host) one by one."""
         known: dict[tuple[str, str, str], rules.DepFacts] = {
             item.key: rules.DepFacts(False, item.doc_date, item.include_before_start)
-            for item in extra
+            for item in items
         }
-        for key in keys:
-            hit = found.get(key)
-            if hit is not None:
-                known[key] = rules.DepFacts(hit.satisfied, hit.doc_date, hit.include_before_start)
+        known.update(found)
 
         def lookup(kind: str, host_id: str, tenant_id: str) -> rules.DepFacts | None:
             hit = known.get((kind, host_id, tenant_id))
@@ -940,7 +941,7 @@ class Engine:
                     continue  # already in the window before it widened
             tenant = self._tenant_for(payload["location_id"])
             if kind == "client":
-                text = canonical_json(payload)
+                text = payload_json(payload)
                 items.append(self._contact_item(payload, text, tenant, payload["location_id"]))
             elif kind == "invoice":
                 items.append(self._document_item("invoice", payload, tenant))

@@ -20,7 +20,10 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
+import orjson
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+from pm_xero_plugin._fastcheck import FAST
 
 __all__ = [
     "MAX_DESCRIPTION",
@@ -29,6 +32,7 @@ __all__ = [
     "canonical_json",
     "capped_raw",
     "flatten_errors",
+    "payload_json",
     "validate_record",
 ]
 
@@ -245,6 +249,25 @@ def canonical_json(data: Any) -> str:
     return _CANONICAL.encode(data)
 
 
+def payload_json(payload: Mapping[str, Any]) -> str:
+    """:func:`canonical_json` of a validated payload (:func:`validate_record`), the same text,
+    at C speed: what every ledger row stores and hashes.
+
+    orjson sorts keys and writes compact JSON like ``json``, but UTF-8 where ``json`` escapes to
+    ASCII, so its text is used only when it holds nothing either would escape (printable ASCII,
+    no backslash); anything else – and whatever orjson cannot encode – takes
+    :func:`canonical_json`. A validated payload holds no floats (money and quantities are
+    decimal strings), the one type the two encoders print differently.
+    """
+    try:
+        raw = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return canonical_json(payload)
+    if raw.isascii() and b"\\" not in raw and b"\x7f" not in raw:
+        return raw.decode("ascii")
+    return canonical_json(payload)
+
+
 def validate_record(
     kind: str, raw: Any, locations: Collection[str] | None = None
 ) -> tuple[dict[str, Any] | None, list[str]]:
@@ -261,10 +284,8 @@ def validate_record(
 
     :param locations: the host's location ids; a record of another location is refused.
     """
-    if not isinstance(raw, Mapping):
+    if type(raw) is not dict and not isinstance(raw, Mapping):
         return None, [f"record: must be an object, not {type(raw).__name__}"]
-    from pm_xero_plugin._fastcheck import FAST
-
     payload = FAST[kind](raw)
     if payload is None:
         try:

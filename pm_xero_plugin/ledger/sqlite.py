@@ -403,6 +403,32 @@ class SqliteLedger:
             include_before_start=bool(include),
         )
 
+    def dep_facts(
+        self, keys: Iterable[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], rules.DepFacts]:
+        """:meth:`dep` for many keys: only the columns the rules read, one ``host_id IN (…)``
+        query per (kind, tenant) and up to 500 ids, on the unique (kind, host_id, tenant_id)
+        index. A backfill batch's dependencies, several times cheaper than :meth:`facts`."""
+        groups: dict[tuple[str, str], list[str]] = {}
+        for kind, host_id, tenant_id in dict.fromkeys(keys):
+            groups.setdefault((kind, tenant_id), []).append(host_id)
+        out: dict[tuple[str, str, str], rules.DepFacts] = {}
+        for (kind, tenant_id), host_ids in groups.items():
+            for start in range(0, len(host_ids), 500):
+                chunk = host_ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for host_id, state, xero_id, doc_date, include in self._q(
+                    "SELECT host_id, state, xero_id, doc_date, include_before_start FROM rows "
+                    f"WHERE kind = ? AND tenant_id = ? AND host_id IN ({marks})",
+                    [kind, tenant_id, *chunk],
+                ):
+                    out[(kind, host_id, tenant_id)] = rules.DepFacts(
+                        satisfied=xero_id is not None or state == "synced",
+                        doc_date=doc_date,
+                        include_before_start=bool(include),
+                    )
+        return out
+
     # -- inserting and generic moves ------------------------------------------------------------
 
     def insert(self, rows: Sequence[NewRow]) -> None:
@@ -413,18 +439,43 @@ class SqliteLedger:
         counts are added here, one upsert per (tenant, location, kind, state, gate) of the batch,
         rather than by a per-row trigger: that trigger was a third of a backfill's time.
         """
+        self._insert(rows, "")
+
+    def insert_new(self, rows: Sequence[NewRow]) -> list[bool]:
+        """Insert the rows whose key (kind, host id, tenant) is not in the ledger yet; leave the
+        others untouched. Returns, per row, whether it was inserted.
+
+        Lets a first-time backfill write a batch without looking its keys up first (that look-up
+        found nothing for almost every row): ``INSERT … ON CONFLICT DO NOTHING``, and only when
+        fewer rows went in than were given, one query for the keys that did (new rows get ids
+        above the largest before the insert: ``id`` is the rowid, without AUTOINCREMENT).
+        """
         if not rows:
-            return
+            return []
+        with self.transaction():
+            top = self._conn.execute("SELECT coalesce(max(id), 0) FROM rows").fetchone()[0]
+            added = self._insert(rows, " ON CONFLICT DO NOTHING", after_id=top)
+        if added is None:
+            return [True] * len(rows)
+        return [(r.kind, r.host_id, r.tenant_id) in added for r in rows]
+
+    def _insert(
+        self, rows: Sequence[NewRow], on_conflict: str, after_id: int | None = None
+    ) -> set[tuple[str, str, str]] | None:
+        """The insert and its counts. With ``after_id`` (for ``ON CONFLICT DO NOTHING``) and
+        some rows left out: returns the keys that went in; ``None`` when every row did."""
+        if not rows:
+            return None
         now = self._now()
         for r in rows:
             if r.state not in INITIAL_STATES:
                 raise IllegalTransition(None, None, r.state)
         with self.transaction():
-            self._conn.executemany(
+            cursor = self._conn.executemany(
                 "INSERT INTO rows (kind, host_id, tenant_id, location_id, state, gate, detail, "
                 "doc_date, number, dep_contact, dep_invoice, dep_credit_note, "
                 "include_before_start, payload, payload_hash, message, field, created_at, "
-                "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" + on_conflict,
                 [
                     (
                         r.kind,
@@ -450,6 +501,17 @@ class SqliteLedger:
                     for r in rows
                 ],
             )
+            keys: set[tuple[str, str, str]] | None = None
+            if after_id is not None and cursor.rowcount != len(rows):
+                keys = {
+                    (k, h, t)
+                    for k, h, t in self._conn.execute(
+                        "SELECT kind, host_id, tenant_id FROM rows WHERE id > ?", (after_id,)
+                    )
+                }
+                rows = [r for r in rows if (r.kind, r.host_id, r.tenant_id) in keys]
+                if not rows:
+                    return keys
             added = Counter(
                 (
                     r.tenant_id,
@@ -467,6 +529,7 @@ class SqliteLedger:
             )
             if any(r.state == "ready" for r in rows):
                 self._made_ready = True
+        return keys
 
     def transition(self, row_id: int, target: str, **changes: Any) -> None:
         """Move one row to ``target`` (checked against its current state), setting ``changes``.
