@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from pm_xero_plugin import mapping
 from pm_xero_plugin.errors import (
+    NotFound,
     OutcomeUnknown,
     RateLimited,
     ReconnectRequired,
@@ -153,6 +154,9 @@ class BatchSender:
         for row in rows:
             try:
                 prepared.append(self._prepare_one(tenant_id, kind, row))
+            except _Refused as exc:
+                self.ledger.mark_failed(row.id, exc.message, hint=exc.hint)
+                outcome.failed += 1
             except mapping.MappingError as exc:
                 self.ledger.mark_failed(
                     row.id,
@@ -182,10 +186,21 @@ class BatchSender:
                 p, m, contact_id=contact_id, xero_invoice_id=row.xero_id if update else None
             )
             return _Prepared(row, "POST" if update else "PUT", element, element["InvoiceNumber"])
+        if kind in _NOT_EDITABLE and row.xero_id and row.operation != "create":
+            # Xero edits no payment or allocation; PUTting the new version would add a second
+            # one next to the first. The admin decides (delete in Xero and retry, or resolve).
+            raise _Refused(
+                f"{kind.replace('_', ' ')} {row.host_id} changed after it reached Xero "
+                f"({row.xero_id}), and Xero cannot edit one",
+                "Delete it in Xero, then retry to send the new version; or resolve this if "
+                "Xero is already right.",
+            )
         if kind == "credit_note":
             contact_id = self._xero_id("contact", p["client_id"], tenant_id)
             element = mapping.credit_note_payload(p, m, contact_id=contact_id)
-            return _Prepared(row, "PUT", element, element["CreditNoteNumber"])
+            if update:
+                element["CreditNoteID"] = row.xero_id
+            return _Prepared(row, "POST" if update else "PUT", element, element["CreditNoteNumber"])
         if kind == "allocation":
             credit_note_id = self._xero_id("credit_note", row.host_id, tenant_id)
             invoice_id = self._xero_id("invoice", p["invoice_id"], tenant_id)
@@ -223,7 +238,9 @@ class BatchSender:
             by_number = self.client.find_invoices_by_number(tenant_id, connection, keys)
             for p in items:
                 hit = by_number.get(p.dedupe_key)
-                if hit and (p.method == "PUT" or hit.get("Status") == "VOIDED"):
+                if not hit or hit.get("Status") == "DELETED":
+                    continue  # a deleted invoice is not the document this row created
+                if p.method == "PUT" or hit.get("Status") == "VOIDED":
                     found[p.row.id] = hit["InvoiceID"]
         elif kind == "credit_note":
             by_number = self.client.find_credit_notes_by_number(tenant_id, connection, keys)
@@ -461,6 +478,40 @@ class BatchSender:
             ids = [r.id for r in rows]
             if not rows:
                 return
+        if isinstance(exc, NotFound):
+            sure = [r for r in rows if r.id not in in_doubt and not r.uncertain]
+            for row in sure:
+                self.ledger.mark_failed(
+                    row.id,
+                    f"Xero has no such document ({exc})",
+                    hint="It was probably deleted in Xero. Resolve this if that was intended, or "
+                    "exclude it; retry sends it again.",
+                )
+            outcome.failed += len(sure)
+            rows = [r for r in rows if r not in sure]
+            ids = [r.id for r in rows]
+            if not rows:
+                return
+        worn = [
+            r
+            for r in rows
+            if r.attempts >= MAX_ATTEMPTS
+            and r.id not in in_doubt
+            and not r.uncertain
+            and not isinstance(exc, OutcomeUnknown)
+        ]
+        for row in worn:
+            self.ledger.mark_failed(
+                row.id,
+                f"gave up after {row.attempts} attempts: {exc}",
+                hint="Xero keeps refusing or failing this request. Check Xero's status and the "
+                "message, then retry.",
+            )
+        outcome.failed += len(worn)
+        rows = [r for r in rows if r not in worn]
+        ids = [r.id for r in rows]
+        if not rows:
+            return
         # Transient, OutcomeUnknown and anything else: back off and try again later. Rows that
         # went out with an unknown outcome keep their "uncertain" mark from mark_sent, so the
         # next attempt looks them up in Xero before re-sending.
@@ -477,6 +528,23 @@ class BatchSender:
 
 class _StopBatch(Exception):
     """Internal: the whole request failed and every row in it has been settled."""
+
+
+class _Refused(Exception):
+    """Internal: this row must not be sent as it is; an admin decides."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+_NOT_EDITABLE = frozenset({"payment", "overpayment", "allocation"})
+"""Kinds Xero cannot update in place: a changed one is refused, never sent again as a create."""
+
+MAX_ATTEMPTS = 12
+"""Attempts after which a row that keeps failing the same way stops retrying and asks an admin
+(rows whose earlier send may have reached Xero keep retrying: failing would drop the doubt)."""
 
 
 def _as_list(value: Any) -> list[dict[str, Any]]:
