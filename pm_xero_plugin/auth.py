@@ -535,6 +535,10 @@ def _send(
     return response
 
 
+_RECONNECT_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauthorized_client"})
+"""OAuth errors that mean the connection itself is gone: only an admin can mend them."""
+
+
 def _token_request(
     config: OAuthConfig,
     http: httpx.Client,
@@ -561,6 +565,14 @@ def _token_request(
     if response.status_code != 200 or not isinstance(body, dict):
         error = body.get("error") if isinstance(body, dict) else None
         code = str(error) if error else f"HTTP {response.status_code}"
+        if refused is ReconnectRequired and code not in _RECONNECT_ERRORS:
+            # A 429 from the identity service, a proxy's 4xx, a garbled answer: the tokens may
+            # still be good. Pausing the organisation until an admin reconnects would be wrong;
+            # try again later (an expired grant answers invalid_grant and lands below).
+            raise TransientError(
+                f"Xero token endpoint did not refresh ({code}); will retry",
+                status=response.status_code,
+            )
         if code == "invalid_grant" and refused is ReconnectRequired:
             message = "Xero refused the refresh token (invalid_grant): reconnect to Xero"
         else:

@@ -597,7 +597,9 @@ class XeroClient:
                     f"could not reach Xero ({type(exc).__name__})", tenant_id=tenant_id
                 )
                 self._log(method, path, None, tenant_id, idempotency_key, started)
-            except _MAYBE_SENT as exc:
+            except (*_MAYBE_SENT, httpx.HTTPError) as exc:
+                # Any other httpx error (a protocol error, say) is treated as "maybe sent", and
+                # only its type is kept: some carry the request's header values, the token too.
                 permit.release()
                 self._log(method, path, None, tenant_id, idempotency_key, started)
                 if is_write:

@@ -637,3 +637,13 @@ def test_debug_logs_name_the_call_but_never_the_token(
     assert "log-key" in caplog.text and TENANT in caplog.text
     assert "tok-1" not in caplog.text
     assert "tok-1" not in str(caught.value) and "tok-1" not in repr(caught.value)
+
+
+def test_an_unexpected_httpx_error_keeps_only_its_type_never_the_token(
+    clock: FakeClock, limiter: RateLimiter
+) -> None:
+    leaky = httpx.LocalProtocolError("Illegal header value b'Bearer tok-1'")
+    script = Script(leaky, leaky)
+    with pytest.raises(OutcomeUnknown) as caught:
+        send(make_client(script, clock, limiter, max_attempts=2), "INV1")
+    assert "tok-1" not in str(caught.value) and "LocalProtocolError" in str(caught.value)
