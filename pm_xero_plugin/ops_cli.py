@@ -149,7 +149,7 @@ def _runtime(
     threads: int = 4,
     *,
     batch_size: int = 50,
-    lease_seconds: int = 120,
+    lease_seconds: int = 600,
 ) -> XeroRuntime:
     from pm_xero_plugin.runtime import XeroRuntime
 
@@ -267,9 +267,10 @@ def preview_command(
 @click.option(
     "--lease-seconds",
     type=click.IntRange(10, 3600),
-    default=120,
+    default=600,
     show_default=True,
-    help="How long a claimed batch is this worker's; a killed worker's rows return after it.",
+    help="How long a claimed batch is this worker's (longer than one request can take); a "
+    "killed worker's rows return after it.",
 )
 def worker_command(
     data_dir: Path,

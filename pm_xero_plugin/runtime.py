@@ -43,7 +43,7 @@ from pm_xero_plugin.client import XeroAccountsSource, XeroClient
 from pm_xero_plugin.ratelimit import Clock, RateLimiter
 from pm_xero_plugin.sender import BatchSender
 from pm_xero_plugin.tokens import TokenStore
-from pm_xero_plugin.worker import Worker
+from pm_xero_plugin.worker import DEFAULT_LEASE_SECONDS, Worker
 
 __all__ = ["AppConfig", "XeroRuntime"]
 
@@ -125,7 +125,7 @@ class XeroRuntime:
         limiter: RateLimiter | None = None,
         clock: Clock | None = None,
         batch_size: int = 50,
-        lease_seconds: int = 120,
+        lease_seconds: int = DEFAULT_LEASE_SECONDS,
     ) -> None:
         self.engine = engine
         self.config = config
@@ -193,6 +193,16 @@ class XeroRuntime:
                 continue
             if tenant_id in self.tokens.tenant_ids(location_id):
                 return str(location_id)
+        if settings.organisation_mode == "shared":
+            # One organisation for every location: the admin connected once, from any tab, and
+            # the settings need name no location at all.
+            return self._any_connection(tenant_id)
+        return None
+
+    def _any_connection(self, tenant_id: str) -> str | None:
+        for candidate in self.tokens.connection_keys():
+            if tenant_id in self.tokens.tenant_ids(candidate) and self.connection_ok(candidate):
+                return candidate
         return None
 
     def connection_ok(self, location_id: str) -> bool:
@@ -204,12 +214,9 @@ class XeroRuntime:
     def connection_for_any(self, tenant_id: str) -> str:
         """A token set reaching ``tenant_id`` even before the settings map a location to it
         (the settings page reads the chart of accounts while the admin is choosing)."""
-        key = self.connection_for(tenant_id)
+        key = self.connection_for(tenant_id) or self._any_connection(tenant_id)
         if key is not None:
             return key
-        for candidate in self.tokens.connection_keys():
-            if tenant_id in self.tokens.tenant_ids(candidate) and self.connection_ok(candidate):
-                return candidate
         raise LookupError(f"no Xero connection reaches organisation {tenant_id}")
 
     def ensure_tracking_options(self, tenant_id: str, category: str, options: list[str]) -> None:

@@ -252,7 +252,9 @@ def parse_settings(
             tracking_category=data["tracking_category"],
             account_codes=codes,
             start_date=data["start_date"],
-            rounding_tolerance=data["rounding_tolerance"] or Decimal("0.02"),
+            rounding_tolerance=Decimal("0.02")
+            if data["rounding_tolerance"] is None
+            else data["rounding_tolerance"],
             currency=data["currency"],
             raw=dict(raw),
         ),

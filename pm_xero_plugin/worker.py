@@ -29,7 +29,13 @@ from pm_xero_plugin.kinds import KINDS, SEND_ORDER
 from pm_xero_plugin.retry import backoff_delay
 from pm_xero_plugin.sender import BatchOutcome, BatchSender
 
-__all__ = ["Worker", "WorkerStats"]
+__all__ = ["DEFAULT_LEASE_SECONDS", "Worker", "WorkerStats"]
+
+DEFAULT_LEASE_SECONDS = 600
+"""How long a claimed batch belongs to its worker. Longer than the client can spend on one
+request (retries with the same Idempotency-Key stop after its 300 s window, each try bounded by
+its timeouts), so a lease only runs out when the worker is gone – another worker that reclaims
+the rows then looks them up in Xero before re-sending."""
 
 log = logging.getLogger("pm_xero_plugin.worker")
 
@@ -75,7 +81,7 @@ class Worker:
         threads: int = 4,
         per_tenant: int = 2,
         batch_size: int = 50,
-        lease_seconds: int = 120,
+        lease_seconds: int = DEFAULT_LEASE_SECONDS,
         poll_seconds: float = 0.5,
         monotonic: Callable[[], float] = time.monotonic,
         worker_id: str | None = None,
