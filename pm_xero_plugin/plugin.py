@@ -117,10 +117,38 @@ def _record(hook: str, action: Callable[[Engine], None]) -> None:
             log.error("xero: %s arrived before start-up (or after shutdown): kept for later", hook)
         _pending.append((hook, action))
         return
+    _retry_failed(engine)
     try:
         action(engine)
     except Exception as exc:
         _failed(hook, exc)
+        _keep_for_retry(hook, action, 1)
+
+
+_retries: deque[tuple[str, Callable[[Engine], None], int]] = deque(maxlen=10_000)
+"""Record hooks whose hand-off raised (a locked or full disk, say): tried again before each
+later hook, so a passing problem loses nothing."""
+
+RETRY_LIMIT = 5
+
+
+def _keep_for_retry(hook: str, action: Callable[[Engine], None], tries: int) -> None:
+    if tries >= RETRY_LIMIT:
+        log.error(
+            "xero: %s failed %d times; given up (see the dashboard's add-on errors)", hook, tries
+        )
+        return
+    _retries.append((hook, action, tries))
+
+
+def _retry_failed(engine: Engine) -> None:
+    for _ in range(len(_retries)):
+        hook, action, tries = _retries.popleft()
+        try:
+            action(engine)
+        except Exception as exc:
+            _failed(hook, exc)
+            _keep_for_retry(hook, action, tries + 1)
 
 
 # -- lifecycle -----------------------------------------------------------------------------------
