@@ -305,33 +305,51 @@ _Text500 = Annotated[str, Meta(max_length=500)]
 _Text4000 = Annotated[str, Meta(max_length=4000)]
 
 
-def _many(core: str) -> re.Pattern[str]:
-    """``core`` (no anchors, no newline) for each of newline-joined values, as one pattern."""
-    return re.compile(rf"(?:{core})(?:\n(?:{core}))*")
+_MEMO = 16384
+"""How many values that passed each pattern (and how many real days) are remembered: a repeated
+price or date then costs one set look-up. Bounded, so memory stays flat."""
 
 
-_UDEC4_ALL = _many(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,4})?")
-_DEC2_ALL = _many(r"-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,2})?")
-_UDEC2_ALL = _many(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,2})?")
-_POSITIVE_ALL = _many(r"[1-9][0-9]{0,14}(?:\.[0-9]{1,2})?|0\.(?:[1-9][0-9]?|0[1-9])")
+class _Texts:
+    """One pattern over many values in one ``re`` call: the values joined by newlines (which
+    the pattern never matches; a value holding one would add a line, which the count catches)."""
+
+    def __init__(self, core: str) -> None:
+        self.pattern = re.compile(rf"(?:{core})(?:\n(?:{core}))*")
+        self.seen: set[str] = set()
+
+    def all_match(self, values: Sequence[Any]) -> bool:
+        if self.seen.issuperset(values):
+            return True  # each of them matched before (only exact matches are remembered)
+        text = "\n".join(values)
+        if text.count("\n") != len(values) - 1 or self.pattern.fullmatch(text) is None:
+            return False
+        if len(self.seen) < _MEMO:
+            self.seen.update(values)
+        return True
+
+
+_UDEC4_ALL = _Texts(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,4})?")
+_DEC2_ALL = _Texts(r"-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,2})?")
+_UDEC2_ALL = _Texts(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,2})?")
+_POSITIVE_ALL = _Texts(r"[1-9][0-9]{0,14}(?:\.[0-9]{1,2})?|0\.(?:[1-9][0-9]?|0[1-9])")
 """Canonical money of at least 0.01."""
-_PERCENT_ALL = _many(r"100(?:\.0{1,4})?|[1-9]?[0-9](?:\.[0-9]{1,4})?")
+_PERCENT_ALL = _Texts(r"100(?:\.0{1,4})?|[1-9]?[0-9](?:\.[0-9]{1,4})?")
 """A canonical rate from 0 to 100."""
-
-
-def _all_match(pattern: re.Pattern[str], values: Sequence[Any]) -> bool:
-    """Every value matches ``pattern``'s core (a value holding a newline would split in two:
-    the count of newlines catches it)."""
-    text = "\n".join(values)
-    return text.count("\n") == len(values) - 1 and pattern.fullmatch(text) is not None
+_DAYS: set[str] = set()
 
 
 def _day(text: str) -> bool:
     """A real calendar day in its canonical ``YYYY-MM-DD`` spelling (ASCII digits only)."""
+    if text in _DAYS:
+        return True
     try:
-        return date.fromisoformat(text).isoformat() == text
-    except ValueError:
+        ok = date.fromisoformat(text).isoformat() == text
+    except (TypeError, ValueError):
         return False
+    if ok and len(_DAYS) < _MEMO:
+        _DAYS.add(text)
+    return ok
 
 
 class _Line(Struct):
@@ -436,14 +454,14 @@ def _lines_ok(lines: list[_Line], total: str) -> bool:
     quantities, prices, rates, discounts = zip(*map(_LINE_DECIMALS, lines), strict=True)
     if rates.count(None) or rates.count(UNSET):
         rates = tuple(_present(rates))
-    if discounts.count(UNSET) + discounts.count(None) != len(discounts) and not _all_match(
-        _PERCENT_ALL, _present(discounts)
-    ):
+    if discounts.count(UNSET) + discounts.count(None) != len(
+        discounts
+    ) and not _PERCENT_ALL.all_match(_present(discounts)):
         return False
     return (
-        _all_match(_UDEC4_ALL, quantities + rates)
-        and _all_match(_DEC2_ALL, prices)
-        and _UDEC2_ALL.fullmatch(total) is not None
+        _UDEC4_ALL.all_match(quantities + rates)
+        and _DEC2_ALL.all_match(prices)
+        and _UDEC2_ALL.all_match((total,))
     )
 
 
@@ -487,7 +505,7 @@ def _c_payment(raw: Any) -> dict[str, Any] | None:
         if not (
             _day(record.paid_date)
             and _CURRENCY.match(record.currency)
-            and _all_match(_POSITIVE_ALL, [record.amount, *amounts])
+            and _POSITIVE_ALL.all_match([record.amount, *amounts])
         ):
             return None
         if len(amounts) > 1 or (amounts and amounts[0] != record.amount):

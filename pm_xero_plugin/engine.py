@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any, Protocol
 
 from pm_xero_plugin import rules, status
@@ -566,8 +567,6 @@ class Engine:
         return items
 
     def _payment_items(self, payload: dict[str, Any], tenant: str) -> list[_Item]:
-        from decimal import Decimal
-
         text = payload_json(payload)
         digest = _hash(text)
         items = [
@@ -647,7 +646,8 @@ class Engine:
         """
         if not items:
             return
-        items = list({item.key: item for item in items}.values())  # one row per key
+        by_key = {item.key: item for item in items}  # one row per key
+        items = list(by_key.values())
         with self.ledger.transaction():
             # Looked up inside the write transaction: a worker cannot claim a row between the
             # look-up and the write, so the edit rules see the state they act on.
@@ -663,7 +663,7 @@ class Engine:
                 )
                 for client_id, tenant, location in missing:
                     self._ensure_contact(client_id, tenant, location)
-            ctx = self._context(self._dep_lookup(deps, items))
+            ctx = self._context(self._dep_lookup(deps, by_key))
             inserted = self.ledger.insert_new(
                 [_new_row(item, rules.gates_for(item, ctx)) for item in items]
             )
@@ -689,20 +689,23 @@ class Engine:
         self._supersede_rejected(items)
 
     def _dep_lookup(
-        self, found: Mapping[tuple[str, str, str], rules.DepFacts], items: Iterable[_Item] = ()
+        self,
+        found: Mapping[tuple[str, str, str], rules.DepFacts],
+        batch: Mapping[tuple[str, str, str], _Item],
     ) -> rules.DepLookup:
-        """:meth:`_batch_dep` over dependencies already fetched (``found``); the batch's own
-        ``items`` count as rows not yet in Xero unless ``found`` knows them; anything else is
-        asked of the ledger (and the host) one by one."""
-        known: dict[tuple[str, str, str], rules.DepFacts] = {
-            item.key: rules.DepFacts(False, item.doc_date, item.include_before_start)
-            for item in items
-        }
-        known.update(found)
+        """:meth:`_batch_dep` over dependencies already fetched (``found``); a row of the
+        ``batch`` being written counts as not yet in Xero unless ``found`` knows it; anything else
+        is asked of the ledger (and the host) one by one."""
 
         def lookup(kind: str, host_id: str, tenant_id: str) -> rules.DepFacts | None:
-            hit = known.get((kind, host_id, tenant_id))
-            return hit if hit is not None else self._dep(kind, host_id, tenant_id)
+            key = (kind, host_id, tenant_id)
+            hit = found.get(key)
+            if hit is not None:
+                return hit
+            item = batch.get(key)
+            if item is not None:
+                return rules.DepFacts(False, item.doc_date, item.include_before_start)
+            return self._dep(kind, host_id, tenant_id)
 
         return lookup
 

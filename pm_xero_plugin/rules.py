@@ -48,6 +48,22 @@ class Gate:
     detail: str | None = None
 
 
+_PLAIN: dict[str, Gate] = {
+    name: Gate(name)
+    for name in (
+        "disabled",
+        "organisation",
+        "contact_sync_not_started",
+        "start_date_unset",
+        "contact_sync",
+        "contact",
+        "credit_note",
+        "invoice",
+    )
+}
+"""The gates without a detail, made once (a gate is computed for every row a backfill writes)."""
+
+
 class RowFacts(Protocol):
     """What the rules read of a row (:class:`pm_xero_plugin.ledger.Row` has these)."""
 
@@ -122,9 +138,9 @@ def local_today(now: datetime, timezone_name: str) -> date:
 def gates_for(row: RowFacts, ctx: RuleContext) -> Gate | None:
     """The first closed gate for ``row``, or ``None`` when it may be sent now."""
     if not ctx.enabled:
-        return Gate("disabled")
+        return _PLAIN["disabled"]
     if not row.tenant_id:
-        return Gate("organisation")
+        return _PLAIN["organisation"]
     tenant = ctx.tenants.get(row.tenant_id, TenantFacts())
     if not ctx.location_enabled.get(row.location_id, False):
         return Gate("connection", f"the connection of location {row.location_id} is not enabled")
@@ -134,11 +150,11 @@ def gates_for(row: RowFacts, ctx: RuleContext) -> Gate | None:
         return Gate("account_codes", tenant.codes_detail)
     if row.kind == "contact":
         if tenant.contact_sync == "not_started":
-            return Gate("contact_sync_not_started")
+            return _PLAIN["contact_sync_not_started"]
         return None
     start = ctx.start_date
     if start is None:
-        return Gate("start_date_unset")
+        return _PLAIN["start_date_unset"]
     before = row.doc_date is not None and row.doc_date < start.isoformat()
     if before and not row.include_before_start:
         return Gate("before_start_date", f"dated {row.doc_date}, before {start.isoformat()}")
@@ -146,7 +162,7 @@ def gates_for(row: RowFacts, ctx: RuleContext) -> Gate | None:
     if today is None or today < start:
         return Gate("start_date_future", f"data sync starts on {start.isoformat()}")
     if tenant.contact_sync != "finished":
-        return Gate("contact_sync")
+        return _PLAIN["contact_sync"]
     return dependency_gate(row, ctx.dep, start)
 
 
@@ -160,11 +176,11 @@ def dependency_gate(row: RowFacts, dep: DepLookup, start: date | None) -> Gate |
     if row.kind in _NEEDS_CONTACT and row.dep_contact is not None:
         contact = dep("contact", row.dep_contact, tenant_id)
         if contact is None or not contact.satisfied:
-            return Gate("contact")
+            return _PLAIN["contact"]
     if row.kind == "allocation" and row.dep_credit_note is not None:
         credit_note = dep("credit_note", row.dep_credit_note, tenant_id)
         if credit_note is None or not credit_note.satisfied:
-            return Gate("credit_note")
+            return _PLAIN["credit_note"]
     if row.kind in _NEEDS_INVOICE and row.dep_invoice is not None:
         invoice = dep("invoice", row.dep_invoice, tenant_id)
         if invoice is not None and invoice.satisfied:
@@ -181,7 +197,7 @@ def dependency_gate(row: RowFacts, dep: DepLookup, start: date | None) -> Gate |
                 f"its invoice is dated {invoice.doc_date}, before the start date "
                 f"{start.isoformat()}",
             )
-        return Gate("invoice")
+        return _PLAIN["invoice"]
     return None
 
 

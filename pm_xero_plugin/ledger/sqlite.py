@@ -11,6 +11,7 @@ a re-entrant lock (SQLite serialises writers anyway).
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -207,6 +208,11 @@ def _lookup_in(
         return rules.DepFacts(found.satisfied, found.doc_date, found.include_before_start)
 
     return lookup
+
+
+_dep_facts = functools.lru_cache(maxsize=4096)(rules.DepFacts)
+"""Shared :class:`rules.DepFacts` (frozen) for the few distinct facts a batch's dependencies
+have: a backfill looks up one per row."""
 
 
 class SqliteLedger:
@@ -417,15 +423,14 @@ class SqliteLedger:
             for start in range(0, len(host_ids), 500):
                 chunk = host_ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                for host_id, state, xero_id, doc_date, include in self._q(
-                    "SELECT host_id, state, xero_id, doc_date, include_before_start FROM rows "
+                for host_id, satisfied, doc_date, include in self._q(
+                    "SELECT host_id, xero_id IS NOT NULL OR state = 'synced', doc_date, "
+                    "include_before_start FROM rows "
                     f"WHERE kind = ? AND tenant_id = ? AND host_id IN ({marks})",
                     [kind, tenant_id, *chunk],
                 ):
-                    out[(kind, host_id, tenant_id)] = rules.DepFacts(
-                        satisfied=xero_id is not None or state == "synced",
-                        doc_date=doc_date,
-                        include_before_start=bool(include),
+                    out[(kind, host_id, tenant_id)] = _dep_facts(
+                        bool(satisfied), doc_date, bool(include)
                     )
         return out
 
