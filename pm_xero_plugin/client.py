@@ -438,6 +438,22 @@ class XeroClient:
                 found.setdefault(str(reference), []).append(txn)
         return found
 
+    def find_overpayments_of_contact(
+        self, tenant_id: str, connection_key: str, contact_id: str
+    ) -> list[dict[str, Any]]:
+        """Live ``RECEIVE-OVERPAYMENT`` bank transactions of one contact, lines included.
+
+        The look-up of last resort for an overpayment whose outcome is unknown: Xero documents
+        ``Reference`` as supported only on plain SPEND/RECEIVE transactions, so a reference
+        search may miss one; the line description (which names the payment) does not.
+        """
+        where = f'Type=="RECEIVE-OVERPAYMENT" AND Contact.ContactID==Guid("{contact_id}")'
+        return [
+            txn
+            for txn in self.get_all(tenant_id, connection_key, "BankTransactions", {"where": where})
+            if txn.get("Status") not in ("DELETED", "VOIDED")
+        ]
+
     def credit_note_allocated_to(
         self, tenant_id: str, connection_key: str, credit_note_id: str, invoice_id: str
     ) -> bool:

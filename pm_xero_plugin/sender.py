@@ -264,6 +264,11 @@ class BatchSender:
                     xero_id = hit.get("OverpaymentID") or hit.get("BankTransactionID")
                     if xero_id:
                         found[p.row.id] = xero_id
+            for p in items:
+                if p.row.id not in found:
+                    xero_id = self._overpayment_by_line(tenant_id, connection, p)
+                    if xero_id:
+                        found[p.row.id] = xero_id
         elif kind == "allocation":
             for p in items:
                 if self.client.credit_note_allocated_to(
@@ -271,6 +276,20 @@ class BatchSender:
                 ):
                     found[p.row.id] = p.dedupe_key
         return found
+
+    def _overpayment_by_line(self, tenant_id: str, connection: str, item: _Prepared) -> str | None:
+        """The contact's overpayment whose line names this payment and whose amount matches:
+        Xero may drop ``Reference`` on overpayments, never the line description."""
+        contact_id = item.element["Contact"]["ContactID"]
+        description = item.element["LineItems"][0]["Description"]
+        amount = Decimal(str(item.element["LineItems"][0]["LineAmount"]))
+        for txn in self.client.find_overpayments_of_contact(tenant_id, connection, contact_id):
+            lines = txn.get("LineItems") or []
+            same_line = any(line.get("Description") == description for line in lines)
+            total = txn.get("Total")
+            if same_line and total is not None and Decimal(str(total)) == amount:
+                return str(txn.get("OverpaymentID") or txn.get("BankTransactionID"))
+        return None
 
     def _adopt_uncertain(
         self,

@@ -257,6 +257,10 @@ def test_payments_credit_notes_and_overpayments_round_trip_through_look_ups(
     assert set(c.client.find_credit_notes_by_number(t, CONN, ["CN1", "CN2"])) == {"CN1"}
     overpayments = c.client.find_overpayments_by_reference(t, CONN, ["PAY1", "PAY2"])
     assert list(overpayments) == ["PAY2"]
+    assert who.xero_id is not None
+    [of_contact] = c.client.find_overpayments_of_contact(t, CONN, who.xero_id)
+    assert of_contact["OverpaymentID"] == over.xero_id
+    assert of_contact["LineItems"][0]["Description"] == "Overpayment"
 
     assert pay.xero_id is not None
     deleted = c.client.delete_payment(t, CONN, pay.xero_id, idempotency_key="k-d")

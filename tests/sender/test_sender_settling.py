@@ -168,3 +168,22 @@ def test_a_row_that_keeps_failing_stops_retrying_after_the_cap_unless_it_is_in_d
 
     settled = {args[0]: name for name, (args, _) in ledger.calls if name != "mark_sent"}
     assert settled == {1: "mark_failed", 2: "mark_retrying", 3: "mark_retrying"}
+
+
+def test_an_overpayment_in_doubt_is_found_by_its_line_when_xero_dropped_the_reference() -> None:
+    overpaid = dict(PAYMENT, amount="15.00")
+    row = Row(1, "overpayment", "p-1", overpaid, uncertain=True)
+    ledger, client = Ledger(), Client()
+    client.find_overpayments_by_reference = lambda *a, **k: {}  # type: ignore[attr-defined]
+    in_xero = {
+        "OverpaymentID": "OP-1",
+        "Total": 5.0,
+        "LineItems": [{"Description": "Overpayment on payment PAY12", "LineAmount": 5.0}],
+    }
+    client.find_overpayments_of_contact = lambda *a, **k: [in_xero]  # type: ignore[attr-defined]
+
+    sender(ledger, client).send(TENANT, "overpayment", [row])
+
+    assert client.sent == [], "adopted, not sent a second time"
+    [(name, (args, _))] = ledger.calls
+    assert (name, args[0], args[1]) == ("mark_synced", 1, "OP-1")
