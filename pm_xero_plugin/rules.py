@@ -96,6 +96,10 @@ class TenantFacts:
     contact_sync: str = "not_started"  # not_started | running | finished
 
 
+_UNKNOWN_TENANT = TenantFacts()
+"""An organisation the ledger has no record of (made once: looked up for every row)."""
+
+
 @dataclass(frozen=True)
 class DepFacts:
     """Another row this one depends on (its contact, credit note or invoice) in the same tenant."""
@@ -141,7 +145,7 @@ def gates_for(row: RowFacts, ctx: RuleContext) -> Gate | None:
         return _PLAIN["disabled"]
     if not row.tenant_id:
         return _PLAIN["organisation"]
-    tenant = ctx.tenants.get(row.tenant_id, TenantFacts())
+    tenant = ctx.tenants.get(row.tenant_id, _UNKNOWN_TENANT)
     if not ctx.location_enabled.get(row.location_id, False):
         return Gate("connection", f"the connection of location {row.location_id} is not enabled")
     if not tenant.connected:

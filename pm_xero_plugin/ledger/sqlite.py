@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import sqlite3
 import threading
 from collections import Counter
@@ -209,6 +210,9 @@ def _lookup_in(
 
     return lookup
 
+
+_COUNT_KEY = operator.itemgetter(2, 3, 0, 4, 5)
+"""(tenant, location, kind, state, gate) of an insert's parameters: its ``counts`` key."""
 
 _dep_facts = functools.lru_cache(maxsize=4096)(rules.DepFacts)
 """Shared :class:`rules.DepFacts` (frozen) for the few distinct facts a batch's dependencies
@@ -476,35 +480,36 @@ class SqliteLedger:
             if r.state not in INITIAL_STATES:
                 raise IllegalTransition(None, None, r.state)
         with self.transaction():
+            params = [
+                (
+                    r.kind,
+                    r.host_id,
+                    r.tenant_id,
+                    r.location_id,
+                    r.state,
+                    r.gate if r.state == "waiting" else None,
+                    r.detail,
+                    r.doc_date,
+                    r.number,
+                    r.dep_contact,
+                    r.dep_invoice,
+                    r.dep_credit_note,
+                    int(r.include_before_start),
+                    r.payload,
+                    r.payload_hash,
+                    _cap(r.message),
+                    r.field,
+                    now,
+                    now,
+                )
+                for r in rows
+            ]
             cursor = self._conn.executemany(
                 "INSERT INTO rows (kind, host_id, tenant_id, location_id, state, gate, detail, "
                 "doc_date, number, dep_contact, dep_invoice, dep_credit_note, "
                 "include_before_start, payload, payload_hash, message, field, created_at, "
                 "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" + on_conflict,
-                [
-                    (
-                        r.kind,
-                        r.host_id,
-                        r.tenant_id,
-                        r.location_id,
-                        r.state,
-                        r.gate if r.state == "waiting" else None,
-                        r.detail,
-                        r.doc_date,
-                        r.number,
-                        r.dep_contact,
-                        r.dep_invoice,
-                        r.dep_credit_note,
-                        int(r.include_before_start),
-                        r.payload,
-                        r.payload_hash,
-                        _cap(r.message),
-                        r.field,
-                        now,
-                        now,
-                    )
-                    for r in rows
-                ],
+                params,
             )
             keys: set[tuple[str, str, str]] | None = None
             if after_id is not None and cursor.rowcount != len(rows):
@@ -514,25 +519,22 @@ class SqliteLedger:
                         "SELECT kind, host_id, tenant_id FROM rows WHERE id > ?", (after_id,)
                     )
                 }
-                rows = [r for r in rows if (r.kind, r.host_id, r.tenant_id) in keys]
-                if not rows:
+                params = [p for p in params if (p[0], p[1], p[2]) in keys]
+                if not params:
                     return keys
-            added = Counter(
-                (
-                    r.tenant_id,
-                    r.location_id,
-                    r.kind,
-                    r.state,
-                    (r.gate or "") if r.state == "waiting" else "",
-                )
-                for r in rows
-            )
+            # (tenant, location, kind, state, gate) per row, counted in C; the gate is already
+            # None unless waiting, and counts key a missing gate as ''.
+            added: Counter[tuple[Any, ...]] = Counter()
+            for (tenant, location, kind, state, gate), n in Counter(
+                map(_COUNT_KEY, params)
+            ).items():
+                added[(tenant, location, kind, state, gate or "")] += n
             self._conn.executemany(
                 "INSERT INTO counts VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT DO UPDATE SET n = n + excluded.n",
                 [(*key, n) for key, n in added.items()],
             )
-            if any(r.state == "ready" for r in rows):
+            if any(p[4] == "ready" for p in params):
                 self._made_ready = True
         return keys
 
