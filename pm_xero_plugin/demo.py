@@ -488,6 +488,12 @@ def _wait(
     timeout: float,
     kinds: tuple[str, ...] | None = None,
 ) -> None:
+    from pm_xero_plugin import plugin
+
+    # Contact sync, back-sync and catch-up run as the add-on's background jobs: first let them
+    # record everything, then wait for the worker to settle it.
+    if not plugin.wait_for_jobs(timeout):
+        raise DemoError(f"{label}: the add-on's background jobs did not finish in {timeout:.0f} s")
     runtime.worker.notify()
     deadline = time.monotonic() + timeout
     settled, total = _open_rows(engine, kinds)

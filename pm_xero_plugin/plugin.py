@@ -22,6 +22,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from hookspecs import hookimpl
+from pm_xero_plugin.jobs import Jobs, background_jobs_enabled
 
 if TYPE_CHECKING:
     from hookspecs.host import Host
@@ -45,6 +46,7 @@ __all__ = [
     "start_contact_sync",
     "sync_status",
     "validate_settings",
+    "wait_for_jobs",
 ]
 
 PLUGIN = "xero"
@@ -183,6 +185,8 @@ def pm_startup(host: Host) -> None:
 @hookimpl
 def pm_shutdown() -> None:
     global _engine
+    if not _jobs.wait(timeout=None if _engine is not None else 0):
+        log.warning("xero: background jobs still running at shutdown")
     engine, _engine = _engine, None
     if engine is None:
         return
@@ -214,7 +218,15 @@ def validate_settings(plugin: str, settings: dict[str, Any]) -> list[str] | None
 def on_settings_saved(plugin: str, settings: dict[str, Any]) -> None:
     if plugin != PLUGIN:
         return
-    _record("on_settings_saved", lambda e: e.apply_settings(settings))
+    _record("on_settings_saved", lambda e: _apply_settings(e, settings))
+
+
+def _apply_settings(engine: Engine, settings: dict[str, Any]) -> None:
+    """Settings take effect at once; the replay they may call for (an earlier start date, a
+    switch back on) streams history, so it runs as a background job."""
+    engine.apply_settings(settings, catch_up=False)
+    if engine.ledger.meta("backfill_started") is not None:
+        _long("catch_up", lambda e: e.catch_up())
 
 
 # -- records -------------------------------------------------------------------------------------
@@ -255,12 +267,38 @@ def on_payment_recorded(payment: Any) -> None:
 
 @hookimpl
 def start_contact_sync(location_id: str | None) -> None:
-    _record("start_contact_sync", lambda e: e.start_contact_sync(location_id))
+    _long("start_contact_sync", lambda e: e.start_contact_sync(location_id))
 
 
 @hookimpl
 def backfill(location_id: str | None, since: date | None) -> None:
-    _record("backfill", lambda e: e.backfill(location_id, since))
+    _long("backfill", lambda e: e.backfill(location_id, since))
+
+
+_jobs = Jobs()
+
+
+def _long(hook: str, action: Callable[[Engine], None]) -> None:
+    """Hand a long action (streaming history) to the background job thread: the hook returns at
+    once. Inline with ``PM_XERO_JOBS=inline``, or before start-up (kept like any record)."""
+    engine = _engine
+    if engine is None or not background_jobs_enabled():
+        _record(hook, action)
+        return
+
+    def job() -> None:
+        try:
+            action(engine)
+        except Exception as exc:
+            _failed(hook, exc)
+
+    _jobs.submit(hook, job)
+
+
+def wait_for_jobs(timeout: float | None = None) -> bool:
+    """Block until the background jobs (contact sync, backfill, catch-up) have run: for the
+    demo, operators' scripts and tests. ``False`` if ``timeout`` passed first."""
+    return _jobs.wait(timeout)
 
 
 @hookimpl
@@ -268,7 +306,9 @@ def sync_status(location_id: str | None) -> dict[str, Any] | None:
     if _engine is None:
         return {"plugin": PLUGIN, "error": "the Xero add-on has not started yet"}
     try:
-        return _engine.status(location_id)
+        status = _engine.status(location_id)
+        status["background_jobs"] = _jobs.pending()
+        return status
     except Exception as exc:
         _failed("sync_status", exc)
         return {"plugin": PLUGIN, "error": f"status unavailable: {type(exc).__name__}: {exc}"}

@@ -31,7 +31,8 @@ Shape (JSON-compatible)::
                     "hint": "what to do", "attempts": 1, "updated_at": "…",
                     "actions": ["retry", "resolve", "exclude"]}],
       "failures_total": 1,
-      "plugin_errors": [{"hook": "on_invoice_created", "error": "…", "at": "…"}]
+      "plugin_errors": [{"hook": "on_invoice_created", "error": "…", "at": "…"}],
+      "background_jobs": ["backfill"]     # added by the hook: running first, then queued
     }
 """
 

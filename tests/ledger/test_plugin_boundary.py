@@ -132,6 +132,7 @@ def test_sync_status_shape(practice: Practice) -> None:
         "failures",
         "failures_total",
         "plugin_errors",
+        "background_jobs",
     }
     assert status["start_date"] == "2025-02-01" and status["enabled"] is True
     org = status["organisations"][0]
