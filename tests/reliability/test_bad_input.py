@@ -189,8 +189,8 @@ def test_hostile_host_records_are_queued_or_rejected_with_a_reason(live_host: Li
         live = (
             ledger._q(
                 f"SELECT count(*) FROM rows WHERE kind IN ({marks}) AND state != 'rejected' "
-                "AND (host_id = ? OR host_id LIKE ? || ':%')",
-                [*ledger_kinds, str(record_id), str(record_id)],
+                "AND (host_id = ? OR substr(host_id, 1, length(?) + 1) = ? || ':')",
+                [*ledger_kinds, str(record_id), str(record_id), str(record_id)],
             )[0][0]
             if isinstance(record_id, str)
             else 0
