@@ -213,6 +213,31 @@ class Engine:
                 tenant_id, codes, accounts, self._chart(tenant_id, "tax_rates", CHART_MAX_AGE)
             )
         errors += self._start_date_lock_errors(settings)
+        errors += self._move_errors(settings)
+        return errors
+
+    def _move_errors(self, new: Settings) -> list[str]:
+        """A location whose records already reached one organisation cannot be pointed at
+        another: its books would be split, and its unsent records would follow the old one."""
+        current = self._settings
+        if current is None:
+            return []
+        errors = []
+        for location_id in self._location_ids():
+            old, moved = current.tenant_for(location_id), new.tenant_for(location_id)
+            if not old or not moved or old == moved:
+                continue
+            synced = sum(
+                c["n"]
+                for c in self.ledger.counts(tenant_id=old, location_id=location_id)
+                if c["state"] in ("synced", "sending")
+            )
+            if synced:
+                errors.append(
+                    f"locations.{location_id}.tenant_id: {synced} records of this location are "
+                    f"already in organisation {old}; it cannot move to {moved} (set up a new "
+                    "location for the new organisation, or move it back)"
+                )
         return errors
 
     def start_date_locked(self) -> date | None:
@@ -246,7 +271,19 @@ class Engine:
         if settings is None:
             log.error("xero: saved settings are not valid, keeping the previous ones: %s", errors)
             return
+        # What validate_settings refuses is refused here too: a host that saves without asking
+        # (or a save racing the first sync) must not move the start date later or split books.
+        refused = self._start_date_lock_errors(settings) + self._move_errors(settings)
+        if refused:
+            log.error("xero: saved settings refused, keeping the previous ones: %s", refused)
+            return
+        previous = self._settings
         self._settings = settings
+        if previous is not None:
+            for location_id in self._locations:
+                old, moved = previous.tenant_for(location_id), settings.tenant_for(location_id)
+                if old and moved and old != moved:
+                    self.ledger.rehome(location_id, old, moved)
         self._start_reached.clear()
         self.ledger.set_meta(
             "start_date", settings.start_date.isoformat() if settings.start_date else None

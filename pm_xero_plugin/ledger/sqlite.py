@@ -847,6 +847,30 @@ class SqliteLedger:
             )
         return int(moved)
 
+    def rehome(self, location_id: str, old_tenant: str, new_tenant: str) -> int:
+        """A location now syncs to another organisation (nothing of it had reached the old
+        one): its unsent rows move with it. A row whose key the new organisation already has (a
+        contact met at another location) is excluded as a duplicate. Returns how many moved."""
+        unsent = "('waiting', 'ready', 'retrying', 'failed')"
+        with self.transaction():
+            moved = self._conn.execute(
+                "UPDATE OR IGNORE rows SET tenant_id = ?, updated_at = ? "
+                f"WHERE tenant_id = ? AND location_id = ? AND state IN {unsent}",
+                (new_tenant, self._now(), old_tenant, location_id),
+            ).rowcount
+            left = [
+                r[0]
+                for r in self._conn.execute(
+                    f"SELECT id FROM rows WHERE tenant_id = ? AND location_id = ? "
+                    f"AND state IN {unsent}",
+                    (old_tenant, location_id),
+                )
+            ]
+            self.transition_many(
+                left, "excluded", detail=f"duplicate of the same record in {new_tenant}"
+            )
+        return int(moved)
+
     def reopen_gate(self, gate: str, tenant_id: str | None = None) -> int:
         """Make every row waiting behind an external gate ready again; returns how many."""
         where = "state = 'waiting' AND gate = ?" + (" AND tenant_id = ?" if tenant_id else "")
