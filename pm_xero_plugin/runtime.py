@@ -51,6 +51,9 @@ log = logging.getLogger("pm_xero_plugin.runtime")
 
 REAL_XERO = "https://api.xero.com"
 
+SETTINGS_RECHECK_SECONDS = 5.0
+"""How often a worker process without hooks looks for settings the host saved."""
+
 
 @dataclass(frozen=True)
 class AppConfig:
@@ -126,8 +129,11 @@ class XeroRuntime:
         clock: Clock | None = None,
         batch_size: int = 50,
         lease_seconds: int = DEFAULT_LEASE_SECONDS,
+        follow_settings: bool = False,
     ) -> None:
         self.engine = engine
+        self._follow_settings = follow_settings
+        self._settings_checked = 0.0
         self.config = config
         self.oauth = config.oauth()
         self.http = httpx.Client(
@@ -176,9 +182,25 @@ class XeroRuntime:
 
     def _tick(self) -> None:
         try:
+            if self._follow_settings:
+                self._reload_settings()
             self.engine.tick()
         except Exception:
             log.exception("xero: opening date gates failed; will try again")
+
+    def _reload_settings(self) -> None:
+        """A ``pm-xero worker`` process hears no ``on_settings_saved``: every few seconds it
+        re-reads what the host saved, so codes, prefixes, switches and dates stay current."""
+        now = time.monotonic()
+        if now - self._settings_checked < SETTINGS_RECHECK_SECONDS:
+            return
+        self._settings_checked = now
+        saved = dict(self.engine.host.settings("xero") or {})
+        current = self.engine.settings
+        if saved and (current is None or dict(current.raw) != saved):
+            log.info("xero: settings changed on the host; applying them in this worker")
+            self.engine.apply_settings(saved, catch_up=False)
+            self.refresh_connections()
 
     def connection_for(self, tenant_id: str) -> str | None:
         """The token set (a location id) that reaches ``tenant_id``: a location mapped to that
