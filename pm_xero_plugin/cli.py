@@ -14,22 +14,19 @@ from pathlib import Path
 import click
 
 from pm_xero_plugin.admin_cli import exclude_command, resolve_command, retry_command
-from pm_xero_plugin.ops_cli import connect_command, preview_command, status_command, worker_command
+from pm_xero_plugin.ops_cli import (
+    _date,
+    connect_command,
+    preview_command,
+    status_command,
+    worker_command,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pm-xero-plugin")
 def main() -> None:
     """Pet Manager → Xero: sync, inspect and operate the Xero add-on."""
-
-
-def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
 @main.command()

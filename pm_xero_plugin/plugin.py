@@ -99,7 +99,9 @@ def _start_runtime(engine: Engine) -> None:
 
     engine.on_shutdown.append(stop)
     _runtime = runtime
-    runtime.refresh_connections()
+    # Re-checking each organisation's connection and chart of accounts calls Xero: not on the
+    # host's start-up path. The gates keep their last known state meanwhile.
+    _long("refresh_connections", lambda e: runtime.refresh_connections())
     runtime.start()
 
 
