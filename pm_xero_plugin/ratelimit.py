@@ -72,6 +72,7 @@ class _TenantState:
     day_used: int = 0
     blocked_until: float = 0.0
     block_problem: str = ""
+    probing: bool = False  # our minute window rolled over: one call finds out Xero's count
 
 
 class Permit:
@@ -264,6 +265,9 @@ class RateLimiter:
             state.minute_start = None
             state.minute_used = 0
             state.minute_epoch += 1
+            # Xero's windows are its own: ours rolling over does not mean its did. One call goes
+            # first and its remaining-header tells how much of Xero's minute is left.
+            state.probing = True
         if state.day_start is not None and now >= state.day_start + self.day_seconds:
             state.day_start = None
             state.day_used = 0
@@ -280,6 +284,8 @@ class RateLimiter:
             return Wait(state.minute_start + self.minute_seconds - now, "local-minute")
         if state.in_flight >= self.concurrent:
             return Wait(self.concurrency_poll, "local-concurrent")
+        if state.probing and state.in_flight >= 1:
+            return Wait(self.concurrency_poll, "probing-minute")
         return Wait(0.0, "")
 
     def _observe_locked(
@@ -288,6 +294,7 @@ class RateLimiter:
         # Calls still in flight may not be in Xero's count yet: count them on top, to stay safe.
         minute_left = _int_header(headers, "X-MinLimit-Remaining") if minute else None
         if minute_left is not None:
+            state.probing = False
             if state.minute_start is None:
                 state.minute_start = now
             state.minute_used = max(0, self.per_minute - minute_left) + state.in_flight

@@ -206,3 +206,21 @@ def test_many_threads_never_exceed_five_in_flight() -> None:
     for t in threads:
         t.join()
     assert peak == 5
+
+
+def test_after_our_window_rolls_over_one_call_probes_xeros_count_before_others_follow(
+    clock: FakeClock, limiter: RateLimiter
+) -> None:
+    first = limiter.try_acquire(TENANT)
+    assert first is not None
+    first.release(headers={"X-MinLimit-Remaining": "50"})
+    clock.advance(61.0)  # our minute is over; Xero's may not be
+
+    probe = limiter.try_acquire(TENANT)
+    assert probe is not None
+    assert limiter.try_acquire(TENANT) is None, "a burst here would meet Xero's old window"
+    assert limiter.wait_for(TENANT).reason == "probing-minute"
+    probe.release(headers={"X-MinLimit-Remaining": "40"})
+
+    followers = [limiter.try_acquire(TENANT) for _ in range(5)]
+    assert all(p is not None for p in followers), "the answer told us how much is left"
