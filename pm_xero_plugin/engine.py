@@ -544,6 +544,28 @@ class Engine:
         if any(item.kind == "overpayment" for item in items):
             self._ensure_contact(payload["client_id"], tenant, payload["location_id"])
         self._write(items, event="created")
+        self._drop_vanished_parts(payload["id"], {(i.kind, i.host_id) for i in items})
+
+    def _drop_vanished_parts(self, payment_id: str, parts: set[tuple[str, str]]) -> None:
+        """A payment recorded again without one of its allocations (or its excess): the part
+        that is gone must not reach Xero. Not sent yet: excluded. Already in Xero, which cannot
+        edit a payment: failed, telling the admin to delete it there."""
+        for row in self.ledger.payment_parts(payment_id):
+            if (row.kind, row.host_id) in parts or row.state in ("excluded", "rejected", "failed"):
+                continue
+            if row.state in ("synced", "sending"):
+                if row.state == "synced":
+                    self.ledger.transition(
+                        row.id,
+                        "failed",
+                        message=f"{row.kind} {row.host_id} was removed from the payment in Pet "
+                        f"Manager after it reached Xero ({row.xero_id})",
+                        hint="Xero cannot edit a payment: delete it in Xero, then resolve this.",
+                    )
+                continue  # in flight: the edit rules settle it when the send does
+            self.ledger.transition(
+                row.id, "excluded", detail="removed from the payment in Pet Manager"
+            )
 
     def _validate(self, kind: str, raw: Any) -> tuple[dict[str, Any] | None, list[str]]:
         """Validate a host record, including that its location exists (re-reading the host's

@@ -357,6 +357,16 @@ class SqliteLedger:
         )
         return self._row(found[0]) if found else None
 
+    def payment_parts(self, payment_id: str) -> list[Row]:
+        """Every row made from one host payment: one per allocation (``"<id>:<invoice>"``) and
+        its overpayment (``"<id>"``), in every organisation (a key range: indexed)."""
+        found = self._q(
+            f"SELECT {_ROW_COLUMNS} FROM rows WHERE (kind = 'payment' AND host_id >= ? AND "
+            "host_id < ?) OR (kind = 'overpayment' AND host_id = ?) ORDER BY id",
+            (f"{payment_id}:", f"{payment_id};", payment_id),
+        )
+        return [self._row(r) for r in found]
+
     def rows_for(self, kind: str, host_id: str) -> list[Row]:
         """Every organisation's row of one host record."""
         found = self._q(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 
 import pytest
 from e2e_expect import check_books, expected
@@ -158,7 +159,10 @@ def test_minute_limit_is_respected_from_xeros_headers(world: World) -> None:
     calls = [r for r in list(world.sandbox.requests)[before:] if r["path"].startswith("/api.xro")]
     refused = [r for r in calls if r["status"] == 429]
     assert len(calls) > 3 * limits.per_minute  # it really had to wait for new windows
-    assert len(refused) <= len(calls) // 4, f"{len(refused)} of {len(calls)} calls refused"
+    # Each organisation may meet Xero's limit while it learns where Xero's window starts (its
+    # first Retry-After aligns ours); after that, the headers keep it under the limit.
+    per_tenant = Counter(r["tenant"] for r in refused)
+    assert max(per_tenant.values(), default=0) <= 2, f"{per_tenant} of {len(calls)} calls"
 
 
 def test_disconnected_organisation_stays_paused_across_a_restart(world: World) -> None:
