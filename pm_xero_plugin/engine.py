@@ -430,14 +430,7 @@ class Engine:
 
     def _batch_dep(self, facts: Iterable[Facts], extra: Iterable[_Item] = ()) -> rules.DepLookup:
         """A dependency look-up for a page of rows: one query, not one per row."""
-        keys: list[tuple[str, str, str]] = []
-        for f in facts:
-            if f.dep_contact:
-                keys.append(("contact", f.dep_contact, f.tenant_id))
-            if f.dep_invoice:
-                keys.append(("invoice", f.dep_invoice, f.tenant_id))
-            if f.dep_credit_note:
-                keys.append(("credit_note", f.dep_credit_note, f.tenant_id))
+        keys = _dep_keys(facts)
         known: dict[tuple[str, str, str], rules.DepFacts] = {
             key: rules.DepFacts(False, item.doc_date, item.include_before_start)
             for item in extra
@@ -1113,8 +1106,20 @@ class Engine:
         return status.build(self, location_id)
 
 
-def _dep_keys(items: Iterable[_Item]) -> list[tuple[str, str, str]]:
-    """The rows ``items`` depend on (their contact, invoice, credit note), in their tenant."""
+class _HasDeps(Protocol):
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def dep_contact(self) -> str | None: ...
+    @property
+    def dep_invoice(self) -> str | None: ...
+    @property
+    def dep_credit_note(self) -> str | None: ...
+
+
+def _dep_keys(items: Iterable[_HasDeps]) -> list[tuple[str, str, str]]:
+    """The rows ``items`` (new items or ledger facts) depend on: their contact, invoice and
+    credit note, in their tenant."""
     keys: list[tuple[str, str, str]] = []
     for item in items:
         if item.dep_contact:
