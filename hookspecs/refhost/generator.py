@@ -729,6 +729,14 @@ def _live_payments(
             summary.add("overpayments", lid)
 
 
+def day_rng(seed: int, day: date) -> random.Random:
+    """The random stream of one simulated ``day``: its own for every (seed, date) pair.
+
+    A string seed is hashed with SHA-512 by :class:`random.Random`, so the stream is the same in
+    every process (``PYTHONHASHSEED`` plays no part) and unrelated to ``random.Random(seed)``."""
+    return random.Random(f"simulated-day:{seed}:{day.isoformat()}")
+
+
 def simulate_days(
     host: RefHost,
     from_date: date,
@@ -739,14 +747,20 @@ def simulate_days(
 ) -> PracticeSummary:
     """Run :func:`live_day` for every day from ``from_date`` to ``to_date`` inclusive.
 
+    Each day draws from its own stream, derived from ``seed`` and the date: a practice that lives
+    through a span in several calls (a demo run again with a later ``--today`` each time) makes
+    new records with new ids every day, where one stream restarted at every call repeated the
+    first call's ids on the first day of the next (``invoice id … already exists``). The same
+    seed, days and starting practice still give the same records, however the span is split.
+
     :param advance_clock: if the host has a :class:`ManualClock`, move it (forward only) to 18:00
         of each day at the first location before that day's records, so ``updated_at`` and the
         plugins' view of "now" follow the simulated days.
     """
-    rng = random.Random(seed)
     summary = PracticeSummary()
     day = from_date
     while day <= to_date:
+        rng = day_rng(seed, day)
         if advance_clock and isinstance(host.clock, ManualClock) and host.locations():
             tz = ZoneInfo(host.locations()[0]["timezone"])
             evening = datetime(day.year, day.month, day.day, 18, 0, tzinfo=tz)

@@ -260,3 +260,29 @@ def test_simulated_days_fire_hooks_with_host_numbers_and_the_clock_following(
 def test_live_day_needs_a_practice(refhost: RefHost) -> None:
     with pytest.raises(ValueError, match="no locations"):
         refhost.live_day(date(2026, 1, 1), random.Random(0))
+
+
+def test_living_through_days_in_several_calls_makes_new_ids_each_day_and_the_same_records(
+    tmp_path: Path,
+) -> None:
+    """A demo run again with a later ``--today`` each time lives through the days in between
+    in one call per run: the third run used to repeat the second's ids (one stream per call)."""
+
+    def practice(path: Path) -> RefHost:
+        host = _host(path)
+        generate_practice(host, seed=7, clients=40, start=date(2025, 12, 1), end=date(2025, 12, 31))
+        return host
+
+    split, whole = practice(tmp_path / "split"), practice(tmp_path / "whole")
+    for first, last in ((1, 1), (2, 11), (12, 14), (15, 15)):
+        simulate_days(split, date(2026, 1, first), date(2026, 1, last), seed=8)
+    simulate_days(whole, date(2026, 1, 1), date(2026, 1, 15), seed=8)
+
+    made = _everything(split)
+    for kind, records in made.items():
+        ids = [r["id"] for r in records]
+        assert len(ids) == len(set(ids)), f"{kind}: an id made twice"
+    assert len(list(split.iter_history("invoices", since=date(2026, 1, 1)))) > 15
+    assert made == _everything(whole), "how the span is split does not change the practice"
+    split.close()
+    whole.close()
