@@ -19,7 +19,6 @@ a bug the spec check must catch, not the HTTP client at send time.
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from collections.abc import Mapping
 from functools import lru_cache
@@ -31,6 +30,8 @@ import httpx
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest
 from openapi_core.validation.request.exceptions import RequestBodyValidationError
+
+from pm_xero_plugin.spec_location import find_xero_spec
 
 __all__ = [
     "XERO_API_ROOT",
@@ -55,18 +56,6 @@ class SpecViolation(AssertionError):
         self.problems = problems
         listed = "\n  ".join(problems)
         super().__init__(f"{self.method} {path} breaks Xero's spec:\n  {listed}")
-
-
-def find_xero_spec() -> Path | None:
-    """Where ``xero_accounting.yaml`` is: ``$XERO_OPENAPI_SPEC``, else ``../shared/xero-openapi``
-    beside the project checkout; ``None`` when neither exists (the tests then skip)."""
-    configured = os.environ.get("XERO_OPENAPI_SPEC")
-    if configured:
-        path = Path(configured)
-        return path if path.is_file() else None
-    repo = Path(__file__).resolve().parent.parent
-    path = repo.parent / "shared" / "xero-openapi" / "xero_accounting.yaml"
-    return path if path.is_file() else None
 
 
 @lru_cache(maxsize=2)

@@ -17,23 +17,14 @@ SERVER = "https://api.xero.com"
 BASE = "/api.xro/2.0"
 
 
-def find_spec(
-    explicit: str | os.PathLike[str] | None = None, start: Path | None = None
-) -> Path | None:
-    """Where the spec is: the explicit path, ``$XERO_OPENAPI_SPEC``, or ``../shared/xero-openapi/``
-    beside the repository root or the working directory."""
+def find_spec(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """Where the spec is: the explicit path as given (the caller says if it is missing), else the
+    project's one rule (:func:`pm_xero_plugin.spec_location.find_xero_spec`)."""
     if explicit:
         return Path(explicit)
-    env = os.environ.get("XERO_OPENAPI_SPEC")
-    if env:
-        return Path(env)
-    candidates = [Path(__file__).resolve().parents[2], (start or Path.cwd()).resolve()]
-    for base in candidates:
-        for root in (base, *base.parents[:2]):
-            path = root.parent / "shared" / "xero-openapi" / "xero_accounting.yaml"
-            if path.is_file():
-                return path
-    return None
+    from pm_xero_plugin.spec_location import find_xero_spec
+
+    return find_xero_spec()
 
 
 @functools.lru_cache(maxsize=4)

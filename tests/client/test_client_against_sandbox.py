@@ -20,10 +20,11 @@ from pm_xero_plugin.errors import RateLimited, ReconnectRequired
 from pm_xero_plugin.ratelimit import RateLimiter
 from pm_xero_plugin.sandbox import Sandbox
 from pm_xero_plugin.spec_check import find_xero_spec, load_xero_spec, validate_xero_request
+from pm_xero_plugin.spec_location import spec_missing_reason
 from pm_xero_plugin.tokens import TokenStore
 
 SPEC = find_xero_spec()
-pytestmark = pytest.mark.skipif(SPEC is None, reason="Xero's OpenAPI spec not available")
+pytestmark = pytest.mark.skipif(SPEC is None, reason=spec_missing_reason())
 
 
 @dataclass

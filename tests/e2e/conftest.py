@@ -19,18 +19,12 @@ from e2e_world import HISTORY_FROM, HISTORY_TO, NOW, VirtualTime, World  # noqa:
 from hookspecs.refhost import ManualClock, RefHost, generate_practice  # noqa: E402
 from pm_xero_plugin import plugin  # noqa: E402
 from pm_xero_plugin.sandbox import Limits, Sandbox, SandboxClock  # noqa: E402
-from pm_xero_plugin.spec_check import find_xero_spec, load_xero_spec  # noqa: E402
+from pm_xero_plugin.spec_check import load_xero_spec  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def spec_path() -> Path:
-    path = find_xero_spec()
-    if path is None:
-        pytest.skip(
-            "Xero's OpenAPI spec not found (set XERO_OPENAPI_SPEC or provide "
-            "../shared/xero-openapi/xero_accounting.yaml)"
-        )
-    return path
+def spec_path(xero_spec_path: Path) -> Path:
+    return xero_spec_path
 
 
 @pytest.fixture(scope="session")

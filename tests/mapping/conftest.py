@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from openapi_core import OpenAPI
 
-from pm_xero_plugin.spec_check import find_xero_spec, load_xero_spec
+from pm_xero_plugin.spec_check import load_xero_spec
 
 
 @pytest.fixture(scope="session")
-def xero_openapi_spec() -> OpenAPI:
-    """Xero's official Accounting spec; the spec tests skip (saying why) when it is absent."""
-    path = find_xero_spec()
-    if path is None:
-        pytest.skip(
-            "Xero's OpenAPI spec not found: set XERO_OPENAPI_SPEC or put xero_accounting.yaml "
-            "in ../shared/xero-openapi/ beside the checkout"
-        )
-    return load_xero_spec(path)
+def xero_openapi_spec(xero_spec_path: Path) -> OpenAPI:
+    """Xero's official Accounting spec (skips with the suite's one reason when it is absent)."""
+    return load_xero_spec(xero_spec_path)

@@ -262,7 +262,7 @@ def test_summarised_errors_are_a_400_validation_exception_after_creating_the_val
     assert [i["InvoiceNumber"] for i in api.get("/Invoices").json()["Invoices"]] == ["OK-1"]
 
 
-def test_spec_rejects_a_malformed_body_with_400(api: Api) -> None:
+def test_spec_rejects_a_malformed_body_with_400(api: Api, spec_path: str) -> None:
     resp = api.put("/Invoices", {"Invoices": [{"Type": "BOGUS", "LineItems": "no"}]})
     assert resp.status_code == 400
     assert resp.json()["Type"] == "PostDataInvalidException"
