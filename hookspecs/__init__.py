@@ -27,6 +27,12 @@ hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 """Marks a plugin's function as the implementation of the hook of the same name."""
 
+from hookspecs.calling import (  # noqa: E402
+    HookFailure,
+    PluginLoadFailure,
+    call_each_plugin,
+    load_entrypoint_plugins,
+)
 from hookspecs.host import HistoryKind, Host  # noqa: E402
 from hookspecs.records import (  # noqa: E402
     Address,
@@ -43,7 +49,10 @@ from hookspecs.records import (  # noqa: E402
 def plugin_manager() -> pluggy.PluginManager:
     """A :class:`pluggy.PluginManager` for the ``pet_manager`` project with every spec added.
 
-    Hosts (and tests) call this, then ``load_setuptools_entrypoints(PROJECT_NAME)``.
+    Hosts (and tests) call this, then :func:`hookspecs.calling.load_entrypoint_plugins` (one
+    plugin at a time, so one broken add-on cannot stop the host starting), and call every hook
+    through :func:`hookspecs.calling.call_each_plugin` (so one plugin that raises cannot stop the
+    others being called).
     """
     from hookspecs import spec
 
@@ -59,12 +68,16 @@ __all__ = [
     "Client",
     "CreditNote",
     "HistoryKind",
+    "HookFailure",
     "Host",
     "Invoice",
     "LineItem",
     "Location",
     "Payment",
+    "PluginLoadFailure",
+    "call_each_plugin",
     "hookimpl",
     "hookspec",
+    "load_entrypoint_plugins",
     "plugin_manager",
 ]

@@ -6,8 +6,11 @@ Rules every hook shares:
   later versions (pluggy passes an implementation only the arguments it names).
 * A hook must not block for long: the host calls record hooks on the request path of the staff
   member who just saved an invoice. Record what must be done, and do it in the background.
-* A plugin **must not raise** into the host. The host catches and logs what it does raise (so
-  its own operation carries on), but pluggy stops calling the remaining plugins for that call.
+* A plugin **must not raise** into the host. If one does anyway, the host logs it and carries on,
+  and **the other plugins are still called**: the host calls each plugin on its own with
+  :func:`hookspecs.calling.call_each_plugin`, never ``pm.hook.<name>(...)`` once (pluggy would
+  stop at the first plugin that raises). That module says how, and why; the reference host does
+  it. The same goes for loading: :func:`hookspecs.calling.load_entrypoint_plugins`.
 * Records are plain mappings shaped as in :mod:`hookspecs.records`; validate them.
 """
 

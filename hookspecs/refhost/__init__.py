@@ -18,7 +18,7 @@ live in :mod:`hookspecs.refhost.testing`, which is the only part that needs pyte
 
 from __future__ import annotations
 
-from hookspecs.refhost.calling import HookFailure, PluginLoadFailure
+from hookspecs.calling import HookFailure, PluginLoadFailure
 from hookspecs.refhost.clock import Clock, ManualClock, SystemClock, local_date
 from hookspecs.refhost.generator import (
     PracticeSummary,

@@ -27,13 +27,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pluggy
 
 from hookspecs import PROJECT_NAME, plugin_manager
-from hookspecs.records import Location
-from hookspecs.refhost.calling import (
+from hookspecs.calling import (
     HookFailure,
     PluginLoadFailure,
     call_each_plugin,
     load_entrypoint_plugins,
 )
+from hookspecs.records import Location
 from hookspecs.refhost.clock import Clock, SystemClock, local_date
 from hookspecs.refhost.money import document_total, money
 from hookspecs.refhost.store import KINDS, Kind, PracticeStore, SortKey

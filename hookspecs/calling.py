@@ -1,15 +1,19 @@
-"""Calling plugins so that no plugin can break the host, or another plugin.
+"""How a host calls its plugins, so that no plugin can break the host or another plugin.
 
-pluggy runs every implementation of a hook inside one loop: when one raises, the loop stops, the
-remaining plugins are never called and the exception reaches the host. A host whose invoice save
-must succeed whatever a plugin does therefore cannot call ``pm.hook.<name>(...)`` once. Instead it
-calls each plugin on its own, through ``pm.subset_hook_caller`` with every *other* plugin removed:
-still pluggy's own call machinery (argument selection, a plugin's own wrappers, tracing), but one
-plugin per call, each wrapped in ``try``/``except``. The price: a wrapper in one plugin no longer
-wraps another plugin's implementation, which a host whose hooks are notifications does not need.
+This is part of the contract, not a detail of the reference host: pluggy runs every
+implementation of a hook inside one loop, and when one raises the loop stops – the remaining
+plugins are never called and the exception reaches the host. So a host must **not** call
+``pm.hook.<name>(...)`` directly for the hooks of :mod:`hookspecs.spec`. It calls
+:func:`call_each_plugin` instead (or does the same itself): each plugin on its own, through
+``pm.subset_hook_caller`` with every *other* plugin removed – still pluggy's own machinery
+(argument selection, a plugin's own wrappers, tracing) – each call wrapped in ``try``/``except``,
+each plugin given its own copy of mutable arguments. The price: a wrapper in one plugin no longer
+wraps another plugin's implementation, which hooks that are notifications do not need.
 
-Plugins are loaded the same way, one entry point at a time: ``load_setuptools_entrypoints`` stops at
-the first plugin that fails to import, and a host must not refuse to start because of one add-on.
+Plugins are loaded the same way, one entry point at a time (:func:`load_entrypoint_plugins`):
+pluggy's ``load_setuptools_entrypoints`` stops at the first plugin that fails to import, and a
+host must not refuse to start because of one add-on. The reference host
+(:mod:`hookspecs.refhost`) does exactly this.
 """
 
 from __future__ import annotations
