@@ -20,7 +20,7 @@ import random
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
@@ -479,8 +479,8 @@ def generate_practice(
     seed: int = 0,
     locations: int = 3,
     clients: int = 300,
-    start: date = date(2024, 1, 1),
-    end: date = date(2025, 12, 31),
+    start: date | None = None,
+    end: date | None = None,
     fire_hooks: bool = False,
 ) -> PracticeSummary:
     """Write a realistic practice's history into ``host``; deterministic for a given ``seed``.
@@ -490,16 +490,28 @@ def generate_practice(
     The default size (3 sites, 300 customers, two years: about 2,500 invoices and as many
     payments) takes well under three seconds.
 
+    :param start: the first day of history; default: two years before ``end``.
+    :param end: the last day of history; default: the host clock's date, so that no history is
+        dated after the host's "now".
     :param fire_hooks: ``False`` writes straight to the store in one transaction per kind (no
         plugin hears of it: it is "history before the plugin was installed"); ``True`` goes
         through the host's API record by record, in date order, so every hook fires. Both store
         exactly the same records.
+    Generating again into a practice that already holds records adds more history: numbers
+    continue and ids are drawn from a stream of the seed *and* the host's sequences, so a script
+    run twice on one data directory works (and stays deterministic) instead of clashing on ids.
+
     :return: what was created, per kind per location.
     """
     began = time.perf_counter()
+    if end is None:
+        end = host.clock.now().date()
+    if start is None:
+        start = end - timedelta(days=730)
     if end < start:
         raise ValueError("end is before start")
-    rng = random.Random(seed)
+    numbers: dict[str, int] = {kind: host.store.max_number(kind) for kind in KINDS}
+    rng = random.Random(seed if not any(numbers.values()) else f"{seed}:{sorted(numbers.items())}")
     sites = _sites(locations)
     for site in sites:
         if host.location(site.id) is None:
@@ -513,7 +525,6 @@ def generate_practice(
                 }
             )
     currency = {loc["id"]: loc["currency"] for loc in host.locations()}
-    numbers: dict[str, int] = {kind: host.store.max_number(kind) for kind in KINDS}
     history = _History(rng, sites, currency, start, end, numbers)
     history.run(history.customers(clients))
     if fire_hooks:
@@ -729,12 +740,17 @@ def _live_payments(
             summary.add("overpayments", lid)
 
 
-def day_rng(seed: int, day: date) -> random.Random:
-    """The random stream of one simulated ``day``: its own for every (seed, date) pair.
+def day_rng(seed: int, day: date, sequences: Mapping[str, int] | None = None) -> random.Random:
+    """The random stream of one simulated ``day``: its own for every (seed, date) pair, and for
+    the host's numbering at the start of that day (``sequences``: the highest number per kind).
 
-    A string seed is hashed with SHA-512 by :class:`random.Random`, so the stream is the same in
-    every process (``PYTHONHASHSEED`` plays no part) and unrelated to ``random.Random(seed)``."""
-    return random.Random(f"simulated-day:{seed}:{day.isoformat()}")
+    The numbering is part of the key so that living through a day the practice has already lived
+    through (a script run twice on one data dir) makes new records instead of repeating ids; it
+    is the same however a span of days is split into calls. A string seed is hashed with SHA-512
+    by :class:`random.Random`, so the stream is the same in every process (``PYTHONHASHSEED``
+    plays no part) and unrelated to ``random.Random(seed)``."""
+    numbering = ",".join(f"{k}={v}" for k, v in sorted((sequences or {}).items()))
+    return random.Random(f"simulated-day:{seed}:{day.isoformat()}:{numbering}")
 
 
 def simulate_days(
@@ -760,7 +776,7 @@ def simulate_days(
     summary = PracticeSummary()
     day = from_date
     while day <= to_date:
-        rng = day_rng(seed, day)
+        rng = day_rng(seed, day, {kind: host.store.max_number(kind) for kind in KINDS})
         if advance_clock and isinstance(host.clock, ManualClock) and host.locations():
             tz = ZoneInfo(host.locations()[0]["timezone"])
             evening = datetime(day.year, day.month, day.day, 18, 0, tzinfo=tz)

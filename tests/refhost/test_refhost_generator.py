@@ -286,3 +286,43 @@ def test_living_through_days_in_several_calls_makes_new_ids_each_day_and_the_sam
     assert made == _everything(whole), "how the span is split does not change the practice"
     split.close()
     whole.close()
+
+
+def test_the_same_seed_again_on_one_host_adds_history_instead_of_clashing_on_ids(
+    tmp_path: Path,
+) -> None:
+    """A script run twice on one data dir (the README's example) must work, deterministically."""
+    small = {"clients": 10, "start": date(2025, 1, 1), "end": date(2025, 1, 31)}
+    host, twin = _host(tmp_path / "a"), _host(tmp_path / "b")
+    for practice in (host, twin):
+        generate_practice(practice, seed=1, **small)  # type: ignore[arg-type]
+        generate_practice(practice, seed=1, **small)  # type: ignore[arg-type]
+    clients = list(host.iter_history("clients"))
+    assert [c["number"] for c in clients] == list(range(1, 21))
+    assert len({c["id"] for c in clients}) == 20
+    assert [c["id"] for c in twin.iter_history("clients")] == [c["id"] for c in clients]
+    host.close()
+    twin.close()
+
+
+def test_history_ends_on_the_host_clocks_date_by_default(tmp_path: Path) -> None:
+    clock = ManualClock(datetime(2025, 3, 1, 9, 0, tzinfo=UTC))
+    host = RefHost(tmp_path, clock=clock, load_entrypoints=False)
+    generate_practice(host, seed=2, clients=10)
+    dates = [i["date"] for i in host.iter_history("invoices")]  # type: ignore[arg-type]
+    assert dates and max(dates) <= "2025-03-01" and min(dates) >= "2023-03-01"
+    host.close()
+
+
+def test_living_through_the_same_days_again_makes_new_records_not_repeated_ids(
+    tmp_path: Path,
+) -> None:
+    """The README's example run twice on one data dir simulates the same week twice."""
+    host = _host(tmp_path)
+    generate_practice(host, seed=7, clients=20, start=date(2025, 12, 1), end=date(2025, 12, 31))
+    once = simulate_days(host, date(2026, 1, 1), date(2026, 1, 7), seed=2, advance_clock=False)
+    twice = simulate_days(host, date(2026, 1, 1), date(2026, 1, 7), seed=2, advance_clock=False)
+    assert once.total("invoices") > 0 and twice.total("invoices") > 0
+    ids = [r["id"] for r in host.iter_history("invoices", since=date(2026, 1, 1))]
+    assert len(ids) == len(set(ids)) == once.total("invoices") + twice.total("invoices")
+    host.close()
