@@ -29,8 +29,19 @@ class Diagnosis:
 _LOCK_DATE = re.compile(r"period lock date, currently set at (?P<date>[0-9A-Za-z-]+)")
 
 _RULES: list[tuple[re.Pattern[str], Diagnosis]] = [
-    # Order matters: the first match wins. Xero's name clash ("The contact name … is already
-    # assigned to another contact. The contact name must be unique …") is not a number clash.
+    # Order matters: the first match wins. Xero's number clash ("The contact number C42 is
+    # already assigned to another contact …") and its name clash ("The contact name … is already
+    # assigned to another contact …") share their ending; the number is the add-on's own dedupe
+    # key for a contact, so a clash on it means Xero already has this customer: link to it.
+    (
+        re.compile(r"contact number .* already assigned to another contact", re.I),
+        Diagnosis(
+            "Xero already has a contact with this contact number. It is linked, not duplicated; "
+            "if that contact is someone else, change its number in Xero (or the contact-number "
+            "prefix under Xero settings), then retry.",
+            duplicate_number=True,
+        ),
+    ),
     (
         re.compile(r"already assigned to another contact", re.I),
         Diagnosis(

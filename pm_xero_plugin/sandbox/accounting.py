@@ -12,11 +12,13 @@ import copy
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from .dates import render
 from .documents import Books, ElementError
+from .locks import LockDates
 from .orgs import Org
 from .persistence import ids_in
 from .query import PAGE_SIZE, QueryError, matches, parse_where
@@ -70,6 +72,35 @@ def _bad_request(number: int, typ: str, message: str) -> ApiError:
     return ApiError(json_response(400, {"ErrorNumber": number, "Type": typ, "Message": message}))
 
 
+#: The flag each element's schema declares for "this element failed validation" (the spec gives
+#: Invoice and CreditNote ``HasErrors``, Contact and Payment ``HasValidationErrors``, whose own
+#: error examples carry ``HasValidationErrors: true``); elements whose schema declares neither
+#: (BankTransaction, Allocation …) carry only ``StatusAttributeString`` and ``ValidationErrors``.
+_ERROR_FLAG = {
+    "Invoices": "HasErrors",
+    "CreditNotes": "HasErrors",
+    "Contacts": "HasValidationErrors",
+    "Payments": "HasValidationErrors",
+}
+
+
+def _unit_dp(req: Request) -> int:
+    """4 when the request asks ``unitdp=4`` (Xero then keeps and shows 4-decimal unit
+    amounts), else Xero's 2."""
+    return 4 if req.query.get("unitdp", "").strip() == "4" else 2
+
+
+def _unit_amounts_to_2dp(items: list[dict[str, Any]]) -> None:
+    """Round the rendered ``UnitAmount`` of every line to 2 places, as Xero shows them to a
+    request without ``unitdp=4`` (a document stored with 4 keeps them)."""
+    for item in items:
+        for line in item.get("LineItems") or ():
+            if isinstance(line, dict) and isinstance(line.get("UnitAmount"), float):
+                line["UnitAmount"] = float(
+                    Decimal(repr(line["UnitAmount"])).quantize(Decimal("0.01"), ROUND_HALF_UP)
+                )
+
+
 def _get_path(item: Any, path: str) -> Any:
     for key in path.split("."):
         item = item.get(key) if isinstance(item, dict) else None
@@ -82,6 +113,14 @@ class _Api:
     ) -> None:
         self.org, self.books, self.req, self.now = org, books, req, now
         self.touched = touched
+
+    def _envelope(
+        self, key: str, items: list[dict[str, Any]], extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        out = _envelope(key, items, self.now, extra)
+        if self.books.unit_dp != 4:
+            _unit_amounts_to_2dp(out[key])
+        return out
 
     def _items(self, attr: str) -> list[dict[str, Any]]:
         store = getattr(self.org, attr)
@@ -101,7 +140,7 @@ class _Api:
     def read(self, resource: str, ident: str | None) -> Response:
         key, id_field, _num, attr = _RESOURCES[resource]
         if ident is not None:
-            return json_response(200, _envelope(key, [self._one(resource, ident)], self.now))
+            return json_response(200, self._envelope(key, [self._one(resource, ident)]))
         q = self.req.query
         items = self._items(attr)
         if (
@@ -149,7 +188,7 @@ class _Api:
                     "itemCount": count,
                 }
             }
-        return json_response(200, _envelope(key, items, self.now, extra))
+        return json_response(200, self._envelope(key, items, extra))
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -181,9 +220,10 @@ class _Api:
                 if self.touched is not None:
                     ids_in(record, self.touched)
             except ElementError as exc:
+                flag = _ERROR_FLAG.get(key)
                 bad = {
                     **element,
-                    "HasErrors": True,
+                    **({flag: True} if flag else {}),
                     "StatusAttributeString": "ERROR",
                     "ValidationErrors": [{"Message": m} for m in exc.messages],
                 }
@@ -199,7 +239,7 @@ class _Api:
                     "Elements": render(failed),
                 },
             )
-        return json_response(200, _envelope(key, results, self.now))
+        return json_response(200, self._envelope(key, results))
 
     def write(self, resource: str, ident: str | None, sub: str | None) -> Response:
         m, b = self.req.method, self.books
@@ -284,23 +324,25 @@ def handle(
     req: Request,
     api_path: str,
     now: datetime,
-    lock_date: Any,
+    locks: LockDates | None = None,
     touched: set[str] | None = None,
 ) -> Response:
     """Answer one Accounting API request for `org` (auth, limits and faults already passed).
 
+    :param locks: the organisation's lock dates as they apply to the connected user.
     :param touched: collects the ids of the documents a write changed (for the state file).
     """
+    locks = locks or LockDates()
     parts = [p for p in api_path.split("/") if p]
     if not parts:
         raise _not_found()
     resource = parts[0].lower()
     ident = parts[1] if len(parts) > 1 else None
     sub = parts[2].lower() if len(parts) > 2 else None
-    books = Books(org, lambda: now, lock_date)
+    books = Books(org, lambda: now, locks, unit_dp=_unit_dp(req))
     api = _Api(org, books, req, now, touched)
     if resource == "organisation" and req.method == "GET":
-        return json_response(200, _envelope("Organisations", [org.organisation(lock_date)], now))
+        return json_response(200, _envelope("Organisations", [org.organisation(locks)], now))
     if resource not in _RESOURCES or len(parts) > 3:
         raise _not_found()
     if req.method == "GET":

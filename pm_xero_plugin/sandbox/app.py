@@ -195,6 +195,8 @@ class Sandbox:
             "clock": self.clock() if isinstance(self.clock, SandboxClock) else None,
             "tenant_rng": self._rng.getstate(),
             "lock_dates": {t: f.lock_date for t, f in self._faults.items()},
+            "end_of_year_lock_dates": {t: f.end_of_year_lock_date for t, f in self._faults.items()},
+            "advisers": [t for t, f in self._faults.items() if f.adviser],
             "identity": self.identity.snapshot(),
         }
         orgs = ",".join(f"{json.dumps(t)}:{e.encode()}" for t, e in self._encoders.items())
@@ -213,6 +215,12 @@ class Sandbox:
         for tid, lock_date in data.get("lock_dates", {}).items():
             if tid in self._faults and (lock_date is None or isinstance(lock_date, date)):
                 self._faults[tid].lock_date = lock_date
+        for tid, lock_date in data.get("end_of_year_lock_dates", {}).items():
+            if tid in self._faults and (lock_date is None or isinstance(lock_date, date)):
+                self._faults[tid].end_of_year_lock_date = lock_date
+        for tid in data.get("advisers", []):
+            if tid in self._faults:
+                self._faults[tid].adviser = True
         version, internal, gauss = data["tenant_rng"]
         self._rng.setstate((version, tuple(internal), gauss))
         self.identity.restore(data.get("identity", {}))
@@ -239,12 +247,15 @@ class Sandbox:
         with self._lock:
             out = {}
             for tid, org in self._orgs.items():
-                lock = self._faults[tid].lock_date
+                faults = self._faults[tid]
+                lock, year_end = faults.lock_date, faults.end_of_year_lock_date
                 out[tid] = {
                     "name": org.name,
                     "region": org.region,
                     "connected": tid in self.identity.connections,
                     "lock_date": lock.isoformat() if lock else None,
+                    "end_of_year_lock_date": year_end.isoformat() if year_end else None,
+                    "adviser": faults.adviser,
                     "contacts": render(list(org.contacts.values())),
                     "invoices": render(list(org.invoices.values())),
                     "credit_notes": render(list(org.credit_notes.values())),
@@ -510,7 +521,7 @@ class Sandbox:
                 )
         try:
             return accounting.handle(
-                self._orgs[tenant], req, api_path, now, faults.lock_date, touched
+                self._orgs[tenant], req, api_path, now, faults.locks(), touched
             )
         except ApiError as exc:
             return exc.response

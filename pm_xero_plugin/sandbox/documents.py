@@ -14,13 +14,16 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from .dates import lock_date_text, parse_date
+from .dates import parse_date
+from .locks import LockDates
 from .orgs import Org
 
 __all__ = ["Books", "ElementError", "line_totals", "money"]
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
+#: Decimal places Xero keeps on ``UnitAmount``: 2, or 4 when the request has ``?unitdp=4``.
+UNIT_PLACES = {2: Decimal("0.01"), 4: Decimal("0.0001")}
 #: Fields Xero computes or manages itself; a client's values for them are ignored.
 _COMPUTED = frozenset(
     [
@@ -79,18 +82,26 @@ def _round(value: Decimal) -> Decimal:
 
 
 def line_totals(
-    lines: list[dict[str, Any]], line_amount_types: str, rates: dict[str, Decimal]
+    lines: list[dict[str, Any]],
+    line_amount_types: str,
+    rates: dict[str, Decimal],
+    unit_dp: int = 2,
 ) -> tuple[Decimal, Decimal, Decimal]:
     """Fill ``LineAmount``/``TaxAmount`` per line and return (SubTotal, TotalTax, Total).
 
-    Tax is rounded to the cent on each line, then summed – Xero's way, which is why a total can
-    differ by a cent from "rate × sum of lines".
+    ``UnitAmount`` is first rounded to `unit_dp` places (Xero keeps 2 unless the request says
+    ``unitdp=4``), so a client that sends 4-decimal prices without ``unitdp=4`` gets the total
+    Xero would compute, not the one it hoped for. Tax is rounded to the cent on each line, then
+    summed – Xero's way, which is why a total can differ by a cent from "rate × sum of lines".
     """
     subtotal = total_tax = ZERO
+    places = UNIT_PLACES[unit_dp]
     for line in lines:
         qty = money(line.get("Quantity", 1) if line.get("Quantity") is not None else 1, "Quantity")
         if line.get("UnitAmount") is not None:
-            gross = qty * money(line["UnitAmount"], "UnitAmount")
+            unit = money(line["UnitAmount"], "UnitAmount").quantize(places, rounding=ROUND_HALF_UP)
+            line["UnitAmount"] = unit
+            gross = qty * unit
             discount = money(line.get("DiscountRate"), "DiscountRate")
             amount = _round(gross * (1 - discount / 100))
         else:
@@ -113,19 +124,25 @@ def line_totals(
 class Books:
     """The rules of one organisation, applied to its stored documents."""
 
-    def __init__(self, org: Org, now: Callable[[], datetime], lock_date: date | None) -> None:
+    def __init__(
+        self,
+        org: Org,
+        now: Callable[[], datetime],
+        locks: LockDates | None = None,
+        *,
+        unit_dp: int = 2,
+    ) -> None:
         self.org = org
         self.now = now()
-        self.lock_date = lock_date
+        self.locks = locks or LockDates()
+        self.unit_dp = unit_dp
 
     # -- shared checks ----------------------------------------------------------------------
 
     def _check_lock(self, when: date, what: str = "document") -> None:
-        if self.lock_date is not None and when <= self.lock_date:
-            raise ElementError(
-                f"The {what} date cannot be before the period lock date, currently set at "
-                f"{lock_date_text(self.lock_date)}"
-            )
+        refusal = self.locks.refusal(when, what)
+        if refusal is not None:
+            raise ElementError(refusal)
 
     def _date(self, value: Any, default: date | None = None) -> date:
         if value is None or value == "":
@@ -235,6 +252,18 @@ class Books:
         if len(str(record.get("ContactNumber") or "")) > 50:
             raise ElementError("The ContactNumber must not exceed 50 characters.")
         record["Name"] = name
+        number = record.get("ContactNumber")
+        if number:
+            # Unique among all contacts, archived ones too, with its own message (not the name's).
+            for other in contacts.values():
+                if (
+                    other["ContactID"] != record["ContactID"]
+                    and other.get("ContactNumber") == number
+                ):
+                    raise ElementError(
+                        f"The contact number {number} is already assigned to another contact. "
+                        "The contact number must be unique across all contacts."
+                    )
         if record["ContactStatus"] == "ACTIVE":
             for other in contacts.values():
                 if (
@@ -441,7 +470,7 @@ class Books:
         if not is_inv and not record.get(num_key):
             record[num_key] = self.org.next_number("CN")
         rates = {t["TaxType"]: t["EffectiveRate"] for t in self.org.tax_rates}
-        sub, tax, total = line_totals(record["LineItems"], lat, rates)
+        sub, tax, total = line_totals(record["LineItems"], lat, rates, self.unit_dp)
         record.update(SubTotal=sub, TotalTax=tax, Total=total, LineAmountTypes=lat)
         if is_inv:
             record["AmountDue"] = total - record["AmountPaid"] - record["AmountCredited"]
@@ -589,7 +618,7 @@ class Books:
         if not lines:
             raise ElementError("A bank transaction must have at least one line item.")
         rates = {t["TaxType"]: t["EffectiveRate"] for t in self.org.tax_rates}
-        sub, tax, total = line_totals(lines, lat, rates)
+        sub, tax, total = line_totals(lines, lat, rates, self.unit_dp)
         if total <= 0:
             raise ElementError("The total of a bank transaction must be greater than zero.")
         self._check_lock(when)
@@ -603,7 +632,6 @@ class Books:
                 "Name": bank["Name"],
             },
             "Date": when,
-            "Reference": data.get("Reference", ""),
             "Status": "AUTHORISED",
             "LineAmountTypes": lat,
             "LineItems": lines,
@@ -615,15 +643,16 @@ class Books:
             "HasAttachments": False,
             "UpdatedDateUTC": self.now,
         }
+        if not overpay:
+            # Xero documents Reference as supported only for SPEND and RECEIVE: on a
+            # RECEIVE-OVERPAYMENT (or a prepayment) it is not kept, so nobody can find one by it.
+            txn["Reference"] = data.get("Reference", "")
         if overpay:
             op = {
                 "OverpaymentID": str(uuid.uuid4()),
                 "Type": "RECEIVE-OVERPAYMENT",
                 "Contact": txn["Contact"],
                 "Date": when,
-                # Xero's Overpayment carries the bank transaction's Reference (it is in the
-                # spec's Overpayment schema), so a client can find it by either.
-                "Reference": txn["Reference"],
                 "Status": "AUTHORISED",
                 "LineAmountTypes": lat,
                 "LineItems": copy.deepcopy(lines),
@@ -652,6 +681,11 @@ class Books:
         inv = self._invoice(data.get("Invoice"))
         amount = money(data.get("Amount"))
         when = self._date(data.get("Date"), self.now.date())
+        if kind == "credit_note":
+            # Xero dates a credit note's allocation at the later of the two documents' dates,
+            # whatever the request says – so a credit note in a locked period can still be
+            # applied to an invoice in an open one (the allocation falls in the open period).
+            when = max(source["Date"], inv["Date"])
         errors = []
         if source["Status"] != "AUTHORISED":
             errors.append("Credit can only be allocated from an Authorised document")

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
+from .locks import LockDates
+
 __all__ = ["OUTCOMES", "Faults"]
 
 #: What `Faults.script` may contain.
@@ -29,7 +31,12 @@ class Faults:
     - ``offline``: every call answers 503 "Organisation offline".
     - ``timeout_rate``: the request is never answered (nothing written).
     - ``lost_response_rate``: the request is handled and committed, then the answer is lost.
-    - ``lock_date``: the period lock date; documents dated on or before it are refused.
+    - ``lock_date``: the period lock date ("stop all users except advisers"): documents dated on
+      or before it are refused unless the connected user is an adviser.
+    - ``end_of_year_lock_date``: the end-of-year lock date ("stop all users"): refused for
+      everyone, advisers included.
+    - ``adviser``: the user who connected the app has the adviser role in this organisation
+      (default ``False``, a standard user) – see :mod:`pm_xero_plugin.sandbox.locks`.
     - ``hang_seconds``: real seconds the loopback server holds a timed-out/lost connection before
       dropping it (the in-process transport raises ``httpx.ReadTimeout`` at once).
     - ``script``: exact next outcomes, consumed first: any of `OUTCOMES`.
@@ -43,6 +50,8 @@ class Faults:
     timeout_rate: float = 0.0
     lost_response_rate: float = 0.0
     lock_date: date | None = None
+    end_of_year_lock_date: date | None = None
+    adviser: bool = False
     hang_seconds: float = 0.0
     script: deque[str] = field(default_factory=deque)
     gate: threading.Event | None = None
@@ -52,6 +61,10 @@ class Faults:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
+
+    def locks(self) -> LockDates:
+        """The lock dates as they apply to the connected user."""
+        return LockDates(self.lock_date, self.end_of_year_lock_date, self.adviser)
 
     def reseed(self, seed: str) -> None:
         self._rng = random.Random(seed)
@@ -67,7 +80,7 @@ class Faults:
             self._disconnect()
 
     def clear(self) -> None:
-        """Back to a healthy organisation (lock date kept: it is bookkeeping, not a fault)."""
+        """Back to a healthy organisation (lock dates and role kept: bookkeeping, not faults)."""
         self.error_rate = self.timeout_rate = self.lost_response_rate = 0.0
         self.offline = False
         self.script.clear()

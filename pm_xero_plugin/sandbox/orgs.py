@@ -147,8 +147,10 @@ class Org:
     def tax_rate(self, tax_type: str) -> dict[str, Any] | None:
         return next((t for t in self.tax_rates if t["TaxType"] == tax_type), None)
 
-    def organisation(self, lock_date: Any) -> dict[str, Any]:
-        """The ``/Organisation`` record."""
+    def organisation(self, locks: Any = None) -> dict[str, Any]:
+        """The ``/Organisation`` record; `locks` (a `LockDates`) gives both lock dates."""
+        period = getattr(locks, "period", None)
+        end_of_year = getattr(locks, "end_of_year", None)
         region = REGIONS[self.region]
         return {
             "OrganisationID": self.tenant_id,
@@ -168,7 +170,8 @@ class Org:
             "SalesTaxPeriod": "QUARTERLY",
             "DefaultSalesTax": "Tax Exclusive",
             "DefaultPurchasesTax": "Tax Exclusive",
-            **({"PeriodLockDate": lock_date} if lock_date else {}),
+            **({"PeriodLockDate": period} if period else {}),
+            **({"EndOfYearLockDate": end_of_year} if end_of_year else {}),
             "CreatedDateUTC": self.created,
             "OrganisationEntityType": "COMPANY",
             "Timezone": region["timezone"],

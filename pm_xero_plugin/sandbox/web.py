@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -108,15 +107,18 @@ def text_response(
 
 
 def problem(status: int, detail: str) -> Response:
-    """Xero's identity-layer problem JSON (401/403)."""
+    """Xero's identity-layer problem JSON (401/403), in the shape Xero is observed to send:
+    ``{"Type":null,"Title":"Unauthorized","Status":401,"Detail":"TokenExpired: …",
+    "Extensions":{}}`` – capitalised keys, unlike RFC 7807's lower-case ones, so a client that
+    reads only ``detail`` is caught here and not in production."""
     title = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}.get(status, "Error")
     return json_response(
         status,
         {
             "Type": None,
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "instance": str(uuid.uuid4()),
+            "Title": title,
+            "Status": status,
+            "Detail": detail,
+            "Extensions": {},
         },
     )

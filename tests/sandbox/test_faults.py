@@ -93,13 +93,13 @@ def test_random_faults_replay_exactly_with_the_same_seed(clock: SandboxClock) ->
 def test_expire_tokens_now_gives_401_token_expired(api: Api, sandbox: Sandbox) -> None:
     sandbox.faults(api.tenant).expire_tokens_now()
     resp = api.get("/Organisation")
-    assert resp.status_code == 401 and resp.json()["detail"].startswith("TokenExpired")
+    assert resp.status_code == 401 and resp.json()["Detail"].startswith("TokenExpired")
 
 
 def test_disconnect_gives_403_until_the_org_is_connected_again(api: Api, sandbox: Sandbox) -> None:
     sandbox.faults(api.tenant).disconnect()
     resp = api.get("/Organisation")
-    assert resp.status_code == 403 and resp.json()["detail"] == "AuthenticationUnsuccessful"
+    assert resp.status_code == 403 and resp.json()["Detail"] == "AuthenticationUnsuccessful"
     tokens = connect(api.client, tenant=api.tenant)
     assert api.client.get("/api.xro/2.0/Organisation", headers=tokens.headers()).status_code == 200
 
@@ -122,4 +122,4 @@ def test_plain_wsgi_transport_also_sees_a_timeout(sandbox: Sandbox) -> None:
 def test_scripted_token_expiry_answers_401_token_expired(api: Api, sandbox: Sandbox) -> None:
     sandbox.faults(api.tenant).script.append("token_expired")
     resp = api.get("/Organisation")
-    assert resp.status_code == 401 and resp.json()["detail"].startswith("TokenExpired")
+    assert resp.status_code == 401 and resp.json()["Detail"].startswith("TokenExpired")

@@ -164,7 +164,7 @@ def test_access_token_expires_after_30_minutes_of_sandbox_time(
     clock.advance(30 * 60)
     resp = client.get("/api.xro/2.0/Organisation", headers=tokens.headers())
     assert resp.status_code == 401
-    assert resp.json()["detail"].startswith("TokenExpired: token expired at")
+    assert resp.json()["Detail"].startswith("TokenExpired: token expired at")
     fresh = _refresh(client, tokens.refresh_token or "").json()["access_token"]
     ok = client.get(
         "/api.xro/2.0/Organisation",
@@ -175,7 +175,7 @@ def test_access_token_expires_after_30_minutes_of_sandbox_time(
 
 def test_missing_or_unknown_token_is_401_authentication_unsuccessful(client: httpx.Client) -> None:
     resp = client.get("/api.xro/2.0/Invoices", headers={"Authorization": "Bearer nope"})
-    assert resp.status_code == 401 and resp.json()["detail"] == "AuthenticationUnsuccessful"
+    assert resp.status_code == 401 and resp.json()["Detail"] == "AuthenticationUnsuccessful"
 
 
 def test_wrong_or_missing_tenant_is_403(client: httpx.Client) -> None:
@@ -183,7 +183,7 @@ def test_wrong_or_missing_tenant_is_403(client: httpx.Client) -> None:
     headers = tokens.headers()
     headers["xero-tenant-id"] = "00000000-0000-4000-8000-000000000000"
     resp = client.get("/api.xro/2.0/Invoices", headers=headers)
-    assert resp.status_code == 403 and resp.json()["detail"] == "AuthenticationUnsuccessful"
+    assert resp.status_code == 403 and resp.json()["Detail"] == "AuthenticationUnsuccessful"
     del headers["xero-tenant-id"]
     assert client.get("/api.xro/2.0/Invoices", headers=headers).status_code == 403
 
@@ -247,4 +247,4 @@ def test_scope_is_enforced_per_resource(client: httpx.Client) -> None:
     tokens = connect(client, scope="offline_access accounting.contacts")
     assert client.get("/api.xro/2.0/Contacts", headers=tokens.headers()).status_code == 200
     resp = client.get("/api.xro/2.0/Invoices", headers=tokens.headers())
-    assert resp.status_code == 401 and resp.json()["detail"] == "AuthorizationUnsuccessful"
+    assert resp.status_code == 401 and resp.json()["Detail"] == "AuthorizationUnsuccessful"
