@@ -3,8 +3,9 @@
 The same three ways out the accounting dashboard offers on a failure (see
 :mod:`pm_xero_plugin.status`, ``actions``), plus "send the parent invoice too" for a payment held
 because its invoice is dated before the start date (``retry --include-parent ROW_ID``). Each
-verb says what changed, and exits 1 with a plain message on an unknown row or on a move the
-ledger's state machine refuses (a synced record cannot be excluded, …), so scripts can tell.
+verb says what changed; an unknown row or organisation is the person's mistake (exit 2, naming
+it), a move the ledger's state machine refuses (a synced record cannot be excluded, …) exits 1
+with a plain message, so scripts can tell.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pm_xero_plugin.cli_boundary import BadInput
 from pm_xero_plugin.ops_cli import data_dir_option, open_data_dir
 
 if TYPE_CHECKING:
@@ -37,10 +39,21 @@ _PAST = {
 def _describe(engine: Engine, row_id: int) -> str:
     row = engine.ledger.get(row_id)
     if row is None:
-        raise click.ClickException(f"no ledger row {row_id} (see `pm-xero status` for row ids)")
+        raise BadInput(f"no ledger row {row_id} (see `pm-xero status --all` for row ids)")
     number = f" #{row.number}" if row.number is not None else ""
     where = f" in {row.tenant_id}" if row.tenant_id else ""
     return f"row {row_id} ({row.kind}{number}{where})"
+
+
+def _check_tenant(engine: Engine, tenant_id: str | None) -> None:
+    """``--tenant`` must name an organisation the add-on knows (mapped, or in the ledger)."""
+    if tenant_id is None:
+        return
+    known = set(engine.settings.tenant_ids()) if engine.settings is not None else set()
+    known.update(t.tenant_id for t in engine.ledger.tenants())
+    if tenant_id not in known:
+        names = ", ".join(sorted(known)) or "none yet"
+        raise BadInput(f"unknown organisation {tenant_id!r} (known: {names})")
 
 
 def _state(engine: Engine, row_id: int) -> str:
@@ -112,6 +125,7 @@ def retry_command(
         if row_id is not None:
             _act(engine, row_id, "include_parent" if include_parent else "retry")
             return
+        _check_tenant(engine, tenant_id)
         moved = engine.retry(kind=kind, tenant_id=tenant_id)
     scope = " ".join(part for part in (kind and f"{kind}", tenant_id and f"in {tenant_id}") if part)
     click.echo(

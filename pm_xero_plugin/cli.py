@@ -1,21 +1,25 @@
 """``pm-xero``: the operator's command line.
 
 Each verb is small and hands off to the module that does the work; heavy imports happen inside
-the verbs so that ``pm-xero --help`` stays fast.
+the verbs so that ``pm-xero --help`` stays fast. Every verb runs inside one error boundary
+(:mod:`pm_xero_plugin.cli_boundary`): a person's mistake or an unreachable server is one line on
+stderr and exit 2 or 1, Ctrl-C is exit 130 with how to resume, a traceback only with ``--debug``.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from datetime import date
 from pathlib import Path
 
 import click
 
 from pm_xero_plugin.admin_cli import exclude_command, resolve_command, retry_command
+from pm_xero_plugin.cli_boundary import DEBUG_ENV, BadInput, BoundaryGroup
 from pm_xero_plugin.ops_cli import (
     _date,
+    _url,
+    check_data_dir,
     connect_command,
     preview_command,
     status_command,
@@ -23,14 +27,24 @@ from pm_xero_plugin.ops_cli import (
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=BoundaryGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pm-xero-plugin")
+@click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    help=f"Show the traceback of a failure (also after the verb, or {DEBUG_ENV}=1).",
+)
 def main() -> None:
     """Pet Manager → Xero: sync, inspect and operate the Xero add-on."""
 
 
 @main.command()
-@click.option("--xero-url", help="Root of a Xero-compatible server instead of the embedded one.")
+@click.option(
+    "--xero-url",
+    callback=_url,
+    help="Root of a Xero-compatible server instead of the embedded one.",
+)
 @click.option("--client-id", default="sandbox-client", show_default=True)
 @click.option("--client-secret", default="sandbox-secret", show_default=True)
 @click.option(
@@ -64,6 +78,10 @@ def demo(
     from pm_xero_plugin.dashboard import print_status
     from pm_xero_plugin.demo import DemoError, DemoOptions, run_demo
 
+    if data_dir is not None:
+        data_dir = check_data_dir(data_dir, create=True)
+    if xero_url is not None:
+        _check_reachable(xero_url)
     options = DemoOptions(
         data_dir=data_dir,
         xero_url=xero_url,
@@ -80,8 +98,7 @@ def demo(
     try:
         result = run_demo(options)
     except DemoError as exc:
-        click.echo(f"pm-xero demo: {exc}", err=True)
-        sys.exit(2)
+        raise BadInput(str(exc)) from None
     if as_json:
         click.echo(json.dumps(result.summary(), indent=2, sort_keys=True))
         return
@@ -94,6 +111,22 @@ def demo(
         )
     click.echo(f"Accounting API calls: {result.api_calls}; data kept in {result.data_dir}")
     click.echo(f"See it all: pm-xero status --data-dir {result.data_dir}")
+
+
+def _check_reachable(url: str) -> None:
+    """Fail before announcing anything when nothing answers at ``url`` (any HTTP answer will
+    do: the demo finds out soon enough whether it is a Xero-compatible server)."""
+    import httpx
+
+    from pm_xero_plugin.cli_boundary import RunFailure
+
+    try:
+        httpx.get(url, timeout=httpx.Timeout(5.0))
+    except httpx.TransportError as exc:
+        raise RunFailure(
+            f"nothing answers at {url} ({type(exc).__name__}: {exc}): start it (pm-xero sandbox) "
+            "or check --xero-url"
+        ) from None
 
 
 def _register() -> None:

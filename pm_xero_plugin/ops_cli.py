@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
+import tempfile
 import threading
 import time
 import webbrowser
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DATA_DIR_ENV",
     "Opened",
+    "check_data_dir",
     "connect_command",
     "data_dir_option",
     "open_data_dir",
@@ -90,22 +91,98 @@ class Opened:
     engine: Engine
 
 
+def _nearest_existing(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return path
+
+
+def _writable(directory: Path) -> OSError | None:
+    """``None`` when a file can be created in ``directory``, else why not (a probe, not
+    ``os.access``: root passes every permission check, a read-only mount still refuses it)."""
+    try:
+        with tempfile.TemporaryFile(dir=directory, prefix=".pm-xero-probe-"):
+            return None
+    except OSError as exc:
+        return exc
+
+
+def check_data_dir(data_dir: Path, *, create: bool = False, write: bool = True) -> Path:
+    """The one check of ``--data-dir`` every verb makes before it opens anything.
+
+    It must be a directory (or, with ``create``, be creatable as one), and writable when the
+    verb writes – which every verb that opens the ledger does, SQLite keeping its lock files
+    beside the database. Each refusal is one line naming the directory and what to do (exit 2).
+
+    :param create: make the directory if it is missing (the demo); otherwise a missing
+        directory is left for :func:`open_data_dir` to report.
+    :param write: the verb writes there (every verb but a pure read).
+    :raises BadInput: the directory is a file, cannot be created, or is not writable.
+    """
+    from pm_xero_plugin.cli_boundary import BadInput
+
+    path = Path(data_dir).expanduser()
+    if path.exists() and not path.is_dir():
+        raise BadInput(f"--data-dir {path} is a file, not a directory: give a directory")
+    if not path.exists():
+        existing = _nearest_existing(path.parent)
+        if existing.exists() and not existing.is_dir():
+            raise BadInput(
+                f"--data-dir {path} cannot be created: {existing} is a file, not a directory"
+            )
+        if not create:
+            return path
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BadInput(
+                f"--data-dir {path} cannot be created ({exc.strerror or exc}): give a "
+                "directory you can write to"
+            ) from None
+    problem = _writable(path) if write or create else None
+    if problem is None and write:
+        for sub in (path / "host", path / "plugins" / PLUGIN):
+            if sub.is_dir():
+                problem = problem or _writable(sub)
+    if problem is not None:
+        raise BadInput(
+            f"--data-dir {path} is not writable ({problem.strerror or problem}): this verb "
+            "keeps its databases and their lock files there; use a writable copy of the "
+            "directory"
+        )
+    return path
+
+
 @contextmanager
-def open_data_dir(data_dir: Path) -> Iterator[Opened]:
+def open_data_dir(data_dir: Path, *, write: bool = True) -> Iterator[Opened]:
     """Open the host and an engine on ``data_dir`` (never started, no hooks); close both.
 
-    :raises click.ClickException: the directory holds no host data (a typo must not create an
-        empty practice somewhere).
+    :param write: whether the verb changes anything (see :func:`check_data_dir`; SQLite needs
+        a writable directory to open the ledger even for reading, so this only words the
+        refusal, it cannot open a read-only copy).
+    :raises BadInput: the directory is not usable, or holds no host data (a typo must not
+        create an empty practice somewhere).
     """
     from hookspecs.refhost import RefHost
+    from pm_xero_plugin.cli_boundary import BadInput
     from pm_xero_plugin.engine import Engine
 
+    data_dir = check_data_dir(data_dir, write=write)
     practice = Path(data_dir) / "host" / "practice.db"
     if not practice.is_file():
-        raise click.ClickException(
+        raise BadInput(
             f"{data_dir} is not a host data directory (no {practice}); "
             f"pass --data-dir or set {DATA_DIR_ENV}"
         )
+    if not write:
+        problem = _writable(practice.parent) or _writable(Path(data_dir))
+        if problem is not None:
+            raise BadInput(
+                f"--data-dir {data_dir} is read-only ({problem.strerror or problem}): SQLite "
+                "cannot open its databases there even to read them; copy the directory "
+                "somewhere writable and pass that"
+            )
     host = RefHost(data_dir, load_entrypoints=False)
     engine: Engine | None = None
     try:
@@ -134,13 +211,24 @@ def to_json(value: Any) -> str:
 
 
 def _app_config() -> AppConfig:
+    from pm_xero_plugin.cli_boundary import BadInput
     from pm_xero_plugin.runtime import AppConfig
 
     config = AppConfig.from_env()
     if config is None:
-        click.echo(f"pm-xero: {_ENV_HELP}", err=True)
-        sys.exit(2)
+        raise BadInput(_ENV_HELP)
+    _check_config(config)
     return config
+
+
+def _check_config(config: AppConfig) -> None:
+    """The environment's URLs, checked before anything is opened (exit 2 naming the variable)."""
+    from pm_xero_plugin.cli_boundary import BadInput
+
+    for name, value in (("PM_XERO_URL", config.url), ("PM_XERO_REDIRECT_URI", config.redirect_uri)):
+        problem = None if value is None else url_problem(value)
+        if problem is not None:
+            raise BadInput(f"{name}={value!r} is not a URL ({problem}): fix or unset it")
 
 
 def _runtime(
@@ -165,6 +253,29 @@ def _runtime(
     )
 
 
+def url_problem(value: str) -> str | None:
+    """Why ``value`` is not the root URL of a Xero-compatible server, or ``None``."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 – raises ValueError for a port that is not a number
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "it needs http:// or https:// and a host"
+    return None
+
+
+def _url(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    problem = url_problem(value)
+    if problem is not None:
+        raise click.BadParameter(f"{value!r} is not a URL ({problem}), e.g. http://127.0.0.1:8765")
+    return value
+
+
 def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
     if value is None:
         return None
@@ -172,6 +283,18 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> da
         return date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _check_location(opened: Opened, location_id: str | None) -> None:
+    """An unknown ``--location`` is the person's mistake: exit 2 listing the known ones."""
+    from pm_xero_plugin.cli_boundary import BadInput
+
+    if location_id is None:
+        return
+    known = opened.engine.locations()
+    if location_id not in known:
+        names = ", ".join(sorted(str(loc) for loc in known)) or "none"
+        raise BadInput(f"unknown location {location_id!r} (known: {names})")
 
 
 # -- status -----------------------------------------------------------------------------------
@@ -184,9 +307,8 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> da
 def status_command(data_dir: Path, location_id: str | None, as_json: bool) -> None:
     """The accounting dashboard: per organisation and location, what is synced, waiting and
     failed, with Xero's message and what to do."""
-    with open_data_dir(data_dir) as opened:
-        if location_id is not None and location_id not in opened.engine.locations():
-            raise click.ClickException(f"unknown location {location_id!r}")
+    with open_data_dir(data_dir, write=False) as opened:
+        _check_location(opened, location_id)
         status = opened.engine.status(location_id)
     if as_json:
         click.echo(to_json(status))
@@ -214,12 +336,16 @@ def preview_command(
 ) -> None:
     """What a start date would send: per organisation and kind, counts and totals, how many
     Xero already has by number (linked, not duplicated), and what would be held."""
+    from pm_xero_plugin.cli_boundary import BadInput, RunFailure
     from pm_xero_plugin.errors import XeroError
     from pm_xero_plugin.preview import preview
     from pm_xero_plugin.runtime import AppConfig
 
-    with open_data_dir(data_dir) as opened:
-        config = None if no_lookup else AppConfig.from_env()
+    config = None if no_lookup else AppConfig.from_env()
+    if config is not None:
+        _check_config(config)
+    with open_data_dir(data_dir, write=False) as opened:
+        _check_location(opened, location_id)
         runtime = _runtime(opened, config) if config is not None else None
         try:
             report = preview(
@@ -231,9 +357,9 @@ def preview_command(
                 connection_for=runtime.connection_for if runtime else None,
             )
         except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise BadInput(str(exc)) from None
         except XeroError as exc:
-            raise click.ClickException(
+            raise RunFailure(
                 f"looking the numbers up in Xero failed ({exc}); run with --no-lookup to "
                 "preview without them"
             ) from None

@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+import errno
 import signal
 import threading
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
 __all__ = ["sandbox_command"]
+
+
+class _BadState(click.BadParameter):
+    """A ``--state`` file that is not a sandbox state file: one line, exit 2."""
+
+
+def _sandbox_from_state(state: str | None, **options: Any) -> Any:
+    """The sandbox, resumed from ``state`` when that file exists; a file that is not a sandbox
+    state (garbage, another program's JSON, a newer format) is refused with one line instead
+    of a traceback, and left untouched."""
+    from . import Sandbox
+
+    if state is None or not Path(state).exists():
+        return Sandbox(state_path=state, **options)
+    try:
+        return Sandbox(state_path=state, **options)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        reason = str(exc).split(": ", 1)[-1]
+        if not isinstance(exc, ValueError):
+            reason = f"unexpected content: {type(exc).__name__} {reason}"
+        raise _BadState(
+            f"{state} is not a sandbox state file ({reason}); it was left as it is: pass "
+            "another --state file, or move this one away to start fresh",
+            param_hint="--state",
+        ) from None
 
 
 @click.command()
@@ -63,7 +91,7 @@ def sandbox_command(
     state: str | None,
 ) -> None:
     """Serve a local Xero stand-in (identity + Accounting API) until Ctrl-C or SIGTERM."""
-    from . import Limits, Sandbox, SandboxClock
+    from . import Limits, SandboxClock
     from .validation import find_spec
 
     spec_path = find_spec(spec)
@@ -72,17 +100,24 @@ def sandbox_command(
     if time_scale < 0:
         raise click.BadParameter("must be >= 0", param_hint="--time-scale")
     limits = Limits(per_day=day_limit, enabled=not no_limits)
-    sandbox = Sandbox(
-        client_id=client_id,
-        client_secret=client_secret,
-        orgs=orgs,
-        clock=SandboxClock(time_scale=time_scale),
-        spec_path=spec_path,
-        limits=limits,
-        seed=seed,
-        region=region,
-        state_path=state,
-    )
+    try:
+        sandbox = _sandbox_from_state(
+            state,
+            client_id=client_id,
+            client_secret=client_secret,
+            orgs=orgs,
+            clock=SandboxClock(time_scale=time_scale),
+            spec_path=spec_path,
+            limits=limits,
+            seed=seed,
+            region=region,
+        )
+    except OSError as exc:  # the state file cannot be written there (a read-only or odd path)
+        raise _BadState(
+            f"{state} cannot be written ({exc.strerror or exc}): pass a --state file in a "
+            "directory you can write to",
+            param_hint="--state",
+        ) from None
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -90,7 +125,15 @@ def sandbox_command(
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    server = sandbox.serve(host, port)
+    try:
+        server = sandbox.serve(host, port)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise click.ClickException(
+            f"port {port} on {host} is already in use (another sandbox?): stop it, or pass "
+            "--port 0 for a free port"
+        ) from None
     echo = click.echo
     echo(f"Xero sandbox listening on {server.url}")
     echo(f"  client id:     {client_id}")

@@ -57,7 +57,7 @@ def test_status_of_one_location_and_of_an_unknown_one(practice: PracticeDir) -> 
     assert code == 0, out
     assert [s["location_id"] for s in json.loads(out)["sections"]] == ["lon"]
     code, out = run(practice, "status", "--location", "nowhere")
-    assert code == 1 and "unknown location 'nowhere'" in out
+    assert code == 2 and "unknown location 'nowhere' (known: lon, syd)" in out
 
 
 def test_retry_one_failed_row_moves_it_back_through_the_rules(practice: PracticeDir) -> None:
@@ -96,10 +96,10 @@ def test_exclude_then_an_illegal_exclude_of_a_synced_row_exits_1(practice: Pract
     assert practice.row(practice.synced_row).state == "synced"
 
 
-def test_an_unknown_row_exits_1_with_a_message(practice: PracticeDir) -> None:
+def test_an_unknown_row_exits_2_with_a_message(practice: PracticeDir) -> None:
     for verb in ("retry", "resolve", "exclude"):
         code, out = run(practice, verb, "9999")
-        assert code == 1, (verb, out)
+        assert code == 2, (verb, out)
         assert "no ledger row 9999" in out
 
 
@@ -136,7 +136,8 @@ def test_retry_needs_a_row_or_a_scope(practice: PracticeDir) -> None:
 
 def test_a_directory_without_host_data_is_refused_not_created(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["status", "--data-dir", f"{tmp_path}/typo"])
-    assert result.exit_code == 1 and "is not a host data directory" in result.output
+    assert result.exit_code == 2 and "is not a host data directory" in result.output
+    assert not (tmp_path / "typo").exists()
 
 
 def test_the_kind_choices_are_the_ledgers_kinds() -> None:
@@ -156,7 +157,7 @@ def test_a_practice_without_settings_shows_an_empty_dashboard_and_no_preview(
     assert "No location is linked to a Xero organisation yet." in result.output
     assert "nothing recorded yet" in result.output
     result = runner.invoke(main, ["preview", "--data-dir", str(tmp_path / "pm")])
-    assert result.exit_code == 1 and "no start date" in result.output
+    assert result.exit_code == 2 and "no start date" in result.output
     result = runner.invoke(
         main, ["preview", "--start-date", "2025-01-01", "--data-dir", str(tmp_path / "pm")]
     )

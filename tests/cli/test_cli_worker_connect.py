@@ -35,7 +35,7 @@ def test_the_data_dir_comes_from_the_environment(
 ) -> None:
     monkeypatch.setenv("PM_XERO_DATA_DIR", str(tmp_path / "elsewhere"))
     result = CliRunner().invoke(main, ["status"])
-    assert result.exit_code == 1 and "elsewhere" in result.output
+    assert result.exit_code == 2 and "elsewhere" in result.output
 
 
 @pytest.fixture

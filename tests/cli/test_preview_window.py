@@ -110,7 +110,7 @@ def test_an_unknown_location_or_a_bad_date_is_refused(practice: PracticeDir) -> 
     result = runner.invoke(
         main, ["preview", "--location", "nowhere", "--data-dir", str(practice.root)]
     )
-    assert result.exit_code == 1 and "unknown location 'nowhere'" in result.output
+    assert result.exit_code == 2 and "unknown location 'nowhere'" in result.output
     result = runner.invoke(
         main, ["preview", "--start-date", "01/02/2025", "--data-dir", str(practice.root)]
     )
