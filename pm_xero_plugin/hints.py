@@ -26,7 +26,12 @@ class Diagnosis:
     """Xero already has a document with this number: link to it rather than create another."""
 
 
-_LOCK_DATE = re.compile(r"period lock date, currently set at (?P<date>[0-9A-Za-z-]+)")
+_LOCK_DATE = re.compile(
+    r"(?P<lock>period|end of year) lock date, currently set at (?P<date>[0-9A-Za-z-]+)", re.I
+)
+"""Xero's two lock messages: "… before the period lock date, currently set at 30-Nov-2018"
+(stops all users except advisers) and "… before the end of year lock date, currently set at
+31-Jul-2013" (stops all users)."""
 
 _RULES: list[tuple[re.Pattern[str], Diagnosis]] = [
     # Order matters: the first match wins. Xero's number clash ("The contact number C42 is
@@ -105,10 +110,17 @@ def diagnose(message: str) -> Diagnosis:
     """A fix hint (and how to treat the record) for one of Xero's validation messages."""
     lock = _LOCK_DATE.search(message)
     if lock:
+        if lock["lock"].lower() == "period":
+            who = f"Xero's period lock date ({lock['date']}), which stops all users except advisers"
+        else:
+            who = (
+                f"Xero's end-of-year lock date ({lock['date']}), which stops all users, "
+                "advisers included"
+            )
         return Diagnosis(
-            f"The document is dated inside Xero's locked period (lock date {lock['date']}). It "
-            "waits and is sent by itself once the period is unlocked in Xero "
-            "(Settings → Advanced → Financial settings).",
+            f"The document is dated on or before {who}. It waits (nothing is lost): move the "
+            "lock date before the document's date in Xero (Settings → Advanced → Financial "
+            "settings → Lock dates), then retry, and it is sent.",
             gate="lock_date",
         )
     for pattern, diagnosis in _RULES:

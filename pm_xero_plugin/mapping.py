@@ -486,19 +486,26 @@ def credit_note_allocation_payload(
     invoice_id: str,
     amount: object = None,
     date: object = None,
+    invoice_date: object = None,
 ) -> dict[str, Any]:
     """An element of ``PUT /CreditNotes/{CreditNoteID}/Allocations``.
 
-    ``amount`` defaults to the credit note's total and ``date`` to its date: a host credit note
-    against an invoice applies all of it there.
+    ``amount`` defaults to the credit note's total: a host credit note against an invoice
+    applies all of it there. ``date`` defaults to the date Xero gives the allocation whatever it
+    is sent – the later of the credit note's date and ``invoice_date`` (the invoice's) – so what
+    we send is what Xero books, and a credit note in a locked period applied to an invoice in an
+    open one is dated in the open period.
     """
     where = f"credit note {credit_note.get('number')}"
+    when = _date(where, "date", credit_note.get("date") if date is None else date)
+    if date is None and invoice_date is not None:
+        when = max(when, _date(where, "invoice date", invoice_date))
     data = {
         "invoice": {"invoice_id": invoice_id},
         "amount": _positive(
             where, "amount", credit_note.get("total") if amount is None else amount
         ),
-        "date": _date(where, "date", credit_note.get("date") if date is None else date),
+        "date": when,
     }
     payload: dict[str, Any] = AllocationPayloadSchema().dump(data)
     return payload

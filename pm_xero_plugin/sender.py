@@ -204,8 +204,12 @@ class BatchSender:
         if kind == "allocation":
             credit_note_id = self._xero_id("credit_note", row.host_id, tenant_id)
             invoice_id = self._xero_id("invoice", p["invoice_id"], tenant_id)
+            invoice = self.ledger.dep("invoice", p["invoice_id"], tenant_id)
             element = mapping.credit_note_allocation_payload(
-                p, invoice_id=invoice_id, amount=Decimal(p["total"]), date=p["date"]
+                p,
+                invoice_id=invoice_id,
+                amount=Decimal(p["total"]),
+                invoice_date=invoice.doc_date if invoice else None,
             )
             return _Prepared(row, "PUT", element, credit_note_id)
         if kind == "payment":
