@@ -27,7 +27,7 @@ from .dates import render
 from .faults import Faults
 from .idempotency import CachedResponse, IdempotencyCache, fingerprint
 from .identity import AccessToken, Identity
-from .limits import Limits, RateLimiter
+from .limits import Arrival, Limits, RateLimiter
 from .orgs import REGIONS, Org, new_org
 from .validation import SpecChecker
 from .web import ApiError, Request, Response, SandboxHang, json_response, problem, text_response
@@ -390,6 +390,20 @@ class Sandbox:
 
     def _accounting(self, req: Request, api_path: str) -> tuple[Response, str | None]:
         tenant = req.headers.get("xero-tenant-id", "").strip().lower() or None
+        # In progress from its arrival (before it queues for the lock) until answered, as Xero
+        # counts its 5 concurrent calls: see limits.py.
+        arrival = self._limiter.arrive(tenant if tenant in self._orgs else None)
+        try:
+            resp, known = self._accounting_arrived(req, api_path, tenant, arrival)
+            if resp.status != 429:
+                self._limiter.hold(arrival)
+            return resp, known
+        finally:
+            self._limiter.depart(arrival)
+
+    def _accounting_arrived(
+        self, req: Request, api_path: str, tenant: str | None, arrival: Arrival
+    ) -> tuple[Response, str | None]:
         with self._lock:
             now = self.clock()
             known = tenant if tenant in self._orgs else None
@@ -408,7 +422,7 @@ class Sandbox:
                 resp = problem(401, "AuthorizationUnsuccessful")
                 resp.headers.update(self._limiter.headers(known, now))
                 return resp, known
-            decision = self._limiter.acquire(known, now)
+            decision = self._limiter.acquire(known, now, arrival)
             if decision.problem:
                 resp = text_response(429, f"Rate limit exceeded: {decision.problem}")
                 resp.headers.update(decision.headers)
@@ -416,16 +430,12 @@ class Sandbox:
                 if decision.retry_after is not None:
                     resp.headers["Retry-After"] = str(decision.retry_after)
                 return resp, known
-        try:
-            faults = self._faults[known]
-            if faults.gate is not None:
-                faults.gate.wait(timeout=60)
-            with self._lock:
-                resp = self._handle(req, api_path, known, faults)
-                resp.headers.update(self._limiter.headers(known, self.clock()))
-        finally:
-            with self._lock:
-                self._limiter.release(known)
+        faults = self._faults[known]
+        if faults.gate is not None:
+            faults.gate.wait(timeout=60)
+        with self._lock:
+            resp = self._handle(req, api_path, known, faults)
+            resp.headers.update(self._limiter.headers(known, self.clock()))
         return resp, known
 
     def _handle(self, req: Request, api_path: str, tenant: str, faults: Faults) -> Response:

@@ -3,15 +3,27 @@
 Windows are fixed and start at a tenant's first call, so they reset at different moments for
 different tenants – as Xero's do – and a client that trusts ``Retry-After`` and the
 remaining-headers behaves correctly while one that guesses does not.
+
+The concurrency limit counts a call as in progress from the moment it *arrives* (`arrive`, before
+it queues for the sandbox's state lock) until its answer is ready (`depart`): that is what Xero
+counts, and it is what makes a 6th call from a second process or connection meet
+``429 concurrent`` over HTTP. Counting only while a call held the state lock (as before) let
+twenty parallel GETs through, because the lock serialised them to one or two "in flight".
+
+With the limits switched off (``pm-xero sandbox --no-limits``) nothing is counted against them, so
+the remaining-headers always show the whole budget: a client that trusts them (as it should) is
+never told to wait by a server that would not refuse it.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-__all__ = ["Decision", "Limits", "RateLimiter"]
+__all__ = ["Arrival", "Decision", "Limits", "RateLimiter"]
 
 
 @dataclass
@@ -23,6 +35,11 @@ class Limits:
     per_day: int = 5000
     app_per_minute: int = 10000
     enabled: bool = True
+    #: Real seconds each granted Accounting call stays in progress after its answer is ready
+    #: (Xero takes a few hundred milliseconds; the sandbox about one). 0 answers at once, which
+    #: is what most tests want; a positive value makes parallel clients overlap as they do on
+    #: Xero, so the 5-concurrent limit is met over HTTP as it would be there.
+    call_seconds: float = 0.0
 
 
 @dataclass
@@ -47,6 +64,16 @@ class _TenantState:
     in_flight: int = 0
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """A call that reached the sandbox for ``tenant_id`` (``None``: no known tenant, never
+    counted). ``counted`` says whether it took a concurrency slot; one that did not finds the
+    organisation's 5 slots full and is answered ``429 concurrent``."""
+
+    tenant_id: str | None
+    counted: bool
+
+
 @dataclass
 class Decision:
     """The outcome of asking for a slot: ``problem`` is None when the call may proceed."""
@@ -57,18 +84,52 @@ class Decision:
 
 
 class RateLimiter:
-    """Counts calls per tenant and per app. Not thread-safe: the sandbox calls it under its lock."""
+    """Counts calls per tenant and per app.
+
+    The windows are not thread-safe: the sandbox calls `headers` and `acquire` under its state
+    lock. The in-flight counts (`arrive`, `depart`, `in_flight`) have a lock of their own, because
+    they are taken before a call queues for the state lock.
+    """
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self._tenants: dict[str, _TenantState] = {}
         self._app = _Window(timedelta(minutes=1))
+        self._flight = threading.Lock()
 
     def _state(self, tenant_id: str) -> _TenantState:
         return self._tenants.setdefault(tenant_id, _TenantState())
 
     def in_flight(self, tenant_id: str) -> int:
-        return self._state(tenant_id).in_flight
+        with self._flight:
+            return self._state(tenant_id).in_flight
+
+    def arrive(self, tenant_id: str | None) -> Arrival:
+        """A call for ``tenant_id`` has arrived: take a concurrency slot if one is free.
+
+        Give every arrival back with `depart` once its answer is ready, whatever the answer.
+        """
+        if tenant_id is None:
+            return Arrival(None, counted=False)
+        with self._flight:
+            st = self._state(tenant_id)
+            if self.limits.enabled and st.in_flight >= self.limits.concurrent:
+                return Arrival(tenant_id, counted=False)
+            st.in_flight += 1
+            return Arrival(tenant_id, counted=True)
+
+    def hold(self, arrival: Arrival) -> None:
+        """Keep a granted call in progress for ``Limits.call_seconds`` (real time, no lock)."""
+        if arrival.counted and self.limits.call_seconds > 0:
+            time.sleep(self.limits.call_seconds)
+
+    def depart(self, arrival: Arrival) -> None:
+        """The call's answer is ready: its slot (if it took one) is free again."""
+        if arrival.tenant_id is None or not arrival.counted:
+            return
+        with self._flight:
+            st = self._state(arrival.tenant_id)
+            st.in_flight = max(0, st.in_flight - 1)
 
     def headers(self, tenant_id: str | None, now: datetime) -> dict[str, str]:
         """The remaining-headers as they stand (no call counted)."""
@@ -83,34 +144,33 @@ class RateLimiter:
             out["X-MinLimit-Remaining"] = str(max(0, lim.per_minute - st.minute.count))
         return out
 
-    def acquire(self, tenant_id: str, now: datetime) -> Decision:
-        """Count one call and take a concurrency slot, or say which limit refused it.
+    def acquire(self, tenant_id: str, now: datetime, arrival: Arrival | None = None) -> Decision:
+        """Count one call, or say which limit refused it.
 
-        A refused call is not counted. A granted one must be given back with `release`.
+        :param arrival: the call's `arrive` (``None``: counted as having a slot). One that found
+            the slots full is refused ``concurrent`` – with no ``Retry-After``, as Xero does.
+
+        A refused call is not counted. With the limits off nothing is counted at all.
         """
         lim = self.limits
         st = self._state(tenant_id)
         st.minute.roll(now)
         st.day.roll(now)
         self._app.roll(now)
-        if lim.enabled:
-            refusal: tuple[str, int | None] | None = None
-            if st.in_flight >= lim.concurrent:
-                refusal = ("concurrent", None)
-            elif self._app.count >= lim.app_per_minute:
-                refusal = ("appminute", self._app.retry_after(now))
-            elif st.day.count >= lim.per_day:
-                refusal = ("day", st.day.retry_after(now))
-            elif st.minute.count >= lim.per_minute:
-                refusal = ("minute", st.minute.retry_after(now))
-            if refusal is not None:
-                return Decision(self.headers(tenant_id, now), refusal[0], refusal[1])
+        if not lim.enabled:
+            return Decision(self.headers(tenant_id, now))
+        refusal: tuple[str, int | None] | None = None
+        if arrival is not None and not arrival.counted:
+            refusal = ("concurrent", None)
+        elif self._app.count >= lim.app_per_minute:
+            refusal = ("appminute", self._app.retry_after(now))
+        elif st.day.count >= lim.per_day:
+            refusal = ("day", st.day.retry_after(now))
+        elif st.minute.count >= lim.per_minute:
+            refusal = ("minute", st.minute.retry_after(now))
+        if refusal is not None:
+            return Decision(self.headers(tenant_id, now), refusal[0], refusal[1])
         st.minute.count += 1
         st.day.count += 1
         self._app.count += 1
-        st.in_flight += 1
         return Decision(self.headers(tenant_id, now))
-
-    def release(self, tenant_id: str) -> None:
-        st = self._state(tenant_id)
-        st.in_flight = max(0, st.in_flight - 1)

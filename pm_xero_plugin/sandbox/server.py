@@ -36,8 +36,16 @@ class SandboxTransport(httpx.WSGITransport):
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    """One thread per connection, and a listen backlog deep enough for a burst of them.
+
+    ``socketserver``'s default backlog is 5: a sixth connection opened at the same moment was not
+    accepted but left to the kernel's SYN retry (about a second later), so twenty parallel calls
+    reached the app a few at a time and never met Xero's 5-concurrent limit.
+    """
+
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128
     stopping: threading.Event
 
 
