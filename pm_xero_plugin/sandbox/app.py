@@ -15,7 +15,7 @@ import threading
 import traceback
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from http import HTTPStatus
 from pathlib import Path
@@ -26,7 +26,7 @@ from .clock import SandboxClock
 from .dates import render
 from .faults import Faults
 from .idempotency import CachedResponse, IdempotencyCache, fingerprint
-from .identity import AccessToken, Identity
+from .identity import DEFAULT_REDIRECT_URIS, AccessToken, Identity
 from .limits import Arrival, Limits, RateLimiter
 from .orgs import REGIONS, Org, new_org
 from .validation import SpecChecker
@@ -75,6 +75,9 @@ class Sandbox:
         nothing is seeded and `orgs` is ignored); rewritten atomically after every write, before
         the answer leaves, so a killed sandbox resumes with everything it acknowledged.
     :param requests_limit: how many recent requests `requests` keeps (`api_calls` stays exact).
+    :param redirect_uris: the app's registered redirect URIs, matched exactly at authorize
+        (default `DEFAULT_REDIRECT_URIS`: the add-on's default ``http://127.0.0.1:8766/callback``
+        and what the test suites use).
     """
 
     def __init__(
@@ -90,6 +93,7 @@ class Sandbox:
         region: str = "AU",
         state_path: str | os.PathLike[str] | None = None,
         requests_limit: int = 100_000,
+        redirect_uris: Sequence[str] = DEFAULT_REDIRECT_URIS,
     ) -> None:
         if region not in REGIONS:
             raise ValueError(f"unknown region {region!r}; choose one of {sorted(REGIONS)}")
@@ -116,6 +120,7 @@ class Sandbox:
             self.clock,
             lambda: {t: o.name for t, o in self._orgs.items()},
             self.add_org,
+            redirect_uris,
         )
         self._loading = True
         if self.state_path is not None and self.state_path.exists():

@@ -50,6 +50,13 @@ def _sandbox_from_state(state: str | None, **options: Any) -> Any:
 )
 @click.option("--client-secret", default="sandbox-secret", show_default=True)
 @click.option(
+    "--redirect-uri",
+    "redirect_uris",
+    multiple=True,
+    help="A redirect URI registered with the app (exact match; repeat for several). "
+    "Default: http://127.0.0.1:8766/callback and the test suites' own.",
+)
+@click.option(
     "--spec",
     "spec",
     type=click.Path(dir_okay=False),
@@ -82,6 +89,7 @@ def sandbox_command(
     orgs: int,
     client_id: str,
     client_secret: str,
+    redirect_uris: tuple[str, ...],
     spec: str | None,
     time_scale: float,
     seed: int,
@@ -111,6 +119,7 @@ def sandbox_command(
             limits=limits,
             seed=seed,
             region=region,
+            **({"redirect_uris": list(redirect_uris)} if redirect_uris else {}),
         )
     except OSError as exc:  # the state file cannot be written there (a read-only or odd path)
         raise _BadState(
@@ -138,6 +147,7 @@ def sandbox_command(
     echo(f"Xero sandbox listening on {server.url}")
     echo(f"  client id:     {client_id}")
     echo(f"  client secret: {client_secret}")
+    echo(f"  redirect URIs: {', '.join(sandbox.identity.redirect_uris)}")
     echo(f"  authorize:     {server.url}/identity/connect/authorize")
     echo(f"  token:         {server.url}/connect/token")
     echo(f"  accounting:    {server.url}/api.xro/2.0")

@@ -1,9 +1,20 @@
 """Xero's identity service: authorize (auto-consent), token, revocation and ``/connections``.
 
-The parts a client gets wrong are the ones modelled carefully: PKCE, 30-minute access tokens on
-the sandbox clock, refresh tokens that rotate (the old one keeps working for 30 minutes only if
-its successor has not been used – a lost response – and then answers ``invalid_grant``), and
-connections that can be removed under a client's feet.
+The parts a client gets wrong are the ones modelled carefully – and strictly, so that a
+regression in a client's OAuth code fails here and not in production:
+
+- authorize accepts only the app's registered redirect URIs, compared exactly (Xero allows no
+  wildcard and no "any port on loopback"); anything else is Xero's error page
+  ``unauthorized_client : Invalid redirect_uri``, never a redirect;
+- PKCE only with ``code_challenge_method=S256`` (``plain``, or a challenge without a method –
+  which means plain – is refused as Xero's IdentityServer does: ``invalid_request``,
+  "Transform algorithm not supported", sent back to the registered redirect URI);
+- the token endpoint checks the client secret of this (confidential) app on every grant, PKCE
+  or not: ``invalid_client``;
+- access tokens live 30 minutes on the sandbox clock; refresh tokens rotate, and after a
+  rotation the previous one keeps working for 30 minutes "as many times as needed" (Xero staff's
+  words), answering with the same successor, then ``invalid_grant``;
+- connections can be removed under a client's feet.
 """
 
 from __future__ import annotations
@@ -13,7 +24,7 @@ import binascii
 import hashlib
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,12 +32,19 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from .web import Request, Response, json_response, problem, text_response
 
-__all__ = ["ACCESS_TTL", "AccessToken", "Connection", "Identity"]
+__all__ = ["ACCESS_TTL", "DEFAULT_REDIRECT_URIS", "AccessToken", "Connection", "Identity"]
 
 ACCESS_TTL = timedelta(minutes=30)
 REFRESH_TTL = timedelta(days=60)
 REFRESH_GRACE = timedelta(minutes=30)
 CODE_TTL = timedelta(minutes=5)
+#: Registered by default: what the add-on (``PM_XERO_REDIRECT_URI``'s default, which the demo
+#: and ``pm-xero connect`` use), the e2e suite and the client tests send. Xero compares exactly.
+DEFAULT_REDIRECT_URIS: tuple[str, ...] = (
+    "http://127.0.0.1:8766/callback",
+    "http://localhost:8766/callback",
+    "http://127.0.0.1:8999/callback",
+)
 
 
 @dataclass
@@ -71,6 +89,26 @@ class _Refresh:
     access_tokens: list[str] = field(default_factory=list)
 
 
+def _error_page(error: str, description: str) -> Response:
+    """Xero's identity error page (a browser sees it; nothing is redirected):
+    ``Error: unauthorized_client : Invalid redirect_uri``."""
+    return text_response(400, f"Error: {error} : {description}")
+
+
+def _redirect_error(
+    redirect_uri: str, q: dict[str, str], error: str, description: str | None = None
+) -> Response:
+    """An authorize error sent back to the (registered) redirect URI, as OAuth2 says."""
+    params = {"error": error}
+    if description:
+        params["error_description"] = description
+    if "state" in q:
+        params["state"] = q["state"]
+    parts = urlsplit(redirect_uri)
+    query = "&".join(p for p in (parts.query, urlencode(params)) if p)
+    return Response(302, b"", {"Location": urlunsplit((*parts[:3], query, ""))})
+
+
 def _error(error: str, status: int = 400, description: str | None = None) -> Response:
     body: dict[str, str] = {"error": error}
     if description:
@@ -88,9 +126,12 @@ class Identity:
         now: Callable[[], datetime],
         tenant_names: Callable[[], dict[str, str]],
         create_org: Callable[[], str],
+        redirect_uris: Sequence[str] = DEFAULT_REDIRECT_URIS,
     ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
+        #: the app's registered redirect URIs (exact match)
+        self.redirect_uris: list[str] = list(redirect_uris)
         self._now = now
         self._tenant_names = tenant_names
         self._create_org = create_org
@@ -129,12 +170,19 @@ class Identity:
         """
         q = {k: v for k, v in req.query.items()}
         if q.get("client_id") != self.client_id:
-            return text_response(400, "unauthorized_client: unknown client_id")
+            return _error_page("unauthorized_client", "Unknown client or client not enabled")
         redirect_uri = q.get("redirect_uri", "")
-        if not redirect_uri.startswith(("http://", "https://")):
-            return text_response(400, "invalid_request: redirect_uri is required")
+        if redirect_uri not in self.redirect_uris:
+            # Never redirect to an unregistered URI: the code would go to whoever owns it.
+            return _error_page("unauthorized_client", "Invalid redirect_uri")
         if q.get("response_type") != "code":
-            return text_response(400, "unsupported_response_type")
+            return _redirect_error(redirect_uri, q, "unsupported_response_type")
+        challenge = q.get("code_challenge")
+        method = q.get("code_challenge_method", "plain" if challenge else "")
+        if challenge and method != "S256":
+            return _redirect_error(
+                redirect_uri, q, "invalid_request", "Transform algorithm not supported"
+            )
         names = self._tenant_names()
         chosen = q.get("tenant") or q.get("orgs") or ""
         tenant_ids: list[str] = []
@@ -145,16 +193,13 @@ class Identity:
                 tenant_ids.append(item)
             else:
                 return text_response(400, f"invalid_request: unknown tenant {item}")
-        method = q.get("code_challenge_method", "plain")
-        if method not in ("plain", "S256"):
-            return text_response(400, "invalid_request: code_challenge_method")
         code = secrets.token_urlsafe(24)
         self._codes[code] = _Code(
             self.client_id,
             redirect_uri,
             q.get("scope", ""),
             tenant_ids,
-            q.get("code_challenge"),
+            challenge,
             method,
             self._now() + CODE_TTL,
         )
@@ -183,33 +228,31 @@ class Identity:
         cid, secret = self._client(req, form)
         if cid != self.client_id:
             return _error("invalid_client")
+        # A confidential app: its secret is checked on every grant, PKCE or not.
+        if secret is None or not secrets.compare_digest(
+            secret.encode(), self.client_secret.encode()
+        ):
+            return _error("invalid_client")
         grant = form.get("grant_type")
         if grant == "authorization_code":
-            return self._code_grant(form, secret)
-        if secret != self.client_secret:
-            return _error("invalid_client")
+            return self._code_grant(form)
         if grant == "refresh_token":
             return self._refresh_grant(form.get("refresh_token", ""))
         if grant == "client_credentials":
             return self._client_credentials(form.get("scope", ""))
         return _error("unsupported_grant_type")
 
-    def _code_grant(self, form: dict[str, str], secret: str | None) -> Response:
+    def _code_grant(self, form: dict[str, str]) -> Response:
         code = self._codes.pop(form.get("code", ""), None)  # single use
         now = self._now()
         if code is None or code.expires <= now or code.redirect_uri != form.get("redirect_uri"):
             return _error("invalid_grant")
         if code.challenge:
             verifier = form.get("code_verifier", "")
-            if code.method == "S256":
-                digest = hashlib.sha256(verifier.encode()).digest()
-                expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-            else:
-                expected = verifier
+            digest = hashlib.sha256(verifier.encode()).digest()
+            expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
             if not verifier or not secrets.compare_digest(expected, code.challenge):
                 return _error("invalid_grant", description="code_verifier does not match")
-        elif secret != self.client_secret:
-            return _error("invalid_client")
         auth_event = str(uuid.uuid4())
         for tenant_id in code.tenant_ids:
             existing = self.connections.get(tenant_id)
@@ -227,10 +270,11 @@ class Identity:
         if rec is None or rec.expires <= now:
             return _error("invalid_grant")
         if rec.rotated_at is not None:
-            # Xero's grace for a lost response: the old token may be retried for 30 minutes, and
-            # gets the same successor, as long as that successor has not been used.
+            # Xero's grace after a rotation: the previous token may be used "as many times as
+            # needed" for 30 minutes – even once its successor is in use – and answers with the
+            # same successor (a lost response retried, or two holders of one token set).
             succ = self._refresh.get(rec.successor or "")
-            if now - rec.rotated_at > REFRESH_GRACE or succ is None or succ.used:
+            if now - rec.rotated_at > REFRESH_GRACE or succ is None:
                 return _error("invalid_grant")
             return self._issue(rec.auth_event_id, rec.scope, refresh=True, reuse=succ)
         rec.used = True

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 SCOPES = "openid offline_access accounting.transactions accounting.contacts accounting.settings"
-REDIRECT = "http://localhost/callback"
+REDIRECT = "http://127.0.0.1:8766/callback"  # registered by default, as the add-on's own
 
 
 @dataclass

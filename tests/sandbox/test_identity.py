@@ -85,27 +85,15 @@ def test_pkce_verifier_must_match_and_code_is_single_use(client: httpx.Client) -
     assert _token(client, **form).json()["error"] == "invalid_grant"
 
 
-def test_plain_pkce_and_client_auth_in_form_fields(client: httpx.Client) -> None:
-    resp = client.get(
-        "/identity/connect/authorize",
-        params={
-            "response_type": "code",
-            "client_id": "sandbox-client",
-            "redirect_uri": REDIRECT,
-            "scope": "offline_access accounting.transactions",
-            "state": "s",
-            "code_challenge": "plain-verifier-123",
-            "code_challenge_method": "plain",
-        },
-    )
-    code = httpx.URL(resp.headers["Location"]).params["code"]
+def test_client_auth_in_form_fields(client: httpx.Client) -> None:
+    code, verifier = authorize(client)
     resp = client.post(
         "/connect/token",
         data={
             "grant_type": "authorization_code",
             "code": code,
             "redirect_uri": REDIRECT,
-            "code_verifier": "plain-verifier-123",
+            "code_verifier": verifier,
             "client_id": "sandbox-client",
             "client_secret": "sandbox-secret",
         },
@@ -131,14 +119,20 @@ def test_sandbox_accepts_the_app_it_was_started_with(spec_path: str) -> None:
         assert resp.json()["error"] == "invalid_client"
 
 
-def test_refresh_rotates_and_the_old_token_then_answers_invalid_grant(
+def test_refresh_rotates_and_the_old_token_keeps_working_for_30_minutes_even_once_the_new_is_used(
     client: httpx.Client, clock: SandboxClock
 ) -> None:
+    """Xero staff: the previous refresh token is usable "as many times as needed" for 30
+    minutes after a rotation."""
     tokens = connect(client)
     first = _refresh(client, tokens.refresh_token or "").json()
     assert first["refresh_token"] != tokens.refresh_token
-    second = _refresh(client, first["refresh_token"])  # the new one is used: the old is dead
+    second = _refresh(client, first["refresh_token"])  # the successor is used …
     assert second.status_code == 200
+    for _ in range(3):  # … and the previous one still answers, with the same successor
+        again = _refresh(client, tokens.refresh_token or "")
+        assert again.status_code == 200 and again.json()["refresh_token"] == first["refresh_token"]
+    clock.advance(31 * 60)
     assert _refresh(client, tokens.refresh_token or "").json()["error"] == "invalid_grant"
 
 

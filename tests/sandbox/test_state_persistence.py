@@ -114,7 +114,7 @@ def test_every_acknowledged_write_is_on_disk_before_the_answer_even_a_lost_one(
     assert names == ["Committed"]
 
 
-def test_a_rotated_refresh_token_survives_a_restart_and_the_old_one_stays_refused(
+def test_a_rotated_refresh_token_survives_a_restart_and_the_old_ones_grace_runs_out(
     tmp_path: Path,
 ) -> None:
     state = tmp_path / "sandbox.json"
@@ -122,9 +122,13 @@ def test_a_rotated_refresh_token_survives_a_restart_and_the_old_one_stays_refuse
     with _client(first) as client:
         tokens = connect(client)
         rotated = _refresh(client, tokens.refresh_token or "").json()["refresh_token"]
-        assert _refresh(client, rotated).status_code == 200  # uses the successor: old is dead
-    second = Sandbox(clock=SandboxClock(START), state_path=state)
+        assert _refresh(client, rotated).status_code == 200  # the successor is in use
+    clock = SandboxClock(START)
+    second = Sandbox(clock=clock, state_path=state)
     with _client(second) as client:
+        again = _refresh(client, tokens.refresh_token or "")  # within Xero's 30-minute grace
+        assert again.status_code == 200 and again.json()["refresh_token"] == rotated
+        clock.advance(31 * 60)
         assert _refresh(client, tokens.refresh_token or "").json()["error"] == "invalid_grant"
 
 

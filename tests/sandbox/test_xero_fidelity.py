@@ -1,15 +1,20 @@
 """Where a stand-in most often differs from Xero (issue 10), each pinned to Xero's behaviour:
 contact-number uniqueness, both lock dates and who they stop, unitdp, the 401 body, the
-per-element error flag and credit-note allocation dates."""
+per-element error flag, credit-note allocation dates and OAuth strictness (overpayment
+references: test_where_filters.py; the refresh grace: test_identity.py)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 from datetime import date
 from typing import Any
 
 import httpx
 import pytest
-from sandbox_helpers import Api
+from sandbox_helpers import REDIRECT, Api, authorize
+from test_server import _pm_xero
 
 from pm_xero_plugin.sandbox import Sandbox, SandboxClock
 
@@ -252,3 +257,123 @@ def test_a_credit_note_in_a_locked_period_may_be_applied_to_an_invoice_in_an_ope
     assert _errors(_allocate(api, note, locked_inv["InvoiceID"], "2024-03-01"), "Allocations") == [
         "The document date cannot be before the period lock date, currently set at 31-Jan-2024"
     ]
+
+
+# -- 10. OAuth strictness -----------------------------------------------------------------------
+
+
+def _authorize(client: httpx.Client, **params: str) -> httpx.Response:
+    query = {
+        "response_type": "code",
+        "client_id": "sandbox-client",
+        "redirect_uri": REDIRECT,
+        "scope": "offline_access accounting.transactions",
+        "state": "s1",
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "code_challenge_method": "S256",
+        **params,
+    }
+    return client.get("/identity/connect/authorize", params=query)
+
+
+@pytest.mark.parametrize(
+    "redirect",
+    [
+        "https://evil.example/steal",
+        "http://127.0.0.1:8766/callback/",  # a trailing slash is another URI
+        "http://127.0.0.1:8767/callback",  # so is another port, even on loopback
+        "https://127.0.0.1:8766/callback",
+        "http://127.0.0.1:8766/callback?next=https://evil.example",
+    ],
+)
+def test_authorize_refuses_an_unregistered_redirect_uri_without_redirecting(
+    client: httpx.Client, redirect: str
+) -> None:
+    resp = _authorize(client, redirect_uri=redirect)
+    assert resp.status_code == 400 and "location" not in resp.headers
+    assert resp.text == "Error: unauthorized_client : Invalid redirect_uri"
+
+
+def test_registered_redirect_uris_are_configurable(spec_path: str) -> None:
+    mine = "https://pm.example/xero/callback"
+    sandbox = Sandbox(spec_path=spec_path, redirect_uris=[mine])
+    with httpx.Client(transport=sandbox.transport(), base_url="http://x") as c:
+        ok = _authorize(c, redirect_uri=mine)
+        assert ok.status_code == 302 and ok.headers["location"].startswith(mine + "?code=")
+        assert _authorize(c).status_code == 400  # the default is no longer registered
+
+
+@pytest.mark.parametrize(
+    "method", [{"code_challenge_method": "plain"}, {"code_challenge_method": ""}]
+)
+def test_pkce_is_s256_only_and_other_methods_come_back_as_invalid_request(
+    client: httpx.Client, method: dict[str, str]
+) -> None:
+    resp = _authorize(client, **method)
+    assert resp.status_code == 302
+    back = httpx.URL(resp.headers["location"])
+    assert str(back).startswith(REDIRECT)
+    assert back.params["error"] == "invalid_request" and "code" not in back.params
+    assert back.params["error_description"] == "Transform algorithm not supported"
+    assert back.params["state"] == "s1"
+
+
+def test_a_challenge_without_a_method_means_plain_and_is_refused(client: httpx.Client) -> None:
+    query = {
+        "response_type": "code",
+        "client_id": "sandbox-client",
+        "redirect_uri": REDIRECT,
+        "scope": "offline_access",
+        "code_challenge": "x" * 43,
+    }
+    resp = client.get("/identity/connect/authorize", params=query)
+    assert httpx.URL(resp.headers["location"]).params["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("auth", [("sandbox-client", "wrong"), None])
+def test_the_client_secret_is_checked_even_with_pkce(
+    client: httpx.Client, auth: tuple[str, str] | None
+) -> None:
+    code, verifier = authorize(client)
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT,
+        "code_verifier": verifier,
+    }
+    if auth is None:
+        form["client_id"] = "sandbox-client"  # a PKCE-only request: no secret at all
+    resp = client.post("/connect/token", data=form, auth=auth)
+    assert resp.status_code == 400 and resp.json() == {"error": "invalid_client"}
+
+
+def test_an_unknown_client_id_gets_xeros_error_page(client: httpx.Client) -> None:
+    resp = _authorize(client, client_id="someone-else")
+    assert resp.status_code == 400 and "location" not in resp.headers
+    assert resp.text.startswith("Error: unauthorized_client : ")
+
+
+def test_pm_xero_sandbox_registers_the_redirect_uris_it_is_given(spec_path: str) -> None:
+    mine = "http://127.0.0.1:9123/xero/callback"
+    proc = subprocess.Popen(
+        [*_pm_xero(), "sandbox", "--port", "0", "--redirect-uri", mine],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "XERO_OPENAPI_SPEC": spec_path},
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Ctrl-C"):
+                break
+        banner = "".join(lines)
+        assert f"redirect URIs: {mine}\n" in banner
+        url = banner.split("listening on ", 1)[1].split()[0]
+        with httpx.Client(base_url=url, timeout=10) as c:
+            assert _authorize(c, redirect_uri=mine).status_code == 302
+            assert _authorize(c).status_code == 400  # only what was given is registered
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
