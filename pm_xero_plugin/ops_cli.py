@@ -210,11 +210,11 @@ def to_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=default)
 
 
-def _app_config() -> AppConfig:
+def _app_config(data_dir: Path | None = None) -> AppConfig:
     from pm_xero_plugin.cli_boundary import BadInput
-    from pm_xero_plugin.runtime import AppConfig
+    from pm_xero_plugin.demo_state import app_config
 
-    config = AppConfig.from_env()
+    config = app_config(data_dir)  # the environment's, else a demo's recorded in data_dir
     if config is None:
         raise BadInput(_ENV_HELP)
     _check_config(config)
@@ -337,11 +337,11 @@ def preview_command(
     """What a start date would send: per organisation and kind, counts and totals, how many
     Xero already has by number (linked, not duplicated), and what would be held."""
     from pm_xero_plugin.cli_boundary import BadInput, RunFailure
+    from pm_xero_plugin.demo_state import app_config
     from pm_xero_plugin.errors import XeroError
     from pm_xero_plugin.preview import preview
-    from pm_xero_plugin.runtime import AppConfig
 
-    config = None if no_lookup else AppConfig.from_env()
+    config = None if no_lookup else app_config(data_dir)
     if config is not None:
         _check_config(config)
     with open_data_dir(data_dir, write=False) as opened:
@@ -409,7 +409,7 @@ def worker_command(
 ) -> None:
     """Send what the ledger says is ready, in the foreground (several may share one ledger:
     claims carry leases). SIGTERM/SIGINT stop it cleanly after the batches in flight."""
-    config = _app_config()
+    config = _app_config(data_dir)
     with open_data_dir(data_dir) as opened:
         runtime = _runtime(
             opened, config, threads, batch_size=batch_size, lease_seconds=lease_seconds
@@ -461,7 +461,7 @@ def connect_command(
     from pm_xero_plugin.auth import client_credentials_token, run_loopback_connect
     from pm_xero_plugin.errors import XeroError
 
-    config = _app_config()
+    config = _app_config(data_dir)
     with open_data_dir(data_dir) as opened:
         if location_id not in opened.engine.locations():
             raise click.ClickException(f"unknown location {location_id!r}")

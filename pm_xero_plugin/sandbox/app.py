@@ -322,6 +322,7 @@ class Sandbox:
                     "query": req.query_string,
                     "tenant": tenant,
                     "status": resp.status,
+                    "rate_limit_problem": resp.headers.get("X-Rate-Limit-Problem"),
                     "idempotency_key": req.headers.get("idempotency-key"),
                     "outcome": resp.hang
                     or ("replayed" if resp.headers.get("X-Sandbox-Replay") else "answered"),

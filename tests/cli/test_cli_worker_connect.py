@@ -176,7 +176,8 @@ def test_browser_connect_lists_organisations_and_maps_the_chosen_one(
 ) -> None:
     import httpx
 
-    sandbox = Sandbox(orgs=2)
+    redirect = f"http://127.0.0.1:{_free_port()}/callback"
+    sandbox = Sandbox(orgs=2, redirect_uris=[redirect])  # Xero: registered URIs only
     server = sandbox.serve()
     root = tmp_path / "pm"
     try:
@@ -184,7 +185,7 @@ def test_browser_connect_lists_organisations_and_maps_the_chosen_one(
         monkeypatch.setenv("PM_XERO_URL", server.url)
         monkeypatch.setenv("PM_XERO_CLIENT_ID", sandbox.client_id)
         monkeypatch.setenv("PM_XERO_CLIENT_SECRET", sandbox.client_secret)
-        monkeypatch.setenv("PM_XERO_REDIRECT_URI", f"http://127.0.0.1:{_free_port()}/callback")
+        monkeypatch.setenv("PM_XERO_REDIRECT_URI", redirect)
         opened: list[str] = []
 
         def browser(url: str) -> bool:  # the admin consents; the sandbox redirects back
