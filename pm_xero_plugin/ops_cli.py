@@ -433,7 +433,7 @@ def worker_command(
     click.echo(
         f"pm-xero worker: synced {stats.synced}, failed {stats.failed}, "
         f"retrying {stats.retrying}, {stats.api_calls} API calls in "
-        f"{time.monotonic() - started:.1f} s"
+        f"{time.monotonic() - started:.1f} s; held back {stats.limit_waits} times by Xero's limits"
     )
 
 

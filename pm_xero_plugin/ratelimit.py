@@ -13,20 +13,46 @@ organisations moves on to another one instead of waiting. The clock is injectabl
 sleep), and the window lengths are parameters so a sandbox running at a time scale can be
 matched – though trusting the headers makes that mostly unnecessary.
 
-State is per process. Several worker processes sharing one Xero app each keep their own view;
-Xero's headers and 429s keep them honest (shared limiter state is a PostgreSQL-ledger feature).
+**Shared between processes** (``shared_dir``): several ``pm-xero worker`` processes on one data
+directory call the same organisations, and Xero's 5-concurrent limit is the organisation's, not
+the process's – three workers with 5 slots each would have 15 in flight. So with a
+``shared_dir`` a call's concurrency slot is an exclusive ``flock`` on one of five small files per
+tenant (``<tenant>.slot0`` … ``slot4``), taken without blocking and held for the call. The kernel
+drops a process's flocks when it exits, however it exits (SIGKILL, OOM, power-off of a container):
+a crashed worker can never leave a slot taken, and there is no lease length to tune – a lease in a
+SQLite table would either outlive a crashed worker (slots lost for its length) or expire under a
+slow call (a sixth in flight). The windows learnt from Xero's headers and 429s are shared too: one
+JSON file per tenant, read and rewritten under a flock around each decision, times on the
+machine's monotonic clock (the same for every process of one boot; a file from an earlier boot is
+ignored). It is only an estimate that Xero's headers correct on every answer, so a torn write
+costs nothing but a fresh estimate. One machine per data directory (flock over NFS is not to be
+trusted); where ``fcntl`` is missing (Windows) the state stays per process, as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 from pm_xero_plugin.errors import RateLimited
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: the limiter stays per process
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Clock", "Permit", "RateLimiter", "SystemClock", "TenantLimiter", "Wait"]
 
@@ -63,8 +89,9 @@ class Wait:
 
 
 @dataclass
-class _TenantState:
-    in_flight: int = 0
+class _Windows:
+    """What the limiter knows of one tenant's windows: the part shared between processes."""
+
     minute_start: float | None = None
     minute_used: int = 0
     minute_epoch: int = 0  # bumped when our minute window rolls over
@@ -75,16 +102,143 @@ class _TenantState:
     probing: bool = False  # our minute window rolled over: one call finds out Xero's count
 
 
+_WINDOW_FIELDS = tuple(f.name for f in fields(_Windows))
+
+
+@dataclass
+class _TenantState(_Windows):
+    in_flight: int = 0  # this process's calls (each also holds a shared slot when shared)
+
+    def load(self, stored: Mapping[str, Any], now: float, day_seconds: float) -> None:
+        """Take the shared windows, unless they cannot be from this boot's monotonic clock."""
+        fresh = _Windows()
+        try:
+            loaded = _Windows(**{k: stored[k] for k in _WINDOW_FIELDS if k in stored})
+        except TypeError:
+            loaded = fresh
+        starts = [t for t in (loaded.minute_start, loaded.day_start) if t is not None]
+        if any(not isinstance(t, int | float) or t > now or t < now - day_seconds for t in starts):
+            loaded = fresh  # another boot's clock, or garbage: start a new estimate
+        for name in _WINDOW_FIELDS:
+            setattr(self, name, getattr(loaded, name))
+
+    def windows(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k in _WINDOW_FIELDS}
+
+
+class _SharedTenant:
+    """One tenant's files in the shared directory: the slot locks and the windows file."""
+
+    def __init__(self, directory: Path, tenant_id: str, slots: int) -> None:
+        base = directory / _file_stem(tenant_id)
+        self._slot_paths = [f"{base}.slot{i}" for i in range(slots)]
+        self._window_path = f"{base}.window"
+        self._slot_fds: list[int | None] = [None] * slots
+        self._window_fd: int | None = None
+        self.held: set[int] = set()
+        self._pid = os.getpid()
+
+    def _check_fork(self) -> None:
+        # A forked child shares its parent's open file descriptions (and so its flocks): it must
+        # open its own, and holds no slot of its own yet.
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._slot_fds = [None] * len(self._slot_fds)
+            self._window_fd = None
+            self.held.clear()
+
+    def _slot_fd(self, index: int) -> int:
+        fd = self._slot_fds[index]
+        if fd is None:
+            fd = self._slot_fds[index] = os.open(self._slot_paths[index], os.O_RDWR | os.O_CREAT)
+        return fd
+
+    def take(self) -> int | None:
+        """A free slot, locked for this process, or ``None`` when all are taken (never blocks)."""
+        assert fcntl is not None
+        self._check_fork()
+        for index in range(len(self._slot_paths)):
+            if index in self.held:
+                continue  # flock on a descriptor we already locked would succeed again
+            try:
+                fcntl.flock(self._slot_fd(index), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            self.held.add(index)
+            return index
+        return None
+
+    def give(self, index: int) -> None:
+        assert fcntl is not None
+        self._check_fork()
+        if index in self.held:
+            self.held.discard(index)
+            fcntl.flock(self._slot_fd(index), fcntl.LOCK_UN)
+
+    def busy(self) -> int:
+        """Slots taken now, by any process (this one's included)."""
+        assert fcntl is not None
+        self._check_fork()
+        taken = len(self.held)
+        for index in range(len(self._slot_paths)):
+            if index in self.held:
+                continue
+            fd = self._slot_fd(index)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                taken += 1
+            else:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        return taken
+
+    @contextlib.contextmanager
+    def windows(self) -> Iterator[dict[str, Any]]:
+        """The stored windows, locked against other processes; what is left in the dict is
+        written back."""
+        assert fcntl is not None
+        self._check_fork()
+        if self._window_fd is None:
+            self._window_fd = os.open(self._window_path, os.O_RDWR | os.O_CREAT)
+        fd = self._window_fd
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            raw = b""
+            while chunk := os.pread(fd, 65536, len(raw)):
+                raw += chunk
+            try:
+                stored = json.loads(raw) if raw else {}
+            except ValueError:
+                stored = {}  # a torn write: only an estimate was lost
+            if not isinstance(stored, dict):
+                stored = {}
+            yield stored
+            data = json.dumps(stored, sort_keys=True).encode()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, data, 0)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _file_stem(tenant_id: str) -> str:
+    if re.fullmatch(r"[A-Za-z0-9-]{1,64}", tenant_id):
+        return tenant_id.lower()
+    return "t-" + hashlib.sha256(tenant_id.encode()).hexdigest()[:32]
+
+
 class Permit:
     """The right to make one call for one tenant. Release it exactly once, with the response
     headers when there was a response (that is how the limiter learns Xero's view)."""
 
-    __slots__ = ("_limiter", "_minute_epoch", "_released", "tenant_id")
+    __slots__ = ("_limiter", "_minute_epoch", "_released", "_slot", "tenant_id")
 
-    def __init__(self, limiter: RateLimiter, tenant_id: str, minute_epoch: int = 0) -> None:
+    def __init__(
+        self, limiter: RateLimiter, tenant_id: str, minute_epoch: int = 0, slot: int | None = None
+    ) -> None:
         self._limiter = limiter
         self.tenant_id = tenant_id
         self._minute_epoch = minute_epoch
+        self._slot = slot  # the shared slot this call holds (None: not shared)
         self._released = False
 
     def release(self, headers: Mapping[str, str] | None = None) -> None:
@@ -92,7 +246,7 @@ class Permit:
         if self._released:
             return
         self._released = True
-        self._limiter._release(self.tenant_id, headers, self._minute_epoch)
+        self._limiter._release(self.tenant_id, headers, self._minute_epoch, self._slot)
 
     def __enter__(self) -> Permit:
         return self
@@ -121,6 +275,9 @@ class RateLimiter:
         concurrency 429 has none).
     :param concurrency_poll: what :meth:`wait_for` answers when only the concurrency slots are
         full – a slot frees as soon as a call returns, so the answer is "soon".
+    :param shared_dir: share the concurrency slots and the windows with every process that uses
+        the same directory (see the module's docstring); ``None`` keeps them in this process.
+        The windows are kept on ``clock.monotonic()``: share only with the real clock.
     """
 
     def __init__(
@@ -134,6 +291,7 @@ class RateLimiter:
         day_seconds: float = 86400.0,
         default_block: float = 1.0,
         concurrency_poll: float = 0.05,
+        shared_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if per_minute < 1 or concurrent < 1 or per_day < 1:
             raise ValueError("limits must be positive")
@@ -149,16 +307,28 @@ class RateLimiter:
         self._app_blocked_until = 0.0
         self._lock = threading.Lock()
         self._freed = threading.Condition(self._lock)
+        self.shared_dir: Path | None = None
+        self._shared: dict[str, _SharedTenant] = {}
+        if shared_dir is not None:
+            if fcntl is None:  # pragma: no cover - Windows
+                log.warning("rate limits stay per process here: no fcntl to share them with")
+            else:
+                self.shared_dir = Path(shared_dir)
+                self.shared_dir.mkdir(parents=True, exist_ok=True)
 
     # -- asking -------------------------------------------------------------------------------
 
     def try_acquire(self, tenant_id: str) -> Permit | None:
         """A permit if ``tenant_id`` may call now, else ``None`` at once (never blocks)."""
-        with self._lock:
-            now = self.clock.monotonic()
-            state = self._state(tenant_id, now)
-            if not self._wait_locked(state, now).ready:
+        with self._lock, self._tenant(tenant_id) as (state, now):
+            if not self._wait_locked(tenant_id, state, now).ready:
                 return None
+            slot = None
+            shared = self._shared_for(tenant_id)
+            if shared is not None:
+                slot = shared.take()
+                if slot is None:
+                    return None  # other processes hold the organisation's slots
             state.in_flight += 1
             if state.minute_start is None:
                 state.minute_start = now
@@ -166,22 +336,20 @@ class RateLimiter:
                 state.day_start = now
             state.minute_used += 1
             state.day_used += 1
-            return Permit(self, tenant_id, state.minute_epoch)
+            return Permit(self, tenant_id, state.minute_epoch, slot)
 
     def wait_for(self, tenant_id: str) -> Wait:
         """How long until ``tenant_id`` may call, and the reason – without taking anything."""
-        with self._lock:
-            now = self.clock.monotonic()
-            return self._wait_locked(self._state(tenant_id, now), now)
+        with self._lock, self._tenant(tenant_id) as (state, now):
+            return self._wait_locked(tenant_id, state, now)
 
     def blocked_until(self, tenant_id: str) -> float:
         """Clock time (``clock.monotonic()``) before which the tenant cannot call, or ``0.0``.
 
         Covers 429 blocks and exhausted windows; a full concurrency slate is not a block.
         """
-        with self._lock:
-            now = self.clock.monotonic()
-            wait = self._wait_locked(self._state(tenant_id, now), now)
+        with self._lock, self._tenant(tenant_id) as (state, now):
+            wait = self._wait_locked(tenant_id, state, now)
             if wait.ready or wait.reason == "local-concurrent":
                 return 0.0
             return now + wait.seconds
@@ -224,43 +392,75 @@ class RateLimiter:
             if "app" in kind:
                 self._app_blocked_until = max(self._app_blocked_until, until)
                 return
-            state = self._state(tenant_id, now)
-            if until > state.blocked_until:
-                state.blocked_until = until
-                state.block_problem = problem or "unknown"
-            # Xero's window ends when it says: align ours to end then, used up until then.
-            if retry_after is not None and kind == "minute":
-                state.minute_start = until - self.minute_seconds
-                state.minute_used = self.per_minute
-            elif retry_after is not None and kind == "day":
-                state.day_start = until - self.day_seconds
-                state.day_used = self.per_day
+            with self._tenant(tenant_id) as (state, now):
+                if until > state.blocked_until:
+                    state.blocked_until = until
+                    state.block_problem = problem or "unknown"
+                # Xero's window ends when it says: align ours to end then, used up until then.
+                if retry_after is not None and kind == "minute":
+                    state.minute_start = until - self.minute_seconds
+                    state.minute_used = self.per_minute
+                elif retry_after is not None and kind == "day":
+                    state.day_start = until - self.day_seconds
+                    state.day_used = self.per_day
 
     def observe(self, tenant_id: str, headers: Mapping[str, str]) -> None:
         """Correct the estimate from a response's remaining-headers (without releasing a slot)."""
-        with self._lock:
-            now = self.clock.monotonic()
-            self._observe_locked(self._state(tenant_id, now), headers, now)
+        with self._lock, self._tenant(tenant_id) as (state, now):
+            self._observe_locked(tenant_id, state, headers, now)
 
     # -- internals ----------------------------------------------------------------------------
 
     def _release(
-        self, tenant_id: str, headers: Mapping[str, str] | None, minute_epoch: int
+        self,
+        tenant_id: str,
+        headers: Mapping[str, str] | None,
+        minute_epoch: int,
+        slot: int | None,
     ) -> None:
         with self._freed:
-            now = self.clock.monotonic()
-            state = self._state(tenant_id, now)
-            state.in_flight = max(0, state.in_flight - 1)
-            if headers is not None:
-                # A late answer from before our window rolled over describes Xero's old window.
-                stale = minute_epoch != state.minute_epoch
-                self._observe_locked(state, headers, now, minute=not stale)
+            shared = self._shared_for(tenant_id)
+            if shared is not None and slot is not None:
+                shared.give(slot)
+            with self._tenant(tenant_id) as (state, now):
+                state.in_flight = max(0, state.in_flight - 1)
+                if headers is not None:
+                    # A late answer from before our window rolled over describes Xero's old one.
+                    stale = minute_epoch != state.minute_epoch
+                    self._observe_locked(tenant_id, state, headers, now, minute=not stale)
             self._freed.notify_all()
 
-    def _state(self, tenant_id: str, now: float) -> _TenantState:
+    def _shared_for(self, tenant_id: str) -> _SharedTenant | None:
+        if self.shared_dir is None:
+            return None
+        shared = self._shared.get(tenant_id)
+        if shared is None:
+            shared = self._shared[tenant_id] = _SharedTenant(
+                self.shared_dir, tenant_id, self.concurrent
+            )
+        return shared
+
+    @contextlib.contextmanager
+    def _tenant(self, tenant_id: str) -> Iterator[tuple[_TenantState, float]]:
+        """The tenant's state, rolled to now; with a shared directory, loaded from and saved
+        back to it under its file lock. The caller holds ``self._lock``."""
+        now = self.clock.monotonic()
         state = self._tenants.get(tenant_id)
         if state is None:
             state = self._tenants[tenant_id] = _TenantState()
+        shared = self._shared_for(tenant_id)
+        if shared is None:
+            self._roll(state, now)
+            yield state, now
+            return
+        with shared.windows() as stored:
+            state.load(stored, now, self.day_seconds)
+            self._roll(state, now)
+            yield state, now
+            stored.clear()
+            stored.update(state.windows())
+
+    def _roll(self, state: _TenantState, now: float) -> None:
         if state.minute_start is not None and now >= state.minute_start + self.minute_seconds:
             state.minute_start = None
             state.minute_used = 0
@@ -271,9 +471,13 @@ class RateLimiter:
         if state.day_start is not None and now >= state.day_start + self.day_seconds:
             state.day_start = None
             state.day_used = 0
-        return state
 
-    def _wait_locked(self, state: _TenantState, now: float) -> Wait:
+    def _in_flight(self, tenant_id: str, state: _TenantState) -> int:
+        """Calls in flight for the tenant: this process's, or every process's when shared."""
+        shared = self._shared_for(tenant_id)
+        return shared.busy() if shared is not None else state.in_flight
+
+    def _wait_locked(self, tenant_id: str, state: _TenantState, now: float) -> Wait:
         if state.blocked_until > now:
             return Wait(state.blocked_until - now, f"blocked-{state.block_problem}")
         if self._app_blocked_until > now:
@@ -282,27 +486,37 @@ class RateLimiter:
             return Wait(state.day_start + self.day_seconds - now, "local-day")
         if state.minute_used >= self.per_minute and state.minute_start is not None:
             return Wait(state.minute_start + self.minute_seconds - now, "local-minute")
-        if state.in_flight >= self.concurrent:
+        in_flight = self._in_flight(tenant_id, state)
+        if in_flight >= self.concurrent:
             return Wait(self.concurrency_poll, "local-concurrent")
-        if state.probing and state.in_flight >= 1:
+        if state.probing and in_flight >= 1:
             return Wait(self.concurrency_poll, "probing-minute")
         return Wait(0.0, "")
 
     def _observe_locked(
-        self, state: _TenantState, headers: Mapping[str, str], now: float, *, minute: bool = True
+        self,
+        tenant_id: str,
+        state: _TenantState,
+        headers: Mapping[str, str],
+        now: float,
+        *,
+        minute: bool = True,
     ) -> None:
         # Calls still in flight may not be in Xero's count yet: count them on top, to stay safe.
         minute_left = _int_header(headers, "X-MinLimit-Remaining") if minute else None
+        day_left = _int_header(headers, "X-DayLimit-Remaining")
+        in_flight = (
+            self._in_flight(tenant_id, state) if (minute_left, day_left) != (None, None) else 0
+        )
         if minute_left is not None:
             state.probing = False
             if state.minute_start is None:
                 state.minute_start = now
-            state.minute_used = max(0, self.per_minute - minute_left) + state.in_flight
-        day_left = _int_header(headers, "X-DayLimit-Remaining")
+            state.minute_used = max(0, self.per_minute - minute_left) + in_flight
         if day_left is not None:
             if state.day_start is None:
                 state.day_start = now
-            state.day_used = max(0, self.per_day - day_left) + state.in_flight
+            state.day_used = max(0, self.per_day - day_left) + in_flight
         app_left = _int_header(headers, "X-AppMinLimit-Remaining")
         if app_left is not None and app_left <= 0:
             self._app_blocked_until = max(self._app_blocked_until, now + self.minute_seconds)

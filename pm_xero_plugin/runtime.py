@@ -142,7 +142,11 @@ class XeroRuntime:
         )
         self.tokens = TokenStore(Path(data_dir) / "tokens.sqlite3", secret)
         self.provider = TokenProvider(self.oauth, self.tokens, http=self.http)
-        self.limiter = limiter or RateLimiter(clock)
+        # Every process on this data directory (pm-xero worker ×N, the host's own worker) shares
+        # Xero's per-organisation limits: see ratelimit.py. A test clock keeps them private.
+        self.limiter = limiter or RateLimiter(
+            clock, shared_dir=Path(data_dir) / "rate-limits" if clock is None else None
+        )
         self.client = XeroClient(
             self.oauth.api_url,
             self.provider,

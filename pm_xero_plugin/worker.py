@@ -50,6 +50,9 @@ class WorkerStats:
     retrying: int = 0
     api_calls: int = 0
     by_tenant: dict[str, int] = field(default_factory=dict)
+    limit_waits: int = 0
+    """Times an organisation was held back for Xero's limits (a full 5 in flight – counted over
+    every process on the data directory –, a used-up minute or day, a 429)."""
 
     def add(self, tenant_id: str, outcome: BatchOutcome) -> None:
         self.batches += 1
@@ -191,6 +194,7 @@ class Worker:
                     # only, and look again when it may go.
                     with self._lock:
                         self._blocked_until[tenant] = mono + max(wait.seconds, 0.01)
+                        self.stats.limit_waits += 1
                     blocked = True
                     continue
             kind, rows = self._claim(tenant, now)
@@ -234,6 +238,7 @@ class Worker:
             self._inflight[tenant] -= 1
             if outcome.blocked_for:
                 self._blocked_until[tenant] = self._monotonic() + outcome.blocked_for
+                self.stats.limit_waits += 1
             self.stats.add(tenant, outcome)
         self._wake.set()
 

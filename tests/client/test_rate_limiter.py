@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from xero_client_fakes import OTHER_TENANT, TENANT, FakeClock
@@ -224,3 +229,90 @@ def test_after_our_window_rolls_over_one_call_probes_xeros_count_before_others_f
 
     followers = [limiter.try_acquire(TENANT) for _ in range(5)]
     assert all(p is not None for p in followers), "the answer told us how much is left"
+
+
+# -- shared between processes (one data directory, several pm-xero worker processes) ----------
+
+
+def _shared(clock: FakeClock, directory: Path) -> RateLimiter:
+    return RateLimiter(clock, shared_dir=directory)
+
+
+def test_limiters_sharing_a_directory_have_five_slots_between_them(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    # Two limiters stand for two processes: each has its own open files, so its own locks.
+    first, second = _shared(clock, tmp_path), _shared(clock, tmp_path)
+    held = [first.try_acquire(TENANT) for _ in range(3)] + [
+        second.try_acquire(TENANT) for _ in range(2)
+    ]
+    assert all(p is not None for p in held)
+    assert first.try_acquire(TENANT) is None and second.try_acquire(TENANT) is None
+    assert second.wait_for(TENANT).reason == "local-concurrent"
+    assert first.try_acquire(OTHER_TENANT) is not None  # per organisation
+    held[0].release()  # type: ignore[union-attr]
+    assert second.try_acquire(TENANT) is not None
+    assert first.try_acquire(TENANT) is None
+
+
+def test_a_killed_process_never_keeps_a_slot(clock: FakeClock, tmp_path: Path) -> None:
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from pm_xero_plugin.ratelimit import RateLimiter\n"
+            "limiter = RateLimiter(shared_dir=sys.argv[1])\n"
+            "permits = [limiter.try_acquire('tenant-a') for _ in range(5)]\n"
+            "assert all(permits)\n"
+            "print('holding', flush=True)\n"
+            "time.sleep(60)\n",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "holding"
+        limiter = _shared(clock, tmp_path)
+        assert limiter.try_acquire(TENANT) is None  # the child holds all five
+        child.send_signal(signal.SIGKILL)  # no release, no clean-up, no lease to wait out
+        child.wait(timeout=10)
+        assert all(limiter.try_acquire(TENANT) is not None for _ in range(5))
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def test_the_minute_window_learnt_from_xero_is_shared(clock: FakeClock, tmp_path: Path) -> None:
+    first, second = _shared(clock, tmp_path), _shared(clock, tmp_path)
+    permit = first.try_acquire(TENANT)
+    assert permit is not None
+    permit.release({"X-MinLimit-Remaining": "2", "X-DayLimit-Remaining": "4000"})
+    for _ in range(2):
+        other = second.try_acquire(TENANT)
+        assert other is not None
+        other.release()
+    assert second.try_acquire(TENANT) is None and first.try_acquire(TENANT) is None
+    assert first.wait_for(TENANT).reason == "local-minute"
+
+
+def test_a_429_seen_by_one_process_blocks_the_others(clock: FakeClock, tmp_path: Path) -> None:
+    first, second = _shared(clock, tmp_path), _shared(clock, tmp_path)
+    first.record_429(TENANT, 20.0, "minute")
+    wait = second.wait_for(TENANT)
+    assert wait.reason == "blocked-minute" and wait.seconds == pytest.approx(20.0)
+    clock.advance(20.0)
+    assert second.try_acquire(TENANT) is not None
+
+
+def test_a_window_file_from_another_boot_is_ignored(clock: FakeClock, tmp_path: Path) -> None:
+    limiter = _shared(clock, tmp_path)
+    assert limiter.try_acquire(TENANT) is not None  # creates the tenant's files
+    (window,) = tmp_path.glob("*.window")
+    later = {"minute_start": clock.now + 5000.0, "minute_used": 60, "day_used": 0}
+    window.write_text(json.dumps(later))  # a monotonic time this boot has not reached
+    assert limiter.wait_for(TENANT).ready
+    window.write_text("{not json")
+    assert limiter.wait_for(TENANT).ready
