@@ -13,7 +13,13 @@ embedded Xero sandbox (or any Xero-compatible root given with ``--xero-url``):
    within seconds – and end with the dashboard.
 
 Run again on the same ``--data-dir`` it resumes where it stopped (after a kill too) and sends
-nothing twice; with a later ``--today`` the practice first lives through the days in between.
+nothing twice; with a later ``--today`` the practice first lives through the days in between,
+one day at a time (a run killed mid-way lives the rest of them next time). The data directory
+remembers which Xero it used (:mod:`pm_xero_plugin.demo_state`), so ``pm-xero preview`` and
+``pm-xero worker`` on it reach the same books afterwards.
+
+What the screen shows while records travel is :mod:`pm_xero_plugin.demo_progress`: what reached
+Xero, waits on Xero's limits as waits, and why it stopped waiting when nothing could move.
 """
 
 from __future__ import annotations
@@ -21,11 +27,12 @@ from __future__ import annotations
 import json
 import os
 import random
+import shlex
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -36,7 +43,26 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-__all__ = ["SIZES", "DemoError", "DemoOptions", "run_demo"]
+from pm_xero_plugin import demo_state
+from pm_xero_plugin.demo_progress import (
+    HELD_BY_RULES,
+    Reporter,
+    Tally,
+    WaitOutcome,
+    stalled_lines,
+    tally,
+    wait_until_settled,
+)
+
+__all__ = [
+    "SIZES",
+    "DemoError",
+    "DemoOptions",
+    "DemoResult",
+    "print_result",
+    "run_demo",
+    "shown_command",
+]
 
 SIZES: dict[str, dict[str, int]] = {
     "small": {"clients": 240, "days": 540, "live_rounds": 4},
@@ -50,6 +76,17 @@ SANDBOX_CLIENT_SECRET = "sandbox-secret"
 _TENANT_PLAN = (0, 1, 0)
 """Location i connects to organisation _TENANT_PLAN[i]: the third shares the first's."""
 KINDS_OUT = ("contacts", "invoices", "credit_notes", "payments")
+ROUND_SECONDS = 30.0
+"""A live round's records are waited for at most this long before the next round is made; the
+slow ones are still followed (and timed) until they reach Xero."""
+
+
+def shown_command(*args: str) -> str:
+    """A ``pm-xero`` command as the demo prints it for a person to run: written the way
+    ``pm-xero`` was started, so that it runs as printed (:mod:`pm_xero_plugin.invocation`)."""
+    from pm_xero_plugin.invocation import pm_xero
+
+    return pm_xero(*args)
 
 
 class DemoError(Exception):
@@ -81,10 +118,32 @@ class DemoResult:
     failed: dict[str, dict[str, int]] = field(default_factory=dict)
     api_calls: int = 0
     live_latency_s: list[float] = field(default_factory=list)
+    """Created → in Xero, for every live record that reached Xero (and only those)."""
+    live_due: int = 0
+    """Live records due to reach Xero (the live bar's total)."""
     status: dict[str, Any] = field(default_factory=dict)
     data_dir: str = ""
+    temporary: bool = False
+    """The data directory is a new temporary one the person did not choose."""
+    problems: list[str] = field(default_factory=list)
+    """Why a phase stopped before everything reached Xero (empty: nothing to say)."""
+    failed_run: bool = False
+    """Xero refused records, or they did not arrive in time: the run failed (exit 1)."""
+    sandbox_state: str | None = None
+    """The embedded sandbox's books (it ends with the demo; the verbs serve it again)."""
+
+    @property
+    def live_reached(self) -> int:
+        return len(self.live_latency_s)
+
+    def live_p95(self) -> float | None:
+        ordered = sorted(self.live_latency_s)
+        if not ordered:
+            return None
+        return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
 
     def summary(self) -> dict[str, Any]:
+        p95 = self.live_p95()
         return {
             "start_date": self.start_date,
             "tenants": self.tenants,
@@ -92,6 +151,13 @@ class DemoResult:
             "synced": self.synced,
             "failed": self.failed,
             "api_calls": self.api_calls,
+            "live": {
+                "due": self.live_due,
+                "reached_xero": self.live_reached,
+                "p95_seconds": None if p95 is None else round(p95, 3),
+            },
+            "problems": self.problems,
+            "data_dir": self.data_dir,
         }
 
 
@@ -125,42 +191,6 @@ class RunningClock:
         return self.now().astimezone(zone).date()
 
 
-# -- progress -----------------------------------------------------------------------------------
-
-
-class _Reporter:
-    """Progress bars and lines on stderr (rich), or nothing with ``quiet``/``--json``."""
-
-    def __init__(self, quiet: bool) -> None:
-        from rich.console import Console
-
-        self.quiet = quiet
-        self.console = Console(stderr=True, quiet=quiet)
-
-    def step(self, text: str) -> None:
-        self.console.print(f"[bold cyan]›[/] {text}")
-
-    @contextmanager
-    def bar(self, label: str, total: int) -> Iterator[Callable[[int, int], None]]:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=self.console,
-            transient=False,
-            disable=self.quiet,
-        ) as progress:
-            task = progress.add_task(label, total=max(total, 1))
-
-            def update(done: int, new_total: int) -> None:
-                progress.update(task, completed=done, total=max(new_total, 1))
-
-            yield update
-
-
 # -- the run ------------------------------------------------------------------------------------
 
 
@@ -182,17 +212,28 @@ def _save_state(data_dir: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _kept_where(data_dir: Path) -> str:
+    return (
+        f"data kept in {data_dir} (a new temporary directory): run again with "
+        f"--data-dir {shlex.quote(str(data_dir))} to resume, or remove it with "
+        f"rm -r {shlex.quote(str(data_dir))}"
+    )
+
+
 def run_demo(options: DemoOptions) -> DemoResult:
     """Run the demo; raises :class:`DemoError` with a clear message when it cannot go on."""
-    from hookspecs.refhost import RefHost, generate_practice, simulate_days
+    from hookspecs.refhost import RefHost, generate_practice
     from pm_xero_plugin import plugin
 
     if options.size not in SIZES:
         raise DemoError(f"--size must be one of {', '.join(SIZES)}")
     size = SIZES[options.size]
-    report = _Reporter(options.quiet)
+    report = Reporter(options.quiet)
+    temporary = options.data_dir is None
     data_dir = Path(options.data_dir or tempfile.mkdtemp(prefix="pm-xero-demo-"))
     data_dir.mkdir(parents=True, exist_ok=True)
+    if temporary:
+        report.step(_kept_where(data_dir))
     state = _state(data_dir)
     today = options.today or date.fromisoformat(state.get("today", date.today().isoformat()))
     if state.get("today") and today < date.fromisoformat(state["today"]):
@@ -200,36 +241,41 @@ def run_demo(options: DemoOptions) -> DemoResult:
             f"--today {today} is before the practice's last day {state['today']}: "
             "time only moves forward"
         )
-    result = DemoResult(data_dir=str(data_dir))
+    result = DemoResult(data_dir=str(data_dir), temporary=temporary)
 
     with ExitStack() as stack:
         # Xero: the embedded sandbox on loopback, or the server the user named.
+        xero = demo_state.DemoXero(
+            client_id=options.client_id,
+            client_secret=options.client_secret,
+            url=options.xero_url.rstrip("/") if options.xero_url else None,
+            seed=options.seed,
+        )
         sandbox = None
-        if options.xero_url:
-            url = options.xero_url.rstrip("/")
+        if xero.url is not None:
+            url = xero.url
             report.step(f"Xero-compatible server at {url}")
         else:
-            from pm_xero_plugin.sandbox import Sandbox, SandboxClock
-
             spec = _find_spec(options.spec)
-            sandbox = Sandbox(
-                orgs=2,
-                spec_path=spec,
-                clock=SandboxClock(time_scale=1.0),
-                state_path=data_dir / "sandbox-state.json",
-                seed=options.seed,
-            )
-            server = sandbox.serve(port=0)
-            stack.callback(server.shutdown)
-            url = server.url
-            checked = "bodies checked against Xero's spec" if spec else "no spec: bodies unchecked"
-            report.step(f"embedded Xero sandbox on {url} ({checked})")
+            try:
+                url, sandbox = stack.enter_context(
+                    demo_state.serve_saved_sandbox(data_dir, xero, spec)
+                )
+            except demo_state.StateClaimed as claimed:
+                raise DemoError(
+                    f"{claimed}: stop the process that serves it, then run the demo again"
+                ) from None
+            result.sandbox_state = str(data_dir / demo_state.STATE_FILE)
+            if sandbox is None:
+                report.step(f"this practice's Xero sandbox, already served on {url}")
+            else:
+                checked = "bodies checked against Xero's spec" if spec else "no spec: unchecked"
+                report.step(f"embedded Xero sandbox on {url} ({checked})")
+        demo_state.save(data_dir, xero)
 
         os.environ.update(
             {
-                "PM_XERO_URL": url,
-                "PM_XERO_CLIENT_ID": options.client_id,
-                "PM_XERO_CLIENT_SECRET": options.client_secret,
+                **demo_state.environment(url, options.client_id, options.client_secret),
                 "PM_XERO_WORKER": "thread",
             }
         )
@@ -261,17 +307,12 @@ def run_demo(options: DemoOptions) -> DemoResult:
             failures = "; ".join(str(f) for f in host.plugin_load_failures + host.hook_failures)
             raise DemoError(f"the Xero add-on did not start: {failures or 'see the log'}")
 
-        last_day = date.fromisoformat(state.get("today", today.isoformat()))
-        if today > last_day:
-            report.step(f"the practice lives through {last_day + timedelta(days=1)} … {today}")
-            simulate_days(host, last_day + timedelta(days=1), today, seed=options.seed + 1)
-            clock.set(opening.astimezone(UTC))
-            state["today"] = today.isoformat()
-            _save_state(data_dir, state)
+        _live_through(host, state, data_dir, today, options.seed, report)
 
         locations = host.locations()
         tenants = _connect_all(host, runtime, locations, report, state, data_dir)
         result.tenants = {loc["id"]: tenants[loc["id"]] for loc in locations}
+        names = dict(state.get("organisation_names", {}))
 
         settings = _settings(host, runtime, locations, tenants, state)
         start = options.start_date or (
@@ -279,12 +320,18 @@ def run_demo(options: DemoOptions) -> DemoResult:
             if state.get("start_date")
             else (today - timedelta(days=120)).replace(day=1)
         )
+        # The start date is checked before anything claims to use it: a refused date (later than
+        # what already reached Xero) ends here, with nothing announced and nothing sent.
+        refused = engine.validate_settings({**settings, "start_date": start.isoformat()})
+        if refused:
+            raise DemoError(f"start date {start} was refused: " + "; ".join(refused))
         settings["start_date"] = None if not state.get("start_date") else state["start_date"]
         _save_settings(host, settings)
 
+        waiter = _Waiter(engine, runtime, report, names, data_dir, options.timeout, result)
         report.step("contact sync")
         host.start_contact_sync(None)
-        _wait(engine, runtime, report, "contacts", options.timeout, kinds=("contact",))
+        waiter.wait("contacts", kinds=("contact",))
 
         report.step(f"start date {start}: back-syncing everything dated on or after it")
         settings["start_date"] = start.isoformat()
@@ -292,26 +339,51 @@ def run_demo(options: DemoOptions) -> DemoResult:
         state["start_date"] = start.isoformat()
         _save_state(data_dir, state)
         host.backfill(None, None)
-        _wait(engine, runtime, report, "back-sync", options.timeout)
+        waiter.wait("back-sync")
 
         rounds = options.live_rounds if options.live_rounds is not None else size["live_rounds"]
         if rounds:
             report.step(f"the practice keeps working ({rounds} rounds of new records)")
             state["runs"] = int(state.get("runs", 0)) + 1
             _save_state(data_dir, state)
-            seed = options.seed * 1000 + state["runs"]
-            result.live_latency_s = _live(host, engine, runtime, today, rounds, seed)
-            _wait(engine, runtime, report, "live", options.timeout)
+            live = _Live(host, engine, runtime, today, rounds, f"{options.seed}:{state['runs']}")
+            waiter.wait_live(live)
+            result.live_latency_s = live.latencies
+            result.live_due = live.tally().total
+            waiter.wait("the rest", quiet_when_settled=True)
         state["today"] = today.isoformat()
         _save_state(data_dir, state)
 
         result.start_date = {loc["id"]: start.isoformat() for loc in locations}
         _fill_counts(engine, result, locations)
+        result.failed_run = result.failed_run or any(
+            n for per_kind in result.failed.values() for n in per_kind.values()
+        )
         result.api_calls = (
             sandbox.api_calls() if sandbox is not None else runtime.worker.stats.api_calls
         )
         result.status = host.sync_status(None) or {}
     return result
+
+
+def _live_through(
+    host: Any, state: dict[str, Any], data_dir: Path, today: date, seed: int, report: Reporter
+) -> None:
+    """Live through the days since the practice's last day, one day at a time, each recorded as
+    lived once it is: a run killed on the way lives only the days still to come (and the day it
+    was in again, with new ids: the generator keys each day's stream by the host's numbering)."""
+    from hookspecs.refhost import simulate_days
+
+    last_day = date.fromisoformat(state.get("today", today.isoformat()))
+    if today <= last_day:
+        return
+    report.step(f"the practice lives through {last_day + timedelta(days=1)} … {today}")
+    day = last_day + timedelta(days=1)
+    while day <= today:
+        simulate_days(host, day, day, seed=seed + 1)
+        state["today"] = day.isoformat()
+        _save_state(data_dir, state)
+        day += timedelta(days=1)
 
 
 # -- steps --------------------------------------------------------------------------------------
@@ -321,7 +393,7 @@ def _connect_all(
     host: Any,
     runtime: Any,
     locations: Sequence[Mapping[str, Any]],
-    report: _Reporter,
+    report: Reporter,
     state: dict[str, Any],
     data_dir: Path,
 ) -> dict[str, str]:
@@ -329,6 +401,7 @@ def _connect_all(
     once and redirects with ``code`` and ``state``; we follow the redirect as a browser would)."""
     chosen: dict[str, str] = dict(state.get("tenants", {}))
     organisations: list[str] = list(state.get("organisations", []))
+    known: dict[str, str] = dict(state.get("organisation_names", {}))
     with httpx.Client(timeout=10.0) as browser:
         for index, loc in enumerate(locations):
             key = loc["id"]
@@ -352,8 +425,9 @@ def _connect_all(
                 wanted = connections[0].tenant_id
             chosen[key] = wanted
             names = {c.tenant_id: c.tenant_name for c in connections}
+            known.update(names)
             report.step(f"connected {loc['name']} → {names.get(wanted, wanted)}")
-    state.update(tenants=chosen, organisations=organisations)
+    state.update(tenants=chosen, organisations=organisations, organisation_names=known)
     _save_state(data_dir, state)
     return chosen
 
@@ -453,89 +527,158 @@ def _save_settings(host: Any, settings: dict[str, Any]) -> None:
         raise DemoError("the settings were refused:\n  " + "\n  ".join(errors))
 
 
-def _open_rows(engine: Any, kinds: tuple[str, ...] | None) -> tuple[int, int]:
-    """(settled, total) over the ledger rows of ``kinds`` that the rules will send."""
-    settled = total = 0
-    for row in engine.ledger.counts():
-        if kinds and row["kind"] not in kinds:
-            continue
-        state, gate = row["state"], row.get("gate")
-        if state in ("excluded", "rejected"):
-            continue
-        if state == "waiting" and gate in _HELD_GATES:
-            continue
-        total += row["n"]
-        if state in ("synced", "failed"):
-            settled += row["n"]
-    return settled, total
+# -- waiting for Xero -------------------------------------------------------------------------
 
 
-_HELD_GATES = {
-    "before_start_date",
-    "invoice_before_start",
-    "lock_date",
-    "start_date_future",
-    "start_date_unset",
-}
-"""Gates that hold a record until an admin acts or a date passes: not counted as due now."""
+class _Waiter:
+    """Waits for each phase with a bar of what reached Xero, and keeps what went wrong."""
+
+    def __init__(
+        self,
+        engine: Any,
+        runtime: Any,
+        report: Reporter,
+        names: Mapping[str, str],
+        data_dir: Path,
+        timeout: float,
+        result: DemoResult,
+    ) -> None:
+        self.engine, self.runtime, self.report = engine, runtime, report
+        self.names, self.data_dir, self.timeout, self.result = names, data_dir, timeout, result
+
+    def _explain(self, found: Tally) -> list[str]:
+        see = shown_command("status", "--data-dir", str(self.data_dir))
+        return stalled_lines(found, self.engine.status(None), see)
+
+    def _busy(self) -> bool:
+        from pm_xero_plugin import plugin
+
+        return not plugin.wait_for_jobs(0)
+
+    def _outcome(self, label: str, outcome: WaitOutcome) -> None:
+        for line in outcome.why:
+            self.report.line(f"[yellow]{label} stopped:[/] {line}")
+        self.result.problems.extend(f"{label}: {line}" for line in outcome.why)
+        if outcome.timed_out or outcome.tally.failed_total:
+            self.result.failed_run = True
+
+    def wait(
+        self, label: str, kinds: tuple[str, ...] | None = None, quiet_when_settled: bool = False
+    ) -> None:
+        """Wait until the phase's rows are in Xero, or cannot get there (then say why)."""
+        self.runtime.worker.notify()
+
+        def look() -> Tally:
+            return tally(self.engine.ledger.counts(), kinds)
+
+        if quiet_when_settled and not self._busy() and look().settled:
+            return
+        outcome = wait_until_settled(
+            look,
+            report=self.report,
+            label=label,
+            timeout=self.timeout,
+            limiter=self.runtime.limiter,
+            names=self.names,
+            explain=self._explain,
+            busy=self._busy,
+        )
+        self._outcome(label, outcome)
+
+    def wait_live(self, live: _Live) -> None:
+        outcome = wait_until_settled(
+            live.tally,
+            report=self.report,
+            label="live",
+            timeout=self.timeout + ROUND_SECONDS * live.rounds,
+            limiter=self.runtime.limiter,
+            names=self.names,
+            explain=self._explain,
+            busy=live.busy,
+            poll=0.05,
+            on_poll=live.step,
+        )
+        self._outcome("live", outcome)
 
 
-def _wait(
-    engine: Any,
-    runtime: Any,
-    report: _Reporter,
-    label: str,
-    timeout: float,
-    kinds: tuple[str, ...] | None = None,
-) -> None:
-    from pm_xero_plugin import plugin
+class _Live:
+    """New records as a live practice makes them, and how long each took to reach Xero.
 
-    # Contact sync, back-sync and catch-up run as the add-on's background jobs: first let them
-    # record everything, then wait for the worker to settle it.
-    if not plugin.wait_for_jobs(timeout):
-        raise DemoError(f"{label}: the add-on's background jobs did not finish in {timeout:.0f} s")
-    runtime.worker.notify()
-    deadline = time.monotonic() + timeout
-    settled, total = _open_rows(engine, kinds)
-    with report.bar(label, total) as update:
-        while True:
-            settled, total = _open_rows(engine, kinds)
-            update(settled, total)
-            if settled >= total:
-                return
-            if time.monotonic() > deadline:
-                raise DemoError(
-                    f"{label}: {total - settled} records still not settled after {timeout:.0f} s"
-                    " – see `pm-xero status`"
-                )
-            time.sleep(0.2)
+    A round's records are made together; each is timed from the moment its round began (so a
+    record made late in the round is, if anything, timed as slower than it was) to the first
+    look that finds it synced. Only records that reached Xero are timed; records the rules hold
+    (a payment whose invoice is before the start date) or that were excluded (voided before they
+    were ever sent) are not due and leave the count; failed ones are counted as failed.
+    """
+
+    def __init__(
+        self, host: Any, engine: Any, runtime: Any, today: date, rounds: int, seed: str
+    ) -> None:
+        self.host, self.engine, self.runtime, self.today = host, engine, runtime, today
+        self.rounds = rounds
+        self.rng = random.Random(f"demo-live:{seed}:{today.isoformat()}")
+        self.made = 0
+        self.round_began = 0.0
+        self.round_rows: set[int] = set()
+        self.pending: dict[int, float] = {}  # row id → when its round began
+        self.rows: dict[int, tuple[str, str, str, str | None]] = {}  # tenant, kind, state, gate
+        self.latencies: list[float] = []
+
+    def busy(self) -> bool:
+        return self.made < self.rounds
+
+    def step(self) -> None:
+        """Look at the live rows; make the next round once this one's records are in Xero (or
+        cannot get there, or have taken ``ROUND_SECONDS``)."""
+        self._look()
+        if not self.busy():
+            return
+        round_open = self.round_rows & set(self.pending)
+        moving = any(self.rows[r][2] in ("ready", "sending", "retrying") for r in round_open)
+        if self.made and moving and time.monotonic() - self.round_began < ROUND_SECONDS:
+            return
+        self._make_round()
+
+    def _make_round(self) -> None:
+        from hookspecs.refhost import live_day
+
+        ledger = self.engine.ledger
+        before = ledger.max_row_id()
+        self.round_began = time.monotonic()
+        live_day(self.host, self.today, self.rng, per_day=1)
+        self.runtime.worker.notify()
+        self.made += 1
+        self.round_rows = set(ledger.row_ids_after(before))
+        for row_id in self.round_rows:
+            self.pending[row_id] = self.round_began
+        self._look()
+
+    def _look(self) -> None:
+        ledger = self.engine.ledger
+        now = time.monotonic()
+        for row_id, began in list(self.pending.items()):
+            row = ledger.get(row_id)
+            if row is None:
+                del self.pending[row_id]
+                self.rows.pop(row_id, None)
+                continue
+            self.rows[row_id] = (row.tenant_id, row.kind, row.state, row.gate)
+            if row.state == "synced":
+                self.latencies.append(now - began)
+                del self.pending[row_id]
+            elif row.state in ("failed", "excluded", "rejected") or (
+                row.state == "waiting" and row.gate in HELD_BY_RULES
+            ):
+                del self.pending[row_id]
+
+    def tally(self) -> Tally:
+        found = Tally()
+        for tenant_id, kind, state, gate in self.rows.values():
+            found.add(tenant_id, kind, state, gate, 1)
+        return found
 
 
-def _live(host: Any, engine: Any, runtime: Any, today: date, rounds: int, seed: int) -> list[float]:
-    """New records as a live practice makes them; returns created → synced latencies."""
-    from hookspecs.refhost import live_day
-
-    rng = random.Random(seed * 100_000 + today.toordinal())
-    latencies: list[float] = []
-    for _ in range(rounds):
-        before = engine.ledger.max_row_id()
-        created_at = time.monotonic()
-        live_day(host, today, rng, per_day=1)
-        runtime.worker.notify()
-        pending = set(engine.ledger.row_ids_after(before))
-        while pending and time.monotonic() - created_at < 30:
-            done = engine.ledger.settled_among(pending)
-            latencies.extend(time.monotonic() - created_at for _ in done)
-            pending -= done
-            # Rows the rules hold (a payment whose invoice is before the start date) are not
-            # due: they are not waited for, and not counted as latency.
-            pending = {r for r in pending if not _held(engine.ledger.get(r))}
-            time.sleep(0.02)
-    return latencies
-
-
-def _held(row: Any) -> bool:
-    return row is None or (row.state == "waiting" and row.gate in _HELD_GATES)
+# -- the result --------------------------------------------------------------------------------
 
 
 def _fill_counts(engine: Any, result: DemoResult, locations: Sequence[Mapping[str, Any]]) -> None:
@@ -550,10 +693,50 @@ def _fill_counts(engine: Any, result: DemoResult, locations: Sequence[Mapping[st
         if kind is None or loc not in result.eligible:
             continue
         state, gate = row["state"], row.get("gate")
-        if state in ("excluded", "rejected") or (state == "waiting" and gate in _HELD_GATES):
+        if state in ("excluded", "rejected") or (state == "waiting" and gate in HELD_BY_RULES):
             continue
         result.eligible[loc][kind] += row["n"]
         if state == "synced":
             result.synced[loc][kind] += row["n"]
         elif state == "failed":
             result.failed[loc][kind] += row["n"]
+
+
+def print_result(result: DemoResult, as_json: bool = False) -> int:
+    """Print the end of the demo (the JSON summary, or the dashboard and what to do next) and
+    return the exit status: 1 when the run failed (Xero refused records, or they did not arrive
+    in time), else 0."""
+    import click
+
+    if as_json:
+        click.echo(json.dumps(result.summary(), indent=2, sort_keys=True))
+        return 1 if result.failed_run else 0
+    from pm_xero_plugin.dashboard import print_status
+
+    print_status(result.status, max_failures=3)
+    p95 = result.live_p95()
+    if result.live_due:
+        left = result.live_due - result.live_reached
+        click.echo(
+            f"live records: {result.live_reached} of {result.live_due} reached Xero"
+            + (f", p95 {p95:.2f} s after they were created" if p95 is not None else "")
+            + (f"; {left} did not" if left else "")
+        )
+    for problem in result.problems:
+        click.echo(f"stopped waiting – {problem}")
+    click.echo(f"Accounting API calls: {result.api_calls}")
+    data_dir = result.data_dir
+    if result.temporary:
+        click.echo(_kept_where(Path(data_dir)).capitalize())
+    else:
+        click.echo(f"Data kept in {data_dir}: run the same command again to resume.")
+    click.echo(f"See it all: {shown_command('status', '--data-dir', data_dir)}")
+    if result.sandbox_state:
+        click.echo(
+            f"Its Xero's books are kept in {result.sandbox_state}: "
+            f"{shown_command('preview', '--data-dir', data_dir)} and "
+            f"{shown_command('worker', '--data-dir', data_dir)} serve them again by themselves; "
+            "to look at them in a browser or from a host: "
+            f"{shown_command('sandbox', '--state', result.sandbox_state, '--port', '8765')}"
+        )
+    return 1 if result.failed_run else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import shlex
 import signal
 import threading
 from pathlib import Path
@@ -108,6 +109,12 @@ def sandbox_command(
     if time_scale < 0:
         raise click.BadParameter("must be >= 0", param_hint="--time-scale")
     limits = Limits(per_day=day_limit, enabled=not no_limits)
+    from pm_xero_plugin.demo_state import StateClaimed, claim_for_server, environment
+
+    try:  # one server per state file: a second one would overwrite the first one's books
+        claim = claim_for_server(state)
+    except StateClaimed as claimed:
+        raise click.ClickException(f"{claimed}: use that server, or stop it first") from None
     try:
         sandbox = _sandbox_from_state(
             state,
@@ -164,6 +171,11 @@ def sandbox_command(
         echo(f"  time scale:    {time_scale:g} sandbox seconds per real second")
     if no_limits:
         echo("  limits:        off (no 429s)")
+    if claim is not None:
+        claim.publish(server.url)  # verbs on a demo's data dir whose books these are use it
+    echo("A host (or pm-xero worker/preview/connect) reaches it with these settings:")
+    for name, value in environment(server.url, client_id, client_secret).items():
+        echo(f"  export {name}={shlex.quote(value)}")
     echo("Ctrl-C to stop.", nl=True)
     try:
         while not stop.wait(0.5):

@@ -91,7 +91,18 @@ def test_demo_syncs_three_sites_into_two_organisations_and_resumes_without_resen
     data_dir = tmp_path / "practice"
     first = _summary(_demo(data_dir, "--today", "2026-03-10", "--start-date", "2026-01-01"))
 
-    assert set(first) == {"start_date", "tenants", "eligible", "synced", "failed", "api_calls"}
+    assert set(first) == {
+        "start_date",
+        "tenants",
+        "eligible",
+        "synced",
+        "failed",
+        "api_calls",
+        "live",
+        "problems",
+        "data_dir",
+    }
+    assert first["problems"] == [] and first["data_dir"] == str(data_dir)
     tenants = first["tenants"]
     assert len(tenants) == 3 and len(set(tenants.values())) == 2, "two share an organisation"
     assert set(first["start_date"].values()) == {"2026-01-01"}
