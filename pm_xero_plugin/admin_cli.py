@@ -33,6 +33,8 @@ _PAST = {
     "resolve": "resolved",
     "exclude": "excluded",
     "include_parent": "given its parent invoice",
+    "link_contact": "linked to a Xero contact",
+    "distinct_name": "given a distinct name",
 }
 
 
@@ -63,8 +65,9 @@ def _state(engine: Engine, row_id: int) -> str:
     return f"{row.state} ({row.gate})" if row.state == "waiting" and row.gate else row.state
 
 
-def _act(engine: Engine, row_id: int, verb: str) -> None:
-    """Run one admin action on one row and print the move; exit 1 if the ledger refuses."""
+def _act(engine: Engine, row_id: int, verb: str, value: str | None = None) -> None:
+    """Run one admin action on one row and print the move; exit 1 if the ledger refuses.
+    ``value``: the Xero ContactID to link to, or the distinct name (empty: the default)."""
     from pm_xero_plugin.ledger import IllegalTransition
 
     label = _describe(engine, row_id)
@@ -76,6 +79,11 @@ def _act(engine: Engine, row_id: int, verb: str) -> None:
             engine.exclude(row_id)
         elif verb == "include_parent":
             engine.include_parent_invoice(row_id)
+        elif verb == "link_contact":
+            engine.link_contact(row_id, value or None)
+        elif verb == "distinct_name":
+            name = engine.create_contact_distinct(row_id, value)
+            click.echo(f"{label}: to be created as {name!r}")
         else:
             if engine.retry(row_id=row_id) == 0:
                 raise click.ClickException(
@@ -102,6 +110,16 @@ def _act(engine: Engine, row_id: int, verb: str) -> None:
     is_flag=True,
     help="Send ROW_ID's invoice too although it is dated before the start date.",
 )
+@click.option(
+    "--distinct-name",
+    "distinct_name",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[NAME]",
+    help="Create contact ROW_ID under a distinct name (default: its location added), when Xero "
+    "gives its name to a contact that is not ours.",
+)
 def retry_command(
     data_dir: Path,
     row_id: int | None,
@@ -109,6 +127,7 @@ def retry_command(
     tenant_id: str | None,
     all_failed: bool,
     include_parent: bool,
+    distinct_name: str | None,
 ) -> None:
     """Send again after fixing the cause: one row (ROW_ID), or every failed row of a kind or
     organisation (--kind/--tenant/--all-failed). Rows go through the sync rules again."""
@@ -120,8 +139,13 @@ def retry_command(
         )
     if include_parent and row_id is None:
         raise click.UsageError("--include-parent needs the ROW_ID of the held payment")
+    if distinct_name is not None and (row_id is None or include_parent):
+        raise click.UsageError("--distinct-name needs the ROW_ID of one held contact")
     with open_data_dir(data_dir) as opened:
         engine = opened.engine
+        if distinct_name is not None and row_id is not None:
+            _act(engine, row_id, "distinct_name", distinct_name)
+            return
         if row_id is not None:
             _act(engine, row_id, "include_parent" if include_parent else "retry")
             return
@@ -136,11 +160,24 @@ def retry_command(
 @click.command("resolve")
 @data_dir_option
 @click.argument("row_id", type=int)
-def resolve_command(data_dir: Path, row_id: int) -> None:
+@click.option(
+    "--link-contact",
+    "link_contact",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[CONTACT_ID]",
+    help="Contact ROW_ID is the Xero contact that has its name (or CONTACT_ID): link them.",
+)
+def resolve_command(data_dir: Path, row_id: int, link_contact: str | None) -> None:
     """Mark a failure as fixed by hand in Xero (it counts as synced; what waited for it goes),
-    or a rejected record as dealt with in Pet Manager."""
+    or a rejected record as dealt with in Pet Manager; --link-contact links a held contact to
+    the one Xero already has."""
     with open_data_dir(data_dir) as opened:
-        _act(opened.engine, row_id, "resolve")
+        if link_contact is not None:
+            _act(opened.engine, row_id, "link_contact", link_contact)
+        else:
+            _act(opened.engine, row_id, "resolve")
 
 
 @click.command("exclude")

@@ -73,6 +73,9 @@ PAGE_SIZE = 100
 NUMBERS_PER_LOOKUP = 40
 #: ``where=`` alternatives per look-up request.
 WHERE_PER_LOOKUP = 20
+#: ``ContactNumber==`` alternatives per look-up: a whole batch of 50 contacts in one call (the
+#: match before every contact create; numbers are short, the URL stays under 2 KB).
+CONTACT_NUMBERS_PER_LOOKUP = 50
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
 
@@ -368,7 +371,13 @@ class XeroClient:
         wanted = _unique(numbers)
         extra = {"includeArchived": "true"}
         for contact in self._where_lookup(
-            tenant_id, connection_key, "Contacts", "ContactNumber", wanted, params=extra
+            tenant_id,
+            connection_key,
+            "Contacts",
+            "ContactNumber",
+            wanted,
+            params=extra,
+            per_call=CONTACT_NUMBERS_PER_LOOKUP,
         ):
             number = contact.get("ContactNumber")
             if number in wanted:
@@ -501,11 +510,12 @@ class XeroClient:
         *,
         also: str | None = None,
         params: Mapping[str, str] | None = None,
+        per_call: int = WHERE_PER_LOOKUP,
     ) -> Iterator[dict[str, Any]]:
         """Items whose ``field_name`` is one of ``values``: ``A=="x" OR A=="y"`` in chunks (one
-        call for 20 numbers). A Xero-compatible server that refuses ``OR`` (400) is remembered
-        and asked one value at a time instead."""
-        for chunk in _chunks(values, WHERE_PER_LOOKUP if self._where_or else 1):
+        call for ``per_call`` numbers). A Xero-compatible server that refuses ``OR`` (400) is
+        remembered and asked one value at a time instead."""
+        for chunk in _chunks(values, per_call if self._where_or else 1):
             try:
                 yield from self._where_query(
                     tenant_id, connection_key, endpoint, field_name, chunk, also, params

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 
 from pm_xero_plugin import rules, status
 from pm_xero_plugin.ledger import Facts, NewRow, Row, SqliteLedger
+from pm_xero_plugin.ledger.sqlite import LIVE
 from pm_xero_plugin.ledger.states import EXTERNAL_GATES, RULE_GATES
 from pm_xero_plugin.schemas import capped_raw, payload_json, validate_record
 from pm_xero_plugin.settings import Settings, check_codes, parse_settings
@@ -40,6 +42,9 @@ CHART_MAX_AGE = timedelta(minutes=10)
 """How long a cached chart of accounts is trusted when validating settings."""
 
 _HISTORY_KINDS = (("invoices", "invoice"), ("credit_notes", "credit_note"), ("payments", "payment"))
+
+_MAX_CONTACT_NAME = 255
+"""Xero's limit on a contact's name."""
 
 
 class AccountsSource(Protocol):
@@ -498,7 +503,7 @@ class Engine:
         for row in self.ledger.rows_for("contact", payload["id"]):
             if row.tenant_id != home_tenant and row.state != "rejected":
                 items.append(self._contact_item(payload, text, row.tenant_id, row.location_id))
-        self._write(items, event="updated")
+        self._write(items, event="updated", live=True)
 
     def record_invoice(self, raw: Any, event: str = "created") -> None:
         """An invoice was created, updated or voided (``event``)."""
@@ -510,8 +515,8 @@ class Engine:
         if event == "voided" or payload.get("status") == "voided":
             event = "voided"
         tenant = self._tenant_for(payload["location_id"])
-        self._ensure_contact(payload["client_id"], tenant, payload["location_id"])
-        self._write([self._document_item("invoice", payload, tenant)], event=event)
+        self._ensure_contact(payload["client_id"], tenant, payload["location_id"], live=True)
+        self._write([self._document_item("invoice", payload, tenant)], event=event, live=True)
 
     def record_credit_note(self, raw: Any) -> None:
         """A credit note was issued: its row, and its allocation row when it is against an
@@ -522,8 +527,8 @@ class Engine:
             self._reject("credit_note", raw, errors)
             return
         tenant = self._tenant_for(payload["location_id"])
-        self._ensure_contact(payload["client_id"], tenant, payload["location_id"])
-        self._write(self._credit_note_items(payload, tenant), event="created")
+        self._ensure_contact(payload["client_id"], tenant, payload["location_id"], live=True)
+        self._write(self._credit_note_items(payload, tenant), event="created", live=True)
 
     def record_payment(self, raw: Any) -> None:
         """A payment: one row per invoice it pays, and one for an overpayment (the excess)."""
@@ -535,8 +540,8 @@ class Engine:
         tenant = self._tenant_for(payload["location_id"])
         items = self._payment_items(payload, tenant)
         if any(item.kind == "overpayment" for item in items):
-            self._ensure_contact(payload["client_id"], tenant, payload["location_id"])
-        self._write(items, event="created")
+            self._ensure_contact(payload["client_id"], tenant, payload["location_id"], live=True)
+        self._write(items, event="created", live=True)
         self._drop_vanished_parts(payload["id"], {(i.kind, i.host_id) for i in items})
 
     def _drop_vanished_parts(self, payment_id: str, parts: set[tuple[str, str]]) -> None:
@@ -659,10 +664,13 @@ class Engine:
             )
         return items
 
-    def _ensure_contact(self, client_id: str, tenant: str, location_id: str) -> None:
+    def _ensure_contact(
+        self, client_id: str, tenant: str, location_id: str, *, live: bool = False
+    ) -> None:
         """Make sure a contact row exists for this customer in this organisation, so a document
         never reaches an organisation before its customer does (a customer first seen at another
-        location is created there first)."""
+        location is created there first). ``live``: for a record made through a hook (a
+        contact row that exists already is raised to live by that record's own write)."""
         if self.ledger.dep("contact", client_id, tenant) is not None:
             return
         payload: dict[str, Any] | None = None
@@ -682,12 +690,18 @@ class Engine:
         text = payload_json(payload)
         home = payload["location_id"]
         where = home if self._tenant_for(home) == tenant else location_id
-        self._write([self._contact_item(payload, text, tenant, where)], event="created")
+        self._write([self._contact_item(payload, text, tenant, where)], event="created", live=live)
 
     # -- writing rows ---------------------------------------------------------------------------
 
-    def _write(self, items: list[_Item], event: str, *, ensure_contacts: bool = False) -> None:
+    def _write(
+        self, items: list[_Item], event: str, *, ensure_contacts: bool = False, live: bool = False
+    ) -> None:
         """Insert or update rows for host records, each with its gate, in one transaction.
+
+        ``live``: the records arrive through a hook as the practice works (not a back-sync,
+        catch-up or contact sync replay): their rows are claimed before history, and so are the
+        rows they depend on that Xero does not have yet (``raise_priority``).
 
         New rows are inserted first, each with its gate, by ``INSERT … ON CONFLICT DO NOTHING``
         (one light look-up of the rows they depend on, none of their own keys: on a first-time
@@ -716,8 +730,9 @@ class Engine:
                 for client_id, tenant, location in missing:
                     self._ensure_contact(client_id, tenant, location)
             ctx = self._context(self._dep_lookup(deps, by_key))
+            priority = LIVE if live else 0
             inserted = self.ledger.insert_new(
-                [_new_row(item, rules.gates_for(item, ctx)) for item in items]
+                [_new_row(item, rules.gates_for(item, ctx), priority) for item in items]
             )
             fresh = [item for item, new in zip(items, inserted, strict=True) if new]
             for item in fresh:
@@ -737,7 +752,11 @@ class Engine:
                 for item in known:
                     current = existing.get(item.key)
                     if current is not None:
-                        self._update(current, item, event, ctx)
+                        self._update(current, item, event, ctx, live=live)
+            if live:
+                self.ledger.raise_priority(
+                    key for key in _dep_keys(items) if not (deps.get(key) or _NOT_SENT).satisfied
+                )
         self._supersede_rejected(items)
 
     def _dep_lookup(
@@ -761,8 +780,17 @@ class Engine:
 
         return lookup
 
-    def _update(self, current: Facts, item: _Item, event: str, ctx: rules.RuleContext) -> None:
-        """A new version of a record the ledger already has: the edit rules."""
+    def _update(
+        self,
+        current: Facts,
+        item: _Item,
+        event: str,
+        ctx: rules.RuleContext,
+        *,
+        live: bool = False,
+    ) -> None:
+        """A new version of a record the ledger already has: the edit rules (an edit made
+        through a hook is live work: claimed before history)."""
         same = current.payload_hash == item.payload_hash
         voiding = event == "voided" and item.kind == "invoice"
         if same and current.state != "rejected" and not (voiding and current.operation != "void"):
@@ -777,6 +805,8 @@ class Engine:
             "dep_invoice": item.dep_invoice,
             "dep_credit_note": item.dep_credit_note,
         }
+        if live:
+            fields["priority"] = LIVE
         if current.state == "excluded":
             ledger.set_fields(current.id, **fields)
             return
@@ -1092,6 +1122,97 @@ class Engine:
             (row.tenant_id, row.dep_invoice, row.dep_invoice),
         )
 
+    def link_contact(self, row_id: int, contact_id: str | None = None) -> None:
+        """The first way out for a contact whose name Xero already gives to a contact without
+        our number: the admin says that contact *is* this customer. The row is linked to it
+        (``contact_id``, by default the one Xero has under the name) and its documents go.
+
+        A contact is adopted from Xero only when provably ours; here the admin is the proof.
+        When the linked contact has no contact number, ours is written onto it (an update), so
+        the next match – a rebuilt ledger, a second connection – is provable without asking.
+        """
+        row = self._row(row_id)
+        if row.kind != "contact":
+            raise ValueError(f"only a contact can be linked to a Xero contact, not a {row.kind}")
+        match = row.xero_match or {}
+        target = (contact_id or str(match.get("ContactID") or "")).strip()
+        if not target:
+            raise ValueError("no Xero contact to link to: give the ContactID of the one in Xero")
+        try:
+            target = str(uuid.UUID(target))
+        except ValueError:
+            raise ValueError(f"{target!r} is not a Xero ContactID (a GUID)") from None
+        same = target == str(match.get("ContactID") or "").lower()
+        with self.ledger.transaction():
+            self.ledger.mark_synced(
+                row_id, target, {"linked_by_admin": True, "contact": match if same else None}
+            )
+            stamp = same and not match.get("ContactNumber")
+            if stamp:
+                self.ledger.transition(row_id, "ready", operation="update")
+            self.ledger.add_log(
+                row_id,
+                "linked",
+                f"linked by an admin to Xero contact {target}"
+                + ("; our contact number is written onto it" if stamp else ""),
+            )
+
+    def create_contact_distinct(self, row_id: int, name: str | None = None) -> str:
+        """The second way out: create ours in Xero under a distinct name (by default the
+        location added to the number: ``Oliver King (C13, Sydney)``; later updates keep it).
+        Returns the name it will be created under."""
+        row = self._row(row_id)
+        if row.kind != "contact":
+            raise ValueError(f"only a contact has a name in Xero, not a {row.kind}")
+        if row.state not in ("waiting", "failed") or row.xero_id:
+            raise ValueError(f"the contact is {row.state}: only a held or failed one is renamed")
+        chosen = " ".join((name or "").split()) or self._distinct_name(row)
+        if len(chosen) > _MAX_CONTACT_NAME:
+            raise ValueError(f"a Xero contact name has at most {_MAX_CONTACT_NAME} characters")
+        taken = str((row.xero_match or {}).get("Name") or "")
+        if taken and chosen.casefold() == taken.casefold():
+            raise ValueError(f"{chosen!r} is the name Xero already gives to another contact")
+        with self.ledger.transaction():
+            self.ledger.set_fields(row_id, xero_name=chosen, xero_match=None)
+            self.ledger.add_log(row_id, "distinct_name", f"to be created as {chosen!r}")
+            self.retry(row_id=row_id)
+            self.ledger.tell_dependants(row.host_id, row.tenant_id)
+        return chosen
+
+    def our_contact(self, row: Row) -> tuple[str | None, str | None]:
+        """The contact number and name a contact row goes to Xero with (``None`` where the
+        settings do not say yet)."""
+        from pm_xero_plugin.mapping import contact_name, xero_number
+        from pm_xero_plugin.mapping_config import OrgMapping
+
+        try:
+            m = OrgMapping.from_settings(
+                dict(self.host.settings("xero") or {}), row.tenant_id, row.location_id
+            )
+            return (
+                xero_number(m.prefixes.client, row.payload.get("number")),
+                row.xero_name or contact_name(row.payload, m),
+            )
+        except Exception:  # no codes mapped yet, a number the mapper refuses: nothing to say
+            return None, row.xero_name
+
+    def _distinct_name(self, row: Row) -> str:
+        """``Jane Smith (C42)`` -> ``Jane Smith (C42, Sydney)``: the number stays, with the
+        location added (the prefix rules' own way of keeping names unique); the name is cut."""
+        number, _ = self.our_contact(row)
+        if number is None:
+            raise ValueError("the contact number is not known yet: map the account codes first")
+        where = str(self._locations.get(row.location_id, {}).get("name") or row.location_id)
+        parts = [str(row.payload.get(k) or "").strip() for k in ("first_name", "last_name")]
+        core = " ".join(part for part in parts if part) or "Customer"
+        suffix = f" ({number}, {where})"
+        return core[: _MAX_CONTACT_NAME - len(suffix)].rstrip() + suffix
+
+    def contact_conflicts(self, location_id: str | None = None) -> list[dict[str, Any]]:
+        """Contacts held because Xero gives their name to a contact that is not provably
+        ours, with the documents waiting for each and the ways out (dashboard and preview)."""
+        return status.contact_conflicts(self, location_id)
+
     def _row(self, row_id: int) -> Row:
         row = self.ledger.get(row_id)
         if row is None:
@@ -1154,7 +1275,11 @@ def _as_facts(item: _Item, include_before_start: bool | None = None) -> Facts:
     )
 
 
-def _new_row(item: _Item, gate: rules.Gate | None) -> NewRow:
+_NOT_SENT = rules.DepFacts(False)
+"""A dependency the ledger has no row for yet (it is being written with its dependant)."""
+
+
+def _new_row(item: _Item, gate: rules.Gate | None, priority: int = 0) -> NewRow:
     return NewRow(
         kind=item.kind,
         host_id=item.host_id,
@@ -1171,6 +1296,7 @@ def _new_row(item: _Item, gate: rules.Gate | None) -> NewRow:
         dep_invoice=item.dep_invoice,
         dep_credit_note=item.dep_credit_note,
         include_before_start=item.include_before_start,
+        priority=priority,
     )
 
 

@@ -42,6 +42,7 @@ Return shape (JSON-compatible)::
                    "credit_note": {…}, "allocation": {…}, "payment": {…}, "overpayment": {…}},
          "held": [{"kind": "payment", "gate": "invoice_before_start", "count": 1,
                    "total": "40.00", "reason": "…"}],
+         "contact_conflicts": {"count": 1, "records": [...]},   # as in sync_status (ledger)
          "warnings": ["Xero already has 2 invoices numbered like these: …"]}],
      "warnings": [...every organisation's warnings...]}
 
@@ -340,6 +341,19 @@ class _Preview:
                         "linked, not duplicated; if they were entered by hand for this period, "
                         "choose a later start date"
                     )
+            conflicts = [
+                c
+                for c in (self.engine.contact_conflicts(location_id) if self.engine else [])
+                if c["tenant_id"] == tenant
+            ]
+            if conflicts:
+                warnings.append(
+                    f"{len(conflicts)} customers are held, and their documents wait: Xero gives "
+                    "their names to contacts without our contact number, which are not adopted "
+                    "silently. Link each one, or create ours under a distinct name (see "
+                    "contact_conflicts: pm-xero resolve ROW --link-contact, pm-xero retry ROW "
+                    "--distinct-name)"
+                )
             held = [
                 {
                     "kind": kind,
@@ -363,6 +377,7 @@ class _Preview:
                         for kind in PREVIEW_KINDS
                     },
                     "held": held,
+                    "contact_conflicts": {"count": len(conflicts), "records": conflicts},
                     "warnings": warnings,
                 }
             )

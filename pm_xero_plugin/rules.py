@@ -30,6 +30,7 @@ __all__ = [
     "dependency_gate",
     "gate_reason",
     "gates_for",
+    "held_reason",
     "local_today",
 ]
 
@@ -108,6 +109,26 @@ class DepFacts:
     """Xero has it: synced, or it has a Xero id (being updated), or resolved by hand."""
     doc_date: str | None = None
     include_before_start: bool = False
+    held: str | None = None
+    """Why it cannot reach Xero until an admin acts (see :func:`held_reason`), or ``None``."""
+
+
+def held_reason(state: str, gate: str | None) -> str | None:
+    """Why a dependency will not reach Xero by itself: what its dependants' wait says.
+
+    A document behind a customer that failed, was excluded or is held for an admin's decision
+    waits behind the ``contact`` gate – not failing one by one – and says which of these it is.
+    """
+    if state == "waiting" and gate == "contact_name_taken":
+        return (
+            "its customer's name is taken in Xero by a contact that is not provably ours: link "
+            "that contact or create ours under a distinct name"
+        )
+    if state == "failed":
+        return "its customer could not be sent to Xero: see that failure"
+    if state == "excluded":
+        return "its customer is excluded from sync"
+    return None
 
 
 DepLookup = Callable[[str, str, str], "DepFacts | None"]
@@ -180,7 +201,7 @@ def dependency_gate(row: RowFacts, dep: DepLookup, start: date | None) -> Gate |
     if row.kind in _NEEDS_CONTACT and row.dep_contact is not None:
         contact = dep("contact", row.dep_contact, tenant_id)
         if contact is None or not contact.satisfied:
-            return _PLAIN["contact"]
+            return Gate("contact", contact.held) if contact and contact.held else _PLAIN["contact"]
     if row.kind == "allocation" and row.dep_credit_note is not None:
         credit_note = dep("credit_note", row.dep_credit_note, tenant_id)
         if credit_note is None or not credit_note.satisfied:
@@ -223,6 +244,10 @@ _REASONS: dict[str, str] = {
     "credit_note": "waiting for its credit note to reach Xero",
     "invoice": "waiting for its invoice to reach Xero",
     "lock_date": "waiting for the period to be unlocked in Xero",
+    "contact_name_taken": (
+        "Xero already has a contact with this name that is not provably ours (no contact number "
+        "of ours): link it, or create ours under a distinct name"
+    ),
 }
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
@@ -107,6 +108,10 @@ class BatchSender:
         self._now = now
         self._on_reconnect_required = on_reconnect_required
         self._rng = rng or random.Random()
+        self._ours: dict[
+            str, tuple[datetime, tuple[str, ...], dict[str, dict[str, Any]] | None]
+        ] = {}
+        """Per organisation: until when, for which prefixes, its contacts under our prefix."""
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -122,7 +127,10 @@ class BatchSender:
             return outcome
         try:
             prepared = self._prepare(tenant_id, kind, rows, outcome)
-            prepared = self._adopt_uncertain(tenant_id, connection, kind, prepared, outcome)
+            if kind == "contact":
+                prepared = self._match_contacts(tenant_id, connection, prepared, outcome)
+            else:
+                prepared = self._adopt_uncertain(tenant_id, connection, kind, prepared, outcome)
             if kind == "allocation":
                 for item in prepared:
                     self._send_allocation(tenant_id, connection, item, outcome)
@@ -174,6 +182,9 @@ class BatchSender:
         update = row.operation in ("update", "void") and bool(row.xero_id)
         if kind == "contact":
             element = mapping.contact_payload(p, m)
+            distinct = getattr(row, "xero_name", None)
+            if distinct:
+                element["Name"] = distinct  # an admin's way out of a name Xero gives another
             if update:
                 element["ContactID"] = row.xero_id
             return _Prepared(row, "POST" if update else "PUT", element, element["ContactNumber"])
@@ -295,6 +306,150 @@ class BatchSender:
                 return str(txn.get("OverpaymentID") or txn.get("BankTransactionID"))
         return None
 
+    def _match_contacts(
+        self,
+        tenant_id: str,
+        connection: str,
+        prepared: list[_Prepared],
+        outcome: BatchOutcome,
+    ) -> list[_Prepared]:
+        """Match before create: a Xero contact carrying our contact number is ours, and is
+        linked instead of created (Xero would refuse a second one: numbers are unique).
+
+        An organisation that already holds our customers (an earlier connection, a rebuilt
+        ledger) is thus linked contact by contact, at one look-up per batch of 50. What Xero
+        holds under our prefix is read first, once per organisation every few minutes: when
+        that one read shows all of it (fewer than a page), batches match against it without
+        a call of their own – a fresh organisation costs one call, not one per batch. Rows
+        whose earlier create is in doubt are always looked up.
+        """
+        creates = [p for p in prepared if p.method == "PUT"]
+        if not creates:
+            return prepared
+        in_doubt = {p.row.id for p in creates if p.row.uncertain}
+        try:
+            found = (
+                None if in_doubt else self._ours_in_xero(tenant_id, connection, creates, outcome)
+            )
+            if found is None:
+                outcome.api_calls += 1
+                found = self.client.find_contacts_by_number(
+                    tenant_id, connection, [p.dedupe_key for p in creates]
+                )
+        except XeroError as exc:
+            self._settle_request_error(
+                tenant_id, [p.row for p in prepared], exc, outcome, in_doubt=in_doubt
+            )
+            raise _StopBatch from exc
+        linked: set[int] = set()
+        for p in creates:
+            hit = found.get(p.dedupe_key)
+            if hit and hit.get("ContactID"):
+                log.info("linked contact %s already in Xero (tenant %s)", p.dedupe_key, tenant_id)
+                self.ledger.mark_synced(
+                    p.row.id,
+                    str(hit["ContactID"]),
+                    {
+                        "matched": "ContactNumber",
+                        "key": p.dedupe_key,
+                        "contact": _contact_facts(hit),
+                    },
+                )
+                outcome.synced += 1
+                linked.add(p.row.id)
+        return [p for p in prepared if p.row.id not in linked]
+
+    def _ours_in_xero(
+        self, tenant_id: str, connection: str, creates: list[_Prepared], outcome: BatchOutcome
+    ) -> dict[str, dict[str, Any]] | None:
+        """The organisation's contacts under our contact-number prefix, by number, when one
+        read (a page) holds them all; ``None`` when there are more (look each batch up)."""
+        prefixes = tuple(
+            sorted({self._mapping_for(tenant_id, p.row).prefixes.client for p in creates})
+        )
+        now = self._now()
+        cached = self._ours.get(tenant_id)
+        if cached is not None and cached[0] > now and cached[1] == prefixes:
+            return cached[2]
+        held: dict[str, dict[str, Any]] | None = {}
+        for prefix in prefixes:
+            if '"' in prefix or "\\" in prefix:
+                held = None
+                break
+            outcome.api_calls += 1
+            page = self.client.get(
+                tenant_id,
+                connection,
+                "Contacts",
+                {
+                    "where": f'ContactNumber!=null AND ContactNumber.StartsWith("{prefix}")',
+                    "includeArchived": "true",
+                    "page": "1",
+                },
+            )
+            if len(page) >= _CONTACTS_PAGE:
+                held = None  # more than one read shows: each batch is looked up instead
+                break
+            assert held is not None
+            for contact in page:
+                if contact.get("ContactNumber"):
+                    held.setdefault(str(contact["ContactNumber"]), contact)
+        self._ours[tenant_id] = (now + _OURS_FOR, prefixes, held)
+        return held
+
+    def _hold_name_taken(
+        self,
+        tenant_id: str,
+        connection: str,
+        taken: list[tuple[_Prepared, str]],
+        outcome: BatchOutcome,
+    ) -> None:
+        """Xero gives these contacts' names to other contacts. One that carries our number is
+        ours (linked); any other is *not* adopted: the row is held for an admin with the
+        contact Xero has (link it, or create ours under a distinct name), and the documents
+        waiting for it say so instead of failing one by one."""
+        try:
+            by_name = self._contacts_by_name(
+                tenant_id, connection, [p.element["Name"] for p, _ in taken], outcome
+            )
+        except XeroError as exc:
+            # Xero refused each create, so nothing is in doubt: they come back after a pause.
+            self._settle_request_error(tenant_id, [p.row for p, _ in taken], exc, outcome)
+            return
+        for p, said in taken:
+            match = by_name.get(p.element["Name"].casefold())
+            if match and match.get("ContactNumber") == p.dedupe_key and match.get("ContactID"):
+                self.ledger.mark_synced(
+                    p.row.id,
+                    str(match["ContactID"]),
+                    {
+                        "matched": "ContactNumber",
+                        "key": p.dedupe_key,
+                        "contact": _contact_facts(match),
+                    },
+                )
+                outcome.synced += 1
+                continue
+            self.ledger.hold_contact(p.row.id, said, _contact_facts(match) if match else None)
+            outcome.waiting += 1
+
+    def _contacts_by_name(
+        self, tenant_id: str, connection: str, names: list[str], outcome: BatchOutcome
+    ) -> dict[str, dict[str, Any]]:
+        """Active contacts by name (case-folded), 20 names per ``where`` call; a name with a
+        quote cannot be asked for and is left unmatched (it is still held, without a match)."""
+        wanted = [n for n in dict.fromkeys(names) if '"' not in n and "\\" not in n]
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), _NAMES_PER_LOOKUP):
+            chunk = wanted[start : start + _NAMES_PER_LOOKUP]
+            where = " OR ".join(f'Name=="{name}"' for name in chunk)
+            outcome.api_calls += 1
+            for contact in self.client.get_all(tenant_id, connection, "Contacts", {"where": where}):
+                name = str(contact.get("Name") or "").casefold()
+                if contact.get("ContactStatus", "ACTIVE") == "ACTIVE":
+                    found.setdefault(name, contact)
+        return found
+
     def _adopt_uncertain(
         self,
         tenant_id: str,
@@ -362,6 +517,7 @@ class BatchSender:
             self._settle_request_error(tenant_id, [p.row for p in group], exc, outcome)
             raise _StopBatch from exc
         duplicates: list[tuple[_Prepared, str]] = []
+        name_taken: list[tuple[_Prepared, str]] = []
         for p, result in zip(group, results, strict=False):
             if result.ok and result.xero_id:
                 self.ledger.mark_synced(p.row.id, result.xero_id, _reply(result))
@@ -369,12 +525,16 @@ class BatchSender:
                 continue
             message = "; ".join(result.errors) or "Xero refused this element without a message"
             diagnosis = diagnose(message)
-            if diagnosis.duplicate_number and method == "PUT":
+            if kind == "contact" and _NAME_TAKEN.search(message):
+                name_taken.append((p, message))
+            elif diagnosis.duplicate_number and method == "PUT":
                 duplicates.append((p, message))
             else:
                 self._settle_element_error(p.row, message, diagnosis, _reply(result), outcome)
         if duplicates:
             self._link_duplicates(tenant_id, connection, kind, duplicates, outcome)
+        if name_taken:
+            self._hold_name_taken(tenant_id, connection, name_taken, outcome)
 
     def _send_allocation(
         self, tenant_id: str, connection: str, item: _Prepared, outcome: BatchOutcome
@@ -560,6 +720,26 @@ class _Refused(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+
+_NAME_TAKEN = re.compile(r"contact name .* already assigned to another contact", re.I | re.S)
+"""Xero's name clash (its number clash is another message: a duplicate, linked)."""
+
+_CONTACTS_PAGE = 100
+"""Contacts per page of ``GET /Contacts`` (Xero's page size)."""
+
+_NAMES_PER_LOOKUP = 20
+"""``Name==`` alternatives per look-up (keeps the URL short, like the client's number look-ups)."""
+
+_OURS_FOR = timedelta(minutes=5)
+"""How long one read of an organisation's contacts under our prefix is matched against: a
+contact someone adds meanwhile is still caught, by Xero's refusal of its number or name."""
+
+
+def _contact_facts(contact: Mapping[str, Any]) -> dict[str, Any]:
+    """What the ledger keeps of a Xero contact it matched: enough for an admin to recognise it."""
+    keys = ("ContactID", "Name", "ContactNumber", "ContactStatus", "EmailAddress")
+    return {key: contact.get(key) for key in keys if contact.get(key) is not None}
 
 
 _NOT_EDITABLE = frozenset({"payment", "overpayment", "allocation"})

@@ -17,6 +17,7 @@ Shape (JSON-compatible)::
           "connected": true, "connection_reason": null,
           "account_codes": {"state": "ok|missing|unverified|invalid", "detail": null},
           "contact_sync": "not_started|running|up_to_date",
+          "contact_conflicts": 0,         # of its contacts held for an admin (see below)
           "data_sync": "not_started|waiting_for_date|running|up_to_date"}],
       "sections": [{                      # one per location and organisation
           "location_id": "L1", "location_name": "Sydney", "tenant_id": "T1" | null,
@@ -31,6 +32,16 @@ Shape (JSON-compatible)::
                     "hint": "what to do", "attempts": 1, "updated_at": "…",
                     "actions": ["retry", "resolve", "exclude"]}],
       "failures_total": 1,
+      "contact_conflicts": [{             # contacts held: Xero gives the name to one not ours
+          "row_id": 3, "host_id": "c-13", "number": 13, "contact_number": "C13",
+          "name": "Oliver King (C13)", "location_id": "L1", "tenant_id": "T1",
+          "xero_contact": {"ContactID": "…", "Name": "Oliver King (C13)",
+                           "ContactNumber": null} | null,
+          "message": "Xero's own message", "documents_waiting": 4,
+          "ways_out": [{"action": "link_contact", "contact_id": "…", "command": "pm-xero …",
+                        "says": "…"}, {"action": "create_distinct", "name": "…", …},
+                       {"action": "retry", …}, {"action": "exclude", …}]}],
+      "contact_conflicts_total": 1,
       "plugin_errors": [{"hook": "on_invoice_created", "error": "…", "at": "…"}],
       "background_jobs": ["backfill"]     # added by the hook: running first, then queued
     }
@@ -47,7 +58,7 @@ if TYPE_CHECKING:
     from pm_xero_plugin.engine import Engine
     from pm_xero_plugin.ledger import Row
 
-__all__ = ["build", "hint_for"]
+__all__ = ["build", "contact_conflicts", "hint_for"]
 
 _MAX_FAILURES = 200
 _DEPENDENCY_WAITS = ("contact_sync", "contact", "credit_note", "invoice")
@@ -59,6 +70,13 @@ _REJECTED_HINT = (
 _BEFORE_START_HINT = (
     "Two ways out: widen the start date to the invoice's date or earlier (the extra history is "
     "back-synced), or send that invoice too ('include parent invoice')."
+)
+_NAME_TAKEN_HINT = (
+    "Xero already has a contact with this name, and it does not carry our contact number, so "
+    "it is not adopted silently. If it is this customer, link it (pm-xero resolve ROW "
+    "--link-contact [CONTACT_ID]); if not, create ours under a distinct name (pm-xero retry ROW "
+    "--distinct-name [NAME]); or rename or archive the other one in Xero and retry. Its "
+    "documents wait until then."
 )
 _LOCK_HINT = (
     "Xero's lock date covers this document's date. Move the lock date in Xero (Settings → "
@@ -76,6 +94,8 @@ def hint_for(row: Row) -> str:
         return _BEFORE_START_HINT
     if row.gate == "lock_date":
         return _LOCK_HINT
+    if row.gate == "contact_name_taken":
+        return _NAME_TAKEN_HINT
     try:
         from pm_xero_plugin.hints import diagnose
 
@@ -89,7 +109,68 @@ def _actions(row: Row) -> list[str]:
         return ["resolve"]
     if row.gate == "invoice_before_start":
         return ["widen_start_date", "include_parent_invoice", "exclude"]
+    if row.gate == "contact_name_taken":
+        return ["link_contact", "create_distinct", "retry", "exclude"]
     return ["retry", "resolve", "exclude"]
+
+
+def contact_conflicts(engine: Engine, location_id: str | None) -> list[dict[str, Any]]:
+    """Contacts held behind ``contact_name_taken``, each with the Xero contact that has the
+    name, the documents waiting for it and the ways out (newest first, capped)."""
+    from pm_xero_plugin.invocation import pm_xero
+
+    out = []
+    for row, waiting in engine.ledger.contact_conflicts(location_id, limit=_MAX_FAILURES):
+        match = row.xero_match
+        number, name = engine.our_contact(row)
+        try:
+            proposed = engine._distinct_name(row)
+        except Exception:  # settings being changed: the way out stays, without a suggestion
+            proposed = None
+        contact_id = (match or {}).get("ContactID")
+        link = pm_xero("resolve", str(row.id), "--link-contact", str(contact_id or "CONTACT_ID"))
+        out.append(
+            {
+                "row_id": row.id,
+                "host_id": row.host_id,
+                "number": row.number,
+                "contact_number": number,
+                "name": name,
+                "location_id": row.location_id or None,
+                "tenant_id": row.tenant_id or None,
+                "xero_contact": match,
+                "message": row.detail,
+                "documents_waiting": waiting,
+                "ways_out": [
+                    {
+                        "action": "link_contact",
+                        "contact_id": contact_id,
+                        "command": link,
+                        "says": "it is this customer: link it (our contact number is written "
+                        "onto it when it has none); its documents go",
+                    },
+                    {
+                        "action": "create_distinct",
+                        "name": proposed,
+                        "command": pm_xero("retry", str(row.id), "--distinct-name"),
+                        "says": f"it is someone else: create ours as {proposed!r}"
+                        if proposed
+                        else "it is someone else: create ours under a distinct name",
+                    },
+                    {
+                        "action": "retry",
+                        "command": pm_xero("retry", str(row.id)),
+                        "says": "renamed or archived the other one in Xero: send ours again",
+                    },
+                    {
+                        "action": "exclude",
+                        "command": pm_xero("exclude", str(row.id)),
+                        "says": "never send this customer (its documents stay waiting)",
+                    },
+                ],
+            }
+        )
+    return out
 
 
 def build(engine: Engine, location_id: str | None) -> dict[str, Any]:
@@ -118,7 +199,10 @@ def build(engine: Engine, location_id: str | None) -> dict[str, Any]:
         section(loc, (settings.tenant_for(loc) if settings else None) or "")
     tenant_active: dict[str, int] = {}
     tenant_contacts_active: dict[str, int] = {}
+    tenant_conflicts: dict[str, int] = {}
     for c in counts:
+        if c["kind"] == "contact" and c["state"] == "waiting" and c["gate"] == "contact_name_taken":
+            tenant_conflicts[c["tenant_id"]] = tenant_conflicts.get(c["tenant_id"], 0) + c["n"]
         s = section(c["location_id"], c["tenant_id"])
         s["counts"].setdefault(c["kind"], dict.fromkeys(STATES, 0))
         s["counts"][c["kind"]][c["state"]] += c["n"]
@@ -165,6 +249,7 @@ def build(engine: Engine, location_id: str | None) -> dict[str, Any]:
                 "connection_reason": record.connection_reason,
                 "account_codes": {"state": record.codes_state, "detail": record.codes_detail},
                 "contact_sync": contact_sync,
+                "contact_conflicts": tenant_conflicts.get(tenant_id, 0),
                 "data_sync": data_sync,
             }
         )
@@ -194,7 +279,10 @@ def build(engine: Engine, location_id: str | None) -> dict[str, Any]:
         c["n"]
         for c in counts
         if c["state"] in ("failed", "rejected")
-        or (c["state"] == "waiting" and c["gate"] in ("invoice_before_start", "lock_date"))
+        or (
+            c["state"] == "waiting"
+            and c["gate"] in ("invoice_before_start", "lock_date", "contact_name_taken")
+        )
     )
     return {
         "plugin": "xero",
@@ -206,5 +294,7 @@ def build(engine: Engine, location_id: str | None) -> dict[str, Any]:
         "sections": list(sections.values()),
         "failures": failures,
         "failures_total": failures_total,
+        "contact_conflicts": contact_conflicts(engine, location_id),
+        "contact_conflicts_total": sum(tenant_conflicts.values()),
         "plugin_errors": list(engine.hook_errors),
     }

@@ -1,7 +1,8 @@
 """The ledger's SQLite schema, versioned with ``PRAGMA user_version``.
 
 Each migration is a list of statements applied in one transaction; a file is only ever moved
-forward. Version 1 is the initial schema. Add a new entry (never edit a released one) to change it.
+forward. Version 1 is the initial schema; version 2 adds live priority and contact matching.
+Add a new entry (never edit a released one) to change it.
 """
 
 from __future__ import annotations
@@ -128,7 +129,24 @@ _V1: Final = [
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 ]
 
-MIGRATIONS: Final[list[list[str]]] = [_V1]
+_V2: Final = [
+    # Live records (made through a hook while the add-on runs) are claimed before history
+    # (back-sync, catch-up, contact sync): 1 = live, 0 = history. A dependency a live record
+    # waits for is raised to live too, so a new payment does not wait behind the backlog for
+    # its invoice. The claim index leads with it, so the claim's ORDER BY stays an index walk.
+    "ALTER TABLE rows ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
+    # A contact whose name Xero already gives to a contact that is not provably ours: the one
+    # found in Xero (JSON: ContactID, Name, ContactNumber), for the admin to link or not …
+    "ALTER TABLE rows ADD COLUMN xero_match TEXT",
+    # … and the name an admin chose to create ours under instead (kept for later updates).
+    "ALTER TABLE rows ADD COLUMN xero_name TEXT",
+    "DROP INDEX rows_claim",
+    "CREATE INDEX rows_claim ON rows (tenant_id, kind, state, priority DESC, doc_date, number, id)",
+    "CREATE INDEX rows_live ON rows (tenant_id, kind) WHERE priority > 0 "
+    "AND state IN ('ready', 'retrying', 'sending')",
+]
+
+MIGRATIONS: Final[list[list[str]]] = [_V1, _V2]
 """``MIGRATIONS[i]`` takes a file from version ``i`` to ``i + 1``."""
 
 

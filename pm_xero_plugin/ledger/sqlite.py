@@ -28,6 +28,7 @@ from pm_xero_plugin import rules
 from pm_xero_plugin.ledger.migrations import migrate
 from pm_xero_plugin.ledger.states import (
     ACTIVE_STATES,
+    ADMIN_GATES,
     INITIAL_STATES,
     IllegalTransition,
     allowed_from,
@@ -42,7 +43,7 @@ _ROW_COLUMNS = (
     "id, kind, host_id, tenant_id, location_id, state, gate, detail, doc_date, number, "
     "dep_contact, dep_invoice, dep_credit_note, include_before_start, payload, payload_hash, "
     "operation, pending_op, xero_id, attempts, next_at, lease_until, uncertain, message, field, "
-    "hint, updated_at"
+    "hint, updated_at, priority, xero_match, xero_name"
 )
 _FACT_COLUMNS = (
     "id, kind, host_id, tenant_id, location_id, state, gate, doc_date, dep_contact, dep_invoice, "
@@ -73,6 +74,9 @@ _UPDATABLE = frozenset(
         "dep_contact",
         "dep_invoice",
         "dep_credit_note",
+        "priority",
+        "xero_match",
+        "xero_name",
     }
 )
 
@@ -125,6 +129,16 @@ class Row:
     field: str | None
     hint: str | None
     updated_at: datetime | None
+    priority: int = 0
+    """1 for a live record (made through a hook, or needed by one), 0 for history."""
+    xero_match: dict[str, Any] | None = None
+    """A contact held behind ``contact_name_taken``: the Xero contact that has its name."""
+    xero_name: str | None = None
+    """A contact an admin chose to create under a distinct name: that name."""
+
+
+LIVE = 1
+"""``priority`` of a live record: claimed before history of its organisation."""
 
 
 @dataclass(frozen=True)
@@ -175,6 +189,7 @@ class NewRow:
     include_before_start: bool = False
     message: str | None = None
     field: str | None = None
+    priority: int = 0
 
 
 @dataclass(frozen=True)
@@ -206,7 +221,12 @@ def _lookup_in(
         found = known.get((kind, host_id, tenant_id))
         if found is None:
             return fallback(kind, host_id, tenant_id) if fallback else None
-        return rules.DepFacts(found.satisfied, found.doc_date, found.include_before_start)
+        return rules.DepFacts(
+            found.satisfied,
+            found.doc_date,
+            found.include_before_start,
+            None if found.satisfied else rules.held_reason(found.state, found.gate),
+        )
 
     return lookup
 
@@ -321,6 +341,9 @@ class SqliteLedger:
             field=r[24],
             hint=r[25],
             updated_at=_dt(r[26]),
+            priority=r[27],
+            xero_match=json.loads(r[28]) if r[28] else None,
+            xero_name=r[29],
         )
 
     @staticmethod
@@ -410,17 +433,19 @@ class SqliteLedger:
     def dep(self, kind: str, host_id: str, tenant_id: str) -> rules.DepFacts | None:
         """The rules' view of one dependency (``rules.DepLookup``)."""
         found = self._q(
-            "SELECT state, xero_id, doc_date, include_before_start FROM rows "
+            "SELECT state, xero_id, doc_date, include_before_start, gate FROM rows "
             "WHERE kind = ? AND host_id = ? AND tenant_id = ?",
             (kind, host_id, tenant_id),
         )
         if not found:
             return None
-        state, xero_id, doc_date, include = found[0]
+        state, xero_id, doc_date, include, gate = found[0]
+        satisfied = xero_id is not None or state == "synced"
         return rules.DepFacts(
-            satisfied=xero_id is not None or state == "synced",
+            satisfied=satisfied,
             doc_date=doc_date,
             include_before_start=bool(include),
+            held=None if satisfied else rules.held_reason(state, gate),
         )
 
     def dep_facts(
@@ -437,14 +462,15 @@ class SqliteLedger:
             for start in range(0, len(host_ids), 500):
                 chunk = host_ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                for host_id, satisfied, doc_date, include in self._q(
+                for host_id, satisfied, doc_date, include, state, gate in self._q(
                     "SELECT host_id, xero_id IS NOT NULL OR state = 'synced', doc_date, "
-                    "include_before_start FROM rows "
+                    "include_before_start, state, gate FROM rows "
                     f"WHERE kind = ? AND tenant_id = ? AND host_id IN ({marks})",
                     [kind, tenant_id, *chunk],
                 ):
+                    held = None if satisfied else rules.held_reason(state, gate)
                     out[(kind, host_id, tenant_id)] = _dep_facts(
-                        bool(satisfied), doc_date, bool(include)
+                        bool(satisfied), doc_date, bool(include), held
                     )
         return out
 
@@ -511,6 +537,7 @@ class SqliteLedger:
                     r.field,
                     now,
                     now,
+                    r.priority,
                 )
                 for r in rows
             ]
@@ -518,7 +545,8 @@ class SqliteLedger:
                 "INSERT INTO rows (kind, host_id, tenant_id, location_id, state, gate, detail, "
                 "doc_date, number, dep_contact, dep_invoice, dep_credit_note, "
                 "include_before_start, payload, payload_hash, message, field, created_at, "
-                "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" + on_conflict,
+                "updated_at, priority) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                + on_conflict,
                 params,
             )
             keys: set[tuple[str, str, str]] | None = None
@@ -650,11 +678,12 @@ class SqliteLedger:
         """Atomically lease up to ``limit`` rows of one kind and tenant to ``worker_id``.
 
         Order: rows whose lease expired first (they are the oldest work), then retries that are
-        due, then ready rows, each by business date then number. A row whose earlier attempt went
-        out with an unknown outcome comes back with ``uncertain=True``.
+        due, then ready rows, each live before history (``priority``), then by business date
+        and number. A row whose earlier attempt went out with an unknown outcome comes back with
+        ``uncertain=True``.
         """
         moment = now.timestamp()
-        order = "ORDER BY doc_date, number, id LIMIT ?"
+        order = "ORDER BY priority DESC, doc_date, number, id LIMIT ?"
         base = "SELECT id FROM rows WHERE tenant_id = ? AND kind = ? AND state = "
         with self.transaction():
             ids: list[int] = []
@@ -679,10 +708,113 @@ class SqliteLedger:
             )
             found = self._conn.execute(
                 f"SELECT {_ROW_COLUMNS} FROM rows WHERE id IN ({marks}) "
-                "ORDER BY doc_date, number, id",
+                "ORDER BY priority DESC, doc_date, number, id",
                 ids,
             ).fetchall()
         return [self._row(r) for r in found]
+
+    def claim_next(
+        self,
+        tenant_id: str,
+        kinds: Sequence[str],
+        *,
+        limit_for: Callable[[str], int],
+        lease_seconds: int = 120,
+        worker_id: str,
+        now: datetime,
+    ) -> tuple[str, list[Row]]:
+        """Claim one organisation's next batch: live work first, then history, each in
+        ``kinds`` order (contacts, invoices, …, as :data:`pm_xero_plugin.kinds.SEND_ORDER`).
+
+        Without this a new payment waits until the back-sync has sent every remaining invoice
+        of its organisation, because kinds are claimed in order. Live rows (``priority``) of
+        a later kind may go before history of an earlier one without breaking the order
+        contact → invoice → payment: a row is only ready once what it depends on is in Xero
+        (the rules' dependency gates), and what a live row depends on is raised to live when
+        it is recorded (:meth:`raise_priority`). Returns ``("", [])`` when nothing is due.
+        """
+        moment = now.timestamp()
+        live = {
+            kind
+            for (kind,) in self._q(
+                "SELECT DISTINCT kind FROM rows WHERE tenant_id = ? AND priority > 0 "
+                "AND state IN ('ready', 'retrying', 'sending') AND (state = 'ready' "
+                "OR (state = 'retrying' AND next_at <= ?) "
+                "OR (state = 'sending' AND lease_until <= ?))",
+                (tenant_id, moment, moment),
+            )
+        }
+        order = [k for k in kinds if k in live] + [k for k in kinds if k not in live]
+        for kind in order:
+            rows = self.claim(
+                tenant_id,
+                kind,
+                limit=limit_for(kind),
+                lease_seconds=lease_seconds,
+                worker_id=worker_id,
+                now=now,
+            )
+            if rows:
+                return kind, rows
+        return "", []
+
+    def has_live_work(self, tenant_id: str, now: datetime) -> bool:
+        """Whether a live row of the organisation is due now (the worker lets it use the part
+        of the minute budget it keeps from history: see ``Worker``)."""
+        moment = now.timestamp()
+        return bool(
+            self._q(
+                "SELECT 1 FROM rows WHERE tenant_id = ? AND priority > 0 "
+                "AND state IN ('ready', 'retrying', 'sending') AND (state = 'ready' "
+                "OR (state = 'retrying' AND next_at <= ?) "
+                "OR (state = 'sending' AND lease_until <= ?)) LIMIT 1",
+                (tenant_id, moment, moment),
+            )
+        )
+
+    def raise_priority(self, keys: Iterable[tuple[str, str, str]]) -> int:
+        """Make these rows (and, transitively, what they depend on) live, unless Xero has them.
+
+        A live record's dependencies inherit its priority: a new payment to an invoice still in
+        the back-sync's queue would otherwise wait for that queue, however it is claimed.
+        Returns how many rows were raised.
+        """
+        wanted = list(dict.fromkeys(keys))
+        raised = 0
+        with self.transaction():
+            for _ in range(3):  # payment/allocation -> invoice/credit note -> contact
+                if not wanted:
+                    break
+                following: list[tuple[str, str, str]] = []
+                for start in range(0, len(wanted), 300):
+                    chunk = wanted[start : start + 300]
+                    clause = " OR ".join(
+                        ["(kind = ? AND host_id = ? AND tenant_id = ?)"] * len(chunk)
+                    )
+                    params = [part for key in chunk for part in key]
+                    found = self._conn.execute(
+                        "SELECT id, tenant_id, dep_contact, dep_invoice, dep_credit_note "
+                        f"FROM rows WHERE ({clause}) AND priority = 0 AND xero_id IS NULL "
+                        "AND state IN ('waiting', 'ready', 'retrying', 'sending')",
+                        params,
+                    ).fetchall()
+                    if not found:
+                        continue
+                    ids = [r[0] for r in found]
+                    marks = ",".join("?" * len(ids))
+                    self._conn.execute(
+                        f"UPDATE rows SET priority = {LIVE} WHERE id IN ({marks})", ids
+                    )
+                    raised += len(ids)
+                    for _, tenant, contact, invoice, note in found:
+                        if contact:
+                            following.append(("contact", contact, tenant))
+                        if invoice:
+                            following.append(("invoice", invoice, tenant))
+                        if note:
+                            following.append(("credit_note", note, tenant))
+                wanted = list(dict.fromkeys(following))
+        return raised
 
     def mark_sent(self, row_ids: Sequence[int], attempt_key: str) -> None:
         """Durably note "a request for these rows is going out now, outcome unknown".
@@ -813,6 +945,10 @@ class SqliteLedger:
             )
             self._log(row_id, "failed", None, status_code, message)
             if found and found[0] == "contact":
+                host_id = self._conn.execute(
+                    "SELECT host_id FROM rows WHERE id = ?", (row_id,)
+                ).fetchone()[0]
+                self._tell_dependants(host_id, found[1], "failed", None)
                 self._check_contact_sync(found[1])
 
     def mark_waiting(self, row_id: int, gate: str, detail: str | None) -> None:
@@ -821,6 +957,65 @@ class SqliteLedger:
         with self.transaction():
             self.transition(row_id, "waiting", gate=gate, detail=detail, uncertain=0)
             self._log(row_id, "waiting", None, None, detail or gate)
+
+    def hold_contact(self, row_id: int, message: str, match: Mapping[str, Any] | None) -> None:
+        """Xero gives this contact's name to a contact that is not provably ours: hold it for
+        an admin (link it to ``match``, or create ours under a distinct name), keep what Xero
+        said, and tell the documents waiting for it why."""
+        with self.transaction():
+            found = self._conn.execute(
+                "SELECT host_id, tenant_id FROM rows WHERE id = ?", (row_id,)
+            ).fetchone()
+            self.transition(
+                row_id,
+                "waiting",
+                gate="contact_name_taken",
+                detail=_cap(message),
+                uncertain=0,
+                xero_match=json.dumps(dict(match), default=str) if match else None,
+            )
+            self._log(row_id, "waiting", None, None, message)
+            if found:
+                self._tell_dependants(found[0], found[1], "waiting", "contact_name_taken")
+                self._check_contact_sync(found[1])
+
+    def tell_dependants(
+        self, host_id: str, tenant_id: str, state: str = "ready", gate: str | None = None
+    ) -> None:
+        """Documents waiting for a contact say why it is not coming (``state``/``gate`` of the
+        contact; the default, on its way again, clears the reason)."""
+        with self.transaction():
+            self._tell_dependants(host_id, tenant_id, state, gate)
+
+    def _tell_dependants(self, host_id: str, tenant_id: str, state: str, gate: str | None) -> None:
+        """Documents waiting for a contact say why it is not coming (or no longer say so)."""
+        self._conn.execute(
+            "UPDATE rows SET detail = ? WHERE state = 'waiting' AND gate = 'contact' "
+            "AND tenant_id = ? AND dep_contact = ?",
+            (rules.held_reason(state, gate), tenant_id, host_id),
+        )
+
+    def contact_conflicts(
+        self, location_id: str | None = None, limit: int = 200
+    ) -> list[tuple[Row, int]]:
+        """Contacts held because Xero gives their name to a contact that is not ours, each
+        with how many documents wait for it (newest first, capped; both indexed)."""
+        extra = " AND location_id = ?" if location_id else ""
+        found = self._q(
+            f"SELECT {_ROW_COLUMNS} FROM rows WHERE state = 'waiting' "
+            f"AND gate = 'contact_name_taken'{extra} ORDER BY id DESC LIMIT ?",
+            [*([location_id] if location_id else []), limit],
+        )
+        out = []
+        for r in found:
+            row = self._row(r)
+            waiting = self._q(
+                "SELECT count(*) FROM rows WHERE tenant_id = ? AND dep_contact = ? "
+                "AND state = 'waiting'",
+                (row.tenant_id, row.host_id),
+            )[0][0]
+            out.append((row, int(waiting)))
+        return out
 
     def release(self, row_ids: Sequence[int]) -> None:
         """Give claimed rows back (ready again) without counting an attempt."""
@@ -966,11 +1161,14 @@ class SqliteLedger:
         )
 
     def active_contacts(self, tenant_id: str) -> int:
+        """Contacts of the organisation still on their way to Xero (held for an admin's
+        decision does not count: it must not hold every other customer's documents)."""
         marks = ",".join("?" * len(ACTIVE_STATES))
+        held = ",".join("?" * len(ADMIN_GATES))
         found = self._q(
             f"SELECT coalesce(sum(n), 0) FROM counts WHERE tenant_id = ? AND kind = 'contact' "
-            f"AND state IN ({marks})",
-            (tenant_id, *ACTIVE_STATES),
+            f"AND state IN ({marks}) AND NOT (state = 'waiting' AND gate IN ({held}))",
+            (tenant_id, *ACTIVE_STATES, *ADMIN_GATES),
         )
         return int(found[0][0])
 
@@ -1094,7 +1292,8 @@ class SqliteLedger:
         )
         found += self._q(
             f"SELECT {_ROW_COLUMNS} FROM rows WHERE state = 'waiting' "
-            f"AND gate IN ('invoice_before_start', 'lock_date'){extra} ORDER BY id DESC LIMIT ?",
+            "AND gate IN ('invoice_before_start', 'lock_date', 'contact_name_taken')"
+            f"{extra} ORDER BY id DESC LIMIT ?",
             [*params, limit],
         )
         return [self._row(r) for r in found]

@@ -12,6 +12,7 @@ from typing import Final
 
 __all__ = [
     "ACTIVE_STATES",
+    "ADMIN_GATES",
     "DEPENDENCY_GATES",
     "EXTERNAL_GATES",
     "KINDS",
@@ -48,7 +49,7 @@ TRANSITIONS: Final[dict[str, frozenset[str]]] = {
         {"waiting", "ready", "sending", "retrying", "failed", "synced", "excluded", "rejected"}
     ),
     "sending": frozenset({"ready", "retrying", "sending"}),
-    "synced": frozenset({"sending", "synced", "failed"}),
+    "synced": frozenset({"sending", "synced", "failed", "waiting"}),
     "retrying": frozenset({"sending"}),
     "failed": frozenset({"sending", "waiting", "ready", "retrying", "synced", "failed"}),
     "excluded": frozenset({"waiting", "ready", "retrying", "failed", "rejected", "excluded"}),
@@ -60,6 +61,8 @@ Notes on the less obvious ones:
 
 * ``synced -> ready|waiting``: an edit or void after the document reached Xero becomes an update.
 * ``failed -> synced``: *resolve* – an admin fixed it by hand in Xero.
+* ``waiting -> synced``: an admin *links* a held contact to the one Xero already has (or
+  resolves a row held by Xero, e.g. by a lock date, that was entered by hand there).
 * ``* -> failed`` from not-sending states: an edit Xero will not allow (a paid invoice).
 * ``sending -> sending``: another worker reclaims a row whose lease expired.
 * ``rejected -> ready|waiting``: a readable version of the record arrived.
@@ -88,8 +91,12 @@ RULE_GATES: Final = (
 DEPENDENCY_GATES: Final = ("contact", "credit_note", "invoice")
 """Gates that open when another row reaches Xero (promoted in the same transaction)."""
 
-EXTERNAL_GATES: Final = ("lock_date",)
+EXTERNAL_GATES: Final = ("lock_date", "contact_name_taken")
 """Gates a worker sets from Xero's answer; they open on an admin retry, not by the rules."""
+
+ADMIN_GATES: Final = ("contact_name_taken",)
+"""External gates only an admin opens (a decision, not a date): a contact held behind one does
+not keep its organisation's contact sync running, and it is listed with the ways out."""
 
 
 class IllegalTransition(Exception):

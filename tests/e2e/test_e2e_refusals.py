@@ -80,7 +80,7 @@ def test_lock_date_holds_documents_until_unlocked(world: World) -> None:
     check_books(world, expected(world, START_DATE))
 
 
-def test_contact_name_taken_in_xero_fails_that_contact_and_holds_its_documents(
+def test_contact_name_taken_in_xero_holds_that_contact_and_its_documents_until_renamed(
     world: World,
 ) -> None:
     world.connect_all()
@@ -109,17 +109,21 @@ def test_contact_name_taken_in_xero_fails_that_contact_and_holds_its_documents(
     world.host.start_contact_sync(None)
     world.drain()
 
-    (failed,) = world.rows(state="failed")
-    assert (failed.kind, failed.host_id, failed.tenant_id) == ("contact", client["id"], first)
-    assert "already assigned to another contact" in str(failed.message)
-    assert "Rename or archive it in Xero" in str(failed.hint)
+    # Not adopted (no number of ours), not failed: held for the admin, with the one in Xero.
+    (held_contact,) = world.rows(state="waiting", gate="contact_name_taken")
+    assert (held_contact.kind, held_contact.host_id) == ("contact", client["id"])
+    assert held_contact.tenant_id == first
+    assert "already assigned to another contact" in str(held_contact.detail)
+    assert held_contact.xero_match and held_contact.xero_match["Name"] == name
+    assert world.rows(state="failed") == []
 
     world.save_settings(dict(settings, start_date=START_DATE.isoformat()))
     world.host.backfill(None, None)
     world.drain()
     held = [r for r in world.rows(tenant_id=first) if r.dep_contact == client["id"]]
     assert held and all(r.state == "waiting" and r.gate == "contact" for r in held)
-    assert [r.id for r in world.rows(state="failed")] == [failed.id]
+    assert all("name is taken in Xero" in str(r.detail) for r in held)
+    assert world.rows(state="failed") == []
     assert "already assigned to another contact" in json.dumps(world.host.sync_status(home))
 
     hand_made = next(c for c in world.sandbox.org(first).contacts.values() if c["Name"] == name)

@@ -131,9 +131,12 @@ def test_sync_status_shape(practice: Practice) -> None:
         "sections",
         "failures",
         "failures_total",
+        "contact_conflicts",
+        "contact_conflicts_total",
         "plugin_errors",
         "background_jobs",
     }
+    assert (status["contact_conflicts"], status["contact_conflicts_total"]) == ([], 0)
     assert status["start_date"] == "2025-02-01" and status["enabled"] is True
     org = status["organisations"][0]
     assert set(org) == {
@@ -143,6 +146,7 @@ def test_sync_status_shape(practice: Practice) -> None:
         "connection_reason",
         "account_codes",
         "contact_sync",
+        "contact_conflicts",
         "data_sync",
     }
     assert (org["contact_sync"], org["data_sync"]) == ("not_started", "not_started")
