@@ -48,7 +48,14 @@ def build_world(
     clients: int = 60,
 ) -> Iterator[World]:
     sandbox_clock = SandboxClock(NOW)
-    sandbox = Sandbox(orgs=2, spec_path=spec_path, clock=sandbox_clock, limits=limits, seed=5)
+    sandbox = Sandbox(
+        orgs=2,
+        spec_path=spec_path,
+        clock=sandbox_clock,
+        limits=limits,
+        seed=5,
+        check_responses=True,  # every answer validated against Xero's response schemas
+    )
     server = sandbox.serve(port=0)
     monkeypatch.setenv("PM_XERO_URL", server.url)
     monkeypatch.setenv("PM_XERO_CLIENT_ID", sandbox.client_id)
@@ -79,6 +86,9 @@ def build_world(
         world.violations[:5]
     )
     assert host.hook_failures == [], host.hook_failures
+    assert sandbox.response_violations == [], "sandbox answers that break Xero's spec:\n" + (
+        "\n".join(sandbox.response_violations[:5])
+    )
 
 
 @pytest.fixture

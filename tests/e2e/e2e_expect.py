@@ -143,8 +143,12 @@ def check_books(world: World, exp: Expected) -> None:
             exp.held_payments - {p[0] for p in exp.payments[tenant]}
         )
 
+        # Xero keeps no Reference on an overpayment: the payment it came from is named in the
+        # line the add-on writes ("Overpayment on payment PAY12").
         overpayments = [
-            b for b in book["bank_transactions"] if b.get("Type") == "RECEIVE-OVERPAYMENT"
+            {**b, "Reference": _overpayment_payment(b)}
+            for b in book["bank_transactions"]
+            if b.get("Type") == "RECEIVE-OVERPAYMENT"
         ]
         counted = _count(overpayments, "Reference")
         assert {n for n, c in counted.items() if c > 1} == set(), "duplicate overpayments"
@@ -158,6 +162,14 @@ def check_books(world: World, exp: Expected) -> None:
                     assert not options
                 else:
                     assert options == {option}, invoice["InvoiceNumber"]
+
+
+def _overpayment_payment(txn: dict[str, Any]) -> str | None:
+    """The host payment an overpayment bank transaction came from, read from its line."""
+    lines = txn.get("LineItems") or [{}]
+    description = str(lines[0].get("Description") or "")
+    prefix = "Overpayment on payment "
+    return description[len(prefix) :] if description.startswith(prefix) else None
 
 
 def check_order(world: World) -> None:

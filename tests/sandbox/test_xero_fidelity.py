@@ -377,3 +377,32 @@ def test_pm_xero_sandbox_registers_the_redirect_uris_it_is_given(spec_path: str)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+# -- 11. XML bodies -----------------------------------------------------------------------------
+
+_XML = "<Contacts><Contact><Name>Jane Pawson</Name></Contact></Contacts>"
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (_XML, "application/xml"),
+        (_XML, "text/xml; charset=utf-8"),
+        (f"xml={_XML}", "application/x-www-form-urlencoded"),  # how pyxero sends it
+        (_XML, "application/json"),  # mislabelled
+    ],
+)
+def test_xml_bodies_are_refused_with_a_clear_message_saying_json_is_required(
+    api: Api, sandbox: Sandbox, content: str, content_type: str
+) -> None:
+    resp = api.client.put(
+        "/api.xro/2.0/Contacts",
+        content=content,
+        headers={**api.tokens.headers(), "Content-Type": content_type},
+    )
+    assert resp.status_code == 400
+    body = resp.json()
+    assert body["Type"] == "PostDataInvalidException"
+    assert "JSON request bodies only" in body["Message"] and "XML" in body["Message"]
+    assert sandbox.org(api.tenant).contacts == {}
