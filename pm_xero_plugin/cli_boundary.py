@@ -119,6 +119,11 @@ def _sqlite_error(exc: sqlite3.Error) -> click.ClickException:
             "the disk is full: free some space, then run the same command again "
             "(what was recorded is kept)"
         )
+    if "disk I/O error" in text:
+        return RunFailure(
+            "the disk refused a write (disk I/O error): is it full or failing? Free some "
+            "space, then run the same command again"
+        )
     if "database is locked" in text:
         return RunFailure("the database is busy (another process holds it): try again in a moment")
     if "not a database" in text or "malformed" in text:
@@ -244,7 +249,7 @@ class BoundaryGroup(click.Group):
         self.debug = _debug_env() or "--debug" in argv[:cut]
         argv = [a for a in argv[:cut] if a != "--debug"] + argv[cut:]
         self.verb = None
-        prog = prog_name or "pm-xero"
+        prog = "pm-xero"  # what the person typed (click's test runner would say "main")
         if not standalone_mode:
             return super().main(argv, prog, complete_var, standalone_mode=False, **extra)
         handler = _quiet_logging(self.debug)

@@ -186,6 +186,14 @@ def print_status(
         )
 
 
+def _in_xero(synced: int, found: Any) -> str:
+    """The preview's "in Xero" cell: what the add-on already synced *is* in Xero, plus what the
+    look-up found there by number; ``+?`` when no look-up was made (more may be there)."""
+    if found is None:
+        return f"{synced}+?" if synced else "?"
+    return str(synced + int(found))
+
+
 def print_preview(report: Mapping[str, Any], *, console: Console | None = None) -> None:
     """Draw a start-date preview (:func:`pm_xero_plugin.preview.preview`)."""
     out = console or Console()
@@ -197,6 +205,14 @@ def print_preview(report: Mapping[str, Any], *, console: Console | None = None) 
     )
     if report.get("lookup_note"):
         out.print(_indented(str(report["lookup_note"]), "yellow", 0))
+    out.print(
+        _indented(
+            "synced: sent by this add-on; in Xero: those plus what Xero already has by number "
+            "(linked, not created again)",
+            "dim",
+            0,
+        )
+    )
     for org in report.get("organisations") or []:
         out.print()
         tenant = org.get("tenant_id") or "no organisation"
@@ -222,14 +238,14 @@ def print_preview(report: Mapping[str, Any], *, console: Console | None = None) 
                 continue
             first, last = numbers.get("first_date"), numbers.get("last_date")
             dates = f"{first}..{last}" if first and last and first != last else first or ""
-            in_xero = numbers.get("already_in_xero")
+            synced = int(numbers.get("already_synced") or 0)
             table.add_row(
                 _label(kind),
                 str(numbers.get("count")),
                 str(numbers.get("total") or ""),
                 dates,
-                str(numbers.get("already_synced") or 0),
-                "?" if in_xero is None else str(in_xero),
+                str(synced),
+                _in_xero(synced, numbers.get("already_in_xero")),
             )
         if table.row_count:
             out.print(table)

@@ -14,7 +14,9 @@ Heavy imports (the engine, the reference host, httpx, rich) happen inside the ve
 from __future__ import annotations
 
 import json
+import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -57,6 +59,9 @@ _ENV_HELP = (
     "(and PM_XERO_URL for a Xero-compatible server such as the sandbox, PM_XERO_REDIRECT_URI "
     "for the redirect URI registered with the app)"
 )
+
+_MIN_FREE_BYTES = 1 << 20
+"""Below this much free space SQLite cannot even open its write-ahead log."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -119,8 +124,9 @@ def check_data_dir(data_dir: Path, *, create: bool = False, write: bool = True) 
         directory is left for :func:`open_data_dir` to report.
     :param write: the verb writes there (every verb but a pure read).
     :raises BadInput: the directory is a file, cannot be created, or is not writable.
+    :raises RunFailure: the disk it is on is full (SQLite would only say "disk I/O error").
     """
-    from pm_xero_plugin.cli_boundary import BadInput
+    from pm_xero_plugin.cli_boundary import BadInput, RunFailure
 
     path = Path(data_dir).expanduser()
     if path.exists() and not path.is_dir():
@@ -145,6 +151,13 @@ def check_data_dir(data_dir: Path, *, create: bool = False, write: bool = True) 
         for sub in (path / "host", path / "plugins" / PLUGIN):
             if sub.is_dir():
                 problem = problem or _writable(sub)
+    if problem is None and path.exists():
+        free = shutil.disk_usage(path).free
+        if free < _MIN_FREE_BYTES:
+            raise RunFailure(
+                f"the disk holding --data-dir {path} is full ({free // 1024} KB free): free "
+                "some space, then run the same command again (what was recorded is kept)"
+            )
     if problem is not None:
         raise BadInput(
             f"--data-dir {path} is not writable ({problem.strerror or problem}): this verb "
@@ -368,6 +381,12 @@ def preview_command(
                 runtime.stop()
     if runtime is None and not no_lookup:
         report["lookup_note"] = f"not looked up in Xero: {_ENV_HELP}"
+    for org in report.get("organisations") or []:
+        for numbers in (org.get("kinds") or {}).values():
+            # what the add-on synced is in Xero too (already_in_xero counts only the others)
+            found = numbers.get("already_in_xero")
+            synced = int(numbers.get("already_synced") or 0)
+            numbers["in_xero"] = None if found is None else synced + int(found)
     if as_json:
         click.echo(to_json(report))
         return
@@ -399,6 +418,13 @@ def preview_command(
     help="How long a claimed batch is this worker's (longer than one request can take); a "
     "killed worker's rows return after it.",
 )
+@click.option(
+    "--progress-seconds",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="A status line on stderr this often, when something changed (0: none).",
+)
 def worker_command(
     data_dir: Path,
     threads: int,
@@ -406,27 +432,43 @@ def worker_command(
     max_seconds: float | None,
     batch_size: int,
     lease_seconds: int,
+    progress_seconds: float,
 ) -> None:
     """Send what the ledger says is ready, in the foreground (several may share one ledger:
-    claims carry leases). SIGTERM/SIGINT stop it cleanly after the batches in flight."""
+    claims carry leases), with a status line every few seconds on stderr. SIGTERM stops it
+    cleanly after the batches in flight; so does Ctrl-C (exit 130: run it again to go on)."""
+    from pm_xero_plugin.worker_progress import WorkerProgress
+
     config = _app_config(data_dir)
     with open_data_dir(data_dir) as opened:
         runtime = _runtime(
             opened, config, threads, batch_size=batch_size, lease_seconds=lease_seconds
         )
         previous: dict[signal.Signals, Any] = {}
+        stopped_by: list[int] = []
 
-        def stop(_signum: int, _frame: FrameType | None) -> None:
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            stopped_by.append(signum)
             runtime.worker.stop()
 
         if threading.current_thread() is threading.main_thread():  # signals need the main thread
             for signum in (signal.SIGTERM, signal.SIGINT):
                 previous[signum] = signal.signal(signum, stop)
+        progress = WorkerProgress(
+            runtime.worker,
+            opened.engine.ledger,
+            runtime.limiter,
+            opened.host.now,
+            lambda text: click.echo(text, err=True),
+            every=progress_seconds,
+        )
         started = time.monotonic()
         try:
             runtime.refresh_connections()
+            progress.start()
             stats = runtime.worker.run(until_idle=once, max_seconds=max_seconds)
         finally:
+            progress.stop()
             for restored, handler in previous.items():
                 signal.signal(restored, handler)
             runtime.stop()
@@ -435,9 +477,15 @@ def worker_command(
         f"retrying {stats.retrying}, {stats.api_calls} API calls in "
         f"{time.monotonic() - started:.1f} s; held back {stats.limit_waits} times by Xero's limits"
     )
+    if signal.SIGINT in stopped_by:
+        raise click.Abort()  # the boundary: exit 130 and how to go on
 
 
 # -- connect ----------------------------------------------------------------------------------
+
+_STAGING = "{location}#connecting-{nonce}"
+"""The token-store key a new connection is kept under until it has been checked: the location's
+own key (its working connection) is only replaced once everything succeeded."""
 
 
 @click.command("connect")
@@ -450,75 +498,179 @@ def worker_command(
     help="A Xero Custom Connection (client_credentials grant) instead of the browser flow.",
 )
 @click.option("--no-browser", is_flag=True, help="Only print the URL to open.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=1),
+    default=300.0,
+    show_default=True,
+    help="Seconds to wait for Xero to send the browser back.",
+)
 def connect_command(
     data_dir: Path,
     location_id: str,
     tenant_id: str | None,
     client_credentials: bool,
     no_browser: bool,
+    timeout_s: float,
 ) -> None:
-    """Connect a location to Xero and record which organisation it syncs to."""
-    from pm_xero_plugin.auth import client_credentials_token, run_loopback_connect
-    from pm_xero_plugin.errors import XeroError
+    """Connect a location to Xero and record which organisation it syncs to.
+
+    All or nothing: the new tokens are checked (the organisation is reachable, the settings it
+    implies validate) before anything is saved; if any check fails nothing changes – the
+    location's previous connection keeps working – and the exit status is non-zero. With
+    several organisations it asks which one (or, without a terminal, lists them for --tenant)."""
+    import secrets
+
+    from pm_xero_plugin.cli_boundary import BadInput
 
     config = _app_config(data_dir)
     with open_data_dir(data_dir) as opened:
         if location_id not in opened.engine.locations():
-            raise click.ClickException(f"unknown location {location_id!r}")
+            known = ", ".join(sorted(str(loc) for loc in opened.engine.locations())) or "none"
+            raise BadInput(f"unknown location {location_id!r} (known: {known})")
         runtime = _runtime(opened, config)
+        staging = _STAGING.format(location=location_id, nonce=secrets.token_hex(4))
         try:
-            if client_credentials:
-                client_credentials_token(
-                    runtime.oauth, runtime.tokens, location_id, http=runtime.http
-                )
-                connections = runtime.provider.connections(location_id)
-            else:
-
-                def show(url: str) -> None:
-                    click.echo(f"Open this URL to connect {location_id} to Xero:\n{url}")
-                    if not no_browser:
-                        webbrowser.open(url)
-
-                connections = run_loopback_connect(
-                    runtime.oauth, runtime.tokens, location_id, open_browser=show, http=runtime.http
-                )
-        except XeroError as exc:
-            runtime.stop()
-            raise click.ClickException(f"Xero was not connected: {exc}") from None
-        try:
+            connections = _new_tokens(
+                runtime, staging, location_id, client_credentials, no_browser, timeout_s
+            )
             click.echo("Organisations these tokens reach:")
             for c in connections:
                 click.echo(f"  {c.tenant_id}  {c.tenant_name}")
-            chosen = _choose(connections, tenant_id)
-            if chosen is not None:
-                _record_tenant(opened, location_id, chosen)
-                runtime.refresh_connections()
+            chosen = _choose(connections, tenant_id, location_id)
+            _check_reachable(runtime, staging, chosen)
+            saved = _settings_for(opened, location_id, chosen)
+            _commit(opened, runtime, staging, location_id, saved)
+            runtime.refresh_connections()
         finally:
+            runtime.tokens.delete(staging)
             runtime.stop()
+    click.echo(
+        f"Location {location_id} now syncs to organisation {chosen} (saved; a running host "
+        "applies it at its next start or settings save)."
+    )
 
 
-def _choose(connections: list[Connection], tenant_id: str | None) -> str | None:
+def _new_tokens(
+    runtime: XeroRuntime,
+    staging: str,
+    location_id: str,
+    client_credentials: bool,
+    no_browser: bool,
+    timeout_s: float,
+) -> list[Connection]:
+    """Get tokens under the staging key and the organisations they reach."""
+    import errno
+    from urllib.parse import urlsplit
+
+    from pm_xero_plugin.auth import client_credentials_token, run_loopback_connect
+    from pm_xero_plugin.cli_boundary import BadInput, RunFailure
+    from pm_xero_plugin.errors import XeroError
+
+    redirect = runtime.oauth.redirect_uri
+    try:
+        if client_credentials:
+            client_credentials_token(runtime.oauth, runtime.tokens, staging, http=runtime.http)
+            return runtime.provider.connections(staging)
+
+        def show(url: str) -> None:
+            click.echo(f"Open this URL to connect {location_id} to Xero:\n{url}")
+            if not no_browser and not webbrowser.open(url):
+                click.echo("No web browser could be started here: open the URL above yourself.")
+            click.echo(
+                f"Waiting up to {timeout_s:.0f} s for Xero to send the browser back to "
+                f"{redirect} (Ctrl-C to give up)…"
+            )
+
+        return run_loopback_connect(
+            runtime.oauth,
+            runtime.tokens,
+            staging,
+            open_browser=show,
+            http=runtime.http,
+            timeout=timeout_s,
+        )
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        port = urlsplit(redirect).port
+        raise RunFailure(
+            f"the redirect port {port} ({redirect}) is already in use: stop what uses it, or "
+            "register another loopback redirect URI with the Xero app and set "
+            "PM_XERO_REDIRECT_URI to it"
+        ) from None
+    except ValueError as exc:  # not a loopback redirect URI
+        raise BadInput(f"PM_XERO_REDIRECT_URI={redirect!r}: {exc}") from None
+    except XeroError as exc:
+        if "timed out waiting" in str(exc):
+            raise RunFailure(
+                f"Xero was not connected: no redirect came back within {timeout_s:.0f} s; "
+                "nothing was changed – run pm-xero connect again (or --timeout longer)"
+            ) from None
+        raise RunFailure(f"Xero was not connected ({exc}); nothing was changed") from None
+
+
+def _choose(connections: list[Connection], tenant_id: str | None, location_id: str) -> str:
+    """The organisation the location syncs to: ``--tenant``, the only one, or the admin's pick
+    (a numbered prompt on a terminal; without one, exit 2 listing them for ``--tenant``)."""
+    from pm_xero_plugin.cli_boundary import BadInput, RunFailure
+
     ids = [c.tenant_id for c in connections]
+    listing = "; ".join(f"{c.tenant_id} ({c.tenant_name or 'no name'})" for c in connections)
     if tenant_id is not None:
         if tenant_id not in ids:
-            raise click.ClickException(f"organisation {tenant_id} is not among the connected ones")
+            raise BadInput(
+                f"organisation {tenant_id} is not among the connected ones: {listing or 'none'}"
+                "; nothing was changed"
+            )
         return tenant_id
+    if not ids:
+        raise RunFailure(
+            "these tokens reach no Xero organisation (the admin chose none?); nothing was "
+            "changed – connect again and pick one"
+        )
     if len(ids) == 1:
         return ids[0]
-    click.echo("Several organisations: run again with --tenant TENANT_ID to choose one.")
-    return None
+    if not sys.stdin.isatty():
+        raise BadInput(
+            f"several organisations: {listing}; run again with --tenant TENANT_ID "
+            "(nothing was changed)"
+        )
+    for number, c in enumerate(connections, 1):
+        click.echo(f"  {number}) {c.tenant_name or c.tenant_id}  [{c.tenant_id}]")
+    picked: int = click.prompt(
+        f"Which organisation should {location_id} sync to?",
+        type=click.IntRange(1, len(ids)),
+    )
+    return ids[picked - 1]
 
 
-def _record_tenant(opened: Opened, location_id: str, tenant_id: str) -> None:
-    """Map the location to the organisation in the host's saved settings.
+def _check_reachable(runtime: XeroRuntime, staging: str, tenant_id: str) -> None:
+    """The new tokens must really reach the organisation: read its chart of accounts (the
+    settings check uses it too)."""
+    from pm_xero_plugin.cli_boundary import RunFailure
+    from pm_xero_plugin.errors import XeroError
 
-    Saved through the host's store, not ``save_plugin_settings`` (that validates through hooks
-    of a running host): the engine validates them here first, exactly as the settings page would
-    (schema, account codes against the chart just read, the start-date lock), and a running host
-    picks them up at its next start or settings save. Settings that do not validate are not
-    saved: the snippet to save by hand is printed instead."""
-    host = opened.host
-    saved = dict(host.settings(PLUGIN) or {})
+    try:
+        runtime.client.accounts(tenant_id, staging)
+    except XeroError as exc:
+        raise RunFailure(
+            f"organisation {tenant_id} is not reachable with the new connection ({exc}); "
+            "nothing was changed"
+        ) from None
+
+
+def _settings_for(opened: Opened, location_id: str, tenant_id: str) -> dict[str, Any]:
+    """The host's saved settings with the location mapped to the organisation, validated
+    exactly as the settings page would (schema, account codes against the chart, the
+    start-date lock, moves of a location whose records are already in another organisation).
+
+    :raises RunFailure: they do not validate; nothing was saved.
+    """
+    from pm_xero_plugin.cli_boundary import RunFailure
+
+    saved = dict(opened.host.settings(PLUGIN) or {})
     locations = dict(saved.get("locations") or {})
     entry = dict(locations.get(location_id) or {})
     entry.update(tenant_id=tenant_id, connection_enabled=True)
@@ -526,15 +678,47 @@ def _record_tenant(opened: Opened, location_id: str, tenant_id: str) -> None:
     saved["locations"] = locations
     errors = opened.engine.validate_settings(saved)
     if errors:
-        click.echo(
-            "The settings could not be saved as they are (" + "; ".join(errors) + "). Save this "
-            "in the Xero settings page instead:\n" + to_json({"locations": {location_id: entry}}),
-            err=True,
+        raise RunFailure(
+            f"not connected: mapping {location_id} to {tenant_id} makes settings that are "
+            f"refused ({'; '.join(errors)}); nothing was changed, the previous connection "
+            "still works"
         )
-        return
-    host.store.save_plugin_settings(PLUGIN, saved, host.now().isoformat())
-    opened.engine.apply_settings(saved, catch_up=False)
-    click.echo(
-        f"Location {location_id} now syncs to organisation {tenant_id} (saved; a running host "
-        "applies it at its next start or settings save)."
+    return saved
+
+
+def _commit(
+    opened: Opened, runtime: XeroRuntime, staging: str, location_id: str, saved: dict[str, Any]
+) -> None:
+    """Move the checked tokens to the location's key and save the settings – the old tokens
+    are put back if saving the settings fails, so a half-done connect never remains.
+
+    Saved through the host's store, not ``save_plugin_settings`` (that validates through hooks
+    of a running host); a running host picks them up at its next start or settings save."""
+    tokens = runtime.tokens
+    new = tokens.load(staging)
+    if new is None:  # cannot happen: the staging tokens were just read
+        raise RuntimeError("the new tokens vanished before they were saved")
+    old = tokens.load(location_id)
+    old_grant = tokens.grant_type(location_id)
+    old_tenants = tokens.tenant_ids(location_id)
+    tokens.save(
+        location_id,
+        new,
+        grant_type=tokens.grant_type(staging) or "authorization_code",
+        tenant_ids=tokens.tenant_ids(staging),
     )
+    try:
+        if dict(opened.host.settings(PLUGIN) or {}) != saved:
+            opened.host.store.save_plugin_settings(PLUGIN, saved, opened.host.now().isoformat())
+        opened.engine.apply_settings(saved, catch_up=False)
+    except BaseException:
+        if old is None:
+            tokens.delete(location_id)
+        else:
+            tokens.save(
+                location_id,
+                old,
+                grant_type=old_grant or "authorization_code",
+                tenant_ids=old_tenants,
+            )
+        raise

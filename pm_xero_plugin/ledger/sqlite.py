@@ -1298,6 +1298,69 @@ class SqliteLedger:
         )
         return [self._row(r) for r in found]
 
+    def find_rows(
+        self,
+        *,
+        states: Sequence[str] = (),
+        held_gates: Sequence[str] = (),
+        kind: str | None = None,
+        location_id: str | None = None,
+        search: str | None = None,
+        limit: int | None = 200,
+    ) -> tuple[list[Row], int]:
+        """Rows for the dashboard's filtered list (``pm-xero status --state/--kind/--search``),
+        newest first, and how many match in all. A row matches when its state is in ``states``
+        or it waits at one of ``held_gates``; ``search`` is a case-insensitive substring of its
+        host id, number, Xero id, message, reason (``detail``) or hint. An admin's query, not
+        the hot path: it may scan."""
+        where: list[str] = []
+        params: list[Any] = []
+        either = []
+        if states:
+            either.append(f"state IN ({','.join('?' * len(states))})")
+            params += list(states)
+        if held_gates:
+            either.append(f"(state = 'waiting' AND gate IN ({','.join('?' * len(held_gates))}))")
+            params += list(held_gates)
+        if either:
+            where.append("(" + " OR ".join(either) + ")")
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        if location_id is not None:
+            where.append("location_id = ?")
+            params.append(location_id)
+        if search:
+            where.append(
+                "instr(lower(coalesce(host_id, '') || ' ' || coalesce(CAST(number AS TEXT), '')"
+                " || ' ' || coalesce(xero_id, '') || ' ' || coalesce(message, '') || ' ' ||"
+                " coalesce(detail, '') || ' ' || coalesce(hint, '')), lower(?)) > 0"
+            )
+            params.append(search)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        total = int(self._q(f"SELECT count(*) FROM rows{clause}", params)[0][0])
+        cap = " LIMIT ?" if limit is not None else ""
+        found = self._q(
+            f"SELECT {_ROW_COLUMNS} FROM rows{clause} ORDER BY id DESC{cap}",
+            [*params, limit] if limit is not None else params,
+        )
+        return [self._row(r) for r in found], total
+
+    def excluded_reasons(self, location_id: str | None = None) -> list[dict[str, Any]]:
+        """Why rows are excluded, counted per location, organisation, kind and reason (the
+        ``detail`` every exclusion records: "voided before it reached Xero", "excluded by an
+        admin", a duplicate …) – for the dashboard's "why excluded" lines."""
+        extra = " AND location_id = ?" if location_id else ""
+        found = self._q(
+            "SELECT location_id, tenant_id, kind, coalesce(detail, ''), count(*) FROM rows "
+            f"WHERE state = 'excluded'{extra} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 5 DESC",
+            [location_id] if location_id else [],
+        )
+        return [
+            {"location_id": r[0], "tenant_id": r[1], "kind": r[2], "reason": r[3], "n": r[4]}
+            for r in found
+        ]
+
     def max_row_id(self) -> int:
         """The newest row's id (0 when empty): with :meth:`row_ids_after`, "what did this add"."""
         return int(self._q("SELECT coalesce(max(id), 0) FROM rows")[0][0])

@@ -131,7 +131,6 @@ def test_sigterm_stops_a_running_worker_cleanly(
     import signal
     import subprocess
     import sys
-    import time
 
     sandbox, url = served
     root = tmp_path / "pm"
@@ -144,14 +143,23 @@ def test_sigterm_stops_a_running_worker_cleanly(
         "PM_XERO_DATA_DIR": str(root),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from pm_xero_plugin.cli import main; main()", "worker"],
+        [
+            sys.executable,
+            "-c",
+            "from pm_xero_plugin.cli import main; main()",
+            "worker",
+            "--progress-seconds",
+            "0.2",
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        time.sleep(1.0)  # a real process: let it start and go idle
+        assert proc.stderr is not None
+        first = proc.stderr.readline()  # its status line: it is running (signals handled)
+        assert first.startswith("pm-xero worker: "), (first, proc.communicate())
         assert proc.poll() is None, proc.communicate()
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
@@ -171,9 +179,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_browser_connect_lists_organisations_and_maps_the_chosen_one(
+def test_browser_connect_with_several_organisations_and_no_terminal_lists_them_for_tenant(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Without a terminal to ask on, several organisations are an error listing them (exit 2)
+    and nothing is saved; --tenant then maps the chosen one."""
     import httpx
 
     redirect = f"http://127.0.0.1:{_free_port()}/callback"
@@ -196,21 +206,37 @@ def test_browser_connect_lists_organisations_and_maps_the_chosen_one(
         monkeypatch.setattr("webbrowser.open", browser)
         first, second = sandbox.tenant_ids
         result = CliRunner().invoke(main, ["connect", "syd", "--data-dir", str(root)])
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == 2, result.output
         assert opened and opened[0] in result.output
+        assert "Waiting up to 300 s" in result.output
+        assert "several organisations" in result.output and "--tenant" in result.output
         assert first in result.output and second in result.output
-        assert "run again with --tenant" in result.output
+        assert _saved_location(root) == {"tenant_id": "T-old", "connection_enabled": True}
+        assert _token_keys(root) == [], "nothing is kept from a connect that did not finish"
         result = CliRunner().invoke(
             main, ["connect", "syd", "--tenant", second, "--data-dir", str(root)]
         )
         assert result.exit_code == 0, result.output
     finally:
         server.shutdown()
+    assert _saved_location(root) == {"tenant_id": second, "connection_enabled": True}
+    assert _token_keys(root) == ["syd"]
+
+
+def _saved_location(root: Path, location: str = "syd") -> Any:
     host = RefHost(root, load_entrypoints=False)
     try:
-        assert host.settings("xero")["locations"]["syd"] == {
-            "tenant_id": second,
-            "connection_enabled": True,
-        }
+        return host.settings("xero")["locations"][location]
+    finally:
+        host.close()
+
+
+def _token_keys(root: Path) -> list[str]:
+    from pm_xero_plugin.tokens import TokenStore
+
+    host = RefHost(root, load_entrypoints=False)
+    try:
+        store = TokenStore(root / "plugins" / "xero" / "tokens.sqlite3", host.secret("xero"))
+        return store.connection_keys()
     finally:
         host.close()
