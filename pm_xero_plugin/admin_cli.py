@@ -16,17 +16,12 @@ from typing import TYPE_CHECKING
 import click
 
 from pm_xero_plugin.cli_boundary import BadInput
-from pm_xero_plugin.ops_cli import data_dir_option, open_data_dir
+from pm_xero_plugin.ops_cli import RECORD_KINDS, data_dir_option, open_data_dir
 
 if TYPE_CHECKING:
     from pm_xero_plugin.engine import Engine
 
 __all__ = ["RECORD_KINDS", "exclude_command", "resolve_command", "retry_command"]
-
-RECORD_KINDS = ("contact", "invoice", "credit_note", "allocation", "payment", "overpayment")
-"""The ledger's kinds (:data:`pm_xero_plugin.ledger.states.KINDS`; kept literal so that
-``--help`` does not import the ledger)."""
-
 
 _PAST = {
     "retry": "retried",

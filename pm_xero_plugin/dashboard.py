@@ -9,7 +9,7 @@ failures are blocks of wrapped text, not wide rows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -18,7 +18,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["print_preview", "print_status"]
+__all__ = ["print_preview", "print_rows", "print_status"]
 
 _STATES = (
     ("waiting", "wait"),
@@ -45,7 +45,12 @@ _ACTION_COMMANDS = {
     "exclude": "pm-xero exclude {id}",
     "include_parent_invoice": "pm-xero retry --include-parent {id}",
     "widen_start_date": "an earlier start date",
+    "link_contact": "pm-xero resolve {id} --link-contact",
+    "create_distinct": "pm-xero retry {id} --distinct-name",
 }
+_HELD_GATES = ("invoice_before_start", "lock_date", "contact_name_taken")
+"""Gates only an admin can open (:data:`pm_xero_plugin.status_rows.HELD_GATES`)."""
+_MORE = "pm-xero status --all, or filter with --state/--kind/--location/--search"
 
 
 def _label(kind: str, count: int = 2) -> str:
@@ -102,14 +107,20 @@ def _failure_lines(failure: Mapping[str, Any]) -> list[Text | Padding]:
     where_text = f" at {where}" if where else ""
     state = str(failure.get("state") or "")
     if state == "waiting" and failure.get("gate"):
-        state = f"held: {failure['gate']}"
+        held = failure.get("gate") in _HELD_GATES
+        state = f"{'held' if held else 'waiting'}: {failure['gate']}"
     row_id = failure.get("row_id")
     head = f"[bold]row {row_id}[/] {escape(kind)}{escape(number)}{escape(date)}"
+    colour = {"synced": "green", "excluded": "yellow"}.get(state, "red")
     lines: list[Text | Padding] = [
-        Text.from_markup(f"{head}{escape(where_text)} [red]{escape(state)}[/]")
+        Text.from_markup(f"{head}{escape(where_text)} [{colour}]{escape(state)}[/]")
     ]
+    if failure.get("why"):
+        lines.append(_indented(f"why: {failure['why']}"))
     if failure.get("message"):
-        said = "Xero" if failure.get("state") == "failed" else "why"
+        said = {"failed": "Xero", "waiting": "why", "rejected": "why"}.get(
+            str(failure.get("state")), "last message"
+        )
         lines.append(_indented(f"{said}: {failure['message']}"))
     if failure.get("hint"):
         lines.append(_indented(f"fix: {failure['hint']}"))
@@ -155,6 +166,14 @@ def print_status(
             out.print("  nothing recorded yet")
         else:
             out.print(table)
+        for excluded in section.get("excluded") or []:
+            count = int(excluded.get("count") or 0)
+            reasons = "; ".join(
+                f"{r.get('reason')} ({r.get('count')})" for r in excluded.get("reasons") or []
+            )
+            out.print(
+                _indented(f"{count} {_label(str(excluded.get('kind')), count)} excluded: {reasons}")
+            )
         for wait in section.get("waiting") or []:
             count = int(wait.get("count") or 0)
             out.print(
@@ -175,7 +194,7 @@ def print_status(
             for part in _failure_lines(failure):
                 out.print(part)
         if total > shown:
-            out.print(f"… and {total - shown} more (pm-xero status, or --json)")
+            out.print(_indented(f"… and {total - shown} more: {_MORE}", None, 0))
     for error in status.get("plugin_errors") or []:
         out.print(
             _indented(
@@ -192,6 +211,29 @@ def _in_xero(synced: int, found: Any) -> str:
     if found is None:
         return f"{synced}+?" if synced else "?"
     return str(synced + int(found))
+
+
+def print_rows(
+    rows: Sequence[Mapping[str, Any]],
+    total: int,
+    described: str,
+    *,
+    shown: int | None = None,
+    console: Console | None = None,
+) -> None:
+    """Draw a filtered row list (``pm-xero status --state/--kind/--search``): each row with
+    its state, reason and ways out, then how many more match and how to see them."""
+    out = console or Console()
+    if not total:
+        out.print(f"No rows {described}.")
+        return
+    out.print(Text.from_markup(f"[bold]{total} row{'s' if total != 1 else ''}[/] {described}"))
+    limit = len(rows) if shown is None else min(shown, len(rows))
+    for row in rows[:limit]:
+        for part in _failure_lines(row):
+            out.print(part)
+    if total > limit:
+        out.print(_indented(f"… and {total - limit} more: {_MORE}", None, 0))
 
 
 def print_preview(report: Mapping[str, Any], *, console: Console | None = None) -> None:

@@ -60,6 +60,25 @@ _ENV_HELP = (
     "for the redirect URI registered with the app)"
 )
 
+RECORD_KINDS = ("contact", "invoice", "credit_note", "allocation", "payment", "overpayment")
+"""The ledger's kinds (:data:`pm_xero_plugin.ledger.states.KINDS`; kept literal so that
+``--help`` does not import the ledger)."""
+
+STATUS_STATES = (
+    "waiting",
+    "ready",
+    "sending",
+    "synced",
+    "retrying",
+    "failed",
+    "excluded",
+    "rejected",
+    "held",
+    "all",
+)
+"""``status --state`` values: the ledger's states (:data:`pm_xero_plugin.ledger.states.STATES`,
+literal for the same reason), ``held`` (waiting for an admin) and ``all``."""
+
 _MIN_FREE_BYTES = 1 << 20
 """Below this much free space SQLite cannot even open its write-ahead log."""
 
@@ -316,19 +335,61 @@ def _check_location(opened: Opened, location_id: str | None) -> None:
 @click.command("status")
 @data_dir_option
 @click.option("--location", "location_id", help="Only this location.")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(STATUS_STATES),
+    help="List the rows in this state (repeatable; 'held': waiting for an admin; 'all').",
+)
+@click.option("--kind", type=click.Choice(RECORD_KINDS), help="List only rows of this kind.")
+@click.option("--search", help="List rows whose number, id, message or reason contains this text.")
+@click.option("--all", "show_all", is_flag=True, help="List every matching row, not a screenful.")
 @click.option("--json", "as_json", is_flag=True, help="Print the dashboard data as JSON.")
-def status_command(data_dir: Path, location_id: str | None, as_json: bool) -> None:
+def status_command(
+    data_dir: Path,
+    location_id: str | None,
+    states: tuple[str, ...],
+    kind: str | None,
+    search: str | None,
+    show_all: bool,
+    as_json: bool,
+) -> None:
     """The accounting dashboard: per organisation and location, what is synced, waiting and
-    failed, with Xero's message and what to do."""
+    failed, with Xero's message and what to do, and why rows are excluded. --state, --kind,
+    --search list matching rows instead (each with its reason and ways out); --all lists every
+    one."""
+    from pm_xero_plugin.status_rows import RowFilter, excluded_summary, find
+
+    wanted = RowFilter(
+        states=states,
+        kind=kind,
+        location_id=location_id,
+        search=search,
+        limit=None if show_all else (200 if as_json else 20),
+    )
     with open_data_dir(data_dir, write=False) as opened:
         _check_location(opened, location_id)
         status = opened.engine.status(location_id)
+        excluded = excluded_summary(opened.engine, location_id)
+        rows, total = find(opened.engine, wanted) if wanted.narrowed or show_all else ([], 0)
+    for section in status.get("sections") or []:
+        key = (section.get("location_id") or "", section.get("tenant_id") or "")
+        section["excluded"] = excluded.get(key, [])
+    if wanted.narrowed:
+        status["filter"] = wanted.as_json()
+        status["rows"], status["rows_total"] = rows, total
+    elif show_all:  # the dashboard with every row needing attention, not the first 200
+        status["failures"], status["failures_total"] = rows, total
     if as_json:
         click.echo(to_json(status))
         return
-    from pm_xero_plugin.dashboard import print_status
+    from pm_xero_plugin.dashboard import print_rows, print_status
 
-    print_status(status)
+    if wanted.narrowed:
+        print_rows(rows, total, wanted.describe(), shown=None if show_all else 20)
+    else:
+        print_status(status, max_failures=len(rows) if show_all else None)
 
 
 # -- preview ----------------------------------------------------------------------------------

@@ -1311,7 +1311,8 @@ class SqliteLedger:
         """Rows for the dashboard's filtered list (``pm-xero status --state/--kind/--search``),
         newest first, and how many match in all. A row matches when its state is in ``states``
         or it waits at one of ``held_gates``; ``search`` is a case-insensitive substring of its
-        host id, number, Xero id, message, reason (``detail``) or hint. An admin's query, not
+        host id, number, Xero id, message, reason (``detail``), hint or what it sends (a
+        customer's name, a reference). An admin's query, not
         the hot path: it may scan."""
         where: list[str] = []
         params: list[Any] = []
@@ -1334,7 +1335,8 @@ class SqliteLedger:
             where.append(
                 "instr(lower(coalesce(host_id, '') || ' ' || coalesce(CAST(number AS TEXT), '')"
                 " || ' ' || coalesce(xero_id, '') || ' ' || coalesce(message, '') || ' ' ||"
-                " coalesce(detail, '') || ' ' || coalesce(hint, '')), lower(?)) > 0"
+                " coalesce(detail, '') || ' ' || coalesce(hint, '') || ' ' || payload),"
+                " lower(?)) > 0"
             )
             params.append(search)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
@@ -1353,7 +1355,7 @@ class SqliteLedger:
         extra = " AND location_id = ?" if location_id else ""
         found = self._q(
             "SELECT location_id, tenant_id, kind, coalesce(detail, ''), count(*) FROM rows "
-            f"WHERE state = 'excluded'{extra} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 5 DESC",
+            f"WHERE state = 'excluded'{extra} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 5 DESC, 4",
             [location_id] if location_id else [],
         )
         return [
