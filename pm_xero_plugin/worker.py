@@ -107,6 +107,7 @@ class Worker:
         self._lock = threading.Lock()
         self._inflight: dict[str, int] = {}
         self._blocked_until: dict[str, float] = {}
+        self._paced_until: dict[str, float] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -167,6 +168,7 @@ class Worker:
         now = self._monotonic()
         with self._lock:
             pending = [t - now for t in self._blocked_until.values() if t > now]
+            pending += [t - now for t in self._paced_until.values() if t > now]
         return max(0.01, min([self._poll, *pending]))
 
     def _dispatch(self) -> tuple[bool, bool]:
@@ -181,20 +183,28 @@ class Worker:
         dispatched = False
         blocked = False
         for tenant in self.ledger.tenants_with_ready_work(now):
+            # Live records (made through a hook) go before the back-sync's history: one slot
+            # more in flight than history may take, and history spreads its minute budget
+            # (pace) so that a live record never waits out a window history used up.
+            live = self.ledger.has_live_work(tenant, now)
             with self._lock:
                 if self._blocked_until.get(tenant, 0.0) > mono:
                     blocked = True
                     continue
-                if self._inflight.get(tenant, 0) >= self._per_tenant:
+                if self._inflight.get(tenant, 0) >= self._per_tenant + int(live):
                     continue
             if self._limiter is not None:
-                wait = self._limiter.wait_for(tenant)
+                wait = self._limiter.wait_for(tenant, pace=not live)
                 if not wait.ready:
                     # Rate-limited (429 Retry-After, minute or day budget): skip this tenant
-                    # only, and look again when it may go.
+                    # only, and look again when it may go. Paced history looks again soon, or
+                    # at once when a live record wakes the worker.
                     with self._lock:
-                        self._blocked_until[tenant] = mono + max(wait.seconds, 0.01)
-                        self.stats.limit_waits += 1
+                        if wait.reason == "paced-minute":
+                            self._paced_until[tenant] = mono + max(wait.seconds, 0.01)
+                        else:
+                            self._blocked_until[tenant] = mono + max(wait.seconds, 0.01)
+                            self.stats.limit_waits += 1
                     blocked = True
                     continue
             kind, rows = self._claim(tenant, now)
@@ -210,19 +220,17 @@ class Worker:
         return dispatched, blocked
 
     def _claim(self, tenant: str, now: datetime) -> tuple[str, list[Any]]:
-        for kind in SEND_ORDER:
-            limit = self._batch_size if KINDS[kind].batchable else 1
-            rows = self.ledger.claim(
-                tenant,
-                kind,
-                limit=limit,
-                lease_seconds=self._lease,
-                worker_id=self.worker_id,
-                now=now,
-            )
-            if rows:
-                return kind, list(rows)
-        return "", []
+        # Live records first, then history, each in SEND_ORDER (ledger.claim_next): a new
+        # record does not wait behind a back-sync's backlog of an earlier kind.
+        kind, rows = self.ledger.claim_next(
+            tenant,
+            SEND_ORDER,
+            limit_for=lambda k: self._batch_size if KINDS[k].batchable else 1,
+            lease_seconds=self._lease,
+            worker_id=self.worker_id,
+            now=now,
+        )
+        return kind, list(rows)
 
     def _send(self, tenant: str, kind: str, rows: list[Any]) -> None:
         try:

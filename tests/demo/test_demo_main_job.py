@@ -4,45 +4,13 @@ from __future__ import annotations
 
 import collections
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from demo_helpers import KINDS, demo, summary
 
 pytestmark = pytest.mark.timeout(240)
-
-KINDS = ("contacts", "invoices", "credit_notes", "payments")
-
-
-def _demo(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PM_XERO_")}
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pm_xero_plugin.cli",
-            "demo",
-            "--data-dir",
-            str(data_dir),
-            "--json",
-            "--live-rounds",
-            "2",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=200,
-    )
-
-
-def _summary(run: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    assert run.returncode == 0, run.stderr[-3000:]
-    summary: dict[str, Any] = json.loads(run.stdout)
-    return summary
 
 
 def _books(data_dir: Path) -> dict[str, dict[str, list[Any]]]:
@@ -89,7 +57,7 @@ def test_demo_syncs_three_sites_into_two_organisations_and_resumes_without_resen
     tmp_path: Path,
 ) -> None:
     data_dir = tmp_path / "practice"
-    first = _summary(_demo(data_dir, "--today", "2026-03-10", "--start-date", "2026-01-01"))
+    first = summary(demo(data_dir, "--today", "2026-03-10", "--start-date", "2026-01-01"))
 
     assert set(first) == {
         "start_date",
@@ -119,7 +87,7 @@ def test_demo_syncs_three_sites_into_two_organisations_and_resumes_without_resen
     assert min(dates) >= "2026-01-01", "nothing before the start date reaches Xero"
 
     # A later day: the practice lives through the days between; only the new work is sent.
-    second = _summary(_demo(data_dir, "--today", "2026-03-13"))
+    second = summary(demo(data_dir, "--today", "2026-03-13"))
     for location, counts in second["eligible"].items():
         assert counts["invoices"] >= first["eligible"][location]["invoices"]
         assert second["synced"][location] == counts, _unsettled(data_dir)
@@ -131,10 +99,15 @@ def test_demo_syncs_three_sites_into_two_organisations_and_resumes_without_resen
 
 def test_demo_refuses_a_start_date_later_than_what_already_synced(tmp_path: Path) -> None:
     data_dir = tmp_path / "practice"
-    _summary(_demo(data_dir, "--today", "2026-03-10", "--start-date", "2026-02-01"))
+    summary(demo(data_dir, "--today", "2026-03-10", "--start-date", "2026-02-01"))
 
-    refused = _demo(data_dir, "--today", "2026-03-10", "--start-date", "2026-02-15")
+    refused = demo(data_dir, "--today", "2026-03-10", "--start-date", "2026-02-15", json_out=False)
 
     assert refused.returncode == 2
     assert "cannot move later" in refused.stderr
     assert "2026-02-01" in refused.stderr
+    # Checked before it is announced: no "back-syncing everything dated on or after it" first,
+    # and nothing started on its behalf.
+    assert "back-syncing" not in refused.stderr
+    assert "contact sync" not in refused.stderr
+    assert "Traceback" not in refused.stderr
