@@ -7,8 +7,15 @@ What the existing Xero SDKs get wrong, and what this client does instead:
   an :class:`ElementResult` that fails only its own ledger row, with *all* of Xero's messages.
 - **Limits per organisation.** Every call takes a permit from the :class:`RateLimiter` without
   blocking; if there is none, or Xero answers 429, :class:`RateLimited` is raised at once with
-  the wait, and the limiter blocks only that tenant. The client never sleeps on a rate limit:
-  the worker moves on to another organisation.
+  the wait, and the limiter blocks only that tenant. The worker's calls never sleep on a rate
+  limit: the worker moves on to another organisation.
+- **Synchronous callers wait, and say so** (:func:`waiting_for_limits`): the demo's chart read,
+  ``preview``'s look-ups, ``connect``'s checks and a settings page's chart refresh have nothing
+  else to do, so inside that context a call waits for the limiter (and retries a 429 after its
+  ``Retry-After``) and tells the person – ``waiting 57 s for Xero's minute limit on Sandbox
+  Pets Ltd 1`` – instead of failing; a wait longer than ``max_wait`` (the day limit: hours) ends
+  in one :class:`RateLimited` whose message says when to try again. The context is per thread
+  (a :class:`~contextvars.ContextVar`), so the worker's threads are never made to wait.
 - **Explicit timeouts** (connect 5 s, read/write 30 s, pool 5 s) – never a 5-minute hang.
 - **Retries** on connect errors, timeouts and 500/502/503/504 with capped, full-jitter backoff
   (:mod:`pm_xero_plugin.retry`), at most ``max_attempts`` tries; ``Retry-After`` honoured.
@@ -33,10 +40,14 @@ bodies or tokens.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import random
+import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -51,7 +62,7 @@ from pm_xero_plugin.errors import (
     ValidationFailed,
     XeroError,
 )
-from pm_xero_plugin.ratelimit import Clock, RateLimiter, SystemClock
+from pm_xero_plugin.ratelimit import Clock, Permit, RateLimiter, SystemClock
 from pm_xero_plugin.retry import RETRYABLE_STATUSES, backoff_delay, parse_retry_after
 
 __all__ = [
@@ -59,8 +70,12 @@ __all__ = [
     "MAX_BATCH",
     "AccessTokens",
     "ElementResult",
+    "LimitWaits",
     "XeroAccountsSource",
     "XeroClient",
+    "describe_limit",
+    "never_waiting_for_limits",
+    "waiting_for_limits",
 ]
 
 log = logging.getLogger(__name__)
@@ -104,6 +119,76 @@ _MAYBE_SENT = (
 )
 
 Method = str  # "GET", "PUT", "POST" or "DELETE"
+
+
+# -- waiting for Xero's limits (synchronous callers only) ---------------------------------------
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class LimitWaits:
+    """How a synchronous caller waits for Xero's limits.
+
+    :param notify: told each wait before it starts (``waiting 57 s for Xero's minute limit on
+        Sandbox Pets Ltd 1``); waits under a second (a concurrency slot freeing) are not told.
+    :param max_wait: the longest wait worth making, in seconds; a longer one (the day limit) is
+        not waited for but raised as one :class:`RateLimited` that says when to try again.
+    """
+
+    notify: Callable[[str], None] = _to_stderr
+    max_wait: float = 120.0
+
+
+_LIMIT_WAITS: ContextVar[LimitWaits | None] = ContextVar("pm_xero_limit_waits", default=None)
+
+
+@contextlib.contextmanager
+def waiting_for_limits(
+    notify: Callable[[str], None] | None = None, *, max_wait: float = 120.0
+) -> Iterator[LimitWaits]:
+    """Inside this block, this thread's calls to Xero wait for the rate limiter instead of
+    raising :class:`RateLimited` (see the module's docstring). ``notify`` defaults to a line on
+    stderr. Nesting replaces the outer policy for the inner block."""
+    policy = LimitWaits(notify or _to_stderr, max_wait)
+    token = _LIMIT_WAITS.set(policy)
+    try:
+        yield policy
+    finally:
+        _LIMIT_WAITS.reset(token)
+
+
+def never_waiting_for_limits() -> contextlib.AbstractContextManager[LimitWaits]:
+    """This thread's calls never wait for the limits, chart reads included: the worker's loop,
+    which has other organisations to serve meanwhile."""
+    return waiting_for_limits(log.debug, max_wait=0.0)
+
+
+_LIMIT_WORDS = {
+    "minute": "Xero's minute limit",
+    "day": "Xero's daily limit",
+    "concurrent": "Xero's concurrent-call limit",
+    "appminute": "Xero's app-wide minute limit",
+}
+
+
+def describe_limit(reason: str) -> str:
+    """Words for a limiter reason or Xero's ``X-Rate-Limit-Problem`` (``local-minute``,
+    ``blocked-day``, ``probing-minute``, ``app-minute``, ``concurrent``…)."""
+    kind = reason.lower().replace("app-minute", "appminute").rsplit("-", 1)[-1]
+    return _LIMIT_WORDS.get(kind, f"Xero's rate limit ({reason or 'unknown'})")
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, math.ceil(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    minutes = math.ceil(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
 
 
 class AccessTokens(Protocol):
@@ -180,6 +265,10 @@ class XeroClient:
         self.idempotency_window = idempotency_window
         self.request_hook = request_hook
         self._where_or = True  # does the server accept OR in where=? (Xero does)
+        #: Organisation names for wait messages (learnt from ``Organisation`` answers, or told by
+        #: the runtime from ``/connections``); ``name_tenant`` is asked for one not known yet.
+        self.tenant_names: dict[str, str] = {}
+        self.name_tenant: Callable[[str], str | None] | None = None
 
     def close(self) -> None:
         if self._owns_http:
@@ -356,10 +445,27 @@ class XeroClient:
         return self.get(tenant_id, connection_key, "TrackingCategories")
 
     def organisation(self, tenant_id: str, connection_key: str) -> dict[str, Any]:
-        found = self.get(tenant_id, connection_key, "Organisation")
+        # Xero answers GET /Organisation with an "Organisations" list (not "Organisation").
+        response = self._call("GET", "Organisation", tenant_id, connection_key)
+        items = _json_body(response).get("Organisations") or []
+        found = [dict(item) for item in items if isinstance(item, Mapping)]
         if not found:
             raise NotFound("no organisation in Xero's answer", tenant_id=tenant_id)
+        if found[0].get("Name"):
+            self.tenant_names[tenant_id] = str(found[0]["Name"])
         return found[0]
+
+    def tenant_label(self, tenant_id: str) -> str:
+        """The organisation's name where known (asking ``name_tenant`` once), else its id."""
+        name = self.tenant_names.get(tenant_id)
+        if name is None and self.name_tenant is not None:
+            try:
+                name = self.name_tenant(tenant_id)
+            except Exception:  # a label must never fail a call
+                log.debug("no name for tenant %s", tenant_id, exc_info=True)
+                name = None
+            self.tenant_names[tenant_id] = name or tenant_id
+        return name or self.tenant_names.get(tenant_id) or tenant_id
 
     # -- dedupe look-ups (the exactly-once guard) ---------------------------------------------
 
@@ -574,6 +680,8 @@ class XeroClient:
         refreshed = False
         maybe_sent = False
         first_sent: float | None = None
+        waits = _LIMIT_WAITS.get()
+        waited = [0.0]  # seconds this call has waited for the limits (bounded by max_wait)
         while True:
             attempt += 1
             try:
@@ -590,7 +698,6 @@ class XeroClient:
                 raise
             permit = self.limiter.try_acquire(tenant_id)
             if permit is None:
-                wait = self.limiter.wait_for(tenant_id)
                 if maybe_sent:
                     raise self._unknown(
                         "rate limited before the retry",
@@ -599,7 +706,7 @@ class XeroClient:
                         idempotency_key,
                         first_sent,
                     )
-                raise RateLimited(wait.seconds, wait.reason, tenant_id=tenant_id, status=None)
+                permit = self._wait_for_permit(tenant_id, waits, waited)
             request = self._http.build_request(
                 method,
                 url,
@@ -659,6 +766,12 @@ class XeroClient:
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
                     problem = response.headers.get("X-Rate-Limit-Problem", "unknown")
                     self.limiter.record_429(tenant_id, retry_after, problem)
+                    if waits is not None and waits.max_wait > 0 and not maybe_sent:
+                        # Refused before Xero did anything: wait (the limiter now holds this
+                        # tenant until Retry-After) and send again, within max_wait.
+                        log.info("xero: 429 %s on %s; waiting as asked", problem, tenant_id)
+                        attempt -= 1  # not a failed attempt: the wait is bounded by max_wait
+                        continue
                     if maybe_sent:
                         raise self._unknown(
                             f"rate limited ({problem}) before the retry",
@@ -715,6 +828,46 @@ class XeroClient:
             )
         raise failure
 
+    def _wait_for_permit(
+        self, tenant_id: str, waits: LimitWaits | None, waited: list[float]
+    ) -> Permit:
+        """A permit, waiting for it when ``waits`` says so; else :class:`RateLimited` at once.
+
+        ``waited`` (one number, shared by the call's attempts) bounds the whole call's waiting
+        to ``waits.max_wait``: several short waits (429 after 429) end like one long one.
+        """
+        limiter = self.limiter
+        quiet = 0.0  # short concurrency waits not announced yet
+        while True:
+            permit = limiter.try_acquire(tenant_id)
+            if permit is not None:
+                return permit
+            wait = limiter.wait_for(tenant_id)
+            seconds = max(wait.seconds, 0.01)
+            if waits is None or waits.max_wait <= 0:
+                raise RateLimited(wait.seconds, wait.reason, tenant_id=tenant_id, status=None)
+            if waited[0] + seconds > waits.max_wait:
+                words, label = describe_limit(wait.reason), self.tenant_label(tenant_id)
+                raise RateLimited(
+                    wait.seconds,
+                    wait.reason,
+                    tenant_id=tenant_id,
+                    status=None,
+                    message=f"{words} on {label} leaves no calls for {_duration(wait.seconds)}: "
+                    "try again then",
+                )
+            if seconds >= 1.0:
+                words, label = describe_limit(wait.reason), self.tenant_label(tenant_id)
+                waits.notify(f"waiting {_duration(seconds)} for {words} on {label}")
+            else:
+                quiet += seconds
+                if quiet >= 1.0:  # other processes have held every slot for a while: say so
+                    quiet = float("-inf")
+                    label = self.tenant_label(tenant_id)
+                    waits.notify(f"waiting for {describe_limit(wait.reason)} on {label}")
+            limiter.clock.sleep(seconds)
+            waited[0] += seconds
+
     def _headers(self, token: str, tenant_id: str, idempotency_key: str | None) -> dict[str, str]:
         headers = {
             "Authorization": f"Bearer {token}",
@@ -765,20 +918,37 @@ class XeroClient:
 
 class XeroAccountsSource:
     """The ``AccountsSource`` the settings checks use: accounts, tax rates and tracking
-    categories per tenant, with the connection key looked up for each tenant."""
+    categories per tenant, with the connection key looked up for each tenant.
+
+    A chart read is a synchronous call (a settings page, ``connect``, the engine re-checking
+    codes), so it waits for Xero's limits – told through the caller's :func:`waiting_for_limits`
+    when there is one, else logged – instead of leaving the codes unverified. A worker thread
+    never comes here for a send, and :data:`CHART_WAIT` bounds the wait.
+    """
 
     def __init__(self, client: XeroClient, connection_key_for_tenant: Callable[[str], str]) -> None:
         self._client = client
         self._key = connection_key_for_tenant
 
+    def _read(self, what: Callable[[str, str], list[dict[str, Any]]], tenant_id: str) -> Any:
+        if _LIMIT_WAITS.get() is not None:
+            return what(tenant_id, self._key(tenant_id))
+        with waiting_for_limits(log.warning, max_wait=CHART_WAIT):
+            return what(tenant_id, self._key(tenant_id))
+
     def accounts(self, tenant_id: str) -> list[dict[str, Any]]:
-        return self._client.accounts(tenant_id, self._key(tenant_id))
+        return list(self._read(self._client.accounts, tenant_id))
 
     def tax_rates(self, tenant_id: str) -> list[dict[str, Any]]:
-        return self._client.tax_rates(tenant_id, self._key(tenant_id))
+        return list(self._read(self._client.tax_rates, tenant_id))
 
     def tracking_categories(self, tenant_id: str) -> list[dict[str, Any]]:
-        return self._client.tracking_categories(tenant_id, self._key(tenant_id))
+        return list(self._read(self._client.tracking_categories, tenant_id))
+
+
+#: Seconds a chart read outside any :func:`waiting_for_limits` block waits for Xero's limits at
+#: most: a minute window, not a day.
+CHART_WAIT = 65.0
 
 
 # -- response interpretation ------------------------------------------------------------------

@@ -44,6 +44,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from pm_xero_plugin import demo_state
+from pm_xero_plugin.client import waiting_for_limits
 from pm_xero_plugin.demo_progress import (
     HELD_BY_RULES,
     Reporter,
@@ -450,8 +451,9 @@ def _pick(accounts: list[dict[str, Any]], *words: str, types: tuple[str, ...] = 
 def _codes_for(runtime: Any, tenant_id: str) -> dict[str, Any]:
     """Account codes chosen from the organisation's own chart, the way an admin would."""
     connection = runtime.connection_for_any(tenant_id)
-    accounts = runtime.client.accounts(tenant_id, connection)
-    rates = runtime.client.tax_rates(tenant_id, connection)
+    with waiting_for_limits():  # a re-run soon after a run meets the minute it used: wait
+        accounts = runtime.client.accounts(tenant_id, connection)
+        rates = runtime.client.tax_rates(tenant_id, connection)
     revenue = ("REVENUE", "SALES", "OTHERINCOME")
     default = _pick(accounts, "Sales", types=revenue) or "200"
     income = {"default": default}
@@ -517,7 +519,8 @@ def _settings(
     }
     for tenant_id in shared:
         names = [loc["name"] for loc in locations if tenants[loc["id"]] == tenant_id]
-        runtime.ensure_tracking_options(tenant_id, "Location", names)
+        with waiting_for_limits():
+            runtime.ensure_tracking_options(tenant_id, "Location", names)
     return settings
 
 

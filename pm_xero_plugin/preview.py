@@ -60,6 +60,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
+from pm_xero_plugin.client import waiting_for_limits
 from pm_xero_plugin.mapping_config import DEFAULT_PREFIXES
 from pm_xero_plugin.settings import Settings, parse_settings
 
@@ -233,7 +234,8 @@ class _Preview:
         if key is None or self.client is None or not unsent or kind not in _FINDERS:
             return  # an allocation has no number of its own in Xero: nothing to look up
         finder = getattr(self.client, _FINDERS[kind])
-        found = finder(tenant, key, sorted({number for _, number in unsent}))
+        with waiting_for_limits():  # someone waits for this answer: wait for Xero, and say so
+            found = finder(tenant, key, sorted({number for _, number in unsent}))
         org.kind(kind).already_in_xero += sum(1 for _, number in unsent if number in found)
 
     # -- streaming the window ---------------------------------------------------------------------

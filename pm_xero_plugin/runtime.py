@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -38,6 +39,7 @@ from pm_xero_plugin.auth import (
     TokenProvider,
     begin_authorization,
     handle_callback,
+    list_connections,
 )
 from pm_xero_plugin.client import XeroAccountsSource, XeroClient
 from pm_xero_plugin.ratelimit import Clock, RateLimiter
@@ -102,6 +104,12 @@ class AppConfig:
         )
 
 
+def _limits_dir(data_dir: Path, api_url: str) -> Path:
+    """``<data dir>/rate-limits/<server>``: ``api.xero.com``, ``127.0.0.1_8765`` …"""
+    netloc = httpx.URL(api_url).netloc.decode("ascii", "replace")
+    return data_dir / "rate-limits" / (re.sub(r"[^A-Za-z0-9.-]+", "_", netloc)[:80] or "server")
+
+
 class XeroRuntime:
     """Everything that reaches Xero for one engine (one practice's plugin data directory).
 
@@ -143,9 +151,12 @@ class XeroRuntime:
         self.tokens = TokenStore(Path(data_dir) / "tokens.sqlite3", secret)
         self.provider = TokenProvider(self.oauth, self.tokens, http=self.http)
         # Every process on this data directory (pm-xero worker ×N, the host's own worker) shares
-        # Xero's per-organisation limits: see ratelimit.py. A test clock keeps them private.
+        # Xero's per-organisation limits: see ratelimit.py. They are the server's, so they are
+        # kept per server: a sandbox started afresh (the demo's, on a new port) has fresh windows
+        # and must not inherit what an earlier one said. A test clock keeps them private.
         self.limiter = limiter or RateLimiter(
-            clock, shared_dir=Path(data_dir) / "rate-limits" if clock is None else None
+            clock,
+            shared_dir=_limits_dir(Path(data_dir), self.oauth.api_url) if clock is None else None,
         )
         self.client = XeroClient(
             self.oauth.api_url,
@@ -155,6 +166,7 @@ class XeroRuntime:
             request_hook=request_hook,
             clock=clock,
         )
+        self.client.name_tenant = self._tenant_name
         self._lock = threading.Lock()
         engine.set_accounts_source(XeroAccountsSource(self.client, self.connection_for_any))
         engine.connection_probe = self._probe
@@ -283,8 +295,19 @@ class XeroRuntime:
         and returns the organisations the admin may choose from. Organisations the settings
         already map resume at once."""
         connections = handle_callback(self.oauth, self.tokens, params, http=self.http)
+        self.client.tenant_names.update({c.tenant_id: c.tenant_name for c in connections})
         self.refresh_connections()
         return connections
+
+    def _tenant_name(self, tenant_id: str) -> str | None:
+        """The organisation's name from ``GET /connections`` (not an Accounting API call, so
+        not under its limits), for messages such as "waiting 57 s for … on Sandbox Pets Ltd 1"."""
+        key = self.connection_for(tenant_id) or self._any_connection(tenant_id)
+        if key is None:
+            return None
+        found = list_connections(self.oauth, self.provider.access_token(key), self.http)
+        self.client.tenant_names.update({c.tenant_id: c.tenant_name for c in found})
+        return self.client.tenant_names.get(tenant_id)
 
     def refresh_connections(self) -> None:
         """Tell the engine which mapped organisations are reachable now."""

@@ -316,3 +316,21 @@ def test_a_window_file_from_another_boot_is_ignored(clock: FakeClock, tmp_path: 
     assert limiter.wait_for(TENANT).ready
     window.write_text("{not json")
     assert limiter.wait_for(TENANT).ready
+
+
+def test_windows_are_kept_per_server_so_a_fresh_sandbox_inherits_nothing(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    # The demo's embedded sandbox comes up on a new port each run with fresh windows: what the
+    # last one said about its minute must not hold the new one back (Xero's URL never changes).
+    from pm_xero_plugin.runtime import _limits_dir
+
+    old = _limits_dir(tmp_path, "http://127.0.0.1:41001/api.xro/2.0")
+    new = _limits_dir(tmp_path, "http://127.0.0.1:41002/api.xro/2.0")
+    assert old != new
+    assert _limits_dir(tmp_path, "https://api.xero.com/api.xro/2.0") == tmp_path / (
+        "rate-limits/api.xero.com"
+    )
+    RateLimiter(clock, shared_dir=old).record_429(TENANT, 50.0, "minute")
+    assert not RateLimiter(clock, shared_dir=old).wait_for(TENANT).ready
+    assert RateLimiter(clock, shared_dir=new).wait_for(TENANT).ready
