@@ -179,8 +179,8 @@ def check_data_dir(data_dir: Path, *, create: bool = False, write: bool = True) 
             )
     if problem is not None:
         raise BadInput(
-            f"--data-dir {path} is not writable ({problem.strerror or problem}): this verb "
-            "keeps its databases and their lock files there; use a writable copy of the "
+            f"--data-dir {path} is read-only ({problem.strerror or problem}): this verb "
+            "writes its databases and their lock files there; use a writable copy of the "
             "directory"
         )
     return path
@@ -415,6 +415,7 @@ def preview_command(
     from pm_xero_plugin.errors import XeroError
     from pm_xero_plugin.preview import preview
 
+    check_data_dir(data_dir, write=False)
     config = None if no_lookup else app_config(data_dir)
     if config is not None:
         _check_config(config)
@@ -500,6 +501,7 @@ def worker_command(
     cleanly after the batches in flight; so does Ctrl-C (exit 130: run it again to go on)."""
     from pm_xero_plugin.worker_progress import WorkerProgress
 
+    check_data_dir(data_dir)  # before a demo's recorded Xero is looked for (or served) there
     config = _app_config(data_dir)
     with open_data_dir(data_dir) as opened:
         runtime = _runtime(
@@ -585,6 +587,7 @@ def connect_command(
 
     from pm_xero_plugin.cli_boundary import BadInput
 
+    check_data_dir(data_dir)  # before a demo's recorded Xero is looked for (or served) there
     config = _app_config(data_dir)
     with open_data_dir(data_dir) as opened:
         if location_id not in opened.engine.locations():
