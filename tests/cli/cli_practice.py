@@ -243,3 +243,21 @@ def build_practice(root: Path) -> PracticeDir:
         return PracticeDir(root, failed.id, held.id, synced.id)
     finally:
         host.stop()
+
+
+def unsent_practice(root: Path, tenant: str) -> None:
+    """Sydney mapped to ``tenant`` (a sandbox's organisation: its chart has 093 for cards),
+    contact sync and backfill pressed, no Xero app yet (so nothing was sent)."""
+    host = RefHost(root, clock=ManualClock(START), load_entrypoints=False)
+    host.register(plugin, name="xero")
+    host.start()
+    try:
+        fill(host)
+        saved = settings({"syd": tenant})
+        saved["account_codes"][tenant]["payments"]["card"] = "093"
+        saved["account_codes"][tenant]["payments"]["eftpos"] = "093"
+        assert host.save_plugin_settings("xero", saved) == []
+        host.start_contact_sync(None)
+        host.backfill(None, None)
+    finally:
+        host.stop()

@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_practice import START, fill, settings
+from cli_practice import unsent_practice
 from click.testing import CliRunner
 
-from hookspecs.refhost import ManualClock, RefHost
-from pm_xero_plugin import plugin
+from hookspecs.refhost import RefHost
 from pm_xero_plugin.cli import main
 from pm_xero_plugin.sandbox import Sandbox
 
@@ -46,24 +45,6 @@ def served() -> Iterator[tuple[Sandbox, str]]:
     server.shutdown()
 
 
-def _practice(root: Path, tenant: str) -> None:
-    """Sydney mapped to the sandbox's organisation, contact sync and backfill pressed, no Xero
-    app yet (so nothing was sent)."""
-    host = RefHost(root, clock=ManualClock(START), load_entrypoints=False)
-    host.register(plugin, name="xero")
-    host.start()
-    try:
-        fill(host)
-        saved = settings({"syd": tenant})
-        saved["account_codes"][tenant]["payments"]["card"] = "093"
-        saved["account_codes"][tenant]["payments"]["eftpos"] = "093"
-        assert host.save_plugin_settings("xero", saved) == []
-        host.start_contact_sync(None)
-        host.backfill(None, None)
-    finally:
-        host.stop()
-
-
 def _json(args: list[str], root: Path) -> Any:
     result = CliRunner().invoke(main, [*args, "--json", "--data-dir", str(root)])
     assert result.exit_code == 0, result.output
@@ -77,7 +58,7 @@ def test_connect_preview_and_worker_against_a_served_sandbox(
     sandbox, url = served
     tenant = sandbox.tenant_ids[0]
     root = tmp_path / "pm"
-    _practice(root, tenant)
+    unsent_practice(root, tenant)
     monkeypatch.setenv("PM_XERO_URL", url)
     monkeypatch.setenv("PM_XERO_CLIENT_ID", sandbox.client_id)
     monkeypatch.setenv("PM_XERO_CLIENT_SECRET", sandbox.client_secret)
@@ -134,7 +115,7 @@ def test_sigterm_stops_a_running_worker_cleanly(
 
     sandbox, url = served
     root = tmp_path / "pm"
-    _practice(root, sandbox.tenant_ids[0])
+    unsent_practice(root, sandbox.tenant_ids[0])
     env = {
         **os.environ,
         "PM_XERO_URL": url,
@@ -191,7 +172,7 @@ def test_browser_connect_with_several_organisations_and_no_terminal_lists_them_f
     server = sandbox.serve()
     root = tmp_path / "pm"
     try:
-        _practice(root, "T-old")
+        unsent_practice(root, "T-old")
         monkeypatch.setenv("PM_XERO_URL", server.url)
         monkeypatch.setenv("PM_XERO_CLIENT_ID", sandbox.client_id)
         monkeypatch.setenv("PM_XERO_CLIENT_SECRET", sandbox.client_secret)
