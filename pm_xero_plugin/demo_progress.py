@@ -307,7 +307,9 @@ def wait_until_settled(
             if busy():
                 stalled_since = None
             elif found.settled:
-                return WaitOutcome(found)
+                # Settled, but not all in Xero: refused or held records are said, not implied.
+                stuck = found.failed_total or found.held_total
+                return WaitOutcome(found, why=explain(found) if stuck else [])
             elif found.stalled:
                 now = time.monotonic()
                 stalled_since = now if stalled_since is None else stalled_since

@@ -173,3 +173,21 @@ def test_a_temporary_demo_dir_is_named_with_how_to_resume_or_remove_it(tmp_path:
     assert f"--data-dir {made[0]} to resume" in said
     assert f"rm -r {made[0]}" in said
     assert said.count("a new temporary directory") >= 2, "said at the start and at the end"
+
+
+def test_a_phase_that_ends_with_records_xero_refused_says_which_and_why() -> None:
+    found = Tally()
+    found.add("T1", "invoice", "synced", None, 50)
+    found.add("T1", "payment", "failed", None, 3)
+    report, _ = _reporter()
+    outcome = wait_until_settled(
+        lambda: found,
+        report=report,
+        label="back-sync",
+        timeout=60,
+        limiter=RateLimiter(_Clock()),
+        names={},
+        explain=lambda tally: [f"{tally.failed_total} payments failed"],
+        poll=0,
+    )
+    assert outcome.why == ["3 payments failed"] and not outcome.complete
