@@ -78,6 +78,14 @@ def _sandbox_from_state(state: str | None, **options: Any) -> Any:
 @click.option("--no-limits", is_flag=True, help="Never answer 429 (headers still sent).")
 @click.option("--day-limit", type=int, default=5000, show_default=True)
 @click.option(
+    "--call-seconds",
+    type=click.FloatRange(min=0),
+    default=0.05,
+    show_default=True,
+    help="How long each Accounting call stays in progress (Xero takes a few hundred ms), so "
+    "parallel calls overlap and a 6th in flight meets 429 concurrent as on Xero; 0: at once.",
+)
+@click.option(
     "--state",
     "state",
     type=click.Path(dir_okay=False),
@@ -97,6 +105,7 @@ def sandbox_command(
     region: str,
     no_limits: bool,
     day_limit: int,
+    call_seconds: float,
     state: str | None,
 ) -> None:
     """Serve a local Xero stand-in (identity + Accounting API) until Ctrl-C or SIGTERM."""
@@ -108,7 +117,7 @@ def sandbox_command(
         raise click.ClickException(f"spec not found: {spec_path}")
     if time_scale < 0:
         raise click.BadParameter("must be >= 0", param_hint="--time-scale")
-    limits = Limits(per_day=day_limit, enabled=not no_limits)
+    limits = Limits(per_day=day_limit, enabled=not no_limits, call_seconds=call_seconds)
     from pm_xero_plugin.demo_state import StateClaimed, claim_for_server, environment
 
     try:  # one server per state file: a second one would overwrite the first one's books

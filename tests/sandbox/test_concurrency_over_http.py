@@ -7,6 +7,10 @@ state lock (so one or two at a time), and every call was answered in about a mil
 
 from __future__ import annotations
 
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -113,3 +117,29 @@ def test_with_limits_off_the_remaining_headers_show_the_whole_budget(
     assert last["X-MinLimit-Remaining"] == "60"
     assert last["X-DayLimit-Remaining"] == "5000"
     assert last["X-AppMinLimit-Remaining"] == "10000"
+
+
+def test_pm_xero_sandbox_answers_a_burst_of_parallel_calls_as_xero_does() -> None:
+    """The issue's own check, on the command a developer starts: 20 parallel GETs."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pm_xero_plugin.cli", "sandbox", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = None
+        for line in proc.stdout:
+            found = re.search(r"listening on (http://\S+)", line)
+            url = url or (found.group(1) if found else None)
+            if line.startswith("Ctrl-C"):
+                break
+        assert url is not None
+        with httpx.Client(base_url=url, timeout=10) as c:
+            tokens = connect(c)
+        statuses = [s for s, _ in _parallel_gets(url, tokens, tokens.tenant_ids[0], 20)]
+        assert statuses.count(429) >= 5, statuses  # concurrent, no Retry-After (checked)
+        assert statuses.count(200) >= 5
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
