@@ -560,7 +560,7 @@ class _Waiter:
 
     def _outcome(self, label: str, outcome: WaitOutcome) -> None:
         for line in outcome.why:
-            self.report.line(f"[yellow]{label} stopped:[/] {line}")
+            self.report.line(line, label=f"{label} stopped:")
         self.result.problems.extend(f"{label}: {line}" for line in outcome.why)
         if outcome.timed_out or outcome.tally.failed_total:
             self.result.failed_run = True

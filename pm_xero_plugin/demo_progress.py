@@ -136,36 +136,17 @@ def tally(counts: Iterable[Mapping[str, Any]], kinds: tuple[str, ...] | None = N
 
 # -- words ---------------------------------------------------------------------------------------
 
-_LIMIT_WORDS = {
-    "minute": "Xero's minute limit",
-    "day": "Xero's daily limit",
-    "app-minute": "Xero's app-wide minute limit",
-    "concurrent": "Xero's limit on calls at once",
-}
-
-
-def _limit_name(reason: str) -> str | None:
-    """Which of Xero's limits a :class:`~pm_xero_plugin.ratelimit.Wait` reason names."""
-    reason = reason.lower()
-    if "app" in reason:
-        return _LIMIT_WORDS["app-minute"]
-    if "day" in reason:
-        return _LIMIT_WORDS["day"]
-    if "minute" in reason and "probing" not in reason:
-        return _LIMIT_WORDS["minute"]
-    if reason.startswith("blocked"):
-        return "Xero's rate limit"
-    return None
-
 
 def limit_waits(
     limiter: Any, tenants: Iterable[str], names: Mapping[str, str], at_least: float = 1.0
 ) -> list[str]:
     """One phrase per organisation that must wait for one of Xero's limits (``at_least`` s)."""
+    from pm_xero_plugin.worker_progress import describe_wait
+
     waits = []
     for tenant_id in sorted(set(tenants)):
         wait = limiter.wait_for(tenant_id)
-        limit = _limit_name(wait.reason)
+        limit = describe_wait(wait.reason)
         if limit is None or wait.seconds < at_least:
             continue
         waits.append(
@@ -207,8 +188,10 @@ class Bar:
         self._progress, self._task, self._label = progress, task, label
 
     def update(self, reached: int, total: int, note: str = "") -> None:
-        label = f"{self._label} [dim]{note}[/]" if note else self._label
-        self._progress.update(self._task, completed=reached, total=max(total, 1), description=label)
+        from rich.markup import escape
+
+        label = f"{self._label} [dim]{escape(note)}[/]" if note else self._label
+        self._progress.update(self._task, completed=reached, total=total or None, description=label)
 
 
 class Reporter:
@@ -221,10 +204,17 @@ class Reporter:
         self.console = Console(stderr=True, quiet=quiet)
 
     def step(self, text: str) -> None:
-        self.console.print(f"[bold cyan]›[/] {text}", highlight=False)
+        """A step of the run (``text`` is plain: brackets in it are shown, not read as markup)."""
+        from rich.markup import escape
 
-    def line(self, text: str) -> None:
-        self.console.print(f"  {text}", highlight=False)
+        self.console.print(f"[bold cyan]›[/] {escape(text)}", highlight=False)
+
+    def line(self, text: str, *, label: str = "") -> None:
+        """A line under the current step, after an optional (yellow) ``label``; plain text."""
+        from rich.markup import escape
+
+        head = f"[yellow]{escape(label)}[/] " if label else ""
+        self.console.print(f"  {head}{escape(text)}", highlight=False)
 
     @contextmanager
     def bar(self, label: str, total: int) -> Iterator[Bar]:
@@ -240,7 +230,8 @@ class Reporter:
             transient=False,
             disable=self.quiet,
         ) as progress:
-            yield Bar(progress, progress.add_task(label, total=max(total, 1)), label)
+            # Nothing recorded yet shows as "0/?" (a pulsing bar), not a made-up "0/1".
+            yield Bar(progress, progress.add_task(label, total=total or None), label)
 
 
 # -- waiting -------------------------------------------------------------------------------------

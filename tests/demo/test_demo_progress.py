@@ -191,3 +191,10 @@ def test_a_phase_that_ends_with_records_xero_refused_says_which_and_why() -> Non
         poll=0,
     )
     assert outcome.why == ["3 payments failed"] and not outcome.complete
+
+
+def test_lines_show_brackets_in_xeros_messages_as_written() -> None:
+    report, out = _reporter()
+    report.line("21 payments waiting: see the dashboard [invoice_before_start]", label="live:")
+    report.step("start date [2026-07-01]")
+    assert "[invoice_before_start]" in out.getvalue() and "[2026-07-01]" in out.getvalue()
