@@ -159,8 +159,10 @@ def explain(exc: BaseException) -> click.ClickException | None:
             "and is the URL right?"
         )
     if isinstance(exc, RateLimited):
-        after = f" in {exc.retry_after:.0f} s" if exc.retry_after is not None else " later"
-        return RunFailure(f"Xero's rate limit was reached ({exc.problem}): try again{after}")
+        from pm_xero_plugin.client import describe_duration, describe_limit
+
+        after = f" in {describe_duration(exc.retry_after)}" if exc.retry_after else " later"
+        return RunFailure(f"{describe_limit(exc.problem)} was reached: try again{after}")
     if isinstance(exc, TransientError):
         return RunFailure(f"{exc}: is the server running and reachable? Try again later")
     if isinstance(exc, ReconnectRequired):

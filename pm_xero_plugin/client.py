@@ -73,6 +73,7 @@ __all__ = [
     "LimitWaits",
     "XeroAccountsSource",
     "XeroClient",
+    "describe_duration",
     "describe_limit",
     "never_waiting_for_limits",
     "waiting_for_limits",
@@ -181,7 +182,8 @@ def describe_limit(reason: str) -> str:
     return _LIMIT_WORDS.get(kind, f"Xero's rate limit ({reason or 'unknown'})")
 
 
-def _duration(seconds: float) -> str:
+def describe_duration(seconds: float) -> str:
+    """``57 s``, ``12 min``, ``23 h 59 min``: a wait as a person reads it."""
     seconds = max(0, math.ceil(seconds))
     if seconds < 120:
         return f"{seconds} s"
@@ -848,17 +850,17 @@ class XeroClient:
                 raise RateLimited(wait.seconds, wait.reason, tenant_id=tenant_id, status=None)
             if waited[0] + seconds > waits.max_wait:
                 words, label = describe_limit(wait.reason), self.tenant_label(tenant_id)
+                after = describe_duration(wait.seconds)
                 raise RateLimited(
                     wait.seconds,
                     wait.reason,
                     tenant_id=tenant_id,
                     status=None,
-                    message=f"{words} on {label} leaves no calls for {_duration(wait.seconds)}: "
-                    "try again then",
+                    message=f"{words} on {label} leaves no calls for {after}: try again then",
                 )
             if seconds >= 1.0:
                 words, label = describe_limit(wait.reason), self.tenant_label(tenant_id)
-                waits.notify(f"waiting {_duration(seconds)} for {words} on {label}")
+                waits.notify(f"waiting {describe_duration(seconds)} for {words} on {label}")
             else:
                 quiet += seconds
                 if quiet >= 1.0:  # other processes have held every slot for a while: say so

@@ -171,3 +171,11 @@ def test_an_unnamed_organisation_is_named_by_its_id_or_the_runtimes_answer(
 )
 def test_every_limit_has_words(reason: str, words: str) -> None:
     assert describe_limit(reason) == words
+
+
+def test_a_limit_not_worth_waiting_for_is_one_line_a_person_reads() -> None:
+    from pm_xero_plugin.cli_boundary import explain
+
+    failure = explain(RateLimited(86281.0, "local-day", tenant_id="t", status=None))
+    assert failure is not None and failure.exit_code == 1
+    assert failure.message == "Xero's daily limit was reached: try again in 23 h 59 min"
