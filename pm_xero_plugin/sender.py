@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
@@ -112,6 +113,9 @@ class BatchSender:
             str, tuple[datetime, tuple[str, ...], dict[str, dict[str, Any]] | None]
         ] = {}
         """Per organisation: until when, for which prefixes, its contacts under our prefix."""
+        self._ours_locks: dict[str, threading.Lock] = {}
+        """Per organisation: two batches in flight read it once (the second waits for it)."""
+        self._locks_guard = threading.Lock()
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -367,6 +371,14 @@ class BatchSender:
         prefixes = tuple(
             sorted({self._mapping_for(tenant_id, p.row).prefixes.client for p in creates})
         )
+        with self._locks_guard:
+            lock = self._ours_locks.setdefault(tenant_id, threading.Lock())
+        with lock:
+            return self._read_ours(tenant_id, connection, prefixes, outcome)
+
+    def _read_ours(
+        self, tenant_id: str, connection: str, prefixes: tuple[str, ...], outcome: BatchOutcome
+    ) -> dict[str, dict[str, Any]] | None:
         now = self._now()
         cached = self._ours.get(tenant_id)
         if cached is not None and cached[0] > now and cached[1] == prefixes:

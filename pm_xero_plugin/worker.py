@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pm_xero_plugin.client import never_waiting_for_limits
 from pm_xero_plugin.kinds import KINDS, SEND_ORDER
 from pm_xero_plugin.retry import backoff_delay
 from pm_xero_plugin.sender import BatchOutcome, BatchSender
@@ -37,6 +36,9 @@ DEFAULT_LEASE_SECONDS = 600
 request (retries with the same Idempotency-Key stop after its 300 s window, each try bounded by
 its timeouts), so a lease only runs out when the worker is gone – another worker that reclaims
 the rows then looks them up in Xero before re-sending."""
+
+LIVE_PACE_SECONDS = 300.0
+"""How long after a live record a tenant's history paces its minute budget (see _dispatch)."""
 
 log = logging.getLogger("pm_xero_plugin.worker")
 
@@ -109,6 +111,7 @@ class Worker:
         self._inflight: dict[str, int] = {}
         self._blocked_until: dict[str, float] = {}
         self._paced_until: dict[str, float] = {}
+        self._live_seen: dict[str, float] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -142,12 +145,7 @@ class Worker:
         """The scheduling loop. With ``until_idle`` it returns once nothing is ready or in flight
         (the demo and tests use that); otherwise it runs until :meth:`stop`."""
         deadline = None if max_seconds is None else self._monotonic() + max_seconds
-        # The loop never waits for one organisation's limits (a chart read in the settings
-        # follow-up included): it has the others to serve. Sending threads start with no wait.
-        with (
-            never_waiting_for_limits(),
-            ThreadPoolExecutor(self._threads, thread_name_prefix="pm-xero-send") as pool,
-        ):
+        with ThreadPoolExecutor(self._threads, thread_name_prefix="pm-xero-send") as pool:
             self._pool = pool
             try:
                 while not self._stop.is_set():
@@ -190,9 +188,16 @@ class Worker:
         blocked = False
         for tenant in self.ledger.tenants_with_ready_work(now):
             # Live records (made through a hook) go before the back-sync's history: one slot
-            # more in flight than history may take, and history spreads its minute budget
-            # (pace) so that a live record never waits out a window history used up.
+            # more in flight than history may take, and while the practice is live (a live
+            # record in the last LIVE_PACE_SECONDS) history spreads its minute budget (pace),
+            # so a live record does not wait out a window history used up. A back-sync with
+            # nobody working (the first one, at night) still spends its budget at once.
             live = self.ledger.has_live_work(tenant, now)
+            if live:
+                self._live_seen[tenant] = mono
+            pace = not live and mono - self._live_seen.get(tenant, -LIVE_PACE_SECONDS) < (
+                LIVE_PACE_SECONDS
+            )
             with self._lock:
                 if self._blocked_until.get(tenant, 0.0) > mono:
                     blocked = True
@@ -200,7 +205,7 @@ class Worker:
                 if self._inflight.get(tenant, 0) >= self._per_tenant + int(live):
                     continue
             if self._limiter is not None:
-                wait = self._limiter.wait_for(tenant, pace=not live)
+                wait = self._limiter.wait_for(tenant, pace=pace)
                 if not wait.ready:
                     # Rate-limited (429 Retry-After, minute or day budget): skip this tenant
                     # only, and look again when it may go. Paced history looks again soon, or

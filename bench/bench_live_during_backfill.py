@@ -1,0 +1,202 @@
+"""Live latency *during* a back-sync, at Xero's real limits (issue 9, item 4).
+
+A two-organisation practice's contact sync and back-sync are enqueued (thousands of documents of
+history), then the in-host worker thread starts draining them against the loopback sandbox,
+which enforces Xero's limits (5 concurrent, 60 calls a minute per organisation) on its clock
+running at ``time_scale`` sandbox seconds per real second; the plugin's limiter and worker read
+that clock. While the backlog drains, the practice keeps working: every ``every_s`` sandbox
+seconds it makes a new invoice and takes its payment through the host (the hooks fire),
+alternating between the organisations. Each live row is timed, in sandbox seconds, from the
+host call until its ledger row is ``synced``.
+
+The same run is made twice, each in a fresh process: with live records claimed before history
+(the add-on's ordering: live first, one extra slot in flight for them, history pacing its
+minute budget) and with all of that switched off (every row history, claimed kind by kind and
+oldest first, the budget spent in bursts: the ordering before issue 9), so the ratio is
+measured on one machine, in one session. Reported: ``p95_s`` for each (bench/run.py prints
+their ratio), and what drained meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.world import world
+
+__all__ = ["bench_live_during_backfill"]
+
+_TIMEOUT_S = 900.0
+"""Sandbox seconds a live row may take before the run is declared broken."""
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(0.95 * len(ordered)) - 1))]
+
+
+_HELD = ("before_start_date", "invoice_before_start", "lock_date", "contact_name_taken")
+"""Gates that keep a row until an admin acts: not part of what drains."""
+
+
+def _history_left(engine: Any) -> int:
+    """Documents still on their way to Xero (ready, sending, retrying, or waiting for contact
+    sync or another row): the back-sync is draining while this is above zero."""
+    return sum(
+        r["n"]
+        for r in engine.ledger.counts()
+        if r["kind"] != "contact"
+        and (
+            r["state"] in ("ready", "sending", "retrying")
+            or (r["state"] == "waiting" and r["gate"] not in _HELD)
+        )
+    )
+
+
+def _line(k: int) -> dict[str, Any]:
+    return {
+        "description": f"Day care (live {k})",
+        "category": "daycare",
+        "quantity": "1",
+        "unit_price": f"{30 + k % 7}.50",
+        "tax_rate": "10",
+    }
+
+
+def bench_live_during_backfill(
+    clients: int = 300,
+    time_scale: float = 8.0,
+    records: int = 20,
+    every_s: float = 3.0,
+    priority: bool = True,
+) -> dict[str, Any]:
+    """One run; ``priority=False`` measures the ordering without live priority (baseline)."""
+    if not priority:
+        # The ordering before issue 9: every row history (claimed kind by kind, oldest first)
+        # and the minute budget spent in bursts (no pacing of history).
+        from pm_xero_plugin import engine as engine_module
+        from pm_xero_plugin import ratelimit
+        from pm_xero_plugin.ledger import sqlite
+
+        for module, name, value in (
+            (engine_module, "LIVE", 0),
+            (sqlite, "LIVE", 0),
+            (ratelimit, "PACE_BURST", 10**9),
+        ):
+            setattr(module, name, value)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-live-backfill-") as tmp,
+        world(Path(tmp), clients=clients, time_scale=time_scale) as w,
+    ):
+        engine = w.engine
+        documents = _history_left(engine)
+        locations = sorted(w.tenants)
+        customers = {
+            loc: [c["id"] for c in w.host.iter_history("clients", loc, None)][:records]
+            for loc in locations
+        }
+        clock = w.clock
+        organisations = sorted(set(w.tenants.values()))
+        calls_before = {t: w.sandbox.api_calls(t) for t in organisations}
+        started_at = clock.now()
+        w.runtime.start()  # the in-host worker thread: the back-sync starts draining
+        pending: dict[tuple[str, str, str], float] = {}
+        latencies: dict[str, list[float]] = {"invoice": [], "payment": []}
+        during = 0
+        lock = threading.Lock()
+
+        def sandbox_s() -> float:
+            return float((clock.now() - started_at).total_seconds())
+
+        def settle() -> None:
+            with lock:
+                for key, created in list(pending.items()):
+                    row = engine.ledger.find(*key)
+                    if row is None or row.state not in ("synced", "failed"):
+                        continue
+                    if row.state == "failed":
+                        raise RuntimeError(f"live {key[0]} {key[1]} failed: {row.message}")
+                    latencies[key[0]].append(sandbox_s() - created)
+                    del pending[key]
+
+        drained_at: list[float] = []
+
+        def watch() -> None:
+            if not drained_at and _history_left(engine) == 0:
+                drained_at.append(sandbox_s())
+
+        next_at = every_s
+        for k in range(records):
+            while sandbox_s() < next_at:
+                settle()
+                time.sleep(0.002)
+            watch()
+            loc = locations[k % len(locations)]
+            tenant = w.tenants[loc]
+            client_id = customers[loc][k // len(locations) % len(customers[loc])]
+            if _history_left(engine) > 0:
+                during += 1
+            created = sandbox_s()
+            invoice = w.host.create_invoice(
+                {"location_id": loc, "client_id": client_id, "lines": [_line(k)]}
+            )
+            payment = w.host.record_payment(
+                {
+                    "location_id": loc,
+                    "client_id": client_id,
+                    "method": "card",
+                    "allocations": [{"invoice_id": invoice["id"], "amount": invoice["total"]}],
+                }
+            )
+            with lock:
+                pending[("invoice", str(invoice["id"]), tenant)] = created
+                pending[("payment", f"{payment['id']}:{invoice['id']}", tenant)] = created
+            next_at += every_s
+        while pending:
+            settle()
+            watch()
+            if sandbox_s() > _TIMEOUT_S:
+                raise RuntimeError(f"live rows not synced in {_TIMEOUT_S} sandbox s: {pending}")
+            time.sleep(0.005)
+        live_done = sandbox_s()
+        while not drained_at and sandbox_s() < _TIMEOUT_S:
+            watch()
+            time.sleep(0.05)
+        drained = drained_at[0] if drained_at else sandbox_s()
+        calls = {t: w.sandbox.api_calls(t) - calls_before[t] for t in organisations}
+        refused = sum(
+            1 for r in w.sandbox.requests if r.get("status") == 429 and r.get("tenant") in calls
+        )
+    every = latencies["invoice"] + latencies["payment"]
+    return {
+        "p95_s": _p95(every),
+        "median_s": statistics.median(every),
+        "max_s": max(every),
+        "invoice_p95_s": _p95(latencies["invoice"]),
+        "payment_p95_s": _p95(latencies["payment"]),
+        "live_records": records,
+        "live_made_during_backfill": during,
+        "history_documents": documents,
+        "backfill_drained_sandbox_s": round(drained, 1),
+        "live_done_sandbox_s": round(live_done, 1),
+        "calls_per_organisation": sorted(calls.values()),
+        "calls_per_minute": round(60 * max(calls.values()) / drained, 1) if drained else None,
+        "refused_429": refused,
+        "time_scale": time_scale,
+        "priority": priority,
+    }
+
+
+if __name__ == "__main__":
+    baseline = len(sys.argv) > 1 and sys.argv[1] == "--baseline"
+    print(json.dumps(bench_live_during_backfill(priority=not baseline), indent=1))
