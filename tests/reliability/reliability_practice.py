@@ -333,8 +333,11 @@ def found_in(sandbox: Sandbox, tenants: set[str]) -> Found:
             for p in books["payments"]
             if p.get("Status") != "DELETED"
         )
+        # Xero keeps no Reference on an overpayment: the add-on names the payment in its line.
         out.overpayments[tenant] = Counter(
-            str(b.get("Reference"))
+            str(b.get("LineItems", [{}])[0].get("Description", "")).removeprefix(
+                "Overpayment on payment "
+            )
             for b in books["bank_transactions"]
             if b.get("Type") == "RECEIVE-OVERPAYMENT" and b.get("Status") != "DELETED"
         )
