@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_practice import unsent_practice
+from cli_practice import START, PracticeDir, unsent_practice
 from click.testing import CliRunner
 
 from hookspecs.refhost import RefHost
@@ -102,6 +102,11 @@ def test_connect_preview_and_worker_against_a_served_sandbox(
     [mine] = [o for o in report["organisations"] if o["tenant_id"] == tenant]
     assert mine["kinds"]["invoice"]["already_synced"] == 2
     assert mine["kinds"]["invoice"]["already_in_xero"] == 0 and mine["warnings"] == []
+    assert mine["kinds"]["invoice"]["in_xero"] == 2, "what the add-on synced is in Xero"
+    text = runner.invoke(main, ["preview", "--data-dir", str(root)])
+    mapped = text.output.split(tenant, 1)[1]  # the sandbox organisation's table (lon: none)
+    invoices = next(line.split() for line in mapped.splitlines() if line.startswith("invoices"))
+    assert invoices[-2:] == ["2", "2"], text.output  # synced 2, in Xero 2 (not 0)
 
 
 @pytest.mark.slow
@@ -221,3 +226,78 @@ def _token_keys(root: Path) -> list[str]:
         return store.connection_keys()
     finally:
         host.close()
+
+
+@pytest.mark.slow
+def test_a_foreground_worker_prints_a_status_line_while_it_works(tmp_path: Path) -> None:
+    """Issue 9 item 15: a foreground worker says what it does as it goes – what reached Xero and
+    what is still queued – on stderr, every --progress-seconds (the sandbox holds each call
+    0.3 s, so the run lasts a few of them)."""
+    from cli_process import pm_xero
+
+    from pm_xero_plugin.sandbox import Limits
+
+    sandbox = Sandbox(orgs=1, limits=Limits(call_seconds=0.3))
+    server = sandbox.serve()
+    root = tmp_path / "pm"
+    env = {
+        "PM_XERO_URL": server.url,
+        "PM_XERO_CLIENT_ID": sandbox.client_id,
+        "PM_XERO_CLIENT_SECRET": sandbox.client_secret,
+    }
+    try:
+        unsent_practice(root, sandbox.tenant_ids[0])
+        connected = pm_xero("connect", "syd", "--client-credentials", "--data-dir", root, env=env)
+        assert connected.returncode == 0, connected.stderr
+        done = pm_xero(
+            "worker",
+            "--once",
+            "--threads",
+            "1",
+            "--batch-size",
+            "1",
+            "--progress-seconds",
+            "0.3",
+            "--data-dir",
+            root,
+            env=env,
+        )
+    finally:
+        server.shutdown()
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("pm-xero worker: ")]
+    assert len(lines) >= 2, done.stderr
+    assert any("queued: " in line and " ready" in line for line in lines), lines
+    synced = [int(line.split("synced ")[1].split(",")[0]) for line in lines]
+    assert synced == sorted(synced) and synced[-1] > 0, lines
+    assert done.stdout.startswith("pm-xero worker: synced ")
+
+
+def test_the_status_line_names_a_wait_on_an_organisations_limit(practice: PracticeDir) -> None:
+    """Waiting on Xero's minute limit is a wait, said as one, for that organisation only."""
+    from pm_xero_plugin.ratelimit import RateLimiter
+    from pm_xero_plugin.worker import WorkerStats
+    from pm_xero_plugin.worker_progress import WorkerProgress, describe_wait
+
+    led = practice.ledger()
+    try:
+        led.transition(practice.failed_row, "ready")  # T1 has ready work
+        limiter = RateLimiter()
+        limiter.record_429("T1", 57, "minute")
+
+        class Running:
+            stats = WorkerStats(synced=3, failed=1, api_calls=4)
+
+        lines: list[str] = []
+        progress = WorkerProgress(Running(), led, limiter, lambda: START, lines.append, every=1)
+        progress.tick()
+        progress.tick()  # unchanged: not printed again
+    finally:
+        led.close()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("pm-xero worker: synced 3, failed 1, retrying 0, 4 API calls")
+    assert "queued: 1 ready" in lines[0]
+    assert "waiting 57 s for Xero's minute limit on T1" in lines[0]
+    assert "T2" not in lines[0]
+    assert describe_wait("local-concurrent") is None
+    assert describe_wait("local-day") == "Xero's daily limit"

@@ -218,3 +218,21 @@ def test_without_a_start_date_preview_says_so(tmp_path: Path) -> None:
             preview(None, host, None, settings=settings({"syd": "T1"}, start_date=None))
     finally:
         host.close()
+
+
+def test_the_in_xero_column_counts_what_the_add_on_already_synced() -> None:
+    """Issue 9 item 15: rows already synced are in Xero; a look-up adds what Xero has by
+    number; without one the column says so (``1+?``) rather than showing 0."""
+    from rich.console import Console
+
+    from pm_xero_plugin.dashboard import print_preview
+
+    def report(found: int | None) -> dict[str, Any]:
+        numbers = {"count": 3, "total": "30.00", "already_synced": 1, "already_in_xero": found}
+        return {"start_date": "2025-02-01", "organisations": [{"kinds": {"invoice": numbers}}]}
+
+    for found, shown in ((None, "1+?"), (2, "3"), (0, "1")):
+        console = Console(record=True, width=80)
+        print_preview(report(found), console=console)
+        [row] = [line.split() for line in console.export_text().splitlines() if "invoices" in line]
+        assert row[-2:] == ["1", shown], (found, row)
