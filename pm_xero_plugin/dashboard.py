@@ -82,6 +82,14 @@ def _organisation_lines(org: Mapping[str, Any]) -> list[Text]:
     contact_sync = str(org.get("contact_sync") or "?").replace("_", " ")
     data_sync = str(org.get("data_sync") or "?").replace("_", " ")
     lines.append(Text(f"  contact sync: {contact_sync}; data sync: {data_sync}"))
+    clashes = int(org.get("contact_conflicts") or 0)
+    if clashes:
+        lines.append(
+            Text.from_markup(
+                f"  contact clashes: [yellow]{clashes} customer{'s' if clashes != 1 else ''} "
+                "held[/] – Xero gives the name to a contact that is not ours (see below)"
+            )
+        )
     return lines
 
 
@@ -127,6 +135,34 @@ def _failure_lines(failure: Mapping[str, Any]) -> list[Text | Padding]:
     actions = [_ACTION_COMMANDS.get(a, a).format(id=row_id) for a in failure.get("actions") or []]
     if actions:
         lines.append(_indented("ways out: " + "; ".join(actions), "dim"))
+    return lines
+
+
+def _conflict_lines(conflict: Mapping[str, Any]) -> list[Text | Padding]:
+    """A contact held behind ``contact_name_taken``: who, the Xero contact with the name, how
+    many documents wait for it, and each way out with its command."""
+    name = str(conflict.get("name") or conflict.get("host_id") or "?")
+    where = conflict.get("location_id") or conflict.get("tenant_id") or ""
+    waiting = int(conflict.get("documents_waiting") or 0)
+    head = (
+        f"[bold]row {conflict.get('row_id')}[/] contact {escape(repr(name))}"
+        f"{escape(f' at {where}' if where else '')} [yellow]held[/]"
+        f" – {waiting} document{'s' if waiting != 1 else ''} waiting"
+    )
+    lines: list[Text | Padding] = [Text.from_markup(head)]
+    theirs = conflict.get("xero_contact") or {}
+    if theirs:
+        number = theirs.get("ContactNumber")
+        lines.append(
+            _indented(
+                f"Xero has {theirs.get('Name')!r} (ContactID {theirs.get('ContactID')}, "
+                + (f"contact number {number})" if number else "no contact number)")
+            )
+        )
+    if conflict.get("message"):
+        lines.append(_indented(f"why: {conflict['message']}"))
+    for way in conflict.get("ways_out") or []:
+        lines.append(_indented(f"{way.get('command')} – {way.get('says')}", "dim", 4))
     return lines
 
 
@@ -185,16 +221,37 @@ def print_status(
 
     failures = list(status.get("failures") or [])
     total = int(status.get("failures_total") or len(failures))
+    conflicts = list(status.get("contact_conflicts") or [])
+    held_contacts = {c.get("row_id") for c in conflicts}
     out.print()
     if not failures:
         out.print(Text.from_markup("[green]No failures.[/]"))
     else:
         out.print(Text.from_markup(f"[bold red]{total} need attention[/]"))
-        for failure in failures[:shown]:
+        # held contacts are drawn below with the contact Xero has and every way out
+        listed = [f for f in failures if f.get("row_id") not in held_contacts]
+        for failure in listed[:shown]:
             for part in _failure_lines(failure):
                 out.print(part)
+        shown = min(shown, len(listed)) + len(failures) - len(listed)
         if total > shown:
             out.print(_indented(f"… and {total - shown} more: {_MORE}", None, 0))
+    if conflicts:
+        held_total = int(status.get("contact_conflicts_total") or len(conflicts))
+        out.print()
+        out.print(
+            Text.from_markup(
+                f"[bold yellow]{held_total} customer{'s' if held_total != 1 else ''} held[/]: "
+                "Xero gives the name to a contact without our contact number (not adopted "
+                "silently); each way out:"
+            )
+        )
+        for conflict in conflicts[:_SHOWN_FAILURES]:
+            for part in _conflict_lines(conflict):
+                out.print(part)
+        if held_total > min(len(conflicts), _SHOWN_FAILURES):
+            more = held_total - min(len(conflicts), _SHOWN_FAILURES)
+            out.print(_indented(f"… and {more} more: pm-xero status --json", None, 0))
     for error in status.get("plugin_errors") or []:
         out.print(
             _indented(
@@ -304,3 +361,7 @@ def print_preview(report: Mapping[str, Any], *, console: Console | None = None) 
             )
         for warning in org.get("warnings") or []:
             out.print(_indented(f"warning: {warning}", "bold yellow"))
+        records = list((org.get("contact_conflicts") or {}).get("records") or [])
+        for conflict in records[:_SHOWN_FAILURES]:
+            for part in _conflict_lines(conflict):
+                out.print(Padding(part, (0, 0, 0, 2)))
