@@ -41,11 +41,18 @@ def _invoice_numbers(state_file: Path) -> set[str]:
     return numbers
 
 
-def test_preview_and_worker_on_a_demo_dir_reach_the_demos_xero_with_nothing_configured(
-    tmp_path: Path,
-) -> None:
-    data_dir = tmp_path / "practice"
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir the demo ran in with its embedded sandbox (which ended with the demo)."""
+    data_dir = tmp_path_factory.mktemp("demo") / "practice"
     summary(demo(data_dir, "--today", "2026-03-10"))
+    return data_dir
+
+
+def test_preview_and_worker_on_a_demo_dir_reach_the_demos_xero_with_nothing_configured(
+    demo_dir: Path,
+) -> None:
+    data_dir = demo_dir
     state_file = data_dir / "sandbox-state.json"
     before = _invoice_numbers(state_file)
 
@@ -73,10 +80,9 @@ def test_preview_and_worker_on_a_demo_dir_reach_the_demos_xero_with_nothing_conf
 
 
 def test_the_sandbox_prints_a_hosts_settings_claims_its_state_and_the_verbs_use_it(
-    tmp_path: Path,
+    demo_dir: Path,
 ) -> None:
-    data_dir = tmp_path / "practice"
-    summary(demo(data_dir, "--today", "2026-03-10", "--live-rounds", "0"))
+    data_dir = demo_dir
     state_file = data_dir / "sandbox-state.json"
 
     with served_sandbox(state_file) as url:
@@ -91,7 +97,7 @@ def test_the_sandbox_prints_a_hosts_settings_claims_its_state_and_the_verbs_use_
         assert any("/api.xro/2.0/" in r["path"] for r in seen), "the verb used this server"
 
 
-def test_pm_xero_sandbox_prints_the_environment_a_host_needs(tmp_path: Path) -> None:
+def test_pm_xero_sandbox_prints_the_environment_a_host_needs() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "pm_xero_plugin.cli", "sandbox", "--port", "0"],
         stdout=subprocess.PIPE,

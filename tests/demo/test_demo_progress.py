@@ -7,13 +7,14 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from demo_helpers import demo, summary
+from demo_helpers import clean_env, demo, pm_xero, summary
 from rich.console import Console
 
 from pm_xero_plugin.demo_progress import Reporter, Tally, wait_until_settled
@@ -22,14 +23,28 @@ from pm_xero_plugin.sandbox import Limits, Sandbox
 
 pytestmark = pytest.mark.timeout(300)
 
+Run = tuple[Path, subprocess.CompletedProcess[str]]
 BAR = re.compile(r"^(?P<label>[a-z -]+?) .*?(?P<done>\d+)/(?P<total>\d+) in Xero", re.M)
 
 
-def test_the_live_bar_counts_what_the_summary_says_reached_xero(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def first_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """``pm-xero demo --live-rounds 2`` as a newcomer runs it: no --data-dir (a temporary one,
+    under this test's TMPDIR), no --json. Several tests read its screen."""
+    tmp = tmp_path_factory.mktemp("tmpdir")
+    run = pm_xero("demo", "--live-rounds", "2", env=clean_env(TMPDIR=str(tmp)))
+    assert run.returncode == 0, run.stderr[-3000:]
+    return tmp, run
+
+
+def test_the_live_bar_counts_what_the_summary_says_reached_xero(
+    first_run: Run,
+) -> None:
     """The live bar counted every row in the ledger (3759/3759) while the summary said "61
     reached Xero": both now count the live records, and what reached Xero."""
-    run = demo(tmp_path / "practice", "--today", "2026-03-10", json_out=False)
-    assert run.returncode == 0, run.stderr[-3000:]
+    _, run = first_run
     bars = {m["label"]: (int(m["done"]), int(m["total"])) for m in BAR.finditer(run.stderr)}
     assert {"contacts", "back-sync", "live"} <= set(bars), run.stderr[-3000:]
     live = re.search(r"live records: (\d+) of (\d+) reached Xero", run.stdout)
@@ -38,6 +53,18 @@ def test_the_live_bar_counts_what_the_summary_says_reached_xero(tmp_path: Path) 
     assert 0 < bars["live"][1] < 100, "the live records, not the whole ledger"
     done, total = bars["back-sync"]
     assert done == total > 200
+
+
+def test_a_temporary_demo_dir_is_named_with_how_to_resume_or_remove_it(
+    first_run: Run,
+) -> None:
+    tmp, run = first_run
+    made = [p for p in tmp.iterdir() if p.name.startswith("pm-xero-demo-")]
+    assert len(made) == 1
+    said = " ".join((run.stderr + run.stdout).split())
+    assert f"--data-dir {made[0]} to resume" in said
+    assert f"rm -r {made[0]}" in said
+    assert said.count("a new temporary directory") >= 2, "said at the start and at the end"
 
 
 class _Clock:
@@ -149,8 +176,6 @@ def test_a_demo_whose_contacts_clash_in_xero_stops_at_once_and_says_why(
 
 
 def test_demo_help_explains_seed_live_rounds_and_spec() -> None:
-    from demo_helpers import pm_xero
-
     shown = pm_xero("demo", "--help")
     assert shown.returncode == 0
     text = " ".join(shown.stdout.split())
@@ -160,19 +185,6 @@ def test_demo_help_explains_seed_live_rounds_and_spec() -> None:
         ("--spec", "checks every body against"),
     ):
         assert option in text and words in text, (option, text)
-
-
-def test_a_temporary_demo_dir_is_named_with_how_to_resume_or_remove_it(tmp_path: Path) -> None:
-    from demo_helpers import clean_env, pm_xero
-
-    run = pm_xero("demo", "--live-rounds", "0", env=clean_env(TMPDIR=str(tmp_path)))
-    assert run.returncode == 0, run.stderr[-3000:]
-    made = [p for p in tmp_path.iterdir() if p.name.startswith("pm-xero-demo-")]
-    assert len(made) == 1
-    said = " ".join((run.stderr + run.stdout).split())
-    assert f"--data-dir {made[0]} to resume" in said
-    assert f"rm -r {made[0]}" in said
-    assert said.count("a new temporary directory") >= 2, "said at the start and at the end"
 
 
 def test_a_phase_that_ends_with_records_xero_refused_says_which_and_why() -> None:
