@@ -44,6 +44,8 @@ ATTENTION = ("failed", "rejected")
 """States the dashboard lists one by one (with the held rows)."""
 
 _NO_REASON = "no reason recorded"
+_UNDOABLE = ("", "excluded by an admin", "resolved by an admin")
+"""Exclusion reasons an admin's retry undoes (see ``Engine.exclude`` / ``Engine.resolve``)."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,9 @@ def _actions_for(row: Row) -> list[str]:
     if row.state in ATTENTION or (row.state == "waiting" and row.gate in HELD_GATES):
         return _actions(row)
     if row.state == "excluded":
-        return ["retry"]  # send it after all: it goes through the sync rules again
+        # an admin's "never send" can be taken back (it goes through the sync rules again);
+        # a record voided before it was sent, a duplicate or a superseded version cannot
+        return ["retry"] if (row.detail or "") in _UNDOABLE else []
     if row.state in ("waiting", "ready", "retrying"):
         return ["exclude"]
     return []

@@ -125,6 +125,7 @@ def test_excluded_rows_say_why(busy: PracticeDir) -> None:
     assert rows["i3"]["why"] == "excluded by an admin"
     assert rows[f"i{10 + FAILED_MORE}"]["why"] == "voided before it reached Xero"
     assert rows["i3"]["actions"] == ["retry"], "retry is the way back for an excluded row"
+    assert rows[f"i{10 + FAILED_MORE}"]["actions"] == [], "a voided record has no way back"
     text = pm_xero("status", "--state", "excluded", "--data-dir", busy.root)
     assert "why: voided before it reached Xero" in text.stdout
     assert f"pm-xero retry {busy.failed_row}" in text.stdout
