@@ -714,10 +714,12 @@ def _check_reachable(runtime: XeroRuntime, staging: str, tenant_id: str) -> None
     """The new tokens must really reach the organisation: read its chart of accounts (the
     settings check uses it too)."""
     from pm_xero_plugin.cli_boundary import RunFailure
+    from pm_xero_plugin.client import waiting_for_limits
     from pm_xero_plugin.errors import XeroError
 
     try:
-        runtime.client.accounts(tenant_id, staging)
+        with waiting_for_limits():  # a minute used up by a worker is waited for, and said
+            runtime.client.accounts(tenant_id, staging)
     except XeroError as exc:
         raise RunFailure(
             f"organisation {tenant_id} is not reachable with the new connection ({exc}); "
