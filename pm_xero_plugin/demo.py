@@ -730,7 +730,8 @@ def print_result(result: DemoResult, as_json: bool = False) -> int:
     click.echo(f"Accounting API calls: {result.api_calls}")
     data_dir = result.data_dir
     if result.temporary:
-        click.echo(_kept_where(Path(data_dir)).capitalize())
+        kept = _kept_where(Path(data_dir))
+        click.echo(kept[:1].upper() + kept[1:])  # not str.capitalize(): it lowercases the path
     else:
         click.echo(f"Data kept in {data_dir}: run the same command again to resume.")
     click.echo(f"See it all: {shown_command('status', '--data-dir', data_dir)}")
