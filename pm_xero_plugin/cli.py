@@ -72,7 +72,7 @@ def main() -> None:
 )
 @click.option(
     "--spec",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Xero's OpenAPI (xero_accounting.yaml) the embedded sandbox checks every body against "
     "(default: $XERO_OPENAPI_SPEC, else ../shared/xero-openapi/).",
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import shlex
 import signal
+import socket
 import threading
 from pathlib import Path
 from types import FrameType
@@ -41,7 +42,13 @@ def _sandbox_from_state(state: str | None, **options: Any) -> Any:
 
 
 @click.command()
-@click.option("--port", type=int, default=8765, show_default=True, help="0 picks a free port.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="0 picks a free port.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option(
     "--orgs", "orgs", type=int, default=2, show_default=True, help="Organisations to seed."
@@ -114,7 +121,7 @@ def sandbox_command(
 
     spec_path = find_spec(spec)
     if spec_path is not None and not spec_path.is_file():
-        raise click.ClickException(f"spec not found: {spec_path}")
+        raise click.BadParameter(f"spec not found: {spec_path}", param_hint="--spec")
     if time_scale < 0:
         raise click.BadParameter("must be >= 0", param_hint="--time-scale")
     limits = Limits(per_day=day_limit, enabled=not no_limits, call_seconds=call_seconds)
@@ -152,7 +159,15 @@ def sandbox_command(
     signal.signal(signal.SIGTERM, _stop)
     try:
         server = sandbox.serve(host, port)
+    except socket.gaierror as exc:  # a --host that is not an address or a known name
+        raise click.BadParameter(
+            f"{host!r} cannot be listened on ({exc.strerror or exc})", param_hint="--host"
+        ) from None
     except OSError as exc:
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise click.BadParameter(
+                f"{host!r} is not an address of this machine", param_hint="--host"
+            ) from None
         if exc.errno != errno.EADDRINUSE:
             raise
         raise click.ClickException(

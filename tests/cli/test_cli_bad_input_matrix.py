@@ -213,6 +213,22 @@ CASES: dict[str, Case] = {
         2,
         ("PM_XERO_CLIENT_ID", "PM_XERO_CLIENT_SECRET"),
     ),
+    "sandbox --host that is not this machine's": Case(
+        lambda c: ["sandbox", "--port", "0", "--host", "999.1.1.1"], 2, ("--host", "999.1.1.1")
+    ),
+    "sandbox --port out of range": Case(
+        lambda c: ["sandbox", "--port", "70000"], 2, ("--port", "70000")
+    ),
+    "sandbox --spec that does not exist": Case(
+        lambda c: ["sandbox", "--port", "0", "--spec", c.root / "nope.yaml"],
+        2,
+        ("--spec", "spec not found"),
+    ),
+    "demo --spec that does not exist": Case(
+        lambda c: ["demo", "--spec", c.root / "nope.yaml", "--data-dir", c.root / "d-spec"],
+        2,
+        ("--spec", "does not exist"),
+    ),
     # -- the sandbox's state file
     "sandbox --state garbage": Case(
         lambda c: ["sandbox", "--port", "0", "--state", c.garbage],
