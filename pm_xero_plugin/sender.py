@@ -462,6 +462,37 @@ class BatchSender:
                     found.setdefault(name, contact)
         return found
 
+    def _found_parents(self, tenant_id: str, kind: str, prepared: list[_Prepared]) -> set[int]:
+        """Rows whose parent was found in Xero rather than created by us (an invoice linked
+        by its number, a contact matched by its number): their own create may be in Xero too
+        (the same books synced before, by an earlier connection or ledger), so they are looked
+        up first – a payment of an already-paid invoice would otherwise be refused, or a part
+        payment doubled."""
+        parents: dict[int, tuple[str, str]] = {}
+        for p in prepared:
+            if p.method != "PUT" or p.row.uncertain:
+                continue
+            if kind == "payment":
+                parents[p.row.id] = ("invoice", p.row.host_id.split(":", 1)[1])
+            elif kind == "overpayment":
+                parents[p.row.id] = ("contact", str(p.row.payload.get("client_id")))
+            elif kind == "allocation":
+                parents[p.row.id] = ("credit_note", p.row.host_id)
+        if not parents:
+            return set()
+        found_in_xero = getattr(self.ledger, "found_in_xero", None)
+        if found_in_xero is None:  # a ledger without the record of what was found
+            return set()
+        by_kind: dict[str, set[str]] = {}
+        for parent_kind, host_id in parents.values():
+            by_kind.setdefault(parent_kind, set()).add(host_id)
+        found = {
+            (parent_kind, host_id)
+            for parent_kind, host_ids in by_kind.items()
+            for host_id in found_in_xero(parent_kind, host_ids, tenant_id)
+        }
+        return {row_id for row_id, parent in parents.items() if parent in found}
+
     def _adopt_uncertain(
         self,
         tenant_id: str,
@@ -470,7 +501,10 @@ class BatchSender:
         prepared: list[_Prepared],
         outcome: BatchOutcome,
     ) -> list[_Prepared]:
-        uncertain = [p for p in prepared if p.row.uncertain and p.method == "PUT"]
+        look = self._found_parents(tenant_id, kind, prepared)
+        uncertain = [
+            p for p in prepared if (p.row.uncertain or p.row.id in look) and p.method == "PUT"
+        ]
         if not uncertain:
             return prepared
         try:
@@ -483,7 +517,7 @@ class BatchSender:
                 [p.row for p in prepared],
                 exc,
                 outcome,
-                in_doubt={p.row.id for p in uncertain},
+                in_doubt={p.row.id for p in uncertain if p.row.uncertain},
             )
             raise _StopBatch from exc
         finally:
@@ -491,9 +525,8 @@ class BatchSender:
         for p in uncertain:
             if p.row.id in found:
                 log.info("adopted %s %s already in Xero (tenant %s)", kind, p.dedupe_key, tenant_id)
-                self.ledger.mark_synced(
-                    p.row.id, found[p.row.id], {"adopted": True, "key": p.dedupe_key}
-                )
+                how = "adopted" if p.row.uncertain else "linked_existing"
+                self.ledger.mark_synced(p.row.id, found[p.row.id], {how: True, "key": p.dedupe_key})
                 outcome.synced += 1
         return [p for p in prepared if p.row.id not in found]
 

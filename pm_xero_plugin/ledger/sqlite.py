@@ -421,6 +421,29 @@ class SqliteLedger:
         )
         return [self._facts(r) for r in found]
 
+    def found_in_xero(self, kind: str, host_ids: Iterable[str], tenant_id: str) -> set[str]:
+        """Which of these records were *found* in Xero, not created by this ledger: linked to
+        an existing number, matched by contact number, or linked by an admin. What hangs off
+        them (a payment of such an invoice) may be in Xero already too – an earlier
+        connection, a rebuilt ledger – so it is looked up before it is created."""
+        wanted = list(dict.fromkeys(host_ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                r[0]
+                for r in self._q(
+                    "SELECT host_id FROM rows WHERE kind = ? AND tenant_id = ? "
+                    f"AND host_id IN ({marks}) AND reply IS NOT NULL AND json_valid(reply) "
+                    "AND (json_extract(reply, '$.linked_existing') "
+                    "OR json_extract(reply, '$.matched') IS NOT NULL "
+                    "OR json_extract(reply, '$.linked_by_admin'))",
+                    [kind, tenant_id, *chunk],
+                )
+            )
+        return found
+
     def xero_id(self, kind: str, host_id: str, tenant_id: str) -> str | None:
         """The Xero id of a record in one organisation (a document's contact, a payment's
         invoice), or ``None`` when Xero does not have it (or it was resolved by hand)."""

@@ -196,3 +196,37 @@ def test_same_name_contacts_not_ours_are_held_and_listed_and_both_ways_out_work(
     status = world.host.sync_status(home)
     assert status is not None and status["contact_conflicts"] == []
     check_books(world, expected(world, START_DATE))
+
+
+def test_a_rebuilt_ledger_syncing_the_same_books_again_puts_nothing_in_xero_twice(
+    world: World, rebuild: Callable[[World], None]
+) -> None:
+    """Documents of customers found in Xero may be there too (the same books, synced before):
+    invoices are linked by number, and their payments – which have no number – are looked up
+    by reference before they are created (a paid invoice would refuse them; a part payment
+    would be doubled)."""
+    world.set_up()
+    world.drain()
+    tenants = sorted(set(world.tenants.values()))
+
+    def books() -> dict[str, dict[str, int]]:
+        return {
+            t: {kind: len(world.book(t)[kind]) for kind in ("contacts", "invoices", "payments")}
+            | {"bank_transactions": len(world.book(t).get("bank_transactions", []))}
+            for t in tenants
+        }
+
+    before = books()
+    assert all(b["payments"] > 0 for b in before.values())
+
+    rebuild(world)
+    world.host.start_contact_sync(None)
+    world.drain()
+    world.host.backfill(None, None)
+    world.drain()
+
+    assert books() == before
+    assert world.rows(state="failed") == []
+    payments = world.rows(kind="payment", state="synced")
+    assert payments and all(r.attempts == 0 for r in payments)  # found, never sent again
+    check_books(world, expected(world, START_DATE))
