@@ -1040,6 +1040,17 @@ class SqliteLedger:
             out.append((row, int(waiting)))
         return out
 
+    def behind_held_contacts(self) -> list[dict[str, Any]]:
+        """Rows waiting for a customer that will not reach Xero by itself (held for an admin,
+        failed or excluded: their ``contact`` wait carries that reason), by organisation,
+        location and kind – what a progress bar must not wait for (indexed: ``rows_gate``)."""
+        found = self._q(
+            "SELECT tenant_id, location_id, kind, count(*) FROM rows "
+            "WHERE state = 'waiting' AND gate = 'contact' AND detail IS NOT NULL "
+            "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        )
+        return [{"tenant_id": t, "location_id": loc, "kind": k, "n": n} for t, loc, k, n in found]
+
     def release(self, row_ids: Sequence[int]) -> None:
         """Give claimed rows back (ready again) without counting an attempt."""
         with self.transaction():
