@@ -190,7 +190,6 @@ def bench_live_during_backfill(
         "backfill_drained_sandbox_s": round(drained, 1),
         "live_done_sandbox_s": round(live_done, 1),
         "calls_per_organisation": sorted(calls.values()),
-        "calls_per_minute": round(60 * max(calls.values()) / drained, 1) if drained else None,
         "refused_429": refused,
         "time_scale": time_scale,
         "priority": priority,
