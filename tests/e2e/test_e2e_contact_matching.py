@@ -232,3 +232,48 @@ def test_a_rebuilt_ledger_syncing_the_same_books_again_puts_nothing_in_xero_twic
     payments = world.rows(kind="payment", state="synced")
     assert payments and all(r.attempts == 0 for r in payments)  # found, never sent again
     check_books(world, expected(world, START_DATE))
+
+
+def test_another_document_under_our_invoice_number_is_not_linked(world: World) -> None:
+    """Linked by number only when provably the same document (customer, date, total): an
+    invoice someone else made under our number is reported, and its payments are not sent
+    to it."""
+    settings = _contact_sync(world)
+    first = world.tenant_of(0)
+    home = world.locations[0]["id"]
+    ours = next(
+        i for i in world.host.iter_history("invoices", home, START_DATE) if i["status"] != "voided"
+    )
+    other = next(c for c in world.book(first)["contacts"] if c.get("ContactNumber"))
+    key = world.runtime.connection_for_any(first)
+    (theirs,) = world.runtime.client.send_batch(
+        first,
+        key,
+        "PUT",
+        "Invoices",
+        [
+            {
+                "Type": "ACCREC",
+                "InvoiceNumber": f"INV{ours['number']}",
+                "Contact": {"ContactID": other["ContactID"]},
+                "Date": "2025-01-02",
+                "LineItems": [{"Description": "Typed by hand", "Quantity": 1, "UnitAmount": 1}],
+                "Status": "AUTHORISED",
+            }
+        ],
+        idempotency_key="by-hand-invoice",
+    )
+    assert theirs.ok
+    _start_data_sync(world, settings)
+
+    row = world.engine.ledger.find("invoice", ours["id"], first)
+    assert row is not None and row.state == "failed" and row.xero_id is None
+    assert "is another document" in str(row.message)
+    in_xero = [
+        i for i in world.book(first)["invoices"] if i["InvoiceNumber"] == f"INV{ours['number']}"
+    ]
+    assert [i["InvoiceID"] for i in in_xero] == [theirs.xero_id]
+    paying = [r for r in world.rows(tenant_id=first, kind="payment") if r.dep_invoice == ours["id"]]
+    assert all(r.state == "waiting" and r.gate == "invoice" for r in paying)
+    others = [r for r in world.rows(tenant_id=first, kind="invoice") if r.host_id != ours["id"]]
+    assert others and all(r.state in ("synced", "excluded") for r in others)
