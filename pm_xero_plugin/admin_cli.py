@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from pm_xero_plugin.cli_boundary import BadInput
+from pm_xero_plugin.invocation import pm_xero
 from pm_xero_plugin.ops_cli import RECORD_KINDS, data_dir_option, open_data_dir
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ _PAST = {
 def _describe(engine: Engine, row_id: int) -> str:
     row = engine.ledger.get(row_id)
     if row is None:
-        raise BadInput(f"no ledger row {row_id} (see `pm-xero status --all` for row ids)")
+        raise BadInput(f"no ledger row {row_id} (see `{pm_xero('status', '--all')}` for row ids)")
     number = f" #{row.number}" if row.number is not None else ""
     where = f" in {row.tenant_id}" if row.tenant_id else ""
     return f"row {row_id} ({row.kind}{number}{where})"

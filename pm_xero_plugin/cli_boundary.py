@@ -33,6 +33,8 @@ from typing import Any
 
 import click
 
+from pm_xero_plugin.invocation import program
+
 __all__ = [
     "DEBUG_ENV",
     "BadInput",
@@ -47,10 +49,10 @@ EXIT_RUNTIME = 1
 EXIT_INTERRUPTED = 130
 
 _RESUME = {
-    "demo": "run the same pm-xero demo command (same --data-dir) again to resume",
-    "worker": "run pm-xero worker again to go on (claimed rows return after their lease)",
+    "demo": "run the same {pm} demo command (same --data-dir) again to resume",
+    "worker": "run {pm} worker again to go on (claimed rows return after their lease)",
     "sandbox": "start it again with the same --state file to resume its books",
-    "connect": "nothing was changed: run pm-xero connect again",
+    "connect": "nothing was changed: run {pm} connect again",
 }
 _RESUME_DEFAULT = "what was recorded is kept: run the same command again to resume"
 
@@ -166,7 +168,7 @@ def explain(exc: BaseException) -> click.ClickException | None:
     if isinstance(exc, TransientError):
         return RunFailure(f"{exc}: is the server running and reachable? Try again later")
     if isinstance(exc, ReconnectRequired):
-        return RunFailure(f"{exc}: connect again (pm-xero connect LOCATION)")
+        return RunFailure(f"{exc}: connect again ({program()} connect LOCATION)")
     if isinstance(exc, AuthorizationFailed):
         return RunFailure(f"Xero was not connected: {exc}")
     if isinstance(exc, XeroError):
@@ -302,6 +304,6 @@ class BoundaryGroup(click.Group):
         self._interrupted(prog)
 
     def _interrupted(self, prog: str) -> None:
-        resume = _RESUME.get(self.verb or "", _RESUME_DEFAULT)
+        resume = _RESUME.get(self.verb or "", _RESUME_DEFAULT).format(pm=program())
         click.echo(f"{self._prefix(prog)}: interrupted (Ctrl-C); {resume}", err=True)
         sys.exit(EXIT_INTERRUPTED)

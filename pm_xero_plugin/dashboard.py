@@ -18,6 +18,8 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from pm_xero_plugin.invocation import program
+
 __all__ = ["print_preview", "print_rows", "print_status"]
 
 _STATES = (
@@ -40,17 +42,24 @@ _KIND_LABELS = {
 }
 _SHOWN_FAILURES = 20
 _ACTION_COMMANDS = {
-    "retry": "pm-xero retry {id}",
-    "resolve": "pm-xero resolve {id}",
-    "exclude": "pm-xero exclude {id}",
-    "include_parent_invoice": "pm-xero retry --include-parent {id}",
+    "retry": "{pm} retry {id}",
+    "resolve": "{pm} resolve {id}",
+    "exclude": "{pm} exclude {id}",
+    "include_parent_invoice": "{pm} retry --include-parent {id}",
     "widen_start_date": "an earlier start date",
-    "link_contact": "pm-xero resolve {id} --link-contact",
-    "create_distinct": "pm-xero retry {id} --distinct-name",
+    "link_contact": "{pm} resolve {id} --link-contact",
+    "create_distinct": "{pm} retry {id} --distinct-name",
 }
+"""Each action as the command that does it; ``{pm}`` is ``pm-xero`` written the way it was started
+(:mod:`pm_xero_plugin.invocation`), so the command runs as printed."""
 _HELD_GATES = ("invoice_before_start", "lock_date", "contact_name_taken")
 """Gates only an admin can open (:data:`pm_xero_plugin.status_rows.HELD_GATES`)."""
-_MORE = "pm-xero status --all, or filter with --state/--kind/--location/--search"
+_MORE = "{pm} status --all, or filter with --state/--kind/--location/--search"
+
+
+def more_options() -> str:
+    """How to see the rows a listing cut off, as commands that run as printed."""
+    return _MORE.format(pm=program())
 
 
 def _label(kind: str, count: int = 2) -> str:
@@ -132,7 +141,10 @@ def _failure_lines(failure: Mapping[str, Any]) -> list[Text | Padding]:
         lines.append(_indented(f"{said}: {failure['message']}"))
     if failure.get("hint"):
         lines.append(_indented(f"fix: {failure['hint']}"))
-    actions = [_ACTION_COMMANDS.get(a, a).format(id=row_id) for a in failure.get("actions") or []]
+    actions = [
+        _ACTION_COMMANDS.get(a, a).format(id=row_id, pm=program())
+        for a in failure.get("actions") or []
+    ]
     if actions:
         lines.append(_indented("ways out: " + "; ".join(actions), "dim"))
     return lines
@@ -235,7 +247,7 @@ def print_status(
                 out.print(part)
         shown = min(shown, len(listed)) + len(failures) - len(listed)
         if total > shown:
-            out.print(_indented(f"… and {total - shown} more: {_MORE}", None, 0))
+            out.print(_indented(f"… and {total - shown} more: {more_options()}", None, 0))
     if conflicts:
         held_total = int(status.get("contact_conflicts_total") or len(conflicts))
         out.print()
@@ -251,7 +263,7 @@ def print_status(
                 out.print(part)
         if held_total > min(len(conflicts), _SHOWN_FAILURES):
             more = held_total - min(len(conflicts), _SHOWN_FAILURES)
-            out.print(_indented(f"… and {more} more: pm-xero status --json", None, 0))
+            out.print(_indented(f"… and {more} more: {program()} status --json", None, 0))
     for error in status.get("plugin_errors") or []:
         out.print(
             _indented(
@@ -290,7 +302,7 @@ def print_rows(
         for part in _failure_lines(row):
             out.print(part)
     if total > limit:
-        out.print(_indented(f"… and {total - limit} more: {_MORE}", None, 0))
+        out.print(_indented(f"… and {total - limit} more: {more_options()}", None, 0))
 
 
 def print_preview(report: Mapping[str, Any], *, console: Console | None = None) -> None:

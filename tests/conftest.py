@@ -9,6 +9,7 @@ as a process by ``tests/demo``) cover the background path.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,13 @@ import pytest
 from pm_xero_plugin.spec_location import find_xero_spec, spec_missing_reason
 
 os.environ.setdefault("PM_XERO_JOBS", "inline")
+
+# The suite runs as if the venv were activated, so the commands verbs print read ``pm-xero …``
+# (pm_xero_plugin.invocation). tests/cli/test_invocation.py and tests/test_readme.py take the
+# venv off PATH again to pin what a user who did not activate it is shown.
+_VENV_BIN = os.path.dirname(sys.executable)
+if _VENV_BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = os.pathsep.join([_VENV_BIN, os.environ.get("PATH", "")])
 
 
 @pytest.fixture(scope="session")
