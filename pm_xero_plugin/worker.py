@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pm_xero_plugin.client import never_waiting_for_limits
 from pm_xero_plugin.kinds import KINDS, SEND_ORDER
 from pm_xero_plugin.retry import backoff_delay
 from pm_xero_plugin.sender import BatchOutcome, BatchSender
@@ -145,7 +146,12 @@ class Worker:
         """The scheduling loop. With ``until_idle`` it returns once nothing is ready or in flight
         (the demo and tests use that); otherwise it runs until :meth:`stop`."""
         deadline = None if max_seconds is None else self._monotonic() + max_seconds
-        with ThreadPoolExecutor(self._threads, thread_name_prefix="pm-xero-send") as pool:
+        # The loop never waits for one organisation's limits (a chart read in the settings
+        # follow-up included): it has the others to serve. Sending threads start with no wait.
+        with (
+            never_waiting_for_limits(),
+            ThreadPoolExecutor(self._threads, thread_name_prefix="pm-xero-send") as pool,
+        ):
             self._pool = pool
             try:
                 while not self._stop.is_set():
