@@ -75,18 +75,36 @@ def test_the_two_commands_are_the_ones_ci_and_the_demo_test_run() -> None:
         assert SETUP.match(command), f"{command!r} does not set up the venv as the other does"
 
 
+def _runnable_blocks() -> list[list[str]]:
+    blocks = []
+    for block in _blocks("sh"):
+        lines = [line.strip() for line in block.splitlines()]
+        commands = [c for c in lines if c and not c.startswith("#") and not SETUP.match(c)]
+        if commands:
+            blocks.append(commands)
+    return blocks
+
+
 @pytest.mark.slow
-@pytest.mark.timeout(300)
-@pytest.mark.parametrize("command", [c for c in _commands() if not SETUP.match(c)])
-def test_each_shell_command_runs_as_written(command: str, workdir: Path) -> None:
-    if SERVES in command:
-        _serves_until_ctrl_c(command, workdir)
-        return
-    run = subprocess.run(
-        command, shell=True, cwd=workdir, env=_env(), capture_output=True, text=True, timeout=280
-    )
-    assert run.returncode == 0, (run.stdout[-2000:], run.stderr[-2000:])
-    assert "Traceback" not in run.stderr
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize("commands", _runnable_blocks(), ids=lambda c: c[0][:60])
+def test_each_shell_block_runs_as_written_line_by_line(commands: list[str], workdir: Path) -> None:
+    """One block is one session: its lines run in order, in one folder, each must succeed."""
+    for command in commands:
+        if SERVES in command:
+            _serves_until_ctrl_c(command, workdir)
+            continue
+        run = subprocess.run(
+            command,
+            shell=True,
+            cwd=workdir,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=280,
+        )
+        assert run.returncode == 0, (command, run.stdout[-2000:], run.stderr[-2000:])
+        assert "Traceback" not in run.stderr, command
 
 
 def _serves_until_ctrl_c(command: str, workdir: Path) -> None:
