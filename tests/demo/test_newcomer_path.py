@@ -3,8 +3,14 @@
 ``pm-xero sandbox`` on loopback; ``pm-xero demo --xero-url URL`` on a fresh data dir; again at
 once on the same dir; three later ``--today`` runs on it (each living through the days in
 between); then a second fresh data dir into the same sandbox – the organisation already holds
-the first one's books. Every run exits 0 with everything eligible in Xero, and the books hold
-nothing twice.
+the first one's books (a rebuilt ledger, an earlier connection). Every run exits 0 with
+everything eligible in Xero, and the books hold nothing twice.
+
+The second data dir is the same practice as the first one's first run (same seed, same
+``--today``), so every document it holds is provably the one Xero has and is linked. A third
+data dir made on a later day is *other* books under the same numbers (its history was
+generated in one go, the first one's lived day by day): nothing of it may be linked to the
+first one's documents or posted twice – it ends non-zero naming the documents that differ.
 
 The sandbox runs with ``--no-limits``: at Xero's real 60 calls a minute the six runs (about 90
 calls each for the first ones) would spend most of ten minutes waiting on the minute limit,
@@ -35,13 +41,12 @@ def test_newcomer_path_demo_again_later_days_and_a_second_data_dir_into_one_sand
             ("a later day", first, ["--today", "2026-11-25"]),
             ("a later day", first, ["--today", "2026-11-28"]),
             ("a later day", first, ["--today", "2026-12-02"]),
-            ("a second data dir", second, ["--today", "2026-12-02"]),
+            ("a second data dir", second, ["--today", "2026-11-15"]),
         ]
+        other = tmp_path / "other"
         seen: dict[Path, dict[str, int]] = {}
         for what, data_dir, args in runs:
             run = demo(data_dir, "--xero-url", url, *args)
-            if data_dir == second and run.returncode != 0:
-                _known_gap_of_a_second_data_dir(run.stdout)
             assert run.returncode == 0, f"{what} {args}: {run.stderr[-2000:]}{run.stdout[-2000:]}"
             found = summary(run)
             all_synced(found)
@@ -54,22 +59,16 @@ def test_newcomer_path_demo_again_later_days_and_a_second_data_dir_into_one_sand
         for org in held.values():
             numbers = [c.get("ContactNumber") for c in org["contacts"]]
             assert numbers.count("C1") <= 1
-    # Measured: 25-30 s on the shared two-core machine (six demo runs); the suite has ten minutes.
+        before = books(url)
+        refused = demo(other, "--xero-url", url, "--today", "2026-12-02")
+        assert refused.returncode == 1, refused.stderr[-2000:]
+        problems = " ".join(json.loads(refused.stdout)["problems"])
+        assert "is another document" in problems, problems
+        after = books(url)
+        assert twice_in(after) == []
+        for tenant, org in before.items():
+            kept = {i["InvoiceID"]: i["Total"] for i in org["invoices"]}
+            now = {i["InvoiceID"]: i["Total"] for i in after[tenant]["invoices"]}
+            assert {k: now.get(k) for k in kept} == kept, "the first books' invoices changed"
+    # Measured: 30-35 s on the shared two-core machine (seven demo runs); the suite has ten minutes.
     assert time.monotonic() - began < 400
-
-
-def _known_gap_of_a_second_data_dir(stdout: str) -> None:
-    """A second data dir holds the same practice: its invoices are linked to the first one's by
-    number, and their payments – already in Xero – are sent again and refused ("Payments can
-    only be made against Authorised documents": the invoice is paid). Matching payments (and
-    overpayments) already in Xero before sending is the add-on's to do (issue 9 item 3); until
-    it does, this step is reported as an expected failure, everything before it still checked."""
-    found = json.loads(stdout)
-    problems = " ".join(found.get("problems") or [])
-    if "Authorised documents" in problems:
-        pytest.xfail("second data dir: payments already in Xero are sent again and refused")
-    # Since the add-on links a document to Xero's only when provably the same (customer, date,
-    # total), the second data dir's history – numbered differently from the first's, which
-    # lived through its days one run at a time – is refused as "another document" instead.
-    if "is another document" in problems:
-        pytest.xfail("second data dir: its invoices carry the first one's numbers, other books")
