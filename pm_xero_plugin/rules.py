@@ -106,11 +106,39 @@ class DepFacts:
     """Another row this one depends on (its contact, credit note or invoice) in the same tenant."""
 
     satisfied: bool
-    """Xero has it: synced, or it has a Xero id (being updated), or resolved by hand."""
+    """Xero has it as its dependants need it (see :func:`dependency_satisfied`)."""
     doc_date: str | None = None
     include_before_start: bool = False
     held: str | None = None
     """Why it cannot reach Xero until an admin acts (see :func:`held_reason`), or ``None``."""
+
+
+MONEY_DOCUMENT_KINDS = frozenset({"invoice", "credit_note"})
+"""Documents money is applied to: their *current version* must be in Xero before a payment or
+allocation against them is sent."""
+
+
+def dependency_satisfied(kind: str, state: str, xero_id: str | None) -> bool:
+    """May the rows that depend on this one go?
+
+    A contact that Xero has (even while an edit of it is on its way) is enough for its documents.
+    An invoice or credit note is enough only once its latest version is in Xero (``synced``): a
+    payment sent while an edit raising the invoice's total is still queued meets the old total
+    in Xero and is refused ("Payment amount exceeds the amount outstanding"), and Xero will not
+    take the edit once the invoice is paid. ``synced`` without an id is "resolved by hand".
+    """
+    if kind in MONEY_DOCUMENT_KINDS:
+        return state == "synced"
+    return xero_id is not None or state == "synced"
+
+
+def dependency_satisfied_sql(kind_column: str = "kind") -> str:
+    """:func:`dependency_satisfied` as an SQL expression over a rows table's columns."""
+    kinds = ", ".join(f"'{k}'" for k in sorted(MONEY_DOCUMENT_KINDS))
+    return (
+        f"(CASE WHEN {kind_column} IN ({kinds}) THEN state = 'synced' "
+        "ELSE xero_id IS NOT NULL OR state = 'synced' END)"
+    )
 
 
 def held_reason(state: str, gate: str | None) -> str | None:

@@ -164,8 +164,8 @@ class Facts:
 
     @property
     def satisfied(self) -> bool:
-        """Xero has this record (so its dependants may go)."""
-        return self.xero_id is not None or self.state == "synced"
+        """Xero has this record as its dependants need it (so they may go)."""
+        return rules.dependency_satisfied(self.kind, self.state, self.xero_id)
 
 
 @dataclass
@@ -463,7 +463,7 @@ class SqliteLedger:
         if not found:
             return None
         state, xero_id, doc_date, include, gate = found[0]
-        satisfied = xero_id is not None or state == "synced"
+        satisfied = rules.dependency_satisfied(kind, state, xero_id)
         return rules.DepFacts(
             satisfied=satisfied,
             doc_date=doc_date,
@@ -486,7 +486,7 @@ class SqliteLedger:
                 chunk = host_ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 for host_id, satisfied, doc_date, include, state, gate in self._q(
-                    "SELECT host_id, xero_id IS NOT NULL OR state = 'synced', doc_date, "
+                    f"SELECT host_id, {rules.dependency_satisfied_sql()}, doc_date, "
                     "include_before_start, state, gate FROM rows "
                     f"WHERE kind = ? AND tenant_id = ? AND host_id IN ({marks})",
                     [kind, tenant_id, *chunk],

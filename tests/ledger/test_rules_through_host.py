@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ledger_helpers import Practice, client, invoice, payment, settings
+from ledger_helpers import Practice, client, invoice, line, payment, settings
 
 from hookspecs.refhost import ManualClock
 
@@ -461,3 +461,38 @@ def test_an_excluded_record_can_be_included_again_by_retry(practice: Practice) -
     assert practice.drain() == 0
     assert practice.engine.retry(row.id) == 1
     assert practice.drain() == 1
+
+
+def test_a_payment_waits_for_an_invoice_edit_still_on_its_way_to_xero(practice: Practice) -> None:
+    """An invoice edited while its create is in flight, then paid in full: the payment must not
+    go before the edit reaches Xero, or Xero (holding the old total) refuses it ("Payment amount
+    exceeds the amount outstanding") and will not take the edit once the invoice is paid."""
+    practice.setup()
+    practice.host.save_client(client("c1", 1))
+    practice.host.start_contact_sync()
+    practice.drain()
+    practice.host.create_invoice(invoice("i1", 1, "c1", "2025-02-10"))
+    [claimed] = practice.ledger.claim("T1", "invoice", worker_id="w", now=practice.host.now())
+    practice.host.update_invoice({"id": "i1", "lines": [line(), line("49.95")]})
+    practice.host.record_payment(payment("p1", 1, "c1", "2025-02-10", [("i1", "164.95")]))
+    practice.ledger.mark_synced(claimed.id, "XI1")  # the first version is in Xero; the edit is not
+    assert practice.state("payment", "p1:i1") == ("waiting", "invoice")
+    [update] = practice.ledger.claim("T1", "invoice", worker_id="w", now=practice.host.now())
+    assert update.operation == "update"
+    practice.ledger.mark_synced(update.id, "XI1")
+    assert practice.state("payment", "p1:i1") == ("ready", None)
+
+
+def test_a_payment_recorded_after_a_synced_invoice_was_edited_waits_for_the_update(
+    practice: Practice,
+) -> None:
+    practice.setup()
+    practice.host.save_client(client("c1", 1))
+    practice.host.start_contact_sync()
+    practice.host.create_invoice(invoice("i1", 1, "c1", "2025-02-10"))
+    practice.drain()
+    practice.host.update_invoice({"id": "i1", "lines": [line("120.00")]})
+    practice.host.record_payment(payment("p1", 1, "c1", "2025-02-10", [("i1", "132.00")]))
+    assert practice.state("payment", "p1:i1") == ("waiting", "invoice")
+    practice.drain()
+    assert practice.state("payment", "p1:i1") == ("synced", None)
