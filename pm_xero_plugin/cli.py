@@ -15,6 +15,7 @@ import click
 
 from pm_xero_plugin.admin_cli import exclude_command, resolve_command, retry_command
 from pm_xero_plugin.cli_boundary import DEBUG_ENV, BadInput, BoundaryGroup
+from pm_xero_plugin.invocation import program
 from pm_xero_plugin.ops_cli import (
     _date,
     _url,
@@ -130,8 +131,8 @@ def _check_reachable(url: str) -> None:
         httpx.get(url, timeout=httpx.Timeout(5.0))
     except httpx.TransportError as exc:
         raise RunFailure(
-            f"nothing answers at {url} ({type(exc).__name__}: {exc}): start it (pm-xero sandbox) "
-            "or check --xero-url"
+            f"nothing answers at {url} ({type(exc).__name__}: {exc}): "
+            f"start it ({program()} sandbox) or check --xero-url"
         ) from None
 
 

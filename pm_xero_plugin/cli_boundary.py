@@ -264,7 +264,7 @@ class BoundaryGroup(click.Group):
         except click.Abort as abort:
             self._abort(prog, abort)
         except click.UsageError as usage:
-            hint = f"{prog} {self.verb} --help" if self.verb else f"{prog} --help"
+            hint = f"{program()} {self.verb} --help" if self.verb else f"{program()} --help"
             click.echo(
                 f"{self._prefix(prog)}: {_one_line(usage.format_message())} (see {hint})", err=True
             )
