@@ -161,6 +161,10 @@ def waiting_for_limits(
         _LIMIT_WAITS.reset(token)
 
 
+_MAX_REFUSALS_WAITED = 10
+"""How many 429s one waiting call sits out before it gives up with :class:`RateLimited`."""
+
+
 def never_waiting_for_limits() -> contextlib.AbstractContextManager[LimitWaits]:
     """This thread's calls never wait for the limits, chart reads included: the worker's loop,
     which has other organisations to serve meanwhile."""
@@ -684,6 +688,7 @@ class XeroClient:
         first_sent: float | None = None
         waits = _LIMIT_WAITS.get()
         waited = [0.0]  # seconds this call has waited for the limits (bounded by max_wait)
+        refusals = 0  # 429s waited out: bounded too, should Xero say "Retry-After: 0" each time
         while True:
             attempt += 1
             try:
@@ -768,7 +773,13 @@ class XeroClient:
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
                     problem = response.headers.get("X-Rate-Limit-Problem", "unknown")
                     self.limiter.record_429(tenant_id, retry_after, problem)
-                    if waits is not None and waits.max_wait > 0 and not maybe_sent:
+                    refusals += 1
+                    if (
+                        waits is not None
+                        and waits.max_wait > 0
+                        and not maybe_sent
+                        and refusals <= _MAX_REFUSALS_WAITED
+                    ):
                         # Refused before Xero did anything: wait (the limiter now holds this
                         # tenant until Retry-After) and send again, within max_wait.
                         log.info("xero: 429 %s on %s; waiting as asked", problem, tenant_id)

@@ -833,6 +833,16 @@ class Engine:
             ledger.transition(current.id, "failed", message=refusal[0], hint=refusal[1], **fields)
             return
         self._regate_one(current, item, ctx, fields)
+        if item.kind in rules.MONEY_DOCUMENT_KINDS:
+            # Payments and allocations already cleared to go against the version Xero has now
+            # wait for this edit (rules.dependency_satisfied): sent first, Xero would refuse a
+            # payment of the new total, or refuse the edit of an invoice now paid.
+            dep_column = "dep_invoice" if item.kind == "invoice" else "dep_credit_note"
+            self._regate(
+                f"state IN ('ready', 'retrying') AND tenant_id = ? AND {dep_column} = ? "
+                "AND kind IN ('payment', 'allocation', 'overpayment')",
+                (current.tenant_id, current.host_id),
+            )
 
     def _regate_one(
         self, current: Facts, item: _Item, ctx: rules.RuleContext, fields: dict[str, Any]

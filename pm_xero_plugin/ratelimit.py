@@ -150,7 +150,8 @@ class _SharedTenant:
     def _slot_fd(self, index: int) -> int:
         fd = self._slot_fds[index]
         if fd is None:
-            fd = self._slot_fds[index] = os.open(self._slot_paths[index], os.O_RDWR | os.O_CREAT)
+            path = self._slot_paths[index]
+            fd = self._slot_fds[index] = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         return fd
 
     def take(self) -> int | None:
@@ -199,7 +200,7 @@ class _SharedTenant:
         assert fcntl is not None
         self._check_fork()
         if self._window_fd is None:
-            self._window_fd = os.open(self._window_path, os.O_RDWR | os.O_CREAT)
+            self._window_fd = os.open(self._window_path, os.O_RDWR | os.O_CREAT, 0o600)
         fd = self._window_fd
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:

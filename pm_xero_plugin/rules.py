@@ -118,25 +118,33 @@ MONEY_DOCUMENT_KINDS = frozenset({"invoice", "credit_note"})
 allocation against them is sent."""
 
 
+_SETTLED = frozenset({"failed", "excluded"})
+"""States in which nothing more of a row is on its way to Xero (until an admin acts)."""
+
+
 def dependency_satisfied(kind: str, state: str, xero_id: str | None) -> bool:
     """May the rows that depend on this one go?
 
     A contact that Xero has (even while an edit of it is on its way) is enough for its documents.
-    An invoice or credit note is enough only once its latest version is in Xero (``synced``): a
-    payment sent while an edit raising the invoice's total is still queued meets the old total
-    in Xero and is refused ("Payment amount exceeds the amount outstanding"), and Xero will not
-    take the edit once the invoice is paid. ``synced`` without an id is "resolved by hand".
+    An invoice or credit note is enough only when no newer version of it is on its way to Xero:
+    ``synced``, or Xero has it and its edit failed or was excluded (then what Xero holds is what
+    the payment meets, and Xero's own answer says if it refuses). A payment sent while an edit
+    raising the invoice's total is still queued meets the old total and is refused ("Payment
+    amount exceeds the amount outstanding"), and Xero will not take the edit once the invoice is
+    paid. ``synced`` without an id is "resolved by hand".
     """
     if kind in MONEY_DOCUMENT_KINDS:
-        return state == "synced"
+        return state == "synced" or (xero_id is not None and state in _SETTLED)
     return xero_id is not None or state == "synced"
 
 
-def dependency_satisfied_sql(kind_column: str = "kind") -> str:
-    """:func:`dependency_satisfied` as an SQL expression over a rows table's columns."""
+def dependency_satisfied_sql() -> str:
+    """:func:`dependency_satisfied` as an SQL expression over the ledger's ``rows`` columns."""
     kinds = ", ".join(f"'{k}'" for k in sorted(MONEY_DOCUMENT_KINDS))
+    settled = ", ".join(f"'{s}'" for s in sorted(_SETTLED))
     return (
-        f"(CASE WHEN {kind_column} IN ({kinds}) THEN state = 'synced' "
+        f"(CASE WHEN kind IN ({kinds}) THEN state = 'synced' "
+        f"OR (xero_id IS NOT NULL AND state IN ({settled})) "
         "ELSE xero_id IS NOT NULL OR state = 'synced' END)"
     )
 

@@ -796,7 +796,8 @@ class SqliteLedger:
         )
 
     def raise_priority(self, keys: Iterable[tuple[str, str, str]]) -> int:
-        """Make these rows (and, transitively, what they depend on) live, unless Xero has them.
+        """Make these rows (and, transitively, what they depend on) live, unless their dependants
+        may already go (:func:`rules.dependency_satisfied`: an invoice with a queued edit rises).
 
         A live record's dependencies inherit its priority: a new payment to an invoice still in
         the back-sync's queue would otherwise wait for that queue, however it is claimed.
@@ -817,7 +818,8 @@ class SqliteLedger:
                     params = [part for key in chunk for part in key]
                     found = self._conn.execute(
                         "SELECT id, tenant_id, dep_contact, dep_invoice, dep_credit_note "
-                        f"FROM rows WHERE ({clause}) AND priority = 0 AND xero_id IS NULL "
+                        f"FROM rows WHERE ({clause}) AND priority = 0 "
+                        f"AND NOT {rules.dependency_satisfied_sql()} "
                         "AND state IN ('waiting', 'ready', 'retrying', 'sending')",
                         params,
                     ).fetchall()

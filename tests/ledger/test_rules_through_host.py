@@ -496,3 +496,39 @@ def test_a_payment_recorded_after_a_synced_invoice_was_edited_waits_for_the_upda
     assert practice.state("payment", "p1:i1") == ("waiting", "invoice")
     practice.drain()
     assert practice.state("payment", "p1:i1") == ("synced", None)
+
+
+def test_a_payment_already_cleared_to_go_waits_again_when_its_invoice_is_edited(
+    practice: Practice,
+) -> None:
+    """Paid, then the invoice edited before the payment was claimed: the payment waits for the
+    edit, or the worker could send both at once and Xero meet them in either order."""
+    practice.setup()
+    practice.host.save_client(client("c1", 1))
+    practice.host.start_contact_sync()
+    practice.host.create_invoice(invoice("i1", 1, "c1", "2025-02-10"))
+    practice.drain()
+    practice.host.record_payment(payment("p1", 1, "c1", "2025-02-10", [("i1", "110.00")]))
+    assert practice.state("payment", "p1:i1") == ("ready", None)
+    practice.host.update_invoice({"id": "i1", "reference": "Rex, two nights"})
+    assert practice.state("payment", "p1:i1") == ("waiting", "invoice")
+    [update] = practice.ledger.claim("T1", "invoice", worker_id="w", now=practice.host.now())
+    practice.ledger.mark_synced(update.id, "X-invoice-i1")
+    assert practice.state("payment", "p1:i1") == ("ready", None)
+
+
+def test_a_payment_goes_against_what_xero_has_once_the_invoices_edit_failed(
+    practice: Practice,
+) -> None:
+    """An edit Xero refused leaves nothing more on its way: later payments are not held for ever
+    behind it (Xero's own answer says if it refuses them too)."""
+    practice.setup()
+    practice.host.save_client(client("c1", 1))
+    practice.host.start_contact_sync()
+    practice.host.create_invoice(invoice("i1", 1, "c1", "2025-02-10"))
+    practice.drain()
+    practice.host.update_invoice({"id": "i1", "reference": "edited"})
+    [update] = practice.ledger.claim("T1", "invoice", worker_id="w", now=practice.host.now())
+    practice.ledger.mark_failed(update.id, "refused by Xero")
+    practice.host.record_payment(payment("p1", 1, "c1", "2025-02-10", [("i1", "110.00")]))
+    assert practice.state("payment", "p1:i1") == ("ready", None)
