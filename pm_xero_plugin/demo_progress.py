@@ -250,6 +250,19 @@ class WaitOutcome:
         return self.tally.settled and not self.why and not self.timed_out
 
 
+def _blocked_beyond(limiter: Any, moving: Mapping[str, int], left: float) -> float | None:
+    """The shortest limit wait among the organisations with work under way, when every one of
+    them must wait longer than ``left`` seconds (and at least a few minutes); else ``None``."""
+    if not moving:
+        return None
+    waits = [limiter.wait_for(tenant_id).seconds for tenant_id in moving]
+    shortest = min(waits)
+    return shortest if shortest > max(left, LONG_WAIT_SECONDS) else None
+
+
+LONG_WAIT_SECONDS = 300.0
+"""A limit wait longer than this (and than the phase has left) ends the phase with a line."""
+
 STALL_GRACE_SECONDS = 1.0
 """How long "nothing under way" must last before the wait gives up: a dependant is promoted in
 the same transaction its dependency is settled in, so this only covers a tick or a settings
@@ -295,6 +308,19 @@ def wait_until_settled(
             if not note and found.retrying and found.retrying == sum(found.moving.values()):
                 note = f"{found.retrying} retrying after a temporary error"
             bar.update(found.synced, found.total, note)
+            blocked = _blocked_beyond(limiter, found.moving, deadline - time.monotonic())
+            if blocked is not None and not busy():
+                # Every organisation with work left waits on a limit that ends after this phase
+                # could (Xero's day limit: hours): say so now rather than sit on it.
+                return WaitOutcome(
+                    found,
+                    why=[
+                        f"{note or f'waiting {blocked:.0f} s for Xero'}: the rest is kept and "
+                        "reaches Xero once the limit resets "
+                        "(run this command again then, or a worker)"
+                    ],
+                    timed_out=True,
+                )
             if busy():
                 stalled_since = None
             elif found.settled:

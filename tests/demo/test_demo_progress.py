@@ -141,6 +141,32 @@ def test_nothing_that_can_move_ends_the_wait_at_once_saying_why() -> None:
     assert not outcome.complete
 
 
+def test_a_wait_on_xeros_day_limit_ends_the_phase_at_once_saying_so() -> None:
+    """Hours of waiting (the day limit) is not a wait a person sits through: the phase ends with
+    the wait named and what happens to the rest, instead of hanging until its timeout."""
+    limiter = RateLimiter(_Clock())
+    limiter.record_429("T1", 86_000.0, "day")
+    found = Tally()
+    found.add("T1", "invoice", "synced", None, 10)
+    found.add("T1", "invoice", "ready", None, 15)
+    report, _ = _reporter()
+    began = time.monotonic()
+    outcome = wait_until_settled(
+        lambda: found,
+        report=report,
+        label="back-sync",
+        timeout=600,
+        limiter=limiter,
+        names={"T1": "Sandbox Pets Ltd 1"},
+        explain=lambda tally: ["nothing"],
+        poll=0.05,
+    )
+    assert time.monotonic() - began < 5, "not the 600 s timeout"
+    assert outcome.timed_out and not outcome.complete
+    [why] = outcome.why
+    assert "daily limit on Sandbox Pets Ltd 1" in why and "reaches Xero once" in why
+
+
 @pytest.fixture
 def served(xero_spec_path: Path) -> Iterator[tuple[Sandbox, str]]:
     sandbox = Sandbox(orgs=2, spec_path=xero_spec_path, limits=Limits(enabled=False), seed=3)
