@@ -33,7 +33,7 @@ __all__ = ["bench_api"]
 
 
 def bench_api(clients: int = 2000, time_scale: float = 4.0) -> dict[str, Any]:
-    from pm_xero_plugin.kinds import KINDS
+    from pm_xero_plugin.xero.kinds import KINDS
 
     with (
         tempfile.TemporaryDirectory(prefix="bench-api-") as tmp,

@@ -84,9 +84,9 @@ def bench_live_during_backfill(
     if not priority:
         # The ordering before issue 9: every row history (claimed kind by kind, oldest first)
         # and the minute budget spent in bursts (no pacing of history).
-        from pm_xero_plugin import engine as engine_module
-        from pm_xero_plugin import ratelimit
+        from pm_xero_plugin.core import engine as engine_module
         from pm_xero_plugin.ledger import sqlite
+        from pm_xero_plugin.xero import ratelimit
 
         for module, name, value in (
             (engine_module, "LIVE", 0),

@@ -111,7 +111,7 @@ def bench_status(rows: int, repeats: int = 9) -> dict[str, Any]:
     """Median milliseconds of ``engine.status(None)`` over a ledger of ``rows`` rows."""
     for name in ("PM_XERO_CLIENT_ID", "PM_XERO_CLIENT_SECRET"):
         os.environ.pop(name, None)
-    from pm_xero_plugin.engine import Engine
+    from pm_xero_plugin.core.engine import Engine
 
     with tempfile.TemporaryDirectory(prefix="bench-status-") as tmp:
         host = SynthHost(Path(tmp), invoices=0)

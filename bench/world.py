@@ -3,7 +3,8 @@
 Shared by the API-calls/drain and the live-latency benchmarks: the reference host with the
 plugin registered in its ``PluginManager``, a practice from the reference generator, the sandbox
 served on loopback with Xero's real limits on a :class:`SandboxClock`, and the plugin's
-:class:`~pm_xero_plugin.runtime.XeroRuntime` built with a clock that reads the *sandbox's* time,
+:class:`~pm_xero_plugin.sync.runtime.XeroRuntime` built with a clock that reads the *sandbox's*
+time,
 so the rate limiter, the client's retries and the worker's scheduling think in sandbox seconds
 (``time_scale`` sandbox seconds per real second). Locations connect through the real
 authorisation-code redirect; account codes are chosen from each organisation's own chart.
@@ -31,7 +32,7 @@ HISTORY_END = date(2025, 12, 31)
 
 
 class SandboxTime:
-    """The plugin's :class:`~pm_xero_plugin.ratelimit.Clock`, reading the sandbox's clock:
+    """The plugin's :class:`~pm_xero_plugin.xero.ratelimit.Clock`, reading the sandbox's clock:
     ``monotonic`` in sandbox seconds, ``sleep`` of sandbox seconds in scaled real time."""
 
     def __init__(self, clock: Any, time_scale: float) -> None:
@@ -94,7 +95,7 @@ def _connect(runtime: Any, locations: Sequence[Mapping[str, Any]]) -> dict[str, 
 
 
 def _settings(runtime: Any, tenants: dict[str, str]) -> dict[str, Any]:
-    from pm_xero_plugin.demo import _codes_for
+    from pm_xero_plugin.demo.run import _codes_for
 
     return {
         "enabled": True,
@@ -116,8 +117,8 @@ def world(root: Path, *, clients: int, time_scale: float, seed: int = 11) -> Ite
     and back-sync enqueued but nothing sent yet: the worker is not started."""
     from hookspecs.refhost import RefHost, generate_practice
     from pm_xero_plugin import plugin
-    from pm_xero_plugin.runtime import AppConfig, XeroRuntime
     from pm_xero_plugin.sandbox import Limits, Sandbox, SandboxClock
+    from pm_xero_plugin.sync.runtime import AppConfig, XeroRuntime
 
     for name in ("PM_XERO_CLIENT_ID", "PM_XERO_CLIENT_SECRET", "PM_XERO_URL"):
         os.environ.pop(name, None)  # the plugin makes no runtime of its own: the bench's is it

@@ -1,7 +1,8 @@
 """The Xero add-on's hook implementations: thin, and never raising into the host.
 
 The host loads this module through the ``pet_manager`` entry point, so it imports fast and does
-nothing at import time: the :class:`~pm_xero_plugin.engine.Engine` (ledger file, settings) is made
+nothing at import time: the :class:`~pm_xero_plugin.core.engine.Engine` (ledger file, settings) is
+made
 in ``pm_startup``. Every hook hands its input to the engine, which validates it with marshmallow
 (a malformed record is stored as ``rejected`` with its reason) and records it durably.
 
@@ -22,12 +23,12 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from hookspecs import hookimpl
-from pm_xero_plugin.jobs import Jobs, background_jobs_enabled
+from pm_xero_plugin.core.jobs import Jobs, background_jobs_enabled
 
 if TYPE_CHECKING:
     from hookspecs.host import Host
-    from pm_xero_plugin.engine import Engine
-    from pm_xero_plugin.runtime import XeroRuntime
+    from pm_xero_plugin.core.engine import Engine
+    from pm_xero_plugin.sync.runtime import XeroRuntime
 
 __all__ = [
     "ON_STARTUP",
@@ -69,7 +70,7 @@ def get_engine() -> Engine | None:
 
 def get_runtime() -> XeroRuntime | None:
     """The Xero side (client, worker, "Connect to Xero") made at ``pm_startup`` when the Xero
-    app is configured (see :mod:`pm_xero_plugin.runtime`); ``None`` otherwise."""
+    app is configured (see :mod:`pm_xero_plugin.sync.runtime`); ``None`` otherwise."""
     return _runtime
 
 
@@ -77,7 +78,7 @@ def _start_runtime(engine: Engine) -> None:
     """Wire the Xero side to a new engine: the worker thread wakes when rows become ready and
     stops (releasing nothing it has not settled) before the engine closes its ledger."""
     global _runtime
-    from pm_xero_plugin.runtime import AppConfig, XeroRuntime
+    from pm_xero_plugin.sync.runtime import AppConfig, XeroRuntime
 
     config = AppConfig.from_env()
     if config is None:
@@ -162,7 +163,7 @@ def _retry_failed(engine: Engine) -> None:
 def pm_startup(host: Host) -> None:
     global _engine
     try:
-        from pm_xero_plugin.engine import Engine
+        from pm_xero_plugin.core.engine import Engine
 
         if _engine is not None:
             _engine.close()
@@ -207,7 +208,7 @@ def validate_settings(plugin: str, settings: dict[str, Any]) -> list[str] | None
         return None
     try:
         if _engine is None:
-            from pm_xero_plugin.settings import parse_settings
+            from pm_xero_plugin.inputs.settings import parse_settings
 
             return parse_settings(settings)[1]
         return _engine.validate_settings(settings)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pm_xero_plugin.spec_location import find_xero_spec, spec_missing_reason
+from pm_xero_plugin.sandbox.spec_location import find_xero_spec, spec_missing_reason
 
 os.environ.setdefault("PM_XERO_JOBS", "inline")
 

@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from pm_xero_plugin import rules
+from pm_xero_plugin.core import rules
 from pm_xero_plugin.ledger.migrations import migrate
 from pm_xero_plugin.ledger.states import (
     ACTIVE_STATES,
@@ -747,7 +747,7 @@ class SqliteLedger:
         now: datetime,
     ) -> tuple[str, list[Row]]:
         """Claim one organisation's next batch: live work first, then history, each in
-        ``kinds`` order (contacts, invoices, …, as :data:`pm_xero_plugin.kinds.SEND_ORDER`).
+        ``kinds`` order (contacts, invoices, …, as :data:`pm_xero_plugin.xero.kinds.SEND_ORDER`).
 
         Without this a new payment waits until the back-sync has sent every remaining invoice
         of its organisation, because kinds are claimed in order. Live rows (``priority``) of

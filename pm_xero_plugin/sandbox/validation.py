@@ -21,10 +21,10 @@ BASE = "/api.xro/2.0"
 
 def find_spec(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     """Where the spec is: the explicit path as given (the caller says if it is missing), else the
-    project's one rule (:func:`pm_xero_plugin.spec_location.find_xero_spec`)."""
+    project's one rule (:func:`pm_xero_plugin.sandbox.spec_location.find_xero_spec`)."""
     if explicit:
         return Path(explicit)
-    from pm_xero_plugin.spec_location import find_xero_spec
+    from pm_xero_plugin.sandbox.spec_location import find_xero_spec
 
     return find_xero_spec()
 

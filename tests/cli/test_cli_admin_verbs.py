@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cli_practice import SYDNEY, PracticeDir
 from click.testing import CliRunner
+from support.cli_practice import SYDNEY, PracticeDir
 
 from hookspecs.refhost import RefHost
-from pm_xero_plugin.admin_cli import RECORD_KINDS
-from pm_xero_plugin.cli import main
+from pm_xero_plugin.cli.admin import RECORD_KINDS
+from pm_xero_plugin.cli.main import main
 from pm_xero_plugin.ledger.states import KINDS
 
 

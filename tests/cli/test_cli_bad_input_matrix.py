@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cli_practice import PracticeDir, build_practice
-from cli_process import PM_XERO, cli_env, pm_xero
+from support.cli_practice import PracticeDir, build_practice
+from support.cli_process import PM_XERO, cli_env, pm_xero
 
 from pm_xero_plugin.sandbox import Sandbox
 

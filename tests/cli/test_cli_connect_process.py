@@ -17,12 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
-from cli_practice import unsent_practice
-from cli_process import PM_XERO, cli_env, pm_xero
+from support.cli_practice import unsent_practice
+from support.cli_process import PM_XERO, cli_env, pm_xero
 
 from hookspecs.refhost import RefHost
 from pm_xero_plugin.sandbox import Sandbox
-from pm_xero_plugin.tokens import TokenStore
+from pm_xero_plugin.xero.tokens import TokenStore
 
 pytestmark = pytest.mark.slow
 

@@ -9,12 +9,12 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_practice import START, FakeAccounts, PracticeDir, fill, settings
 from click.testing import CliRunner
+from support.cli_practice import START, FakeAccounts, PracticeDir, fill, settings
 
 from hookspecs.refhost import ManualClock, RefHost
 from pm_xero_plugin import plugin
-from pm_xero_plugin.cli import main
+from pm_xero_plugin.cli.main import main
 
 THEIRS = "3f2a9c1e-5b7d-4e21-9a0c-1d2e3f4a5b6c"
 """The ContactID of the contact someone typed into Xero by hand with Ann Lee2's name."""

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_practice import START, PracticeDir, build_practice, line
-from cli_process import pm_xero
+from support.cli_practice import START, PracticeDir, build_practice, line
+from support.cli_process import pm_xero
 
 from hookspecs.refhost import ManualClock, RefHost
 from pm_xero_plugin import plugin
@@ -139,7 +139,7 @@ def test_filters_refuse_an_unknown_state_or_kind_with_one_line(busy: PracticeDir
 
 
 def test_the_state_choices_are_the_ledgers_states_plus_held_and_all() -> None:
+    from pm_xero_plugin.cli.ops import STATUS_STATES
     from pm_xero_plugin.ledger.states import STATES
-    from pm_xero_plugin.ops_cli import STATUS_STATES
 
     assert (*STATES, "held", "all") == STATUS_STATES

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_practice import START, PracticeDir, unsent_practice
 from click.testing import CliRunner
+from support.cli_practice import START, PracticeDir, unsent_practice
 
 from hookspecs.refhost import RefHost
-from pm_xero_plugin.cli import main
+from pm_xero_plugin.cli.main import main
 from pm_xero_plugin.sandbox import Sandbox
 
 
@@ -132,7 +132,7 @@ def test_sigterm_stops_a_running_worker_cleanly(
         [
             sys.executable,
             "-c",
-            "from pm_xero_plugin.cli import main; main()",
+            "from pm_xero_plugin.cli.main import main; main()",
             "worker",
             "--progress-seconds",
             "0.2",
@@ -218,7 +218,7 @@ def _saved_location(root: Path, location: str = "syd") -> Any:
 
 
 def _token_keys(root: Path) -> list[str]:
-    from pm_xero_plugin.tokens import TokenStore
+    from pm_xero_plugin.xero.tokens import TokenStore
 
     host = RefHost(root, load_entrypoints=False)
     try:
@@ -233,7 +233,7 @@ def test_a_foreground_worker_prints_a_status_line_while_it_works(tmp_path: Path)
     """Issue 9 item 15: a foreground worker says what it does as it goes – what reached Xero and
     what is still queued – on stderr, every --progress-seconds (the sandbox holds each call
     0.3 s, so the run lasts a few of them)."""
-    from cli_process import pm_xero
+    from support.cli_process import pm_xero
 
     from pm_xero_plugin.sandbox import Limits
 
@@ -275,9 +275,9 @@ def test_a_foreground_worker_prints_a_status_line_while_it_works(tmp_path: Path)
 
 def test_the_status_line_names_a_wait_on_an_organisations_limit(practice: PracticeDir) -> None:
     """Waiting on Xero's minute limit is a wait, said as one, for that organisation only."""
-    from pm_xero_plugin.ratelimit import RateLimiter
-    from pm_xero_plugin.worker import WorkerStats
-    from pm_xero_plugin.worker_progress import WorkerProgress, describe_wait
+    from pm_xero_plugin.dashboard.worker_progress import WorkerProgress, describe_wait
+    from pm_xero_plugin.sync.worker import WorkerStats
+    from pm_xero_plugin.xero.ratelimit import RateLimiter
 
     led = practice.ledger()
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from demo_helpers import clean_env, demo, pm_xero, served_sandbox, summary
+from support.demo_helpers import clean_env, demo, pm_xero, served_sandbox, summary
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -99,7 +99,7 @@ def test_the_sandbox_prints_a_hosts_settings_claims_its_state_and_the_verbs_use_
 
 def test_pm_xero_sandbox_prints_the_environment_a_host_needs() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pm_xero_plugin.cli", "sandbox", "--port", "0"],
+        [sys.executable, "-m", "pm_xero_plugin.cli.main", "sandbox", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from demo_helpers import KINDS, demo, summary
+from support.demo_helpers import KINDS, demo, summary
 
 pytestmark = pytest.mark.timeout(240)
 

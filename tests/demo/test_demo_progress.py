@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from demo_helpers import clean_env, demo, pm_xero, summary
 from rich.console import Console
+from support.demo_helpers import clean_env, demo, pm_xero, summary
 
-from pm_xero_plugin.demo_progress import Reporter, Tally, wait_until_settled
-from pm_xero_plugin.ratelimit import RateLimiter
+from pm_xero_plugin.demo.progress import Reporter, Tally, wait_until_settled
 from pm_xero_plugin.sandbox import Limits, Sandbox
+from pm_xero_plugin.xero.ratelimit import RateLimiter
 
 pytestmark = pytest.mark.timeout(300)
 

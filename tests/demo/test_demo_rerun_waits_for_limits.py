@@ -17,14 +17,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.sandbox_helpers import connect  # the sandbox suite's OAuth code flow with PKCE
 
 from pm_xero_plugin.sandbox import Limits, Sandbox, SandboxClock
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
-# The sandbox suite's OAuth helper (the code flow with PKCE), for a second connection.
-sys.path.insert(0, str(Path(__file__).parents[1] / "sandbox"))
-from sandbox_helpers import connect  # noqa: E402
 
 WAIT_LINE = re.compile(r"waiting (\d+) s for Xero's minute limit on (Sandbox Pets Ltd \d)")
 
@@ -33,7 +31,7 @@ def _demo_command(data_dir: Path, url: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "pm_xero_plugin.cli",
+        "pm_xero_plugin.cli.main",
         "demo",
         "--xero-url",
         url,

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
-from demo_helpers import all_synced, books, demo, served_sandbox, summary, twice_in
+from support.demo_helpers import all_synced, books, demo, served_sandbox, summary, twice_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

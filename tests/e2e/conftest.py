@@ -14,12 +14,12 @@ import pytest
 
 pytest.register_assert_rewrite("e2e_expect", "e2e_world")
 
-from e2e_world import HISTORY_FROM, HISTORY_TO, NOW, VirtualTime, World  # noqa: E402
+from support.e2e_world import HISTORY_FROM, HISTORY_TO, NOW, VirtualTime, World  # noqa: E402
 
 from hookspecs.refhost import ManualClock, RefHost, generate_practice  # noqa: E402
 from pm_xero_plugin import plugin  # noqa: E402
 from pm_xero_plugin.sandbox import Limits, Sandbox, SandboxClock  # noqa: E402
-from pm_xero_plugin.spec_check import load_xero_spec  # noqa: E402
+from pm_xero_plugin.sandbox.spec_check import load_xero_spec  # noqa: E402
 
 
 @pytest.fixture(scope="session")

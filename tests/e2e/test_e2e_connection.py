@@ -9,13 +9,13 @@ import threading
 from collections import Counter
 
 import pytest
-from e2e_expect import check_books, expected
-from e2e_world import START_DATE, World
+from support.e2e_expect import check_books, expected
+from support.e2e_world import START_DATE, World
 
-from pm_xero_plugin.auth import TokenProvider
-from pm_xero_plugin.client import XeroClient
-from pm_xero_plugin.ratelimit import RateLimiter
-from pm_xero_plugin.tokens import TokenStore
+from pm_xero_plugin.xero.auth import TokenProvider
+from pm_xero_plugin.xero.client import XeroClient
+from pm_xero_plugin.xero.ratelimit import RateLimiter
+from pm_xero_plugin.xero.tokens import TokenStore
 
 pytestmark = pytest.mark.timeout(60)
 

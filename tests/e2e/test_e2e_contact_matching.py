@@ -10,12 +10,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from e2e_expect import check_books, check_order, expected
-from e2e_world import START_DATE, World
+from support.e2e_expect import check_books, check_order, expected
+from support.e2e_world import START_DATE, World
 
 from hookspecs.refhost import RefHost
 from pm_xero_plugin import plugin
-from pm_xero_plugin.preview import preview
+from pm_xero_plugin.dashboard.preview import preview
 
 pytestmark = pytest.mark.timeout(90)
 

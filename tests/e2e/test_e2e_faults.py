@@ -4,8 +4,8 @@ ledger – nothing lost, nothing duplicated, the other organisation unaffected."
 from __future__ import annotations
 
 import pytest
-from e2e_expect import check_books, expected
-from e2e_world import START_DATE, World
+from support.e2e_expect import check_books, expected
+from support.e2e_world import START_DATE, World
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from e2e_expect import check_books, check_order, expected
-from e2e_world import NOW, START_DATE, World
+from support.e2e_expect import check_books, check_order, expected
+from support.e2e_world import NOW, START_DATE, World
 
 pytestmark = pytest.mark.timeout(60)
 

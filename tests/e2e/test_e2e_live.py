@@ -9,8 +9,8 @@ import threading
 import time
 
 import pytest
-from e2e_expect import check_books, expected
-from e2e_world import NOW, START_DATE, World
+from support.e2e_expect import check_books, expected
+from support.e2e_world import NOW, START_DATE, World
 
 from hookspecs.refhost import live_day
 

@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import date
 
 import pytest
-from e2e_world import START_DATE, World
+from support.e2e_world import START_DATE, World
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.timeout(60)
 def test_shared_mode_needs_no_per_location_settings_and_syncs_every_location(
     world: World,
 ) -> None:
-    from pm_xero_plugin.demo import _codes_for
+    from pm_xero_plugin.demo.run import _codes_for
 
     organisation = world.organisations[0]
     world.connect(2, organisation)  # connected once, from the third location's tab

@@ -5,8 +5,8 @@ the host's own records."""
 from __future__ import annotations
 
 import pytest
-from e2e_expect import check_books, check_order, expected
-from e2e_world import START_DATE, World
+from support.e2e_expect import check_books, check_order, expected
+from support.e2e_world import START_DATE, World
 
 pytestmark = pytest.mark.timeout(60)
 

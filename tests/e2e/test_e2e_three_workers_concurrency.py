@@ -2,7 +2,7 @@
 
 Each process alone keeps to 5 (at most 2 batches per organisation, in fact); three of them would
 have 6 in flight and meet ``429 concurrent`` from Xero – unless they share the count. They do:
-one data directory, one set of slot locks (see ``pm_xero_plugin/ratelimit.py``). The served
+one data directory, one set of slot locks (see ``pm_xero_plugin/xero/ratelimit.py``). The served
 sandbox holds each call as Xero's latency would, so the calls really overlap, and it counts a
 call in progress from its arrival, across connections.
 """
@@ -17,8 +17,8 @@ import time
 
 import httpx
 import pytest
-from e2e_expect import check_books, expected
-from e2e_world import START_DATE, World
+from support.e2e_expect import check_books, expected
+from support.e2e_world import START_DATE, World
 
 from pm_xero_plugin.sandbox import Limits
 
@@ -52,7 +52,7 @@ def test_three_workers_on_one_organisation_share_five_calls_in_flight(
     command = [
         sys.executable,
         "-c",
-        "from pm_xero_plugin.cli import main; main()",
+        "from pm_xero_plugin.cli.main import main; main()",
         "worker",
         "--max-seconds",
         "90",

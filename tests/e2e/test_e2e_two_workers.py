@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from e2e_expect import check_books, expected
-from e2e_world import START_DATE, World
+from support.e2e_expect import check_books, expected
+from support.e2e_world import START_DATE, World
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -21,7 +21,7 @@ def test_two_worker_processes_send_everything_exactly_once(large_world: World) -
     command = [
         sys.executable,
         "-c",
-        "from pm_xero_plugin.cli import main; main()",
+        "from pm_xero_plugin.cli.main import main; main()",
         "worker",
         "--once",
         "--max-seconds",

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from e2e_expect import check_books, expected
-from e2e_world import START_DATE, World
+from support.e2e_expect import check_books, expected
+from support.e2e_world import START_DATE, World
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -11,8 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from e2e_expect import check_books, expected
-from e2e_world import NOW, START_DATE, World
+from support.e2e_expect import check_books, expected
+from support.e2e_world import NOW, START_DATE, World
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -8,9 +8,9 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/, for support.*
 
-from ledger_helpers import Practice, client, invoice
+from support.ledger_helpers import Practice, client, invoice
 
 from hookspecs.refhost import ManualClock
 

@@ -3,7 +3,7 @@ are left untouched and reported, and the counts only grow by what went in."""
 
 from __future__ import annotations
 
-from pm_xero_plugin import rules
+from pm_xero_plugin.core import rules
 from pm_xero_plugin.ledger import NewRow, SqliteLedger
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from ledger_helpers import START
+from support.ledger_helpers import START
 
 from pm_xero_plugin.ledger import STATES, TRANSITIONS, IllegalTransition, NewRow, SqliteLedger
 from pm_xero_plugin.ledger.migrations import MIGRATIONS

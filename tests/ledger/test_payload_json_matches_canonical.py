@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pm_xero_plugin.schemas import canonical_json, payload_json
+from pm_xero_plugin.inputs.records import canonical_json, payload_json
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),

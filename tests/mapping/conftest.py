@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from openapi_core import OpenAPI
 
-from pm_xero_plugin.spec_check import load_xero_spec
+from pm_xero_plugin.sandbox.spec_check import load_xero_spec
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from mapping_strategies import (
+from support.mapping_strategies import (
     CONTACT,
     TENANT,
     XERO_INVOICE,
@@ -14,7 +14,7 @@ from mapping_strategies import (
     settings_dict,
 )
 
-from pm_xero_plugin.mapping import (
+from pm_xero_plugin.mapping.payloads import (
     MAX_DESCRIPTION,
     MappingError,
     OrgMapping,

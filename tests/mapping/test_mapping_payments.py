@@ -7,9 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from mapping_strategies import CONTACT, TENANT, XERO_INVOICE, org_mapping, settings_dict
+from support.mapping_strategies import CONTACT, TENANT, XERO_INVOICE, org_mapping, settings_dict
 
-from pm_xero_plugin.mapping import (
+from pm_xero_plugin.mapping.payloads import (
     MappingError,
     OrgMapping,
     credit_note_allocation_payload,

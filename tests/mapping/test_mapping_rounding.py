@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mapping_strategies import (
+from support.mapping_strategies import (
     CONTACT,
     TENANT,
     credit_note,
@@ -17,7 +17,7 @@ from mapping_strategies import (
     settings_dict,
 )
 
-from pm_xero_plugin.mapping import (
+from pm_xero_plugin.mapping.payloads import (
     MappingError,
     OrgMapping,
     TaxLine,

@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from mapping_strategies import TENANT, settings_dict
 from marshmallow import ValidationError
+from support.mapping_strategies import TENANT, settings_dict
 
-from pm_xero_plugin.mapping import MappingError, OrgMapping, Tracking, parse_elements
+from pm_xero_plugin.mapping.payloads import MappingError, OrgMapping, Tracking, parse_elements
 
 
 def test_settings_are_flattened_for_one_organisation() -> None:

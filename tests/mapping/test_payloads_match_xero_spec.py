@@ -18,11 +18,11 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mapping_strategies import clients, credit_notes, invoices, mappings, payments, uuids
 from openapi_core import OpenAPI
+from support.mapping_strategies import clients, credit_notes, invoices, mappings, payments, uuids
 
-from pm_xero_plugin import mapping
-from pm_xero_plugin.mapping import (
+from pm_xero_plugin.mapping import payloads as mapping
+from pm_xero_plugin.mapping.payloads import (
     contact_payload,
     credit_note_allocation_payload,
     credit_note_payload,
@@ -33,7 +33,11 @@ from pm_xero_plugin.mapping import (
     payment_payload,
     void_invoice_payload,
 )
-from pm_xero_plugin.spec_check import SpecViolation, validate_httpx_request, validate_xero_request
+from pm_xero_plugin.sandbox.spec_check import (
+    SpecViolation,
+    validate_httpx_request,
+    validate_xero_request,
+)
 
 SUMMARIZE = {"summarizeErrors": "false"}
 
@@ -193,7 +197,7 @@ _INVOICE = {
 
 
 def _good_invoices() -> dict[str, Any]:
-    from mapping_strategies import org_mapping
+    from support.mapping_strategies import org_mapping
 
     return {"Invoices": [invoice_payload(_INVOICE, org_mapping(), contact_id=_CONTACT)]}
 

@@ -3,7 +3,7 @@
     python reliability_worker_child.py DATA_DIR CLOCK_OFFSET_SECONDS [--until-idle]
 
 It opens the data directory exactly as ``pm-xero worker`` does (``open_data_dir``, the Xero app
-from ``PM_XERO_*``) and runs the real :class:`~pm_xero_plugin.worker.Worker` on the runtime's
+from ``PM_XERO_*``) and runs the real :class:`~pm_xero_plugin.sync.worker.Worker` on the runtime's
 sender, with:
 
 * ``batch_size=10`` – more batches, so more points at which a kill can land;
@@ -19,9 +19,9 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pm_xero_plugin.ops_cli import open_data_dir
-from pm_xero_plugin.runtime import AppConfig, XeroRuntime
-from pm_xero_plugin.worker import Worker
+from pm_xero_plugin.cli.ops import open_data_dir
+from pm_xero_plugin.sync.runtime import AppConfig, XeroRuntime
+from pm_xero_plugin.sync.worker import Worker
 
 
 def main() -> int:

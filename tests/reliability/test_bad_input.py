@@ -29,15 +29,15 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_hostile import hostile, response_mutation, spoil
-from reliability_practice import (
+from support.reliability_hostile import hostile, response_mutation, spoil
+from support.reliability_practice import (
     Prepared,
     frozen_clock,
     ledger_problems,
     make_sandbox,
     prepare,
 )
-from reliability_runner import running
+from support.reliability_runner import running
 
 from hookspecs.refhost import ManualClock, RefHost, generate_practice
 from pm_xero_plugin import plugin

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from reliability_practice import (
+from support.reliability_practice import (
     Prepared,
     app_env,
     exactly_once_problems,

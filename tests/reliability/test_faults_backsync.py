@@ -20,7 +20,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from reliability_practice import (
+from support.reliability_practice import (
     exactly_once_problems,
     expected,
     found_in,
@@ -29,7 +29,7 @@ from reliability_practice import (
     make_sandbox,
     prepare,
 )
-from reliability_runner import Running, running
+from support.reliability_runner import Running, running
 
 from pm_xero_plugin.sandbox import API_ROOT, Faults, Sandbox
 

@@ -20,7 +20,7 @@ import itertools
 from datetime import date, datetime
 from pathlib import Path
 
-from reliability_practice import (
+from support.reliability_practice import (
     exactly_once_problems,
     expected,
     found_in,
@@ -30,7 +30,7 @@ from reliability_practice import (
     open_rows,
     prepare,
 )
-from reliability_runner import running
+from support.reliability_runner import running
 
 from pm_xero_plugin.sandbox import API_ROOT, SandboxClock
 

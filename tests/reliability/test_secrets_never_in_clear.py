@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from reliability_practice import CLIENT_SECRET, app_env, make_sandbox, prepare
+from support.reliability_practice import CLIENT_SECRET, app_env, make_sandbox, prepare
 
 from hookspecs.refhost import RefHost
-from pm_xero_plugin.cli import main
+from pm_xero_plugin.cli.main import main
 from pm_xero_plugin.sandbox import Sandbox
 
 SEED = 4242

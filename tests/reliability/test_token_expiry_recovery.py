@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from reliability_practice import frozen_clock, make_sandbox, prepare
-from reliability_runner import running
+from support.reliability_practice import frozen_clock, make_sandbox, prepare
+from support.reliability_runner import running
 
 TODAY = date(2025, 9, 15)
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from reliability_practice import (
+from support.reliability_practice import (
     expected,
     found_in,
     frozen_clock,
     make_sandbox,
     prepare,
 )
-from reliability_runner import running
+from support.reliability_runner import running
 
 SEED = 77
 TODAY = date(2025, 9, 15)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sandbox_helpers import Api, Tokens, connect
+from support.sandbox_helpers import Api, Tokens, connect
 
 from pm_xero_plugin.sandbox import Sandbox, SandboxClock
+from pm_xero_plugin.sandbox.spec_location import find_xero_spec
 from pm_xero_plugin.sandbox.validation import load_spec
-from pm_xero_plugin.spec_location import find_xero_spec
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
-from sandbox_helpers import Api, connect
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for support.*
+from support.sandbox_helpers import Api, connect
 
 from pm_xero_plugin.sandbox import Limits, Sandbox, SandboxClock
 

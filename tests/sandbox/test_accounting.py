@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 
 import httpx
-from sandbox_helpers import Api, connect
+from support.sandbox_helpers import Api, connect
 
 from pm_xero_plugin.sandbox import Sandbox
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from sandbox_helpers import Api, connect
+from support.sandbox_helpers import Api, connect
 
 from pm_xero_plugin.sandbox import Sandbox, SandboxClock
 

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from sandbox_helpers import Tokens, connect
+from support.sandbox_helpers import Tokens, connect
 
 from pm_xero_plugin.sandbox import Limits, Sandbox, SandboxClock
 
@@ -122,7 +122,7 @@ def test_with_limits_off_the_remaining_headers_show_the_whole_budget(
 def test_pm_xero_sandbox_answers_a_burst_of_parallel_calls_as_xero_does() -> None:
     """The issue's own check, on the command a developer starts: 20 parallel GETs."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pm_xero_plugin.cli", "sandbox", "--port", "0"],
+        [sys.executable, "-m", "pm_xero_plugin.cli.main", "sandbox", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
     )

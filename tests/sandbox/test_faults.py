@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from sandbox_helpers import Api, connect
+from support.sandbox_helpers import Api, connect
 
 from pm_xero_plugin.sandbox import Sandbox, SandboxClock
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import httpx
-from sandbox_helpers import REDIRECT, authorize, connect
+from support.sandbox_helpers import REDIRECT, authorize, connect
 
 from pm_xero_plugin.sandbox import Sandbox, SandboxClock
 

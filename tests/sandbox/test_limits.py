@@ -6,7 +6,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from sandbox_helpers import Api, connect
+from support.sandbox_helpers import Api, connect
 
 from pm_xero_plugin.sandbox import Limits, Sandbox, SandboxClock
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sandbox_helpers import Api, connect
+from support.sandbox_helpers import Api, connect
 
 from pm_xero_plugin.sandbox import Sandbox
 
@@ -46,7 +46,7 @@ def _pm_xero() -> list[str]:
     return (
         [str(script)]
         if script.exists()
-        else [sys.executable, "-c", "from pm_xero_plugin.cli import main; main()"]
+        else [sys.executable, "-c", "from pm_xero_plugin.cli.main import main; main()"]
     )
 
 

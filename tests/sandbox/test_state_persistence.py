@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sandbox_helpers import Api, Tokens, connect
+from support.sandbox_helpers import Api, Tokens, connect
 
 from pm_xero_plugin.sandbox import Sandbox, SandboxClock
 from pm_xero_plugin.sandbox.persistence import write_atomic

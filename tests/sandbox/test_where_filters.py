@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sandbox_helpers import Api
+from support.sandbox_helpers import Api
 
-from pm_xero_plugin.client import _where_any
 from pm_xero_plugin.sandbox import Sandbox
 from pm_xero_plugin.sandbox.query import QueryError, parse_where
+from pm_xero_plugin.xero.client import _where_any
 
 
 def _contacts(api: Api, where: str, **params: str) -> list[str]:

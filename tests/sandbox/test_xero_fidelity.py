@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sandbox_helpers import REDIRECT, Api, authorize
+from support.sandbox_helpers import REDIRECT, Api, authorize
 from test_server import _pm_xero
 
 from pm_xero_plugin.sandbox import Sandbox, SandboxClock

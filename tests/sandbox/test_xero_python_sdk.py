@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from sandbox_helpers import connect
+from support.sandbox_helpers import connect
 from xero_python.accounting import (
     Account,
     AccountingApi,

@@ -1,0 +1,1 @@
+"""The `pm-xero` command: verbs, one error boundary, how commands are printed."""

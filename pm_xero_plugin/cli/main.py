@@ -1,0 +1,159 @@
+"""``pm-xero``: the operator's command line.
+
+Each verb is small and hands off to the module that does the work; heavy imports happen inside
+the verbs so that ``pm-xero --help`` stays fast. Every verb runs inside one error boundary
+(:mod:`pm_xero_plugin.cli.boundary`): a person's mistake or an unreachable server is one line on
+stderr and exit 2 or 1, Ctrl-C is exit 130 with how to resume, a traceback only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import click
+
+from pm_xero_plugin.cli.admin import exclude_command, resolve_command, retry_command
+from pm_xero_plugin.cli.boundary import DEBUG_ENV, BadInput, BoundaryGroup
+from pm_xero_plugin.cli.ops import (
+    _date,
+    _url,
+    check_data_dir,
+    connect_command,
+    preview_command,
+    status_command,
+    worker_command,
+)
+from pm_xero_plugin.invocation import program
+
+
+@click.group(cls=BoundaryGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pm-xero-plugin")
+@click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    help=f"Show the traceback of a failure (also after the verb, or {DEBUG_ENV}=1).",
+)
+def main() -> None:
+    """Pet Manager → Xero: sync, inspect and operate the Xero add-on."""
+
+
+@main.command()
+@click.option(
+    "--xero-url",
+    callback=_url,
+    help="Root of a Xero-compatible server instead of the embedded one.",
+)
+@click.option("--client-id", default="sandbox-client", show_default=True)
+@click.option("--client-secret", default="sandbox-secret", show_default=True)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the practice, ledger and settings here; run again to resume.",
+)
+@click.option("--start-date", callback=_date, help="Sync start date (YYYY-MM-DD).")
+@click.option("--today", callback=_date, help="The host clock's date (YYYY-MM-DD).")
+@click.option(
+    "--size", type=click.Choice(["small", "medium", "large"]), default="small", show_default=True
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=7,
+    show_default=True,
+    help="Makes the practice (customers, bookings, payments) and the sandbox's ids; the same "
+    "seed gives the same practice.",
+)
+@click.option(
+    "--live-rounds",
+    type=click.IntRange(min=0),
+    help="Rounds of new records made after the back-sync, each timed until it reaches Xero "
+    "(default by --size: 4, 6, 8; 0 skips).",
+)
+@click.option(
+    "--spec",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Xero's OpenAPI (xero_accounting.yaml) the embedded sandbox checks every body against "
+    "(default: $XERO_OPENAPI_SPEC, else ../shared/xero-openapi/).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary on stdout.")
+def demo(
+    xero_url: str | None,
+    client_id: str,
+    client_secret: str,
+    data_dir: Path | None,
+    start_date: date | None,
+    today: date | None,
+    size: str,
+    seed: int,
+    live_rounds: int | None,
+    spec: Path | None,
+    as_json: bool,
+) -> None:
+    """A multi-site practice synced end to end into the (embedded) Xero sandbox."""
+    from pm_xero_plugin.demo.run import DemoError, DemoOptions, print_result, run_demo
+
+    if data_dir is not None:
+        data_dir = check_data_dir(data_dir, create=True)
+    if xero_url is not None:
+        _check_reachable(xero_url)
+    options = DemoOptions(
+        data_dir=data_dir,
+        xero_url=xero_url,
+        client_id=client_id,
+        client_secret=client_secret,
+        start_date=start_date,
+        today=today,
+        size=size,
+        seed=seed,
+        spec=spec,
+        live_rounds=live_rounds,
+        quiet=as_json,
+    )
+    try:
+        result = run_demo(options)
+    except DemoError as exc:
+        raise BadInput(str(exc)) from None
+    status = print_result(result, as_json)
+    if status:
+        raise SystemExit(status)
+
+
+def _check_reachable(url: str) -> None:
+    """Fail before announcing anything when nothing answers at ``url`` (any HTTP answer will
+    do: the demo finds out soon enough whether it is a Xero-compatible server)."""
+    import httpx
+
+    from pm_xero_plugin.cli.boundary import RunFailure
+
+    try:
+        httpx.get(url, timeout=httpx.Timeout(5.0))
+    except httpx.TransportError as exc:
+        raise RunFailure(
+            f"nothing answers at {url} ({type(exc).__name__}: {exc}): "
+            f"start it ({program()} sandbox) or check --xero-url"
+        ) from None
+
+
+def _register() -> None:
+    from pm_xero_plugin.sandbox.cli import sandbox_command
+
+    main.add_command(sandbox_command, name="sandbox")
+    for command in (
+        worker_command,
+        preview_command,
+        status_command,
+        connect_command,
+        retry_command,
+        resolve_command,
+        exclude_command,
+    ):
+        main.add_command(command)
+
+
+_register()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,2 @@
+"""What an admin or operator sees: sync_status, the start-date preview, filtered rows, the terminal
+rendering."""

@@ -1,0 +1,453 @@
+"""Preview before the irreversible step: what a start date would send to Xero.
+
+Once the start date has passed and data has synced it can no longer move later, and back-syncing
+a period someone already typed into Xero by hand creates duplicates. So before the admin presses
+"Start syncing data" this module answers, per organisation and record kind: how many records and
+what totals the chosen date would send, how many of them Xero *already has by number* (those are
+linked by the sender's look-up, not created again – the duplicate warning turned into a number),
+and which records in the window would be *held* because the invoice they pay is dated before the
+start date.
+
+Two callers, one function:
+
+* the host's settings page, with the date the admin is choosing::
+
+      from pm_xero_plugin.dashboard.preview import preview
+      report = preview(None, host, date(2024, 7, 1))              # counts and totals only
+      report = preview(engine, host, day, client=runtime.client,  # plus look-ups in Xero
+                       connection_for=runtime.connection_for)
+
+  ``engine`` is optional: without it the host's saved settings decide each location's
+  organisation and nothing is compared with the ledger; with it, records the add-on already
+  synced are reported as ``already_synced`` and never counted as duplicates.
+* ``pm-xero preview`` (:mod:`pm_xero_plugin.cli.ops`), which prints the same dictionary.
+
+Memory stays bounded however long the history: records are streamed with
+``host.iter_history(kind, location, since=start_date)`` and their numbers are looked up in chunks
+of :data:`CHUNK`. A payment's (or credit note's) invoice date is read with one
+``host.get_record`` per allocation – a primary-key read – rather than by remembering every
+invoice of the window. Customers are de-duplicated in memory only for an organisation that
+several locations share (a customer may belong to both). Totals are :class:`~decimal.Decimal`
+sums reported as strings.
+
+Return shape (JSON-compatible)::
+
+    {"start_date": "2025-02-01", "location_id": null, "looked_up": true, "lookup_note": null,
+     "organisations": [{
+         "tenant_id": "T1" | null, "locations": ["syd"], "currencies": ["AUD"],
+         "kinds": {"contact": {"count": 3, "already_synced": 0, "already_in_xero": 1},
+                   "invoice": {"count": 5, "total": "550.00", "first_date": "2025-02-01",
+                               "last_date": "2025-02-20", "already_synced": 0,
+                               "already_in_xero": 2},
+                   "credit_note": {…}, "allocation": {…}, "payment": {…}, "overpayment": {…}},
+         "held": [{"kind": "payment", "gate": "invoice_before_start", "count": 1,
+                   "total": "40.00", "reason": "…"}],
+         "contact_conflicts": {"count": 1, "records": [...]},   # as in sync_status (ledger)
+         "warnings": ["Xero already has 2 invoices numbered like these: …"]}],
+     "warnings": [...every organisation's warnings...]}
+
+``already_in_xero`` is ``null`` when no look-up was made (not connected, or no client given).
+Payments are counted per allocation (one Xero payment per invoice paid); contacts are every
+customer of the organisation's locations (contact sync sends them all, not only those with
+documents in the window).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
+
+from pm_xero_plugin.inputs.settings import Settings, parse_settings
+from pm_xero_plugin.mapping.config import DEFAULT_PREFIXES
+from pm_xero_plugin.xero.client import waiting_for_limits
+
+__all__ = ["CHUNK", "PREVIEW_KINDS", "Lookups", "preview"]
+
+CHUNK = 200
+"""Numbers per ledger/Xero look-up batch (the client splits further where Xero needs it)."""
+
+PREVIEW_KINDS = ("contact", "invoice", "credit_note", "allocation", "payment", "overpayment")
+
+_HELD_REASON = (
+    "paid to an invoice dated before the start date: Xero would have no invoice to pay. Choose "
+    "an earlier start date, or send those invoices too ('include parent invoice')"
+)
+_NAMES = {
+    "contact": "contacts",
+    "invoice": "invoices",
+    "credit_note": "credit notes",
+    "allocation": "credit note allocations",
+    "payment": "payments",
+    "overpayment": "overpayments",
+}
+
+
+class Lookups(Protocol):
+    """The part of :class:`~pm_xero_plugin.xero.client.XeroClient` the preview needs."""
+
+    def find_contacts_by_number(
+        self, tenant_id: str, connection_key: str, numbers: Iterable[str]
+    ) -> Mapping[str, Any]: ...
+    def find_invoices_by_number(
+        self, tenant_id: str, connection_key: str, numbers: Iterable[str]
+    ) -> Mapping[str, Any]: ...
+    def find_credit_notes_by_number(
+        self, tenant_id: str, connection_key: str, numbers: Iterable[str]
+    ) -> Mapping[str, Any]: ...
+    def find_payments_by_reference(
+        self, tenant_id: str, connection_key: str, references: Iterable[str]
+    ) -> Mapping[str, Any]: ...
+    def find_overpayments_by_reference(
+        self, tenant_id: str, connection_key: str, references: Iterable[str]
+    ) -> Mapping[str, Any]: ...
+
+
+_FINDERS = {
+    "contact": "find_contacts_by_number",
+    "invoice": "find_invoices_by_number",
+    "credit_note": "find_credit_notes_by_number",
+    "payment": "find_payments_by_reference",
+    "overpayment": "find_overpayments_by_reference",
+}
+
+
+@dataclass
+class _Kind:
+    """Running numbers for one kind in one organisation."""
+
+    count: int = 0
+    total: Decimal = Decimal(0)
+    first_date: str | None = None
+    last_date: str | None = None
+    already_synced: int = 0
+    already_in_xero: int = 0
+    has_total: bool = True
+
+    def add(self, amount: Decimal | None, day: str | None) -> None:
+        self.count += 1
+        if amount is not None:
+            self.total += amount
+        if day:
+            self.first_date = day if self.first_date is None else min(self.first_date, day)
+            self.last_date = day if self.last_date is None else max(self.last_date, day)
+
+    def as_dict(self, looked_up: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {"count": self.count}
+        if self.has_total:
+            out["total"] = f"{self.total:.2f}"
+            out["first_date"] = self.first_date
+            out["last_date"] = self.last_date
+        out["already_synced"] = self.already_synced
+        out["already_in_xero"] = self.already_in_xero if looked_up else None
+        return out
+
+
+@dataclass
+class _Org:
+    """One organisation's preview, with the pending look-up buffers."""
+
+    tenant_id: str | None
+    locations: list[str] = field(default_factory=list)
+    currencies: set[str] = field(default_factory=set)
+    kinds: dict[str, _Kind] = field(default_factory=dict)
+    held: dict[str, _Kind] = field(default_factory=dict)
+    pending: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    """kind -> [(ledger host id, Xero number or reference)] not looked up yet."""
+    seen_clients: set[str] | None = None
+    """Customer ids already counted (only for organisations with several locations)."""
+
+    def kind(self, name: str) -> _Kind:
+        if name not in self.kinds:
+            self.kinds[name] = _Kind(has_total=name != "contact")
+        return self.kinds[name]
+
+
+def _money(value: Any) -> Decimal | None:
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        return None
+
+
+class _Preview:
+    def __init__(
+        self,
+        engine: Any | None,
+        host: Any,
+        settings: Settings | None,
+        start: date,
+        client: Lookups | None,
+        connection_for: Callable[[str], str | None] | None,
+    ) -> None:
+        self.engine = engine
+        self.host = host
+        self.settings = settings
+        self.start = start
+        self.client = client
+        self.connection_for = connection_for
+        raw = dict(settings.prefixes) if settings is not None else {}
+        self.prefix = {
+            "contact": raw.get("client") or DEFAULT_PREFIXES.client,
+            "invoice": raw.get("invoice") or DEFAULT_PREFIXES.invoice,
+            "credit_note": raw.get("credit_note") or DEFAULT_PREFIXES.credit_note,
+            "payment": raw.get("payment") or DEFAULT_PREFIXES.payment,
+            "overpayment": raw.get("payment") or DEFAULT_PREFIXES.payment,
+            "allocation": raw.get("credit_note") or DEFAULT_PREFIXES.credit_note,
+        }
+        self.orgs: dict[str | None, _Org] = {}
+        self.notes: list[str] = []
+
+    # -- look-ups ---------------------------------------------------------------------------------
+
+    def connection(self, tenant: str | None) -> str | None:
+        if tenant is None or self.client is None or self.connection_for is None:
+            return None
+        try:
+            return self.connection_for(tenant)
+        except LookupError:
+            return None
+
+    def queue(self, org: _Org, kind: str, host_id: str, number: Any) -> None:
+        """Note a record to compare with the ledger and Xero; flush a full chunk."""
+        if not isinstance(number, int | str) or isinstance(number, bool):
+            return
+        buffer = org.pending.setdefault(kind, [])
+        buffer.append((host_id, f"{self.prefix[kind]}{number}"))
+        if len(buffer) >= CHUNK:
+            self.flush(org, kind)
+
+    def flush(self, org: _Org, kind: str) -> None:
+        buffer = org.pending.pop(kind, [])
+        if not buffer or org.tenant_id is None:
+            return
+        tenant = org.tenant_id
+        unsent = buffer
+        if self.engine is not None:
+            facts = self.engine.ledger.facts((kind, host_id, tenant) for host_id, _ in buffer)
+            synced = {key[1] for key, f in facts.items() if f.state == "synced"}
+            org.kind(kind).already_synced += sum(1 for host_id, _ in buffer if host_id in synced)
+            unsent = [(h, n) for h, n in buffer if h not in synced]
+        key = self.connection(tenant)
+        if key is None or self.client is None or not unsent or kind not in _FINDERS:
+            return  # an allocation has no number of its own in Xero: nothing to look up
+        finder = getattr(self.client, _FINDERS[kind])
+        with waiting_for_limits():  # someone waits for this answer: wait for Xero, and say so
+            found = finder(tenant, key, sorted({number for _, number in unsent}))
+        org.kind(kind).already_in_xero += sum(1 for _, number in unsent if number in found)
+
+    # -- streaming the window ---------------------------------------------------------------------
+
+    def org_for(self, location_id: str) -> _Org:
+        tenant = self.settings.tenant_for(location_id) if self.settings else None
+        tenant = tenant or None
+        if tenant not in self.orgs:
+            self.orgs[tenant] = _Org(tenant)
+        org = self.orgs[tenant]
+        if location_id not in org.locations:
+            org.locations.append(location_id)
+        return org
+
+    def run(self, locations: list[Mapping[str, Any]]) -> None:
+        for loc in locations:
+            self.org_for(str(loc["id"]))
+        for org in self.orgs.values():
+            if len(org.locations) > 1:
+                org.seen_clients = set()
+        for loc in locations:
+            location_id = str(loc["id"])
+            org = self.org_for(location_id)
+            if loc.get("currency"):
+                org.currencies.add(str(loc["currency"]))
+            self.contacts(org, location_id)
+            self.documents(org, location_id, "invoices", "invoice")
+            self.documents(org, location_id, "credit_notes", "credit_note")
+            self.payments(org, location_id)
+        for org in self.orgs.values():
+            for kind in list(org.pending):
+                self.flush(org, kind)
+
+    def contacts(self, org: _Org, location_id: str) -> None:
+        for client in self.host.iter_history("clients", location_id, None):
+            client_id = str(client.get("id"))
+            if org.seen_clients is not None:
+                if client_id in org.seen_clients:
+                    continue
+                org.seen_clients.add(client_id)
+            org.kind("contact").add(None, None)
+            self.queue(org, "contact", client_id, client.get("number"))
+
+    def documents(self, org: _Org, location_id: str, history: str, kind: str) -> None:
+        for record in self.host.iter_history(history, location_id, self.start):
+            if kind == "invoice" and record.get("status") == "voided":
+                continue  # voided before it ever reached Xero: excluded, never sent
+            day = str(record.get("date") or "") or None
+            org.kind(kind).add(_money(record.get("total")), day)
+            self.queue(org, kind, str(record.get("id")), record.get("number"))
+            invoice_id = record.get("invoice_id") if kind == "credit_note" else None
+            if invoice_id:
+                amount = _money(record.get("total"))
+                if self.parent_before_start(str(invoice_id)):
+                    org.held.setdefault("allocation", _Kind()).add(amount, day)
+                else:
+                    org.kind("allocation").add(amount, day)
+                    self.queue(org, "allocation", str(record.get("id")), record.get("number"))
+
+    def parent_before_start(self, invoice_id: str) -> bool:
+        """Whether a payment's (or credit note's) invoice is dated before the start date."""
+        invoice = self.host.get_record("invoices", invoice_id)
+        dated = str(invoice.get("date") or "") if invoice else ""
+        return bool(dated) and dated < self.start.isoformat()
+
+    def payments(self, org: _Org, location_id: str) -> None:
+        for payment in self.host.iter_history("payments", location_id, self.start):
+            day = str(payment.get("paid_date") or "") or None
+            allocated = Decimal(0)
+            for allocation in payment.get("allocations") or []:
+                amount = _money(allocation.get("amount"))
+                allocated += amount or 0
+                invoice_id = str(allocation.get("invoice_id"))
+                if self.parent_before_start(invoice_id):
+                    org.held.setdefault("payment", _Kind()).add(amount, day)
+                    continue
+                org.kind("payment").add(amount, day)
+                self.queue(
+                    org, "payment", f"{payment.get('id')}:{invoice_id}", payment.get("number")
+                )
+            received = _money(payment.get("amount"))
+            if received is not None and received > allocated:
+                org.kind("overpayment").add(received - allocated, day)
+                self.queue(org, "overpayment", str(payment.get("id")), payment.get("number"))
+
+    # -- the answer -------------------------------------------------------------------------------
+
+    def report(self, location_id: str | None) -> dict[str, Any]:
+        organisations = []
+        every_warning: list[str] = []
+        for tenant, org in sorted(self.orgs.items(), key=lambda item: item[0] or ""):
+            looked_up = self.connection(tenant) is not None
+            warnings: list[str] = []
+            if tenant is None:
+                warnings.append(
+                    f"location(s) {', '.join(org.locations)} are not linked to a Xero "
+                    "organisation: their records would wait until one is chosen"
+                )
+            for kind in PREVIEW_KINDS:
+                found = org.kinds.get(kind)
+                if looked_up and found is not None and found.already_in_xero:
+                    n = found.already_in_xero
+                    warnings.append(
+                        f"Xero already has {n} {_NAMES[kind]} numbered like these: they will be "
+                        "linked, not duplicated; if they were entered by hand for this period, "
+                        "choose a later start date"
+                    )
+            conflicts = [
+                c
+                for c in (self.engine.contact_conflicts(location_id) if self.engine else [])
+                if c["tenant_id"] == tenant
+            ]
+            if conflicts:
+                warnings.append(
+                    f"{len(conflicts)} customers are held, and their documents wait: Xero gives "
+                    "their names to contacts without our contact number, which are not adopted "
+                    "silently. Link each one, or create ours under a distinct name (see "
+                    "contact_conflicts: pm-xero resolve ROW --link-contact, pm-xero retry ROW "
+                    "--distinct-name)"
+                )
+            held = [
+                {
+                    "kind": kind,
+                    "gate": "invoice_before_start",
+                    "count": numbers.count,
+                    "total": f"{numbers.total:.2f}",
+                    "reason": _HELD_REASON,
+                }
+                for kind, numbers in sorted(org.held.items())
+            ]
+            organisations.append(
+                {
+                    "tenant_id": tenant,
+                    "locations": org.locations,
+                    "currencies": sorted(org.currencies),
+                    "looked_up": looked_up,
+                    "kinds": {
+                        kind: (org.kinds.get(kind) or _Kind(has_total=kind != "contact")).as_dict(
+                            looked_up
+                        )
+                        for kind in PREVIEW_KINDS
+                    },
+                    "held": held,
+                    "contact_conflicts": {"count": len(conflicts), "records": conflicts},
+                    "warnings": warnings,
+                }
+            )
+            every_warning += warnings
+        looked_up_all = bool(organisations) and all(o["looked_up"] for o in organisations)
+        note = None
+        if not looked_up_all:
+            note = (
+                "not looked up in Xero: "
+                + (
+                    "no Xero connection was given"
+                    if self.client is None
+                    else "some organisations are not connected"
+                )
+                + "; numbers already in Xero are unknown"
+            )
+        return {
+            "start_date": self.start.isoformat(),
+            "location_id": location_id,
+            "looked_up": looked_up_all,
+            "lookup_note": note,
+            "organisations": organisations,
+            "warnings": every_warning,
+        }
+
+
+def preview(
+    engine: Any | None,
+    host: Any,
+    start_date: date | None,
+    *,
+    location_id: str | None = None,
+    client: Lookups | None = None,
+    connection_for: Callable[[str], str | None] | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What ``start_date`` would send to Xero (see the module docstring for the shape).
+
+    :param engine: the add-on's engine (its settings and ledger), or ``None`` (the host's saved
+        settings; no ledger comparison).
+    :param host: the host (:class:`hookspecs.host.Host`): locations, streamed history, settings.
+    :param start_date: the date being considered; ``None`` = the saved start date.
+    :param location_id: one location, or every location (``None``).
+    :param client: Xero look-ups (a :class:`~pm_xero_plugin.xero.client.XeroClient`); ``None`` =
+    none.
+    :param connection_for: the connection key (token set) that reaches a tenant, or ``None``
+        when it is not connected (``XeroRuntime.connection_for``).
+    :param settings: settings being edited on the settings page (unsaved), instead of the saved
+        ones: the tenant mapping and prefixes come from here.
+    :raises ValueError: no start date given or saved, or an unknown location.
+    """
+    parsed: Settings | None
+    locations = list(host.locations())
+    if settings is not None:
+        parsed, errors = parse_settings(settings, [str(loc["id"]) for loc in locations])
+        if parsed is None:
+            raise ValueError("settings are not valid: " + "; ".join(errors))
+    elif engine is not None:
+        parsed = engine.settings
+    else:
+        parsed, _ = parse_settings(host.settings("xero") or {})
+    start = start_date or (parsed.start_date if parsed is not None else None)
+    if start is None:
+        raise ValueError("no start date: give one, or save one in the settings first")
+    if location_id is not None:
+        locations = [loc for loc in locations if str(loc["id"]) == location_id]
+        if not locations:
+            raise ValueError(f"unknown location {location_id!r}")
+    run = _Preview(engine, host, parsed, start, client, connection_for)
+    run.run(locations)
+    return run.report(location_id)

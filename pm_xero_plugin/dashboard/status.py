@@ -1,0 +1,300 @@
+"""The accounting dashboard's data (``sync_status``), built from indexed queries only.
+
+Counts come from the ledger's ``counts`` table (kept by triggers in the same transaction as every
+state change), organisation state from the ``tenants`` table, and the one-by-one list from a
+partial index over failed/rejected rows, capped. So the answer costs the same with a million rows.
+
+Shape (JSON-compatible)::
+
+    {
+      "plugin": "xero",
+      "generated_at": "2025-03-01T09:00:00+00:00",
+      "enabled": true,
+      "start_date": "2024-02-01" | null,
+      "start_date_locked": true,          # data has synced: the date may only move earlier
+      "organisations": [{
+          "tenant_id": "T1", "locations": ["L1"],
+          "connected": true, "connection_reason": null,
+          "account_codes": {"state": "ok|missing|unverified|invalid", "detail": null},
+          "contact_sync": "not_started|running|up_to_date",
+          "contact_conflicts": 0,         # of its contacts held for an admin (see below)
+          "data_sync": "not_started|waiting_for_date|running|up_to_date"}],
+      "sections": [{                      # one per location and organisation
+          "location_id": "L1", "location_name": "Sydney", "tenant_id": "T1" | null,
+          "counts": {"invoice": {"waiting": 0, "ready": 2, "sending": 0, "synced": 40,
+                                 "retrying": 0, "failed": 1, "excluded": 0, "rejected": 0}, …},
+          "waiting": [{"kind": "payment", "gate": "invoice_before_start", "count": 3,
+                       "reason": "…"}]}],
+      "failures": [{"row_id": 7, "kind": "invoice", "host_id": "i-7", "number": 7,
+                    "date": "2025-02-03",
+                    "location_id": "L1", "tenant_id": "T1", "state": "failed|rejected|waiting",
+                    "gate": null, "message": "Xero's own message", "field": null,
+                    "hint": "what to do", "attempts": 1, "updated_at": "…",
+                    "actions": ["retry", "resolve", "exclude"]}],
+      "failures_total": 1,
+      "contact_conflicts": [{             # contacts held: Xero gives the name to one not ours
+          "row_id": 3, "host_id": "c-13", "number": 13, "contact_number": "C13",
+          "name": "Oliver King (C13)", "location_id": "L1", "tenant_id": "T1",
+          "xero_contact": {"ContactID": "…", "Name": "Oliver King (C13)",
+                           "ContactNumber": null} | null,
+          "message": "Xero's own message", "documents_waiting": 4,
+          "ways_out": [{"action": "link_contact", "contact_id": "…", "command": "pm-xero …",
+                        "says": "…"}, {"action": "create_distinct", "name": "…", …},
+                       {"action": "retry", …}, {"action": "exclude", …}]}],
+      "contact_conflicts_total": 1,
+      "plugin_errors": [{"hook": "on_invoice_created", "error": "…", "at": "…"}],
+      "background_jobs": ["backfill"]     # added by the hook: running first, then queued
+    }
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pm_xero_plugin.core.rules import gate_reason
+from pm_xero_plugin.ledger.states import KINDS, STATES
+
+if TYPE_CHECKING:
+    from pm_xero_plugin.core.engine import Engine
+    from pm_xero_plugin.ledger import Row
+
+__all__ = ["build", "contact_conflicts", "hint_for"]
+
+_MAX_FAILURES = 200
+_DEPENDENCY_WAITS = ("contact_sync", "contact", "credit_note", "invoice")
+
+_REJECTED_HINT = (
+    "Pet Manager sent a record the add-on cannot read (see the message). Fix it in Pet Manager "
+    "and save it again – the corrected version replaces this one – or resolve to hide it."
+)
+_BEFORE_START_HINT = (
+    "Two ways out: widen the start date to the invoice's date or earlier (the extra history is "
+    "back-synced), or send that invoice too ('include parent invoice')."
+)
+_NAME_TAKEN_HINT = (
+    "Xero already has a contact with this name, and it does not carry our contact number, so "
+    "it is not adopted silently. If it is this customer, link it (pm-xero resolve ROW "
+    "--link-contact [CONTACT_ID]); if not, create ours under a distinct name (pm-xero retry ROW "
+    "--distinct-name [NAME]); or rename or archive the other one in Xero and retry. Its "
+    "documents wait until then."
+)
+_LOCK_HINT = (
+    "Xero's lock date covers this document's date. Move the lock date in Xero (Settings → "
+    "Advanced → Financial settings), then retry; or exclude the record."
+)
+
+
+def hint_for(row: Row) -> str:
+    """What the admin should do about a row on the failures list."""
+    if row.hint:
+        return row.hint
+    if row.state == "rejected":
+        return _REJECTED_HINT
+    if row.gate == "invoice_before_start":
+        return _BEFORE_START_HINT
+    if row.gate == "lock_date":
+        return _LOCK_HINT
+    if row.gate == "contact_name_taken":
+        return _NAME_TAKEN_HINT
+    try:
+        from pm_xero_plugin.xero.hints import diagnose
+
+        return diagnose(row.message or "").hint
+    except Exception:  # the hints table is advisory; never break the dashboard for it
+        return "See Xero's message; fix the cause, then retry."
+
+
+def _actions(row: Row) -> list[str]:
+    if row.state == "rejected":
+        return ["resolve"]
+    if row.gate == "invoice_before_start":
+        return ["widen_start_date", "include_parent_invoice", "exclude"]
+    if row.gate == "contact_name_taken":
+        return ["link_contact", "create_distinct", "retry", "exclude"]
+    return ["retry", "resolve", "exclude"]
+
+
+def contact_conflicts(engine: Engine, location_id: str | None) -> list[dict[str, Any]]:
+    """Contacts held behind ``contact_name_taken``, each with the Xero contact that has the
+    name, the documents waiting for it and the ways out (newest first, capped)."""
+    from pm_xero_plugin.invocation import pm_xero
+
+    out = []
+    for row, waiting in engine.ledger.contact_conflicts(location_id, limit=_MAX_FAILURES):
+        match = row.xero_match
+        number, name = engine.our_contact(row)
+        try:
+            proposed = engine._distinct_name(row)
+        except Exception:  # settings being changed: the way out stays, without a suggestion
+            proposed = None
+        contact_id = (match or {}).get("ContactID")
+        link = pm_xero("resolve", str(row.id), "--link-contact", str(contact_id or "CONTACT_ID"))
+        out.append(
+            {
+                "row_id": row.id,
+                "host_id": row.host_id,
+                "number": row.number,
+                "contact_number": number,
+                "name": name,
+                "location_id": row.location_id or None,
+                "tenant_id": row.tenant_id or None,
+                "xero_contact": match,
+                "message": row.detail,
+                "documents_waiting": waiting,
+                "ways_out": [
+                    {
+                        "action": "link_contact",
+                        "contact_id": contact_id,
+                        "command": link,
+                        "says": "it is this customer: link it (our contact number is written "
+                        "onto it when it has none); its documents go",
+                    },
+                    {
+                        "action": "create_distinct",
+                        "name": proposed,
+                        "command": pm_xero("retry", str(row.id), "--distinct-name"),
+                        "says": f"it is someone else: create ours as {proposed!r}"
+                        if proposed
+                        else "it is someone else: create ours under a distinct name",
+                    },
+                    {
+                        "action": "retry",
+                        "command": pm_xero("retry", str(row.id)),
+                        "says": "renamed or archived the other one in Xero: send ours again",
+                    },
+                    {
+                        "action": "exclude",
+                        "command": pm_xero("exclude", str(row.id)),
+                        "says": "never send this customer (its documents stay waiting)",
+                    },
+                ],
+            }
+        )
+    return out
+
+
+def build(engine: Engine, location_id: str | None) -> dict[str, Any]:
+    """The dashboard data for one location, or for the whole business (``None``)."""
+    ledger = engine.ledger
+    settings = engine.settings
+    locations = engine.locations()
+    wanted = [location_id] if location_id is not None else list(locations)
+    counts = ledger.counts(location_id=location_id)
+
+    sections: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def section(loc: str, tenant: str) -> dict[str, Any]:
+        key = (loc, tenant)
+        if key not in sections:
+            sections[key] = {
+                "location_id": loc or None,
+                "location_name": str(locations.get(loc, {}).get("name", "")) or None,
+                "tenant_id": tenant or None,
+                "counts": {kind: dict.fromkeys(STATES, 0) for kind in KINDS},
+                "waiting": [],
+            }
+        return sections[key]
+
+    for loc in wanted:
+        section(loc, (settings.tenant_for(loc) if settings else None) or "")
+    tenant_active: dict[str, int] = {}
+    tenant_contacts_active: dict[str, int] = {}
+    tenant_conflicts: dict[str, int] = {}
+    for c in counts:
+        if c["kind"] == "contact" and c["state"] == "waiting" and c["gate"] == "contact_name_taken":
+            tenant_conflicts[c["tenant_id"]] = tenant_conflicts.get(c["tenant_id"], 0) + c["n"]
+        s = section(c["location_id"], c["tenant_id"])
+        s["counts"].setdefault(c["kind"], dict.fromkeys(STATES, 0))
+        s["counts"][c["kind"]][c["state"]] += c["n"]
+        if c["state"] == "waiting":
+            s["waiting"].append(
+                {
+                    "kind": c["kind"],
+                    "gate": c["gate"],
+                    "count": c["n"],
+                    "reason": gate_reason(c["gate"] or ""),
+                }
+            )
+        moving = c["state"] in ("ready", "sending", "retrying") or (
+            c["state"] == "waiting" and c["gate"] in _DEPENDENCY_WAITS
+        )
+        if moving and c["kind"] != "contact":
+            tenant_active[c["tenant_id"]] = tenant_active.get(c["tenant_id"], 0) + c["n"]
+        if moving and c["kind"] == "contact":
+            tenant_contacts_active[c["tenant_id"]] = (
+                tenant_contacts_active.get(c["tenant_id"], 0) + c["n"]
+            )
+
+    organisations = []
+    by_tenant = settings.tenants(wanted) if settings else {}
+    start = settings.start_date if settings else None
+    for tenant_id, tenant_locations in sorted(by_tenant.items()):
+        record = ledger.tenant(tenant_id)
+        contact_sync = record.contact_sync
+        if contact_sync == "finished":
+            contact_sync = "running" if tenant_contacts_active.get(tenant_id) else "up_to_date"
+        if start is None or record.contact_sync != "finished":
+            data_sync = "not_started"
+        elif any(engine.today(loc) < start for loc in tenant_locations):
+            data_sync = "waiting_for_date"
+        elif tenant_active.get(tenant_id):
+            data_sync = "running"
+        else:
+            data_sync = "up_to_date"
+        organisations.append(
+            {
+                "tenant_id": tenant_id,
+                "locations": tenant_locations,
+                "connected": record.connected,
+                "connection_reason": record.connection_reason,
+                "account_codes": {"state": record.codes_state, "detail": record.codes_detail},
+                "contact_sync": contact_sync,
+                "contact_conflicts": tenant_conflicts.get(tenant_id, 0),
+                "data_sync": data_sync,
+            }
+        )
+
+    problems = ledger.problems(location_id, limit=_MAX_FAILURES)
+    failures = [
+        {
+            "row_id": row.id,
+            "kind": row.kind,
+            "host_id": row.host_id,
+            "number": row.number,
+            "date": row.doc_date,
+            "location_id": row.location_id or None,
+            "tenant_id": row.tenant_id or None,
+            "state": row.state,
+            "gate": row.gate,
+            "message": row.message or gate_reason(row.gate or "", row.detail),
+            "field": row.field,
+            "hint": hint_for(row),
+            "attempts": row.attempts,
+            "updated_at": row.updated_at.isoformat() if row.updated_at else None,
+            "actions": _actions(row),
+        }
+        for row in problems
+    ]
+    failures_total = sum(
+        c["n"]
+        for c in counts
+        if c["state"] in ("failed", "rejected")
+        or (
+            c["state"] == "waiting"
+            and c["gate"] in ("invoice_before_start", "lock_date", "contact_name_taken")
+        )
+    )
+    return {
+        "plugin": "xero",
+        "generated_at": engine.host.now().isoformat(),
+        "enabled": engine.enabled(),
+        "start_date": start.isoformat() if start else None,
+        "start_date_locked": engine.start_date_locked() is not None,
+        "organisations": organisations,
+        "sections": list(sections.values()),
+        "failures": failures,
+        "failures_total": failures_total,
+        "contact_conflicts": contact_conflicts(engine, location_id),
+        "contact_conflicts_total": sum(tenant_conflicts.values()),
+        "plugin_errors": list(engine.hook_errors),
+    }

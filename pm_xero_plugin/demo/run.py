@@ -1,0 +1,746 @@
+"""``pm-xero demo``: a multi-site practice synced end to end, the way an admin would do it.
+
+It runs the real pieces – the reference host with this plugin loaded through its entry point,
+the real OAuth flow, the ledger, the worker and the client over HTTP on loopback – against the
+embedded Xero sandbox (or any Xero-compatible root given with ``--xero-url``):
+
+1. build (or reuse, with ``--data-dir``) a practice: three locations, two of them with their own
+   organisation and the third sharing the first one's, told apart by a tracking category;
+2. connect each location through "Connect to Xero" (authorize → callback → ``/connections``);
+3. map account codes from each organisation's own chart of accounts;
+4. run the contact sync, set the start date and back-sync;
+5. keep the practice running for a while (new bookings, payments) – each record reaches Xero
+   within seconds – and end with the dashboard.
+
+Run again on the same ``--data-dir`` it resumes where it stopped (after a kill too) and sends
+nothing twice; with a later ``--today`` the practice first lives through the days in between,
+one day at a time (a run killed mid-way lives the rest of them next time). The data directory
+remembers which Xero it used (:mod:`pm_xero_plugin.demo.state`), so ``pm-xero preview`` and
+``pm-xero worker`` on it reach the same books afterwards.
+
+What the screen shows while records travel is :mod:`pm_xero_plugin.demo.progress`: what reached
+Xero, waits on Xero's limits as waits, and why it stopped waiting when nothing could move.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shlex
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from pm_xero_plugin.demo import state as demo_state
+from pm_xero_plugin.demo.progress import (
+    HELD_BY_RULES,
+    Reporter,
+    Tally,
+    WaitOutcome,
+    stalled_lines,
+    tally,
+    wait_until_settled,
+)
+from pm_xero_plugin.xero.client import waiting_for_limits
+
+__all__ = [
+    "SIZES",
+    "DemoError",
+    "DemoOptions",
+    "DemoResult",
+    "print_result",
+    "run_demo",
+    "shown_command",
+]
+
+SIZES: dict[str, dict[str, int]] = {
+    "small": {"clients": 240, "days": 540, "live_rounds": 4},
+    "medium": {"clients": 600, "days": 730, "live_rounds": 6},
+    "large": {"clients": 2000, "days": 1095, "live_rounds": 8},
+}
+"""Practice sizes. ``small`` keeps a run at Xero's real limits well under five minutes."""
+
+SANDBOX_CLIENT_ID = "sandbox-client"
+SANDBOX_CLIENT_SECRET = "sandbox-secret"
+_TENANT_PLAN = (0, 1, 0)
+"""Location i connects to organisation _TENANT_PLAN[i]: the third shares the first's."""
+KINDS_OUT = ("contacts", "invoices", "credit_notes", "payments")
+ROUND_SECONDS = 30.0
+"""A live round's records are waited for at most this long before the next round is made; the
+slow ones are still followed (and timed) until they reach Xero."""
+
+
+def shown_command(*args: str) -> str:
+    """A ``pm-xero`` command as the demo prints it for a person to run: written the way
+    ``pm-xero`` was started, so that it runs as printed (:mod:`pm_xero_plugin.invocation`)."""
+    from pm_xero_plugin.invocation import pm_xero
+
+    return pm_xero(*args)
+
+
+class DemoError(Exception):
+    """The demo cannot go on; the message says why and what to do."""
+
+
+@dataclass
+class DemoOptions:
+    data_dir: Path | None = None
+    xero_url: str | None = None
+    client_id: str = SANDBOX_CLIENT_ID
+    client_secret: str = SANDBOX_CLIENT_SECRET
+    start_date: date | None = None
+    today: date | None = None
+    size: str = "small"
+    seed: int = 7
+    spec: Path | None = None
+    live_rounds: int | None = None
+    quiet: bool = False
+    timeout: float = 600.0
+
+
+@dataclass
+class DemoResult:
+    start_date: dict[str, str] = field(default_factory=dict)
+    tenants: dict[str, str] = field(default_factory=dict)
+    eligible: dict[str, dict[str, int]] = field(default_factory=dict)
+    synced: dict[str, dict[str, int]] = field(default_factory=dict)
+    failed: dict[str, dict[str, int]] = field(default_factory=dict)
+    api_calls: int = 0
+    live_latency_s: list[float] = field(default_factory=list)
+    """Created → in Xero, for every live record that reached Xero (and only those)."""
+    live_due: int = 0
+    """Live records due to reach Xero (the live bar's total)."""
+    status: dict[str, Any] = field(default_factory=dict)
+    data_dir: str = ""
+    temporary: bool = False
+    """The data directory is a new temporary one the person did not choose."""
+    problems: list[str] = field(default_factory=list)
+    """Why a phase stopped before everything reached Xero (empty: nothing to say)."""
+    failed_run: bool = False
+    """Xero refused records, or they did not arrive in time: the run failed (exit 1)."""
+    sandbox_state: str | None = None
+    """The embedded sandbox's books (it ends with the demo; the verbs serve it again)."""
+
+    @property
+    def live_reached(self) -> int:
+        return len(self.live_latency_s)
+
+    def live_p95(self) -> float | None:
+        ordered = sorted(self.live_latency_s)
+        if not ordered:
+            return None
+        return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+    def summary(self) -> dict[str, Any]:
+        p95 = self.live_p95()
+        return {
+            "start_date": self.start_date,
+            "tenants": self.tenants,
+            "eligible": self.eligible,
+            "synced": self.synced,
+            "failed": self.failed,
+            "api_calls": self.api_calls,
+            "live": {
+                "due": self.live_due,
+                "reached_xero": self.live_reached,
+                "p95_seconds": None if p95 is None else round(p95, 3),
+            },
+            "problems": self.problems,
+            "data_dir": self.data_dir,
+        }
+
+
+class RunningClock:
+    """The host clock for the demo: a chosen date whose time runs at real speed.
+
+    Retries and leases are scheduled on the host clock, so it must move by itself; a test's
+    :class:`~hookspecs.refhost.ManualClock` would freeze them. ``set`` jumps (simulated days).
+    """
+
+    def __init__(self, start: datetime) -> None:
+        self._lock = threading.Lock()
+        self._base = start
+        self._t0 = time.monotonic()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._base + timedelta(seconds=time.monotonic() - self._t0)
+
+    def set(self, moment: datetime) -> None:
+        with self._lock:
+            self._base, self._t0 = moment, time.monotonic()
+
+    def advance(self, delta: timedelta) -> datetime:
+        with self._lock:
+            self._base += delta
+            return self._base + timedelta(seconds=time.monotonic() - self._t0)
+
+    def today(self, tz: str | ZoneInfo) -> date:
+        zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+        return self.now().astimezone(zone).date()
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+def _find_spec(explicit: Path | None) -> Path | None:
+    from pm_xero_plugin.sandbox import find_spec
+
+    return Path(explicit) if explicit else find_spec()
+
+
+def _state(data_dir: Path) -> dict[str, Any]:
+    path = data_dir / "demo.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _save_state(data_dir: Path, state: dict[str, Any]) -> None:
+    path = data_dir / "demo.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    os.replace(tmp, path)
+
+
+def _kept_where(data_dir: Path) -> str:
+    return (
+        f"data kept in {data_dir} (a new temporary directory): run again with "
+        f"--data-dir {shlex.quote(str(data_dir))} to resume, or remove it with "
+        f"rm -r {shlex.quote(str(data_dir))}"
+    )
+
+
+def run_demo(options: DemoOptions) -> DemoResult:
+    """Run the demo; raises :class:`DemoError` with a clear message when it cannot go on."""
+    from hookspecs.refhost import RefHost, generate_practice
+    from pm_xero_plugin import plugin
+
+    if options.size not in SIZES:
+        raise DemoError(f"--size must be one of {', '.join(SIZES)}")
+    size = SIZES[options.size]
+    report = Reporter(options.quiet)
+    temporary = options.data_dir is None
+    data_dir = Path(options.data_dir or tempfile.mkdtemp(prefix="pm-xero-demo-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if temporary:
+        report.step(_kept_where(data_dir))
+    state = _state(data_dir)
+    today = options.today or date.fromisoformat(state.get("today", date.today().isoformat()))
+    if state.get("today") and today < date.fromisoformat(state["today"]):
+        raise DemoError(
+            f"--today {today} is before the practice's last day {state['today']}: "
+            "time only moves forward"
+        )
+    result = DemoResult(data_dir=str(data_dir), temporary=temporary)
+
+    with ExitStack() as stack:
+        # Xero: the embedded sandbox on loopback, or the server the user named.
+        xero = demo_state.DemoXero(
+            client_id=options.client_id,
+            client_secret=options.client_secret,
+            url=options.xero_url.rstrip("/") if options.xero_url else None,
+            seed=options.seed,
+        )
+        sandbox = None
+        if xero.url is not None:
+            url = xero.url
+            report.step(f"Xero-compatible server at {url}")
+        else:
+            spec = _find_spec(options.spec)
+            try:
+                url, sandbox = stack.enter_context(
+                    demo_state.serve_saved_sandbox(data_dir, xero, spec)
+                )
+            except demo_state.StateClaimed as claimed:
+                raise DemoError(
+                    f"{claimed}: stop the process that serves it, then run the demo again"
+                ) from None
+            result.sandbox_state = str(data_dir / demo_state.STATE_FILE)
+            if sandbox is None:
+                report.step(f"this practice's Xero sandbox, already served on {url}")
+            else:
+                checked = "bodies checked against Xero's spec" if spec else "no spec: unchecked"
+                report.step(f"embedded Xero sandbox on {url} ({checked})")
+        demo_state.save(data_dir, xero)
+
+        os.environ.update(
+            {
+                **demo_state.environment(url, options.client_id, options.client_secret),
+                "PM_XERO_WORKER": "thread",
+            }
+        )
+        opening = datetime.combine(today, dtime(8, 0), ZoneInfo("Australia/Sydney"))
+        clock = RunningClock(opening.astimezone(UTC))
+        host = RefHost(data_dir, clock=clock)
+        stack.callback(host.close)
+
+        if not state.get("generated"):
+            report.step(f"building a {options.size} practice (seed {options.seed})")
+            summary = generate_practice(
+                host,
+                seed=options.seed,
+                clients=size["clients"],
+                start=today - timedelta(days=size["days"]),
+                end=today - timedelta(days=1),
+            )
+            state.update(generated=True, seed=options.seed, today=today.isoformat())
+            _save_state(data_dir, state)
+            report.step(
+                "practice: " + ", ".join(f"{summary.total(k)} {k}" for k in sorted(summary.counts))
+            )
+
+        host.start()
+        stack.callback(host.stop)
+        runtime = plugin.get_runtime()
+        engine = plugin.get_engine()
+        if runtime is None or engine is None:
+            failures = "; ".join(str(f) for f in host.plugin_load_failures + host.hook_failures)
+            raise DemoError(f"the Xero add-on did not start: {failures or 'see the log'}")
+
+        _live_through(host, state, data_dir, today, options.seed, report)
+
+        locations = host.locations()
+        tenants = _connect_all(host, runtime, locations, report, state, data_dir)
+        result.tenants = {loc["id"]: tenants[loc["id"]] for loc in locations}
+        names = dict(state.get("organisation_names", {}))
+
+        settings = _settings(host, runtime, locations, tenants, state)
+        start = options.start_date or (
+            date.fromisoformat(state["start_date"])
+            if state.get("start_date")
+            else (today - timedelta(days=120)).replace(day=1)
+        )
+        # The start date is checked before anything claims to use it: a refused date (later than
+        # what already reached Xero) ends here, with nothing announced and nothing sent.
+        refused = engine.validate_settings({**settings, "start_date": start.isoformat()})
+        if refused:
+            raise DemoError(f"start date {start} was refused: " + "; ".join(refused))
+        settings["start_date"] = None if not state.get("start_date") else state["start_date"]
+        _save_settings(host, settings)
+
+        waiter = _Waiter(engine, runtime, report, names, data_dir, options.timeout, result)
+        report.step("contact sync")
+        host.start_contact_sync(None)
+        waiter.wait("contacts", kinds=("contact",))
+
+        report.step(f"start date {start}: back-syncing everything dated on or after it")
+        settings["start_date"] = start.isoformat()
+        _save_settings(host, settings)
+        state["start_date"] = start.isoformat()
+        _save_state(data_dir, state)
+        host.backfill(None, None)
+        waiter.wait("back-sync")
+
+        rounds = options.live_rounds if options.live_rounds is not None else size["live_rounds"]
+        if rounds:
+            report.step(f"the practice keeps working ({rounds} rounds of new records)")
+            state["runs"] = int(state.get("runs", 0)) + 1
+            _save_state(data_dir, state)
+            live = _Live(host, engine, runtime, today, rounds, f"{options.seed}:{state['runs']}")
+            waiter.wait_live(live)
+            result.live_latency_s = live.latencies
+            result.live_due = live.tally().total
+            waiter.wait("the rest", quiet_when_settled=True)
+        state["today"] = today.isoformat()
+        _save_state(data_dir, state)
+
+        result.start_date = {loc["id"]: start.isoformat() for loc in locations}
+        _fill_counts(engine, result, locations)
+        result.failed_run = result.failed_run or any(
+            n for per_kind in result.failed.values() for n in per_kind.values()
+        )
+        result.api_calls = (
+            sandbox.api_calls() if sandbox is not None else runtime.worker.stats.api_calls
+        )
+        result.status = host.sync_status(None) or {}
+    return result
+
+
+def _live_through(
+    host: Any, state: dict[str, Any], data_dir: Path, today: date, seed: int, report: Reporter
+) -> None:
+    """Live through the days since the practice's last day, one day at a time, each recorded as
+    lived once it is: a run killed on the way lives only the days still to come (and the day it
+    was in again, with new ids: the generator keys each day's stream by the host's numbering)."""
+    from hookspecs.refhost import simulate_days
+
+    last_day = date.fromisoformat(state.get("today", today.isoformat()))
+    if today <= last_day:
+        return
+    report.step(f"the practice lives through {last_day + timedelta(days=1)} … {today}")
+    day = last_day + timedelta(days=1)
+    while day <= today:
+        simulate_days(host, day, day, seed=seed + 1)
+        state["today"] = day.isoformat()
+        _save_state(data_dir, state)
+        day += timedelta(days=1)
+
+
+# -- steps --------------------------------------------------------------------------------------
+
+
+def _connect_all(
+    host: Any,
+    runtime: Any,
+    locations: Sequence[Mapping[str, Any]],
+    report: Reporter,
+    state: dict[str, Any],
+    data_dir: Path,
+) -> dict[str, str]:
+    """Connect every location through the real authorisation-code flow (the sandbox consents at
+    once and redirects with ``code`` and ``state``; we follow the redirect as a browser would)."""
+    chosen: dict[str, str] = dict(state.get("tenants", {}))
+    organisations: list[str] = list(state.get("organisations", []))
+    known: dict[str, str] = dict(state.get("organisation_names", {}))
+    with httpx.Client(timeout=10.0) as browser:
+        for index, loc in enumerate(locations):
+            key = loc["id"]
+            if key in chosen and runtime.connection_ok(key):
+                continue
+            url = runtime.connect_url(key)
+            if organisations:
+                url += f"&tenant={organisations[_TENANT_PLAN[index % 3] % len(organisations)]}"
+            answer = browser.get(url, follow_redirects=False)
+            if answer.status_code not in (302, 303) or "location" not in answer.headers:
+                raise DemoError(
+                    f"Connect to Xero for {loc['name']}: the authorize page answered "
+                    f"{answer.status_code}, not a redirect"
+                )
+            params = dict(parse_qsl(urlsplit(answer.headers["location"]).query))
+            connections = runtime.complete_connect(params)
+            if not organisations:
+                organisations = [c.tenant_id for c in connections]
+            wanted = organisations[_TENANT_PLAN[index % 3] % len(organisations)]
+            if wanted not in {c.tenant_id for c in connections}:
+                wanted = connections[0].tenant_id
+            chosen[key] = wanted
+            names = {c.tenant_id: c.tenant_name for c in connections}
+            known.update(names)
+            report.step(f"connected {loc['name']} → {names.get(wanted, wanted)}")
+    state.update(tenants=chosen, organisations=organisations, organisation_names=known)
+    _save_state(data_dir, state)
+    return chosen
+
+
+def _pick(accounts: list[dict[str, Any]], *words: str, types: tuple[str, ...] = ()) -> str | None:
+    active = [a for a in accounts if a.get("Status") == "ACTIVE" and a.get("Code")]
+    for word in words:
+        for account in active:
+            if word.lower() in str(account.get("Name", "")).lower() and (
+                not types or account.get("Type") in types
+            ):
+                return str(account["Code"])
+    if types:
+        for account in active:
+            if account.get("Type") in types:
+                return str(account["Code"])
+    return None
+
+
+def _codes_for(runtime: Any, tenant_id: str) -> dict[str, Any]:
+    """Account codes chosen from the organisation's own chart, the way an admin would."""
+    connection = runtime.connection_for_any(tenant_id)
+    with waiting_for_limits():  # a re-run soon after a run meets the minute it used: wait
+        accounts = runtime.client.accounts(tenant_id, connection)
+        rates = runtime.client.tax_rates(tenant_id, connection)
+    revenue = ("REVENUE", "SALES", "OTHERINCOME")
+    default = _pick(accounts, "Sales", types=revenue) or "200"
+    income = {"default": default}
+    for category, word in (
+        ("boarding", "Boarding"),
+        ("daycare", "Daycare"),
+        ("grooming", "Grooming"),
+        ("retail", "Retail"),
+        ("extras", "Extras"),
+    ):
+        income[category] = _pick(accounts, word, types=revenue) or default
+    bank = _pick(accounts, "Business Bank", types=("BANK",)) or "090"
+    clearing = _pick(accounts, "Clearing", types=("BANK",)) or bank
+    output = {str(r.get("TaxType")): r for r in rates if str(r.get("Status", "ACTIVE")) == "ACTIVE"}
+    tax_types: dict[str, str] = {}
+    for tax_type, rate in output.items():
+        if "OUTPUT" not in tax_type or rate.get("CanApplyToRevenue") is False:
+            continue
+        percent = str(rate.get("EffectiveRate") or rate.get("DisplayTaxRate") or "0")
+        key = format(float(percent), "g")
+        tax_types.setdefault(key, tax_type)
+    return {
+        "income": income,
+        "credit_notes": default,
+        "payments": {
+            "cash": bank,
+            "card": clearing,
+            "eftpos": clearing,
+            "bank_transfer": bank,
+            "stripe": clearing,
+            "voucher": bank,
+        },
+        "overpayments": _pick(accounts, "Accounts Receivable") or "610",
+        "rounding": _pick(accounts, "Rounding") or "860",
+        "tax_types": tax_types,
+    }
+
+
+def _settings(
+    host: Any,
+    runtime: Any,
+    locations: Sequence[Mapping[str, Any]],
+    tenants: dict[str, str],
+    state: dict[str, Any],
+) -> dict[str, Any]:
+    shared = {t for t in tenants.values() if list(tenants.values()).count(t) > 1}
+    settings: dict[str, Any] = {
+        "enabled": True,
+        "prefixes": {"client": "C", "invoice": "INV", "credit_note": "CN", "payment": "PAY"},
+        "organisation_mode": "per_location",
+        "locations": {
+            loc["id"]: {
+                "tenant_id": tenants[loc["id"]],
+                "connection_enabled": True,
+                "tracking_option": loc["name"] if tenants[loc["id"]] in shared else None,
+            }
+            for loc in locations
+        },
+        "tracking_category": "Location" if shared else None,
+        "account_codes": {t: _codes_for(runtime, t) for t in sorted(set(tenants.values()))},
+        "start_date": state.get("start_date"),
+        "rounding_tolerance": "0.02",
+    }
+    for tenant_id in shared:
+        names = [loc["name"] for loc in locations if tenants[loc["id"]] == tenant_id]
+        with waiting_for_limits():
+            runtime.ensure_tracking_options(tenant_id, "Location", names)
+    return settings
+
+
+def _save_settings(host: Any, settings: dict[str, Any]) -> None:
+    errors = host.save_plugin_settings("xero", settings)
+    if errors:
+        raise DemoError("the settings were refused:\n  " + "\n  ".join(errors))
+
+
+# -- waiting for Xero -------------------------------------------------------------------------
+
+
+class _Waiter:
+    """Waits for each phase with a bar of what reached Xero, and keeps what went wrong."""
+
+    def __init__(
+        self,
+        engine: Any,
+        runtime: Any,
+        report: Reporter,
+        names: Mapping[str, str],
+        data_dir: Path,
+        timeout: float,
+        result: DemoResult,
+    ) -> None:
+        self.engine, self.runtime, self.report = engine, runtime, report
+        self.names, self.data_dir, self.timeout, self.result = names, data_dir, timeout, result
+
+    def _explain(self, found: Tally) -> list[str]:
+        see = shown_command("status", "--data-dir", str(self.data_dir))
+        return stalled_lines(found, self.engine.status(None), see)
+
+    def _busy(self) -> bool:
+        from pm_xero_plugin import plugin
+
+        return not plugin.wait_for_jobs(0)
+
+    def _outcome(self, label: str, outcome: WaitOutcome) -> None:
+        for line in outcome.why:
+            self.report.line(line, label=f"{label} stopped:")
+        self.result.problems.extend(f"{label}: {line}" for line in outcome.why)
+        if outcome.timed_out or outcome.tally.failed_total:
+            self.result.failed_run = True
+
+    def wait(
+        self, label: str, kinds: tuple[str, ...] | None = None, quiet_when_settled: bool = False
+    ) -> None:
+        """Wait until the phase's rows are in Xero, or cannot get there (then say why)."""
+        self.runtime.worker.notify()
+
+        def look() -> Tally:
+            return tally(self.engine.ledger.counts(), kinds)
+
+        if quiet_when_settled and not self._busy() and look().settled:
+            return
+        outcome = wait_until_settled(
+            look,
+            report=self.report,
+            label=label,
+            timeout=self.timeout,
+            limiter=self.runtime.limiter,
+            names=self.names,
+            explain=self._explain,
+            busy=self._busy,
+        )
+        self._outcome(label, outcome)
+
+    def wait_live(self, live: _Live) -> None:
+        outcome = wait_until_settled(
+            live.tally,
+            report=self.report,
+            label="live",
+            timeout=self.timeout + ROUND_SECONDS * live.rounds,
+            limiter=self.runtime.limiter,
+            names=self.names,
+            explain=self._explain,
+            busy=live.busy,
+            poll=0.05,
+            on_poll=live.step,
+        )
+        self._outcome("live", outcome)
+
+
+class _Live:
+    """New records as a live practice makes them, and how long each took to reach Xero.
+
+    A round's records are made together; each is timed from the moment its round began (so a
+    record made late in the round is, if anything, timed as slower than it was) to the first
+    look that finds it synced. Only records that reached Xero are timed; records the rules hold
+    (a payment whose invoice is before the start date) or that were excluded (voided before they
+    were ever sent) are not due and leave the count; failed ones are counted as failed.
+    """
+
+    def __init__(
+        self, host: Any, engine: Any, runtime: Any, today: date, rounds: int, seed: str
+    ) -> None:
+        self.host, self.engine, self.runtime, self.today = host, engine, runtime, today
+        self.rounds = rounds
+        self.rng = random.Random(f"demo-live:{seed}:{today.isoformat()}")
+        self.made = 0
+        self.round_began = 0.0
+        self.round_rows: set[int] = set()
+        self.pending: dict[int, float] = {}  # row id → when its round began
+        self.rows: dict[int, tuple[str, str, str, str | None]] = {}  # tenant, kind, state, gate
+        self.latencies: list[float] = []
+
+    def busy(self) -> bool:
+        return self.made < self.rounds
+
+    def step(self) -> None:
+        """Look at the live rows; make the next round once this one's records are in Xero (or
+        cannot get there, or have taken ``ROUND_SECONDS``)."""
+        self._look()
+        if not self.busy():
+            return
+        round_open = self.round_rows & set(self.pending)
+        moving = any(self.rows[r][2] in ("ready", "sending", "retrying") for r in round_open)
+        if self.made and moving and time.monotonic() - self.round_began < ROUND_SECONDS:
+            return
+        self._make_round()
+
+    def _make_round(self) -> None:
+        from hookspecs.refhost import live_day
+
+        ledger = self.engine.ledger
+        before = ledger.max_row_id()
+        self.round_began = time.monotonic()
+        live_day(self.host, self.today, self.rng, per_day=1)
+        self.runtime.worker.notify()
+        self.made += 1
+        self.round_rows = set(ledger.row_ids_after(before))
+        for row_id in self.round_rows:
+            self.pending[row_id] = self.round_began
+        self._look()
+
+    def _look(self) -> None:
+        ledger = self.engine.ledger
+        now = time.monotonic()
+        for row_id, began in list(self.pending.items()):
+            row = ledger.get(row_id)
+            if row is None:
+                del self.pending[row_id]
+                self.rows.pop(row_id, None)
+                continue
+            self.rows[row_id] = (row.tenant_id, row.kind, row.state, row.gate)
+            if row.state == "synced":
+                self.latencies.append(now - began)
+                del self.pending[row_id]
+            elif row.state in ("failed", "excluded", "rejected") or (
+                row.state == "waiting" and row.gate in HELD_BY_RULES
+            ):
+                del self.pending[row_id]
+
+    def tally(self) -> Tally:
+        found = Tally()
+        for tenant_id, kind, state, gate in self.rows.values():
+            found.add(tenant_id, kind, state, gate, 1)
+        return found
+
+
+# -- the result --------------------------------------------------------------------------------
+
+
+def _fill_counts(engine: Any, result: DemoResult, locations: Sequence[Mapping[str, Any]]) -> None:
+    names = {"contact": "contacts", "invoice": "invoices", "credit_note": "credit_notes"}
+    names.update(payment="payments", overpayment="payments")
+    for loc in locations:
+        for bucket in (result.eligible, result.synced, result.failed):
+            bucket[loc["id"]] = dict.fromkeys(KINDS_OUT, 0)
+    for row in engine.ledger.counts():
+        kind = names.get(row["kind"])
+        loc = row.get("location_id")
+        if kind is None or loc not in result.eligible:
+            continue
+        state, gate = row["state"], row.get("gate")
+        if state in ("excluded", "rejected") or (state == "waiting" and gate in HELD_BY_RULES):
+            continue
+        result.eligible[loc][kind] += row["n"]
+        if state == "synced":
+            result.synced[loc][kind] += row["n"]
+        elif state == "failed":
+            result.failed[loc][kind] += row["n"]
+
+
+def print_result(result: DemoResult, as_json: bool = False) -> int:
+    """Print the end of the demo (the JSON summary, or the dashboard and what to do next) and
+    return the exit status: 1 when the run failed (Xero refused records, or they did not arrive
+    in time), else 0."""
+    import click
+
+    if as_json:
+        click.echo(json.dumps(result.summary(), indent=2, sort_keys=True))
+        return 1 if result.failed_run else 0
+    from pm_xero_plugin.dashboard.render import print_status
+
+    print_status(result.status, max_failures=3)
+    p95 = result.live_p95()
+    if result.live_due:
+        left = result.live_due - result.live_reached
+        click.echo(
+            f"live records: {result.live_reached} of {result.live_due} reached Xero"
+            + (f", p95 {p95:.2f} s after they were created" if p95 is not None else "")
+            + (f"; {left} did not" if left else "")
+        )
+    for problem in result.problems:
+        click.echo(f"stopped waiting – {problem}")
+    click.echo(f"Accounting API calls: {result.api_calls}")
+    data_dir = result.data_dir
+    if result.temporary:
+        kept = _kept_where(Path(data_dir))
+        click.echo(kept[:1].upper() + kept[1:])  # not str.capitalize(): it lowercases the path
+    else:
+        click.echo(f"Data kept in {data_dir}: run the same command again to resume.")
+    click.echo(f"See it all: {shown_command('status', '--data-dir', data_dir)}")
+    if result.sandbox_state:
+        click.echo(
+            f"Its Xero's books are kept in {result.sandbox_state}: "
+            f"{shown_command('preview', '--data-dir', data_dir)} and "
+            f"{shown_command('worker', '--data-dir', data_dir)} serve them again by themselves; "
+            "to look at them in a browser or from a host: "
+            f"{shown_command('sandbox', '--state', result.sandbox_state, '--port', '8765')}"
+        )
+    return 1 if result.failed_run else 0

@@ -1,0 +1,248 @@
+"""A demo's Xero, remembered in its data directory, so the operator's verbs reach it afterwards.
+
+The demo's embedded sandbox ends with the demo, but its books do not: they live in
+``<data_dir>/sandbox-state.json``. Without more, ``pm-xero preview`` or ``pm-xero worker`` on the
+demo's data directory said "the Xero app is not configured" – the person had no way to know
+which server, app or secret the demo had used. So the demo writes ``<data_dir>/xero-app.json``
+(the app's client id and secret and, for ``--xero-url``, the server's root) and the verbs read it
+through :func:`app_config`: for an embedded demo they serve the sandbox again on its saved state,
+on a free loopback port, for as long as the verb runs. The environment (``PM_XERO_CLIENT_ID`` …)
+wins when it is set: a host's own configuration is never overridden by a file.
+
+One sandbox per state file: two servers writing one file would each overwrite the other's books.
+A server claims the file with an exclusive lock on ``<state>.lock`` and publishes its root in
+``<state>.url``; whoever finds the file claimed uses the published server instead of starting a
+second one (``pm-xero sandbox --state`` claims it too, and refuses a file already served).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pm_xero_plugin.sync.runtime import AppConfig
+
+__all__ = [
+    "APP_FILE",
+    "STATE_FILE",
+    "DemoXero",
+    "StateClaimed",
+    "app_config",
+    "claim_for_server",
+    "claim_state",
+    "environment",
+    "load",
+    "save",
+    "serve_saved_sandbox",
+]
+
+APP_FILE = "xero-app.json"
+STATE_FILE = "sandbox-state.json"
+
+
+@dataclass(frozen=True)
+class DemoXero:
+    """Which Xero a demo used: its own sandbox (``url`` is ``None``) or a server at ``url``."""
+
+    client_id: str
+    client_secret: str
+    url: str | None = None
+    seed: int = 0
+    orgs: int = 2
+
+    @property
+    def embedded(self) -> bool:
+        return self.url is None
+
+
+def save(data_dir: Path, xero: DemoXero) -> None:
+    """Remember the demo's Xero in ``data_dir`` (written atomically, readable by its owner only:
+    it holds the app's secret, like the environment it stands in for)."""
+    path = Path(data_dir) / APP_FILE
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({"xero": asdict(xero)}, out, indent=2)
+    os.replace(tmp, path)
+
+
+def load(data_dir: Path) -> DemoXero | None:
+    """The demo's Xero recorded in ``data_dir``, or ``None`` (not a demo's, or unreadable)."""
+    try:
+        saved = json.loads((Path(data_dir) / APP_FILE).read_text())["xero"]
+        return DemoXero(
+            client_id=str(saved["client_id"]),
+            client_secret=str(saved["client_secret"]),
+            url=saved.get("url") or None,
+            seed=int(saved.get("seed", 0)),
+            orgs=int(saved.get("orgs", 2)),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+# -- one server per state file --------------------------------------------------------------------
+
+
+class StateClaimed(Exception):
+    """Another process serves this state file; ``url`` is where (``None`` if it did not say)."""
+
+    def __init__(self, state: Path, url: str | None) -> None:
+        self.state, self.url = state, url
+        where = f"at {url}" if url else "by another process"
+        super().__init__(f"{state} is already served {where}")
+
+
+class _Claim:
+    """An exclusive lock on a state file, and the URL published while it is held."""
+
+    def __init__(self, state: Path, lock: IO[str]) -> None:
+        self.state, self._lock = state, lock
+        self._url_file = state.with_name(state.name + ".url")
+
+    def publish(self, url: str) -> None:
+        tmp = self._url_file.with_suffix(".tmp")
+        tmp.write_text(url)
+        os.replace(tmp, self._url_file)
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError):
+            self._url_file.unlink()
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
+        self._lock.close()
+
+
+def _published(state: Path) -> str | None:
+    try:
+        return state.with_name(state.name + ".url").read_text().strip() or None
+    except OSError:
+        return None
+
+
+@contextmanager
+def claim_state(state: Path, url: str | None = None) -> Iterator[_Claim]:
+    """Hold ``state`` as its one server's for the block (and publish ``url`` if given).
+
+    :raises StateClaimed: another process holds it; the exception says where it serves.
+    """
+    state = Path(state)
+    lock = open(state.with_name(state.name + ".lock"), "a+")  # noqa: SIM115 – held for the block
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise StateClaimed(state, _published(state)) from None
+    claim = _Claim(state, lock)
+    try:
+        if url is not None:
+            claim.publish(url)
+        yield claim
+    finally:
+        claim.release()
+
+
+def claim_for_server(state: str | os.PathLike[str] | None) -> _Claim | None:
+    """For ``pm-xero sandbox --state``: claim the file for this process before the sandbox opens
+    it (the lock goes with the process); ``None`` without a state file or where no lock file can
+    be made (the sandbox then says why it cannot write there).
+
+    :raises StateClaimed: another process serves that file.
+    """
+    if state is None:
+        return None
+    try:
+        stack = ExitStack()
+        claim = stack.enter_context(claim_state(Path(state)))
+    except OSError:
+        return None
+    _SERVED.push(stack)
+    return claim
+
+
+def environment(url: str, client_id: str, client_secret: str) -> dict[str, str]:
+    """The settings (environment variables) a host needs to use a Xero-compatible server."""
+    return {
+        "PM_XERO_URL": url,
+        "PM_XERO_CLIENT_ID": client_id,
+        "PM_XERO_CLIENT_SECRET": client_secret,
+    }
+
+
+@contextmanager
+def serve_saved_sandbox(
+    data_dir: Path, xero: DemoXero, spec: Path | None = None
+) -> Iterator[tuple[str, Any]]:
+    """Serve the demo's sandbox on its saved books (``<data_dir>/sandbox-state.json``; a new one
+    if there are none yet) on a free loopback port for the block; yields ``(url, sandbox)``.
+
+    When the state file is already served (a demo or a verb still running, or ``pm-xero sandbox
+    --state``), that server is used instead and ``sandbox`` is ``None``.
+
+    :param spec: Xero's OpenAPI file to check bodies against (default: where ``find_spec`` looks).
+    """
+    from pm_xero_plugin.sandbox import Sandbox, SandboxClock, find_spec
+
+    state = Path(data_dir) / STATE_FILE
+    stack = ExitStack()
+    try:
+        claim = stack.enter_context(claim_state(state))
+    except StateClaimed as claimed:
+        if claimed.url is None:
+            raise
+        yield claimed.url, None
+        return
+    with stack:
+        sandbox = Sandbox(
+            client_id=xero.client_id,
+            client_secret=xero.client_secret,
+            orgs=xero.orgs,
+            spec_path=spec if spec is not None else find_spec(None),
+            clock=SandboxClock(time_scale=1.0),
+            state_path=state,
+            seed=xero.seed,
+        )
+        with sandbox.serve(port=0) as server:
+            claim.publish(server.url)
+            try:
+                yield server.url, sandbox
+            finally:
+                sandbox.save()
+
+
+# -- what the verbs call ------------------------------------------------------------------------
+
+_SERVED = ExitStack()
+atexit.register(_SERVED.close)
+
+
+def app_config(data_dir: Path | None, env: Mapping[str, str] | None = None) -> AppConfig | None:
+    """The Xero app for a verb on ``data_dir``: the environment's, else the one a demo recorded
+    there (its sandbox served again on its saved books until the process ends), else ``None``."""
+    from pm_xero_plugin.sync.runtime import AppConfig
+
+    config = AppConfig.from_env(env)
+    if config is not None:
+        return config
+    if data_dir is None:
+        return None
+    xero = load(data_dir)
+    if xero is None:
+        return None
+    url = xero.url
+    if xero.embedded:
+        url, _sandbox = _SERVED.enter_context(serve_saved_sandbox(data_dir, xero))
+    return AppConfig(client_id=xero.client_id, client_secret=xero.client_secret, url=url)
+
+
+def close_served() -> None:
+    """Stop the sandboxes :func:`app_config` started (also done when the process exits)."""
+    _SERVED.close()

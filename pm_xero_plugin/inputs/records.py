@@ -1,0 +1,315 @@
+"""Marshmallow schemas for what the host passes in: never trust a record, keep it when refused.
+
+Unknown keys: **EXCLUDE**, deliberately, not RAISE. The host contract says hosts grow their records
+over time (a new optional field on an invoice is not a breaking change for them); with RAISE every
+such host upgrade would turn every record into a rejection and stop the sync of a whole business.
+Missing required fields, wrong types and out-of-range values are refused (RAISE semantics), with
+field-level messages (``lines.0.quantity: must be ≥ 0``). Nothing is lost either way: a refused
+record is stored as ``rejected`` with its raw payload.
+
+Money must arrive as a decimal string (or an integer), never a float: a float has already lost the
+cents the host meant. Two decimal places for money, four for quantities (Xero's ``unitdp=4``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection, Mapping
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+import orjson
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+from pm_xero_plugin.inputs.fastcheck import FAST
+
+__all__ = [
+    "MAX_DESCRIPTION",
+    "MAX_RAW_BYTES",
+    "SCHEMAS",
+    "canonical_json",
+    "capped_raw",
+    "flatten_errors",
+    "payload_json",
+    "validate_record",
+]
+
+MAX_DESCRIPTION: Final = 4000
+"""Xero's limit on a line's description."""
+
+MAX_RAW_BYTES: Final = 64 * 1024
+"""How much of a refused record's raw JSON is kept (plus its full size and SHA-256)."""
+
+REVENUE_CATEGORIES: Final = (
+    "boarding",
+    "daycare",
+    "grooming",
+    "training",
+    "retail",
+    "extras",
+    "voucher",
+    "adjustment",
+)
+PAYMENT_METHODS: Final = ("cash", "card", "eftpos", "bank_transfer", "stripe", "voucher")
+
+
+class _Decimal(fields.Decimal):
+    """A decimal string (or int) with at most ``max_places`` decimals; floats are refused."""
+
+    def __init__(self, *, max_places: int, minimum: Decimal | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_places = max_places
+        self.minimum = minimum
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ValidationError("must be a decimal string such as '12.50'")
+        try:
+            number = Decimal(value) if isinstance(value, int) else Decimal(value.strip())
+        except InvalidOperation:
+            raise ValidationError(f"'{str(value)[:40]}' is not a number") from None
+        if not number.is_finite():
+            raise ValidationError("must be a finite number")
+        exponent = number.as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > self.max_places:
+            raise ValidationError(f"at most {self.max_places} decimal places")
+        if self.minimum is not None and number < self.minimum:
+            raise ValidationError(f"must be ≥ {self.minimum}")
+        return number
+
+
+def _money(**kwargs: Any) -> _Decimal:
+    return _Decimal(max_places=2, **kwargs)
+
+
+_ID = validate.Length(min=1, max=100)
+
+
+class _HostSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class AddressSchema(_HostSchema):
+    line1 = fields.String(allow_none=True, validate=validate.Length(max=500))
+    line2 = fields.String(allow_none=True, validate=validate.Length(max=500))
+    city = fields.String(allow_none=True, validate=validate.Length(max=255))
+    region = fields.String(allow_none=True, validate=validate.Length(max=255))
+    postcode = fields.String(allow_none=True, validate=validate.Length(max=50))
+    country = fields.String(allow_none=True, validate=validate.Length(max=50))
+
+
+class ClientSchema(_HostSchema):
+    id = fields.String(required=True, validate=_ID)
+    number = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    location_id = fields.String(required=True, validate=_ID)
+    first_name = fields.String(required=True, validate=validate.Length(max=255))
+    last_name = fields.String(required=True, validate=validate.Length(max=255))
+    email = fields.String(allow_none=True, validate=validate.Length(max=255))
+    phone = fields.String(allow_none=True, validate=validate.Length(max=50))
+    address = fields.Nested(AddressSchema, allow_none=True)
+    customer_type = fields.String(allow_none=True, validate=validate.Length(max=100))
+    updated_at = fields.String(required=True)
+
+    @validates_schema
+    def _has_a_name(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not (data.get("first_name", "").strip() or data.get("last_name", "").strip()):
+            raise ValidationError("a customer needs a first or last name", "last_name")
+
+
+class LineItemSchema(_HostSchema):
+    description = fields.String(required=True, validate=validate.Length(max=MAX_DESCRIPTION))
+    category = fields.String(required=True, validate=validate.OneOf(REVENUE_CATEGORIES))
+    quantity = _Decimal(max_places=4, minimum=Decimal(0), required=True)
+    unit_price = _money(required=True)
+    discount_rate = _Decimal(max_places=4, minimum=Decimal(0), allow_none=True)
+    tax_rate = _Decimal(max_places=4, minimum=Decimal(0), allow_none=True)
+    area_type = fields.String(allow_none=True, validate=validate.Length(max=100))
+
+    @validates_schema
+    def _discount_at_most_100(self, data: dict[str, Any], **kwargs: Any) -> None:
+        rate = data.get("discount_rate")
+        if rate is not None and rate > 100:
+            raise ValidationError("must be ≤ 100", "discount_rate")
+
+
+class _DocumentSchema(_HostSchema):
+    id = fields.String(required=True, validate=_ID)
+    number = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    location_id = fields.String(required=True, validate=_ID)
+    client_id = fields.String(required=True, validate=_ID)
+    date = fields.Date(required=True)
+    currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{3}$"))
+    line_amount_types = fields.String(
+        required=True, validate=validate.OneOf(("exclusive", "inclusive", "no_tax"))
+    )
+    lines = fields.List(
+        fields.Nested(LineItemSchema), required=True, validate=validate.Length(min=1, max=1000)
+    )
+    total = _money(required=True, minimum=Decimal(0))
+    updated_at = fields.String(required=True)
+
+
+class InvoiceSchema(_DocumentSchema):
+    due_date = fields.Date(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(("open", "paid", "voided")))
+    reference = fields.String(allow_none=True, validate=validate.Length(max=255))
+
+    @validates_schema
+    def _due_not_before_date(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "date" in data and "due_date" in data and data["due_date"] < data["date"]:
+            raise ValidationError("must not be before the invoice date", "due_date")
+
+
+class CreditNoteSchema(_DocumentSchema):
+    invoice_id = fields.String(allow_none=True, validate=_ID)
+    reason = fields.String(allow_none=True, validate=validate.Length(max=4000))
+
+
+class AllocationSchema(_HostSchema):
+    invoice_id = fields.String(required=True, validate=_ID)
+    amount = _money(required=True, minimum=Decimal("0.01"))
+
+
+class PaymentSchema(_HostSchema):
+    id = fields.String(required=True, validate=_ID)
+    number = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    location_id = fields.String(required=True, validate=_ID)
+    client_id = fields.String(required=True, validate=_ID)
+    paid_date = fields.Date(required=True)
+    amount = _money(required=True, minimum=Decimal("0.01"))
+    currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{3}$"))
+    method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
+    allocations = fields.List(fields.Nested(AllocationSchema), required=True)
+    updated_at = fields.String(required=True)
+
+    @validates_schema
+    def _allocations_fit(self, data: dict[str, Any], **kwargs: Any) -> None:
+        allocations = data.get("allocations") or []
+        if (
+            "amount" in data
+            and sum((a["amount"] for a in allocations), Decimal(0)) > data["amount"]
+        ):
+            raise ValidationError("the allocations add up to more than the amount", "allocations")
+        seen = [a["invoice_id"] for a in allocations]
+        if len(seen) != len(set(seen)):
+            raise ValidationError("an invoice appears twice", "allocations")
+
+
+SCHEMAS: Final[dict[str, Schema]] = {
+    "client": ClientSchema(),
+    "invoice": InvoiceSchema(),
+    "credit_note": CreditNoteSchema(),
+    "payment": PaymentSchema(),
+}
+"""One shared instance per record kind (``load`` keeps no state, so sharing is thread-safe)."""
+
+
+def flatten_errors(messages: Any, prefix: str = "") -> list[str]:
+    """Marshmallow's nested error dict as ``path: message`` lines (``lines.0.quantity: …``)."""
+    out: list[str] = []
+    if isinstance(messages, Mapping):
+        for key, value in messages.items():
+            if key in ("_schema", "value"):  # schema-level, or a dict field's value
+                path = prefix
+            elif key == "key":  # a dict field's key
+                path = f"{prefix} (key)" if prefix else "key"
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
+            out.extend(flatten_errors(value, path))
+    elif isinstance(messages, list | tuple):
+        for item in messages:
+            out.extend(flatten_errors(item, prefix))
+    else:
+        text = str(messages)
+        if text == "Missing data for required field.":
+            text = "is required"
+        elif text.startswith("Not a valid"):
+            text = text.rstrip(".").replace("Not a valid", "must be a valid")
+        out.append(f"{prefix or 'record'}: {text}")
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_plain)
+"""Made once: ``json.dumps`` with options builds a new encoder on every call."""
+
+
+def canonical_json(data: Any) -> str:
+    """Stable JSON (sorted keys, no spaces): what is stored and hashed."""
+    return _CANONICAL.encode(data)
+
+
+def payload_json(payload: Mapping[str, Any]) -> str:
+    """:func:`canonical_json` of a validated payload (:func:`validate_record`), the same text,
+    at C speed: what every ledger row stores and hashes.
+
+    orjson sorts keys and writes compact JSON like ``json``, but UTF-8 where ``json`` escapes to
+    ASCII, so its text is used only when it holds nothing either would escape (printable ASCII,
+    no backslash); anything else – and whatever orjson cannot encode – takes
+    :func:`canonical_json`. A validated payload holds no floats (money and quantities are
+    decimal strings), the one type the two encoders print differently.
+    """
+    try:
+        raw = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return canonical_json(payload)
+    if raw.isascii() and b"\\" not in raw and b"\x7f" not in raw:
+        return raw.decode("ascii")
+    return canonical_json(payload)
+
+
+def validate_record(
+    kind: str, raw: Any, locations: Collection[str] | None = None
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """Validate one host record: ``(payload, [])`` or ``(None, errors)``.
+
+    The payload is the record restricted to the fields the contract defines, with decimals as
+    decimal strings and dates as ISO strings: JSON-ready, hashable, comparable.
+
+    The marshmallow schema is the authority. A plain-Python pre-check (:mod:`._fastcheck`)
+    accepts the common, clean shape about ten times faster and hands anything else – every
+    record with a problem, and anything unusual – to marshmallow, which decides and words the
+    errors. Tests prove the pre-check never accepts what the schema refuses and yields the same
+    payload (``tests/ledger/test_host_input_fastcheck.py``).
+
+    :param locations: the host's location ids; a record of another location is refused.
+    """
+    if type(raw) is not dict and not isinstance(raw, Mapping):
+        return None, [f"record: must be an object, not {type(raw).__name__}"]
+    payload = FAST[kind](raw)
+    if payload is None:
+        try:
+            payload = json.loads(canonical_json(SCHEMAS[kind].load(raw)))
+        except ValidationError as exc:
+            return None, flatten_errors(exc.messages)
+    assert payload is not None
+    if locations is not None and payload["location_id"] not in locations:
+        return None, [f"location_id: unknown location '{payload['location_id'][:100]}'"]
+    return payload, []
+
+
+def capped_raw(raw: Any) -> dict[str, Any]:
+    """What is kept of a refused record: its JSON, cut at :data:`MAX_RAW_BYTES`, with the full
+    size and SHA-256 so the original can be matched in the host's own logs."""
+    try:
+        text = json.dumps(raw, sort_keys=True, default=repr)
+    except (TypeError, ValueError) as exc:  # circular structure and such
+        text = repr(raw)[: MAX_RAW_BYTES * 2] + f" [not JSON: {exc}]"
+    encoded = text.encode("utf-8", "replace")
+    kept = encoded[:MAX_RAW_BYTES].decode("utf-8", "ignore")
+    return {
+        "raw": kept,
+        "size": len(encoded),
+        "sha256": hashlib.sha256(encoded).hexdigest(),
+        "truncated": len(encoded) > MAX_RAW_BYTES,
+    }

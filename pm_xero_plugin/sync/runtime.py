@@ -1,0 +1,335 @@
+"""Assembly: the engine plus everything that talks to Xero, wired once per process.
+
+:class:`~pm_xero_plugin.core.engine.Engine` knows the ledger and the rules; this module adds the
+app's
+Xero configuration, the encrypted token store, the token provider, the per-tenant rate limiter,
+the Accounting client, the sender and the worker. ``plugin.py`` builds a :class:`XeroRuntime` at
+``pm_startup`` when the app is configured; ``pm-xero worker`` builds one without a host.
+
+Configuration (:class:`AppConfig`) comes from environment variables, so that a client secret
+never sits in the host's settings table in clear:
+
+``PM_XERO_URL``            root of a Xero-compatible server (the sandbox); unset = real Xero
+``PM_XERO_CLIENT_ID``      the Xero app's client id
+``PM_XERO_CLIENT_SECRET``  its secret
+``PM_XERO_REDIRECT_URI``   the redirect URI registered with the app
+``PM_XERO_SCOPES``         space-separated scopes (default: the broad set; see README)
+``PM_XERO_WORKER``         ``thread`` (default: a worker thread inside the host) or ``off``
+                           (operators run ``pm-xero worker`` processes instead)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from pm_xero_plugin.sync.sender import BatchSender
+from pm_xero_plugin.sync.worker import DEFAULT_LEASE_SECONDS, Worker
+from pm_xero_plugin.xero.auth import (
+    DEFAULT_SCOPES,
+    Connection,
+    OAuthConfig,
+    TokenProvider,
+    begin_authorization,
+    handle_callback,
+    list_connections,
+)
+from pm_xero_plugin.xero.client import XeroAccountsSource, XeroClient
+from pm_xero_plugin.xero.ratelimit import Clock, RateLimiter
+from pm_xero_plugin.xero.tokens import TokenStore
+
+__all__ = ["AppConfig", "XeroRuntime"]
+
+log = logging.getLogger("pm_xero_plugin.sync.runtime")
+
+REAL_XERO = "https://api.xero.com"
+
+SETTINGS_RECHECK_SECONDS = 5.0
+"""How often a worker process without hooks looks for settings the host saved."""
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Who the add-on is to Xero and where Xero is."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    redirect_uri: str = "http://127.0.0.1:8766/callback"
+    url: str | None = None
+    """A Xero-compatible root (``http://127.0.0.1:8765``); ``None`` = the real Xero."""
+    scopes: tuple[str, ...] = tuple(DEFAULT_SCOPES)
+    worker: str = "thread"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AppConfig | None:
+        """The configuration in the environment, or ``None`` when no app is configured."""
+        env = os.environ if env is None else env
+        client_id = env.get("PM_XERO_CLIENT_ID")
+        secret = env.get("PM_XERO_CLIENT_SECRET")
+        if not client_id or not secret:
+            return None
+        scopes = env.get("PM_XERO_SCOPES")
+        return cls(
+            client_id=client_id,
+            client_secret=secret,
+            redirect_uri=env.get("PM_XERO_REDIRECT_URI", cls.redirect_uri),
+            url=env.get("PM_XERO_URL") or None,
+            scopes=tuple(scopes.split()) if scopes else tuple(DEFAULT_SCOPES),
+            worker=env.get("PM_XERO_WORKER", "thread"),
+        )
+
+    def oauth(self) -> OAuthConfig:
+        if self.url:
+            return OAuthConfig.for_base_url(
+                self.url,
+                client_id=self.client_id,
+                client_secret=self.client_secret,
+                redirect_uri=self.redirect_uri,
+                scopes=self.scopes,
+            )
+        return OAuthConfig(
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            redirect_uri=self.redirect_uri,
+            scopes=self.scopes,
+        )
+
+
+def _limits_dir(data_dir: Path, api_url: str) -> Path:
+    """``<data dir>/rate-limits/<server>``: ``api.xero.com``, ``127.0.0.1_8765`` …"""
+    netloc = httpx.URL(api_url).netloc.decode("ascii", "replace")
+    return data_dir / "rate-limits" / (re.sub(r"[^A-Za-z0-9.-]+", "_", netloc)[:80] or "server")
+
+
+class XeroRuntime:
+    """Everything that reaches Xero for one engine (one practice's plugin data directory).
+
+    :param engine: the add-on's core (ledger, settings, rules).
+    :param config: the Xero app.
+    :param secret: the host's secret for this plugin (encrypts tokens at rest).
+    :param transport: an httpx transport (tests mount the sandbox here); default real HTTP.
+    :param request_hook: sees every Accounting request before it leaves (tests check the spec).
+    :param clock: monotonic time and sleeping for the rate limiter, the client's retries and the
+        worker's scheduling (default: the real clock). A Xero-compatible server running at a
+        time scale (the benchmarks' sandbox) is matched by a clock that reads *its* time.
+    """
+
+    def __init__(
+        self,
+        engine: Any,
+        config: AppConfig,
+        *,
+        secret: bytes,
+        data_dir: Path,
+        transport: httpx.BaseTransport | None = None,
+        request_hook: Callable[[httpx.Request], None] | None = None,
+        worker_threads: int = 4,
+        limiter: RateLimiter | None = None,
+        clock: Clock | None = None,
+        batch_size: int = 50,
+        lease_seconds: int = DEFAULT_LEASE_SECONDS,
+        follow_settings: bool = False,
+    ) -> None:
+        self.engine = engine
+        self._follow_settings = follow_settings
+        self._settings_checked = 0.0
+        self.config = config
+        self.oauth = config.oauth()
+        self.http = httpx.Client(
+            transport=transport,
+            timeout=httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0),
+        )
+        self.tokens = TokenStore(Path(data_dir) / "tokens.sqlite3", secret)
+        self.provider = TokenProvider(self.oauth, self.tokens, http=self.http)
+        # Every process on this data directory (pm-xero worker ×N, the host's own worker) shares
+        # Xero's per-organisation limits: see ratelimit.py. They are the server's, so they are
+        # kept per server: a sandbox started afresh (the demo's, on a new port) has fresh windows
+        # and must not inherit what an earlier one said. A test clock keeps them private.
+        self.limiter = limiter or RateLimiter(
+            clock,
+            shared_dir=_limits_dir(Path(data_dir), self.oauth.api_url) if clock is None else None,
+        )
+        self.client = XeroClient(
+            self.oauth.api_url,
+            self.provider,
+            limiter=self.limiter,
+            http=self.http,
+            request_hook=request_hook,
+            clock=clock,
+        )
+        self.client.name_tenant = self._tenant_name
+        self._lock = threading.Lock()
+        engine.set_accounts_source(XeroAccountsSource(self.client, self.connection_for_any))
+        engine.connection_probe = self._probe
+        self.sender = BatchSender(
+            engine.ledger,
+            self.client,
+            settings=self._settings,
+            connection_for=self.connection_for,
+            now=engine.host.now,
+            on_reconnect_required=self._reconnect_required,
+        )
+        self.worker = Worker(
+            engine.ledger,
+            self.sender,
+            now=engine.host.now,
+            threads=worker_threads,
+            batch_size=batch_size,
+            lease_seconds=lease_seconds,
+            limiter=self.limiter,
+            before_dispatch=self._tick,
+            monotonic=time.monotonic if clock is None else clock.monotonic,
+        )
+
+    # -- settings and connections ----------------------------------------------------------------
+
+    def _settings(self) -> Mapping[str, Any]:
+        settings = self.engine.settings
+        return {} if settings is None else settings.raw
+
+    def _tick(self) -> None:
+        try:
+            if self._follow_settings:
+                self._reload_settings()
+            self.engine.tick()
+        except Exception:
+            log.exception("xero: opening date gates failed; will try again")
+
+    def _reload_settings(self) -> None:
+        """A ``pm-xero worker`` process hears no ``on_settings_saved``: every few seconds it
+        re-reads what the host saved, so codes, prefixes, switches and dates stay current."""
+        now = time.monotonic()
+        if now - self._settings_checked < SETTINGS_RECHECK_SECONDS:
+            return
+        self._settings_checked = now
+        saved = dict(self.engine.host.settings("xero") or {})
+        current = self.engine.settings
+        if saved and (current is None or dict(current.raw) != saved):
+            log.info("xero: settings changed on the host; applying them in this worker")
+            self.engine.apply_settings(saved, catch_up=False)
+            self.refresh_connections()
+
+    def connection_for(self, tenant_id: str) -> str | None:
+        """The token set (a location id) that reaches ``tenant_id``: a location mapped to that
+        organisation whose tokens are stored and not marked for reconnection."""
+        settings = self.engine.settings
+        if settings is None:
+            return None
+        for location_id in settings.locations_for_tenant(tenant_id):
+            if self.tokens.load(location_id) is None:
+                continue
+            if self.tokens.reconnect_reason(location_id):
+                continue
+            if tenant_id in self.tokens.tenant_ids(location_id):
+                return str(location_id)
+        if settings.organisation_mode == "shared":
+            # One organisation for every location: the admin connected once, from any tab, and
+            # the settings need name no location at all.
+            return self._any_connection(tenant_id)
+        return None
+
+    def _any_connection(self, tenant_id: str) -> str | None:
+        for candidate in self.tokens.connection_keys():
+            if tenant_id in self.tokens.tenant_ids(candidate) and self.connection_ok(candidate):
+                return candidate
+        return None
+
+    def connection_ok(self, location_id: str) -> bool:
+        """Whether ``location_id`` has stored tokens that are not marked for reconnection."""
+        return self.tokens.load(location_id) is not None and not self.tokens.reconnect_reason(
+            location_id
+        )
+
+    def connection_for_any(self, tenant_id: str) -> str:
+        """A token set reaching ``tenant_id`` even before the settings map a location to it
+        (the settings page reads the chart of accounts while the admin is choosing)."""
+        key = self.connection_for(tenant_id) or self._any_connection(tenant_id)
+        if key is not None:
+            return key
+        raise LookupError(f"no Xero connection reaches organisation {tenant_id}")
+
+    def ensure_tracking_options(self, tenant_id: str, category: str, options: list[str]) -> None:
+        """Create the tracking category and the options that tell locations apart in Xero."""
+        self.client.ensure_tracking_options(
+            tenant_id, self.connection_for_any(tenant_id), category, options
+        )
+
+    def _probe(self, tenant_id: str) -> tuple[bool, str | None]:
+        if self.connection_for(tenant_id) is not None:
+            return True, None
+        for location_id in self.engine.settings.locations_for_tenant(tenant_id):
+            reason = self.tokens.reconnect_reason(location_id)
+            if reason:
+                return False, f"reconnect to Xero ({reason})"
+        return False, "not connected to Xero: press Connect to Xero"
+
+    def _reconnect_required(self, tenant_id: str, reason: str) -> None:
+        """Xero refused this organisation (403: access removed). Forget it in the token sets
+        that listed it – durably, so a restart does not take it for connected again and send
+        into the refusal – and pause it until the admin connects it again."""
+        log.warning("xero: organisation %s needs reconnecting: %s", tenant_id, reason)
+        with self._lock:
+            for key in self.tokens.connection_keys():
+                tenants = self.tokens.tenant_ids(key)
+                if tenant_id in tenants:
+                    self.tokens.set_tenant_ids(key, [t for t in tenants if t != tenant_id])
+        self.engine.set_connection(None, tenant_id, False, f"reconnect to Xero: {reason}")
+
+    # -- "Connect to Xero" (the host's settings page calls these) --------------------------------
+
+    def connect_url(self, location_id: str) -> str:
+        """The URL to send the admin to for connecting ``location_id`` (state + PKCE kept)."""
+        return begin_authorization(self.oauth, self.tokens, location_id).url
+
+    def complete_connect(self, params: Mapping[str, str]) -> list[Connection]:
+        """The redirect URI's handler: finishes the flow (state, PKCE, tokens stored encrypted)
+        and returns the organisations the admin may choose from. Organisations the settings
+        already map resume at once."""
+        connections = handle_callback(self.oauth, self.tokens, params, http=self.http)
+        self.client.tenant_names.update({c.tenant_id: c.tenant_name for c in connections})
+        self.refresh_connections()
+        return connections
+
+    def _tenant_name(self, tenant_id: str) -> str | None:
+        """The organisation's name from ``GET /connections`` (not an Accounting API call, so
+        not under its limits), for messages such as "waiting 57 s for … on Sandbox Pets Ltd 1"."""
+        key = self.connection_for(tenant_id) or self._any_connection(tenant_id)
+        if key is None:
+            return None
+        found = list_connections(self.oauth, self.provider.access_token(key), self.http)
+        self.client.tenant_names.update({c.tenant_id: c.tenant_name for c in found})
+        return self.client.tenant_names.get(tenant_id)
+
+    def refresh_connections(self) -> None:
+        """Tell the engine which mapped organisations are reachable now."""
+        settings = self.engine.settings
+        if settings is None:
+            return
+        for tenant_id in settings.tenant_ids():
+            connected, reason = self._probe(tenant_id)
+            self.engine.set_connection(None, tenant_id, connected, reason)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.config.worker == "thread":
+            self.worker.start()
+
+    def stop(self) -> None:
+        self.worker.stop()
+        self.provider.close()
+        self.http.close()
+
+    def now(self) -> datetime:
+        moment: datetime = self.engine.host.now()
+        return moment

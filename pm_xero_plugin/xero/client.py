@@ -1,0 +1,1114 @@
+"""The Xero Accounting API client: batches, per-element results, limits, retries, look-ups.
+
+What the existing Xero SDKs get wrong, and what this client does instead:
+
+- **Per-element results.** Every batch is sent with ``summarizeErrors=false`` (≤ 50 elements), so
+  Xero answers 200 with each element's ``StatusAttributeString``/``ValidationErrors``; each becomes
+  an :class:`ElementResult` that fails only its own ledger row, with *all* of Xero's messages.
+- **Limits per organisation.** Every call takes a permit from the :class:`RateLimiter` without
+  blocking; if there is none, or Xero answers 429, :class:`RateLimited` is raised at once with
+  the wait, and the limiter blocks only that tenant. The worker's calls never sleep on a rate
+  limit: the worker moves on to another organisation.
+- **Synchronous callers wait, and say so** (:func:`waiting_for_limits`): the demo's chart read,
+  ``preview``'s look-ups, ``connect``'s checks and a settings page's chart refresh have nothing
+  else to do, so inside that context a call waits for the limiter (and retries a 429 after its
+  ``Retry-After``) and tells the person – ``waiting 57 s for Xero's minute limit on Sandbox
+  Pets Ltd 1`` – instead of failing; a wait longer than ``max_wait`` (the day limit: hours) ends
+  in one :class:`RateLimited` whose message says when to try again. The context is per thread
+  (a :class:`~contextvars.ContextVar`), so the worker's threads are never made to wait.
+- **Explicit timeouts** (connect 5 s, read/write 30 s, pool 5 s) – never a 5-minute hang.
+- **Retries** on connect errors, timeouts and 500/502/503/504 with capped, full-jitter backoff
+  (:mod:`pm_xero_plugin.xero.retry`), at most ``max_attempts`` tries; ``Retry-After`` honoured.
+- **One Idempotency-Key per logical send**, reused by every retry of it.
+
+The choice for a write whose outcome is unknown (a read timeout or dropped connection after the
+body was sent, or a 500/502/504 from a gateway that may have passed it on): the client retries it
+**with the same Idempotency-Key**, which is safe because Xero replays the original answer for a
+key it has seen – but only while the key is surely still remembered: the first send must be less
+than ``idempotency_window`` seconds ago (default 300 s, under Xero's 6 minutes). When the window
+has passed, the attempts run out, or the retry cannot go (no permit, a 429, no token, a
+401/403), the client raises :class:`OutcomeUnknown` – only a 400/404 on the same-key retry is
+taken as Xero's real answer, since a processed original would have been replayed. A 2xx whose
+body cannot be mapped back to the elements is :class:`OutcomeUnknown` too. The worker must then
+look the records up (``find_*`` below) and adopt what is already in Xero before re-sending;
+after a crash it does the same for every row it finds still "sending". Reads never raise
+:class:`OutcomeUnknown`.
+
+Logged at DEBUG: method, path, status, tenant, idempotency key, elapsed time. Never headers,
+bodies or tokens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+import sys
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+from pm_xero_plugin.xero.errors import (
+    NotFound,
+    OutcomeUnknown,
+    RateLimited,
+    ReconnectRequired,
+    TransientError,
+    ValidationFailed,
+    XeroError,
+)
+from pm_xero_plugin.xero.ratelimit import Clock, Permit, RateLimiter, SystemClock
+from pm_xero_plugin.xero.retry import RETRYABLE_STATUSES, backoff_delay, parse_retry_after
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "MAX_BATCH",
+    "AccessTokens",
+    "ElementResult",
+    "LimitWaits",
+    "XeroAccountsSource",
+    "XeroClient",
+    "describe_duration",
+    "describe_limit",
+    "never_waiting_for_limits",
+    "waiting_for_limits",
+]
+
+log = logging.getLogger(__name__)
+
+#: Xero's recommended maximum number of elements per request.
+MAX_BATCH = 50
+#: Xero's page size for paged reads.
+PAGE_SIZE = 100
+#: ``InvoiceNumbers=`` values per look-up request (keeps URLs short).
+NUMBERS_PER_LOOKUP = 40
+#: ``where=`` alternatives per look-up request.
+WHERE_PER_LOOKUP = 20
+#: ``ContactNumber==`` alternatives per look-up: a whole batch of 50 contacts in one call (the
+#: match before every contact create; numbers are short, the URL stays under 2 KB).
+CONTACT_NUMBERS_PER_LOOKUP = 50
+
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
+
+_ZERO_GUID = "00000000-0000-0000-0000-000000000000"
+
+#: The id field of each batch endpoint's elements.
+_ID_FIELDS: dict[str, str] = {
+    "Contacts": "ContactID",
+    "Invoices": "InvoiceID",
+    "CreditNotes": "CreditNoteID",
+    "Payments": "PaymentID",
+    "BankTransactions": "BankTransactionID",
+    "Overpayments": "OverpaymentID",
+    "Allocations": "AllocationID",
+}
+
+#: Errors raised before any byte of the request reached Xero.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+#: Errors after the request was (perhaps) sent.
+_MAYBE_SENT = (
+    httpx.ReadTimeout,
+    httpx.WriteTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+)
+
+Method = str  # "GET", "PUT", "POST" or "DELETE"
+
+
+# -- waiting for Xero's limits (synchronous callers only) ---------------------------------------
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class LimitWaits:
+    """How a synchronous caller waits for Xero's limits.
+
+    :param notify: told each wait before it starts (``waiting 57 s for Xero's minute limit on
+        Sandbox Pets Ltd 1``); waits under a second (a concurrency slot freeing) are not told.
+    :param max_wait: the longest wait worth making, in seconds; a longer one (the day limit) is
+        not waited for but raised as one :class:`RateLimited` that says when to try again.
+    """
+
+    notify: Callable[[str], None] = _to_stderr
+    max_wait: float = 120.0
+
+
+_LIMIT_WAITS: ContextVar[LimitWaits | None] = ContextVar("pm_xero_limit_waits", default=None)
+
+
+@contextlib.contextmanager
+def waiting_for_limits(
+    notify: Callable[[str], None] | None = None, *, max_wait: float = 120.0
+) -> Iterator[LimitWaits]:
+    """Inside this block, this thread's calls to Xero wait for the rate limiter instead of
+    raising :class:`RateLimited` (see the module's docstring). ``notify`` defaults to a line on
+    stderr. Nesting replaces the outer policy for the inner block."""
+    policy = LimitWaits(notify or _to_stderr, max_wait)
+    token = _LIMIT_WAITS.set(policy)
+    try:
+        yield policy
+    finally:
+        _LIMIT_WAITS.reset(token)
+
+
+_MAX_REFUSALS_WAITED = 10
+"""How many 429s one waiting call sits out before it gives up with :class:`RateLimited`."""
+
+
+def never_waiting_for_limits() -> contextlib.AbstractContextManager[LimitWaits]:
+    """This thread's calls never wait for the limits, chart reads included: the worker's loop,
+    which has other organisations to serve meanwhile."""
+    return waiting_for_limits(log.debug, max_wait=0.0)
+
+
+_LIMIT_WORDS = {
+    "minute": "Xero's minute limit",
+    "day": "Xero's daily limit",
+    "concurrent": "Xero's concurrent-call limit",
+    "appminute": "Xero's app-wide minute limit",
+}
+
+
+def describe_limit(reason: str) -> str:
+    """Words for a limiter reason or Xero's ``X-Rate-Limit-Problem`` (``local-minute``,
+    ``blocked-day``, ``probing-minute``, ``app-minute``, ``concurrent``…)."""
+    kind = reason.lower().replace("app-minute", "appminute").rsplit("-", 1)[-1]
+    return _LIMIT_WORDS.get(kind, f"Xero's rate limit ({reason or 'unknown'})")
+
+
+def describe_duration(seconds: float) -> str:
+    """``57 s``, ``12 min``, ``23 h 59 min``: a wait as a person reads it."""
+    seconds = max(0, math.ceil(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    minutes = math.ceil(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+class AccessTokens(Protocol):
+    """What the client needs from :class:`pm_xero_plugin.xero.auth.TokenProvider`."""
+
+    def access_token(self, connection_key: str) -> str: ...
+
+    def invalidate(self, connection_key: str, rejected_token: str | None = None) -> str: ...
+
+
+@dataclass(frozen=True)
+class ElementResult:
+    """Xero's answer for one element of a batch, by its index in the request.
+
+    ``xero_id`` is the element's id (``ContactID``, ``InvoiceID``…; for ``BankTransactions`` the
+    ``OverpaymentID`` when Xero made an overpayment, since that is what gets allocated), ``None``
+    when it failed. ``errors`` holds every ``ValidationErrors`` message, in Xero's words.
+    """
+
+    index: int
+    ok: bool
+    xero_id: str | None
+    element: dict[str, Any] = field(repr=False)
+    errors: list[str]
+    warnings: list[str]
+
+
+class XeroClient:
+    """One client for every organisation; tenants are passed per call.
+
+    :param base_url: the Accounting API root, e.g. ``https://api.xero.com/api.xro/2.0`` (or
+        ``OAuthConfig.api_url``).
+    :param tokens: access tokens per connection key (a
+    :class:`~pm_xero_plugin.xero.auth.TokenProvider`).
+    :param limiter: the per-tenant rate limiter (shared by everything that calls Xero).
+    :param clock: monotonic time and the sleep used between retries (injectable for tests).
+    :param request_hook: called with every outgoing request before it is sent (tests validate the
+        bodies against Xero's OpenAPI spec with it).
+    :param idempotency_window: seconds after the first send during which a write whose outcome is
+        unknown is retried with the same key; later it becomes :class:`OutcomeUnknown`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        tokens: AccessTokens,
+        *,
+        limiter: RateLimiter,
+        http: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        max_attempts: int = 5,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        idempotency_window: float = 300.0,
+        request_hook: Callable[[httpx.Request], None] | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self.tokens = tokens
+        self.limiter = limiter
+        self._http = (
+            http if http is not None else httpx.Client(transport=transport, timeout=timeout)
+        )
+        self._owns_http = http is None
+        self._timeout = timeout
+        self.max_attempts = max_attempts
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self._rng = rng if rng is not None else random.Random()
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self.idempotency_window = idempotency_window
+        self.request_hook = request_hook
+        self._where_or = True  # does the server accept OR in where=? (Xero does)
+        #: Organisation names for wait messages (learnt from ``Organisation`` answers, or told by
+        #: the runtime from ``/connections``); ``name_tenant`` is asked for one not known yet.
+        self.tenant_names: dict[str, str] = {}
+        self.name_tenant: Callable[[str], str | None] | None = None
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> XeroClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def send_batch(
+        self,
+        tenant_id: str,
+        connection_key: str,
+        method: str,
+        endpoint: str,
+        elements: list[dict[str, Any]],
+        *,
+        idempotency_key: str,
+    ) -> list[ElementResult]:
+        """Create (PUT) or create-or-update (POST) up to 50 elements; one result per element.
+
+        :raises ValueError: more than 50 (or no) elements.
+        :raises RateLimited, TransientError, OutcomeUnknown, ReconnectRequired, ValidationFailed:
+            see :mod:`pm_xero_plugin.xero.errors`; element-level errors are *not* raised.
+        """
+        if not 1 <= len(elements) <= MAX_BATCH:
+            raise ValueError(f"a batch holds 1 to {MAX_BATCH} elements, not {len(elements)}")
+        if method not in ("PUT", "POST"):
+            raise ValueError(f"a batch is sent with PUT (create) or POST (update), not {method!r}")
+        response = self._call(
+            method,
+            endpoint,
+            tenant_id,
+            connection_key,
+            params={"summarizeErrors": "false"},
+            body={endpoint: elements},
+            idempotency_key=idempotency_key,
+        )
+        return _results_or_unknown(response, endpoint, len(elements), tenant_id, idempotency_key)
+
+    def allocate(
+        self,
+        tenant_id: str,
+        connection_key: str,
+        endpoint: str,
+        document_id: str,
+        allocations: list[dict[str, Any]],
+        *,
+        idempotency_key: str,
+    ) -> list[ElementResult]:
+        """``PUT /{endpoint}/{id}/Allocations``: apply a credit note or overpayment to invoices.
+
+        :param endpoint: ``CreditNotes`` or ``Overpayments``.
+        """
+        if endpoint not in ("CreditNotes", "Overpayments"):
+            raise ValueError(
+                f"allocations are made from CreditNotes or Overpayments, not {endpoint}"
+            )
+        if not 1 <= len(allocations) <= MAX_BATCH:
+            raise ValueError(f"1 to {MAX_BATCH} allocations per request")
+        response = self._call(
+            "PUT",
+            f"{endpoint}/{document_id}/Allocations",
+            tenant_id,
+            connection_key,
+            params={"summarizeErrors": "false"},
+            body={"Allocations": allocations},
+            idempotency_key=idempotency_key,
+        )
+        return _results_or_unknown(
+            response, "Allocations", len(allocations), tenant_id, idempotency_key
+        )
+
+    def delete_payment(
+        self, tenant_id: str, connection_key: str, payment_id: str, *, idempotency_key: str
+    ) -> dict[str, Any]:
+        """Payments cannot be edited, only deleted: ``POST /Payments/{id}`` with
+        ``{"Status": "DELETED"}``. Returns Xero's payment."""
+        response = self._call(
+            "POST",
+            f"Payments/{payment_id}",
+            tenant_id,
+            connection_key,
+            body={"Status": "DELETED"},
+            idempotency_key=idempotency_key,
+        )
+        payments = _json_body(response).get("Payments") or [{}]
+        first = payments[0]
+        return dict(first) if isinstance(first, Mapping) else {}
+
+    def ensure_tracking_options(
+        self, tenant_id: str, connection_key: str, category: str, options: list[str]
+    ) -> dict[str, Any]:
+        """Make sure tracking ``category`` exists with every option in ``options`` (what the
+        settings page's "create the Location options in Xero" button does). Returns the
+        category as Xero now has it. Idempotent: existing category and options are reused."""
+        wanted = category.strip().lower()
+        found = [
+            c
+            for c in self.tracking_categories(tenant_id, connection_key)
+            if str(c.get("Name", "")).strip().lower() == wanted and c.get("Status") != "ARCHIVED"
+        ]
+        if found:
+            current = found[0]
+        else:
+            response = self._call(
+                "PUT",
+                "TrackingCategories",
+                tenant_id,
+                connection_key,
+                body={"Name": category},
+                idempotency_key=f"pmx-tc-{uuid.uuid4().hex}",
+            )
+            current = dict((_json_body(response).get("TrackingCategories") or [{}])[0])
+        have = {str(o.get("Name", "")).strip().lower() for o in current.get("Options") or []}
+        for option in options:
+            if option.strip().lower() in have:
+                continue
+            self._call(
+                "PUT",
+                f"TrackingCategories/{current['TrackingCategoryID']}/Options",
+                tenant_id,
+                connection_key,
+                body={"Name": option},
+                idempotency_key=f"pmx-to-{uuid.uuid4().hex}",
+            )
+            have.add(option.strip().lower())
+        return current
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get(
+        self,
+        tenant_id: str,
+        connection_key: str,
+        endpoint: str,
+        params: Mapping[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """One ``GET``; the list under the key named like the endpoint (``Accounts``…)."""
+        response = self._call("GET", endpoint, tenant_id, connection_key, params=params)
+        key = endpoint.split("/", 1)[0]
+        items = _json_body(response).get(key) or []
+        return [dict(item) for item in items if isinstance(item, Mapping)]
+
+    def get_all(
+        self,
+        tenant_id: str,
+        connection_key: str,
+        endpoint: str,
+        params: Mapping[str, str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a paged endpoint, 100 per request (``page=1, 2…``), lazily."""
+        page = 1
+        while True:
+            items = self.get(
+                tenant_id, connection_key, endpoint, {**(params or {}), "page": str(page)}
+            )
+            yield from items
+            if len(items) < PAGE_SIZE:
+                return
+            page += 1
+
+    def accounts(self, tenant_id: str, connection_key: str) -> list[dict[str, Any]]:
+        return self.get(tenant_id, connection_key, "Accounts")
+
+    def tax_rates(self, tenant_id: str, connection_key: str) -> list[dict[str, Any]]:
+        return self.get(tenant_id, connection_key, "TaxRates")
+
+    def tracking_categories(self, tenant_id: str, connection_key: str) -> list[dict[str, Any]]:
+        return self.get(tenant_id, connection_key, "TrackingCategories")
+
+    def organisation(self, tenant_id: str, connection_key: str) -> dict[str, Any]:
+        # Xero answers GET /Organisation with an "Organisations" list (not "Organisation").
+        response = self._call("GET", "Organisation", tenant_id, connection_key)
+        items = _json_body(response).get("Organisations") or []
+        found = [dict(item) for item in items if isinstance(item, Mapping)]
+        if not found:
+            raise NotFound("no organisation in Xero's answer", tenant_id=tenant_id)
+        if found[0].get("Name"):
+            self.tenant_names[tenant_id] = str(found[0]["Name"])
+        return found[0]
+
+    def tenant_label(self, tenant_id: str) -> str:
+        """The organisation's name where known (asking ``name_tenant`` once), else its id."""
+        name = self.tenant_names.get(tenant_id)
+        if name is None and self.name_tenant is not None:
+            try:
+                name = self.name_tenant(tenant_id)
+            except Exception:  # a label must never fail a call
+                log.debug("no name for tenant %s", tenant_id, exc_info=True)
+                name = None
+            self.tenant_names[tenant_id] = name or tenant_id
+        return name or self.tenant_names.get(tenant_id) or tenant_id
+
+    # -- dedupe look-ups (the exactly-once guard) ---------------------------------------------
+
+    def find_contacts_by_number(
+        self, tenant_id: str, connection_key: str, numbers: Iterable[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Contacts (archived included) by ``ContactNumber``: ``{"C42": contact}``."""
+        found: dict[str, dict[str, Any]] = {}
+        wanted = _unique(numbers)
+        extra = {"includeArchived": "true"}
+        for contact in self._where_lookup(
+            tenant_id,
+            connection_key,
+            "Contacts",
+            "ContactNumber",
+            wanted,
+            params=extra,
+            per_call=CONTACT_NUMBERS_PER_LOOKUP,
+        ):
+            number = contact.get("ContactNumber")
+            if number in wanted:
+                found.setdefault(str(number), contact)
+        return found
+
+    def find_invoices_by_number(
+        self, tenant_id: str, connection_key: str, numbers: Iterable[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Sales invoices (any status, VOIDED/DELETED included) by ``InvoiceNumber``."""
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(_unique(numbers), NUMBERS_PER_LOOKUP):
+            params = {"InvoiceNumbers": ",".join(chunk)}
+            for invoice in self.get_all(tenant_id, connection_key, "Invoices", params):
+                number = invoice.get("InvoiceNumber")
+                if number in chunk and invoice.get("Type", "ACCREC") == "ACCREC":
+                    found.setdefault(str(number), invoice)
+        return found
+
+    def find_credit_notes_by_number(
+        self, tenant_id: str, connection_key: str, numbers: Iterable[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Sales credit notes (any status) by ``CreditNoteNumber``."""
+        found: dict[str, dict[str, Any]] = {}
+        wanted = _unique(numbers)
+        for note in self._where_lookup(
+            tenant_id, connection_key, "CreditNotes", "CreditNoteNumber", wanted
+        ):
+            number = note.get("CreditNoteNumber")
+            if number in wanted and note.get("Type", "ACCRECCREDIT") == "ACCRECCREDIT":
+                found.setdefault(str(number), note)
+        return found
+
+    def find_payments_by_reference(
+        self, tenant_id: str, connection_key: str, references: Iterable[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Live (not DELETED) payments by ``Reference``, as lists: one host payment split over
+        several invoices is several Xero payments with the same reference – match each on its
+        ``Invoice.InvoiceID``."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        wanted = _unique(references)
+        for payment in self._where_lookup(
+            tenant_id, connection_key, "Payments", "Reference", wanted
+        ):
+            reference = payment.get("Reference")
+            if reference in wanted and payment.get("Status") != "DELETED":
+                found.setdefault(str(reference), []).append(payment)
+        return found
+
+    def find_overpayments_by_reference(
+        self, tenant_id: str, connection_key: str, references: Iterable[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Live ``RECEIVE-OVERPAYMENT`` bank transactions by ``Reference`` (lists, as above)."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        wanted = _unique(references)
+        for txn in self._where_lookup(
+            tenant_id,
+            connection_key,
+            "BankTransactions",
+            "Reference",
+            wanted,
+            also='Type=="RECEIVE-OVERPAYMENT"',
+        ):
+            reference = txn.get("Reference")
+            live = txn.get("Status") not in ("DELETED", "VOIDED")
+            if reference in wanted and txn.get("Type") == "RECEIVE-OVERPAYMENT" and live:
+                found.setdefault(str(reference), []).append(txn)
+        return found
+
+    def find_overpayments_of_contact(
+        self, tenant_id: str, connection_key: str, contact_id: str
+    ) -> list[dict[str, Any]]:
+        """Live ``RECEIVE-OVERPAYMENT`` bank transactions of one contact, lines included.
+
+        The look-up of last resort for an overpayment whose outcome is unknown: Xero documents
+        ``Reference`` as supported only on plain SPEND/RECEIVE transactions, so a reference
+        search may miss one; the line description (which names the payment) does not.
+        """
+        where = f'Type=="RECEIVE-OVERPAYMENT" AND Contact.ContactID==Guid("{contact_id}")'
+        return [
+            txn
+            for txn in self.get_all(tenant_id, connection_key, "BankTransactions", {"where": where})
+            if txn.get("Status") not in ("DELETED", "VOIDED")
+        ]
+
+    def credit_note_allocated_to(
+        self, tenant_id: str, connection_key: str, credit_note_id: str, invoice_id: str
+    ) -> bool:
+        """Whether the credit note already has an allocation to that invoice (the look-up before
+        re-sending an allocation whose outcome is unknown)."""
+        return self._allocated_to(
+            tenant_id, connection_key, "CreditNotes", credit_note_id, invoice_id
+        )
+
+    def overpayment_allocated_to(
+        self, tenant_id: str, connection_key: str, overpayment_id: str, invoice_id: str
+    ) -> bool:
+        """Whether the overpayment already has an allocation to that invoice."""
+        return self._allocated_to(
+            tenant_id, connection_key, "Overpayments", overpayment_id, invoice_id
+        )
+
+    def _allocated_to(
+        self,
+        tenant_id: str,
+        connection_key: str,
+        endpoint: str,
+        document_id: str,
+        invoice_id: str,
+    ) -> bool:
+        documents = self.get(tenant_id, connection_key, f"{endpoint}/{document_id}")
+        wanted = invoice_id.lower()
+        for document in documents:
+            for allocation in document.get("Allocations") or []:
+                invoice = allocation.get("Invoice") if isinstance(allocation, Mapping) else None
+                if (
+                    isinstance(invoice, Mapping)
+                    and str(invoice.get("InvoiceID", "")).lower() == wanted
+                ):
+                    return True
+        return False
+
+    def _where_lookup(
+        self,
+        tenant_id: str,
+        connection_key: str,
+        endpoint: str,
+        field_name: str,
+        values: list[str],
+        *,
+        also: str | None = None,
+        params: Mapping[str, str] | None = None,
+        per_call: int = WHERE_PER_LOOKUP,
+    ) -> Iterator[dict[str, Any]]:
+        """Items whose ``field_name`` is one of ``values``: ``A=="x" OR A=="y"`` in chunks (one
+        call for ``per_call`` numbers). A Xero-compatible server that refuses ``OR`` (400) is
+        remembered and asked one value at a time instead."""
+        for chunk in _chunks(values, per_call if self._where_or else 1):
+            try:
+                yield from self._where_query(
+                    tenant_id, connection_key, endpoint, field_name, chunk, also, params
+                )
+            except ValidationFailed:
+                if len(chunk) == 1:
+                    raise
+                self._where_or = False
+                log.info("Xero server refused OR in where=; looking up one value at a time")
+                for value in chunk:
+                    yield from self._where_query(
+                        tenant_id, connection_key, endpoint, field_name, [value], also, params
+                    )
+
+    def _where_query(
+        self,
+        tenant_id: str,
+        connection_key: str,
+        endpoint: str,
+        field_name: str,
+        values: list[str],
+        also: str | None,
+        params: Mapping[str, str] | None,
+    ) -> list[dict[str, Any]]:
+        where = _where_any(field_name, values)
+        if also:
+            where = f"({where}) AND {also}" if len(values) > 1 else f"{where} AND {also}"
+        # Materialised, so a 400 on the first page surfaces before anything is yielded.
+        return list(
+            self.get_all(tenant_id, connection_key, endpoint, {**(params or {}), "where": where})
+        )
+
+    # -- the one place HTTP happens ----------------------------------------------------------
+
+    def _call(
+        self,
+        method: Method,
+        path: str,
+        tenant_id: str,
+        connection_key: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        idempotency_key: str | None = None,
+    ) -> httpx.Response:
+        """Send with limits, retries and one token refresh; return a 2xx response or raise.
+
+        ``maybe_sent`` becomes true once a write may have reached Xero without a definite
+        answer; from then on every give-up is :class:`OutcomeUnknown`.
+        """
+        is_write = method != "GET"
+        if is_write and not idempotency_key:
+            raise ValueError("every write needs an Idempotency-Key")
+        url = f"{self.base_url}/{path}"
+        attempt = 0
+        refreshed = False
+        maybe_sent = False
+        first_sent: float | None = None
+        waits = _LIMIT_WAITS.get()
+        waited = [0.0]  # seconds this call has waited for the limits (bounded by max_wait)
+        refusals = 0  # 429s waited out: bounded too, should Xero say "Retry-After: 0" each time
+        while True:
+            attempt += 1
+            try:
+                token = self.tokens.access_token(connection_key)
+            except XeroError as exc:
+                if maybe_sent:
+                    raise self._unknown(
+                        f"no token for the retry ({exc.message})",
+                        tenant_id,
+                        exc.status,
+                        idempotency_key,
+                        first_sent,
+                    ) from exc
+                raise
+            permit = self.limiter.try_acquire(tenant_id)
+            if permit is None:
+                if maybe_sent:
+                    raise self._unknown(
+                        "rate limited before the retry",
+                        tenant_id,
+                        None,
+                        idempotency_key,
+                        first_sent,
+                    )
+                permit = self._wait_for_permit(tenant_id, waits, waited)
+            request = self._http.build_request(
+                method,
+                url,
+                params=params,
+                json=body,
+                headers=self._headers(token, tenant_id, idempotency_key),
+                timeout=self._timeout,
+            )
+            if self.request_hook is not None:
+                self.request_hook(request)
+            started = self.clock.monotonic()
+            if first_sent is None:
+                first_sent = started
+            failure: XeroError
+            retry_after: float | None = None
+            try:
+                response = self._http.send(request)
+            except _NOT_SENT as exc:
+                permit.release()
+                failure = TransientError(
+                    f"could not reach Xero ({type(exc).__name__})", tenant_id=tenant_id
+                )
+                self._log(method, path, None, tenant_id, idempotency_key, started)
+            except (*_MAYBE_SENT, httpx.HTTPError) as exc:
+                # Any other httpx error (a protocol error, say) is treated as "maybe sent", and
+                # only its type is kept: some carry the request's header values, the token too.
+                permit.release()
+                self._log(method, path, None, tenant_id, idempotency_key, started)
+                if is_write:
+                    maybe_sent = True
+                failure = TransientError(
+                    f"no answer from Xero ({type(exc).__name__})", tenant_id=tenant_id
+                )
+            else:
+                permit.release(headers=response.headers)
+                status = response.status_code
+                self._log(method, path, status, tenant_id, idempotency_key, started)
+                if 200 <= status < 300:
+                    return response
+                if status == 401 and not refreshed:
+                    refreshed = True
+                    attempt -= 1  # the refresh is not a failed attempt
+                    try:
+                        self.tokens.invalidate(connection_key, rejected_token=token)
+                    except XeroError as exc:
+                        if maybe_sent:
+                            raise self._unknown(
+                                f"token refresh failed before the retry ({exc.message})",
+                                tenant_id,
+                                401,
+                                idempotency_key,
+                                first_sent,
+                            ) from exc
+                        raise
+                    continue
+                if status == 429:
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    problem = response.headers.get("X-Rate-Limit-Problem", "unknown")
+                    self.limiter.record_429(tenant_id, retry_after, problem)
+                    refusals += 1
+                    if (
+                        waits is not None
+                        and waits.max_wait > 0
+                        and not maybe_sent
+                        and refusals <= _MAX_REFUSALS_WAITED
+                    ):
+                        # Refused before Xero did anything: wait (the limiter now holds this
+                        # tenant until Retry-After) and send again, within max_wait.
+                        log.info("xero: 429 %s on %s; waiting as asked", problem, tenant_id)
+                        attempt -= 1  # not a failed attempt: the wait is bounded by max_wait
+                        continue
+                    if maybe_sent:
+                        raise self._unknown(
+                            f"rate limited ({problem}) before the retry",
+                            tenant_id,
+                            429,
+                            idempotency_key,
+                            first_sent,
+                        )
+                    raise RateLimited(
+                        retry_after,
+                        problem,
+                        tenant_id=tenant_id,
+                        message=_problem_message(response) or None,
+                    )
+                if status not in RETRYABLE_STATUSES:
+                    error = _definite_error(response, tenant_id)
+                    # A 400/404 on a same-key retry is Xero's real answer (a processed original
+                    # would have been replayed); anything else leaves the first send in doubt.
+                    if maybe_sent and not isinstance(error, ValidationFailed | NotFound):
+                        raise self._unknown(
+                            error.message, tenant_id, status, idempotency_key, first_sent
+                        ) from error
+                    raise error
+                if is_write and status != 503:
+                    maybe_sent = True  # a gateway error: Xero may have done it
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                failure = TransientError(
+                    _problem_message(response) or f"Xero unavailable (HTTP {status})",
+                    tenant_id=tenant_id,
+                    status=status,
+                    retry_after=retry_after,
+                )
+            # A failure worth another attempt?
+            if attempt >= self.max_attempts:
+                break
+            delay = backoff_delay(
+                attempt,
+                base=self._backoff_base,
+                cap=self._backoff_cap,
+                rng=self._rng,
+                retry_after=retry_after,
+            )
+            if delay > self._backoff_cap:
+                break  # Xero asked for a long pause: let the worker schedule it
+            if (
+                maybe_sent
+                and self.clock.monotonic() + delay - first_sent >= self.idempotency_window
+            ):
+                break  # Xero may have forgotten the key by the time we resend
+            self.clock.sleep(delay)
+        if maybe_sent:
+            raise self._unknown(
+                failure.message, tenant_id, failure.status, idempotency_key, first_sent
+            )
+        raise failure
+
+    def _wait_for_permit(
+        self, tenant_id: str, waits: LimitWaits | None, waited: list[float]
+    ) -> Permit:
+        """A permit, waiting for it when ``waits`` says so; else :class:`RateLimited` at once.
+
+        ``waited`` (one number, shared by the call's attempts) bounds the whole call's waiting
+        to ``waits.max_wait``: several short waits (429 after 429) end like one long one.
+        """
+        limiter = self.limiter
+        quiet = 0.0  # short concurrency waits not announced yet
+        while True:
+            permit = limiter.try_acquire(tenant_id)
+            if permit is not None:
+                return permit
+            wait = limiter.wait_for(tenant_id)
+            seconds = max(wait.seconds, 0.01)
+            if waits is None or waits.max_wait <= 0:
+                raise RateLimited(wait.seconds, wait.reason, tenant_id=tenant_id, status=None)
+            if waited[0] + seconds > waits.max_wait:
+                words, label = describe_limit(wait.reason), self.tenant_label(tenant_id)
+                after = describe_duration(wait.seconds)
+                raise RateLimited(
+                    wait.seconds,
+                    wait.reason,
+                    tenant_id=tenant_id,
+                    status=None,
+                    message=f"{words} on {label} leaves no calls for {after}: try again then",
+                )
+            if seconds >= 1.0:
+                words, label = describe_limit(wait.reason), self.tenant_label(tenant_id)
+                waits.notify(f"waiting {describe_duration(seconds)} for {words} on {label}")
+            else:
+                quiet += seconds
+                if quiet >= 1.0:  # other processes have held every slot for a while: say so
+                    quiet = float("-inf")
+                    label = self.tenant_label(tenant_id)
+                    waits.notify(f"waiting for {describe_limit(wait.reason)} on {label}")
+            limiter.clock.sleep(seconds)
+            waited[0] += seconds
+
+    def _headers(self, token: str, tenant_id: str, idempotency_key: str | None) -> dict[str, str]:
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "xero-tenant-id": tenant_id,
+            "Accept": "application/json",
+        }
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        return headers
+
+    def _unknown(
+        self,
+        reason: str,
+        tenant_id: str,
+        status: int | None,
+        idempotency_key: str | None,
+        first_sent: float | None,
+    ) -> OutcomeUnknown:
+        return OutcomeUnknown(
+            f"outcome unknown: {reason}; look the records up in Xero before re-sending",
+            tenant_id=tenant_id,
+            status=status,
+            idempotency_key=idempotency_key,
+            first_sent_at=first_sent,
+        )
+
+    def _log(
+        self,
+        method: str,
+        path: str,
+        status: int | None,
+        tenant_id: str,
+        idempotency_key: str | None,
+        started: float,
+    ) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            elapsed_ms = (self.clock.monotonic() - started) * 1000
+            log.debug(
+                "xero %s /%s -> %s tenant=%s key=%s %.0fms",
+                method,
+                path,
+                status if status is not None else "no answer",
+                tenant_id,
+                idempotency_key or "-",
+                elapsed_ms,
+            )
+
+
+class XeroAccountsSource:
+    """The ``AccountsSource`` the settings checks use: accounts, tax rates and tracking
+    categories per tenant, with the connection key looked up for each tenant.
+
+    A chart read is a synchronous call (a settings page, ``connect``, the engine re-checking
+    codes), so it waits for Xero's limits – told through the caller's :func:`waiting_for_limits`
+    when there is one, else logged – instead of leaving the codes unverified. A worker thread
+    never comes here for a send, and :data:`CHART_WAIT` bounds the wait.
+    """
+
+    def __init__(self, client: XeroClient, connection_key_for_tenant: Callable[[str], str]) -> None:
+        self._client = client
+        self._key = connection_key_for_tenant
+
+    def _read(self, what: Callable[[str, str], list[dict[str, Any]]], tenant_id: str) -> Any:
+        if _LIMIT_WAITS.get() is not None:
+            return what(tenant_id, self._key(tenant_id))
+        with waiting_for_limits(log.warning, max_wait=CHART_WAIT):
+            return what(tenant_id, self._key(tenant_id))
+
+    def accounts(self, tenant_id: str) -> list[dict[str, Any]]:
+        return list(self._read(self._client.accounts, tenant_id))
+
+    def tax_rates(self, tenant_id: str) -> list[dict[str, Any]]:
+        return list(self._read(self._client.tax_rates, tenant_id))
+
+    def tracking_categories(self, tenant_id: str) -> list[dict[str, Any]]:
+        return list(self._read(self._client.tracking_categories, tenant_id))
+
+
+#: Seconds a chart read outside any :func:`waiting_for_limits` block waits for Xero's limits at
+#: most: a minute window, not a day.
+CHART_WAIT = 65.0
+
+
+# -- response interpretation ------------------------------------------------------------------
+
+
+def _json_body(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object of a response, checking ``Content-Type`` first (Xero's 503s are text)."""
+    if "json" not in response.headers.get("Content-Type", "").lower():
+        raise XeroError(
+            f"Xero answered {response.headers.get('Content-Type') or 'no content type'}, not JSON",
+            status=response.status_code,
+        )
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise XeroError("Xero's JSON answer is unreadable", status=response.status_code) from exc
+    if not isinstance(data, dict):
+        raise XeroError("Xero's answer is not a JSON object", status=response.status_code)
+    return data
+
+
+def _maybe_json(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        return _json_body(response)
+    except XeroError:
+        return None
+
+
+def _messages(items: Any) -> list[str]:
+    if not isinstance(items, list):
+        return []
+    return [
+        str(item["Message"]) for item in items if isinstance(item, Mapping) and item.get("Message")
+    ]
+
+
+def _problem_message(response: httpx.Response) -> str:
+    """Xero's own words: ``Message`` (API errors), ``detail``/``title`` (auth problems), or the
+    start of a plain-text body."""
+    data = _maybe_json(response)
+    if data is not None:
+        for key in ("Message", "Detail", "detail", "title", "Title"):
+            if data.get(key):
+                return str(data[key])
+        return ""
+    text = response.text.strip()
+    return " ".join(text.split())[:200]
+
+
+def _definite_error(response: httpx.Response, tenant_id: str) -> XeroError:
+    status = response.status_code
+    message = _problem_message(response) or f"HTTP {status}"
+    if status == 401 and "tokenexpired" in message.replace(" ", "").lower():
+        # Expired again right after a successful refresh (clock skew, a token revoked and
+        # re-issued): not the admin's problem. The next attempt refreshes again; if the grant is
+        # really gone, that refresh answers invalid_grant and *that* asks for a reconnect.
+        return TransientError(
+            f"Xero still reports the token expired after a refresh ({message}); will retry",
+            tenant_id=tenant_id,
+        )
+    if status in (401, 403):
+        return ReconnectRequired(
+            f"Xero refused access ({message}): reconnect this location to Xero",
+            tenant_id=tenant_id,
+            status=status,
+        )
+    if status == 404:
+        return NotFound(message, tenant_id=tenant_id, status=status)
+    if status == 400:
+        data = _maybe_json(response) or {}
+        elements = [dict(e) for e in data.get("Elements") or [] if isinstance(e, Mapping)]
+        errors = [m for e in elements for m in _messages(e.get("ValidationErrors"))]
+        return ValidationFailed(
+            message, tenant_id=tenant_id, elements=elements, errors=errors or [message]
+        )
+    return XeroError(message, tenant_id=tenant_id, status=status)
+
+
+def _results_or_unknown(
+    response: httpx.Response, key: str, expected: int, tenant_id: str, idempotency_key: str
+) -> list[ElementResult]:
+    """Per-element results; a 2xx we cannot read means Xero did *something*: outcome unknown."""
+    try:
+        return _element_results(response, key, expected, tenant_id)
+    except XeroError as exc:
+        raise OutcomeUnknown(
+            f"outcome unknown: {exc.message}; look the records up in Xero before re-sending",
+            tenant_id=tenant_id,
+            status=response.status_code,
+            idempotency_key=idempotency_key,
+        ) from exc
+
+
+def _element_results(
+    response: httpx.Response, key: str, expected: int, tenant_id: str
+) -> list[ElementResult]:
+    items = _json_body(response).get(key)
+    if not isinstance(items, list) or len(items) != expected:
+        raise XeroError(
+            f"Xero returned {len(items) if isinstance(items, list) else 'no'} {key} for "
+            f"{expected} sent",
+            tenant_id=tenant_id,
+            status=response.status_code,
+        )
+    results = []
+    id_field = _ID_FIELDS.get(key)
+    for index, raw in enumerate(items):
+        element = dict(raw) if isinstance(raw, Mapping) else {}
+        errors = _messages(element.get("ValidationErrors"))
+        ok = element.get("StatusAttributeString", "OK") != "ERROR" and not errors
+        if ok and not errors and element.get("HasErrors") is True:
+            ok = False
+        xero_id = element.get("OverpaymentID") if key == "BankTransactions" else None
+        xero_id = xero_id or (element.get(id_field) if id_field else None)
+        if not ok or xero_id in (None, "", _ZERO_GUID):
+            xero_id = None
+        if not ok and not errors:
+            errors = ["Xero rejected this element without a message"]
+        results.append(
+            ElementResult(
+                index=index,
+                ok=ok,
+                xero_id=str(xero_id) if xero_id is not None else None,
+                element=element,
+                errors=errors,
+                warnings=_messages(element.get("Warnings")),
+            )
+        )
+    return results
+
+
+# -- small helpers ----------------------------------------------------------------------------
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(str(v) for v in values))
+
+
+def _chunks(values: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _where_any(field_name: str, values: list[str]) -> str:
+    """``Field=="a" OR Field=="b"`` – values are our own numbers, so quotes are refused."""
+    for value in values:
+        if '"' in value or "\\" in value:
+            raise ValueError(f"cannot look up {value!r}: quotes are not allowed in numbers")
+    return " OR ".join(f'{field_name}=="{value}"' for value in values)

@@ -1,0 +1,188 @@
+"""Reading Xero's answers: just the fields the worker acts on, everything else ignored.
+
+Xero adds fields to its answers without notice, so every schema here uses ``unknown=EXCLUDE``:
+a new field must never turn a successful create into a crash (and a duplicate on retry). Amounts
+load as ``Decimal`` from the JSON number's text, dates through :mod:`pm_xero_plugin.xero.dates`.
+
+With ``summarizeErrors=false`` every element carries its own outcome: ``StatusAttributeString``
+(``OK``/``ERROR``), ``ValidationErrors`` and ``Warnings`` – all loaded as lists of message
+strings so the dashboard can show each one, not only the first (a complaint about the SDKs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
+
+from pm_xero_plugin.xero.dates import parse_xero_date, parse_xero_datetime
+
+__all__ = [
+    "RESPONSE_SCHEMAS",
+    "AllocationResponseSchema",
+    "BankTransactionResponseSchema",
+    "ContactResponseSchema",
+    "CreditNoteResponseSchema",
+    "ElementResponseSchema",
+    "InvoiceResponseSchema",
+    "OverpaymentResponseSchema",
+    "PaymentResponseSchema",
+    "XeroDate",
+    "XeroDateTime",
+    "parse_elements",
+]
+
+
+class XeroDate(fields.Field[date]):
+    """A date field read from ``/Date(ms±hhmm)/`` or ISO text, with no local-zone shift."""
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> date:
+        if not isinstance(value, str):
+            raise ValidationError("Not a Xero date.")
+        try:
+            return parse_xero_date(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class XeroDateTime(fields.Field[datetime]):
+    """An aware datetime read from ``/Date(ms±hhmm)/`` or ISO text."""
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> datetime:
+        if not isinstance(value, str):
+            raise ValidationError("Not a Xero date.")
+        try:
+            return parse_xero_datetime(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class _Message(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    message = fields.String(data_key="Message", load_default="")
+
+
+class ElementResponseSchema(Schema):
+    """The per-element outcome Xero reports when ``summarizeErrors=false``."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    status_attribute_string = fields.String(data_key="StatusAttributeString", load_default=None)
+    validation_errors = fields.List(
+        fields.Nested(_Message), data_key="ValidationErrors", load_default=list
+    )
+    warnings = fields.List(fields.Nested(_Message), data_key="Warnings", load_default=list)
+    updated_date_utc = XeroDateTime(data_key="UpdatedDateUTC", load_default=None)
+
+    @post_load
+    def _flatten_messages(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """``[{"Message": "x"}]`` → ``["x"]``: the dashboard wants the texts."""
+        for key in ("validation_errors", "warnings"):
+            if key in data:
+                data[key] = [item["message"] for item in data[key]]
+        return data
+
+
+class ContactResponseSchema(ElementResponseSchema):
+    contact_id = fields.String(data_key="ContactID", load_default=None)
+    contact_number = fields.String(data_key="ContactNumber", load_default=None)
+    name = fields.String(data_key="Name", load_default=None)
+    contact_status = fields.String(data_key="ContactStatus", load_default=None)
+
+
+class InvoiceResponseSchema(ElementResponseSchema):
+    invoice_id = fields.String(data_key="InvoiceID", load_default=None)
+    invoice_number = fields.String(data_key="InvoiceNumber", load_default=None)
+    type = fields.String(data_key="Type", load_default=None)
+    status = fields.String(data_key="Status", load_default=None)
+    date = XeroDate(data_key="Date", load_default=None)
+    total = fields.Decimal(data_key="Total", load_default=None)
+    amount_due = fields.Decimal(data_key="AmountDue", load_default=None)
+    amount_paid = fields.Decimal(data_key="AmountPaid", load_default=None)
+    amount_credited = fields.Decimal(data_key="AmountCredited", load_default=None)
+
+
+class CreditNoteResponseSchema(ElementResponseSchema):
+    credit_note_id = fields.String(data_key="CreditNoteID", load_default=None)
+    credit_note_number = fields.String(data_key="CreditNoteNumber", load_default=None)
+    status = fields.String(data_key="Status", load_default=None)
+    date = XeroDate(data_key="Date", load_default=None)
+    total = fields.Decimal(data_key="Total", load_default=None)
+    remaining_credit = fields.Decimal(data_key="RemainingCredit", load_default=None)
+
+
+class _InvoiceRef(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    invoice_id = fields.String(data_key="InvoiceID", load_default=None)
+    invoice_number = fields.String(data_key="InvoiceNumber", load_default=None)
+
+
+class AllocationResponseSchema(ElementResponseSchema):
+    allocation_id = fields.String(data_key="AllocationID", load_default=None)
+    amount = fields.Decimal(data_key="Amount", load_default=None)
+    date = XeroDate(data_key="Date", load_default=None)
+    invoice = fields.Nested(_InvoiceRef, data_key="Invoice", load_default=None)
+
+
+class PaymentResponseSchema(ElementResponseSchema):
+    payment_id = fields.String(data_key="PaymentID", load_default=None)
+    reference = fields.String(data_key="Reference", load_default=None)
+    amount = fields.Decimal(data_key="Amount", load_default=None)
+    status = fields.String(data_key="Status", load_default=None)
+    date = XeroDate(data_key="Date", load_default=None)
+    invoice = fields.Nested(_InvoiceRef, data_key="Invoice", load_default=None)
+
+
+class BankTransactionResponseSchema(ElementResponseSchema):
+    bank_transaction_id = fields.String(data_key="BankTransactionID", load_default=None)
+    overpayment_id = fields.String(data_key="OverpaymentID", load_default=None)
+    type = fields.String(data_key="Type", load_default=None)
+    status = fields.String(data_key="Status", load_default=None)
+    reference = fields.String(data_key="Reference", load_default=None)
+    total = fields.Decimal(data_key="Total", load_default=None)
+
+
+class OverpaymentResponseSchema(ElementResponseSchema):
+    overpayment_id = fields.String(data_key="OverpaymentID", load_default=None)
+    status = fields.String(data_key="Status", load_default=None)
+    reference = fields.String(data_key="Reference", load_default=None)
+    total = fields.Decimal(data_key="Total", load_default=None)
+    remaining_credit = fields.Decimal(data_key="RemainingCredit", load_default=None)
+
+
+RESPONSE_SCHEMAS: Mapping[str, type[ElementResponseSchema]] = {
+    "Contacts": ContactResponseSchema,
+    "Invoices": InvoiceResponseSchema,
+    "CreditNotes": CreditNoteResponseSchema,
+    "Allocations": AllocationResponseSchema,
+    "Payments": PaymentResponseSchema,
+    "BankTransactions": BankTransactionResponseSchema,
+    "Overpayments": OverpaymentResponseSchema,
+}
+"""The element schema for each collection key of a Xero answer (``{"Invoices": [...]}``)."""
+
+
+def parse_elements(collection: str, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The elements of a Xero answer such as ``{"Invoices": [...]}``, loaded and in order.
+
+    Order matters: with ``summarizeErrors=false`` Xero answers element *i* for request element
+    *i*, and that is the only link between a failed element and the record it came from.
+
+    :raises KeyError: for a collection we do not read.
+    :raises marshmallow.ValidationError: when an element is not the shape Xero documents.
+    """
+    schema = RESPONSE_SCHEMAS[collection]()
+    elements = body.get(collection) or []
+    loaded: list[dict[str, Any]] = schema.load(elements, many=True)
+    return loaded

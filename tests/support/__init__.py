@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: practices, sandboxes, clocks, fakes (imported as ``support.*``)."""

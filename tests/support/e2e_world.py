@@ -1,0 +1,307 @@
+"""The end-to-end world: a served sandbox, a reference host with the Xero add-on, one time source.
+
+Everything the tests need to drive a practice through the real pieces (OAuth over HTTP on
+loopback, the ledger, the worker, the client) and to check the outcome *independently* – by
+reading the sandbox back and comparing it with the host's own records, never with the ledger.
+
+Time: the host clock (retries, leases), the sandbox clock (tokens, rate-limit windows) and the
+monotonic clock of the client, the limiter and the worker (back-off sleeps, 429 blocks) are moved
+together by :class:`VirtualTime`, so no test sleeps for a back-off or a ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+
+from hookspecs.refhost import ManualClock, RefHost
+from pm_xero_plugin.ledger.states import DEPENDENCY_GATES
+from pm_xero_plugin.sandbox import Sandbox, SandboxClock
+from pm_xero_plugin.sandbox.server import RunningServer
+from pm_xero_plugin.sandbox.spec_check import SpecViolation, validate_httpx_request
+
+NOW = datetime(2025, 3, 3, 0, 0, tzinfo=UTC)  # 11:00 in Sydney, a Monday
+START_DATE = date(2025, 1, 1)
+HISTORY_FROM = date(2024, 11, 1)
+HISTORY_TO = date(2025, 3, 2)
+PLAN = (0, 1, 0)
+"""Location i connects to organisation PLAN[i]: the third location shares the first's."""
+OPEN_STATES = ("ready", "sending", "retrying")
+
+
+class VirtualTime:
+    """Monotonic time plus an offset that tests (and back-off sleeps) move forward.
+
+    ``sleep`` does not sleep: it advances the offset and the host and sandbox clocks with it,
+    so a client back-off of 8 s costs nothing and still expires what 8 s would expire.
+    """
+
+    def __init__(self, host_clock: ManualClock, sandbox_clock: SandboxClock) -> None:
+        self._lock = threading.Lock()
+        self._offset = 0.0
+        self.host_clock = host_clock
+        self.sandbox_clock = sandbox_clock
+
+    def monotonic(self) -> float:
+        with self._lock:
+            return time.monotonic() + self._offset
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self.advance(seconds)
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._offset += seconds
+            self.host_clock.advance(timedelta(seconds=seconds))
+            self.sandbox_clock.advance(seconds)
+
+
+@dataclass
+class Sent:
+    """One Accounting request as the plugin sent it (seen by the request hook)."""
+
+    index: int
+    method: str
+    path: str
+    tenant: str
+    body: Any
+    idempotency_key: str | None = None
+
+    def numbers(self) -> list[str]:
+        """The dedupe keys of the documents this request creates (numbers, references)."""
+        if not isinstance(self.body, dict):
+            return []
+        found = []
+        for items in self.body.values():
+            for item in items if isinstance(items, list) else []:
+                for key in ("ContactNumber", "InvoiceNumber", "CreditNoteNumber", "Reference"):
+                    if isinstance(item, dict) and item.get(key):
+                        found.append(f"{key}:{item[key]}")
+                        break
+        return found
+
+
+@dataclass
+class World:
+    sandbox: Sandbox
+    server: RunningServer
+    host: RefHost
+    clock: ManualClock
+    time: VirtualTime
+    spec: Any
+    organisations: list[str]
+    tenants: dict[str, str] = field(default_factory=dict)
+    """location id -> tenant id chosen at connect."""
+    sent: list[Sent] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    worker_seconds: float = 10.0
+    """Real seconds one worker run may take (it waits in real time while a tenant is blocked)."""
+    _sent_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- the plugin's pieces -------------------------------------------------------------------
+
+    @property
+    def runtime(self) -> Any:
+        from pm_xero_plugin import plugin
+
+        runtime = plugin.get_runtime()
+        assert runtime is not None, self.host.hook_failures
+        return runtime
+
+    @property
+    def engine(self) -> Any:
+        from pm_xero_plugin import plugin
+
+        engine = plugin.get_engine()
+        assert engine is not None, self.host.hook_failures
+        return engine
+
+    @property
+    def locations(self) -> list[Mapping[str, Any]]:
+        return list(self.host.locations())
+
+    def tenant_of(self, index: int) -> str:
+        return self.tenants[self.locations[index]["id"]]
+
+    def wire_runtime(self) -> None:
+        """Put the runtime on virtual time and check every request it sends against the spec."""
+        runtime = self.runtime
+        runtime.client.clock = self.time
+        runtime.limiter.clock = self.time
+        runtime.worker._monotonic = self.time.monotonic
+        runtime.client.request_hook = self._check_request
+
+    def _check_request(self, request: httpx.Request) -> None:
+        body: Any = None
+        if request.content:
+            import json
+
+            body = json.loads(request.content)
+        if request.method in ("PUT", "POST"):
+            try:
+                validate_httpx_request(self.spec, request)
+            except SpecViolation as exc:
+                self.violations.append(str(exc))
+        path = request.url.path.split("/api.xro/2.0", 1)[-1]
+        with self._sent_lock:
+            self.sent.append(
+                Sent(
+                    len(self.sent),
+                    request.method,
+                    path,
+                    request.headers.get("xero-tenant-id", ""),
+                    body,
+                    request.headers.get("idempotency-key"),
+                )
+            )
+
+    # -- the admin's setup ---------------------------------------------------------------------
+
+    def connect(self, location_index: int, tenant_id: str | None = None) -> str:
+        """ "Connect to Xero" for one location through the sandbox's auto-consent authorize page."""
+        loc = self.locations[location_index]
+        tenant = tenant_id or self.organisations[PLAN[location_index]]
+        url = self.runtime.connect_url(loc["id"]) + f"&tenant={tenant}"
+        with httpx.Client(timeout=10.0) as browser:
+            answer = browser.get(url, follow_redirects=False)
+        assert answer.status_code in (302, 303), answer.text
+        params = dict(parse_qsl(urlsplit(answer.headers["location"]).query))
+        connections = self.runtime.complete_connect(params)
+        assert tenant in {c.tenant_id for c in connections}
+        self.tenants[loc["id"]] = tenant
+        return tenant
+
+    def connect_all(self) -> None:
+        for index in range(len(self.locations)):
+            self.connect(index)
+
+    def make_settings(self, start_date: date | None) -> dict[str, Any]:
+        from pm_xero_plugin.demo.run import _codes_for
+
+        locations = self.locations
+        tenants = self.tenants
+        values = list(tenants.values())
+        shared = {t for t in values if values.count(t) > 1}
+        settings: dict[str, Any] = {
+            "enabled": True,
+            "prefixes": {"client": "C", "invoice": "INV", "credit_note": "CN", "payment": "PAY"},
+            "organisation_mode": "per_location",
+            "locations": {
+                loc["id"]: {
+                    "tenant_id": tenants[loc["id"]],
+                    "connection_enabled": True,
+                    "tracking_option": loc["name"] if tenants[loc["id"]] in shared else None,
+                }
+                for loc in locations
+            },
+            "tracking_category": "Location" if shared else None,
+            "account_codes": {t: _codes_for(self.runtime, t) for t in sorted(set(values))},
+            "start_date": start_date.isoformat() if start_date else None,
+            "rounding_tolerance": "0.02",
+        }
+        for tenant_id in shared:
+            names = [loc["name"] for loc in locations if tenants[loc["id"]] == tenant_id]
+            self.runtime.ensure_tracking_options(tenant_id, "Location", names)
+        return settings
+
+    def save_settings(self, settings: dict[str, Any]) -> None:
+        errors = self.host.save_plugin_settings("xero", settings)
+        assert errors == [], errors
+        self.settings = settings
+
+    def set_up(self, start_date: date = START_DATE, *, backfill: bool = True) -> None:
+        """Connect, settings, contact sync, start date and back-sync (as the demo does)."""
+        self.connect_all()
+        settings = self.make_settings(None)
+        self.save_settings(settings)
+        self.host.start_contact_sync(None)
+        self.drain()
+        settings = dict(settings, start_date=start_date.isoformat())
+        self.save_settings(settings)
+        if backfill:
+            self.host.backfill(None, None)
+
+    # -- driving the worker --------------------------------------------------------------------
+
+    def open_rows(self, tenant_id: str | None = None) -> int:
+        return sum(
+            r["n"] for r in self.engine.ledger.counts(tenant_id) if r["state"] in OPEN_STATES
+        )
+
+    def unsettled(self) -> int:
+        """Rows on their way: open, or waiting for another row to reach Xero first."""
+        return self.open_rows() + sum(
+            r["n"]
+            for r in self.engine.ledger.counts()
+            if r["state"] == "waiting" and r["gate"] in DEPENDENCY_GATES
+        )
+
+    def run_worker(self, max_seconds: float | None = None) -> None:
+        self.runtime.worker.run(until_idle=True, max_seconds=max_seconds or self.worker_seconds)
+
+    def drain(self, rounds: int = 40, max_seconds: float | None = None) -> None:
+        """Run the worker until nothing is ready, sending or retrying, moving virtual time to
+        the next retry between rounds (a retry is scheduled on the host clock)."""
+        for _ in range(rounds):
+            self.run_worker(max_seconds)
+            if not self.open_rows():
+                return
+            self.time.advance(self.next_wait())
+        raise AssertionError(f"still open after {rounds} rounds: {self.engine.ledger.counts()}")
+
+    def next_wait(self) -> float:
+        """Seconds until the earliest retry or lease is due (at least 1)."""
+        ledger = self.engine.ledger
+        found = ledger._q(
+            "SELECT min(coalesce(next_at, lease_until)) FROM rows "
+            "WHERE state IN ('retrying', 'sending')"
+        )[0][0]
+        now = self.host.now()
+        waits = [float(found) - now.timestamp()] if found else []
+        limiter = self.runtime.limiter
+        waits += [limiter.wait_for(t).seconds for t in set(self.tenants.values())]
+        waits = [w for w in waits if w > 0]
+        return max(1.0, min(waits) + 1.0) if waits else 1.0
+
+    def attempts_by_number(self, tenant: str) -> dict[str, set[str]]:
+        """Per document number: the idempotency keys of the creates that carried it."""
+        out: dict[str, set[str]] = {}
+        for sent in self.sent:
+            if sent.tenant == tenant and sent.method == "PUT":
+                for number in sent.numbers():
+                    out.setdefault(number, set()).add(str(sent.idempotency_key))
+        return out
+
+    # -- reading back ----------------------------------------------------------------------------
+
+    def book(self, tenant_id: str) -> dict[str, Any]:
+        state: dict[str, Any] = self.sandbox.inspect()[tenant_id]
+        return state
+
+    def rows(self, **where: Any) -> list[Any]:
+        clauses = " AND ".join(f"{k} = ?" for k in where) or "1"
+        ledger = self.engine.ledger
+        from pm_xero_plugin.ledger.sqlite import _ROW_COLUMNS
+
+        found = ledger._q(
+            f"SELECT {_ROW_COLUMNS} FROM rows WHERE {clauses} ORDER BY id", list(where.values())
+        )
+        return [ledger._row(r) for r in found]
+
+
+def history(host: RefHost, kind: str) -> Iterator[Mapping[str, Any]]:
+    yield from host.iter_history(kind)  # type: ignore[arg-type]
+
+
+def money(value: Any) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"))

@@ -1,0 +1,277 @@
+"""The client layer end to end against the Xero sandbox (in-process transport): the OAuth code
+flow, batches with a bad element, lost answers, expired tokens, disconnects, look-ups – with
+every outgoing request checked against Xero's OpenAPI spec."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support.xero_client_fakes import CONN, SECRET
+
+from pm_xero_plugin.sandbox import Sandbox
+from pm_xero_plugin.sandbox.spec_check import find_xero_spec, load_xero_spec, validate_xero_request
+from pm_xero_plugin.sandbox.spec_location import spec_missing_reason
+from pm_xero_plugin.xero.auth import (
+    OAuthConfig,
+    TokenProvider,
+    begin_authorization,
+    handle_callback,
+)
+from pm_xero_plugin.xero.client import XeroClient
+from pm_xero_plugin.xero.errors import RateLimited, ReconnectRequired
+from pm_xero_plugin.xero.ratelimit import RateLimiter
+from pm_xero_plugin.xero.tokens import TokenStore
+
+SPEC = find_xero_spec()
+pytestmark = pytest.mark.skipif(SPEC is None, reason=spec_missing_reason())
+
+
+@dataclass
+class Connected:
+    sandbox: Sandbox
+    client: XeroClient
+    tenant_id: str
+    other_tenant_id: str
+    checked: list[str]
+
+
+def spec_hook(checked: list[str]) -> Any:
+    assert SPEC is not None
+    spec = load_xero_spec(SPEC)
+
+    def check(request: httpx.Request) -> None:
+        body = json.loads(request.content) if request.content else None
+        headers = {
+            k: request.headers[k]
+            for k in ("xero-tenant-id", "Idempotency-Key")
+            if k in request.headers
+        }
+        validate_xero_request(spec, request.method, str(request.url), body, headers=headers or None)
+        checked.append(f"{request.method} {request.url.path}")
+
+    return check
+
+
+@pytest.fixture
+def connected(tmp_path: Path) -> Iterator[Connected]:
+    sandbox = Sandbox(spec_path=SPEC)
+    http = httpx.Client(transport=sandbox.transport())
+    config = OAuthConfig.for_base_url(
+        "http://sandbox.test",
+        client_id=sandbox.client_id,
+        client_secret=sandbox.client_secret,
+        redirect_uri="http://127.0.0.1:8999/callback",
+    )
+    store = TokenStore(tmp_path / "tokens.sqlite3", SECRET)
+    # The admin presses "Connect to Xero"; the sandbox auto-consents and redirects back.
+    request = begin_authorization(config, store, CONN)
+    consent = http.get(request.url)
+    assert consent.status_code == 302
+    callback = httpx.URL(consent.headers["Location"])
+    connections = handle_callback(config, store, dict(callback.params), http=http)
+    assert {c.tenant_id for c in connections} == set(sandbox.tenant_ids)
+    checked: list[str] = []
+    client = XeroClient(
+        config.api_url,
+        TokenProvider(config, store, http=http),
+        limiter=RateLimiter(),
+        http=http,
+        request_hook=spec_hook(checked),
+        backoff_base=0.001,
+    )
+    yield Connected(sandbox, client, connections[0].tenant_id, connections[1].tenant_id, checked)
+    http.close()
+
+
+def contact(n: int, name: str) -> dict[str, Any]:
+    return {"Name": name, "ContactNumber": f"C{n}", "FirstName": name.split()[0]}
+
+
+def invoice(number: str, contact_id: str) -> dict[str, Any]:
+    return {
+        "Type": "ACCREC",
+        "Contact": {"ContactID": contact_id},
+        "Date": "2024-03-01",
+        "DueDate": "2024-03-15",
+        "InvoiceNumber": number,
+        "LineAmountTypes": "Exclusive",
+        "Status": "AUTHORISED",
+        "LineItems": [
+            {"Description": "Boarding", "Quantity": 1.0, "UnitAmount": 50.0, "AccountCode": "201"}
+        ],
+    }
+
+
+def test_connect_then_a_batch_where_one_element_fails_alone(connected: Connected) -> None:
+    c = connected
+    results = c.client.send_batch(
+        c.tenant_id,
+        CONN,
+        "PUT",
+        "Contacts",
+        [contact(1, "Ann Lee (C1)"), contact(2, "Bob Day (C2)"), contact(3, "Ann Lee (C1)")],
+        idempotency_key="contacts-1",
+    )
+    assert [r.ok for r in results] == [True, True, False]
+    assert results[0].xero_id and results[1].xero_id and results[2].xero_id is None
+    assert "already assigned to another contact" in results[2].errors[0]
+    assert c.checked == ["PUT /api.xro/2.0/Contacts"]
+
+
+def test_a_lost_answer_is_retried_with_the_same_key_and_creates_one_invoice(
+    connected: Connected,
+) -> None:
+    c = connected
+    [made] = c.client.send_batch(
+        c.tenant_id, CONN, "PUT", "Contacts", [contact(1, "Ann Lee (C1)")], idempotency_key="c1"
+    )
+    assert made.xero_id is not None
+    c.sandbox.faults(c.tenant_id).script.append("lost")  # committed, then the answer is lost
+    [result] = c.client.send_batch(
+        c.tenant_id,
+        CONN,
+        "PUT",
+        "Invoices",
+        [invoice("INV1", made.xero_id)],
+        idempotency_key="inv-batch-1",
+    )
+    assert result.ok
+    assert len(c.sandbox.org(c.tenant_id).invoices) == 1
+    # The exactly-once guard after a crash: the look-ups find what exists.
+    found = c.client.find_invoices_by_number(c.tenant_id, CONN, ["INV1", "INV2"])
+    assert set(found) == {"INV1"} and found["INV1"]["InvoiceID"] == result.xero_id
+    contacts = c.client.find_contacts_by_number(c.tenant_id, CONN, ["C1", "C9"])
+    assert contacts["C1"]["ContactID"] == made.xero_id and "C9" not in contacts
+
+
+def test_an_expired_token_is_refreshed_once_and_the_call_goes_through(
+    connected: Connected,
+) -> None:
+    c = connected
+    c.sandbox.faults(c.tenant_id).expire_tokens_now()
+    assert any(a["Code"] == "201" for a in c.client.accounts(c.tenant_id, CONN))
+
+
+def test_a_disconnected_organisation_asks_for_a_reconnect_and_the_other_keeps_working(
+    connected: Connected,
+) -> None:
+    c = connected
+    c.sandbox.faults(c.tenant_id).disconnect()
+    with pytest.raises(ReconnectRequired):
+        c.client.tax_rates(c.tenant_id, CONN)
+    assert c.client.tax_rates(c.other_tenant_id, CONN)
+
+
+def test_a_sandbox_429_blocks_only_that_organisation(connected: Connected) -> None:
+    c = connected
+    c.sandbox.faults(c.tenant_id).script.append("429")
+    with pytest.raises(RateLimited) as caught:
+        c.client.accounts(c.tenant_id, CONN)
+    assert c.client.limiter.blocked_until(c.tenant_id) > 0
+    assert caught.value.tenant_id == c.tenant_id
+    assert c.client.accounts(c.other_tenant_id, CONN)
+
+
+def test_payments_credit_notes_and_overpayments_round_trip_through_look_ups(
+    connected: Connected,
+) -> None:
+    c, t = connected, connected.tenant_id
+    [who] = c.client.send_batch(
+        t, CONN, "PUT", "Contacts", [contact(5, "Cat Ng (C5)")], idempotency_key="k-c"
+    )
+    assert who.xero_id is not None
+    [inv] = c.client.send_batch(
+        t, CONN, "PUT", "Invoices", [invoice("INV5", who.xero_id)], idempotency_key="k-i"
+    )
+    assert inv.ok and inv.xero_id is not None
+    invoice_ref = {"InvoiceID": inv.xero_id}
+    [pay] = c.client.send_batch(
+        t,
+        CONN,
+        "PUT",
+        "Payments",
+        [
+            {
+                "Invoice": invoice_ref,
+                "Account": {"Code": "090"},
+                "Date": "2024-03-02",
+                "Amount": 20.0,
+                "Reference": "PAY1",
+            }
+        ],
+        idempotency_key="k-p",
+    )
+    assert pay.ok, pay.errors
+    credit_note = {**invoice("CN1", who.xero_id), "Type": "ACCRECCREDIT"}
+    del credit_note["InvoiceNumber"], credit_note["DueDate"]
+    credit_note["CreditNoteNumber"] = "CN1"
+    credit_note["LineItems"][0]["UnitAmount"] = 10.0
+    [note] = c.client.send_batch(
+        t, CONN, "PUT", "CreditNotes", [credit_note], idempotency_key="k-cn"
+    )
+    assert note.ok and note.xero_id is not None, note.errors
+    [applied] = c.client.allocate(
+        t,
+        CONN,
+        "CreditNotes",
+        note.xero_id,
+        [{"Invoice": invoice_ref, "Amount": 5.0, "Date": "2024-03-02"}],
+        idempotency_key="k-a",
+    )
+    assert applied.ok, applied.errors
+    assert c.client.credit_note_allocated_to(t, CONN, note.xero_id, inv.xero_id)
+    assert not c.client.credit_note_allocated_to(t, CONN, note.xero_id, who.xero_id)
+    [over] = c.client.send_batch(
+        t,
+        CONN,
+        "PUT",
+        "BankTransactions",
+        [
+            {
+                "Type": "RECEIVE-OVERPAYMENT",
+                "Contact": {"ContactID": who.xero_id},
+                "BankAccount": {"Code": "090"},
+                "Date": "2024-03-02",
+                "Reference": "PAY2",
+                "LineAmountTypes": "NoTax",
+                "LineItems": [{"Description": "Overpayment", "Quantity": 1.0, "UnitAmount": 15.0}],
+            }
+        ],
+        idempotency_key="k-o",
+    )
+    assert over.ok and over.xero_id == over.element["OverpaymentID"], over.errors
+    assert over.xero_id is not None
+    [used] = c.client.allocate(
+        t,
+        CONN,
+        "Overpayments",
+        over.xero_id,
+        [{"Invoice": invoice_ref, "Amount": 15.0, "Date": "2024-03-02"}],
+        idempotency_key="k-oa",
+    )
+    assert used.ok, used.errors
+    assert c.client.overpayment_allocated_to(t, CONN, over.xero_id, inv.xero_id)
+
+    payments = c.client.find_payments_by_reference(t, CONN, ["PAY1", "PAY9"])
+    assert [p["PaymentID"] for p in payments["PAY1"]] == [pay.xero_id]
+    assert set(c.client.find_credit_notes_by_number(t, CONN, ["CN1", "CN2"])) == {"CN1"}
+    # Xero keeps no Reference on an overpayment: the look-up by reference finds nothing, and
+    # the one by contact (with its lines) is what finds it.
+    assert c.client.find_overpayments_by_reference(t, CONN, ["PAY1", "PAY2"]) == {}
+    assert who.xero_id is not None
+    [of_contact] = c.client.find_overpayments_of_contact(t, CONN, who.xero_id)
+    assert of_contact["OverpaymentID"] == over.xero_id
+    assert of_contact["LineItems"][0]["Description"] == "Overpayment"
+
+    assert pay.xero_id is not None
+    deleted = c.client.delete_payment(t, CONN, pay.xero_id, idempotency_key="k-d")
+    assert deleted["Status"] == "DELETED"
+    assert c.client.find_payments_by_reference(t, CONN, ["PAY1"]) == {}
+    assert all(line.startswith(("PUT", "POST", "GET")) for line in c.checked)
+    assert any("Allocations" in line for line in c.checked)
