@@ -57,4 +57,5 @@ def test_a_printed_command_runs_as_printed_in_the_users_shell(clone: Path) -> No
     ).stdout.strip()  # fmt: skip
     assert "pm-xero" in printed
     ran = subprocess.run(printed, shell=True, capture_output=True, text=True)
-    assert ran.returncode == 0 and "version" in ran.stdout, ran.stderr
+    assert ran.returncode == 0, ran.stderr
+    assert "version" in ran.stdout, ran.stderr

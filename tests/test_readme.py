@@ -60,7 +60,8 @@ def workdir(tmp_path: Path) -> Path:
 
 def test_every_block_has_a_language_the_test_knows() -> None:
     langs = [m["lang"].strip() for m in FENCE.finditer(README.read_text())]
-    assert langs and set(langs) <= {"python", "sh", "text"}, langs
+    assert langs, langs
+    assert set(langs) <= {"python", "sh", "text"}, langs
     assert not re.search(r"^    (\.venv/bin/|pm-xero |python)", README.read_text(), re.M), (
         "an indented code block: fence it with ```sh so it is run"
     )
@@ -68,7 +69,8 @@ def test_every_block_has_a_language_the_test_knows() -> None:
 
 def test_the_two_commands_are_the_ones_ci_and_the_demo_test_run() -> None:
     commands = _commands()
-    assert TEST_COMMAND in commands and DEMO_COMMAND in commands
+    assert TEST_COMMAND in commands
+    assert DEMO_COMMAND in commands
     ci = (REPO / ".ci" / "run").read_text().splitlines()
     assert TEST_COMMAND in [line.strip() for line in ci], ".ci/run must run the README's command"
     for command in (TEST_COMMAND, DEMO_COMMAND):

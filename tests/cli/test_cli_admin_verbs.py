@@ -33,10 +33,13 @@ def test_status_json_lists_the_failure_and_the_held_payment_with_their_ways_out(
     )
     assert failed["actions"] == ["retry", "resolve", "exclude"]
     held = by_row[practice.held_row]
-    assert held["gate"] == "invoice_before_start" and "include_parent_invoice" in held["actions"]
-    assert status["start_date"] == "2025-02-01" and status["start_date_locked"] is True
+    assert held["gate"] == "invoice_before_start"
+    assert "include_parent_invoice" in held["actions"]
+    assert status["start_date"] == "2025-02-01"
+    assert status["start_date_locked"] is True
     sydney = next(s for s in status["sections"] if s["location_id"] == "syd")
-    assert sydney["counts"]["invoice"]["synced"] == 1 and sydney["counts"]["invoice"]["failed"] == 1
+    assert sydney["counts"]["invoice"]["synced"] == 1
+    assert sydney["counts"]["invoice"]["failed"] == 1
 
 
 def test_status_text_shows_organisations_counts_and_failures_within_80_columns(
@@ -44,7 +47,8 @@ def test_status_text_shows_organisations_counts_and_failures_within_80_columns(
 ) -> None:
     code, out = run(practice, "status")
     assert code == 0, out
-    assert "Organisation T1 (syd)" in out and "account codes: ok" in out
+    assert "Organisation T1 (syd)" in out
+    assert "account codes: ok" in out
     assert f"row {practice.failed_row} invoice #3, 2025-02-10" in out
     assert "Xero: Account code '999' is not a valid code" in out
     assert f"pm-xero retry --include-parent {practice.held_row}" in out
@@ -57,7 +61,8 @@ def test_status_of_one_location_and_of_an_unknown_one(practice: PracticeDir) -> 
     assert code == 0, out
     assert [s["location_id"] for s in json.loads(out)["sections"]] == ["lon"]
     code, out = run(practice, "status", "--location", "nowhere")
-    assert code == 2 and "unknown location 'nowhere' (known: lon, syd)" in out
+    assert code == 2
+    assert "unknown location 'nowhere' (known: lon, syd)" in out
 
 
 def test_retry_one_failed_row_moves_it_back_through_the_rules(practice: PracticeDir) -> None:
@@ -78,7 +83,8 @@ def test_resolve_counts_the_failure_as_synced_and_frees_its_payment(practice: Pr
     led = practice.ledger()
     payment = led.find("payment", "p2:i3", "T1")
     led.close()
-    assert payment is not None and payment.state == "waiting"
+    assert payment is not None
+    assert payment.state == "waiting"
     code, out = run(practice, "resolve", str(practice.failed_row))
     assert code == 0, out
     assert "failed -> synced" in out
@@ -88,7 +94,8 @@ def test_resolve_counts_the_failure_as_synced_and_frees_its_payment(practice: Pr
 
 def test_exclude_then_an_illegal_exclude_of_a_synced_row_exits_1(practice: PracticeDir) -> None:
     code, out = run(practice, "exclude", str(practice.failed_row))
-    assert code == 0 and "failed -> excluded" in out
+    assert code == 0
+    assert "failed -> excluded" in out
     assert practice.row(practice.failed_row).state == "excluded"
     code, out = run(practice, "exclude", str(practice.synced_row))
     assert code == 1
@@ -105,7 +112,8 @@ def test_an_unknown_row_exits_2_with_a_message(practice: PracticeDir) -> None:
 
 def test_retrying_a_synced_row_is_refused(practice: PracticeDir) -> None:
     code, out = run(practice, "retry", str(practice.synced_row))
-    assert code == 1 and "is synced: only failed, excluded, retrying or waiting rows" in out
+    assert code == 1
+    assert "is synced: only failed, excluded, retrying or waiting rows" in out
 
 
 def test_include_parent_sends_the_invoice_dated_before_the_start_date(
@@ -119,24 +127,31 @@ def test_include_parent_sends_the_invoice_dated_before_the_start_date(
         payment = led.get(practice.held_row)
     finally:
         led.close()
-    assert invoice is not None and invoice.include_before_start and invoice.state == "ready"
-    assert payment is not None and (payment.state, payment.gate) == ("waiting", "invoice")
+    assert invoice is not None
+    assert invoice.include_before_start
+    assert invoice.state == "ready"
+    assert payment is not None
+    assert (payment.state, payment.gate) == ("waiting", "invoice")
     code, out = run(practice, "retry", "--include-parent", str(practice.synced_row))
-    assert code == 1 and "has no parent invoice" in out
+    assert code == 1
+    assert "has no parent invoice" in out
 
 
 def test_retry_needs_a_row_or_a_scope(practice: PracticeDir) -> None:
     code, out = run(practice, "retry")
-    assert code == 2 and "give a ROW_ID" in out
+    assert code == 2
+    assert "give a ROW_ID" in out
     code, out = run(practice, "retry", "3", "--all-failed")
     assert code == 2
     code, out = run(practice, "retry", "--include-parent", "--all-failed")
-    assert code == 2 and "--include-parent needs" in out
+    assert code == 2
+    assert "--include-parent needs" in out
 
 
 def test_a_directory_without_host_data_is_refused_not_created(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["status", "--data-dir", f"{tmp_path}/typo"])
-    assert result.exit_code == 2 and "is not a host data directory" in result.output
+    assert result.exit_code == 2
+    assert "is not a host data directory" in result.output
     assert not (tmp_path / "typo").exists()
 
 
@@ -157,7 +172,8 @@ def test_a_practice_without_settings_shows_an_empty_dashboard_and_no_preview(
     assert "No location is linked to a Xero organisation yet." in result.output
     assert "nothing recorded yet" in result.output
     result = runner.invoke(main, ["preview", "--data-dir", str(tmp_path / "pm")])
-    assert result.exit_code == 2 and "no start date" in result.output
+    assert result.exit_code == 2
+    assert "no start date" in result.output
     result = runner.invoke(
         main, ["preview", "--start-date", "2025-01-01", "--data-dir", str(tmp_path / "pm")]
     )

@@ -400,11 +400,13 @@ def test_read_only_data_dir_changed_nothing(ctx: Ctx) -> None:
 
 def test_debug_shows_the_traceback_the_boundary_otherwise_hides(ctx: Ctx) -> None:
     plain = pm_xero("status", "--data-dir", ctx.broken)
-    assert plain.returncode == 1 and "Traceback" not in plain.stderr
+    assert plain.returncode == 1
+    assert "Traceback" not in plain.stderr
     for args in (["--debug", "status"], ["status", "--debug"]):
         debug = pm_xero(*args, "--data-dir", ctx.broken)
         assert debug.returncode == 1
-        assert "Traceback" in debug.stderr and "sqlite3.OperationalError" in debug.stderr
+        assert "Traceback" in debug.stderr
+        assert "sqlite3.OperationalError" in debug.stderr
     env_debug = pm_xero("status", "--data-dir", ctx.broken, env={"PM_XERO_DEBUG": "1"})
     assert "Traceback" in env_debug.stderr
 
@@ -455,4 +457,5 @@ def test_ctrl_c_stops_the_demo_with_130_and_says_how_to_resume(tmp_path: Path) -
     assert code == 130, err
     assert "Traceback" not in err
     last = [line for line in err.splitlines() if line.strip()][-1]
-    assert "interrupted (Ctrl-C)" in last and "again to resume" in last, err
+    assert "interrupted (Ctrl-C)" in last, err
+    assert "again to resume" in last, err

@@ -85,7 +85,8 @@ def test_status_lists_held_contacts_with_the_one_in_xero_and_the_ways_out(
 
 def test_link_contact_links_the_held_contact_and_its_documents_go(held: PracticeDir) -> None:
     invoice = held.ledger().find("invoice", "i3", "T1")
-    assert invoice is not None and (invoice.state, invoice.gate) == ("waiting", "contact")
+    assert invoice is not None
+    assert (invoice.state, invoice.gate) == ("waiting", "contact")
     assert "name is taken in Xero" in str(invoice.detail)
 
     code, out = run(held, "resolve", str(held.rows["c2"]), "--link-contact")
@@ -94,7 +95,8 @@ def test_link_contact_links_the_held_contact_and_its_documents_go(held: Practice
     contact = held.row(held.rows["c2"])
     assert (contact.xero_id, contact.operation) == (THEIRS, "update")  # our number goes onto it
     invoice = held.ledger().find("invoice", "i3", "T1")
-    assert invoice is not None and invoice.state == "ready"
+    assert invoice is not None
+    assert invoice.state == "ready"
 
 
 def test_distinct_name_creates_ours_under_the_location_added(held: PracticeDir) -> None:
@@ -111,10 +113,15 @@ def test_distinct_name_creates_ours_under_the_location_added(held: PracticeDir) 
 
 def test_the_ways_out_refuse_what_they_cannot_do_in_one_line(held: PracticeDir) -> None:
     code, out = run(held, "resolve", str(held.rows["c3"]), "--link-contact")
-    assert code != 0 and "give the ContactID" in out and "Traceback" not in out
+    assert code != 0
+    assert "give the ContactID" in out
+    assert "Traceback" not in out
     code, out = run(held, "resolve", str(held.rows["c2"]), "--link-contact", "not-a-guid")
-    assert code != 0 and "is not a Xero ContactID" in out
+    assert code != 0
+    assert "is not a Xero ContactID" in out
     code, out = run(held, "retry", str(held.rows["c1"]), "--distinct-name")
-    assert code != 0 and "only a held or failed one is renamed" in out
+    assert code != 0
+    assert "only a held or failed one is renamed" in out
     code, out = run(held, "retry", "--all-failed", "--distinct-name")
-    assert code == 2 and "--distinct-name needs the ROW_ID" in out
+    assert code == 2
+    assert "--distinct-name needs the ROW_ID" in out

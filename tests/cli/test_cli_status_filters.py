@@ -50,7 +50,8 @@ def busy(tmp_path: Path) -> PracticeDir:
         led = engine.ledger
         for n in range(10, 10 + FAILED_MORE):
             row = led.find("invoice", f"i{n}", "T1")
-            assert row is not None and row.state == "ready"
+            assert row is not None
+            assert row.state == "ready"
             led.mark_failed(row.id, f"Tracking option for invoice {n} is archived")
         engine.exclude(practice.failed_row)
     finally:
@@ -81,7 +82,8 @@ def test_state_kind_location_and_search_filter_the_list(busy: PracticeDir) -> No
 
     held = pm_xero("status", "--state", "held", "--data-dir", busy.root)
     assert held.returncode == 0, held.stderr
-    assert "1 row state held" in held.stdout and f"row {busy.held_row} payment #1" in held.stdout
+    assert "1 row state held" in held.stdout
+    assert f"row {busy.held_row} payment #1" in held.stdout
 
     found = pm_xero("status", "--search", "invoice 17 is", "--data-dir", busy.root)
     assert found.returncode == 0, found.stderr
@@ -93,7 +95,8 @@ def test_state_kind_location_and_search_filter_the_list(busy: PracticeDir) -> No
     )
     assert london.returncode == 0, london.stderr
     data = json.loads(london.stdout)
-    assert data["rows_total"] == 2 and {r["location_id"] for r in data["rows"]} == {"lon"}
+    assert data["rows_total"] == 2
+    assert {r["location_id"] for r in data["rows"]} == {"lon"}
     assert {(r["kind"], r["state"]) for r in data["rows"]} == {
         ("contact", "synced"),
         ("invoice", "synced"),
@@ -109,8 +112,10 @@ def test_json_all_lists_every_row_needing_attention(busy: PracticeDir) -> None:
         "status", "--json", "--state", "failed", "--search", "archived", "--data-dir", busy.root
     )
     rows = json.loads(failed.stdout)
-    assert rows["rows_total"] == FAILED_MORE and len(rows["rows"]) == FAILED_MORE
-    assert rows["filter"]["states"] == ["failed"] and rows["filter"]["search"] == "archived"
+    assert rows["rows_total"] == FAILED_MORE
+    assert len(rows["rows"]) == FAILED_MORE
+    assert rows["filter"]["states"] == ["failed"]
+    assert rows["filter"]["search"] == "archived"
     assert all(r["actions"] == ["retry", "resolve", "exclude"] for r in rows["rows"])
 
 
@@ -135,7 +140,8 @@ def test_filters_refuse_an_unknown_state_or_kind_with_one_line(busy: PracticeDir
     for args in (("--state", "broken"), ("--kind", "invoices")):
         done = pm_xero("status", *args, "--data-dir", busy.root)
         assert done.returncode == 2, done
-        assert len(done.stderr.strip().splitlines()) == 1 and args[1] in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+        assert args[1] in done.stderr
 
 
 def test_the_state_choices_are_the_ledgers_states_plus_held_and_all() -> None:

@@ -21,12 +21,14 @@ from pm_xero_plugin.sandbox import Sandbox
 def test_worker_without_a_xero_app_exits_2_naming_the_variables(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["worker", "--once", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
-    assert "PM_XERO_CLIENT_ID" in result.output and "PM_XERO_CLIENT_SECRET" in result.output
+    assert "PM_XERO_CLIENT_ID" in result.output
+    assert "PM_XERO_CLIENT_SECRET" in result.output
 
 
 def test_connect_without_a_xero_app_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["connect", "syd", "--data-dir", str(tmp_path)])
-    assert result.exit_code == 2 and "PM_XERO_CLIENT_ID" in result.output
+    assert result.exit_code == 2
+    assert "PM_XERO_CLIENT_ID" in result.output
 
 
 def test_the_data_dir_comes_from_the_environment(
@@ -34,7 +36,8 @@ def test_the_data_dir_comes_from_the_environment(
 ) -> None:
     monkeypatch.setenv("PM_XERO_DATA_DIR", str(tmp_path / "elsewhere"))
     result = CliRunner().invoke(main, ["status"])
-    assert result.exit_code == 2 and "elsewhere" in result.output
+    assert result.exit_code == 2
+    assert "elsewhere" in result.output
 
 
 @pytest.fixture
@@ -68,13 +71,12 @@ def test_connect_preview_and_worker_against_a_served_sandbox(
         main, ["connect", "syd", "--client-credentials", "--data-dir", str(root)]
     )
     assert result.exit_code == 0, result.output
-    assert (
-        tenant in result.output
-        and f"Location syd now syncs to organisation {tenant}" in result.output
-    )
+    assert tenant in result.output
+    assert f"Location syd now syncs to organisation {tenant}" in result.output
     status = _json(["status"], root)
     [org] = [o for o in status["organisations"] if o["tenant_id"] == tenant]
-    assert org["connected"] is True and org["account_codes"]["state"] == "ok", org
+    assert org["connected"] is True, org
+    assert org["account_codes"]["state"] == "ok", org
 
     report = _json(["preview"], root)
     [mine] = [o for o in report["organisations"] if o["tenant_id"] == tenant]
@@ -101,7 +103,8 @@ def test_connect_preview_and_worker_against_a_served_sandbox(
     report = _json(["preview"], root)
     [mine] = [o for o in report["organisations"] if o["tenant_id"] == tenant]
     assert mine["kinds"]["invoice"]["already_synced"] == 2
-    assert mine["kinds"]["invoice"]["already_in_xero"] == 0 and mine["warnings"] == []
+    assert mine["kinds"]["invoice"]["already_in_xero"] == 0
+    assert mine["warnings"] == []
     assert mine["kinds"]["invoice"]["in_xero"] == 2, "what the add-on synced is in Xero"
     text = runner.invoke(main, ["preview", "--data-dir", str(root)])
     mapped = text.output.split(tenant, 1)[1]  # the sandbox organisation's table (lon: none)
@@ -193,10 +196,13 @@ def test_browser_connect_with_several_organisations_and_no_terminal_lists_them_f
         first, second = sandbox.tenant_ids
         result = CliRunner().invoke(main, ["connect", "syd", "--data-dir", str(root)])
         assert result.exit_code == 2, result.output
-        assert opened and opened[0] in result.output
+        assert opened
+        assert opened[0] in result.output
         assert "Waiting up to 300 s" in result.output
-        assert "several organisations" in result.output and "--tenant" in result.output
-        assert first in result.output and second in result.output
+        assert "several organisations" in result.output
+        assert "--tenant" in result.output
+        assert first in result.output
+        assert second in result.output
         assert _saved_location(root) == {"tenant_id": "T-old", "connection_enabled": True}
         assert _token_keys(root) == [], "nothing is kept from a connect that did not finish"
         result = CliRunner().invoke(
@@ -269,7 +275,8 @@ def test_a_foreground_worker_prints_a_status_line_while_it_works(tmp_path: Path)
     assert len(lines) >= 2, done.stderr
     assert any("queued: " in line and " ready" in line for line in lines), lines
     synced = [int(line.split("synced ")[1].split(",")[0]) for line in lines]
-    assert synced == sorted(synced) and synced[-1] > 0, lines
+    assert synced == sorted(synced), lines
+    assert synced[-1] > 0, lines
     assert done.stdout.startswith("pm-xero worker: synced ")
 
 

@@ -47,7 +47,8 @@ def test_calling_the_hook_once_stops_at_the_plugin_that_raises() -> None:
     pm, first, last = _manager()
     with pytest.raises(RuntimeError):
         pm.hook.on_invoice_created(invoice={"id": "i1"})
-    assert last.seen == ["i1"] and first.seen == []
+    assert last.seen == ["i1"]
+    assert first.seen == []
 
 
 def test_call_each_plugin_calls_every_plugin_and_reports_the_one_that_raised() -> None:
@@ -67,6 +68,7 @@ def test_call_each_plugin_calls_every_plugin_and_reports_the_one_that_raised() -
 
 def test_the_spec_and_the_readme_tell_hosts_to_call_each_plugin() -> None:
     rules = inspect.getdoc(spec) or ""
-    assert "call_each_plugin" in rules and "still called" in rules
+    assert "call_each_plugin" in rules
+    assert "still called" in rules
     assert "stops calling the remaining plugins" not in rules  # the old, contradicting wording
     assert "call_each_plugin" in README.read_text()

@@ -140,7 +140,8 @@ def test_pm_startup_hands_over_a_host_offering_the_published_services(
     given = rec.named("pm_startup")[0]["host"]
     assert isinstance(given, Host)
     assert given.locations() == [BONDI]
-    assert given.is_enabled("rec") and given.settings("rec") == {}
+    assert given.is_enabled("rec")
+    assert given.settings("rec") == {}
 
 
 def test_record_hooks_receive_the_record_as_stored(host: RefHost, rec: RecordingPlugin) -> None:

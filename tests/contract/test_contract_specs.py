@@ -74,7 +74,8 @@ def test_the_public_names_plugin_authors_import() -> None:
     assert hookspecs.PROJECT_NAME == "pet_manager"
     assert hookspecs.hookimpl.project_name == hookspecs.hookspec.project_name == "pet_manager"
     for name in ("Host", "Client", "Invoice", "CreditNote", "Payment", "Location", "LineItem"):
-        assert name in hookspecs.__all__ and hasattr(hookspecs, name)
+        assert name in hookspecs.__all__
+        assert hasattr(hookspecs, name)
     assert hookspecs.plugin_manager() is not hookspecs.plugin_manager()  # a fresh one each call
 
 

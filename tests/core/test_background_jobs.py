@@ -38,10 +38,12 @@ def test_backfill_returns_at_once_and_its_job_records_the_history(
     practice.host.backfill(None, None)  # returns while the history cannot be read yet
 
     status = practice.host.sync_status(None)
-    assert status is not None and status["background_jobs"] == ["backfill"]
+    assert status is not None
+    assert status["background_jobs"] == ["backfill"]
     assert practice.ledger.find("invoice", "i1", "T1") is None
     release.set()
     assert plugin.wait_for_jobs(10)
     assert practice.ledger.find("invoice", "i1", "T1") is not None
     status = practice.host.sync_status(None)
-    assert status is not None and status["background_jobs"] == []
+    assert status is not None
+    assert status["background_jobs"] == []

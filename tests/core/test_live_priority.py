@@ -126,5 +126,6 @@ def test_a_live_invoice_raises_a_customer_contact_sync_has_not_sent_yet(
     _history(practice)
     practice.host.create_invoice(invoice("live", 9, "c2", "2025-03-01"))
     (contact,) = practice.ledger.rows_for("contact", "c2")
-    assert contact.priority == 1 and contact.state == "ready"
+    assert contact.priority == 1
+    assert contact.state == "ready"
     assert _next(practice) == ("contact", ["c2"])  # before c1, older and history

@@ -48,5 +48,7 @@ def test_an_allocation_removed_after_it_reached_xero_asks_the_admin_to_delete_it
     practice.host.fire("on_payment_recorded", payment=_without_second_allocation(practice))
 
     row = practice.ledger.find("payment", "p1:i2", "T1")
-    assert row is not None and row.state == "failed"
-    assert row.hint is not None and "delete it in Xero" in row.hint
+    assert row is not None
+    assert row.state == "failed"
+    assert row.hint is not None
+    assert "delete it in Xero" in row.hint

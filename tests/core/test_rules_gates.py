@@ -114,7 +114,8 @@ def test_a_payment_waits_for_its_invoice_and_is_told_when_that_is_before_the_sta
     assert gate(pay, ctx({})) == "invoice"
     assert gate(pay, ctx({("invoice", "i1"): DepFacts(False, "2025-02-01")})) == "invoice"
     held = gates_for(pay, ctx({("invoice", "i1"): DepFacts(False, "2025-01-31")}))
-    assert held is not None and held.name == "invoice_before_start"
+    assert held is not None
+    assert held.name == "invoice_before_start"
     assert "2025-01-31" in (held.detail or "")
     included = ctx({("invoice", "i1"): DepFacts(False, "2025-01-31", include_before_start=True)})
     assert gate(pay, included) == "invoice"

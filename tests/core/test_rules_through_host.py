@@ -117,7 +117,8 @@ def test_a_payment_whose_invoice_is_before_the_start_is_held_with_two_ways_out(
     assert practice.state("payment", "p1:old") == ("waiting", "invoice_before_start")
     status = practice.engine.status("syd")
     held = next(f for f in status["failures"] if f["host_id"] == "p1:old")
-    assert "2025-01-20" in held["message"] and "widen the start date" in held["hint"]
+    assert "2025-01-20" in held["message"]
+    assert "widen the start date" in held["hint"]
     assert held["actions"] == ["widen_start_date", "include_parent_invoice", "exclude"]
     # way out 1: send that invoice too
     practice.engine.include_parent_invoice(held["row_id"])
@@ -145,7 +146,8 @@ def test_a_parent_invoice_the_plugin_never_saw_is_fetched_from_the_host(
     practice.host.record_payment(payment("p1", 1, "c1", "2025-02-03", [("old", "110.00")]))
     assert practice.ledger.find("invoice", "old", "T1") is None
     row = practice.ledger.find("payment", "p1:old", "T1")
-    assert row is not None and row.gate == "invoice_before_start"
+    assert row is not None
+    assert row.gate == "invoice_before_start"
     practice.engine.include_parent_invoice(row.id)
     practice.drain()
     assert practice.state("payment", "p1:old") == ("synced", None)
@@ -202,7 +204,8 @@ def test_business_dates_are_the_locations_own_not_the_servers(
         }
     )
     stored = practice.host.get_record("invoices", "today")
-    assert stored is not None and stored["date"] == "2025-03-01"
+    assert stored is not None
+    assert stored["date"] == "2025-03-01"
     practice.drain()
     assert practice.state("invoice", "today") == ("synced", None)
 
@@ -218,7 +221,8 @@ def test_once_data_synced_the_start_date_cannot_move_later(practice: Practice) -
     practice.drain()
     assert practice.engine.status()["start_date_locked"] is True
     errors = practice.host.save_plugin_settings("xero", settings("2025-02-06"))
-    assert len(errors) == 1 and errors[0].startswith(
+    assert len(errors) == 1
+    assert errors[0].startswith(
         "start_date: data has already synced to Xero from 2025-02-05; the start date cannot "
         "move later"
     )
@@ -244,7 +248,8 @@ def test_an_edit_before_sending_replaces_the_queued_version(practice: Practice) 
         }
     )
     row = practice.ledger.find("invoice", "i1", "T1")
-    assert row is not None and row.operation == "create"
+    assert row is not None
+    assert row.operation == "create"
     assert row.payload["lines"][0]["description"] == "Two nights"
     assert practice.ledger._q("SELECT count(*) FROM rows WHERE kind = 'invoice'")[0][0] == 1
 
@@ -257,7 +262,8 @@ def test_an_edit_after_sync_becomes_an_update_and_a_void_a_void(practice: Practi
     practice.drain()
     practice.host.update_invoice({"id": "i1", "reference": "Rex and Fido"})
     row = practice.ledger.find("invoice", "i1", "T1")
-    assert row is not None and (row.state, row.operation, row.xero_id) == (
+    assert row is not None
+    assert (row.state, row.operation, row.xero_id) == (
         "ready",
         "update",
         "X-invoice-i1",
@@ -265,7 +271,8 @@ def test_an_edit_after_sync_becomes_an_update_and_a_void_a_void(practice: Practi
     practice.drain()
     practice.host.void_invoice("i1")
     row = practice.ledger.find("invoice", "i1", "T1")
-    assert row is not None and (row.state, row.operation) == ("ready", "void")
+    assert row is not None
+    assert (row.state, row.operation) == ("ready", "void")
 
 
 def test_a_void_before_sending_means_nothing_is_sent(practice: Practice) -> None:
@@ -285,7 +292,8 @@ def test_an_edit_xero_will_not_allow_fails_with_the_reason(practice: Practice) -
     practice.drain()
     practice.host.void_invoice("i1")
     row = practice.ledger.find("invoice", "i1", "T1")
-    assert row is not None and row.state == "failed"
+    assert row is not None
+    assert row.state == "failed"
     assert "has a payment or credit note allocated to it" in (row.message or "")
     assert row.operation == "void"  # what a retry sends once the payment is removed in Xero
     failure = next(f for f in practice.engine.status()["failures"] if f["row_id"] == row.id)
@@ -302,7 +310,8 @@ def test_an_edit_while_in_flight_is_sent_as_an_update_afterwards(practice: Pract
     practice.host.update_invoice({"id": "i1", "reference": "late change"})
     practice.ledger.mark_synced(claimed.id, "XI1")
     row = practice.ledger.get(claimed.id)
-    assert row is not None and (row.state, row.operation, row.xero_id) == ("ready", "update", "XI1")
+    assert row is not None
+    assert (row.state, row.operation, row.xero_id) == ("ready", "update", "XI1")
     assert row.payload["reference"] == "late change"
 
 
@@ -430,7 +439,8 @@ def test_shared_mode_sends_every_location_to_one_organisation_once(practice: Pra
     assert practice.state("invoice", "s") == practice.state("invoice", "l") == ("synced", None)
     assert len(practice.ledger.rows_for("contact", "c1")) == 1
     [org] = practice.engine.status()["organisations"]
-    assert org["tenant_id"] == "T1" and sorted(org["locations"]) == ["lon", "syd"]
+    assert org["tenant_id"] == "T1"
+    assert sorted(org["locations"]) == ["lon", "syd"]
 
 
 def test_a_payment_changed_after_it_reached_xero_fails_with_the_reason(
@@ -444,7 +454,8 @@ def test_a_payment_changed_after_it_reached_xero_fails_with_the_reason(
     practice.drain()
     practice.host.fire("on_payment_recorded", payment={**paid, "paid_date": "2025-02-11"})
     row = practice.ledger.find("payment", "p1:i1", "T1")
-    assert row is not None and row.state == "failed"
+    assert row is not None
+    assert row.state == "failed"
     assert row.message == "Xero does not allow editing a payment once it is recorded"
     assert row.hint == "Delete it in Xero, then press retry to send the new version."
 

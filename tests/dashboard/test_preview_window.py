@@ -47,7 +47,8 @@ def org(report: dict[str, Any], tenant: str) -> dict[str, Any]:
 
 def test_saved_start_date_counts_and_totals_per_organisation(practice: PracticeDir) -> None:
     report = run_preview(practice)
-    assert report["start_date"] == "2025-02-01" and report["looked_up"] is False
+    assert report["start_date"] == "2025-02-01"
+    assert report["looked_up"] is False
     t1 = org(report, "T1")
     kinds = t1["kinds"]
     # invoice #2 dated exactly on the start date is in; #1 the day before is out
@@ -71,7 +72,8 @@ def test_saved_start_date_counts_and_totals_per_organisation(practice: PracticeD
     ]
     t2 = org(report, "T2")
     assert (t2["kinds"]["invoice"]["count"], t2["kinds"]["invoice"]["total"]) == (1, "40.00")
-    assert t2["kinds"]["contact"]["count"] == 1 and t2["held"] == []
+    assert t2["kinds"]["contact"]["count"] == 1
+    assert t2["held"] == []
 
 
 def test_a_day_later_drops_the_invoice_dated_on_the_old_start_date(practice: PracticeDir) -> None:
@@ -105,7 +107,8 @@ def test_one_location_only(practice: PracticeDir) -> None:
 def test_text_preview_says_it_did_not_look_in_xero(practice: PracticeDir) -> None:
     result = CliRunner().invoke(main, ["preview", "--data-dir", str(practice.root)])
     assert result.exit_code == 0, result.output
-    assert "not looked up in Xero" in result.output and "PM_XERO_CLIENT_ID" in result.output
+    assert "not looked up in Xero" in result.output
+    assert "PM_XERO_CLIENT_ID" in result.output
     assert "held: 1 payment (99.00)" in result.output
     assert max(len(line.rstrip()) for line in result.output.splitlines()) <= 80
 
@@ -115,11 +118,13 @@ def test_an_unknown_location_or_a_bad_date_is_refused(practice: PracticeDir) -> 
     result = runner.invoke(
         main, ["preview", "--location", "nowhere", "--data-dir", str(practice.root)]
     )
-    assert result.exit_code == 2 and "unknown location 'nowhere'" in result.output
+    assert result.exit_code == 2
+    assert "unknown location 'nowhere'" in result.output
     result = runner.invoke(
         main, ["preview", "--start-date", "01/02/2025", "--data-dir", str(practice.root)]
     )
-    assert result.exit_code == 2 and "is not a date" in result.output
+    assert result.exit_code == 2
+    assert "is not a date" in result.output
 
 
 # -- look-ups in Xero --------------------------------------------------------------------------
@@ -211,8 +216,10 @@ def test_lookups_report_how_many_invoices_xero_already_has(
         "if they were entered by hand for this period, choose a later start date",
     ]
     other = org(report, "T2")
-    assert other["looked_up"] is False and other["kinds"]["invoice"]["already_in_xero"] is None
-    assert report["looked_up"] is False and "not connected" in report["lookup_note"]
+    assert other["looked_up"] is False
+    assert other["kinds"]["invoice"]["already_in_xero"] is None
+    assert report["looked_up"] is False
+    assert "not connected" in report["lookup_note"]
 
 
 def test_without_a_start_date_preview_says_so(tmp_path: Path) -> None:

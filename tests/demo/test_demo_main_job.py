@@ -70,12 +70,15 @@ def test_demo_syncs_three_sites_into_two_organisations_and_resumes_without_resen
         "problems",
         "data_dir",
     }
-    assert first["problems"] == [] and first["data_dir"] == str(data_dir)
+    assert first["problems"] == []
+    assert first["data_dir"] == str(data_dir)
     tenants = first["tenants"]
-    assert len(tenants) == 3 and len(set(tenants.values())) == 2, "two share an organisation"
+    assert len(tenants) == 3, "two share an organisation"
+    assert len(set(tenants.values())) == 2, "two share an organisation"
     assert set(first["start_date"].values()) == {"2026-01-01"}
     for location, counts in first["eligible"].items():
-        assert counts["invoices"] > 0 and counts["contacts"] > 0
+        assert counts["invoices"] > 0
+        assert counts["contacts"] > 0
         assert first["synced"][location] == counts, _unsettled(data_dir)
         assert first["failed"][location] == dict.fromkeys(KINDS, 0)
     books = _books(data_dir)

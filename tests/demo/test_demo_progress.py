@@ -112,7 +112,8 @@ def test_a_wait_on_xeros_minute_limit_is_shown_as_a_wait_not_a_frozen_bar() -> N
         explain=lambda found: ["nothing"],
         poll=0,
     )
-    assert outcome.complete and outcome.tally.synced == 25
+    assert outcome.complete
+    assert outcome.tally.synced == 25
     text = out.getvalue()
     assert "waiting 41 s for Xero's minute limit on Sandbox Pets Ltd 1" in text
     assert text.count("waiting 41 s") == 1, "a wait is said once, when it begins"
@@ -137,7 +138,8 @@ def test_nothing_that_can_move_ends_the_wait_at_once_saying_why() -> None:
         poll=0.05,
     )
     assert time.monotonic() - began < 5, "not the 600 s timeout"
-    assert outcome.why == ["240 contacts failed"] and not outcome.timed_out
+    assert outcome.why == ["240 contacts failed"]
+    assert not outcome.timed_out
     assert not outcome.complete
 
 
@@ -162,9 +164,11 @@ def test_a_wait_on_xeros_day_limit_ends_the_phase_at_once_saying_so() -> None:
         poll=0.05,
     )
     assert time.monotonic() - began < 5, "not the 600 s timeout"
-    assert outcome.timed_out and not outcome.complete
+    assert outcome.timed_out
+    assert not outcome.complete
     [why] = outcome.why
-    assert "daily limit on Sandbox Pets Ltd 1" in why and "reaches Xero once" in why
+    assert "daily limit on Sandbox Pets Ltd 1" in why
+    assert "reaches Xero once" in why
 
 
 @pytest.fixture
@@ -197,7 +201,8 @@ def test_a_demo_whose_contacts_clash_in_xero_stops_at_once_and_says_why(
     problems = "\n".join(found["problems"])
     assert "contacts" in problems, problems
     assert re.search(r"\d+ contacts (failed|held for an admin)", problems), problems
-    assert "status --data-dir" in problems and str(tmp_path / "second") in problems
+    assert "status --data-dir" in problems
+    assert str(tmp_path / "second") in problems
     assert "Traceback" not in run.stderr
 
 
@@ -210,7 +215,8 @@ def test_demo_help_explains_seed_live_rounds_and_spec() -> None:
         ("--live-rounds", "each timed until it reaches Xero"),
         ("--spec", "checks every body against"),
     ):
-        assert option in text and words in text, (option, text)
+        assert option in text, (option, text)
+        assert words in text, (option, text)
 
 
 def test_a_phase_that_ends_with_records_xero_refused_says_which_and_why() -> None:
@@ -228,11 +234,13 @@ def test_a_phase_that_ends_with_records_xero_refused_says_which_and_why() -> Non
         explain=lambda tally: [f"{tally.failed_total} payments failed"],
         poll=0,
     )
-    assert outcome.why == ["3 payments failed"] and not outcome.complete
+    assert outcome.why == ["3 payments failed"]
+    assert not outcome.complete
 
 
 def test_lines_show_brackets_in_xeros_messages_as_written() -> None:
     report, out = _reporter()
     report.line("21 payments waiting: see the dashboard [invoice_before_start]", label="live:")
     report.step("start date [2026-07-01]")
-    assert "[invoice_before_start]" in out.getvalue() and "[2026-07-01]" in out.getvalue()
+    assert "[invoice_before_start]" in out.getvalue()
+    assert "[2026-07-01]" in out.getvalue()

@@ -80,7 +80,8 @@ def test_second_contact_sync_links_every_contact_already_in_xero_and_creates_non
         (t, c["ContactNumber"]): c["ContactID"] for t in tenants for c in world.book(t)["contacts"]
     }
     rows = world.rows(kind="contact")
-    assert rows and {r.state for r in rows} == {"synced"}
+    assert rows
+    assert {r.state for r in rows} == {"synced"}
     assert all(r.xero_id == ids[(r.tenant_id, f"C{r.number}")] for r in rows)
     for tenant in tenants:
         looked = [s for s in again if s.tenant == tenant and s.method == "GET"]
@@ -142,7 +143,8 @@ def test_same_name_contacts_not_ours_are_held_and_listed_and_both_ways_out_work(
     _start_data_sync(world, settings)
     assert world.rows(state="failed") == []
     waiting = [r for r in world.rows(tenant_id=first) if r.dep_contact in held]
-    assert waiting and all(r.state == "waiting" and r.gate == "contact" for r in waiting)
+    assert waiting
+    assert all(r.state == "waiting" and r.gate == "contact" for r in waiting)
     assert all("name is taken in Xero" in str(r.detail) for r in waiting)
     behind = world.engine.ledger.behind_held_contacts()
     assert sum(b["n"] for b in behind) == len(waiting)  # what a progress bar must not wait for
@@ -184,7 +186,8 @@ def test_same_name_contacts_not_ours_are_held_and_listed_and_both_ways_out_work(
     assert contacts[typed[linked["id"]]].get("ContactNumber") == f"C{linked['number']}"
     assert not contacts[typed[renamed["id"]]].get("ContactNumber")  # theirs is left alone
     (ours,) = [c for c in contacts.values() if c.get("ContactNumber") == f"C{renamed['number']}"]
-    assert ours["Name"] == name and ours["ContactID"] != typed[renamed["id"]]
+    assert ours["Name"] == name
+    assert ours["ContactID"] != typed[renamed["id"]]
     expect_contact = {linked["id"]: typed[linked["id"]], renamed["id"]: ours["ContactID"]}
     invoices = world.book(first)["invoices"]
     for row in waiting:
@@ -192,11 +195,13 @@ def test_same_name_contacts_not_ours_are_held_and_listed_and_both_ways_out_work(
         assert current.state == "synced", (current.kind, current.state, current.gate)
     numbers = {f"INV{r.number}": r.dep_contact for r in waiting if r.kind == "invoice"}
     sent = [i for i in invoices if i["InvoiceNumber"] in numbers]
-    assert sent and all(
+    assert sent
+    assert all(
         i["Contact"]["ContactID"] == expect_contact[numbers[i["InvoiceNumber"]]] for i in sent
     )
     status = world.host.sync_status(home)
-    assert status is not None and status["contact_conflicts"] == []
+    assert status is not None
+    assert status["contact_conflicts"] == []
     check_books(world, expected(world, START_DATE))
 
 
@@ -230,7 +235,8 @@ def test_a_rebuilt_ledger_syncing_the_same_books_again_puts_nothing_in_xero_twic
     assert books() == before
     assert world.rows(state="failed") == []
     payments = world.rows(kind="payment", state="synced")
-    assert payments and all(r.attempts == 0 for r in payments)  # found, never sent again
+    assert payments
+    assert all(r.attempts == 0 for r in payments)
     check_books(world, expected(world, START_DATE))
 
 
@@ -267,7 +273,9 @@ def test_another_document_under_our_invoice_number_is_not_linked(world: World) -
     _start_data_sync(world, settings)
 
     row = world.engine.ledger.find("invoice", ours["id"], first)
-    assert row is not None and row.state == "failed" and row.xero_id is None
+    assert row is not None
+    assert row.state == "failed"
+    assert row.xero_id is None
     assert "is another document" in str(row.message)
     in_xero = [
         i for i in world.book(first)["invoices"] if i["InvoiceNumber"] == f"INV{ours['number']}"
@@ -276,4 +284,5 @@ def test_another_document_under_our_invoice_number_is_not_linked(world: World) -
     paying = [r for r in world.rows(tenant_id=first, kind="payment") if r.dep_invoice == ours["id"]]
     assert all(r.state == "waiting" and r.gate == "invoice" for r in paying)
     others = [r for r in world.rows(tenant_id=first, kind="invoice") if r.host_id != ours["id"]]
-    assert others and all(r.state in ("synced", "excluded") for r in others)
+    assert others
+    assert all(r.state in ("synced", "excluded") for r in others)

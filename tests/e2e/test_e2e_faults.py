@@ -103,7 +103,8 @@ def test_lookup_refused_by_429_keeps_a_lost_create_in_doubt(world: World) -> Non
     world.run_worker()  # Xero stores it; every answer is lost
     faults.clear()
     (row,) = [r for r in world.rows(kind="overpayment") if r.state != "synced"]
-    assert row.state == "retrying" and row.uncertain
+    assert row.state == "retrying"
+    assert row.uncertain
 
     faults.script.append("429")  # the look-up itself is refused
     world.time.advance(world.next_wait())

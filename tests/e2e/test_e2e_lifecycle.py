@@ -155,7 +155,8 @@ def test_lost_answers_for_payments_and_allocations_are_adopted(world: World, kin
     world.run_worker()  # Xero applies it; every answer is lost
     faults.clear()
     (row,) = [r for r in world.rows(kind=kind) if r.host_id.startswith(record["id"])]
-    assert row.state == "retrying" and row.uncertain
+    assert row.state == "retrying"
+    assert row.uncertain
     world.drain()
 
     assert world.engine.ledger.get(row.id).state == "synced"

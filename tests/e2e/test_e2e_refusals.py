@@ -35,7 +35,8 @@ def test_archived_account_fails_only_its_documents_until_fixed(world: World) -> 
     failed = world.rows(state="failed")
     assert failed, "no document used the archived account"
     for row in failed:
-        assert row.tenant_id == first and row.kind in ("invoice", "credit_note")
+        assert row.tenant_id == first
+        assert row.kind in ("invoice", "credit_note")
         assert code in _codes(row.payload, income)
         assert f"Account code '{code}'" in str(row.message)  # Xero's own words
         assert "Account codes" in str(row.hint)
@@ -65,12 +66,14 @@ def test_lock_date_holds_documents_until_unlocked(world: World) -> None:
     assert held
     for row in held:
         assert row.tenant_id == first
-        assert row.doc_date is not None and date.fromisoformat(row.doc_date) <= lock
+        assert row.doc_date is not None
+        assert date.fromisoformat(row.doc_date) <= lock
         assert "lock date" in str(row.detail) or "lock date" in str(row.message)
     assert not world.rows(state="failed")
     # Documents after the lock date went; nothing of the other organisation was held.
     synced = [r for r in world.rows(tenant_id=first, state="synced") if r.kind == "invoice"]
-    assert synced and all(date.fromisoformat(str(r.doc_date)) > lock for r in synced)
+    assert synced
+    assert all(date.fromisoformat(str(r.doc_date)) > lock for r in synced)
     assert not [r for r in world.rows(tenant_id=second) if r.gate == "lock_date"]
     assert "20-Jan-2025" in json.dumps(world.host.sync_status(None))
 
@@ -114,14 +117,16 @@ def test_contact_name_taken_in_xero_holds_that_contact_and_its_documents_until_r
     assert (held_contact.kind, held_contact.host_id) == ("contact", client["id"])
     assert held_contact.tenant_id == first
     assert "already assigned to another contact" in str(held_contact.detail)
-    assert held_contact.xero_match and held_contact.xero_match["Name"] == name
+    assert held_contact.xero_match
+    assert held_contact.xero_match["Name"] == name
     assert world.rows(state="failed") == []
 
     world.save_settings(dict(settings, start_date=START_DATE.isoformat()))
     world.host.backfill(None, None)
     world.drain()
     held = [r for r in world.rows(tenant_id=first) if r.dep_contact == client["id"]]
-    assert held and all(r.state == "waiting" and r.gate == "contact" for r in held)
+    assert held
+    assert all(r.state == "waiting" and r.gate == "contact" for r in held)
     assert all("name is taken in Xero" in str(r.detail) for r in held)
     assert world.rows(state="failed") == []
     assert "already assigned to another contact" in json.dumps(world.host.sync_status(home))

@@ -57,7 +57,8 @@ def test_a_contact_xero_already_has_under_our_number_is_linked_never_duplicated(
     world.drain()
 
     (row,) = [r for r in world.rows(tenant_id=first, kind="contact") if r.host_id == client["id"]]
-    assert row.state == "synced" and row.xero_id == made.xero_id
+    assert row.state == "synced"
+    assert row.xero_id == made.xero_id
     contacts = world.book(first)["contacts"]
     assert [c["ContactID"] for c in contacts if c.get("ContactNumber") == number] == [made.xero_id]
     assert not world.rows(state="failed")
@@ -78,10 +79,12 @@ def test_end_of_year_lock_holds_documents_waiting_with_its_date_even_for_an_advi
     world.drain()
 
     held = world.rows(state="waiting", gate="lock_date")
-    assert held and not world.rows(state="failed")
+    assert held
+    assert not world.rows(state="failed")
     for row in held:
         assert row.tenant_id == first
-        assert row.doc_date is not None and date.fromisoformat(row.doc_date) <= year_end
+        assert row.doc_date is not None
+        assert date.fromisoformat(row.doc_date) <= year_end
         assert "end of year lock date, currently set at 20-Jan-2025" in str(row.detail)
     invoices = [r for r in world.rows(tenant_id=first, state="synced") if r.kind == "invoice"]
     assert any(
@@ -119,7 +122,8 @@ def test_an_overpayment_in_doubt_is_found_by_contact_line_and_amount_and_never_d
     world.run_worker()  # Xero stores the overpayment; every answer is lost
     faults.clear()
     (row,) = [r for r in world.rows(kind="overpayment") if r.host_id.startswith(payment["id"])]
-    assert row.state == "retrying" and row.uncertain
+    assert row.state == "retrying"
+    assert row.uncertain
     looked_up = len(world.sandbox.requests)
     world.drain()
 
@@ -129,7 +133,8 @@ def test_an_overpayment_in_doubt_is_found_by_contact_line_and_amount_and_never_d
         for b in world.book(first)["bank_transactions"]
         if b.get("Type") == "RECEIVE-OVERPAYMENT" and float(b["Total"]) == 42.10
     ]
-    assert len(overpayments) == 1 and "Reference" not in overpayments[0]  # Xero keeps none
+    assert len(overpayments) == 1
+    assert "Reference" not in overpayments[0]
     assert world.engine.ledger.get(row.id).xero_id == overpayments[0]["OverpaymentID"]
     later = list(world.sandbox.requests)[looked_up:]
     assert any(
@@ -157,7 +162,8 @@ def test_unit_amounts_are_sent_with_two_decimals_and_xeros_totals_match_the_host
         for line in item.get("LineItems") or []
         if "UnitAmount" in line
     ]
-    assert units and all(u == u.quantize(Decimal("0.01")) for u in units)
+    assert units
+    assert all(u == u.quantize(Decimal("0.01")) for u in units)
     assert not any("unitdp" in r["query"].lower() for r in world.sandbox.requests)
     check_books(world, expected(world, START_DATE))  # every total as the host has it
 

@@ -11,7 +11,8 @@ from pm_xero_plugin.inputs.settings import parse_settings
 
 def test_a_zero_rounding_tolerance_means_no_rounding_line_not_the_default() -> None:
     parsed, errors = parse_settings(dict(settings(), rounding_tolerance="0"))
-    assert errors == [] and parsed is not None
+    assert errors == []
+    assert parsed is not None
     assert parsed.rounding_tolerance == Decimal("0")
 
 
@@ -19,5 +20,6 @@ def test_an_unset_rounding_tolerance_is_two_cents() -> None:
     raw = settings()
     raw.pop("rounding_tolerance", None)
     parsed, errors = parse_settings(raw)
-    assert errors == [] and parsed is not None
+    assert errors == []
+    assert parsed is not None
     assert parsed.rounding_tolerance == Decimal("0.02")

@@ -11,8 +11,10 @@ from pm_xero_plugin.inputs.settings import check_codes, parse_settings
 
 def test_the_contract_example_parses() -> None:
     parsed, errors = parse_settings(settings(), ["syd", "lon"])
-    assert errors == [] and parsed is not None
-    assert parsed.tenant_for("syd") == "T1" and parsed.tenant_for("lon") == "T2"
+    assert errors == []
+    assert parsed is not None
+    assert parsed.tenant_for("syd") == "T1"
+    assert parsed.tenant_for("lon") == "T2"
     assert parsed.connection_enabled("syd")
 
 
@@ -52,8 +54,10 @@ def test_shared_mode_sends_every_location_to_the_one_organisation() -> None:
         "locations": {"syd": {"tracking_option": "Sydney"}},
     }
     parsed, errors = parse_settings(raw, ["syd", "lon"])
-    assert errors == [] and parsed is not None
-    assert parsed.tenant_for("lon") == "T1" and parsed.connection_enabled("lon")
+    assert errors == []
+    assert parsed is not None
+    assert parsed.tenant_for("lon") == "T1"
+    assert parsed.connection_enabled("lon")
 
 
 def test_missing_archived_and_non_bank_payment_codes_are_settings_errors() -> None:
@@ -122,7 +126,8 @@ def test_an_account_archived_in_xero_later_is_found_by_refresh(practice: Practic
         {**a, "Status": "ARCHIVED"} if a["Code"] == "201" else a for a in ACCOUNTS
     ]
     errors = practice.engine.refresh_accounts("T1")
-    assert errors and errors[0].startswith("account_codes.T1.income.boarding: account '201'")
+    assert errors
+    assert errors[0].startswith("account_codes.T1.income.boarding: account '201'")
     assert practice.ledger.tenant("T1").codes_state == "invalid"
 
 

@@ -35,7 +35,9 @@ def test_rows_already_there_are_left_alone_and_not_counted_again(ledger: SqliteL
     flags = ledger.insert_new([_row("i1"), _row("i2", "waiting", '{"v":2}'), _row("i3")])
     assert flags == [True, False, True]
     kept = ledger.find("invoice", "i2", "T1")
-    assert kept is not None and kept.state == "ready" and kept.payload == {"v": 1}
+    assert kept is not None
+    assert kept.state == "ready"
+    assert kept.payload == {"v": 1}
     assert _counts(ledger) == {"ready": 3}
 
 

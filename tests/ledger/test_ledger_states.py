@@ -128,7 +128,9 @@ def test_an_expired_lease_is_reclaimed_and_an_unknown_outcome_is_flagged(
     later = START + timedelta(seconds=61)
     assert ledger.tenants_with_ready_work(later) == ["T1"]
     [again] = ledger.claim("T1", "invoice", worker_id="w2", now=later)
-    assert again.id == row_id and again.uncertain and again.attempts == 1
+    assert again.id == row_id
+    assert again.uncertain
+    assert again.attempts == 1
 
 
 def test_retrying_rows_come_back_when_due(ledger: SqliteLedger) -> None:
@@ -141,7 +143,8 @@ def test_retrying_rows_come_back_when_due(ledger: SqliteLedger) -> None:
     assert ledger.claim("T1", "invoice", worker_id="w", now=START) == []
     due = START + timedelta(minutes=5)
     [back] = ledger.claim("T1", "invoice", worker_id="w", now=due)
-    assert back.id == row.id and not back.uncertain
+    assert back.id == row.id
+    assert not back.uncertain
 
 
 def test_release_gives_rows_back_without_counting_an_attempt(ledger: SqliteLedger) -> None:
@@ -180,7 +183,8 @@ def test_mark_waiting_holds_a_row_behind_a_lock_date_until_reopened(ledger: Sqli
     [row] = ledger.claim("T1", "invoice", worker_id="w", now=START)
     ledger.mark_waiting(row.id, "lock_date", "waiting for the period to be unlocked (30-Jun-2024)")
     got = ledger.get(row.id)
-    assert got is not None and (got.state, got.gate) == ("waiting", "lock_date")
+    assert got is not None
+    assert (got.state, got.gate) == ("waiting", "lock_date")
     assert ledger.reopen_gate("lock_date", "T1") == 1
     assert ledger.get(row.id).state == "ready"  # type: ignore[union-attr]
 

@@ -54,7 +54,8 @@ def test_unicode_names_pass_through() -> None:
 def test_a_missing_name_still_gives_a_unique_contact() -> None:
     payload = contact_payload(client(first_name="", last_name="  "), org_mapping())
     assert payload["Name"] == "Customer (C42)"
-    assert "FirstName" not in payload and "LastName" not in payload
+    assert "FirstName" not in payload
+    assert "LastName" not in payload
 
 
 def test_long_names_are_cut_but_keep_the_number() -> None:

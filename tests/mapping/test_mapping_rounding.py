@@ -143,7 +143,8 @@ def test_difference_beyond_tolerance_is_an_error_with_both_totals() -> None:
     error = caught.value
     assert error.field == "total"
     assert "invoice INV121" in error.message
-    assert "0.21" in error.message and "0.18" in error.message
+    assert "0.21" in error.message
+    assert "0.18" in error.message
     assert "rounding tolerance 0.02" in error.message
 
 

@@ -75,7 +75,8 @@ def test_malformed_records_are_rejected_with_a_reason_and_never_raise(
     assert failure["message"].startswith(reason)
     assert failure["actions"] == ["resolve"]
     row = practice.ledger.get(failure["row_id"])
-    assert row is not None and row.payload["sha256"]
+    assert row is not None
+    assert row.payload["sha256"]
     assert len(row.payload["raw"].encode()) <= 64 * 1024
     if row.payload["truncated"]:
         assert "first 64 KB kept" in failure["message"]
@@ -137,7 +138,8 @@ def test_sync_status_shape(practice: Practice) -> None:
         "background_jobs",
     }
     assert (status["contact_conflicts"], status["contact_conflicts_total"]) == ([], 0)
-    assert status["start_date"] == "2025-02-01" and status["enabled"] is True
+    assert status["start_date"] == "2025-02-01"
+    assert status["enabled"] is True
     org = status["organisations"][0]
     assert set(org) == {
         "tenant_id",
@@ -151,7 +153,8 @@ def test_sync_status_shape(practice: Practice) -> None:
     }
     assert (org["contact_sync"], org["data_sync"]) == ("not_started", "not_started")
     section = next(s for s in status["sections"] if s["location_id"] == "syd")
-    assert section["tenant_id"] == "T1" and section["location_name"] == "Sydney"
+    assert section["tenant_id"] == "T1"
+    assert section["location_name"] == "Sydney"
     assert set(section["counts"]) == set(KINDS)
     assert all(set(states) == set(STATES) for states in section["counts"].values())
     assert section["counts"]["invoice"]["waiting"] == 1

@@ -110,7 +110,8 @@ def _assert_nothing_overpays_an_invoice(host: RefHost) -> None:
             applied[cn["invoice_id"]] += Decimal(cn["total"])
     for invoice_id, amount in applied.items():
         invoice = host.get_record("invoices", invoice_id)
-        assert invoice is not None and amount <= Decimal(invoice["total"])
+        assert invoice is not None
+        assert amount <= Decimal(invoice["total"])
 
 
 def test_money_never_exceeds_what_an_invoice_is_owed_and_overpayments_exist(
@@ -140,7 +141,8 @@ def test_money_never_exceeds_what_an_invoice_is_owed_and_overpayments_exist(
     assert len(credited) >= 5
     unpaid = [i for i in invoices.values() if i["id"] not in applied and i["status"] == "open"]
     partly = [i for i in invoices.values() if 0 < applied.get(i["id"], 0) < Decimal(i["total"])]
-    assert unpaid and partly
+    assert unpaid
+    assert partly
     assert sum(i["status"] == "voided" for i in invoices.values()) == summary.total("voided") > 0
 
 
@@ -157,7 +159,8 @@ def test_payments_come_on_or_after_their_invoice_sometimes_weeks_later(
             )
             assert lag.days >= 0
             lags["same day" if lag.days == 0 else "week" if lag.days <= 7 else "later"] += 1
-    assert lags["same day"] > lags["week"] > 0 and lags["later"] > 0
+    assert lags["same day"] > lags["week"] > 0
+    assert lags["later"] > 0
     methods = {p["method"] for p in host.iter_history("payments")}
     assert {"cash", "card", "eftpos", "bank_transfer", "stripe"} <= methods
 
@@ -211,7 +214,8 @@ def test_a_second_generation_continues_the_hosts_sequences(tmp_path: Path) -> No
     first = generate_practice(host, seed=1, **small)  # type: ignore[arg-type]
     generate_practice(host, seed=2, **small)  # type: ignore[arg-type]
     numbers = [c["number"] for c in host.iter_history("clients")]
-    assert numbers == list(range(1, 21)) and len(host.locations()) == 3
+    assert numbers == list(range(1, 21))
+    assert len(host.locations()) == 3
     assert first.total("clients") == 10
     host.close()
 
@@ -222,7 +226,7 @@ def test_more_locations_on_request_and_at_least_one_is_required(tmp_path: Path) 
     ids = [loc["id"] for loc in host.locations()]
     assert len(ids) == len(set(ids)) == 10
     assert {loc["country"] for loc in host.locations()} == {"AU"}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"at least one location"):
         generate_practice(host, locations=0)
     host.close()
 
@@ -241,7 +245,8 @@ def test_simulated_days_fire_hooks_with_host_numbers_and_the_clock_following(
 
     host, rec, summary = run(tmp_path / "one")
     other, _, same = run(tmp_path / "two")
-    assert summary == same and _everything(host) == _everything(other)
+    assert summary == same
+    assert _everything(host) == _everything(other)
     assert host.today("bondi-beach") == date(2026, 1, 14)
     assert len(rec.named("on_invoice_created")) == summary.total("invoices") > 20
     assert len(rec.named("on_payment_recorded")) == summary.total("payments") > 10
@@ -310,7 +315,9 @@ def test_history_ends_on_the_host_clocks_date_by_default(tmp_path: Path) -> None
     host = RefHost(tmp_path, clock=clock, load_entrypoints=False)
     generate_practice(host, seed=2, clients=10)
     dates = [i["date"] for i in host.iter_history("invoices")]  # type: ignore[arg-type]
-    assert dates and max(dates) <= "2025-03-01" and min(dates) >= "2023-03-01"
+    assert dates
+    assert max(dates) <= "2025-03-01"
+    assert min(dates) >= "2023-03-01"
     host.close()
 
 
@@ -322,7 +329,8 @@ def test_living_through_the_same_days_again_makes_new_records_not_repeated_ids(
     generate_practice(host, seed=7, clients=20, start=date(2025, 12, 1), end=date(2025, 12, 31))
     once = simulate_days(host, date(2026, 1, 1), date(2026, 1, 7), seed=2, advance_clock=False)
     twice = simulate_days(host, date(2026, 1, 1), date(2026, 1, 7), seed=2, advance_clock=False)
-    assert once.total("invoices") > 0 and twice.total("invoices") > 0
+    assert once.total("invoices") > 0
+    assert twice.total("invoices") > 0
     ids = [r["id"] for r in host.iter_history("invoices", since=date(2026, 1, 1))]
     assert len(ids) == len(set(ids)) == once.total("invoices") + twice.total("invoices")
     host.close()

@@ -148,7 +148,8 @@ def test_a_plugin_that_raises_checking_its_own_settings_blocks_its_save(
 ) -> None:
     register_plugin(Raising(), name="raising")
     errors = host.save_plugin_settings("raising", {"a": 1})
-    assert errors and "failed while checking its settings" in errors[0]
+    assert errors
+    assert "failed while checking its settings" in errors[0]
     assert "boom" not in errors[0]  # the admin is pointed at the log, not shown internals
     assert host.settings("raising") == {}
 

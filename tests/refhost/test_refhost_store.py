@@ -135,7 +135,8 @@ def test_the_host_stores_what_its_caller_gives_even_when_odd(host: RefHost) -> N
            "total": "abc", "number": "seven", "updated_at": "yesterday"}  # fmt: skip
     stored = host.create_invoice(odd)
     assert host.get_record("invoices", "inv-odd") == stored
-    assert stored["lines"] == "not a list" and stored["total"] == "abc"
+    assert stored["lines"] == "not a list"
+    assert stored["total"] == "abc"
 
 
 def test_creating_an_invoice_with_a_taken_id_is_refused(host: RefHost) -> None:
@@ -199,9 +200,10 @@ def test_the_practice_survives_a_host_restart(tmp_path: Path) -> None:
 
 def test_data_dir_is_per_plugin_created_and_refuses_paths(host: RefHost) -> None:
     path = host.data_dir("xero")
-    assert path == host.root / "plugins" / "xero" and path.is_dir()
+    assert path == host.root / "plugins" / "xero"
+    assert path.is_dir()
     for bad in ("../escape", "a/b", "", ".."):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"not a plugin name"):
             host.data_dir(bad)
 
 
@@ -209,7 +211,8 @@ def test_secret_is_stable_per_plugin_and_the_key_file_is_private(tmp_path: Path)
     with RefHost(tmp_path, load_entrypoints=False) as host:
         xero, other = host.secret("xero"), host.secret("other")
     key = tmp_path / "host" / "secret.key"
-    assert len(xero) == 32 and xero != other
+    assert len(xero) == 32
+    assert xero != other
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert len(key.read_bytes()) == 32
     with RefHost(tmp_path, load_entrypoints=False) as again:

@@ -30,8 +30,10 @@ def _ok(resp: httpx.Response, key: str = "Invoices") -> dict[str, Any]:
 
 def test_each_org_starts_with_a_realistic_chart_including_archived_accounts(api: Api) -> None:
     accounts = {a["Code"]: a for a in api.get("/Accounts").json()["Accounts"]}
-    assert accounts["200"]["Type"] == "REVENUE" and accounts["201"]["Name"] == "Boarding"
-    assert accounts["090"]["Type"] == "BANK" and accounts["092"]["Type"] == "BANK"
+    assert accounts["200"]["Type"] == "REVENUE"
+    assert accounts["201"]["Name"] == "Boarding"
+    assert accounts["090"]["Type"] == "BANK"
+    assert accounts["092"]["Type"] == "BANK"
     assert accounts["610"]["SystemAccount"] == "DEBTORS"
     assert accounts["860"]["SystemAccount"] == "ROUNDING"
     assert accounts["206"]["Status"] == "ARCHIVED"
@@ -41,7 +43,9 @@ def test_each_org_starts_with_a_realistic_chart_including_archived_accounts(api:
 
 def test_tax_rates_follow_the_region(api: Api, spec_path: str) -> None:
     au = {t["TaxType"]: t for t in api.get("/TaxRates").json()["TaxRates"]}
-    assert au["OUTPUT"]["EffectiveRate"] == 10 and "EXEMPTOUTPUT" in au and "BASEXCLUDED" in au
+    assert au["OUTPUT"]["EffectiveRate"] == 10
+    assert "EXEMPTOUTPUT" in au
+    assert "BASEXCLUDED" in au
     for region, tax_type, rate in (("NZ", "OUTPUT2", 15), ("UK", "OUTPUT2", 20)):
         sandbox = Sandbox(region=region, spec_path=spec_path)
         org = sandbox.org(sandbox.tenant_ids[0])
@@ -61,7 +65,8 @@ def test_organisation_endpoint_and_several_orgs_at_once(api: Api, sandbox: Sandb
 
 def test_tracking_categories_and_options_can_be_created(api: Api) -> None:
     cats = api.get("/TrackingCategories").json()["TrackingCategories"]
-    assert cats[0]["Name"] == "Location" and len(cats[0]["Options"]) == 3
+    assert cats[0]["Name"] == "Location"
+    assert len(cats[0]["Options"]) == 3
     new = api.put("/TrackingCategories", {"Name": "Service"}).json()["TrackingCategories"][0]
     opt = api.put(
         f"/TrackingCategories/{new['TrackingCategoryID']}/Options",
@@ -150,7 +155,9 @@ def test_total_is_recomputed_from_lines_with_per_line_tax_rounding(api: Api) -> 
     ]
     inv = _ok(api.invoice(c["ContactID"], LineItems=lines, Total=999))
     # 0.005 rounds to 0.01 on each line (0.02), not round(0.01) on the sum; 27.00 → 2.70
-    assert inv["TotalTax"] == 2.72 and inv["SubTotal"] == 27.10 and inv["Total"] == 29.82
+    assert inv["TotalTax"] == 2.72
+    assert inv["SubTotal"] == 27.10
+    assert inv["Total"] == 29.82
     inclusive = _ok(
         api.invoice(
             c["ContactID"],
@@ -161,9 +168,9 @@ def test_total_is_recomputed_from_lines_with_per_line_tax_rounding(api: Api) -> 
             ],
         )
     )
-    assert (
-        inclusive["TotalTax"] == 10 and inclusive["SubTotal"] == 100 and inclusive["Total"] == 110
-    )
+    assert inclusive["TotalTax"] == 10
+    assert inclusive["SubTotal"] == 100
+    assert inclusive["Total"] == 110
 
 
 def test_account_codes_must_exist_and_not_be_archived(api: Api) -> None:
@@ -256,7 +263,8 @@ def test_summarised_errors_are_a_400_validation_exception_after_creating_the_val
     resp = api.put("/Invoices", {"Invoices": [good, bad]})
     assert resp.status_code == 400
     body = resp.json()
-    assert body["ErrorNumber"] == 10 and body["Type"] == "ValidationException"
+    assert body["ErrorNumber"] == 10
+    assert body["Type"] == "ValidationException"
     assert body["Message"] == "A validation exception occurred"
     assert body["Elements"][0]["ValidationErrors"][0]["Message"].startswith("Account code '999'")
     assert [i["InvoiceNumber"] for i in api.get("/Invoices").json()["Invoices"]] == ["OK-1"]
@@ -303,7 +311,8 @@ def test_void_an_unpaid_authorised_invoice(api: Api) -> None:
     c = api.contact()
     inv = _ok(api.invoice(c["ContactID"]))
     voided = _ok(api.post(f"/Invoices/{inv['InvoiceID']}", {"Invoices": [{"Status": "VOIDED"}]}))
-    assert voided["Status"] == "VOIDED" and voided["AmountDue"] == 0
+    assert voided["Status"] == "VOIDED"
+    assert voided["AmountDue"] == 0
 
 
 def test_reads_page_100_at_a_time_and_filter_by_status_and_ids(api: Api) -> None:
@@ -322,7 +331,8 @@ def test_reads_page_100_at_a_time_and_filter_by_status_and_ids(api: Api) -> None
         assert api.put("/Invoices", {"Invoices": batch}).status_code == 200
     page1 = api.get("/Invoices", page="1").json()
     page2 = api.get("/Invoices", page="2").json()
-    assert len(page1["Invoices"]) == 100 and len(page2["Invoices"]) == 50
+    assert len(page1["Invoices"]) == 100
+    assert len(page2["Invoices"]) == 50
     assert page2["pagination"]["itemCount"] == 150
     drafts = api.get("/Invoices", Statuses="DRAFT").json()["Invoices"]
     assert len(drafts) == 75
@@ -405,7 +415,8 @@ def test_many_payments_in_one_put_mark_invoice_paid_and_delete_restores_it(api: 
     ][0]
     assert deleted["Status"] == "DELETED"
     again = api.get("/Invoices/A-2").json()["Invoices"][0]
-    assert again["Status"] == "AUTHORISED" and again["AmountDue"] == 50
+    assert again["Status"] == "AUTHORISED"
+    assert again["AmountDue"] == 50
 
 
 def test_credit_note_allocation_reduces_amount_due(api: Api) -> None:

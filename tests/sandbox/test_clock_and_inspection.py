@@ -20,7 +20,7 @@ def test_manual_clock_moves_only_when_told() -> None:
     assert clock.now() == datetime(2024, 1, 1, 0, 1, 30, tzinfo=UTC)
     clock.set(datetime(2025, 1, 1, tzinfo=UTC))
     assert clock.now().year == 2025
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"timezone-aware"):
         clock.set(datetime(2025, 1, 1))
 
 
@@ -36,7 +36,8 @@ def test_inspect_is_json_and_holds_everything_per_org(api: Api, sandbox: Sandbox
     api.invoice(c["ContactID"])
     state = json.loads(json.dumps(sandbox.inspect()))
     org = state[api.tenant]
-    assert org["name"] == "Sandbox Pets Ltd 1" and org["connected"] is True
+    assert org["name"] == "Sandbox Pets Ltd 1"
+    assert org["connected"] is True
     assert org["invoices"][0]["InvoiceNumber"] == "INV-1"
     assert {
         "contacts",
@@ -55,14 +56,18 @@ def test_requests_are_recorded_and_api_calls_counted_per_tenant(api: Api, sandbo
     assert sandbox.api_calls(api.tenant) == before + 2
     assert sandbox.api_calls(sandbox.tenant_ids[1]) == 0
     last = sandbox.requests[-1]
-    assert last["method"] == "PUT" and last["tenant"] == api.tenant and last["status"] == 200
-    assert last["idempotency_key"] == "rk" and last["time"].startswith("2024-03-01T09:00")
+    assert last["method"] == "PUT"
+    assert last["tenant"] == api.tenant
+    assert last["status"] == 200
+    assert last["idempotency_key"] == "rk"
+    assert last["time"].startswith("2024-03-01T09:00")
 
 
 def test_add_org_creates_a_connectable_org_in_the_chosen_region(sandbox: Sandbox) -> None:
     tenant = sandbox.add_org(name="Kiwi Kennels", region="NZ")
     org = sandbox.org(tenant)
-    assert org.name == "Kiwi Kennels" and org.currency == "NZD"
+    assert org.name == "Kiwi Kennels"
+    assert org.currency == "NZD"
     assert tenant in sandbox.tenant_ids
 
 
@@ -76,7 +81,8 @@ def test_spec_is_found_from_env_or_beside_the_repo(monkeypatch, spec_path: str) 
     monkeypatch.setenv("XERO_OPENAPI_SPEC", spec_path)
     assert str(find_spec()) == spec_path
     monkeypatch.delenv("XERO_OPENAPI_SPEC")
-    assert find_spec() is not None and find_spec().name == "xero_accounting.yaml"  # type: ignore[union-attr]
+    assert find_spec() is not None
+    assert find_spec().name == "xero_accounting.yaml"
     assert str(find_spec("/x/y.yaml")) == "/x/y.yaml"
 
 

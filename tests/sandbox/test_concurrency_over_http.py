@@ -58,7 +58,8 @@ def test_twenty_parallel_calls_over_http_meet_the_five_concurrent_limit(
         # The limit is the organisation's: another one is untouched.
         other_statuses = [s for s, _ in _parallel_gets(server.url, tokens, other, 5)]
         assert other_statuses == [200] * 5
-    assert sandbox.in_flight(tenant) == 0 and sandbox.in_flight(other) == 0
+    assert sandbox.in_flight(tenant) == 0
+    assert sandbox.in_flight(other) == 0
 
 
 def test_a_sixth_call_on_another_connection_is_refused_while_five_are_in_progress(

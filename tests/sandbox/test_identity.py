@@ -73,7 +73,8 @@ def test_pkce_verifier_must_match_and_code_is_single_use(client: httpx.Client) -
         redirect_uri=REDIRECT,
         code_verifier="nope",
     )
-    assert bad.status_code == 400 and bad.json()["error"] == "invalid_grant"
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "invalid_grant"
     code, verifier = authorize(client)
     form = {
         "grant_type": "authorization_code",
@@ -105,7 +106,8 @@ def test_wrong_client_secret_is_invalid_client(client: httpx.Client) -> None:
     resp = client.post(
         "/connect/token", data={"grant_type": "client_credentials"}, auth=("sandbox-client", "x")
     )
-    assert resp.status_code == 400 and resp.json()["error"] == "invalid_client"
+    assert resp.status_code == 400
+    assert resp.json()["error"] == "invalid_client"
 
 
 def test_sandbox_accepts_the_app_it_was_started_with(spec_path: str) -> None:
@@ -131,7 +133,8 @@ def test_refresh_rotates_and_the_old_token_keeps_working_for_30_minutes_even_onc
     assert second.status_code == 200
     for _ in range(3):  # … and the previous one still answers, with the same successor
         again = _refresh(client, tokens.refresh_token or "")
-        assert again.status_code == 200 and again.json()["refresh_token"] == first["refresh_token"]
+        assert again.status_code == 200
+        assert again.json()["refresh_token"] == first["refresh_token"]
     clock.advance(31 * 60)
     assert _refresh(client, tokens.refresh_token or "").json()["error"] == "invalid_grant"
 
@@ -147,7 +150,8 @@ def test_lost_refresh_response_may_be_retried_with_the_old_token_for_30_minutes(
     assert retry.json()["refresh_token"] == lost["refresh_token"]
     clock.advance(2 * 60)
     late = _refresh(client, tokens.refresh_token or "")
-    assert late.status_code == 400 and late.json()["error"] == "invalid_grant"
+    assert late.status_code == 400
+    assert late.json()["error"] == "invalid_grant"
 
 
 def test_access_token_expires_after_30_minutes_of_sandbox_time(
@@ -169,7 +173,8 @@ def test_access_token_expires_after_30_minutes_of_sandbox_time(
 
 def test_missing_or_unknown_token_is_401_authentication_unsuccessful(client: httpx.Client) -> None:
     resp = client.get("/api.xro/2.0/Invoices", headers={"Authorization": "Bearer nope"})
-    assert resp.status_code == 401 and resp.json()["Detail"] == "AuthenticationUnsuccessful"
+    assert resp.status_code == 401
+    assert resp.json()["Detail"] == "AuthenticationUnsuccessful"
 
 
 def test_wrong_or_missing_tenant_is_403(client: httpx.Client) -> None:
@@ -177,7 +182,8 @@ def test_wrong_or_missing_tenant_is_403(client: httpx.Client) -> None:
     headers = tokens.headers()
     headers["xero-tenant-id"] = "00000000-0000-4000-8000-000000000000"
     resp = client.get("/api.xro/2.0/Invoices", headers=headers)
-    assert resp.status_code == 403 and resp.json()["Detail"] == "AuthenticationUnsuccessful"
+    assert resp.status_code == 403
+    assert resp.json()["Detail"] == "AuthenticationUnsuccessful"
     del headers["xero-tenant-id"]
     assert client.get("/api.xro/2.0/Invoices", headers=headers).status_code == 403
 
@@ -241,4 +247,5 @@ def test_scope_is_enforced_per_resource(client: httpx.Client) -> None:
     tokens = connect(client, scope="offline_access accounting.contacts")
     assert client.get("/api.xro/2.0/Contacts", headers=tokens.headers()).status_code == 200
     resp = client.get("/api.xro/2.0/Invoices", headers=tokens.headers())
-    assert resp.status_code == 401 and resp.json()["Detail"] == "AuthorizationUnsuccessful"
+    assert resp.status_code == 401
+    assert resp.json()["Detail"] == "AuthorizationUnsuccessful"

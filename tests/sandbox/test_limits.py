@@ -56,7 +56,8 @@ def test_day_limit_answers_429_day_until_the_window_resets(
         for _ in range(3):
             assert api.get("/Organisation").status_code == 200
         resp = api.get("/Organisation")
-        assert resp.status_code == 429 and resp.headers["X-Rate-Limit-Problem"] == "day"
+        assert resp.status_code == 429
+        assert resp.headers["X-Rate-Limit-Problem"] == "day"
         assert int(resp.headers["Retry-After"]) == 24 * 3600
         clock.advance(24 * 3600)
         api.tokens = connect(c)  # the access token died long ago
@@ -71,7 +72,8 @@ def test_app_wide_minute_limit_spans_tenants(clock: SandboxClock, spec_path: str
         for tenant in (a, b, a):
             assert api.get("/Organisation", tenant=tenant).status_code == 200
         resp = api.get("/Organisation", tenant=b)
-        assert resp.status_code == 429 and resp.headers["X-Rate-Limit-Problem"] == "appminute"
+        assert resp.status_code == 429
+        assert resp.headers["X-Rate-Limit-Problem"] == "appminute"
         assert resp.headers["X-AppMinLimit-Remaining"] == "0"
 
 
@@ -114,7 +116,8 @@ def test_same_idempotency_key_replays_the_first_answer_without_writing_again(
 ) -> None:
     first = _contact(api, "k1")
     again = _contact(api, "k1")
-    assert again.status_code == 200 and again.json() == first.json()
+    assert again.status_code == 200
+    assert again.json() == first.json()
     assert len(sandbox.org(api.tenant).contacts) == 1
     assert int(again.headers["X-MinLimit-Remaining"]) < int(
         first.headers["X-MinLimit-Remaining"]
@@ -124,7 +127,8 @@ def test_same_idempotency_key_replays_the_first_answer_without_writing_again(
 def test_same_key_with_a_different_body_is_400(api: Api) -> None:
     _contact(api, "k2")
     resp = _contact(api, "k2", name="Someone Else")
-    assert resp.status_code == 400 and "different request" in resp.json()["Message"]
+    assert resp.status_code == 400
+    assert "different request" in resp.json()["Message"]
 
 
 def test_errors_are_cached_too(api: Api) -> None:
@@ -137,7 +141,8 @@ def test_errors_are_cached_too(api: Api) -> None:
     again = api.put(
         "/Contacts", {"Contacts": [{"Name": "Taken"}]}, headers={"Idempotency-Key": "k3"}
     )
-    assert again.status_code == 400 and again.json() == first.json()
+    assert again.status_code == 400
+    assert again.json() == first.json()
 
 
 def test_keys_expire_after_six_minutes_of_sandbox_time(

@@ -24,7 +24,8 @@ def test_served_on_loopback_speaks_http(sandbox: Sandbox) -> None:
         api = Api(c, connect(c))
         assert api.contact()["Name"] == "Jane Pawson"
         home = c.get("/")
-        assert "sandbox-client" in home.text and "sandbox-secret" in home.text
+        assert "sandbox-client" in home.text
+        assert "sandbox-secret" in home.text
         state = c.get("/sandbox/state").json()
         assert state[api.tenant]["contacts"][0]["Name"] == "Jane Pawson"
         requests = c.get("/sandbox/requests").json()
@@ -70,7 +71,8 @@ def test_cli_prints_where_it_listens_serves_and_exits_0_on_sigterm(spec_path: st
         out = "".join(lines)
         url = re.search(r"listening on (http://\S+)", out)
         assert url, out
-        assert "sandbox-client" in out and "sandbox-secret" in out
+        assert "sandbox-client" in out
+        assert "sandbox-secret" in out
         assert "time scale:    60" in out
         assert out.count("tenant:") == 3
         with httpx.Client(base_url=url.group(1), timeout=5) as c:
@@ -118,7 +120,8 @@ def test_cli_with_state_resumes_books_and_tokens_after_being_killed(
         proc.wait(timeout=5)
         proc, url, second_out = _start_cli(state, spec_path)
         tenants = re.findall(r"tenant:\s+(\S+)", first_out)
-        assert tenants and re.findall(r"tenant:\s+(\S+)", second_out) == tenants
+        assert tenants
+        assert re.findall(r"tenant:\s+(\S+)", second_out) == tenants
         with httpx.Client(base_url=url, timeout=5) as c:
             refreshed = c.post(
                 "/connect/token",

@@ -82,12 +82,12 @@ def test_a_new_sandbox_on_the_same_state_sees_books_tenants_and_tokens(
     assert second.tenant_ids == first.tenant_ids
     assert second.inspect() == first.inspect()
     restored = second.faults(second.tenant_ids[1])
-    assert restored.end_of_year_lock_date == datetime(2023, 6, 30).date() and restored.adviser
+    assert restored.end_of_year_lock_date == datetime(2023, 6, 30).date()
+    assert restored.adviser
     assert second.clock() == clock()  # sandbox time does not run backwards across a restart
     invoice = next(iter(second.org(second.tenant_ids[0]).invoices.values()))
-    assert invoice["AmountDue"] == Decimal("110.50") and isinstance(
-        invoice["Date"], type(START.date())
-    )
+    assert invoice["AmountDue"] == Decimal("110.50")
+    assert isinstance(invoice["Date"], type(START.date()))
     with _client(second) as client:
         api = Api(client, tokens)  # the old access token still works
         assert api.get("/Overpayments").json()["Overpayments"]
@@ -127,7 +127,8 @@ def test_a_rotated_refresh_token_survives_a_restart_and_the_old_ones_grace_runs_
     second = Sandbox(clock=clock, state_path=state)
     with _client(second) as client:
         again = _refresh(client, tokens.refresh_token or "")  # within Xero's 30-minute grace
-        assert again.status_code == 200 and again.json()["refresh_token"] == rotated
+        assert again.status_code == 200
+        assert again.json()["refresh_token"] == rotated
         clock.advance(31 * 60)
         assert _refresh(client, tokens.refresh_token or "").json()["error"] == "invalid_grant"
 
@@ -179,7 +180,8 @@ def test_state_file_is_always_whole_json_while_a_writer_is_killed(tmp_path: Path
         env={**os.environ, "PYTHONPATH": str(HERE)},
     )
     try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
         counts = []
         deadline = time.monotonic() + 0.6
         while time.monotonic() < deadline:  # read while the child keeps replacing the file
@@ -190,7 +192,8 @@ def test_state_file_is_always_whole_json_while_a_writer_is_killed(tmp_path: Path
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert counts == sorted(counts) and counts[-1] > counts[0]  # it really was writing
+    assert counts == sorted(counts)
+    assert counts[-1] > counts[0]
     resumed = Sandbox(state_path=state)
     contacts = resumed.org(resumed.tenant_ids[0]).contacts.values()
     assert len(contacts) >= counts[-1]
@@ -242,4 +245,5 @@ def test_saving_only_the_touched_documents_matches_a_full_save(
     sandbox.save()
     assert incremental == json.loads(state.read_text())
     org = incremental["orgs"][api.tenant]
-    assert len(org["contacts"]) == 3 and len(org["credit_notes"]) == 1
+    assert len(org["contacts"]) == 3
+    assert len(org["credit_notes"]) == 1

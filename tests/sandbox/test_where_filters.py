@@ -88,14 +88,16 @@ def test_overpayment_reference_is_dropped_as_xero_does_so_no_reference_search_fi
     bt = _overpayment(api, c["ContactID"], "PAY12")
     assert "Reference" not in bt
     (op,) = api.get("/Overpayments").json()["Overpayments"]
-    assert op["OverpaymentID"] == bt["OverpaymentID"] and "Reference" not in op
+    assert op["OverpaymentID"] == bt["OverpaymentID"]
+    assert "Reference" not in op
     assert api.get("/Overpayments", where='Reference=="PAY12"').json()["Overpayments"] == []
     assert api.get("/Overpayments", References="PAY12").json()["Overpayments"] == []
     txn = api.get("/BankTransactions", where='Reference=="PAY12"').json()["BankTransactions"]
     assert txn == []
     # What stays is what the add-on's fallback uses: the contact, the line and the amount.
     assert op["Contact"]["ContactID"] == c["ContactID"]
-    assert op["LineItems"][0]["Description"] == "prepaid" and op["Total"] == 50
+    assert op["LineItems"][0]["Description"] == "prepaid"
+    assert op["Total"] == 50
 
 
 def test_and_binds_tighter_than_or_and_parentheses_regroup(api: Api) -> None:

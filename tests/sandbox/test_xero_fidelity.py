@@ -92,7 +92,8 @@ def test_end_of_year_lock_date_has_its_own_message_and_is_on_the_organisation(
     _ok(api.invoice(c["ContactID"], "INV-2", Date="2024-03-01"))
     _ok(api.invoice(c["ContactID"], "INV-3", Date="2024-01-15", Status="DRAFT"))  # drafts may
     org = api.get("/Organisation").json()["Organisations"][0]
-    assert org["EndOfYearLockDate"].startswith("/Date(") and "PeriodLockDate" not in org
+    assert org["EndOfYearLockDate"].startswith("/Date(")
+    assert "PeriodLockDate" not in org
     assert sandbox.inspect()[api.tenant]["end_of_year_lock_date"] == "2024-02-29"
 
 
@@ -148,10 +149,12 @@ def test_unit_amounts_are_rounded_to_2_decimals_unless_unitdp_is_4(api: Api) -> 
     assert rounded["LineItems"][0]["UnitAmount"] == 1.23
     assert rounded["Total"] == 12.30  # 10 × 1.23, not 10 × 1.2345 = 12.35
     kept = _four_decimal_invoice(api, c["ContactID"], "INV-4DP", unitdp="4")
-    assert kept["LineItems"][0]["UnitAmount"] == 1.2345 and kept["Total"] == 12.35
+    assert kept["LineItems"][0]["UnitAmount"] == 1.2345
+    assert kept["Total"] == 12.35
     # Reading back: 4 decimals only for a request that asks for them.
     plain = api.get("/Invoices/INV-4DP").json()["Invoices"][0]
-    assert plain["LineItems"][0]["UnitAmount"] == 1.23 and plain["Total"] == 12.35
+    assert plain["LineItems"][0]["UnitAmount"] == 1.23
+    assert plain["Total"] == 12.35
     four = api.get("/Invoices/INV-4DP", unitdp="4").json()["Invoices"][0]
     assert four["LineItems"][0]["UnitAmount"] == 1.2345
 
@@ -173,7 +176,8 @@ def test_401_body_has_xeros_observed_shape(
     clock.advance(31 * 60)
     expired = api.get("/Invoices").json()
     assert set(expired) == {"Type", "Title", "Status", "Detail", "Extensions"}
-    assert expired["Detail"].startswith("TokenExpired: ") and expired["Status"] == 401
+    assert expired["Detail"].startswith("TokenExpired: ")
+    assert expired["Status"] == 401
 
 
 # -- 7. the per-element error flag follows the spec ------------------------------------------
@@ -201,7 +205,8 @@ def test_a_failed_element_carries_the_error_flag_its_schema_declares(
         },
     }[key]
     element = _element(api.put(f"/{key}", {key: [bad]}, summarizeErrors="false"), key)
-    assert element["StatusAttributeString"] == "ERROR" and element[flag] is True
+    assert element["StatusAttributeString"] == "ERROR"
+    assert element[flag] is True
     wrong = {"HasErrors", "HasValidationErrors"} - {flag}
     assert not wrong & set(element)
 
@@ -290,7 +295,8 @@ def test_authorize_refuses_an_unregistered_redirect_uri_without_redirecting(
     client: httpx.Client, redirect: str
 ) -> None:
     resp = _authorize(client, redirect_uri=redirect)
-    assert resp.status_code == 400 and "location" not in resp.headers
+    assert resp.status_code == 400
+    assert "location" not in resp.headers
     assert resp.text == "Error: unauthorized_client : Invalid redirect_uri"
 
 
@@ -299,7 +305,8 @@ def test_registered_redirect_uris_are_configurable(spec_path: str) -> None:
     sandbox = Sandbox(spec_path=spec_path, redirect_uris=[mine])
     with httpx.Client(transport=sandbox.transport(), base_url="http://x") as c:
         ok = _authorize(c, redirect_uri=mine)
-        assert ok.status_code == 302 and ok.headers["location"].startswith(mine + "?code=")
+        assert ok.status_code == 302
+        assert ok.headers["location"].startswith(mine + "?code=")
         assert _authorize(c).status_code == 400  # the default is no longer registered
 
 
@@ -313,7 +320,8 @@ def test_pkce_is_s256_only_and_other_methods_come_back_as_invalid_request(
     assert resp.status_code == 302
     back = httpx.URL(resp.headers["location"])
     assert str(back).startswith(REDIRECT)
-    assert back.params["error"] == "invalid_request" and "code" not in back.params
+    assert back.params["error"] == "invalid_request"
+    assert "code" not in back.params
     assert back.params["error_description"] == "Transform algorithm not supported"
     assert back.params["state"] == "s1"
 
@@ -344,12 +352,14 @@ def test_the_client_secret_is_checked_even_with_pkce(
     if auth is None:
         form["client_id"] = "sandbox-client"  # a PKCE-only request: no secret at all
     resp = client.post("/connect/token", data=form, auth=auth)
-    assert resp.status_code == 400 and resp.json() == {"error": "invalid_client"}
+    assert resp.status_code == 400
+    assert resp.json() == {"error": "invalid_client"}
 
 
 def test_an_unknown_client_id_gets_xeros_error_page(client: httpx.Client) -> None:
     resp = _authorize(client, client_id="someone-else")
-    assert resp.status_code == 400 and "location" not in resp.headers
+    assert resp.status_code == 400
+    assert "location" not in resp.headers
     assert resp.text.startswith("Error: unauthorized_client : ")
 
 
@@ -404,5 +414,6 @@ def test_xml_bodies_are_refused_with_a_clear_message_saying_json_is_required(
     assert resp.status_code == 400
     body = resp.json()
     assert body["Type"] == "PostDataInvalidException"
-    assert "JSON request bodies only" in body["Message"] and "XML" in body["Message"]
+    assert "JSON request bodies only" in body["Message"]
+    assert "XML" in body["Message"]
     assert sandbox.org(api.tenant).contacts == {}

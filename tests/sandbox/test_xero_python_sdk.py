@@ -72,7 +72,8 @@ def test_sdk_creates_and_reads_back_contacts_invoices_credit_notes_allocations_a
         ),
     )
     contact = contacts.contacts[0]
-    assert contact.contact_id and contact.name == "Rex Owner"
+    assert contact.contact_id
+    assert contact.name == "Rex Owner"
 
     line = LineItem(
         description="Boarding 2 nights", quantity=2, unit_amount=55.0, account_code="201"

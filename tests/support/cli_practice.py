@@ -237,9 +237,12 @@ def build_practice(root: Path) -> PracticeDir:
         failed = led.find("invoice", "i3", "T1")
         held = led.find("payment", "p1:i1", "T1")
         synced = led.find("invoice", "i2", "T1")
-        assert failed is not None and failed.state == "failed"
-        assert held is not None and held.gate == "invoice_before_start", held
-        assert synced is not None and synced.state == "synced"
+        assert failed is not None
+        assert failed.state == "failed"
+        assert held is not None, held
+        assert held.gate == "invoice_before_start", held
+        assert synced is not None
+        assert synced.state == "synced"
         return PracticeDir(root, failed.id, held.id, synced.id)
     finally:
         host.stop()

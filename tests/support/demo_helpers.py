@@ -57,7 +57,8 @@ def summary(run: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 def all_synced(found: dict[str, Any]) -> None:
     """Everything eligible reached Xero, nothing failed, nothing left to say."""
     for location, counts in found["eligible"].items():
-        assert counts["contacts"] > 0 and counts["invoices"] > 0, location
+        assert counts["contacts"] > 0, location
+        assert counts["invoices"] > 0, location
         assert found["synced"][location] == counts, (location, found)
         assert found["failed"][location] == dict.fromkeys(KINDS, 0), (location, found)
     assert found["problems"] == []

@@ -127,7 +127,8 @@ def test_a_payment_changed_after_it_reached_xero_is_refused_not_sent_again(kind:
 
     assert client.sent == [], "a second PUT would add a second payment in Xero"
     [(name, (args, kwargs))] = ledger.calls
-    assert name == "mark_failed" and "cannot edit" in args[1]
+    assert name == "mark_failed"
+    assert "cannot edit" in args[1]
     assert "Delete it in Xero" in kwargs["hint"]
 
 

@@ -21,7 +21,8 @@ def test_a_worker_process_applies_settings_the_host_saved_without_telling_it(
         follow_settings=True,
     )
     try:
-        assert practice.engine.settings is not None and practice.engine.settings.enabled
+        assert practice.engine.settings is not None
+        assert practice.engine.settings.enabled
         practice.host.store.save_plugin_settings(
             "xero", settings(enabled=False), "2025-03-01T09:00:00+00:00"
         )

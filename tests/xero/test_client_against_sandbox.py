@@ -119,7 +119,9 @@ def test_connect_then_a_batch_where_one_element_fails_alone(connected: Connected
         idempotency_key="contacts-1",
     )
     assert [r.ok for r in results] == [True, True, False]
-    assert results[0].xero_id and results[1].xero_id and results[2].xero_id is None
+    assert results[0].xero_id
+    assert results[1].xero_id
+    assert results[2].xero_id is None
     assert "already assigned to another contact" in results[2].errors[0]
     assert c.checked == ["PUT /api.xro/2.0/Contacts"]
 
@@ -145,9 +147,11 @@ def test_a_lost_answer_is_retried_with_the_same_key_and_creates_one_invoice(
     assert len(c.sandbox.org(c.tenant_id).invoices) == 1
     # The exactly-once guard after a crash: the look-ups find what exists.
     found = c.client.find_invoices_by_number(c.tenant_id, CONN, ["INV1", "INV2"])
-    assert set(found) == {"INV1"} and found["INV1"]["InvoiceID"] == result.xero_id
+    assert set(found) == {"INV1"}
+    assert found["INV1"]["InvoiceID"] == result.xero_id
     contacts = c.client.find_contacts_by_number(c.tenant_id, CONN, ["C1", "C9"])
-    assert contacts["C1"]["ContactID"] == made.xero_id and "C9" not in contacts
+    assert contacts["C1"]["ContactID"] == made.xero_id
+    assert "C9" not in contacts
 
 
 def test_an_expired_token_is_refreshed_once_and_the_call_goes_through(
@@ -189,7 +193,8 @@ def test_payments_credit_notes_and_overpayments_round_trip_through_look_ups(
     [inv] = c.client.send_batch(
         t, CONN, "PUT", "Invoices", [invoice("INV5", who.xero_id)], idempotency_key="k-i"
     )
-    assert inv.ok and inv.xero_id is not None
+    assert inv.ok
+    assert inv.xero_id is not None
     invoice_ref = {"InvoiceID": inv.xero_id}
     [pay] = c.client.send_batch(
         t,
@@ -215,7 +220,8 @@ def test_payments_credit_notes_and_overpayments_round_trip_through_look_ups(
     [note] = c.client.send_batch(
         t, CONN, "PUT", "CreditNotes", [credit_note], idempotency_key="k-cn"
     )
-    assert note.ok and note.xero_id is not None, note.errors
+    assert note.ok, note.errors
+    assert note.xero_id is not None, note.errors
     [applied] = c.client.allocate(
         t,
         CONN,
@@ -245,7 +251,8 @@ def test_payments_credit_notes_and_overpayments_round_trip_through_look_ups(
         ],
         idempotency_key="k-o",
     )
-    assert over.ok and over.xero_id == over.element["OverpaymentID"], over.errors
+    assert over.ok, over.errors
+    assert over.xero_id == over.element["OverpaymentID"], over.errors
     assert over.xero_id is not None
     [used] = c.client.allocate(
         t,

@@ -81,7 +81,8 @@ def test_the_day_limit_is_not_waited_for_but_ends_in_one_clear_error(
     assert raised.value.message == (
         "Xero's daily limit on Sandbox Pets Ltd 1 leaves no calls for 5 h 0 min: try again then"
     )
-    assert told == [] and clock.sleeps == []
+    assert told == []
+    assert clock.sleeps == []
 
 
 def test_waits_within_one_call_are_bounded_together(world: Connected, clock: FakeClock) -> None:
@@ -90,7 +91,8 @@ def test_waits_within_one_call_are_bounded_together(world: Connected, clock: Fak
     told: list[str] = []
     with waiting_for_limits(told.append, max_wait=150), pytest.raises(RateLimited):
         world.client.accounts(world.tenant_id, CONN)
-    assert len(told) == 2 and sum(clock.sleeps) == pytest.approx(120.0)
+    assert len(told) == 2
+    assert sum(clock.sleeps) == pytest.approx(120.0)
 
 
 def test_outside_the_block_a_call_raises_at_once_as_the_worker_needs(
@@ -117,7 +119,8 @@ def test_other_threads_do_not_inherit_the_wait(world: Connected, clock: FakeCloc
         thread = threading.Thread(target=send)  # like the worker's sending threads
         thread.start()
         thread.join()
-    assert len(raised) == 1 and clock.sleeps == []
+    assert len(raised) == 1
+    assert clock.sleeps == []
 
 
 def test_chart_reads_for_the_settings_checks_wait_and_log_it(
@@ -177,5 +180,6 @@ def test_a_limit_not_worth_waiting_for_is_one_line_a_person_reads() -> None:
     from pm_xero_plugin.cli.boundary import explain
 
     failure = explain(RateLimited(86281.0, "local-day", tenant_id="t", status=None))
-    assert failure is not None and failure.exit_code == 1
+    assert failure is not None
+    assert failure.exit_code == 1
     assert failure.message == "Xero's daily limit was reached: try again in 23 h 59 min"

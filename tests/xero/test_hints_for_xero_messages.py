@@ -20,9 +20,11 @@ NAME_CLASH = (
 
 def test_a_contact_number_clash_links_to_xeros_contact_and_is_not_called_a_name_clash() -> None:
     number, name = diagnose(NUMBER_CLASH), diagnose(NAME_CLASH)
-    assert number.duplicate_number and "contact number" in number.hint
+    assert number.duplicate_number
+    assert "contact number" in number.hint
     assert "name" not in number.hint.split("contact number")[0]
-    assert not name.duplicate_number and "already has this name" in name.hint
+    assert not name.duplicate_number
+    assert "already has this name" in name.hint
     assert number.hint != name.hint
 
 
@@ -52,5 +54,7 @@ def test_both_lock_dates_hold_the_document_waiting_with_the_date_xero_named(
     message: str, date: str, who: str
 ) -> None:
     diagnosis = diagnose(message)
-    assert diagnosis.gate == "lock_date" and not diagnosis.transient
-    assert date in diagnosis.hint and who in diagnosis.hint
+    assert diagnosis.gate == "lock_date"
+    assert not diagnosis.transient
+    assert date in diagnosis.hint
+    assert who in diagnosis.hint

@@ -76,7 +76,8 @@ def test_endpoints_for_a_xero_compatible_root_and_for_real_xero() -> None:
     assert xero.token_url == "https://identity.xero.com/connect/token"
     assert xero.connections_url == "https://api.xero.com/connections"
     assert "secret" not in repr(xero)
-    assert "accounting.invoices" in GRANULAR_SCOPES and "offline_access" in DEFAULT_SCOPES
+    assert "accounting.invoices" in GRANULAR_SCOPES
+    assert "offline_access" in DEFAULT_SCOPES
 
 
 def test_the_authorize_url_carries_state_pkce_and_configured_scopes(store: TokenStore) -> None:
@@ -110,7 +111,8 @@ def test_the_code_flow_stores_tokens_and_lists_the_organisations(
         Connection("conn-2", OTHER_TENANT, "Paws South", "ORGANISATION"),
     ]
     stored = store.load(CONN)
-    assert stored is not None and stored.access_token == identity.current_access()
+    assert stored is not None
+    assert stored.access_token == identity.current_access()
     assert stored.refresh_token == identity.refresh_token
     assert store.tenant_ids(CONN) == [TENANT, OTHER_TENANT]
 
@@ -204,7 +206,8 @@ def test_loopback_connect_completes_when_xero_redirects_back(
 
     connections = run_loopback_connect(loopback, store, CONN, browser, http=http, timeout=10)
     assert [c.tenant_id for c in connections] == [TENANT, OTHER_TENANT]
-    assert pages[0].status_code == 200 and "Connected" in pages[0].text
+    assert pages[0].status_code == 200
+    assert "Connected" in pages[0].text
     assert store.load(CONN) is not None
 
 
@@ -224,7 +227,7 @@ def test_loopback_connect_reports_a_forged_callback(
 
 
 def test_loopback_connect_needs_a_loopback_redirect(store: TokenStore) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"needs an http://127.0.0.1"):
         run_loopback_connect(config("https://pm.example/cb"), store, CONN, lambda url: None)
 
 

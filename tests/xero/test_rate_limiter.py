@@ -247,7 +247,8 @@ def test_limiters_sharing_a_directory_have_five_slots_between_them(
         second.try_acquire(TENANT) for _ in range(2)
     ]
     assert all(p is not None for p in held)
-    assert first.try_acquire(TENANT) is None and second.try_acquire(TENANT) is None
+    assert first.try_acquire(TENANT) is None
+    assert second.try_acquire(TENANT) is None
     assert second.wait_for(TENANT).reason == "local-concurrent"
     assert first.try_acquire(OTHER_TENANT) is not None  # per organisation
     held[0].release()  # type: ignore[union-attr]
@@ -273,7 +274,8 @@ def test_a_killed_process_never_keeps_a_slot(clock: FakeClock, tmp_path: Path) -
         text=True,
     )
     try:
-        assert child.stdout is not None and child.stdout.readline().strip() == "holding"
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "holding"
         limiter = _shared(clock, tmp_path)
         assert limiter.try_acquire(TENANT) is None  # the child holds all five
         child.send_signal(signal.SIGKILL)  # no release, no clean-up, no lease to wait out
@@ -294,7 +296,8 @@ def test_the_minute_window_learnt_from_xero_is_shared(clock: FakeClock, tmp_path
         other = second.try_acquire(TENANT)
         assert other is not None
         other.release()
-    assert second.try_acquire(TENANT) is None and first.try_acquire(TENANT) is None
+    assert second.try_acquire(TENANT) is None
+    assert first.try_acquire(TENANT) is None
     assert first.wait_for(TENANT).reason == "local-minute"
 
 
@@ -302,7 +305,8 @@ def test_a_429_seen_by_one_process_blocks_the_others(clock: FakeClock, tmp_path:
     first, second = _shared(clock, tmp_path), _shared(clock, tmp_path)
     first.record_429(TENANT, 20.0, "minute")
     wait = second.wait_for(TENANT)
-    assert wait.reason == "blocked-minute" and wait.seconds == pytest.approx(20.0)
+    assert wait.reason == "blocked-minute"
+    assert wait.seconds == pytest.approx(20.0)
     clock.advance(20.0)
     assert second.try_acquire(TENANT) is not None
 

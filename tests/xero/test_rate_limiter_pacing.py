@@ -23,7 +23,8 @@ def test_paced_history_keeps_to_an_even_spread_and_live_may_still_go() -> None:
     assert limiter.wait_for(TENANT, pace=True).ready  # the burst allowance is not used up yet
     _spend(limiter, 1)
     held = limiter.wait_for(TENANT, pace=True)
-    assert held.reason == "paced-minute" and 0 < held.seconds <= 1.0
+    assert held.reason == "paced-minute"
+    assert 0 < held.seconds <= 1.0
     assert limiter.wait_for(TENANT).ready  # a live record is not held by the pace
 
     clock.now += held.seconds

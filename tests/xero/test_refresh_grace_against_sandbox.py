@@ -102,7 +102,9 @@ def test_many_threads_in_two_processes_refresh_once_even_though_xero_would_accep
     for t in threads:
         t.join(timeout=30)
     assert _token_calls(sandbox) == before + 1  # one rotation, not one per thread
-    assert len(got) == 8 and len(set(got)) == 1 and got[0] != rejected
+    assert len(got) == 8
+    assert len(set(got)) == 1
+    assert got[0] != rejected
     assert _reaches_xero(sandbox, transport, got[0])
     assert providers[1].store.reconnect_reason(CONN) is None
 
@@ -122,7 +124,9 @@ def test_a_lost_refresh_answer_is_retried_with_the_old_token_and_gets_the_same_s
         assert store.load(CONN) == old  # nothing half-written: the old set is kept for a retry
     fresh = provider.invalidate(CONN, old.access_token)
     stored = store.load(CONN)
-    assert stored is not None and stored.refresh_token != old.refresh_token
+    assert stored is not None
+    assert stored.refresh_token != old.refresh_token
     assert transport.lost == [stored.refresh_token] * 2  # one successor, however often asked
-    assert fresh == stored.access_token and _reaches_xero(sandbox, transport, fresh)
+    assert fresh == stored.access_token
+    assert _reaches_xero(sandbox, transport, fresh)
     assert store.reconnect_reason(CONN) is None

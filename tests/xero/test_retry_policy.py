@@ -60,7 +60,7 @@ def test_retry_after_is_a_floor_even_above_the_cap() -> None:
 
 
 def test_backoff_rejects_attempt_zero() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"1-based"):
         backoff_delay(0)
 
 

@@ -142,7 +142,8 @@ def test_invalidate_refreshes_only_if_the_rejected_token_is_still_current(db_pat
     tokens = provider(store, identity)
     old = tokens.access_token(CONN)
     new = tokens.invalidate(CONN, rejected_token=old)
-    assert new != old and identity.refresh_calls == 1
+    assert new != old
+    assert identity.refresh_calls == 1
     # A second thread that also got a 401 with the old token reuses the new one.
     assert tokens.invalidate(CONN, rejected_token=old) == new
     assert identity.refresh_calls == 1
@@ -165,7 +166,8 @@ def test_two_threads_refreshing_at_once_make_one_refresh(db_path: Path) -> None:
     for t in threads:
         t.join(timeout=20)
     assert identity.refresh_calls == 1
-    assert len(got) == 2 and got[0] == got[1] == identity.current_access()
+    assert len(got) == 2
+    assert got[0] == got[1] == identity.current_access()
     assert store.reconnect_reason(CONN) is None
 
 
@@ -282,4 +284,5 @@ def test_two_processes_refreshing_at_once_make_one_refresh(db_path: Path) -> Non
     assert [out.strip() for out, _ in outputs] == ["access-2", "access-2"]
     assert server.refresh_calls == 1
     stored = TokenStore(db_path, SECRET).load(CONN)
-    assert stored is not None and stored.refresh_token == "refresh-2"
+    assert stored is not None
+    assert stored.refresh_token == "refresh-2"

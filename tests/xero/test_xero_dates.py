@@ -83,7 +83,7 @@ def test_iso_datetime_without_offset_is_utc() -> None:
     "text", ["/Date(abc)/", "/Date(1552348800000+2500)/", "12/03/2019", "", "2019-13-01"]
 )
 def test_garbage_is_a_value_error(text: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"Xero date"):
         parse_xero_datetime(text) if text.startswith("/") else parse_xero_date(text)
 
 
