@@ -25,7 +25,9 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+from hookspecs.host import HistoryKind, Host
 from pm_xero_plugin.core import rules
+from pm_xero_plugin.core.doorbell import Doorbell
 from pm_xero_plugin.dashboard import status
 from pm_xero_plugin.inputs.records import capped_raw, payload_json, validate_record
 from pm_xero_plugin.inputs.settings import Settings, check_codes, parse_settings
@@ -43,7 +45,11 @@ BATCH = 500
 CHART_MAX_AGE = timedelta(minutes=10)
 """How long a cached chart of accounts is trusted when validating settings."""
 
-_HISTORY_KINDS = (("invoices", "invoice"), ("credit_notes", "credit_note"), ("payments", "payment"))
+_HISTORY_KINDS: tuple[tuple[HistoryKind, str], ...] = (
+    ("invoices", "invoice"),
+    ("credit_notes", "credit_note"),
+    ("payments", "payment"),
+)
 
 _MAX_CONTACT_NAME = 255
 """Xero's limit on a contact's name."""
@@ -90,20 +96,26 @@ class Engine:
 
     :param host: the host's services (:class:`hookspecs.host.Host`).
     :param ledger: defaults to SQLite at ``host.data_dir("xero") / "ledger.sqlite3"``.
+    :param doorbell: rung after a write that made rows ready (the worker waits on the same
+        one); a fresh one, rung for nobody, by default.
     :param accounts_source: reads charts of accounts from Xero; ``None`` until connected (codes
         then stay "not verified": the ``account_codes`` gate holds the data, it is no error).
     """
 
     def __init__(
         self,
-        host: Any,
+        host: Host,
         ledger: SqliteLedger | None = None,
+        *,
+        doorbell: Doorbell | None = None,
         accounts_source: AccountsSource | None = None,
     ) -> None:
         self.host = host
+        self.doorbell = doorbell or Doorbell()
         self.ledger = ledger or SqliteLedger(
             host.data_dir("xero") / "ledger.sqlite3", clock=host.now
         )
+        self.ledger.on_ready.append(self.doorbell.ring)
         self.accounts_source = accounts_source
         self.connection_probe: Callable[[str], tuple[bool, str | None]] | None = None
         """Set by the Xero runtime: whether an organisation is reachable now (and why not), asked
@@ -995,7 +1007,7 @@ class Engine:
     def _stream(
         self,
         checkpoint_key: str,
-        kinds: Iterable[tuple[str, str]],
+        kinds: Iterable[tuple[HistoryKind, str]],
         location_id: str,
         since: date | None,
         until: date | None,
@@ -1195,7 +1207,8 @@ class Engine:
         """The contact number and name a contact row goes to Xero with (``None`` where the
         settings do not say yet)."""
         from pm_xero_plugin.mapping.config import OrgMapping
-        from pm_xero_plugin.mapping.payloads import contact_name, xero_number
+        from pm_xero_plugin.mapping.contacts import contact_name
+        from pm_xero_plugin.mapping.values import xero_number
 
         try:
             m = OrgMapping.from_settings(
