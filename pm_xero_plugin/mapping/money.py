@@ -3,11 +3,10 @@
 Xero computes each line on its own – ``LineAmount = round(Quantity × UnitAmount × (1 − Discount
 / 100), 2)`` and the line's tax rounded to the cent – and adds the rounded lines. A host that
 rounds tax once on the document total ends up a cent or two away; the mapping compares both and
-adds a rounding line (see :mod:`pm_xero_plugin.mapping.payloads`). The sandbox uses
-:func:`expected_total`
-too, so the two sides cannot drift apart. Everything is :class:`~decimal.Decimal` with
-``ROUND_HALF_UP`` (what Xero does for money): a float never touches an amount before the final
-JSON encoding.
+adds a rounding line (see :mod:`pm_xero_plugin.mapping.documents`). The sandbox uses
+:func:`expected_total` too, so the two sides cannot drift apart. Everything is
+:class:`~decimal.Decimal` with ``ROUND_HALF_UP`` (what Xero does for money): a float never
+touches an amount before the final JSON encoding.
 """
 
 from __future__ import annotations

@@ -26,7 +26,15 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from pm_xero_plugin.mapping import payloads as mapping
+from pm_xero_plugin.mapping.config import MappingError, OrgMapping
+from pm_xero_plugin.mapping.contacts import contact_payload
+from pm_xero_plugin.mapping.documents import (
+    credit_note_allocation_payload,
+    credit_note_payload,
+    invoice_payload,
+    void_invoice_payload,
+)
+from pm_xero_plugin.mapping.payments import overpayment_payload, payment_payload
 from pm_xero_plugin.xero.dates import parse_xero_date
 from pm_xero_plugin.xero.errors import (
     NotFound,
@@ -150,14 +158,14 @@ class BatchSender:
 
     # -- preparing -------------------------------------------------------------------------------
 
-    def _mapping_for(self, tenant_id: str, row: _Row) -> mapping.OrgMapping:
-        return mapping.OrgMapping.from_settings(dict(self._settings()), tenant_id, row.location_id)
+    def _mapping_for(self, tenant_id: str, row: _Row) -> OrgMapping:
+        return OrgMapping.from_settings(dict(self._settings()), tenant_id, row.location_id)
 
     def _xero_id(self, kind: str, host_id: str, tenant_id: str) -> str:
         xero_id = self.ledger.xero_id(kind, host_id, tenant_id)
         if not xero_id:
             # The ledger's gates promise the parent is synced; if not, this is a bug worth seeing.
-            raise mapping.MappingError(kind, f"{kind} {host_id} is not in Xero yet")
+            raise MappingError(kind, f"{kind} {host_id} is not in Xero yet")
         return str(xero_id)
 
     def _prepare(
@@ -170,7 +178,7 @@ class BatchSender:
             except _Refused as exc:
                 self.ledger.mark_failed(row.id, exc.message, hint=exc.hint)
                 outcome.failed += 1
-            except mapping.MappingError as exc:
+            except MappingError as exc:
                 self.ledger.mark_failed(
                     row.id,
                     str(exc),
@@ -186,7 +194,7 @@ class BatchSender:
         p = row.payload
         update = row.operation in ("update", "void") and bool(row.xero_id)
         if kind == "contact":
-            element = mapping.contact_payload(p, m)
+            element = contact_payload(p, m)
             distinct = getattr(row, "xero_name", None)
             if distinct:
                 element["Name"] = distinct  # an admin's way out of a name Xero gives another
@@ -195,10 +203,10 @@ class BatchSender:
             return _Prepared(row, "POST" if update else "PUT", element, element["ContactNumber"])
         if kind == "invoice":
             if row.operation == "void" and row.xero_id:
-                element = mapping.void_invoice_payload(row.xero_id, p["number"], m)
+                element = void_invoice_payload(row.xero_id, p["number"], m)
                 return _Prepared(row, "POST", element, element["InvoiceNumber"])
             contact_id = self._xero_id("contact", p["client_id"], tenant_id)
-            element = mapping.invoice_payload(
+            element = invoice_payload(
                 p, m, contact_id=contact_id, xero_invoice_id=row.xero_id if update else None
             )
             return _Prepared(row, "POST" if update else "PUT", element, element["InvoiceNumber"])
@@ -213,7 +221,7 @@ class BatchSender:
             )
         if kind == "credit_note":
             contact_id = self._xero_id("contact", p["client_id"], tenant_id)
-            element = mapping.credit_note_payload(p, m, contact_id=contact_id)
+            element = credit_note_payload(p, m, contact_id=contact_id)
             if update:
                 element["CreditNoteID"] = row.xero_id
             return _Prepared(row, "POST" if update else "PUT", element, element["CreditNoteNumber"])
@@ -221,7 +229,7 @@ class BatchSender:
             credit_note_id = self._xero_id("credit_note", row.host_id, tenant_id)
             invoice_id = self._xero_id("invoice", p["invoice_id"], tenant_id)
             invoice = self.ledger.dep("invoice", p["invoice_id"], tenant_id)
-            element = mapping.credit_note_allocation_payload(
+            element = credit_note_allocation_payload(
                 p,
                 invoice_id=invoice_id,
                 amount=Decimal(p["total"]),
@@ -232,13 +240,13 @@ class BatchSender:
             invoice_host_id = row.host_id.split(":", 1)[1]
             allocation = next(a for a in p["allocations"] if a["invoice_id"] == invoice_host_id)
             invoice_id = self._xero_id("invoice", invoice_host_id, tenant_id)
-            element = mapping.payment_payload(p, allocation, m, invoice_id=invoice_id)
+            element = payment_payload(p, allocation, m, invoice_id=invoice_id)
             return _Prepared(row, "PUT", element, element["Reference"])
         if kind == "overpayment":
             contact_id = self._xero_id("contact", p["client_id"], tenant_id)
-            element = mapping.overpayment_payload(p, m, contact_id=contact_id)
+            element = overpayment_payload(p, m, contact_id=contact_id)
             return _Prepared(row, "PUT", element, element["Reference"])
-        raise mapping.MappingError("kind", f"unknown ledger kind {kind!r}")
+        raise MappingError("kind", f"unknown ledger kind {kind!r}")
 
     # -- exactly once: look before re-sending ----------------------------------------------------
 

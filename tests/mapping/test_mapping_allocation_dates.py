@@ -7,7 +7,7 @@ from typing import Any
 
 from support.mapping_strategies import credit_note, line
 
-from pm_xero_plugin.mapping.payloads import credit_note_allocation_payload
+from pm_xero_plugin.mapping.documents import credit_note_allocation_payload
 
 INVOICE_ID = "4f0c2a56-0000-4000-8000-00000000a001"
 

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from support.mapping_strategies import TENANT, org_mapping, settings_dict
 
-from pm_xero_plugin.mapping.payloads import MappingError, OrgMapping, contact_name, contact_payload
+from pm_xero_plugin.mapping.config import MappingError, OrgMapping
+from pm_xero_plugin.mapping.contacts import contact_name, contact_payload
 
 CONTACT_ID = "2f9d8c1e-4b3a-4d2c-8e1f-6a5b4c3d2e1f"
 

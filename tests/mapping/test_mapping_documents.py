@@ -14,10 +14,9 @@ from support.mapping_strategies import (
     settings_dict,
 )
 
-from pm_xero_plugin.mapping.payloads import (
+from pm_xero_plugin.mapping.config import MappingError, OrgMapping
+from pm_xero_plugin.mapping.documents import (
     MAX_DESCRIPTION,
-    MappingError,
-    OrgMapping,
     credit_note_payload,
     invoice_payload,
     void_invoice_payload,

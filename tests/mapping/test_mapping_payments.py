@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 from support.mapping_strategies import CONTACT, TENANT, XERO_INVOICE, org_mapping, settings_dict
 
-from pm_xero_plugin.mapping.payloads import (
-    MappingError,
-    OrgMapping,
-    credit_note_allocation_payload,
+from pm_xero_plugin.mapping.config import MappingError, OrgMapping
+from pm_xero_plugin.mapping.documents import credit_note_allocation_payload
+from pm_xero_plugin.mapping.payments import (
     delete_payment_payload,
     overpayment_allocation_payload,
     overpayment_excess,

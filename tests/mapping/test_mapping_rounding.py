@@ -17,16 +17,9 @@ from support.mapping_strategies import (
     settings_dict,
 )
 
-from pm_xero_plugin.mapping.payloads import (
-    MappingError,
-    OrgMapping,
-    TaxLine,
-    credit_note_payload,
-    expected_total,
-    invoice_payload,
-    line_amount,
-    line_tax,
-)
+from pm_xero_plugin.mapping.config import MappingError, OrgMapping
+from pm_xero_plugin.mapping.documents import credit_note_payload, invoice_payload
+from pm_xero_plugin.mapping.money import TaxLine, expected_total, line_amount, line_tax
 
 D = Decimal
 

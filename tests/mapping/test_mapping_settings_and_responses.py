@@ -9,7 +9,8 @@ import pytest
 from marshmallow import ValidationError
 from support.mapping_strategies import TENANT, settings_dict
 
-from pm_xero_plugin.mapping.payloads import MappingError, OrgMapping, Tracking, parse_elements
+from pm_xero_plugin.mapping.config import MappingError, OrgMapping, Tracking
+from pm_xero_plugin.xero.responses import parse_elements
 
 
 def test_settings_are_flattened_for_one_organisation() -> None:

@@ -13,7 +13,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from pm_xero_plugin.mapping.payloads import OrgMapping, TaxLine, expected_total
+from pm_xero_plugin.mapping.config import OrgMapping
+from pm_xero_plugin.mapping.money import TaxLine, expected_total
 
 CATEGORIES = ["boarding", "daycare", "grooming", "training", "retail", "extras", "voucher"]
 METHODS = ["cash", "card", "eftpos", "bank_transfer", "stripe", "voucher"]
