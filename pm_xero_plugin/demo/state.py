@@ -10,23 +10,23 @@ on a free loopback port, for as long as the verb runs. The environment (``PM_XER
 wins when it is set: a host's own configuration is never overridden by a file.
 
 One sandbox per state file: two servers writing one file would each overwrite the other's books.
-A server claims the file with an exclusive lock on ``<state>.lock`` and publishes its root in
-``<state>.url``; whoever finds the file claimed uses the published server instead of starting a
-second one (``pm-xero sandbox --state`` claims it too, and refuses a file already served).
+The claim (:mod:`pm_xero_plugin.sandbox.state_claim`) belongs to the sandbox, which needs it for
+``pm-xero sandbox --state`` without importing the add-on; the demo claims its file through it.
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
-import fcntl
 import json
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
+
+from pm_xero_plugin.sandbox.host_settings import environment
+from pm_xero_plugin.sandbox.state_claim import StateClaimed, claim_state
 
 if TYPE_CHECKING:
     from pm_xero_plugin.sync.runtime import AppConfig
@@ -37,7 +37,6 @@ __all__ = [
     "DemoXero",
     "StateClaimed",
     "app_config",
-    "claim_for_server",
     "claim_state",
     "environment",
     "load",
@@ -88,93 +87,6 @@ def load(data_dir: Path) -> DemoXero | None:
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-# -- one server per state file --------------------------------------------------------------------
-
-
-class StateClaimed(Exception):
-    """Another process serves this state file; ``url`` is where (``None`` if it did not say)."""
-
-    def __init__(self, state: Path, url: str | None) -> None:
-        self.state, self.url = state, url
-        where = f"at {url}" if url else "by another process"
-        super().__init__(f"{state} is already served {where}")
-
-
-class _Claim:
-    """An exclusive lock on a state file, and the URL published while it is held."""
-
-    def __init__(self, state: Path, lock: IO[str]) -> None:
-        self.state, self._lock = state, lock
-        self._url_file = state.with_name(state.name + ".url")
-
-    def publish(self, url: str) -> None:
-        tmp = self._url_file.with_suffix(".tmp")
-        tmp.write_text(url)
-        os.replace(tmp, self._url_file)
-
-    def release(self) -> None:
-        with contextlib.suppress(OSError):
-            self._url_file.unlink()
-        fcntl.flock(self._lock, fcntl.LOCK_UN)
-        self._lock.close()
-
-
-def _published(state: Path) -> str | None:
-    try:
-        return state.with_name(state.name + ".url").read_text().strip() or None
-    except OSError:
-        return None
-
-
-@contextmanager
-def claim_state(state: Path, url: str | None = None) -> Iterator[_Claim]:
-    """Hold ``state`` as its one server's for the block (and publish ``url`` if given).
-
-    :raises StateClaimed: another process holds it; the exception says where it serves.
-    """
-    state = Path(state)
-    lock = open(state.with_name(state.name + ".lock"), "a+")  # noqa: SIM115 – held for the block
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
-        raise StateClaimed(state, _published(state)) from None
-    claim = _Claim(state, lock)
-    try:
-        if url is not None:
-            claim.publish(url)
-        yield claim
-    finally:
-        claim.release()
-
-
-def claim_for_server(state: str | os.PathLike[str] | None) -> _Claim | None:
-    """For ``pm-xero sandbox --state``: claim the file for this process before the sandbox opens
-    it (the lock goes with the process); ``None`` without a state file or where no lock file can
-    be made (the sandbox then says why it cannot write there).
-
-    :raises StateClaimed: another process serves that file.
-    """
-    if state is None:
-        return None
-    try:
-        stack = ExitStack()
-        claim = stack.enter_context(claim_state(Path(state)))
-    except OSError:
-        return None
-    _SERVED.push(stack)
-    return claim
-
-
-def environment(url: str, client_id: str, client_secret: str) -> dict[str, str]:
-    """The settings (environment variables) a host needs to use a Xero-compatible server."""
-    return {
-        "PM_XERO_URL": url,
-        "PM_XERO_CLIENT_ID": client_id,
-        "PM_XERO_CLIENT_SECRET": client_secret,
-    }
 
 
 @contextmanager

@@ -298,7 +298,7 @@ class Sandbox:
         """Serve on `host`:`port` from a background thread (``.url``, ``.shutdown()``, ``with``)."""
         from .server import serve
 
-        return serve(self, host, port)
+        return serve(self.app, host, port)
 
     # -- WSGI --------------------------------------------------------------------------------
 

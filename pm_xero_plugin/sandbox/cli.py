@@ -125,7 +125,8 @@ def sandbox_command(
     if time_scale < 0:
         raise click.BadParameter("must be >= 0", param_hint="--time-scale")
     limits = Limits(per_day=day_limit, enabled=not no_limits, call_seconds=call_seconds)
-    from pm_xero_plugin.demo.state import StateClaimed, claim_for_server, environment
+    from .host_settings import environment
+    from .state_claim import StateClaimed, claim_for_server
 
     try:  # one server per state file: a second one would overwrite the first one's books
         claim = claim_for_server(state)

@@ -20,7 +20,7 @@ import httpx
 from .web import SandboxHang
 
 if TYPE_CHECKING:
-    from .app import Sandbox
+    from wsgiref.types import WSGIApplication
 
 __all__ = ["RunningServer", "SandboxTransport", "serve"]
 
@@ -119,8 +119,12 @@ class RunningServer:
         self.shutdown()
 
 
-def serve(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+def serve(app: WSGIApplication, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+    """Serve the WSGI ``app`` (a sandbox's) on ``host``:``port`` from a background thread.
+
+    It takes the app, not the sandbox, so that this module needs nothing from ``app.py``.
+    """
     server = _ThreadingServer((host, port), _RequestHandler)
     server.stopping = threading.Event()
-    server.set_app(sandbox.app)
+    server.set_app(app)
     return RunningServer(server)
