@@ -8,6 +8,7 @@ stderr and exit 2 or 1, Ctrl-C is exit 130 with how to resume, a traceback only 
 
 from __future__ import annotations
 
+import importlib
 from datetime import date
 from pathlib import Path
 
@@ -27,7 +28,27 @@ from pm_xero_plugin.cli.ops import (
 from pm_xero_plugin.invocation import program
 
 
-@click.group(cls=BoundaryGroup, context_settings={"help_option_names": ["-h", "--help"]})
+class _Verbs(BoundaryGroup):
+    """The verbs, with ``sandbox`` loaded only when it is asked for: it is the whole Xero server,
+    and importing it for every ``pm-xero`` start is what made ``--help`` slow."""
+
+    _LAZY = {"sandbox": ("pm_xero_plugin.sandbox.cli", "sandbox_command")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every verb, the lazy ones included (``--help`` lists them all)."""
+        return sorted({*super().list_commands(ctx), *self._LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The verb ``cmd_name``, importing a lazy one the first time it is needed."""
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in self._LAZY:
+            module, name = self._LAZY[cmd_name]
+            command = getattr(importlib.import_module(module), name)
+            self.add_command(command, name=cmd_name)
+        return command
+
+
+@click.group(cls=_Verbs, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pm-xero-plugin")
 @click.option(
     "--debug",
@@ -137,9 +158,6 @@ def _check_reachable(url: str) -> None:
 
 
 def _register() -> None:
-    from pm_xero_plugin.sandbox.cli import sandbox_command
-
-    main.add_command(sandbox_command, name="sandbox")
     for command in (
         worker_command,
         preview_command,
