@@ -18,23 +18,15 @@ from __future__ import annotations
 
 import pluggy
 
-PROJECT_NAME = "pet_manager"
-"""The pluggy project name and the entry-point group plugins register under."""
-
-hookspec = pluggy.HookspecMarker(PROJECT_NAME)
-"""Marks a function in :mod:`hookspecs.spec` as a hook specification."""
-
-hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
-"""Marks a plugin's function as the implementation of the hook of the same name."""
-
-from hookspecs.calling import (  # noqa: E402
+from hookspecs.calling import (
     HookFailure,
     PluginLoadFailure,
     call_each_plugin,
     load_entrypoint_plugins,
 )
-from hookspecs.host import HistoryKind, Host  # noqa: E402
-from hookspecs.records import (  # noqa: E402
+from hookspecs.host import HistoryKind, Host
+from hookspecs.markers import PROJECT_NAME, hookimpl, hookspec
+from hookspecs.records import (
     Address,
     Allocation,
     Client,

@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from hookspecs import hookspec
+from hookspecs.markers import hookspec
 
 if TYPE_CHECKING:
     from hookspecs.host import Host

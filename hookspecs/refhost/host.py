@@ -39,10 +39,7 @@ from hookspecs.refhost.money import document_total, money
 from hookspecs.refhost.store import KINDS, Kind, PracticeStore, SortKey
 
 if TYPE_CHECKING:
-    import random
-
     from hookspecs.host import HistoryKind
-    from hookspecs.refhost.generator import PracticeSummary
 
 __all__ = ["RefHost"]
 
@@ -518,15 +515,6 @@ class RefHost:
         record = self._create("payments", record, "paid_date")
         self._call("on_payment_recorded", {"payment": record})
         return record
-
-    def live_day(
-        self, day: date, rng: random.Random, per_day: int | None = None
-    ) -> PracticeSummary:
-        """Create what a live practice creates on ``day`` through this host's API (hooks fire):
-        see :func:`hookspecs.refhost.generator.live_day`."""
-        from hookspecs.refhost.generator import live_day
-
-        return live_day(self, day, rng, per_day=per_day)
 
     # -- the Host services offered to plugins ----------------------------------------------------
 

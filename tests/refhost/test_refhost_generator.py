@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from hookspecs.refhost import ManualClock, RefHost, document_total, generate_practice
-from hookspecs.refhost.generator import PracticeSummary, simulate_days
+from hookspecs.refhost.generator import PracticeSummary, live_day, simulate_days
 from hookspecs.refhost.testing import RecordingPlugin
 
 KINDS = ("clients", "invoices", "credit_notes", "payments")
@@ -264,7 +264,7 @@ def test_simulated_days_fire_hooks_with_host_numbers_and_the_clock_following(
 
 def test_live_day_needs_a_practice(refhost: RefHost) -> None:
     with pytest.raises(ValueError, match="no locations"):
-        refhost.live_day(date(2026, 1, 1), random.Random(0))
+        live_day(refhost, date(2026, 1, 1), random.Random(0))
 
 
 def test_living_through_days_in_several_calls_makes_new_ids_each_day_and_the_same_records(
