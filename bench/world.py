@@ -19,10 +19,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from pm_xero_plugin.sync.runtime import XeroRuntime
 
 __all__ = ["SandboxTime", "World", "world"]
 
@@ -71,20 +73,16 @@ class World:
     url: str
 
 
-def _connect(runtime: Any, locations: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+def _connect(runtime: XeroRuntime, locations: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """Each location to its own organisation, through authorize → redirect → callback."""
+    from pm_xero_plugin.demo import practice
+
     chosen: dict[str, str] = {}
     organisations: list[str] = []
     with httpx.Client(timeout=10.0) as browser:
         for index, loc in enumerate(locations):
-            url = runtime.connect_url(loc["id"])
-            if organisations:
-                url += f"&tenant={organisations[index % len(organisations)]}"
-            answer = browser.get(url, follow_redirects=False)
-            if "location" not in answer.headers:
-                raise RuntimeError(f"authorize answered {answer.status_code}, not a redirect")
-            params = dict(parse_qsl(urlsplit(answer.headers["location"]).query))
-            connections = runtime.complete_connect(params)
+            planned = organisations[index % len(organisations)] if organisations else None
+            connections = practice.authorize(runtime, loc["id"], browser, planned)
             if not organisations:
                 organisations = sorted(c.tenant_id for c in connections)
             wanted = organisations[index % len(organisations)]
@@ -94,21 +92,14 @@ def _connect(runtime: Any, locations: Sequence[Mapping[str, Any]]) -> dict[str, 
     return chosen
 
 
-def _settings(runtime: Any, tenants: dict[str, str]) -> dict[str, Any]:
-    from pm_xero_plugin.demo.run import _codes_for
+def _settings(
+    runtime: XeroRuntime, locations: Sequence[Mapping[str, Any]], tenants: dict[str, str]
+) -> dict[str, Any]:
+    """Each location to its own organisation, codes from its chart, history from 2025."""
+    from pm_xero_plugin.demo import practice
 
-    return {
-        "enabled": True,
-        "prefixes": {"client": "C", "invoice": "INV", "credit_note": "CN", "payment": "PAY"},
-        "organisation_mode": "per_location",
-        "locations": {
-            loc: {"tenant_id": tenant, "connection_enabled": True}
-            for loc, tenant in tenants.items()
-        },
-        "account_codes": {t: _codes_for(runtime, t) for t in sorted(set(tenants.values()))},
-        "start_date": HISTORY_START.isoformat(),
-        "rounding_tolerance": "0.02",
-    }
+    codes = {t: practice.account_codes(runtime, t) for t in sorted(set(tenants.values()))}
+    return practice.practice_settings(locations, tenants, codes, HISTORY_START.isoformat())
 
 
 @contextmanager
@@ -150,7 +141,7 @@ def world(root: Path, *, clients: int, time_scale: float, seed: int = 11) -> Ite
         engine.on_shutdown.insert(0, runtime.stop)
         locations = list(host.locations())
         tenants = _connect(runtime, locations)
-        errors = host.save_plugin_settings("xero", _settings(runtime, tenants))
+        errors = host.save_plugin_settings("xero", _settings(runtime, locations, tenants))
         if errors:
             raise RuntimeError(f"settings refused: {errors}")
         host.start_contact_sync(None)

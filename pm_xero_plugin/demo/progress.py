@@ -87,6 +87,7 @@ class Tally:
     """Waiting behind another gate (its contact, its invoice …), by (kind, gate)."""
 
     def add(self, tenant_id: str, kind: str, state: str, gate: str | None, n: int) -> None:
+        """Count ``n`` rows of one (organisation, kind, state, gate); rows not due are left out."""
         if state in NOT_DUE or (state == "waiting" and gate in HELD_BY_RULES):
             return
         self.total += n
@@ -105,10 +106,12 @@ class Tally:
 
     @property
     def failed_total(self) -> int:
+        """Rows Xero refused (or that failed for good)."""
         return sum(self.failed.values())
 
     @property
     def held_total(self) -> int:
+        """Rows waiting for an admin's decision."""
         return sum(self.held.values())
 
     @property
@@ -218,6 +221,7 @@ class Reporter:
 
     @contextmanager
     def bar(self, label: str, total: int) -> Iterator[Bar]:
+        """A progress bar of what reached Xero in one phase (not drawn when quiet)."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
         with Progress(
@@ -247,6 +251,7 @@ class WaitOutcome:
 
     @property
     def complete(self) -> bool:
+        """Everything reached Xero: nothing left, nothing to explain, no time-out."""
         return self.tally.settled and not self.why and not self.timed_out
 
 

@@ -31,18 +31,18 @@ import shlex
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import httpx
 
+from pm_xero_plugin.demo import practice
 from pm_xero_plugin.demo import state as demo_state
 from pm_xero_plugin.demo.progress import (
     HELD_BY_RULES,
@@ -53,7 +53,12 @@ from pm_xero_plugin.demo.progress import (
     tally,
     wait_until_settled,
 )
-from pm_xero_plugin.xero.client import waiting_for_limits
+
+if TYPE_CHECKING:
+    from hookspecs.refhost import RefHost
+    from pm_xero_plugin.core.engine import Engine
+    from pm_xero_plugin.sandbox import Sandbox
+    from pm_xero_plugin.sync.runtime import XeroRuntime
 
 __all__ = [
     "SIZES",
@@ -96,6 +101,8 @@ class DemoError(Exception):
 
 @dataclass
 class DemoOptions:
+    """The ``pm-xero demo`` command line (see its ``--help`` for each option)."""
+
     data_dir: Path | None = None
     xero_url: str | None = None
     client_id: str = SANDBOX_CLIENT_ID
@@ -112,6 +119,8 @@ class DemoOptions:
 
 @dataclass
 class DemoResult:
+    """What a run did, for the closing screen (:func:`print_result`) and ``--json``."""
+
     start_date: dict[str, str] = field(default_factory=dict)
     tenants: dict[str, str] = field(default_factory=dict)
     eligible: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -135,15 +144,18 @@ class DemoResult:
 
     @property
     def live_reached(self) -> int:
+        """Live records that reached Xero."""
         return len(self.live_latency_s)
 
     def live_p95(self) -> float | None:
+        """The 95th percentile of the live records' created → in Xero (``None``: none)."""
         ordered = sorted(self.live_latency_s)
         if not ordered:
             return None
         return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
 
     def summary(self) -> dict[str, Any]:
+        """The ``--json`` summary (its keys are pinned by the tests and the README)."""
         p95 = self.live_p95()
         return {
             "start_date": self.start_date,
@@ -175,19 +187,23 @@ class RunningClock:
         self._t0 = time.monotonic()
 
     def now(self) -> datetime:
+        """The chosen moment plus the real time since it was set."""
         with self._lock:
             return self._base + timedelta(seconds=time.monotonic() - self._t0)
 
     def set(self, moment: datetime) -> None:
+        """Jump to ``moment`` (time runs on from there)."""
         with self._lock:
             self._base, self._t0 = moment, time.monotonic()
 
     def advance(self, delta: timedelta) -> datetime:
+        """Jump ``delta`` ahead; returns the new now."""
         with self._lock:
             self._base += delta
             return self._base + timedelta(seconds=time.monotonic() - self._t0)
 
     def today(self, tz: str | ZoneInfo) -> date:
+        """Today's date in the time zone ``tz``."""
         zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
         return self.now().astimezone(zone).date()
 
@@ -221,14 +237,69 @@ def _kept_where(data_dir: Path) -> str:
     )
 
 
+@dataclass
+class _Run:
+    """What every phase of one run shares: its options, screen, data directory, the practice's
+    remembered state (``demo.json``), the practice's day and the result being filled in."""
+
+    options: DemoOptions
+    size: Mapping[str, int]
+    report: Reporter
+    data_dir: Path
+    state: dict[str, Any]
+    today: date
+    result: DemoResult
+
+    def save_state(self) -> None:
+        """Remember ``state`` in the data directory (atomically: a kill leaves the old one)."""
+        _save_state(self.data_dir, self.state)
+
+
+@dataclass
+class _Plugin:
+    """The add-on as the host started it: its engine and its Xero side."""
+
+    engine: Engine
+    runtime: XeroRuntime
+
+
 def run_demo(options: DemoOptions) -> DemoResult:
     """Run the demo; raises :class:`DemoError` with a clear message when it cannot go on."""
-    from hookspecs.refhost import RefHost, generate_practice
-    from pm_xero_plugin import plugin
+    run = _begin(options)
+    with ExitStack() as stack:
+        url, sandbox = _serve_xero(stack, run)
+        host = _open_host(stack, run, url)
+        _build_practice(host, run)
+        plugin = _start_plugin(stack, host)
+        _live_through(host, run.state, run.data_dir, run.today, options.seed, run.report)
+        locations = host.locations()
+        tenants = _connect_all(host, plugin.runtime, locations, run.report, run.state, run.data_dir)
+        run.result.tenants = {loc["id"]: tenants[loc["id"]] for loc in locations}
+        settings, start = _first_settings(host, plugin, locations, tenants, run)
+        waiter = _Waiter(
+            plugin.engine,
+            plugin.runtime,
+            run.report,
+            dict(run.state.get("organisation_names", {})),
+            run.data_dir,
+            options.timeout,
+            run.result,
+            jobs_running=_jobs_running,
+        )
+        _contact_sync(host, run, waiter)
+        _back_sync(host, run, waiter, settings, start)
+        _keep_working(host, plugin, run, waiter)
+        run.state["today"] = run.today.isoformat()
+        run.save_state()
+        _fill_result(run, host, plugin, sandbox, locations, start)
+    return run.result
 
+
+def _begin(options: DemoOptions) -> _Run:
+    """Check the options, open the data directory (a new temporary one unless given) and read
+    what earlier runs remembered there; the practice's day only moves forward."""
     if options.size not in SIZES:
         raise DemoError(f"--size must be one of {', '.join(SIZES)}")
-    size = SIZES[options.size]
     report = Reporter(options.quiet)
     temporary = options.data_dir is None
     data_dir = Path(options.data_dir or tempfile.mkdtemp(prefix="pm-xero-demo-"))
@@ -243,132 +314,127 @@ def run_demo(options: DemoOptions) -> DemoResult:
             "time only moves forward"
         )
     result = DemoResult(data_dir=str(data_dir), temporary=temporary)
+    return _Run(options, SIZES[options.size], report, data_dir, state, today, result)
 
-    with ExitStack() as stack:
-        # Xero: the embedded sandbox on loopback, or the server the user named.
-        xero = demo_state.DemoXero(
-            client_id=options.client_id,
-            client_secret=options.client_secret,
-            url=options.xero_url.rstrip("/") if options.xero_url else None,
-            seed=options.seed,
-        )
-        sandbox = None
-        if xero.url is not None:
-            url = xero.url
-            report.step(f"Xero-compatible server at {url}")
+
+def _serve_xero(stack: ExitStack, run: _Run) -> tuple[str, Sandbox | None]:
+    """Xero for the run: the server the person named, or the embedded sandbox on loopback on
+    this practice's saved books (or the one already serving them); remembered in the data
+    directory for the verbs. Returns its root and the sandbox if this run serves it."""
+    options = run.options
+    xero = demo_state.DemoXero(
+        client_id=options.client_id,
+        client_secret=options.client_secret,
+        url=options.xero_url.rstrip("/") if options.xero_url else None,
+        seed=options.seed,
+    )
+    sandbox = None
+    if xero.url is not None:
+        url = xero.url
+        run.report.step(f"Xero-compatible server at {url}")
+    else:
+        spec = _find_spec(options.spec)
+        try:
+            url, sandbox = stack.enter_context(
+                demo_state.serve_saved_sandbox(run.data_dir, xero, spec)
+            )
+        except demo_state.StateClaimed as claimed:
+            raise DemoError(
+                f"{claimed}: stop the process that serves it, then run the demo again"
+            ) from None
+        run.result.sandbox_state = str(run.data_dir / demo_state.STATE_FILE)
+        if sandbox is None:
+            run.report.step(f"this practice's Xero sandbox, already served on {url}")
         else:
-            spec = _find_spec(options.spec)
-            try:
-                url, sandbox = stack.enter_context(
-                    demo_state.serve_saved_sandbox(data_dir, xero, spec)
-                )
-            except demo_state.StateClaimed as claimed:
-                raise DemoError(
-                    f"{claimed}: stop the process that serves it, then run the demo again"
-                ) from None
-            result.sandbox_state = str(data_dir / demo_state.STATE_FILE)
-            if sandbox is None:
-                report.step(f"this practice's Xero sandbox, already served on {url}")
+            checked = "bodies checked against Xero's spec" if spec else "no spec: unchecked"
+            run.report.step(f"embedded Xero sandbox on {url} ({checked})")
+    demo_state.save(run.data_dir, xero)
+    return url, sandbox
+
+
+@contextmanager
+def _plugin_configured(url: str, client_id: str, client_secret: str) -> Iterator[None]:
+    """The Xero app in the environment for the block (restored afterwards).
+
+    The environment is the host contract's only channel for it: the host loads the add-on
+    through its entry point and the add-on reads its app at ``pm_startup``
+    (:meth:`~pm_xero_plugin.sync.runtime.AppConfig.from_env`) – on purpose, so that a client
+    secret never sits in the host's settings table in clear. The demo is the operator here.
+    """
+    wanted = {
+        **demo_state.environment(url, client_id, client_secret),
+        "PM_XERO_WORKER": "thread",
+    }
+    before = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
             else:
-                checked = "bodies checked against Xero's spec" if spec else "no spec: unchecked"
-                report.step(f"embedded Xero sandbox on {url} ({checked})")
-        demo_state.save(data_dir, xero)
+                os.environ[name] = value
 
-        os.environ.update(
-            {
-                **demo_state.environment(url, options.client_id, options.client_secret),
-                "PM_XERO_WORKER": "thread",
-            }
-        )
-        opening = datetime.combine(today, dtime(8, 0), ZoneInfo("Australia/Sydney"))
-        clock = RunningClock(opening.astimezone(UTC))
-        host = RefHost(data_dir, clock=clock)
-        stack.callback(host.close)
 
-        if not state.get("generated"):
-            report.step(f"building a {options.size} practice (seed {options.seed})")
-            summary = generate_practice(
-                host,
-                seed=options.seed,
-                clients=size["clients"],
-                start=today - timedelta(days=size["days"]),
-                end=today - timedelta(days=1),
-            )
-            state.update(generated=True, seed=options.seed, today=today.isoformat())
-            _save_state(data_dir, state)
-            report.step(
-                "practice: " + ", ".join(f"{summary.total(k)} {k}" for k in sorted(summary.counts))
-            )
+def _open_host(stack: ExitStack, run: _Run, url: str) -> RefHost:
+    """The reference host on the data directory, its clock at 08:00 in Sydney on the practice's
+    day and running at real speed, with the add-on configured for ``url`` (not started yet)."""
+    from hookspecs.refhost import RefHost
 
-        host.start()
-        stack.callback(host.stop)
-        runtime = plugin.get_runtime()
-        engine = plugin.get_engine()
-        if runtime is None or engine is None:
-            failures = "; ".join(str(f) for f in host.plugin_load_failures + host.hook_failures)
-            raise DemoError(f"the Xero add-on did not start: {failures or 'see the log'}")
+    stack.enter_context(_plugin_configured(url, run.options.client_id, run.options.client_secret))
+    opening = datetime.combine(run.today, dtime(8, 0), ZoneInfo("Australia/Sydney"))
+    host = RefHost(run.data_dir, clock=RunningClock(opening.astimezone(UTC)))
+    stack.callback(host.close)
+    return host
 
-        _live_through(host, state, data_dir, today, options.seed, report)
 
-        locations = host.locations()
-        tenants = _connect_all(host, runtime, locations, report, state, data_dir)
-        result.tenants = {loc["id"]: tenants[loc["id"]] for loc in locations}
-        names = dict(state.get("organisation_names", {}))
+def _build_practice(host: RefHost, run: _Run) -> None:
+    """The practice's history, made once per data directory (a re-run finds it there)."""
+    from hookspecs.refhost import generate_practice
 
-        settings = _settings(host, runtime, locations, tenants, state)
-        start = options.start_date or (
-            date.fromisoformat(state["start_date"])
-            if state.get("start_date")
-            else (today - timedelta(days=120)).replace(day=1)
-        )
-        # The start date is checked before anything claims to use it: a refused date (later than
-        # what already reached Xero) ends here, with nothing announced and nothing sent.
-        refused = engine.validate_settings({**settings, "start_date": start.isoformat()})
-        if refused:
-            raise DemoError(f"start date {start} was refused: " + "; ".join(refused))
-        settings["start_date"] = None if not state.get("start_date") else state["start_date"]
-        _save_settings(host, settings)
+    if run.state.get("generated"):
+        return
+    options, today = run.options, run.today
+    run.report.step(f"building a {options.size} practice (seed {options.seed})")
+    summary = generate_practice(
+        host,
+        seed=options.seed,
+        clients=run.size["clients"],
+        start=today - timedelta(days=run.size["days"]),
+        end=today - timedelta(days=1),
+    )
+    run.state.update(generated=True, seed=options.seed, today=today.isoformat())
+    run.save_state()
+    run.report.step(
+        "practice: " + ", ".join(f"{summary.total(k)} {k}" for k in sorted(summary.counts))
+    )
 
-        waiter = _Waiter(engine, runtime, report, names, data_dir, options.timeout, result)
-        report.step("contact sync")
-        host.start_contact_sync(None)
-        waiter.wait("contacts", kinds=("contact",))
 
-        report.step(f"start date {start}: back-syncing everything dated on or after it")
-        settings["start_date"] = start.isoformat()
-        _save_settings(host, settings)
-        state["start_date"] = start.isoformat()
-        _save_state(data_dir, state)
-        host.backfill(None, None)
-        waiter.wait("back-sync")
+def _start_plugin(stack: ExitStack, host: RefHost) -> _Plugin:
+    """Start the host (which starts the add-on) and take the add-on's engine and Xero side
+    through its public accessors; the host stops when the run ends."""
+    from pm_xero_plugin import plugin
 
-        rounds = options.live_rounds if options.live_rounds is not None else size["live_rounds"]
-        if rounds:
-            report.step(f"the practice keeps working ({rounds} rounds of new records)")
-            state["runs"] = int(state.get("runs", 0)) + 1
-            _save_state(data_dir, state)
-            live = _Live(host, engine, runtime, today, rounds, f"{options.seed}:{state['runs']}")
-            waiter.wait_live(live)
-            result.live_latency_s = live.latencies
-            result.live_due = live.tally().total
-            waiter.wait("the rest", quiet_when_settled=True)
-        state["today"] = today.isoformat()
-        _save_state(data_dir, state)
+    host.start()
+    stack.callback(host.stop)
+    runtime = plugin.get_runtime()
+    engine = plugin.get_engine()
+    if runtime is None or engine is None:
+        failures = "; ".join(str(f) for f in host.plugin_load_failures + host.hook_failures)
+        raise DemoError(f"the Xero add-on did not start: {failures or 'see the log'}")
+    return _Plugin(engine, runtime)
 
-        result.start_date = {loc["id"]: start.isoformat() for loc in locations}
-        _fill_counts(engine, result, locations)
-        result.failed_run = result.failed_run or any(
-            n for per_kind in result.failed.values() for n in per_kind.values()
-        )
-        result.api_calls = (
-            sandbox.api_calls() if sandbox is not None else runtime.worker.stats.api_calls
-        )
-        result.status = host.sync_status(None) or {}
-    return result
+
+def _jobs_running() -> bool:
+    """Whether the add-on's background jobs (contact sync, back-sync) are still enqueuing."""
+    from pm_xero_plugin import plugin
+
+    return not plugin.wait_for_jobs(0)
 
 
 def _live_through(
-    host: Any, state: dict[str, Any], data_dir: Path, today: date, seed: int, report: Reporter
+    host: RefHost, state: dict[str, Any], data_dir: Path, today: date, seed: int, report: Reporter
 ) -> None:
     """Live through the days since the practice's last day, one day at a time, each recorded as
     lived once it is: a run killed on the way lives only the days still to come (and the day it
@@ -387,12 +453,100 @@ def _live_through(
         day += timedelta(days=1)
 
 
+def _first_settings(
+    host: RefHost,
+    plugin: _Plugin,
+    locations: Sequence[Mapping[str, Any]],
+    tenants: dict[str, str],
+    run: _Run,
+) -> tuple[dict[str, Any], date]:
+    """Save the settings without a start date yet (a re-run keeps the one it had), after
+    checking the start date the run will use – a refused date (later than what already reached
+    Xero) ends here, with nothing announced and nothing sent. Returns the settings and it."""
+    settings = _settings(host, plugin.runtime, locations, tenants, run.state)
+    start = run.options.start_date or (
+        date.fromisoformat(run.state["start_date"])
+        if run.state.get("start_date")
+        else (run.today - timedelta(days=120)).replace(day=1)
+    )
+    refused = plugin.engine.validate_settings({**settings, "start_date": start.isoformat()})
+    if refused:
+        raise DemoError(f"start date {start} was refused: " + "; ".join(refused))
+    settings["start_date"] = None if not run.state.get("start_date") else run.state["start_date"]
+    _save_settings(host, settings)
+    return settings, start
+
+
+def _contact_sync(host: RefHost, run: _Run, waiter: _Waiter) -> None:
+    """Match and send the practice's clients, and wait until they are in Xero."""
+    run.report.step("contact sync")
+    host.start_contact_sync(None)
+    waiter.wait("contacts", kinds=("contact",))
+
+
+def _back_sync(
+    host: RefHost, run: _Run, waiter: _Waiter, settings: dict[str, Any], start: date
+) -> None:
+    """Set the start date and back-sync everything dated on or after it; wait for it."""
+    run.report.step(f"start date {start}: back-syncing everything dated on or after it")
+    settings["start_date"] = start.isoformat()
+    _save_settings(host, settings)
+    run.state["start_date"] = start.isoformat()
+    run.save_state()
+    host.backfill(None, None)
+    waiter.wait("back-sync")
+
+
+def _keep_working(host: RefHost, plugin: _Plugin, run: _Run, waiter: _Waiter) -> None:
+    """Rounds of new records as a live practice makes them, each timed until it is in Xero."""
+    options = run.options
+    rounds = options.live_rounds if options.live_rounds is not None else run.size["live_rounds"]
+    if not rounds:
+        return
+    run.report.step(f"the practice keeps working ({rounds} rounds of new records)")
+    run.state["runs"] = int(run.state.get("runs", 0)) + 1
+    run.save_state()
+    live = _Live(
+        host,
+        plugin.engine,
+        plugin.runtime,
+        run.today,
+        rounds,
+        f"{options.seed}:{run.state['runs']}",
+    )
+    waiter.wait_live(live)
+    run.result.live_latency_s = live.latencies
+    run.result.live_due = live.tally().total
+    waiter.wait("the rest", quiet_when_settled=True)
+
+
+def _fill_result(
+    run: _Run,
+    host: RefHost,
+    plugin: _Plugin,
+    sandbox: Sandbox | None,
+    locations: Sequence[Mapping[str, Any]],
+    start: date,
+) -> None:
+    """What reached Xero per location and kind, the API calls and the dashboard's status."""
+    result = run.result
+    result.start_date = {loc["id"]: start.isoformat() for loc in locations}
+    _fill_counts(plugin.engine, result, locations)
+    result.failed_run = result.failed_run or any(
+        n for per_kind in result.failed.values() for n in per_kind.values()
+    )
+    result.api_calls = (
+        sandbox.api_calls() if sandbox is not None else plugin.runtime.worker.stats.api_calls
+    )
+    result.status = host.sync_status(None) or {}
+
+
 # -- steps --------------------------------------------------------------------------------------
 
 
 def _connect_all(
-    host: Any,
-    runtime: Any,
+    host: RefHost,
+    runtime: XeroRuntime,
     locations: Sequence[Mapping[str, Any]],
     report: Reporter,
     state: dict[str, Any],
@@ -408,17 +562,15 @@ def _connect_all(
             key = loc["id"]
             if key in chosen and runtime.connection_ok(key):
                 continue
-            url = runtime.connect_url(key)
-            if organisations:
-                url += f"&tenant={organisations[_TENANT_PLAN[index % 3] % len(organisations)]}"
-            answer = browser.get(url, follow_redirects=False)
-            if answer.status_code not in (302, 303) or "location" not in answer.headers:
-                raise DemoError(
-                    f"Connect to Xero for {loc['name']}: the authorize page answered "
-                    f"{answer.status_code}, not a redirect"
-                )
-            params = dict(parse_qsl(urlsplit(answer.headers["location"]).query))
-            connections = runtime.complete_connect(params)
+            planned = (
+                organisations[_TENANT_PLAN[index % 3] % len(organisations)]
+                if organisations
+                else None
+            )
+            try:
+                connections = practice.authorize(runtime, key, browser, planned)
+            except practice.NotARedirect as refused:
+                raise DemoError(f"Connect to Xero for {loc['name']}: {refused}") from None
             if not organisations:
                 organisations = [c.tenant_id for c in connections]
             wanted = organisations[_TENANT_PLAN[index % 3] % len(organisations)]
@@ -433,98 +585,20 @@ def _connect_all(
     return chosen
 
 
-def _pick(accounts: list[dict[str, Any]], *words: str, types: tuple[str, ...] = ()) -> str | None:
-    active = [a for a in accounts if a.get("Status") == "ACTIVE" and a.get("Code")]
-    for word in words:
-        for account in active:
-            if word.lower() in str(account.get("Name", "")).lower() and (
-                not types or account.get("Type") in types
-            ):
-                return str(account["Code"])
-    if types:
-        for account in active:
-            if account.get("Type") in types:
-                return str(account["Code"])
-    return None
-
-
-def _codes_for(runtime: Any, tenant_id: str) -> dict[str, Any]:
-    """Account codes chosen from the organisation's own chart, the way an admin would."""
-    connection = runtime.connection_for_any(tenant_id)
-    with waiting_for_limits():  # a re-run soon after a run meets the minute it used: wait
-        accounts = runtime.client.accounts(tenant_id, connection)
-        rates = runtime.client.tax_rates(tenant_id, connection)
-    revenue = ("REVENUE", "SALES", "OTHERINCOME")
-    default = _pick(accounts, "Sales", types=revenue) or "200"
-    income = {"default": default}
-    for category, word in (
-        ("boarding", "Boarding"),
-        ("daycare", "Daycare"),
-        ("grooming", "Grooming"),
-        ("retail", "Retail"),
-        ("extras", "Extras"),
-    ):
-        income[category] = _pick(accounts, word, types=revenue) or default
-    bank = _pick(accounts, "Business Bank", types=("BANK",)) or "090"
-    clearing = _pick(accounts, "Clearing", types=("BANK",)) or bank
-    output = {str(r.get("TaxType")): r for r in rates if str(r.get("Status", "ACTIVE")) == "ACTIVE"}
-    tax_types: dict[str, str] = {}
-    for tax_type, rate in output.items():
-        if "OUTPUT" not in tax_type or rate.get("CanApplyToRevenue") is False:
-            continue
-        percent = str(rate.get("EffectiveRate") or rate.get("DisplayTaxRate") or "0")
-        key = format(float(percent), "g")
-        tax_types.setdefault(key, tax_type)
-    return {
-        "income": income,
-        "credit_notes": default,
-        "payments": {
-            "cash": bank,
-            "card": clearing,
-            "eftpos": clearing,
-            "bank_transfer": bank,
-            "stripe": clearing,
-            "voucher": bank,
-        },
-        "overpayments": _pick(accounts, "Accounts Receivable") or "610",
-        "rounding": _pick(accounts, "Rounding") or "860",
-        "tax_types": tax_types,
-    }
-
-
 def _settings(
-    host: Any,
-    runtime: Any,
+    host: RefHost,
+    runtime: XeroRuntime,
     locations: Sequence[Mapping[str, Any]],
     tenants: dict[str, str],
     state: dict[str, Any],
 ) -> dict[str, Any]:
-    shared = {t for t in tenants.values() if list(tenants.values()).count(t) > 1}
-    settings: dict[str, Any] = {
-        "enabled": True,
-        "prefixes": {"client": "C", "invoice": "INV", "credit_note": "CN", "payment": "PAY"},
-        "organisation_mode": "per_location",
-        "locations": {
-            loc["id"]: {
-                "tenant_id": tenants[loc["id"]],
-                "connection_enabled": True,
-                "tracking_option": loc["name"] if tenants[loc["id"]] in shared else None,
-            }
-            for loc in locations
-        },
-        "tracking_category": "Location" if shared else None,
-        "account_codes": {t: _codes_for(runtime, t) for t in sorted(set(tenants.values()))},
-        "start_date": state.get("start_date"),
-        "rounding_tolerance": "0.02",
-    }
-    for tenant_id in shared:
-        names = [loc["name"] for loc in locations if tenants[loc["id"]] == tenant_id]
-        with waiting_for_limits():
-            runtime.ensure_tracking_options(tenant_id, "Location", names)
+    codes = {t: practice.account_codes(runtime, t) for t in sorted(set(tenants.values()))}
+    settings = practice.practice_settings(locations, tenants, codes, state.get("start_date"))
+    practice.ensure_tracking_options(runtime, locations, tenants)
     return settings
 
 
-def _save_settings(host: Any, settings: dict[str, Any]) -> None:
+def _save_settings(host: RefHost, settings: dict[str, Any]) -> None:
     errors = host.save_plugin_settings("xero", settings)
     if errors:
         raise DemoError("the settings were refused:\n  " + "\n  ".join(errors))
@@ -538,25 +612,24 @@ class _Waiter:
 
     def __init__(
         self,
-        engine: Any,
-        runtime: Any,
+        engine: Engine,
+        runtime: XeroRuntime,
         report: Reporter,
         names: Mapping[str, str],
         data_dir: Path,
         timeout: float,
         result: DemoResult,
+        *,
+        jobs_running: Callable[[], bool],
     ) -> None:
         self.engine, self.runtime, self.report = engine, runtime, report
         self.names, self.data_dir, self.timeout, self.result = names, data_dir, timeout, result
+        self._busy = jobs_running
+        """Whether background jobs are still enqueuing the phase's rows (not settled yet)."""
 
     def _explain(self, found: Tally) -> list[str]:
         see = shown_command("status", "--data-dir", str(self.data_dir))
         return stalled_lines(found, self.engine.status(None), see)
-
-    def _busy(self) -> bool:
-        from pm_xero_plugin import plugin
-
-        return not plugin.wait_for_jobs(0)
 
     def _outcome(self, label: str, outcome: WaitOutcome) -> None:
         for line in outcome.why:
@@ -589,6 +662,7 @@ class _Waiter:
         self._outcome(label, outcome)
 
     def wait_live(self, live: _Live) -> None:
+        """Follow the live rounds (``live`` makes each one) until their records are in Xero."""
         outcome = wait_until_settled(
             live.tally,
             report=self.report,
@@ -615,7 +689,13 @@ class _Live:
     """
 
     def __init__(
-        self, host: Any, engine: Any, runtime: Any, today: date, rounds: int, seed: str
+        self,
+        host: RefHost,
+        engine: Engine,
+        runtime: XeroRuntime,
+        today: date,
+        rounds: int,
+        seed: str,
     ) -> None:
         self.host, self.engine, self.runtime, self.today = host, engine, runtime, today
         self.rounds = rounds
@@ -684,12 +764,14 @@ class _Live:
 # -- the result --------------------------------------------------------------------------------
 
 
-def _fill_counts(engine: Any, result: DemoResult, locations: Sequence[Mapping[str, Any]]) -> None:
+def _fill_counts(
+    engine: Engine, result: DemoResult, locations: Sequence[Mapping[str, Any]]
+) -> None:
     names = {"contact": "contacts", "invoice": "invoices", "credit_note": "credit_notes"}
     names.update(payment="payments", overpayment="payments")
-    for loc in locations:
+    for location in locations:
         for bucket in (result.eligible, result.synced, result.failed):
-            bucket[loc["id"]] = dict.fromkeys(KINDS_OUT, 0)
+            bucket[location["id"]] = dict.fromkeys(KINDS_OUT, 0)
     for row in engine.ledger.counts():
         kind = names.get(row["kind"])
         loc = row.get("location_id")

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.timeout(60)
 def test_shared_mode_needs_no_per_location_settings_and_syncs_every_location(
     world: World,
 ) -> None:
-    from pm_xero_plugin.demo.run import _codes_for
+    from pm_xero_plugin.demo.practice import account_codes
 
     organisation = world.organisations[0]
     world.connect(2, organisation)  # connected once, from the third location's tab
@@ -23,7 +23,7 @@ def test_shared_mode_needs_no_per_location_settings_and_syncs_every_location(
         "enabled": True,
         "organisation_mode": "shared",
         "tenant_id": organisation,
-        "account_codes": {organisation: _codes_for(world.runtime, organisation)},
+        "account_codes": {organisation: account_codes(world.runtime, organisation)},
         "start_date": None,
     }
     world.save_settings(settings)

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
 from hookspecs.refhost import ManualClock, RefHost
+from pm_xero_plugin.demo import practice
 from pm_xero_plugin.ledger.states import DEPENDENCY_GATES
 from pm_xero_plugin.sandbox import Sandbox, SandboxClock
 from pm_xero_plugin.sandbox.server import RunningServer
@@ -171,12 +171,8 @@ class World:
         """ "Connect to Xero" for one location through the sandbox's auto-consent authorize page."""
         loc = self.locations[location_index]
         tenant = tenant_id or self.organisations[PLAN[location_index]]
-        url = self.runtime.connect_url(loc["id"]) + f"&tenant={tenant}"
         with httpx.Client(timeout=10.0) as browser:
-            answer = browser.get(url, follow_redirects=False)
-        assert answer.status_code in (302, 303), answer.text
-        params = dict(parse_qsl(urlsplit(answer.headers["location"]).query))
-        connections = self.runtime.complete_connect(params)
+            connections = practice.authorize(self.runtime, loc["id"], browser, tenant)
         assert tenant in {c.tenant_id for c in connections}
         self.tenants[loc["id"]] = tenant
         return tenant
@@ -186,32 +182,14 @@ class World:
             self.connect(index)
 
     def make_settings(self, start_date: date | None) -> dict[str, Any]:
-        from pm_xero_plugin.demo.run import _codes_for
-
         locations = self.locations
-        tenants = self.tenants
-        values = list(tenants.values())
-        shared = {t for t in values if values.count(t) > 1}
-        settings: dict[str, Any] = {
-            "enabled": True,
-            "prefixes": {"client": "C", "invoice": "INV", "credit_note": "CN", "payment": "PAY"},
-            "organisation_mode": "per_location",
-            "locations": {
-                loc["id"]: {
-                    "tenant_id": tenants[loc["id"]],
-                    "connection_enabled": True,
-                    "tracking_option": loc["name"] if tenants[loc["id"]] in shared else None,
-                }
-                for loc in locations
-            },
-            "tracking_category": "Location" if shared else None,
-            "account_codes": {t: _codes_for(self.runtime, t) for t in sorted(set(values))},
-            "start_date": start_date.isoformat() if start_date else None,
-            "rounding_tolerance": "0.02",
+        codes = {
+            t: practice.account_codes(self.runtime, t) for t in sorted(set(self.tenants.values()))
         }
-        for tenant_id in shared:
-            names = [loc["name"] for loc in locations if tenants[loc["id"]] == tenant_id]
-            self.runtime.ensure_tracking_options(tenant_id, "Location", names)
+        settings = practice.practice_settings(
+            locations, self.tenants, codes, start_date.isoformat() if start_date else None
+        )
+        practice.ensure_tracking_options(self.runtime, locations, self.tenants)
         return settings
 
     def save_settings(self, settings: dict[str, Any]) -> None:
