@@ -63,7 +63,13 @@ from pm_xero_plugin.xero.errors import (
     XeroError,
 )
 from pm_xero_plugin.xero.ratelimit import Clock, Permit, RateLimiter, SystemClock
-from pm_xero_plugin.xero.retry import RETRYABLE_STATUSES, backoff_delay, parse_retry_after
+from pm_xero_plugin.xero.retry import (
+    RETRYABLE_STATUSES,
+    backoff_delay,
+    may_have_been_sent,
+    parse_retry_after,
+    should_retry,
+)
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -107,17 +113,6 @@ _ID_FIELDS: dict[str, str] = {
     "Overpayments": "OverpaymentID",
     "Allocations": "AllocationID",
 }
-
-#: Errors raised before any byte of the request reached Xero.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-#: Errors after the request was (perhaps) sent.
-_MAYBE_SENT = (
-    httpx.ReadTimeout,
-    httpx.WriteTimeout,
-    httpx.ReadError,
-    httpx.WriteError,
-    httpx.RemoteProtocolError,
-)
 
 Method = str  # "GET", "PUT", "POST" or "DELETE"
 
@@ -661,7 +656,7 @@ class XeroClient:
             self.get_all(tenant_id, connection_key, endpoint, {**(params or {}), "where": where})
         )
 
-    # -- the one place HTTP happens ----------------------------------------------------------
+    # -- the one place HTTP happens: auth, then retries, then the single request --------------
 
     def _call(
         self,
@@ -676,171 +671,195 @@ class XeroClient:
     ) -> httpx.Response:
         """Send with limits, retries and one token refresh; return a 2xx response or raise.
 
-        ``maybe_sent`` becomes true once a write may have reached Xero without a definite
-        answer; from then on every give-up is :class:`OutcomeUnknown`.
+        Layered the way httpx layers ``send``: :meth:`_send_with_auth` (the token, one refresh
+        on a 401), :meth:`_send_with_retries` (the loop, whose every decision is
+        :func:`~pm_xero_plugin.xero.retry.should_retry`), :meth:`_send_once` (a limiter slot,
+        one HTTP request, the reply classified). Once a write may have reached Xero without a
+        definite answer (``maybe_sent``), every give-up is :class:`OutcomeUnknown`.
         """
-        is_write = method != "GET"
-        if is_write and not idempotency_key:
+        if method != "GET" and not idempotency_key:
             raise ValueError("every write needs an Idempotency-Key")
-        url = f"{self.base_url}/{path}"
-        attempt = 0
-        refreshed = False
-        maybe_sent = False
-        first_sent: float | None = None
-        waits = _LIMIT_WAITS.get()
-        waited = [0.0]  # seconds this call has waited for the limits (bounded by max_wait)
-        refusals = 0  # 429s waited out: bounded too, should Xero say "Retry-After: 0" each time
+        call = _Call(
+            method,
+            path,
+            tenant_id,
+            connection_key,
+            params,
+            body,
+            idempotency_key,
+            waits=_LIMIT_WAITS.get(),
+        )
+        return self._send_with_auth(call)
+
+    def _send_with_auth(self, call: _Call) -> httpx.Response:
+        """The call with a bearer token, asked for afresh at each attempt (one may expire during
+        a backoff); a 401 refreshes it once (serialised by the token provider across threads and
+        processes) and the call goes on."""
+
+        def token() -> str:
+            return self._token(call, "no token for the retry", self.tokens.access_token)
+
+        try:
+            return self._send_with_retries(call, token)
+        except _Unauthorized as rejected:
+            call.refreshed = True
+            refused = rejected.token
+
+            def refresh(key: str) -> str:
+                return self.tokens.invalidate(key, rejected_token=refused)
+
+            self._token(call, "token refresh failed before the retry", refresh, 401)
+            return self._send_with_retries(call, token)
+
+    def _token(
+        self, call: _Call, doubt: str, fetch: Callable[[str], str], status: int | None = None
+    ) -> str:
+        try:
+            return fetch(call.connection_key)
+        except XeroError as exc:
+            if call.maybe_sent:
+                raise self._unknown(
+                    f"{doubt} ({exc.message})",
+                    call,
+                    status if status is not None else exc.status,
+                ) from exc
+            raise
+
+    def _send_with_retries(self, call: _Call, token: Callable[[], str]) -> httpx.Response:
+        """Attempts until a 2xx, or until :func:`should_retry` says to stop (then raise)."""
         while True:
-            attempt += 1
-            try:
-                token = self.tokens.access_token(connection_key)
-            except XeroError as exc:
-                if maybe_sent:
-                    raise self._unknown(
-                        f"no token for the retry ({exc.message})",
-                        tenant_id,
-                        exc.status,
-                        idempotency_key,
-                        first_sent,
-                    ) from exc
-                raise
-            permit = self.limiter.try_acquire(tenant_id)
-            if permit is None:
-                if maybe_sent:
-                    raise self._unknown(
-                        "rate limited before the retry",
-                        tenant_id,
-                        None,
-                        idempotency_key,
-                        first_sent,
-                    )
-                permit = self._wait_for_permit(tenant_id, waits, waited)
-            request = self._http.build_request(
-                method,
-                url,
-                params=params,
-                json=body,
-                headers=self._headers(token, tenant_id, idempotency_key),
-                timeout=self._timeout,
-            )
-            if self.request_hook is not None:
-                self.request_hook(request)
-            started = self.clock.monotonic()
-            if first_sent is None:
-                first_sent = started
-            failure: XeroError
-            retry_after: float | None = None
-            try:
-                response = self._http.send(request)
-            except _NOT_SENT as exc:
-                permit.release()
-                failure = TransientError(
-                    f"could not reach Xero ({type(exc).__name__})", tenant_id=tenant_id
-                )
-                self._log(method, path, None, tenant_id, idempotency_key, started)
-            except (*_MAYBE_SENT, httpx.HTTPError) as exc:
-                # Any other httpx error (a protocol error, say) is treated as "maybe sent", and
-                # only its type is kept: some carry the request's header values, the token too.
-                permit.release()
-                self._log(method, path, None, tenant_id, idempotency_key, started)
-                if is_write:
-                    maybe_sent = True
-                failure = TransientError(
-                    f"no answer from Xero ({type(exc).__name__})", tenant_id=tenant_id
-                )
-            else:
-                permit.release(headers=response.headers)
-                status = response.status_code
-                self._log(method, path, status, tenant_id, idempotency_key, started)
-                if 200 <= status < 300:
-                    return response
-                if status == 401 and not refreshed:
-                    refreshed = True
-                    attempt -= 1  # the refresh is not a failed attempt
-                    try:
-                        self.tokens.invalidate(connection_key, rejected_token=token)
-                    except XeroError as exc:
-                        if maybe_sent:
-                            raise self._unknown(
-                                f"token refresh failed before the retry ({exc.message})",
-                                tenant_id,
-                                401,
-                                idempotency_key,
-                                first_sent,
-                            ) from exc
-                        raise
-                    continue
-                if status == 429:
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                    problem = response.headers.get("X-Rate-Limit-Problem", "unknown")
-                    self.limiter.record_429(tenant_id, retry_after, problem)
-                    refusals += 1
-                    if (
-                        waits is not None
-                        and waits.max_wait > 0
-                        and not maybe_sent
-                        and refusals <= _MAX_REFUSALS_WAITED
-                    ):
-                        # Refused before Xero did anything: wait (the limiter now holds this
-                        # tenant until Retry-After) and send again, within max_wait.
-                        log.info("xero: 429 %s on %s; waiting as asked", problem, tenant_id)
-                        attempt -= 1  # not a failed attempt: the wait is bounded by max_wait
-                        continue
-                    if maybe_sent:
-                        raise self._unknown(
-                            f"rate limited ({problem}) before the retry",
-                            tenant_id,
-                            429,
-                            idempotency_key,
-                            first_sent,
-                        )
-                    raise RateLimited(
-                        retry_after,
-                        problem,
-                        tenant_id=tenant_id,
-                        message=_problem_message(response) or None,
-                    )
-                if status not in RETRYABLE_STATUSES:
-                    error = _definite_error(response, tenant_id)
-                    # A 400/404 on a same-key retry is Xero's real answer (a processed original
-                    # would have been replayed); anything else leaves the first send in doubt.
-                    if maybe_sent and not isinstance(error, ValidationFailed | NotFound):
-                        raise self._unknown(
-                            error.message, tenant_id, status, idempotency_key, first_sent
-                        ) from error
-                    raise error
-                if is_write and status != 503:
-                    maybe_sent = True  # a gateway error: Xero may have done it
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                failure = TransientError(
-                    _problem_message(response) or f"Xero unavailable (HTTP {status})",
-                    tenant_id=tenant_id,
-                    status=status,
-                    retry_after=retry_after,
-                )
-            # A failure worth another attempt?
-            if attempt >= self.max_attempts:
-                break
-            delay = backoff_delay(
-                attempt,
-                base=self._backoff_base,
-                cap=self._backoff_cap,
-                rng=self._rng,
-                retry_after=retry_after,
-            )
-            if delay > self._backoff_cap:
-                break  # Xero asked for a long pause: let the worker schedule it
-            if (
-                maybe_sent
-                and self.clock.monotonic() + delay - first_sent >= self.idempotency_window
+            result = self._send_once(call, token())
+            if isinstance(result, httpx.Response):
+                return result
+            if result.refused and self._waits_out(call):
+                # Refused before Xero did anything: wait (the limiter now holds this tenant
+                # until Retry-After) and send again, within max_wait. Not a failed attempt.
+                log.info("xero: 429 on %s; waiting as asked", call.tenant_id)
+                continue
+            call.attempts += 1
+            if call.is_write and may_have_been_sent(result.cause):
+                call.maybe_sent = True
+            delay = self._backoff(call, result)
+            first_sent = call.first_sent if call.first_sent is not None else math.inf
+            if not should_retry(
+                result.cause,
+                call.attempts,
+                max_attempts=self.max_attempts,
+                read=not call.is_write,
+                maybe_sent=call.maybe_sent,
+                since_first_send=self.clock.monotonic() + delay - first_sent,
+                idempotency_window=self.idempotency_window,
+                delay=delay,
+                max_delay=self._backoff_cap,
             ):
-                break  # Xero may have forgotten the key by the time we resend
+                raise self._give_up(call, result)
             self.clock.sleep(delay)
-        if maybe_sent:
-            raise self._unknown(
-                failure.message, tenant_id, failure.status, idempotency_key, first_sent
+
+    def _backoff(self, call: _Call, failure: _Failure) -> float:
+        if call.attempts >= self.max_attempts:
+            return 0.0  # no retry: keep the jitter's random numbers for the calls that wait
+        return backoff_delay(
+            call.attempts,
+            base=self._backoff_base,
+            cap=self._backoff_cap,
+            rng=self._rng,
+            retry_after=failure.retry_after,
+        )
+
+    def _waits_out(self, call: _Call) -> bool:
+        """Whether a 429 is sat out (a synchronous caller inside :func:`waiting_for_limits`,
+        nothing in doubt, fewer than :data:`_MAX_REFUSALS_WAITED` refusals so far)."""
+        call.refusals += 1
+        waits = call.waits
+        return (
+            waits is not None
+            and waits.max_wait > 0
+            and not call.maybe_sent
+            and call.refusals <= _MAX_REFUSALS_WAITED
+        )
+
+    def _give_up(self, call: _Call, failure: _Failure) -> XeroError:
+        """The error a call ends with. A 400/404 is Xero's real answer even on a same-key
+        retry (a processed original would have been replayed); once a write may have been
+        processed, anything else leaves it in doubt: :class:`OutcomeUnknown`."""
+        error = failure.error
+        if call.maybe_sent and not isinstance(error, ValidationFailed | NotFound):
+            unknown = self._unknown(failure.doubt or error.message, call, failure.status)
+            unknown.__cause__ = error
+            return unknown
+        return error
+
+    def _send_once(self, call: _Call, token: str) -> httpx.Response | _Failure:
+        """One request: a limiter slot, the HTTP exchange, and its reply classified."""
+        permit = self._permit(call)
+        request = self._http.build_request(
+            call.method,
+            f"{self.base_url}/{call.path}",
+            params=call.params,
+            json=call.body,
+            headers=self._headers(token, call.tenant_id, call.idempotency_key),
+            timeout=self._timeout,
+        )
+        if self.request_hook is not None:
+            self.request_hook(request)
+        started = self.clock.monotonic()
+        if call.first_sent is None:
+            call.first_sent = started
+        try:
+            response = self._http.send(request)
+        except httpx.HTTPError as exc:
+            # Only the error's type is kept: some carry the request's header values, the token
+            # too.
+            permit.release()
+            self._log(call, None, started)
+            said = "no answer from" if may_have_been_sent(exc) else "could not reach"
+            error = TransientError(f"{said} Xero ({type(exc).__name__})", tenant_id=call.tenant_id)
+            return _Failure(error, exc)
+        permit.release(headers=response.headers)
+        self._log(call, response.status_code, started)
+        return self._classify(call, token, response)
+
+    def _permit(self, call: _Call) -> Permit:
+        permit = self.limiter.try_acquire(call.tenant_id)
+        if permit is not None:
+            return permit
+        if call.maybe_sent:
+            raise self._unknown("rate limited before the retry", call, None)
+        return self._wait_for_permit(call.tenant_id, call.waits, call.waited)
+
+    def _classify(
+        self, call: _Call, token: str, response: httpx.Response
+    ) -> httpx.Response | _Failure:
+        """A 2xx as it is; a first 401 to the auth layer; anything else as a :class:`_Failure`
+        (a 429 told to the limiter first)."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return response
+        if status == 401 and not call.refreshed:
+            raise _Unauthorized(token)
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            problem = response.headers.get("X-Rate-Limit-Problem", "unknown")
+            self.limiter.record_429(call.tenant_id, retry_after, problem)
+            refusal = RateLimited(
+                retry_after,
+                problem,
+                tenant_id=call.tenant_id,
+                message=_problem_message(response) or None,
             )
-        raise failure
+            return _Failure(
+                refusal, status, doubt=f"rate limited ({problem}) before the retry", refused=True
+            )
+        if status not in RETRYABLE_STATUSES:
+            return _Failure(_definite_error(response, call.tenant_id), status)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        unavailable = TransientError(
+            _problem_message(response) or f"Xero unavailable (HTTP {status})",
+            tenant_id=call.tenant_id,
+            status=status,
+            retry_after=retry_after,
+        )
+        return _Failure(unavailable, status, retry_after=retry_after)
 
     def _wait_for_permit(
         self, tenant_id: str, waits: LimitWaits | None, waited: list[float]
@@ -892,42 +911,82 @@ class XeroClient:
             headers["Idempotency-Key"] = idempotency_key
         return headers
 
-    def _unknown(
-        self,
-        reason: str,
-        tenant_id: str,
-        status: int | None,
-        idempotency_key: str | None,
-        first_sent: float | None,
-    ) -> OutcomeUnknown:
+    def _unknown(self, reason: str, call: _Call, status: int | None) -> OutcomeUnknown:
         return OutcomeUnknown(
             f"outcome unknown: {reason}; look the records up in Xero before re-sending",
-            tenant_id=tenant_id,
+            tenant_id=call.tenant_id,
             status=status,
-            idempotency_key=idempotency_key,
-            first_sent_at=first_sent,
+            idempotency_key=call.idempotency_key,
+            first_sent_at=call.first_sent,
         )
 
-    def _log(
-        self,
-        method: str,
-        path: str,
-        status: int | None,
-        tenant_id: str,
-        idempotency_key: str | None,
-        started: float,
-    ) -> None:
+    def _log(self, call: _Call, status: int | None, started: float) -> None:
         if log.isEnabledFor(logging.DEBUG):
             elapsed_ms = (self.clock.monotonic() - started) * 1000
             log.debug(
                 "xero %s /%s -> %s tenant=%s key=%s %.0fms",
-                method,
-                path,
+                call.method,
+                call.path,
                 status if status is not None else "no answer",
-                tenant_id,
-                idempotency_key or "-",
+                call.tenant_id,
+                call.idempotency_key or "-",
                 elapsed_ms,
             )
+
+
+@dataclass
+class _Call:
+    """One logical call across its attempts: what goes out, and what is known so far."""
+
+    method: Method
+    path: str
+    tenant_id: str
+    connection_key: str
+    params: Mapping[str, str] | None
+    body: Any
+    idempotency_key: str | None
+    waits: LimitWaits | None
+    attempts: int = 0
+    """Failed attempts so far (a refresh after a 401, or a 429 sat out, is not one)."""
+    refreshed: bool = False
+    maybe_sent: bool = False
+    """A write may have reached Xero without a definite answer."""
+    first_sent: float | None = None
+    waited: list[float] = field(default_factory=lambda: [0.0])
+    """Seconds this call has waited for the limits (bounded by ``waits.max_wait``)."""
+    refusals: int = 0
+    """429s answered: bounded too, should Xero say ``Retry-After: 0`` each time."""
+
+    @property
+    def is_write(self) -> bool:
+        """Anything but a GET changes Xero."""
+        return self.method != "GET"
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """One attempt that did not end in a 2xx: what to raise, and what the retry policy judges."""
+
+    error: XeroError
+    cause: BaseException | int
+    """The HTTP status Xero answered, or the httpx error raised instead of an answer."""
+    retry_after: float | None = None
+    doubt: str | None = None
+    """The reason an :class:`OutcomeUnknown` gives when this failure ends a call in doubt."""
+    refused: bool = False
+
+    @property
+    def status(self) -> int | None:
+        """The HTTP status of the attempt, ``None`` when there was no answer."""
+        return self.cause if isinstance(self.cause, int) else self.error.status
+
+
+class _Unauthorized(Exception):
+    """Internal: Xero refused this token (the first 401 of a call); the auth layer refreshes."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__("token refused")
+        self.token = token
 
 
 class XeroAccountsSource:

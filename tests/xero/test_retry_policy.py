@@ -9,29 +9,81 @@ import httpx
 import pytest
 
 from pm_xero_plugin.xero.errors import OutcomeUnknown, RateLimited, TransientError
-from pm_xero_plugin.xero.retry import backoff_delay, parse_retry_after, should_retry
+from pm_xero_plugin.xero.retry import (
+    backoff_delay,
+    may_have_been_sent,
+    parse_retry_after,
+    should_retry,
+)
+
+REQUEST = httpx.Request("PUT", "https://api.xero.com/api.xro/2.0/Invoices")
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_server_errors_are_retried_until_the_last_attempt(status: int) -> None:
-    assert should_retry(status, 1)
-    assert should_retry(status, 4, max_attempts=5)
-    assert not should_retry(status, 5, max_attempts=5)
+    # A read, or a write whose first send was just now (the same key is still remembered).
+    assert should_retry(status, 1, read=True)
+    assert should_retry(status, 1, since_first_send=0.0)
+    assert should_retry(status, 4, max_attempts=5, since_first_send=0.0)
+    assert not should_retry(status, 5, max_attempts=5, since_first_send=0.0)
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 429])
 def test_client_errors_and_429_are_not_retried_here(status: int) -> None:
     assert not should_retry(status, 1)
+    assert not should_retry(status, 1, read=True)
 
 
 def test_connect_errors_and_transient_errors_are_retried_but_unknown_outcomes_are_not() -> None:
-    request = httpx.Request("GET", "https://api.xero.com/")
-    assert should_retry(httpx.ConnectError("refused", request=request), 1)
-    assert should_retry(httpx.ConnectTimeout("slow", request=request), 1)
+    assert should_retry(httpx.ConnectError("refused", request=REQUEST), 1)
+    assert should_retry(httpx.ConnectTimeout("slow", request=REQUEST), 1)
     assert should_retry(TransientError("503"), 1)
-    assert not should_retry(httpx.ReadTimeout("read", request=request), 1)
+    assert not should_retry(httpx.ReadTimeout("read", request=REQUEST), 1)
     assert not should_retry(OutcomeUnknown("sent?"), 1)
     assert not should_retry(RateLimited(3.0, "minute"), 1)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.ReadTimeout("read", request=REQUEST),
+        httpx.RemoteProtocolError("dropped", request=REQUEST),
+        httpx.WriteError("reset", request=REQUEST),
+        500,
+        502,
+        504,
+    ],
+)
+def test_a_write_that_may_have_been_processed_is_resent_only_inside_the_key_window(
+    failure: BaseException | int,
+) -> None:
+    assert may_have_been_sent(failure)
+    assert should_retry(failure, 1, since_first_send=299.0, idempotency_window=300.0)
+    assert not should_retry(failure, 1, since_first_send=300.0, idempotency_window=300.0)
+    assert not should_retry(failure, 1)  # when it was first sent is not known: look up first
+
+
+@pytest.mark.parametrize("failure", [httpx.ConnectError("refused", request=REQUEST), 503, 400, 429])
+def test_a_failure_before_xero_did_anything_is_not_in_doubt(failure: BaseException | int) -> None:
+    assert not may_have_been_sent(failure)
+
+
+def test_a_write_in_doubt_from_an_earlier_attempt_keeps_the_window_for_a_clean_failure() -> None:
+    # A connect error now says nothing about the first send, which may have been processed.
+    refused = httpx.ConnectError("refused", request=REQUEST)
+    assert should_retry(refused, 2, maybe_sent=True, since_first_send=10.0)
+    assert not should_retry(refused, 2, maybe_sent=True, since_first_send=400.0)
+    assert not should_retry(503, 2, maybe_sent=True)
+
+
+def test_a_read_is_resent_whatever_happened_to_the_first_one() -> None:
+    assert should_retry(httpx.ReadTimeout("read", request=REQUEST), 1, read=True)
+    assert should_retry(500, 1, read=True, maybe_sent=True)
+
+
+def test_a_pause_longer_than_the_cap_is_left_to_the_worker() -> None:
+    assert should_retry(503, 1, delay=30.0, max_delay=30.0)
+    assert not should_retry(503, 1, delay=30.5, max_delay=30.0)
 
 
 def test_backoff_is_full_jitter_under_an_exponential_ceiling() -> None:
