@@ -14,9 +14,7 @@ from typing import Any
 from pm_xero_plugin.mapping.config import MappingError, OrgMapping
 from pm_xero_plugin.mapping.money import quantize_money
 from pm_xero_plugin.mapping.schemas import (
-    AllocationPayloadSchema,
     BankTransactionPayloadSchema,
-    PaymentDeletePayloadSchema,
     PaymentPayloadSchema,
 )
 from pm_xero_plugin.mapping.values import (
@@ -30,8 +28,6 @@ from pm_xero_plugin.mapping.values import (
 )
 
 __all__ = [
-    "delete_payment_payload",
-    "overpayment_allocation_payload",
     "overpayment_excess",
     "overpayment_payload",
     "payment_payload",
@@ -135,30 +131,4 @@ def overpayment_payload(
         "currency_code": currency_for(payment, m, where),
     }
     payload: dict[str, Any] = BankTransactionPayloadSchema().dump(data)
-    return payload
-
-
-def overpayment_allocation_payload(
-    payment: Mapping[str, Any],
-    *,
-    invoice_id: str,
-    amount: object,
-    date: object = None,
-) -> dict[str, Any]:
-    """An element of ``PUT /Overpayments/{OverpaymentID}/Allocations``: apply (part of) a
-    customer's overpayment credit to an invoice; ``date`` defaults to the payment's date."""
-    where = f"payment {payment.get('number')}"
-    data = {
-        "invoice": {"invoice_id": invoice_id},
-        "amount": positive_amount(where, "amount", amount),
-        "date": parse_date(where, "date", payment.get("paid_date") if date is None else date),
-    }
-    payload: dict[str, Any] = AllocationPayloadSchema().dump(data)
-    return payload
-
-
-def delete_payment_payload() -> dict[str, Any]:
-    """The body of ``POST /Payments/{PaymentID}``: Xero payments cannot be edited, only deleted
-    (and then re-created) – this is also how a voided host payment reaches Xero."""
-    payload: dict[str, Any] = PaymentDeletePayloadSchema().dump({"status": "DELETED"})
     return payload

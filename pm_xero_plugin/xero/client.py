@@ -348,23 +348,6 @@ class XeroClient:
             response, "Allocations", len(allocations), tenant_id, idempotency_key
         )
 
-    def delete_payment(
-        self, tenant_id: str, connection_key: str, payment_id: str, *, idempotency_key: str
-    ) -> dict[str, Any]:
-        """Payments cannot be edited, only deleted: ``POST /Payments/{id}`` with
-        ``{"Status": "DELETED"}``. Returns Xero's payment."""
-        response = self._call(
-            "POST",
-            f"Payments/{payment_id}",
-            tenant_id,
-            connection_key,
-            body={"Status": "DELETED"},
-            idempotency_key=idempotency_key,
-        )
-        payments = _json_body(response).get("Payments") or [{}]
-        first = payments[0]
-        return dict(first) if isinstance(first, Mapping) else {}
-
     def ensure_tracking_options(
         self, tenant_id: str, connection_key: str, category: str, options: list[str]
     ) -> dict[str, Any]:
@@ -578,14 +561,6 @@ class XeroClient:
         re-sending an allocation whose outcome is unknown)."""
         return self._allocated_to(
             tenant_id, connection_key, "CreditNotes", credit_note_id, invoice_id
-        )
-
-    def overpayment_allocated_to(
-        self, tenant_id: str, connection_key: str, overpayment_id: str, invoice_id: str
-    ) -> bool:
-        """Whether the overpayment already has an allocation to that invoice."""
-        return self._allocated_to(
-            tenant_id, connection_key, "Overpayments", overpayment_id, invoice_id
         )
 
     def _allocated_to(

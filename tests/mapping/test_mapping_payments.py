@@ -12,8 +12,6 @@ from support.mapping_strategies import CONTACT, TENANT, XERO_INVOICE, org_mappin
 from pm_xero_plugin.mapping.config import MappingError, OrgMapping
 from pm_xero_plugin.mapping.documents import credit_note_allocation_payload
 from pm_xero_plugin.mapping.payments import (
-    delete_payment_payload,
-    overpayment_allocation_payload,
     overpayment_excess,
     overpayment_payload,
     payment_payload,
@@ -139,14 +137,6 @@ def test_overpayment_lines_carry_no_account_code_as_xero_posts_them_to_receivabl
     assert all("AccountCode" not in line for line in body["LineItems"])
 
 
-def test_overpayment_allocation_defaults_to_the_payment_date() -> None:
-    assert overpayment_allocation_payload(payment(), invoice_id=XERO_INVOICE, amount="20.00") == {
-        "Invoice": {"InvoiceID": XERO_INVOICE},
-        "Amount": 20.0,
-        "Date": "2025-03-02",
-    }
-
-
 def test_credit_note_allocation_defaults_to_the_whole_credit_on_its_date() -> None:
     note = {"number": 7, "total": "55.00", "date": "2025-03-05"}
     assert credit_note_allocation_payload(note, invoice_id=XERO_INVOICE) == {
@@ -158,7 +148,3 @@ def test_credit_note_allocation_defaults_to_the_whole_credit_on_its_date() -> No
         note, invoice_id=XERO_INVOICE, amount=Decimal("12.5"), date="2025-03-06"
     )
     assert (partial["Amount"], partial["Date"]) == (12.5, "2025-03-06")
-
-
-def test_payment_deletion_is_status_deleted() -> None:
-    assert delete_payment_payload() == {"Status": "DELETED"}

@@ -31,8 +31,6 @@ from pm_xero_plugin.mapping.documents import (
     void_invoice_payload,
 )
 from pm_xero_plugin.mapping.payments import (
-    delete_payment_payload,
-    overpayment_allocation_payload,
     overpayment_payload,
     payment_payload,
 )
@@ -125,23 +123,10 @@ def _payments(draw: st.DrawFn) -> Request:
     return Request("PUT", "/Payments", {"Payments": batch}, SUMMARIZE)
 
 
-def _payment_delete(draw: st.DrawFn) -> Request:
-    return Request("POST", f"/Payments/{draw(uuids)}", delete_payment_payload(), {})
-
-
 def _overpayment(draw: st.DrawFn) -> Request:
     m = draw(mappings)
     element = overpayment_payload(draw(payments(min_excess="0.01")), m, contact_id=draw(uuids))
     return Request("PUT", "/BankTransactions", {"BankTransactions": [element]}, SUMMARIZE)
-
-
-def _overpayment_allocation(draw: st.DrawFn) -> Request:
-    amount = draw(st.decimals(Decimal("0.01"), Decimal("500"), places=2))
-    element = overpayment_allocation_payload(
-        draw(payments(min_excess="0.01")), invoice_id=draw(uuids), amount=amount
-    )
-    path = f"/Overpayments/{draw(uuids)}/Allocations"
-    return Request("PUT", path, {"Allocations": [element]}, SUMMARIZE)
 
 
 KINDS = [
@@ -153,9 +138,7 @@ KINDS = [
     Kind("credit note", credit_note_payload, _credit_notes),
     Kind("credit note allocation", credit_note_allocation_payload, _credit_note_allocation),
     Kind("payment", payment_payload, _payments),
-    Kind("payment delete", delete_payment_payload, _payment_delete),
     Kind("overpayment", overpayment_payload, _overpayment),
-    Kind("overpayment allocation", overpayment_allocation_payload, _overpayment_allocation),
 ]
 
 

@@ -263,7 +263,8 @@ def test_payments_credit_notes_and_overpayments_round_trip_through_look_ups(
         idempotency_key="k-oa",
     )
     assert used.ok, used.errors
-    assert c.client.overpayment_allocated_to(t, CONN, over.xero_id, inv.xero_id)
+    [applied] = c.client.get(t, CONN, f"Overpayments/{over.xero_id}")
+    assert [a["Invoice"]["InvoiceID"] for a in applied["Allocations"]] == [inv.xero_id]
 
     payments = c.client.find_payments_by_reference(t, CONN, ["PAY1", "PAY9"])
     assert [p["PaymentID"] for p in payments["PAY1"]] == [pay.xero_id]
@@ -276,9 +277,5 @@ def test_payments_credit_notes_and_overpayments_round_trip_through_look_ups(
     assert of_contact["OverpaymentID"] == over.xero_id
     assert of_contact["LineItems"][0]["Description"] == "Overpayment"
 
-    assert pay.xero_id is not None
-    deleted = c.client.delete_payment(t, CONN, pay.xero_id, idempotency_key="k-d")
-    assert deleted["Status"] == "DELETED"
-    assert c.client.find_payments_by_reference(t, CONN, ["PAY1"]) == {}
     assert all(line.startswith(("PUT", "POST", "GET")) for line in c.checked)
     assert any("Allocations" in line for line in c.checked)

@@ -191,15 +191,6 @@ def test_allocations_go_to_the_documents_allocations_endpoint(
     assert script.bodies()[0] == {"Allocations": [allocation]}
 
 
-def test_delete_payment_posts_status_deleted(clock: FakeClock, limiter: RateLimiter) -> None:
-    script = Script(xero_json(200, {"Payments": [{"PaymentID": "p-1", "Status": "DELETED"}]}))
-    client = make_client(script, clock, limiter)
-    payment = client.delete_payment(TENANT, CONN, "p-1", idempotency_key="del-1")
-    assert payment["Status"] == "DELETED"
-    assert script.requests[0].method == "POST"
-    assert script.bodies()[0] == {"Status": "DELETED"}
-
-
 def test_a_summarised_400_raises_validation_failed_with_every_message(
     clock: FakeClock, limiter: RateLimiter
 ) -> None:
