@@ -59,6 +59,8 @@ _APPLIES_TO = {
     "LIABILITY": "CanApplyToLiabilities",
     "REVENUE": "CanApplyToRevenue",
 }
+_LINE_AMOUNT_TYPES = ("Exclusive", "Inclusive", "NoTax")
+_DOCUMENT_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED", "VOIDED", "DELETED", "PAID")
 EDIT_BLOCKED = "This document cannot be edited as it has a payment or credit note allocated to it."
 
 
@@ -71,6 +73,7 @@ class ElementError(Exception):
 
 
 def money(value: Any, field_name: str = "Amount") -> Decimal:
+    """A request's amount as a Decimal (none is zero); not a number is Xero's message."""
     try:
         return Decimal(str(value)) if value is not None else ZERO
     except InvalidOperation:
@@ -119,6 +122,81 @@ def line_totals(
         total_tax += tax
         subtotal += amount - tax if line_amount_types == "Inclusive" else amount
     return subtotal, total_tax, subtotal + total_tax
+
+
+def _line_account_errors(code: str | None, acc: dict[str, Any] | None) -> list[str]:
+    """Why a line's account code cannot be used: unknown, archived, or a bank account."""
+    if code and acc is None:
+        return [f"Account code '{code}' is not a valid code for this document."]
+    if acc is not None and acc["Status"] == "ARCHIVED":
+        return [
+            f"Account code '{code}' has been archived, or has been deleted. Each line item "
+            "must reference a valid account."
+        ]
+    if acc is not None and acc["Type"] == "BANK":
+        return [f"Account code '{code}' is not a valid code for this document."]
+    return []
+
+
+def _line_tracking_errors(line: dict[str, Any], categories: dict[str, dict[str, Any]]) -> list[str]:
+    """At most two tracking categories, each an active option of an active category (whose id
+    is filled in)."""
+    tracking = line.get("Tracking") or []
+    errors = []
+    if len(tracking) > 2:
+        errors.append("A line item can have at most 2 tracking categories.")
+    for t in tracking:
+        cat = categories.get(t.get("Name", ""))
+        if cat is None or t.get("Option") not in {
+            o["Name"] for o in cat["Options"] if o["Status"] == "ACTIVE"
+        }:
+            errors.append(
+                f"The tracking category option '{t.get('Name')}: {t.get('Option')}' is not valid."
+            )
+        else:
+            t["TrackingCategoryID"] = cat["TrackingCategoryID"]
+    return errors
+
+
+def _allocation_errors(source: dict[str, Any], inv: dict[str, Any], amount: Decimal) -> list[str]:
+    """Why Xero would refuse to apply ``amount`` of a credit (``source``) to ``inv``."""
+    errors = []
+    if source["Status"] != "AUTHORISED":
+        errors.append("Credit can only be allocated from an Authorised document")
+    if inv["Status"] != "AUTHORISED":
+        errors.append("Credit can only be allocated to an Authorised invoice")
+    if inv["Contact"]["ContactID"] != source["Contact"]["ContactID"]:
+        errors.append("The invoice and the credit must belong to the same contact")
+    if amount <= 0:
+        errors.append("The allocation amount must be greater than zero")
+    elif amount > source["RemainingCredit"]:
+        errors.append("The amount being allocated exceeds the remaining credit on this document")
+    elif amount > inv["AmountDue"]:
+        errors.append("The amount being allocated exceeds the amount outstanding on the invoice")
+    return errors
+
+
+def _new_contact() -> dict[str, Any]:
+    """A new contact as Xero starts one: active, neither customer nor supplier yet."""
+    return {
+        "ContactID": str(uuid.uuid4()),
+        "ContactStatus": "ACTIVE",
+        "IsSupplier": False,
+        "IsCustomer": False,
+        "HasAttachments": False,
+        "Addresses": [],
+        "Phones": [],
+    }
+
+
+def _check_status_move(old: str, new: str) -> None:
+    """The status moves Xero refuses on an existing invoice or credit note."""
+    if new == "VOIDED" and old not in ("AUTHORISED", "VOIDED"):
+        raise ElementError("Only authorised documents can be voided.")
+    if new == "DELETED" and old not in ("DRAFT", "SUBMITTED", "DELETED"):
+        raise ElementError("Only draft or submitted documents can be deleted.")
+    if old == "AUTHORISED" and new in ("DRAFT", "SUBMITTED"):
+        raise ElementError("An authorised document cannot be returned to draft.")
 
 
 class Books:
@@ -218,31 +296,10 @@ class Books:
     def save_contact(
         self, data: dict[str, Any], *, update: bool, contact_id: str | None = None
     ) -> dict[str, Any]:
+        """Create or update a contact (``update``: POST, where a known ContactNumber updates)."""
         contacts = self.org.contacts
-        existing = None
-        key = contact_id or data.get("ContactID")
-        if key:
-            existing = contacts.get(str(key).lower())
-            if existing is None:
-                raise ElementError(f"The contact with ID {key} could not be found.")
-        elif update and data.get("ContactNumber"):
-            existing = next(
-                (c for c in contacts.values() if c.get("ContactNumber") == data["ContactNumber"]),
-                None,
-            )
-        record = (
-            copy.deepcopy(existing)
-            if existing
-            else {
-                "ContactID": str(uuid.uuid4()),
-                "ContactStatus": "ACTIVE",
-                "IsSupplier": False,
-                "IsCustomer": False,
-                "HasAttachments": False,
-                "Addresses": [],
-                "Phones": [],
-            }
-        )
+        existing = self._existing_contact(data, update=update, contact_id=contact_id)
+        record = copy.deepcopy(existing) if existing else _new_contact()
         for k, v in data.items():
             if k not in ("ContactID", "UpdatedDateUTC", "HasValidationErrors", "ValidationErrors"):
                 record[k] = v
@@ -252,36 +309,53 @@ class Books:
         if len(str(record.get("ContactNumber") or "")) > 50:
             raise ElementError("The ContactNumber must not exceed 50 characters.")
         record["Name"] = name
-        number = record.get("ContactNumber")
-        if number:
-            # Unique among all contacts, archived ones too, with its own message (not the name's).
-            for other in contacts.values():
-                if (
-                    other["ContactID"] != record["ContactID"]
-                    and other.get("ContactNumber") == number
-                ):
-                    raise ElementError(
-                        f"The contact number {number} is already assigned to another contact. "
-                        "The contact number must be unique across all contacts."
-                    )
-        if record["ContactStatus"] == "ACTIVE":
-            for other in contacts.values():
-                if (
-                    other["ContactID"] != record["ContactID"]
-                    and other["ContactStatus"] == "ACTIVE"
-                    and other["Name"].lower() == name.lower()
-                ):
-                    raise ElementError(
-                        f"The contact name {name} is already assigned to another contact. "
-                        "The contact name must be unique across all active contacts."
-                    )
+        self._check_contact_unique(record, name)
         record["UpdatedDateUTC"] = self.now
         contacts[str(record["ContactID"])] = record
         return record
 
+    def _existing_contact(
+        self, data: dict[str, Any], *, update: bool, contact_id: str | None
+    ) -> dict[str, Any] | None:
+        """The contact a request names by ID (which must exist), or for POST by its number."""
+        contacts = self.org.contacts
+        key = contact_id or data.get("ContactID")
+        if key:
+            existing = contacts.get(str(key).lower())
+            if existing is None:
+                raise ElementError(f"The contact with ID {key} could not be found.")
+            return existing
+        if update and data.get("ContactNumber"):
+            return next(
+                (c for c in contacts.values() if c.get("ContactNumber") == data["ContactNumber"]),
+                None,
+            )
+        return None
+
+    def _check_contact_unique(self, record: dict[str, Any], name: str) -> None:
+        """A number is unique among all contacts (archived ones too) and a name among the
+        active ones, each refused with its own message."""
+        others = [c for c in self.org.contacts.values() if c["ContactID"] != record["ContactID"]]
+        number = record.get("ContactNumber")
+        if number and any(other.get("ContactNumber") == number for other in others):
+            raise ElementError(
+                f"The contact number {number} is already assigned to another contact. "
+                "The contact number must be unique across all contacts."
+            )
+        if record["ContactStatus"] == "ACTIVE" and any(
+            other["ContactStatus"] == "ACTIVE" and other["Name"].lower() == name.lower()
+            for other in others
+        ):
+            raise ElementError(
+                f"The contact name {name} is already assigned to another contact. "
+                "The contact name must be unique across all active contacts."
+            )
+
     # -- invoices and credit notes --------------------------------------------------------------
 
     def _lines(self, lines: Any, line_amount_types: str) -> list[dict[str, Any]]:
+        """The request's line items checked against the chart, tax rates and tracking; every
+        line's messages are collected and raised together, as Xero reports them."""
         if not isinstance(lines, list):
             raise ElementError("LineItems must be a list")
         errors: list[str] = []
@@ -292,48 +366,38 @@ class Books:
             line["LineItemID"] = raw.get("LineItemID") or str(uuid.uuid4())
             code = line.get("AccountCode")
             acc = self.org.account(code=code) if code else None
-            if code and acc is None:
-                errors.append(f"Account code '{code}' is not a valid code for this document.")
-            elif acc is not None and acc["Status"] == "ARCHIVED":
-                errors.append(
-                    f"Account code '{code}' has been archived, or has been deleted. Each line item "
-                    "must reference a valid account."
-                )
-            elif acc is not None and acc["Type"] == "BANK":
-                errors.append(f"Account code '{code}' is not a valid code for this document.")
-            tax_type = line.get("TaxType") or (acc["TaxType"] if acc else None)
-            if line_amount_types == "NoTax" and not line.get("TaxType"):
-                tax_type = None
-            if tax_type:
-                rate = self.org.tax_rate(tax_type)
-                if rate is None:
-                    errors.append(
-                        f"The TaxType code {tax_type} does not exist or cannot be used "
-                        "with this type of transaction."
-                    )
-                elif acc is not None and not rate.get(_APPLIES_TO[acc["Class"]], True):
-                    errors.append(
-                        f"The TaxType code {tax_type} cannot be used with account code {code}."
-                    )
-                line["TaxType"] = tax_type
-            tracking = line.get("Tracking") or []
-            if len(tracking) > 2:
-                errors.append("A line item can have at most 2 tracking categories.")
-            for t in tracking:
-                cat = categories.get(t.get("Name", ""))
-                if cat is None or t.get("Option") not in {
-                    o["Name"] for o in cat["Options"] if o["Status"] == "ACTIVE"
-                }:
-                    errors.append(
-                        f"The tracking category option '{t.get('Name')}: "
-                        f"{t.get('Option')}' is not valid."
-                    )
-                else:
-                    t["TrackingCategoryID"] = cat["TrackingCategoryID"]
+            errors += _line_account_errors(code, acc)
+            errors += self._line_tax_errors(line, code, acc, line_amount_types)
+            errors += _line_tracking_errors(line, categories)
             out.append(line)
         if errors:
             raise ElementError(*errors)
         return out
+
+    def _line_tax_errors(
+        self,
+        line: dict[str, Any],
+        code: str | None,
+        acc: dict[str, Any] | None,
+        line_amount_types: str,
+    ) -> list[str]:
+        """Settle the line's tax type (its own, else its account's; none on a NoTax document
+        that names none) and say why Xero would refuse it."""
+        tax_type = line.get("TaxType") or (acc["TaxType"] if acc else None)
+        if line_amount_types == "NoTax" and not line.get("TaxType"):
+            tax_type = None
+        if not tax_type:
+            return []
+        line["TaxType"] = tax_type
+        rate = self.org.tax_rate(tax_type)
+        if rate is None:
+            return [
+                f"The TaxType code {tax_type} does not exist or cannot be used "
+                "with this type of transaction."
+            ]
+        if acc is not None and not rate.get(_APPLIES_TO[acc["Class"]], True):
+            return [f"The TaxType code {tax_type} cannot be used with account code {code}."]
+        return []
 
     def save_document(
         self, kind: str, data: dict[str, Any], *, update: bool, doc_id: str | None = None
@@ -347,8 +411,40 @@ class Books:
         id_key, num_key = (
             ("InvoiceID", "InvoiceNumber") if is_inv else ("CreditNoteID", "CreditNoteNumber")
         )
+        existing = self._existing_document(
+            store, data, is_inv, id_key, num_key, update=update, doc_id=doc_id
+        )
+        if existing is not None:
+            self._check_edit_allowed(existing, data, is_inv, id_key, num_key)
+        record = copy.deepcopy(existing) if existing else self._new_document(is_inv, id_key)
+        for k, v in data.items():
+            if k not in _COMPUTED and k != id_key:
+                record[k] = v
+        self._check_type_and_currency(record, is_inv)
+        lat = self._take_document_fields(record, data, is_new=existing is None)
+        if record["Status"] not in ("DRAFT", "DELETED"):
+            self._check_lock(record["Date"])
+        if not record.get(num_key):
+            record[num_key] = self.org.next_number("INV" if is_inv else "CN")
+        self._compute_document_totals(record, is_inv, lat)
+        record["UpdatedDateUTC"] = self.now
+        store[record[id_key]] = record
+        return record
+
+    @staticmethod
+    def _existing_document(
+        store: dict[str, dict[str, Any]],
+        data: dict[str, Any],
+        is_inv: bool,
+        id_key: str,
+        num_key: str,
+        *,
+        update: bool,
+        doc_id: str | None,
+    ) -> dict[str, Any] | None:
+        """The document a request names by ID (or number in the ID's place), or by a number
+        already taken: POST updates that one, PUT refuses the number as not unique."""
         number = data.get(num_key)
-        existing = None
         key = doc_id or data.get(id_key)
         if key:
             existing = store.get(str(key).lower()) or next(
@@ -356,67 +452,60 @@ class Books:
             )
             if existing is None:
                 raise ElementError(f"{'Invoice' if is_inv else 'Credit Note'} could not be found")
-        elif number:
-            taken = next((d for d in store.values() if d.get(num_key) == number), None)
-            if taken is not None:
-                if not update:
-                    raise ElementError(
-                        "Invoice # must be unique." if is_inv else "Credit Note # must be unique."
-                    )
-                existing = taken
-        if existing is not None:
-            allocated = (
-                existing["AmountPaid"] > 0
-                or existing.get("AmountCredited", ZERO) > 0
-                or (not is_inv and existing["Total"] - existing["RemainingCredit"] > 0)
+            return existing
+        if not number:
+            return None
+        taken = next((d for d in store.values() if d.get(num_key) == number), None)
+        if taken is not None and not update:
+            raise ElementError(
+                "Invoice # must be unique." if is_inv else "Credit Note # must be unique."
             )
-            changes = {k for k in data if k not in (id_key, num_key)}
-            if allocated and changes:
-                raise ElementError(EDIT_BLOCKED)
-            if existing["Status"] in ("VOIDED", "DELETED") and changes:
-                raise ElementError(
-                    f"{'Invoice' if is_inv else 'Credit note'} not of valid status for modification"
-                )
-            new_status = data.get("Status", existing["Status"])
-            if new_status == "VOIDED" and existing["Status"] not in ("AUTHORISED", "VOIDED"):
-                raise ElementError("Only authorised documents can be voided.")
-            if new_status == "DELETED" and existing["Status"] not in (
-                "DRAFT",
-                "SUBMITTED",
-                "DELETED",
-            ):
-                raise ElementError("Only draft or submitted documents can be deleted.")
-            if existing["Status"] == "AUTHORISED" and new_status in ("DRAFT", "SUBMITTED"):
-                raise ElementError("An authorised document cannot be returned to draft.")
-        record: dict[str, Any] = (
-            copy.deepcopy(existing)
-            if existing
-            else {
-                id_key: str(uuid.uuid4()),
-                "Type": "ACCREC" if is_inv else "ACCRECCREDIT",
-                "Status": "DRAFT",
-                "LineAmountTypes": "Exclusive",
-                "CurrencyCode": self.org.currency,
-                "CurrencyRate": Decimal("1"),
-                "AmountPaid": ZERO,
-                "Payments": [],
-                "HasAttachments": False,
-                "HasErrors": False,
-                **(
-                    {
-                        "AmountCredited": ZERO,
-                        "CreditNotes": [],
-                        "Overpayments": [],
-                        "IsDiscounted": False,
-                    }
-                    if is_inv
-                    else {"Allocations": [], "AppliedAmount": ZERO}
-                ),
-            }
+        return taken
+
+    @staticmethod
+    def _check_edit_allowed(
+        existing: dict[str, Any], data: dict[str, Any], is_inv: bool, id_key: str, num_key: str
+    ) -> None:
+        """Xero's refusals of an edit: a document with money allocated to it, a voided or
+        deleted one, and the status moves it does not allow."""
+        allocated = (
+            existing["AmountPaid"] > 0
+            or existing.get("AmountCredited", ZERO) > 0
+            or (not is_inv and existing["Total"] - existing["RemainingCredit"] > 0)
         )
-        for k, v in data.items():
-            if k not in _COMPUTED and k != id_key:
-                record[k] = v
+        changes = {k for k in data if k not in (id_key, num_key)}
+        if allocated and changes:
+            raise ElementError(EDIT_BLOCKED)
+        if existing["Status"] in ("VOIDED", "DELETED") and changes:
+            raise ElementError(
+                f"{'Invoice' if is_inv else 'Credit note'} not of valid status for modification"
+            )
+        _check_status_move(existing["Status"], data.get("Status", existing["Status"]))
+
+    def _new_document(self, is_inv: bool, id_key: str) -> dict[str, Any]:
+        """A new invoice or credit note as Xero starts one: a draft in the organisation's
+        currency, nothing paid, allocated or credited."""
+        own: dict[str, Any] = (
+            {"AmountCredited": ZERO, "CreditNotes": [], "Overpayments": [], "IsDiscounted": False}
+            if is_inv
+            else {"Allocations": [], "AppliedAmount": ZERO}
+        )
+        return {
+            id_key: str(uuid.uuid4()),
+            "Type": "ACCREC" if is_inv else "ACCRECCREDIT",
+            "Status": "DRAFT",
+            "LineAmountTypes": "Exclusive",
+            "CurrencyCode": self.org.currency,
+            "CurrencyRate": Decimal("1"),
+            "AmountPaid": ZERO,
+            "Payments": [],
+            "HasAttachments": False,
+            "HasErrors": False,
+            **own,
+        }
+
+    def _check_type_and_currency(self, record: dict[str, Any], is_inv: bool) -> None:
+        """A document's type must be one of its kind's, in the organisation's own currency."""
         allowed_types = ("ACCREC", "ACCPAY") if is_inv else ("ACCRECCREDIT", "ACCPAYCREDIT")
         if record["Type"] not in allowed_types:
             raise ElementError(f"Type must be one of {', '.join(allowed_types)}")
@@ -424,8 +513,17 @@ class Books:
             raise ElementError(
                 f"The currency {record['CurrencyCode']} is not set up in this organisation."
             )
+
+    def _take_document_fields(
+        self, record: dict[str, Any], data: dict[str, Any], *, is_new: bool
+    ) -> str:
+        """Resolve the contact, dates, line amount types and lines into ``record``, collecting
+        every message that applies (Xero reports them together); returns the line amount types.
+
+        :raises ElementError: with all the messages, when any applies.
+        """
         errors: list[str] = []
-        if "Contact" in data or existing is None:
+        if "Contact" in data or is_new:
             try:
                 record["Contact"] = self._contact_ref(
                     self.find_contact(data.get("Contact"), create=True)
@@ -439,21 +537,14 @@ class Books:
         except ElementError as exc:
             errors += exc.messages
         lat = str(record.get("LineAmountTypes") or "Exclusive")
-        if lat not in ("Exclusive", "Inclusive", "NoTax"):
+        if lat not in _LINE_AMOUNT_TYPES:
             errors.append(f"LineAmountTypes '{lat}' is not valid")
-        if "LineItems" in data or existing is None:
+        if "LineItems" in data or is_new:
             try:
                 record["LineItems"] = self._lines(data.get("LineItems") or [], lat)
             except ElementError as exc:
                 errors += exc.messages
-        if record["Status"] not in (
-            "DRAFT",
-            "SUBMITTED",
-            "AUTHORISED",
-            "VOIDED",
-            "DELETED",
-            "PAID",
-        ):
+        if record["Status"] not in _DOCUMENT_STATUSES:
             errors.append(f"Status '{record['Status']}' is not valid")
         if (
             not errors
@@ -463,12 +554,11 @@ class Books:
             errors.append("A document must have at least one line item to be approved.")
         if errors:
             raise ElementError(*errors)
-        if record["Status"] not in ("DRAFT", "DELETED"):
-            self._check_lock(record["Date"])
-        if is_inv and not record.get(num_key):
-            record[num_key] = self.org.next_number("INV")
-        if not is_inv and not record.get(num_key):
-            record[num_key] = self.org.next_number("CN")
+        return lat
+
+    def _compute_document_totals(self, record: dict[str, Any], is_inv: bool, lat: str) -> None:
+        """Xero's totals and what is still due (an invoice) or left to apply (a credit note);
+        a voided document owes nothing."""
         rates = {t["TaxType"]: t["EffectiveRate"] for t in self.org.tax_rates}
         sub, tax, total = line_totals(record["LineItems"], lat, rates, self.unit_dp)
         record.update(SubTotal=sub, TotalTax=tax, Total=total, LineAmountTypes=lat)
@@ -478,9 +568,6 @@ class Books:
             record["RemainingCredit"] = total - record["AppliedAmount"] - record["AmountPaid"]
         if record["Status"] == "VOIDED":
             record["AmountDue" if is_inv else "RemainingCredit"] = ZERO
-        record["UpdatedDateUTC"] = self.now
-        store[record[id_key]] = record
-        return record
 
     # -- payments ------------------------------------------------------------------------------
 
@@ -513,6 +600,8 @@ class Books:
             inv.pop("FullyPaidOnDate", None)
 
     def create_payment(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Pay an authorised invoice into a bank account (or one that allows payments), every
+        refusal reported together; the invoice is settled (PAID when nothing is left due)."""
         errors: list[str] = []
         inv = acc = None
         try:
@@ -534,7 +623,8 @@ class Books:
                 errors.append("Payment amount exceeds the amount outstanding on this document")
         if errors:
             raise ElementError(*errors)
-        assert inv is not None and acc is not None
+        assert inv is not None
+        assert acc is not None
         self._check_lock(when, "payment")
         payment = {
             "PaymentID": str(uuid.uuid4()),
@@ -575,6 +665,8 @@ class Books:
         return payment
 
     def delete_payment(self, payment_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Xero's only edit of a payment: Status DELETED, which gives the invoice its amount
+        back (deleting twice is harmless)."""
         payment = self.org.payments.get(payment_id.lower())
         if payment is None:
             raise KeyError(payment_id)
@@ -595,6 +687,8 @@ class Books:
     # -- overpayments and allocations ------------------------------------------------------------
 
     def create_bank_transaction(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Money received or spent through a bank account; ``RECEIVE-OVERPAYMENT`` also makes
+        the overpayment a later allocation applies to an invoice."""
         typ = data.get("Type")
         if typ not in ("RECEIVE-OVERPAYMENT", "RECEIVE", "SPEND"):
             raise ElementError(f"The sandbox does not support bank transactions of type {typ}.")
@@ -686,23 +780,7 @@ class Books:
             # whatever the request says – so a credit note in a locked period can still be
             # applied to an invoice in an open one (the allocation falls in the open period).
             when = max(source["Date"], inv["Date"])
-        errors = []
-        if source["Status"] != "AUTHORISED":
-            errors.append("Credit can only be allocated from an Authorised document")
-        if inv["Status"] != "AUTHORISED":
-            errors.append("Credit can only be allocated to an Authorised invoice")
-        if inv["Contact"]["ContactID"] != source["Contact"]["ContactID"]:
-            errors.append("The invoice and the credit must belong to the same contact")
-        if amount <= 0:
-            errors.append("The allocation amount must be greater than zero")
-        elif amount > source["RemainingCredit"]:
-            errors.append(
-                "The amount being allocated exceeds the remaining credit on this document"
-            )
-        elif amount > inv["AmountDue"]:
-            errors.append(
-                "The amount being allocated exceeds the amount outstanding on the invoice"
-            )
+        errors = _allocation_errors(source, inv, amount)
         if errors:
             raise ElementError(*errors)
         self._check_lock(when)
