@@ -252,6 +252,7 @@ class Sandbox:
         return self._faults[tenant_id]
 
     def in_flight(self, tenant_id: str) -> int:
+        """Accounting calls of one organisation in progress now (Xero allows 5 at once)."""
         with self._lock:
             return self._limiter.in_flight(tenant_id)
 
@@ -303,9 +304,11 @@ class Sandbox:
     # -- WSGI --------------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """The sandbox is itself a WSGI app (see :meth:`wsgi`)."""
         return self.wsgi(environ, start_response)
 
     def wsgi(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Answer one HTTP request (identity, Accounting or inspection) and record it."""
         req = Request.from_environ(environ)
         tenant: str | None = None
         try:
@@ -487,8 +490,33 @@ class Sandbox:
         return resp, known
 
     def _handle(self, req: Request, api_path: str, tenant: str, faults: Faults) -> Response:
+        """One admitted Accounting call: an injected fault, or an idempotent replay or refusal,
+        or the call itself (remembered under its Idempotency-Key); a ``lost`` fault does the
+        work and then drops the answer."""
         now = self.clock()
         outcome = faults.next_outcome()
+        fault = self._fault_response(req, tenant, outcome)
+        if fault is not None:
+            return fault
+        key = req.headers.get("idempotency-key") if req.method in ("PUT", "POST") else None
+        if key is not None:
+            answered = self._idempotent_answer(req, tenant, key, now, outcome)
+            if answered is not None:
+                return answered
+        resp = self._execute_saved(req, api_path, tenant, faults, now, key)
+        if key is not None:
+            if resp.status >= 500:
+                self._idem.forget(tenant, key)
+            else:
+                self._idem.store(
+                    tenant, key, CachedResponse(resp.status, tuple(resp.headers.items()), resp.body)
+                )
+        if outcome == "lost":
+            resp.hang = "lost"
+        return resp
+
+    def _fault_response(self, req: Request, tenant: str, outcome: str) -> Response | None:
+        """What an injected fault answers instead of the call (``None``: no fault answers)."""
         if outcome in ("500", "502", "504"):
             return text_response(int(outcome), HTTPStatus(int(outcome)).phrase)
         if outcome == "503":
@@ -506,37 +534,45 @@ class Sandbox:
             tok = self.identity.bearer(req)
             assert isinstance(tok, Response)
             return tok
-        key = req.headers.get("idempotency-key") if req.method in ("PUT", "POST") else None
-        if key is not None:
-            if not key or len(key) > 128:
-                return json_response(
-                    400,
-                    {
-                        "ErrorNumber": 10,
-                        "Type": "ValidationException",
-                        "Message": "Idempotency-Key must be 1 to 128 characters",
-                    },
-                )
-            self._idem.purge(now)
-            fp = fingerprint(req.method, req.path.lower(), req.query_string, req.body)
-            state, cached = self._idem.lookup(tenant, key, fp, now)
-            if state == "conflict" or state == "in_progress":
-                return json_response(
-                    400,
-                    {
-                        "ErrorNumber": 10,
-                        "Type": "ValidationException",
-                        "Message": f"Idempotency-Key {key} was already used for a different request"
-                        if state == "conflict"
-                        else f"A request with Idempotency-Key {key} is still in progress",
-                    },
-                )
-            if cached is not None:
-                resp = Response(cached.status, cached.body, dict(cached.headers))
-                resp.headers["X-Sandbox-Replay"] = "true"
-                if outcome == "lost":
-                    resp.hang = "lost"
-                return resp
+        return None
+
+    def _idempotent_answer(
+        self, req: Request, tenant: str, key: str, now: datetime, outcome: str
+    ) -> Response | None:
+        """Xero's answer to a request whose Idempotency-Key it has seen: the first answer again
+        (marked ``X-Sandbox-Replay``, and dropped on a ``lost`` fault), or a 400 for a bad key,
+        a key reused for another request or one still in progress; ``None`` for a new key (the
+        call goes ahead)."""
+        if not key or len(key) > 128:
+            return _validation_error("Idempotency-Key must be 1 to 128 characters")
+        self._idem.purge(now)
+        fp = fingerprint(req.method, req.path.lower(), req.query_string, req.body)
+        state, cached = self._idem.lookup(tenant, key, fp, now)
+        if state == "conflict":
+            return _validation_error(
+                f"Idempotency-Key {key} was already used for a different request"
+            )
+        if state == "in_progress":
+            return _validation_error(f"A request with Idempotency-Key {key} is still in progress")
+        if cached is None:
+            return None
+        resp = Response(cached.status, cached.body, dict(cached.headers))
+        resp.headers["X-Sandbox-Replay"] = "true"
+        if outcome == "lost":
+            resp.hang = "lost"
+        return resp
+
+    def _execute_saved(
+        self,
+        req: Request,
+        api_path: str,
+        tenant: str,
+        faults: Faults,
+        now: datetime,
+        key: str | None,
+    ) -> Response:
+        """Run the call and save what it wrote (even a summarised 400 may have stored a batch's
+        good elements); a crash frees its Idempotency-Key rather than pin it "in progress"."""
         touched: set[str] = set()
         crashed = True
         try:
@@ -544,21 +580,11 @@ class Sandbox:
             crashed = False
         except Exception:
             if key is not None:
-                self._idem.forget(tenant, key)  # a crash must not pin the key as "in progress"
+                self._idem.forget(tenant, key)
             raise
         finally:
             if req.method != "GET":
-                # Even a summarised 400 may have stored the batch's good elements.
                 self._saved(tenant, None if crashed else touched)
-        if key is not None:
-            if resp.status >= 500:
-                self._idem.forget(tenant, key)
-            else:
-                self._idem.store(
-                    tenant, key, CachedResponse(resp.status, tuple(resp.headers.items()), resp.body)
-                )
-        if outcome == "lost":
-            resp.hang = "lost"
         return resp
 
     def _execute(
@@ -606,6 +632,13 @@ class Sandbox:
                     "Message": "The request body is not valid JSON",
                 },
             )
+
+
+def _validation_error(message: str) -> Response:
+    """Xero's 400 for a request it refuses as a whole (ErrorNumber 10)."""
+    return json_response(
+        400, {"ErrorNumber": 10, "Type": "ValidationException", "Message": message}
+    )
 
 
 def _is_xml(req: Request) -> bool:

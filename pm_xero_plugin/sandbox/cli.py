@@ -117,6 +117,7 @@ def sandbox_command(
 ) -> None:
     """Serve a local Xero stand-in (identity + Accounting API) until Ctrl-C or SIGTERM."""
     from . import Limits, SandboxClock
+    from .state_claim import StateClaimed, claim_for_server
     from .validation import find_spec
 
     spec_path = find_spec(spec)
@@ -125,32 +126,22 @@ def sandbox_command(
     if time_scale < 0:
         raise click.BadParameter("must be >= 0", param_hint="--time-scale")
     limits = Limits(per_day=day_limit, enabled=not no_limits, call_seconds=call_seconds)
-    from .host_settings import environment
-    from .state_claim import StateClaimed, claim_for_server
-
     try:  # one server per state file: a second one would overwrite the first one's books
         claim = claim_for_server(state)
     except StateClaimed as claimed:
         raise click.ClickException(f"{claimed}: use that server, or stop it first") from None
-    try:
-        sandbox = _sandbox_from_state(
-            state,
-            client_id=client_id,
-            client_secret=client_secret,
-            orgs=orgs,
-            clock=SandboxClock(time_scale=time_scale),
-            spec_path=spec_path,
-            limits=limits,
-            seed=seed,
-            region=region,
-            **({"redirect_uris": list(redirect_uris)} if redirect_uris else {}),
-        )
-    except OSError as exc:  # the state file cannot be written there (a read-only or odd path)
-        raise _BadState(
-            f"{state} cannot be written ({exc.strerror or exc}): pass a --state file in a "
-            "directory you can write to",
-            param_hint="--state",
-        ) from None
+    sandbox = _writable_sandbox(
+        state,
+        client_id=client_id,
+        client_secret=client_secret,
+        orgs=orgs,
+        clock=SandboxClock(time_scale=time_scale),
+        spec_path=spec_path,
+        limits=limits,
+        seed=seed,
+        region=region,
+        **({"redirect_uris": list(redirect_uris)} if redirect_uris else {}),
+    )
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -158,8 +149,47 @@ def sandbox_command(
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    server = _listen(sandbox, host, port)
+    _announce(
+        server.url,
+        sandbox,
+        client_id=client_id,
+        client_secret=client_secret,
+        spec_path=spec_path,
+        state=state,
+        time_scale=time_scale,
+        no_limits=no_limits,
+    )
+    if claim is not None:
+        claim.publish(server.url)  # verbs on a demo's data dir whose books these are use it
+    _print_host_settings(server.url, client_id, client_secret)
     try:
-        server = sandbox.serve(host, port)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.shutdown()
+        sandbox.save()
+        click.echo("sandbox stopped")
+
+
+def _writable_sandbox(state: str | None, **options: Any) -> Any:
+    """The sandbox from :func:`_sandbox_from_state`; a state file that cannot be written
+    there (a read-only or odd path) is one line naming ``--state``."""
+    try:
+        return _sandbox_from_state(state, **options)
+    except OSError as exc:
+        raise _BadState(
+            f"{state} cannot be written ({exc.strerror or exc}): pass a --state file in a "
+            "directory you can write to",
+            param_hint="--state",
+        ) from None
+
+
+def _listen(sandbox: Any, host: str, port: int) -> Any:
+    """Serve ``sandbox`` on ``host``:``port``; an address that is not one, not this machine's
+    or already in use is one line saying which option to change."""
+    try:
+        return sandbox.serve(host, port)
     except socket.gaierror as exc:  # a --host that is not an address or a known name
         raise click.BadParameter(
             f"{host!r} cannot be listened on ({exc.strerror or exc})", param_hint="--host"
@@ -175,15 +205,30 @@ def sandbox_command(
             f"port {port} on {host} is already in use (another sandbox?): stop it, or pass "
             "--port 0 for a free port"
         ) from None
+
+
+def _announce(
+    url: str,
+    sandbox: Any,
+    *,
+    client_id: str,
+    client_secret: str,
+    spec_path: Path | None,
+    state: str | None,
+    time_scale: float,
+    no_limits: bool,
+) -> None:
+    """Print where the sandbox listens, the app it accepts, its organisations and how it
+    differs from Xero (no spec check, a time scale, no limits)."""
     echo = click.echo
-    echo(f"Xero sandbox listening on {server.url}")
+    echo(f"Xero sandbox listening on {url}")
     echo(f"  client id:     {client_id}")
     echo(f"  client secret: {client_secret}")
     echo(f"  redirect URIs: {', '.join(sandbox.identity.redirect_uris)}")
-    echo(f"  authorize:     {server.url}/identity/connect/authorize")
-    echo(f"  token:         {server.url}/connect/token")
-    echo(f"  accounting:    {server.url}/api.xro/2.0")
-    echo(f"  inspect:       {server.url}/sandbox/state  {server.url}/sandbox/requests")
+    echo(f"  authorize:     {url}/identity/connect/authorize")
+    echo(f"  token:         {url}/connect/token")
+    echo(f"  accounting:    {url}/api.xro/2.0")
+    echo(f"  inspect:       {url}/sandbox/state  {url}/sandbox/requests")
     for tenant_id in sandbox.tenant_ids:
         echo(f"  tenant:        {tenant_id}  {sandbox.org(tenant_id).name}")
     if spec_path is None:
@@ -196,16 +241,14 @@ def sandbox_command(
         echo(f"  time scale:    {time_scale:g} sandbox seconds per real second")
     if no_limits:
         echo("  limits:        off (no 429s)")
-    if claim is not None:
-        claim.publish(server.url)  # verbs on a demo's data dir whose books these are use it
+
+
+def _print_host_settings(url: str, client_id: str, client_secret: str) -> None:
+    """The ``export`` lines a host (or ``pm-xero worker``) needs to reach this sandbox."""
+    from .host_settings import environment
+
+    echo = click.echo
     echo("A host (or pm-xero worker/preview/connect) reaches it with these settings:")
-    for name, value in environment(server.url, client_id, client_secret).items():
+    for name, value in environment(url, client_id, client_secret).items():
         echo(f"  export {name}={shlex.quote(value)}")
     echo("Ctrl-C to stop.", nl=True)
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        server.shutdown()
-        sandbox.save()
-        echo("sandbox stopped")
