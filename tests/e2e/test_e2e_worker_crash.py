@@ -17,8 +17,8 @@ def test_a_crashing_batch_backs_off_instead_of_spinning(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     world.set_up()
-    sender = world.runtime.sender
-    real = sender._prepare_one
+    preparer = world.runtime.sender.preparer
+    real = preparer.prepare_one
     calls = {"n": 0}
     broken = {"on": True}
 
@@ -28,7 +28,7 @@ def test_a_crashing_batch_backs_off_instead_of_spinning(
             raise RuntimeError("a bug in the mapping")
         return real(tenant_id, kind, row)
 
-    monkeypatch.setattr(sender, "_prepare_one", flaky)
+    monkeypatch.setattr(preparer, "prepare_one", flaky)
     world.run_worker(max_seconds=1.0)
 
     assert 1 <= calls["n"] <= 4, f"the crashing batch was retried {calls['n']} times at once"

@@ -1,0 +1,436 @@
+"""Exactly once in Xero: look before sending, and link instead of duplicating.
+
+- Rows whose previous attempt went out with an unknown outcome (a timeout, a crash after the
+  request left) are first **looked up in Xero by their number or reference** and adopted if
+  Xero has them (:mod:`pm_xero_plugin.xero.finders`). Idempotency keys live only six minutes;
+  the look-up holds for ever.
+- A contact is **matched before it is created**: a Xero contact carrying our contact number is
+  ours.
+- A create refused because the number exists is **linked** to the existing document when it is
+  provably the same one, never duplicated; a contact whose name Xero gives another is **held**
+  for an admin.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from pm_xero_plugin.ledger.sqlite import SqliteLedger
+from pm_xero_plugin.sync.prepare import Prepared
+from pm_xero_plugin.sync.settle import BatchOutcome, Settler, StopBatch
+from pm_xero_plugin.xero.client import XeroClient
+from pm_xero_plugin.xero.dates import parse_xero_date
+from pm_xero_plugin.xero.errors import XeroError
+from pm_xero_plugin.xero.finders import Wanted, already_in_xero, find_by_key
+from pm_xero_plugin.xero.kinds import KINDS
+
+__all__ = ["Deduper"]
+
+log = logging.getLogger("pm_xero_plugin.sync.sender")
+
+_CONTACTS_PAGE = 100
+"""Contacts per page of ``GET /Contacts`` (Xero's page size)."""
+
+_NAMES_PER_LOOKUP = 20
+"""``Name==`` alternatives per look-up (keeps the URL short, like the client's number look-ups)."""
+
+_OURS_FOR = timedelta(minutes=5)
+"""How long one read of an organisation's contacts under our prefix is matched against: a
+contact someone adds meanwhile is still caught, by Xero's refusal of its number or name."""
+
+_DOCUMENTS = frozenset({"invoice", "credit_note"})
+"""Kinds linked to a document with the same number only when it is provably the same one."""
+
+_PARENT_KIND = {"payment": "invoice", "overpayment": "contact", "allocation": "credit_note"}
+"""The parent whose being found in Xero (rather than created by us) puts a create in doubt."""
+
+
+class Deduper:
+    """The look-ups that keep each record once in Xero (see the module docstring).
+
+    :param ledger: where adopted and linked rows are settled.
+    :param client: the Xero client that looks records up.
+    :param settler: settles a batch whose look-up failed.
+    :param client_prefix: the contact-number prefix in force for a row (``C``).
+    :param now: the host clock (how long a read of our contacts is trusted).
+    """
+
+    def __init__(
+        self,
+        ledger: SqliteLedger,
+        client: XeroClient,
+        settler: Settler,
+        *,
+        client_prefix: Callable[[str, Prepared], str],
+        now: Callable[[], datetime],
+    ) -> None:
+        self.ledger = ledger
+        self.client = client
+        self._settler = settler
+        self._client_prefix = client_prefix
+        self._now = now
+        self._ours: dict[
+            str, tuple[datetime, tuple[str, ...], dict[str, dict[str, Any]] | None]
+        ] = {}
+        """Per organisation: until when, for which prefixes, its contacts under our prefix."""
+        self._ours_locks: dict[str, threading.Lock] = {}
+        """Per organisation: two batches in flight read it once (the second waits for it)."""
+        self._locks_guard = threading.Lock()
+
+    # -- before sending --------------------------------------------------------------------------
+
+    def look_before_sending(
+        self,
+        tenant_id: str,
+        connection: str,
+        kind: str,
+        prepared: list[Prepared],
+        outcome: BatchOutcome,
+    ) -> list[Prepared]:
+        """The rows still to send: the others were found in Xero and settled as synced.
+
+        :raises StopBatch: the look-up failed, and every row has been settled.
+        """
+        if kind == "contact":
+            return self._match_contacts(tenant_id, connection, prepared, outcome)
+        return self._adopt_uncertain(tenant_id, connection, kind, prepared, outcome)
+
+    def lookup(
+        self, tenant_id: str, connection: str, kind: str, items: Sequence[Prepared]
+    ) -> dict[int, str]:
+        """Xero ids of documents Xero already has for these rows, keyed by row id."""
+        wanted = [Wanted(p.row.id, p.dedupe_key, p.element, p.method == "PUT") for p in items]
+        return already_in_xero(self.client, tenant_id, connection, kind, wanted)
+
+    def _match_contacts(
+        self,
+        tenant_id: str,
+        connection: str,
+        prepared: list[Prepared],
+        outcome: BatchOutcome,
+    ) -> list[Prepared]:
+        """Match before create: a Xero contact carrying our contact number is ours, and is
+        linked instead of created (Xero would refuse a second one: numbers are unique).
+
+        An organisation that already holds our customers (an earlier connection, a rebuilt
+        ledger) is thus linked contact by contact, at one look-up per batch of 50. What Xero
+        holds under our prefix is read first, once per organisation every few minutes: when
+        that one read shows all of it (fewer than a page), batches match against it without
+        a call of their own – a fresh organisation costs one call, not one per batch. Rows
+        whose earlier create is in doubt are always looked up.
+        """
+        creates = [p for p in prepared if p.method == "PUT"]
+        if not creates:
+            return prepared
+        in_doubt = {p.row.id for p in creates if p.row.uncertain}
+        try:
+            found = (
+                None if in_doubt else self._ours_in_xero(tenant_id, connection, creates, outcome)
+            )
+            if found is None:
+                outcome.api_calls += 1
+                found = self.client.find_contacts_by_number(
+                    tenant_id, connection, [p.dedupe_key for p in creates]
+                )
+        except XeroError as exc:
+            self._settler.request_error(
+                tenant_id, [p.row for p in prepared], exc, outcome, in_doubt=in_doubt
+            )
+            raise StopBatch from exc
+        linked: set[int] = set()
+        for p in creates:
+            hit = found.get(p.dedupe_key)
+            if hit and hit.get("ContactID"):
+                log.info("linked contact %s already in Xero (tenant %s)", p.dedupe_key, tenant_id)
+                self._link_contact(p, hit, outcome)
+                linked.add(p.row.id)
+        return [p for p in prepared if p.row.id not in linked]
+
+    def _link_contact(self, p: Prepared, contact: Mapping[str, Any], outcome: BatchOutcome) -> None:
+        self.ledger.mark_synced(
+            p.row.id,
+            str(contact["ContactID"]),
+            {"matched": "ContactNumber", "key": p.dedupe_key, "contact": _contact_facts(contact)},
+        )
+        outcome.synced += 1
+
+    def _ours_in_xero(
+        self, tenant_id: str, connection: str, creates: list[Prepared], outcome: BatchOutcome
+    ) -> dict[str, dict[str, Any]] | None:
+        """The organisation's contacts under our contact-number prefix, by number, when one
+        read (a page) holds them all; ``None`` when there are more (look each batch up)."""
+        prefixes = tuple(sorted({self._client_prefix(tenant_id, p) for p in creates}))
+        with self._locks_guard:
+            lock = self._ours_locks.setdefault(tenant_id, threading.Lock())
+        with lock:
+            return self._read_ours(tenant_id, connection, prefixes, outcome)
+
+    def _read_ours(
+        self, tenant_id: str, connection: str, prefixes: tuple[str, ...], outcome: BatchOutcome
+    ) -> dict[str, dict[str, Any]] | None:
+        now = self._now()
+        cached = self._ours.get(tenant_id)
+        if cached is not None and cached[0] > now and cached[1] == prefixes:
+            return cached[2]
+        held: dict[str, dict[str, Any]] | None = {}
+        for prefix in prefixes:
+            page = self._contacts_under(tenant_id, connection, prefix, outcome)
+            if page is None:
+                held = None  # more than one read shows: each batch is looked up instead
+                break
+            for contact in page:
+                if contact.get("ContactNumber") and held is not None:
+                    held.setdefault(str(contact["ContactNumber"]), contact)
+        self._ours[tenant_id] = (now + _OURS_FOR, prefixes, held)
+        return held
+
+    def _contacts_under(
+        self, tenant_id: str, connection: str, prefix: str, outcome: BatchOutcome
+    ) -> list[dict[str, Any]] | None:
+        """The contacts numbered under ``prefix`` when one page holds them all, else ``None``
+        (also for a prefix that cannot be asked for)."""
+        if '"' in prefix or "\\" in prefix:
+            return None
+        outcome.api_calls += 1
+        page = self.client.get(
+            tenant_id,
+            connection,
+            "Contacts",
+            {
+                "where": f'ContactNumber!=null AND ContactNumber.StartsWith("{prefix}")',
+                "includeArchived": "true",
+                "page": "1",
+            },
+        )
+        return None if len(page) >= _CONTACTS_PAGE else page
+
+    def _found_parents(self, tenant_id: str, kind: str, prepared: list[Prepared]) -> set[int]:
+        """Rows whose parent was found in Xero rather than created by us (an invoice linked
+        by its number, a contact matched by its number): their own create may be in Xero too
+        (the same books synced before, by an earlier connection or ledger), so they are looked
+        up first – a payment of an already-paid invoice would otherwise be refused, or a part
+        payment doubled."""
+        parent_kind = _PARENT_KIND.get(kind)
+        if parent_kind is None:
+            return set()
+        parents = {
+            p.row.id: _parent_host_id(kind, p)
+            for p in prepared
+            if p.method == "PUT" and not p.row.uncertain
+        }
+        found_in_xero = getattr(self.ledger, "found_in_xero", None)
+        if not parents or found_in_xero is None:  # a ledger without the record of what was found
+            return set()
+        found = set(found_in_xero(parent_kind, set(parents.values()), tenant_id))
+        return {row_id for row_id, host_id in parents.items() if host_id in found}
+
+    def _adopt_uncertain(
+        self,
+        tenant_id: str,
+        connection: str,
+        kind: str,
+        prepared: list[Prepared],
+        outcome: BatchOutcome,
+    ) -> list[Prepared]:
+        look = self._found_parents(tenant_id, kind, prepared)
+        uncertain = [
+            p for p in prepared if (p.row.uncertain or p.row.id in look) and p.method == "PUT"
+        ]
+        if not uncertain:
+            return prepared
+        try:
+            found = self.lookup(tenant_id, connection, kind, uncertain)
+        except XeroError as exc:
+            # The look-up failed, so nothing is known yet about the rows in doubt: they must
+            # stay in doubt (a 429 on the look-up says nothing about the earlier create).
+            self._settler.request_error(
+                tenant_id,
+                [p.row for p in prepared],
+                exc,
+                outcome,
+                in_doubt={p.row.id for p in uncertain if p.row.uncertain},
+            )
+            raise StopBatch from exc
+        finally:
+            outcome.api_calls += 1
+        for p in uncertain:
+            if p.row.id in found:
+                log.info("adopted %s %s already in Xero (tenant %s)", kind, p.dedupe_key, tenant_id)
+                how = "adopted" if p.row.uncertain else "linked_existing"
+                self.ledger.mark_synced(p.row.id, found[p.row.id], {how: True, "key": p.dedupe_key})
+                outcome.synced += 1
+        return [p for p in prepared if p.row.id not in found]
+
+    # -- after Xero refused a create ------------------------------------------------------------
+
+    def link_duplicates(
+        self,
+        tenant_id: str,
+        connection: str,
+        kind: str,
+        duplicates: list[tuple[Prepared, str]],
+        outcome: BatchOutcome,
+    ) -> None:
+        """Xero said the number exists: link the row to that document instead of failing it –
+        when it is provably the same document (customer, date, total), never by number alone:
+        another practice's invoice under our number is not ours."""
+        items = [p for p, _ in duplicates]
+        differs: dict[int, str] = {}
+        try:
+            outcome.api_calls += 1
+            if kind in _DOCUMENTS:
+                found, differs = self._same_documents(tenant_id, connection, kind, items)
+            else:
+                found = self.lookup(tenant_id, connection, kind, items)
+        except XeroError as exc:
+            self._settler.request_error(tenant_id, [p.row for p in items], exc, outcome)
+            return
+        for p, said in duplicates:
+            if p.row.id in differs:
+                self._fail_another_document(p, said, differs[p.row.id], outcome)
+            elif p.row.id in found:
+                self.ledger.mark_synced(
+                    p.row.id, found[p.row.id], {"linked_existing": True, "key": p.dedupe_key}
+                )
+                outcome.synced += 1
+            else:
+                # Keep Xero's own words: they are what the admin (and Xero support) need.
+                self.ledger.mark_failed(
+                    p.row.id,
+                    f"{said} ({p.dedupe_key} could not be found in Xero to link to it)",
+                    hint="Xero says this number is taken, but no document of this kind has it "
+                    "(it may be deleted, archived or of another type). Renumber or remove the "
+                    "one in Xero, then retry.",
+                )
+                outcome.failed += 1
+
+    def _fail_another_document(
+        self, p: Prepared, said: str, how: str, outcome: BatchOutcome
+    ) -> None:
+        self.ledger.mark_failed(
+            p.row.id,
+            f"{said} ({p.dedupe_key} in Xero is another document: {how}; not linked)",
+            hint="Two records share this number in Xero. If Xero's is this one after "
+            "all, resolve this; otherwise renumber the one in Xero (or choose another "
+            "number prefix under Xero settings) and retry.",
+        )
+        outcome.failed += 1
+
+    def _same_documents(
+        self, tenant_id: str, connection: str, kind: str, items: Sequence[Prepared]
+    ) -> tuple[dict[int, str], dict[int, str]]:
+        """Invoices or credit notes Xero has under these rows' numbers: (row id -> Xero id of
+        the ones that are the same document, row id -> how the others differ)."""
+        docs = find_by_key(self.client, tenant_id, connection, kind, (p.dedupe_key for p in items))
+        id_field = KINDS[kind].id_field
+        same: dict[int, str] = {}
+        differs: dict[int, str] = {}
+        for p in items:
+            doc = next(iter(docs.get(p.dedupe_key, [])), None)
+            if not doc or doc.get("Status") == "DELETED" or not doc.get(id_field):
+                continue  # a deleted document is not the one this row would create
+            why = _how_it_differs(p, doc)
+            if why:
+                differs[p.row.id] = why
+            else:
+                same[p.row.id] = str(doc[id_field])
+        return same, differs
+
+    def hold_name_taken(
+        self,
+        tenant_id: str,
+        connection: str,
+        taken: list[tuple[Prepared, str]],
+        outcome: BatchOutcome,
+    ) -> None:
+        """Xero gives these contacts' names to other contacts. One that carries our number is
+        ours (linked); any other is *not* adopted: the row is held for an admin with the
+        contact Xero has (link it, or create ours under a distinct name), and the documents
+        waiting for it say so instead of failing one by one."""
+        try:
+            by_name = self._contacts_by_name(
+                tenant_id, connection, [p.element["Name"] for p, _ in taken], outcome
+            )
+        except XeroError as exc:
+            # Xero refused each create, so nothing is in doubt: they come back after a pause.
+            self._settler.request_error(tenant_id, [p.row for p, _ in taken], exc, outcome)
+            return
+        for p, said in taken:
+            match = by_name.get(p.element["Name"].casefold())
+            if match and match.get("ContactNumber") == p.dedupe_key and match.get("ContactID"):
+                self._link_contact(p, match, outcome)
+                continue
+            self.ledger.hold_contact(p.row.id, said, _contact_facts(match) if match else None)
+            outcome.waiting += 1
+
+    def _contacts_by_name(
+        self, tenant_id: str, connection: str, names: list[str], outcome: BatchOutcome
+    ) -> dict[str, dict[str, Any]]:
+        """Active contacts by name (case-folded), 20 names per ``where`` call; a name with a
+        quote cannot be asked for and is left unmatched (it is still held, without a match)."""
+        wanted = [n for n in dict.fromkeys(names) if '"' not in n and "\\" not in n]
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), _NAMES_PER_LOOKUP):
+            chunk = wanted[start : start + _NAMES_PER_LOOKUP]
+            where = " OR ".join(f'Name=="{name}"' for name in chunk)
+            outcome.api_calls += 1
+            for contact in self.client.get_all(tenant_id, connection, "Contacts", {"where": where}):
+                name = str(contact.get("Name") or "").casefold()
+                if contact.get("ContactStatus", "ACTIVE") == "ACTIVE":
+                    found.setdefault(name, contact)
+        return found
+
+
+def _parent_host_id(kind: str, p: Prepared) -> str:
+    if kind == "payment":
+        return p.row.host_id.split(":", 1)[1]
+    if kind == "overpayment":
+        return str(p.row.payload.get("client_id"))
+    return p.row.host_id  # an allocation's row is keyed by its credit note
+
+
+def _contact_facts(contact: Mapping[str, Any]) -> dict[str, Any]:
+    """What the ledger keeps of a Xero contact it matched: enough for an admin to recognise it."""
+    keys = ("ContactID", "Name", "ContactNumber", "ContactStatus", "EmailAddress")
+    return {key: contact.get(key) for key in keys if contact.get(key) is not None}
+
+
+def _how_it_differs(item: Prepared, doc: Mapping[str, Any]) -> str | None:
+    """How Xero's document under our number differs from ours (customer, date, total), or
+    ``None`` when it is the same document. What Xero does not say is not held against it."""
+    ours = str((item.element.get("Contact") or {}).get("ContactID") or "").lower()
+    theirs = str((doc.get("Contact") or {}).get("ContactID") or "").lower()
+    if ours and theirs and ours != theirs:
+        return "another customer"
+    return _date_differs(item, doc) or _total_differs(item, doc)
+
+
+def _date_differs(item: Prepared, doc: Mapping[str, Any]) -> str | None:
+    our_date = str(item.element.get("Date") or "")
+    their_date = str(doc.get("DateString") or doc.get("Date") or "")
+    if not (our_date and their_date):
+        return None
+    try:
+        if parse_xero_date(their_date) != parse_xero_date(our_date):
+            return f"dated {parse_xero_date(their_date).isoformat()}, ours {our_date}"
+    except ValueError:
+        pass
+    return None
+
+
+def _total_differs(item: Prepared, doc: Mapping[str, Any]) -> str | None:
+    our_total = item.row.payload.get("total")
+    their_total = doc.get("Total")
+    if our_total is None or their_total is None:
+        return None
+    try:
+        if abs(Decimal(str(their_total)) - Decimal(str(our_total))) > Decimal("0.01"):
+            return f"total {their_total}, ours {our_total}"
+    except ArithmeticError:
+        pass
+    return None

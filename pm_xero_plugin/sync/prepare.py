@@ -1,0 +1,172 @@
+"""Turning claimed ledger rows into the elements Xero is sent, each with its dedupe key.
+
+A row that cannot be mapped (a missing account code, a parent not in Xero) fails here with a
+hint and never reaches Xero; so does a change Xero cannot take (an edited payment), which an
+admin decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from pm_xero_plugin.ledger.sqlite import SqliteLedger
+from pm_xero_plugin.mapping.config import MappingError, OrgMapping
+from pm_xero_plugin.mapping.contacts import contact_payload
+from pm_xero_plugin.mapping.documents import (
+    credit_note_allocation_payload,
+    credit_note_payload,
+    invoice_payload,
+    void_invoice_payload,
+)
+from pm_xero_plugin.mapping.payments import overpayment_payload, payment_payload
+from pm_xero_plugin.sync.settle import BatchOutcome, RowToSend
+from pm_xero_plugin.xero.kinds import KINDS, edit_refusal
+
+__all__ = ["Prepared", "Preparer"]
+
+_MAPPING_HINT = "Fix the mapping under Xero settings (or the record in Pet Manager), then retry."
+
+
+@dataclass
+class Prepared:
+    """One row ready to go: how (``PUT`` creates, ``POST`` updates), what, and the key it is
+    found again by in Xero (its number or reference; an allocation's credit note id)."""
+
+    row: RowToSend
+    method: str
+    element: dict[str, Any]
+    dedupe_key: str
+
+
+class _Refused(Exception):
+    """This row must not be sent as it is; an admin decides."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class Preparer:
+    """Maps rows to Xero elements with the settings in force.
+
+    :param ledger: where a parent's Xero id is read, and a row that cannot go is failed.
+    :param settings: returns the plugin settings now in force.
+    """
+
+    def __init__(self, ledger: SqliteLedger, settings: Callable[[], Mapping[str, Any]]) -> None:
+        self.ledger = ledger
+        self._settings = settings
+        self._build: dict[str, Callable[[str, RowToSend, OrgMapping, bool], Prepared]] = {
+            "contact": self._contact,
+            "invoice": self._invoice,
+            "credit_note": self._credit_note,
+            "allocation": self._allocation,
+            "payment": self._payment,
+            "overpayment": self._overpayment,
+        }
+
+    def mapping_for(self, tenant_id: str, row: RowToSend) -> OrgMapping:
+        """The organisation's mapping for the row's location."""
+        return OrgMapping.from_settings(dict(self._settings()), tenant_id, row.location_id)
+
+    def prepare(
+        self, tenant_id: str, kind: str, rows: Sequence[RowToSend], outcome: BatchOutcome
+    ) -> list[Prepared]:
+        """The rows that can go, as elements; the others are failed with a hint."""
+        prepared: list[Prepared] = []
+        for row in rows:
+            try:
+                prepared.append(self.prepare_one(tenant_id, kind, row))
+            except _Refused as exc:
+                self.ledger.mark_failed(row.id, exc.message, hint=exc.hint)
+                outcome.failed += 1
+            except MappingError as exc:
+                self.ledger.mark_failed(
+                    row.id, str(exc), field=getattr(exc, "field", None), hint=_MAPPING_HINT
+                )
+                outcome.failed += 1
+        return prepared
+
+    def prepare_one(self, tenant_id: str, kind: str, row: RowToSend) -> Prepared:
+        """The element of one row.
+
+        :raises MappingError: the row cannot be mapped as it is.
+        """
+        build = self._build.get(kind)
+        if build is None:
+            raise MappingError("kind", f"unknown ledger kind {kind!r}")
+        refusal = edit_refusal(kind)
+        if refusal is not None and row.xero_id and row.operation != "create":
+            # An edit that arrived while the row was in flight (the engine refuses the others at
+            # intake): PUTting the new version would add a second one next to the first.
+            raise _Refused(
+                f"{KINDS[kind].noun} {row.host_id} changed after it reached Xero "
+                f"({row.xero_id}), and Xero cannot edit one",
+                refusal[1],
+            )
+        update = row.operation in ("update", "void") and bool(row.xero_id)
+        return build(tenant_id, row, self.mapping_for(tenant_id, row), update)
+
+    def _parent_id(self, kind: str, host_id: str, tenant_id: str) -> str:
+        xero_id = self.ledger.xero_id(kind, host_id, tenant_id)
+        if not xero_id:
+            # The ledger's gates promise the parent is synced; if not, this is a bug worth seeing.
+            raise MappingError(kind, f"{kind} {host_id} is not in Xero yet")
+        return str(xero_id)
+
+    def _contact(self, tenant_id: str, row: RowToSend, m: OrgMapping, update: bool) -> Prepared:
+        element = contact_payload(row.payload, m)
+        distinct = getattr(row, "xero_name", None)
+        if distinct:
+            element["Name"] = distinct  # an admin's way out of a name Xero gives another
+        if update:
+            element["ContactID"] = row.xero_id
+        return Prepared(row, "POST" if update else "PUT", element, element["ContactNumber"])
+
+    def _invoice(self, tenant_id: str, row: RowToSend, m: OrgMapping, update: bool) -> Prepared:
+        p = row.payload
+        if row.operation == "void" and row.xero_id:
+            element = void_invoice_payload(row.xero_id, p["number"], m)
+            return Prepared(row, "POST", element, element["InvoiceNumber"])
+        contact_id = self._parent_id("contact", p["client_id"], tenant_id)
+        element = invoice_payload(
+            p, m, contact_id=contact_id, xero_invoice_id=row.xero_id if update else None
+        )
+        return Prepared(row, "POST" if update else "PUT", element, element["InvoiceNumber"])
+
+    def _credit_note(self, tenant_id: str, row: RowToSend, m: OrgMapping, update: bool) -> Prepared:
+        contact_id = self._parent_id("contact", row.payload["client_id"], tenant_id)
+        element = credit_note_payload(row.payload, m, contact_id=contact_id)
+        if update:
+            element["CreditNoteID"] = row.xero_id
+        return Prepared(row, "POST" if update else "PUT", element, element["CreditNoteNumber"])
+
+    def _allocation(self, tenant_id: str, row: RowToSend, m: OrgMapping, update: bool) -> Prepared:
+        p = row.payload
+        credit_note_id = self._parent_id("credit_note", row.host_id, tenant_id)
+        invoice_id = self._parent_id("invoice", p["invoice_id"], tenant_id)
+        invoice = self.ledger.dep("invoice", p["invoice_id"], tenant_id)
+        element = credit_note_allocation_payload(
+            p,
+            invoice_id=invoice_id,
+            amount=Decimal(p["total"]),
+            invoice_date=invoice.doc_date if invoice else None,
+        )
+        return Prepared(row, "PUT", element, credit_note_id)
+
+    def _payment(self, tenant_id: str, row: RowToSend, m: OrgMapping, update: bool) -> Prepared:
+        p = row.payload
+        invoice_host_id = row.host_id.split(":", 1)[1]
+        allocation = next(a for a in p["allocations"] if a["invoice_id"] == invoice_host_id)
+        invoice_id = self._parent_id("invoice", invoice_host_id, tenant_id)
+        element = payment_payload(p, allocation, m, invoice_id=invoice_id)
+        return Prepared(row, "PUT", element, element["Reference"])
+
+    def _overpayment(self, tenant_id: str, row: RowToSend, m: OrgMapping, update: bool) -> Prepared:
+        contact_id = self._parent_id("contact", row.payload["client_id"], tenant_id)
+        element = overpayment_payload(row.payload, m, contact_id=contact_id)
+        return Prepared(row, "PUT", element, element["Reference"])
