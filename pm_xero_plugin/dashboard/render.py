@@ -19,6 +19,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from pm_xero_plugin.dashboard.status import HELD_GATES
 from pm_xero_plugin.invocation import program
 
 __all__ = ["print_preview", "print_rows", "print_status"]
@@ -53,8 +54,6 @@ _ACTION_COMMANDS = {
 }
 """Each action as the command that does it; ``{pm}`` is ``pm-xero`` written the way it was started
 (:mod:`pm_xero_plugin.invocation`), so the command runs as printed."""
-_HELD_GATES = ("invoice_before_start", "lock_date", "contact_name_taken")
-"""Gates only an admin can open (:data:`pm_xero_plugin.dashboard.rows.HELD_GATES`)."""
 _MORE = "{pm} status --all, or filter with --state/--kind/--location/--search"
 
 
@@ -125,7 +124,7 @@ def _failure_lines(failure: Mapping[str, Any]) -> list[Text | Padding]:
     where_text = f" at {where}" if where else ""
     state = str(failure.get("state") or "")
     if state == "waiting" and failure.get("gate"):
-        held = failure.get("gate") in _HELD_GATES
+        held = failure.get("gate") in HELD_GATES
         state = f"{'held' if held else 'waiting'}: {failure['gate']}"
     row_id = failure.get("row_id")
     head = f"[bold]row {row_id}[/] {escape(kind)}{escape(number)}{escape(date)}"
@@ -189,6 +188,25 @@ def print_status(
     (at most ``max_failures`` of them one by one; default a screenful)."""
     shown = _SHOWN_FAILURES if max_failures is None else max_failures
     out = console or Console()
+    _print_heading(out, status)
+    for section in status.get("sections") or []:
+        _print_section(out, section)
+    conflicts = list(status.get("contact_conflicts") or [])
+    _print_failures(out, status, {c.get("row_id") for c in conflicts}, shown)
+    if conflicts:
+        _print_conflicts(out, conflicts, int(status.get("contact_conflicts_total") or 0))
+    for error in status.get("plugin_errors") or []:
+        out.print(
+            _indented(
+                f"add-on error in {error.get('hook')} at {error.get('at')}: {error.get('error')}",
+                "red",
+                0,
+            )
+        )
+
+
+def _print_heading(out: Console, status: Mapping[str, Any]) -> None:
+    """Whether the sync is on, its start date, and one block per organisation."""
     enabled = "[green]on[/]" if status.get("enabled") else "[red]off[/]"
     start = status.get("start_date")
     if start:
@@ -205,74 +223,76 @@ def print_status(
         for line in _organisation_lines(org):
             out.print(line)
 
-    for section in status.get("sections") or []:
-        out.print()
-        name = section.get("location_name") or section.get("location_id") or "no location"
-        tenant = section.get("tenant_id") or "no organisation"
-        out.print(Text.from_markup(f"[bold]{escape(str(name))}[/] → {escape(str(tenant))}"))
-        table = _counts_table(section.get("counts") or {})
-        if table is None:
-            out.print("  nothing recorded yet")
-        else:
-            out.print(table)
-        for excluded in section.get("excluded") or []:
-            count = int(excluded.get("count") or 0)
-            reasons = "; ".join(
-                f"{r.get('reason')} ({r.get('count')})" for r in excluded.get("reasons") or []
-            )
-            out.print(
-                _indented(f"{count} {_label(str(excluded.get('kind')), count)} excluded: {reasons}")
-            )
-        for wait in section.get("waiting") or []:
-            count = int(wait.get("count") or 0)
-            out.print(
-                _indented(
-                    f"{count} {_label(str(wait.get('kind')), count)} waiting: "
-                    f"{wait.get('reason')} [{wait.get('gate')}]"
-                )
-            )
 
+def _print_section(out: Console, section: Mapping[str, Any]) -> None:
+    """One location in its organisation: the counts table, then why rows are excluded and
+    what waits for what."""
+    out.print()
+    name = section.get("location_name") or section.get("location_id") or "no location"
+    tenant = section.get("tenant_id") or "no organisation"
+    out.print(Text.from_markup(f"[bold]{escape(str(name))}[/] → {escape(str(tenant))}"))
+    table = _counts_table(section.get("counts") or {})
+    if table is None:
+        out.print("  nothing recorded yet")
+    else:
+        out.print(table)
+    for excluded in section.get("excluded") or []:
+        count = int(excluded.get("count") or 0)
+        reasons = "; ".join(
+            f"{r.get('reason')} ({r.get('count')})" for r in excluded.get("reasons") or []
+        )
+        out.print(
+            _indented(f"{count} {_label(str(excluded.get('kind')), count)} excluded: {reasons}")
+        )
+    for wait in section.get("waiting") or []:
+        count = int(wait.get("count") or 0)
+        out.print(
+            _indented(
+                f"{count} {_label(str(wait.get('kind')), count)} waiting: "
+                f"{wait.get('reason')} [{wait.get('gate')}]"
+            )
+        )
+
+
+def _print_failures(
+    out: Console, status: Mapping[str, Any], held_contacts: set[Any], shown: int
+) -> None:
+    """The rows needing attention, ``shown`` of them one by one, then how to see the rest.
+    Held contacts are not repeated here: :func:`_print_conflicts` draws them with the contact
+    Xero has and every way out."""
     failures = list(status.get("failures") or [])
     total = int(status.get("failures_total") or len(failures))
-    conflicts = list(status.get("contact_conflicts") or [])
-    held_contacts = {c.get("row_id") for c in conflicts}
     out.print()
     if not failures:
         out.print(Text.from_markup("[green]No failures.[/]"))
-    else:
-        out.print(Text.from_markup(f"[bold red]{total} need attention[/]"))
-        # held contacts are drawn below with the contact Xero has and every way out
-        listed = [f for f in failures if f.get("row_id") not in held_contacts]
-        for failure in listed[:shown]:
-            for part in _failure_lines(failure):
-                out.print(part)
-        shown = min(shown, len(listed)) + len(failures) - len(listed)
-        if total > shown:
-            out.print(_indented(f"… and {total - shown} more: {more_options()}", None, 0))
-    if conflicts:
-        held_total = int(status.get("contact_conflicts_total") or len(conflicts))
-        out.print()
-        out.print(
-            Text.from_markup(
-                f"[bold yellow]{held_total} customer{'s' if held_total != 1 else ''} held[/]: "
-                "Xero gives the name to a contact without our contact number (not adopted "
-                "silently); each way out:"
-            )
+        return
+    out.print(Text.from_markup(f"[bold red]{total} need attention[/]"))
+    listed = [f for f in failures if f.get("row_id") not in held_contacts]
+    for failure in listed[:shown]:
+        for part in _failure_lines(failure):
+            out.print(part)
+    shown = min(shown, len(listed)) + len(failures) - len(listed)
+    if total > shown:
+        out.print(_indented(f"… and {total - shown} more: {more_options()}", None, 0))
+
+
+def _print_conflicts(out: Console, conflicts: list[Mapping[str, Any]], total: int) -> None:
+    """The customers held on a name Xero gives to another contact, each with its ways out."""
+    held_total = total or len(conflicts)
+    out.print()
+    out.print(
+        Text.from_markup(
+            f"[bold yellow]{held_total} customer{'s' if held_total != 1 else ''} held[/]: "
+            "Xero gives the name to a contact without our contact number (not adopted "
+            "silently); each way out:"
         )
-        for conflict in conflicts[:_SHOWN_FAILURES]:
-            for part in _conflict_lines(conflict):
-                out.print(part)
-        if held_total > min(len(conflicts), _SHOWN_FAILURES):
-            more = held_total - min(len(conflicts), _SHOWN_FAILURES)
-            out.print(_indented(f"… and {more} more: {program()} status --json", None, 0))
-    for error in status.get("plugin_errors") or []:
-        out.print(
-            _indented(
-                f"add-on error in {error.get('hook')} at {error.get('at')}: {error.get('error')}",
-                "red",
-                0,
-            )
-        )
+    )
+    for conflict in conflicts[:_SHOWN_FAILURES]:
+        for part in _conflict_lines(conflict):
+            out.print(part)
+    if held_total > min(len(conflicts), _SHOWN_FAILURES):
+        more = held_total - min(len(conflicts), _SHOWN_FAILURES)
+        out.print(_indented(f"… and {more} more: {program()} status --json", None, 0))
 
 
 def _in_xero(synced: int, found: Any) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pm_xero_plugin.core.rules import gate_reason
-from pm_xero_plugin.dashboard.status import _actions, hint_for
+from pm_xero_plugin.dashboard.status import HELD_GATES, failure_actions, hint_for, row_fields
 
 if TYPE_CHECKING:
     from pm_xero_plugin.core.engine import Engine
@@ -36,9 +36,6 @@ __all__ = [
     "find",
     "row_entry",
 ]
-
-HELD_GATES = ("invoice_before_start", "lock_date", "contact_name_taken")
-"""Waiting rows only an admin can move (the dashboard lists them with the failures)."""
 
 ATTENTION = ("failed", "rejected")
 """States the dashboard lists one by one (with the held rows)."""
@@ -64,6 +61,7 @@ class RowFilter:
         return bool(self.states or self.kind or self.search)
 
     def describe(self) -> str:
+        """The filter in words, for the heading over the rows it lists."""
         parts = [f"state {'/'.join(self.states)}" if self.states else "needing attention"]
         if self.kind:
             parts.append(f"kind {self.kind}")
@@ -74,6 +72,7 @@ class RowFilter:
         return ", ".join(parts)
 
     def as_json(self) -> dict[str, Any]:
+        """The filter as ``pm-xero status --json`` echoes it back."""
         return {
             "states": list(self.states) or None,
             "kind": self.kind,
@@ -86,7 +85,7 @@ class RowFilter:
 def _actions_for(row: Row) -> list[str]:
     """The ways out the dashboard offers for this row's state (none for a synced one)."""
     if row.state in ATTENTION or (row.state == "waiting" and row.gate in HELD_GATES):
-        return _actions(row)
+        return failure_actions(row)
     if row.state == "excluded":
         # an admin's "never send" can be taken back (it goes through the sync rules again);
         # a record voided before it was sent, a duplicate or a superseded version cannot
@@ -102,25 +101,13 @@ def row_entry(row: Row) -> dict[str, Any]:
     message = row.message
     if row.state == "waiting":
         message = message or gate_reason(row.gate or "", row.detail)
-    return {
-        "row_id": row.id,
-        "kind": row.kind,
-        "host_id": row.host_id,
-        "number": row.number,
-        "date": row.doc_date,
-        "location_id": row.location_id or None,
-        "tenant_id": row.tenant_id or None,
-        "state": row.state,
-        "gate": row.gate,
-        "message": message,
-        "why": (row.detail or _NO_REASON) if row.state == "excluded" else None,
-        "field": row.field,
-        "hint": hint_for(row) if problem else None,
-        "attempts": row.attempts,
-        "xero_id": row.xero_id,
-        "updated_at": row.updated_at.isoformat() if row.updated_at else None,
-        "actions": _actions_for(row),
-    }
+    entry = row_fields(row)
+    entry["message"] = message
+    entry["why"] = (row.detail or _NO_REASON) if row.state == "excluded" else None
+    entry["hint"] = hint_for(row) if problem else None
+    entry["xero_id"] = row.xero_id
+    entry["actions"] = _actions_for(row)
+    return entry
 
 
 def find(engine: Engine, wanted: RowFilter) -> tuple[list[dict[str, Any]], int]:

@@ -49,6 +49,8 @@ Shape (JSON-compatible)::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from pm_xero_plugin.core.rules import gate_reason
@@ -58,10 +60,14 @@ if TYPE_CHECKING:
     from pm_xero_plugin.core.engine import Engine
     from pm_xero_plugin.ledger import Row
 
-__all__ = ["build", "contact_conflicts", "hint_for"]
+__all__ = ["HELD_GATES", "build", "contact_conflicts", "failure_actions", "hint_for", "row_fields"]
 
 _MAX_FAILURES = 200
 _DEPENDENCY_WAITS = ("contact_sync", "contact", "credit_note", "invoice")
+_MOVING = ("ready", "sending", "retrying")
+
+HELD_GATES = ("invoice_before_start", "lock_date", "contact_name_taken")
+"""Waiting rows only an admin can move (the dashboard lists them with the failures)."""
 
 _REJECTED_HINT = (
     "Pet Manager sent a record the add-on cannot read (see the message). Fix it in Pet Manager "
@@ -104,7 +110,8 @@ def hint_for(row: Row) -> str:
         return "See Xero's message; fix the cause, then retry."
 
 
-def _actions(row: Row) -> list[str]:
+def failure_actions(row: Row) -> list[str]:
+    """The ways out the dashboard offers for a row on the failures list."""
     if row.state == "rejected":
         return ["resolve"]
     if row.gate == "invoice_before_start":
@@ -173,128 +180,152 @@ def contact_conflicts(engine: Engine, location_id: str | None) -> list[dict[str,
     return out
 
 
-def build(engine: Engine, location_id: str | None) -> dict[str, Any]:
-    """The dashboard data for one location, or for the whole business (``None``)."""
-    ledger = engine.ledger
-    settings = engine.settings
-    locations = engine.locations()
-    wanted = [location_id] if location_id is not None else list(locations)
-    counts = ledger.counts(location_id=location_id)
+def row_fields(row: Row) -> dict[str, Any]:
+    """The fields every row the dashboard lists carries, in the order it shows them: the
+    failures list and ``pm-xero status --state …`` (:mod:`.rows`) add their message, hint and
+    ways out to these."""
+    return {
+        "row_id": row.id,
+        "kind": row.kind,
+        "host_id": row.host_id,
+        "number": row.number,
+        "date": row.doc_date,
+        "location_id": row.location_id or None,
+        "tenant_id": row.tenant_id or None,
+        "state": row.state,
+        "gate": row.gate,
+        "message": row.message,
+        "field": row.field,
+        "hint": None,
+        "attempts": row.attempts,
+        "updated_at": row.updated_at.isoformat() if row.updated_at else None,
+    }
 
-    sections: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def section(loc: str, tenant: str) -> dict[str, Any]:
+def _failure(row: Row) -> dict[str, Any]:
+    """One entry of the failures list: Xero's message (else the gate's reason), what to do
+    and the ways out."""
+    entry = row_fields(row)
+    entry["message"] = row.message or gate_reason(row.gate or "", row.detail)
+    entry["hint"] = hint_for(row)
+    entry["actions"] = failure_actions(row)
+    return entry
+
+
+class _Tally:
+    """The ledger's counts folded into sections (per location and organisation) and, per
+    organisation, what still moves and how many contacts are held on a name."""
+
+    def __init__(self, locations: Mapping[str, Mapping[str, Any]]) -> None:
+        self._locations = locations
+        self.sections: dict[tuple[str, str], dict[str, Any]] = {}
+        self.active: dict[str, int] = {}
+        self.contacts_active: dict[str, int] = {}
+        self.conflicts: dict[str, int] = {}
+
+    def section(self, loc: str, tenant: str) -> dict[str, Any]:
+        """The section of ``loc`` in ``tenant``, made empty the first time it is asked for."""
         key = (loc, tenant)
-        if key not in sections:
-            sections[key] = {
+        if key not in self.sections:
+            self.sections[key] = {
                 "location_id": loc or None,
-                "location_name": str(locations.get(loc, {}).get("name", "")) or None,
+                "location_name": str(self._locations.get(loc, {}).get("name", "")) or None,
                 "tenant_id": tenant or None,
                 "counts": {kind: dict.fromkeys(STATES, 0) for kind in KINDS},
                 "waiting": [],
             }
-        return sections[key]
+        return self.sections[key]
 
-    for loc in wanted:
-        section(loc, (settings.tenant_for(loc) if settings else None) or "")
-    tenant_active: dict[str, int] = {}
-    tenant_contacts_active: dict[str, int] = {}
-    tenant_conflicts: dict[str, int] = {}
-    for c in counts:
+    def add(self, c: dict[str, Any]) -> None:
+        """Count one ``(location, organisation, kind, state, gate)`` group of rows."""
+        tenant, n = c["tenant_id"], c["n"]
         if c["kind"] == "contact" and c["state"] == "waiting" and c["gate"] == "contact_name_taken":
-            tenant_conflicts[c["tenant_id"]] = tenant_conflicts.get(c["tenant_id"], 0) + c["n"]
-        s = section(c["location_id"], c["tenant_id"])
+            self.conflicts[tenant] = self.conflicts.get(tenant, 0) + n
+        s = self.section(c["location_id"], tenant)
         s["counts"].setdefault(c["kind"], dict.fromkeys(STATES, 0))
-        s["counts"][c["kind"]][c["state"]] += c["n"]
+        s["counts"][c["kind"]][c["state"]] += n
         if c["state"] == "waiting":
             s["waiting"].append(
                 {
                     "kind": c["kind"],
                     "gate": c["gate"],
-                    "count": c["n"],
+                    "count": n,
                     "reason": gate_reason(c["gate"] or ""),
                 }
             )
-        moving = c["state"] in ("ready", "sending", "retrying") or (
+        moving = c["state"] in _MOVING or (
             c["state"] == "waiting" and c["gate"] in _DEPENDENCY_WAITS
         )
-        if moving and c["kind"] != "contact":
-            tenant_active[c["tenant_id"]] = tenant_active.get(c["tenant_id"], 0) + c["n"]
-        if moving and c["kind"] == "contact":
-            tenant_contacts_active[c["tenant_id"]] = (
-                tenant_contacts_active.get(c["tenant_id"], 0) + c["n"]
-            )
+        if moving:
+            into = self.contacts_active if c["kind"] == "contact" else self.active
+            into[tenant] = into.get(tenant, 0) + n
 
-    organisations = []
+
+def _organisation(
+    engine: Engine, tally: _Tally, start: date | None, tenant_id: str, tenant_locations: list[str]
+) -> dict[str, Any]:
+    """One organisation's line: connection, account codes, and how far its contact and data
+    syncs are (a finished contact sync with contacts still moving is running again)."""
+    record = engine.ledger.tenant(tenant_id)
+    contact_sync = record.contact_sync
+    if contact_sync == "finished":
+        contact_sync = "running" if tally.contacts_active.get(tenant_id) else "up_to_date"
+    if start is None or record.contact_sync != "finished":
+        data_sync = "not_started"
+    elif any(engine.today(loc) < start for loc in tenant_locations):
+        data_sync = "waiting_for_date"
+    elif tally.active.get(tenant_id):
+        data_sync = "running"
+    else:
+        data_sync = "up_to_date"
+    return {
+        "tenant_id": tenant_id,
+        "locations": tenant_locations,
+        "connected": record.connected,
+        "connection_reason": record.connection_reason,
+        "account_codes": {"state": record.codes_state, "detail": record.codes_detail},
+        "contact_sync": contact_sync,
+        "contact_conflicts": tally.conflicts.get(tenant_id, 0),
+        "data_sync": data_sync,
+    }
+
+
+def _needs_attention(c: dict[str, Any]) -> bool:
+    """A counted group the failures list stands for: failed, rejected, or held for an admin."""
+    return c["state"] in ("failed", "rejected") or (
+        c["state"] == "waiting" and c["gate"] in HELD_GATES
+    )
+
+
+def build(engine: Engine, location_id: str | None) -> dict[str, Any]:
+    """The dashboard data for one location, or for the whole business (``None``)."""
+    engine.tick()  # a start date reached since the last look shows as reached
+    ledger = engine.ledger
+    settings = engine.settings
+    locations = engine.locations()
+    wanted = [location_id] if location_id is not None else list(locations)
+    counts = ledger.counts(location_id=location_id)
+    tally = _Tally(locations)
+    for loc in wanted:
+        tally.section(loc, (settings.tenant_for(loc) if settings else None) or "")
+    for c in counts:
+        tally.add(c)
     by_tenant = settings.tenants(wanted) if settings else {}
     start = settings.start_date if settings else None
-    for tenant_id, tenant_locations in sorted(by_tenant.items()):
-        record = ledger.tenant(tenant_id)
-        contact_sync = record.contact_sync
-        if contact_sync == "finished":
-            contact_sync = "running" if tenant_contacts_active.get(tenant_id) else "up_to_date"
-        if start is None or record.contact_sync != "finished":
-            data_sync = "not_started"
-        elif any(engine.today(loc) < start for loc in tenant_locations):
-            data_sync = "waiting_for_date"
-        elif tenant_active.get(tenant_id):
-            data_sync = "running"
-        else:
-            data_sync = "up_to_date"
-        organisations.append(
-            {
-                "tenant_id": tenant_id,
-                "locations": tenant_locations,
-                "connected": record.connected,
-                "connection_reason": record.connection_reason,
-                "account_codes": {"state": record.codes_state, "detail": record.codes_detail},
-                "contact_sync": contact_sync,
-                "contact_conflicts": tenant_conflicts.get(tenant_id, 0),
-                "data_sync": data_sync,
-            }
-        )
-
-    problems = ledger.problems(location_id, limit=_MAX_FAILURES)
-    failures = [
-        {
-            "row_id": row.id,
-            "kind": row.kind,
-            "host_id": row.host_id,
-            "number": row.number,
-            "date": row.doc_date,
-            "location_id": row.location_id or None,
-            "tenant_id": row.tenant_id or None,
-            "state": row.state,
-            "gate": row.gate,
-            "message": row.message or gate_reason(row.gate or "", row.detail),
-            "field": row.field,
-            "hint": hint_for(row),
-            "attempts": row.attempts,
-            "updated_at": row.updated_at.isoformat() if row.updated_at else None,
-            "actions": _actions(row),
-        }
-        for row in problems
-    ]
-    failures_total = sum(
-        c["n"]
-        for c in counts
-        if c["state"] in ("failed", "rejected")
-        or (
-            c["state"] == "waiting"
-            and c["gate"] in ("invoice_before_start", "lock_date", "contact_name_taken")
-        )
-    )
     return {
         "plugin": "xero",
         "generated_at": engine.host.now().isoformat(),
         "enabled": engine.enabled(),
         "start_date": start.isoformat() if start else None,
         "start_date_locked": engine.start_date_locked() is not None,
-        "organisations": organisations,
-        "sections": list(sections.values()),
-        "failures": failures,
-        "failures_total": failures_total,
+        "organisations": [
+            _organisation(engine, tally, start, tenant_id, tenant_locations)
+            for tenant_id, tenant_locations in sorted(by_tenant.items())
+        ],
+        "sections": list(tally.sections.values()),
+        "failures": [_failure(row) for row in ledger.problems(location_id, limit=_MAX_FAILURES)],
+        "failures_total": sum(c["n"] for c in counts if _needs_attention(c)),
         "contact_conflicts": contact_conflicts(engine, location_id),
-        "contact_conflicts_total": sum(tenant_conflicts.values()),
+        "contact_conflicts_total": sum(tally.conflicts.values()),
         "plugin_errors": list(engine.hook_errors),
     }
