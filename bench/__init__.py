@@ -1,0 +1,1 @@
+"""Benchmarks of the add-on against its own targets (``python bench/run.py``)."""

@@ -33,6 +33,7 @@ __all__ = ["bench_api"]
 
 
 def bench_api(clients: int = 2000, time_scale: float = 4.0) -> dict[str, Any]:
+    """One run (see the module's docstring); returns its figures."""
     from pm_xero_plugin.xero.kinds import KINDS
 
     with (

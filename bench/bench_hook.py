@@ -30,6 +30,7 @@ __all__ = ["bench_hook"]
 
 
 def _ledger_pragmas(conn: sqlite3.Connection) -> tuple[str, int]:
+    """The journal mode and synchronous level of a connection (the raw insert copies them)."""
     mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     sync = conn.execute("PRAGMA synchronous").fetchone()[0]
     return str(mode), int(sync)
@@ -41,6 +42,7 @@ def bench_hook(calls: int = 300) -> dict[str, Any]:
         os.environ.pop(name, None)
     from hookspecs.refhost import ManualClock, RefHost
     from pm_xero_plugin import plugin
+    from pm_xero_plugin.ledger import SqliteLedger
 
     with tempfile.TemporaryDirectory(prefix="bench-hook-") as tmp:
         root = Path(tmp)
@@ -66,6 +68,8 @@ def bench_hook(calls: int = 300) -> dict[str, Any]:
             for i in range(2):
                 host.save_client(synth.client(i))
             host.start_contact_sync(None)
+            # The raw insert runs with the SQLite ledger's own durability (WAL, synchronous).
+            assert isinstance(engine.ledger, SqliteLedger)
             mode, sync = _ledger_pragmas(engine.ledger._conn)
 
             raw = sqlite3.connect(str(root / "raw.sqlite3"), isolation_level=None)

@@ -34,6 +34,7 @@ def _p95(values: list[float]) -> float:
 
 
 def bench_live(records: int = 50, clients: int = 20) -> dict[str, Any]:
+    """One run (see the module's docstring); returns its figures."""
     with (
         tempfile.TemporaryDirectory(prefix="bench-live-") as tmp,
         world(Path(tmp), clients=clients, time_scale=1.0) as w,

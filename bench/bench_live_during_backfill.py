@@ -32,7 +32,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.world import world
+from bench.world import World, world
 
 __all__ = ["bench_live_during_backfill"]
 
@@ -73,6 +73,117 @@ def _line(k: int) -> dict[str, Any]:
     }
 
 
+def _without_live_priority() -> None:
+    """The ordering before issue 9: every row history (claimed kind by kind, oldest first) and
+    the minute budget spent in bursts (no pacing of history). For this process only."""
+    from pm_xero_plugin.core import engine as engine_module
+    from pm_xero_plugin.ledger import sqlite
+    from pm_xero_plugin.xero import ratelimit
+
+    for module, name, value in (
+        (engine_module, "LIVE", 0),
+        (sqlite, "LIVE", 0),
+        (ratelimit, "PACE_BURST", 10**9),
+    ):
+        setattr(module, name, value)
+
+
+class _LivePractice:
+    """The practice working while the back-sync drains: makes the live records, and times each
+    one (in sandbox seconds) from the host call until its ledger row is ``synced``."""
+
+    def __init__(self, w: World, records: int) -> None:
+        self.w = w
+        self.engine = w.engine
+        self.locations = sorted(w.tenants)
+        self.customers = {
+            loc: [c["id"] for c in w.host.iter_history("clients", loc, None)][:records]
+            for loc in self.locations
+        }
+        self.started_at = w.clock.now()
+        self.pending: dict[tuple[str, str, str], float] = {}
+        self.latencies: dict[str, list[float]] = {"invoice": [], "payment": []}
+        self.during = 0
+        """Live records made while history was still draining."""
+        self.drained_at: list[float] = []
+        self._lock = threading.Lock()
+
+    def sandbox_s(self) -> float:
+        """Sandbox seconds since the worker started."""
+        return float((self.w.clock.now() - self.started_at).total_seconds())
+
+    def settle(self) -> None:
+        """Time the live rows that reached Xero since the last look (a refused one ends the run)."""
+        with self._lock:
+            for key, created in list(self.pending.items()):
+                row = self.engine.ledger.find(*key)
+                if row is None or row.state not in ("synced", "failed"):
+                    continue
+                if row.state == "failed":
+                    raise RuntimeError(f"live {key[0]} {key[1]} failed: {row.message}")
+                self.latencies[key[0]].append(self.sandbox_s() - created)
+                del self.pending[key]
+
+    def watch(self) -> None:
+        """Note when the back-sync's history has all drained."""
+        if not self.drained_at and _history_left(self.engine) == 0:
+            self.drained_at.append(self.sandbox_s())
+
+    def make(self, k: int) -> None:
+        """The ``k``-th live record: an invoice and its payment, through the host's hooks."""
+        w = self.w
+        loc = self.locations[k % len(self.locations)]
+        tenant = w.tenants[loc]
+        client_id = self.customers[loc][k // len(self.locations) % len(self.customers[loc])]
+        if _history_left(self.engine) > 0:
+            self.during += 1
+        created = self.sandbox_s()
+        invoice = w.host.create_invoice(
+            {"location_id": loc, "client_id": client_id, "lines": [_line(k)]}
+        )
+        payment = w.host.record_payment(
+            {
+                "location_id": loc,
+                "client_id": client_id,
+                "method": "card",
+                "allocations": [{"invoice_id": invoice["id"], "amount": invoice["total"]}],
+            }
+        )
+        with self._lock:
+            self.pending[("invoice", str(invoice["id"]), tenant)] = created
+            self.pending[("payment", f"{payment['id']}:{invoice['id']}", tenant)] = created
+
+    def make_all(self, records: int, every_s: float) -> None:
+        """One live record every ``every_s`` sandbox seconds, timing the earlier ones meanwhile."""
+        next_at = every_s
+        for k in range(records):
+            while self.sandbox_s() < next_at:
+                self.settle()
+                time.sleep(0.002)
+            self.watch()
+            self.make(k)
+            next_at += every_s
+
+    def wait_for_live(self) -> float:
+        """Until every live record is in Xero; returns when (sandbox seconds)."""
+        while self.pending:
+            self.settle()
+            self.watch()
+            if self.sandbox_s() > _TIMEOUT_S:
+                raise RuntimeError(
+                    f"live rows not synced in {_TIMEOUT_S} sandbox s: {self.pending}"
+                )
+            time.sleep(0.005)
+        return self.sandbox_s()
+
+    def wait_for_history(self) -> float:
+        """Until the back-sync has drained (or the time-out); returns when (sandbox seconds)."""
+        while not self.drained_at and self.sandbox_s() < _TIMEOUT_S:
+            self.watch()
+            time.sleep(0.05)
+        return self.drained_at[0] if self.drained_at else self.sandbox_s()
+
+
 def bench_live_during_backfill(
     clients: int = 300,
     time_scale: float = 8.0,
@@ -82,110 +193,32 @@ def bench_live_during_backfill(
 ) -> dict[str, Any]:
     """One run; ``priority=False`` measures the ordering without live priority (baseline)."""
     if not priority:
-        # The ordering before issue 9: every row history (claimed kind by kind, oldest first)
-        # and the minute budget spent in bursts (no pacing of history).
-        from pm_xero_plugin.core import engine as engine_module
-        from pm_xero_plugin.ledger import sqlite
-        from pm_xero_plugin.xero import ratelimit
-
-        for module, name, value in (
-            (engine_module, "LIVE", 0),
-            (sqlite, "LIVE", 0),
-            (ratelimit, "PACE_BURST", 10**9),
-        ):
-            setattr(module, name, value)
+        _without_live_priority()
     with (
         tempfile.TemporaryDirectory(prefix="bench-live-backfill-") as tmp,
         world(Path(tmp), clients=clients, time_scale=time_scale) as w,
     ):
-        engine = w.engine
-        documents = _history_left(engine)
-        locations = sorted(w.tenants)
-        customers = {
-            loc: [c["id"] for c in w.host.iter_history("clients", loc, None)][:records]
-            for loc in locations
-        }
-        clock = w.clock
+        documents = _history_left(w.engine)
         organisations = sorted(set(w.tenants.values()))
         calls_before = {t: w.sandbox.api_calls(t) for t in organisations}
-        started_at = clock.now()
+        live = _LivePractice(w, records)
         w.runtime.start()  # the in-host worker thread: the back-sync starts draining
-        pending: dict[tuple[str, str, str], float] = {}
-        latencies: dict[str, list[float]] = {"invoice": [], "payment": []}
-        during = 0
-        lock = threading.Lock()
-
-        def sandbox_s() -> float:
-            return float((clock.now() - started_at).total_seconds())
-
-        def settle() -> None:
-            with lock:
-                for key, created in list(pending.items()):
-                    row = engine.ledger.find(*key)
-                    if row is None or row.state not in ("synced", "failed"):
-                        continue
-                    if row.state == "failed":
-                        raise RuntimeError(f"live {key[0]} {key[1]} failed: {row.message}")
-                    latencies[key[0]].append(sandbox_s() - created)
-                    del pending[key]
-
-        drained_at: list[float] = []
-
-        def watch() -> None:
-            if not drained_at and _history_left(engine) == 0:
-                drained_at.append(sandbox_s())
-
-        next_at = every_s
-        for k in range(records):
-            while sandbox_s() < next_at:
-                settle()
-                time.sleep(0.002)
-            watch()
-            loc = locations[k % len(locations)]
-            tenant = w.tenants[loc]
-            client_id = customers[loc][k // len(locations) % len(customers[loc])]
-            if _history_left(engine) > 0:
-                during += 1
-            created = sandbox_s()
-            invoice = w.host.create_invoice(
-                {"location_id": loc, "client_id": client_id, "lines": [_line(k)]}
-            )
-            payment = w.host.record_payment(
-                {
-                    "location_id": loc,
-                    "client_id": client_id,
-                    "method": "card",
-                    "allocations": [{"invoice_id": invoice["id"], "amount": invoice["total"]}],
-                }
-            )
-            with lock:
-                pending[("invoice", str(invoice["id"]), tenant)] = created
-                pending[("payment", f"{payment['id']}:{invoice['id']}", tenant)] = created
-            next_at += every_s
-        while pending:
-            settle()
-            watch()
-            if sandbox_s() > _TIMEOUT_S:
-                raise RuntimeError(f"live rows not synced in {_TIMEOUT_S} sandbox s: {pending}")
-            time.sleep(0.005)
-        live_done = sandbox_s()
-        while not drained_at and sandbox_s() < _TIMEOUT_S:
-            watch()
-            time.sleep(0.05)
-        drained = drained_at[0] if drained_at else sandbox_s()
+        live.make_all(records, every_s)
+        live_done = live.wait_for_live()
+        drained = live.wait_for_history()
         calls = {t: w.sandbox.api_calls(t) - calls_before[t] for t in organisations}
         refused = sum(
             1 for r in w.sandbox.requests if r.get("status") == 429 and r.get("tenant") in calls
         )
-    every = latencies["invoice"] + latencies["payment"]
+    every = live.latencies["invoice"] + live.latencies["payment"]
     return {
         "p95_s": _p95(every),
         "median_s": statistics.median(every),
         "max_s": max(every),
-        "invoice_p95_s": _p95(latencies["invoice"]),
-        "payment_p95_s": _p95(latencies["payment"]),
+        "invoice_p95_s": _p95(live.latencies["invoice"]),
+        "payment_p95_s": _p95(live.latencies["payment"]),
         "live_records": records,
-        "live_made_during_backfill": during,
+        "live_made_during_backfill": live.during,
         "history_documents": documents,
         "backfill_drained_sandbox_s": round(drained, 1),
         "live_done_sandbox_s": round(live_done, 1),

@@ -104,6 +104,7 @@ def _call(module: str, function: str, **kwargs: Any) -> dict[str, Any]:
 
 
 def run(quick: bool) -> dict[str, Any]:
+    """Every benchmark, each in a fresh process; returns their results and timings."""
     size = SIZES["quick" if quick else "full"]
     details: dict[str, Any] = {"quick": quick, "sizes": size}
     timings: dict[str, float] = {}
@@ -205,6 +206,7 @@ def _table(results: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python bench/run.py [--quick] [--output FILE]``: run, print the table, write JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="reduced sizes for CI (< 2 min)")
     parser.add_argument("--output", type=Path, default=HERE / "results.json")

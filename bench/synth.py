@@ -79,6 +79,7 @@ class SynthHost:
     # -- records ------------------------------------------------------------------------------
 
     def client(self, i: int) -> dict[str, Any]:
+        """The ``i``-th client."""
         return {
             "id": f"c-{i}",
             "number": i + 1,
@@ -95,6 +96,7 @@ class SynthHost:
         return START + timedelta(days=k * 1500 // max(self.invoices, 1))
 
     def invoice(self, k: int) -> dict[str, Any]:
+        """The ``k``-th invoice."""
         client = k % self.clients
         day = self._day(k)
         lines = [
@@ -125,6 +127,7 @@ class SynthHost:
         }
 
     def payment(self, k: int) -> dict[str, Any]:
+        """The ``k``-th invoice's payment."""
         invoice = self.invoice(k)
         return {
             "id": f"p-{k}",
@@ -149,6 +152,7 @@ class SynthHost:
     # -- the Host protocol --------------------------------------------------------------------
 
     def locations(self) -> list[Location]:
+        """The host contract's :meth:`~hookspecs.host.Host.locations`."""
         return [
             {
                 "id": loc,
@@ -163,6 +167,7 @@ class SynthHost:
     def iter_history(
         self, kind: HistoryKind, location_id: str | None = None, since: date | None = None
     ) -> Iterator[Mapping[str, Any]]:
+        """Every record of ``kind``, made on the fly from its index (never a list)."""
         make: Callable[[int], dict[str, Any]]
         if kind == "clients":
             make, count = self.client, self.clients
@@ -183,6 +188,7 @@ class SynthHost:
             yield record
 
     def get_record(self, kind: HistoryKind, record_id: str) -> Mapping[str, Any] | None:
+        """Any record, rebuilt from the index in its id."""
         prefix, _, number = record_id.partition("-")
         if not number.isdigit():
             return None
@@ -196,18 +202,23 @@ class SynthHost:
         return None
 
     def data_dir(self, plugin: str) -> Path:
+        """``<root>/plugins/<plugin>``, created if missing."""
         path = self.root / "plugins" / plugin
         path.mkdir(parents=True, exist_ok=True)
         return path
 
     def now(self) -> datetime:
+        """A fixed moment: the benchmark measures the plugin, not time."""
         return self._now
 
     def settings(self, plugin: str) -> Mapping[str, Any]:
+        """The add-on's settings (nothing for another plugin)."""
         return self._settings if plugin == "xero" else {}
 
     def is_enabled(self, plugin: str) -> bool:
+        """Only the Xero add-on is on."""
         return plugin == "xero"
 
     def secret(self, plugin: str) -> bytes:
+        """A stable per-plugin secret (not secret at all: a benchmark's)."""
         return (plugin.encode() * 32)[:32]

@@ -42,10 +42,12 @@ class SandboxTime:
         self._scale = time_scale
 
     def monotonic(self) -> float:
+        """The sandbox's clock, in seconds."""
         moment: datetime = self._clock.now()
         return moment.timestamp()
 
     def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` sandbox seconds (scaled real time)."""
         if seconds > 0:
             time.sleep(seconds / self._scale)
 
@@ -63,6 +65,9 @@ class HostClock:
 
 @dataclass
 class World:
+    """The benchmark's practice: its sandbox and clock, the host, the add-on's engine and the
+    benchmark's own Xero runtime (its worker not started)."""
+
     sandbox: Any
     clock: Any
     host: Any
@@ -136,9 +141,7 @@ def world(root: Path, *, clients: int, time_scale: float, seed: int = 11) -> Ite
             secret=host.secret("xero"),
             data_dir=host.data_dir("xero"),
             clock=SandboxTime(clock, time_scale),
-        )
-        engine.ledger.on_ready.append(runtime.worker.notify)
-        engine.on_shutdown.insert(0, runtime.stop)
+        )  # its worker waits on the doorbell the engine rings (engine.doorbell)
         locations = list(host.locations())
         tenants = _connect(runtime, locations)
         errors = host.save_plugin_settings("xero", _settings(runtime, locations, tenants))
@@ -150,6 +153,8 @@ def world(root: Path, *, clients: int, time_scale: float, seed: int = 11) -> Ite
             raise RuntimeError(f"hooks failed: {host.hook_failures}")
         yield World(sandbox, clock, host, engine, runtime, tenants, server.url)
     finally:
+        if runtime is not None:
+            runtime.stop()  # the worker before the ledger it claims from closes
         host.stop()
         host.close()
         server.shutdown()

@@ -27,11 +27,11 @@ from pm_xero_plugin.core.jobs import Jobs, background_jobs_enabled
 
 if TYPE_CHECKING:
     from hookspecs.host import Host
+    from pm_xero_plugin.core.doorbell import Doorbell
     from pm_xero_plugin.core.engine import Engine
     from pm_xero_plugin.sync.runtime import XeroRuntime
 
 __all__ = [
-    "ON_STARTUP",
     "backfill",
     "get_engine",
     "get_runtime",
@@ -59,9 +59,6 @@ _pending: deque[tuple[str, Callable[[Engine], None]]] = deque(maxlen=10_000)
 
 _runtime: XeroRuntime | None = None
 
-ON_STARTUP: list[Callable[[Engine], None]] = []
-"""Called with the new engine at ``pm_startup`` (the worker thread starts from here)."""
-
 
 def get_engine() -> Engine | None:
     """The engine made at ``pm_startup`` (``None`` before it and after ``pm_shutdown``)."""
@@ -74,9 +71,25 @@ def get_runtime() -> XeroRuntime | None:
     return _runtime
 
 
-def _start_runtime(engine: Engine) -> None:
-    """Wire the Xero side to a new engine: the worker thread wakes when rows become ready and
-    stops (releasing nothing it has not settled) before the engine closes its ledger."""
+def _start(host: Host) -> Engine:
+    """The engine and, when the Xero app is configured, its Xero side, sharing one doorbell:
+    the engine rings it when rows become ready, the worker waits on it."""
+    global _engine
+    from pm_xero_plugin.core.doorbell import Doorbell
+    from pm_xero_plugin.core.engine import Engine
+
+    doorbell = Doorbell()
+    engine = _engine = Engine(host, doorbell=doorbell)
+    try:
+        _start_runtime(engine, doorbell)
+    except Exception as exc:
+        _failed("pm_startup", exc)
+    return engine
+
+
+def _start_runtime(engine: Engine, doorbell: Doorbell) -> None:
+    """The Xero side of a new engine, its worker thread started; :func:`_stop` stops it
+    (releasing nothing it has not settled) before the engine closes its ledger."""
     global _runtime
     from pm_xero_plugin.sync.runtime import AppConfig, XeroRuntime
 
@@ -89,17 +102,17 @@ def _start_runtime(engine: Engine) -> None:
         return
     host = engine.host
     runtime = XeroRuntime(
-        engine, config, secret=host.secret(PLUGIN), data_dir=host.data_dir(PLUGIN)
+        engine,
+        config,
+        secret=host.secret(PLUGIN),
+        data_dir=host.data_dir(PLUGIN),
+        doorbell=doorbell,
     )
-    engine.ledger.on_ready.append(runtime.worker.notify)
-
-    def stop() -> None:
-        global _runtime
-        _runtime = None
-        runtime.stop()
-
-    engine.on_shutdown.append(stop)
     _runtime = runtime
+    # Re-checking each organisation's connection and chart of accounts calls Xero: not on the
+    # host's start-up path. The gates keep their last known state meanwhile.
+    _long("refresh_connections", lambda e: runtime.refresh_connections())
+    runtime.start()
     # Re-checking each organisation's connection and chart of accounts calls Xero: not on the
     # host's start-up path. The gates keep their last known state meanwhile.
     _long("refresh_connections", lambda e: runtime.refresh_connections())
@@ -156,45 +169,42 @@ def _retry_failed(engine: Engine) -> None:
             _keep_for_retry(hook, action, tries + 1)
 
 
+def _stop() -> None:
+    """Stop the worker (in-flight batches finish), then close the engine and its ledger."""
+    global _engine, _runtime
+    runtime, _runtime = _runtime, None
+    engine, _engine = _engine, None
+    if runtime is not None:
+        runtime.stop()
+    if engine is not None:
+        engine.close()
+
+
 # -- lifecycle -----------------------------------------------------------------------------------
 
 
 @hookimpl
 def pm_startup(host: Host) -> None:
-    global _engine
+    """Open the ledger, start sending (when the Xero app is configured) and record the hooks
+    that arrived before it; a second start-up replaces the first one's engine."""
     try:
-        from pm_xero_plugin.core.engine import Engine
-
-        if _engine is not None:
-            _engine.close()
-        _engine = Engine(host)
+        _stop()
+        _start(host)
     except Exception as exc:
         _failed("pm_startup", exc)
         return
-    try:
-        _start_runtime(_engine)
-    except Exception as exc:
-        _failed("pm_startup", exc)
     while _pending:
         hook, action = _pending.popleft()
         _record(hook, action)
-    for callback in list(ON_STARTUP):
-        try:
-            callback(_engine)
-        except Exception as exc:
-            _failed("pm_startup", exc)
 
 
 @hookimpl
 def pm_shutdown() -> None:
-    global _engine
+    """Let the background jobs finish, stop the worker, close the ledger."""
     if not _jobs.wait(timeout=None if _engine is not None else 0):
         log.warning("xero: background jobs still running at shutdown")
-    engine, _engine = _engine, None
-    if engine is None:
-        return
     try:
-        engine.close()
+        _stop()
     except Exception as exc:
         _failed("pm_shutdown", exc)
 
@@ -204,6 +214,7 @@ def pm_shutdown() -> None:
 
 @hookimpl
 def validate_settings(plugin: str, settings: dict[str, Any]) -> list[str] | None:
+    """The reasons the host must refuse these settings (``[]``: fine; ``None``: not ours)."""
     if plugin != PLUGIN:
         return None
     try:
@@ -219,6 +230,7 @@ def validate_settings(plugin: str, settings: dict[str, Any]) -> list[str] | None
 
 @hookimpl
 def on_settings_saved(plugin: str, settings: dict[str, Any]) -> None:
+    """Apply the saved settings at once (a replay they call for runs in the background)."""
     if plugin != PLUGIN:
         return
     _record("on_settings_saved", lambda e: _apply_settings(e, settings))
@@ -237,31 +249,37 @@ def _apply_settings(engine: Engine, settings: dict[str, Any]) -> None:
 
 @hookimpl
 def on_client_saved(client: Any) -> None:
+    """Record a client (a contact in each organisation that needs it)."""
     _record("on_client_saved", lambda e: e.record_client(client))
 
 
 @hookimpl
 def on_invoice_created(invoice: Any) -> None:
+    """Record a new invoice."""
     _record("on_invoice_created", lambda e: e.record_invoice(invoice, "created"))
 
 
 @hookimpl
 def on_invoice_updated(invoice: Any) -> None:
+    """Record an invoice's new version (sent as an edit once its first one is in Xero)."""
     _record("on_invoice_updated", lambda e: e.record_invoice(invoice, "updated"))
 
 
 @hookimpl
 def on_invoice_voided(invoice: Any) -> None:
+    """Record that an invoice was voided."""
     _record("on_invoice_voided", lambda e: e.record_invoice(invoice, "voided"))
 
 
 @hookimpl
 def on_credit_note_created(credit_note: Any) -> None:
+    """Record a new credit note."""
     _record("on_credit_note_created", lambda e: e.record_credit_note(credit_note))
 
 
 @hookimpl
 def on_payment_recorded(payment: Any) -> None:
+    """Record a payment (a row per invoice it pays, and one for an overpayment)."""
     _record("on_payment_recorded", lambda e: e.record_payment(payment))
 
 
@@ -270,11 +288,14 @@ def on_payment_recorded(payment: Any) -> None:
 
 @hookimpl
 def start_contact_sync(location_id: str | None) -> None:
+    """The admin starts the contact sync (of one location, or all): a background job."""
     _long("start_contact_sync", lambda e: e.start_contact_sync(location_id))
 
 
 @hookimpl
 def backfill(location_id: str | None, since: date | None) -> None:
+    """The admin starts the back-sync of history (from ``since`` or the start date): a
+    background job."""
     _long("backfill", lambda e: e.backfill(location_id, since))
 
 
@@ -306,10 +327,13 @@ def wait_for_jobs(timeout: float | None = None) -> bool:
 
 @hookimpl
 def sync_status(location_id: str | None) -> dict[str, Any] | None:
+    """The dashboard's status (of one location, or all), never an exception."""
     if _engine is None:
         return {"plugin": PLUGIN, "error": "the Xero add-on has not started yet"}
     try:
-        status = _engine.status(location_id)
+        from pm_xero_plugin.dashboard.status import build
+
+        status = build(_engine, location_id)
         status["background_jobs"] = _jobs.pending()
         return status
     except Exception as exc:

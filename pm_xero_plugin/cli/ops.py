@@ -282,7 +282,7 @@ def _runtime(
         worker_threads=threads,
         batch_size=batch_size,
         lease_seconds=lease_seconds,
-        follow_settings=True,
+        saved_settings=lambda: opened.host.settings(PLUGIN),
     )
 
 

@@ -629,7 +629,9 @@ class _Waiter:
 
     def _explain(self, found: Tally) -> list[str]:
         see = shown_command("status", "--data-dir", str(self.data_dir))
-        return stalled_lines(found, self.engine.status(None), see)
+        from pm_xero_plugin.dashboard.status import build as build_status
+
+        return stalled_lines(found, build_status(self.engine, None), see)
 
     def _outcome(self, label: str, outcome: WaitOutcome) -> None:
         for line in outcome.why:
@@ -642,7 +644,7 @@ class _Waiter:
         self, label: str, kinds: tuple[str, ...] | None = None, quiet_when_settled: bool = False
     ) -> None:
         """Wait until the phase's rows are in Xero, or cannot get there (then say why)."""
-        self.runtime.worker.notify()
+        self.engine.doorbell.ring()
 
         def look() -> Tally:
             return tally(self.engine.ledger.counts(), kinds)
@@ -729,7 +731,7 @@ class _Live:
         before = ledger.max_row_id()
         self.round_began = time.monotonic()
         live_day(self.host, self.today, self.rng, per_day=1)
-        self.runtime.worker.notify()
+        self.engine.doorbell.ring()
         self.made += 1
         self.round_rows = set(ledger.row_ids_after(before))
         for row_id in self.round_rows:

@@ -60,6 +60,7 @@ class DemoXero:
 
     @property
     def embedded(self) -> bool:
+        """The demo's own sandbox (served again on its saved books), not a server at ``url``."""
         return self.url is None
 
 

@@ -29,10 +29,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from pm_xero_plugin.core.doorbell import Doorbell
 from pm_xero_plugin.sync.sender import BatchSender
 from pm_xero_plugin.sync.worker import DEFAULT_LEASE_SECONDS, Worker
 from pm_xero_plugin.xero.auth import (
@@ -47,6 +48,9 @@ from pm_xero_plugin.xero.auth import (
 from pm_xero_plugin.xero.client import XeroAccountsSource, XeroClient
 from pm_xero_plugin.xero.ratelimit import Clock, RateLimiter
 from pm_xero_plugin.xero.tokens import TokenStore
+
+if TYPE_CHECKING:
+    from pm_xero_plugin.core.engine import Engine
 
 __all__ = ["AppConfig", "XeroRuntime"]
 
@@ -89,6 +93,7 @@ class AppConfig:
         )
 
     def oauth(self) -> OAuthConfig:
+        """The OAuth endpoints and credentials: the real Xero's, or those under ``url``."""
         if self.url:
             return OAuthConfig.for_base_url(
                 self.url,
@@ -116,17 +121,22 @@ class XeroRuntime:
 
     :param engine: the add-on's core (ledger, settings, rules).
     :param config: the Xero app.
+    :param doorbell: what the worker waits on between looks: the one the engine rings when rows
+        become ready (default: the engine's own).
     :param secret: the host's secret for this plugin (encrypts tokens at rest).
     :param transport: an httpx transport (tests mount the sandbox here); default real HTTP.
     :param request_hook: sees every Accounting request before it leaves (tests check the spec).
     :param clock: monotonic time and sleeping for the rate limiter, the client's retries and the
         worker's scheduling (default: the real clock). A Xero-compatible server running at a
         time scale (the benchmarks' sandbox) is matched by a clock that reads *its* time.
+    :param saved_settings: for a ``pm-xero worker`` process, which hears no
+        ``on_settings_saved``: reads the settings the host saved, so that the worker applies
+        them by itself every few seconds (``None``, in the host: the hook tells the engine).
     """
 
     def __init__(
         self,
-        engine: Any,
+        engine: Engine,
         config: AppConfig,
         *,
         secret: bytes,
@@ -138,10 +148,11 @@ class XeroRuntime:
         clock: Clock | None = None,
         batch_size: int = 50,
         lease_seconds: int = DEFAULT_LEASE_SECONDS,
-        follow_settings: bool = False,
+        doorbell: Doorbell | None = None,
+        saved_settings: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         self.engine = engine
-        self._follow_settings = follow_settings
+        self._saved_settings = saved_settings
         self._settings_checked = 0.0
         self.config = config
         self.oauth = config.oauth()
@@ -183,11 +194,12 @@ class XeroRuntime:
             engine.ledger,
             self.sender,
             now=engine.host.now,
+            doorbell=doorbell if doorbell is not None else engine.doorbell,
             threads=worker_threads,
             batch_size=batch_size,
             lease_seconds=lease_seconds,
             limiter=self.limiter,
-            before_dispatch=self._tick,
+            tick=self._tick,
             monotonic=time.monotonic if clock is None else clock.monotonic,
         )
 
@@ -198,21 +210,23 @@ class XeroRuntime:
         return {} if settings is None else settings.raw
 
     def _tick(self) -> None:
+        """The start of each worker loop: follow the host's saved settings (a worker process),
+        then let the engine open the gates time opened (a future start date reached)."""
         try:
-            if self._follow_settings:
-                self._reload_settings()
+            if self._saved_settings is not None:
+                self._reload_settings(self._saved_settings)
             self.engine.tick()
         except Exception:
             log.exception("xero: opening date gates failed; will try again")
 
-    def _reload_settings(self) -> None:
+    def _reload_settings(self, read: Callable[[], Mapping[str, Any]]) -> None:
         """A ``pm-xero worker`` process hears no ``on_settings_saved``: every few seconds it
         re-reads what the host saved, so codes, prefixes, switches and dates stay current."""
         now = time.monotonic()
         if now - self._settings_checked < SETTINGS_RECHECK_SECONDS:
             return
         self._settings_checked = now
-        saved = dict(self.engine.host.settings("xero") or {})
+        saved = dict(read() or {})
         current = self.engine.settings
         if saved and (current is None or dict(current.raw) != saved):
             log.info("xero: settings changed on the host; applying them in this worker")
@@ -265,9 +279,12 @@ class XeroRuntime:
         )
 
     def _probe(self, tenant_id: str) -> tuple[bool, str | None]:
+        """Whether ``tenant_id`` is reachable now, and if not what the admin should do."""
         if self.connection_for(tenant_id) is not None:
             return True, None
-        for location_id in self.engine.settings.locations_for_tenant(tenant_id):
+        settings = self.engine.settings
+        locations = [] if settings is None else settings.locations_for_tenant(tenant_id)
+        for location_id in locations:
             reason = self.tokens.reconnect_reason(location_id)
             if reason:
                 return False, f"reconnect to Xero ({reason})"
@@ -322,14 +339,17 @@ class XeroRuntime:
     # -- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start the worker thread, unless operators run ``pm-xero worker`` processes."""
         if self.config.worker == "thread":
             self.worker.start()
 
     def stop(self) -> None:
+        """Stop the worker (in-flight batches finish) and close the connections to Xero."""
         self.worker.stop()
         self.provider.close()
         self.http.close()
 
     def now(self) -> datetime:
+        """The host's clock (leases and retry times are on it)."""
         moment: datetime = self.engine.host.now()
         return moment

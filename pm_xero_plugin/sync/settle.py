@@ -35,18 +35,57 @@ MAX_ATTEMPTS = 12
 
 
 class RowToSend(Protocol):
-    """What the sender reads of a claimed ledger row."""
+    """What the sender reads of a claimed ledger row (read-only: the ledger's rows are frozen)."""
 
-    id: int
-    kind: str
-    host_id: str
-    tenant_id: str
-    location_id: str
-    payload: dict[str, Any]
-    xero_id: str | None
-    attempts: int
-    operation: str
-    uncertain: bool
+    @property
+    def id(self) -> int:
+        """The row's id in the ledger."""
+        ...
+
+    @property
+    def kind(self) -> str:
+        """``contact``, ``invoice`` …"""
+        ...
+
+    @property
+    def host_id(self) -> str:
+        """The host record's id."""
+        ...
+
+    @property
+    def tenant_id(self) -> str:
+        """The organisation it goes to."""
+        ...
+
+    @property
+    def location_id(self) -> str:
+        """The location it belongs to."""
+        ...
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The validated host record."""
+        ...
+
+    @property
+    def xero_id(self) -> str | None:
+        """Its id in Xero, once known."""
+        ...
+
+    @property
+    def attempts(self) -> int:
+        """Sends tried so far."""
+        ...
+
+    @property
+    def operation(self) -> str:
+        """``create``, ``update`` or ``void``."""
+        ...
+
+    @property
+    def uncertain(self) -> bool:
+        """A request went out with an unknown outcome: look it up first."""
+        ...
 
 
 @dataclass

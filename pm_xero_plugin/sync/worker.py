@@ -10,7 +10,14 @@ It runs as a thread inside the host (started on ``pm_startup``, stopped on ``pm_
   provoking concurrency 429s).
 * Claims use a lease: a worker that dies leaves rows that another worker reclaims once the lease
   expires, never lost and never sent twice (the sender looks up uncertain rows before re-sending).
-* New records wake the worker at once (:meth:`Worker.notify`), so they reach Xero within seconds.
+* New records wake the worker at once: it waits on the engine's
+  :class:`~pm_xero_plugin.core.doorbell.Doorbell`, rung when rows become ready, so they reach
+  Xero within seconds.
+* Each loop begins with one ``tick`` (the engine opens time-based gates there; a ``pm-xero
+  worker`` process also follows the settings the host saved), then looks at the ledger once.
+
+Everything the worker uses is handed to its constructor; nothing calls into it afterwards but
+the doorbell, and it calls nothing in the host.
 """
 
 from __future__ import annotations
@@ -23,11 +30,13 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
+from pm_xero_plugin.core.doorbell import Doorbell
+from pm_xero_plugin.ledger import Ledger, Row
 from pm_xero_plugin.sync.sender import BatchOutcome, BatchSender
 from pm_xero_plugin.xero.client import never_waiting_for_limits
 from pm_xero_plugin.xero.kinds import KINDS, SEND_ORDER
+from pm_xero_plugin.xero.ratelimit import RateLimiter
 from pm_xero_plugin.xero.retry import backoff_delay
 
 __all__ = ["DEFAULT_LEASE_SECONDS", "Worker", "WorkerStats"]
@@ -59,6 +68,7 @@ class WorkerStats:
     every process on the data directory –, a used-up minute or day, a 429)."""
 
     def add(self, tenant_id: str, outcome: BatchOutcome) -> None:
+        """Count one settled batch of ``tenant_id``."""
         self.batches += 1
         self.synced += outcome.synced
         self.failed += outcome.failed
@@ -70,21 +80,27 @@ class WorkerStats:
 class Worker:
     """Schedules :class:`~pm_xero_plugin.sync.sender.BatchSender` calls across tenants.
 
-    :param ledger: the ledger (``tenants_with_ready_work``, ``claim`` …).
+    :param ledger: the ledger (``tenants_with_ready_work``, ``claim_next`` …).
     :param sender: sends one claimed batch and settles its rows.
     :param now: the host clock (lease and retry times are on it).
+    :param doorbell: rung when rows become ready (by the engine) or a batch settled: the idle
+        loop looks again at once instead of at the next poll.
     :param threads: sending threads shared by all tenants.
     :param per_tenant: batches in flight per tenant at most.
     :param batch_size: rows per batch (Xero recommends at most 50 elements per request).
-    :param poll_seconds: how long to sleep when idle before looking again (also woken by notify).
+    :param poll_seconds: how long to sleep when idle before looking again (unless the doorbell
+        rings first).
+    :param limiter: Xero's per-organisation limits (``None``: none, as in some tests).
+    :param tick: called once at the start of every loop, before the ledger is looked at.
     """
 
     def __init__(
         self,
-        ledger: Any,
+        ledger: Ledger,
         sender: BatchSender,
         *,
         now: Callable[[], datetime],
+        doorbell: Doorbell,
         threads: int = 4,
         per_tenant: int = 2,
         batch_size: int = 50,
@@ -92,8 +108,8 @@ class Worker:
         poll_seconds: float = 0.5,
         monotonic: Callable[[], float] = time.monotonic,
         worker_id: str | None = None,
-        limiter: Any = None,
-        before_dispatch: Callable[[], None] | None = None,
+        limiter: RateLimiter | None = None,
+        tick: Callable[[], None] | None = None,
     ) -> None:
         self.ledger = ledger
         self.sender = sender
@@ -106,14 +122,14 @@ class Worker:
         self._monotonic = monotonic
         self.worker_id = worker_id or f"w-{uuid.uuid4().hex[:8]}"
         self._limiter = limiter
-        self._before_dispatch = before_dispatch
+        self._tick = tick
         self.stats = WorkerStats()
         self._lock = threading.Lock()
         self._inflight: dict[str, int] = {}
         self._blocked_until: dict[str, float] = {}
         self._paced_until: dict[str, float] = {}
         self._live_seen: dict[str, float] = {}
-        self._wake = threading.Event()
+        self._doorbell = doorbell
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -133,14 +149,10 @@ class Worker:
         """Stop claiming, let in-flight batches finish, and return. Nothing is lost: a batch
         still running at the timeout keeps its lease and is reclaimed after it expires."""
         self._stop.set()
-        self._wake.set()
+        self._doorbell.ring()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-
-    def notify(self) -> None:
-        """New work may be ready: look now instead of at the next poll."""
-        self._wake.set()
 
     def run(self, *, until_idle: bool = False, max_seconds: float | None = None) -> WorkerStats:
         """The scheduling loop. With ``until_idle`` it returns once nothing is ready or in flight
@@ -161,8 +173,7 @@ class Worker:
                     if until_idle and not dispatched and not self._busy() and not waiting_on_block:
                         break
                     if not dispatched:
-                        self._wake.wait(self._idle_wait())
-                        self._wake.clear()
+                        self._doorbell.wait(self._idle_wait())
             finally:
                 self._drain()
                 self._pool = None
@@ -186,8 +197,8 @@ class Worker:
 
         :return: (whether anything was submitted, whether ready work waits on a blocked tenant)
         """
-        if self._before_dispatch is not None:
-            self._before_dispatch()
+        if self._tick is not None:
+            self._tick()
         now = self._now()
         mono = self._monotonic()
         dispatched = False
@@ -236,7 +247,7 @@ class Worker:
             dispatched = True
         return dispatched, blocked
 
-    def _claim(self, tenant: str, now: datetime) -> tuple[str, list[Any]]:
+    def _claim(self, tenant: str, now: datetime) -> tuple[str, list[Row]]:
         # Live records first, then history, each in SEND_ORDER (ledger.claim_next): a new
         # record does not wait behind a back-sync's backlog of an earlier kind.
         kind, rows = self.ledger.claim_next(
@@ -249,7 +260,7 @@ class Worker:
         )
         return kind, list(rows)
 
-    def _send(self, tenant: str, kind: str, rows: list[Any]) -> None:
+    def _send(self, tenant: str, kind: str, rows: list[Row]) -> None:
         try:
             outcome = self.sender.send(tenant, kind, rows)
         except Exception as exc:
@@ -265,9 +276,9 @@ class Worker:
                 self._blocked_until[tenant] = self._monotonic() + outcome.blocked_for
                 self.stats.limit_waits += 1
             self.stats.add(tenant, outcome)
-        self._wake.set()
+        self._doorbell.ring()
 
-    def _back_off(self, rows: list[Any], exc: Exception) -> int:
+    def _back_off(self, rows: list[Row], exc: Exception) -> int:
         """Schedule crashed rows for a later attempt; returns how many were."""
         attempts = max((int(getattr(r, "attempts", 0)) for r in rows), default=0)
         next_at = self._now() + timedelta(seconds=backoff_delay(attempts + 1))

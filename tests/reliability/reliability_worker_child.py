@@ -44,10 +44,11 @@ def main() -> int:
             opened.engine.ledger,
             runtime.sender,
             now=opened.host.now,
+            doorbell=opened.engine.doorbell,
             threads=2,
             batch_size=10,
             limiter=runtime.limiter,
-            before_dispatch=opened.engine.tick,
+            tick=opened.engine.tick,
         )
         try:
             runtime.refresh_connections()

@@ -139,13 +139,14 @@ def running(
             opened.engine.ledger,
             runtime.sender,
             now=opened.host.now,
+            doorbell=opened.engine.doorbell,
             threads=threads,
             per_tenant=per_tenant,
             batch_size=batch_size,
             poll_seconds=0.02,
             monotonic=vt.monotonic,
             limiter=runtime.limiter,
-            before_dispatch=opened.engine.tick,
+            tick=opened.engine.tick,
         )
         try:
             runtime.refresh_connections()

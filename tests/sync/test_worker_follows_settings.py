@@ -18,7 +18,7 @@ def test_a_worker_process_applies_settings_the_host_saved_without_telling_it(
         AppConfig(client_id="app", client_secret="secret", url="http://127.0.0.1:9"),
         secret=b"k" * 32,
         data_dir=tmp_path,
-        follow_settings=True,
+        saved_settings=lambda: practice.host.settings("xero"),
     )
     try:
         assert practice.engine.settings is not None
@@ -27,7 +27,7 @@ def test_a_worker_process_applies_settings_the_host_saved_without_telling_it(
             "xero", settings(enabled=False), "2025-03-01T09:00:00+00:00"
         )
 
-        runtime._tick()  # what the worker does before each dispatch
+        runtime.worker.run(until_idle=True, max_seconds=5.0)  # one loop: nothing is ready
 
         assert practice.engine.settings is not None
         assert practice.engine.settings.enabled is False
