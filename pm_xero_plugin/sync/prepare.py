@@ -125,25 +125,25 @@ class Preparer:
             element["Name"] = distinct  # an admin's way out of a name Xero gives another
         if update:
             element["ContactID"] = row.xero_id
-        return Prepared(row, "POST" if update else "PUT", element, element["ContactNumber"])
+        return _by_natural_key("contact", row, "POST" if update else "PUT", element)
 
     def _invoice(self, tenant_id: str, row: RowToSend, m: OrgMapping, update: bool) -> Prepared:
         p = row.payload
         if row.operation == "void" and row.xero_id:
             element = void_invoice_payload(row.xero_id, p["number"], m)
-            return Prepared(row, "POST", element, element["InvoiceNumber"])
+            return _by_natural_key("invoice", row, "POST", element)
         contact_id = self._parent_id("contact", p["client_id"], tenant_id)
         element = invoice_payload(
             p, m, contact_id=contact_id, xero_invoice_id=row.xero_id if update else None
         )
-        return Prepared(row, "POST" if update else "PUT", element, element["InvoiceNumber"])
+        return _by_natural_key("invoice", row, "POST" if update else "PUT", element)
 
     def _credit_note(self, tenant_id: str, row: RowToSend, m: OrgMapping, update: bool) -> Prepared:
         contact_id = self._parent_id("contact", row.payload["client_id"], tenant_id)
         element = credit_note_payload(row.payload, m, contact_id=contact_id)
         if update:
             element["CreditNoteID"] = row.xero_id
-        return Prepared(row, "POST" if update else "PUT", element, element["CreditNoteNumber"])
+        return _by_natural_key("credit_note", row, "POST" if update else "PUT", element)
 
     def _allocation(self, tenant_id: str, row: RowToSend, m: OrgMapping, update: bool) -> Prepared:
         p = row.payload
@@ -164,9 +164,16 @@ class Preparer:
         allocation = next(a for a in p["allocations"] if a["invoice_id"] == invoice_host_id)
         invoice_id = self._parent_id("invoice", invoice_host_id, tenant_id)
         element = payment_payload(p, allocation, m, invoice_id=invoice_id)
-        return Prepared(row, "PUT", element, element["Reference"])
+        return _by_natural_key("payment", row, "PUT", element)
 
     def _overpayment(self, tenant_id: str, row: RowToSend, m: OrgMapping, update: bool) -> Prepared:
         contact_id = self._parent_id("contact", row.payload["client_id"], tenant_id)
         element = overpayment_payload(row.payload, m, contact_id=contact_id)
-        return Prepared(row, "PUT", element, element["Reference"])
+        return _by_natural_key("overpayment", row, "PUT", element)
+
+
+def _by_natural_key(kind: str, row: RowToSend, method: str, element: dict[str, Any]) -> Prepared:
+    """The row, keyed by the field its kind is found again by in Xero (``ContactNumber``…)."""
+    field = KINDS[kind].natural_key
+    assert field is not None, f"{kind} has no natural key"
+    return Prepared(row, method, element, str(element[field]))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.xero_client_fakes import FakeClock
+from support.xero_sandbox_client import Connected, connected_sandbox
 
 from pm_xero_plugin.xero.ratelimit import RateLimiter
 
@@ -29,3 +31,8 @@ def rng() -> random.Random:
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "tokens.sqlite3"
+
+
+@pytest.fixture
+def connected(tmp_path: Path) -> Iterator[Connected]:
+    yield from connected_sandbox(tmp_path)

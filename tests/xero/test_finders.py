@@ -1,0 +1,171 @@
+"""The exactly-once guard's look-ups, table-driven from the kinds: which of Xero's documents
+under our number or reference is ours, against the sandbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from support.xero_client_fakes import CONN
+from support.xero_sandbox_client import SPEC, Connected, contact, invoice
+
+from pm_xero_plugin.sandbox.spec_location import spec_missing_reason
+from pm_xero_plugin.xero.finders import Wanted, already_in_xero, find_by_key
+from pm_xero_plugin.xero.kinds import KINDS, SEND_ORDER, edit_refusal
+
+pytestmark = pytest.mark.skipif(SPEC is None, reason=spec_missing_reason())
+
+
+def made(c: Connected, endpoint: str, element: dict[str, Any], key: str) -> str:
+    [result] = c.client.send_batch(
+        c.tenant_id, CONN, "PUT", endpoint, [element], idempotency_key=key
+    )
+    assert result.ok, result.errors
+    assert result.xero_id is not None
+    return result.xero_id
+
+
+def payment(invoice_id: str, reference: str) -> dict[str, Any]:
+    return {
+        "Invoice": {"InvoiceID": invoice_id},
+        "Account": {"Code": "090"},
+        "Date": "2024-03-02",
+        "Amount": 10.0,
+        "Reference": reference,
+    }
+
+
+def test_every_kind_says_how_it_is_found_again_in_xero() -> None:
+    assert SEND_ORDER == (
+        "contact",
+        "invoice",
+        "credit_note",
+        "allocation",
+        "payment",
+        "overpayment",
+    )
+    for kind, info in KINDS.items():
+        assert info.kind == kind
+        # A look-up by natural key exactly where there is a natural key (an allocation is found
+        # on its credit note instead).
+        assert (info.natural_key is None) == (info.lookup is None), kind
+    assert KINDS["contact"].natural_key == "ContactNumber"
+    assert KINDS["payment"].natural_key == KINDS["overpayment"].natural_key == "Reference"
+
+
+def test_xero_cannot_edit_payments_or_allocations_and_says_so_once() -> None:
+    for kind in ("payment", "overpayment", "allocation"):
+        refusal = edit_refusal(kind)
+        assert refusal is not None
+        assert (
+            refusal[0]
+            == f"Xero does not allow editing a {kind.replace('_', ' ')} once it is recorded"
+        )
+        assert refusal[1] == "Delete it in Xero, then press retry to send the new version."
+    for kind in ("contact", "invoice", "credit_note"):
+        assert edit_refusal(kind) is None
+
+
+def test_an_invoice_is_adopted_for_a_create_but_a_deleted_one_never(connected: Connected) -> None:
+    c = connected
+    who = made(c, "Contacts", contact(1, "Ann Lee (C1)"), "c")
+    live = made(c, "Invoices", invoice("INV1", who), "i1")
+    gone = made(c, "Invoices", {**invoice("INV2", who), "Status": "DRAFT"}, "i2")
+    [deleted] = c.client.send_batch(
+        c.tenant_id,
+        CONN,
+        "POST",
+        "Invoices",
+        [{"InvoiceID": gone, "InvoiceNumber": "INV2", "Status": "DELETED"}],
+        idempotency_key="i2-del",
+    )
+    assert deleted.ok, deleted.errors
+    wanted = [Wanted(1, "INV1", {}), Wanted(2, "INV2", {}), Wanted(3, "INV3", {})]
+
+    found = already_in_xero(c.client, c.tenant_id, CONN, "invoice", wanted)
+
+    assert found == {1: live}
+    # An update adopts only the invoice it voided: a live one is an update still to send.
+    assert (
+        already_in_xero(
+            c.client, c.tenant_id, CONN, "invoice", [Wanted(1, "INV1", {}, create=False)]
+        )
+        == {}
+    )
+
+
+def test_a_payment_is_ours_only_on_the_same_invoice(connected: Connected) -> None:
+    c = connected
+    who = made(c, "Contacts", contact(1, "Ann Lee (C1)"), "c")
+    first = made(c, "Invoices", invoice("INV1", who), "i1")
+    second = made(c, "Invoices", invoice("INV2", who), "i2")
+    paid = made(c, "Payments", payment(first, "PAY7"), "p1")
+    wanted = [
+        Wanted(1, "PAY7", payment(first, "PAY7")),
+        Wanted(2, "PAY7", payment(second, "PAY7")),  # the same host payment's other part
+    ]
+
+    assert already_in_xero(c.client, c.tenant_id, CONN, "payment", wanted) == {1: paid}
+    assert [
+        p["PaymentID"]
+        for p in find_by_key(c.client, c.tenant_id, CONN, "payment", ["PAY7"])["PAY7"]
+    ] == [paid]
+
+
+def test_an_overpayment_without_its_reference_is_found_by_its_line(connected: Connected) -> None:
+    c = connected
+    who = made(c, "Contacts", contact(1, "Ann Lee (C1)"), "c")
+    element = {
+        "Type": "RECEIVE-OVERPAYMENT",
+        "Contact": {"ContactID": who},
+        "BankAccount": {"Code": "090"},
+        "Date": "2024-03-02",
+        "Reference": "PAY2",
+        "LineAmountTypes": "NoTax",
+        "LineItems": [
+            {
+                "Description": "Overpayment of PAY2",
+                "Quantity": 1.0,
+                "UnitAmount": 15.0,
+                "LineAmount": 15.0,
+            }
+        ],
+    }
+    over = made(c, "BankTransactions", element, "o")
+
+    found = already_in_xero(
+        c.client, c.tenant_id, CONN, "overpayment", [Wanted(9, "PAY2", element)]
+    )
+
+    assert found == {9: over}
+    another = {**element, "LineItems": [{**element["LineItems"][0], "LineAmount": 16.0}]}
+    assert (
+        already_in_xero(c.client, c.tenant_id, CONN, "overpayment", [Wanted(9, "PAY2", another)])
+        == {}
+    )
+
+
+def test_an_allocation_is_found_on_its_credit_note(connected: Connected) -> None:
+    c = connected
+    who = made(c, "Contacts", contact(1, "Ann Lee (C1)"), "c")
+    inv = made(c, "Invoices", invoice("INV1", who), "i1")
+    other = made(c, "Invoices", invoice("INV2", who), "i2")
+    note = {**invoice("CN1", who), "Type": "ACCRECCREDIT", "CreditNoteNumber": "CN1"}
+    del note["InvoiceNumber"], note["DueDate"]
+    note_id = made(c, "CreditNotes", note, "cn")
+    [applied] = c.client.allocate(
+        c.tenant_id,
+        CONN,
+        "CreditNotes",
+        note_id,
+        [{"Invoice": {"InvoiceID": inv}, "Amount": 5.0, "Date": "2024-03-02"}],
+        idempotency_key="a",
+    )
+    assert applied.ok, applied.errors
+    wanted = [
+        Wanted(1, note_id, {"Invoice": {"InvoiceID": inv}}),
+        Wanted(2, note_id, {"Invoice": {"InvoiceID": other}}),
+    ]
+
+    assert already_in_xero(c.client, c.tenant_id, CONN, "allocation", wanted) == {1: note_id}
+    assert find_by_key(c.client, c.tenant_id, CONN, "allocation", [note_id]) == {}
