@@ -361,6 +361,7 @@ def status_command(
     --search list matching rows instead (each with its reason and ways out); --all lists every
     one."""
     from pm_xero_plugin.dashboard.rows import RowFilter, excluded_summary, find
+    from pm_xero_plugin.dashboard.status import build as build_status
 
     wanted = RowFilter(
         states=states,
@@ -371,7 +372,7 @@ def status_command(
     )
     with open_data_dir(data_dir, write=False) as opened:
         _check_location(opened, location_id)
-        status = opened.engine.status(location_id)
+        status = build_status(opened.engine, location_id)
         excluded = excluded_summary(opened.engine, location_id)
         rows, total = find(opened.engine, wanted) if wanted.narrowed or show_all else ([], 0)
     for section in status.get("sections") or []:

@@ -19,7 +19,7 @@ import json
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -28,12 +28,17 @@ from typing import Any, Protocol
 from hookspecs.host import HistoryKind, Host
 from pm_xero_plugin.core import rules
 from pm_xero_plugin.core.doorbell import Doorbell
-from pm_xero_plugin.dashboard import status
+from pm_xero_plugin.core.gates import (
+    dep_facts,
+    dep_keys,
+    finish_contact_sync_if_done,
+    open_ledger,
+    tenant_facts,
+)
 from pm_xero_plugin.inputs.records import capped_raw, payload_json, validate_record
 from pm_xero_plugin.inputs.settings import Settings, check_codes, parse_settings
-from pm_xero_plugin.ledger import Facts, NewRow, Row, SqliteLedger
-from pm_xero_plugin.ledger.sqlite import LIVE
-from pm_xero_plugin.ledger.states import EXTERNAL_GATES, RULE_GATES
+from pm_xero_plugin.ledger import LIVE, Facts, Ledger, NewRow, Row
+from pm_xero_plugin.ledger.states import EXTERNAL_GATES, RULE_GATES, Gate, State
 
 __all__ = ["BATCH", "AccountsSource", "Engine"]
 
@@ -58,9 +63,17 @@ _MAX_CONTACT_NAME = 255
 class AccountsSource(Protocol):
     """Where an organisation's chart of accounts comes from (the Xero client, or a fake)."""
 
-    def accounts(self, tenant_id: str) -> list[dict[str, Any]]: ...
-    def tax_rates(self, tenant_id: str) -> list[dict[str, Any]]: ...
-    def tracking_categories(self, tenant_id: str) -> list[dict[str, Any]]: ...
+    def accounts(self, tenant_id: str) -> list[dict[str, Any]]:
+        """The organisation's accounts (Xero's ``Accounts`` elements)."""
+        ...
+
+    def tax_rates(self, tenant_id: str) -> list[dict[str, Any]]:
+        """The organisation's tax rates (Xero's ``TaxRates`` elements)."""
+        ...
+
+    def tracking_categories(self, tenant_id: str) -> list[dict[str, Any]]:
+        """The organisation's tracking categories and their options."""
+        ...
 
 
 @dataclass
@@ -105,17 +118,19 @@ class Engine:
     def __init__(
         self,
         host: Host,
-        ledger: SqliteLedger | None = None,
+        ledger: Ledger | None = None,
         *,
         doorbell: Doorbell | None = None,
         accounts_source: AccountsSource | None = None,
     ) -> None:
         self.host = host
         self.doorbell = doorbell or Doorbell()
-        self.ledger = ledger or SqliteLedger(
-            host.data_dir("xero") / "ledger.sqlite3", clock=host.now
+        self.ledger: Ledger = ledger or open_ledger(
+            host.data_dir("xero") / "ledger.sqlite3",
+            clock=host.now,
+            doorbell=self.doorbell,
+            missing=self._missing_invoice,
         )
-        self.ledger.on_ready.append(self.doorbell.ring)
         self.accounts_source = accounts_source
         self.connection_probe: Callable[[str], tuple[bool, str | None]] | None = None
         """Set by the Xero runtime: whether an organisation is reachable now (and why not), asked
@@ -130,12 +145,11 @@ class Engine:
         self._any_rejected = any(c["state"] == "rejected" for c in self.ledger.counts())
         self._refresh_locations()
         self.apply_settings(dict(host.settings("xero") or {}), catch_up=False)
-        self.ledger.on_poll.append(self.tick)
-        self.ledger.dep_fallback = self._dep
 
     # -- lifecycle and small helpers ------------------------------------------------------------
 
     def close(self) -> None:
+        """Run the shutdown callbacks (the worker stops first), then close the ledger."""
         for callback in list(self.on_shutdown):
             try:
                 callback()
@@ -145,9 +159,11 @@ class Engine:
 
     @property
     def settings(self) -> Settings | None:
+        """The settings in force (``None`` until valid ones were saved)."""
         return self._settings
 
     def note_hook_error(self, hook: str, exc: BaseException) -> None:
+        """Keep an exception caught at the hook boundary for the dashboard."""
         self.hook_errors.append(
             {"hook": hook, "error": f"{type(exc).__name__}: {exc}"[:500], "at": self._iso_now()}
         )
@@ -194,7 +210,7 @@ class Engine:
 
     def _context(self, dep: rules.DepLookup | None = None) -> rules.RuleContext:
         settings = self._settings
-        tenants = {t.tenant_id: t.facts() for t in self.ledger.tenants()}
+        tenants = {t.tenant_id: tenant_facts(t) for t in self.ledger.tenants()}
         return rules.RuleContext(
             enabled=self.enabled(),
             start_date=settings.start_date if settings else None,
@@ -206,15 +222,22 @@ class Engine:
             dep=dep or self._dep,
         )
 
+    def _missing_invoice(self, kind: str, host_id: str, tenant_id: str) -> rules.DepFacts | None:
+        """A parent the ledger has no row for: an invoice dated before the window is looked up
+        in the host, so a payment to it is told *why* it waits."""
+        if kind == "invoice":
+            record = self.host.get_record("invoices", host_id)
+            if record is not None:
+                return rules.DepFacts(False, str(record.get("date") or "") or None)
+        return None
+
     def _dep(self, kind: str, host_id: str, tenant_id: str) -> rules.DepFacts | None:
         """A dependency from the ledger; an invoice the ledger never saw (dated before the
         window) is looked up in the host, so a payment to it is told *why* it waits."""
         found = self.ledger.dep(kind, host_id, tenant_id)
-        if found is None and kind == "invoice":
-            record = self.host.get_record("invoices", host_id)
-            if record is not None:
-                return rules.DepFacts(False, str(record.get("date") or "") or None)
-        return found
+        if found is None:
+            return self._missing_invoice(kind, host_id, tenant_id)
+        return dep_facts(found)
 
     # -- settings -------------------------------------------------------------------------------
 
@@ -387,15 +410,8 @@ class Engine:
         )
         return errors
 
-    def refresh_accounts(self, tenant_id: str) -> list[str]:
-        """Re-read an organisation's chart of accounts from Xero and re-check the codes."""
-        for what in ("accounts", "tax_rates", "tracking_categories"):
-            self._chart(tenant_id, what, refresh=True)
-        errors = self._verify_codes(tenant_id)
-        self.reevaluate(tenant_id=tenant_id)
-        return errors
-
     def set_accounts_source(self, source: AccountsSource | None) -> None:
+        """Where charts of accounts come from from now on (``None``: not connected)."""
         self.accounts_source = source
 
     def set_connection(
@@ -431,32 +447,41 @@ class Engine:
                 continue
             if self._today(location_id) >= settings.start_date:
                 self._start_reached.add(location_id)
-                self._regate(
-                    "state = 'waiting' AND gate = 'start_date_future' AND location_id = ?",
-                    (location_id,),
-                )
+                self._regate_waiting(Gate.START_DATE_FUTURE, location_id=location_id)
 
     def reevaluate(self, tenant_id: str | None = None) -> None:
         """Recompute the gate of every row still on its way (of one organisation, or all)."""
-        rule_gates = ",".join(f"'{g}'" for g in RULE_GATES)
-        where = (
-            f"(state IN ('ready', 'retrying') OR (state = 'waiting' AND gate IN ({rule_gates})))"
+        self._regate(
+            lambda after: self.ledger.on_their_way(
+                RULE_GATES, tenant_id=tenant_id, after_id=after, limit=BATCH
+            )
         )
-        if tenant_id is None:
-            self._regate(where, ())
-        else:
-            self._regate(where + " AND tenant_id = ?", (tenant_id,))
 
-    def _batch_dep(self, facts: Iterable[Facts], extra: Iterable[_Item] = ()) -> rules.DepLookup:
+    def _regate_waiting(
+        self, gate: Gate, *, tenant_id: str | None = None, location_id: str | None = None
+    ) -> None:
+        """Recompute the gates of the rows waiting behind ``gate`` (of an organisation or a
+        location)."""
+        self._regate(
+            lambda after: self.ledger.waiting_behind(
+                (gate,), tenant_id=tenant_id, location_id=location_id, after_id=after, limit=BATCH
+            )
+        )
+
+    def _batch_dep(
+        self, facts: Iterable[rules.RowFacts], extra: Iterable[_Item] = ()
+    ) -> rules.DepLookup:
         """A dependency look-up for a page of rows: one query, not one per row."""
-        keys = _dep_keys(facts)
+        keys = dep_keys(facts)
         known: dict[tuple[str, str, str], rules.DepFacts] = {
             key: rules.DepFacts(False, item.doc_date, item.include_before_start)
             for item in extra
             for key in [item.key]
         }
-        for key, found in self.ledger.facts(keys).items():
-            known[key] = rules.DepFacts(found.satisfied, found.doc_date, found.include_before_start)
+        for key, parent in self.ledger.dep_facts(keys).items():
+            known[key] = rules.DepFacts(
+                dep_facts(parent).satisfied, parent.doc_date, parent.include_before_start
+            )
 
         def lookup(kind: str, host_id: str, tenant_id: str) -> rules.DepFacts | None:
             hit = known.get((kind, host_id, tenant_id))
@@ -464,8 +489,8 @@ class Engine:
 
         return lookup
 
-    def _regate(self, where: str, params: tuple[Any, ...]) -> None:
-        """Recompute the gates of matching rows, a page per transaction.
+    def _regate(self, page_of: Callable[[int], list[Facts]]) -> None:
+        """Recompute the gates of rows, a page per transaction (``page_of(after_id)``).
 
         Each page is read and written in one write transaction, so a worker cannot claim a row
         between the read and the write (it would otherwise be pulled out from under it)."""
@@ -473,7 +498,7 @@ class Engine:
         missing_contacts: list[Facts] = []
         while True:
             with self.ledger.transaction():
-                page = self.ledger.facts_where(where, params, after_id=after, limit=BATCH)
+                page = page_of(after)
                 if not page:
                     break
                 after = page[-1].id
@@ -494,12 +519,18 @@ class Engine:
                         and ctx.dep("contact", f.dep_contact, f.tenant_id) is None
                     ):
                         missing_contacts.append(f)
-                self.ledger.transition_many(to_ready, "ready")
+                self._make_ready(to_ready)
                 for (name, detail), ids in to_wait.items():
-                    self.ledger.transition_many(ids, "waiting", gate=name, detail=detail)
+                    self.ledger.transition_many(ids, State.WAITING, gate=name, detail=detail)
         for f in missing_contacts:
             assert f.dep_contact is not None
             self._ensure_contact(f.dep_contact, f.tenant_id, f.location_id)
+
+    def _make_ready(self, row_ids: Sequence[int], **changes: Any) -> None:
+        """Move rows to ``ready`` and ring the doorbell (the worker may be waiting)."""
+        if row_ids:
+            self.ledger.transition_many(row_ids, State.READY, **changes)
+            self.doorbell.ring()
 
     # -- recording host events ------------------------------------------------------------------
 
@@ -731,7 +762,7 @@ class Engine:
         with self.ledger.transaction():
             # Looked up inside the write transaction: a worker cannot claim a row between the
             # look-up and the write, so the edit rules see the state they act on.
-            deps = self.ledger.dep_facts(_dep_keys(items))
+            deps = {k: dep_facts(p) for k, p in self.ledger.dep_facts(dep_keys(items)).items()}
             if ensure_contacts:
                 missing = sorted(
                     {
@@ -745,9 +776,13 @@ class Engine:
                     self._ensure_contact(client_id, tenant, location)
             ctx = self._context(self._dep_lookup(deps, by_key))
             priority = LIVE if live else 0
-            inserted = self.ledger.insert_new(
-                [_new_row(item, rules.gates_for(item, ctx), priority) for item in items]
-            )
+            new_rows = [_new_row(item, rules.gates_for(item, ctx), priority) for item in items]
+            inserted = self.ledger.insert_new(new_rows)
+            if any(
+                new and row.state == State.READY
+                for row, new in zip(new_rows, inserted, strict=True)
+            ):
+                self.doorbell.ring()
             fresh = [item for item, new in zip(items, inserted, strict=True) if new]
             for item in fresh:
                 if item.kind == "invoice" and (
@@ -769,7 +804,7 @@ class Engine:
                         self._update(current, item, event, ctx, live=live)
             if live:
                 self.ledger.raise_priority(
-                    key for key in _dep_keys(items) if not (deps.get(key) or _NOT_SENT).satisfied
+                    key for key in dep_keys(items) if not (deps.get(key) or _NOT_SENT).satisfied
                 )
         self._supersede_rejected(items)
 
@@ -851,11 +886,15 @@ class Engine:
             # Payments and allocations already cleared to go against the version Xero has now
             # wait for this edit (rules.dependency_satisfied): sent first, Xero would refuse a
             # payment of the new total, or refuse the edit of an invoice now paid.
-            dep_column = "dep_invoice" if item.kind == "invoice" else "dep_credit_note"
             self._regate(
-                f"state IN ('ready', 'retrying') AND tenant_id = ? AND {dep_column} = ? "
-                "AND kind IN ('payment', 'allocation', 'overpayment')",
-                (current.tenant_id, current.host_id),
+                lambda after: ledger.cleared_against(
+                    item.kind,
+                    current.host_id,
+                    current.tenant_id,
+                    ("payment", "allocation", "overpayment"),
+                    after_id=after,
+                    limit=BATCH,
+                )
             )
 
     def _regate_one(
@@ -864,7 +903,8 @@ class Engine:
         gate = rules.gates_for(_as_facts(item, current.include_before_start), ctx)
         fields.update(message=None, field=None, hint=None)
         if gate is None:
-            self.ledger.transition(current.id, "ready", **fields)
+            self.ledger.transition(current.id, State.READY, **fields)
+            self.doorbell.ring()
         else:
             self.ledger.transition(
                 current.id, "waiting", gate=gate.name, detail=gate.detail, **fields
@@ -879,11 +919,8 @@ class Engine:
                 "Delete it in Xero, then press retry to send the new version.",
             )
         if kind in ("invoice", "credit_note"):
-            paid = self.ledger.facts_where(
-                "tenant_id = ? AND dep_invoice = ? AND kind IN ('payment', 'allocation') "
-                "AND (state = 'synced' OR xero_id IS NOT NULL)",
-                (current.tenant_id, current.host_id),
-                limit=1,
+            paid = self.ledger.in_xero_against(
+                current.host_id, current.tenant_id, ("payment", "allocation")
             )
             if kind == "invoice" and paid:
                 return (
@@ -971,10 +1008,7 @@ class Engine:
                 continue
             if self.ledger.tenant(tenant).contact_sync == "not_started":
                 self.ledger.set_tenant(tenant, contact_sync="running")
-                self._regate(
-                    "state = 'waiting' AND gate = 'contact_sync_not_started' AND tenant_id = ?",
-                    (tenant,),
-                )
+                self._regate_waiting(Gate.CONTACT_SYNC_NOT_STARTED, tenant_id=tenant)
             tenants.add(tenant)
             self._stream(
                 f"contacts:{loc}",
@@ -984,7 +1018,7 @@ class Engine:
                 until=None,
             )
         for tenant in sorted(tenants):
-            self.ledger.finish_contact_sync_if_done(tenant)
+            finish_contact_sync_if_done(self.ledger, tenant, self.doorbell)
 
     def backfill(
         self, location_id: str | None, since: date | None, until: date | None = None
@@ -1067,37 +1101,40 @@ class Engine:
     ) -> int:
         """Send again: one row, or every failed (or held by Xero, e.g. lock date) row of a kind
         and/or organisation. Rows go through the rules again. Returns how many moved."""
-        external = ",".join(f"'{g}'" for g in EXTERNAL_GATES)
-        where = f"(state = 'failed' OR (state = 'waiting' AND gate IN ({external})))"
-        params: list[Any] = []
         if row_id is not None:
-            where = "state IN ('failed', 'excluded', 'retrying', 'waiting') AND id = ?"
-            params.append(row_id)
-        if kind is not None:
-            where += " AND kind = ?"
-            params.append(kind)
-        if tenant_id is not None:
-            where += " AND tenant_id = ?"
-            params.append(tenant_id)
+            one = self.ledger.get(row_id)
+            retryable = (State.FAILED, State.EXCLUDED, State.RETRYING, State.WAITING)
+            found = [one] if one is not None and one.state in retryable else []
+            found = [
+                r for r in found if kind in (None, r.kind) and tenant_id in (None, r.tenant_id)
+            ]
+            return self._send_again(found)
         moved = 0
         after = 0
         while True:
             with self.ledger.transaction():  # read and write together: see _regate
-                page = self.ledger.facts_where(where, params, after_id=after, limit=BATCH)
+                page = self.ledger.retryable(
+                    EXTERNAL_GATES, kind=kind, tenant_id=tenant_id, after_id=after, limit=BATCH
+                )
                 if not page:
                     return moved
                 after = page[-1].id
-                ctx = self._context(self._batch_dep(page))
-                for f in page:
-                    gate = rules.gates_for(f, ctx)
-                    if gate is None:
-                        self.ledger.transition(f.id, "ready", message=None)
-                    else:
-                        self.ledger.transition(
-                            f.id, "waiting", gate=gate.name, detail=gate.detail, message=None
-                        )
-                    self.ledger.add_log(f.id, "retry", "admin retry")
-                    moved += 1
+                moved += self._send_again(page)
+
+    def _send_again(self, page: Sequence[Row | Facts]) -> int:
+        """Put rows through the rules again (an admin's retry); returns how many moved."""
+        with self.ledger.transaction():
+            ctx = self._context(self._batch_dep(page))
+            for f in page:
+                gate = rules.gates_for(f, ctx)
+                if gate is None:
+                    self._make_ready([f.id], message=None)
+                else:
+                    self.ledger.transition(
+                        f.id, State.WAITING, gate=gate.name, detail=gate.detail, message=None
+                    )
+                self.ledger.add_log(f.id, "retry", "admin retry")
+        return len(page)
 
     def resolve(self, row_id: int) -> None:
         """Hide a failure that was fixed by hand in Xero (counted as synced; its dependants go)
@@ -1116,7 +1153,7 @@ class Engine:
             self.ledger.transition(row_id, "excluded", detail="excluded by an admin")
             self.ledger.add_log(row_id, "excluded", "excluded by an admin")
         if row.kind == "contact":
-            self.ledger.finish_contact_sync_if_done(row.tenant_id)
+            finish_contact_sync_if_done(self.ledger, row.tenant_id, self.doorbell)
 
     def include_parent_invoice(self, row_id: int) -> None:
         """Send the invoice a payment (or credit-note allocation) pays, although it is dated
@@ -1140,10 +1177,11 @@ class Engine:
             item.include_before_start = True
             self._write([item], event="created")
         self.ledger.add_log(row_id, "include_parent_invoice", f"invoice {row.dep_invoice}")
+        invoice_id = row.dep_invoice
         self._regate(
-            "(state IN ('ready', 'retrying') OR state = 'waiting') AND tenant_id = ? "
-            "AND ((kind = 'invoice' AND host_id = ?) OR dep_invoice = ?)",
-            (row.tenant_id, row.dep_invoice, row.dep_invoice),
+            lambda after: self.ledger.invoice_with_dependants(
+                invoice_id, row.tenant_id, after_id=after, limit=BATCH
+            )
         )
 
     def link_contact(self, row_id: int, contact_id: str | None = None) -> None:
@@ -1173,7 +1211,7 @@ class Engine:
             )
             stamp = same and not match.get("ContactNumber")
             if stamp:
-                self.ledger.transition(row_id, "ready", operation="update")
+                self._make_ready([row_id], operation="update")
             self.ledger.add_log(
                 row_id,
                 "linked",
@@ -1200,7 +1238,7 @@ class Engine:
             self.ledger.set_fields(row_id, xero_name=chosen, xero_match=None)
             self.ledger.add_log(row_id, "distinct_name", f"to be created as {chosen!r}")
             self.retry(row_id=row_id)
-            self.ledger.tell_dependants(row.host_id, row.tenant_id)
+            self.ledger.describe_contact_wait(row.host_id, row.tenant_id, None)
         return chosen
 
     def our_contact(self, row: Row) -> tuple[str | None, str | None]:
@@ -1233,48 +1271,11 @@ class Engine:
         suffix = f" ({number}, {where})"
         return core[: _MAX_CONTACT_NAME - len(suffix)].rstrip() + suffix
 
-    def contact_conflicts(self, location_id: str | None = None) -> list[dict[str, Any]]:
-        """Contacts held because Xero gives their name to a contact that is not provably
-        ours, with the documents waiting for each and the ways out (dashboard and preview)."""
-        return status.contact_conflicts(self, location_id)
-
     def _row(self, row_id: int) -> Row:
         row = self.ledger.get(row_id)
         if row is None:
             raise KeyError(f"no ledger row {row_id}")
         return row
-
-    # -- dashboard ------------------------------------------------------------------------------
-
-    def status(self, location_id: str | None = None) -> dict[str, Any]:
-        """The dashboard data (shape documented in :mod:`pm_xero_plugin.dashboard.status`)."""
-        self.tick()
-        return status.build(self, location_id)
-
-
-class _HasDeps(Protocol):
-    @property
-    def tenant_id(self) -> str: ...
-    @property
-    def dep_contact(self) -> str | None: ...
-    @property
-    def dep_invoice(self) -> str | None: ...
-    @property
-    def dep_credit_note(self) -> str | None: ...
-
-
-def _dep_keys(items: Iterable[_HasDeps]) -> list[tuple[str, str, str]]:
-    """The rows ``items`` (new items or ledger facts) depend on: their contact, invoice and
-    credit note, in their tenant."""
-    keys: list[tuple[str, str, str]] = []
-    for item in items:
-        if item.dep_contact:
-            keys.append(("contact", item.dep_contact, item.tenant_id))
-        if item.dep_invoice:
-            keys.append(("invoice", item.dep_invoice, item.tenant_id))
-        if item.dep_credit_note:
-            keys.append(("credit_note", item.dep_credit_note, item.tenant_id))
-    return keys
 
 
 def _as_facts(item: _Item, include_before_start: bool | None = None) -> Facts:

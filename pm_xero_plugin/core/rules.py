@@ -69,21 +69,44 @@ class RowFacts(Protocol):
     """What the rules read of a row (:class:`pm_xero_plugin.ledger.Row` has these)."""
 
     @property
-    def kind(self) -> str: ...
+    def kind(self) -> str:
+        """The record kind (``invoice``, ``payment`` …)."""
+        ...
+
     @property
-    def location_id(self) -> str: ...
+    def location_id(self) -> str:
+        """The host location the record belongs to."""
+        ...
+
     @property
-    def tenant_id(self) -> str: ...
+    def tenant_id(self) -> str:
+        """The Xero organisation (``""``: none linked yet)."""
+        ...
+
     @property
-    def doc_date(self) -> str | None: ...
+    def doc_date(self) -> str | None:
+        """The local business date the start date is compared with."""
+        ...
+
     @property
-    def dep_contact(self) -> str | None: ...
+    def dep_contact(self) -> str | None:
+        """The contact (host id) it needs in Xero first."""
+        ...
+
     @property
-    def dep_invoice(self) -> str | None: ...
+    def dep_invoice(self) -> str | None:
+        """The invoice (host id) it pays or is allocated to."""
+        ...
+
     @property
-    def dep_credit_note(self) -> str | None: ...
+    def dep_credit_note(self) -> str | None:
+        """The credit note (host id) an allocation comes from."""
+        ...
+
     @property
-    def include_before_start(self) -> bool: ...
+    def include_before_start(self) -> bool:
+        """An admin chose to send it although dated before the start date."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -136,17 +159,6 @@ def dependency_satisfied(kind: str, state: str, xero_id: str | None) -> bool:
     if kind in MONEY_DOCUMENT_KINDS:
         return state == "synced" or (xero_id is not None and state in _SETTLED)
     return xero_id is not None or state == "synced"
-
-
-def dependency_satisfied_sql() -> str:
-    """:func:`dependency_satisfied` as an SQL expression over the ledger's ``rows`` columns."""
-    kinds = ", ".join(f"'{k}'" for k in sorted(MONEY_DOCUMENT_KINDS))
-    settled = ", ".join(f"'{s}'" for s in sorted(_SETTLED))
-    return (
-        f"(CASE WHEN kind IN ({kinds}) THEN state = 'synced' "
-        f"OR (xero_id IS NOT NULL AND state IN ({settled})) "
-        "ELSE xero_id IS NOT NULL OR state = 'synced' END)"
-    )
 
 
 def held_reason(state: str, gate: str | None) -> str | None:

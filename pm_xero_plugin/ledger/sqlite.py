@@ -11,30 +11,32 @@ a re-entrant lock (SQLite serialises writers anyway).
 
 from __future__ import annotations
 
-import functools
 import json
 import operator
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pm_xero_plugin.core import rules
 from pm_xero_plugin.ledger.migrations import migrate
 from pm_xero_plugin.ledger.states import (
     ACTIVE_STATES,
     ADMIN_GATES,
     INITIAL_STATES,
+    KINDS,
     IllegalTransition,
     allowed_from,
 )
+from pm_xero_plugin.ledger.types import LIVE, Facts, NewRow, Parent, Row, TenantRecord
 
-__all__ = ["Facts", "NewRow", "Row", "SqliteLedger", "TenantRecord"]
+if TYPE_CHECKING:
+    from pm_xero_plugin.ledger.interface import Dependants, Ledger
+
+__all__ = ["SATISFIED_SQL", "Facts", "NewRow", "Row", "SqliteLedger", "TenantRecord"]
 
 _MAX_TEXT = 16_384
 """Cap on a stored reply or message: the log is for people, not a copy of Xero's database."""
@@ -81,12 +83,24 @@ _UPDATABLE = frozenset(
 )
 
 
-def _ts(moment: datetime | None) -> float | None:
-    return None if moment is None else moment.timestamp()
-
-
 def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _in(column: str, values: Collection[str]) -> tuple[str, list[Any]]:
+    """``column IN (?, …)`` and its parameters (``0`` – nothing – for no values)."""
+    if not values:
+        return "0", []
+    return f"{column} IN ({','.join('?' * len(values))})", [str(v) for v in values]
+
+
+def _also(where: str, params: list[Any], **equal: str | None) -> tuple[str, list[Any]]:
+    """``where`` narrowed by ``column = value`` for each value given (``None``: not narrowed)."""
+    for column, value in equal.items():
+        if value is not None:
+            where += f" AND {column} = ?"
+            params = [*params, value]
+    return where, params
 
 
 def _cap(text: str | None) -> str | None:
@@ -95,148 +109,23 @@ def _cap(text: str | None) -> str | None:
     return text[:_MAX_TEXT] + f"… [{len(text)} characters, cut]"
 
 
-@dataclass(frozen=True)
-class Row:
-    """One host record for one organisation, as the worker and the dashboard see it."""
-
-    id: int
-    kind: str
-    host_id: str
-    tenant_id: str
-    location_id: str
-    state: str
-    gate: str | None
-    detail: str | None
-    doc_date: str | None
-    number: int | None
-    dep_contact: str | None
-    dep_invoice: str | None
-    dep_credit_note: str | None
-    include_before_start: bool
-    payload: dict[str, Any]
-    """The validated host record (latest version); for ``rejected`` rows the capped raw input."""
-    payload_hash: str
-    operation: str
-    """``create``, ``update`` (an edit after it reached Xero) or ``void``."""
-    pending_op: str | None
-    xero_id: str | None
-    attempts: int
-    next_at: datetime | None
-    lease_until: datetime | None
-    uncertain: bool
-    """A request went out and its outcome is unknown: look it up in Xero before re-sending."""
-    message: str | None
-    field: str | None
-    hint: str | None
-    updated_at: datetime | None
-    priority: int = 0
-    """1 for a live record (made through a hook, or needed by one), 0 for history."""
-    xero_match: dict[str, Any] | None = None
-    """A contact held behind ``contact_name_taken``: the Xero contact that has its name."""
-    xero_name: str | None = None
-    """A contact an admin chose to create under a distinct name: that name."""
-
-
-LIVE = 1
-"""``priority`` of a live record: claimed before history of its organisation."""
-
-
-@dataclass(frozen=True)
-class Facts:
-    """A row without its payload: what the rules and the bulk re-evaluations need."""
-
-    id: int
-    kind: str
-    host_id: str
-    tenant_id: str
-    location_id: str
-    state: str
-    gate: str | None
-    doc_date: str | None
-    dep_contact: str | None
-    dep_invoice: str | None
-    dep_credit_note: str | None
-    include_before_start: bool
-    xero_id: str | None
-    payload_hash: str
-    operation: str
-    number: int | None
-
-    @property
-    def satisfied(self) -> bool:
-        """Xero has this record as its dependants need it (so they may go)."""
-        return rules.dependency_satisfied(self.kind, self.state, self.xero_id)
-
-
-@dataclass
-class NewRow:
-    """A row to insert (``state`` must be an initial state: waiting, ready or rejected)."""
-
-    kind: str
-    host_id: str
-    tenant_id: str
-    location_id: str
-    state: str
-    payload: str
-    payload_hash: str
-    gate: str | None = None
-    detail: str | None = None
-    doc_date: str | None = None
-    number: int | None = None
-    dep_contact: str | None = None
-    dep_invoice: str | None = None
-    dep_credit_note: str | None = None
-    include_before_start: bool = False
-    message: str | None = None
-    field: str | None = None
-    priority: int = 0
-
-
-@dataclass(frozen=True)
-class TenantRecord:
-    """Per-organisation sync state kept in the ledger."""
-
-    tenant_id: str
-    connected: bool
-    connection_reason: str | None
-    codes_state: str
-    codes_detail: str | None
-    contact_sync: str
-    data_synced_at: datetime | None
-
-    def facts(self) -> rules.TenantFacts:
-        return rules.TenantFacts(
-            connected=self.connected,
-            connection_reason=self.connection_reason,
-            codes_state=self.codes_state,
-            codes_detail=self.codes_detail,
-            contact_sync=self.contact_sync,
-        )
-
-
-def _lookup_in(
-    known: Mapping[tuple[str, str, str], Facts], fallback: rules.DepLookup | None
-) -> rules.DepLookup:
-    def lookup(kind: str, host_id: str, tenant_id: str) -> rules.DepFacts | None:
-        found = known.get((kind, host_id, tenant_id))
-        if found is None:
-            return fallback(kind, host_id, tenant_id) if fallback else None
-        return rules.DepFacts(
-            found.satisfied,
-            found.doc_date,
-            found.include_before_start,
-            None if found.satisfied else rules.held_reason(found.state, found.gate),
-        )
-
-    return lookup
-
-
 _COUNT_KEY = operator.itemgetter(2, 3, 0, 4, 5)
 """(tenant, location, kind, state, gate) of an insert's parameters: its ``counts`` key."""
 
-_dep_facts = functools.lru_cache(maxsize=4096)(rules.DepFacts)
-"""Shared :class:`rules.DepFacts` (frozen) for the few distinct facts a batch's dependencies
-have: a backfill looks up one per row."""
+_DOCUMENT_KINDS = tuple(k for k in KINDS if k != "contact")
+"""Every kind but contacts: the first of them to reach Xero locks the start date."""
+
+_DEP_COLUMN = {"contact": "dep_contact", "invoice": "dep_invoice", "credit_note": "dep_credit_note"}
+"""The column a row names the parent of a kind in (what it waits for)."""
+
+SATISFIED_SQL = (
+    "(CASE WHEN kind IN ('credit_note', 'invoice') THEN state = 'synced' "
+    "OR (xero_id IS NOT NULL AND state IN ('excluded', 'failed')) "
+    "ELSE xero_id IS NOT NULL OR state = 'synced' END)"
+)
+"""``pm_xero_plugin.core.rules.dependency_satisfied`` as SQL over a row's columns, for
+:meth:`SqliteLedger.raise_priority` (which climbs a live record's dependencies in the database).
+The rule is defined in core; ``tests/core/test_dependency_rule.py`` pins that this agrees."""
 
 
 class SqliteLedger:
@@ -245,11 +134,22 @@ class SqliteLedger:
     :param path: the database file (created, and migrated, on first use).
     :param clock: the host clock; timestamps in the ledger (``updated_at``, lease and retry times
         passed in by callers) are on it.
+    :param dependants: what a settled row means for the rows waiting on it, decided above the
+        ledger (:class:`pm_xero_plugin.core.gates.DependantGates`) and applied in the settling
+        transaction; without it settling moves only the row itself (enough for a ledger opened
+        to read, or to migrate).
     """
 
-    def __init__(self, path: Path | str, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        dependants: Dependants | None = None,
+    ) -> None:
         self.path = Path(path)
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._dependants = dependants
         self._lock = threading.RLock()
         self._depth = 0
         self._conn = sqlite3.connect(
@@ -259,19 +159,11 @@ class SqliteLedger:
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA busy_timeout=30000")
         self.schema_version = migrate(self._conn)
-        self._after_commit: list[Callable[[], None]] = []
-        self.on_ready: list[Callable[[], None]] = []
-        """Called (outside the lock) after a commit that made rows ready: wakes the worker."""
-        self._made_ready = False
-        self.dep_fallback: rules.DepLookup | None = None
-        """Asked about a dependency the ledger has no row for (the engine looks the invoice up in
-        the host, so a payment to an invoice before the start date is told so)."""
-        self.on_poll: list[Callable[[], None]] = []
-        """Called at the start of :meth:`tenants_with_ready_work` (the engine's ``tick``)."""
 
     # -- plumbing -------------------------------------------------------------------------------
 
     def close(self) -> None:
+        """Close the connection (the ledger is unusable afterwards)."""
         with self._lock:
             self._conn.close()
 
@@ -288,7 +180,6 @@ class SqliteLedger:
                 return
             self._conn.execute("BEGIN IMMEDIATE")
             self._depth = 1
-            self._made_ready = False
             try:
                 yield
             except BaseException:
@@ -297,10 +188,6 @@ class SqliteLedger:
                 raise
             self._depth = 0
             self._conn.execute("COMMIT")
-            notify = self._made_ready
-        if notify:
-            for callback in list(self.on_ready):
-                callback()
 
     def _now(self) -> float:
         return self._clock().timestamp()
@@ -411,8 +298,8 @@ class SqliteLedger:
                 out[(f.kind, f.host_id, f.tenant_id)] = f
         return out
 
-    def facts_where(
-        self, where: str, params: Sequence[Any], *, after_id: int = 0, limit: int = 1000
+    def _facts_page(
+        self, where: str, params: Sequence[Any], after_id: int, limit: int
     ) -> list[Facts]:
         """Rows matching a condition, by id, one page at a time (keyset: ``id > after_id``)."""
         found = self._q(
@@ -420,6 +307,108 @@ class SqliteLedger:
             [*params, after_id, limit],
         )
         return [self._facts(r) for r in found]
+
+    def waiting_behind(
+        self,
+        gates: Collection[str],
+        *,
+        tenant_id: str | None = None,
+        location_id: str | None = None,
+        after_id: int = 0,
+        limit: int = 1000,
+    ) -> list[Facts]:
+        """Rows waiting behind one of ``gates`` (of one organisation and/or location), by id."""
+        where, params = _in("gate", gates)
+        where = f"state = 'waiting' AND {where}"
+        where, params = _also(where, params, tenant_id=tenant_id, location_id=location_id)
+        return self._facts_page(where, params, after_id, limit)
+
+    def on_their_way(
+        self,
+        gates: Collection[str],
+        *,
+        tenant_id: str | None = None,
+        after_id: int = 0,
+        limit: int = 1000,
+    ) -> list[Facts]:
+        """Rows cleared to go (ready, retrying) or waiting behind one of ``gates``, by id."""
+        where, params = _in("gate", gates)
+        where = f"(state IN ('ready', 'retrying') OR (state = 'waiting' AND {where}))"
+        where, params = _also(where, params, tenant_id=tenant_id)
+        return self._facts_page(where, params, after_id, limit)
+
+    def waiting_on(
+        self,
+        parent_kind: str,
+        host_id: str,
+        tenant_id: str,
+        gates: Collection[str],
+        *,
+        after_id: int = 0,
+        limit: int = 1000,
+    ) -> list[Facts]:
+        """Rows waiting behind one of ``gates`` for one parent (a contact, invoice or credit
+        note of the organisation), by id."""
+        where, params = _in("gate", gates)
+        where = (
+            f"state = 'waiting' AND {where} AND tenant_id = ? AND {_DEP_COLUMN[parent_kind]} = ?"
+        )
+        return self._facts_page(where, [*params, tenant_id, host_id], after_id, limit)
+
+    def cleared_against(
+        self,
+        parent_kind: str,
+        host_id: str,
+        tenant_id: str,
+        kinds: Collection[str],
+        *,
+        after_id: int = 0,
+        limit: int = 1000,
+    ) -> list[Facts]:
+        """Rows of ``kinds`` cleared to go (ready, retrying) that name this parent, by id."""
+        where, params = _in("kind", kinds)
+        where = (
+            f"state IN ('ready', 'retrying') AND {where} AND tenant_id = ? "
+            f"AND {_DEP_COLUMN[parent_kind]} = ?"
+        )
+        return self._facts_page(where, [*params, tenant_id, host_id], after_id, limit)
+
+    def invoice_with_dependants(
+        self, invoice_id: str, tenant_id: str, *, after_id: int = 0, limit: int = 1000
+    ) -> list[Facts]:
+        """An invoice and the rows that name it, while still on their way (waiting, ready,
+        retrying), by id."""
+        where = (
+            "state IN ('waiting', 'ready', 'retrying') AND tenant_id = ? "
+            "AND ((kind = 'invoice' AND host_id = ?) OR dep_invoice = ?)"
+        )
+        return self._facts_page(where, [tenant_id, invoice_id, invoice_id], after_id, limit)
+
+    def retryable(
+        self,
+        gates: Collection[str],
+        *,
+        kind: str | None = None,
+        tenant_id: str | None = None,
+        after_id: int = 0,
+        limit: int = 1000,
+    ) -> list[Facts]:
+        """Failed rows and rows waiting behind one of ``gates`` (of a kind and/or an
+        organisation), by id: what an admin's "retry all" sends again."""
+        where, params = _in("gate", gates)
+        where = f"(state = 'failed' OR (state = 'waiting' AND {where}))"
+        where, params = _also(where, params, kind=kind, tenant_id=tenant_id)
+        return self._facts_page(where, params, after_id, limit)
+
+    def in_xero_against(self, invoice_id: str, tenant_id: str, kinds: Collection[str]) -> bool:
+        """Whether a row of ``kinds`` naming this invoice (a payment, an allocation) is in Xero:
+        Xero will then refuse to edit or void the invoice."""
+        where, params = _in("kind", kinds)
+        where = (
+            f"tenant_id = ? AND dep_invoice = ? AND {where} "
+            "AND (state = 'synced' OR xero_id IS NOT NULL)"
+        )
+        return bool(self._facts_page(where, [tenant_id, invoice_id, *params], 0, 1))
 
     def found_in_xero(self, kind: str, host_ids: Iterable[str], tenant_id: str) -> set[str]:
         """Which of these records were *found* in Xero, not created by this ledger: linked to
@@ -453,47 +442,37 @@ class SqliteLedger:
         )
         return found[0][0] if found else None
 
-    def dep(self, kind: str, host_id: str, tenant_id: str) -> rules.DepFacts | None:
-        """The rules' view of one dependency (``rules.DepLookup``)."""
+    def dep(self, kind: str, host_id: str, tenant_id: str) -> Parent | None:
+        """What the rules read of one row others depend on, or ``None`` when there is none."""
         found = self._q(
-            "SELECT state, xero_id, doc_date, include_before_start, gate FROM rows "
+            "SELECT kind, state, gate, xero_id, doc_date, include_before_start FROM rows "
             "WHERE kind = ? AND host_id = ? AND tenant_id = ?",
             (kind, host_id, tenant_id),
         )
         if not found:
             return None
-        state, xero_id, doc_date, include, gate = found[0]
-        satisfied = rules.dependency_satisfied(kind, state, xero_id)
-        return rules.DepFacts(
-            satisfied=satisfied,
-            doc_date=doc_date,
-            include_before_start=bool(include),
-            held=None if satisfied else rules.held_reason(state, gate),
-        )
+        kind_, state, gate, xero_id, doc_date, include = found[0]
+        return Parent(kind_, state, gate, xero_id, doc_date, bool(include))
 
-    def dep_facts(
-        self, keys: Iterable[tuple[str, str, str]]
-    ) -> dict[tuple[str, str, str], rules.DepFacts]:
+    def dep_facts(self, keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], Parent]:
         """:meth:`dep` for many keys: only the columns the rules read, one ``host_id IN (…)``
         query per (kind, tenant) and up to 500 ids, on the unique (kind, host_id, tenant_id)
         index. A backfill batch's dependencies, several times cheaper than :meth:`facts`."""
         groups: dict[tuple[str, str], list[str]] = {}
         for kind, host_id, tenant_id in dict.fromkeys(keys):
             groups.setdefault((kind, tenant_id), []).append(host_id)
-        out: dict[tuple[str, str, str], rules.DepFacts] = {}
+        out: dict[tuple[str, str, str], Parent] = {}
         for (kind, tenant_id), host_ids in groups.items():
             for start in range(0, len(host_ids), 500):
                 chunk = host_ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                for host_id, satisfied, doc_date, include, state, gate in self._q(
-                    f"SELECT host_id, {rules.dependency_satisfied_sql()}, doc_date, "
-                    "include_before_start, state, gate FROM rows "
-                    f"WHERE kind = ? AND tenant_id = ? AND host_id IN ({marks})",
+                for host_id, state, gate, xero_id, doc_date, include in self._q(
+                    "SELECT host_id, state, gate, xero_id, doc_date, include_before_start "
+                    f"FROM rows WHERE kind = ? AND tenant_id = ? AND host_id IN ({marks})",
                     [kind, tenant_id, *chunk],
                 ):
-                    held = None if satisfied else rules.held_reason(state, gate)
-                    out[(kind, host_id, tenant_id)] = _dep_facts(
-                        bool(satisfied), doc_date, bool(include), held
+                    out[(kind, host_id, tenant_id)] = Parent(
+                        kind, state, gate, xero_id, doc_date, bool(include)
                     )
         return out
 
@@ -595,8 +574,6 @@ class SqliteLedger:
                 "ON CONFLICT DO UPDATE SET n = n + excluded.n",
                 [(*key, n) for key, n in added.items()],
             )
-            if any(p[4] == "ready" for p in params):
-                self._made_ready = True
         return keys
 
     def transition(self, row_id: int, target: str, **changes: Any) -> None:
@@ -635,8 +612,6 @@ class SqliteLedger:
                 )
                 if cur.rowcount != len(set(chunk)):
                     self._refuse(chunk, target, sources)
-            if target == "ready":
-                self._made_ready = True
 
     def _refuse(self, ids: Sequence[int], target: str, sources: frozenset[str]) -> None:
         marks = ",".join("?" * len(ids))
@@ -663,11 +638,9 @@ class SqliteLedger:
     def tenants_with_ready_work(self, now: datetime) -> list[str]:
         """Organisations with something to claim now (ready, retry due, or lease expired).
 
-        Runs the :attr:`on_poll` callbacks first: the engine opens time-based gates there (a
-        future start date reached), so a worker polling this needs to know nothing of them.
+        Time-based gates (a future start date reached) are the engine's: the worker's loop
+        calls ``Engine.tick`` before it looks here.
         """
-        for callback in list(self.on_poll):
-            callback()
         moment = now.timestamp()
         # Three queries, each forced onto its own small partial index: left to itself SQLite
         # serves DISTINCT/UNION from the claim index in tenant order, a scan of every row
@@ -797,7 +770,7 @@ class SqliteLedger:
 
     def raise_priority(self, keys: Iterable[tuple[str, str, str]]) -> int:
         """Make these rows (and, transitively, what they depend on) live, unless their dependants
-        may already go (:func:`rules.dependency_satisfied`: an invoice with a queued edit rises).
+        may already go (``core.rules.dependency_satisfied``: an invoice with a queued edit rises).
 
         A live record's dependencies inherit its priority: a new payment to an invoice still in
         the back-sync's queue would otherwise wait for that queue, however it is claimed.
@@ -819,7 +792,7 @@ class SqliteLedger:
                     found = self._conn.execute(
                         "SELECT id, tenant_id, dep_contact, dep_invoice, dep_credit_note "
                         f"FROM rows WHERE ({clause}) AND priority = 0 "
-                        f"AND NOT {rules.dependency_satisfied_sql()} "
+                        f"AND NOT {SATISFIED_SQL} "
                         "AND state IN ('waiting', 'ready', 'retrying', 'sending')",
                         params,
                     ).fetchall()
@@ -872,8 +845,9 @@ class SqliteLedger:
         *,
         status_code: int | None = None,
     ) -> None:
-        """Xero has the record: store its id, and in the same transaction promote what waited
-        for it (a contact's documents, an invoice's payments and credit-note allocations)."""
+        """Xero has the record: store its id, and in the same transaction let the
+        :class:`~pm_xero_plugin.ledger.interface.Dependants` promote what waited for it (a
+        contact's documents, an invoice's payments and credit-note allocations)."""
         with self.transaction():
             found = self._conn.execute(
                 "SELECT kind, host_id, tenant_id, pending_op FROM rows WHERE id = ?",
@@ -908,7 +882,7 @@ class SqliteLedger:
                     hint=None,
                 )
             self._log(row_id, "synced", None, status_code, f"Xero id {xero_id}")
-            if kind in rules.DOCUMENT_KINDS:
+            if kind in _DOCUMENT_KINDS:
                 self._conn.execute(
                     "INSERT INTO tenants (tenant_id) VALUES (?) ON CONFLICT DO NOTHING",
                     (tenant_id,),
@@ -922,9 +896,8 @@ class SqliteLedger:
                     "INSERT INTO meta SELECT 'locked_start_date', value FROM meta "
                     "WHERE key = 'start_date' ON CONFLICT DO NOTHING"
                 )
-            self._promote_dependants(kind, host_id, tenant_id)
-            if kind == "contact":
-                self._check_contact_sync(tenant_id)
+            if self._dependants is not None:
+                self._dependants.synced(self, kind, host_id, tenant_id)
 
     def mark_retrying(
         self,
@@ -957,7 +930,7 @@ class SqliteLedger:
         """Xero refused it (or it cannot be sent): an admin has to act. Shown on the dashboard."""
         with self.transaction():
             found = self._conn.execute(
-                "SELECT kind, tenant_id FROM rows WHERE id = ?", (row_id,)
+                "SELECT kind, host_id, tenant_id FROM rows WHERE id = ?", (row_id,)
             ).fetchone()
             self.transition(
                 row_id,
@@ -969,12 +942,8 @@ class SqliteLedger:
                 reply=_cap(json.dumps(reply, default=str)) if reply is not None else None,
             )
             self._log(row_id, "failed", None, status_code, message)
-            if found and found[0] == "contact":
-                host_id = self._conn.execute(
-                    "SELECT host_id FROM rows WHERE id = ?", (row_id,)
-                ).fetchone()[0]
-                self._tell_dependants(host_id, found[1], "failed", None)
-                self._check_contact_sync(found[1])
+            if found and self._dependants is not None:
+                self._dependants.stopped(self, found[0], found[1], found[2])
 
     def mark_waiting(self, row_id: int, gate: str, detail: str | None) -> None:
         """Hold a row behind a gate the worker learned from Xero (``lock_date``, …). It opens on
@@ -986,7 +955,8 @@ class SqliteLedger:
     def hold_contact(self, row_id: int, message: str, match: Mapping[str, Any] | None) -> None:
         """Xero gives this contact's name to a contact that is not provably ours: hold it for
         an admin (link it to ``match``, or create ours under a distinct name), keep what Xero
-        said, and tell the documents waiting for it why."""
+        said, and (through the :class:`~pm_xero_plugin.ledger.interface.Dependants`) tell the
+        documents waiting for it why."""
         with self.transaction():
             found = self._conn.execute(
                 "SELECT host_id, tenant_id FROM rows WHERE id = ?", (row_id,)
@@ -1000,25 +970,20 @@ class SqliteLedger:
                 xero_match=json.dumps(dict(match), default=str) if match else None,
             )
             self._log(row_id, "waiting", None, None, message)
-            if found:
-                self._tell_dependants(found[0], found[1], "waiting", "contact_name_taken")
-                self._check_contact_sync(found[1])
+            if found and self._dependants is not None:
+                self._dependants.stopped(self, "contact", found[0], found[1])
 
-    def tell_dependants(
-        self, host_id: str, tenant_id: str, state: str = "ready", gate: str | None = None
-    ) -> None:
-        """Documents waiting for a contact say why it is not coming (``state``/``gate`` of the
-        contact; the default, on its way again, clears the reason)."""
+    def describe_contact_wait(self, host_id: str, tenant_id: str, detail: str | None) -> int:
+        """Set what the rows waiting for this contact (behind the ``contact`` gate) say about
+        it: why it is not coming, or ``None`` when it is on its way. Returns how many."""
         with self.transaction():
-            self._tell_dependants(host_id, tenant_id, state, gate)
-
-    def _tell_dependants(self, host_id: str, tenant_id: str, state: str, gate: str | None) -> None:
-        """Documents waiting for a contact say why it is not coming (or no longer say so)."""
-        self._conn.execute(
-            "UPDATE rows SET detail = ? WHERE state = 'waiting' AND gate = 'contact' "
-            "AND tenant_id = ? AND dep_contact = ?",
-            (rules.held_reason(state, gate), tenant_id, host_id),
-        )
+            return int(
+                self._conn.execute(
+                    "UPDATE rows SET detail = ? WHERE state = 'waiting' AND gate = 'contact' "
+                    "AND tenant_id = ? AND dep_contact = ?",
+                    (detail, tenant_id, host_id),
+                ).rowcount
+            )
 
     def contact_conflicts(
         self, location_id: str | None = None, limit: int = 200
@@ -1042,17 +1007,6 @@ class SqliteLedger:
             out.append((row, int(waiting)))
         return out
 
-    def behind_held_contacts(self) -> list[dict[str, Any]]:
-        """Rows waiting for a customer that will not reach Xero by itself (held for an admin,
-        failed or excluded: their ``contact`` wait carries that reason), by organisation,
-        location and kind – what a progress bar must not wait for (indexed: ``rows_gate``)."""
-        found = self._q(
-            "SELECT tenant_id, location_id, kind, count(*) FROM rows "
-            "WHERE state = 'waiting' AND gate = 'contact' AND detail IS NOT NULL "
-            "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-        )
-        return [{"tenant_id": t, "location_id": loc, "kind": k, "n": n} for t, loc, k, n in found]
-
     def release(self, row_ids: Sequence[int]) -> None:
         """Give claimed rows back (ready again) without counting an attempt."""
         with self.transaction():
@@ -1061,7 +1015,6 @@ class SqliteLedger:
                 "updated_at = ? WHERE id = ? AND state = 'sending'",
                 [(self._now(), row_id) for row_id in row_ids],
             )
-            self._made_ready = True
 
     def assign_tenant(self, location_id: str, tenant_id: str) -> int:
         """Give rows recorded before their location had an organisation to that organisation.
@@ -1120,81 +1073,7 @@ class SqliteLedger:
         self.transition_many(ids, "ready")
         return len(ids)
 
-    # -- dependencies ---------------------------------------------------------------------------
-
-    def start_date(self) -> date | None:
-        value = self.meta("start_date")
-        return date.fromisoformat(value) if value else None
-
-    def _promote_dependants(self, kind: str, host_id: str, tenant_id: str) -> None:
-        if kind == "contact":
-            where = "state = 'waiting' AND gate = 'contact' AND tenant_id = ? AND dep_contact = ?"
-        elif kind == "credit_note":
-            where = (
-                "state = 'waiting' AND gate = 'credit_note' AND tenant_id = ? "
-                "AND dep_credit_note = ?"
-            )
-        elif kind == "invoice":
-            where = (
-                "state = 'waiting' AND gate IN ('invoice', 'invoice_before_start') "
-                "AND tenant_id = ? AND dep_invoice = ?"
-            )
-        else:
-            return
-        self.recheck_dependencies(where, (tenant_id, host_id))
-
-    def recheck_dependencies(self, where: str, params: Sequence[Any]) -> int:
-        """Re-run the ordering rules on waiting rows matching ``where`` whose earlier gates are
-        known to be open; returns how many became ready."""
-        start = self.start_date()
-        promoted = 0
-        after = 0
-        while True:
-            with self.transaction():  # read and write together: no claim in between
-                page = self.facts_where(where, params, after_id=after, limit=1000)
-                if not page:
-                    return promoted
-                after = page[-1].id
-                promoted += self._recheck(page, start)
-
-    def _recheck(self, page: Sequence[Facts], start: date | None) -> int:
-        keys = []
-        for f in page:
-            if f.dep_contact:
-                keys.append(("contact", f.dep_contact, f.tenant_id))
-            if f.dep_invoice:
-                keys.append(("invoice", f.dep_invoice, f.tenant_id))
-            if f.dep_credit_note:
-                keys.append(("credit_note", f.dep_credit_note, f.tenant_id))
-        lookup = _lookup_in(self.facts(keys), self.dep_fallback)
-        ready: list[int] = []
-        regate: dict[tuple[str, str | None], list[int]] = {}
-        for f in page:
-            gate = rules.dependency_gate(f, lookup, start)
-            if gate is None:
-                ready.append(f.id)
-            elif gate.name != f.gate:
-                regate.setdefault((gate.name, gate.detail), []).append(f.id)
-        self.transition_many(ready, "ready")
-        for (name, detail), ids in regate.items():
-            self.transition_many(ids, "waiting", gate=name, detail=detail)
-        return len(ready)
-
-    def _check_contact_sync(self, tenant_id: str) -> None:
-        """Contact sync of a tenant is finished once none of its contacts is still on its way."""
-        state = self._conn.execute(
-            "SELECT contact_sync FROM tenants WHERE tenant_id = ?", (tenant_id,)
-        ).fetchone()
-        if not state or state[0] != "running":
-            return
-        if self.active_contacts(tenant_id):
-            return
-        self._conn.execute(
-            "UPDATE tenants SET contact_sync = 'finished' WHERE tenant_id = ?", (tenant_id,)
-        )
-        self.recheck_dependencies(
-            "state = 'waiting' AND gate = 'contact_sync' AND tenant_id = ?", (tenant_id,)
-        )
+    # -- contact sync ---------------------------------------------------------------------------
 
     def active_contacts(self, tenant_id: str) -> int:
         """Contacts of the organisation still on their way to Xero (held for an admin's
@@ -1208,13 +1087,10 @@ class SqliteLedger:
         )
         return int(found[0][0])
 
-    def finish_contact_sync_if_done(self, tenant_id: str) -> None:
-        with self.transaction():
-            self._check_contact_sync(tenant_id)
-
     # -- tenants, meta, chart cache -------------------------------------------------------------
 
     def tenant(self, tenant_id: str) -> TenantRecord:
+        """One organisation's sync state (a fresh record for one the ledger has not seen)."""
         found = self._q(
             "SELECT tenant_id, connected, connection_reason, codes_state, codes_detail, "
             "contact_sync, data_synced_at FROM tenants WHERE tenant_id = ?",
@@ -1234,6 +1110,7 @@ class SqliteLedger:
         return [TenantRecord(t[0], bool(t[1]), t[2], t[3], t[4], t[5], _dt(t[6])) for t in found]
 
     def set_tenant(self, tenant_id: str, **changes: Any) -> None:
+        """Record an organisation (and change its sync state: ``connected``, ``codes_state`` …)."""
         allowed = {"connected", "connection_reason", "codes_state", "codes_detail", "contact_sync"}
         if set(changes) - allowed:
             raise ValueError(f"not a tenant field: {sorted(set(changes) - allowed)}")
@@ -1253,10 +1130,12 @@ class SqliteLedger:
         return bool(self._q("SELECT 1 FROM tenants WHERE data_synced_at IS NOT NULL LIMIT 1"))
 
     def meta(self, key: str) -> str | None:
+        """A ledger-wide value (the start date in force, a backfill checkpoint …)."""
         found = self._q("SELECT value FROM meta WHERE key = ?", (key,))
         return found[0][0] if found else None
 
     def set_meta(self, key: str, value: str | None) -> None:
+        """Set a ledger-wide value (``None`` removes it)."""
         with self.transaction():
             if value is None:
                 self._conn.execute("DELETE FROM meta WHERE key = ?", (key,))
@@ -1270,6 +1149,7 @@ class SqliteLedger:
     def cached_chart(
         self, tenant_id: str, what: str
     ) -> tuple[datetime, list[dict[str, Any]]] | None:
+        """A cached part of an organisation's chart and when it was read, or ``None``."""
         found = self._q(
             "SELECT fetched_at, body FROM chart_cache WHERE tenant_id = ? AND what = ?",
             (tenant_id, what),
@@ -1281,6 +1161,7 @@ class SqliteLedger:
         return moment, json.loads(found[0][1])
 
     def store_chart(self, tenant_id: str, what: str, body: list[dict[str, Any]]) -> None:
+        """Cache one part of an organisation's chart (``accounts``, ``tax_rates`` …), timed now."""
         with self.transaction():
             self._conn.execute(
                 "INSERT INTO chart_cache VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
@@ -1437,6 +1318,7 @@ class SqliteLedger:
         ]
 
     def add_log(self, row_id: int, event: str, message: str | None) -> None:
+        """Add a line to a row's history (an admin's action, an edit while in flight …)."""
         with self.transaction():
             self._log(row_id, event, None, None, message)
 
@@ -1448,3 +1330,8 @@ class SqliteLedger:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (row_id, self._now(), event, request, code, _cap(msg)),
         )
+
+
+def _implements_the_interface(ledger: SqliteLedger) -> Ledger:
+    """Never called: mypy proves here that :class:`SqliteLedger` is a :class:`Ledger`."""
+    return ledger

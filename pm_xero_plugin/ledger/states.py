@@ -8,6 +8,7 @@ never by delete).
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Final
 
 __all__ = [
@@ -19,41 +20,84 @@ __all__ = [
     "RULE_GATES",
     "STATES",
     "TRANSITIONS",
+    "Gate",
     "IllegalTransition",
+    "State",
     "allowed_from",
 ]
 
 KINDS: Final = ("contact", "invoice", "credit_note", "allocation", "payment", "overpayment")
 """Ledger record kinds, in the order a tenant's work must reach Xero."""
 
-STATES: Final = (
-    "waiting",  # a gate is closed; ``gate`` says which
-    "ready",  # may be claimed by a worker
-    "sending",  # claimed by a worker under a lease
-    "synced",  # Xero has it (``xero_id``)
-    "retrying",  # transient failure; ``next_at`` says when to try again
-    "failed",  # needs an admin: Xero refused it
-    "excluded",  # an admin said do not sync (or it was voided before it was ever sent)
-    "rejected",  # host input that could not be read; kept with its raw payload
-)
 
-ACTIVE_STATES: Final = ("waiting", "ready", "sending", "retrying")
+class State(StrEnum):
+    """Where a row is on its way to Xero (stored as its value; compares equal to it)."""
+
+    WAITING = "waiting"
+    """A gate is closed; ``gate`` says which."""
+    READY = "ready"
+    """May be claimed by a worker."""
+    SENDING = "sending"
+    """Claimed by a worker under a lease."""
+    SYNCED = "synced"
+    """Xero has it (``xero_id``)."""
+    RETRYING = "retrying"
+    """Transient failure; ``next_at`` says when to try again."""
+    FAILED = "failed"
+    """Needs an admin: Xero refused it."""
+    EXCLUDED = "excluded"
+    """An admin said do not sync (or it was voided before it was ever sent)."""
+    REJECTED = "rejected"
+    """Host input that could not be read; kept with its raw payload."""
+
+
+class Gate(StrEnum):
+    """Why a ``waiting`` row waits (stored as its value; compares equal to it)."""
+
+    DISABLED = "disabled"
+    ORGANISATION = "organisation"
+    CONNECTION = "connection"
+    ACCOUNT_CODES = "account_codes"
+    CONTACT_SYNC_NOT_STARTED = "contact_sync_not_started"
+    START_DATE_UNSET = "start_date_unset"
+    BEFORE_START_DATE = "before_start_date"
+    START_DATE_FUTURE = "start_date_future"
+    CONTACT_SYNC = "contact_sync"
+    CONTACT = "contact"
+    INVOICE_BEFORE_START = "invoice_before_start"
+    CREDIT_NOTE = "credit_note"
+    INVOICE = "invoice"
+    LOCK_DATE = "lock_date"
+    CONTACT_NAME_TAKEN = "contact_name_taken"
+
+
+STATES: Final = tuple(State)
+"""Every state, in the order the dashboard lists them."""
+
+ACTIVE_STATES: Final = (State.WAITING, State.READY, State.SENDING, State.RETRYING)
 """States of a row that still has to reach Xero (used for "contact sync finished")."""
 
-TRANSITIONS: Final[dict[str, frozenset[str]]] = {
+TRANSITIONS: Final[dict[State, frozenset[State]]] = {
     # to-state: the states a row may be in to move there
-    "waiting": frozenset(
-        {"waiting", "ready", "sending", "retrying", "failed", "synced", "excluded", "rejected"}
+    State.WAITING: frozenset(State),
+    State.READY: frozenset(State),
+    State.SENDING: frozenset({State.READY, State.RETRYING, State.SENDING}),
+    State.SYNCED: frozenset({State.SENDING, State.SYNCED, State.FAILED, State.WAITING}),
+    State.RETRYING: frozenset({State.SENDING}),
+    State.FAILED: frozenset(
+        {State.SENDING, State.WAITING, State.READY, State.RETRYING, State.SYNCED, State.FAILED}
     ),
-    "ready": frozenset(
-        {"waiting", "ready", "sending", "retrying", "failed", "synced", "excluded", "rejected"}
+    State.EXCLUDED: frozenset(
+        {
+            State.WAITING,
+            State.READY,
+            State.RETRYING,
+            State.FAILED,
+            State.REJECTED,
+            State.EXCLUDED,
+        }
     ),
-    "sending": frozenset({"ready", "retrying", "sending"}),
-    "synced": frozenset({"sending", "synced", "failed", "waiting"}),
-    "retrying": frozenset({"sending"}),
-    "failed": frozenset({"sending", "waiting", "ready", "retrying", "synced", "failed"}),
-    "excluded": frozenset({"waiting", "ready", "retrying", "failed", "rejected", "excluded"}),
-    "rejected": frozenset({"rejected"}),
+    State.REJECTED: frozenset({State.REJECTED}),
 }
 """Legal moves, by target state.
 
@@ -69,32 +113,32 @@ Notes on the less obvious ones:
 * A new row starts in ``waiting``, ``ready`` or ``rejected`` (checked at insert).
 """
 
-INITIAL_STATES: Final = frozenset({"waiting", "ready", "rejected"})
+INITIAL_STATES: Final = frozenset({State.WAITING, State.READY, State.REJECTED})
 
 RULE_GATES: Final = (
-    "disabled",
-    "organisation",
-    "connection",
-    "account_codes",
-    "contact_sync_not_started",
-    "start_date_unset",
-    "before_start_date",
-    "start_date_future",
-    "contact_sync",
-    "contact",
-    "invoice_before_start",
-    "credit_note",
-    "invoice",
+    Gate.DISABLED,
+    Gate.ORGANISATION,
+    Gate.CONNECTION,
+    Gate.ACCOUNT_CODES,
+    Gate.CONTACT_SYNC_NOT_STARTED,
+    Gate.START_DATE_UNSET,
+    Gate.BEFORE_START_DATE,
+    Gate.START_DATE_FUTURE,
+    Gate.CONTACT_SYNC,
+    Gate.CONTACT,
+    Gate.INVOICE_BEFORE_START,
+    Gate.CREDIT_NOTE,
+    Gate.INVOICE,
 )
 """Gates the rules compute, in priority order: the first closed one is the row's gate."""
 
-DEPENDENCY_GATES: Final = ("contact", "credit_note", "invoice")
+DEPENDENCY_GATES: Final = (Gate.CONTACT, Gate.CREDIT_NOTE, Gate.INVOICE)
 """Gates that open when another row reaches Xero (promoted in the same transaction)."""
 
-EXTERNAL_GATES: Final = ("lock_date", "contact_name_taken")
+EXTERNAL_GATES: Final = (Gate.LOCK_DATE, Gate.CONTACT_NAME_TAKEN)
 """Gates a worker sets from Xero's answer; they open on an admin retry, not by the rules."""
 
-ADMIN_GATES: Final = ("contact_name_taken",)
+ADMIN_GATES: Final = (Gate.CONTACT_NAME_TAKEN,)
 """External gates only an admin opens (a decision, not a date): a contact held behind one does
 not keep its organisation's contact sync running, and it is listed with the ways out."""
 
@@ -110,9 +154,9 @@ class IllegalTransition(Exception):
         super().__init__(f"row {row_id} is {where}: cannot move it to {target!r}")
 
 
-def allowed_from(target: str) -> frozenset[str]:
+def allowed_from(target: str) -> frozenset[State]:
     """The states a row may be in to move to ``target``."""
     try:
-        return TRANSITIONS[target]
-    except KeyError:
+        return TRANSITIONS[State(target)]
+    except ValueError:
         raise ValueError(f"unknown state {target!r}") from None

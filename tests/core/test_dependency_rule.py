@@ -1,5 +1,6 @@
-"""The rule for when a row's dependants may go is written once in Python and once as SQL (for
-the ledger's bulk look-ups); the two must agree on every kind, state and Xero id."""
+"""The rule for when a row's dependants may go is defined once in core (Python); the SQLite
+ledger's SQL form of it (to climb a live record's dependencies in the database) must agree on
+every kind, state and Xero id."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import itertools
 import sqlite3
 
 from pm_xero_plugin.core import rules
+from pm_xero_plugin.ledger.sqlite import SATISFIED_SQL
 from pm_xero_plugin.ledger.states import STATES
 
 
@@ -15,7 +17,7 @@ def test_the_python_rule_and_its_sql_form_agree_everywhere() -> None:
     conn.execute("CREATE TABLE rows (kind TEXT, state TEXT, xero_id TEXT)")
     cases = list(itertools.product(("contact", "invoice", "credit_note"), STATES, (None, "X1")))
     conn.executemany("INSERT INTO rows VALUES (?, ?, ?)", cases)
-    sql = rules.dependency_satisfied_sql()
+    sql = SATISFIED_SQL
     for kind, state, xero_id, satisfied in conn.execute(
         f"SELECT kind, state, xero_id, {sql} FROM rows"
     ):

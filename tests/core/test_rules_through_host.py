@@ -56,7 +56,7 @@ def test_contacts_go_first_and_documents_wait_for_contact_sync_to_finish(
     assert practice.state("invoice", "i1") == ("waiting", "contact_sync")  # c2 still on its way
     practice.drain()
     assert practice.state("invoice", "i1") == ("synced", None)
-    org = practice.engine.status()["organisations"][0]
+    org = practice.status()["organisations"][0]
     assert (org["contact_sync"], org["data_sync"]) == ("up_to_date", "up_to_date")
 
 
@@ -115,7 +115,7 @@ def test_a_payment_whose_invoice_is_before_the_start_is_held_with_two_ways_out(
     practice.host.record_payment(payment("p2", 2, "c1", "2025-02-03", [("old2", "110.00")]))
     practice.drain()
     assert practice.state("payment", "p1:old") == ("waiting", "invoice_before_start")
-    status = practice.engine.status("syd")
+    status = practice.status("syd")
     held = next(f for f in status["failures"] if f["host_id"] == "p1:old")
     assert "2025-01-20" in held["message"]
     assert "widen the start date" in held["hint"]
@@ -165,7 +165,7 @@ def test_a_future_start_date_holds_data_until_the_local_date_is_reached(
     practice.host.create_invoice(invoice("s", 1, "c1", "2025-03-02"))
     practice.host.create_invoice(invoice("l", 2, "c2", "2025-03-02", location="lon"))
     assert practice.state("invoice", "s") == ("waiting", "start_date_future")
-    orgs = {o["tenant_id"]: o for o in practice.engine.status()["organisations"]}
+    orgs = {o["tenant_id"]: o for o in practice.status()["organisations"]}
     assert orgs["T1"]["data_sync"] == "waiting_for_date"
     clock.set(datetime(2025, 3, 1, 13, 0, tzinfo=UTC))  # midnight in Sydney, 13:00 in London
     status = practice.host.sync_status()
@@ -216,10 +216,10 @@ def test_once_data_synced_the_start_date_cannot_move_later(practice: Practice) -
     practice.host.save_client(client("c1", 1))
     practice.host.start_contact_sync()
     practice.drain()
-    assert practice.engine.status()["start_date_locked"] is False  # contacts do not lock it
+    assert practice.status()["start_date_locked"] is False  # contacts do not lock it
     practice.host.create_invoice(invoice("i1", 1, "c1", "2025-02-10"))
     practice.drain()
-    assert practice.engine.status()["start_date_locked"] is True
+    assert practice.status()["start_date_locked"] is True
     errors = practice.host.save_plugin_settings("xero", settings("2025-02-06"))
     assert len(errors) == 1
     assert errors[0].startswith(
@@ -296,7 +296,7 @@ def test_an_edit_xero_will_not_allow_fails_with_the_reason(practice: Practice) -
     assert row.state == "failed"
     assert "has a payment or credit note allocated to it" in (row.message or "")
     assert row.operation == "void"  # what a retry sends once the payment is removed in Xero
-    failure = next(f for f in practice.engine.status()["failures"] if f["row_id"] == row.id)
+    failure = next(f for f in practice.status()["failures"] if f["row_id"] == row.id)
     assert "Remove the payment" in failure["hint"]
 
 
@@ -438,7 +438,7 @@ def test_shared_mode_sends_every_location_to_one_organisation_once(practice: Pra
     practice.drain()
     assert practice.state("invoice", "s") == practice.state("invoice", "l") == ("synced", None)
     assert len(practice.ledger.rows_for("contact", "c1")) == 1
-    [org] = practice.engine.status()["organisations"]
+    [org] = practice.status()["organisations"]
     assert org["tenant_id"] == "T1"
     assert sorted(org["locations"]) == ["lon", "syd"]
 

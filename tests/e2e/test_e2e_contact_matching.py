@@ -146,8 +146,6 @@ def test_same_name_contacts_not_ours_are_held_and_listed_and_both_ways_out_work(
     assert waiting
     assert all(r.state == "waiting" and r.gate == "contact" for r in waiting)
     assert all("name is taken in Xero" in str(r.detail) for r in waiting)
-    behind = world.engine.ledger.behind_held_contacts()
-    assert sum(b["n"] for b in behind) == len(waiting)  # what a progress bar must not wait for
 
     status = world.host.sync_status(home)
     assert status is not None

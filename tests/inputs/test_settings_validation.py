@@ -115,7 +115,7 @@ def test_codes_cannot_be_verified_before_connecting_and_that_is_a_gate_not_an_er
         "detail": "account codes not verified yet: connect to Xero",
     }
     practice.connect("T1")
-    org = next(o for o in practice.engine.status()["organisations"] if o["tenant_id"] == "T1")
+    org = next(o for o in practice.status()["organisations"] if o["tenant_id"] == "T1")
     assert org["account_codes"]["state"] == "invalid"
     assert "rounding: code '999'" in org["account_codes"]["detail"]
 

@@ -3,8 +3,7 @@ are left untouched and reported, and the counts only grow by what went in."""
 
 from __future__ import annotations
 
-from pm_xero_plugin.core import rules
-from pm_xero_plugin.ledger import NewRow, SqliteLedger
+from pm_xero_plugin.ledger import NewRow, Parent, SqliteLedger
 
 
 def _row(host_id: str, state: str = "ready", payload: str = "{}") -> NewRow:
@@ -54,4 +53,4 @@ def test_dep_facts_reads_what_dep_reads_for_many_keys(ledger: SqliteLedger) -> N
     assert set(found) == {keys[0], keys[1]}
     for key in keys[:2]:
         assert found[key] == ledger.dep(*key)
-        assert isinstance(found[key], rules.DepFacts)
+        assert isinstance(found[key], Parent)

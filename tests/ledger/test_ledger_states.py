@@ -305,14 +305,3 @@ def test_what_a_change_added_and_which_of_it_settled(ledger: SqliteLedger) -> No
     [row] = ledger.claim("T1", "invoice", limit=1, worker_id="w", now=START)
     ledger.mark_synced(row.id, "X")
     assert ledger.settled_among([*added, row.id]) == {row.id}
-
-
-def test_the_worker_is_woken_after_a_commit_that_made_rows_ready(ledger: SqliteLedger) -> None:
-    woken: list[int] = []
-    ledger.on_ready.append(lambda: woken.append(1))
-    ledger.insert([_row(host_id="w", state="waiting", gate="contact")])
-    assert woken == []
-    with ledger.transaction():
-        ledger.insert([_row(host_id="r")])
-        assert woken == []  # not before the commit: the worker would find nothing
-    assert woken == [1]

@@ -90,7 +90,7 @@ def test_a_corrected_record_replaces_its_rejection(practice: Practice) -> None:
     practice.host.fire("on_invoice_created", invoice=_base(id="i1", number=1))
     assert practice.state("invoice", "i1", "") == ("excluded", None)
     assert practice.state("invoice", "i1")[0] == "waiting"
-    assert [f for f in practice.engine.status()["failures"] if f["state"] == "rejected"] == []
+    assert [f for f in practice.status()["failures"] if f["state"] == "rejected"] == []
 
 
 def test_an_engine_error_is_caught_logged_and_shown(
@@ -182,7 +182,7 @@ def test_admin_retry_resolve_and_exclude(practice: Practice) -> None:
         practice.ledger.mark_failed(
             row.id, "Account code '201' is not a valid code for this document.", field="LineItems"
         )
-    status = practice.engine.status()
+    status = practice.status()
     assert status["failures_total"] == 3
     assert "account" in status["failures"][0]["hint"].lower()
     first, second, third = (r.id for r in rows)
@@ -192,7 +192,7 @@ def test_admin_retry_resolve_and_exclude(practice: Practice) -> None:
     assert practice.ledger.get(second).state == "synced"  # type: ignore[union-attr]
     practice.engine.exclude(third)
     assert practice.ledger.get(third).state == "excluded"  # type: ignore[union-attr]
-    assert practice.engine.status()["failures_total"] == 0
+    assert practice.status()["failures_total"] == 0
     practice.host.create_invoice(invoice("i4", 4, "c1", "2025-02-10"))
     [row] = practice.ledger.claim("T1", "invoice", limit=1, worker_id="w", now=now)
     practice.ledger.mark_failed(row.id, "boom")

@@ -11,6 +11,7 @@ from typing import Any
 
 from hookspecs.refhost import ManualClock, RefHost
 from pm_xero_plugin import plugin
+from pm_xero_plugin.core.gates import open_ledger
 from pm_xero_plugin.ledger import Row, SqliteLedger
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -181,7 +182,7 @@ class PracticeDir:
     rows: dict[str, int] = field(default_factory=dict)
 
     def ledger(self) -> SqliteLedger:
-        return SqliteLedger(self.root / "plugins" / "xero" / "ledger.sqlite3")
+        return open_ledger(self.root / "plugins" / "xero" / "ledger.sqlite3")
 
     def row(self, row_id: int) -> Row:
         led = self.ledger()

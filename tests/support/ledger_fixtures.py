@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hookspecs.refhost import ManualClock
+from pm_xero_plugin.core.gates import open_ledger
 from pm_xero_plugin.ledger import SqliteLedger
 from support.ledger_helpers import START, Practice
 
@@ -26,6 +27,6 @@ def practice(tmp_path: Path, clock: ManualClock) -> Iterator[Practice]:
 
 @pytest.fixture
 def ledger(tmp_path: Path) -> Iterator[SqliteLedger]:
-    led = SqliteLedger(tmp_path / "ledger.sqlite3", clock=lambda: START)
+    led = open_ledger(tmp_path / "ledger.sqlite3", clock=lambda: START)
     yield led
     led.close()

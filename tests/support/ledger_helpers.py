@@ -11,7 +11,8 @@ from typing import Any
 from hookspecs.refhost import ManualClock, RefHost
 from pm_xero_plugin import plugin
 from pm_xero_plugin.core.engine import Engine
-from pm_xero_plugin.ledger import SqliteLedger
+from pm_xero_plugin.dashboard.status import build as build_status
+from pm_xero_plugin.ledger import Ledger
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 """20:00 in Sydney, 09:00 in London on a Saturday."""
@@ -202,8 +203,12 @@ class Practice:
         return engine
 
     @property
-    def ledger(self) -> SqliteLedger:
+    def ledger(self) -> Ledger:
         return self.engine.ledger
+
+    def status(self, location_id: str | None = None) -> dict[str, Any]:
+        """The dashboard's data (what ``sync_status`` shows), for one location or all."""
+        return build_status(self.engine, location_id)
 
     def connect(self, *tenants: str) -> None:
         self.engine.set_accounts_source(self.accounts)
@@ -222,11 +227,13 @@ class Practice:
         return row.state, row.gate
 
     def drain(self, tenant: str | None = None, rounds: int = 10) -> int:
-        """Play the worker: claim everything ready and mark it synced, until nothing is ready."""
+        """Play the worker: tick, claim everything ready and mark it synced, until nothing is
+        ready."""
         sent = 0
         for _ in range(rounds):
             moved = 0
             now = self.host.now()
+            self.engine.tick()  # as the worker's loop does, before it looks
             for t in self.ledger.tenants_with_ready_work(now):
                 if tenant is not None and t != tenant:
                     continue

@@ -34,6 +34,7 @@ import httpx
 
 from hookspecs.refhost import ManualClock, RefHost, generate_practice
 from pm_xero_plugin import plugin
+from pm_xero_plugin.core.gates import open_ledger
 from pm_xero_plugin.ledger import SqliteLedger
 from pm_xero_plugin.sandbox import Limits, Sandbox
 
@@ -98,7 +99,7 @@ class Prepared:
     today: date
 
     def ledger(self) -> SqliteLedger:
-        return SqliteLedger(self.root / "plugins" / PLUGIN / "ledger.sqlite3")
+        return open_ledger(self.root / "plugins" / PLUGIN / "ledger.sqlite3")
 
 
 def codes_from_chart(runtime: Any, tenant_id: str) -> dict[str, Any]:

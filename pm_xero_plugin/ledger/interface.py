@@ -1,0 +1,470 @@
+"""The ledger's interface: what the sync needs of its durable queue, whatever stores it.
+
+:class:`Ledger` is a :class:`typing.Protocol`: the engine, the worker, the sender and the
+dashboard are written against it, :class:`~pm_xero_plugin.ledger.sqlite.SqliteLedger` is one
+backend (mypy checks it implements every operation, below), and the contract tests in
+``tests/ledger/contract`` run against any backend unchanged (procrastinate's ``BaseConnector`` and
+its in-memory connector are the model; PostgreSQL is the next backend).
+
+Two rules hold across it:
+
+* **No SQL text crosses it.** Every selection is a named operation with typed arguments
+  (``waiting_behind(gates, tenant_id=…)``, ``retryable(gates, kind=…)``), so a backend is free
+  to store rows as it likes.
+* **No business rule lives behind it.** Which gate holds a row, when a dependant may go, when an
+  organisation's contact sync is finished: decided in :mod:`pm_xero_plugin.core` and applied
+  through these operations. The one place the ledger hands over to core is the settling of a
+  row (synced, failed, held): :class:`Dependants` is called inside that transaction, so what
+  waited for the row moves with it, atomically, without the ledger knowing why.
+
+Values are in :mod:`pm_xero_plugin.ledger.types`, states and gates in
+:mod:`pm_xero_plugin.ledger.states`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any, Protocol
+
+from pm_xero_plugin.ledger.types import Facts, NewRow, Parent, Row, TenantRecord
+
+__all__ = ["Dependants", "Ledger"]
+
+
+class Dependants(Protocol):
+    """What a settled row means for the rows that wait on it, decided above the ledger.
+
+    A ledger calls it inside the transaction that settled the row, and it acts only through the
+    ledger's own operations (``waiting_on``, ``transition_many``, …): the decision is core's,
+    the atomicity the ledger's. :class:`pm_xero_plugin.core.gates.DependantGates` implements it.
+    """
+
+    def synced(self, ledger: Ledger, kind: str, host_id: str, tenant_id: str) -> None:
+        """The row reached Xero (or was resolved by hand): what waited for it may go."""
+        ...
+
+    def stopped(self, ledger: Ledger, kind: str, host_id: str, tenant_id: str) -> None:
+        """The row will not reach Xero by itself (failed, or held for an admin)."""
+        ...
+
+
+class Ledger(Protocol):
+    """The durable queue and record of what reached Xero (see the module's docstring)."""
+
+    def close(self) -> None:
+        """Close the connection (the ledger is unusable afterwards)."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """One write transaction (re-entrant: nested calls join the outer one)."""
+        ...
+
+    def get(self, row_id: int) -> Row | None:
+        """One row by id, or ``None``."""
+        ...
+
+    def find(self, kind: str, host_id: str, tenant_id: str) -> Row | None:
+        """The row of one host record in one organisation, or ``None``."""
+        ...
+
+    def payment_parts(self, payment_id: str) -> list[Row]:
+        """Every row made from one host payment: one per allocation (``"<id>:<invoice>"``) and
+        its overpayment (``"<id>"``), in every organisation (a key range: indexed)."""
+        ...
+
+    def rows_for(self, kind: str, host_id: str) -> list[Row]:
+        """Every organisation's row of one host record."""
+        ...
+
+    def facts(self, keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], Facts]:
+        """Batch look-up of ``(kind, host_id, tenant_id)`` keys: one query per 300 keys."""
+        ...
+
+    def waiting_behind(
+        self,
+        gates: Collection[str],
+        *,
+        tenant_id: str | None = None,
+        location_id: str | None = None,
+        after_id: int = 0,
+        limit: int = 1000,
+    ) -> list[Facts]:
+        """Rows waiting behind one of ``gates`` (of one organisation and/or location), by id."""
+        ...
+
+    def on_their_way(
+        self,
+        gates: Collection[str],
+        *,
+        tenant_id: str | None = None,
+        after_id: int = 0,
+        limit: int = 1000,
+    ) -> list[Facts]:
+        """Rows cleared to go (ready, retrying) or waiting behind one of ``gates``, by id."""
+        ...
+
+    def waiting_on(
+        self,
+        parent_kind: str,
+        host_id: str,
+        tenant_id: str,
+        gates: Collection[str],
+        *,
+        after_id: int = 0,
+        limit: int = 1000,
+    ) -> list[Facts]:
+        """Rows waiting behind one of ``gates`` for one parent (a contact, invoice or credit
+        note of the organisation), by id."""
+        ...
+
+    def cleared_against(
+        self,
+        parent_kind: str,
+        host_id: str,
+        tenant_id: str,
+        kinds: Collection[str],
+        *,
+        after_id: int = 0,
+        limit: int = 1000,
+    ) -> list[Facts]:
+        """Rows of ``kinds`` cleared to go (ready, retrying) that name this parent, by id."""
+        ...
+
+    def invoice_with_dependants(
+        self, invoice_id: str, tenant_id: str, *, after_id: int = 0, limit: int = 1000
+    ) -> list[Facts]:
+        """An invoice and the rows that name it, while still on their way (waiting, ready,
+        retrying), by id."""
+        ...
+
+    def retryable(
+        self,
+        gates: Collection[str],
+        *,
+        kind: str | None = None,
+        tenant_id: str | None = None,
+        after_id: int = 0,
+        limit: int = 1000,
+    ) -> list[Facts]:
+        """Failed rows and rows waiting behind one of ``gates`` (of a kind and/or an
+        organisation), by id: what an admin's "retry all" sends again."""
+        ...
+
+    def in_xero_against(self, invoice_id: str, tenant_id: str, kinds: Collection[str]) -> bool:
+        """Whether a row of ``kinds`` naming this invoice (a payment, an allocation) is in Xero:
+        Xero will then refuse to edit or void the invoice."""
+        ...
+
+    def found_in_xero(self, kind: str, host_ids: Iterable[str], tenant_id: str) -> set[str]:
+        """Which of these records were *found* in Xero, not created by this ledger: linked to
+        an existing number, matched by contact number, or linked by an admin. What hangs off
+        them (a payment of such an invoice) may be in Xero already too – an earlier
+        connection, a rebuilt ledger – so it is looked up before it is created."""
+        ...
+
+    def xero_id(self, kind: str, host_id: str, tenant_id: str) -> str | None:
+        """The Xero id of a record in one organisation (a document's contact, a payment's
+        invoice), or ``None`` when Xero does not have it (or it was resolved by hand)."""
+        ...
+
+    def dep(self, kind: str, host_id: str, tenant_id: str) -> Parent | None:
+        """What the rules read of one row others depend on, or ``None`` when there is none."""
+        ...
+
+    def dep_facts(self, keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], Parent]:
+        """:meth:`dep` for many keys: only the columns the rules read, one ``host_id IN (…)``
+        query per (kind, tenant) and up to 500 ids, on the unique (kind, host_id, tenant_id)
+        index. A backfill batch's dependencies, several times cheaper than :meth:`facts`."""
+        ...
+
+    def insert(self, rows: Sequence[NewRow]) -> None:
+        """Insert new rows (in the caller's transaction, or one of its own).
+
+        A key (kind, host id, tenant) that exists already fails the whole transaction
+        (``sqlite3.IntegrityError``): callers look up, then insert, inside one transaction. The
+        counts are added here, one upsert per (tenant, location, kind, state, gate) of the batch,
+        rather than by a per-row trigger: that trigger was a third of a backfill's time.
+        """
+        ...
+
+    def insert_new(self, rows: Sequence[NewRow]) -> list[bool]:
+        """Insert the rows whose key (kind, host id, tenant) is not in the ledger yet; leave the
+        others untouched. Returns, per row, whether it was inserted.
+
+        Lets a first-time backfill write a batch without looking its keys up first (that look-up
+        found nothing for almost every row): ``INSERT … ON CONFLICT DO NOTHING``, and only when
+        fewer rows went in than were given, one query for the keys that did (new rows get ids
+        above the largest before the insert: ``id`` is the rowid, without AUTOINCREMENT).
+        """
+        ...
+
+    def transition(self, row_id: int, target: str, **changes: Any) -> None:
+        """Move one row to ``target`` (checked against its current state), setting ``changes``.
+
+        :raises IllegalTransition: the row is missing or its state does not allow the move.
+        """
+        ...
+
+    def transition_many(self, row_ids: Sequence[int], target: str, **changes: Any) -> None:
+        """:meth:`transition` for several rows, all or nothing."""
+        ...
+
+    def set_fields(self, row_id: int, **changes: Any) -> None:
+        """Change a row's data without changing its state (payload of a rejected row, …)."""
+        ...
+
+    def tenants_with_ready_work(self, now: datetime) -> list[str]:
+        """Organisations with something to claim now (ready, retry due, or lease expired).
+
+        Time-based gates (a future start date reached) are the engine's: the worker's loop
+        calls ``Engine.tick`` before it looks here.
+        """
+        ...
+
+    def claim(
+        self,
+        tenant_id: str,
+        kind: str,
+        *,
+        limit: int = 50,
+        lease_seconds: int = 120,
+        worker_id: str,
+        now: datetime,
+    ) -> list[Row]:
+        """Atomically lease up to ``limit`` rows of one kind and tenant to ``worker_id``.
+
+        Order: rows whose lease expired first (they are the oldest work), then retries that are
+        due, then ready rows, each live before history (``priority``), then by business date
+        and number. A row whose earlier attempt went out with an unknown outcome comes back with
+        ``uncertain=True``.
+        """
+        ...
+
+    def claim_next(
+        self,
+        tenant_id: str,
+        kinds: Sequence[str],
+        *,
+        limit_for: Callable[[str], int],
+        lease_seconds: int = 120,
+        worker_id: str,
+        now: datetime,
+    ) -> tuple[str, list[Row]]:
+        """Claim one organisation's next batch: live work first, then history, each in
+        ``kinds`` order (contacts, invoices, …, as :data:`pm_xero_plugin.xero.kinds.SEND_ORDER`).
+
+        Without this a new payment waits until the back-sync has sent every remaining invoice
+        of its organisation, because kinds are claimed in order. Live rows (``priority``) of
+        a later kind may go before history of an earlier one without breaking the order
+        contact → invoice → payment: a row is only ready once what it depends on is in Xero
+        (the rules' dependency gates), and what a live row depends on is raised to live when
+        it is recorded (:meth:`raise_priority`). Returns ``("", [])`` when nothing is due.
+        """
+        ...
+
+    def has_live_work(self, tenant_id: str, now: datetime) -> bool:
+        """Whether a live row of the organisation is due now (the worker lets it use the part
+        of the minute budget it keeps from history: see ``Worker``)."""
+        ...
+
+    def raise_priority(self, keys: Iterable[tuple[str, str, str]]) -> int:
+        """Make these rows (and, transitively, what they depend on) live, unless their dependants
+        may already go (``core.rules.dependency_satisfied``: an invoice with a queued edit rises).
+
+        A live record's dependencies inherit its priority: a new payment to an invoice still in
+        the back-sync's queue would otherwise wait for that queue, however it is claimed.
+        Returns how many rows were raised.
+        """
+        ...
+
+    def mark_sent(self, row_ids: Sequence[int], attempt_key: str) -> None:
+        """Durably note "a request for these rows is going out now, outcome unknown".
+
+        Called before the HTTP request: after a crash the rows come back ``uncertain`` and the
+        worker looks them up in Xero instead of creating them again. Counts one attempt.
+        """
+        ...
+
+    def mark_synced(
+        self,
+        row_id: int,
+        xero_id: str | None,
+        reply: Mapping[str, Any] | None = None,
+        *,
+        status_code: int | None = None,
+    ) -> None:
+        """Xero has the record: store its id, and in the same transaction let the
+        :class:`~pm_xero_plugin.ledger.interface.Dependants` promote what waited for it (a
+        contact's documents, an invoice's payments and credit-note allocations)."""
+        ...
+
+    def mark_retrying(
+        self,
+        row_id: int,
+        next_at: datetime,
+        message: str,
+        *,
+        outcome_known: bool = False,
+        status_code: int | None = None,
+    ) -> None:
+        """A transient failure: try again at ``next_at``. ``outcome_known=True`` (a 429, a refused
+        connection) clears ``uncertain``; otherwise it stays as it was."""
+        ...
+
+    def mark_failed(
+        self,
+        row_id: int,
+        message: str,
+        field: str | None = None,
+        hint: str | None = None,
+        reply: Mapping[str, Any] | None = None,
+        *,
+        status_code: int | None = None,
+    ) -> None:
+        """Xero refused it (or it cannot be sent): an admin has to act. Shown on the dashboard."""
+        ...
+
+    def mark_waiting(self, row_id: int, gate: str, detail: str | None) -> None:
+        """Hold a row behind a gate the worker learned from Xero (``lock_date``, …). It opens on
+        an admin retry (or :meth:`reopen_gate`)."""
+        ...
+
+    def hold_contact(self, row_id: int, message: str, match: Mapping[str, Any] | None) -> None:
+        """Xero gives this contact's name to a contact that is not provably ours: hold it for
+        an admin (link it to ``match``, or create ours under a distinct name), keep what Xero
+        said, and (through the :class:`~pm_xero_plugin.ledger.interface.Dependants`) tell the
+        documents waiting for it why."""
+        ...
+
+    def describe_contact_wait(self, host_id: str, tenant_id: str, detail: str | None) -> int:
+        """Set what the rows waiting for this contact (behind the ``contact`` gate) say about
+        it: why it is not coming, or ``None`` when it is on its way. Returns how many."""
+        ...
+
+    def contact_conflicts(
+        self, location_id: str | None = None, limit: int = 200
+    ) -> list[tuple[Row, int]]:
+        """Contacts held because Xero gives their name to a contact that is not ours, each
+        with how many documents wait for it (newest first, capped; both indexed)."""
+        ...
+
+    def release(self, row_ids: Sequence[int]) -> None:
+        """Give claimed rows back (ready again) without counting an attempt."""
+        ...
+
+    def assign_tenant(self, location_id: str, tenant_id: str) -> int:
+        """Give rows recorded before their location had an organisation to that organisation.
+
+        A row whose key already exists in the organisation (a contact met at two locations) is
+        left behind and excluded as a duplicate. Returns how many rows moved.
+        """
+        ...
+
+    def rehome(self, location_id: str, old_tenant: str, new_tenant: str) -> int:
+        """A location now syncs to another organisation (nothing of it had reached the old
+        one): its unsent rows move with it. A row whose key the new organisation already has (a
+        contact met at another location) is excluded as a duplicate. Returns how many moved."""
+        ...
+
+    def reopen_gate(self, gate: str, tenant_id: str | None = None) -> int:
+        """Make every row waiting behind an external gate ready again; returns how many."""
+        ...
+
+    def active_contacts(self, tenant_id: str) -> int:
+        """Contacts of the organisation still on their way to Xero (held for an admin's
+        decision does not count: it must not hold every other customer's documents)."""
+        ...
+
+    def tenant(self, tenant_id: str) -> TenantRecord:
+        """One organisation's sync state (a fresh record for one the ledger has not seen)."""
+        ...
+
+    def tenants(self) -> list[TenantRecord]:
+        """Every organisation the ledger knows, in one query (it is on the hot path)."""
+        ...
+
+    def set_tenant(self, tenant_id: str, **changes: Any) -> None:
+        """Record an organisation (and change its sync state: ``connected``, ``codes_state`` …)."""
+        ...
+
+    def data_synced(self) -> bool:
+        """Whether any document reached Xero in any organisation (locks the start date)."""
+        ...
+
+    def meta(self, key: str) -> str | None:
+        """A ledger-wide value (the start date in force, a backfill checkpoint …)."""
+        ...
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        """Set a ledger-wide value (``None`` removes it)."""
+        ...
+
+    def cached_chart(
+        self, tenant_id: str, what: str
+    ) -> tuple[datetime, list[dict[str, Any]]] | None:
+        """A cached part of an organisation's chart and when it was read, or ``None``."""
+        ...
+
+    def store_chart(self, tenant_id: str, what: str, body: list[dict[str, Any]]) -> None:
+        """Cache one part of an organisation's chart (``accounts``, ``tax_rates`` …), timed now."""
+        ...
+
+    def counts(
+        self, tenant_id: str | None = None, location_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Counts by organisation, location, kind, state (and gate, for waiting rows).
+
+        Read from the ``counts`` table the triggers keep, so it costs the same at a million rows.
+        """
+        ...
+
+    def problems(self, location_id: str | None = None, limit: int = 200) -> list[Row]:
+        """Failed and rejected rows, and payments held because their invoice is before the start
+        date: what the dashboard lists one by one (indexed, newest first, capped)."""
+        ...
+
+    def find_rows(
+        self,
+        *,
+        states: Sequence[str] = (),
+        held_gates: Sequence[str] = (),
+        kind: str | None = None,
+        location_id: str | None = None,
+        search: str | None = None,
+        limit: int | None = 200,
+    ) -> tuple[list[Row], int]:
+        """Rows for the dashboard's filtered list (``pm-xero status --state/--kind/--search``),
+        newest first, and how many match in all. A row matches when its state is in ``states``
+        or it waits at one of ``held_gates``; ``search`` is a case-insensitive substring of its
+        host id, number, Xero id, message, reason (``detail``), hint or what it sends (a
+        customer's name, a reference). An admin's query, not
+        the hot path: it may scan."""
+        ...
+
+    def excluded_reasons(self, location_id: str | None = None) -> list[dict[str, Any]]:
+        """Why rows are excluded, counted per location, organisation, kind and reason (the
+        ``detail`` every exclusion records: "voided before it reached Xero", "excluded by an
+        admin", a duplicate …) – for the dashboard's "why excluded" lines."""
+        ...
+
+    def max_row_id(self) -> int:
+        """The newest row's id (0 when empty): with :meth:`row_ids_after`, "what did this add"."""
+        ...
+
+    def row_ids_after(self, row_id: int) -> list[int]:
+        """Ids of the rows created after ``row_id``."""
+        ...
+
+    def settled_among(self, row_ids: Iterable[int]) -> set[int]:
+        """Which of these rows reached an end state (synced, failed, excluded or rejected)."""
+        ...
+
+    def log(self, row_id: int) -> list[dict[str, Any]]:
+        """What was sent for a row and what Xero replied, oldest first."""
+        ...
+
+    def add_log(self, row_id: int, event: str, message: str | None) -> None:
+        """Add a line to a row's history (an admin's action, an edit while in flight …)."""
+        ...

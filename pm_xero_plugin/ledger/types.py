@@ -1,0 +1,132 @@
+"""The values that cross the ledger's interface: rows, their facts, new rows, organisations.
+
+Plain data, no behaviour: what a row *means* for the sync (whether its dependants may go, why it
+waits) is decided in :mod:`pm_xero_plugin.core`, from these facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+__all__ = ["LIVE", "Facts", "NewRow", "Parent", "Row", "TenantRecord"]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One host record for one organisation, as the worker and the dashboard see it."""
+
+    id: int
+    kind: str
+    host_id: str
+    tenant_id: str
+    location_id: str
+    state: str
+    gate: str | None
+    detail: str | None
+    doc_date: str | None
+    number: int | None
+    dep_contact: str | None
+    dep_invoice: str | None
+    dep_credit_note: str | None
+    include_before_start: bool
+    payload: dict[str, Any]
+    """The validated host record (latest version); for ``rejected`` rows the capped raw input."""
+    payload_hash: str
+    operation: str
+    """``create``, ``update`` (an edit after it reached Xero) or ``void``."""
+    pending_op: str | None
+    xero_id: str | None
+    attempts: int
+    next_at: datetime | None
+    lease_until: datetime | None
+    uncertain: bool
+    """A request went out and its outcome is unknown: look it up in Xero before re-sending."""
+    message: str | None
+    field: str | None
+    hint: str | None
+    updated_at: datetime | None
+    priority: int = 0
+    """1 for a live record (made through a hook, or needed by one), 0 for history."""
+    xero_match: dict[str, Any] | None = None
+    """A contact held behind ``contact_name_taken``: the Xero contact that has its name."""
+    xero_name: str | None = None
+    """A contact an admin chose to create under a distinct name: that name."""
+
+
+LIVE = 1
+"""``priority`` of a live record: claimed before history of its organisation."""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """A row without its payload: what the rules and the bulk re-evaluations need."""
+
+    id: int
+    kind: str
+    host_id: str
+    tenant_id: str
+    location_id: str
+    state: str
+    gate: str | None
+    doc_date: str | None
+    dep_contact: str | None
+    dep_invoice: str | None
+    dep_credit_note: str | None
+    include_before_start: bool
+    xero_id: str | None
+    payload_hash: str
+    operation: str
+    number: int | None
+
+
+@dataclass
+class NewRow:
+    """A row to insert (``state`` must be an initial state: waiting, ready or rejected)."""
+
+    kind: str
+    host_id: str
+    tenant_id: str
+    location_id: str
+    state: str
+    payload: str
+    payload_hash: str
+    gate: str | None = None
+    detail: str | None = None
+    doc_date: str | None = None
+    number: int | None = None
+    dep_contact: str | None = None
+    dep_invoice: str | None = None
+    dep_credit_note: str | None = None
+    include_before_start: bool = False
+    message: str | None = None
+    field: str | None = None
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class TenantRecord:
+    """Per-organisation sync state kept in the ledger."""
+
+    tenant_id: str
+    connected: bool
+    connection_reason: str | None
+    codes_state: str
+    codes_detail: str | None
+    contact_sync: str
+    data_synced_at: datetime | None
+
+
+class Parent(NamedTuple):
+    """What the rules read of a row others depend on (a contact, invoice or credit note).
+
+    A tuple, not a dataclass: a backfill reads one for almost every row it writes.
+    """
+
+    kind: str
+    state: str
+    gate: str | None
+    xero_id: str | None
+    doc_date: str | None
+    include_before_start: bool
