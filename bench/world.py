@@ -24,6 +24,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 if TYPE_CHECKING:
+    from hookspecs.refhost import RefHost
+    from pm_xero_plugin.core.engine import Engine
+    from pm_xero_plugin.sandbox import Sandbox, SandboxClock
     from pm_xero_plugin.sync.runtime import XeroRuntime
 
 __all__ = ["SandboxTime", "World", "world"]
@@ -37,7 +40,7 @@ class SandboxTime:
     """The plugin's :class:`~pm_xero_plugin.xero.ratelimit.Clock`, reading the sandbox's clock:
     ``monotonic`` in sandbox seconds, ``sleep`` of sandbox seconds in scaled real time."""
 
-    def __init__(self, clock: Any, time_scale: float) -> None:
+    def __init__(self, clock: SandboxClock, time_scale: float) -> None:
         self._clock = clock
         self._scale = time_scale
 
@@ -55,7 +58,7 @@ class SandboxTime:
 class HostClock:
     """The host's clock is the sandbox's: leases and retry times run at the same scale."""
 
-    def __init__(self, clock: Any) -> None:
+    def __init__(self, clock: SandboxClock) -> None:
         self._clock = clock
 
     def now(self) -> datetime:
@@ -68,11 +71,11 @@ class World:
     """The benchmark's practice: its sandbox and clock, the host, the add-on's engine and the
     benchmark's own Xero runtime (its worker not started)."""
 
-    sandbox: Any
-    clock: Any
-    host: Any
-    engine: Any
-    runtime: Any
+    sandbox: Sandbox
+    clock: SandboxClock
+    host: RefHost
+    engine: Engine
+    runtime: XeroRuntime
     tenants: dict[str, str]
     """Location id -> tenant id."""
     url: str

@@ -20,11 +20,17 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from pm_xero_plugin.xero.ratelimit import Wait
 
 __all__ = [
     "HELD_BY_RULES",
     "HELD_FOR_ADMIN",
+    "Limits",
     "Reporter",
     "Tally",
     "WaitOutcome",
@@ -33,6 +39,16 @@ __all__ = [
     "tally",
     "wait_until_settled",
 ]
+
+
+class Limits(Protocol):
+    """What the screen asks of Xero's limits: how long an organisation must wait, and why
+    (:class:`~pm_xero_plugin.xero.ratelimit.RateLimiter`)."""
+
+    def wait_for(self, tenant_id: str) -> Wait:
+        """The organisation's wait now (``seconds`` and ``reason``)."""
+        ...
+
 
 HELD_BY_RULES = frozenset(
     {
@@ -141,7 +157,7 @@ def tally(counts: Iterable[Mapping[str, Any]], kinds: tuple[str, ...] | None = N
 
 
 def limit_waits(
-    limiter: Any, tenants: Iterable[str], names: Mapping[str, str], at_least: float = 1.0
+    limiter: Limits, tenants: Iterable[str], names: Mapping[str, str], at_least: float = 1.0
 ) -> list[str]:
     """One phrase per organisation that must wait for one of Xero's limits (``at_least`` s)."""
     from pm_xero_plugin.dashboard.worker_progress import describe_wait
@@ -187,7 +203,7 @@ def stalled_lines(found: Tally, status: Mapping[str, Any], see: str) -> list[str
 class Bar:
     """One phase's bar: ``update`` with what reached Xero, out of what is due, and a note."""
 
-    def __init__(self, progress: Any, task: Any, label: str) -> None:
+    def __init__(self, progress: Progress, task: TaskID, label: str) -> None:
         self._progress, self._task, self._label = progress, task, label
 
     def update(self, reached: int, total: int, note: str = "") -> None:
@@ -255,7 +271,7 @@ class WaitOutcome:
         return self.tally.settled and not self.why and not self.timed_out
 
 
-def _blocked_beyond(limiter: Any, moving: Mapping[str, int], left: float) -> float | None:
+def _blocked_beyond(limiter: Limits, moving: Mapping[str, int], left: float) -> float | None:
     """The shortest limit wait among the organisations with work under way, when every one of
     them must wait longer than ``left`` seconds (and at least a few minutes); else ``None``."""
     if not moving:
@@ -280,7 +296,7 @@ def wait_until_settled(
     report: Reporter,
     label: str,
     timeout: float,
-    limiter: Any,
+    limiter: Limits,
     names: Mapping[str, str],
     explain: Callable[[Tally], list[str]],
     busy: Callable[[], bool] = lambda: False,
