@@ -37,6 +37,9 @@ class Site(NamedTuple):
 
 
 class Item(NamedTuple):
+    """One thing a practice sells: what the invoice line says, its price, its category and
+    tax rate, and the kind of area it is sold in (``None``: any)."""
+
     description: str
     unit_price: str
     category: str

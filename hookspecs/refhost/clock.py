@@ -18,7 +18,8 @@ __all__ = ["Clock", "ManualClock", "SystemClock", "local_date"]
 class Clock(Protocol):
     """Anything that tells the host the current, timezone-aware time."""
 
-    def now(self) -> datetime: ...
+    def now(self) -> datetime:
+        """The current moment (timezone-aware)."""
 
 
 def local_date(moment: datetime, tz: str | ZoneInfo) -> date:
@@ -37,6 +38,7 @@ class SystemClock:
     """The real clock (UTC): what a production host uses."""
 
     def now(self) -> datetime:
+        """The real current moment, in UTC."""
         return datetime.now(UTC)
 
     def today(self, tz: str | ZoneInfo) -> date:
@@ -56,6 +58,7 @@ class ManualClock:
         self._now = _require_aware(start) if start is not None else datetime.now(UTC)
 
     def now(self) -> datetime:
+        """The moment the clock was last set or moved to."""
         with self._lock:
             return self._now
 

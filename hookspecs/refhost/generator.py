@@ -77,6 +77,7 @@ class PracticeSummary:
     """Wall time taken (not part of equality: the same seed gives an equal summary)."""
 
     def add(self, kind: str, location_id: str, n: int = 1) -> None:
+        """Count ``n`` more of ``kind`` at ``location_id``."""
         per_location = self.counts.setdefault(kind, {})
         per_location[location_id] = per_location.get(location_id, 0) + n
 
@@ -85,6 +86,7 @@ class PracticeSummary:
         return sum(self.counts.get(kind, {}).values())
 
     def merge(self, other: PracticeSummary) -> None:
+        """Add another summary's counts and time to this one (a practice made in several calls)."""
         for kind, per_location in other.counts.items():
             for location_id, n in per_location.items():
                 self.add(kind, location_id, n)

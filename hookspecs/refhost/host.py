@@ -186,6 +186,7 @@ class RefHost:
 
     @property
     def running(self) -> bool:
+        """Whether the host has started its plugins (and not stopped them)."""
         return self._running
 
     def start(self) -> None:
@@ -519,6 +520,7 @@ class RefHost:
     # -- the Host services offered to plugins ----------------------------------------------------
 
     def locations(self) -> list[Location]:
+        """The practice's locations (the Host service; see :class:`hookspecs.host.Host`)."""
         return cast("list[Location]", self.store.locations())
 
     def iter_history(
@@ -559,6 +561,7 @@ class RefHost:
             after = page[-1][0]
 
     def get_record(self, kind: HistoryKind, record_id: str) -> dict[str, Any] | None:
+        """One record by kind and id, or ``None`` (the Host service)."""
         return self.store.get(self._kind(kind), record_id)
 
     @staticmethod
@@ -568,6 +571,8 @@ class RefHost:
         return kind
 
     def data_dir(self, plugin: str) -> Path:
+        """A directory of the plugin's own, made on first use (the Host service); a name that
+        is not a plugin's (a path, ``..``) is refused."""
         if not _PLUGIN_NAME.match(plugin) or plugin in {".", ".."}:
             raise ValueError(f"not a plugin name: {plugin!r}")
         path = self.root / "plugins" / plugin
@@ -575,6 +580,7 @@ class RefHost:
         return path
 
     def now(self) -> datetime:
+        """The host clock's current moment (the Host service)."""
         return self.clock.now()
 
     def settings(self, plugin: str) -> dict[str, Any]:

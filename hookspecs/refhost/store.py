@@ -153,6 +153,7 @@ class PracticeStore:
             conn.execute("COMMIT")
 
     def close(self) -> None:
+        """Close the database connection (the store can be opened again)."""
         with self._lock:
             if self._connection is not None:
                 self._connection.close()
@@ -161,12 +162,14 @@ class PracticeStore:
     # -- locations -------------------------------------------------------------------------------
 
     def add_location(self, location: Mapping[str, Any]) -> None:
+        """Store a new location."""
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO locations (id, data) VALUES (?, ?)", (location["id"], _dumps(location))
             )
 
     def locations(self) -> list[dict[str, Any]]:
+        """The locations, in the order they were added."""
         with self._conn() as conn:
             rows = conn.execute("SELECT data FROM locations ORDER BY seq").fetchall()
         return [json.loads(row[0]) for row in rows]
@@ -200,21 +203,25 @@ class PracticeStore:
         return len(rows)
 
     def exists(self, kind: Kind, record_id: str) -> bool:
+        """Whether a record of ``kind`` with this id is stored."""
         with self._conn() as conn:
             row = conn.execute(f"SELECT 1 FROM {kind} WHERE id = ?", (record_id,)).fetchone()
         return row is not None
 
     def get(self, kind: Kind, record_id: str) -> dict[str, Any] | None:
+        """The stored record of ``kind`` with this id, or ``None``."""
         with self._conn() as conn:
             row = conn.execute(f"SELECT data FROM {kind} WHERE id = ?", (record_id,)).fetchone()
         return None if row is None else dict(json.loads(row[0]))
 
     def max_number(self, kind: Kind) -> int:
+        """The highest number given to a ``kind`` so far (0 for none): the next continues it."""
         with self._conn() as conn:
             row = conn.execute(f"SELECT COALESCE(MAX(number), 0) FROM {kind}").fetchone()
         return int(row[0])
 
     def count(self, kind: Kind, location_id: str | None = None) -> int:
+        """How many records of ``kind`` there are (at one location, if given)."""
         with self._conn() as conn:
             if location_id is None:
                 row = conn.execute(f"SELECT COUNT(*) FROM {kind}").fetchone()
@@ -319,6 +326,7 @@ class PracticeStore:
     # -- plugin settings and switches ------------------------------------------------------------
 
     def plugin_settings(self, plugin: str) -> dict[str, Any]:
+        """The plugin's saved settings (a fresh copy; ``{}`` before any are saved)."""
         with self._conn() as conn:
             row = conn.execute(
                 "SELECT data FROM plugin_settings WHERE plugin = ?", (plugin,)
@@ -326,6 +334,7 @@ class PracticeStore:
         return {} if row is None else dict(json.loads(row[0]))
 
     def save_plugin_settings(self, plugin: str, settings: Mapping[str, Any], saved_at: str) -> None:
+        """Save the plugin's settings, replacing what was saved before."""
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO plugin_settings (plugin, data, saved_at) VALUES (?, ?, ?)"
@@ -343,6 +352,7 @@ class PracticeStore:
         return None if row is None else bool(row[0])
 
     def set_plugin_enabled(self, plugin: str, enabled: bool) -> None:
+        """Record whether the plugin is switched on."""
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO plugin_state (plugin, enabled) VALUES (?, ?)"

@@ -45,55 +45,68 @@ class RecordingPlugin:
 
     @hookimpl
     def pm_startup(self, host: Any) -> None:
+        """Record the call."""
         self.calls.append(("pm_startup", {"host": host}))
 
     @hookimpl
     def pm_shutdown(self) -> None:
+        """Record the call."""
         self.calls.append(("pm_shutdown", {}))
 
     @hookimpl
     def validate_settings(self, plugin: str, settings: dict[str, Any]) -> list[str]:
+        """Record the call; answer with the errors this plugin was told to report."""
         self.calls.append(("validate_settings", {"plugin": plugin, "settings": settings}))
         return list(self.settings_errors)
 
     @hookimpl
     def on_settings_saved(self, plugin: str, settings: dict[str, Any]) -> None:
+        """Record the call."""
         self.calls.append(("on_settings_saved", {"plugin": plugin, "settings": settings}))
 
     @hookimpl
     def on_client_saved(self, client: dict[str, Any]) -> None:
+        """Record the call."""
         self.calls.append(("on_client_saved", {"client": client}))
 
     @hookimpl
     def on_invoice_created(self, invoice: dict[str, Any]) -> None:
+        """Record the call."""
         self.calls.append(("on_invoice_created", {"invoice": invoice}))
 
     @hookimpl
     def on_invoice_updated(self, invoice: dict[str, Any]) -> None:
+        """Record the call."""
         self.calls.append(("on_invoice_updated", {"invoice": invoice}))
 
     @hookimpl
     def on_invoice_voided(self, invoice: dict[str, Any]) -> None:
+        """Record the call."""
         self.calls.append(("on_invoice_voided", {"invoice": invoice}))
 
     @hookimpl
     def on_credit_note_created(self, credit_note: dict[str, Any]) -> None:
+        """Record the call."""
         self.calls.append(("on_credit_note_created", {"credit_note": credit_note}))
 
     @hookimpl
     def on_payment_recorded(self, payment: dict[str, Any]) -> None:
+        """Record the call."""
         self.calls.append(("on_payment_recorded", {"payment": payment}))
 
     @hookimpl
     def start_contact_sync(self, location_id: str | None) -> None:
+        """Record the call."""
         self.calls.append(("start_contact_sync", {"location_id": location_id}))
 
     @hookimpl
     def backfill(self, location_id: str | None, since: date | None) -> None:
+        """Record the call."""
         self.calls.append(("backfill", {"location_id": location_id, "since": since}))
 
     @hookimpl
     def sync_status(self, location_id: str | None) -> dict[str, Any] | None:
+        """Record the call; answer with the status this plugin was given."""
         self.calls.append(("sync_status", {"location_id": location_id}))
         return self.status
 

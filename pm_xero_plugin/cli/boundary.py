@@ -232,6 +232,7 @@ class BoundaryGroup(click.Group):
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Resolve the verb as click does, remembering its name for the one-line messages."""
         name, command, rest = super().resolve_command(ctx, args)
         self.verb = command.name if command is not None else name
         return name, command, rest
@@ -247,6 +248,8 @@ class BoundaryGroup(click.Group):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
+        """Run the group inside the error boundary (see the module text): one line and an exit
+        status for a failure a person can meet, the traceback only with ``--debug``."""
         argv = list(sys.argv[1:] if args is None else args)
         # --debug is accepted anywhere before a lone "--" (pm-xero demo --debug works too)
         cut = argv.index("--") if "--" in argv else len(argv)

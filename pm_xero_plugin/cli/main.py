@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 from datetime import date
 from pathlib import Path
+from typing import ClassVar
 
 import click
 
@@ -32,7 +33,9 @@ class _Verbs(BoundaryGroup):
     """The verbs, with ``sandbox`` loaded only when it is asked for: it is the whole Xero server,
     and importing it for every ``pm-xero`` start is what made ``--help`` slow."""
 
-    _LAZY = {"sandbox": ("pm_xero_plugin.sandbox.cli", "sandbox_command")}
+    _LAZY: ClassVar[dict[str, tuple[str, str]]] = {
+        "sandbox": ("pm_xero_plugin.sandbox.cli", "sandbox_command")
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Every verb, the lazy ones included (``--help`` lists them all)."""

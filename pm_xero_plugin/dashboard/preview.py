@@ -60,6 +60,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
+from pm_xero_plugin.dashboard.status import contact_conflicts
 from pm_xero_plugin.inputs.settings import Settings, parse_settings
 from pm_xero_plugin.mapping.config import DEFAULT_PREFIXES
 from pm_xero_plugin.xero.client import waiting_for_limits
@@ -90,19 +91,28 @@ class Lookups(Protocol):
 
     def find_contacts_by_number(
         self, tenant_id: str, connection_key: str, numbers: Iterable[str]
-    ) -> Mapping[str, Any]: ...
+    ) -> Mapping[str, Any]:
+        """Xero's contacts with these contact numbers, by number."""
+
     def find_invoices_by_number(
         self, tenant_id: str, connection_key: str, numbers: Iterable[str]
-    ) -> Mapping[str, Any]: ...
+    ) -> Mapping[str, Any]:
+        """Xero's invoices with these numbers, by number."""
+
     def find_credit_notes_by_number(
         self, tenant_id: str, connection_key: str, numbers: Iterable[str]
-    ) -> Mapping[str, Any]: ...
+    ) -> Mapping[str, Any]:
+        """Xero's credit notes with these numbers, by number."""
+
     def find_payments_by_reference(
         self, tenant_id: str, connection_key: str, references: Iterable[str]
-    ) -> Mapping[str, Any]: ...
+    ) -> Mapping[str, Any]:
+        """Xero's payments with these references, by reference."""
+
     def find_overpayments_by_reference(
         self, tenant_id: str, connection_key: str, references: Iterable[str]
-    ) -> Mapping[str, Any]: ...
+    ) -> Mapping[str, Any]:
+        """Xero's overpayments with these references, by reference."""
 
 
 _FINDERS = {
@@ -345,7 +355,7 @@ class _Preview:
                     )
             conflicts = [
                 c
-                for c in (self.engine.contact_conflicts(location_id) if self.engine else [])
+                for c in (contact_conflicts(self.engine, location_id) if self.engine else [])
                 if c["tenant_id"] == tenant
             ]
             if conflicts:

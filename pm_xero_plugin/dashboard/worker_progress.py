@@ -115,12 +115,15 @@ class WorkerProgress:
                 self._echo(f"pm-xero worker: (progress unavailable: {type(exc).__name__})")
 
     def start(self) -> None:
+        """Start printing the line every few seconds from a background thread (not when the
+        interval is 0, nor twice)."""
         if self._every <= 0 or self._thread is not None:
             return
         self._thread = threading.Thread(target=self._run, name="pm-xero-progress", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the background thread and wait for it."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -38,6 +38,7 @@ class SandboxClock:
 
     @property
     def time_scale(self) -> float:
+        """Sandbox seconds per real second (0 stops the clock; tests move it with `advance`)."""
         return self._time_scale
 
     @time_scale.setter
@@ -63,6 +64,7 @@ class SandboxClock:
             return self._base + timedelta(seconds=elapsed)
 
     def __call__(self) -> datetime:
+        """The clock is a ``now`` callable too (what the sandbox's parts are given)."""
         return self.now()
 
     def advance(self, seconds: float) -> datetime:

@@ -67,6 +67,7 @@ class Faults:
         return LockDates(self.lock_date, self.end_of_year_lock_date, self.adviser)
 
     def reseed(self, seed: str) -> None:
+        """Restart the random draws from ``seed`` (the same seed replays the same faults)."""
         self._rng = random.Random(seed)
 
     def expire_tokens_now(self) -> None:

@@ -17,6 +17,8 @@ TTL = timedelta(minutes=6)
 
 @dataclass(frozen=True)
 class CachedResponse:
+    """The first answer to a request with an Idempotency-Key, replayed for a retry of it."""
+
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes
@@ -59,6 +61,7 @@ class IdempotencyCache:
         return "replay", entry.response
 
     def store(self, tenant_id: str, key: str, response: CachedResponse) -> None:
+        """Remember the answer for a key's request (Xero replays it to a retry in the window)."""
         entry = self._entries.get((tenant_id, key))
         if entry is not None:
             entry.response = response
@@ -68,5 +71,6 @@ class IdempotencyCache:
         self._entries.pop((tenant_id, key), None)
 
     def purge(self, now: datetime) -> None:
+        """Forget keys whose window has passed by ``now``."""
         for k in [k for k, e in self._entries.items() if e.expires <= now]:
             del self._entries[k]

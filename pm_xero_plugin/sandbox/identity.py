@@ -49,6 +49,9 @@ DEFAULT_REDIRECT_URIS: tuple[str, ...] = (
 
 @dataclass
 class Connection:
+    """A tenant connection as ``/connections`` lists it: which organisation an app may reach,
+    made by which authorisation."""
+
     id: str
     auth_event_id: str
     tenant_id: str
@@ -58,6 +61,9 @@ class Connection:
 
 @dataclass
 class AccessToken:
+    """An access token issued by ``/connect/token``: until when, with which scopes, and for
+    which organisation (``None``: every connected one)."""
+
     token: str
     expires: datetime
     scope: str
@@ -156,6 +162,7 @@ class Identity:
         }
 
     def restore(self, data: dict[str, Any]) -> None:
+        """Take the connections and tokens back from a saved state (see `snapshot`)."""
         self.connections = {c["tenant_id"]: Connection(**c) for c in data.get("connections", [])}
         self._refresh = {r["token"]: _Refresh(**r) for r in data.get("refresh", [])}
         self._access = {a["token"]: AccessToken(**a) for a in data.get("access", [])}
@@ -224,6 +231,8 @@ class Identity:
         return form.get("client_id"), form.get("client_secret")
 
     def token(self, req: Request) -> Response:
+        """``POST /connect/token``: exchange an authorisation code or a refresh token (the app's
+        secret is checked on every grant) for tokens, with Xero's error codes."""
         form = req.form()
         cid, secret = self._client(req, form)
         if cid != self.client_id:
@@ -362,20 +371,26 @@ class Identity:
         return tok
 
     def can_reach(self, tok: AccessToken, tenant_id: str) -> bool:
+        """Whether ``tok`` may call the Accounting API for ``tenant_id`` (connected, and not a
+        token bound to another organisation)."""
         if tok.tenant_id is not None and tok.tenant_id != tenant_id:
             return False
         return tenant_id in self.connections
 
     def expire_tokens(self, tenant_id: str) -> None:
+        """Expire now every access token that can reach ``tenant_id`` (a fault: the next call
+        meets 401 and must refresh)."""
         now = self._now()
         for tok in self._access.values():
             if tok.tenant_id in (None, tenant_id):
                 tok.expires = min(tok.expires, now)
 
     def disconnect(self, tenant_id: str) -> None:
+        """Drop the organisation's connection, as a user disconnecting the app in Xero does."""
         self.connections.pop(tenant_id, None)
 
     def connections_view(self, req: Request) -> Response:
+        """``GET /connections``: the organisations the bearer's app is connected to."""
         tok = self.bearer(req)
         if isinstance(tok, Response):
             return tok
@@ -398,6 +413,7 @@ class Identity:
         )
 
     def delete_connection(self, req: Request, connection_id: str) -> Response:
+        """``DELETE /connections/{id}``: disconnect one organisation (404 for an unknown id)."""
         tok = self.bearer(req)
         if isinstance(tok, Response):
             return tok

@@ -101,6 +101,7 @@ class RateLimiter:
         return self._tenants.setdefault(tenant_id, _TenantState())
 
     def in_flight(self, tenant_id: str) -> int:
+        """Accounting calls of ``tenant_id`` in progress now (Xero allows 5 at once)."""
         with self._flight:
             return self._state(tenant_id).in_flight
 

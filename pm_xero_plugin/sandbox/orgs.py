@@ -127,6 +127,7 @@ class Org:
 
     @property
     def currency(self) -> str:
+        """The organisation's base currency, from its region."""
         return str(REGIONS[self.region]["currency"])
 
     def next_number(self, prefix: str) -> str:
@@ -137,6 +138,7 @@ class Org:
     def account(
         self, code: str | None = None, account_id: str | None = None
     ) -> dict[str, Any] | None:
+        """The chart's account with this code or id, or ``None``."""
         for acc in self.accounts:
             if (code is not None and acc["Code"] == code) or (
                 account_id is not None and acc["AccountID"].lower() == str(account_id).lower()
@@ -145,6 +147,7 @@ class Org:
         return None
 
     def tax_rate(self, tax_type: str) -> dict[str, Any] | None:
+        """The tax rate with this TaxType, or ``None``."""
         return next((t for t in self.tax_rates if t["TaxType"] == tax_type), None)
 
     def organisation(self, locks: Any = None) -> dict[str, Any]:

@@ -77,6 +77,7 @@ def encode(value: Any) -> str:
 
 
 def decode(text: str) -> Any:
+    """Read a state file's JSON back, with the dates and Decimals it was written with."""
     return json.loads(text, object_hook=_hook)
 
 
@@ -120,6 +121,7 @@ class OrgEncoder:
                     cache.pop(doc_id, None)
 
     def encode(self) -> str:
+        """The organisation as JSON, re-using the cached fragments of untouched documents."""
         parts = []
         for name in _ORG_FIELDS:
             if name in self._docs:
@@ -137,6 +139,7 @@ class OrgEncoder:
 
 
 def load_org(data: dict[str, Any]) -> Org:
+    """An organisation from its decoded state."""
     return Org(**{name: data[name] for name in _ORG_FIELDS if name in data})
 
 

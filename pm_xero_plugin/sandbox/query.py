@@ -44,6 +44,7 @@ class Where:
     """A parsed ``where``; `test` says whether one stored item matches."""
 
     def test(self, item: dict[str, Any]) -> bool:
+        """Whether ``item`` (a stored document) matches this expression."""
         raise NotImplementedError
 
 
@@ -330,4 +331,5 @@ def _compare(stored: Any, op: str, wanted: Any) -> bool:
 
 
 def matches(item: dict[str, Any], where: Where) -> bool:
+    """Whether ``item`` matches the parsed ``where``."""
     return where.test(item)

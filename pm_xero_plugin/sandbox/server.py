@@ -29,6 +29,7 @@ class SandboxTransport(httpx.WSGITransport):
     """``httpx.WSGITransport`` that reports a hung request as ``httpx.ReadTimeout``."""
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Run the request through the app; a hung answer becomes ``httpx.ReadTimeout``."""
         try:
             return super().handle_request(request)
         except SandboxHang as exc:

@@ -17,6 +17,8 @@ JSON = "application/json; charset=utf-8"
 
 @dataclass
 class Request:
+    """One HTTP request as the sandbox's handlers read it (headers lower-cased, body read)."""
+
     method: str
     path: str
     query_string: str
@@ -25,6 +27,7 @@ class Request:
 
     @classmethod
     def from_environ(cls, environ: dict[str, Any]) -> Request:
+        """The request a WSGI server hands over."""
         headers = {
             k[5:].replace("_", "-").lower(): str(v)
             for k, v in environ.items()
@@ -52,6 +55,7 @@ class Request:
         }
 
     def form(self) -> dict[str, str]:
+        """The body as an HTML form (``/connect/token`` and pyxero's ``xml=`` posts)."""
         return {k: v[0] for k, v in parse_qs(self.body.decode("utf-8", "replace")).items()}
 
     def json(self) -> Any:
@@ -61,6 +65,8 @@ class Request:
 
 @dataclass
 class Response:
+    """What a handler answers; ``hang`` makes the server or transport withhold it."""
+
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
@@ -96,6 +102,7 @@ def _default(value: Any) -> Any:
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
+    """A JSON answer (dates and Decimals written as Xero writes them)."""
     body = json.dumps(payload, default=_default).encode()
     return Response(status, body, {"Content-Type": JSON, **(headers or {})})
 
