@@ -11,7 +11,7 @@ import threading
 
 import pytest
 from support.xero_client_fakes import CONN, FakeClock
-from test_client_against_sandbox import Connected, connected  # noqa: F401  (the fixture)
+from support.xero_sandbox_client import Connected
 
 from pm_xero_plugin.xero.client import (
     XeroAccountsSource,
@@ -29,7 +29,7 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def world(connected: Connected, clock: FakeClock) -> Connected:  # noqa: F811
+def world(connected: Connected, clock: FakeClock) -> Connected:
     connected.client.limiter = RateLimiter(clock)
     connected.client.organisation(connected.tenant_id, CONN)  # learns the organisation's name
     return connected
