@@ -94,6 +94,9 @@ class _Item:
     dep_credit_note: str | None = None
     include_before_start: bool = False
     event: str = "created"
+    dep_invoice_date: str | None = None
+    """The date of its invoice when the ledger has no row for that invoice (recorded here, on
+    the host's thread, for the rules to read later on the worker's)."""
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -129,7 +132,6 @@ class Engine:
             host.data_dir("xero") / "ledger.sqlite3",
             clock=host.now,
             doorbell=self.doorbell,
-            missing=self._missing_invoice,
         )
         self.accounts_source = accounts_source
         self.connection_probe: Callable[[str], tuple[bool, str | None]] | None = None
@@ -763,6 +765,7 @@ class Engine:
             # Looked up inside the write transaction: a worker cannot claim a row between the
             # look-up and the write, so the edit rules see the state they act on.
             deps = {k: dep_facts(p) for k, p in self.ledger.dep_facts(dep_keys(items)).items()}
+            self._note_absent_invoices(items, deps, by_key)
             if ensure_contacts:
                 missing = sorted(
                     {
@@ -807,6 +810,30 @@ class Engine:
                     key for key in dep_keys(items) if not (deps.get(key) or _NOT_SENT).satisfied
                 )
         self._supersede_rejected(items)
+
+    def _note_absent_invoices(
+        self,
+        items: Iterable[_Item],
+        deps: dict[tuple[str, str, str], rules.DepFacts],
+        batch: Mapping[tuple[str, str, str], _Item],
+    ) -> None:
+        """Ask the host (on its thread) for the invoices these items name that the ledger has
+        no row for, add what it says to ``deps`` and record each date on its items."""
+        absent: set[tuple[str, str, str]] = set()
+        for item in items:
+            if not item.dep_invoice:
+                continue
+            key = ("invoice", item.dep_invoice, item.tenant_id)
+            if key in batch:
+                continue
+            if key not in deps:
+                found = self._missing_invoice(*key)
+                if found is None:
+                    continue
+                deps[key] = found
+                absent.add(key)
+            if key in absent:
+                item.dep_invoice_date = deps[key].doc_date
 
     def _dep_lookup(
         self,
@@ -853,6 +880,7 @@ class Engine:
             "dep_contact": item.dep_contact,
             "dep_invoice": item.dep_invoice,
             "dep_credit_note": item.dep_credit_note,
+            "dep_invoice_date": item.dep_invoice_date,
         }
         if live:
             fields["priority"] = LIVE
@@ -1298,6 +1326,7 @@ def _as_facts(item: _Item, include_before_start: bool | None = None) -> Facts:
         payload_hash=item.payload_hash,
         operation="create",
         number=item.number,
+        dep_invoice_date=item.dep_invoice_date,
     )
 
 
@@ -1323,6 +1352,7 @@ def _new_row(item: _Item, gate: rules.Gate | None, priority: int = 0) -> NewRow:
         dep_credit_note=item.dep_credit_note,
         include_before_start=item.include_before_start,
         priority=priority,
+        dep_invoice_date=item.dep_invoice_date,
     )
 
 

@@ -9,9 +9,9 @@ inside the ledger's settling transaction (it is the ledger's
 :class:`~pm_xero_plugin.ledger.interface.Dependants`), so a second backend re-implements none
 of it.
 
-Dependency facts come from the ledger; only a parent the ledger never saw (an invoice dated
-before the window) is asked of ``missing``, the engine's look-up in the host (the host's services
-are thread-safe; recording that invoice's date at intake instead is the next step).
+Dependency facts come from the ledger only, never from the host (this runs on the worker's
+thread): of an invoice the ledger never saw (dated before the window) the engine recorded the
+date on its payments at intake (``Facts.dep_invoice_date``).
 """
 
 from __future__ import annotations
@@ -103,7 +103,6 @@ def recheck_dependencies(
     ledger: Ledger,
     page_of: Callable[[int], Sequence[Facts]],
     doorbell: Doorbell | None = None,
-    missing: rules.DepLookup | None = None,
 ) -> int:
     """Re-run the ordering rules on waiting rows whose earlier gates are known to be open (a
     page at a time: ``page_of(after_id)``); returns how many became ready."""
@@ -116,22 +115,21 @@ def recheck_dependencies(
             if not page:
                 break
             after = page[-1].id
-            promoted += _recheck(ledger, page, start, missing)
+            promoted += _recheck(ledger, page, start)
     if promoted and doorbell is not None:
         doorbell.ring()
     return promoted
 
 
-def _recheck(
-    ledger: Ledger, page: Sequence[Facts], start: date | None, missing: rules.DepLookup | None
-) -> int:
+def _recheck(ledger: Ledger, page: Sequence[Facts], start: date | None) -> int:
     known = {key: dep_facts(parent) for key, parent in ledger.dep_facts(dep_keys(page)).items()}
+    for f in page:  # an invoice the ledger never saw: its date as recorded at intake
+        key = ("invoice", f.dep_invoice or "", f.tenant_id)
+        if f.dep_invoice and f.dep_invoice_date and key not in known:
+            known[key] = rules.DepFacts(False, f.dep_invoice_date)
 
     def lookup(kind: str, host_id: str, tenant_id: str) -> rules.DepFacts | None:
-        found = known.get((kind, host_id, tenant_id))
-        if found is None and missing is not None:
-            return missing(kind, host_id, tenant_id)
-        return found
+        return known.get((kind, host_id, tenant_id))
 
     ready: list[int] = []
     regate: dict[tuple[str, str | None], list[int]] = {}
@@ -151,7 +149,6 @@ def finish_contact_sync_if_done(
     ledger: Ledger,
     tenant_id: str,
     doorbell: Doorbell | None = None,
-    missing: rules.DepLookup | None = None,
 ) -> None:
     """An organisation's contact sync is finished once none of its contacts is still on its way
     (one held for an admin's decision does not count): its documents move on."""
@@ -167,7 +164,6 @@ def finish_contact_sync_if_done(
                 (Gate.CONTACT_SYNC,), tenant_id=tenant_id, after_id=after, limit=PAGE
             ),
             doorbell,
-            missing,
         )
 
 
@@ -176,14 +172,10 @@ class DependantGates:
     settled row moves on (or says why it cannot).
 
     :param doorbell: rung when rows became ready (the worker may be waiting on it).
-    :param missing: asked about a parent the ledger has no row for (see the module's docstring).
     """
 
-    def __init__(
-        self, doorbell: Doorbell | None = None, missing: rules.DepLookup | None = None
-    ) -> None:
+    def __init__(self, doorbell: Doorbell | None = None) -> None:
         self.doorbell = doorbell
-        self.missing = missing
 
     def synced(self, ledger: Ledger, kind: str, host_id: str, tenant_id: str) -> None:
         """Promote what waited for the row; a contact may finish its organisation's sync."""
@@ -195,10 +187,9 @@ class DependantGates:
                     kind, host_id, tenant_id, gates, after_id=after, limit=PAGE
                 ),
                 self.doorbell,
-                self.missing,
             )
         if kind == "contact":
-            finish_contact_sync_if_done(ledger, tenant_id, self.doorbell, self.missing)
+            finish_contact_sync_if_done(ledger, tenant_id, self.doorbell)
 
     def stopped(self, ledger: Ledger, kind: str, host_id: str, tenant_id: str) -> None:
         """A contact that will not come by itself: its documents say why, and it no longer
@@ -210,7 +201,7 @@ class DependantGates:
             ledger.describe_contact_wait(
                 host_id, tenant_id, rules.held_reason(parent.state, parent.gate)
             )
-        finish_contact_sync_if_done(ledger, tenant_id, self.doorbell, self.missing)
+        finish_contact_sync_if_done(ledger, tenant_id, self.doorbell)
 
     def on_its_way_again(self, ledger: Ledger, host_id: str, tenant_id: str) -> None:
         """A held contact is on its way again (an admin chose a way out): its documents no
@@ -223,8 +214,7 @@ def open_ledger(
     *,
     clock: Callable[[], datetime] | None = None,
     doorbell: Doorbell | None = None,
-    missing: rules.DepLookup | None = None,
 ) -> SqliteLedger:
     """The SQLite ledger with the dependency rules applied on settling (what the engine and
     anything that settles rows outside it – a test driving the ledger by hand – opens)."""
-    return SqliteLedger(path, clock=clock, dependants=DependantGates(doorbell, missing))
+    return SqliteLedger(path, clock=clock, dependants=DependantGates(doorbell))

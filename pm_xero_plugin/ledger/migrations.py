@@ -1,7 +1,8 @@
 """The ledger's SQLite schema, versioned with ``PRAGMA user_version``.
 
 Each migration is a list of statements applied in one transaction; a file is only ever moved
-forward. Version 1 is the initial schema; version 2 adds live priority and contact matching.
+forward. Version 1 is the initial schema; version 2 adds live priority and contact matching;
+version 3 the date of an invoice the ledger never saw.
 Add a new entry (never edit a released one) to change it.
 """
 
@@ -146,7 +147,14 @@ _V2: Final = [
     "AND state IN ('ready', 'retrying', 'sending')",
 ]
 
-MIGRATIONS: Final[list[list[str]]] = [_V1, _V2]
+_V3: Final = [
+    # A payment or allocation whose invoice the ledger has no row for (dated before the
+    # window): that invoice's date as the host gave it at intake, so the rules can later say
+    # "its invoice is dated before the start date" without asking the host from the worker.
+    "ALTER TABLE rows ADD COLUMN dep_invoice_date TEXT",
+]
+
+MIGRATIONS: Final[list[list[str]]] = [_V1, _V2, _V3]
 """``MIGRATIONS[i]`` takes a file from version ``i`` to ``i + 1``."""
 
 

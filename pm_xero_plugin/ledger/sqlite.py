@@ -49,7 +49,8 @@ _ROW_COLUMNS = (
 )
 _FACT_COLUMNS = (
     "id, kind, host_id, tenant_id, location_id, state, gate, doc_date, dep_contact, dep_invoice, "
-    "dep_credit_note, include_before_start, xero_id, payload_hash, operation, number"
+    "dep_credit_note, include_before_start, xero_id, payload_hash, operation, number, "
+    "dep_invoice_date"
 )
 _UPDATABLE = frozenset(
     {
@@ -76,6 +77,7 @@ _UPDATABLE = frozenset(
         "dep_contact",
         "dep_invoice",
         "dep_credit_note",
+        "dep_invoice_date",
         "priority",
         "xero_match",
         "xero_name",
@@ -252,6 +254,7 @@ class SqliteLedger:
             payload_hash=r[13],
             operation=r[14],
             number=r[15],
+            dep_invoice_date=r[16],
         )
 
     def get(self, row_id: int) -> Row | None:
@@ -540,6 +543,7 @@ class SqliteLedger:
                     now,
                     now,
                     r.priority,
+                    r.dep_invoice_date,
                 )
                 for r in rows
             ]
@@ -547,8 +551,8 @@ class SqliteLedger:
                 "INSERT INTO rows (kind, host_id, tenant_id, location_id, state, gate, detail, "
                 "doc_date, number, dep_contact, dep_invoice, dep_credit_note, "
                 "include_before_start, payload, payload_hash, message, field, created_at, "
-                "updated_at, priority) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-                + on_conflict,
+                "updated_at, priority, dep_invoice_date) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" + on_conflict,
                 params,
             )
             keys: set[tuple[str, str, str]] | None = None

@@ -79,6 +79,8 @@ class Facts:
     payload_hash: str
     operation: str
     number: int | None
+    dep_invoice_date: str | None = None
+    """The invoice's date, recorded at intake, when the ledger has no row for the invoice."""
 
 
 @dataclass
@@ -103,6 +105,8 @@ class NewRow:
     message: str | None = None
     field: str | None = None
     priority: int = 0
+    dep_invoice_date: str | None = None
+    """The date of an invoice the ledger has no row for (see :class:`Facts`)."""
 
 
 @dataclass(frozen=True)

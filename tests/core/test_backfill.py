@@ -164,3 +164,23 @@ def test_contact_sync_streams_customers_and_is_idempotent(
     assert {t.contact_sync for t in practice.ledger.tenants()} == {"running"}
     practice.drain(rounds=50)
     assert {t.contact_sync for t in practice.ledger.tenants()} == {"finished"}
+
+
+def test_settling_asks_the_host_nothing_and_still_names_an_invoice_before_the_window(
+    practice: Practice, history: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    practice.host.start_contact_sync()
+    practice.host.backfill()
+    host = practice.engine.host
+    asked: list[tuple[Any, ...]] = []
+    real = host.get_record
+
+    def counting(*args: Any) -> Any:
+        asked.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(host, "get_record", counting)
+    practice.drain(rounds=50)  # the last contact settled finishes contact sync: a recheck
+    assert asked == []  # the worker's side reads dependency facts from the ledger only
+    waiting = practice.ledger._q("SELECT DISTINCT gate FROM rows WHERE state = 'waiting'")
+    assert "invoice_before_start" in {g for (g,) in waiting}
