@@ -13,27 +13,55 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime
+from typing import Protocol
 
-__all__ = ["WorkerProgress", "describe_wait"]
+from pm_xero_plugin.ledger.interface import Ledger
+from pm_xero_plugin.xero.client import describe_limit
+from pm_xero_plugin.xero.ratelimit import RateLimiter
 
-_WAITS = {
-    "minute": "Xero's minute limit",
-    "day": "Xero's daily limit",
-    "concurrent": "Xero's concurrent-call limit",
-    "app-minute": "Xero's app-wide minute limit",
-}
+__all__ = ["Running", "Totals", "WorkerProgress", "describe_wait"]
+
+_TOO_SHORT_TO_MENTION = ("local-concurrent", "probing-minute", "")
+"""Limiter reasons for a wait of a moment (a concurrency slot, the probe after a 429)."""
 
 
 def describe_wait(reason: str) -> str | None:
-    """Words for a limiter reason (``local-minute``, ``blocked-day``, …), ``None`` for a
-    too-short-to-mention wait on a concurrency slot."""
-    if reason in ("local-concurrent", "probing-minute", ""):
+    """Words for a limiter reason (``local-minute``, ``blocked-day``, …) – the client's own
+    (:func:`~pm_xero_plugin.xero.client.describe_limit`) – or ``None`` for a wait too short to
+    mention."""
+    if reason in _TOO_SHORT_TO_MENTION:
         return None
-    if reason == "app-minute":
-        return _WAITS["app-minute"]
-    problem = reason.split("-", 1)[-1]
-    return _WAITS.get(problem, f"Xero's limit ({reason})")
+    return describe_limit(reason)
+
+
+class Totals(Protocol):
+    """The running totals the line reports (a :class:`~pm_xero_plugin.sync.worker.WorkerStats`)."""
+
+    @property
+    def synced(self) -> int:
+        """Records that reached Xero."""
+
+    @property
+    def failed(self) -> int:
+        """Records Xero refused."""
+
+    @property
+    def retrying(self) -> int:
+        """Records that will be sent again."""
+
+    @property
+    def api_calls(self) -> int:
+        """Calls made to Xero."""
+
+
+class Running(Protocol):
+    """A running worker, as far as its progress line needs it (the dashboard may not import
+    the sync package it sits beside)."""
+
+    @property
+    def stats(self) -> Totals:
+        """Its running totals."""
 
 
 class WorkerProgress:
@@ -49,10 +77,10 @@ class WorkerProgress:
 
     def __init__(
         self,
-        worker: Any,
-        ledger: Any,
-        limiter: Any,
-        now: Callable[[], Any],
+        worker: Running,
+        ledger: Ledger,
+        limiter: RateLimiter | None,
+        now: Callable[[], datetime],
         echo: Callable[[str], None],
         every: float = 5.0,
     ) -> None:
