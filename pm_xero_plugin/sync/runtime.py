@@ -27,7 +27,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -348,8 +347,3 @@ class XeroRuntime:
         self.worker.stop()
         self.provider.close()
         self.http.close()
-
-    def now(self) -> datetime:
-        """The host's clock (leases and retry times are on it)."""
-        moment: datetime = self.engine.host.now()
-        return moment
