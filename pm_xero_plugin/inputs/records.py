@@ -1,5 +1,8 @@
 """Marshmallow schemas for what the host passes in: never trust a record, keep it when refused.
 
+The schemas are built from the field table in :mod:`pm_xero_plugin.inputs.fields` (as the fast
+pre-check is); only the record rules that tie fields together are written here.
+
 Unknown keys: **EXCLUDE**, deliberately, not RAISE. The host contract says hosts grow their records
 over time (a new optional field on an invoice is not a breaking change for them); with RAISE every
 such host upgrade would turn every record into a rejection and stop the sync of a whole business.
@@ -24,11 +27,13 @@ import orjson
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from pm_xero_plugin.inputs.fastcheck import FAST
+from pm_xero_plugin.inputs.fields import RECORDS, Field, Kind
 
 __all__ = [
-    "MAX_DESCRIPTION",
     "MAX_RAW_BYTES",
+    "RECORD_SCHEMAS",
     "SCHEMAS",
+    "DecimalString",
     "canonical_json",
     "capped_raw",
     "flatten_errors",
@@ -36,32 +41,25 @@ __all__ = [
     "validate_record",
 ]
 
-MAX_DESCRIPTION: Final = 4000
-"""Xero's limit on a line's description."""
-
 MAX_RAW_BYTES: Final = 64 * 1024
 """How much of a refused record's raw JSON is kept (plus its full size and SHA-256)."""
 
-REVENUE_CATEGORIES: Final = (
-    "boarding",
-    "daycare",
-    "grooming",
-    "training",
-    "retail",
-    "extras",
-    "voucher",
-    "adjustment",
-)
-PAYMENT_METHODS: Final = ("cash", "card", "eftpos", "bank_transfer", "stripe", "voucher")
 
-
-class _Decimal(fields.Decimal):
+class DecimalString(fields.Decimal):
     """A decimal string (or int) with at most ``max_places`` decimals; floats are refused."""
 
-    def __init__(self, *, max_places: int, minimum: Decimal | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        max_places: int,
+        minimum: Decimal | None = None,
+        maximum: Decimal | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.max_places = max_places
         self.minimum = minimum
+        self.maximum = maximum
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
         if isinstance(value, bool) or not isinstance(value, str | int):
@@ -77,14 +75,9 @@ class _Decimal(fields.Decimal):
             raise ValidationError(f"at most {self.max_places} decimal places")
         if self.minimum is not None and number < self.minimum:
             raise ValidationError(f"must be ≥ {self.minimum}")
+        if self.maximum is not None and number > self.maximum:
+            raise ValidationError(f"must be ≤ {self.maximum}")
         return number
-
-
-def _money(**kwargs: Any) -> _Decimal:
-    return _Decimal(max_places=2, **kwargs)
-
-
-_ID = validate.Length(min=1, max=100)
 
 
 class _HostSchema(Schema):
@@ -92,99 +85,62 @@ class _HostSchema(Schema):
         unknown = EXCLUDE
 
 
-class AddressSchema(_HostSchema):
-    line1 = fields.String(allow_none=True, validate=validate.Length(max=500))
-    line2 = fields.String(allow_none=True, validate=validate.Length(max=500))
-    city = fields.String(allow_none=True, validate=validate.Length(max=255))
-    region = fields.String(allow_none=True, validate=validate.Length(max=255))
-    postcode = fields.String(allow_none=True, validate=validate.Length(max=50))
-    country = fields.String(allow_none=True, validate=validate.Length(max=50))
+def _length(spec: Field) -> validate.Length | None:
+    if spec.max_length is None and not spec.min_length:
+        return None
+    return validate.Length(min=spec.min_length or None, max=spec.max_length)
 
 
-class ClientSchema(_HostSchema):
-    id = fields.String(required=True, validate=_ID)
-    number = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
-    location_id = fields.String(required=True, validate=_ID)
-    first_name = fields.String(required=True, validate=validate.Length(max=255))
-    last_name = fields.String(required=True, validate=validate.Length(max=255))
-    email = fields.String(allow_none=True, validate=validate.Length(max=255))
-    phone = fields.String(allow_none=True, validate=validate.Length(max=50))
-    address = fields.Nested(AddressSchema, allow_none=True)
-    customer_type = fields.String(allow_none=True, validate=validate.Length(max=100))
-    updated_at = fields.String(required=True)
+def _field(spec: Field, schemas: Mapping[str, type[Schema]]) -> fields.Field[Any]:
+    """The marshmallow field that keeps ``spec``'s rules."""
+    options: dict[str, Any] = {"required": True} if spec.required else {"allow_none": True}
+    if spec.kind is Kind.DECIMAL:
+        return DecimalString(
+            max_places=spec.places, minimum=spec.minimum, maximum=spec.maximum, **options
+        )
+    if spec.kind is Kind.NUMBER:
+        low = None if spec.minimum is None else int(spec.minimum)
+        return fields.Integer(strict=True, validate=validate.Range(min=low), **options)
+    if spec.kind is Kind.DATE:
+        return fields.Date(**options)
+    if spec.kind is Kind.RECORD:
+        return fields.Nested(schemas[spec.of], **options)
+    if spec.kind is Kind.RECORDS:
+        return fields.List(fields.Nested(schemas[spec.of]), validate=_length(spec), **options)
+    rule: validate.Validator | None = _length(spec)
+    if spec.kind is Kind.CURRENCY:
+        rule = validate.Regexp(r"^[A-Z]{3}$")
+    elif spec.kind is Kind.CHOICE:
+        rule = validate.OneOf(spec.choices)
+    return fields.String(validate=rule, **options)
 
+
+def _schema(
+    name: str, schemas: dict[str, type[Schema]], rules: type[Schema] = _HostSchema
+) -> type[Schema]:
+    """The schema of record ``name``, built from :data:`RECORDS`; ``rules`` (a subclass of
+    :class:`_HostSchema`) brings the record rules that tie its fields together."""
+    declared = {spec.name: _field(spec, schemas) for spec in RECORDS[name]}
+    schema = rules.from_dict(declared, name=f"{name.title().replace('_', '')}Schema")
+    schemas[name] = schema
+    return schema
+
+
+class _ClientRules(_HostSchema):
     @validates_schema
     def _has_a_name(self, data: dict[str, Any], **kwargs: Any) -> None:
         if not (data.get("first_name", "").strip() or data.get("last_name", "").strip()):
             raise ValidationError("a customer needs a first or last name", "last_name")
 
 
-class LineItemSchema(_HostSchema):
-    description = fields.String(required=True, validate=validate.Length(max=MAX_DESCRIPTION))
-    category = fields.String(required=True, validate=validate.OneOf(REVENUE_CATEGORIES))
-    quantity = _Decimal(max_places=4, minimum=Decimal(0), required=True)
-    unit_price = _money(required=True)
-    discount_rate = _Decimal(max_places=4, minimum=Decimal(0), allow_none=True)
-    tax_rate = _Decimal(max_places=4, minimum=Decimal(0), allow_none=True)
-    area_type = fields.String(allow_none=True, validate=validate.Length(max=100))
-
-    @validates_schema
-    def _discount_at_most_100(self, data: dict[str, Any], **kwargs: Any) -> None:
-        rate = data.get("discount_rate")
-        if rate is not None and rate > 100:
-            raise ValidationError("must be ≤ 100", "discount_rate")
-
-
-class _DocumentSchema(_HostSchema):
-    id = fields.String(required=True, validate=_ID)
-    number = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
-    location_id = fields.String(required=True, validate=_ID)
-    client_id = fields.String(required=True, validate=_ID)
-    date = fields.Date(required=True)
-    currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{3}$"))
-    line_amount_types = fields.String(
-        required=True, validate=validate.OneOf(("exclusive", "inclusive", "no_tax"))
-    )
-    lines = fields.List(
-        fields.Nested(LineItemSchema), required=True, validate=validate.Length(min=1, max=1000)
-    )
-    total = _money(required=True, minimum=Decimal(0))
-    updated_at = fields.String(required=True)
-
-
-class InvoiceSchema(_DocumentSchema):
-    due_date = fields.Date(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(("open", "paid", "voided")))
-    reference = fields.String(allow_none=True, validate=validate.Length(max=255))
-
+class _InvoiceRules(_HostSchema):
     @validates_schema
     def _due_not_before_date(self, data: dict[str, Any], **kwargs: Any) -> None:
         if "date" in data and "due_date" in data and data["due_date"] < data["date"]:
             raise ValidationError("must not be before the invoice date", "due_date")
 
 
-class CreditNoteSchema(_DocumentSchema):
-    invoice_id = fields.String(allow_none=True, validate=_ID)
-    reason = fields.String(allow_none=True, validate=validate.Length(max=4000))
-
-
-class AllocationSchema(_HostSchema):
-    invoice_id = fields.String(required=True, validate=_ID)
-    amount = _money(required=True, minimum=Decimal("0.01"))
-
-
-class PaymentSchema(_HostSchema):
-    id = fields.String(required=True, validate=_ID)
-    number = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
-    location_id = fields.String(required=True, validate=_ID)
-    client_id = fields.String(required=True, validate=_ID)
-    paid_date = fields.Date(required=True)
-    amount = _money(required=True, minimum=Decimal("0.01"))
-    currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{3}$"))
-    method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
-    allocations = fields.List(fields.Nested(AllocationSchema), required=True)
-    updated_at = fields.String(required=True)
-
+class _PaymentRules(_HostSchema):
     @validates_schema
     def _allocations_fit(self, data: dict[str, Any], **kwargs: Any) -> None:
         allocations = data.get("allocations") or []
@@ -198,11 +154,18 @@ class PaymentSchema(_HostSchema):
             raise ValidationError("an invoice appears twice", "allocations")
 
 
+RECORD_SCHEMAS: dict[str, type[Schema]] = {}
+"""The schema of every record of the table (built from it, nested ones first)."""
+for _name in ("address", "line", "allocation"):  # nested ones first
+    _schema(_name, RECORD_SCHEMAS)
+_schema("client", RECORD_SCHEMAS, _ClientRules)
+_schema("invoice", RECORD_SCHEMAS, _InvoiceRules)
+_schema("credit_note", RECORD_SCHEMAS)
+_schema("payment", RECORD_SCHEMAS, _PaymentRules)
+
+
 SCHEMAS: Final[dict[str, Schema]] = {
-    "client": ClientSchema(),
-    "invoice": InvoiceSchema(),
-    "credit_note": CreditNoteSchema(),
-    "payment": PaymentSchema(),
+    kind: RECORD_SCHEMAS[kind]() for kind in ("client", "invoice", "credit_note", "payment")
 }
 """One shared instance per record kind (``load`` keeps no state, so sharing is thread-safe)."""
 
@@ -276,11 +239,12 @@ def validate_record(
     The payload is the record restricted to the fields the contract defines, with decimals as
     decimal strings and dates as ISO strings: JSON-ready, hashable, comparable.
 
-    The marshmallow schema is the authority. A plain-Python pre-check (:mod:`._fastcheck`)
-    accepts the common, clean shape about ten times faster and hands anything else – every
-    record with a problem, and anything unusual – to marshmallow, which decides and words the
-    errors. Tests prove the pre-check never accepts what the schema refuses and yields the same
-    payload (``tests/ledger/test_host_input_fastcheck.py``).
+    The marshmallow schema is the authority. A pre-check (:mod:`.fastcheck`) accepts the
+    common, clean shape about ten times faster and hands anything else – every record with a
+    problem, and anything unusual – to marshmallow, which decides and words the errors. Both are
+    built from one table of the fields' rules (:mod:`.fields`); tests prove the pre-check never
+    accepts what the schema refuses and yields the same payload
+    (``tests/inputs/test_host_input_fastcheck.py``, ``tests/inputs/test_host_input_fields.py``).
 
     :param locations: the host's location ids; a record of another location is refused.
     """

@@ -19,7 +19,8 @@ from typing import Any, Final
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from pm_xero_plugin.inputs.records import PAYMENT_METHODS, _Decimal, flatten_errors
+from pm_xero_plugin.inputs.fields import PAYMENT_METHODS
+from pm_xero_plugin.inputs.records import DecimalString, flatten_errors
 
 __all__ = [
     "AccountCodes",
@@ -92,7 +93,7 @@ class SettingsSchema(_Strict):
         keys=fields.String(), values=fields.Nested(AccountCodesSchema), load_default=dict
     )
     start_date = fields.Date(load_default=None, allow_none=True)
-    rounding_tolerance = _Decimal(
+    rounding_tolerance = DecimalString(
         max_places=4, minimum=Decimal(0), load_default=Decimal("0.02"), allow_none=True
     )
     currency = fields.String(

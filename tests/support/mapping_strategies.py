@@ -9,15 +9,16 @@ total shifted by up to the tolerance, so that some documents need a rounding lin
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 
 from hypothesis import strategies as st
 
+from hookspecs.records import PaymentMethod, RevenueCategory
 from pm_xero_plugin.mapping.config import OrgMapping
 from pm_xero_plugin.mapping.money import TaxLine, expected_total
 
-CATEGORIES = ["boarding", "daycare", "grooming", "training", "retail", "extras", "voucher"]
-METHODS = ["cash", "card", "eftpos", "bank_transfer", "stripe", "voucher"]
+CATEGORIES = get_args(RevenueCategory)
+METHODS = get_args(PaymentMethod)
 TAX_RATES = ["10", "10.00", "0", None, "15"]
 
 TENANT = "8c7d6e2a-1f3b-4c5d-9e8f-0a1b2c3d4e5f"
