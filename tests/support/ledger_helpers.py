@@ -4,7 +4,7 @@ worker. (A module of its own, not conftest.py, so imports cannot collide with ot
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ from hookspecs.refhost import ManualClock, RefHost
 from pm_xero_plugin import plugin
 from pm_xero_plugin.core.engine import Engine
 from pm_xero_plugin.dashboard.status import build as build_status
-from pm_xero_plugin.ledger import Ledger
+from pm_xero_plugin.ledger import Ledger, NewRow, State
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 """20:00 in Sydney, 09:00 in London on a Saturday."""
@@ -277,3 +277,57 @@ class Practice:
         self.check_counts()
         self.host.stop()
         self.host.close()
+
+
+# -- rows for the ledger contract (tests/ledger/contract): the interface only --------------
+
+
+def new_row(
+    kind: str = "invoice",
+    host_id: str = "i1",
+    tenant: str = "T1",
+    state: str = "ready",
+    **kw: object,
+) -> NewRow:
+    """A row to insert (``kw``: any other :class:`NewRow` field)."""
+    return NewRow(
+        kind=kind,
+        host_id=host_id,
+        tenant_id=tenant,
+        location_id="syd",
+        state=state,
+        payload=f'{{"id": "{host_id}"}}',
+        payload_hash=host_id,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def one(ledger: Ledger, **kw: object) -> int:
+    """Insert one row and return its id."""
+    ledger.insert([new_row(**kw)])  # type: ignore[arg-type]
+    row = ledger.find(str(kw.get("kind", "invoice")), str(kw.get("host_id", "i1")), "T1")
+    assert row is not None
+    return row.id
+
+
+def put_in(ledger: Ledger, state: str, host_id: str = "i1") -> int:
+    """A row in ``state``, reached by the ledger's own operations only (it claims every ready
+    invoice of T1 on the way: put rows in states before inserting others)."""
+    if state in (State.READY, State.WAITING, State.REJECTED):
+        gate = "lock_date" if state == State.WAITING else None
+        return one(ledger, host_id=host_id, state=state, gate=gate)
+    row_id = one(ledger, host_id=host_id)
+    if state == State.EXCLUDED:
+        ledger.transition(row_id, State.EXCLUDED)
+        return row_id
+    [row] = [r for r in ledger.claim("T1", "invoice", worker_id="w", now=START) if r.id == row_id]
+    if state == State.SYNCED:
+        ledger.mark_synced(row.id, f"X-{host_id}")
+    elif state == State.RETRYING:
+        ledger.mark_retrying(row.id, START + timedelta(minutes=5), "503")
+    elif state == State.FAILED:
+        ledger.mark_failed(row.id, "refused")
+    found = ledger.get(row_id)
+    assert found is not None
+    assert found.state == state
+    return row_id

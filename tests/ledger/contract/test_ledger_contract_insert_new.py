@@ -3,7 +3,7 @@ are left untouched and reported, and the counts only grow by what went in."""
 
 from __future__ import annotations
 
-from pm_xero_plugin.ledger import NewRow, Parent, SqliteLedger
+from pm_xero_plugin.ledger import Ledger, NewRow, Parent
 
 
 def _row(host_id: str, state: str = "ready", payload: str = "{}") -> NewRow:
@@ -20,16 +20,16 @@ def _row(host_id: str, state: str = "ready", payload: str = "{}") -> NewRow:
     )
 
 
-def _counts(ledger: SqliteLedger) -> dict[str, int]:
+def _counts(ledger: Ledger) -> dict[str, int]:
     return {c["state"]: c["n"] for c in ledger.counts()}
 
 
-def test_all_new_rows_go_in_and_are_counted(ledger: SqliteLedger) -> None:
+def test_all_new_rows_go_in_and_are_counted(ledger: Ledger) -> None:
     assert ledger.insert_new([_row("i1"), _row("i2", "waiting")]) == [True, True]
     assert _counts(ledger) == {"ready": 1, "waiting": 1}
 
 
-def test_rows_already_there_are_left_alone_and_not_counted_again(ledger: SqliteLedger) -> None:
+def test_rows_already_there_are_left_alone_and_not_counted_again(ledger: Ledger) -> None:
     ledger.insert([_row("i2", payload='{"v":1}')])
     flags = ledger.insert_new([_row("i1"), _row("i2", "waiting", '{"v":2}'), _row("i3")])
     assert flags == [True, False, True]
@@ -40,13 +40,13 @@ def test_rows_already_there_are_left_alone_and_not_counted_again(ledger: SqliteL
     assert _counts(ledger) == {"ready": 3}
 
 
-def test_a_batch_that_is_all_there_changes_nothing(ledger: SqliteLedger) -> None:
+def test_a_batch_that_is_all_there_changes_nothing(ledger: Ledger) -> None:
     ledger.insert([_row("i1"), _row("i2")])
     assert ledger.insert_new([_row("i1"), _row("i2")]) == [False, False]
     assert _counts(ledger) == {"ready": 2}
 
 
-def test_dep_facts_reads_what_dep_reads_for_many_keys(ledger: SqliteLedger) -> None:
+def test_dep_facts_reads_what_dep_reads_for_many_keys(ledger: Ledger) -> None:
     ledger.insert([_row("i1"), _row("i2", "waiting")])
     keys = [("invoice", "i1", "T1"), ("invoice", "i2", "T1"), ("invoice", "i9", "T1")]
     found = ledger.dep_facts(keys)

@@ -1,0 +1,83 @@
+"""The ledger contract: the worker's side – claims, leases, retries, releases."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from support.ledger_helpers import START, new_row, one
+
+from pm_xero_plugin.ledger import Ledger
+
+
+def test_claim_leases_in_date_then_number_order_and_only_one_tenant_and_kind(
+    ledger: Ledger,
+) -> None:
+    ledger.insert(
+        [
+            new_row(host_id="late", doc_date="2025-02-03", number=1),
+            new_row(host_id="early2", doc_date="2025-02-01", number=2),
+            new_row(host_id="early1", doc_date="2025-02-01", number=1),
+            new_row(host_id="other-tenant", tenant="T2", doc_date="2025-01-01", number=1),
+            new_row(kind="payment", host_id="p", doc_date="2025-01-01", number=1),
+        ]
+    )
+    assert ledger.tenants_with_ready_work(START) == ["T1", "T2"]
+    rows = ledger.claim("T1", "invoice", limit=2, worker_id="w1", now=START)
+    assert [r.host_id for r in rows] == ["early1", "early2"]
+    assert all(r.state == "sending" and not r.uncertain for r in rows)
+    assert rows[0].lease_until == START + timedelta(seconds=120)
+    again = ledger.claim("T1", "invoice", worker_id="w2", now=START)
+    assert [r.host_id for r in again] == ["late"]
+
+
+def test_an_expired_lease_is_reclaimed_and_an_unknown_outcome_is_flagged(ledger: Ledger) -> None:
+    row_id = one(ledger)
+    [row] = ledger.claim("T1", "invoice", lease_seconds=60, worker_id="w1", now=START)
+    ledger.mark_sent([row.id], "attempt-1")
+    assert ledger.claim("T1", "invoice", worker_id="w2", now=START + timedelta(seconds=59)) == []
+    later = START + timedelta(seconds=61)
+    assert ledger.tenants_with_ready_work(later) == ["T1"]
+    [again] = ledger.claim("T1", "invoice", worker_id="w2", now=later)
+    assert again.id == row_id
+    assert again.uncertain
+    assert again.attempts == 1
+
+
+def test_retrying_rows_come_back_when_due(ledger: Ledger) -> None:
+    one(ledger)
+    [row] = ledger.claim("T1", "invoice", worker_id="w", now=START)
+    ledger.mark_retrying(
+        row.id, START + timedelta(minutes=5), "503 Service Unavailable", outcome_known=True
+    )
+    assert ledger.tenants_with_ready_work(START) == []
+    assert ledger.claim("T1", "invoice", worker_id="w", now=START) == []
+    due = START + timedelta(minutes=5)
+    [back] = ledger.claim("T1", "invoice", worker_id="w", now=due)
+    assert back.id == row.id
+    assert not back.uncertain
+
+
+def test_release_gives_rows_back_without_counting_an_attempt(ledger: Ledger) -> None:
+    one(ledger)
+    [row] = ledger.claim("T1", "invoice", worker_id="w", now=START)
+    ledger.release([row.id])
+    [back] = ledger.claim("T1", "invoice", worker_id="w", now=START)
+    assert back.attempts == 0
+
+
+def test_claim_next_takes_live_work_of_a_later_kind_before_history(ledger: Ledger) -> None:
+    ledger.insert(
+        [
+            new_row(host_id="history", doc_date="2025-01-01"),
+            new_row(kind="payment", host_id="p1:x", doc_date="2025-02-01", priority=1),
+        ]
+    )
+    kind, rows = ledger.claim_next(
+        "T1", ("invoice", "payment"), limit_for=lambda k: 10, worker_id="w", now=START
+    )
+    assert (kind, [r.host_id for r in rows]) == ("payment", ["p1:x"])
+    assert ledger.has_live_work("T1", START) is False
+    kind, rows = ledger.claim_next(
+        "T1", ("invoice", "payment"), limit_for=lambda k: 10, worker_id="w", now=START
+    )
+    assert (kind, [r.host_id for r in rows]) == ("invoice", ["history"])
