@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from pm_xero_plugin.ledger.sqlite import SqliteLedger
+from pm_xero_plugin.ledger import Ledger
 from pm_xero_plugin.sync.prepare import Prepared
 from pm_xero_plugin.sync.settle import BatchOutcome, Settler, StopBatch
 from pm_xero_plugin.xero.client import XeroClient
@@ -62,7 +62,7 @@ class Deduper:
 
     def __init__(
         self,
-        ledger: SqliteLedger,
+        ledger: Ledger,
         client: XeroClient,
         settler: Settler,
         *,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from pm_xero_plugin.ledger.sqlite import SqliteLedger
+from pm_xero_plugin.ledger import Ledger
 from pm_xero_plugin.mapping.config import MappingError, OrgMapping
 from pm_xero_plugin.mapping.contacts import contact_payload
 from pm_xero_plugin.mapping.documents import (
@@ -57,7 +57,7 @@ class Preparer:
     :param settings: returns the plugin settings now in force.
     """
 
-    def __init__(self, ledger: SqliteLedger, settings: Callable[[], Mapping[str, Any]]) -> None:
+    def __init__(self, ledger: Ledger, settings: Callable[[], Mapping[str, Any]]) -> None:
         self.ledger = ledger
         self._settings = settings
         self._build: dict[str, Callable[[str, RowToSend, OrgMapping, bool], Prepared]] = {

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pm_xero_plugin.ledger.sqlite import SqliteLedger
+from pm_xero_plugin.ledger import Ledger
 from pm_xero_plugin.sync.dedupe import Deduper
 from pm_xero_plugin.sync.prepare import Prepared, Preparer
 from pm_xero_plugin.sync.settle import (
@@ -65,7 +65,7 @@ class BatchSender:
 
     def __init__(
         self,
-        ledger: SqliteLedger,
+        ledger: Ledger,
         client: XeroClient,
         *,
         settings: Callable[[], Mapping[str, Any]],

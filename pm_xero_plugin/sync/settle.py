@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from pm_xero_plugin.ledger.sqlite import SqliteLedger
+from pm_xero_plugin.ledger import Ledger
 from pm_xero_plugin.xero.client import ElementResult
 from pm_xero_plugin.xero.errors import (
     NotFound,
@@ -127,7 +127,7 @@ class Settler:
 
     def __init__(
         self,
-        ledger: SqliteLedger,
+        ledger: Ledger,
         *,
         now: Callable[[], datetime],
         on_reconnect_required: Callable[[str, str], None],
