@@ -56,10 +56,12 @@ def _check_tenant(engine: Engine, tenant_id: str | None) -> None:
 
 
 def _state(engine: Engine, row_id: int) -> str:
+    from pm_xero_plugin.ledger.states import State
+
     row = engine.ledger.get(row_id)
     if row is None:
         return "gone"
-    return f"{row.state} ({row.gate})" if row.state == "waiting" and row.gate else row.state
+    return f"{row.state} ({row.gate})" if row.state == State.WAITING and row.gate else row.state
 
 
 def _act(engine: Engine, row_id: int, verb: str, value: str | None = None) -> None:

@@ -21,19 +21,24 @@ from rich.text import Text
 
 from pm_xero_plugin.dashboard.status import HELD_GATES
 from pm_xero_plugin.invocation import program
+from pm_xero_plugin.ledger.states import State
 
 __all__ = ["print_preview", "print_rows", "print_status"]
 
 _STATES = (
-    ("waiting", "wait"),
-    ("ready", "ready"),
-    ("sending", "send"),
-    ("synced", "synced"),
-    ("retrying", "retry"),
-    ("failed", "failed"),
-    ("excluded", "excl"),
-    ("rejected", "rej"),
+    (State.WAITING, "wait"),
+    (State.READY, "ready"),
+    (State.SENDING, "send"),
+    (State.SYNCED, "synced"),
+    (State.RETRYING, "retry"),
+    (State.FAILED, "failed"),
+    (State.EXCLUDED, "excl"),
+    (State.REJECTED, "rej"),
 )
+_ROW_COLOURS: dict[str, str] = {State.SYNCED: "green", State.EXCLUDED: "yellow"}
+"""A listed row's state colour (any other state is red)."""
+_MESSAGE_FROM: dict[str, str] = {State.FAILED: "Xero", State.WAITING: "why", State.REJECTED: "why"}
+"""Whose words a row's message is, by its state (``last message`` for the others)."""
 _KIND_LABELS = {
     "contact": "contacts",
     "invoice": "invoices",
@@ -109,7 +114,7 @@ def _counts_table(counts: Mapping[str, Mapping[str, int]]) -> Table | None:
     table = Table(box=None, pad_edge=False, padding=(0, 1), show_edge=False)
     table.add_column("record", no_wrap=True)
     for state, short in _STATES:
-        style = {"failed": "red", "rejected": "red", "synced": "green"}.get(state)
+        style = {State.FAILED: "red", State.REJECTED: "red", State.SYNCED: "green"}.get(state)
         table.add_column(short, justify="right", style=style, no_wrap=True)
     for kind, c in rows:
         table.add_row(_label(kind), *(str(c.get(state, 0) or "·") for state, _ in _STATES))
@@ -123,21 +128,19 @@ def _failure_lines(failure: Mapping[str, Any]) -> list[Text | Padding]:
     where = failure.get("location_id") or failure.get("tenant_id") or ""
     where_text = f" at {where}" if where else ""
     state = str(failure.get("state") or "")
-    if state == "waiting" and failure.get("gate"):
+    if state == State.WAITING and failure.get("gate"):
         held = failure.get("gate") in HELD_GATES
         state = f"{'held' if held else 'waiting'}: {failure['gate']}"
     row_id = failure.get("row_id")
     head = f"[bold]row {row_id}[/] {escape(kind)}{escape(number)}{escape(date)}"
-    colour = {"synced": "green", "excluded": "yellow"}.get(state, "red")
+    colour = _ROW_COLOURS.get(state, "red")
     lines: list[Text | Padding] = [
         Text.from_markup(f"{head}{escape(where_text)} [{colour}]{escape(state)}[/]")
     ]
     if failure.get("why"):
         lines.append(_indented(f"why: {failure['why']}"))
     if failure.get("message"):
-        said = {"failed": "Xero", "waiting": "why", "rejected": "why"}.get(
-            str(failure.get("state")), "last message"
-        )
+        said = _MESSAGE_FROM.get(str(failure.get("state")), "last message")
         lines.append(_indented(f"{said}: {failure['message']}"))
     if failure.get("hint"):
         lines.append(_indented(f"fix: {failure['hint']}"))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pm_xero_plugin.core.rules import gate_reason
 from pm_xero_plugin.dashboard.status import HELD_GATES, failure_actions, hint_for, row_fields
+from pm_xero_plugin.ledger.states import State
 
 if TYPE_CHECKING:
     from pm_xero_plugin.core.engine import Engine
@@ -37,7 +38,7 @@ __all__ = [
     "row_entry",
 ]
 
-ATTENTION = ("failed", "rejected")
+ATTENTION = (State.FAILED, State.REJECTED)
 """States the dashboard lists one by one (with the held rows)."""
 
 _NO_REASON = "no reason recorded"
@@ -84,26 +85,26 @@ class RowFilter:
 
 def _actions_for(row: Row) -> list[str]:
     """The ways out the dashboard offers for this row's state (none for a synced one)."""
-    if row.state in ATTENTION or (row.state == "waiting" and row.gate in HELD_GATES):
+    if row.state in ATTENTION or (row.state == State.WAITING and row.gate in HELD_GATES):
         return failure_actions(row)
-    if row.state == "excluded":
+    if row.state == State.EXCLUDED:
         # an admin's "never send" can be taken back (it goes through the sync rules again);
         # a record voided before it was sent, a duplicate or a superseded version cannot
         return ["retry"] if (row.detail or "") in _UNDOABLE else []
-    if row.state in ("waiting", "ready", "retrying"):
+    if row.state in (State.WAITING, State.READY, State.RETRYING):
         return ["exclude"]
     return []
 
 
 def row_entry(row: Row) -> dict[str, Any]:
     """One row as the dashboard lists it (the ``failures`` entry shape, plus ``why``)."""
-    problem = row.state in ATTENTION or (row.state == "waiting" and row.gate in HELD_GATES)
+    problem = row.state in ATTENTION or (row.state == State.WAITING and row.gate in HELD_GATES)
     message = row.message
-    if row.state == "waiting":
+    if row.state == State.WAITING:
         message = message or gate_reason(row.gate or "", row.detail)
     entry = row_fields(row)
     entry["message"] = message
-    entry["why"] = (row.detail or _NO_REASON) if row.state == "excluded" else None
+    entry["why"] = (row.detail or _NO_REASON) if row.state == State.EXCLUDED else None
     entry["hint"] = hint_for(row) if problem else None
     entry["xero_id"] = row.xero_id
     entry["actions"] = _actions_for(row)

@@ -54,7 +54,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from pm_xero_plugin.core.rules import gate_reason
-from pm_xero_plugin.ledger.states import KINDS, STATES
+from pm_xero_plugin.ledger.states import KINDS, STATES, Gate, State
 
 if TYPE_CHECKING:
     from pm_xero_plugin.core.engine import Engine
@@ -63,10 +63,10 @@ if TYPE_CHECKING:
 __all__ = ["HELD_GATES", "build", "contact_conflicts", "failure_actions", "hint_for", "row_fields"]
 
 _MAX_FAILURES = 200
-_DEPENDENCY_WAITS = ("contact_sync", "contact", "credit_note", "invoice")
-_MOVING = ("ready", "sending", "retrying")
+_DEPENDENCY_WAITS = (Gate.CONTACT_SYNC, Gate.CONTACT, Gate.CREDIT_NOTE, Gate.INVOICE)
+_MOVING = (State.READY, State.SENDING, State.RETRYING)
 
-HELD_GATES = ("invoice_before_start", "lock_date", "contact_name_taken")
+HELD_GATES = (Gate.INVOICE_BEFORE_START, Gate.LOCK_DATE, Gate.CONTACT_NAME_TAKEN)
 """Waiting rows only an admin can move (the dashboard lists them with the failures)."""
 
 _REJECTED_HINT = (
@@ -94,13 +94,13 @@ def hint_for(row: Row) -> str:
     """What the admin should do about a row on the failures list."""
     if row.hint:
         return row.hint
-    if row.state == "rejected":
+    if row.state == State.REJECTED:
         return _REJECTED_HINT
-    if row.gate == "invoice_before_start":
+    if row.gate == Gate.INVOICE_BEFORE_START:
         return _BEFORE_START_HINT
-    if row.gate == "lock_date":
+    if row.gate == Gate.LOCK_DATE:
         return _LOCK_HINT
-    if row.gate == "contact_name_taken":
+    if row.gate == Gate.CONTACT_NAME_TAKEN:
         return _NAME_TAKEN_HINT
     try:
         from pm_xero_plugin.xero.hints import diagnose
@@ -112,11 +112,11 @@ def hint_for(row: Row) -> str:
 
 def failure_actions(row: Row) -> list[str]:
     """The ways out the dashboard offers for a row on the failures list."""
-    if row.state == "rejected":
+    if row.state == State.REJECTED:
         return ["resolve"]
-    if row.gate == "invoice_before_start":
+    if row.gate == Gate.INVOICE_BEFORE_START:
         return ["widen_start_date", "include_parent_invoice", "exclude"]
-    if row.gate == "contact_name_taken":
+    if row.gate == Gate.CONTACT_NAME_TAKEN:
         return ["link_contact", "create_distinct", "retry", "exclude"]
     return ["retry", "resolve", "exclude"]
 
@@ -239,12 +239,13 @@ class _Tally:
     def add(self, c: dict[str, Any]) -> None:
         """Count one ``(location, organisation, kind, state, gate)`` group of rows."""
         tenant, n = c["tenant_id"], c["n"]
-        if c["kind"] == "contact" and c["state"] == "waiting" and c["gate"] == "contact_name_taken":
+        held_contact = c["kind"] == "contact" and c["gate"] == Gate.CONTACT_NAME_TAKEN
+        if held_contact and c["state"] == State.WAITING:
             self.conflicts[tenant] = self.conflicts.get(tenant, 0) + n
         s = self.section(c["location_id"], tenant)
         s["counts"].setdefault(c["kind"], dict.fromkeys(STATES, 0))
         s["counts"][c["kind"]][c["state"]] += n
-        if c["state"] == "waiting":
+        if c["state"] == State.WAITING:
             s["waiting"].append(
                 {
                     "kind": c["kind"],
@@ -254,7 +255,7 @@ class _Tally:
                 }
             )
         moving = c["state"] in _MOVING or (
-            c["state"] == "waiting" and c["gate"] in _DEPENDENCY_WAITS
+            c["state"] == State.WAITING and c["gate"] in _DEPENDENCY_WAITS
         )
         if moving:
             into = self.contacts_active if c["kind"] == "contact" else self.active
@@ -292,8 +293,8 @@ def _organisation(
 
 def _needs_attention(c: dict[str, Any]) -> bool:
     """A counted group the failures list stands for: failed, rejected, or held for an admin."""
-    return c["state"] in ("failed", "rejected") or (
-        c["state"] == "waiting" and c["gate"] in HELD_GATES
+    return c["state"] in (State.FAILED, State.REJECTED) or (
+        c["state"] == State.WAITING and c["gate"] in HELD_GATES
     )
 
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Protocol
 
 from pm_xero_plugin.ledger.interface import Ledger
+from pm_xero_plugin.ledger.states import State
 from pm_xero_plugin.xero.client import describe_limit
 from pm_xero_plugin.xero.ratelimit import RateLimiter
 
@@ -100,7 +101,7 @@ class WorkerProgress:
         queued: dict[str, int] = {}
         for count in self._ledger.counts():
             state = count["state"]
-            if state in ("ready", "sending", "retrying"):
+            if state in (State.READY, State.SENDING, State.RETRYING):
                 queued[state] = queued.get(state, 0) + int(count["n"])
         parts = [
             f"synced {stats.synced}, failed {stats.failed}, retrying {stats.retrying}, "
