@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
+from marshmallow import ValidationError
 
 from pm_xero_plugin.xero.errors import (
     NotFound,
@@ -63,6 +64,7 @@ from pm_xero_plugin.xero.errors import (
     XeroError,
 )
 from pm_xero_plugin.xero.ratelimit import Clock, Permit, RateLimiter, SystemClock
+from pm_xero_plugin.xero.responses import element_id, parse_elements, validation_messages
 from pm_xero_plugin.xero.retry import (
     RETRYABLE_STATUSES,
     backoff_delay,
@@ -100,19 +102,6 @@ WHERE_PER_LOOKUP = 20
 CONTACT_NUMBERS_PER_LOOKUP = 50
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
-
-_ZERO_GUID = "00000000-0000-0000-0000-000000000000"
-
-#: The id field of each batch endpoint's elements.
-_ID_FIELDS: dict[str, str] = {
-    "Contacts": "ContactID",
-    "Invoices": "InvoiceID",
-    "CreditNotes": "CreditNoteID",
-    "Payments": "PaymentID",
-    "BankTransactions": "BankTransactionID",
-    "Overpayments": "OverpaymentID",
-    "Allocations": "AllocationID",
-}
 
 Method = str  # "GET", "PUT", "POST" or "DELETE"
 
@@ -1025,14 +1014,6 @@ def _maybe_json(response: httpx.Response) -> dict[str, Any] | None:
         return None
 
 
-def _messages(items: Any) -> list[str]:
-    if not isinstance(items, list):
-        return []
-    return [
-        str(item["Message"]) for item in items if isinstance(item, Mapping) and item.get("Message")
-    ]
-
-
 def _problem_message(response: httpx.Response) -> str:
     """Xero's own words: ``Message`` (API errors), ``detail``/``title`` (auth problems), or the
     start of a plain-text body."""
@@ -1068,7 +1049,7 @@ def _definite_error(response: httpx.Response, tenant_id: str) -> XeroError:
     if status == 400:
         data = _maybe_json(response) or {}
         elements = [dict(e) for e in data.get("Elements") or [] if isinstance(e, Mapping)]
-        errors = [m for e in elements for m in _messages(e.get("ValidationErrors"))]
+        errors = [m for e in elements for m in validation_messages(e)]
         return ValidationFailed(
             message, tenant_id=tenant_id, elements=elements, errors=errors or [message]
         )
@@ -1093,7 +1074,11 @@ def _results_or_unknown(
 def _element_results(
     response: httpx.Response, key: str, expected: int, tenant_id: str
 ) -> list[ElementResult]:
-    items = _json_body(response).get(key)
+    """Xero's answer element by element, read by :func:`~.responses.parse_elements`: in the
+    order sent (with ``summarizeErrors=false`` that order is the only link between a failed
+    element and the record it came from), every message kept."""
+    body = _json_body(response)
+    items = body.get(key)
     if not isinstance(items, list) or len(items) != expected:
         raise XeroError(
             f"Xero returned {len(items) if isinstance(items, list) else 'no'} {key} for "
@@ -1101,31 +1086,40 @@ def _element_results(
             tenant_id=tenant_id,
             status=response.status_code,
         )
-    results = []
-    id_field = _ID_FIELDS.get(key)
-    for index, raw in enumerate(items):
-        element = dict(raw) if isinstance(raw, Mapping) else {}
-        errors = _messages(element.get("ValidationErrors"))
-        ok = element.get("StatusAttributeString", "OK") != "ERROR" and not errors
-        if ok and not errors and element.get("HasErrors") is True:
-            ok = False
-        xero_id = element.get("OverpaymentID") if key == "BankTransactions" else None
-        xero_id = xero_id or (element.get(id_field) if id_field else None)
-        if not ok or xero_id in (None, "", _ZERO_GUID):
-            xero_id = None
-        if not ok and not errors:
-            errors = ["Xero rejected this element without a message"]
-        results.append(
-            ElementResult(
-                index=index,
-                ok=ok,
-                xero_id=str(xero_id) if xero_id is not None else None,
-                element=element,
-                errors=errors,
-                warnings=_messages(element.get("Warnings")),
-            )
-        )
-    return results
+    try:
+        loaded = parse_elements(key, body)
+    except ValidationError as exc:
+        raise XeroError(
+            f"Xero's {key} answer is not the shape Xero documents ({exc.messages})",
+            tenant_id=tenant_id,
+            status=response.status_code,
+        ) from exc
+    return [
+        _element_result(index, key, raw, element)
+        for index, (raw, element) in enumerate(zip(items, loaded, strict=True))
+    ]
+
+
+def _element_result(
+    index: int, key: str, raw: Mapping[str, Any], element: Mapping[str, Any]
+) -> ElementResult:
+    errors = list(element["validation_errors"])
+    ok = (
+        element["status_attribute_string"] != "ERROR"
+        and not errors
+        and element["has_errors"] is not True
+    )
+    if not ok and not errors:
+        errors = ["Xero rejected this element without a message"]
+    xero_id = element_id(key, element) if ok else None
+    return ElementResult(
+        index=index,
+        ok=ok,
+        xero_id=xero_id,
+        element=dict(raw),
+        errors=errors,
+        warnings=list(element["warnings"]),
+    )
 
 
 # -- small helpers ----------------------------------------------------------------------------

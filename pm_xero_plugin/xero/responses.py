@@ -31,7 +31,9 @@ __all__ = [
     "PaymentResponseSchema",
     "XeroDate",
     "XeroDateTime",
+    "element_id",
     "parse_elements",
+    "validation_messages",
 ]
 
 
@@ -65,6 +67,8 @@ class XeroDateTime(fields.Field[datetime]):
 
 class _Message(Schema):
     class Meta:
+        """Xero adds fields without notice: they are ignored, never an error."""
+
         unknown = EXCLUDE
 
     message = fields.String(data_key="Message", load_default="")
@@ -74,6 +78,8 @@ class ElementResponseSchema(Schema):
     """The per-element outcome Xero reports when ``summarizeErrors=false``."""
 
     class Meta:
+        """Xero adds fields without notice: they are ignored, never an error."""
+
         unknown = EXCLUDE
 
     status_attribute_string = fields.String(data_key="StatusAttributeString", load_default=None)
@@ -81,18 +87,22 @@ class ElementResponseSchema(Schema):
         fields.Nested(_Message), data_key="ValidationErrors", load_default=list
     )
     warnings = fields.List(fields.Nested(_Message), data_key="Warnings", load_default=list)
+    has_errors = fields.Boolean(data_key="HasErrors", load_default=None)
     updated_date_utc = XeroDateTime(data_key="UpdatedDateUTC", load_default=None)
 
     @post_load
     def _flatten_messages(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        """``[{"Message": "x"}]`` → ``["x"]``: the dashboard wants the texts."""
+        """``[{"Message": "x"}]`` → ``["x"]``: the dashboard wants the texts (an empty one says
+        nothing and is dropped)."""
         for key in ("validation_errors", "warnings"):
             if key in data:
-                data[key] = [item["message"] for item in data[key]]
+                data[key] = [item["message"] for item in data[key] if item["message"]]
         return data
 
 
 class ContactResponseSchema(ElementResponseSchema):
+    """A contact in Xero's answer: its id, our number, its name and status."""
+
     contact_id = fields.String(data_key="ContactID", load_default=None)
     contact_number = fields.String(data_key="ContactNumber", load_default=None)
     name = fields.String(data_key="Name", load_default=None)
@@ -100,6 +110,8 @@ class ContactResponseSchema(ElementResponseSchema):
 
 
 class InvoiceResponseSchema(ElementResponseSchema):
+    """A sales invoice in Xero's answer: id, our number, status, date and amounts."""
+
     invoice_id = fields.String(data_key="InvoiceID", load_default=None)
     invoice_number = fields.String(data_key="InvoiceNumber", load_default=None)
     type = fields.String(data_key="Type", load_default=None)
@@ -112,6 +124,8 @@ class InvoiceResponseSchema(ElementResponseSchema):
 
 
 class CreditNoteResponseSchema(ElementResponseSchema):
+    """A sales credit note in Xero's answer: id, our number, status, date, credit left."""
+
     credit_note_id = fields.String(data_key="CreditNoteID", load_default=None)
     credit_note_number = fields.String(data_key="CreditNoteNumber", load_default=None)
     status = fields.String(data_key="Status", load_default=None)
@@ -122,6 +136,8 @@ class CreditNoteResponseSchema(ElementResponseSchema):
 
 class _InvoiceRef(Schema):
     class Meta:
+        """Xero adds fields without notice: they are ignored, never an error."""
+
         unknown = EXCLUDE
 
     invoice_id = fields.String(data_key="InvoiceID", load_default=None)
@@ -129,6 +145,8 @@ class _InvoiceRef(Schema):
 
 
 class AllocationResponseSchema(ElementResponseSchema):
+    """An allocation in Xero's answer: the amount, date and invoice it applies to."""
+
     allocation_id = fields.String(data_key="AllocationID", load_default=None)
     amount = fields.Decimal(data_key="Amount", load_default=None)
     date = XeroDate(data_key="Date", load_default=None)
@@ -136,6 +154,8 @@ class AllocationResponseSchema(ElementResponseSchema):
 
 
 class PaymentResponseSchema(ElementResponseSchema):
+    """A payment in Xero's answer: id, our reference, amount, status and invoice."""
+
     payment_id = fields.String(data_key="PaymentID", load_default=None)
     reference = fields.String(data_key="Reference", load_default=None)
     amount = fields.Decimal(data_key="Amount", load_default=None)
@@ -145,6 +165,9 @@ class PaymentResponseSchema(ElementResponseSchema):
 
 
 class BankTransactionResponseSchema(ElementResponseSchema):
+    """A bank transaction in Xero's answer; a ``RECEIVE-OVERPAYMENT`` names the
+    overpayment Xero made of it (what gets allocated)."""
+
     bank_transaction_id = fields.String(data_key="BankTransactionID", load_default=None)
     overpayment_id = fields.String(data_key="OverpaymentID", load_default=None)
     type = fields.String(data_key="Type", load_default=None)
@@ -154,6 +177,8 @@ class BankTransactionResponseSchema(ElementResponseSchema):
 
 
 class OverpaymentResponseSchema(ElementResponseSchema):
+    """An overpayment in Xero's answer: id, status, reference, total, credit left."""
+
     overpayment_id = fields.String(data_key="OverpaymentID", load_default=None)
     status = fields.String(data_key="Status", load_default=None)
     reference = fields.String(data_key="Reference", load_default=None)
@@ -172,6 +197,27 @@ RESPONSE_SCHEMAS: Mapping[str, type[ElementResponseSchema]] = {
 }
 """The element schema for each collection key of a Xero answer (``{"Invoices": [...]}``)."""
 
+_ID_KEYS: Mapping[str, tuple[str, ...]] = {
+    "Contacts": ("contact_id",),
+    "Invoices": ("invoice_id",),
+    "CreditNotes": ("credit_note_id",),
+    "Allocations": ("allocation_id",),
+    "Payments": ("payment_id",),
+    # A RECEIVE-OVERPAYMENT's overpayment is what gets allocated, so it is the id kept.
+    "BankTransactions": ("overpayment_id", "bank_transaction_id"),
+    "Overpayments": ("overpayment_id",),
+}
+
+_ZERO_GUID = "00000000-0000-0000-0000-000000000000"
+"""Xero's id of an element it did not create."""
+
+
+def element_id(collection: str, loaded: Mapping[str, Any]) -> str | None:
+    """The id Xero gave a loaded element of ``collection`` (``None``: none, or the zero GUID
+    Xero puts on an element it refused)."""
+    value = next((loaded[key] for key in _ID_KEYS[collection] if loaded.get(key)), None)
+    return str(value) if value and value != _ZERO_GUID else None
+
 
 def parse_elements(collection: str, body: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The elements of a Xero answer such as ``{"Invoices": [...]}``, loaded and in order.
@@ -186,3 +232,14 @@ def parse_elements(collection: str, body: Mapping[str, Any]) -> list[dict[str, A
     elements = body.get(collection) or []
     loaded: list[dict[str, Any]] = schema.load(elements, many=True)
     return loaded
+
+
+def validation_messages(element: Mapping[str, Any]) -> list[str]:
+    """Every ``ValidationErrors`` message of one element of a refused (400) request, in Xero's
+    words; an element not of the documented shape says nothing (a refusal never becomes a
+    crash)."""
+    try:
+        loaded = ElementResponseSchema(only=("validation_errors",)).load(element)
+    except ValidationError:
+        return []
+    return list(loaded["validation_errors"])

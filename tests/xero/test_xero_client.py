@@ -355,6 +355,37 @@ def test_an_unreadable_success_to_a_write_is_outcome_unknown(
         send(client, "INV1")
 
 
+def test_a_success_whose_element_is_not_the_shape_xero_documents_is_outcome_unknown(
+    clock: FakeClock, limiter: RateLimiter
+) -> None:
+    # Read by the response schemas: a date that is no date means we cannot tell what Xero did.
+    script = Script(xero_json(200, {"Invoices": [{"InvoiceID": "i-1", "Date": "yesterday"}]}))
+    with pytest.raises(OutcomeUnknown, match="not the shape Xero documents"):
+        send(make_client(script, clock, limiter), "INV1")
+
+
+def test_an_element_marked_has_errors_fails_even_without_a_message(
+    clock: FakeClock, limiter: RateLimiter
+) -> None:
+    script = Script(
+        xero_json(
+            200,
+            {
+                "Invoices": [
+                    {"InvoiceID": "i-1", "HasErrors": True, "ValidationErrors": [{"Message": ""}]},
+                    {"InvoiceID": "00000000-0000-0000-0000-000000000000"},
+                ]
+            },
+        )
+    )
+    refused, zero = send(make_client(script, clock, limiter), "INV1", "INV2")
+    assert not refused.ok
+    assert refused.xero_id is None
+    assert refused.errors == ["Xero rejected this element without a message"]
+    assert zero.ok
+    assert zero.xero_id is None  # the zero GUID is no document
+
+
 def test_a_read_timeout_on_a_read_is_only_transient(clock: FakeClock, limiter: RateLimiter) -> None:
     script = Script(httpx.ReadTimeout("slow"), httpx.ReadTimeout("slow"))
     with pytest.raises(TransientError):
