@@ -17,7 +17,9 @@ It runs as a thread inside the host (started on ``pm_startup``, stopped on ``pm_
   worker`` process also follows the settings the host saved), then looks at the ledger once.
 
 Everything the worker uses is handed to its constructor; nothing calls into it afterwards but
-the doorbell, and it calls nothing in the host.
+the doorbell. Of the host it reads only the clock (``now``, as the host contract asks): its
+``tick`` in a host is the engine's, and only a ``pm-xero worker`` process (no host running in
+it) adds a read of the settings saved in the host's database.
 """
 
 from __future__ import annotations
