@@ -144,7 +144,7 @@ class Engine:
         self._locations: dict[str, Mapping[str, Any]] = {}
         self._start_reached: set[str] = set()
         self._settings: Settings | None = None
-        self._any_rejected = any(c["state"] == "rejected" for c in self.ledger.counts())
+        self._any_rejected = any(c["state"] == State.REJECTED for c in self.ledger.counts())
         self._refresh_locations()
         self.apply_settings(dict(host.settings("xero") or {}), catch_up=False)
 
@@ -274,7 +274,7 @@ class Engine:
             synced = sum(
                 c["n"]
                 for c in self.ledger.counts(tenant_id=old, location_id=location_id)
-                if c["state"] in ("synced", "sending")
+                if c["state"] in (State.SYNCED, State.SENDING)
             )
             if synced:
                 errors.append(
@@ -510,9 +510,9 @@ class Engine:
                 for f in page:
                     gate = rules.gates_for(f, ctx)
                     if gate is None:
-                        if f.state == "waiting":
+                        if f.state == State.WAITING:
                             to_ready.append(f.id)
-                    elif f.state != "waiting" or f.gate != gate.name:
+                    elif f.state != State.WAITING or f.gate != gate.name:
                         to_wait.setdefault((gate.name, gate.detail), []).append(f.id)
                     if (
                         gate is not None
@@ -548,7 +548,7 @@ class Engine:
         home_tenant = self._tenant_for(payload["location_id"])
         items = [self._contact_item(payload, text, home_tenant, payload["location_id"])]
         for row in self.ledger.rows_for("contact", payload["id"]):
-            if row.tenant_id != home_tenant and row.state != "rejected":
+            if row.tenant_id != home_tenant and row.state != State.REJECTED:
                 items.append(self._contact_item(payload, text, row.tenant_id, row.location_id))
         self._write(items, event="updated", live=True)
 
@@ -596,20 +596,24 @@ class Engine:
         that is gone must not reach Xero. Not sent yet: excluded. Already in Xero, which cannot
         edit a payment: failed, telling the admin to delete it there."""
         for row in self.ledger.payment_parts(payment_id):
-            if (row.kind, row.host_id) in parts or row.state in ("excluded", "rejected", "failed"):
+            if (row.kind, row.host_id) in parts or row.state in (
+                State.EXCLUDED,
+                State.REJECTED,
+                State.FAILED,
+            ):
                 continue
-            if row.state in ("synced", "sending"):
-                if row.state == "synced":
+            if row.state in (State.SYNCED, State.SENDING):
+                if row.state == State.SYNCED:
                     self.ledger.transition(
                         row.id,
-                        "failed",
+                        State.FAILED,
                         message=f"{row.kind} {row.host_id} was removed from the payment in Pet "
                         f"Manager after it reached Xero ({row.xero_id})",
                         hint="Xero cannot edit a payment: delete it in Xero, then resolve this.",
                     )
                 continue  # in flight: the edit rules settle it when the send does
             self.ledger.transition(
-                row.id, "excluded", detail="removed from the payment in Pet Manager"
+                row.id, State.EXCLUDED, detail="removed from the payment in Pet Manager"
             )
 
     def _validate(self, kind: str, raw: Any) -> tuple[dict[str, Any] | None, list[str]]:
@@ -722,7 +726,7 @@ class Engine:
             return
         payload: dict[str, Any] | None = None
         for row in self.ledger.rows_for("contact", client_id):
-            if row.state != "rejected":
+            if row.state != State.REJECTED:
                 payload = row.payload
                 break
         if payload is None:
@@ -796,7 +800,7 @@ class Engine:
                     found = self.ledger.find(item.kind, item.host_id, item.tenant_id)
                     if found is not None:
                         self.ledger.transition(
-                            found.id, "excluded", detail="voided before it reached Xero"
+                            found.id, State.EXCLUDED, detail="voided before it reached Xero"
                         )
             if len(fresh) < len(items):
                 known = [item for item, new in zip(items, inserted, strict=True) if not new]
@@ -869,7 +873,11 @@ class Engine:
         through a hook is live work: claimed before history)."""
         same = current.payload_hash == item.payload_hash
         voiding = event == "voided" and item.kind == "invoice"
-        if same and current.state != "rejected" and not (voiding and current.operation != "void"):
+        if (
+            same
+            and current.state != State.REJECTED
+            and not (voiding and current.operation != "void")
+        ):
             return  # a replay: nothing new
         ledger = self.ledger
         fields: dict[str, Any] = {
@@ -884,19 +892,19 @@ class Engine:
         }
         if live:
             fields["priority"] = LIVE
-        if current.state == "excluded":
+        if current.state == State.EXCLUDED:
             ledger.set_fields(current.id, **fields)
             return
-        if current.state == "sending":
+        if current.state == State.SENDING:
             # In flight: the worker sends what it holds; the new version follows as an update.
             ledger.set_fields(current.id, pending_op="void" if voiding else "update", **fields)
             ledger.add_log(current.id, "edited", "changed while being sent: an update follows")
             return
-        sent = current.xero_id is not None or current.state == "synced"
+        sent = current.xero_id is not None or current.state == State.SYNCED
         if not sent:
             if voiding:
                 ledger.transition(
-                    current.id, "excluded", detail="voided before it reached Xero", **fields
+                    current.id, State.EXCLUDED, detail="voided before it reached Xero", **fields
                 )
                 return
             self._regate_one(current, item, ctx, fields)
@@ -907,7 +915,9 @@ class Engine:
             # payments cannot be edited in Xero, so theirs is a new payment (old one deleted)
             fields["operation"] = "void" if voiding else "update"
         if refusal is not None:
-            ledger.transition(current.id, "failed", message=refusal[0], hint=refusal[1], **fields)
+            ledger.transition(
+                current.id, State.FAILED, message=refusal[0], hint=refusal[1], **fields
+            )
             return
         self._regate_one(current, item, ctx, fields)
         if item.kind in rules.MONEY_DOCUMENT_KINDS:
@@ -935,7 +945,7 @@ class Engine:
             self.doorbell.ring()
         else:
             self.ledger.transition(
-                current.id, "waiting", gate=gate.name, detail=gate.detail, **fields
+                current.id, State.WAITING, gate=gate.name, detail=gate.detail, **fields
             )
 
     def _refusal(self, current: Facts, kind: str, voiding: bool) -> tuple[str, str] | None:
@@ -969,9 +979,9 @@ class Engine:
             for row in self.ledger.rows_for(kind, host_id) + self.ledger.rows_for(
                 kind, host_id + "#rejected"
             ):
-                if row.state == "rejected" and row.tenant_id != item.tenant_id:
+                if row.state == State.REJECTED and row.tenant_id != item.tenant_id:
                     self.ledger.transition(
-                        row.id, "excluded", detail="superseded by a valid version"
+                        row.id, State.EXCLUDED, detail="superseded by a valid version"
                     )
 
     def _reject(self, kind: str, raw: Any, errors: list[str]) -> None:
@@ -993,7 +1003,7 @@ class Engine:
         text = json.dumps(kept)
         with self.ledger.transaction():
             current = self.ledger.find(kind, host_id, "")
-            if current is not None and current.state != "rejected":
+            if current is not None and current.state != State.REJECTED:
                 host_id += "#rejected"
                 current = self.ledger.find(kind, host_id, "")
             if current is None:
@@ -1004,7 +1014,7 @@ class Engine:
                             host_id=host_id,
                             tenant_id="",
                             location_id=location,
-                            state="rejected",
+                            state=State.REJECTED,
                             payload=text,
                             payload_hash=_hash(text),
                             message=message,
@@ -1168,8 +1178,8 @@ class Engine:
         """Hide a failure that was fixed by hand in Xero (counted as synced; its dependants go)
         or a rejected record that was dealt with in the host (excluded)."""
         row = self._row(row_id)
-        if row.state == "rejected":
-            self.ledger.transition(row_id, "excluded", detail="resolved by an admin")
+        if row.state == State.REJECTED:
+            self.ledger.transition(row_id, State.EXCLUDED, detail="resolved by an admin")
             return
         self.ledger.mark_synced(row_id, row.xero_id, {"resolved_by_admin": True})
         self.ledger.add_log(row_id, "resolved", "fixed by hand in Xero (admin)")
@@ -1178,7 +1188,7 @@ class Engine:
         """Never send this record."""
         row = self._row(row_id)
         with self.ledger.transaction():
-            self.ledger.transition(row_id, "excluded", detail="excluded by an admin")
+            self.ledger.transition(row_id, State.EXCLUDED, detail="excluded by an admin")
             self.ledger.add_log(row_id, "excluded", "excluded by an admin")
         if row.kind == "contact":
             finish_contact_sync_if_done(self.ledger, row.tenant_id, self.doorbell)
@@ -1254,7 +1264,7 @@ class Engine:
         row = self._row(row_id)
         if row.kind != "contact":
             raise ValueError(f"only a contact has a name in Xero, not a {row.kind}")
-        if row.state not in ("waiting", "failed") or row.xero_id:
+        if row.state not in (State.WAITING, State.FAILED) or row.xero_id:
             raise ValueError(f"the contact is {row.state}: only a held or failed one is renamed")
         chosen = " ".join((name or "").split()) or self._distinct_name(row)
         if len(chosen) > _MAX_CONTACT_NAME:
@@ -1313,7 +1323,7 @@ def _as_facts(item: _Item, include_before_start: bool | None = None) -> Facts:
         host_id=item.host_id,
         tenant_id=item.tenant_id,
         location_id=item.location_id,
-        state="waiting",
+        state=State.WAITING,
         gate=None,
         doc_date=item.doc_date,
         dep_contact=item.dep_contact,
@@ -1340,7 +1350,7 @@ def _new_row(item: _Item, gate: rules.Gate | None, priority: int = 0) -> NewRow:
         host_id=item.host_id,
         tenant_id=item.tenant_id,
         location_id=item.location_id,
-        state="ready" if gate is None else "waiting",
+        state=State.READY if gate is None else State.WAITING,
         gate=gate.name if gate else None,
         detail=gate.detail if gate else None,
         payload=item.payload_text,
