@@ -120,14 +120,17 @@ def test_codes_cannot_be_verified_before_connecting_and_that_is_a_gate_not_an_er
     assert "rounding: code '999'" in org["account_codes"]["detail"]
 
 
-def test_an_account_archived_in_xero_later_is_found_by_refresh(practice: Practice) -> None:
+def test_an_account_archived_in_xero_later_is_found_when_it_reconnects(
+    practice: Practice,
+) -> None:
     practice.setup()
     practice.accounts.charts["T1"] = [
         {**a, "Status": "ARCHIVED"} if a["Code"] == "201" else a for a in ACCOUNTS
     ]
-    errors = practice.engine.refresh_accounts("T1")
-    assert errors
-    assert errors[0].startswith("account_codes.T1.income.boarding: account '201'")
+    practice.connect("T1")  # a (re)connection re-reads the chart, whatever the cache holds
+    detail = practice.ledger.tenant("T1").codes_detail
+    assert detail
+    assert detail.startswith("account_codes.T1.income.boarding: account '201'")
     assert practice.ledger.tenant("T1").codes_state == "invalid"
 
 
