@@ -140,6 +140,7 @@ class Connection:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Connection:
+        """One entry of ``GET /connections`` (missing fields read as empty, never an error)."""
         return cls(
             id=str(data.get("id", "")),
             tenant_id=str(data.get("tenantId", "")),
@@ -404,6 +405,7 @@ class TokenProvider:
             self._cache.pop(connection_key, None)
 
     def close(self) -> None:
+        """Close the HTTP client, if this provider made it."""
         if self._owns_http:
             self._http.close()
 

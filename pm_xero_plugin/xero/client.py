@@ -184,9 +184,13 @@ def describe_duration(seconds: float) -> str:
 class AccessTokens(Protocol):
     """What the client needs from :class:`pm_xero_plugin.xero.auth.TokenProvider`."""
 
-    def access_token(self, connection_key: str) -> str: ...
+    def access_token(self, connection_key: str) -> str:
+        """A bearer token for the connection, refreshed first if it expires soon."""
+        ...
 
-    def invalidate(self, connection_key: str, rejected_token: str | None = None) -> str: ...
+    def invalidate(self, connection_key: str, rejected_token: str | None = None) -> str:
+        """After a 401: a refreshed token (unless another thread already refreshed)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -262,6 +266,7 @@ class XeroClient:
         self.name_tenant: Callable[[str], str | None] | None = None
 
     def close(self) -> None:
+        """Close the HTTP client, if this client made it."""
         if self._owns_http:
             self._http.close()
 
@@ -410,15 +415,19 @@ class XeroClient:
             page += 1
 
     def accounts(self, tenant_id: str, connection_key: str) -> list[dict[str, Any]]:
+        """The organisation's chart of accounts (``GET /Accounts``)."""
         return self.get(tenant_id, connection_key, "Accounts")
 
     def tax_rates(self, tenant_id: str, connection_key: str) -> list[dict[str, Any]]:
+        """The organisation's tax rates (``GET /TaxRates``)."""
         return self.get(tenant_id, connection_key, "TaxRates")
 
     def tracking_categories(self, tenant_id: str, connection_key: str) -> list[dict[str, Any]]:
+        """The organisation's tracking categories with their options."""
         return self.get(tenant_id, connection_key, "TrackingCategories")
 
     def organisation(self, tenant_id: str, connection_key: str) -> dict[str, Any]:
+        """The organisation itself (its name is remembered for wait messages)."""
         # Xero answers GET /Organisation with an "Organisations" list (not "Organisation").
         response = self._call("GET", "Organisation", tenant_id, connection_key)
         items = _json_body(response).get("Organisations") or []
@@ -974,12 +983,15 @@ class XeroAccountsSource:
             return what(tenant_id, self._key(tenant_id))
 
     def accounts(self, tenant_id: str) -> list[dict[str, Any]]:
+        """The tenant's chart of accounts, waiting for Xero's limits if need be."""
         return list(self._read(self._client.accounts, tenant_id))
 
     def tax_rates(self, tenant_id: str) -> list[dict[str, Any]]:
+        """The tenant's tax rates, waiting for Xero's limits if need be."""
         return list(self._read(self._client.tax_rates, tenant_id))
 
     def tracking_categories(self, tenant_id: str) -> list[dict[str, Any]]:
+        """The tenant's tracking categories, waiting for Xero's limits if need be."""
         return list(self._read(self._client.tracking_categories, tenant_id))
 
 

@@ -60,18 +60,24 @@ __all__ = ["Clock", "Permit", "RateLimiter", "SystemClock", "TenantLimiter", "Wa
 class Clock(Protocol):
     """Monotonic time and sleeping, injectable so tests (and a time-scaled sandbox) control time."""
 
-    def monotonic(self) -> float: ...
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back."""
+        ...
 
-    def sleep(self, seconds: float) -> None: ...
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds``."""
+        ...
 
 
 class SystemClock:
     """The real clock: :func:`time.monotonic` and :func:`time.sleep`."""
 
     def monotonic(self) -> float:
+        """Seconds from :func:`time.monotonic`."""
         return time.monotonic()
 
     def sleep(self, seconds: float) -> None:
+        """Sleep, for a positive number of seconds only."""
         if seconds > 0:
             time.sleep(seconds)
 
@@ -85,6 +91,7 @@ class Wait:
 
     @property
     def ready(self) -> bool:
+        """Whether the tenant may make a call now."""
         return self.seconds <= 0
 
 

@@ -196,6 +196,7 @@ class TokenStore:
             conn.execute("COMMIT")
 
     def grant_type(self, connection_key: str) -> str | None:
+        """How the stored tokens were granted (``authorization_code``…), ``None`` if none."""
         with self._connect() as conn:
             row = conn.execute(
                 "SELECT grant_type FROM token_sets WHERE connection_key = ?", (connection_key,)
@@ -211,6 +212,7 @@ class TokenStore:
         return [] if row is None else [str(t) for t in json.loads(row[0])]
 
     def set_tenant_ids(self, connection_key: str, tenant_ids: list[str]) -> None:
+        """Remember the tenants ``/connections`` answered for this connection."""
         with self._connect() as conn:
             conn.execute(
                 "UPDATE token_sets SET tenant_ids = ?, updated_at = ? WHERE connection_key = ?",
@@ -236,10 +238,12 @@ class TokenStore:
         return None if row is None or row[0] is None else str(row[0])
 
     def delete(self, connection_key: str) -> None:
+        """Forget this connection's tokens (a disconnect)."""
         with self._connect() as conn:
             conn.execute("DELETE FROM token_sets WHERE connection_key = ?", (connection_key,))
 
     def connection_keys(self) -> list[str]:
+        """Every connection with stored tokens, sorted."""
         with self._connect() as conn:
             rows = conn.execute("SELECT connection_key FROM token_sets ORDER BY 1").fetchall()
         return [str(r[0]) for r in rows]

@@ -147,31 +147,7 @@ class FakeIdentity:
             raise failure
         path = request.url.path
         if path.endswith("/connect/token"):
-            expected = base64.b64encode(f"{self.CLIENT_ID}:{self.CLIENT_SECRET}".encode()).decode()
-            if request.headers.get("Authorization") != f"Basic {expected}":
-                return httpx.Response(400, json={"error": "invalid_client"})
-            form = dict(parse_qsl(request.content.decode()))
-            with self.lock:
-                self.token_calls += 1
-                grant = form.get("grant_type")
-                if grant == "refresh_token":
-                    self.refresh_calls += 1
-                    if self.delay:
-                        time.sleep(self.delay)
-                    if form.get("refresh_token") != self.refresh_token:
-                        return httpx.Response(400, json={"error": "invalid_grant"})
-                    return httpx.Response(200, json=self.issue())
-                if grant == "authorization_code":
-                    challenge = self.challenges.pop(form.get("code", ""), None)
-                    verifier = form.get("code_verifier", "")
-                    digest = hashlib.sha256(verifier.encode()).digest()
-                    computed = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-                    if challenge is None or computed != challenge:
-                        return httpx.Response(400, json={"error": "invalid_grant"})
-                    return httpx.Response(200, json=self.issue())
-                if grant == "client_credentials":
-                    return httpx.Response(200, json=self.issue(refresh=False))
-                return httpx.Response(400, json={"error": "unsupported_grant_type"})
+            return self._token(request)
         if path.endswith("/connections") and request.method == "GET":
             if request.headers.get("Authorization") != f"Bearer {self.current_access()}":
                 return httpx.Response(401, json={"title": "Unauthorized", "detail": "TokenExpired"})
@@ -183,6 +159,39 @@ class FakeIdentity:
             self.revoked.append(dict(parse_qsl(request.content.decode())).get("token", ""))
             return httpx.Response(200)
         return httpx.Response(404, text="not found")
+
+    def _token(self, request: httpx.Request) -> httpx.Response:
+        expected = base64.b64encode(f"{self.CLIENT_ID}:{self.CLIENT_SECRET}".encode()).decode()
+        if request.headers.get("Authorization") != f"Basic {expected}":
+            return httpx.Response(400, json={"error": "invalid_client"})
+        form = dict(parse_qsl(request.content.decode()))
+        with self.lock:
+            self.token_calls += 1
+            grant = form.get("grant_type")
+            if grant == "refresh_token":
+                return self._refresh(form)
+            if grant == "authorization_code":
+                return self._code(form)
+            if grant == "client_credentials":
+                return httpx.Response(200, json=self.issue(refresh=False))
+            return httpx.Response(400, json={"error": "unsupported_grant_type"})
+
+    def _refresh(self, form: dict[str, str]) -> httpx.Response:
+        self.refresh_calls += 1
+        if self.delay:
+            time.sleep(self.delay)
+        if form.get("refresh_token") != self.refresh_token:
+            return httpx.Response(400, json={"error": "invalid_grant"})
+        return httpx.Response(200, json=self.issue())
+
+    def _code(self, form: dict[str, str]) -> httpx.Response:
+        challenge = self.challenges.pop(form.get("code", ""), None)
+        verifier = form.get("code_verifier", "")
+        digest = hashlib.sha256(verifier.encode()).digest()
+        computed = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        if challenge is None or computed != challenge:
+            return httpx.Response(400, json={"error": "invalid_grant"})
+        return httpx.Response(200, json=self.issue())
 
     def authorize(self, url: str, code: str = "code-123") -> str:
         """What Xero's consent screen does: remember the challenge, redirect with a code."""
