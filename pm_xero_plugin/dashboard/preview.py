@@ -54,18 +54,24 @@ documents in the window).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pm_xero_plugin.dashboard.status import contact_conflicts
 from pm_xero_plugin.inputs.settings import Settings, parse_settings
 from pm_xero_plugin.mapping.config import DEFAULT_PREFIXES
 from pm_xero_plugin.xero.client import waiting_for_limits
+from pm_xero_plugin.xero.finders import find_by_key
+from pm_xero_plugin.xero.kinds import KeyLookups
 
-__all__ = ["CHUNK", "PREVIEW_KINDS", "Lookups", "preview"]
+if TYPE_CHECKING:
+    from hookspecs.host import HistoryKind, Host
+    from pm_xero_plugin.core.engine import Engine
+
+__all__ = ["CHUNK", "PREVIEW_KINDS", "preview"]
 
 CHUNK = 200
 """Numbers per ledger/Xero look-up batch (the client splits further where Xero needs it)."""
@@ -83,44 +89,6 @@ _NAMES = {
     "allocation": "credit note allocations",
     "payment": "payments",
     "overpayment": "overpayments",
-}
-
-
-class Lookups(Protocol):
-    """The part of :class:`~pm_xero_plugin.xero.client.XeroClient` the preview needs."""
-
-    def find_contacts_by_number(
-        self, tenant_id: str, connection_key: str, numbers: Iterable[str]
-    ) -> Mapping[str, Any]:
-        """Xero's contacts with these contact numbers, by number."""
-
-    def find_invoices_by_number(
-        self, tenant_id: str, connection_key: str, numbers: Iterable[str]
-    ) -> Mapping[str, Any]:
-        """Xero's invoices with these numbers, by number."""
-
-    def find_credit_notes_by_number(
-        self, tenant_id: str, connection_key: str, numbers: Iterable[str]
-    ) -> Mapping[str, Any]:
-        """Xero's credit notes with these numbers, by number."""
-
-    def find_payments_by_reference(
-        self, tenant_id: str, connection_key: str, references: Iterable[str]
-    ) -> Mapping[str, Any]:
-        """Xero's payments with these references, by reference."""
-
-    def find_overpayments_by_reference(
-        self, tenant_id: str, connection_key: str, references: Iterable[str]
-    ) -> Mapping[str, Any]:
-        """Xero's overpayments with these references, by reference."""
-
-
-_FINDERS = {
-    "contact": "find_contacts_by_number",
-    "invoice": "find_invoices_by_number",
-    "credit_note": "find_credit_notes_by_number",
-    "payment": "find_payments_by_reference",
-    "overpayment": "find_overpayments_by_reference",
 }
 
 
@@ -185,11 +153,11 @@ def _money(value: Any) -> Decimal | None:
 class _Preview:
     def __init__(
         self,
-        engine: Any | None,
-        host: Any,
+        engine: Engine | None,
+        host: Host,
         settings: Settings | None,
         start: date,
-        client: Lookups | None,
+        client: KeyLookups | None,
         connection_for: Callable[[str], str | None] | None,
     ) -> None:
         self.engine = engine
@@ -241,11 +209,11 @@ class _Preview:
             org.kind(kind).already_synced += sum(1 for host_id, _ in buffer if host_id in synced)
             unsent = [(h, n) for h, n in buffer if h not in synced]
         key = self.connection(tenant)
-        if key is None or self.client is None or not unsent or kind not in _FINDERS:
-            return  # an allocation has no number of its own in Xero: nothing to look up
-        finder = getattr(self.client, _FINDERS[kind])
+        if key is None or self.client is None or not unsent:
+            return
+        # The sender's own look-up by natural key (an allocation has none: nothing found).
         with waiting_for_limits():  # someone waits for this answer: wait for Xero, and say so
-            found = finder(tenant, key, sorted({number for _, number in unsent}))
+            found = find_by_key(self.client, tenant, key, kind, (number for _, number in unsent))
         org.kind(kind).already_in_xero += sum(1 for _, number in unsent if number in found)
 
     # -- streaming the window ---------------------------------------------------------------------
@@ -260,7 +228,7 @@ class _Preview:
             org.locations.append(location_id)
         return org
 
-    def run(self, locations: list[Mapping[str, Any]]) -> None:
+    def run(self, locations: Sequence[Mapping[str, Any]]) -> None:
         for loc in locations:
             self.org_for(str(loc["id"]))
         for org in self.orgs.values():
@@ -289,7 +257,12 @@ class _Preview:
             org.kind("contact").add(None, None)
             self.queue(org, "contact", client_id, client.get("number"))
 
-    def documents(self, org: _Org, location_id: str, history: str, kind: str) -> None:
+    # TODO(issue 11): the record -> rows fan-out below (a credit note with an invoice is also an
+    # allocation; a payment is one row per allocation plus an overpayment for the excess) is the
+    # engine's `_credit_note_items`/`_payment_items` again. Those are Engine methods building a
+    # private `_Item` from a validated payload; once core exposes them as one pure function
+    # (kind, payload -> rows, with the amount each row stands for), count from it here.
+    def documents(self, org: _Org, location_id: str, history: HistoryKind, kind: str) -> None:
         for record in self.host.iter_history(history, location_id, self.start):
             if kind == "invoice" and record.get("status") == "voided":
                 continue  # voided before it ever reached Xero: excluded, never sent
@@ -417,12 +390,12 @@ class _Preview:
 
 
 def preview(
-    engine: Any | None,
-    host: Any,
+    engine: Engine | None,
+    host: Host,
     start_date: date | None,
     *,
     location_id: str | None = None,
-    client: Lookups | None = None,
+    client: KeyLookups | None = None,
     connection_for: Callable[[str], str | None] | None = None,
     settings: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
