@@ -39,6 +39,7 @@ from pm_xero_plugin.inputs.records import capped_raw, payload_json, validate_rec
 from pm_xero_plugin.inputs.settings import Settings, check_codes, parse_settings
 from pm_xero_plugin.ledger import LIVE, Facts, Ledger, NewRow, Row
 from pm_xero_plugin.ledger.states import EXTERNAL_GATES, RULE_GATES, Gate, State
+from pm_xero_plugin.xero.kinds import edit_refusal
 
 __all__ = ["BATCH", "AccountsSource", "Engine"]
 
@@ -951,11 +952,9 @@ class Engine:
     def _refusal(self, current: Facts, kind: str, voiding: bool) -> tuple[str, str] | None:
         """Why Xero will not take a change to a record it already has, or ``None``."""
         what = "void" if voiding else "change"
-        if kind in ("payment", "overpayment", "allocation"):
-            return (
-                f"Xero does not allow editing a {kind.replace('_', ' ')} once it is recorded",
-                "Delete it in Xero, then press retry to send the new version.",
-            )
+        refused = edit_refusal(kind)  # a payment or allocation: Xero edits none in place
+        if refused is not None:
+            return refused
         if kind in ("invoice", "credit_note"):
             paid = self.ledger.in_xero_against(
                 current.host_id, current.tenant_id, ("payment", "allocation")
