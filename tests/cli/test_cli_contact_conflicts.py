@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from support.cli_practice import START, FakeAccounts, PracticeDir, fill, settings
+from support.cli_practice import PracticeDir, contact_synced_host
 
-from hookspecs.refhost import ManualClock, RefHost
-from pm_xero_plugin import plugin
 from pm_xero_plugin.cli.main import main
 
 THEIRS = "3f2a9c1e-5b7d-4e21-9a0c-1d2e3f4a5b6c"
@@ -23,18 +21,7 @@ THEIRS = "3f2a9c1e-5b7d-4e21-9a0c-1d2e3f4a5b6c"
 def _held_practice(root: Path) -> PracticeDir:
     """Contact sync ran; Xero refused customers c2 (T1) and c3 (T2) for their names, the one
     in T1 found in Xero without our number; everything else reached Xero."""
-    host = RefHost(root, clock=ManualClock(START), load_entrypoints=False)
-    host.register(plugin, name="xero")
-    host.start()
-    try:
-        fill(host)
-        assert host.save_plugin_settings("xero", settings({"syd": "T1", "lon": "T2"})) == []
-        engine = plugin.get_engine()
-        assert engine is not None
-        engine.set_accounts_source(FakeAccounts())
-        for tenant in ("T1", "T2"):
-            engine.set_connection(None, tenant, True)
-        host.start_contact_sync(None)
+    with contact_synced_host(root) as (host, engine):
         led = engine.ledger
         rows = {}
         for tenant in ("T1", "T2"):
@@ -51,8 +38,6 @@ def _held_practice(root: Path) -> PracticeDir:
                     led.mark_synced(row.id, f"X-contact-{row.host_id}")
         host.backfill(None, None)
         return PracticeDir(root, rows["c2"], rows["c3"], rows["c1"], rows)
-    finally:
-        host.stop()
 
 
 @pytest.fixture

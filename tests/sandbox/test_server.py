@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
-from support.sandbox_helpers import Api, connect
+from support.sandbox_helpers import Api, connect, start_sandbox_cli
 
 from pm_xero_plugin.sandbox import Sandbox
 
@@ -42,40 +40,22 @@ def test_served_sandbox_drops_the_connection_for_a_lost_response(sandbox: Sandbo
         assert len(sandbox.org(api.tenant).contacts) == 1
 
 
-def _pm_xero() -> list[str]:
-    script = Path(sys.executable).parent / "pm-xero"
-    return (
-        [str(script)]
-        if script.exists()
-        else [sys.executable, "-c", "from pm_xero_plugin.cli.main import main; main()"]
-    )
-
-
 def test_cli_prints_where_it_listens_serves_and_exits_0_on_sigterm(spec_path: str) -> None:
-    env = {**os.environ, "XERO_OPENAPI_SPEC": spec_path}
-    proc = subprocess.Popen(
-        [*_pm_xero(), "sandbox", "--port", "0", "--time-scale", "60", "--orgs", "3"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+    proc, url, out = start_sandbox_cli(
+        "--time-scale",
+        "60",
+        "--orgs",
+        "3",
+        spec_path=spec_path,
         cwd=Path(__file__).resolve().parents[2],
+        stderr=subprocess.PIPE,
     )
     try:
-        assert proc.stdout is not None
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("Ctrl-C"):
-                break
-        out = "".join(lines)
-        url = re.search(r"listening on (http://\S+)", out)
-        assert url, out
         assert "sandbox-client" in out
         assert "sandbox-secret" in out
         assert "time scale:    60" in out
         assert out.count("tenant:") == 3
-        with httpx.Client(base_url=url.group(1), timeout=5) as c:
+        with httpx.Client(base_url=url, timeout=5) as c:
             tokens = connect(c)
             assert len(tokens.tenant_ids) == 3
             assert c.get("/api.xro/2.0/Organisation", headers=tokens.headers()).status_code == 200
@@ -88,22 +68,7 @@ def test_cli_prints_where_it_listens_serves_and_exits_0_on_sigterm(spec_path: st
 
 def _start_cli(state: Path, spec_path: str) -> tuple[subprocess.Popen[str], str, str]:
     """Start ``pm-xero sandbox --state``; return the process, its URL and its printed output."""
-    proc = subprocess.Popen(
-        [*_pm_xero(), "sandbox", "--port", "0", "--time-scale", "0", "--state", str(state)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "XERO_OPENAPI_SPEC": spec_path},
-    )
-    assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith("Ctrl-C"):
-            break
-    out = "".join(lines)
-    url = re.search(r"listening on (http://\S+)", out)
-    assert url, out
-    return proc, url.group(1), out
+    return start_sandbox_cli("--time-scale", "0", "--state", str(state), spec_path=spec_path)
 
 
 def test_cli_with_state_resumes_books_and_tokens_after_being_killed(

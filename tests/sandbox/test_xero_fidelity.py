@@ -5,16 +5,13 @@ references: test_where_filters.py; the refresh grace: test_identity.py)."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 from datetime import date
 from typing import Any
 
 import httpx
 import pytest
-from support.sandbox_helpers import REDIRECT, Api, authorize
-from test_server import _pm_xero
+from support.sandbox_helpers import REDIRECT, Api, authorize, start_sandbox_cli
 
 from pm_xero_plugin.sandbox import Sandbox, SandboxClock
 
@@ -365,22 +362,9 @@ def test_an_unknown_client_id_gets_xeros_error_page(client: httpx.Client) -> Non
 
 def test_pm_xero_sandbox_registers_the_redirect_uris_it_is_given(spec_path: str) -> None:
     mine = "http://127.0.0.1:9123/xero/callback"
-    proc = subprocess.Popen(
-        [*_pm_xero(), "sandbox", "--port", "0", "--redirect-uri", mine],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "XERO_OPENAPI_SPEC": spec_path},
-    )
+    proc, url, banner = start_sandbox_cli("--redirect-uri", mine, spec_path=spec_path)
     try:
-        assert proc.stdout is not None
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("Ctrl-C"):
-                break
-        banner = "".join(lines)
         assert f"redirect URIs: {mine}\n" in banner
-        url = banner.split("listening on ", 1)[1].split()[0]
         with httpx.Client(base_url=url, timeout=10) as c:
             assert _authorize(c, redirect_uri=mine).status_code == 302
             assert _authorize(c).status_code == 400  # only what was given is registered

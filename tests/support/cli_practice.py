@@ -4,6 +4,8 @@ then stopped, so the verbs meet a data directory exactly as an operator would.""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 
 from hookspecs.refhost import ManualClock, RefHost
 from pm_xero_plugin import plugin
+from pm_xero_plugin.core.engine import Engine
 from pm_xero_plugin.core.gates import open_ledger
 from pm_xero_plugin.ledger import Row, SqliteLedger
 
@@ -194,8 +197,11 @@ class PracticeDir:
         return row
 
 
-def build_practice(root: Path) -> PracticeDir:
-    """Run the host once: settings, contact sync, a play worker (invoice #3 fails), stop."""
+@contextmanager
+def contact_synced_host(root: Path) -> Iterator[tuple[RefHost, Engine]]:
+    """The practice's host running with the add-on for the block: filled, Sydney mapped to T1
+    and London to T2, both connected with the fake chart, the contact sync started; stopped
+    afterwards, so the verbs then meet its data directory."""
     host = RefHost(root, clock=ManualClock(START), load_entrypoints=False)
     host.register(plugin, name="xero")
     host.start()
@@ -208,6 +214,14 @@ def build_practice(root: Path) -> PracticeDir:
         for tenant in ("T1", "T2"):
             engine.set_connection(None, tenant, True)
         host.start_contact_sync(None)
+        yield host, engine
+    finally:
+        host.stop()
+
+
+def build_practice(root: Path) -> PracticeDir:
+    """Run the host once: settings, contact sync, a play worker (invoice #3 fails), stop."""
+    with contact_synced_host(root) as (host, engine):
         host.backfill(None, None)
         led = engine.ledger
         for _ in range(5):
@@ -245,8 +259,6 @@ def build_practice(root: Path) -> PracticeDir:
         assert synced is not None
         assert synced.state == "synced"
         return PracticeDir(root, failed.id, held.id, synced.id)
-    finally:
-        host.stop()
 
 
 def unsent_practice(root: Path, tenant: str) -> None:

@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
+import re
 import secrets
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -153,3 +158,46 @@ class Api:
             **extra,
         }
         return self.put("/Invoices", {"Invoices": [inv]}, summarizeErrors="false")
+
+
+# -- ``pm-xero sandbox`` as a process ------------------------------------------------------------
+
+
+def pm_xero_command() -> list[str]:
+    """``pm-xero`` as installed (the console script beside this interpreter), else the module."""
+    script = Path(sys.executable).parent / "pm-xero"
+    return (
+        [str(script)]
+        if script.exists()
+        else [sys.executable, "-c", "from pm_xero_plugin.cli.main import main; main()"]
+    )
+
+
+def start_sandbox_cli(
+    *args: str, spec_path: str, cwd: Path | None = None, stderr: int | None = None
+) -> tuple[subprocess.Popen[str], str, str]:
+    """Start ``pm-xero sandbox --port 0 ARGS…`` and read its banner up to ``Ctrl-C to stop``;
+    returns the process (the caller stops it), its URL and the banner."""
+    proc = subprocess.Popen(
+        [*pm_xero_command(), "sandbox", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        env={**os.environ, "XERO_OPENAPI_SPEC": spec_path},
+        cwd=cwd,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Ctrl-C"):
+                break
+        banner = "".join(lines)
+        url = re.search(r"listening on (http://\S+)", banner)
+        assert url, banner
+    except BaseException:
+        proc.kill()
+        proc.wait(timeout=10)
+        raise
+    return proc, url.group(1), banner
