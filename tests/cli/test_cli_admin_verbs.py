@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
-from support.cli_practice import SYDNEY, PracticeDir
+from support.cli_practice import SYDNEY, PracticeDir, run_verb
 
 from hookspecs.refhost import RefHost
 from pm_xero_plugin.cli.admin import RECORD_KINDS
@@ -14,15 +14,10 @@ from pm_xero_plugin.cli.main import main
 from pm_xero_plugin.ledger.states import KINDS
 
 
-def run(practice: PracticeDir, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, [*args, "--data-dir", str(practice.root)])
-    return result.exit_code, result.output
-
-
 def test_status_json_lists_the_failure_and_the_held_payment_with_their_ways_out(
     practice: PracticeDir,
 ) -> None:
-    code, out = run(practice, "status", "--json")
+    code, out = run_verb(practice, "status", "--json")
     assert code == 0, out
     status = json.loads(out)
     by_row = {f["row_id"]: f for f in status["failures"]}
@@ -45,7 +40,7 @@ def test_status_json_lists_the_failure_and_the_held_payment_with_their_ways_out(
 def test_status_text_shows_organisations_counts_and_failures_within_80_columns(
     practice: PracticeDir,
 ) -> None:
-    code, out = run(practice, "status")
+    code, out = run_verb(practice, "status")
     assert code == 0, out
     assert "Organisation T1 (syd)" in out
     assert "account codes: ok" in out
@@ -57,25 +52,25 @@ def test_status_text_shows_organisations_counts_and_failures_within_80_columns(
 
 
 def test_status_of_one_location_and_of_an_unknown_one(practice: PracticeDir) -> None:
-    code, out = run(practice, "status", "--json", "--location", "lon")
+    code, out = run_verb(practice, "status", "--json", "--location", "lon")
     assert code == 0, out
     assert [s["location_id"] for s in json.loads(out)["sections"]] == ["lon"]
-    code, out = run(practice, "status", "--location", "nowhere")
+    code, out = run_verb(practice, "status", "--location", "nowhere")
     assert code == 2
     assert "unknown location 'nowhere' (known: lon, syd)" in out
 
 
 def test_retry_one_failed_row_moves_it_back_through_the_rules(practice: PracticeDir) -> None:
-    code, out = run(practice, "retry", str(practice.failed_row))
+    code, out = run_verb(practice, "retry", str(practice.failed_row))
     assert code == 0, out
     assert f"row {practice.failed_row} (invoice #3 in T1): failed -> ready" in out
     assert practice.row(practice.failed_row).state == "ready"
 
 
 def test_retry_all_failed_counts_what_moved(practice: PracticeDir) -> None:
-    code, out = run(practice, "retry", "--all-failed")
+    code, out = run_verb(practice, "retry", "--all-failed")
     assert (code, out.strip()) == (0, "retried 1 row")
-    code, out = run(practice, "retry", "--kind", "invoice", "--tenant", "T1")
+    code, out = run_verb(practice, "retry", "--kind", "invoice", "--tenant", "T1")
     assert (code, out.strip()) == (0, "retried 0 rows (invoice in T1)")
 
 
@@ -85,7 +80,7 @@ def test_resolve_counts_the_failure_as_synced_and_frees_its_payment(practice: Pr
     led.close()
     assert payment is not None
     assert payment.state == "waiting"
-    code, out = run(practice, "resolve", str(practice.failed_row))
+    code, out = run_verb(practice, "resolve", str(practice.failed_row))
     assert code == 0, out
     assert "failed -> synced" in out
     assert practice.row(practice.failed_row).state == "synced"
@@ -93,11 +88,11 @@ def test_resolve_counts_the_failure_as_synced_and_frees_its_payment(practice: Pr
 
 
 def test_exclude_then_an_illegal_exclude_of_a_synced_row_exits_1(practice: PracticeDir) -> None:
-    code, out = run(practice, "exclude", str(practice.failed_row))
+    code, out = run_verb(practice, "exclude", str(practice.failed_row))
     assert code == 0
     assert "failed -> excluded" in out
     assert practice.row(practice.failed_row).state == "excluded"
-    code, out = run(practice, "exclude", str(practice.synced_row))
+    code, out = run_verb(practice, "exclude", str(practice.synced_row))
     assert code == 1
     assert f"row {practice.synced_row} (invoice #2 in T1) is synced: it cannot be excluded" in out
     assert practice.row(practice.synced_row).state == "synced"
@@ -105,13 +100,13 @@ def test_exclude_then_an_illegal_exclude_of_a_synced_row_exits_1(practice: Pract
 
 def test_an_unknown_row_exits_2_with_a_message(practice: PracticeDir) -> None:
     for verb in ("retry", "resolve", "exclude"):
-        code, out = run(practice, verb, "9999")
+        code, out = run_verb(practice, verb, "9999")
         assert code == 2, (verb, out)
         assert "no ledger row 9999" in out
 
 
 def test_retrying_a_synced_row_is_refused(practice: PracticeDir) -> None:
-    code, out = run(practice, "retry", str(practice.synced_row))
+    code, out = run_verb(practice, "retry", str(practice.synced_row))
     assert code == 1
     assert "is synced: only failed, excluded, retrying or waiting rows" in out
 
@@ -119,7 +114,7 @@ def test_retrying_a_synced_row_is_refused(practice: PracticeDir) -> None:
 def test_include_parent_sends_the_invoice_dated_before_the_start_date(
     practice: PracticeDir,
 ) -> None:
-    code, out = run(practice, "retry", "--include-parent", str(practice.held_row))
+    code, out = run_verb(practice, "retry", "--include-parent", str(practice.held_row))
     assert code == 0, out
     led = practice.ledger()
     try:
@@ -132,18 +127,18 @@ def test_include_parent_sends_the_invoice_dated_before_the_start_date(
     assert invoice.state == "ready"
     assert payment is not None
     assert (payment.state, payment.gate) == ("waiting", "invoice")
-    code, out = run(practice, "retry", "--include-parent", str(practice.synced_row))
+    code, out = run_verb(practice, "retry", "--include-parent", str(practice.synced_row))
     assert code == 1
     assert "has no parent invoice" in out
 
 
 def test_retry_needs_a_row_or_a_scope(practice: PracticeDir) -> None:
-    code, out = run(practice, "retry")
+    code, out = run_verb(practice, "retry")
     assert code == 2
     assert "give a ROW_ID" in out
-    code, out = run(practice, "retry", "3", "--all-failed")
+    code, out = run_verb(practice, "retry", "3", "--all-failed")
     assert code == 2
-    code, out = run(practice, "retry", "--include-parent", "--all-failed")
+    code, out = run_verb(practice, "retry", "--include-parent", "--all-failed")
     assert code == 2
     assert "--include-parent needs" in out
 

@@ -9,10 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from support.cli_practice import PracticeDir, contact_synced_host
-
-from pm_xero_plugin.cli.main import main
+from support.cli_practice import PracticeDir, contact_synced_host, run_verb
 
 THEIRS = "3f2a9c1e-5b7d-4e21-9a0c-1d2e3f4a5b6c"
 """The ContactID of the contact someone typed into Xero by hand with Ann Lee2's name."""
@@ -45,15 +42,10 @@ def held(tmp_path: Path) -> PracticeDir:
     return _held_practice(tmp_path / "pm")
 
 
-def run(practice: PracticeDir, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, [*args, "--data-dir", str(practice.root)])
-    return result.exit_code, result.output
-
-
 def test_status_lists_held_contacts_with_the_one_in_xero_and_the_ways_out(
     held: PracticeDir,
 ) -> None:
-    code, out = run(held, "status", "--json")
+    code, out = run_verb(held, "status", "--json")
     assert code == 0, out
     status = json.loads(out)
     assert status["contact_conflicts_total"] == 2
@@ -74,7 +66,7 @@ def test_link_contact_links_the_held_contact_and_its_documents_go(held: Practice
     assert (invoice.state, invoice.gate) == ("waiting", "contact")
     assert "name is taken in Xero" in str(invoice.detail)
 
-    code, out = run(held, "resolve", str(held.rows["c2"]), "--link-contact")
+    code, out = run_verb(held, "resolve", str(held.rows["c2"]), "--link-contact")
     assert code == 0, out
     assert f"row {held.rows['c2']} (contact #2 in T1): waiting (contact_name_taken) -> ready" in out
     contact = held.row(held.rows["c2"])
@@ -85,28 +77,28 @@ def test_link_contact_links_the_held_contact_and_its_documents_go(held: Practice
 
 
 def test_distinct_name_creates_ours_under_the_location_added(held: PracticeDir) -> None:
-    code, out = run(held, "retry", str(held.rows["c3"]), "--distinct-name")
+    code, out = run_verb(held, "retry", str(held.rows["c3"]), "--distinct-name")
     assert code == 0, out
     assert "to be created as 'Ann Lee3 (C3, London)'" in out
     contact = held.row(held.rows["c3"])
     assert (contact.state, contact.xero_name) == ("ready", "Ann Lee3 (C3, London)")
 
-    code, out = run(held, "retry", str(held.rows["c2"]), "--distinct-name", "Ann Lee (Bondi)")
+    code, out = run_verb(held, "retry", str(held.rows["c2"]), "--distinct-name", "Ann Lee (Bondi)")
     assert code == 0, out
     assert held.row(held.rows["c2"]).xero_name == "Ann Lee (Bondi)"
 
 
 def test_the_ways_out_refuse_what_they_cannot_do_in_one_line(held: PracticeDir) -> None:
-    code, out = run(held, "resolve", str(held.rows["c3"]), "--link-contact")
+    code, out = run_verb(held, "resolve", str(held.rows["c3"]), "--link-contact")
     assert code != 0
     assert "give the ContactID" in out
     assert "Traceback" not in out
-    code, out = run(held, "resolve", str(held.rows["c2"]), "--link-contact", "not-a-guid")
+    code, out = run_verb(held, "resolve", str(held.rows["c2"]), "--link-contact", "not-a-guid")
     assert code != 0
     assert "is not a Xero ContactID" in out
-    code, out = run(held, "retry", str(held.rows["c1"]), "--distinct-name")
+    code, out = run_verb(held, "retry", str(held.rows["c1"]), "--distinct-name")
     assert code != 0
     assert "only a held or failed one is renamed" in out
-    code, out = run(held, "retry", "--all-failed", "--distinct-name")
+    code, out = run_verb(held, "retry", "--all-failed", "--distinct-name")
     assert code == 2
     assert "--distinct-name needs the ROW_ID" in out

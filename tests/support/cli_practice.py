@@ -11,8 +11,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner
+
 from hookspecs.refhost import ManualClock, RefHost
 from pm_xero_plugin import plugin
+from pm_xero_plugin.cli.main import main
 from pm_xero_plugin.core.engine import Engine
 from pm_xero_plugin.core.gates import open_ledger
 from pm_xero_plugin.ledger import Row, SqliteLedger
@@ -217,6 +220,12 @@ def contact_synced_host(root: Path) -> Iterator[tuple[RefHost, Engine]]:
         yield host, engine
     finally:
         host.stop()
+
+
+def run_verb(practice: PracticeDir, *args: str) -> tuple[int, str]:
+    """``pm-xero ARGS… --data-dir <practice>`` in-process: its exit status and output."""
+    result = CliRunner().invoke(main, [*args, "--data-dir", str(practice.root)])
+    return result.exit_code, result.output
 
 
 def build_practice(root: Path) -> PracticeDir:
