@@ -61,8 +61,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from pm_xero_plugin.dashboard.status import contact_conflicts
-from pm_xero_plugin.inputs.settings import Settings, parse_settings
-from pm_xero_plugin.mapping.config import DEFAULT_PREFIXES
+from pm_xero_plugin.inputs.settings import Prefixes, Settings, parse_settings
 from pm_xero_plugin.xero.client import waiting_for_limits
 from pm_xero_plugin.xero.finders import find_by_key
 from pm_xero_plugin.xero.kinds import KeyLookups
@@ -166,14 +165,14 @@ class _Preview:
         self.start = start
         self.client = client
         self.connection_for = connection_for
-        raw = dict(settings.prefixes) if settings is not None else {}
+        prefixes = settings.prefixes if settings is not None else Prefixes()
         self.prefix = {
-            "contact": raw.get("client") or DEFAULT_PREFIXES.client,
-            "invoice": raw.get("invoice") or DEFAULT_PREFIXES.invoice,
-            "credit_note": raw.get("credit_note") or DEFAULT_PREFIXES.credit_note,
-            "payment": raw.get("payment") or DEFAULT_PREFIXES.payment,
-            "overpayment": raw.get("payment") or DEFAULT_PREFIXES.payment,
-            "allocation": raw.get("credit_note") or DEFAULT_PREFIXES.credit_note,
+            "contact": prefixes.client,
+            "invoice": prefixes.invoice,
+            "credit_note": prefixes.credit_note,
+            "payment": prefixes.payment,
+            "overpayment": prefixes.payment,
+            "allocation": prefixes.credit_note,
         }
         self.orgs: dict[str | None, _Org] = {}
         self.notes: list[str] = []

@@ -23,15 +23,32 @@ from pm_xero_plugin.inputs.fields import PAYMENT_METHODS
 from pm_xero_plugin.inputs.records import DecimalString, flatten_errors
 
 __all__ = [
+    "DEFAULT_ROUNDING_TOLERANCE",
     "AccountCodes",
     "LocationSettings",
+    "Prefixes",
     "Settings",
     "check_codes",
     "parse_settings",
 ]
 
-DEFAULT_PREFIXES: Final = {"client": "C", "invoice": "INV", "credit_note": "CN", "payment": "PAY"}
+DEFAULT_ROUNDING_TOLERANCE: Final = Decimal("0.02")
+"""How far the host's total may be from Xero's before the difference is an error, not rounding."""
 _CODE = validate.Length(min=1, max=10)
+_PREFIX = validate.Regexp(r"^[A-Za-z0-9_/-]{0,10}$")
+
+
+@dataclass(frozen=True)
+class Prefixes:
+    """What the plugin puts before every host number so it cannot clash with Xero's own."""
+
+    client: str = "C"
+    invoice: str = "INV"
+    credit_note: str = "CN"
+    payment: str = "PAY"
+
+
+_DEFAULT = Prefixes()
 
 
 class _Strict(Schema):
@@ -40,12 +57,10 @@ class _Strict(Schema):
 
 
 class PrefixesSchema(_Strict):
-    client = fields.String(load_default="C", validate=validate.Regexp(r"^[A-Za-z0-9_/-]{0,10}$"))
-    invoice = fields.String(load_default="INV", validate=validate.Regexp(r"^[A-Za-z0-9_/-]{0,10}$"))
-    credit_note = fields.String(
-        load_default="CN", validate=validate.Regexp(r"^[A-Za-z0-9_/-]{0,10}$")
-    )
-    payment = fields.String(load_default="PAY", validate=validate.Regexp(r"^[A-Za-z0-9_/-]{0,10}$"))
+    client = fields.String(load_default=_DEFAULT.client, validate=_PREFIX)
+    invoice = fields.String(load_default=_DEFAULT.invoice, validate=_PREFIX)
+    credit_note = fields.String(load_default=_DEFAULT.credit_note, validate=_PREFIX)
+    payment = fields.String(load_default=_DEFAULT.payment, validate=_PREFIX)
 
 
 class LocationSettingsSchema(_Strict):
@@ -80,7 +95,7 @@ class AccountCodesSchema(_Strict):
 
 class SettingsSchema(_Strict):
     enabled = fields.Boolean(load_default=False)
-    prefixes = fields.Nested(PrefixesSchema, load_default=lambda: dict(DEFAULT_PREFIXES))
+    prefixes = fields.Nested(PrefixesSchema, load_default=lambda: vars(Prefixes()))
     organisation_mode = fields.String(
         load_default="per_location", validate=validate.OneOf(("per_location", "shared"))
     )
@@ -94,7 +109,7 @@ class SettingsSchema(_Strict):
     )
     start_date = fields.Date(load_default=None, allow_none=True)
     rounding_tolerance = DecimalString(
-        max_places=4, minimum=Decimal(0), load_default=Decimal("0.02"), allow_none=True
+        max_places=4, minimum=Decimal(0), load_default=DEFAULT_ROUNDING_TOLERANCE, allow_none=True
     )
     currency = fields.String(
         load_default=None, allow_none=True, validate=validate.Regexp(r"^[A-Z]{3}$")
@@ -121,13 +136,21 @@ class SettingsSchema(_Strict):
 
 @dataclass(frozen=True)
 class LocationSettings:
+    """One location's link to its Xero organisation (``None``: not linked, or not said)."""
+
     tenant_id: str | None
-    connection_enabled: bool
+    connection_enabled: bool | None
     tracking_option: str | None = None
+    """The option of the tracking category that tells this location's lines apart."""
 
 
 @dataclass(frozen=True)
 class AccountCodes:
+    """The account codes (and tax types) the admin mapped for one Xero organisation.
+
+    ``income`` maps a revenue category, or ``default``, to a code; ``tax_types`` a tax percentage
+    as the admin wrote it (or ``rounding``) to a Xero ``TaxType``."""
+
     income: Mapping[str, str]
     credit_notes: str
     payments: Mapping[str, str]
@@ -148,10 +171,12 @@ class AccountCodes:
 
 @dataclass(frozen=True)
 class Settings:
-    """The settings in force, parsed. ``raw`` is what the admin saved (for the mapper)."""
+    """The settings in force, parsed once: what the engine, the mapping
+    (:meth:`pm_xero_plugin.mapping.config.OrgMapping.from_settings`) and the dashboard read.
+    ``raw`` is what the admin saved (to tell whether a save changed anything)."""
 
     enabled: bool
-    prefixes: Mapping[str, str]
+    prefixes: Prefixes
     organisation_mode: str
     tenant_id: str | None
     locations: Mapping[str, LocationSettings]
@@ -246,14 +271,14 @@ def parse_settings(
     return (
         Settings(
             enabled=data["enabled"],
-            prefixes=dict(data["prefixes"]),
+            prefixes=Prefixes(**data["prefixes"]),
             organisation_mode=data["organisation_mode"],
             tenant_id=data["tenant_id"],
             locations=locations,
             tracking_category=data["tracking_category"],
             account_codes=codes,
             start_date=data["start_date"],
-            rounding_tolerance=Decimal("0.02")
+            rounding_tolerance=DEFAULT_ROUNDING_TOLERANCE
             if data["rounding_tolerance"] is None
             else data["rounding_tolerance"],
             currency=data["currency"],

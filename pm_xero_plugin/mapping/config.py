@@ -1,8 +1,10 @@
 """What the admin configured for one organisation, in the shape the mapping needs.
 
-The plugin settings (see CONTRACT.md) are a JSON tree keyed by tenant and location; the mapping
-functions should not have to walk it for every line. :class:`OrgMapping` is that tree flattened
-for one (organisation, location) pair, frozen so a payload can never be built from settings that
+The plugin settings (their fields: the README's *Settings* section; how the host hands them over:
+``validate_settings`` and ``on_settings_saved`` in :mod:`hookspecs.spec`) are parsed once, by
+:func:`pm_xero_plugin.inputs.settings.parse_settings`, into a typed
+:class:`~pm_xero_plugin.inputs.settings.Settings`. :class:`OrgMapping` is that object narrowed
+to one (organisation, location) pair, frozen so a payload can never be built from settings that
 changed half-way through.
 
 Missing account codes are *not* rejected here: an organisation that has never seen an overpayment
@@ -12,6 +14,7 @@ missing one is a :class:`MappingError` naming the setting, which the dashboard s
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,17 +22,20 @@ from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
 
+from pm_xero_plugin.inputs.settings import (
+    DEFAULT_ROUNDING_TOLERANCE,
+    Prefixes,
+    Settings,
+    parse_settings,
+)
+
 __all__ = [
-    "DEFAULT_PREFIXES",
-    "DEFAULT_ROUNDING_TOLERANCE",
     "MappingError",
     "OrgMapping",
-    "Prefixes",
     "Tracking",
     "tax_rate_key",
 ]
 
-DEFAULT_ROUNDING_TOLERANCE = Decimal("0.02")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
@@ -48,19 +54,6 @@ class MappingError(ValueError):
 
     def __str__(self) -> str:
         return self.message
-
-
-@dataclass(frozen=True)
-class Prefixes:
-    """What the plugin puts before every host number so it cannot clash with Xero's own."""
-
-    client: str = "C"
-    invoice: str = "INV"
-    credit_note: str = "CN"
-    payment: str = "PAY"
-
-
-DEFAULT_PREFIXES = Prefixes()
 
 
 @dataclass(frozen=True)
@@ -122,7 +115,7 @@ class OrgMapping:
     rounding: str | None = None
     tax_types: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     rounding_tax_type: str | None = None
-    prefixes: Prefixes = DEFAULT_PREFIXES
+    prefixes: Prefixes = field(default_factory=Prefixes)
     tracking: Tracking | None = None
     rounding_tolerance: Decimal = DEFAULT_ROUNDING_TOLERANCE
     currency: str | None = None
@@ -143,86 +136,85 @@ class OrgMapping:
 
     @classmethod
     def from_settings(
-        cls, settings: Mapping[str, Any], tenant_id: str, location_id: str
+        cls, settings: Settings | Mapping[str, Any], tenant_id: str, location_id: str
     ) -> OrgMapping:
-        """Flatten the plugin settings for one organisation (tenant) and location.
+        """Narrow the parsed settings to one organisation (tenant) and location.
 
-        :raises MappingError: when the organisation has no account codes at all, or the
-            tolerance or currency override is malformed.
+        ``settings`` is the parsed :class:`Settings`, or the tree the admin saved, which is
+        parsed here first (once per distinct tree: the sender asks for every row).
+
+        :raises MappingError: when the settings are not valid, the organisation has no account
+            codes at all, or a tax type is mapped to something that is not a percentage.
         """
-        codes_by_tenant = settings.get("account_codes") or {}
-        codes = codes_by_tenant.get(tenant_id)
-        if not codes:
+        parsed = settings if isinstance(settings, Settings) else _parsed(settings)
+        codes = parsed.account_codes.get(tenant_id)
+        if codes is None:
             raise MappingError(
                 "account_codes",
                 f"no account codes are configured for Xero organisation {tenant_id}; "
                 "map them in the Xero settings (Account codes) before syncing",
             )
-        income = dict(codes.get("income") or {})
-        default_income = _optional_str(income.pop("default", None))
-        tax_types_raw = dict(codes.get("tax_types") or {})
-        rounding_tax_type = _optional_str(tax_types_raw.pop("rounding", None))
-        tax_types: dict[str, str] = {}
-        for rate, tax_type in tax_types_raw.items():
-            try:
-                key = tax_rate_key(rate)
-            except ValueError:
-                raise MappingError(
-                    "account_codes.tax_types",
-                    f"tax type mapping key {rate!r} is not a tax percentage; "
-                    'use the percentage as text, e.g. "10"',
-                ) from None
-            if tax_type:
-                tax_types[key] = str(tax_type)
-
-        prefixes_raw = settings.get("prefixes") or {}
-        prefixes = Prefixes(
-            **{
-                name: str(prefixes_raw[name])
-                for name in ("client", "invoice", "credit_note", "payment")
-                if prefixes_raw.get(name) is not None
-            }
-        )
-
+        income = dict(codes.income)
+        tax_types = dict(codes.tax_types)
+        location = parsed.locations.get(location_id)
+        option = location.tracking_option if location else None
+        category = parsed.tracking_category
         # Tracking tells apart locations that share an organisation: every location in shared
         # mode, or two per-location tabs mapped to the same organisation.
-        tracking = None
-        category = _optional_str(settings.get("tracking_category"))
-        location = (settings.get("locations") or {}).get(location_id) or {}
-        option = _optional_str(location.get("tracking_option"))
-        if category and option:
-            tracking = Tracking(name=category, option=option)
-
-        raw_tolerance = settings.get("rounding_tolerance")
-        try:
-            tolerance = (
-                DEFAULT_ROUNDING_TOLERANCE
-                if raw_tolerance in (None, "")
-                else Decimal(str(raw_tolerance))
-            )
-        except InvalidOperation:
-            tolerance = Decimal("NaN")
-        if not tolerance.is_finite():
-            raise MappingError(
-                "rounding_tolerance",
-                f"rounding tolerance {raw_tolerance!r} is not an amount; "
-                "set it to a small amount such as 0.02 in the Xero settings",
-            )
-        currency = _optional_str(settings.get("currency"))
-
         return cls(
             tenant_id=tenant_id,
             location_id=location_id,
-            default_income=default_income,
+            default_income=_optional_str(income.pop("default", None)),
             income=_frozen(income),
-            credit_notes=_optional_str(codes.get("credit_notes")),
-            payments=_frozen(codes.get("payments")),
-            overpayments=_optional_str(codes.get("overpayments")),
-            rounding=_optional_str(codes.get("rounding")),
-            tax_types=MappingProxyType(tax_types),
-            rounding_tax_type=rounding_tax_type,
-            prefixes=prefixes,
-            tracking=tracking,
-            rounding_tolerance=tolerance,
-            currency=currency.upper() if currency else None,
+            credit_notes=_optional_str(codes.credit_notes),
+            payments=_frozen(codes.payments),
+            overpayments=_optional_str(codes.overpayments),
+            rounding=_optional_str(codes.rounding),
+            rounding_tax_type=_optional_str(tax_types.pop("rounding", None)),
+            tax_types=_tax_types(tax_types),
+            prefixes=parsed.prefixes,
+            tracking=Tracking(name=category, option=option) if category and option else None,
+            rounding_tolerance=parsed.rounding_tolerance,
+            currency=parsed.currency.upper() if parsed.currency else None,
         )
+
+
+def _tax_types(mapped: Mapping[str, str]) -> Mapping[str, str]:
+    """Tax percentage (canonical, :func:`tax_rate_key`) -> Xero ``TaxType``."""
+    out: dict[str, str] = {}
+    for rate, tax_type in mapped.items():
+        try:
+            key = tax_rate_key(rate)
+        except ValueError:
+            raise MappingError(
+                "account_codes.tax_types",
+                f"tax type mapping key {rate!r} is not a tax percentage; "
+                'use the percentage as text, e.g. "10"',
+            ) from None
+        if tax_type:
+            out[key] = str(tax_type)
+    return MappingProxyType(out)
+
+
+_LAST: list[tuple[dict[str, Any], Settings]] = []
+"""The last tree parsed by :func:`_parsed` (a copy) and what it parsed to."""
+
+
+def _parsed(raw: Mapping[str, Any]) -> Settings:
+    """``raw`` parsed by :func:`parse_settings`; the last tree is remembered (comparing two
+    trees is a tenth of parsing one).
+
+    :raises MappingError: naming the first setting at fault.
+    """
+    last = _LAST[0] if _LAST else None
+    if last is not None and last[0] == raw:
+        return last[1]
+    parsed, errors = parse_settings(raw)
+    if parsed is None:
+        where = errors[0].split(":", 1)[0] if errors else "settings"
+        raise MappingError(
+            where,
+            f"the Xero settings are not valid ({'; '.join(errors)}); fix them in the Xero settings",
+        )
+    _LAST[:] = [(copy.deepcopy(dict(raw)), parsed)]
+    return parsed

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from pm_xero_plugin.inputs.fields import MAX_DESCRIPTION
 from pm_xero_plugin.mapping.config import MappingError, OrgMapping
 from pm_xero_plugin.mapping.money import (
     TaxLine,
@@ -39,15 +40,12 @@ from pm_xero_plugin.mapping.values import (
 )
 
 __all__ = [
-    "MAX_DESCRIPTION",
     "credit_note_allocation_payload",
     "credit_note_payload",
     "invoice_payload",
     "void_invoice_payload",
 ]
 
-MAX_DESCRIPTION = 4000
-"""Xero refuses line descriptions longer than this."""
 _MAX_REFERENCE = 255
 
 

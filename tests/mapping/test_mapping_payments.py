@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 import pytest
-from support.mapping_strategies import CONTACT, TENANT, XERO_INVOICE, org_mapping, settings_dict
+from support.mapping_strategies import CONTACT, XERO_INVOICE, org_mapping
 
-from pm_xero_plugin.mapping.config import MappingError, OrgMapping
+from pm_xero_plugin.mapping.config import MappingError
 from pm_xero_plugin.mapping.documents import credit_note_allocation_payload
 from pm_xero_plugin.mapping.payments import (
     overpayment_excess,
@@ -73,9 +75,9 @@ def test_payment_account_follows_the_method(method: str, code: str) -> None:
 
 
 def test_unmapped_payment_method_names_the_setting() -> None:
-    settings = settings_dict()
-    del settings["account_codes"][TENANT]["payments"]["stripe"]
-    m = OrgMapping.from_settings(settings, TENANT, "loc-syd")
+    mapped = org_mapping()
+    unmapped = {method: code for method, code in mapped.payments.items() if method != "stripe"}
+    m = replace(mapped, payments=MappingProxyType(unmapped))
     record = payment(method="stripe")
     with pytest.raises(MappingError) as caught:
         payment_payload(record, record["allocations"][0], m, invoice_id=XERO_INVOICE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -153,9 +154,7 @@ def test_tolerance_is_configurable() -> None:
 
 
 def test_rounding_without_a_rounding_account_names_the_setting() -> None:
-    settings = settings_dict()
-    del settings["account_codes"][TENANT]["rounding"]
-    m = OrgMapping.from_settings(settings, TENANT, "loc-syd")
+    m = replace(org_mapping(), rounding=None)
     invoice_payload(invoice(*_cents_lines(), total="0.18"), m, contact_id=CONTACT)  # not needed
     with pytest.raises(MappingError) as caught:
         invoice_payload(invoice(*_cents_lines(), total="0.17"), m, contact_id=CONTACT)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
+from hookspecs.records import PaymentMethod
 from pm_xero_plugin.sync.sender import MAX_ATTEMPTS, BatchSender
 from pm_xero_plugin.xero.client import ElementResult
 from pm_xero_plugin.xero.errors import NotFound, TransientError
@@ -25,7 +26,7 @@ SETTINGS: dict[str, Any] = {
         TENANT: {
             "income": {"default": "200"},
             "credit_notes": "200",
-            "payments": {m: "090" for m in ("cash", "card", "eftpos", "bank_transfer", "stripe")},
+            "payments": {m: "090" for m in get_args(PaymentMethod)},
             "overpayments": "610",
             "rounding": "860",
             "tax_types": {"10": "OUTPUT", "0": "EXEMPTOUTPUT"},
