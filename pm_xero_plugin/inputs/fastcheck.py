@@ -424,7 +424,9 @@ def _attrs(*keys: str) -> Callable[[Any], tuple[Any, ...]]:
 
 def _given(values: tuple[Any, ...]) -> tuple[Any, ...]:
     """The values of an optional field that are given (not null, not absent)."""
-    return tuple(value for value in values if value is not None and value is not UNSET)
+    if values.count(None) + values.count(UNSET) == len(values):
+        return ()  # the common case: no line has a discount
+    return tuple([value for value in values if value is not None and value is not UNSET])
 
 
 STRUCTS: dict[str, type[Struct]] = {}
