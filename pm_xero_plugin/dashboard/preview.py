@@ -62,6 +62,8 @@ from typing import TYPE_CHECKING, Any
 
 from pm_xero_plugin.dashboard.status import contact_conflicts
 from pm_xero_plugin.inputs.settings import Prefixes, Settings, parse_settings
+from pm_xero_plugin.mapping.config import MappingError
+from pm_xero_plugin.mapping.values import xero_number
 from pm_xero_plugin.xero.client import waiting_for_limits
 from pm_xero_plugin.xero.finders import find_by_key
 from pm_xero_plugin.xero.kinds import KeyLookups
@@ -188,11 +190,14 @@ class _Preview:
             return None
 
     def queue(self, org: _Org, kind: str, host_id: str, number: Any) -> None:
-        """Note a record to compare with the ledger and Xero; flush a full chunk."""
-        if not isinstance(number, int | str) or isinstance(number, bool):
-            return
+        """Note a record to compare with the ledger and Xero under the number the sender would
+        give it (:func:`~pm_xero_plugin.mapping.values.xero_number`); flush a full chunk."""
+        try:
+            key = xero_number(self.prefix[kind], number)
+        except MappingError:
+            return  # no usable number: the sender would refuse it, there is nothing to look up
         buffer = org.pending.setdefault(kind, [])
-        buffer.append((host_id, f"{self.prefix[kind]}{number}"))
+        buffer.append((host_id, key))
         if len(buffer) >= CHUNK:
             self.flush(org, kind)
 
