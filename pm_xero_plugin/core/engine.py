@@ -14,19 +14,17 @@ so they are resumable and run in bounded memory.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, timedelta
-from decimal import Decimal
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date
+from typing import Any
 
 from hookspecs.host import HistoryKind, Host
 from pm_xero_plugin.core import rules
+from pm_xero_plugin.core.chart import AccountsSource, Chart
 from pm_xero_plugin.core.doorbell import Doorbell
 from pm_xero_plugin.core.gates import (
     dep_facts,
@@ -35,21 +33,30 @@ from pm_xero_plugin.core.gates import (
     open_ledger,
     tenant_facts,
 )
+from pm_xero_plugin.core.items import (
+    Item,
+    chunks,
+    contact_item,
+    credit_note_items,
+    document_item,
+    item_facts,
+    new_row,
+    payment_items,
+    text_hash,
+)
 from pm_xero_plugin.inputs.records import capped_raw, payload_json, validate_record
-from pm_xero_plugin.inputs.settings import Settings, check_codes, parse_settings
+from pm_xero_plugin.inputs.settings import Settings, parse_settings
 from pm_xero_plugin.ledger import LIVE, Facts, Ledger, NewRow, Row
 from pm_xero_plugin.ledger.states import EXTERNAL_GATES, RULE_GATES, Gate, State
 from pm_xero_plugin.xero.kinds import edit_refusal
 
-__all__ = ["BATCH", "AccountsSource", "Engine"]
+__all__ = ["BATCH", "Engine"]
 
 log = logging.getLogger("pm_xero_plugin")
 
 BATCH = 500
 """Rows per backfill / contact-sync transaction."""
 
-CHART_MAX_AGE = timedelta(minutes=10)
-"""How long a cached chart of accounts is trusted when validating settings."""
 
 _HISTORY_KINDS: tuple[tuple[HistoryKind, str], ...] = (
     ("invoices", "invoice"),
@@ -59,53 +66,6 @@ _HISTORY_KINDS: tuple[tuple[HistoryKind, str], ...] = (
 
 _MAX_CONTACT_NAME = 255
 """Xero's limit on a contact's name."""
-
-
-class AccountsSource(Protocol):
-    """Where an organisation's chart of accounts comes from (the Xero client, or a fake)."""
-
-    def accounts(self, tenant_id: str) -> list[dict[str, Any]]:
-        """The organisation's accounts (Xero's ``Accounts`` elements)."""
-        ...
-
-    def tax_rates(self, tenant_id: str) -> list[dict[str, Any]]:
-        """The organisation's tax rates (Xero's ``TaxRates`` elements)."""
-        ...
-
-    def tracking_categories(self, tenant_id: str) -> list[dict[str, Any]]:
-        """The organisation's tracking categories and their options."""
-        ...
-
-
-@dataclass
-class _Item:
-    """One ledger row to be (re)written: what a host record becomes in one organisation."""
-
-    kind: str
-    host_id: str
-    tenant_id: str
-    location_id: str
-    payload: dict[str, Any]
-    payload_text: str
-    payload_hash: str
-    doc_date: str | None = None
-    number: int | None = None
-    dep_contact: str | None = None
-    dep_invoice: str | None = None
-    dep_credit_note: str | None = None
-    include_before_start: bool = False
-    event: str = "created"
-    dep_invoice_date: str | None = None
-    """The date of its invoice when the ledger has no row for that invoice (recorded here, on
-    the host's thread, for the rules to read later on the worker's)."""
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.kind, self.host_id, self.tenant_id)
-
-
-def _hash(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
 
 
 class Engine:
@@ -134,7 +94,8 @@ class Engine:
             clock=host.now,
             doorbell=self.doorbell,
         )
-        self.accounts_source = accounts_source
+        self.chart = Chart(self.ledger, host.now, accounts_source)
+        """The organisations' charts of accounts (read from Xero, cached in the ledger)."""
         self.connection_probe: Callable[[str], tuple[bool, str | None]] | None = None
         """Set by the Xero runtime: whether an organisation is reachable now (and why not), asked
         whenever settings map locations to organisations."""
@@ -251,12 +212,7 @@ class Engine:
         if settings is None:
             return errors
         for tenant_id, codes in sorted(settings.account_codes.items()):
-            accounts = self._chart(tenant_id, "accounts", max_age=CHART_MAX_AGE)
-            if accounts is None:
-                continue  # not connected yet: the gate says "not verified", no settings error
-            errors += check_codes(
-                tenant_id, codes, accounts, self._chart(tenant_id, "tax_rates", CHART_MAX_AGE)
-            )
+            errors += self.chart.check(tenant_id, codes)
         errors += self._start_date_lock_errors(settings)
         errors += self._move_errors(settings)
         return errors
@@ -369,53 +325,18 @@ class Engine:
                 )
         self.backfill(None, None)
 
-    def _chart(
-        self, tenant_id: str, what: str, max_age: timedelta | None = None, refresh: bool = False
-    ) -> list[dict[str, Any]] | None:
-        cached = self.ledger.cached_chart(tenant_id, what)
-        fresh = (
-            cached is not None
-            and not refresh
-            and (max_age is None or self.host.now() - cached[0] <= max_age)
-        )
-        if fresh or self.accounts_source is None:
-            return cached[1] if cached else None
-        try:
-            body = list(getattr(self.accounts_source, what)(tenant_id))
-        except Exception as exc:
-            log.warning("xero: could not read %s of %s: %s", what, tenant_id, exc)
-            return cached[1] if cached else None
-        self.ledger.store_chart(tenant_id, what, body)
-        return body
-
-    def _verify_codes(self, tenant_id: str, refresh: bool = False) -> list[str]:
-        codes = self._settings.account_codes.get(tenant_id) if self._settings else None
-        if codes is None:
-            self.ledger.set_tenant(
-                tenant_id,
-                codes_state="missing",
-                codes_detail="no account codes are mapped for this organisation yet",
-            )
-            return []
-        accounts = self._chart(tenant_id, "accounts", refresh=refresh)
-        if accounts is None:
-            self.ledger.set_tenant(
-                tenant_id,
-                codes_state="unverified",
-                codes_detail="account codes not verified yet: connect to Xero",
-            )
-            return []
-        errors = check_codes(tenant_id, codes, accounts, self._chart(tenant_id, "tax_rates"))
-        self.ledger.set_tenant(
-            tenant_id,
-            codes_state="invalid" if errors else "ok",
-            codes_detail="; ".join(errors) if errors else None,
-        )
-        return errors
+    @property
+    def accounts_source(self) -> AccountsSource | None:
+        """Where charts of accounts come from (``None``: not connected)."""
+        return self.chart.source
 
     def set_accounts_source(self, source: AccountsSource | None) -> None:
         """Where charts of accounts come from from now on (``None``: not connected)."""
-        self.accounts_source = source
+        self.chart.source = source
+
+    def _verify_codes(self, tenant_id: str, refresh: bool = False) -> None:
+        codes = self._settings.account_codes.get(tenant_id) if self._settings else None
+        self.chart.verify(tenant_id, codes, refresh=refresh)
 
     def set_connection(
         self,
@@ -472,7 +393,7 @@ class Engine:
         )
 
     def _batch_dep(
-        self, facts: Iterable[rules.RowFacts], extra: Iterable[_Item] = ()
+        self, facts: Iterable[rules.RowFacts], extra: Iterable[Item] = ()
     ) -> rules.DepLookup:
         """A dependency look-up for a page of rows: one query, not one per row."""
         keys = dep_keys(facts)
@@ -547,10 +468,10 @@ class Engine:
             return
         text = payload_json(payload)
         home_tenant = self._tenant_for(payload["location_id"])
-        items = [self._contact_item(payload, text, home_tenant, payload["location_id"])]
+        items = [contact_item(payload, text, home_tenant, payload["location_id"])]
         for row in self.ledger.rows_for("contact", payload["id"]):
             if row.tenant_id != home_tenant and row.state != State.REJECTED:
-                items.append(self._contact_item(payload, text, row.tenant_id, row.location_id))
+                items.append(contact_item(payload, text, row.tenant_id, row.location_id))
         self._write(items, event="updated", live=True)
 
     def record_invoice(self, raw: Any, event: str = "created") -> None:
@@ -564,7 +485,7 @@ class Engine:
             event = "voided"
         tenant = self._tenant_for(payload["location_id"])
         self._ensure_contact(payload["client_id"], tenant, payload["location_id"], live=True)
-        self._write([self._document_item("invoice", payload, tenant)], event=event, live=True)
+        self._write([document_item("invoice", payload, tenant)], event=event, live=True)
 
     def record_credit_note(self, raw: Any) -> None:
         """A credit note was issued: its row, and its allocation row when it is against an
@@ -576,7 +497,7 @@ class Engine:
             return
         tenant = self._tenant_for(payload["location_id"])
         self._ensure_contact(payload["client_id"], tenant, payload["location_id"], live=True)
-        self._write(self._credit_note_items(payload, tenant), event="created", live=True)
+        self._write(credit_note_items(payload, tenant), event="created", live=True)
 
     def record_payment(self, raw: Any) -> None:
         """A payment: one row per invoice it pays, and one for an overpayment (the excess)."""
@@ -586,7 +507,7 @@ class Engine:
             self._reject("payment", raw, errors)
             return
         tenant = self._tenant_for(payload["location_id"])
-        items = self._payment_items(payload, tenant)
+        items = payment_items(payload, tenant)
         if any(item.kind == "overpayment" for item in items):
             self._ensure_contact(payload["client_id"], tenant, payload["location_id"], live=True)
         self._write(items, event="created", live=True)
@@ -625,97 +546,6 @@ class Engine:
             return None, [f"location_id: unknown location '{payload['location_id']}'"]
         return payload, errors
 
-    def _contact_item(
-        self, payload: dict[str, Any], text: str, tenant: str, location_id: str
-    ) -> _Item:
-        return _Item(
-            kind="contact",
-            host_id=payload["id"],
-            tenant_id=tenant,
-            location_id=location_id,
-            payload=payload,
-            payload_text=text,
-            payload_hash=_hash(text),
-            number=payload["number"],
-        )
-
-    def _document_item(self, kind: str, payload: dict[str, Any], tenant: str) -> _Item:
-        text = payload_json(payload)
-        return _Item(
-            kind=kind,
-            host_id=payload["id"],
-            tenant_id=tenant,
-            location_id=payload["location_id"],
-            payload=payload,
-            payload_text=text,
-            payload_hash=_hash(text),
-            doc_date=payload["date"],
-            number=payload["number"],
-            dep_contact=payload["client_id"],
-        )
-
-    def _credit_note_items(self, payload: dict[str, Any], tenant: str) -> list[_Item]:
-        note = self._document_item("credit_note", payload, tenant)
-        items = [note]
-        if payload.get("invoice_id"):
-            items.append(
-                _Item(
-                    kind="allocation",
-                    host_id=payload["id"],
-                    tenant_id=tenant,
-                    location_id=payload["location_id"],
-                    payload=payload,
-                    payload_text=note.payload_text,
-                    payload_hash=note.payload_hash,
-                    doc_date=payload["date"],
-                    number=payload["number"],
-                    dep_credit_note=payload["id"],
-                    dep_invoice=payload["invoice_id"],
-                )
-            )
-        return items
-
-    def _payment_items(self, payload: dict[str, Any], tenant: str) -> list[_Item]:
-        text = payload_json(payload)
-        digest = _hash(text)
-        items = [
-            _Item(
-                kind="payment",
-                host_id=f"{payload['id']}:{allocation['invoice_id']}",
-                tenant_id=tenant,
-                location_id=payload["location_id"],
-                payload=payload,
-                payload_text=text,
-                payload_hash=digest,
-                doc_date=payload["paid_date"],
-                number=payload["number"],
-                dep_invoice=allocation["invoice_id"],
-            )
-            for allocation in payload["allocations"]
-        ]
-        allocations = payload["allocations"]
-        if len(allocations) == 1 and allocations[0]["amount"] == payload["amount"]:
-            over = False  # the common case, paid in full: the same canonical decimal text
-        else:
-            allocated = sum((Decimal(a["amount"]) for a in allocations), Decimal(0))
-            over = Decimal(payload["amount"]) > allocated
-        if over:
-            items.append(
-                _Item(
-                    kind="overpayment",
-                    host_id=payload["id"],
-                    tenant_id=tenant,
-                    location_id=payload["location_id"],
-                    payload=payload,
-                    payload_text=text,
-                    payload_hash=digest,
-                    doc_date=payload["paid_date"],
-                    number=payload["number"],
-                    dep_contact=payload["client_id"],
-                )
-            )
-        return items
-
     def _ensure_contact(
         self, client_id: str, tenant: str, location_id: str, *, live: bool = False
     ) -> None:
@@ -742,12 +572,12 @@ class Engine:
         text = payload_json(payload)
         home = payload["location_id"]
         where = home if self._tenant_for(home) == tenant else location_id
-        self._write([self._contact_item(payload, text, tenant, where)], event="created", live=live)
+        self._write([contact_item(payload, text, tenant, where)], event="created", live=live)
 
     # -- writing rows ---------------------------------------------------------------------------
 
     def _write(
-        self, items: list[_Item], event: str, *, ensure_contacts: bool = False, live: bool = False
+        self, items: list[Item], event: str, *, ensure_contacts: bool = False, live: bool = False
     ) -> None:
         """Insert or update rows for host records, each with its gate, in one transaction.
 
@@ -784,7 +614,7 @@ class Engine:
                     self._ensure_contact(client_id, tenant, location)
             ctx = self._context(self._dep_lookup(deps, by_key))
             priority = LIVE if live else 0
-            new_rows = [_new_row(item, rules.gates_for(item, ctx), priority) for item in items]
+            new_rows = [new_row(item, rules.gates_for(item, ctx), priority) for item in items]
             inserted = self.ledger.insert_new(new_rows)
             if any(
                 new and row.state == State.READY
@@ -818,9 +648,9 @@ class Engine:
 
     def _note_absent_invoices(
         self,
-        items: Iterable[_Item],
+        items: Iterable[Item],
         deps: dict[tuple[str, str, str], rules.DepFacts],
-        batch: Mapping[tuple[str, str, str], _Item],
+        batch: Mapping[tuple[str, str, str], Item],
     ) -> None:
         """Ask the host (on its thread) for the invoices these items name that the ledger has
         no row for, add what it says to ``deps`` and record each date on its items."""
@@ -843,7 +673,7 @@ class Engine:
     def _dep_lookup(
         self,
         found: Mapping[tuple[str, str, str], rules.DepFacts],
-        batch: Mapping[tuple[str, str, str], _Item],
+        batch: Mapping[tuple[str, str, str], Item],
     ) -> rules.DepLookup:
         """:meth:`_batch_dep` over dependencies already fetched (``found``); a row of the
         ``batch`` being written counts as not yet in Xero unless ``found`` knows it; anything else
@@ -864,7 +694,7 @@ class Engine:
     def _update(
         self,
         current: Facts,
-        item: _Item,
+        item: Item,
         event: str,
         ctx: rules.RuleContext,
         *,
@@ -937,9 +767,9 @@ class Engine:
             )
 
     def _regate_one(
-        self, current: Facts, item: _Item, ctx: rules.RuleContext, fields: dict[str, Any]
+        self, current: Facts, item: Item, ctx: rules.RuleContext, fields: dict[str, Any]
     ) -> None:
-        gate = rules.gates_for(_as_facts(item, current.include_before_start), ctx)
+        gate = rules.gates_for(item_facts(item, current.include_before_start), ctx)
         fields.update(message=None, field=None, hint=None)
         if gate is None:
             self.ledger.transition(current.id, State.READY, **fields)
@@ -968,7 +798,7 @@ class Engine:
                 )
         return None
 
-    def _supersede_rejected(self, items: list[_Item]) -> None:
+    def _supersede_rejected(self, items: list[Item]) -> None:
         """A readable version of a record arrived: its earlier rejections are no longer news."""
         if not self._any_rejected:
             return
@@ -1015,7 +845,7 @@ class Engine:
                             location_id=location,
                             state=State.REJECTED,
                             payload=text,
-                            payload_hash=_hash(text),
+                            payload_hash=text_hash(text),
                             message=message,
                             field=errors[0].split(":", 1)[0] if errors else None,
                         )
@@ -1023,7 +853,7 @@ class Engine:
                 )
             else:
                 self.ledger.set_fields(
-                    current.id, payload=text, payload_hash=_hash(text), message=message
+                    current.id, payload=text, payload_hash=text_hash(text), message=message
                 )
 
     # -- contact sync and backfill --------------------------------------------------------------
@@ -1097,7 +927,7 @@ class Engine:
             stream = self.host.iter_history(history, location_id, since)
             for _ in zip(range(skip), stream, strict=False):
                 pass  # already written by the interrupted run
-            for chunk in _chunks(stream, BATCH):
+            for chunk in chunks(stream, BATCH):
                 # The batch and its checkpoint commit together: one durable commit per batch,
                 # and a resumed run skips exactly what was written.
                 with self.ledger.transaction():
@@ -1109,7 +939,7 @@ class Engine:
         self.ledger.set_meta(checkpoint_key, None)
 
     def _write_history(self, kind: str, records: list[Any], until: date | None) -> None:
-        items: list[_Item] = []
+        items: list[Item] = []
         for raw in records:
             payload, errors = self._validate(kind, raw)
             if payload is None:
@@ -1122,13 +952,13 @@ class Engine:
             tenant = self._tenant_for(payload["location_id"])
             if kind == "client":
                 text = payload_json(payload)
-                items.append(self._contact_item(payload, text, tenant, payload["location_id"]))
+                items.append(contact_item(payload, text, tenant, payload["location_id"]))
             elif kind == "invoice":
-                items.append(self._document_item("invoice", payload, tenant))
+                items.append(document_item("invoice", payload, tenant))
             elif kind == "credit_note":
-                items += self._credit_note_items(payload, tenant)
+                items += credit_note_items(payload, tenant)
             else:
-                items += self._payment_items(payload, tenant)
+                items += payment_items(payload, tenant)
         self._write(items, event="updated", ensure_contacts=True)
 
     # -- admin actions --------------------------------------------------------------------------
@@ -1210,7 +1040,7 @@ class Engine:
                 self._reject("invoice", record, errors)
                 return
             self._ensure_contact(payload["client_id"], row.tenant_id, payload["location_id"])
-            item = self._document_item("invoice", payload, row.tenant_id)
+            item = document_item("invoice", payload, row.tenant_id)
             item.include_before_start = True
             self._write([item], event="created")
         self.ledger.add_log(row_id, "include_parent_invoice", f"invoice {row.dep_invoice}")
@@ -1315,62 +1145,5 @@ class Engine:
         return row
 
 
-def _as_facts(item: _Item, include_before_start: bool | None = None) -> Facts:
-    return Facts(
-        id=0,
-        kind=item.kind,
-        host_id=item.host_id,
-        tenant_id=item.tenant_id,
-        location_id=item.location_id,
-        state=State.WAITING,
-        gate=None,
-        doc_date=item.doc_date,
-        dep_contact=item.dep_contact,
-        dep_invoice=item.dep_invoice,
-        dep_credit_note=item.dep_credit_note,
-        include_before_start=item.include_before_start
-        if include_before_start is None
-        else include_before_start,
-        xero_id=None,
-        payload_hash=item.payload_hash,
-        operation="create",
-        number=item.number,
-        dep_invoice_date=item.dep_invoice_date,
-    )
-
-
 _NOT_SENT = rules.DepFacts(False)
 """A dependency the ledger has no row for yet (it is being written with its dependant)."""
-
-
-def _new_row(item: _Item, gate: rules.Gate | None, priority: int = 0) -> NewRow:
-    return NewRow(
-        kind=item.kind,
-        host_id=item.host_id,
-        tenant_id=item.tenant_id,
-        location_id=item.location_id,
-        state=State.READY if gate is None else State.WAITING,
-        gate=gate.name if gate else None,
-        detail=gate.detail if gate else None,
-        payload=item.payload_text,
-        payload_hash=item.payload_hash,
-        doc_date=item.doc_date,
-        number=item.number,
-        dep_contact=item.dep_contact,
-        dep_invoice=item.dep_invoice,
-        dep_credit_note=item.dep_credit_note,
-        include_before_start=item.include_before_start,
-        priority=priority,
-        dep_invoice_date=item.dep_invoice_date,
-    )
-
-
-def _chunks(stream: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for record in stream:
-        chunk.append(record)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

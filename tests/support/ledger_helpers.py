@@ -54,7 +54,7 @@ TAX_RATES = [
 
 
 class FakeAccounts:
-    """An :class:`~pm_xero_plugin.core.engine.AccountsSource` from memory; counts its reads."""
+    """An :class:`~pm_xero_plugin.core.chart.AccountsSource` from memory; counts its reads."""
 
     def __init__(self, accounts: list[dict[str, Any]] | None = None) -> None:
         self.charts: dict[str, list[dict[str, Any]]] = {}
