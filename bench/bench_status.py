@@ -2,9 +2,9 @@
 
 The ledger is filled with plain SQL in large transactions (matching the schema and keeping the
 ``counts`` table exact, as the ledger's own insert does), in a temporary directory; then the
-plugin starts on it and ``engine.status(None)`` is timed (median of several calls). The rows are
-spread like a practice mid-sync: mostly synced, some waiting behind gates, ready, retrying, and a
-few hundred failed and rejected rows that the dashboard lists one by one.
+plugin starts on it and ``dashboard.status.build(engine, None)`` is timed (median of several
+calls). The rows are spread like a practice mid-sync: mostly synced, some waiting behind gates,
+ready, retrying, and a few hundred failed and rejected rows that the dashboard lists one by one.
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ def fill_ledger(path: Path, count: int) -> None:
 
 
 def bench_status(rows: int, repeats: int = 9) -> dict[str, Any]:
-    """Median milliseconds of ``engine.status(None)`` over a ledger of ``rows`` rows."""
+    """Median milliseconds of ``dashboard.status.build(engine, None)`` over a ledger of
+    ``rows`` rows."""
     for name in ("PM_XERO_CLIENT_ID", "PM_XERO_CLIENT_SECRET"):
         os.environ.pop(name, None)
     from pm_xero_plugin.core.engine import Engine
