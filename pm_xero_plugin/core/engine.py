@@ -106,6 +106,10 @@ class Engine:
         self._locations: dict[str, Mapping[str, Any]] = {}
         self._start_reached: set[str] = set()
         self._settings: Settings | None = None
+        self._enabled_seen = False
+        """What :meth:`enabled` said last (what a tick on the worker's thread goes by)."""
+        self._contacts_to_ensure: list[tuple[str, str, str]] = []
+        """Contacts a tick on the worker's thread found missing: written on the host's."""
         self._any_rejected = any(c["state"] == State.REJECTED for c in self.ledger.counts())
         self._refresh_locations()
         self.apply_settings(dict(host.settings("xero") or {}), catch_up=False)
@@ -161,22 +165,26 @@ class Engine:
     def enabled(self) -> bool:
         """Whether records may flow: the add-on is switched on in the host and in its settings."""
         if self._settings is None or not self._settings.enabled:
+            self._enabled_seen = False
             return False
         try:
-            return bool(self.host.is_enabled("xero"))
+            self._enabled_seen = bool(self.host.is_enabled("xero"))
         except Exception:  # a host without the toggle: the plugin's own switch decides
-            return True
+            self._enabled_seen = True
+        return self._enabled_seen
 
     def _tenant_for(self, location_id: str) -> str:
         if self._settings is None:
             return ""
         return self._settings.tenant_for(location_id) or ""
 
-    def _context(self, dep: rules.DepLookup | None = None) -> rules.RuleContext:
+    def _context(
+        self, dep: rules.DepLookup | None = None, *, ask_host: bool = True
+    ) -> rules.RuleContext:
         settings = self._settings
         tenants = {t.tenant_id: tenant_facts(t) for t in self.ledger.tenants()}
         return rules.RuleContext(
-            enabled=self.enabled(),
+            enabled=self.enabled() if ask_host else self._enabled_seen,
             start_date=settings.start_date if settings else None,
             location_enabled={
                 loc: bool(settings and settings.connection_enabled(loc)) for loc in self._locations
@@ -362,7 +370,9 @@ class Engine:
     def tick(self) -> None:
         """Open the start-date gate of locations whose local date reached a future start date.
 
-        Cheap when nothing changed (called on every hook and by the worker's loop)."""
+        Cheap when nothing changed (called by the worker's loop, and by every hook). Asks the
+        host nothing but the time: the worker's thread calls it. Whatever needs the host (a
+        contact to read for a document it opened) is left for :meth:`_host_tick`."""
         settings = self._settings
         if settings is None or settings.start_date is None:
             return
@@ -371,7 +381,17 @@ class Engine:
                 continue
             if self._today(location_id) >= settings.start_date:
                 self._start_reached.add(location_id)
-                self._regate_waiting(Gate.START_DATE_FUTURE, location_id=location_id)
+                self._regate_waiting(
+                    Gate.START_DATE_FUTURE, location_id=location_id, ask_host=False
+                )
+
+    def _host_tick(self) -> None:
+        """:meth:`tick` on the host's thread (a hook): also write the contacts a tick on the
+        worker's thread found missing."""
+        self.tick()
+        while self._contacts_to_ensure:
+            client_id, tenant, location_id = self._contacts_to_ensure.pop()
+            self._ensure_contact(client_id, tenant, location_id)
 
     def reevaluate(self, tenant_id: str | None = None) -> None:
         """Recompute the gate of every row still on its way (of one organisation, or all)."""
@@ -382,20 +402,29 @@ class Engine:
         )
 
     def _regate_waiting(
-        self, gate: Gate, *, tenant_id: str | None = None, location_id: str | None = None
+        self,
+        gate: Gate,
+        *,
+        tenant_id: str | None = None,
+        location_id: str | None = None,
+        ask_host: bool = True,
     ) -> None:
         """Recompute the gates of the rows waiting behind ``gate`` (of an organisation or a
         location)."""
         self._regate(
             lambda after: self.ledger.waiting_behind(
                 (gate,), tenant_id=tenant_id, location_id=location_id, after_id=after, limit=BATCH
-            )
+            ),
+            ask_host=ask_host,
         )
 
     def _batch_dep(
-        self, facts: Iterable[rules.RowFacts], extra: Iterable[Item] = ()
+        self, facts: Iterable[Facts | Row], extra: Iterable[Item] = (), *, ask_host: bool = True
     ) -> rules.DepLookup:
-        """A dependency look-up for a page of rows: one query, not one per row."""
+        """A dependency look-up for a page of rows: one query, not one per row. Without
+        ``ask_host``, an invoice the ledger never saw is known by the date its payments
+        recorded at intake (``dep_invoice_date``) instead of asking the host."""
+        facts = list(facts)
         keys = dep_keys(facts)
         known: dict[tuple[str, str, str], rules.DepFacts] = {
             key: rules.DepFacts(False, item.doc_date, item.include_before_start)
@@ -407,17 +436,27 @@ class Engine:
                 dep_facts(parent).satisfied, parent.doc_date, parent.include_before_start
             )
 
+        if not ask_host:
+            for f in facts:
+                key = ("invoice", f.dep_invoice or "", f.tenant_id)
+                if f.dep_invoice and f.dep_invoice_date and key not in known:
+                    known[key] = rules.DepFacts(False, f.dep_invoice_date)
+            return lambda kind, host_id, tenant_id: known.get((kind, host_id, tenant_id))
+
         def lookup(kind: str, host_id: str, tenant_id: str) -> rules.DepFacts | None:
             hit = known.get((kind, host_id, tenant_id))
             return hit if hit is not None else self._dep(kind, host_id, tenant_id)
 
         return lookup
 
-    def _regate(self, page_of: Callable[[int], list[Facts]]) -> None:
+    def _regate(self, page_of: Callable[[int], list[Facts]], *, ask_host: bool = True) -> None:
         """Recompute the gates of rows, a page per transaction (``page_of(after_id)``).
 
         Each page is read and written in one write transaction, so a worker cannot claim a row
-        between the read and the write (it would otherwise be pulled out from under it)."""
+        between the read and the write (it would otherwise be pulled out from under it).
+        Without ``ask_host`` (the worker's thread) it reads the ledger only: the switch as last
+        seen, dependencies from their rows, and a missing contact is left for the host's
+        thread (:meth:`_host_tick`)."""
         after = 0
         missing_contacts: list[Facts] = []
         while True:
@@ -426,7 +465,7 @@ class Engine:
                 if not page:
                     break
                 after = page[-1].id
-                ctx = self._context(self._batch_dep(page))
+                ctx = self._context(self._batch_dep(page, ask_host=ask_host), ask_host=ask_host)
                 to_ready: list[int] = []
                 to_wait: dict[tuple[str, str | None], list[int]] = {}
                 for f in page:
@@ -448,7 +487,10 @@ class Engine:
                     self.ledger.transition_many(ids, State.WAITING, gate=name, detail=detail)
         for f in missing_contacts:
             assert f.dep_contact is not None
-            self._ensure_contact(f.dep_contact, f.tenant_id, f.location_id)
+            if ask_host:
+                self._ensure_contact(f.dep_contact, f.tenant_id, f.location_id)
+            else:
+                self._contacts_to_ensure.append((f.dep_contact, f.tenant_id, f.location_id))
 
     def _make_ready(self, row_ids: Sequence[int], **changes: Any) -> None:
         """Move rows to ``ready`` and ring the doorbell (the worker may be waiting)."""
@@ -461,7 +503,7 @@ class Engine:
     def record_client(self, raw: Any) -> None:
         """A customer was created or changed: its contact row in its home organisation, and the
         new details for every organisation that already has it."""
-        self.tick()
+        self._host_tick()
         payload, errors = self._validate("client", raw)
         if payload is None:
             self._reject("contact", raw, errors)
@@ -476,7 +518,7 @@ class Engine:
 
     def record_invoice(self, raw: Any, event: str = "created") -> None:
         """An invoice was created, updated or voided (``event``)."""
-        self.tick()
+        self._host_tick()
         payload, errors = self._validate("invoice", raw)
         if payload is None:
             self._reject("invoice", raw, errors)
@@ -490,7 +532,7 @@ class Engine:
     def record_credit_note(self, raw: Any) -> None:
         """A credit note was issued: its row, and its allocation row when it is against an
         invoice (the allocation waits for both the credit note and the invoice)."""
-        self.tick()
+        self._host_tick()
         payload, errors = self._validate("credit_note", raw)
         if payload is None:
             self._reject("credit_note", raw, errors)
@@ -501,7 +543,7 @@ class Engine:
 
     def record_payment(self, raw: Any) -> None:
         """A payment: one row per invoice it pays, and one for an overpayment (the excess)."""
-        self.tick()
+        self._host_tick()
         payload, errors = self._validate("payment", raw)
         if payload is None:
             self._reject("payment", raw, errors)

@@ -45,7 +45,7 @@ _ROW_COLUMNS = (
     "id, kind, host_id, tenant_id, location_id, state, gate, detail, doc_date, number, "
     "dep_contact, dep_invoice, dep_credit_note, include_before_start, payload, payload_hash, "
     "operation, pending_op, xero_id, attempts, next_at, lease_until, uncertain, message, field, "
-    "hint, updated_at, priority, xero_match, xero_name"
+    "hint, updated_at, priority, xero_match, xero_name, dep_invoice_date"
 )
 _FACT_COLUMNS = (
     "id, kind, host_id, tenant_id, location_id, state, gate, doc_date, dep_contact, dep_invoice, "
@@ -233,6 +233,7 @@ class SqliteLedger:
             priority=r[27],
             xero_match=json.loads(r[28]) if r[28] else None,
             xero_name=r[29],
+            dep_invoice_date=r[30],
         )
 
     @staticmethod

@@ -53,6 +53,8 @@ class Row:
     """A contact held behind ``contact_name_taken``: the Xero contact that has its name."""
     xero_name: str | None = None
     """A contact an admin chose to create under a distinct name: that name."""
+    dep_invoice_date: str | None = None
+    """The date of an invoice the ledger has no row for (see :class:`Facts`)."""
 
 
 LIVE = 1
