@@ -174,18 +174,17 @@ class Ledger(Protocol):
         ...
 
     def dep_facts(self, keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], Parent]:
-        """:meth:`dep` for many keys: only the columns the rules read, one ``host_id IN (…)``
-        query per (kind, tenant) and up to 500 ids, on the unique (kind, host_id, tenant_id)
-        index. A backfill batch's dependencies, several times cheaper than :meth:`facts`."""
+        """:meth:`dep` for many keys (a backfill batch's dependencies: it must cost a few
+        queries, not one per key); keys without a row are left out."""
         ...
 
     def insert(self, rows: Sequence[NewRow]) -> None:
-        """Insert new rows (in the caller's transaction, or one of its own).
+        """Insert new rows (in the caller's transaction, or one of its own), counted in
+        :meth:`counts` in the same transaction.
 
-        A key (kind, host id, tenant) that exists already fails the whole transaction
-        (``sqlite3.IntegrityError``): callers look up, then insert, inside one transaction. The
-        counts are added here, one upsert per (tenant, location, kind, state, gate) of the batch,
-        rather than by a per-row trigger: that trigger was a third of a backfill's time.
+        A key (kind, host id, tenant) that exists already fails the whole transaction (the
+        backend's integrity error): callers look up, then insert, inside one transaction.
+        :raises IllegalTransition: a row that does not start waiting, ready or rejected.
         """
         ...
 
@@ -194,9 +193,7 @@ class Ledger(Protocol):
         others untouched. Returns, per row, whether it was inserted.
 
         Lets a first-time backfill write a batch without looking its keys up first (that look-up
-        found nothing for almost every row): ``INSERT … ON CONFLICT DO NOTHING``, and only when
-        fewer rows went in than were given, one query for the keys that did (new rows get ids
-        above the largest before the insert: ``id`` is the rowid, without AUTOINCREMENT).
+        found nothing for almost every row).
         """
         ...
 
