@@ -20,24 +20,6 @@ CONN = "loc-1"
 SECRET = b"host-secret-for-tests-0123456789"
 
 
-class FakeClock:
-    """Monotonic time that only moves when slept on (or advanced); records every sleep."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += max(0.0, seconds)
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 class FakeTokens:
     """Access tokens ``tok-1``, ``tok-2``…: each invalidate() hands out the next one."""
 

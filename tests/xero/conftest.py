@@ -7,19 +7,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.xero_client_fakes import FakeClock
+from support.virtual_time import VirtualTime
 from support.xero_sandbox_client import Connected, connected_sandbox
 
 from pm_xero_plugin.xero.ratelimit import RateLimiter
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> VirtualTime:
+    return VirtualTime(start=1000.0)
 
 
 @pytest.fixture
-def limiter(clock: FakeClock) -> RateLimiter:
+def limiter(clock: VirtualTime) -> RateLimiter:
     return RateLimiter(clock)
 
 

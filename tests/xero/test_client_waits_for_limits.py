@@ -10,7 +10,8 @@ import logging
 import threading
 
 import pytest
-from support.xero_client_fakes import CONN, FakeClock
+from support.virtual_time import VirtualTime
+from support.xero_client_fakes import CONN
 from support.xero_sandbox_client import Connected
 
 from pm_xero_plugin.xero.client import (
@@ -24,19 +25,19 @@ from pm_xero_plugin.xero.ratelimit import RateLimiter
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> VirtualTime:
+    return VirtualTime(start=1000.0)
 
 
 @pytest.fixture
-def world(connected: Connected, clock: FakeClock) -> Connected:
+def world(connected: Connected, clock: VirtualTime) -> Connected:
     connected.client.limiter = RateLimiter(clock)
     connected.client.organisation(connected.tenant_id, CONN)  # learns the organisation's name
     return connected
 
 
 def test_a_used_up_minute_is_waited_for_and_told_by_the_organisations_name(
-    world: Connected, clock: FakeClock
+    world: Connected, clock: VirtualTime
 ) -> None:
     world.client.limiter.record_429(world.tenant_id, 57.0, "minute")
     told: list[str] = []
@@ -48,7 +49,7 @@ def test_a_used_up_minute_is_waited_for_and_told_by_the_organisations_name(
 
 
 def test_a_429_from_xero_is_sent_again_after_its_retry_after(
-    world: Connected, clock: FakeClock
+    world: Connected, clock: VirtualTime
 ) -> None:
     world.sandbox.faults(world.tenant_id).script.append("429")  # minute, Retry-After: 60
     told: list[str] = []
@@ -61,7 +62,7 @@ def test_a_429_from_xero_is_sent_again_after_its_retry_after(
 
 
 def test_a_write_refused_with_429_is_sent_again_with_the_same_idempotency_key(
-    world: Connected, clock: FakeClock
+    world: Connected, clock: VirtualTime
 ) -> None:
     world.sandbox.faults(world.tenant_id).script.extend(["ok", "429"])  # the read, the write
     with waiting_for_limits(lambda _line: None):
@@ -72,7 +73,7 @@ def test_a_write_refused_with_429_is_sent_again_with_the_same_idempotency_key(
 
 
 def test_the_day_limit_is_not_waited_for_but_ends_in_one_clear_error(
-    world: Connected, clock: FakeClock
+    world: Connected, clock: VirtualTime
 ) -> None:
     world.client.limiter.record_429(world.tenant_id, 5 * 3600.0, "day")
     told: list[str] = []
@@ -85,7 +86,7 @@ def test_the_day_limit_is_not_waited_for_but_ends_in_one_clear_error(
     assert clock.sleeps == []
 
 
-def test_waits_within_one_call_are_bounded_together(world: Connected, clock: FakeClock) -> None:
+def test_waits_within_one_call_are_bounded_together(world: Connected, clock: VirtualTime) -> None:
     # 429 after 429: each 60 s wait is fine alone, but not three of them for one call.
     world.sandbox.faults(world.tenant_id).script.extend(["429", "429", "429"])
     told: list[str] = []
@@ -96,7 +97,7 @@ def test_waits_within_one_call_are_bounded_together(world: Connected, clock: Fak
 
 
 def test_outside_the_block_a_call_raises_at_once_as_the_worker_needs(
-    world: Connected, clock: FakeClock
+    world: Connected, clock: VirtualTime
 ) -> None:
     world.client.limiter.record_429(world.tenant_id, 57.0, "minute")
     with pytest.raises(RateLimited) as raised:
@@ -105,7 +106,7 @@ def test_outside_the_block_a_call_raises_at_once_as_the_worker_needs(
     assert clock.sleeps == []
 
 
-def test_other_threads_do_not_inherit_the_wait(world: Connected, clock: FakeClock) -> None:
+def test_other_threads_do_not_inherit_the_wait(world: Connected, clock: VirtualTime) -> None:
     world.client.limiter.record_429(world.tenant_id, 57.0, "minute")
     raised: list[BaseException] = []
 
@@ -124,7 +125,7 @@ def test_other_threads_do_not_inherit_the_wait(world: Connected, clock: FakeCloc
 
 
 def test_chart_reads_for_the_settings_checks_wait_and_log_it(
-    world: Connected, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    world: Connected, clock: VirtualTime, caplog: pytest.LogCaptureFixture
 ) -> None:
     source = XeroAccountsSource(world.client, lambda _tenant: CONN)
     world.client.limiter.record_429(world.tenant_id, 30.0, "minute")
@@ -133,7 +134,9 @@ def test_chart_reads_for_the_settings_checks_wait_and_log_it(
     assert "waiting 30 s for Xero's minute limit on Sandbox Pets Ltd 1" in caplog.messages
 
 
-def test_the_worker_loop_keeps_chart_reads_from_waiting(world: Connected, clock: FakeClock) -> None:
+def test_the_worker_loop_keeps_chart_reads_from_waiting(
+    world: Connected, clock: VirtualTime
+) -> None:
     source = XeroAccountsSource(world.client, lambda _tenant: CONN)
     world.client.limiter.record_429(world.tenant_id, 30.0, "minute")
     with never_waiting_for_limits(), pytest.raises(RateLimited):

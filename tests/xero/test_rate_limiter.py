@@ -10,7 +10,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from support.xero_client_fakes import OTHER_TENANT, TENANT, FakeClock
+from support.virtual_time import VirtualTime
+from support.xero_client_fakes import OTHER_TENANT, TENANT
 
 from pm_xero_plugin.xero.errors import RateLimited
 from pm_xero_plugin.xero.ratelimit import RateLimiter
@@ -39,7 +40,9 @@ def test_releasing_twice_frees_only_one_slot(limiter: RateLimiter) -> None:
     assert limiter.try_acquire(TENANT) is None
 
 
-def test_sixty_per_minute_then_wait_for_the_window(clock: FakeClock, limiter: RateLimiter) -> None:
+def test_sixty_per_minute_then_wait_for_the_window(
+    clock: VirtualTime, limiter: RateLimiter
+) -> None:
     for _ in range(60):
         permit = limiter.try_acquire(TENANT)
         assert permit is not None
@@ -55,7 +58,7 @@ def test_sixty_per_minute_then_wait_for_the_window(clock: FakeClock, limiter: Ra
     assert limiter.try_acquire(TENANT) is not None
 
 
-def test_day_limit_holds_until_the_day_window_ends(clock: FakeClock) -> None:
+def test_day_limit_holds_until_the_day_window_ends(clock: VirtualTime) -> None:
     limiter = RateLimiter(clock, per_day=3, per_minute=60)
     for _ in range(3):
         permit = limiter.try_acquire(TENANT)
@@ -69,7 +72,7 @@ def test_day_limit_holds_until_the_day_window_ends(clock: FakeClock) -> None:
     assert limiter.try_acquire(TENANT) is not None
 
 
-def test_minute_window_length_is_configurable_for_a_time_scaled_sandbox(clock: FakeClock) -> None:
+def test_minute_window_length_is_configurable_for_a_time_scaled_sandbox(clock: VirtualTime) -> None:
     limiter = RateLimiter(clock, per_minute=2, minute_seconds=6.0)
     for _ in range(2):
         permit = limiter.try_acquire(TENANT)
@@ -96,7 +99,7 @@ def test_remaining_headers_replace_our_estimate_both_ways(limiter: RateLimiter) 
 
 
 def test_a_late_answer_from_the_previous_window_does_not_exhaust_the_new_one(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     slow = limiter.try_acquire(TENANT)
     assert slow is not None
@@ -122,7 +125,7 @@ def test_unreadable_headers_are_ignored(limiter: RateLimiter) -> None:
 
 
 def test_a_429_blocks_only_that_tenant_until_retry_after(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     limiter.record_429(TENANT, 17.0, "minute")
     assert limiter.try_acquire(TENANT) is None
@@ -136,7 +139,7 @@ def test_a_429_blocks_only_that_tenant_until_retry_after(
     assert limiter.try_acquire(TENANT) is not None
 
 
-def test_a_429_without_retry_after_blocks_briefly(clock: FakeClock) -> None:
+def test_a_429_without_retry_after_blocks_briefly(clock: VirtualTime) -> None:
     limiter = RateLimiter(clock, default_block=2.0)
     limiter.record_429(TENANT, None, "concurrent")
     assert limiter.wait_for(TENANT).seconds == pytest.approx(2.0)
@@ -150,7 +153,7 @@ def test_a_shorter_429_never_shortens_a_longer_block(limiter: RateLimiter) -> No
     assert limiter.wait_for(TENANT).seconds == pytest.approx(3600.0)
 
 
-def test_app_wide_limit_pauses_every_tenant(clock: FakeClock, limiter: RateLimiter) -> None:
+def test_app_wide_limit_pauses_every_tenant(clock: VirtualTime, limiter: RateLimiter) -> None:
     permit = limiter.try_acquire(TENANT)
     assert permit is not None
     permit.release(headers={"X-AppMinLimit-Remaining": "0"})
@@ -160,7 +163,7 @@ def test_app_wide_limit_pauses_every_tenant(clock: FakeClock, limiter: RateLimit
     assert limiter.try_acquire(OTHER_TENANT) is not None
 
 
-def test_acquire_waits_on_the_injected_clock(clock: FakeClock, limiter: RateLimiter) -> None:
+def test_acquire_waits_on_the_injected_clock(clock: VirtualTime, limiter: RateLimiter) -> None:
     limiter.record_429(TENANT, 9.0, "minute")
     permit = limiter.acquire(TENANT, timeout=10.0)
     assert permit.tenant_id == TENANT
@@ -214,7 +217,7 @@ def test_many_threads_never_exceed_five_in_flight() -> None:
 
 
 def test_after_our_window_rolls_over_one_call_probes_xeros_count_before_others_follow(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     first = limiter.try_acquire(TENANT)
     assert first is not None
@@ -234,12 +237,12 @@ def test_after_our_window_rolls_over_one_call_probes_xeros_count_before_others_f
 # -- shared between processes (one data directory, several pm-xero worker processes) ----------
 
 
-def _shared(clock: FakeClock, directory: Path) -> RateLimiter:
+def _shared(clock: VirtualTime, directory: Path) -> RateLimiter:
     return RateLimiter(clock, shared_dir=directory)
 
 
 def test_limiters_sharing_a_directory_have_five_slots_between_them(
-    clock: FakeClock, tmp_path: Path
+    clock: VirtualTime, tmp_path: Path
 ) -> None:
     # Two limiters stand for two processes: each has its own open files, so its own locks.
     first, second = _shared(clock, tmp_path), _shared(clock, tmp_path)
@@ -256,7 +259,7 @@ def test_limiters_sharing_a_directory_have_five_slots_between_them(
     assert first.try_acquire(TENANT) is None
 
 
-def test_a_killed_process_never_keeps_a_slot(clock: FakeClock, tmp_path: Path) -> None:
+def test_a_killed_process_never_keeps_a_slot(clock: VirtualTime, tmp_path: Path) -> None:
     child = subprocess.Popen(
         [
             sys.executable,
@@ -287,7 +290,7 @@ def test_a_killed_process_never_keeps_a_slot(clock: FakeClock, tmp_path: Path) -
             child.wait()
 
 
-def test_the_minute_window_learnt_from_xero_is_shared(clock: FakeClock, tmp_path: Path) -> None:
+def test_the_minute_window_learnt_from_xero_is_shared(clock: VirtualTime, tmp_path: Path) -> None:
     first, second = _shared(clock, tmp_path), _shared(clock, tmp_path)
     permit = first.try_acquire(TENANT)
     assert permit is not None
@@ -301,7 +304,7 @@ def test_the_minute_window_learnt_from_xero_is_shared(clock: FakeClock, tmp_path
     assert first.wait_for(TENANT).reason == "local-minute"
 
 
-def test_a_429_seen_by_one_process_blocks_the_others(clock: FakeClock, tmp_path: Path) -> None:
+def test_a_429_seen_by_one_process_blocks_the_others(clock: VirtualTime, tmp_path: Path) -> None:
     first, second = _shared(clock, tmp_path), _shared(clock, tmp_path)
     first.record_429(TENANT, 20.0, "minute")
     wait = second.wait_for(TENANT)
@@ -311,7 +314,7 @@ def test_a_429_seen_by_one_process_blocks_the_others(clock: FakeClock, tmp_path:
     assert second.try_acquire(TENANT) is not None
 
 
-def test_a_window_file_from_another_boot_is_ignored(clock: FakeClock, tmp_path: Path) -> None:
+def test_a_window_file_from_another_boot_is_ignored(clock: VirtualTime, tmp_path: Path) -> None:
     limiter = _shared(clock, tmp_path)
     assert limiter.try_acquire(TENANT) is not None  # creates the tenant's files
     (window,) = tmp_path.glob("*.window")
@@ -323,7 +326,7 @@ def test_a_window_file_from_another_boot_is_ignored(clock: FakeClock, tmp_path: 
 
 
 def test_windows_are_kept_per_server_so_a_fresh_sandbox_inherits_nothing(
-    clock: FakeClock, tmp_path: Path
+    clock: VirtualTime, tmp_path: Path
 ) -> None:
     # The demo's embedded sandbox comes up on a new port each run with fresh windows: what the
     # last one said about its minute must not hold the new one back (Xero's URL never changes).

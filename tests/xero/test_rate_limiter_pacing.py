@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from support.xero_client_fakes import TENANT, FakeClock
+from support.virtual_time import VirtualTime
+from support.xero_client_fakes import TENANT
 
 from pm_xero_plugin.xero.ratelimit import PACE_BURST, RateLimiter
 
@@ -17,7 +18,7 @@ def _spend(limiter: RateLimiter, n: int) -> None:
 
 
 def test_paced_history_keeps_to_an_even_spread_and_live_may_still_go() -> None:
-    clock = FakeClock()
+    clock = VirtualTime(start=1000.0)
     limiter = RateLimiter(clock, per_minute=60)
     _spend(limiter, PACE_BURST)
     assert limiter.wait_for(TENANT, pace=True).ready  # the burst allowance is not used up yet
@@ -32,7 +33,7 @@ def test_paced_history_keeps_to_an_even_spread_and_live_may_still_go() -> None:
 
 
 def test_paced_history_never_uses_up_the_minute_before_its_end() -> None:
-    clock = FakeClock()
+    clock = VirtualTime(start=1000.0)
     limiter = RateLimiter(clock, per_minute=60)
     spent = 0
     for _ in range(55 * 10):  # 55 s of a paced caller asking ten times a second

@@ -8,11 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
+from support.virtual_time import VirtualTime
 from support.xero_client_fakes import (
     CONN,
     OTHER_TENANT,
     TENANT,
-    FakeClock,
     FakeTokens,
     Script,
     xero_json,
@@ -35,7 +35,7 @@ INV_ID = "11111111-2222-3333-4444-555555555555"
 
 def make_client(
     script: Script,
-    clock: FakeClock,
+    clock: VirtualTime,
     limiter: RateLimiter,
     tokens: FakeTokens | None = None,
     **kwargs: Any,
@@ -77,7 +77,7 @@ def send(client: XeroClient, *numbers: str, key: str = "batch-1") -> list[Elemen
 
 
 def test_one_bad_element_fails_only_its_row_with_xeros_messages(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script(
         xero_json(
@@ -117,7 +117,7 @@ def test_one_bad_element_fails_only_its_row_with_xeros_messages(
 
 
 def test_a_batch_request_carries_everything_xero_needs(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script(ok_invoices("INV1"))
     send(make_client(script, clock, limiter), "INV1", key="key-abc")
@@ -133,7 +133,7 @@ def test_a_batch_request_carries_everything_xero_needs(
 
 
 def test_more_than_fifty_elements_are_refused_before_sending(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script()
     with pytest.raises(ValueError, match=r"1 to 50 elements, not 51"):
@@ -142,7 +142,7 @@ def test_more_than_fifty_elements_are_refused_before_sending(
 
 
 def test_only_put_and_post_batches_and_only_credit_allocations_are_accepted(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script()
     client = make_client(script, clock, limiter)
@@ -156,7 +156,7 @@ def test_only_put_and_post_batches_and_only_credit_allocations_are_accepted(
 
 
 def test_overpayment_results_carry_the_overpayment_id(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script(
         xero_json(
@@ -177,7 +177,7 @@ def test_overpayment_results_carry_the_overpayment_id(
 
 
 def test_allocations_go_to_the_documents_allocations_endpoint(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script(xero_json(200, {"Allocations": [{"Amount": 10.0, "AllocationID": "al-1"}]}))
     client = make_client(script, clock, limiter)
@@ -192,7 +192,7 @@ def test_allocations_go_to_the_documents_allocations_endpoint(
 
 
 def test_a_summarised_400_raises_validation_failed_with_every_message(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script(
         xero_json(
@@ -215,7 +215,7 @@ def test_a_summarised_400_raises_validation_failed_with_every_message(
     assert len(script.requests) == 1
 
 
-def test_404_is_not_found(clock: FakeClock, limiter: RateLimiter) -> None:
+def test_404_is_not_found(clock: VirtualTime, limiter: RateLimiter) -> None:
     script = Script(httpx.Response(404, text="The resource you're looking for cannot be found"))
     with pytest.raises(NotFound):
         make_client(script, clock, limiter).get(TENANT, CONN, "Invoices/x")
@@ -225,7 +225,7 @@ def test_404_is_not_found(clock: FakeClock, limiter: RateLimiter) -> None:
 
 
 def test_server_errors_are_retried_with_the_same_key_and_jittered_capped_backoff(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script(
         httpx.Response(503, text="Service Unavailable"),
@@ -243,7 +243,7 @@ def test_server_errors_are_retried_with_the_same_key_and_jittered_capped_backoff
 
 
 def test_non_json_503_bodies_become_transient_errors_with_the_text(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script(*[httpx.Response(503, text="Organisation offline") for _ in range(2)])
     with pytest.raises(TransientError) as caught:
@@ -254,7 +254,7 @@ def test_non_json_503_bodies_become_transient_errors_with_the_text(
 
 
 def test_a_long_retry_after_on_503_is_left_to_the_worker(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script(httpx.Response(503, text="Not Available", headers={"Retry-After": "120"}))
     with pytest.raises(TransientError) as caught:
@@ -263,14 +263,14 @@ def test_a_long_retry_after_on_503_is_left_to_the_worker(
     assert clock.sleeps == []
 
 
-def test_connect_errors_are_retried(clock: FakeClock, limiter: RateLimiter) -> None:
+def test_connect_errors_are_retried(clock: VirtualTime, limiter: RateLimiter) -> None:
     script = Script(httpx.ConnectError("connection refused"), ok_invoices("INV1"))
     assert send(make_client(script, clock, limiter), "INV1")[0].ok
     assert len(script.requests) == 2
 
 
 def test_a_write_timeout_after_send_is_retried_with_the_same_key_inside_the_window(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script(httpx.ReadTimeout("read timed out"), ok_invoices("INV1"))
     assert send(make_client(script, clock, limiter), "INV1", key="k-1")[0].ok
@@ -278,7 +278,7 @@ def test_a_write_timeout_after_send_is_retried_with_the_same_key_inside_the_wind
 
 
 def test_a_write_timeout_with_attempts_exhausted_is_outcome_unknown(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script(*[httpx.ReadTimeout("read timed out") for _ in range(3)])
     with pytest.raises(OutcomeUnknown) as caught:
@@ -288,7 +288,7 @@ def test_a_write_timeout_with_attempts_exhausted_is_outcome_unknown(
 
 
 def test_an_unknown_outcome_is_not_resent_once_xero_may_have_forgotten_the_key(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     def slow_timeout(request: httpx.Request) -> httpx.Response:
         clock.advance(300.0)  # the answer never came, and 5 minutes have passed
@@ -301,7 +301,7 @@ def test_an_unknown_outcome_is_not_resent_once_xero_may_have_forgotten_the_key(
 
 
 def test_a_gateway_error_then_503s_on_a_write_is_outcome_unknown(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script(httpx.Response(504, text="Gateway Timeout"), httpx.Response(503, text="x"))
     with pytest.raises(OutcomeUnknown):
@@ -309,7 +309,7 @@ def test_a_gateway_error_then_503s_on_a_write_is_outcome_unknown(
 
 
 def test_a_403_on_the_retry_of_an_unknown_outcome_stays_unknown(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script(httpx.ReadTimeout("slow"), xero_json(403, {"detail": "Forbidden"}))
     with pytest.raises(OutcomeUnknown):
@@ -317,7 +317,7 @@ def test_a_403_on_the_retry_of_an_unknown_outcome_stays_unknown(
 
 
 def test_a_token_failure_before_the_retry_of_an_unknown_outcome_stays_unknown(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     class FlakyTokens(FakeTokens):
         calls = 0
@@ -334,7 +334,7 @@ def test_a_token_failure_before_the_retry_of_an_unknown_outcome_stays_unknown(
 
 
 def test_a_400_on_the_same_key_retry_is_xeros_real_answer(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script(httpx.ReadTimeout("slow"), xero_json(400, {"Message": "Bad request"}))
     with pytest.raises(ValidationFailed):
@@ -342,7 +342,7 @@ def test_a_400_on_the_same_key_retry_is_xeros_real_answer(
 
 
 def test_an_unreadable_success_to_a_write_is_outcome_unknown(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script(
         httpx.Response(200, text="<html>ok</html>", headers={"Content-Type": "text/html"}),
@@ -356,7 +356,7 @@ def test_an_unreadable_success_to_a_write_is_outcome_unknown(
 
 
 def test_a_success_whose_element_is_not_the_shape_xero_documents_is_outcome_unknown(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     # Read by the response schemas: a date that is no date means we cannot tell what Xero did.
     script = Script(xero_json(200, {"Invoices": [{"InvoiceID": "i-1", "Date": "yesterday"}]}))
@@ -365,7 +365,7 @@ def test_a_success_whose_element_is_not_the_shape_xero_documents_is_outcome_unkn
 
 
 def test_an_element_marked_has_errors_fails_even_without_a_message(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script(
         xero_json(
@@ -386,14 +386,16 @@ def test_an_element_marked_has_errors_fails_even_without_a_message(
     assert zero.xero_id is None  # the zero GUID is no document
 
 
-def test_a_read_timeout_on_a_read_is_only_transient(clock: FakeClock, limiter: RateLimiter) -> None:
+def test_a_read_timeout_on_a_read_is_only_transient(
+    clock: VirtualTime, limiter: RateLimiter
+) -> None:
     script = Script(httpx.ReadTimeout("slow"), httpx.ReadTimeout("slow"))
     with pytest.raises(TransientError):
         make_client(script, clock, limiter, max_attempts=2).accounts(TENANT, CONN)
 
 
 def test_a_429_on_the_retry_of_an_unknown_outcome_stays_unknown(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script(
         httpx.ReadTimeout("slow"),
@@ -418,7 +420,7 @@ def test_default_timeouts_are_explicit() -> None:
 
 
 def test_a_401_refreshes_once_and_retries_with_the_new_token(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     tokens = FakeTokens()
     script = Script(
@@ -432,7 +434,7 @@ def test_a_401_refreshes_once_and_retries_with_the_new_token(
 
 
 def test_token_expired_again_after_a_refresh_is_transient_not_a_reconnect(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     tokens = FakeTokens()
     expired = {"title": "Unauthorized", "status": 401, "detail": "TokenExpired: token expired"}
@@ -442,7 +444,7 @@ def test_token_expired_again_after_a_refresh_is_transient_not_a_reconnect(
     assert len(tokens.invalidations) == 1
 
 
-def test_a_second_401_means_reconnect(clock: FakeClock, limiter: RateLimiter) -> None:
+def test_a_second_401_means_reconnect(clock: VirtualTime, limiter: RateLimiter) -> None:
     tokens = FakeTokens()
     unauthorized = {"title": "Unauthorized", "status": 401, "detail": "AuthenticationUnsuccessful"}
     script = Script(xero_json(401, unauthorized), xero_json(401, unauthorized))
@@ -451,7 +453,7 @@ def test_a_second_401_means_reconnect(clock: FakeClock, limiter: RateLimiter) ->
     assert len(tokens.invalidations) == 1
 
 
-def test_a_403_means_reconnect_with_xeros_detail(clock: FakeClock, limiter: RateLimiter) -> None:
+def test_a_403_means_reconnect_with_xeros_detail(clock: VirtualTime, limiter: RateLimiter) -> None:
     script = Script(
         xero_json(
             403, {"title": "Forbidden", "status": 403, "detail": "AuthenticationUnsuccessful"}
@@ -468,7 +470,7 @@ def test_a_403_means_reconnect_with_xeros_detail(clock: FakeClock, limiter: Rate
 
 
 def test_a_429_raises_at_once_and_blocks_only_that_tenant(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script(
         xero_json(
@@ -498,7 +500,7 @@ def test_a_429_raises_at_once_and_blocks_only_that_tenant(
 
 
 def test_every_call_takes_a_permit_and_reports_the_headers(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script(
         xero_json(200, {"Accounts": []}, **{"X-MinLimit-Remaining": "0"}),
@@ -514,7 +516,7 @@ def test_every_call_takes_a_permit_and_reports_the_headers(
 # -- reads and dedupe look-ups ------------------------------------------------------------------
 
 
-def test_get_all_pages_until_a_short_page(clock: FakeClock, limiter: RateLimiter) -> None:
+def test_get_all_pages_until_a_short_page(clock: VirtualTime, limiter: RateLimiter) -> None:
     page1 = [{"ContactID": f"c{i}"} for i in range(100)]
     page2 = [{"ContactID": "c100"}]
     script = Script(xero_json(200, {"Contacts": page1}), xero_json(200, {"Contacts": page2}))
@@ -524,7 +526,7 @@ def test_get_all_pages_until_a_short_page(clock: FakeClock, limiter: RateLimiter
 
 
 def test_invoice_look_up_uses_invoice_numbers_in_chunks_and_keeps_sales_invoices(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     numbers = [f"INV{i}" for i in range(45)]
     script = Script(
@@ -547,7 +549,7 @@ def test_invoice_look_up_uses_invoice_numbers_in_chunks_and_keeps_sales_invoices
 
 
 def test_contact_look_up_filters_on_contact_number_including_archived(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script(
         xero_json(200, {"Contacts": [{"ContactNumber": "C42", "ContactStatus": "ARCHIVED"}]})
@@ -561,7 +563,7 @@ def test_contact_look_up_filters_on_contact_number_including_archived(
     assert params["includeArchived"] == "true"
 
 
-def test_credit_note_look_up(clock: FakeClock, limiter: RateLimiter) -> None:
+def test_credit_note_look_up(clock: VirtualTime, limiter: RateLimiter) -> None:
     script = Script(
         xero_json(200, {"CreditNotes": [{"CreditNoteNumber": "CN7", "Type": "ACCRECCREDIT"}]})
     )
@@ -571,7 +573,7 @@ def test_credit_note_look_up(clock: FakeClock, limiter: RateLimiter) -> None:
 
 
 def test_payment_look_up_groups_split_payments_and_ignores_deleted_ones(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script(
         xero_json(
@@ -592,7 +594,7 @@ def test_payment_look_up_groups_split_payments_and_ignores_deleted_ones(
     assert script.requests[0].url.params["where"] == 'Reference=="PAY12"'
 
 
-def test_overpayment_look_up_filters_on_type(clock: FakeClock, limiter: RateLimiter) -> None:
+def test_overpayment_look_up_filters_on_type(clock: VirtualTime, limiter: RateLimiter) -> None:
     script = Script(
         xero_json(
             200,
@@ -614,7 +616,7 @@ def test_overpayment_look_up_filters_on_type(clock: FakeClock, limiter: RateLimi
 
 
 def test_a_server_refusing_or_in_where_is_asked_one_value_at_a_time_from_then_on(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     refused = xero_json(400, {"Message": "only AND-ed equalities in where clauses"})
     script = Script(
@@ -635,14 +637,14 @@ def test_a_server_refusing_or_in_where_is_asked_one_value_at_a_time_from_then_on
 
 
 def test_look_ups_refuse_values_that_would_break_the_filter(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     with pytest.raises(ValueError, match=r"quotes are not allowed"):
         make_client(Script(), clock, limiter).find_contacts_by_number(TENANT, CONN, ['C1" OR 1'])
 
 
 def test_accounts_source_adapter_maps_tenants_to_connections(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     script = Script(
         xero_json(200, {"Accounts": [{"Code": "200"}]}),
@@ -662,7 +664,7 @@ def test_accounts_source_adapter_maps_tenants_to_connections(
 
 
 def test_debug_logs_name_the_call_but_never_the_token(
-    clock: FakeClock, limiter: RateLimiter, caplog: pytest.LogCaptureFixture
+    clock: VirtualTime, limiter: RateLimiter, caplog: pytest.LogCaptureFixture
 ) -> None:
     script = Script(httpx.Response(503, text="down"), xero_json(403, {"detail": "Forbidden"}))
     caplog.set_level(logging.DEBUG)
@@ -677,7 +679,7 @@ def test_debug_logs_name_the_call_but_never_the_token(
 
 
 def test_an_unexpected_httpx_error_keeps_only_its_type_never_the_token(
-    clock: FakeClock, limiter: RateLimiter
+    clock: VirtualTime, limiter: RateLimiter
 ) -> None:
     leaky = httpx.LocalProtocolError("Illegal header value b'Bearer tok-1'")
     script = Script(leaky, leaky)
