@@ -14,7 +14,8 @@ import pytest
 
 pytest.register_assert_rewrite("e2e_expect", "e2e_world")
 
-from support.e2e_world import HISTORY_FROM, HISTORY_TO, NOW, VirtualTime, World  # noqa: E402
+from support.e2e_world import HISTORY_FROM, HISTORY_TO, NOW, World  # noqa: E402
+from support.virtual_time import VirtualTime  # noqa: E402
 
 from hookspecs.refhost import ManualClock, RefHost, generate_practice  # noqa: E402
 from pm_xero_plugin import plugin  # noqa: E402
@@ -71,7 +72,7 @@ def build_world(
         server=server,
         host=host,
         clock=clock,
-        time=VirtualTime(clock, sandbox_clock),
+        time=VirtualTime(host_clock=clock, sandbox_clock=sandbox_clock),
         spec=xero_spec,
         organisations=list(sandbox.seeded),
     )

@@ -129,6 +129,21 @@ def test_no_token_or_secret_in_logs_errors_status_or_files(
     for n, token in enumerate(sorted(tap.tokens)):
         secrets[f"token #{n} ({token[:7]}…)"] = [token.encode()]
 
+    texts = _everything_written(caplog, outputs, prepared.root)
+
+    leaks = [
+        f"{what} in {where}"
+        for where, text in texts.items()
+        for what, forms in secrets.items()
+        if any(form in text for form in forms)
+    ]
+    assert leaks == []
+
+
+def _everything_written(
+    caplog: pytest.LogCaptureFixture, outputs: list[str], root: Path
+) -> dict[str, bytes]:
+    """Every log record (message, args, traceback), CLI output and file of the run, by name."""
     texts: dict[str, bytes] = {}
     for i, record in enumerate(caplog.records):
         parts = [record.getMessage(), repr(record.args)]
@@ -140,18 +155,11 @@ def test_no_token_or_secret_in_logs_errors_status_or_files(
     for i, out in enumerate(outputs):
         texts[f"CLI output {i}"] = out.encode()
     assert any(r.name.startswith("httpx") for r in caplog.records), "httpx logged nothing"
-    for path in sorted((prepared.root / "plugins").rglob("*")):
+    for path in sorted((root / "plugins").rglob("*")):
         if path.is_file():
-            texts[f"file {path.relative_to(prepared.root)}"] = path.read_bytes()
-    for path in sorted(prepared.root.rglob("*")):
+            texts[f"file {path.relative_to(root)}"] = path.read_bytes()
+    for path in sorted(root.rglob("*")):
         if path.is_file() and path.name != "secret.key":
-            texts.setdefault(f"file {path.relative_to(prepared.root)}", path.read_bytes())
+            texts.setdefault(f"file {path.relative_to(root)}", path.read_bytes())
     assert any("tokens" in name for name in texts), sorted(texts)
-
-    leaks = [
-        f"{what} in {where}"
-        for where, text in texts.items()
-        for what, forms in secrets.items()
-        if any(form in text for form in forms)
-    ]
-    assert leaks == []
+    return texts

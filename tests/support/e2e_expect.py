@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from support.e2e_world import World, history, money
+from support.e2e_world import Sent, World, history, money
 
 
 @dataclass
@@ -36,6 +36,7 @@ class Expected:
 
 
 def expected(world: World, start: date) -> Expected:
+    """What the sandbox must hold after a back-sync from ``start``, read from the host."""
     host = world.host
     tenants = world.tenants
     out = Expected()
@@ -48,41 +49,67 @@ def expected(world: World, start: date) -> Expected:
         out.overpayments[tenant] = {}
         out.before_start[tenant] = set()
         out.voided[tenant] = set()
-    shared = {t for t in tenants.values() if list(tenants.values()).count(t) > 1}
-    names = {loc["id"]: loc["name"] for loc in world.locations}
     clients = {c["id"]: c for c in history(host, "clients")}
     for client in clients.values():
         out.contacts[tenants[client["location_id"]]].add(f"C{client['number']}")
+    invoices = _expect_invoices(world, start, out, clients)
+    _expect_credit_notes(world, start, out, clients)
+    _expect_payments(world, start, out, clients, invoices)
+    return out
+
+
+def _expect_invoices(
+    world: World, start: date, out: Expected, clients: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Mapping[str, Any]]:
+    tenants = world.tenants
+    shared = {t for t in tenants.values() if list(tenants.values()).count(t) > 1}
+    names = {loc["id"]: loc["name"] for loc in world.locations}
     invoices: dict[str, Mapping[str, Any]] = {}
-    for invoice in history(host, "invoices"):
+    for invoice in history(world.host, "invoices"):
         invoices[invoice["id"]] = invoice
         tenant = tenants[invoice["location_id"]]
         contact = f"C{clients[invoice['client_id']]['number']}"
         number = f"INV{invoice['number']}"
         if date.fromisoformat(invoice["date"]) < start:
             out.before_start[tenant].add(number)
+            continue
+        if tenant in shared:
+            out.tracking[number] = names[invoice["location_id"]]
+        if invoice["status"] == "voided":
+            out.may_contacts[tenant].add(contact)
+            out.voided[tenant].add(number)
         else:
-            if tenant in shared:
-                out.tracking[number] = names[invoice["location_id"]]
-            if invoice["status"] == "voided":
-                out.may_contacts[tenant].add(contact)
-                out.voided[tenant].add(number)
-            else:
-                out.contacts[tenant].add(contact)
-                out.invoices[tenant][number] = money(invoice["total"])
-    for note in history(host, "credit_notes"):
-        tenant = tenants[note["location_id"]]
+            out.contacts[tenant].add(contact)
+            out.invoices[tenant][number] = money(invoice["total"])
+    return invoices
+
+
+def _expect_credit_notes(
+    world: World, start: date, out: Expected, clients: Mapping[str, Mapping[str, Any]]
+) -> None:
+    for note in history(world.host, "credit_notes"):
+        tenant = world.tenants[note["location_id"]]
         number = f"CN{note['number']}"
         if date.fromisoformat(note["date"]) < start:
             out.before_start[tenant].add(number)
         else:
             out.contacts[tenant].add(f"C{clients[note['client_id']]['number']}")
             out.credit_notes[tenant][number] = money(note["total"])
-    for payment in history(host, "payments"):
-        tenant = tenants[payment["location_id"]]
+
+
+def _expect_payments(
+    world: World,
+    start: date,
+    out: Expected,
+    clients: Mapping[str, Mapping[str, Any]],
+    invoices: Mapping[str, Mapping[str, Any]],
+) -> None:
+    for payment in history(world.host, "payments"):
+        tenant = world.tenants[payment["location_id"]]
         if date.fromisoformat(payment["paid_date"]) < start:
             continue
         reference = f"PAY{payment['number']}"
+        contact = f"C{clients[payment['client_id']]['number']}"
         allocated = Decimal(0)
         for allocation in payment["allocations"]:
             allocated += Decimal(allocation["amount"])
@@ -91,13 +118,12 @@ def expected(world: World, start: date) -> Expected:
                 out.held_payments.add(reference)
                 continue
             key = (reference, f"INV{invoice['number']}", money(allocation["amount"]))
-            out.contacts[tenant].add(f"C{clients[payment['client_id']]['number']}")
+            out.contacts[tenant].add(contact)
             out.payments[tenant][key] += 1
         excess = Decimal(payment["amount"]) - allocated
         if excess > 0:
             out.overpayments[tenant][reference] = money(excess)
-            out.contacts[tenant].add(f"C{clients[payment['client_id']]['number']}")
-    return out
+            out.contacts[tenant].add(contact)
 
 
 def _count(items: list[dict[str, Any]], key: str) -> Counter[str]:
@@ -175,49 +201,60 @@ def _overpayment_payment(txn: dict[str, Any]) -> str | None:
 def check_order(world: World) -> None:
     """From the requests as sent: a contact's first create precedes the first create of any of
     its documents; an invoice's first create precedes the first payment against it."""
-    first_contact: dict[tuple[str, str], int] = {}
-    first_invoice: dict[tuple[str, str], int] = {}
-    first_note: set[tuple[str, str]] = set()
-    notes_by_tenant: dict[str, dict[str, str]] = {}
-    contact_ids: dict[tuple[str, str], str] = {}
-    invoice_ids: dict[tuple[str, str], str] = {}
-    state = world.sandbox.inspect()
-    for tenant, book in state.items():
-        for c in book["contacts"]:
-            contact_ids[(tenant, c["ContactID"])] = c["ContactNumber"]
-        for i in book["invoices"]:
-            invoice_ids[(tenant, i["InvoiceID"])] = i["InvoiceNumber"]
-        notes_by_tenant[tenant] = {
-            n["CreditNoteNumber"]: n["CreditNoteID"] for n in book["credit_notes"]
-        }
-    checked = 0
+    order = _SendOrder(world.sandbox.inspect())
     for sent in world.sent:
-        if sent.method != "PUT" or not isinstance(sent.body, dict):
-            continue
+        if sent.method == "PUT" and isinstance(sent.body, dict):
+            order.see(sent)
+    assert order.checked, "no documents were sent"
+
+
+class _SendOrder:
+    """The first create of each contact, invoice and credit note, checked as requests go by."""
+
+    def __init__(self, state: Mapping[str, Any]) -> None:
+        self.first_contact: dict[tuple[str, str], int] = {}
+        self.first_invoice: dict[tuple[str, str], int] = {}
+        self.first_note: set[tuple[str, str]] = set()
+        self.notes_by_tenant: dict[str, dict[str, str]] = {}
+        self.contact_ids: dict[tuple[str, str], str] = {}
+        self.invoice_ids: dict[tuple[str, str], str] = {}
+        self.checked = 0
+        for tenant, book in state.items():
+            for c in book["contacts"]:
+                self.contact_ids[(tenant, c["ContactID"])] = c["ContactNumber"]
+            for i in book["invoices"]:
+                self.invoice_ids[(tenant, i["InvoiceID"])] = i["InvoiceNumber"]
+            self.notes_by_tenant[tenant] = {
+                n["CreditNoteNumber"]: n["CreditNoteID"] for n in book["credit_notes"]
+            }
+
+    def see(self, sent: Sent) -> None:
         if sent.path == "/Contacts":
             for c in sent.body["Contacts"]:
-                first_contact.setdefault((sent.tenant, c["ContactNumber"]), sent.index)
+                self.first_contact.setdefault((sent.tenant, c["ContactNumber"]), sent.index)
         elif sent.path in ("/Invoices", "/CreditNotes"):
-            for doc in sent.body.get("Invoices") or sent.body.get("CreditNotes") or []:
-                number = contact_ids[(sent.tenant, doc["Contact"]["ContactID"])]
-                assert first_contact[(sent.tenant, number)] < sent.index
-                if "InvoiceNumber" in doc:
-                    first_invoice.setdefault((sent.tenant, doc["InvoiceNumber"]), sent.index)
-                elif doc.get("CreditNoteNumber") in notes_by_tenant[sent.tenant]:
-                    first_note.add(
-                        (sent.tenant, notes_by_tenant[sent.tenant][doc["CreditNoteNumber"]])
-                    )
-                checked += 1
+            self._documents(sent)
         elif sent.path.startswith("/CreditNotes/") and sent.path.endswith("/Allocations"):
             note_id = sent.path.split("/")[2]
-            assert (sent.tenant, note_id) in first_note, "allocated before the credit note"
+            assert (sent.tenant, note_id) in self.first_note, "allocated before the credit note"
             for a in sent.body["Allocations"]:
-                number = invoice_ids[(sent.tenant, a["Invoice"]["InvoiceID"])]
-                assert first_invoice[(sent.tenant, number)] < sent.index
-                checked += 1
+                self._after_invoice(sent, a["Invoice"]["InvoiceID"])
         elif sent.path == "/Payments":
             for p in sent.body["Payments"]:
-                number = invoice_ids[(sent.tenant, p["Invoice"]["InvoiceID"])]
-                assert first_invoice[(sent.tenant, number)] < sent.index
-                checked += 1
-    assert checked, "no documents were sent"
+                self._after_invoice(sent, p["Invoice"]["InvoiceID"])
+
+    def _documents(self, sent: Sent) -> None:
+        notes = self.notes_by_tenant[sent.tenant]
+        for doc in sent.body.get("Invoices") or sent.body.get("CreditNotes") or []:
+            number = self.contact_ids[(sent.tenant, doc["Contact"]["ContactID"])]
+            assert self.first_contact[(sent.tenant, number)] < sent.index
+            if "InvoiceNumber" in doc:
+                self.first_invoice.setdefault((sent.tenant, doc["InvoiceNumber"]), sent.index)
+            elif doc.get("CreditNoteNumber") in notes:
+                self.first_note.add((sent.tenant, notes[doc["CreditNoteNumber"]]))
+            self.checked += 1
+
+    def _after_invoice(self, sent: Sent, invoice_id: str) -> None:
+        number = self.invoice_ids[(sent.tenant, invoice_id)]
+        assert self.first_invoice[(sent.tenant, number)] < sent.index
+        self.checked += 1

@@ -12,10 +12,9 @@ together by :class:`VirtualTime`, so no test sleeps for a back-off or a ``Retry-
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -24,9 +23,10 @@ import httpx
 from hookspecs.refhost import ManualClock, RefHost
 from pm_xero_plugin.demo import practice
 from pm_xero_plugin.ledger.states import DEPENDENCY_GATES
-from pm_xero_plugin.sandbox import Sandbox, SandboxClock
+from pm_xero_plugin.sandbox import Sandbox
 from pm_xero_plugin.sandbox.server import RunningServer
 from pm_xero_plugin.sandbox.spec_check import SpecViolation, validate_httpx_request
+from support.virtual_time import VirtualTime
 
 NOW = datetime(2025, 3, 3, 0, 0, tzinfo=UTC)  # 11:00 in Sydney, a Monday
 START_DATE = date(2025, 1, 1)
@@ -35,34 +35,6 @@ HISTORY_TO = date(2025, 3, 2)
 PLAN = (0, 1, 0)
 """Location i connects to organisation PLAN[i]: the third location shares the first's."""
 OPEN_STATES = ("ready", "sending", "retrying")
-
-
-class VirtualTime:
-    """Monotonic time plus an offset that tests (and back-off sleeps) move forward.
-
-    ``sleep`` does not sleep: it advances the offset and the host and sandbox clocks with it,
-    so a client back-off of 8 s costs nothing and still expires what 8 s would expire.
-    """
-
-    def __init__(self, host_clock: ManualClock, sandbox_clock: SandboxClock) -> None:
-        self._lock = threading.Lock()
-        self._offset = 0.0
-        self.host_clock = host_clock
-        self.sandbox_clock = sandbox_clock
-
-    def monotonic(self) -> float:
-        with self._lock:
-            return time.monotonic() + self._offset
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self.advance(seconds)
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._offset += seconds
-            self.host_clock.advance(timedelta(seconds=seconds))
-            self.sandbox_clock.advance(seconds)
 
 
 @dataclass

@@ -158,51 +158,86 @@ def spoil(status: int, body: bytes, mutation: dict[str, Any]) -> tuple[int, dict
     """Apply ``mutation`` to a real answer; returns status, headers, body."""
     import random
 
-    rng = random.Random(mutation["seed"])
-    kind = mutation["kind"]
     headers = {"Content-Type": mutation["content_type"] or "application/json"}
     if mutation["retry_after"] is not None:
         headers["Retry-After"] = mutation["retry_after"]
+    replaced = _replaced_answer(status, body, headers, mutation)
+    if replaced is not None:
+        return replaced
     try:
         data = json.loads(body) if body else None
     except ValueError:
         data = None
-    if kind == "as_is":
-        return status, {"Content-Type": "application/json"}, body
-    if kind == "status":
-        return mutation["status"], headers, body
-    if kind == "not_json":
-        return 200, headers, b"<html><body>Xero is having a moment</body></html>"
-    if kind == "empty":
-        return mutation["status"], headers, b""
-    if kind == "null":
-        return 200, {"Content-Type": "application/json"}, b"null"
-    if kind == "wrong_shape":
-        return 200, {"Content-Type": "application/json"}, _dump(mutation["value"])
     docs = _documents(data)
-    if kind == "drop_ids":
-        for doc in docs:
-            for key in [k for k in doc if k.endswith("ID")]:
-                del doc[key]
-    elif kind == "bad_ids":
-        for doc in docs:
-            for key in [k for k in doc if k.endswith("ID")]:
-                doc[key] = mutation["value"]
-    elif kind == "error_without_message":
-        for doc in docs:
-            doc["StatusAttributeString"] = "ERROR"
-            doc.pop("ValidationErrors", None)
-    elif kind == "truncate":
-        del docs[len(docs) // 2 :]
-    elif kind == "extend" and docs:
-        docs.extend(copy.deepcopy(docs[: rng.randint(1, len(docs))]))
-    elif kind == "reverse":
-        docs.reverse()
-    elif kind == "mutate" and docs:
-        doc = rng.choice(docs)
-        key = rng.choice(sorted(doc))
-        doc[key] = mutation["value"]
+    spoil_documents = _DOCUMENT_SPOILERS.get(mutation["kind"])
+    if spoil_documents is not None:
+        spoil_documents(docs, mutation, random.Random(mutation["seed"]))
     return status, {"Content-Type": "application/json"}, _dump(data)
+
+
+def _replaced_answer(
+    status: int, body: bytes, headers: dict[str, str], mutation: dict[str, Any]
+) -> tuple[int, dict[str, str], bytes] | None:
+    """The mutations that replace the whole answer (``None``: the documents are spoilt)."""
+    json_type = {"Content-Type": "application/json"}
+    replaced: dict[str, tuple[int, dict[str, str], bytes]] = {
+        "as_is": (status, json_type, body),
+        "status": (mutation["status"], headers, body),
+        "not_json": (200, headers, b"<html><body>Xero is having a moment</body></html>"),
+        "empty": (mutation["status"], headers, b""),
+        "null": (200, json_type, b"null"),
+    }
+    if mutation["kind"] == "wrong_shape":
+        return 200, json_type, _dump(mutation["value"])
+    return replaced.get(mutation["kind"])
+
+
+def _drop_ids(docs: list[dict[str, Any]], mutation: dict[str, Any], rng: Any) -> None:
+    for doc in docs:
+        for key in [k for k in doc if k.endswith("ID")]:
+            del doc[key]
+
+
+def _bad_ids(docs: list[dict[str, Any]], mutation: dict[str, Any], rng: Any) -> None:
+    for doc in docs:
+        for key in [k for k in doc if k.endswith("ID")]:
+            doc[key] = mutation["value"]
+
+
+def _error_without_message(docs: list[dict[str, Any]], mutation: dict[str, Any], rng: Any) -> None:
+    for doc in docs:
+        doc["StatusAttributeString"] = "ERROR"
+        doc.pop("ValidationErrors", None)
+
+
+def _truncate(docs: list[dict[str, Any]], mutation: dict[str, Any], rng: Any) -> None:
+    del docs[len(docs) // 2 :]
+
+
+def _extend(docs: list[dict[str, Any]], mutation: dict[str, Any], rng: Any) -> None:
+    if docs:
+        docs.extend(copy.deepcopy(docs[: rng.randint(1, len(docs))]))
+
+
+def _reverse(docs: list[dict[str, Any]], mutation: dict[str, Any], rng: Any) -> None:
+    docs.reverse()
+
+
+def _mutate(docs: list[dict[str, Any]], mutation: dict[str, Any], rng: Any) -> None:
+    if docs:
+        doc = rng.choice(docs)
+        doc[rng.choice(sorted(doc))] = mutation["value"]
+
+
+_DOCUMENT_SPOILERS = {
+    "drop_ids": _drop_ids,
+    "bad_ids": _bad_ids,
+    "error_without_message": _error_without_message,
+    "truncate": _truncate,
+    "extend": _extend,
+    "reverse": _reverse,
+    "mutate": _mutate,
+}
 
 
 def _dump(value: Any) -> bytes:

@@ -9,12 +9,9 @@ fault is an immediate ``httpx.ReadTimeout``, a "lost" response is committed firs
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -28,32 +25,7 @@ from pm_xero_plugin.sync.runtime import AppConfig, XeroRuntime
 from pm_xero_plugin.sync.worker import Worker, WorkerStats
 from pm_xero_plugin.xero.ratelimit import RateLimiter
 from support.reliability_practice import CLIENT_ID, CLIENT_SECRET, PLUGIN, Prepared, open_rows
-
-
-class VirtualTime:
-    """Monotonic time that real time moves slowly and sleeps move at once; the host's and the
-    sandbox's clocks move with every jump."""
-
-    def __init__(self, host_clock: ManualClock, sandbox_clock: SandboxClock | None) -> None:
-        self._lock = threading.Lock()
-        self._offset = 0.0
-        self.host_clock = host_clock
-        self.sandbox_clock = sandbox_clock
-
-    def monotonic(self) -> float:
-        with self._lock:
-            return time.monotonic() + self._offset
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self.advance(seconds)
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._offset += seconds
-            self.host_clock.advance(timedelta(seconds=seconds))
-            if self.sandbox_clock is not None:
-                self.sandbox_clock.advance(seconds)
+from support.virtual_time import VirtualTime
 
 
 @dataclass
@@ -121,7 +93,7 @@ def running(
     :param transport: instead of ``sandbox.transport()`` (tests that spoil answers wrap it).
     """
     sandbox_clock = sandbox.clock if isinstance(sandbox.clock, SandboxClock) else None
-    vt = VirtualTime(host_clock, sandbox_clock)
+    vt = VirtualTime(host_clock=host_clock, sandbox_clock=sandbox_clock)
     config = AppConfig(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, url=url, worker="off")
     with open_data_dir(Path(prepared.root)) as opened:
         opened.host.clock = host_clock
