@@ -60,6 +60,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from pm_xero_plugin.core.items import Item, credit_note_items, payment_items
 from pm_xero_plugin.dashboard.status import contact_conflicts
 from pm_xero_plugin.inputs.settings import Prefixes, Settings, parse_settings
 from pm_xero_plugin.mapping.config import MappingError
@@ -142,6 +143,18 @@ class _Org:
         if name not in self.kinds:
             self.kinds[name] = _Kind(has_total=name != "contact")
         return self.kinds[name]
+
+
+def _rows_of(
+    fan_out: Callable[[dict[str, Any], str], list[Item]], record: Mapping[str, Any], org: _Org
+) -> list[Item]:
+    """The ledger rows the engine makes for ``record`` (:mod:`pm_xero_plugin.core.items`: the
+    one definition of what a credit note or payment becomes); none for a record too malformed
+    to fan out, which the add-on would reject rather than send."""
+    try:
+        return fan_out(dict(record), org.tenant_id or "")
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        return []
 
 
 def _money(value: Any) -> Decimal | None:
@@ -261,26 +274,24 @@ class _Preview:
             org.kind("contact").add(None, None)
             self.queue(org, "contact", client_id, client.get("number"))
 
-    # TODO(issue 11): the record -> rows fan-out below (a credit note with an invoice is also an
-    # allocation; a payment is one row per allocation plus an overpayment for the excess) is the
-    # engine's `_credit_note_items`/`_payment_items` again. Those are Engine methods building a
-    # private `_Item` from a validated payload; once core exposes them as one pure function
-    # (kind, payload -> rows, with the amount each row stands for), count from it here.
     def documents(self, org: _Org, location_id: str, history: HistoryKind, kind: str) -> None:
+        """Count invoices or credit notes in the window, and the allocation rows the engine
+        makes for a credit note against an invoice (held when that invoice is before it)."""
         for record in self.host.iter_history(history, location_id, self.start):
             if kind == "invoice" and record.get("status") == "voided":
                 continue  # voided before it ever reached Xero: excluded, never sent
             day = str(record.get("date") or "") or None
-            org.kind(kind).add(_money(record.get("total")), day)
-            self.queue(org, kind, str(record.get("id")), record.get("number"))
-            invoice_id = record.get("invoice_id") if kind == "credit_note" else None
-            if invoice_id:
-                amount = _money(record.get("total"))
-                if self.parent_before_start(str(invoice_id)):
+            amount = _money(record.get("total"))
+            if kind == "invoice":
+                org.kind(kind).add(amount, day)
+                self.queue(org, kind, str(record.get("id")), record.get("number"))
+                continue
+            for item in _rows_of(credit_note_items, record, org):
+                if item.kind == "allocation" and self.parent_before_start(str(item.dep_invoice)):
                     org.held.setdefault("allocation", _Kind()).add(amount, day)
-                else:
-                    org.kind("allocation").add(amount, day)
-                    self.queue(org, "allocation", str(record.get("id")), record.get("number"))
+                    continue
+                org.kind(item.kind).add(amount, day)
+                self.queue(org, item.kind, str(item.host_id), item.number)
 
     def parent_before_start(self, invoice_id: str) -> bool:
         """Whether a payment's (or credit note's) invoice is dated before the start date."""
@@ -289,24 +300,25 @@ class _Preview:
         return bool(dated) and dated < self.start.isoformat()
 
     def payments(self, org: _Org, location_id: str) -> None:
+        """Count the rows the engine makes for each payment in the window: one per invoice it
+        pays (held when that invoice is before the window) and an overpayment for the rest."""
         for payment in self.host.iter_history("payments", location_id, self.start):
             day = str(payment.get("paid_date") or "") or None
-            allocated = Decimal(0)
-            for allocation in payment.get("allocations") or []:
-                amount = _money(allocation.get("amount"))
-                allocated += amount or 0
-                invoice_id = str(allocation.get("invoice_id"))
-                if self.parent_before_start(invoice_id):
+            amounts = [_money(a.get("amount")) for a in payment.get("allocations") or []]
+            allocated = sum((amount or Decimal(0) for amount in amounts), Decimal(0))
+            per_allocation = iter(amounts)  # payment rows come in allocation order
+            for item in _rows_of(payment_items, payment, org):
+                if item.kind == "overpayment":
+                    received = _money(payment.get("amount")) or Decimal(0)
+                    org.kind("overpayment").add(received - allocated, day)
+                    self.queue(org, "overpayment", str(item.host_id), item.number)
+                    continue
+                amount = next(per_allocation, None)
+                if self.parent_before_start(str(item.dep_invoice)):
                     org.held.setdefault("payment", _Kind()).add(amount, day)
                     continue
                 org.kind("payment").add(amount, day)
-                self.queue(
-                    org, "payment", f"{payment.get('id')}:{invoice_id}", payment.get("number")
-                )
-            received = _money(payment.get("amount"))
-            if received is not None and received > allocated:
-                org.kind("overpayment").add(received - allocated, day)
-                self.queue(org, "overpayment", str(payment.get("id")), payment.get("number"))
+                self.queue(org, "payment", item.host_id, item.number)
 
     # -- the answer -------------------------------------------------------------------------------
 
