@@ -76,12 +76,12 @@ def _line(k: int) -> dict[str, Any]:
 def _without_live_priority() -> None:
     """The ordering before issue 9: every row history (claimed kind by kind, oldest first) and
     the minute budget spent in bursts (no pacing of history). For this process only."""
-    from pm_xero_plugin.core import engine as engine_module
+    from pm_xero_plugin.core import intake
     from pm_xero_plugin.ledger import sqlite
     from pm_xero_plugin.xero import ratelimit
 
     for module, name, value in (
-        (engine_module, "LIVE", 0),
+        (intake, "LIVE", 0),
         (sqlite, "LIVE", 0),
         (ratelimit, "PACE_BURST", 10**9),
     ):

@@ -3,7 +3,7 @@
 A customer is one contact row; an invoice one row; a credit note one row plus an allocation
 row when it is against an invoice; a payment one row per invoice it pays plus an overpayment
 row for what is left over. Pure functions of the record: the engine decides the gates and
-writes the rows (:mod:`pm_xero_plugin.core.engine`).
+writes the rows (:mod:`pm_xero_plugin.core.intake`).
 """
 
 from __future__ import annotations

@@ -131,7 +131,7 @@ def contact_conflicts(engine: Engine, location_id: str | None) -> list[dict[str,
         match = row.xero_match
         number, name = engine.our_contact(row)
         try:
-            proposed = engine._distinct_name(row)
+            proposed = engine.distinct_name(row)
         except Exception:  # settings being changed: the way out stays, without a suggestion
             proposed = None
         contact_id = (match or {}).get("ContactID")

@@ -70,9 +70,9 @@ def test_backfill_replays_the_window_through_the_rules_and_twice_adds_nothing(
 def test_an_interrupted_backfill_resumes_from_its_checkpoint(
     practice: Practice, history: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pm_xero_plugin.core import engine as engine_module
+    from pm_xero_plugin.core import history as history_module
 
-    monkeypatch.setattr(engine_module, "BATCH", 10)
+    monkeypatch.setattr(history_module, "BATCH", 10)
     real = practice.host.iter_history
     served: list[int] = []
 
@@ -92,13 +92,13 @@ def test_an_interrupted_backfill_resumes_from_its_checkpoint(
     written = practice.ledger._q("SELECT count(*) FROM rows WHERE kind = 'invoice'")[0][0]
     assert written == 20  # two committed batches of 10, the third was lost with the crash
     seen: list[str] = []
-    original = practice.engine._write_history
+    original = practice.engine.history.write_history
 
     def spy(kind: str, records: list[Any], until: date | None) -> None:
         seen.extend(r["id"] for r in records if kind == "invoice")
         original(kind, records, until)
 
-    monkeypatch.setattr(practice.engine, "_write_history", spy)
+    monkeypatch.setattr(practice.engine.history, "write_history", spy)
     practice.engine.backfill(location, None)
     total = sum(1 for _ in real("invoices", location, date(2025, 2, 1)))
     assert len(seen) == total - 20  # resumed after the checkpoint, not from the start
