@@ -113,10 +113,6 @@ def _start_runtime(engine: Engine, doorbell: Doorbell) -> None:
     # host's start-up path. The gates keep their last known state meanwhile.
     _long("refresh_connections", lambda e: runtime.refresh_connections())
     runtime.start()
-    # Re-checking each organisation's connection and chart of accounts calls Xero: not on the
-    # host's start-up path. The gates keep their last known state meanwhile.
-    _long("refresh_connections", lambda e: runtime.refresh_connections())
-    runtime.start()
 
 
 def _failed(hook: str, exc: BaseException) -> None:

@@ -154,5 +154,6 @@ def edit_refusal(kind: str) -> tuple[str, str] | None:
         return None
     return (
         f"Xero does not allow editing a {KINDS[kind].noun} once it is recorded",
-        "Delete it in Xero, then press retry to send the new version.",
+        "Delete it in Xero, then press retry to send the new version; or resolve this if "
+        "Xero is already right.",
     )

@@ -457,7 +457,10 @@ def test_a_payment_changed_after_it_reached_xero_fails_with_the_reason(
     assert row is not None
     assert row.state == "failed"
     assert row.message == "Xero does not allow editing a payment once it is recorded"
-    assert row.hint == "Delete it in Xero, then press retry to send the new version."
+    assert row.hint == (
+        "Delete it in Xero, then press retry to send the new version; or resolve this if "
+        "Xero is already right."
+    )
 
 
 def test_an_excluded_record_can_be_included_again_by_retry(practice: Practice) -> None:

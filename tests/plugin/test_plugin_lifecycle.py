@@ -58,3 +58,17 @@ def test_a_second_start_up_replaces_the_worker_instead_of_adding_one(host: RefHo
     assert second is not None
     assert second is not first
     assert len(_worker_threads()) == 1
+
+
+def test_a_start_up_checks_each_connection_once(
+    host: RefHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-checking connections and charts calls Xero for every organisation: once per start-up."""
+    from pm_xero_plugin.sync.runtime import XeroRuntime
+
+    calls: list[int] = []
+    monkeypatch.setattr(XeroRuntime, "refresh_connections", lambda self: calls.append(1))
+    host.start()
+    plugin.wait_for_jobs()
+
+    assert calls == [1]

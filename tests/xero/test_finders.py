@@ -61,7 +61,10 @@ def test_xero_cannot_edit_payments_or_allocations_and_says_so_once() -> None:
             refusal[0]
             == f"Xero does not allow editing a {kind.replace('_', ' ')} once it is recorded"
         )
-        assert refusal[1] == "Delete it in Xero, then press retry to send the new version."
+        assert refusal[1] == (
+            "Delete it in Xero, then press retry to send the new version; or resolve this if "
+            "Xero is already right."
+        )
     for kind in ("contact", "invoice", "credit_note"):
         assert edit_refusal(kind) is None
 
