@@ -319,8 +319,13 @@ class Ledger(Protocol):
         reply: Mapping[str, Any] | None = None,
         *,
         status_code: int | None = None,
+        outcome_known: bool = True,
     ) -> None:
-        """Xero refused it (or it cannot be sent): an admin has to act. Shown on the dashboard."""
+        """Xero refused it (or it cannot be sent): an admin has to act. Shown on the dashboard.
+
+        ``outcome_known=False``: nothing was sent this time (the row could not be mapped), so an
+        earlier attempt's doubt stays – an admin's retry then looks in Xero before sending.
+        """
         ...
 
     def mark_waiting(self, row_id: int, gate: str, detail: str | None) -> None:

@@ -931,8 +931,13 @@ class SqliteLedger:
         reply: Mapping[str, Any] | None = None,
         *,
         status_code: int | None = None,
+        outcome_known: bool = True,
     ) -> None:
-        """Xero refused it (or it cannot be sent): an admin has to act. Shown on the dashboard."""
+        """Xero refused it (or it cannot be sent): an admin has to act. Shown on the dashboard.
+
+        ``outcome_known=False``: nothing was sent this time (the row could not be mapped), so an
+        earlier attempt's doubt stays – an admin's retry then looks in Xero before sending.
+        """
         with self.transaction():
             found = self._conn.execute(
                 "SELECT kind, host_id, tenant_id FROM rows WHERE id = ?", (row_id,)
@@ -943,8 +948,8 @@ class SqliteLedger:
                 message=_cap(message),
                 field=field,
                 hint=hint,
-                uncertain=0,
                 reply=_cap(json.dumps(reply, default=str)) if reply is not None else None,
+                **({"uncertain": 0} if outcome_known else {}),
             )
             self._log(row_id, "failed", None, status_code, message)
             if found and self._dependants is not None:

@@ -223,10 +223,9 @@ class Deduper:
             for p in prepared
             if p.method == "PUT" and not p.row.uncertain
         }
-        found_in_xero = getattr(self.ledger, "found_in_xero", None)
-        if not parents or found_in_xero is None:  # a ledger without the record of what was found
+        if not parents:
             return set()
-        found = set(found_in_xero(parent_kind, set(parents.values()), tenant_id))
+        found = set(self.ledger.found_in_xero(parent_kind, set(parents.values()), tenant_id))
         return {row_id for row_id, host_id in parents.items() if host_id in found}
 
     def _adopt_uncertain(

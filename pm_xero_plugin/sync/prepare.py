@@ -81,12 +81,18 @@ class Preparer:
         for row in rows:
             try:
                 prepared.append(self.prepare_one(tenant_id, kind, row))
+            # Nothing of these is sent: a doubt from an earlier attempt stays with the row, so
+            # an admin's retry looks in Xero before sending (it may be there already).
             except _Refused as exc:
-                self.ledger.mark_failed(row.id, exc.message, hint=exc.hint)
+                self.ledger.mark_failed(row.id, exc.message, hint=exc.hint, outcome_known=False)
                 outcome.failed += 1
             except MappingError as exc:
                 self.ledger.mark_failed(
-                    row.id, str(exc), field=getattr(exc, "field", None), hint=_MAPPING_HINT
+                    row.id,
+                    str(exc),
+                    field=exc.field,
+                    hint=_MAPPING_HINT,
+                    outcome_known=False,
                 )
                 outcome.failed += 1
         return prepared
@@ -120,7 +126,7 @@ class Preparer:
 
     def _contact(self, tenant_id: str, row: RowToSend, m: OrgMapping, update: bool) -> Prepared:
         element = contact_payload(row.payload, m)
-        distinct = getattr(row, "xero_name", None)
+        distinct = row.xero_name
         if distinct:
             element["Name"] = distinct  # an admin's way out of a name Xero gives another
         if update:

@@ -87,6 +87,11 @@ class RowToSend(Protocol):
         """A request went out with an unknown outcome: look it up first."""
         ...
 
+    @property
+    def xero_name(self) -> str | None:
+        """The name an admin chose for a contact whose own name Xero gives another contact."""
+        ...
+
 
 @dataclass
 class BatchOutcome:

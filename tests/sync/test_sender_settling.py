@@ -74,6 +74,7 @@ class Row:
     uncertain: bool = False
     tenant_id: str = TENANT
     location_id: str = "syd"
+    xero_name: str | None = None
 
 
 @dataclass
@@ -82,6 +83,9 @@ class Ledger:
 
     def xero_id(self, kind: str, host_id: str, tenant_id: str) -> str:
         return f"{kind}-{host_id}-xero"
+
+    def found_in_xero(self, kind: str, host_ids: Any, tenant_id: str) -> set[str]:
+        return set()  # no parent of these rows was found in Xero by a contact sync
 
     def __getattr__(self, name: str) -> Any:
         if not name.startswith(("mark_", "release")):

@@ -81,3 +81,22 @@ def test_claim_next_takes_live_work_of_a_later_kind_before_history(ledger: Ledge
         "T1", ("invoice", "payment"), limit_for=lambda k: 10, worker_id="w", now=START
     )
     assert (kind, [r.host_id for r in rows]) == ("invoice", ["history"])
+
+
+def test_a_failure_before_sending_keeps_an_earlier_attempts_doubt(ledger: Ledger) -> None:
+    """A row whose last request may have reached Xero, then fails to map (a setting): nothing
+    went this time, so the doubt stays and a retry looks in Xero before sending."""
+    one(ledger)
+    [row] = ledger.claim("T1", "invoice", lease_seconds=60, worker_id="w1", now=START)
+    ledger.mark_sent([row.id], "attempt-1")
+    [again] = ledger.claim("T1", "invoice", worker_id="w2", now=START + timedelta(seconds=61))
+    ledger.mark_failed(again.id, "no account code for card", outcome_known=False)
+    failed = ledger.get(again.id)
+    assert failed is not None
+    assert failed.state == "failed"
+    assert failed.uncertain
+
+    ledger.mark_failed(again.id, "Xero refused it")
+    refused = ledger.get(again.id)
+    assert refused is not None
+    assert not refused.uncertain
