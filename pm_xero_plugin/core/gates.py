@@ -123,10 +123,14 @@ def recheck_dependencies(
 
 def _recheck(ledger: Ledger, page: Sequence[Facts], start: date | None) -> int:
     known = {key: dep_facts(parent) for key, parent in ledger.dep_facts(dep_keys(page)).items()}
+    unknown: set[int] = set()
     for f in page:  # an invoice the ledger never saw: its date as recorded at intake
         key = ("invoice", f.dep_invoice or "", f.tenant_id)
-        if f.dep_invoice and f.dep_invoice_date and key not in known:
-            known[key] = rules.DepFacts(False, f.dep_invoice_date)
+        if f.dep_invoice and key not in known:
+            if f.dep_invoice_date:
+                known[key] = rules.DepFacts(False, f.dep_invoice_date)
+            else:
+                unknown.add(f.id)
 
     def lookup(kind: str, host_id: str, tenant_id: str) -> rules.DepFacts | None:
         return known.get((kind, host_id, tenant_id))
@@ -134,6 +138,10 @@ def _recheck(ledger: Ledger, page: Sequence[Facts], start: date | None) -> int:
     ready: list[int] = []
     regate: dict[tuple[str, str | None], list[int]] = {}
     for f in page:
+        if f.id in unknown and f.gate == Gate.INVOICE_BEFORE_START:
+            # Recorded before the ledger kept the invoice's date (schema v2): without it the
+            # rule would see "invoice not here yet" and hide the admin's two ways out.
+            continue
         gate = rules.dependency_gate(f, lookup, start)
         if gate is None:
             ready.append(f.id)

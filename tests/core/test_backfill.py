@@ -184,3 +184,30 @@ def test_settling_asks_the_host_nothing_and_still_names_an_invoice_before_the_wi
     assert asked == []  # the worker's side reads dependency facts from the ledger only
     waiting = practice.ledger._q("SELECT DISTINCT gate FROM rows WHERE state = 'waiting'")
     assert "invoice_before_start" in {g for (g,) in waiting}
+
+
+def test_a_payment_recorded_before_the_invoice_date_was_kept_stays_held_for_the_admin(
+    practice: Practice, history: dict[str, str]
+) -> None:
+    """A ledger from schema v2 has no invoice date on a payment whose invoice predates the
+    start: a re-check on the worker's side must not turn "invoice before the start date" (with
+    its two ways out) into a silent wait for an invoice that will never come."""
+    from pm_xero_plugin.core.gates import recheck_dependencies
+
+    practice.host.start_contact_sync()
+    practice.host.backfill()
+    practice.drain(rounds=50)
+    held, _ = practice.ledger.find_rows(held_gates=["invoice_before_start"], limit=None)
+    assert held
+    for row in held:
+        practice.ledger.set_fields(row.id, dep_invoice_date=None)
+
+    recheck_dependencies(
+        practice.ledger,
+        lambda after: practice.ledger.waiting_behind(["invoice_before_start"], after_id=after),
+    )
+
+    for row in held:
+        again = practice.ledger.get(row.id)
+        assert again is not None
+        assert again.gate == "invoice_before_start", (row.host_id, again.gate)
