@@ -1,10 +1,9 @@
 """The Xero add-on's hook implementations: thin, and never raising into the host.
 
 The host loads this module through the ``pet_manager`` entry point, so it imports fast and does
-nothing at import time: the :class:`~pm_xero_plugin.core.engine.Engine` (ledger file, settings) is
-made
-in ``pm_startup``. Every hook hands its input to the engine, which validates it with marshmallow
-(a malformed record is stored as ``rejected`` with its reason) and records it durably.
+nothing at import time: the :class:`~pm_xero_plugin.core.engine.Engine` (ledger file, settings)
+is made in ``pm_startup``. Every hook hands its input to the engine, which validates it with
+marshmallow (a malformed record is stored as ``rejected`` with its reason) and records it durably.
 
 A plugin that raises stops pluggy from calling the plugins after it, and breaks the staff member's
 save. So every hook here catches everything, logs it on the ``pm_xero_plugin`` logger and keeps it

@@ -1,10 +1,10 @@
 """Assembly: the engine plus everything that talks to Xero, wired once per process.
 
-:class:`~pm_xero_plugin.core.engine.Engine` knows the ledger and the rules; this module adds the
-app's
-Xero configuration, the encrypted token store, the token provider, the per-tenant rate limiter,
-the Accounting client, the sender and the worker. ``plugin.py`` builds a :class:`XeroRuntime` at
-``pm_startup`` when the app is configured; ``pm-xero worker`` builds one without a host.
+:class:`~pm_xero_plugin.core.engine.Engine` knows the ledger and the rules; this module adds
+the app's Xero configuration, the encrypted token store, the token provider, the per-tenant rate
+limiter, the Accounting client, the sender and the worker. ``plugin.py`` builds a
+:class:`XeroRuntime` at ``pm_startup`` when the app is configured; ``pm-xero worker`` builds one
+without a host.
 
 Configuration (:class:`AppConfig`) comes from environment variables, so that a client secret
 never sits in the host's settings table in clear:
@@ -109,7 +109,7 @@ class AppConfig:
         )
 
 
-def _limits_dir(data_dir: Path, api_url: str) -> Path:
+def limits_dir(data_dir: Path, api_url: str) -> Path:
     """``<data dir>/rate-limits/<server>``: ``api.xero.com``, ``127.0.0.1_8765`` …"""
     netloc = httpx.URL(api_url).netloc.decode("ascii", "replace")
     return data_dir / "rate-limits" / (re.sub(r"[^A-Za-z0-9.-]+", "_", netloc)[:80] or "server")
@@ -167,7 +167,7 @@ class XeroRuntime:
         # and must not inherit what an earlier one said. A test clock keeps them private.
         self.limiter = limiter or RateLimiter(
             clock,
-            shared_dir=_limits_dir(Path(data_dir), self.oauth.api_url) if clock is None else None,
+            shared_dir=limits_dir(Path(data_dir), self.oauth.api_url) if clock is None else None,
         )
         self.client = XeroClient(
             self.oauth.api_url,

@@ -621,7 +621,7 @@ class XeroClient:
         also: str | None,
         params: Mapping[str, str] | None,
     ) -> list[dict[str, Any]]:
-        where = _where_any(field_name, values)
+        where = where_any(field_name, values)
         if also:
             where = f"({where}) AND {also}" if len(values) > 1 else f"{where} AND {also}"
         # Materialised, so a 400 on the first page surfaces before anything is yielded.
@@ -1146,7 +1146,7 @@ def _chunks(values: list[str], size: int) -> Iterator[list[str]]:
         yield values[start : start + size]
 
 
-def _where_any(field_name: str, values: list[str]) -> str:
+def where_any(field_name: str, values: list[str]) -> str:
     """``Field=="a" OR Field=="b"`` – values are our own numbers, so quotes are refused."""
     for value in values:
         if '"' in value or "\\" in value:

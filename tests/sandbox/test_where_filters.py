@@ -11,7 +11,7 @@ from support.sandbox_helpers import Api
 
 from pm_xero_plugin.sandbox import Sandbox
 from pm_xero_plugin.sandbox.query import QueryError, parse_where
-from pm_xero_plugin.xero.client import _where_any
+from pm_xero_plugin.xero.client import where_any
 
 
 def _contacts(api: Api, where: str, **params: str) -> list[str]:
@@ -48,7 +48,7 @@ def test_one_request_answers_an_or_of_forty_contact_numbers(api: Api, sandbox: S
     _make_contacts(api, 45)
     wanted = [f"C{n}" for n in range(3, 43)]
     before = sandbox.api_calls(api.tenant)
-    found = _contacts(api, _where_any("ContactNumber", wanted), includeArchived="true")
+    found = _contacts(api, where_any("ContactNumber", wanted), includeArchived="true")
     assert found == sorted(wanted)
     assert sandbox.api_calls(api.tenant) == before + 1
 
@@ -73,7 +73,7 @@ def test_or_of_references_anded_with_type_finds_receive_bank_transactions(api: A
     _receive(api, c["ContactID"], "PAY12")
     _receive(api, c["ContactID"], "PAY13")
     _receive(api, c["ContactID"], "PAY14")
-    where = f'({_where_any("Reference", ["PAY12", "PAY13"])}) AND Type=="RECEIVE"'
+    where = f'({where_any("Reference", ["PAY12", "PAY13"])}) AND Type=="RECEIVE"'
     found = api.get("/BankTransactions", where=where).json()["BankTransactions"]
     assert sorted(t["Reference"] for t in found) == ["PAY12", "PAY13"]
     none = api.get("/BankTransactions", where='Reference=="PAY12" AND Type=="SPEND"')

@@ -67,7 +67,7 @@ def credit_note(*lines: dict[str, Any], total: str = "11.00", **overrides: Any) 
 
 
 def settings_dict(*, shared: bool = False, currency: str | None = None) -> dict[str, Any]:
-    """The plugin settings of CONTRACT.md for one organisation and two locations."""
+    """The plugin settings (README "Settings") for one organisation and two locations."""
     return {
         "enabled": True,
         "prefixes": {"client": "C", "invoice": "INV", "credit_note": "CN", "payment": "PAY"},

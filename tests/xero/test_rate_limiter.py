@@ -330,12 +330,12 @@ def test_windows_are_kept_per_server_so_a_fresh_sandbox_inherits_nothing(
 ) -> None:
     # The demo's embedded sandbox comes up on a new port each run with fresh windows: what the
     # last one said about its minute must not hold the new one back (Xero's URL never changes).
-    from pm_xero_plugin.sync.runtime import _limits_dir
+    from pm_xero_plugin.sync.runtime import limits_dir
 
-    old = _limits_dir(tmp_path, "http://127.0.0.1:41001/api.xro/2.0")
-    new = _limits_dir(tmp_path, "http://127.0.0.1:41002/api.xro/2.0")
+    old = limits_dir(tmp_path, "http://127.0.0.1:41001/api.xro/2.0")
+    new = limits_dir(tmp_path, "http://127.0.0.1:41002/api.xro/2.0")
     assert old != new
-    assert _limits_dir(tmp_path, "https://api.xero.com/api.xro/2.0") == tmp_path / (
+    assert limits_dir(tmp_path, "https://api.xero.com/api.xro/2.0") == tmp_path / (
         "rate-limits/api.xero.com"
     )
     RateLimiter(clock, shared_dir=old).record_429(TENANT, 50.0, "minute")
