@@ -67,7 +67,7 @@ from pm_xero_plugin.mapping.config import MappingError
 from pm_xero_plugin.mapping.values import xero_number
 from pm_xero_plugin.xero.client import waiting_for_limits
 from pm_xero_plugin.xero.finders import find_by_key
-from pm_xero_plugin.xero.kinds import KeyLookups
+from pm_xero_plugin.xero.kinds import SEND_ORDER, KeyLookups
 
 if TYPE_CHECKING:
     from hookspecs.host import HistoryKind, Host
@@ -78,7 +78,7 @@ __all__ = ["CHUNK", "PREVIEW_KINDS", "preview"]
 CHUNK = 200
 """Numbers per ledger/Xero look-up batch (the client splits further where Xero needs it)."""
 
-PREVIEW_KINDS = ("contact", "invoice", "credit_note", "allocation", "payment", "overpayment")
+PREVIEW_KINDS = SEND_ORDER
 
 _HELD_REASON = (
     "paid to an invoice dated before the start date: Xero would have no invoice to pay. Choose "

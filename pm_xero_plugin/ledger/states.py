@@ -11,6 +11,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
+from pm_xero_plugin.xero.kinds import SEND_ORDER
+
 __all__ = [
     "ACTIVE_STATES",
     "ADMIN_GATES",
@@ -26,8 +28,9 @@ __all__ = [
     "allowed_from",
 ]
 
-KINDS: Final = ("contact", "invoice", "credit_note", "allocation", "payment", "overpayment")
-"""Ledger record kinds, in the order a tenant's work must reach Xero."""
+KINDS: Final = SEND_ORDER
+"""Ledger record kinds, in the order a tenant's work must reach Xero (defined once, in
+:mod:`pm_xero_plugin.xero.kinds`)."""
 
 
 class State(StrEnum):
