@@ -176,8 +176,8 @@ class XeroRuntime:
             http=self.http,
             request_hook=request_hook,
             clock=clock,
+            name_tenant=self._tenant_name,
         )
-        self.client.name_tenant = self._tenant_name
         self._lock = threading.Lock()
         engine.set_accounts_source(XeroAccountsSource(self.client, self.connection_for_any))
         engine.connection_probe = self._probe

@@ -66,6 +66,7 @@ from pm_xero_plugin.xero.errors import (
 from pm_xero_plugin.xero.ratelimit import Clock, Permit, RateLimiter, SystemClock
 from pm_xero_plugin.xero.responses import element_id, parse_elements, validation_messages
 from pm_xero_plugin.xero.retry import (
+    IDEMPOTENCY_WINDOW,
     RETRYABLE_STATUSES,
     backoff_delay,
     may_have_been_sent,
@@ -223,6 +224,8 @@ class XeroClient:
         bodies against Xero's OpenAPI spec with it).
     :param idempotency_window: seconds after the first send during which a write whose outcome is
         unknown is retried with the same key; later it becomes :class:`OutcomeUnknown`.
+    :param name_tenant: asked once for the name of an organisation the client has not learnt
+        yet (the runtime reads it from ``/connections``), so a wait names the organisation.
     """
 
     def __init__(
@@ -239,8 +242,9 @@ class XeroClient:
         rng: random.Random | None = None,
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
-        idempotency_window: float = 300.0,
+        idempotency_window: float = IDEMPOTENCY_WINDOW,
         request_hook: Callable[[httpx.Request], None] | None = None,
+        name_tenant: Callable[[str], str | None] | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -263,7 +267,7 @@ class XeroClient:
         #: Organisation names for wait messages (learnt from ``Organisation`` answers, or told by
         #: the runtime from ``/connections``); ``name_tenant`` is asked for one not known yet.
         self.tenant_names: dict[str, str] = {}
-        self.name_tenant: Callable[[str], str | None] | None = None
+        self.name_tenant = name_tenant
 
     def close(self) -> None:
         """Close the HTTP client, if this client made it."""
