@@ -22,7 +22,8 @@ from pm_xero_plugin.ledger.states import RULE_GATES, Gate, State
 __all__ = ["PAGE", "ContactWanted", "Regater"]
 
 PAGE = 500
-"""Rows re-gated per transaction."""
+"""Rows the engine re-gates (or an admin retries) per transaction; the re-check of dependants
+when a row settles pages by :data:`pm_xero_plugin.core.gates.PAGE`."""
 
 ContactWanted = tuple[str, str, str]
 """A customer (host id) the ledger needs a contact row for, in an organisation, at a location."""
