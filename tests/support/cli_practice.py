@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +18,9 @@ from pm_xero_plugin.cli.main import main
 from pm_xero_plugin.core.engine import Engine
 from pm_xero_plugin.core.gates import open_ledger
 from pm_xero_plugin.ledger import Row, SqliteLedger
+from support.ledger_helpers import LONDON, METHODS, START, SYDNEY, TAX_RATES
 
-START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 START_DATE = "2025-02-01"
-METHODS = ("cash", "card", "eftpos", "bank_transfer", "stripe", "voucher")
 
 ACCOUNTS: list[dict[str, Any]] = [
     {"Code": "200", "Name": "Sales", "Status": "ACTIVE", "Type": "REVENUE", "Class": "REVENUE"},
@@ -39,25 +37,6 @@ ACCOUNTS: list[dict[str, Any]] = [
     {"Code": "610", "Name": "Receivable", "Status": "ACTIVE", "Type": "CURRENT", "Class": "ASSET"},
     {"Code": "860", "Name": "Rounding", "Status": "ACTIVE", "Type": "CURRENT", "Class": "ASSET"},
 ]
-TAX_RATES = [
-    {"TaxType": "OUTPUT", "Status": "ACTIVE"},
-    {"TaxType": "EXEMPTOUTPUT", "Status": "ACTIVE"},
-]
-
-SYDNEY = {
-    "id": "syd",
-    "name": "Sydney",
-    "timezone": "Australia/Sydney",
-    "currency": "AUD",
-    "country": "AU",
-}
-LONDON = {
-    "id": "lon",
-    "name": "London",
-    "timezone": "Europe/London",
-    "currency": "GBP",
-    "country": "GB",
-}
 
 
 class FakeAccounts:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
+from hookspecs.records import PaymentMethod
 from hookspecs.refhost import ManualClock, RefHost
 from pm_xero_plugin import plugin
 from pm_xero_plugin.core.engine import Engine
@@ -17,7 +18,7 @@ from pm_xero_plugin.ledger import Ledger, NewRow, State
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 """20:00 in Sydney, 09:00 in London on a Saturday."""
 
-METHODS = ("cash", "card", "eftpos", "bank_transfer", "stripe", "voucher")
+METHODS: tuple[str, ...] = get_args(PaymentMethod)  # every method the host contract names
 
 ACCOUNTS: list[dict[str, Any]] = [
     {"Code": "200", "Name": "Sales", "Status": "ACTIVE", "Type": "REVENUE", "Class": "REVENUE"},
