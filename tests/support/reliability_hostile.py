@@ -61,7 +61,12 @@ json_values = st.recursive(
     max_leaves=12,
 )
 
-hostile_value = st.one_of(st.sampled_from(HOSTILE_SCALARS), json_values)
+# Fresh copies: the scalars include lists and dicts, and a later mutation step (or a hook) that
+# changed the shared object would change what every later example draws (Hypothesis then fails
+# the test as FlakyStrategyDefinition).
+hostile_scalar = st.sampled_from(HOSTILE_SCALARS).map(copy.deepcopy)
+
+hostile_value = st.one_of(hostile_scalar, json_values)
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -109,7 +114,7 @@ def hostile(base: Any) -> st.SearchStrategy[Any]:
         mutated(base),
         mutated(base, max_mutations=8),
         json_values,
-        st.sampled_from(HOSTILE_SCALARS),
+        hostile_scalar,
     )
 
 
