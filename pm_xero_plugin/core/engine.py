@@ -36,6 +36,7 @@ from pm_xero_plugin.core.configuration import Configuration, ConnectionProbe
 from pm_xero_plugin.core.context import EngineContext
 from pm_xero_plugin.core.doorbell import Doorbell
 from pm_xero_plugin.core.gates import open_ledger
+from pm_xero_plugin.core.health import Health
 from pm_xero_plugin.core.history import History
 from pm_xero_plugin.core.intake import Intake
 from pm_xero_plugin.core.regate import Regater
@@ -54,6 +55,7 @@ class Engine:
     :param ledger: defaults to SQLite at ``host.data_dir("xero") / "ledger.sqlite3"``.
     :param doorbell: rung after a write that made rows ready (the worker waits on the same
         one); a fresh one, rung for nobody, by default.
+    :param health: where conditions are reported (a fresh one by default).
     :param accounts_source: reads charts of accounts from Xero; ``None`` until connected (codes
         then stay "not verified": the ``account_codes`` gate holds the data, it is no error).
     """
@@ -65,8 +67,12 @@ class Engine:
         *,
         doorbell: Doorbell | None = None,
         accounts_source: AccountsSource | None = None,
+        health: Health | None = None,
     ) -> None:
         self.host = host
+        self.health = health or Health()
+        """What stops the add-on now, in words (shared with the plugin, which keeps it when the
+        engine cannot start): the dashboard's ``health`` section."""
         self.doorbell = doorbell or Doorbell()
         self.ledger: Ledger = ledger or open_ledger(
             host.data_dir("xero") / "ledger.sqlite3",

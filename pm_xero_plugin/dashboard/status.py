@@ -328,5 +328,6 @@ def build(engine: Engine, location_id: str | None) -> dict[str, Any]:
         "failures_total": sum(c["n"] for c in counts if _needs_attention(c)),
         "contact_conflicts": contact_conflicts(engine, location_id),
         "contact_conflicts_total": sum(tally.conflicts.values()),
+        "health": engine.health.as_list(),
         "plugin_errors": list(engine.hook_errors),
     }

@@ -134,9 +134,11 @@ def test_sync_status_shape(practice: Practice) -> None:
         "failures_total",
         "contact_conflicts",
         "contact_conflicts_total",
+        "health",
         "plugin_errors",
         "background_jobs",
     }
+    assert status["health"] == []  # nothing stops the add-on
     assert (status["contact_conflicts"], status["contact_conflicts_total"]) == ([], 0)
     assert status["start_date"] == "2025-02-01"
     assert status["enabled"] is True
