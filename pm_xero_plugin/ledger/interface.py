@@ -61,6 +61,20 @@ class Ledger(Protocol):
         """One write transaction (re-entrant: nested calls join the outer one)."""
         ...
 
+    def fenced(self, claims: Mapping[int, int]) -> AbstractContextManager[None]:
+        """Fence this thread's writes to claimed rows: within the block every write to a row of
+        ``claims`` (row id -> the ``claim_token`` it was claimed with) – ``mark_*``,
+        ``hold_contact``, ``transition``, ``set_fields``, ``add_log`` – changes nothing and
+        raises :class:`~pm_xero_plugin.ledger.types.ClaimLost` unless the row still carries
+        that token, and :meth:`release` gives back only the rows still held.
+
+        The worker holds a batch's claims this way while it sends and settles it, so a worker
+        whose claim another took (it was judged gone, then woke up) can neither settle nor
+        re-send the row; everything below the worker (the sender, its look-ups) is fenced
+        without carrying tokens. Other threads (hooks, an admin's action) are not fenced.
+        """
+        ...
+
     def get(self, row_id: int) -> Row | None:
         """One row by id, or ``None``."""
         ...
@@ -231,6 +245,9 @@ class Ledger(Protocol):
         now: datetime,
     ) -> list[Row]:
         """Atomically lease up to ``limit`` rows of one kind and tenant to ``worker_id``.
+
+        Every claim takes a fresh ``claim_token`` from a ledger-wide counter that only grows and
+        stores it on the rows it returns (see :meth:`fenced`).
 
         Order: rows whose lease expired first (they are the oldest work), then retries that are
         due, then ready rows, each live before history (``priority``), then by business date

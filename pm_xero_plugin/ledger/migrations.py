@@ -2,7 +2,7 @@
 
 Each migration is a list of statements applied in one transaction; a file is only ever moved
 forward. Version 1 is the initial schema; version 2 adds live priority and contact matching;
-version 3 the date of an invoice the ledger never saw.
+version 3 the date of an invoice the ledger never saw; version 4 claim tokens (fencing).
 Add a new entry (never edit a released one) to change it.
 """
 
@@ -154,7 +154,16 @@ _V3: Final = [
     "ALTER TABLE rows ADD COLUMN dep_invoice_date TEXT",
 ]
 
-MIGRATIONS: Final[list[list[str]]] = [_V1, _V2, _V3]
+_V4: Final = [
+    # Fencing: every claim takes a fresh token from a ledger-wide counter and stores it on the
+    # rows it claims; a worker's later writes to those rows carry it and change nothing once
+    # another claim has taken the row (Ledger.fenced).
+    "ALTER TABLE rows ADD COLUMN claim_token INTEGER",
+    "CREATE TABLE claim_tokens (last INTEGER NOT NULL)",
+    "INSERT INTO claim_tokens VALUES (0)",
+]
+
+MIGRATIONS: Final[list[list[str]]] = [_V1, _V2, _V3, _V4]
 """``MIGRATIONS[i]`` takes a file from version ``i`` to ``i + 1``."""
 
 

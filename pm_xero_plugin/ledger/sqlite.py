@@ -31,7 +31,15 @@ from pm_xero_plugin.ledger.states import (
     IllegalTransition,
     allowed_from,
 )
-from pm_xero_plugin.ledger.types import LIVE, Facts, NewRow, Parent, Row, TenantRecord
+from pm_xero_plugin.ledger.types import (
+    LIVE,
+    ClaimLost,
+    Facts,
+    NewRow,
+    Parent,
+    Row,
+    TenantRecord,
+)
 
 if TYPE_CHECKING:
     from pm_xero_plugin.ledger.interface import Dependants, Ledger
@@ -45,7 +53,7 @@ _ROW_COLUMNS = (
     "id, kind, host_id, tenant_id, location_id, state, gate, detail, doc_date, number, "
     "dep_contact, dep_invoice, dep_credit_note, include_before_start, payload, payload_hash, "
     "operation, pending_op, xero_id, attempts, next_at, lease_until, uncertain, message, field, "
-    "hint, updated_at, priority, xero_match, xero_name, dep_invoice_date"
+    "hint, updated_at, priority, xero_match, xero_name, dep_invoice_date, claim_token"
 )
 _FACT_COLUMNS = (
     "id, kind, host_id, tenant_id, location_id, state, gate, doc_date, dep_contact, dep_invoice, "
@@ -154,6 +162,7 @@ class SqliteLedger:
         self._dependants = dependants
         self._lock = threading.RLock()
         self._depth = 0
+        self._fence = threading.local()
         self._conn = sqlite3.connect(
             str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
         )
@@ -193,6 +202,49 @@ class SqliteLedger:
 
     def _now(self) -> float:
         return self._clock().timestamp()
+
+    # -- fencing ----------------------------------------------------------------------------------
+
+    @contextmanager
+    def fenced(self, claims: Mapping[int, int]) -> Iterator[None]:
+        """Within this block, on this thread, every write to a row of ``claims`` (row id ->
+        the claim token it was claimed with) must still hold that token; one that does not
+        raises :class:`ClaimLost` and changes nothing (its transaction rolls back).
+
+        Per thread: the worker's sending threads each hold their own batch, and the host's
+        threads (hooks, an admin's action) write unfenced meanwhile.
+        """
+        outer: dict[int, int] = getattr(self._fence, "claims", {})
+        self._fence.claims = {**outer, **claims}
+        try:
+            yield
+        finally:
+            self._fence.claims = outer
+
+    def _held(self, row_ids: Iterable[int]) -> dict[int, int]:
+        """Which of ``row_ids`` this thread writes under a fence, with the token it holds."""
+        claims: dict[int, int] = getattr(self._fence, "claims", {})
+        if not claims:
+            return {}
+        return {i: claims[i] for i in row_ids if i in claims}
+
+    def _lost(self, held: Mapping[int, int]) -> dict[int, int | None]:
+        """Of the fenced rows ``held``, those whose claim token is no longer the one held (read
+        inside the writing transaction, so the check and the write are one step)."""
+        if not held:
+            return {}
+        ids = list(held)
+        marks = ",".join("?" * len(ids))
+        current = dict(
+            self._conn.execute(f"SELECT id, claim_token FROM rows WHERE id IN ({marks})", ids)
+        )
+        return {i: current.get(i) for i in ids if current.get(i) != held[i]}
+
+    def _check_fence(self, row_ids: Iterable[int]) -> None:
+        """Raise :class:`ClaimLost` when this thread writes a row whose claim it lost."""
+        held = self._held(row_ids)
+        for row_id, current in self._lost(held).items():
+            raise ClaimLost(row_id, held[row_id], current)
 
     def _q(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -234,6 +286,7 @@ class SqliteLedger:
             xero_match=json.loads(r[28]) if r[28] else None,
             xero_name=r[29],
             dep_invoice_date=r[30],
+            claim_token=r[31],
         )
 
     @staticmethod
@@ -607,6 +660,7 @@ class SqliteLedger:
         params: list[Any] = [target, self._now(), *changes.values()]
         marks = ",".join("?" * len(sources))
         with self.transaction():
+            self._check_fence(row_ids)
             for start in range(0, len(row_ids), 500):
                 chunk = list(row_ids[start : start + 500])
                 ids = ",".join("?" * len(chunk))
@@ -633,6 +687,7 @@ class SqliteLedger:
             raise ValueError(f"not updatable here: {sorted(bad | ({'state'} & set(changes)))}")
         columns = ", ".join(f"{c} = ?" for c in changes)
         with self.transaction():
+            self._check_fence([row_id])
             self._conn.execute(
                 f"UPDATE rows SET {columns}, updated_at = ? WHERE id = ?",
                 [*changes.values(), self._now(), row_id],
@@ -701,11 +756,14 @@ class SqliteLedger:
                 ids.extend(r[0] for r in found)
             if not ids:
                 return []
+            (token,) = self._conn.execute(
+                "UPDATE claim_tokens SET last = last + 1 RETURNING last"
+            ).fetchone()
             marks = ",".join("?" * len(ids))
             self._conn.execute(
                 f"UPDATE rows SET state = 'sending', lease_until = ?, worker_id = ?, "
-                f"next_at = NULL, updated_at = ? WHERE id IN ({marks})",
-                [moment + lease_seconds, worker_id, self._now(), *ids],
+                f"claim_token = ?, next_at = NULL, updated_at = ? WHERE id IN ({marks})",
+                [moment + lease_seconds, worker_id, token, self._now(), *ids],
             )
             found = self._conn.execute(
                 f"SELECT {_ROW_COLUMNS} FROM rows WHERE id IN ({marks}) "
@@ -829,6 +887,7 @@ class SqliteLedger:
             return
         now = self._now()
         with self.transaction():
+            self._check_fence(row_ids)
             for row_id in row_ids:
                 cur = self._conn.execute(
                     "UPDATE rows SET uncertain = 1, attempt_key = ?, attempts = attempts + 1, "
@@ -1018,12 +1077,15 @@ class SqliteLedger:
         return out
 
     def release(self, row_ids: Sequence[int]) -> None:
-        """Give claimed rows back (ready again) without counting an attempt."""
+        """Give claimed rows back (ready again) without counting an attempt. Under
+        :meth:`fenced`, rows whose claim was lost are left as they are (not an error: a worker
+        giving back what it holds gives back only what it still holds)."""
         with self.transaction():
+            lost = self._lost(self._held(row_ids))
             self._conn.executemany(
                 "UPDATE rows SET state = 'ready', lease_until = NULL, worker_id = NULL, "
                 "updated_at = ? WHERE id = ? AND state = 'sending'",
-                [(self._now(), row_id) for row_id in row_ids],
+                [(self._now(), row_id) for row_id in row_ids if row_id not in lost],
             )
 
     def assign_tenant(self, location_id: str, tenant_id: str) -> int:
@@ -1330,6 +1392,7 @@ class SqliteLedger:
     def add_log(self, row_id: int, event: str, message: str | None) -> None:
         """Add a line to a row's history (an admin's action, an edit while in flight …)."""
         with self.transaction():
+            self._check_fence([row_id])
             self._log(row_id, event, None, None, message)
 
     def _log(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-__all__ = ["LIVE", "Facts", "NewRow", "Parent", "Row", "TenantRecord"]
+__all__ = ["LIVE", "ClaimLost", "Facts", "NewRow", "Parent", "Row", "TenantRecord"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,10 @@ class Row:
     """A contact an admin chose to create under a distinct name: that name."""
     dep_invoice_date: str | None = None
     """The date of an invoice the ledger has no row for (see :class:`Facts`)."""
+    claim_token: int | None = None
+    """The fencing token of the claim that last took the row (ledger-wide, only ever growing):
+    the worker holding it writes the row under ``Ledger.fenced``, and a write carrying an older
+    token – a worker whose claim another worker has taken since – changes nothing."""
 
 
 LIVE = 1
@@ -136,3 +140,18 @@ class Parent(NamedTuple):
     xero_id: str | None
     doc_date: str | None
     include_before_start: bool
+
+
+class ClaimLost(Exception):
+    """A worker wrote a row under a claim token that is no longer the row's: another worker has
+    taken the row since (the first was judged gone). Nothing was changed; the stale worker
+    leaves the row alone – it must neither settle nor re-send what another now owns."""
+
+    def __init__(self, row_id: int, held: int, current: int | None) -> None:
+        super().__init__(
+            f"claim lost on row {row_id}: this worker holds claim {held}, "
+            f"the row's claim is now {current}"
+        )
+        self.row_id = row_id
+        self.held = held
+        self.current = current

@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 
 from pm_xero_plugin.core.doorbell import Doorbell
 from pm_xero_plugin.ledger import Ledger, Row
+from pm_xero_plugin.ledger.types import ClaimLost
 from pm_xero_plugin.sync.sender import BatchOutcome, BatchSender
 from pm_xero_plugin.xero.client import never_waiting_for_limits
 from pm_xero_plugin.xero.kinds import KINDS, SEND_ORDER
@@ -263,15 +264,12 @@ class Worker:
         return kind, list(rows)
 
     def _send(self, tenant: str, kind: str, rows: list[Row]) -> None:
-        try:
-            outcome = self.sender.send(tenant, kind, rows)
-        except Exception as exc:
-            # A bug must not kill the worker or strand the rows – nor spin on them: released
-            # rows would be claimed and crash again at once, hundreds of times a second. They
-            # back off like a transient error instead (any "in doubt" mark is kept, so they are
-            # looked up before re-sending) and show the error on the dashboard.
-            log.exception("batch of %d %s rows for tenant %s crashed", len(rows), kind, tenant)
-            outcome = BatchOutcome(retrying=self._back_off(rows, exc))
+        # Every write for these rows – the sender's, its look-ups', the back-off below – is
+        # fenced by the claim's token: once another worker has taken a row (this one was judged
+        # gone, then woke up) nothing here can settle or re-send it.
+        claims = {r.id: r.claim_token for r in rows if r.claim_token is not None}
+        with self.ledger.fenced(claims):
+            outcome = self._send_fenced(tenant, kind, rows)
         with self._lock:
             self._inflight[tenant] -= 1
             if outcome.blocked_for:
@@ -279,6 +277,35 @@ class Worker:
                 self.stats.limit_waits += 1
             self.stats.add(tenant, outcome)
         self._doorbell.ring()
+
+    def _send_fenced(self, tenant: str, kind: str, rows: list[Row]) -> BatchOutcome:
+        try:
+            return self.sender.send(tenant, kind, rows)
+        except ClaimLost as lost:
+            # Another worker owns (some of) the batch now: leave those rows to it, give back
+            # the ones still held (a fenced release skips the others). Not an error of ours.
+            log.warning(
+                "claim lost: %s; %d %s rows of tenant %s left to the worker that took them",
+                lost,
+                len(rows),
+                kind,
+                tenant,
+            )
+            self._release_quietly(rows)
+            return BatchOutcome()
+        except Exception as exc:
+            # A bug must not kill the worker or strand the rows – nor spin on them: released
+            # rows would be claimed and crash again at once, hundreds of times a second. They
+            # back off like a transient error instead (any "in doubt" mark is kept, so they are
+            # looked up before re-sending) and show the error on the dashboard.
+            log.exception("batch of %d %s rows for tenant %s crashed", len(rows), kind, tenant)
+            return BatchOutcome(retrying=self._back_off(rows, exc))
+
+    def _release_quietly(self, rows: list[Row]) -> None:
+        try:
+            self.ledger.release([r.id for r in rows])
+        except Exception:
+            log.exception("could not release rows; another worker takes them once this is gone")
 
     def _back_off(self, rows: list[Row], exc: Exception) -> int:
         """Schedule crashed rows for a later attempt; returns how many were."""
@@ -290,12 +317,11 @@ class Worker:
             try:
                 self.ledger.mark_retrying(row.id, next_at, message)
                 done += 1
+            except ClaimLost as lost:
+                log.warning("claim lost: %s; left to the worker that took it", lost)
             except Exception:  # already settled by the sender before it crashed, or gone
                 log.debug("row %s not rescheduled after the crash", row.id, exc_info=True)
-        try:
-            self.ledger.release([r.id for r in rows])  # anything still leased goes back
-        except Exception:
-            log.exception("could not release rows after a crash; the lease will expire")
+        self._release_quietly(rows)  # anything still leased goes back
         return done
 
     def _drain(self) -> None:
