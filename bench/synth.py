@@ -75,6 +75,12 @@ class SynthHost:
         self.clients = clients + clients % 2
         self._settings: dict[str, Any] = settings_for()
         self._now = datetime(2030, 1, 1, tzinfo=UTC)
+        self.hidden: Callable[[int], bool] | None = None
+        """Records whose index it holds are not streamed (a ledger built without them lacks
+        them: the reconciliation benchmark's "1% missing")."""
+        self.touched: frozenset[int] = frozenset()
+        """Invoice indices changed "now" (their ``updated_at`` is :meth:`now`): what a change
+        cursor finds."""
 
     # -- records ------------------------------------------------------------------------------
 
@@ -123,7 +129,9 @@ class SynthHost:
             "lines": lines,
             "total": str(total),
             "reference": f"Pet {k}",
-            "updated_at": f"{day.isoformat()}T17:00:00+11:00",
+            "updated_at": self._now.isoformat()
+            if k in self.touched
+            else f"{day.isoformat()}T17:00:00+11:00",
         }
 
     def payment(self, k: int) -> dict[str, Any]:
@@ -165,9 +173,29 @@ class SynthHost:
         ]
 
     def iter_history(
-        self, kind: HistoryKind, location_id: str | None = None, since: date | None = None
+        self,
+        kind: HistoryKind,
+        location_id: str | None = None,
+        since: date | None = None,
+        *,
+        changed_since: datetime | None = None,
     ) -> Iterator[Mapping[str, Any]]:
-        """Every record of ``kind``, made on the fly from its index (never a list)."""
+        """Every record of ``kind``, made on the fly from its index (never a list).
+
+        ``changed_since``: a record's change moment is its ``updated_at``; only the touched
+        invoices are changed after the records were made, so a cursor skips the rest without
+        building them, as a host's index would."""
+        if changed_since is not None:
+            if kind == "invoices":
+                for k in sorted(self.touched):
+                    record = self.invoice(k)
+                    if (
+                        datetime.fromisoformat(record["updated_at"]) >= changed_since
+                        and location_id in (None, record["location_id"])
+                        and (since is None or record["date"] >= since.isoformat())
+                    ):
+                        yield record
+            return
         make: Callable[[int], dict[str, Any]]
         if kind == "clients":
             make, count = self.client, self.clients
@@ -180,7 +208,10 @@ class SynthHost:
         # Record i belongs to location i % 2 (clients are even in number): skip the others
         # without building them, as a host's indexed query would.
         first, step = (0, 1) if location_id is None else (LOCATIONS.index(location_id), 2)
+        hidden = self.hidden
         for i in range(first, count, step):
+            if hidden is not None and hidden(i):
+                continue
             record = make(i)
             dated = record.get("date") or record.get("paid_date")
             if since is not None and dated is not None and dated < since.isoformat():

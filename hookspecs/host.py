@@ -32,6 +32,8 @@ class Host(Protocol):
         kind: HistoryKind,
         location_id: str | None = None,
         since: date | None = None,
+        *,
+        changed_since: datetime | None = None,
     ) -> Iterator[Mapping[str, Any]]:
         """Stream the host's stored records of one kind, oldest first.
 
@@ -45,6 +47,15 @@ class Host(Protocol):
             are always streamed whole: a customer from before the window may pay inside it.
             With ``location_id``, ``clients`` are the location's own customers **plus** every
             customer with a document there: each site's organisation needs its visitors.
+        :param changed_since: a change cursor: only records the host stored (created or changed)
+            at or after this moment of its own clock (:meth:`now`), whatever their dates – for
+            ``clients`` too. ``None`` (the default): every record. A plugin reconciles with it:
+            hooks fire after the host's commit, so a crash between the host's commit and the
+            plugin's loses the hook, and the plugin asks "what changed since I last looked?"
+            instead of re-reading ten years. The host must answer it from an index (a column of
+            the moment each record was stored), not by reading every record; a record's
+            ``updated_at`` is normally that moment. Combined with ``since`` and ``location_id``
+            (both still apply).
         """
         ...
 

@@ -72,7 +72,7 @@ class RefHost:
     ) -> None:
         self.root = Path(data_dir)
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.store = PracticeStore(self.root / "host" / "practice.db")
+        self.store = PracticeStore(self.root / "host" / "practice.db", clock=self.clock.now)
         self.pm: pluggy.PluginManager = plugin_manager()
         self.hook_failures: list[HookFailure] = []
         """Every exception a plugin raised into the host: (hook, plugin, repr of the error)."""
@@ -528,9 +528,13 @@ class RefHost:
         kind: HistoryKind,
         location_id: str | None = None,
         since: date | None = None,
+        *,
+        changed_since: datetime | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Stream stored records oldest first (clients by number), in pages of
         :attr:`history_page_size`, so memory stays flat however long the history.
+        ``changed_since``: only those stored (created or changed) at or after that moment of
+        :attr:`clock`, read from an index.
 
         ``kind`` is checked now; the records are read lazily as the iterator is consumed. Records
         created while a plugin iterates appear if they sort after its position.
@@ -540,10 +544,18 @@ class RefHost:
         checked = self._kind(kind)
         if since is not None and (isinstance(since, datetime) or not isinstance(since, date)):
             raise TypeError(f"since must be a business date (datetime.date), not {since!r}")
-        return self._pages(checked, location_id, since)
+        if changed_since is not None and (
+            not isinstance(changed_since, datetime) or changed_since.tzinfo is None
+        ):
+            raise TypeError(f"changed_since must be a timezone-aware datetime: {changed_since!r}")
+        return self._pages(checked, location_id, since, changed_since)
 
     def _pages(
-        self, kind: Kind, location_id: str | None, since: date | None
+        self,
+        kind: Kind,
+        location_id: str | None,
+        since: date | None,
+        changed_since: datetime | None,
     ) -> Iterator[dict[str, Any]]:
         after: SortKey | None = None
         while True:
@@ -553,6 +565,7 @@ class RefHost:
                 since=since,
                 after=after,
                 limit=self.history_page_size,
+                changed_since=changed_since,
             )
             for _key, record in page:
                 yield record

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -42,19 +42,20 @@ CREATE TABLE IF NOT EXISTS locations (
 );
 CREATE TABLE IF NOT EXISTS clients (
     id TEXT PRIMARY KEY, number INTEGER NOT NULL, location_id TEXT, client_id TEXT,
-    doc_date TEXT NOT NULL, data TEXT NOT NULL
+    doc_date TEXT NOT NULL, data TEXT NOT NULL, changed_at REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS invoices (
     id TEXT PRIMARY KEY, number INTEGER NOT NULL, location_id TEXT, client_id TEXT,
-    doc_date TEXT NOT NULL, data TEXT NOT NULL
+    doc_date TEXT NOT NULL, data TEXT NOT NULL, changed_at REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS credit_notes (
     id TEXT PRIMARY KEY, number INTEGER NOT NULL, location_id TEXT, client_id TEXT,
-    doc_date TEXT NOT NULL, invoice_id TEXT, data TEXT NOT NULL
+    doc_date TEXT NOT NULL, invoice_id TEXT, data TEXT NOT NULL,
+    changed_at REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS payments (
     id TEXT PRIMARY KEY, number INTEGER NOT NULL, location_id TEXT, client_id TEXT,
-    doc_date TEXT NOT NULL, data TEXT NOT NULL
+    doc_date TEXT NOT NULL, data TEXT NOT NULL, changed_at REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS payment_allocations (
     payment_id TEXT NOT NULL, invoice_id TEXT NOT NULL, amount TEXT NOT NULL
@@ -78,6 +79,10 @@ CREATE INDEX IF NOT EXISTS payments_loc ON payments (location_id, doc_date, numb
 CREATE INDEX IF NOT EXISTS payments_client ON payments (location_id, client_id);
 CREATE INDEX IF NOT EXISTS allocations_invoice ON payment_allocations (invoice_id);
 """
+
+_CHANGED_INDEX = "CREATE INDEX IF NOT EXISTS {kind}_changed ON {kind} (changed_at)"
+"""The change cursor's index (``iter_history(changed_since=…)``): made after :func:`_migrate`, which
+adds the column to a store written before it existed."""
 
 
 def _dumps(record: Mapping[str, Any]) -> str:
@@ -112,19 +117,33 @@ def _insert_sql(kind: Kind, conflict: str) -> str:
     if kind == "credit_notes":
         cols += ", invoice_id"
     marks = ", ".join("?" for _ in cols.split(","))
-    return f"INSERT {conflict} INTO {kind} ({cols}, data) VALUES ({marks}, ?)"
+    return f"INSERT {conflict} INTO {kind} ({cols}, data, changed_at) VALUES ({marks}, ?, ?)"
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Give a store made before the change cursor its ``changed_at`` column (0: stored before
+    anyone asked; a plugin's first reconciliation reads everything anyway) and its index."""
+    for kind in KINDS:
+        columns = {row[1] for row in conn.execute(f"PRAGMA table_info({kind})")}
+        if "changed_at" not in columns:
+            conn.execute(f"ALTER TABLE {kind} ADD COLUMN changed_at REAL NOT NULL DEFAULT 0")
+        conn.execute(_CHANGED_INDEX.format(kind=kind))
 
 
 class PracticeStore:
     """SQLite persistence for :class:`~hookspecs.refhost.RefHost`. Every method is thread-safe."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Callable[[], datetime] | None = None) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        """The host's clock: each stored record's ``changed_at`` (the change cursor) is read
+        from it."""
         self._lock = threading.RLock()
         self._connection: sqlite3.Connection | None = None
         with self._conn() as conn:
             conn.executescript(_SCHEMA)
+            _migrate(conn)
 
     # -- connection ------------------------------------------------------------------------------
 
@@ -186,8 +205,11 @@ class PracticeStore:
         """Store many records in one transaction (the practice generator's fast path)."""
         rows = [(_columns(kind, r), r) for r in records]
         with self.transaction() as conn:
+            # Read inside the write transaction: a reader whose cursor is a moment before this
+            # commit finds these records (stored at or after it) on its next pass.
+            changed_at = self._clock().timestamp()
             sql = _insert_sql(kind, "OR REPLACE" if replace else "")
-            conn.executemany(sql, [cols for cols, _ in rows])
+            conn.executemany(sql, [(*cols, changed_at) for cols, _ in rows])
             if kind == "payments":
                 ids = [(cols[0],) for cols, _ in rows]
                 conn.executemany("DELETE FROM payment_allocations WHERE payment_id = ?", ids)
@@ -239,14 +261,19 @@ class PracticeStore:
         since: date | None,
         after: SortKey | None,
         limit: int,
+        changed_since: datetime | None = None,
     ) -> list[tuple[SortKey, dict[str, Any]]]:
         """One page of history in (date, number, id) order, strictly after the key ``after``.
 
         Keyset paging (not OFFSET, not one long-lived cursor): each page is a short indexed query,
         so a plugin that takes minutes over a backfill holds no read transaction open meanwhile.
+        ``changed_since``: only records stored at or after that moment (the ``changed_at`` index).
         """
         where: list[str] = []
         params: list[Any] = []
+        if changed_since is not None:
+            where.append("changed_at >= ?")
+            params.append(changed_since.timestamp())
         if location_id is not None:
             if kind == "clients":
                 # A location's customers: those created there and those who have dealt with it.
