@@ -158,10 +158,13 @@ def prepare(
     days: int,
     window_days: int,
     clock: Any = None,
+    backfill: bool = True,
 ) -> Prepared:
     """Build, connect and configure a practice; queue contact sync and backfill; stop the host.
 
     :param clock: the host clock (default: the real time – what ``pm-xero worker`` uses).
+    :param backfill: ``False`` stops before "Start syncing data" (the start date is saved), for
+        a test that presses it in a host process of its own.
     """
     now = clock.now() if clock is not None else datetime.now(UTC)
     today = now.date()
@@ -211,7 +214,8 @@ def prepare(
             host.start_contact_sync(None)
             settings["start_date"] = start_date.isoformat()
             assert host.save_plugin_settings(PLUGIN, settings) == []
-            host.backfill(None, None)
+            if backfill:
+                host.backfill(None, None)
             assert host.hook_failures == []
         finally:
             host.stop()

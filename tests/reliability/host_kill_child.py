@@ -1,0 +1,229 @@
+"""A reference host with the Xero add-on loaded, for the host kill -9 test: one "generation".
+
+    python host_kill_child.py DATA_DIR PLAN_JSON
+
+The host is the reference host on ``DATA_DIR`` (a plain restart: it reopens its store, registers
+the add-on through :mod:`pm_xero_plugin.plugin` and calls ``pm_startup``), with the add-on's
+worker thread running inside it (``PM_XERO_WORKER`` as the parent set it) and its long jobs in
+the background (``PM_XERO_JOBS=background``, as in production). The plan (JSON) says what the
+practice does in this generation and where the process dies:
+
+``offset``   seconds the host clock runs ahead of the real one. Each restart is given a later
+             clock (as if it came up minutes after the crash), so the leases the killed process
+             held on its rows (the worker's, judged by the host clock) have expired.
+``action``   what the admin does first: ``"backfill"`` (presses "Start syncing data"),
+             ``{"start_date": "YYYY-MM-DD"}`` (saves the settings with that start date: earlier
+             means a catch-up), ``"resave"`` (saves the settings with another rounding
+             tolerance), or nothing.
+``day``      a busy day at every location (:func:`hookspecs.refhost.live_day`): customers,
+             invoices, payments, edits and voids, each saved by the host and then its hook fired.
+``kill``     where the process SIGKILLs itself (``null``: it stops cleanly):
+             ``{"hook": N, "when": "before"|"after"}`` – inside the Nth record hook (after the
+             host's commit), before or after the add-on is handed it;
+             ``{"settings_hook": "before"|"after"}`` – inside ``on_settings_saved``;
+             ``{"history": N}`` – when the add-on has read N records from the host's history
+             (``iter_history``: back-sync, catch-up, or whatever replays the host's records);
+             ``{"ms": N}`` – N ms after start-up returned, wherever it is.
+``final``    the last run: after ``pm_startup``, ``plugin.wait_for_jobs()`` and the worker run
+             until idle (``PM_XERO_WORKER=off``: the run is the child's, not a thread's).
+
+It prints ``ready`` once ``pm_startup`` returned, ``kill <where>`` just before it dies and
+``done …`` when it stopped by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hookspecs import hookimpl
+from hookspecs.refhost import RefHost, live_day
+from hookspecs.refhost.generator import day_rng
+from hookspecs.refhost.store import KINDS
+from pm_xero_plugin import plugin
+
+PLUGIN = "xero"
+RECORD_HOOKS = (
+    "on_client_saved",
+    "on_invoice_created",
+    "on_invoice_updated",
+    "on_invoice_voided",
+    "on_credit_note_created",
+    "on_payment_recorded",
+)
+
+
+class ShiftedClock:
+    """The real clock, ``offset`` later."""
+
+    def __init__(self, offset: timedelta) -> None:
+        self._offset = offset
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+
+def die(where: str) -> None:
+    print(f"kill {where}", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def describe(record: Any) -> str:
+    if isinstance(record, dict):
+        return f"{record.get('location_id')}#{record.get('number')}"
+    return "?"
+
+
+class Killer:
+    """Counts the record hooks the host fires and dies inside the Nth (and in
+    ``on_settings_saved`` when told). Registered with ``tryfirst`` it runs before the add-on
+    sees the call, with ``trylast`` after the add-on has handled it."""
+
+    def __init__(self, kill: dict[str, Any]) -> None:
+        self.kill = kill
+        self.calls = 0
+
+    def record_hook(self, hook: str, record: Any) -> None:
+        if "hook" not in self.kill:
+            return
+        self.calls += 1
+        if self.calls == self.kill["hook"]:
+            die(f"in {hook} {describe(record)} (hook call {self.calls}, {self.kill['when']})")
+
+    def settings_hook(self, plugin_name: str) -> None:
+        if plugin_name == PLUGIN and "settings_hook" in self.kill:
+            die(f"in on_settings_saved ({self.kill['settings_hook']} the add-on)")
+
+
+def killer_plugin(killer: Killer, first: bool) -> object:
+    """An object implementing the record hooks and ``on_settings_saved``, ordered around the
+    add-on by ``tryfirst`` / ``trylast``."""
+    mark = hookimpl(tryfirst=True) if first else hookimpl(trylast=True)
+
+    class KillerPlugin:
+        @mark
+        def on_client_saved(self, client: Any) -> None:
+            killer.record_hook("on_client_saved", client)
+
+        @mark
+        def on_invoice_created(self, invoice: Any) -> None:
+            killer.record_hook("on_invoice_created", invoice)
+
+        @mark
+        def on_invoice_updated(self, invoice: Any) -> None:
+            killer.record_hook("on_invoice_updated", invoice)
+
+        @mark
+        def on_invoice_voided(self, invoice: Any) -> None:
+            killer.record_hook("on_invoice_voided", invoice)
+
+        @mark
+        def on_credit_note_created(self, credit_note: Any) -> None:
+            killer.record_hook("on_credit_note_created", credit_note)
+
+        @mark
+        def on_payment_recorded(self, payment: Any) -> None:
+            killer.record_hook("on_payment_recorded", payment)
+
+        @mark
+        def on_settings_saved(self, plugin: str, settings: Any) -> None:
+            killer.settings_hook(plugin)
+
+    return KillerPlugin()
+
+
+def count_history(host: RefHost, limit: int) -> None:
+    """Die when the add-on has read ``limit`` records through ``host.iter_history``."""
+    original = host.iter_history
+    lock = threading.Lock()
+    seen = [0]
+
+    def counted(kind: Any, *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        stream = original(kind, *args, **kwargs)  # whatever the host contract grows
+
+        def each() -> Iterator[dict[str, Any]]:
+            for record in stream:
+                with lock:
+                    seen[0] += 1
+                    if seen[0] == limit:
+                        die(f"reading history: record {limit} ({kind} {describe(record)})")
+                yield record
+
+        return each()
+
+    host.iter_history = counted  # type: ignore[method-assign]
+
+
+def admin_action(host: RefHost, action: Any) -> None:
+    if action == "backfill":
+        host.backfill(None, None)
+    elif action == "resave":
+        settings = host.settings(PLUGIN)
+        settings["rounding_tolerance"] = (
+            "0.03" if settings.get("rounding_tolerance") == "0.02" else "0.02"
+        )
+        errors = host.save_plugin_settings(PLUGIN, settings)
+        print(f"settings refused: {errors}" if errors else "settings saved", flush=True)
+    elif isinstance(action, dict):
+        settings = host.settings(PLUGIN)
+        settings["start_date"] = action["start_date"]
+        errors = host.save_plugin_settings(PLUGIN, settings)
+        print(f"settings refused: {errors}" if errors else "settings saved", flush=True)
+
+
+def busy_day(host: RefHost, day: str, seed: int) -> None:
+    when = date.fromisoformat(day)
+    rng = day_rng(seed, when, {kind: host.store.max_number(kind) for kind in KINDS})
+    live_day(host, when, rng, per_day=4)
+
+
+def finish(host: RefHost, final: bool) -> str:
+    """Let the background jobs run; in the final run also the worker until idle."""
+    jobs_done = plugin.wait_for_jobs(timeout=60)
+    if not final:
+        return f"jobs_done={jobs_done}"
+    runtime = plugin.get_runtime()
+    assert runtime is not None, host.hook_failures
+    stats = runtime.worker.run(until_idle=True, max_seconds=60.0)
+    jobs_done = plugin.wait_for_jobs(timeout=60) and jobs_done
+    return f"jobs_done={jobs_done} synced={stats.synced} failed={stats.failed}"
+
+
+def main() -> int:
+    root = Path(sys.argv[1])
+    plan: dict[str, Any] = json.loads(sys.argv[2])
+    kill: dict[str, Any] = plan.get("kill") or {}
+    host = RefHost(
+        root, clock=ShiftedClock(timedelta(seconds=plan["offset"])), load_entrypoints=False
+    )
+    host.register(plugin, name=PLUGIN)
+    killer = Killer(kill)
+    before = kill.get("when", kill.get("settings_hook")) == "before"
+    host.register(killer_plugin(killer, first=before), name="killer")
+    if "history" in kill:
+        count_history(host, int(kill["history"]))
+    host.start()
+    print("ready", flush=True)
+    timer = threading.Timer(kill.get("ms", 0) / 1000, die, (f"{kill.get('ms')} ms after start-up",))
+    timer.daemon = True
+    if "ms" in kill:
+        timer.start()
+    admin_action(host, plan.get("action"))
+    if plan.get("day"):
+        busy_day(host, plan["day"], int(plan["seed"]))
+    summary = finish(host, bool(plan.get("final")))
+    host.stop()
+    timer.cancel()
+    print(f"done {summary} hook_failures={len(host.hook_failures)}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
