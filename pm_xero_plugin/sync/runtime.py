@@ -200,6 +200,8 @@ class XeroRuntime:
             limiter=self.limiter,
             tick=self._tick,
             monotonic=time.monotonic if clock is None else clock.monotonic,
+            health=engine.health,
+            ledger_path=Path(data_dir) / "ledger.sqlite3",
         )
 
     # -- settings and connections ----------------------------------------------------------------

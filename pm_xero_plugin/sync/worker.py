@@ -13,6 +13,10 @@ It runs as a thread inside the host (started on ``pm_startup``, stopped on ``pm_
 * New records wake the worker at once: it waits on the engine's
   :class:`~pm_xero_plugin.core.doorbell.Doorbell`, rung when rows become ready, so they reach
   Xero within seconds.
+* A ledger error (a full disk, a ledger another process holds) never ends the worker: the loop
+  backs off (0.5 s doubling to 30 s, on its monotonic clock), says so on the add-on's health
+  (``the add-on cannot write its ledger: disk full at …``) and clears it once a loop succeeds.
+  Should the thread end all the same, the health says "the add-on's sender has stopped".
 * Each loop begins with one ``tick`` (the engine opens time-based gates there; a ``pm-xero
   worker`` process also follows the settings the host saved), then looks at the ledger once.
 
@@ -30,10 +34,12 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from pm_xero_plugin.core.doorbell import Doorbell
+from pm_xero_plugin.core.health import Health, ledger_error_condition
 from pm_xero_plugin.ledger import Ledger, Row
 from pm_xero_plugin.ledger.types import ClaimLost
 from pm_xero_plugin.sync.sender import BatchOutcome, BatchSender
@@ -52,6 +58,19 @@ the rows then looks them up in Xero before re-sending."""
 
 LIVE_PACE_SECONDS = 300.0
 """How long after a live record a tenant's history paces its minute budget (see _dispatch)."""
+
+ERROR_BACKOFF_FIRST = 0.5
+"""Seconds the loop waits after its first failed look at the ledger (then doubling)."""
+
+ERROR_BACKOFF_MAX = 30.0
+"""The longest wait between two tries of a ledger that keeps failing."""
+
+LEDGER_CONDITION = "sender_ledger"
+"""The health condition of a worker that cannot use its ledger (its own name: the worker clears
+it when *its* loop succeeds, which says nothing of a hook's write)."""
+
+STOPPED_CONDITION = "sender_stopped"
+"""The health condition of a worker thread that ended without being stopped."""
 
 log = logging.getLogger("pm_xero_plugin.sync.worker")
 
@@ -80,6 +99,42 @@ class WorkerStats:
         self.by_tenant[tenant_id] = self.by_tenant.get(tenant_id, 0) + outcome.synced
 
 
+class _LedgerTrouble:
+    """The loop's back-off while its ledger fails, and what the health says meanwhile."""
+
+    def __init__(self, health: Health, path: Path | str, monotonic: Callable[[], float]) -> None:
+        self._health = health
+        self._path = path
+        self._monotonic = monotonic
+        self._delay = 0.0
+        self.retry_at = 0.0
+
+    def failed(self, exc: Exception) -> None:
+        """A loop failed: report it, and wait longer before the next try."""
+        self._delay = min(ERROR_BACKOFF_MAX, self._delay * 2 or ERROR_BACKOFF_FIRST)
+        self.retry_at = self._monotonic() + self._delay
+        condition = ledger_error_condition(exc, self._path)
+        self._health.report_condition(replace(condition, name=LEDGER_CONDITION))
+        log.warning(
+            "xero: the worker's loop failed (%s: %s); trying again in %.1f s",
+            type(exc).__name__,
+            exc,
+            self._delay,
+            exc_info=self._delay == ERROR_BACKOFF_FIRST,  # the traceback once per episode
+        )
+
+    def succeeded(self) -> None:
+        """A loop went through: the condition is gone, the next failure starts afresh."""
+        if self._delay:
+            log.info("xero: the worker's ledger works again")
+            self._delay = 0.0
+            self._health.clear(LEDGER_CONDITION)
+
+    def wait_left(self) -> float:
+        """Seconds left before the next try (0: try now)."""
+        return max(0.0, self.retry_at - self._monotonic())
+
+
 class Worker:
     """Schedules :class:`~pm_xero_plugin.sync.sender.BatchSender` calls across tenants.
 
@@ -95,6 +150,9 @@ class Worker:
         rings first).
     :param limiter: Xero's per-organisation limits (``None``: none, as in some tests).
     :param tick: called once at the start of every loop, before the ledger is looked at.
+    :param health: where the worker says that it cannot use its ledger, or that it stopped
+        (the engine's, so the dashboard shows it; a private one by default).
+    :param ledger_path: the ledger's file, named in those conditions.
     """
 
     def __init__(
@@ -113,6 +171,8 @@ class Worker:
         worker_id: str | None = None,
         limiter: RateLimiter | None = None,
         tick: Callable[[], None] | None = None,
+        health: Health | None = None,
+        ledger_path: Path | str = "the ledger",
     ) -> None:
         self.ledger = ledger
         self.sender = sender
@@ -137,6 +197,11 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._futures: set[Future[None]] = set()
+        self.health = health or Health()
+        self._trouble = _LedgerTrouble(self.health, ledger_path, monotonic)
+        self._stranded: dict[int, int | None] = {}
+        """Rows this worker holds but could not give back (the ledger failed): given back as
+        soon as it works again – nobody else takes them from a live worker."""
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -145,8 +210,31 @@ class Worker:
         if self._thread is not None:
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self.run, name="pm-xero-worker", daemon=True)
+        self.health.clear(STOPPED_CONDITION)
+        self._thread = threading.Thread(
+            target=self._run_in_thread, name="pm-xero-worker", daemon=True
+        )
         self._thread.start()
+
+    def _run_in_thread(self) -> None:
+        """The thread's body: :meth:`run`, and if it ever ends unasked, say so on the health
+        instead of leaving the dashboard to believe that records are moving."""
+        try:
+            self.run()
+        except BaseException as exc:
+            log.exception("xero: the worker thread died")
+            self._report_stopped(f"{type(exc).__name__}: {exc}")
+            return
+        if not self._stop.is_set():  # pragma: no cover - run() returns only when stopped
+            self._report_stopped("its loop ended")
+
+    def _report_stopped(self, why: str) -> None:
+        self.health.report(
+            STOPPED_CONDITION,
+            f"the add-on's sender has stopped: {why}",
+            "restart the host (or the pm-xero worker process) to start it again; nothing is "
+            "lost: records wait in the ledger and are sent once it runs",
+        )
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop claiming, let in-flight batches finish, and return. Nothing is lost: a batch
@@ -172,7 +260,16 @@ class Worker:
                 while not self._stop.is_set():
                     if deadline is not None and self._monotonic() > deadline:
                         break
-                    dispatched, waiting_on_block = self._dispatch()
+                    wait = self._trouble.wait_left()
+                    if wait:
+                        self._stop.wait(min(wait, self._poll))
+                        continue
+                    try:
+                        dispatched, waiting_on_block = self._loop_once()
+                    except Exception as exc:
+                        self._trouble.failed(exc)  # never the end of the worker: back off
+                        continue
+                    self._trouble.succeeded()
                     if until_idle and not dispatched and not self._busy() and not waiting_on_block:
                         break
                     if not dispatched:
@@ -194,6 +291,19 @@ class Worker:
             pending = [t - now for t in self._blocked_until.values() if t > now]
             pending += [t - now for t in self._paced_until.values() if t > now]
         return max(0.01, min([self._poll, *pending]))
+
+    def _loop_once(self) -> tuple[bool, bool]:
+        """One look at the ledger: give back what the ledger refused to take back, then
+        :meth:`_dispatch`."""
+        with self._lock:
+            stranded = dict(self._stranded)
+        if stranded:
+            with self.ledger.fenced({i: t for i, t in stranded.items() if t is not None}):
+                self.ledger.release(list(stranded))
+            with self._lock:
+                for row_id in stranded:
+                    self._stranded.pop(row_id, None)
+        return self._dispatch()
 
     def _dispatch(self) -> tuple[bool, bool]:
         """Claim and submit one batch for each tenant that may go now.
@@ -268,15 +378,18 @@ class Worker:
         # fenced by the claim's token: once another worker has taken a row (this one was judged
         # gone, then woke up) nothing here can settle or re-send it.
         claims = {r.id: r.claim_token for r in rows if r.claim_token is not None}
-        with self.ledger.fenced(claims):
-            outcome = self._send_fenced(tenant, kind, rows)
-        with self._lock:
-            self._inflight[tenant] -= 1
-            if outcome.blocked_for:
-                self._blocked_until[tenant] = self._monotonic() + outcome.blocked_for
-                self.stats.limit_waits += 1
-            self.stats.add(tenant, outcome)
-        self._doorbell.ring()
+        outcome = BatchOutcome()
+        try:
+            with self.ledger.fenced(claims):
+                outcome = self._send_fenced(tenant, kind, rows)
+        finally:
+            with self._lock:
+                self._inflight[tenant] -= 1
+                if outcome.blocked_for:
+                    self._blocked_until[tenant] = self._monotonic() + outcome.blocked_for
+                    self.stats.limit_waits += 1
+                self.stats.add(tenant, outcome)
+            self._doorbell.ring()
 
     def _send_fenced(self, tenant: str, kind: str, rows: list[Row]) -> BatchOutcome:
         try:
@@ -302,10 +415,14 @@ class Worker:
             return BatchOutcome(retrying=self._back_off(rows, exc))
 
     def _release_quietly(self, rows: list[Row]) -> None:
+        """Give rows back; if the ledger refuses (a full disk), keep them for the loop to give
+        back once it works again (nobody takes rows from a live worker)."""
         try:
             self.ledger.release([r.id for r in rows])
         except Exception:
-            log.exception("could not release rows; another worker takes them once this is gone")
+            log.exception("could not give %d rows back; trying again shortly", len(rows))
+            with self._lock:
+                self._stranded.update({r.id: r.claim_token for r in rows})
 
     def _back_off(self, rows: list[Row], exc: Exception) -> int:
         """Schedule crashed rows for a later attempt; returns how many were."""
