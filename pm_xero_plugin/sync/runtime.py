@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from pm_xero_plugin.core.doorbell import Doorbell
+from pm_xero_plugin.private_files import private_folder
 from pm_xero_plugin.sync.sender import BatchSender
 from pm_xero_plugin.sync.worker import DEFAULT_LEASE_SECONDS, Worker
 from pm_xero_plugin.xero.auth import (
@@ -46,7 +47,13 @@ from pm_xero_plugin.xero.auth import (
 )
 from pm_xero_plugin.xero.client import XeroAccountsSource, XeroClient
 from pm_xero_plugin.xero.ratelimit import Clock, RateLimiter
-from pm_xero_plugin.xero.tokens import TokenStore
+from pm_xero_plugin.xero.tokens import (
+    UNREADABLE_WHY,
+    HostSecretTooShort,
+    StoredTokensUnreadable,
+    TokenStore,
+    check_host_secret,
+)
 
 if TYPE_CHECKING:
     from pm_xero_plugin.core.engine import Engine
@@ -59,6 +66,13 @@ REAL_XERO = "https://api.xero.com"
 
 SETTINGS_RECHECK_SECONDS = 5.0
 """How often a worker process without hooks looks for settings the host saved."""
+
+TOKENS_CONDITION = "tokens:"
+"""Health condition names for an organisation whose stored tokens cannot be used
+(``tokens:<tenant id>``)."""
+
+HOST_SECRET_CONDITION = "host_secret"
+"""The health condition of a host secret too short to encrypt the tokens with."""
 
 
 @dataclass(frozen=True)
@@ -151,23 +165,37 @@ class XeroRuntime:
         saved_settings: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         self.engine = engine
+        try:
+            secret = check_host_secret(secret)
+        except HostSecretTooShort as exc:
+            engine.health.report(
+                HOST_SECRET_CONDITION,
+                f"the Xero add-on cannot start: {exc}",
+                "give the add-on the host's full secret (32 bytes), then restart the host; "
+                "records are kept in the ledger meanwhile",
+            )
+            raise
+        engine.health.clear(HOST_SECRET_CONDITION)
         self._saved_settings = saved_settings
         self._settings_checked = 0.0
+        self._unreadable: dict[str, str] = {}
+        """Organisations paused because their stored tokens cannot be used -> the reason."""
         self.config = config
         self.oauth = config.oauth()
         self.http = httpx.Client(
             transport=transport,
             timeout=httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0),
         )
+        private_folder(data_dir)
         self.tokens = TokenStore(Path(data_dir) / "tokens.sqlite3", secret)
         self.provider = TokenProvider(self.oauth, self.tokens, http=self.http)
         # Every process on this data directory (pm-xero worker ×N, the host's own worker) shares
         # Xero's per-organisation limits: see ratelimit.py. They are the server's, so they are
         # kept per server: a sandbox started afresh (the demo's, on a new port) has fresh windows
         # and must not inherit what an earlier one said. A test clock keeps them private.
+        shared = limits_dir(Path(data_dir), self.oauth.api_url) if clock is None else None
         self.limiter = limiter or RateLimiter(
-            clock,
-            shared_dir=limits_dir(Path(data_dir), self.oauth.api_url) if clock is None else None,
+            clock, shared_dir=private_folder(shared) if shared is not None else None
         )
         self.client = XeroClient(
             self.oauth.api_url,
@@ -236,34 +264,90 @@ class XeroRuntime:
 
     def connection_for(self, tenant_id: str) -> str | None:
         """The token set (a location id) that reaches ``tenant_id``: a location mapped to that
-        organisation whose tokens are stored and not marked for reconnection."""
+        organisation whose tokens are stored and not marked for reconnection.
+
+        :raises StoredTokensUnreadable: no usable set reaches it and one that should cannot be
+            read (a changed host secret, an altered store): the organisation is reported on the
+            dashboard, and the sender pauses it as it does a revoked connection.
+        """
         settings = self.engine.settings
         if settings is None:
             return None
+        unreadable: StoredTokensUnreadable | None = None
+        found: str | None = None
         for location_id in settings.locations_for_tenant(tenant_id):
-            if self.tokens.load(location_id) is None:
-                continue
-            if self.tokens.reconnect_reason(location_id):
-                continue
-            if tenant_id in self.tokens.tenant_ids(location_id):
-                return str(location_id)
-        if settings.organisation_mode == "shared":
+            try:
+                if self._usable(location_id, tenant_id):
+                    found = str(location_id)
+                    break
+            except StoredTokensUnreadable as exc:
+                unreadable = unreadable or exc
+        if found is None and settings.organisation_mode == "shared":
             # One organisation for every location: the admin connected once, from any tab, and
             # the settings need name no location at all.
-            return self._any_connection(tenant_id)
-        return None
+            found = self._any_connection(tenant_id)
+        if found is not None:
+            self._readable_again(tenant_id)
+        elif unreadable is not None:
+            raise self._tokens_unreadable(tenant_id, unreadable)
+        return found
+
+    def _usable(self, location_id: str, tenant_id: str) -> bool:
+        """Whether ``location_id``'s stored tokens reach ``tenant_id`` and may be used."""
+        return self.connection_ok(location_id) and tenant_id in self.tokens.tenant_ids(location_id)
 
     def _any_connection(self, tenant_id: str) -> str | None:
         for candidate in self.tokens.connection_keys():
-            if tenant_id in self.tokens.tenant_ids(candidate) and self.connection_ok(candidate):
-                return candidate
+            try:
+                if self._usable(candidate, tenant_id):
+                    return candidate
+            except StoredTokensUnreadable:
+                continue  # another location's set: reported when its own organisation is used
         return None
 
     def connection_ok(self, location_id: str) -> bool:
-        """Whether ``location_id`` has stored tokens that are not marked for reconnection."""
+        """Whether ``location_id`` has stored tokens that are not marked for reconnection.
+
+        :raises StoredTokensUnreadable: it has tokens, but they cannot be read.
+        """
         return self.tokens.load(location_id) is not None and not self.tokens.reconnect_reason(
             location_id
         )
+
+    def _tokens_unreadable(
+        self, tenant_id: str, exc: StoredTokensUnreadable
+    ) -> StoredTokensUnreadable:
+        """Report an organisation whose stored tokens cannot be used, in words, under
+        ``tokens:<tenant>``; returns the error to raise, carrying the same sentence.
+
+        The pause itself is the revoked connection's: the sender releases the rows and
+        :meth:`_reconnect_required` marks the organisation not connected. Nothing is marked in
+        the token store: reading is the test, so a host secret put back mends it at the next
+        start, and connecting again (which seals new tokens) always does."""
+        org = (
+            self.client.tenant_names.get(tenant_id)
+            or f"organisation {tenant_id} (location {exc.connection_key})"
+        )
+        reason = (
+            f"the stored Xero connection for {org} cannot be read ({UNREADABLE_WHY}): reconnect it"
+        )
+        log.warning("xero: %s (%s)", reason, exc)
+        self._unreadable[tenant_id] = reason
+        self.engine.health.report(
+            TOKENS_CONDITION + tenant_id,
+            reason,
+            f"press Connect to Xero for the location mapped to {org} and choose {org} again; "
+            "its records wait meanwhile and are sent once it is connected",
+        )
+        error = StoredTokensUnreadable(exc.connection_key)
+        error.message = reason
+        error.args = (reason,)
+        return error
+
+    def _readable_again(self, tenant_id: str) -> None:
+        """A usable token set reaches ``tenant_id`` (reconnected): its condition is gone."""
+        if self._unreadable.pop(tenant_id, None) is not None:
+            self.engine.health.clear(TOKENS_CONDITION + tenant_id)
 
     def connection_for_any(self, tenant_id: str) -> str:
         """A token set reaching ``tenant_id`` even before the settings map a location to it
@@ -281,8 +365,11 @@ class XeroRuntime:
 
     def _probe(self, tenant_id: str) -> tuple[bool, str | None]:
         """Whether ``tenant_id`` is reachable now, and if not what the admin should do."""
-        if self.connection_for(tenant_id) is not None:
-            return True, None
+        try:
+            if self.connection_for(tenant_id) is not None:
+                return True, None
+        except StoredTokensUnreadable as exc:
+            return False, str(exc)
         settings = self.engine.settings
         locations = [] if settings is None else settings.locations_for_tenant(tenant_id)
         for location_id in locations:
@@ -295,10 +382,19 @@ class XeroRuntime:
         """Xero refused this organisation (403: access removed). Forget it in the token sets
         that listed it – durably, so a restart does not take it for connected again and send
         into the refusal – and pause it until the admin connects it again."""
+        unreadable = self._unreadable.get(tenant_id)
+        if unreadable is not None:
+            # Tokens that cannot be read: Xero refused nothing, so no grant is forgotten (a
+            # host secret put back mends it); the organisation pauses with the reason found.
+            self.engine.set_connection(None, tenant_id, False, unreadable)
+            return
         log.warning("xero: organisation %s needs reconnecting: %s", tenant_id, reason)
         with self._lock:
             for key in self.tokens.connection_keys():
-                tenants = self.tokens.tenant_ids(key)
+                try:
+                    tenants = self.tokens.tenant_ids(key)
+                except StoredTokensUnreadable:
+                    continue  # a garbled row lists nothing usable; reported when met
                 if tenant_id in tenants:
                     self.tokens.set_tenant_ids(key, [t for t in tenants if t != tenant_id])
         self.engine.set_connection(None, tenant_id, False, f"reconnect to Xero: {reason}")
@@ -321,7 +417,10 @@ class XeroRuntime:
     def _tenant_name(self, tenant_id: str) -> str | None:
         """The organisation's name from ``GET /connections`` (not an Accounting API call, so
         not under its limits), for messages such as "waiting 57 s for … on Sandbox Pets Ltd 1"."""
-        key = self.connection_for(tenant_id) or self._any_connection(tenant_id)
+        try:
+            key = self.connection_for(tenant_id) or self._any_connection(tenant_id)
+        except StoredTokensUnreadable:
+            return None
         if key is None:
             return None
         found = list_connections(self.oauth, self.provider.access_token(key), self.http)

@@ -38,7 +38,7 @@ from pm_xero_plugin.sync.settle import (
     reply_of,
 )
 from pm_xero_plugin.xero.client import ElementResult, XeroClient
-from pm_xero_plugin.xero.errors import XeroError
+from pm_xero_plugin.xero.errors import ReconnectRequired, XeroError
 from pm_xero_plugin.xero.hints import diagnose
 from pm_xero_plugin.xero.kinds import KINDS
 
@@ -100,7 +100,11 @@ class BatchSender:
         outcome = BatchOutcome()
         if not rows:
             return outcome
-        connection = self._connection_for(tenant_id)
+        try:
+            connection = self._connection_for(tenant_id)
+        except ReconnectRequired as exc:  # its stored tokens cannot be read: as if revoked
+            self._settle.request_error(tenant_id, rows, exc, outcome)
+            return outcome
         if connection is None:
             self.ledger.release([r.id for r in rows])
             outcome.released += len(rows)

@@ -10,7 +10,12 @@ tokens are committed *before* the new access token is handed out.
 
 Tokens are encrypted at rest with Fernet under a key derived (HKDF-SHA256) from the host's
 secret for this plugin. Nothing in this module logs a token or puts one in an exception, and
-:class:`TokenSet`'s ``repr`` hides them.
+:class:`TokenSet`'s ``repr`` hides them. The file is 0600 (see :mod:`pm_xero_plugin.private_files`).
+
+Each sealed set names its connection key and the organisations it was granted, checked on every
+read: a set copied into another location's row, or a row claiming an organisation its set was
+never granted, is refused like a set that cannot be decrypted – :class:`StoredTokensUnreadable`,
+a :class:`ReconnectRequired` – so nothing is ever sent to Xero with someone else's tokens.
 
 Connection keys name a token set: a location id in per-location mode, ``"shared"`` otherwise.
 """
@@ -33,11 +38,56 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from pm_xero_plugin.private_files import private_file
 from pm_xero_plugin.xero.errors import ReconnectRequired, XeroError
 
-__all__ = ["PendingFlow", "TokenSet", "TokenStore", "derive_fernet_key"]
+__all__ = [
+    "MIN_SECRET_BYTES",
+    "HostSecretTooShort",
+    "PendingFlow",
+    "StoredTokensUnreadable",
+    "TokenSet",
+    "TokenStore",
+    "check_host_secret",
+    "derive_fernet_key",
+]
 
 _HKDF_INFO = b"pm-xero tokens"
+
+MIN_SECRET_BYTES = 16
+"""The shortest host secret the add-on accepts: 128 bits, what the tokens' key stands on (the
+contract asks hosts for 32 bytes)."""
+
+UNREADABLE_WHY = "the host's secret changed or the token store was altered"
+"""Why a stored token set cannot be used, in the admin's words (decryption and binding alike)."""
+
+
+class StoredTokensUnreadable(ReconnectRequired):
+    """A stored token set cannot be used: it does not decrypt under this host's secret, or it
+    was sealed for another connection (a set copied between rows), or its row is garbled. Only
+    connecting again mends it – a revoked connection's remedy, hence the base class."""
+
+    def __init__(self, connection_key: str, what: str = "cannot be read") -> None:
+        super().__init__(f"the stored Xero connection {connection_key!r} {what} ({UNREADABLE_WHY})")
+        self.connection_key = connection_key
+
+
+class HostSecretTooShort(ValueError):
+    """The host gave a secret too short to key the token store (one line: what to fix)."""
+
+
+def check_host_secret(secret: bytes) -> bytes:
+    """``secret`` if it is long enough to key the token store, else :class:`HostSecretTooShort`
+    saying in one line what the host must give."""
+    if not isinstance(secret, bytes | bytearray) or len(secret) < MIN_SECRET_BYTES:
+        size = len(secret) if isinstance(secret, bytes | bytearray) else 0
+        raise HostSecretTooShort(
+            f"the host's secret for the Xero add-on is {size} bytes; at least "
+            f"{MIN_SECRET_BYTES} are needed to encrypt the Xero tokens (the host contract "
+            "gives 32): fix the host's secret"
+        )
+    return bytes(secret)
+
 
 #: How long a process waits for another one's refresh (longer than a refresh call's timeouts).
 _BUSY_TIMEOUT_SECONDS = 90.0
@@ -108,7 +158,8 @@ class TokenSet:
             token_type=str(payload.get("token_type", "Bearer")),
         )
 
-    def _to_json(self) -> bytes:
+    def _to_json(self, connection_key: str, tenant_ids: list[str]) -> bytes:
+        """The sealed form: the tokens, bound to their connection key and organisations."""
         return json.dumps(
             {
                 "access_token": self.access_token,
@@ -117,12 +168,13 @@ class TokenSet:
                 "scope": self.scope,
                 "id_token": self.id_token,
                 "token_type": self.token_type,
+                "connection_key": connection_key,
+                "tenant_ids": tenant_ids,
             }
         ).encode()
 
     @classmethod
-    def _from_json(cls, raw: bytes) -> TokenSet:
-        data = json.loads(raw)
+    def _from_json(cls, data: dict[str, Any]) -> TokenSet:
         return cls(
             access_token=data["access_token"],
             refresh_token=data.get("refresh_token"),
@@ -166,10 +218,11 @@ class TokenStore:
         self._clock = clock
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)  # 0600 before SQLite opens it: its -wal/-shm take its mode
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
+            self._bind_legacy_sets(conn)
 
     # -- token sets ---------------------------------------------------------------------------
 
@@ -177,9 +230,10 @@ class TokenStore:
         """The stored tokens for ``connection_key``, or ``None`` if never connected."""
         with self._connect() as conn:
             row = conn.execute(
-                "SELECT blob FROM token_sets WHERE connection_key = ?", (connection_key,)
+                "SELECT blob, tenant_ids FROM token_sets WHERE connection_key = ?",
+                (connection_key,),
             ).fetchone()
-        return None if row is None else self._decrypt_tokens(row[0])
+        return None if row is None else self._open(connection_key, row[0], row[1])
 
     def save(
         self,
@@ -209,15 +263,33 @@ class TokenStore:
             row = conn.execute(
                 "SELECT tenant_ids FROM token_sets WHERE connection_key = ?", (connection_key,)
             ).fetchone()
-        return [] if row is None else [str(t) for t in json.loads(row[0])]
+        return [] if row is None else _tenant_list(connection_key, row[0])
 
     def set_tenant_ids(self, connection_key: str, tenant_ids: list[str]) -> None:
-        """Remember the tenants ``/connections`` answered for this connection."""
+        """Remember the tenants ``/connections`` answered for this connection (sealed with the
+        tokens again, so that the row cannot claim an organisation the set was not granted).
+
+        A set that cannot be read keeps its seal: narrowing its list is recorded, widening it
+        is refused on the next read like any other alteration."""
         with self._connect() as conn:
-            conn.execute(
-                "UPDATE token_sets SET tenant_ids = ?, updated_at = ? WHERE connection_key = ?",
-                (json.dumps(tenant_ids), self._clock(), connection_key),
-            )
+            conn.execute("BEGIN IMMEDIATE")
+            row = conn.execute(
+                "SELECT blob, grant_type FROM token_sets WHERE connection_key = ?",
+                (connection_key,),
+            ).fetchone()
+            if row is None:
+                conn.execute("ROLLBACK")
+                return
+            try:
+                tokens, _sealed = self._unseal(connection_key, row[0])
+            except StoredTokensUnreadable:
+                conn.execute(
+                    "UPDATE token_sets SET tenant_ids = ?, updated_at = ? WHERE connection_key = ?",
+                    (json.dumps(tenant_ids), self._clock(), connection_key),
+                )
+            else:
+                self._write(conn, connection_key, tokens, str(row[1]), tenant_ids, keep_mark=True)
+            conn.execute("COMMIT")
 
     def mark_reconnect(self, connection_key: str, reason: str) -> None:
         """Remember that this connection needs an admin (so nobody hammers the token endpoint)."""
@@ -273,7 +345,7 @@ class TokenStore:
                     raise ReconnectRequired(f"no Xero connection for {connection_key!r}")
                 if row[3] is not None:
                     raise ReconnectRequired(str(row[3]))
-                current = self._decrypt_tokens(row[0])
+                current = self._open(connection_key, row[0], row[2])
                 if not needs_refresh(current):
                     conn.execute("ROLLBACK")
                     return current
@@ -289,7 +361,8 @@ class TokenStore:
                     raise
                 if fresh.refresh_token is None and current.refresh_token is not None:
                     fresh = replace(fresh, refresh_token=current.refresh_token)
-                self._write(conn, connection_key, fresh, str(row[1]), json.loads(row[2]))
+                tenants = _tenant_list(connection_key, row[2])
+                self._write(conn, connection_key, fresh, str(row[1]), tenants)
                 conn.execute("COMMIT")
                 return fresh
             except BaseException:
@@ -331,7 +404,10 @@ class TokenStore:
             conn.execute("COMMIT")
         if row is None or now - float(row[2]) > max_age:
             return None
-        verifier = self._fernet.decrypt(row[1]).decode()
+        try:
+            verifier = self._fernet.decrypt(row[1]).decode()
+        except (InvalidToken, TypeError, ValueError):
+            return None  # sealed under another host secret: as good as unknown, connect again
         return PendingFlow(connection_key=str(row[0]), code_verifier=verifier, created_at=row[2])
 
     # -- internals ----------------------------------------------------------------------------
@@ -358,29 +434,82 @@ class TokenStore:
         tokens: TokenSet,
         grant_type: str,
         tenant_ids: list[str] | None,
+        *,
+        keep_mark: bool = False,
     ) -> None:
-        blob = self._fernet.encrypt(tokens._to_json())
         if tenant_ids is None:
             row = conn.execute(
                 "SELECT tenant_ids FROM token_sets WHERE connection_key = ?", (connection_key,)
             ).fetchone()
-            tenant_ids = [] if row is None else json.loads(row[0])
+            tenant_ids = [] if row is None else _tenant_list(connection_key, row[0])
+        blob = self._fernet.encrypt(tokens._to_json(connection_key, tenant_ids))
+        mark = "reconnect_reason" if keep_mark else "NULL"
         conn.execute(
             "INSERT INTO token_sets (connection_key, grant_type, blob, tenant_ids,"
             " reconnect_reason, updated_at) VALUES (?, ?, ?, ?, NULL, ?)"
             " ON CONFLICT(connection_key) DO UPDATE SET grant_type = excluded.grant_type,"
             " blob = excluded.blob, tenant_ids = excluded.tenant_ids,"
-            " reconnect_reason = NULL, updated_at = excluded.updated_at",
+            f" reconnect_reason = {mark}, updated_at = excluded.updated_at",
             (connection_key, grant_type, blob, json.dumps(tenant_ids), self._clock()),
         )
 
-    def _decrypt_tokens(self, blob: bytes) -> TokenSet:
+    def _unseal(self, connection_key: str, blob: Any) -> tuple[TokenSet, list[str] | None]:
+        """The tokens in ``blob`` and the organisations they were sealed with (``None``: a set
+        sealed before sets were bound). Refused unless sealed for ``connection_key``."""
         try:
-            return TokenSet._from_json(self._fernet.decrypt(blob))
-        except InvalidToken as exc:
-            raise ReconnectRequired(
-                "stored Xero tokens cannot be decrypted (the host secret changed?)"
-            ) from exc
+            data = json.loads(self._fernet.decrypt(blob))
+            tokens = TokenSet._from_json(data)
+        except (InvalidToken, TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise StoredTokensUnreadable(connection_key) from exc
+        if "connection_key" not in data:
+            return tokens, None
+        if data["connection_key"] != connection_key:
+            raise StoredTokensUnreadable(connection_key, "holds another connection's tokens")
+        sealed = data.get("tenant_ids")
+        if not isinstance(sealed, list):
+            raise StoredTokensUnreadable(connection_key)
+        return tokens, [str(t) for t in sealed]
+
+    def _open(self, connection_key: str, blob: Any, tenant_column: Any) -> TokenSet:
+        """The tokens of a row, checked: sealed for this connection key, and the row names no
+        organisation they were not granted for."""
+        tokens, sealed = self._unseal(connection_key, blob)
+        listed = _tenant_list(connection_key, tenant_column)
+        if sealed is not None and not set(listed) <= set(sealed):
+            raise StoredTokensUnreadable(
+                connection_key, "lists an organisation its tokens were not granted for"
+            )
+        return tokens
+
+    def _bind_legacy_sets(self, conn: sqlite3.Connection) -> None:
+        """Seal sets stored before sets were bound to their row, bound to the row they are in
+        (what they were trusted with until now); sets that cannot be read are left for
+        :meth:`load` to refuse."""
+        rows = conn.execute(
+            "SELECT connection_key, grant_type, blob, tenant_ids FROM token_sets"
+        ).fetchall()
+        for key, grant_type, blob, tenants in rows:
+            try:
+                tokens, sealed = self._unseal(str(key), blob)
+                listed = _tenant_list(str(key), tenants)
+            except StoredTokensUnreadable:
+                continue
+            if sealed is None:
+                conn.execute("BEGIN IMMEDIATE")
+                self._write(conn, str(key), tokens, str(grant_type), listed, keep_mark=True)
+                conn.execute("COMMIT")
+
+
+def _tenant_list(connection_key: str, raw: Any) -> list[str]:
+    """A row's organisations: a JSON list of ids, or :class:`StoredTokensUnreadable` (never a
+    ``JSONDecodeError`` on a garbled row)."""
+    try:
+        found = json.loads(raw)
+    except (TypeError, ValueError):
+        found = None
+    if not isinstance(found, list) or not all(isinstance(t, str) and t for t in found):
+        raise StoredTokensUnreadable(connection_key, "has a damaged list of organisations")
+    return list(found)
 
 
 def _hash_state(state: str) -> str:
