@@ -15,6 +15,7 @@ for the dashboard (``plugin_errors``). Records that arrive while there is no eng
 from __future__ import annotations
 
 import logging
+import os
 from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
@@ -22,7 +23,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from hookspecs import hookimpl
-from pm_xero_plugin.core.jobs import Jobs, background_jobs_enabled
+from pm_xero_plugin.core.jobs import Intent, Jobs, background_jobs_enabled
 
 if TYPE_CHECKING:
     from hookspecs.host import Host
@@ -191,6 +192,7 @@ def pm_startup(host: Host) -> None:
     while _pending:
         hook, action = _pending.popleft()
         _record(hook, action)
+    _resume()
 
 
 @hookimpl
@@ -233,10 +235,14 @@ def on_settings_saved(plugin: str, settings: dict[str, Any]) -> None:
 
 def _apply_settings(engine: Engine, settings: dict[str, Any]) -> None:
     """Settings take effect at once; the replay they may call for (an earlier start date, a
-    switch back on) streams history, so it runs as a background job."""
-    engine.apply_settings(settings, catch_up=False)
+    switch back on) streams history, so it runs as a background job – written down in the
+    ledger before the settings are put in force, so a host killed in between still runs it."""
+    intent = None
     if engine.ledger.meta("backfill_started") is not None:
-        _long("catch_up", lambda e: e.catch_up())
+        intent = engine.record_job("catch_up")
+    engine.apply_settings(settings, catch_up=False)
+    if intent is not None:
+        _hand_off(engine, "on_settings_saved", intent)
 
 
 # -- records -------------------------------------------------------------------------------------
@@ -284,39 +290,128 @@ def on_payment_recorded(payment: Any) -> None:
 @hookimpl
 def start_contact_sync(location_id: str | None) -> None:
     """The admin starts the contact sync (of one location, or all): a background job."""
-    _long("start_contact_sync", lambda e: e.start_contact_sync(location_id))
+    _long("start_contact_sync", location_id=location_id)
 
 
 @hookimpl
 def backfill(location_id: str | None, since: date | None) -> None:
     """The admin starts the back-sync of history (from ``since`` or the start date): a
     background job."""
-    _long("backfill", lambda e: e.backfill(location_id, since))
+    _long("backfill", location_id=location_id, since=since)
 
 
 _jobs = Jobs()
 
+RECONCILE = "reconcile with the host"
+"""The label of the reconciliation job (``background_jobs`` on the dashboard)."""
 
-def _long(hook: str, action: Callable[[Engine], None]) -> None:
+RECONCILE_MINUTES = 15.0
+"""How often the host's records are reconciled while the host runs (start-up always does);
+``PM_XERO_RECONCILE_MINUTES`` overrides it, ``0`` turns the periodic pass off."""
+
+
+def _long(hook: str, action: Callable[[Engine], None] | None = None, /, **args: Any) -> None:
     """Hand a long action (streaming history) to the background job thread: the hook returns at
-    once. Inline with ``PM_XERO_JOBS=inline``, or before start-up (kept like any record)."""
+    once. Inline with ``PM_XERO_JOBS=inline``; before start-up kept like any record.
+
+    Without ``action`` the hook's own action (``backfill``, ``start_contact_sync``) is written
+    down in the ledger first (``Engine.record_job``, with ``args``), so a host killed before or
+    while it runs resumes it at the next ``pm_startup``. With ``action`` it runs from memory
+    only: for work every start-up does again anyway (re-reading the organisations).
+    """
+    if action is None:
+        _record(hook, lambda e: _hand_off(e, hook, e.record_job(hook, **args)))
+        return
     engine = _engine
     if engine is None or not background_jobs_enabled():
         _record(hook, action)
         return
+    run = action
 
     def job() -> None:
         try:
-            action(engine)
+            run(engine)
         except Exception as exc:
             _failed(hook, exc)
 
     _jobs.submit(hook, job)
 
 
+def _hand_off(engine: Engine, hook: str, intent: Intent, *, resumed: bool = False) -> None:
+    """Run a written-down action on the job thread (inline with ``PM_XERO_JOBS=inline``)."""
+    if not background_jobs_enabled():
+        _run_job(hook, intent, engine)
+        return
+    if not resumed:
+        _handed.append((engine, intent.id))
+    label = f"{intent.label} (resumed)" if resumed else intent.label
+    _jobs.submit(label, lambda: _run_job(hook, intent))
+
+
+_handed: list[tuple[Engine, int]] = []
+"""Intents handed to the job thread for an engine (a start-up's resume skips those the hooks
+kept before it handed on already: they would only show twice)."""
+
+
+def _run_job(hook: str, intent: Intent, engine: Engine | None = None) -> None:
+    """Run one intent on the engine in place when it runs (a restart's engine resumes what an
+    earlier one was handed; one already crossed off is skipped)."""
+    engine = engine or _engine
+    if engine is None:
+        return  # shut down: it stays written down for the next start-up
+    try:
+        engine.run_job(intent)
+    except Exception as exc:
+        _failed(hook, exc)
+
+
+def _reconcile() -> None:
+    engine = _engine
+    if engine is None:
+        return
+    try:
+        engine.reconcile()
+    except Exception as exc:
+        _failed("reconcile", exc)
+
+
+def _reconcile_minutes() -> float:
+    raw = os.environ.get("PM_XERO_RECONCILE_MINUTES", "").strip()
+    try:
+        return float(raw) if raw else RECONCILE_MINUTES
+    except ValueError:
+        log.warning("xero: PM_XERO_RECONCILE_MINUTES=%r is not a number: every %s min", raw, 15)
+        return RECONCILE_MINUTES
+
+
+def _resume() -> None:
+    """The end of ``pm_startup``: the long actions written down and not finished are handed to
+    the job thread again, then the host's records are reconciled with the ledger (what a host
+    killed between its commit and ours never told us), and again periodically."""
+    engine = _engine
+    if engine is None:
+        return
+    try:
+        _handed[:] = [(e, i) for e, i in _handed if e is engine]
+        already = {i for _, i in _handed}
+        for intent in engine.pending_jobs():
+            if intent.id not in already:
+                _hand_off(engine, "pm_startup", intent, resumed=True)
+        if not background_jobs_enabled():
+            _reconcile()
+            return
+        _jobs.submit(RECONCILE, _reconcile)
+        minutes = _reconcile_minutes()
+        if minutes > 0:
+            engine.on_shutdown.append(_jobs.every(RECONCILE, minutes * 60, _reconcile))
+    except Exception as exc:
+        _failed("pm_startup", exc)
+
+
 def wait_for_jobs(timeout: float | None = None) -> bool:
-    """Block until the background jobs (contact sync, backfill, catch-up) have run: for the
-    demo, operators' scripts and tests. ``False`` if ``timeout`` passed first."""
+    """Block until the background jobs (contact sync, backfill, catch-up, those resumed at
+    start-up and the reconciliation with the host's records) have run: for the demo,
+    operators' scripts and tests. ``False`` if ``timeout`` passed first."""
     return _jobs.wait(timeout)
 
 

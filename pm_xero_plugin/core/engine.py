@@ -39,6 +39,8 @@ from pm_xero_plugin.core.gates import open_ledger
 from pm_xero_plugin.core.health import Health
 from pm_xero_plugin.core.history import History
 from pm_xero_plugin.core.intake import Intake
+from pm_xero_plugin.core.jobs import Intent, JobBook
+from pm_xero_plugin.core.reconcile import Reconciler, ReconcileReport
 from pm_xero_plugin.core.regate import Regater
 from pm_xero_plugin.inputs.settings import Settings
 from pm_xero_plugin.ledger import Ledger, Row
@@ -88,6 +90,9 @@ class Engine:
         self.history = History(self.context, self.intake)
         self.admin = Admin(self.context, self.intake)
         self.configuration = Configuration(self.context, self.chart, self.intake, self.history)
+        self.jobs = JobBook(self.ledger)
+        """The long actions asked for and not finished, written down in the ledger."""
+        self.reconciler = Reconciler(self.context, self.intake, self.history, self.health)
         self.connection_probe: ConnectionProbe | None = None
         """Set by the Xero runtime: whether an organisation is reachable now (and why not), asked
         whenever settings map locations to organisations."""
@@ -229,6 +234,28 @@ class Engine:
 
         Whatever was created or edited while the add-on was switched off is found here."""
         self.history.catch_up()
+
+    # -- durable background jobs (core.jobs) and reconciliation (core.reconcile) ---------------
+
+    def record_job(self, name: str, **args: Any) -> Intent:
+        """Write down a long action (``backfill``, ``start_contact_sync``, ``catch_up``) before
+        it runs: durable when this returns, so a host killed before it ran resumes it."""
+        return self.jobs.record(name, **args)
+
+    def pending_jobs(self) -> list[Intent]:
+        """The long actions written down and not finished, oldest first (resumed at start-up)."""
+        return self.jobs.pending()
+
+    def run_job(self, intent: Intent) -> bool:
+        """Run a written-down long action and cross it off when it completed (``False``: it
+        was done already). A failure keeps it, for the next start-up, and says so on health."""
+        return self.jobs.run(intent, self, self.health)
+
+    def reconcile(self, *, full: bool = False) -> ReconcileReport:
+        """Record what the host holds and the ledger lacks or holds in an older version
+        (customers included): incremental from the ledger's cursor, else a full scan
+        (``full`` forces one). Writes nothing when nothing changed. Long: a background job."""
+        return self.reconciler.run(full=full)
 
     # -- admin actions (core.admin) -------------------------------------------------------------
 

@@ -152,14 +152,18 @@ class History:
                 dated = payload.get("paid_date") or payload.get("date")
                 if dated is not None and dated >= until.isoformat():
                     continue  # already in the window before it widened
-            tenant = self.ctx.tenant_for(payload["location_id"])
-            if kind == "client":
-                text = payload_json(payload)
-                items.append(contact_item(payload, text, tenant, payload["location_id"]))
-            elif kind == "invoice":
-                items.append(document_item("invoice", payload, tenant))
-            elif kind == "credit_note":
-                items += credit_note_items(payload, tenant)
-            else:
-                items += payment_items(payload, tenant)
+            items += self.items_for(kind, payload)
         self.intake.write(items, event="updated", ensure_contacts=True)
+
+    def items_for(self, kind: str, payload: dict[str, Any]) -> list[Item]:
+        """The rows a validated history record of ``kind`` becomes (in its location's
+        organisation): what :meth:`write_history` writes, and what a reconciliation compares."""
+        tenant = self.ctx.tenant_for(payload["location_id"])
+        if kind == "client":
+            text = payload_json(payload)
+            return [contact_item(payload, text, tenant, payload["location_id"])]
+        if kind == "invoice":
+            return [document_item("invoice", payload, tenant)]
+        if kind == "credit_note":
+            return credit_note_items(payload, tenant)
+        return payment_items(payload, tenant)
