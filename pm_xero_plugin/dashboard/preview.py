@@ -4,7 +4,8 @@ Once the start date has passed and data has synced it can no longer move later, 
 a period someone already typed into Xero by hand creates duplicates. So before the admin presses
 "Start syncing data" this module answers, per organisation and record kind: how many records and
 what totals the chosen date would send, how many of them Xero *already has by number* (those are
-linked by the sender's look-up, not created again – the duplicate warning turned into a number),
+linked by the sender's look-up, not created again – the duplicate warning turned into a number –
+unless another document holds the number: a clash, which will fail, listed with both sides),
 and which records in the window would be *held* because the invoice they pay is dated before the
 start date.
 
@@ -42,11 +43,17 @@ Return shape (JSON-compatible)::
                    "credit_note": {…}, "allocation": {…}, "payment": {…}, "overpayment": {…}},
          "held": [{"kind": "payment", "gate": "invoice_before_start", "count": 1,
                    "total": "40.00", "reason": "…"}],
+         "clashes": [{"kind": "invoice", "number": "INV121",
+                      "message": "invoice INV121 is already in Xero for Maya Lee (13.57, …); "
+                                 "ours is for Rohan White (500.00, …)"}],
          "contact_conflicts": {"count": 1, "records": [...]},   # as in sync_status (ledger)
          "warnings": ["Xero already has 2 invoices numbered like these: …"]}],
      "warnings": [...every organisation's warnings...]}
 
 ``already_in_xero`` is ``null`` when no look-up was made (not connected, or no client given).
+Of those, ``clashes`` are numbers Xero holds for *another* document (another customer, total or
+date, judged by the sender's own rule, :func:`pm_xero_plugin.xero.finders.decide`): those
+records will fail when sent, so they are listed with both sides before anything is sent.
 Payments are counted per allocation (one Xero payment per invoice paid); contacts are every
 customer of the organisation's locations (contact sync sends them all, not only those with
 documents in the window).
@@ -66,7 +73,14 @@ from pm_xero_plugin.inputs.settings import Prefixes, Settings, parse_settings
 from pm_xero_plugin.mapping.config import MappingError
 from pm_xero_plugin.mapping.values import xero_number
 from pm_xero_plugin.xero.client import waiting_for_limits
-from pm_xero_plugin.xero.finders import find_by_key
+from pm_xero_plugin.xero.finders import (
+    CLASH_HINT,
+    Clash,
+    Wanted,
+    decide,
+    describe_clash,
+    find_by_key,
+)
 from pm_xero_plugin.xero.kinds import SEND_ORDER, KeyLookups
 
 if TYPE_CHECKING:
@@ -77,6 +91,9 @@ __all__ = ["CHUNK", "PREVIEW_KINDS", "preview"]
 
 CHUNK = 200
 """Numbers per ledger/Xero look-up batch (the client splits further where Xero needs it)."""
+
+CLASHES_SHOWN = 50
+"""Clashes listed with both sides per organisation (all are counted)."""
 
 PREVIEW_KINDS = SEND_ORDER
 
@@ -104,6 +121,8 @@ class _Kind:
     last_date: str | None = None
     already_synced: int = 0
     already_in_xero: int = 0
+    clashes: int = 0
+    """Of ``already_in_xero``: numbers another document holds in Xero (those rows will fail)."""
     has_total: bool = True
 
     def add(self, amount: Decimal | None, day: str | None) -> None:
@@ -122,6 +141,7 @@ class _Kind:
             out["last_date"] = self.last_date
         out["already_synced"] = self.already_synced
         out["already_in_xero"] = self.already_in_xero if looked_up else None
+        out["clashes"] = self.clashes if looked_up else None
         return out
 
 
@@ -134,8 +154,13 @@ class _Org:
     currencies: set[str] = field(default_factory=set)
     kinds: dict[str, _Kind] = field(default_factory=dict)
     held: dict[str, _Kind] = field(default_factory=dict)
-    pending: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
-    """kind -> [(ledger host id, Xero number or reference)] not looked up yet."""
+    pending: dict[str, list[tuple[str, str, Mapping[str, Any] | None]]] = field(
+        default_factory=dict
+    )
+    """kind -> [(ledger host id, Xero number or reference, the document's record)] not looked
+    up yet (the record of an invoice or credit note: what Xero's document is judged by)."""
+    clashes: list[dict[str, str]] = field(default_factory=list)
+    """Numbers Xero holds for another document (the first :data:`CLASHES_SHOWN`), both sides."""
     seen_clients: set[str] | None = None
     """Customer ids already counted (only for organisations with several locations)."""
 
@@ -202,7 +227,14 @@ class _Preview:
         except LookupError:
             return None
 
-    def queue(self, org: _Org, kind: str, host_id: str, number: Any) -> None:
+    def queue(
+        self,
+        org: _Org,
+        kind: str,
+        host_id: str,
+        number: Any,
+        record: Mapping[str, Any] | None = None,
+    ) -> None:
         """Note a record to compare with the ledger and Xero under the number the sender would
         give it (:func:`~pm_xero_plugin.mapping.values.xero_number`); flush a full chunk."""
         try:
@@ -210,7 +242,7 @@ class _Preview:
         except MappingError:
             return  # no usable number: the sender would refuse it, there is nothing to look up
         buffer = org.pending.setdefault(kind, [])
-        buffer.append((host_id, key))
+        buffer.append((host_id, key, record))
         if len(buffer) >= CHUNK:
             self.flush(org, kind)
 
@@ -221,17 +253,77 @@ class _Preview:
         tenant = org.tenant_id
         unsent = buffer
         if self.engine is not None:
-            facts = self.engine.ledger.facts((kind, host_id, tenant) for host_id, _ in buffer)
+            facts = self.engine.ledger.facts((kind, host_id, tenant) for host_id, _, _ in buffer)
             synced = {key[1] for key, f in facts.items() if f.state == "synced"}
-            org.kind(kind).already_synced += sum(1 for host_id, _ in buffer if host_id in synced)
-            unsent = [(h, n) for h, n in buffer if h not in synced]
+            org.kind(kind).already_synced += sum(1 for host_id, _, _ in buffer if host_id in synced)
+            unsent = [entry for entry in buffer if entry[0] not in synced]
         key = self.connection(tenant)
         if key is None or self.client is None or not unsent:
             return
         # The sender's own look-up by natural key (an allocation has none: nothing found).
         with waiting_for_limits():  # someone waits for this answer: wait for Xero, and say so
-            found = find_by_key(self.client, tenant, key, kind, (number for _, number in unsent))
-        org.kind(kind).already_in_xero += sum(1 for _, number in unsent if number in found)
+            found = find_by_key(self.client, tenant, key, kind, (n for _, n, _ in unsent))
+        for _, number, record in unsent:
+            if number not in found:
+                continue
+            org.kind(kind).already_in_xero += 1
+            clash = self.clash(org, kind, number, record, found[number])
+            if clash is not None:
+                org.kind(kind).clashes += 1
+                if len(org.clashes) < CLASHES_SHOWN:
+                    org.clashes.append(clash)
+
+    def clash(
+        self,
+        org: _Org,
+        kind: str,
+        number: str,
+        record: Mapping[str, Any] | None,
+        hits: list[dict[str, Any]],
+    ) -> dict[str, str] | None:
+        """Both sides when Xero's document under ``number`` is not provably this record (the
+        sender's own rule, :func:`~pm_xero_plugin.xero.finders.decide`): that row will fail."""
+        if record is None:
+            return None
+        client_id = str(record.get("client_id") or "")
+        customer = self.host.get_record("clients", client_id) if client_id else None
+        contact_id = (
+            self.engine.ledger.xero_id("contact", client_id, org.tenant_id or "")
+            if self.engine is not None and client_id
+            else None
+        )
+        try:
+            contact_number = xero_number(self.prefix["contact"], (customer or {}).get("number"))
+        except MappingError:
+            contact_number = None
+        wanted = Wanted(
+            0,
+            number,
+            {
+                "Contact": {"ContactID": contact_id} if contact_id else {},
+                "Date": record.get("date"),
+            },
+            total=None if record.get("total") is None else str(record.get("total")),
+            contact_number=contact_number,
+        )
+        outcome = decide(kind, wanted, hits)
+        if not isinstance(outcome, Clash):
+            return None
+        name = " ".join(
+            str((customer or {}).get(k) or "").strip() for k in ("first_name", "last_name")
+        ).strip()
+        return {
+            "kind": kind,
+            "number": number,
+            "message": describe_clash(
+                kind,
+                number,
+                outcome.theirs,
+                our_customer=name or None,
+                our_total=record.get("total"),
+                our_date=record.get("date"),
+            ),
+        }
 
     # -- streaming the window ---------------------------------------------------------------------
 
@@ -284,14 +376,15 @@ class _Preview:
             amount = _money(record.get("total"))
             if kind == "invoice":
                 org.kind(kind).add(amount, day)
-                self.queue(org, kind, str(record.get("id")), record.get("number"))
+                self.queue(org, kind, str(record.get("id")), record.get("number"), record)
                 continue
             for item in _rows_of(credit_note_items, record, org):
                 if item.kind == "allocation" and self.parent_before_start(str(item.dep_invoice)):
                     org.held.setdefault("allocation", _Kind()).add(amount, day)
                     continue
                 org.kind(item.kind).add(amount, day)
-                self.queue(org, item.kind, str(item.host_id), item.number)
+                document = record if item.kind == "credit_note" else None
+                self.queue(org, item.kind, str(item.host_id), item.number, document)
 
     def parent_before_start(self, invoice_id: str) -> bool:
         """Whether a payment's (or credit note's) invoice is dated before the start date."""
@@ -333,15 +426,8 @@ class _Preview:
                     f"location(s) {', '.join(org.locations)} are not linked to a Xero "
                     "organisation: their records would wait until one is chosen"
                 )
-            for kind in PREVIEW_KINDS:
-                found = org.kinds.get(kind)
-                if looked_up and found is not None and found.already_in_xero:
-                    n = found.already_in_xero
-                    warnings.append(
-                        f"Xero already has {n} {_NAMES[kind]} numbered like these: they will be "
-                        "linked, not duplicated; if they were entered by hand for this period, "
-                        "choose a later start date"
-                    )
+            if looked_up:
+                warnings += _found_warnings(org)
             conflicts = [
                 c
                 for c in (contact_conflicts(self.engine, location_id) if self.engine else [])
@@ -378,6 +464,7 @@ class _Preview:
                         for kind in PREVIEW_KINDS
                     },
                     "held": held,
+                    "clashes": org.clashes if looked_up else None,
                     "contact_conflicts": {"count": len(conflicts), "records": conflicts},
                     "warnings": warnings,
                 }
@@ -403,6 +490,31 @@ class _Preview:
             "organisations": organisations,
             "warnings": every_warning,
         }
+
+
+def _found_warnings(org: _Org) -> list[str]:
+    """What the look-ups found, in words: numbers that will be linked, and clashes that will
+    fail (with both sides and the ways out) – before anything is sent."""
+    warnings: list[str] = []
+    for kind in PREVIEW_KINDS:
+        found = org.kinds.get(kind)
+        if found is None:
+            continue
+        linked = found.already_in_xero - found.clashes
+        if linked:
+            warnings.append(
+                f"Xero already has {linked} {_NAMES[kind]} numbered like these: they will be "
+                "linked, not duplicated; if they were entered by hand for this period, "
+                "choose a later start date"
+            )
+        if found.clashes:
+            shown = [c["message"] for c in org.clashes if c["kind"] == kind]
+            warnings.append(
+                f"{found.clashes} {_NAMES[kind]} will fail: Xero holds their numbers for other "
+                f"documents ({'; '.join(shown[:3])}{' …' if found.clashes > 3 else ''}). "
+                + CLASH_HINT
+            )
+    return warnings
 
 
 def preview(

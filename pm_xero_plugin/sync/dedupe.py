@@ -17,17 +17,24 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from pm_xero_plugin.ledger import Ledger
+from pm_xero_plugin.mapping.config import MappingError
+from pm_xero_plugin.mapping.values import xero_number
 from pm_xero_plugin.sync.prepare import Prepared
 from pm_xero_plugin.sync.settle import BatchOutcome, Settler, StopBatch
 from pm_xero_plugin.xero.client import XeroClient
-from pm_xero_plugin.xero.dates import parse_xero_date
 from pm_xero_plugin.xero.errors import XeroError
-from pm_xero_plugin.xero.finders import Wanted, already_in_xero, find_by_key
-from pm_xero_plugin.xero.kinds import KINDS
+from pm_xero_plugin.xero.finders import (
+    CLASH_HINT,
+    Clash,
+    Found,
+    Match,
+    Wanted,
+    describe_clash,
+    look_up,
+)
 
 __all__ = ["Deduper"]
 
@@ -44,7 +51,7 @@ _OURS_FOR = timedelta(minutes=5)
 contact someone adds meanwhile is still caught, by Xero's refusal of its number or name."""
 
 _DOCUMENTS = frozenset({"invoice", "credit_note"})
-"""Kinds linked to a document with the same number only when it is provably the same one."""
+"""Kinds whose host total Xero's document must equal to be ours."""
 
 _PARENT_KIND = {"payment": "invoice", "overpayment": "contact", "allocation": "credit_note"}
 """The parent whose being found in Xero (rather than created by us) puts a create in doubt."""
@@ -102,10 +109,83 @@ class Deduper:
 
     def lookup(
         self, tenant_id: str, connection: str, kind: str, items: Sequence[Prepared]
-    ) -> dict[int, str]:
-        """Xero ids of documents Xero already has for these rows, keyed by row id."""
-        wanted = [Wanted(p.row.id, p.dedupe_key, p.element, p.method == "PUT") for p in items]
-        return already_in_xero(self.client, tenant_id, connection, kind, wanted)
+    ) -> Found:
+        """What Xero already has under these rows' keys, by row id: the documents provably
+        ours (:func:`~pm_xero_plugin.xero.finders.judge`) and the foreign ones in the way."""
+        wanted = [self._wanted(tenant_id, p) for p in items]
+        return look_up(self.client, tenant_id, connection, kind, wanted)
+
+    def _wanted(self, tenant_id: str, p: Prepared) -> Wanted:
+        total = p.row.payload.get("total") if p.row.kind in _DOCUMENTS else None
+        return Wanted(
+            p.row.id,
+            p.dedupe_key,
+            p.element,
+            p.method == "PUT",
+            total=None if total is None else str(total),
+            contact_number=self._contact_number(tenant_id, p),
+        )
+
+    def _customer(self, tenant_id: str, p: Prepared) -> Mapping[str, Any] | None:
+        """The host customer of a document row, as the ledger holds it."""
+        client_id = p.row.payload.get("client_id")
+        if p.row.kind == "contact" or not client_id:
+            return None
+        row = self.ledger.find("contact", str(client_id), tenant_id)
+        return row.payload if row is not None else None
+
+    def _contact_number(self, tenant_id: str, p: Prepared) -> str | None:
+        customer = self._customer(tenant_id, p)
+        if customer is None:
+            return None
+        try:
+            return xero_number(self._client_prefix(tenant_id, p), customer.get("number"))
+        except MappingError:
+            return None
+
+    def _adopt(self, p: Prepared, match: Match, how: str, outcome: BatchOutcome) -> None:
+        """Settle a row as the document Xero already has, saying which fields proved it ours
+        (on the row's reply and in its history)."""
+        fields = ", ".join(match.decided_by)
+        self.ledger.add_log(
+            p.row.id, how, f"{p.dedupe_key} found in Xero as {match.xero_id}: ours by {fields}"
+        )
+        self.ledger.mark_synced(
+            p.row.id,
+            match.xero_id,
+            {how: True, "key": p.dedupe_key, "decided_by": list(match.decided_by)},
+        )
+        outcome.synced += 1
+
+    def _fail_clash(
+        self,
+        tenant_id: str,
+        kind: str,
+        p: Prepared,
+        clash: Clash,
+        outcome: BatchOutcome,
+        said: str | None = None,
+    ) -> None:
+        """Another document holds our number in Xero: the row fails with both sides shown and
+        the ways out, never linked to it (its payment would land on another customer)."""
+        customer = self._customer(tenant_id, p) or {}
+        name = " ".join(
+            str(customer.get(k) or "").strip() for k in ("first_name", "last_name")
+        ).strip()
+        both = describe_clash(
+            kind,
+            p.dedupe_key,
+            clash.theirs,
+            our_customer=name or None,
+            our_total=p.row.payload.get("total"),
+            our_date=p.element.get("Date"),
+        )
+        differs = ", ".join(clash.differs)
+        message = f"{both} (differs in {differs}; not linked)"
+        self.ledger.mark_failed(
+            p.row.id, f"{message}. Xero said: {said}" if said else message, hint=CLASH_HINT
+        )
+        outcome.failed += 1
 
     def _match_contacts(
         self,
@@ -155,7 +235,12 @@ class Deduper:
         self.ledger.mark_synced(
             p.row.id,
             str(contact["ContactID"]),
-            {"matched": "ContactNumber", "key": p.dedupe_key, "contact": _contact_facts(contact)},
+            {
+                "matched": "ContactNumber",
+                "key": p.dedupe_key,
+                "decided_by": ["ContactNumber"],
+                "contact": _contact_facts(contact),
+            },
         )
         outcome.synced += 1
 
@@ -258,12 +343,17 @@ class Deduper:
         finally:
             outcome.api_calls += 1
         for p in uncertain:
-            if p.row.id in found:
+            match = found.ours.get(p.row.id)
+            clash = found.clashes.get(p.row.id)
+            if match is not None:
                 log.info("adopted %s %s already in Xero (tenant %s)", kind, p.dedupe_key, tenant_id)
-                how = "adopted" if p.row.uncertain else "linked_existing"
-                self.ledger.mark_synced(p.row.id, found[p.row.id], {how: True, "key": p.dedupe_key})
-                outcome.synced += 1
-        return [p for p in prepared if p.row.id not in found]
+                self._adopt(p, match, "adopted" if p.row.uncertain else "linked_existing", outcome)
+            elif clash is not None:
+                # Xero holds this number once, and not for us: an earlier create of ours was
+                # refused, and a new one would be too.
+                self._fail_clash(tenant_id, kind, p, clash, outcome)
+        settled = found.ours.keys() | found.clashes.keys()
+        return [p for p in prepared if p.row.id not in settled]
 
     # -- after Xero refused a create ------------------------------------------------------------
 
@@ -276,27 +366,23 @@ class Deduper:
         outcome: BatchOutcome,
     ) -> None:
         """Xero said the number exists: link the row to that document instead of failing it –
-        when it is provably the same document (customer, date, total), never by number alone:
-        another practice's invoice under our number is not ours."""
+        only when it is provably ours (:func:`~pm_xero_plugin.xero.finders.judge`: customer,
+        total, date), never by number alone: another customer's invoice under our number is
+        not ours, and fails the row with both sides shown."""
         items = [p for p, _ in duplicates]
-        differs: dict[int, str] = {}
         try:
             outcome.api_calls += 1
-            if kind in _DOCUMENTS:
-                found, differs = self._same_documents(tenant_id, connection, kind, items)
-            else:
-                found = self.lookup(tenant_id, connection, kind, items)
+            found = self.lookup(tenant_id, connection, kind, items)
         except XeroError as exc:
             self._settler.request_error(tenant_id, [p.row for p in items], exc, outcome)
             return
         for p, said in duplicates:
-            if p.row.id in differs:
-                self._fail_another_document(p, said, differs[p.row.id], outcome)
-            elif p.row.id in found:
-                self.ledger.mark_synced(
-                    p.row.id, found[p.row.id], {"linked_existing": True, "key": p.dedupe_key}
-                )
-                outcome.synced += 1
+            match = found.ours.get(p.row.id)
+            clash = found.clashes.get(p.row.id)
+            if match is not None:
+                self._adopt(p, match, "linked_existing", outcome)
+            elif clash is not None:
+                self._fail_clash(tenant_id, kind, p, clash, outcome, said)
             else:
                 # Keep Xero's own words: they are what the admin (and Xero support) need.
                 self.ledger.mark_failed(
@@ -307,38 +393,6 @@ class Deduper:
                     "one in Xero, then retry.",
                 )
                 outcome.failed += 1
-
-    def _fail_another_document(
-        self, p: Prepared, said: str, how: str, outcome: BatchOutcome
-    ) -> None:
-        self.ledger.mark_failed(
-            p.row.id,
-            f"{said} ({p.dedupe_key} in Xero is another document: {how}; not linked)",
-            hint="Two records share this number in Xero. If Xero's is this one after "
-            "all, resolve this; otherwise renumber the one in Xero (or choose another "
-            "number prefix under Xero settings) and retry.",
-        )
-        outcome.failed += 1
-
-    def _same_documents(
-        self, tenant_id: str, connection: str, kind: str, items: Sequence[Prepared]
-    ) -> tuple[dict[int, str], dict[int, str]]:
-        """Invoices or credit notes Xero has under these rows' numbers: (row id -> Xero id of
-        the ones that are the same document, row id -> how the others differ)."""
-        docs = find_by_key(self.client, tenant_id, connection, kind, (p.dedupe_key for p in items))
-        id_field = KINDS[kind].id_field
-        same: dict[int, str] = {}
-        differs: dict[int, str] = {}
-        for p in items:
-            doc = next(iter(docs.get(p.dedupe_key, [])), None)
-            if not doc or doc.get("Status") == "DELETED" or not doc.get(id_field):
-                continue  # a deleted document is not the one this row would create
-            why = _how_it_differs(p, doc)
-            if why:
-                differs[p.row.id] = why
-            else:
-                same[p.row.id] = str(doc[id_field])
-        return same, differs
 
     def hold_name_taken(
         self,
@@ -397,39 +451,3 @@ def _contact_facts(contact: Mapping[str, Any]) -> dict[str, Any]:
     """What the ledger keeps of a Xero contact it matched: enough for an admin to recognise it."""
     keys = ("ContactID", "Name", "ContactNumber", "ContactStatus", "EmailAddress")
     return {key: contact.get(key) for key in keys if contact.get(key) is not None}
-
-
-def _how_it_differs(item: Prepared, doc: Mapping[str, Any]) -> str | None:
-    """How Xero's document under our number differs from ours (customer, date, total), or
-    ``None`` when it is the same document. What Xero does not say is not held against it."""
-    ours = str((item.element.get("Contact") or {}).get("ContactID") or "").lower()
-    theirs = str((doc.get("Contact") or {}).get("ContactID") or "").lower()
-    if ours and theirs and ours != theirs:
-        return "another customer"
-    return _date_differs(item, doc) or _total_differs(item, doc)
-
-
-def _date_differs(item: Prepared, doc: Mapping[str, Any]) -> str | None:
-    our_date = str(item.element.get("Date") or "")
-    their_date = str(doc.get("DateString") or doc.get("Date") or "")
-    if not (our_date and their_date):
-        return None
-    try:
-        if parse_xero_date(their_date) != parse_xero_date(our_date):
-            return f"dated {parse_xero_date(their_date).isoformat()}, ours {our_date}"
-    except ValueError:
-        pass
-    return None
-
-
-def _total_differs(item: Prepared, doc: Mapping[str, Any]) -> str | None:
-    our_total = item.row.payload.get("total")
-    their_total = doc.get("Total")
-    if our_total is None or their_total is None:
-        return None
-    try:
-        if abs(Decimal(str(their_total)) - Decimal(str(our_total))) > Decimal("0.01"):
-            return f"total {their_total}, ours {our_total}"
-    except ArithmeticError:
-        pass
-    return None

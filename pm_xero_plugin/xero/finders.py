@@ -3,21 +3,41 @@
 Idempotency keys live six minutes; a number or reference holds for ever. Before a row whose
 earlier send may have reached Xero is sent again, it is looked up here and adopted when Xero has
 it. Table-driven from :data:`pm_xero_plugin.xero.kinds.KINDS` (each kind's natural key, look-up
-and id field) plus one rule per kind for which of Xero's documents is ours
-(:data:`_ACCEPTS`). The start-date preview uses :func:`find_by_key` too, to tell an admin what
-Xero already holds under the numbers it would send.
+and id field) plus **one rule** for which of Xero's documents is ours (:func:`judge`): only one
+that is provably ours – same contact, total and date; for a payment the same invoice, amount,
+date and reference – is adopted, and the fields that decided it are kept. Another document
+under a number Xero holds once is a :class:`Clash`, shown with both sides
+(:func:`describe_clash`). The start-date preview uses the same look-up, to tell an admin what
+Xero already holds under the numbers it would send and which of them will fail.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
+from pm_xero_plugin.xero.dates import parse_xero_date
 from pm_xero_plugin.xero.kinds import KINDS, KeyLookups
 
-__all__ = ["Finders", "Wanted", "already_in_xero", "find_by_key"]
+__all__ = [
+    "CLASH_HINT",
+    "UNIQUE_KEYS",
+    "Clash",
+    "Finders",
+    "Found",
+    "Match",
+    "Verdict",
+    "Wanted",
+    "already_in_xero",
+    "decide",
+    "describe_clash",
+    "find_by_key",
+    "judge",
+    "look_up",
+    "xero_date",
+]
 
 
 class Finders(KeyLookups, Protocol):
@@ -46,6 +66,50 @@ class Wanted:
     element: Mapping[str, Any]
     create: bool = True
     """A create (``PUT``); an update or void only adopts a document it made void."""
+    total: str | None = None
+    """The document's total as the host has it (invoices, credit notes): Xero's must equal it."""
+    contact_number: str | None = None
+    """Our number of the document's customer (``C10``): Xero's contact carrying it is ours."""
+
+
+@dataclass(frozen=True)
+class Match:
+    """A document in Xero that is provably ours, and the fields that proved it."""
+
+    xero_id: str
+    decided_by: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Clash:
+    """A document in Xero under our number that is *not* ours: what Xero has, and how it
+    differs (its number is unique, so ours cannot be created until an admin acts)."""
+
+    theirs: Mapping[str, Any]
+    differs: tuple[str, ...]
+
+
+@dataclass
+class Found:
+    """What a look-up found, by :attr:`Wanted.ref`."""
+
+    ours: dict[int, Match] = field(default_factory=dict)
+    clashes: dict[int, Clash] = field(default_factory=dict)
+
+    def ids(self) -> dict[int, str]:
+        """Xero ids of the documents that are ours."""
+        return {ref: match.xero_id for ref, match in self.ours.items()}
+
+
+UNIQUE_KEYS = frozenset({"contact", "invoice", "credit_note"})
+"""Kinds whose natural key Xero holds once: another document under it is a clash, not a miss
+(payments and overpayments may share a reference with documents that are not ours)."""
+
+CLASH_HINT = (
+    "Another document in Xero already has this number. Change the number prefix under Xero "
+    "settings, or void (or renumber) the other one in Xero – then retry."
+)
+"""The ways out of a clash, for the row's hint and the start-date preview."""
 
 
 def find_by_key(
@@ -64,30 +128,216 @@ def find_by_key(
 def already_in_xero(
     client: Finders, tenant_id: str, connection_key: str, kind: str, wanted: Sequence[Wanted]
 ) -> dict[int, str]:
-    """Xero ids of the documents Xero already has for ``wanted``, by :attr:`Wanted.ref`."""
+    """Xero ids of the documents Xero already has for ``wanted`` that are provably ours."""
+    return look_up(client, tenant_id, connection_key, kind, wanted).ids()
+
+
+def look_up(
+    client: Finders, tenant_id: str, connection_key: str, kind: str, wanted: Sequence[Wanted]
+) -> Found:
+    """What Xero holds under each record's key, judged by :func:`judge`: the documents that
+    are provably ours (with what proved it), and the foreign ones that hold a unique number."""
     if kind == "allocation":
-        return {
-            w.ref: w.key
-            for w in wanted
-            if client.credit_note_allocated_to(
-                tenant_id, connection_key, w.key, w.element["Invoice"]["InvoiceID"]
-            )
-        }
+        return _allocations(client, tenant_id, connection_key, wanted)
+    found = Found()
     hits = find_by_key(client, tenant_id, connection_key, kind, (w.key for w in wanted))
-    accepts = _ACCEPTS.get(kind, _any)
-    found: dict[int, str] = {}
     for w in wanted:
-        for hit in hits.get(w.key, []):
-            xero_id = _xero_id(kind, hit)
-            if xero_id and accepts(w, hit):
-                found[w.ref] = xero_id
+        _judge_hits(kind, w, hits.get(w.key, []), found)
     if kind == "overpayment":
         for w in wanted:
-            if w.ref not in found:
+            if w.ref not in found.ours:
                 by_line = _overpayment_by_line(client, tenant_id, connection_key, w)
                 if by_line:
-                    found[w.ref] = by_line
+                    found.ours[w.ref] = Match(by_line, ("Contact", "line description", "Total"))
     return found
+
+
+def _allocations(
+    client: Finders, tenant_id: str, connection_key: str, wanted: Sequence[Wanted]
+) -> Found:
+    """An allocation is ours when our credit note already has one to our invoice."""
+    found = Found()
+    for w in wanted:
+        invoice_id = w.element["Invoice"]["InvoiceID"]
+        if client.credit_note_allocated_to(tenant_id, connection_key, w.key, invoice_id):
+            found.ours[w.ref] = Match(w.key, ("CreditNoteID", "Invoice"))
+    return found
+
+
+def _judge_hits(kind: str, w: Wanted, hits: list[dict[str, Any]], found: Found) -> None:
+    outcome = decide(kind, w, hits)
+    if isinstance(outcome, Match):
+        found.ours[w.ref] = outcome
+    elif isinstance(outcome, Clash):
+        found.clashes[w.ref] = outcome
+
+
+def decide(kind: str, w: Wanted, hits: Iterable[Mapping[str, Any]]) -> Match | Clash | None:
+    """Of what Xero holds under one record's key: the first document that is ours, else (for
+    a key Xero holds once) the one in the way, else ``None`` (nothing that counts)."""
+    clash: Clash | None = None
+    for hit in hits:
+        xero_id = _xero_id(kind, hit)
+        verdict = judge(kind, w, hit)
+        if verdict is None or not xero_id:
+            continue
+        if not verdict.differs:
+            return Match(xero_id, verdict.decided_by)
+        if kind in UNIQUE_KEYS and clash is None:
+            clash = Clash(hit, verdict.differs)
+    return clash
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether one of Xero's documents under our key is ours: the fields that agree, and the
+    ones that differ (none: it is ours)."""
+
+    decided_by: tuple[str, ...]
+    differs: tuple[str, ...]
+
+
+def judge(kind: str, wanted: Wanted, hit: Mapping[str, Any]) -> Verdict | None:
+    """The one rule for adopting a document Xero already has: only when it is provably ours.
+
+    Same contact (our ContactID, or a contact carrying our contact number), same total and same
+    date for an invoice or credit note; same invoice, amount, date and reference for a payment;
+    same contact, amount and date for an overpayment; the number alone for a contact (it carries
+    ours). A field Xero does not show, or that we cannot compare, proves nothing: the document
+    is then not adopted. ``None``: the document does not count at all (deleted, or a live one
+    when this row only voids).
+    """
+    rule = _RULES.get(kind)
+    if rule is None:
+        return Verdict((KINDS[kind].natural_key or "key",), ())
+    return rule(wanted, hit)
+
+
+def _document(wanted: Wanted, hit: Mapping[str, Any]) -> Verdict | None:
+    """An invoice or credit note: a deleted one is not the one this row created; an update or
+    void adopts only the document it voided (a live one under our number is an update still to
+    send)."""
+    status = hit.get("Status")
+    if status == "DELETED" or not (wanted.create or status == "VOIDED"):
+        return None
+    return _compare(
+        ("Contact", _same_contact(wanted, hit)),
+        ("Total", _same_money(wanted.total, hit.get("Total"))),
+        ("Date", _same_date(wanted.element.get("Date"), hit)),
+    )
+
+
+def _payment(wanted: Wanted, hit: Mapping[str, Any]) -> Verdict | None:
+    """A live payment of the same invoice, amount, date and reference: one host payment split
+    over invoices is several Xero payments with one reference."""
+    if hit.get("Status") == "DELETED":
+        return None
+    ours = (wanted.element.get("Invoice") or {}).get("InvoiceID")
+    theirs = (hit.get("Invoice") or {}).get("InvoiceID")
+    return _compare(
+        ("Invoice", bool(ours and theirs) and str(ours).lower() == str(theirs).lower()),
+        ("Amount", _same_money(wanted.element.get("Amount"), hit.get("Amount"))),
+        ("Date", _same_date(wanted.element.get("Date"), hit)),
+        ("Reference", hit.get("Reference") == wanted.key),
+    )
+
+
+def _overpayment(wanted: Wanted, hit: Mapping[str, Any]) -> Verdict | None:
+    """A live overpayment of the same contact, amount and date (found by its reference)."""
+    if hit.get("Status") == "DELETED":
+        return None
+    lines = wanted.element.get("LineItems") or [{}]
+    return _compare(
+        ("Contact", _same_contact(wanted, hit)),
+        ("Total", _same_money(lines[0].get("LineAmount"), hit.get("Total"))),
+        ("Date", _same_date(wanted.element.get("Date"), hit)),
+    )
+
+
+_RULES: dict[str, Callable[[Wanted, Mapping[str, Any]], Verdict | None]] = {
+    "invoice": _document,
+    "credit_note": _document,
+    "payment": _payment,
+    "overpayment": _overpayment,
+}
+"""How each kind's document is judged ours (a contact is ours by the number it carries)."""
+
+
+def _compare(*checks: tuple[str, bool]) -> Verdict:
+    return Verdict(
+        tuple(name for name, same in checks if same),
+        tuple(name for name, same in checks if not same),
+    )
+
+
+def _same_contact(wanted: Wanted, hit: Mapping[str, Any]) -> bool:
+    ours = str((wanted.element.get("Contact") or {}).get("ContactID") or "").lower()
+    contact = hit.get("Contact") or {}
+    theirs = str(contact.get("ContactID") or "").lower()
+    if ours and theirs and ours == theirs:
+        return True
+    number = contact.get("ContactNumber")
+    return bool(wanted.contact_number and number and number == wanted.contact_number)
+
+
+def _same_money(ours: Any, theirs: Any) -> bool:
+    if ours is None or theirs is None:
+        return False
+    try:
+        return Decimal(str(ours)).quantize(_CENT) == Decimal(str(theirs)).quantize(_CENT)
+    except ArithmeticError:
+        return False
+
+
+def _same_date(ours: Any, hit: Mapping[str, Any]) -> bool:
+    theirs = hit.get("DateString") or hit.get("Date")
+    if not ours or not theirs:
+        return False
+    try:
+        return parse_xero_date(str(theirs)) == parse_xero_date(str(ours))
+    except ValueError:
+        return False
+
+
+def xero_date(hit: Mapping[str, Any]) -> str | None:
+    """A Xero document's date as ``YYYY-MM-DD`` (``None`` when it shows none)."""
+    theirs = hit.get("DateString") or hit.get("Date")
+    try:
+        return parse_xero_date(str(theirs)).isoformat() if theirs else None
+    except ValueError:
+        return None
+
+
+def describe_clash(
+    kind: str,
+    key: str,
+    theirs: Mapping[str, Any],
+    *,
+    our_customer: str | None,
+    our_total: Any,
+    our_date: Any,
+) -> str:
+    """Both sides of a clash, in words: ``invoice INV121 is already in Xero for Maya Lee
+    (13.57, 2025-03-02); ours is for Rohan White (500.00, 2025-03-04)``."""
+    noun = KINDS[kind].noun
+    who = (theirs.get("Contact") or {}).get("Name") or "another contact"
+    their_total = _money_text(theirs.get("Total"))
+    their_date = xero_date(theirs) or "no date"
+    ours = our_customer or "our customer"
+    return (
+        f"{noun} {key} is already in Xero for {who} ({their_total}, {their_date}); "
+        f"ours is for {ours} ({_money_text(our_total)}, {our_date or 'no date'})"
+    )
+
+
+def _money_text(value: Any) -> str:
+    try:
+        return f"{Decimal(str(value)).quantize(_CENT)}"
+    except ArithmeticError:
+        return "no total"
+
+
+_CENT = Decimal("0.01")
 
 
 def _xero_id(kind: str, hit: Mapping[str, Any]) -> str | None:
@@ -95,32 +345,6 @@ def _xero_id(kind: str, hit: Mapping[str, Any]) -> str | None:
     if not xero_id and kind == "overpayment":
         xero_id = hit.get("BankTransactionID")  # a RECEIVE-OVERPAYMENT's own id
     return str(xero_id) if xero_id else None
-
-
-def _any(wanted: Wanted, hit: Mapping[str, Any]) -> bool:
-    return True
-
-
-def _our_invoice(wanted: Wanted, hit: Mapping[str, Any]) -> bool:
-    """A deleted invoice is not the one this row created; an update or void adopts only the
-    invoice it voided (an unvoided one under our number is an update still to send)."""
-    status = hit.get("Status")
-    return status != "DELETED" and (wanted.create or status == "VOIDED")
-
-
-def _our_payment(wanted: Wanted, hit: Mapping[str, Any]) -> bool:
-    """A live payment of the same invoice: one host payment split over invoices is several Xero
-    payments with one reference."""
-    invoice = hit.get("Invoice") or {}
-    ours = wanted.element["Invoice"]["InvoiceID"]
-    return invoice.get("InvoiceID") == ours and hit.get("Status") != "DELETED"
-
-
-_ACCEPTS: dict[str, Callable[[Wanted, Mapping[str, Any]], bool]] = {
-    "invoice": _our_invoice,
-    "payment": _our_payment,
-}
-"""Which of Xero's documents under the key is ours, where not every one is."""
 
 
 def _overpayment_by_line(

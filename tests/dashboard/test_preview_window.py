@@ -165,7 +165,7 @@ def sandbox_client(tmp_path: Path) -> Any:
     http.close()
 
 
-def test_lookups_report_how_many_invoices_xero_already_has(
+def test_lookups_report_how_many_invoices_xero_already_has_and_which_will_clash(
     tmp_path: Path, sandbox_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sandbox, client = sandbox_client
@@ -184,7 +184,13 @@ def test_lookups_report_how_many_invoices_xero_already_has(
         CONN,
         "PUT",
         "Invoices",
-        [_invoice(n, str(contact.xero_id)) for n in ("INV2", "INV3", "INV1")],
+        [
+            # INV2 is the host's own (customer C1, 50.00, 2025-02-01): it will be linked; INV3
+            # is the host's for another customer, total and date: a clash that will fail.
+            {**_invoice("INV2", str(contact.xero_id)), "LineAmountTypes": "NoTax"},
+            _invoice("INV3", str(contact.xero_id)),
+            _invoice("INV1", str(contact.xero_id)),
+        ],
         idempotency_key="i",
     )
     assert all(r.ok for r in made), [r.errors for r in made]
@@ -207,17 +213,29 @@ def test_lookups_report_how_many_invoices_xero_already_has(
     mine = org(report, tenant)
     assert mine["looked_up"] is True
     assert mine["kinds"]["invoice"]["already_in_xero"] == 2
+    assert mine["kinds"]["invoice"]["clashes"] == 1
     assert mine["kinds"]["contact"]["already_in_xero"] == 1
+    assert mine["kinds"]["contact"]["clashes"] == 0
     assert mine["kinds"]["payment"]["already_in_xero"] == 0
+    both = (
+        "invoice INV3 is already in Xero for Ann Lee (55.00, 2025-02-01); "
+        "ours is for Ann Lee2 (25.50, 2025-02-10)"
+    )
+    assert mine["clashes"] == [{"kind": "invoice", "number": "INV3", "message": both}]
     assert mine["warnings"] == [
         "Xero already has 1 contacts numbered like these: they will be linked, not duplicated; "
         "if they were entered by hand for this period, choose a later start date",
-        "Xero already has 2 invoices numbered like these: they will be linked, not duplicated; "
+        "Xero already has 1 invoices numbered like these: they will be linked, not duplicated; "
         "if they were entered by hand for this period, choose a later start date",
+        f"1 invoices will fail: Xero holds their numbers for other documents ({both}). "
+        "Another document in Xero already has this number. Change the number prefix under "
+        "Xero settings, or void (or renumber) the other one in Xero – then retry.",
     ]
     other = org(report, "T2")
     assert other["looked_up"] is False
     assert other["kinds"]["invoice"]["already_in_xero"] is None
+    assert other["kinds"]["invoice"]["clashes"] is None
+    assert other["clashes"] is None
     assert report["looked_up"] is False
     assert "not connected" in report["lookup_note"]
 

@@ -274,7 +274,8 @@ def test_another_document_under_our_invoice_number_is_not_linked(world: World) -
     assert row is not None
     assert row.state == "failed"
     assert row.xero_id is None
-    assert "is another document" in str(row.message)
+    assert f"invoice INV{ours['number']} is already in Xero for {other['Name']}" in str(row.message)
+    assert "ours is for" in str(row.message)
     in_xero = [
         i for i in world.book(first)["invoices"] if i["InvoiceNumber"] == f"INV{ours['number']}"
     ]

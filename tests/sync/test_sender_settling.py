@@ -87,8 +87,11 @@ class Ledger:
     def found_in_xero(self, kind: str, host_ids: Any, tenant_id: str) -> set[str]:
         return set()  # no parent of these rows was found in Xero by a contact sync
 
+    def find(self, kind: str, host_id: str, tenant_id: str) -> None:
+        return None  # the customer of a document looked up is not needed by these tests
+
     def __getattr__(self, name: str) -> Any:
-        if not name.startswith(("mark_", "release")):
+        if not name.startswith(("mark_", "release", "add_log")):
             raise AttributeError(name)
 
         def record(*args: Any, **kwargs: Any) -> None:
@@ -97,7 +100,7 @@ class Ledger:
         return record
 
     def states(self) -> list[str]:
-        return [name for name, _ in self.calls if name != "mark_sent"]
+        return [name for name, _ in self.calls if name not in ("mark_sent", "add_log")]
 
 
 @dataclass
@@ -191,5 +194,8 @@ def test_an_overpayment_in_doubt_is_found_by_its_line_when_xero_dropped_the_refe
     sender(ledger, client).send(TENANT, "overpayment", [row])
 
     assert client.sent == [], "adopted, not sent a second time"
-    [(name, (args, _))] = ledger.calls
+    [(logged, (noted, _)), (name, (args, _))] = ledger.calls
     assert (name, args[0], args[1]) == ("mark_synced", 1, "OP-1")
+    assert args[2]["decided_by"] == ["Contact", "line description", "Total"]
+    assert logged == "add_log"
+    assert "ours by Contact, line description, Total" in noted[2]

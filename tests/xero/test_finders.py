@@ -3,6 +3,7 @@ under our number or reference is ours, against the sandbox."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -10,7 +11,14 @@ from support.xero_client_fakes import CONN
 from support.xero_sandbox_client import SPEC, Connected, contact, invoice
 
 from pm_xero_plugin.sandbox.spec_location import spec_missing_reason
-from pm_xero_plugin.xero.finders import Wanted, already_in_xero, find_by_key
+from pm_xero_plugin.xero.finders import (
+    Match,
+    Wanted,
+    already_in_xero,
+    describe_clash,
+    find_by_key,
+    look_up,
+)
 from pm_xero_plugin.xero.kinds import KINDS, SEND_ORDER, edit_refusal
 
 pytestmark = pytest.mark.skipif(SPEC is None, reason=spec_missing_reason())
@@ -83,7 +91,8 @@ def test_an_invoice_is_adopted_for_a_create_but_a_deleted_one_never(connected: C
         idempotency_key="i2-del",
     )
     assert deleted.ok, deleted.errors
-    wanted = [Wanted(1, "INV1", {}), Wanted(2, "INV2", {}), Wanted(3, "INV3", {})]
+    total = str(find_by_key(c.client, c.tenant_id, CONN, "invoice", ["INV1"])["INV1"][0]["Total"])
+    wanted = [Wanted(n, f"INV{n}", invoice(f"INV{n}", who), total=total) for n in (1, 2, 3)]
 
     found = already_in_xero(c.client, c.tenant_id, CONN, "invoice", wanted)
 
@@ -91,9 +100,69 @@ def test_an_invoice_is_adopted_for_a_create_but_a_deleted_one_never(connected: C
     # An update adopts only the invoice it voided: a live one is an update still to send.
     assert (
         already_in_xero(
-            c.client, c.tenant_id, CONN, "invoice", [Wanted(1, "INV1", {}, create=False)]
+            c.client,
+            c.tenant_id,
+            CONN,
+            "invoice",
+            [Wanted(1, "INV1", invoice("INV1", who), create=False, total=total)],
         )
         == {}
+    )
+
+
+def test_an_invoice_is_ours_only_with_the_same_contact_total_and_date_and_says_so(
+    connected: Connected,
+) -> None:
+    c = connected
+    who = made(c, "Contacts", contact(1, "Ann Lee (C1)"), "c")
+    maya = made(c, "Contacts", {"Name": "Maya Lee"}, "m")
+    live = made(c, "Invoices", invoice("INV1", who), "i1")
+    foreign = made(c, "Invoices", invoice("INV2", maya), "i2")
+    [hit] = find_by_key(c.client, c.tenant_id, CONN, "invoice", ["INV1"])["INV1"]
+    total = str(hit["Total"])
+    ours = invoice("INV1", who)
+
+    by_id = look_up(c.client, c.tenant_id, CONN, "invoice", [Wanted(1, "INV1", ours, total=total)])
+    # A contact that carries our customer's number is ours too (a rebuilt ledger's contact id
+    # is the one it was linked to; the number says so either way).
+    by_number = look_up(
+        c.client,
+        c.tenant_id,
+        CONN,
+        "invoice",
+        [Wanted(1, "INV1", {**ours, "Contact": {}}, total=total, contact_number="C1")],
+    )
+    assert by_id.ours == {1: Match(live, ("Contact", "Total", "Date"))}
+    assert by_number.ours == by_id.ours
+
+    def clash(element: dict[str, Any], key: str = "INV1", **kw: Any) -> tuple[str, ...]:
+        found = look_up(
+            c.client,
+            c.tenant_id,
+            CONN,
+            "invoice",
+            [Wanted(1, key, element, **{"total": total, **kw})],
+        )
+        assert found.ours == {}
+        return found.clashes[1].differs
+
+    assert clash(invoice("INV2", who), "INV2") == ("Contact",)
+    assert clash(ours, total="500.00") == ("Total",)
+    assert clash({**ours, "Date": "2024-03-04"}) == ("Date",)
+    assert clash({**ours, "Contact": {}}) == ("Contact",), "no contact shown proves nothing"
+    assert clash(ours, total=None) == ("Total",), "no total to compare proves nothing"
+    [theirs] = find_by_key(c.client, c.tenant_id, CONN, "invoice", ["INV2"])["INV2"]
+    assert theirs["InvoiceID"] == foreign
+    assert describe_clash(
+        "invoice",
+        "INV2",
+        theirs,
+        our_customer="Rohan White",
+        our_total="500",
+        our_date="2024-03-04",
+    ) == (
+        f"invoice INV2 is already in Xero for Maya Lee ({Decimal(total):.2f}, 2024-03-01); "
+        "ours is for Rohan White (500.00, 2024-03-04)"
     )
 
 
@@ -109,6 +178,12 @@ def test_a_payment_is_ours_only_on_the_same_invoice(connected: Connected) -> Non
     ]
 
     assert already_in_xero(c.client, c.tenant_id, CONN, "payment", wanted) == {1: paid}
+    found = look_up(c.client, c.tenant_id, CONN, "payment", wanted)
+    assert found.ours[1].decided_by == ("Invoice", "Amount", "Date", "Reference")
+    assert found.clashes == {}, "a reference is not unique: another payment is no clash"
+    for other in ({"Amount": 9.0}, {"Date": "2024-03-03"}):
+        changed = [Wanted(1, "PAY7", {**payment(first, "PAY7"), **other})]
+        assert already_in_xero(c.client, c.tenant_id, CONN, "payment", changed) == {}, other
     assert [
         p["PaymentID"]
         for p in find_by_key(c.client, c.tenant_id, CONN, "payment", ["PAY7"])["PAY7"]
