@@ -372,6 +372,7 @@ def status_command(
     )
     with open_data_dir(data_dir, write=False) as opened:
         _check_location(opened, location_id)
+        _check_stored_tokens(opened)
         status = build_status(opened.engine, location_id)
         excluded = excluded_summary(opened.engine, location_id)
         rows, total = find(opened.engine, wanted) if wanted.narrowed or show_all else ([], 0)
@@ -392,6 +393,17 @@ def status_command(
         print_rows(rows, total, wanted.describe(), shown=None if show_all else 20)
     else:
         print_status(status, max_failures=len(rows) if show_all else None)
+
+
+def _check_stored_tokens(opened: Opened) -> None:
+    """``pm-xero status`` sends nothing, so it would never meet stored tokens it cannot read:
+    it looks, so that its health section says so (as the host's dashboard does)."""
+    from pm_xero_plugin.sync.runtime import check_stored_tokens
+    from pm_xero_plugin.xero.tokens import TokenStore
+
+    path = Path(opened.host.data_dir(PLUGIN)) / "tokens.sqlite3"
+    if path.is_file():
+        check_stored_tokens(opened.engine, TokenStore(path, opened.host.secret(PLUGIN)))
 
 
 # -- preview ----------------------------------------------------------------------------------

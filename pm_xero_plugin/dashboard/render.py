@@ -191,6 +191,7 @@ def print_status(
     (at most ``max_failures`` of them one by one; default a screenful)."""
     shown = _SHOWN_FAILURES if max_failures is None else max_failures
     out = console or Console()
+    _print_health(out, status.get("health") or [])
     _print_heading(out, status)
     for section in status.get("sections") or []:
         _print_section(out, section)
@@ -206,6 +207,34 @@ def print_status(
                 0,
             )
         )
+
+
+def _print_health(out: Console, conditions: Sequence[Mapping[str, Any]]) -> None:
+    """First, what stops the add-on itself (a full disk, tokens it cannot read…), each in words
+    with what to do – the counts below cannot say it – or that nothing does."""
+    if not conditions:
+        out.print(Text.from_markup("[bold]Health:[/] [green]nothing stops the add-on[/]"))
+        return
+    errors = sum(1 for c in conditions if c.get("severity", "error") == "error")
+    warnings = len(conditions) - errors
+    said = [
+        f"{n} {what}{'s' if n != 1 else ''}"
+        for n, what in ((errors, "problem"), (warnings, "warning"))
+        if n
+    ]
+    out.print(Text.from_markup(f"[bold]Health:[/] {escape(' and '.join(said))}"))
+    for condition in conditions:
+        colour = "red" if condition.get("severity", "error") == "error" else "yellow"
+        seen = int(condition.get("count") or 1)
+        since = condition.get("since")
+        when = f"since {since}" if since else ""
+        if seen > 1:
+            when = f"{when}, seen {seen} times" if when else f"seen {seen} times"
+        out.print(_indented(f"✗ {condition.get('message') or condition.get('condition')}", colour))
+        if condition.get("action"):
+            out.print(_indented(f"what to do: {condition['action']}", None, 4))
+        if when:
+            out.print(_indented(when, "dim", 4))
 
 
 def _print_heading(out: Console, status: Mapping[str, Any]) -> None:

@@ -58,7 +58,7 @@ from pm_xero_plugin.xero.tokens import (
 if TYPE_CHECKING:
     from pm_xero_plugin.core.engine import Engine
 
-__all__ = ["AppConfig", "XeroRuntime"]
+__all__ = ["AppConfig", "XeroRuntime", "check_stored_tokens", "report_unreadable_tokens"]
 
 log = logging.getLogger("pm_xero_plugin.sync.runtime")
 
@@ -121,6 +121,44 @@ class AppConfig:
             redirect_uri=self.redirect_uri,
             scopes=self.scopes,
         )
+
+
+def report_unreadable_tokens(
+    engine: Engine, tenant_id: str, org: str | None, connection_key: str
+) -> str:
+    """Report, under ``tokens:<tenant>``, that the organisation's stored tokens cannot be used;
+    returns the reason, in words, that the organisation is paused with."""
+    name = org or f"organisation {tenant_id} (location {connection_key})"
+    reason = (
+        f"the stored Xero connection for {name} cannot be read ({UNREADABLE_WHY}): reconnect it"
+    )
+    engine.health.report(
+        TOKENS_CONDITION + tenant_id,
+        reason,
+        f"press Connect to Xero for the location mapped to {name} and choose it again; its "
+        "records wait meanwhile and are sent once it is connected",
+    )
+    return reason
+
+
+def check_stored_tokens(engine: Engine, tokens: TokenStore) -> None:
+    """Report every mapped organisation that no readable token set reaches while one that
+    should cannot be read – for a process that sends nothing (``pm-xero status``) and so never
+    meets the tokens otherwise."""
+    settings = engine.settings
+    if settings is None:
+        return
+    for tenant_id in settings.tenant_ids():
+        unreadable: StoredTokensUnreadable | None = None
+        for location_id in settings.locations_for_tenant(tenant_id):
+            try:
+                if tokens.load(location_id) is not None:
+                    break
+            except StoredTokensUnreadable as exc:
+                unreadable = unreadable or exc
+        else:
+            if unreadable is not None:
+                report_unreadable_tokens(engine, tenant_id, None, unreadable.connection_key)
 
 
 def limits_dir(data_dir: Path, api_url: str) -> Path:
@@ -324,21 +362,11 @@ class XeroRuntime:
         :meth:`_reconnect_required` marks the organisation not connected. Nothing is marked in
         the token store: reading is the test, so a host secret put back mends it at the next
         start, and connecting again (which seals new tokens) always does."""
-        org = (
-            self.client.tenant_names.get(tenant_id)
-            or f"organisation {tenant_id} (location {exc.connection_key})"
-        )
-        reason = (
-            f"the stored Xero connection for {org} cannot be read ({UNREADABLE_WHY}): reconnect it"
+        reason = report_unreadable_tokens(
+            self.engine, tenant_id, self.client.tenant_names.get(tenant_id), exc.connection_key
         )
         log.warning("xero: %s (%s)", reason, exc)
         self._unreadable[tenant_id] = reason
-        self.engine.health.report(
-            TOKENS_CONDITION + tenant_id,
-            reason,
-            f"press Connect to Xero for the location mapped to {org} and choose {org} again; "
-            "its records wait meanwhile and are sent once it is connected",
-        )
         error = StoredTokensUnreadable(exc.connection_key)
         error.message = reason
         error.args = (reason,)
