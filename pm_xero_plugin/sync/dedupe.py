@@ -232,6 +232,12 @@ class Deduper:
         return [p for p in prepared if p.row.id not in linked]
 
     def _link_contact(self, p: Prepared, contact: Mapping[str, Any], outcome: BatchOutcome) -> None:
+        """A Xero contact carrying our contact number is ours: link it, saying so."""
+        self.ledger.add_log(
+            p.row.id,
+            "matched",
+            f"{p.dedupe_key} found in Xero as {contact['ContactID']}: ours by ContactNumber",
+        )
         self.ledger.mark_synced(
             p.row.id,
             str(contact["ContactID"]),
@@ -401,25 +407,35 @@ class Deduper:
         taken: list[tuple[Prepared, str]],
         outcome: BatchOutcome,
     ) -> None:
-        """Xero gives these contacts' names to other contacts. One that carries our number is
-        ours (linked); any other is *not* adopted: the row is held for an admin with the
-        contact Xero has (link it, or create ours under a distinct name), and the documents
-        waiting for it say so instead of failing one by one."""
+        """Xero gives these contacts' names to other contacts. A contact carrying our number is
+        ours (linked) – looked up by number first, then by name: a fresh ledger over an
+        organisation that already holds our customers meets its own contacts here. Any other
+        is *not* adopted: the row is held for an admin with the contact Xero has (link it, or
+        create ours under a distinct name), and the documents waiting for it say so instead of
+        failing one by one."""
         try:
+            outcome.api_calls += 1
+            by_number = self.client.find_contacts_by_number(
+                tenant_id, connection, [p.dedupe_key for p, _ in taken]
+            )
+            left = [(p, said) for p, said in taken if not _ours(by_number.get(p.dedupe_key))]
             by_name = self._contacts_by_name(
-                tenant_id, connection, [p.element["Name"] for p, _ in taken], outcome
+                tenant_id, connection, [p.element["Name"] for p, _ in left], outcome
             )
         except XeroError as exc:
             # Xero refused each create, so nothing is in doubt: they come back after a pause.
             self._settler.request_error(tenant_id, [p.row for p, _ in taken], exc, outcome)
             return
         for p, said in taken:
+            mine = by_number.get(p.dedupe_key)
             match = by_name.get(p.element["Name"].casefold())
-            if match and match.get("ContactNumber") == p.dedupe_key and match.get("ContactID"):
+            if mine is not None and _ours(mine):
+                self._link_contact(p, mine, outcome)
+            elif match and match.get("ContactNumber") == p.dedupe_key and match.get("ContactID"):
                 self._link_contact(p, match, outcome)
-                continue
-            self.ledger.hold_contact(p.row.id, said, _contact_facts(match) if match else None)
-            outcome.waiting += 1
+            else:
+                self.ledger.hold_contact(p.row.id, said, _contact_facts(match) if match else None)
+                outcome.waiting += 1
 
     def _contacts_by_name(
         self, tenant_id: str, connection: str, names: list[str], outcome: BatchOutcome
@@ -445,6 +461,11 @@ def _parent_host_id(kind: str, p: Prepared) -> str:
     if kind == "overpayment":
         return str(p.row.payload.get("client_id"))
     return p.row.host_id  # an allocation's row is keyed by its credit note
+
+
+def _ours(contact: Mapping[str, Any] | None) -> bool:
+    """A contact found by our number (it carries it) that can be linked to."""
+    return bool(contact and contact.get("ContactID"))
 
 
 def _contact_facts(contact: Mapping[str, Any]) -> dict[str, Any]:
