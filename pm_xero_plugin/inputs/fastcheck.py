@@ -259,6 +259,7 @@ class _Texts:
 _DECIMAL_TEXTS: dict[tuple[int, Decimal | None, Decimal | None], _Texts] = {
     (4, _ZERO, None): _Texts(rf"{_DIGITS}(?:\.[0-9]{{1,4}})?"),
     (4, _ZERO, Decimal(100)): _Texts(r"100(?:\.0{1,4})?|[1-9]?[0-9](?:\.[0-9]{1,4})?"),
+    (4, None, None): _Texts(rf"-?{_DIGITS}(?:\.[0-9]{{1,4}})?"),
     (2, None, None): _Texts(rf"-?{_DIGITS}(?:\.[0-9]{{1,2}})?"),
     (2, _ZERO, None): _Texts(rf"{_DIGITS}(?:\.[0-9]{{1,2}})?"),
     (2, Decimal("0.01"), None): _Texts(
@@ -266,8 +267,8 @@ _DECIMAL_TEXTS: dict[tuple[int, Decimal | None, Decimal | None], _Texts] = {
     ),
 }
 """The canonical spellings of each decimal rule of the table, (places, least, most): a rate of
-0 to 100, money of at least 0.01, ... A rule not listed here fails at import, so a new one in the
-table cannot go unchecked on this layer."""
+0 to 100, money of at least 0.01, a unit price of 4 places, ... A rule not listed here fails at
+import, so a new one in the table cannot go unchecked on this layer."""
 
 _DAYS: set[str] = set()
 

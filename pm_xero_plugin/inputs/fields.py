@@ -29,6 +29,7 @@ __all__ = [
     "PAYMENT_METHODS",
     "RECORDS",
     "REVENUE_CATEGORIES",
+    "UNIT_PRICE_PLACES",
     "Field",
     "Kind",
 ]
@@ -44,6 +45,8 @@ INVOICE_STATUSES: Final[tuple[str, ...]] = get_args(InvoiceStatus)
 
 MAX_DESCRIPTION: Final = 4000
 """Xero's limit on a line's description."""
+UNIT_PRICE_PLACES: Final = 4
+"""Decimals a unit price may have: Xero keeps 4 on ``UnitAmount`` with ``unitdp=4``."""
 _ID_LENGTH: Final = 100
 
 
@@ -102,6 +105,12 @@ def _money(name: str, *, required: bool = True, minimum: Decimal | None = None) 
     return Field(name, Kind.DECIMAL, required=required, places=2, minimum=minimum)
 
 
+def _unit_price(name: str) -> Field:
+    """A price per unit: up to 4 decimals (Xero keeps 4 on ``UnitAmount`` when asked with
+    ``unitdp=4``; a line's amount is still rounded to the cent)."""
+    return Field(name, Kind.DECIMAL, required=True, places=UNIT_PRICE_PLACES)
+
+
 def _rate(name: str, *, required: bool = False, maximum: Decimal | None = None) -> Field:
     return Field(
         name, Kind.DECIMAL, required=required, places=4, minimum=Decimal(0), maximum=maximum
@@ -153,7 +162,7 @@ RECORDS: Final[dict[str, tuple[Field, ...]]] = {
         _text("description", MAX_DESCRIPTION, required=True),
         _choice("category", REVENUE_CATEGORIES),
         _rate("quantity", required=True),
-        _money("unit_price"),
+        _unit_price("unit_price"),
         _rate("discount_rate", maximum=Decimal(100)),
         _rate("tax_rate"),
         _text("area_type", 100),

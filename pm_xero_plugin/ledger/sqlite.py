@@ -40,6 +40,7 @@ from pm_xero_plugin.ledger.types import (
     Row,
     TenantRecord,
 )
+from pm_xero_plugin.private_files import private_file
 
 if TYPE_CHECKING:
     from pm_xero_plugin.ledger.interface import Dependants, Ledger
@@ -163,6 +164,7 @@ class SqliteLedger:
         self._lock = threading.RLock()
         self._depth = 0
         self._fence = threading.local()
+        private_file(self.path)  # 0600 before SQLite opens it: its -wal/-shm take its mode
         self._conn = sqlite3.connect(
             str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
         )

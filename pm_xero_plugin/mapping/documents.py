@@ -50,7 +50,7 @@ _MAX_REFERENCE = 255
 
 
 def _description(line: Mapping[str, Any]) -> str:
-    text = clip_text(line.get("description"), MAX_DESCRIPTION)
+    text = clip_text(line.get("description"), MAX_DESCRIPTION, multiline=True)  # Xero keeps lines
     return text or str(line.get("category") or "Item").replace("_", " ").capitalize()
 
 
@@ -81,7 +81,9 @@ def _document_lines(
     for index, line in enumerate(raw_lines, start=1):
         at = f"{where} line {index}"
         quantity = quantize_quantity(parse_amount(at, "quantity", line.get("quantity")))
-        unit = quantize_money(parse_amount(at, "unit_price", line.get("unit_price")))
+        # Up to 4 decimals, as Xero keeps them when asked with ``unitdp=4`` (the client asks
+        # whenever a price needs it); the line's amount is still rounded to the cent.
+        unit = quantize_quantity(parse_amount(at, "unit_price", line.get("unit_price")))
         discount = parse_amount(at, "discount_rate", line.get("discount_rate") or "0")
         if not 0 <= discount <= 100:
             raise MappingError(
@@ -105,7 +107,8 @@ def _document_lines(
             account = required_code(m.credit_notes, "credit_notes", "credit notes", at, m)
         if kind == "credit_note" and discount:
             amount = line_amount(TaxLine(quantity, unit, discount, rate))
-            detail = f" ({quantity.normalize():f} × {unit} less {discount.normalize():f}%)"
+            price = quantize_money(unit) if unit == quantize_money(unit) else unit.normalize()
+            detail = f" ({quantity.normalize():f} × {price:f} less {discount.normalize():f}%)"
             description = (description[: MAX_DESCRIPTION - len(detail)]) + detail
             quantity, unit, discount = Decimal(1), amount, Decimal(0)
         tax_lines.append(TaxLine(quantity, unit, discount, rate))

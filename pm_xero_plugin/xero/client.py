@@ -49,6 +49,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol
 
 import httpx
@@ -302,12 +303,15 @@ class XeroClient:
             raise ValueError(f"a batch holds 1 to {MAX_BATCH} elements, not {len(elements)}")
         if method not in ("PUT", "POST"):
             raise ValueError(f"a batch is sent with PUT (create) or POST (update), not {method!r}")
+        params = {"summarizeErrors": "false"}
+        if endpoint in _UNITDP_ENDPOINTS and any(map(_four_place_prices, elements)):
+            params["unitdp"] = "4"  # else Xero rounds each UnitAmount to 2 places
         response = self._call(
             method,
             endpoint,
             tenant_id,
             connection_key,
-            params={"summarizeErrors": "false"},
+            params=params,
             body={endpoint: elements},
             idempotency_key=idempotency_key,
         )
@@ -1156,3 +1160,23 @@ def where_any(field_name: str, values: list[str]) -> str:
         if '"' in value or "\\" in value:
             raise ValueError(f"cannot look up {value!r}: quotes are not allowed in numbers")
     return " OR ".join(f'{field_name}=="{value}"' for value in values)
+
+
+_UNITDP_ENDPOINTS = frozenset({"Invoices", "CreditNotes", "BankTransactions"})
+"""Where Xero takes ``unitdp=4`` (its spec lists the parameter on their PUT and POST)."""
+
+
+def _four_place_prices(element: Mapping[str, Any]) -> bool:
+    """Whether a line of ``element`` has a ``UnitAmount`` with more than 2 decimals: Xero keeps
+    them only when the request says ``unitdp=4`` (a request that needs none is sent as before)."""
+    for line in element.get("LineItems") or []:
+        unit = line.get("UnitAmount") if isinstance(line, Mapping) else None
+        if unit is None or isinstance(unit, bool):
+            continue
+        try:
+            exponent = Decimal(str(unit)).normalize().as_tuple().exponent
+        except ArithmeticError:
+            continue
+        if isinstance(exponent, int) and exponent < -2:
+            return True
+    return False

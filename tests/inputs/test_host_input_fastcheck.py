@@ -359,7 +359,7 @@ def _line_with(**changes: Any) -> dict[str, Any]:
         ("invoice", _line_with(quantity="-0.0001")),
         ("invoice", _line_with(quantity=-1)),
         ("invoice", _line_with(quantity="1.23456")),
-        ("invoice", _line_with(unit_price="1.001")),
+        ("invoice", _line_with(unit_price="1.00001")),
         ("invoice", _line_with(unit_price=1.5)),
         ("invoice", _line_with(discount_rate="100.01")),
         ("invoice", _line_with(tax_rate="-1")),
@@ -416,6 +416,7 @@ def test_each_rule_at_its_boundary_is_refused_by_both(kind: str, record: Any) ->
         ("invoice", _line_with(quantity="0")),
         ("invoice", _line_with(quantity="1.2345", discount_rate="100")),
         ("invoice", _line_with(unit_price="-5.00")),
+        ("invoice", _line_with(unit_price="0.3333")),  # Xero keeps 4 with unitdp=4
         ("invoice", _line_with(description="d" * 4000)),
         ("invoice", {**GOOD_INVOICE, "reference": "r" * 255, "lines": [good_line()] * 1000}),
         ("payment", {**GOOD_PAYMENT, "amount": "15.00"}),

@@ -41,6 +41,15 @@ def test_a_good_invoice_is_kept_as_sent_minus_unknown_keys() -> None:
     assert payload["lines"][0]["quantity"] == "1"
 
 
+def test_a_unit_price_with_four_decimals_is_kept_while_money_keeps_two() -> None:
+    line = {"description": "Dose", "category": "boarding", "quantity": "3", "unit_price": "0.3333"}
+    payload, found = validate_record("invoice", full_invoice(lines=[line], total="1.00"), ["syd"])
+    assert found == []
+    assert payload is not None
+    assert payload["lines"][0]["unit_price"] == "0.3333"
+    assert errors("invoice", full_invoice(total="1.005")) == ["total: at most 2 decimal places"]
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -72,11 +81,11 @@ def test_a_good_invoice_is_kept_as_sent_minus_unknown_keys() -> None:
                         "description": "x",
                         "category": "boarding",
                         "quantity": "1",
-                        "unit_price": "1.005",
+                        "unit_price": "1.00005",
                     }
                 ]
             },
-            "lines.0.unit_price: at most 2 decimal places",
+            "lines.0.unit_price: at most 4 decimal places",
         ),
         (
             {

@@ -135,7 +135,11 @@ lines = st.fixed_dictionaries(
         "description": st.text(max_size=80),
         "category": st.sampled_from(CATEGORIES),
         "quantity": st.decimals(Decimal("0.25"), Decimal("40"), places=2).map(str),
-        "unit_price": _money("0", "999.99"),
+        # Up to 4 decimals, as the host may price (Xero keeps them with unitdp=4).
+        "unit_price": st.one_of(
+            _money("0", "999.99"),
+            st.decimals(Decimal("0"), Decimal("99.9999"), places=4).map(str),
+        ),
     },
     optional={
         "discount_rate": st.one_of(st.none(), st.sampled_from(["0", "5", "10", "12.5", "100"])),
