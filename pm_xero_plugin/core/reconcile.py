@@ -6,19 +6,26 @@ start-up and periodically (on the job thread, never on a host request) the add-o
 the host holds and records whatever its ledger lacks, or holds in an older version, through the
 same intake as a back-sync (:meth:`~pm_xero_plugin.core.history.History.write_history`).
 
-What it covers is what the add-on already answers for: documents in the window once "Start
-syncing data" has run, customers of organisations whose contact sync started (before those
-admin actions, their own replay brings everything). Within that:
+Each pass has two parts:
+
+- **What changed since the last pass** (the host's change cursor,
+  ``iter_history(changed_since=…)``, from when the last completed pass began minus
+  :data:`MARGIN` for the host's transactions in flight; on a ledger's first pass, from then):
+  every record, recorded as its hook would have recorded it. This is what a lost hook leaves
+  behind, whatever the admin has or has not started.
+- **Everything covered**, when there is no usable cursor: documents in the window once "Start
+  syncing data" has run, customers of organisations whose contact sync started (what the host
+  held before the add-on watched is those actions' to bring, not this one's). It runs on a
+  fresh ledger, when what is covered changed (the start date moved, a contact sync started),
+  when the host's clock went back, once every :data:`FULL_EVERY`, and at every pass of a host
+  without the change cursor.
+
+Within that:
 
 - **Cheap when nothing changed.** A record is validated (the fast pre-check takes clean records
   in microseconds), turned into the rows it would write, and their payload hashes compared with
   the ledger's in one look-up per batch; only a record that is missing or different goes through
   the intake. An unchanged host writes nothing.
-- **Incremental.** The host's change cursor (``iter_history(changed_since=…)``) streams only
-  what it stored since the last completed pass began (minus :data:`MARGIN` for its transactions
-  in flight). A full scan runs when there is no cursor (a fresh ledger), when what is covered
-  changed (the start date moved, a contact sync started), when the host's clock went back, and
-  once every :data:`FULL_EVERY`.
 - **Never backwards.** A record the ledger holds in a newer version (a hook that arrived while
   the pass was reading) is left alone: ``updated_at`` decides.
 - **Bounded memory.** Streamed, :data:`~pm_xero_plugin.core.history.BATCH` records at a time.
@@ -51,6 +58,7 @@ __all__ = [
     "FULL_EVERY",
     "HEALTH_CONDITION",
     "MARGIN",
+    "WATCHING_META_KEY",
     "ReconcileReport",
     "Reconciler",
 ]
@@ -59,6 +67,9 @@ log = logging.getLogger("pm_xero_plugin")
 
 CURSOR_META_KEY = "reconcile_cursor"
 """Ledger meta: when the last completed pass began (host time) and what it covered."""
+
+WATCHING_META_KEY = "reconcile_watching_since"
+"""Ledger meta: when the first pass on this ledger began (host time)."""
 
 MARGIN = timedelta(minutes=5)
 """Subtracted from the cursor: a host transaction that read its clock before the pass began
@@ -98,6 +109,10 @@ class HostUnreadable(Exception):
     """The host's history stream raised: a host problem, not ours."""
 
 
+class _NoCursor(Exception):
+    """The host's ``iter_history`` takes no ``changed_since`` (a host older than the cursor)."""
+
+
 class Reconciler:
     """Streams the host's records and records what the ledger lacks (see the module)."""
 
@@ -111,38 +126,36 @@ class Reconciler:
     # -- one pass -------------------------------------------------------------------------------
 
     def run(self, *, full: bool = False) -> ReconcileReport:
-        """One pass: incremental from the cursor when it can be, else full (``full`` forces
-        it). The cursor moves only when the pass completed."""
+        """One pass (see the module): what changed since the last one, and everything covered
+        when there is no usable cursor (``full`` forces that). The cursor moves only when the
+        pass completed."""
+        began = self.ctx.host.now()
+        watching = self._watching_since(began)  # from the first start-up on, set up or not
         if self.ctx.settings is None or not self.ctx.enabled():
             # Switched off: the host calls nothing and nothing flows; the cursor stays, so the
             # first pass after the switch covers the time it was off.
             return ReconcileReport(skipped="the add-on is switched off or not set up")
-        began = self.ctx.host.now()
         scope = self._scope()
         saved = self._saved()
-        cursor = None if full else self._cursor(saved, scope, began)
-        report = ReconcileReport(full=cursor is None)
-        if not scope["contacts"] and scope["since"] is None:
-            report.skipped = "nothing to reconcile yet: no back-sync or contact sync has run"
-        else:
-            try:
-                if scope["contacts"]:
-                    self._clients(set(scope["contacts"]), cursor, report)
-                if scope["since"] is not None:
-                    since = date.fromisoformat(scope["since"])
-                    for history, kind in _DOCUMENTS:
-                        self._documents(history, kind, since, cursor, report)
-            except HostUnreadable as exc:
-                cause = exc.__cause__ or exc
-                self.health.report(
-                    HEALTH_CONDITION,
-                    "the add-on cannot read the host's records to check that none was missed: "
-                    f"{type(cause).__name__}: {cause}"[:500],
-                    "records saved from now on are still recorded as they are saved; the check "
-                    "runs again periodically and at the next start-up. If this persists, check "
-                    "the host's database",
-                )
-                raise
+        last = _moment(saved.get("at")) if saved else None
+        changes = (last if last is not None and watching <= last <= began else watching) - MARGIN
+        report = ReconcileReport(full=full or self._full_needed(saved, scope, began))
+        try:
+            if not self._changes(changes, report):
+                report.full = True  # a host without the change cursor: everything, each time
+            if report.full:
+                self._covered(scope, report)
+        except HostUnreadable as exc:
+            cause = exc.__cause__ or exc
+            self.health.report(
+                HEALTH_CONDITION,
+                "the add-on cannot read the host's records to check that none was missed: "
+                f"{type(cause).__name__}: {cause}"[:500],
+                "records saved from now on are still recorded as they are saved; the check "
+                "runs again periodically and at the next start-up. If this persists, check "
+                "the host's database",
+            )
+            raise
         self.health.clear(HEALTH_CONDITION)
         previous_full = saved.get("full_at") if saved else None
         self.ledger.set_meta(
@@ -164,15 +177,46 @@ class Reconciler:
             )
         return report
 
+    def _changes(self, since: datetime, report: ReconcileReport) -> bool:
+        """Every record the host stored since ``since``, recorded as its hook would have: a
+        customer's row in its home organisation, a document whatever its date (the rules hold
+        one before the start date). ``False`` when the host has no change cursor."""
+        try:
+            self._clients(None, since, report)
+            for history, kind in _DOCUMENTS:
+                self._documents(history, kind, None, since, report)
+        except _NoCursor:
+            return False
+        return True
+
+    def _covered(self, scope: Mapping[str, Any], report: ReconcileReport) -> None:
+        """Everything the add-on answers for, whenever it changed: the window's documents once
+        a back-sync ran, the customers of organisations whose contact sync started."""
+        if scope["contacts"]:
+            self._clients(set(scope["contacts"]), None, report)
+        if scope["since"] is not None:
+            since = date.fromisoformat(scope["since"])
+            for history, kind in _DOCUMENTS:
+                self._documents(history, kind, since, None, report)
+
     def _scope(self) -> dict[str, Any]:
-        """What a pass covers now: the window's documents once a back-sync ran, the customers
-        of organisations whose contact sync started."""
+        """What a full pass covers now: the window's documents once a back-sync ran, the
+        customers of organisations whose contact sync started."""
         settings = self.ctx.settings
         since = settings.start_date if settings else None
         documents = since is not None and self.ledger.meta("backfill_started") is not None
         tenants = {self.ctx.tenant_for(loc) for loc in self.ctx.location_ids()} - {""}
         contacts = sorted(t for t in tenants if self.ledger.tenant(t).contact_sync != "not_started")
         return {"since": since.isoformat() if documents and since else None, "contacts": contacts}
+
+    def _watching_since(self, began: datetime) -> datetime:
+        """When the add-on first reconciled with this ledger: what the host stored since then
+        is what its hooks were to deliver (what it held before is a back-sync's to bring)."""
+        saved = _moment(self.ledger.meta(WATCHING_META_KEY))
+        if saved is None:
+            self.ledger.set_meta(WATCHING_META_KEY, began.isoformat())
+            return began
+        return saved
 
     def _saved(self) -> dict[str, Any] | None:
         text = self.ledger.meta(CURSOR_META_KEY)
@@ -183,33 +227,25 @@ class Reconciler:
         return saved if isinstance(saved, dict) else None
 
     @staticmethod
-    def _cursor(
+    def _full_needed(
         saved: Mapping[str, Any] | None, scope: Mapping[str, Any], began: datetime
-    ) -> datetime | None:
-        """Where an incremental pass starts, or ``None`` for a full scan."""
+    ) -> bool:
+        """Whether this pass must read everything covered, not only what changed."""
         if saved is None or saved.get("scope") != scope:
-            return None  # a fresh ledger, or the window widened / a contact sync started
-        try:
-            at = datetime.fromisoformat(str(saved["at"]))
-            full_at = datetime.fromisoformat(str(saved["full_at"]))
-        except (KeyError, TypeError, ValueError):
-            return None
-        if (
-            at.tzinfo is None
-            or full_at.tzinfo is None
-            or began < at
-            or began - full_at >= FULL_EVERY
-        ):
-            return None  # the host's clock went back, or a day since the last full scan
-        return at - MARGIN
+            return True  # a fresh ledger, or the window widened / a contact sync started
+        at, full_at = _moment(saved.get("at")), _moment(saved.get("full_at"))
+        if at is None or full_at is None:
+            return True
+        # the host's clock went back (its cursor cannot be trusted), or a day since the last
+        return began < at or began - full_at >= FULL_EVERY
 
     # -- streaming the host ---------------------------------------------------------------------
 
     def _stream(
         self, history: HistoryKind, since: date | None, cursor: datetime | None
     ) -> Iterator[Mapping[str, Any]]:
-        """The host's records, its failures raised as :class:`HostUnreadable`. A host that does
-        not know the change cursor yet is read in full."""
+        """The host's records, its failures raised as :class:`HostUnreadable`;
+        :class:`_NoCursor` when a ``cursor`` is asked of a host that does not know one."""
         host = self.ctx.host
         try:
             if cursor is None:
@@ -217,10 +253,12 @@ class Reconciler:
             else:
                 try:
                     stream = host.iter_history(history, None, since, changed_since=cursor)
-                except TypeError:
+                except TypeError as exc:
                     log.warning("xero: the host has no change cursor: reconciling in full")
-                    stream = host.iter_history(history, None, since)
+                    raise _NoCursor from exc
             iterator = iter(stream)
+        except _NoCursor:
+            raise
         except Exception as exc:
             raise HostUnreadable(history) from exc
         while True:
@@ -238,7 +276,7 @@ class Reconciler:
         self,
         history: HistoryKind,
         kind: str,
-        since: date,
+        since: date | None,
         cursor: datetime | None,
         report: ReconcileReport,
     ) -> None:
@@ -278,8 +316,14 @@ class Reconciler:
 
     # -- customers ------------------------------------------------------------------------------
 
-    def _clients(self, started: set[str], cursor: datetime | None, report: ReconcileReport) -> None:
+    def _clients(
+        self, started: set[str] | None, cursor: datetime | None, report: ReconcileReport
+    ) -> None:
+        """Customers into contact rows: a missing one only in its home organisation and only
+        where ``started`` (``None``: in every organisation, as its hook would have)."""
         tenants = sorted({self.ctx.tenant_for(loc) for loc in self.ctx.location_ids()} - {""})
+        if started is None:
+            started = set(tenants)
         for batch in chunks(self._stream("clients", None, cursor), BATCH):
             report.read += len(batch)
             rejected: list[Any] = []

@@ -28,7 +28,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
-from pm_xero_plugin.ledger.types import Facts, NewRow, Parent, Row, TenantRecord
+from pm_xero_plugin.ledger.types import ClaimOwner, Facts, NewRow, Parent, Row, TenantRecord
 
 __all__ = ["Dependants", "Ledger"]
 
@@ -226,8 +226,11 @@ class Ledger(Protocol):
         """Change a row's data without changing its state (payload of a rejected row, …)."""
         ...
 
-    def tenants_with_ready_work(self, now: datetime) -> list[str]:
-        """Organisations with something to claim now (ready, retry due, or lease expired).
+    def tenants_with_ready_work(
+        self, now: datetime, *, take_from: Collection[str] = ()
+    ) -> list[str]:
+        """Organisations with something to claim now (ready, retry due, or held by an owner
+        in ``take_from``: judged gone).
 
         Time-based gates (a future start date reached) are the engine's: the worker's loop
         calls ``Engine.tick`` before it looks here.
@@ -243,16 +246,23 @@ class Ledger(Protocol):
         lease_seconds: int = 120,
         worker_id: str,
         now: datetime,
+        take_from: Collection[str] = (),
     ) -> list[Row]:
         """Atomically lease up to ``limit`` rows of one kind and tenant to ``worker_id``.
 
         Every claim takes a fresh ``claim_token`` from a ledger-wide counter that only grows and
         stores it on the rows it returns (see :meth:`fenced`).
 
-        Order: rows whose lease expired first (they are the oldest work), then retries that are
-        due, then ready rows, each live before history (``priority``), then by business date
-        and number. A row whose earlier attempt went out with an unknown outcome comes back with
-        ``uncertain=True``.
+        A row in ``sending`` is taken only from an owner in ``take_from`` (the owners the
+        caller judged gone: ``sync/leases.py``), never from ``worker_id`` itself; no clock is
+        compared (a wall clock that jumps past ``lease_seconds`` takes nothing from anybody).
+        ``lease_seconds`` only sets the row's ``lease_until``, which says how long the claim
+        is meant to last (:meth:`beat` renews it).
+
+        Order: rows taken from a gone owner first (they are the oldest work), then retries that
+        are due, then ready rows, each live before history (``priority``), then by business
+        date and number. A row whose earlier attempt went out with an unknown outcome comes
+        back with ``uncertain=True``.
         """
         ...
 
@@ -265,6 +275,7 @@ class Ledger(Protocol):
         lease_seconds: int = 120,
         worker_id: str,
         now: datetime,
+        take_from: Collection[str] = (),
     ) -> tuple[str, list[Row]]:
         """Claim one organisation's next batch: live work first, then history, each in
         ``kinds`` order (contacts, invoices, …, as :data:`pm_xero_plugin.xero.kinds.SEND_ORDER`).
@@ -278,9 +289,25 @@ class Ledger(Protocol):
         """
         ...
 
-    def has_live_work(self, tenant_id: str, now: datetime) -> bool:
+    def has_live_work(
+        self, tenant_id: str, now: datetime, *, take_from: Collection[str] = ()
+    ) -> bool:
         """Whether a live row of the organisation is due now (the worker lets it use the part
         of the minute budget it keeps from history: see ``Worker``)."""
+        ...
+
+    def beat(self, worker_id: str, *, hostname: str, pid: int, lease_until: datetime) -> None:
+        """``worker_id`` (a process ``pid`` on ``hostname``) is alive: count up its beat
+        counter (its row is made on the first beat) and renew its claims' ``lease_until``."""
+        ...
+
+    def claim_owners(self) -> list[ClaimOwner]:
+        """Every owner of a row in ``sending`` with its worker row's host, pid and beat counter
+        (``None`` for an owner without one): what a judge of liveness reads."""
+        ...
+
+    def retire_worker(self, worker_id: str) -> None:
+        """A worker stopped: forget its worker row unless it still holds claims."""
         ...
 
     def raise_priority(self, keys: Iterable[tuple[str, str, str]]) -> int:

@@ -2,7 +2,8 @@
 
 Each migration is a list of statements applied in one transaction; a file is only ever moved
 forward. Version 1 is the initial schema; version 2 adds live priority and contact matching;
-version 3 the date of an invoice the ledger never saw; version 4 claim tokens (fencing).
+version 3 the date of an invoice the ledger never saw; version 4 claim tokens (fencing) and
+workers' beats (liveness).
 Add a new entry (never edit a released one) to change it.
 """
 
@@ -161,6 +162,18 @@ _V4: Final = [
     "ALTER TABLE rows ADD COLUMN claim_token INTEGER",
     "CREATE TABLE claim_tokens (last INTEGER NOT NULL)",
     "INSERT INTO claim_tokens VALUES (0)",
+    # Liveness instead of wall-clock expiry: each worker beats (counts up its row) every
+    # quarter lease on its own monotonic clock; a row in 'sending' is taken from its owner only
+    # once the owner is judged gone (sync/leases.py) – no clock is compared across machines.
+    """
+    CREATE TABLE workers (
+        worker_id TEXT PRIMARY KEY,
+        hostname TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        beat INTEGER NOT NULL,
+        beat_at REAL                         -- for people: the beat counter is what is judged
+    )
+    """,
 ]
 
 MIGRATIONS: Final[list[list[str]]] = [_V1, _V2, _V3, _V4]

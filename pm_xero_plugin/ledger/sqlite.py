@@ -34,6 +34,7 @@ from pm_xero_plugin.ledger.states import (
 from pm_xero_plugin.ledger.types import (
     LIVE,
     ClaimLost,
+    ClaimOwner,
     Facts,
     NewRow,
     Parent,
@@ -119,6 +120,9 @@ def _cap(text: str | None) -> str | None:
         return text
     return text[:_MAX_TEXT] + f"… [{len(text)} characters, cut]"
 
+
+_OWNER = "coalesce(rows.worker_id, '')"
+"""Who holds a row in ``sending`` (``''``: nobody recorded, a row set there by hand)."""
 
 _COUNT_KEY = operator.itemgetter(2, 3, 0, 4, 5)
 """(tenant, location, kind, state, gate) of an insert's parameters: its ``counts`` key."""
@@ -697,8 +701,11 @@ class SqliteLedger:
 
     # -- the worker's side ----------------------------------------------------------------------
 
-    def tenants_with_ready_work(self, now: datetime) -> list[str]:
-        """Organisations with something to claim now (ready, retry due, or lease expired).
+    def tenants_with_ready_work(
+        self, now: datetime, *, take_from: Collection[str] = ()
+    ) -> list[str]:
+        """Organisations with something to claim now (ready, retry due, or held by an owner
+        in ``take_from``).
 
         Time-based gates (a future start date reached) are the engine's: the worker's loop
         calls ``Engine.tick`` before it looks here.
@@ -716,11 +723,13 @@ class SqliteLedger:
             "WHERE state = 'retrying' AND next_at <= ?",
             (moment,),
         )
-        found += self._q(
-            "SELECT DISTINCT tenant_id FROM rows INDEXED BY rows_lease "
-            "WHERE state = 'sending' AND lease_until <= ?",
-            (moment,),
-        )
+        if take_from:
+            owned, owners = _in(_OWNER, take_from)
+            found += self._q(
+                "SELECT DISTINCT tenant_id FROM rows INDEXED BY rows_lease "
+                f"WHERE state = 'sending' AND {owned}",
+                owners,
+            )
         return sorted({t for (t,) in found if t})
 
     def claim(
@@ -732,21 +741,23 @@ class SqliteLedger:
         lease_seconds: int = 120,
         worker_id: str,
         now: datetime,
+        take_from: Collection[str] = (),
     ) -> list[Row]:
         """Atomically lease up to ``limit`` rows of one kind and tenant to ``worker_id``.
 
-        Order: rows whose lease expired first (they are the oldest work), then retries that are
-        due, then ready rows, each live before history (``priority``), then by business date
-        and number. A row whose earlier attempt went out with an unknown outcome comes back with
-        ``uncertain=True``.
+        Order: rows held by an owner judged gone (``take_from``; never ``worker_id`` itself)
+        first – they are the oldest work –, then retries that are due, then ready rows, each
+        live before history (``priority``), then by business date and number. A row whose
+        earlier attempt went out with an unknown outcome comes back with ``uncertain=True``.
         """
         moment = now.timestamp()
         order = "ORDER BY priority DESC, doc_date, number, id LIMIT ?"
         base = "SELECT id FROM rows WHERE tenant_id = ? AND kind = ? AND state = "
+        owned, owners = _in(_OWNER, set(take_from) - {worker_id})
         with self.transaction():
             ids: list[int] = []
             for sql, extra in (
-                (base + "'sending' AND lease_until <= ? ", [moment]),
+                (base + f"'sending' AND {owned} ", owners),
                 (base + "'retrying' AND next_at <= ? ", [moment]),
                 (base + "'ready' ", []),
             ):
@@ -783,6 +794,7 @@ class SqliteLedger:
         lease_seconds: int = 120,
         worker_id: str,
         now: datetime,
+        take_from: Collection[str] = (),
     ) -> tuple[str, list[Row]]:
         """Claim one organisation's next batch: live work first, then history, each in
         ``kinds`` order (contacts, invoices, …, as :data:`pm_xero_plugin.xero.kinds.SEND_ORDER`).
@@ -795,14 +807,15 @@ class SqliteLedger:
         it is recorded (:meth:`raise_priority`). Returns ``("", [])`` when nothing is due.
         """
         moment = now.timestamp()
+        owned, owners = _in(_OWNER, set(take_from) - {worker_id})
         live = {
             kind
             for (kind,) in self._q(
                 "SELECT DISTINCT kind FROM rows WHERE tenant_id = ? AND priority > 0 "
                 "AND state IN ('ready', 'retrying', 'sending') AND (state = 'ready' "
                 "OR (state = 'retrying' AND next_at <= ?) "
-                "OR (state = 'sending' AND lease_until <= ?))",
-                (tenant_id, moment, moment),
+                f"OR (state = 'sending' AND {owned}))",
+                (tenant_id, moment, *owners),
             )
         }
         order = [k for k in kinds if k in live] + [k for k in kinds if k not in live]
@@ -814,24 +827,67 @@ class SqliteLedger:
                 lease_seconds=lease_seconds,
                 worker_id=worker_id,
                 now=now,
+                take_from=take_from,
             )
             if rows:
                 return kind, rows
         return "", []
 
-    def has_live_work(self, tenant_id: str, now: datetime) -> bool:
+    def has_live_work(
+        self, tenant_id: str, now: datetime, *, take_from: Collection[str] = ()
+    ) -> bool:
         """Whether a live row of the organisation is due now (the worker lets it use the part
         of the minute budget it keeps from history: see ``Worker``)."""
         moment = now.timestamp()
+        owned, owners = _in(_OWNER, take_from)
         return bool(
             self._q(
                 "SELECT 1 FROM rows WHERE tenant_id = ? AND priority > 0 "
                 "AND state IN ('ready', 'retrying', 'sending') AND (state = 'ready' "
                 "OR (state = 'retrying' AND next_at <= ?) "
-                "OR (state = 'sending' AND lease_until <= ?)) LIMIT 1",
-                (tenant_id, moment, moment),
+                f"OR (state = 'sending' AND {owned})) LIMIT 1",
+                (tenant_id, moment, *owners),
             )
         )
+
+    # -- workers' liveness ---------------------------------------------------------------------
+
+    def beat(self, worker_id: str, *, hostname: str, pid: int, lease_until: datetime) -> None:
+        """``worker_id`` is alive: count one beat on its row (made on its first beat), and
+        renew the claims it holds (their ``lease_until``, which only says so: no claim is
+        judged by a clock – see :meth:`claim_owners`)."""
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO workers (worker_id, hostname, pid, beat, beat_at) "
+                "VALUES (?, ?, ?, 1, ?) ON CONFLICT (worker_id) DO UPDATE SET "
+                "beat = beat + 1, hostname = excluded.hostname, pid = excluded.pid, "
+                "beat_at = excluded.beat_at",
+                (worker_id, hostname, pid, self._now()),
+            )
+            self._conn.execute(
+                "UPDATE rows INDEXED BY rows_lease SET lease_until = ? "
+                "WHERE state = 'sending' AND worker_id = ?",
+                (lease_until.timestamp(), worker_id),
+            )
+
+    def claim_owners(self) -> list[ClaimOwner]:
+        """Every owner of a row in ``sending``, with what its worker row says (host, pid, beat
+        counter), or ``None`` for an owner without one (rows claimed before schema v4)."""
+        found = self._q(
+            f"SELECT DISTINCT {_OWNER}, w.hostname, w.pid, w.beat FROM rows INDEXED BY rows_lease "
+            "LEFT JOIN workers w USING (worker_id) WHERE rows.state = 'sending'"
+        )
+        return [ClaimOwner(o, host, pid, beat) for o, host, pid, beat in found]
+
+    def retire_worker(self, worker_id: str) -> None:
+        """A worker stopped: forget its row, unless it still holds claims (a batch that did not
+        finish in time: the row keeps telling whether its process lives)."""
+        with self.transaction():
+            self._conn.execute(
+                "DELETE FROM workers WHERE worker_id = ? AND NOT EXISTS (SELECT 1 FROM rows "
+                "INDEXED BY rows_lease WHERE state = 'sending' AND worker_id = ?)",
+                (worker_id, worker_id),
+            )
 
     def raise_priority(self, keys: Iterable[tuple[str, str, str]]) -> int:
         """Make these rows (and, transitively, what they depend on) live, unless their dependants

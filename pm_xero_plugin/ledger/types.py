@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-__all__ = ["LIVE", "ClaimLost", "Facts", "NewRow", "Parent", "Row", "TenantRecord"]
+__all__ = ["LIVE", "ClaimLost", "ClaimOwner", "Facts", "NewRow", "Parent", "Row", "TenantRecord"]
 
 
 @dataclass(frozen=True)
@@ -140,6 +140,19 @@ class Parent(NamedTuple):
     xero_id: str | None
     doc_date: str | None
     include_before_start: bool
+
+
+class ClaimOwner(NamedTuple):
+    """Who holds rows in ``sending``, as a judge of liveness reads it (``sync/leases.py``)."""
+
+    worker_id: str
+    """The owner (``''`` when the rows name none)."""
+    hostname: str | None
+    """The machine its process runs on; ``None``: the owner has no worker row (legacy)."""
+    pid: int | None
+    """Its process id on that machine."""
+    beat: int | None
+    """Its beat counter: counts up while it lives (compared only with itself, never a clock)."""
 
 
 class ClaimLost(Exception):

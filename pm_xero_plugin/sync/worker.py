@@ -8,8 +8,12 @@ It runs as a thread inside the host (started on ``pm_startup``, stopped on ``pm_
 * At most ``per_tenant`` batches in flight per tenant (Xero allows 5 concurrent calls; the
   minute limit, not concurrency, is what bounds throughput, so 2 keeps latency low without
   provoking concurrency 429s).
-* Claims use a lease: a worker that dies leaves rows that another worker reclaims once the lease
-  expires, never lost and never sent twice (the sender looks up uncertain rows before re-sending).
+* Claims belong to a live worker: it beats every quarter lease on its monotonic clock, and a
+  worker that dies leaves rows that another worker takes once it judges the owner gone (its pid
+  gone from this machine, or its beat still for a lease: :mod:`pm_xero_plugin.sync.leases`) –
+  never by a wall clock, which may jump. Never lost and never sent twice: the sender looks up
+  uncertain rows before re-sending, and every write for a claimed row carries the claim's token,
+  so a worker that wakes up after its rows were taken changes nothing (fencing).
 * New records wake the worker at once: it waits on the engine's
   :class:`~pm_xero_plugin.core.doorbell.Doorbell`, rung when rows become ready, so they reach
   Xero within seconds.
@@ -29,6 +33,7 @@ it) adds a read of the settings saved in the host's database.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -42,6 +47,7 @@ from pm_xero_plugin.core.doorbell import Doorbell
 from pm_xero_plugin.core.health import Health, ledger_error_condition
 from pm_xero_plugin.ledger import Ledger, Row
 from pm_xero_plugin.ledger.types import ClaimLost
+from pm_xero_plugin.sync.leases import LeaseJudge, this_host
 from pm_xero_plugin.sync.sender import BatchOutcome, BatchSender
 from pm_xero_plugin.xero.client import never_waiting_for_limits
 from pm_xero_plugin.xero.kinds import KINDS, SEND_ORDER
@@ -51,10 +57,11 @@ from pm_xero_plugin.xero.retry import backoff_delay
 __all__ = ["DEFAULT_LEASE_SECONDS", "Worker", "WorkerStats"]
 
 DEFAULT_LEASE_SECONDS = 600
-"""How long a claimed batch belongs to its worker. Longer than the client can spend on one
-request (retries with the same Idempotency-Key stop after its 300 s window, each try bounded by
-its timeouts), so a lease only runs out when the worker is gone – another worker that reclaims
-the rows then looks them up in Xero before re-sending."""
+"""How long a worker's beat may stand still (on the judging worker's monotonic clock) before its
+claims are taken. Longer than the client can spend on one request (retries with the same
+Idempotency-Key stop after its 300 s window, each try bounded by its timeouts), so a request of a
+worker judged gone this way has ended – another worker that takes the rows then looks them up in
+Xero before re-sending."""
 
 LIVE_PACE_SECONDS = 300.0
 """How long after a live record a tenant's history paces its minute budget (see _dispatch)."""
@@ -153,6 +160,8 @@ class Worker:
     :param health: where the worker says that it cannot use its ledger, or that it stopped
         (the engine's, so the dashboard shows it; a private one by default).
     :param ledger_path: the ledger's file, named in those conditions.
+    :param hostname: this machine's name, recorded with the worker's beats (owners on the same
+        machine are judged gone as soon as their pid is).
     """
 
     def __init__(
@@ -173,6 +182,7 @@ class Worker:
         tick: Callable[[], None] | None = None,
         health: Health | None = None,
         ledger_path: Path | str = "the ledger",
+        hostname: str | None = None,
     ) -> None:
         self.ledger = ledger
         self.sender = sender
@@ -198,7 +208,18 @@ class Worker:
         self._pool: ThreadPoolExecutor | None = None
         self._futures: set[Future[None]] = set()
         self.health = health or Health()
-        self._trouble = _LedgerTrouble(self.health, ledger_path, monotonic)
+        # The clock is read through self._monotonic (a test may put the worker on virtual time
+        # after construction): the back-off and the judge read it the same way.
+        self._trouble = _LedgerTrouble(self.health, ledger_path, lambda: self._monotonic())
+        self._hostname = hostname if hostname is not None else this_host()
+        self._judge = LeaseJudge(
+            ledger,
+            worker_id=self.worker_id,
+            lease_seconds=lease_seconds,
+            monotonic=lambda: self._monotonic(),
+            hostname=self._hostname,
+        )
+        self._next_beat = float("-inf")
         self._stranded: dict[int, int | None] = {}
         """Rows this worker holds but could not give back (the ledger failed): given back as
         soon as it works again – nobody else takes them from a live worker."""
@@ -238,7 +259,8 @@ class Worker:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop claiming, let in-flight batches finish, and return. Nothing is lost: a batch
-        still running at the timeout keeps its lease and is reclaimed after it expires."""
+        still running at the timeout keeps its claim, taken by another worker once this one is
+        gone (its process ended, or its beat stood still for a lease)."""
         self._stop.set()
         self._doorbell.ring()
         if self._thread is not None:
@@ -277,7 +299,16 @@ class Worker:
             finally:
                 self._drain()
                 self._pool = None
+                self._retire()
         return self.stats
+
+    def _retire(self) -> None:
+        """Forget this worker's row (kept if it still holds claims); next run beats afresh."""
+        self._next_beat = float("-inf")
+        try:
+            self.ledger.retire_worker(self.worker_id)
+        except Exception:
+            log.warning("xero: could not retire worker %s", self.worker_id, exc_info=True)
 
     # -- scheduling ------------------------------------------------------------------------------
 
@@ -303,7 +334,21 @@ class Worker:
             with self._lock:
                 for row_id in stranded:
                     self._stranded.pop(row_id, None)
+        self._beat()
         return self._dispatch()
+
+    def _beat(self) -> None:
+        """Say "alive" every quarter lease (on the monotonic clock), renewing the claims."""
+        mono = self._monotonic()
+        if mono < self._next_beat:
+            return
+        self.ledger.beat(
+            self.worker_id,
+            hostname=self._hostname,
+            pid=os.getpid(),
+            lease_until=self._now() + timedelta(seconds=self._lease),
+        )
+        self._next_beat = mono + self._lease / 4
 
     def _dispatch(self) -> tuple[bool, bool]:
         """Claim and submit one batch for each tenant that may go now.
@@ -316,13 +361,14 @@ class Worker:
         mono = self._monotonic()
         dispatched = False
         blocked = False
-        for tenant in self.ledger.tenants_with_ready_work(now):
+        take = self._judge.gone()
+        for tenant in self.ledger.tenants_with_ready_work(now, take_from=take):
             # Live records (made through a hook) go before the back-sync's history: one slot
             # more in flight than history may take, and while the practice is live (a live
             # record in the last LIVE_PACE_SECONDS) history spreads its minute budget (pace),
             # so a live record does not wait out a window history used up. A back-sync with
             # nobody working (the first one, at night) still spends its budget at once.
-            live = self.ledger.has_live_work(tenant, now)
+            live = self.ledger.has_live_work(tenant, now, take_from=take)
             if live:
                 self._live_seen[tenant] = mono
             pace = not live and mono - self._live_seen.get(tenant, -LIVE_PACE_SECONDS) < (
@@ -348,7 +394,7 @@ class Worker:
                             self.stats.limit_waits += 1
                     blocked = True
                     continue
-            kind, rows = self._claim(tenant, now)
+            kind, rows = self._claim(tenant, now, take)
             if not rows:
                 continue
             with self._lock:
@@ -360,7 +406,7 @@ class Worker:
             dispatched = True
         return dispatched, blocked
 
-    def _claim(self, tenant: str, now: datetime) -> tuple[str, list[Row]]:
+    def _claim(self, tenant: str, now: datetime, take: frozenset[str]) -> tuple[str, list[Row]]:
         # Live records first, then history, each in SEND_ORDER (ledger.claim_next): a new
         # record does not wait behind a back-sync's backlog of an earlier kind.
         kind, rows = self.ledger.claim_next(
@@ -370,6 +416,7 @@ class Worker:
             lease_seconds=self._lease,
             worker_id=self.worker_id,
             now=now,
+            take_from=take,
         )
         return kind, list(rows)
 

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from support.ledger_helpers import Practice, client, invoice, payment, settings
+from support.ledger_helpers import START, Practice, client, invoice, payment, settings
 
 from pm_xero_plugin.core.reconcile import CURSOR_META_KEY, HEALTH_CONDITION, HostUnreadable
 
@@ -65,18 +65,33 @@ def test_records_the_host_committed_but_never_handed_over_are_recorded_customers
     assert synced.drain() == 3  # and they flow to Xero like any other record
 
 
-def test_a_customer_missing_from_an_organisation_whose_contact_sync_did_not_start_waits_for_it(
+def test_a_customer_saved_while_the_add_on_watched_is_recorded_as_its_hook_would_have(
     practice: Practice,
 ) -> None:
     practice.setup()
     practice.host.start_contact_sync("syd")  # T1 only
-    practice.host.backfill(None, None)
     with hooks_lost(practice):
-        practice.host.save_client(client("c7", 7, "lon"))  # T2: its contact sync streams it
-        practice.host.save_client(client("c8", 8, "syd"))
+        practice.host.save_client(client("c8", 8, "lon"))
     practice.engine.reconcile()
-    assert practice.ledger.find("contact", "c7", "T2") is None
-    assert practice.ledger.find("contact", "c8", "T1") is not None
+    # in its home organisation, waiting for that organisation's contact sync, as record_client
+    assert practice.state("contact", "c8", "T2") == ("waiting", "contact_sync_not_started")
+
+
+def test_what_the_host_held_before_the_add_on_watched_is_left_to_the_admin_actions(
+    practice: Practice,
+) -> None:
+    practice.setup()
+    practice.host.start_contact_sync("syd")  # T1 only; no back-sync yet
+    practice.clock.set(START - timedelta(days=30))  # before the add-on's first start-up
+    with hooks_lost(practice):
+        practice.host.save_client(client("c7", 7, "lon"))
+        practice.host.create_invoice(invoice("old", 7, "c7", "2025-02-03", "lon"))
+    practice.clock.set(START + timedelta(hours=1))
+    practice.engine.reconcile()
+    assert practice.ledger.find("contact", "c7", "T2") is None  # T2's contact sync brings it
+    assert practice.ledger.find("invoice", "old", "T2") is None  # "Start syncing data" does
+    practice.host.backfill(None, None)
+    assert practice.ledger.find("invoice", "old", "T2") is not None
 
 
 def test_reconciling_an_unchanged_host_writes_nothing(synced: Practice) -> None:
@@ -175,18 +190,22 @@ def test_a_widened_window_is_scanned_in_full(synced: Practice) -> None:
     assert synced.ledger.find("invoice", "old", "T1") is not None
 
 
-def test_before_any_back_sync_or_contact_sync_nothing_is_read(
+def test_before_any_back_sync_or_contact_sync_only_what_changed_is_read(
     practice: Practice, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     practice.setup()
+    asked: list[Any] = []
+    real = practice.host.iter_history
 
-    def no_reading(*args: Any, **kwargs: Any) -> Iterator[Mapping[str, Any]]:
-        raise AssertionError("the host was asked for its history")
+    def spy(*args: Any, changed_since: Any = None) -> Iterator[Mapping[str, Any]]:
+        asked.append(changed_since)
+        return real(*args, changed_since=changed_since)
 
-    monkeypatch.setattr(practice.host, "iter_history", no_reading)
+    monkeypatch.setattr(practice.host, "iter_history", spy)
     report = practice.engine.reconcile()
-    assert report.skipped is not None
     assert report.read == 0
+    assert asked
+    assert None not in asked  # never the whole history: that is "Start syncing data"
 
 
 def test_a_host_that_cannot_stream_is_reported_on_health_and_the_cursor_stays(

@@ -1,5 +1,6 @@
-"""Two ``pm-xero worker`` processes on one data directory share the back-sync: leases keep them
-from sending a row twice, and Xero ends up with everything exactly once."""
+"""Two ``pm-xero worker`` processes on one data directory share the back-sync: claims (each held
+by a live, beating worker, and fenced by its token) keep them from sending a row twice, and Xero
+ends up with everything exactly once."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ CHILD = Path(__file__).with_name("ledger_kill_child.py")
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 @pytest.mark.parametrize("kill_after", [1, 40, 123])
-def test_every_acknowledged_record_survives_sigkill_and_leases_expire(
+def test_every_acknowledged_record_survives_sigkill_and_its_claims_can_be_taken(
     tmp_path: Path, kill_after: int
 ) -> None:
     root = tmp_path / "pm"
@@ -63,7 +63,9 @@ def test_every_acknowledged_record_survives_sigkill_and_leases_expire(
         assert counted == len(stored)
         sending = ledger._q("SELECT count(*) FROM rows WHERE state = 'sending'")[0][0]
         later = datetime(2025, 3, 1, 9, 0, tzinfo=UTC) + timedelta(minutes=5)
-        reclaimed = ledger.claim("T1", "invoice", limit=10_000, worker_id="after", now=later)
+        reclaimed = ledger.claim(
+            "T1", "invoice", limit=10_000, worker_id="after", now=later, take_from={"child"}
+        )
         assert len(reclaimed) == len(stored)  # every row, including the leased ones
         assert kill_after < 7 or sending > 0
         ledger.release([r.id for r in reclaimed])

@@ -8,9 +8,10 @@ sender, with:
 
 * ``batch_size=10`` – more batches, so more points at which a kill can land;
 * the host clock shifted by ``CLOCK_OFFSET_SECONDS``: the test gives every restarted process a
-  later clock (as if the operator restarted it some minutes after the crash), so that the rows
-  the killed process leased (``pm-xero worker`` leases for 120 s on the real clock, not
-  configurable) are reclaimable at once instead of after two real minutes.
+  later clock (as if the operator restarted it some minutes after the crash), so that retries
+  the killed process scheduled are due at once. The rows it held in ``sending`` need no clock:
+  the next process takes them because the killed one's pid is gone from this machine
+  (:mod:`pm_xero_plugin.sync.leases`), and looks them up in Xero before re-sending.
 """
 
 from __future__ import annotations

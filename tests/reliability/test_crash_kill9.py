@@ -36,7 +36,9 @@ CHILD = Path(__file__).with_name("reliability_worker_child.py")
 SEED = 20251125
 KILLS = 24
 GENERATION = 600.0
-"""Seconds each restarted worker's clock runs ahead of the previous one (leases are 120 s)."""
+"""Seconds each restarted worker's clock runs ahead of the previous one, so the retries a killed
+one scheduled are due at once (what it held in sending is taken because its pid is gone, not by
+any clock)."""
 
 
 def _start(root: Path, url: str, generation: int) -> subprocess.Popen[str]:

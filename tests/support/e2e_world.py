@@ -4,7 +4,7 @@ Everything the tests need to drive a practice through the real pieces (OAuth ove
 loopback, the ledger, the worker, the client) and to check the outcome *independently* – by
 reading the sandbox back and comparing it with the host's own records, never with the ledger.
 
-Time: the host clock (retries, leases), the sandbox clock (tokens, rate-limit windows) and the
+Time: the host clock (retries), the sandbox clock (tokens, rate-limit windows) and the
 monotonic clock of the client, the limiter and the worker (back-off sleeps, 429 blocks) are moved
 together by :class:`VirtualTime`, so no test sleeps for a back-off or a ``Retry-After``.
 """
@@ -26,6 +26,7 @@ from pm_xero_plugin.ledger.states import DEPENDENCY_GATES
 from pm_xero_plugin.sandbox import Sandbox
 from pm_xero_plugin.sandbox.server import RunningServer
 from pm_xero_plugin.sandbox.spec_check import SpecViolation, validate_httpx_request
+from pm_xero_plugin.sync.worker import DEFAULT_LEASE_SECONDS
 from support.virtual_time import VirtualTime
 
 NOW = datetime(2025, 3, 3, 0, 0, tzinfo=UTC)  # 11:00 in Sydney, a Monday
@@ -210,14 +211,17 @@ class World:
         raise AssertionError(f"still open after {rounds} rounds: {self.engine.ledger.counts()}")
 
     def next_wait(self) -> float:
-        """Seconds until the earliest retry or lease is due (at least 1)."""
+        """Seconds until the earliest retry is due, or – rows still held in sending by a worker
+        that was abandoned – a lease, after which the world's worker (whose monotonic clock is
+        this virtual time) judges their owner gone (at least 1)."""
         ledger = self.engine.ledger
-        found = ledger._q(
-            "SELECT min(coalesce(next_at, lease_until)) FROM rows "
+        found, held = ledger._q(
+            "SELECT min(next_at), count(*) FILTER (WHERE state = 'sending') FROM rows "
             "WHERE state IN ('retrying', 'sending')"
-        )[0][0]
+        )[0]
         now = self.host.now()
         waits = [float(found) - now.timestamp()] if found else []
+        waits += [float(DEFAULT_LEASE_SECONDS)] if held else []
         limiter = self.runtime.limiter
         waits += [limiter.wait_for(t).seconds for t in set(self.tenants.values())]
         waits = [w for w in waits if w > 0]

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.ledger_helpers import Practice
@@ -45,11 +46,11 @@ def test_a_full_disk_leaves_the_worker_alive_backing_off_and_shown_on_health(
     tries: list[float] = []
     full = {"on": True}
 
-    def failing_look(now: datetime) -> list[str]:
+    def failing_look(now: datetime, **kw: Any) -> list[str]:
         if full["on"]:
             tries.append(time.monotonic())
             raise sqlite3.OperationalError("database or disk is full")
-        return look(now)
+        return look(now, **kw)
 
     monkeypatch.setattr(ledger, "tenants_with_ready_work", failing_look)
     health = practice.engine.health

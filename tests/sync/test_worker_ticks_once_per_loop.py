@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.ledger_helpers import Practice
@@ -32,9 +33,9 @@ def test_each_worker_loop_ticks_the_engine_once_before_it_looks_for_work(
     engine = Engine(practice.host, ledger)
     look = ledger.tenants_with_ready_work
 
-    def counted_look(now: datetime) -> list[str]:
+    def counted_look(now: datetime, **kw: Any) -> list[str]:
         events.append("look")
-        return look(now)
+        return look(now, **kw)
 
     monkeypatch.setattr(ledger, "tenants_with_ready_work", counted_look)
     runtime = XeroRuntime(

@@ -7,6 +7,7 @@ from datetime import timedelta
 from support.ledger_helpers import START, new_row, one
 
 from pm_xero_plugin.ledger import Ledger
+from pm_xero_plugin.ledger.types import ClaimOwner
 
 
 def test_claim_leases_in_date_then_number_order_and_only_one_tenant_and_kind(
@@ -30,17 +31,65 @@ def test_claim_leases_in_date_then_number_order_and_only_one_tenant_and_kind(
     assert [r.host_id for r in again] == ["late"]
 
 
-def test_an_expired_lease_is_reclaimed_and_an_unknown_outcome_is_flagged(ledger: Ledger) -> None:
+def test_a_claim_held_by_a_gone_owner_is_taken_and_an_unknown_outcome_is_flagged(
+    ledger: Ledger,
+) -> None:
     row_id = one(ledger)
     [row] = ledger.claim("T1", "invoice", lease_seconds=60, worker_id="w1", now=START)
     ledger.mark_sent([row.id], "attempt-1")
-    assert ledger.claim("T1", "invoice", worker_id="w2", now=START + timedelta(seconds=59)) == []
-    later = START + timedelta(seconds=61)
-    assert ledger.tenants_with_ready_work(later) == ["T1"]
-    [again] = ledger.claim("T1", "invoice", worker_id="w2", now=later)
+    assert ledger.claim("T1", "invoice", worker_id="w2", now=START, take_from={"w3"}) == []
+    assert ledger.tenants_with_ready_work(START, take_from={"w1"}) == ["T1"]
+    assert ledger.has_live_work("T1", START, take_from={"w1"}) is False  # history, not live
+    [again] = ledger.claim("T1", "invoice", worker_id="w2", now=START, take_from={"w1"})
     assert again.id == row_id
     assert again.uncertain
     assert again.attempts == 1
+
+
+def test_no_wall_clock_takes_a_claim_only_an_owner_judged_gone(ledger: Ledger) -> None:
+    """A clock that jumps past the lease (or a day) takes nothing: a row in sending is taken
+    only from an owner the caller names as gone, and never by its owner from itself."""
+    one(ledger)
+    [row] = ledger.claim("T1", "invoice", lease_seconds=60, worker_id="w1", now=START)
+    ledger.mark_sent([row.id], "attempt-1")
+    jumped = START + timedelta(days=1)
+    assert ledger.tenants_with_ready_work(jumped) == []
+    assert ledger.claim("T1", "invoice", worker_id="w2", now=jumped) == []
+    assert ledger.claim("T1", "invoice", worker_id="w1", now=jumped, take_from={"w1"}) == []
+    assert ledger.claim_next(
+        "T1", ("invoice",), limit_for=lambda k: 10, worker_id="w1", now=jumped, take_from={"w1"}
+    ) == ("", [])
+    kind, taken = ledger.claim_next(
+        "T1", ("invoice",), limit_for=lambda k: 10, worker_id="w2", now=START, take_from={"w1"}
+    )
+    assert (kind, [r.id for r in taken]) == ("invoice", [row.id])
+
+
+def test_beats_count_up_per_worker_and_the_owners_of_claims_are_listed(ledger: Ledger) -> None:
+    ledger.insert([new_row(host_id="a"), new_row(host_id="b")])
+    ledger.beat("w1", hostname="host-a", pid=41, lease_until=START)
+    ledger.beat("w1", hostname="host-a", pid=41, lease_until=START)
+    [a] = ledger.claim("T1", "invoice", limit=1, worker_id="w1", now=START)
+    [b] = ledger.claim("T1", "invoice", limit=1, worker_id="w0", now=START)  # never beat
+    owners = sorted(ledger.claim_owners())
+    assert owners == [ClaimOwner("w0", None, None, None), ClaimOwner("w1", "host-a", 41, 2)]
+
+    renewed = START + timedelta(minutes=10)
+    ledger.beat("w1", hostname="host-a", pid=41, lease_until=renewed)
+    held = ledger.get(a.id)
+    assert held is not None
+    assert held.lease_until == renewed  # the beat renews the claims it holds
+    assert ClaimOwner("w1", "host-a", 41, 3) in ledger.claim_owners()
+
+    ledger.retire_worker("w1")  # still holds a claim: its row stays
+    assert ClaimOwner("w1", "host-a", 41, 3) in ledger.claim_owners()
+    ledger.release([a.id, b.id])
+    assert ledger.claim_owners() == []
+    ledger.retire_worker("w1")
+    ledger.beat("w1", hostname="host-a", pid=42, lease_until=START)
+    [again] = ledger.claim("T1", "invoice", limit=1, worker_id="w1", now=START)
+    assert ledger.claim_owners() == [ClaimOwner("w1", "host-a", 42, 1)]
+    assert again.state == "sending"
 
 
 def test_retrying_rows_come_back_when_due(ledger: Ledger) -> None:
@@ -89,7 +138,7 @@ def test_a_failure_before_sending_keeps_an_earlier_attempts_doubt(ledger: Ledger
     one(ledger)
     [row] = ledger.claim("T1", "invoice", lease_seconds=60, worker_id="w1", now=START)
     ledger.mark_sent([row.id], "attempt-1")
-    [again] = ledger.claim("T1", "invoice", worker_id="w2", now=START + timedelta(seconds=61))
+    [again] = ledger.claim("T1", "invoice", worker_id="w2", now=START, take_from={"w1"})
     ledger.mark_failed(again.id, "no account code for card", outcome_known=False)
     failed = ledger.get(again.id)
     assert failed is not None

@@ -14,8 +14,8 @@ from pm_xero_plugin.ledger.types import ClaimLost
 
 
 def _take(ledger: Ledger, kind: str, worker: str) -> list[Row]:
-    """``worker`` takes what w1 holds, w1 being gone."""
-    return ledger.claim("T1", kind, worker_id=worker, now=START + timedelta(seconds=121))
+    """``worker`` takes what w1 holds, w1 being judged gone."""
+    return ledger.claim("T1", kind, worker_id=worker, now=START, take_from={"w1"})
 
 
 def _taken_from_w1(ledger: Ledger) -> tuple[Row, Row]:
