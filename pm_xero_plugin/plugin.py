@@ -7,28 +7,37 @@ marshmallow (a malformed record is stored as ``rejected`` with its reason) and r
 
 A plugin that raises stops pluggy from calling the plugins after it, and breaks the staff member's
 save. So every hook here catches everything, logs it on the ``pm_xero_plugin`` logger and keeps it
-for the dashboard (``plugin_errors``). Records that arrive while there is no engine (before
-``pm_startup`` or after ``pm_shutdown``) are kept in memory (bounded) and recorded at the next
-``pm_startup``.
+for the dashboard (``plugin_errors``).
+
+A record the ledger cannot take now – a full disk, a ledger another process holds, a ledger that
+cannot be opened, no engine yet – is kept by :mod:`pm_xero_plugin.core.handoff`: in order, in a
+spool file beside the ledger, and written by a background thread once the ledger takes writes
+(replayed at the next ``pm_startup`` after a restart). A hook waits for the ledger at most
+:data:`~pm_xero_plugin.core.handoff.HOOK_WAIT`. A ledger that cannot be opened is said in words
+on ``sync_status``'s ``health`` and opening it is tried again in the background
+(:mod:`pm_xero_plugin.core.startup`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections import deque
+import threading
 from collections.abc import Callable
 from contextlib import suppress
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from hookspecs import hookimpl
+from pm_xero_plugin.core.handoff import DRAIN_WAIT, STARTUP_BUDGET, HandOff
+from pm_xero_plugin.core.health import Health
 from pm_xero_plugin.core.jobs import Intent, Jobs, background_jobs_enabled
 
 if TYPE_CHECKING:
     from hookspecs.host import Host
     from pm_xero_plugin.core.doorbell import Doorbell
     from pm_xero_plugin.core.engine import Engine
+    from pm_xero_plugin.core.startup import Retrying
     from pm_xero_plugin.sync.runtime import XeroRuntime
 
 __all__ = [
@@ -48,14 +57,13 @@ __all__ = [
     "sync_status",
     "validate_settings",
     "wait_for_jobs",
+    "wait_for_records",
 ]
 
 PLUGIN = "xero"
 log = logging.getLogger("pm_xero_plugin")
 
 _engine: Engine | None = None
-_pending: deque[tuple[str, Callable[[Engine], None]]] = deque(maxlen=10_000)
-"""Record hooks that arrived without an engine, replayed at the next ``pm_startup``."""
 
 _runtime: XeroRuntime | None = None
 
@@ -71,20 +79,88 @@ def get_runtime() -> XeroRuntime | None:
     return _runtime
 
 
-def _start(host: Host) -> Engine:
-    """The engine and, when the Xero app is configured, its Xero side, sharing one doorbell:
-    the engine rings it when rows become ready, the worker waits on it."""
+def _start(host: Host) -> Engine | None:
+    """The engine and, when the Xero app is configured, its Xero side, sharing one doorbell
+    (the engine rings it when rows become ready, the worker waits on it); then the records kept
+    meanwhile are written (for :data:`~pm_xero_plugin.core.handoff.STARTUP_BUDGET`, the
+    background thread does the rest). ``None`` when the ledger cannot be opened: the health
+    says why, in words, and the caller tries again later."""
     global _engine
     from pm_xero_plugin.core.doorbell import Doorbell
     from pm_xero_plugin.core.engine import Engine
+    from pm_xero_plugin.core.startup import (
+        LEDGER_OPEN,
+        connected_before,
+        ledger_exists,
+        open_failure,
+        report_fresh_ledger,
+    )
 
+    data_dir = host.data_dir(PLUGIN)
+    path = data_dir / LEDGER_FILE
+    fresh = not ledger_exists(path)
     doorbell = Doorbell()
-    engine = _engine = Engine(host, doorbell=doorbell)
+    try:
+        engine = Engine(host, doorbell=doorbell, health=_health)
+    except Exception as exc:
+        condition = open_failure(exc, path)
+        waiting = _kept.waiting_text()
+        _health.report(
+            condition.name,
+            condition.message + (f"; {waiting}" if waiting else ""),
+            condition.action,
+        )
+        log.error("xero: the add-on could not start: %s", condition.message)
+        return None
+    _health.clear(LEDGER_OPEN)
+    _engine = engine
+    if fresh:
+        connections = connected_before(data_dir, host.secret(PLUGIN))
+        if connections:
+            report_fresh_ledger(_health, engine.ledger, connections)
     try:
         _start_runtime(engine, doorbell)
     except Exception as exc:
         _failed("pm_startup", exc)
+    _kept.attach(engine, path)
+    _kept.drain(budget=STARTUP_BUDGET)
     return engine
+
+
+LEDGER_FILE = "ledger.sqlite3"
+"""The ledger's file in the add-on's data directory (the engine's default)."""
+
+_health = Health()
+"""What stops the add-on now, in words: kept here, not in the engine, so that a ledger that
+cannot be opened (no engine) is still reported; every engine reports to this one."""
+
+_starting: Retrying | None = None
+"""Start-up tried again in the background after a ledger that could not be opened."""
+
+_life = threading.RLock()
+"""Held while an engine is made or closed (a background start-up against ``pm_shutdown``)."""
+
+
+def _start_later(host: Host) -> None:
+    """Try the start-up again in the background, with a backoff, until the ledger opens; then
+    resume as ``pm_startup`` does."""
+    global _starting
+    from pm_xero_plugin.core.startup import Retrying
+
+    def attempt() -> bool:
+        with _life:
+            if starting.stopping:
+                return True
+            if _engine is not None:
+                return True
+            if _start(host) is None:
+                return False
+        log.warning("xero: the add-on has started (its ledger opens now)")
+        _resume()
+        return True
+
+    starting = _starting = Retrying("pm-xero-startup", attempt)
+    starting.start()
 
 
 def _start_runtime(engine: Engine, doorbell: Doorbell) -> None:
@@ -122,58 +198,75 @@ def _failed(hook: str, exc: BaseException) -> None:
             _engine.note_hook_error(hook, exc)
 
 
-def _record(hook: str, action: Callable[[Engine], None]) -> None:
-    engine = _engine
-    if engine is None:
-        if len(_pending) == _pending.maxlen:
-            log.error("xero: %s before start-up and the buffer is full: oldest dropped", hook)
-        else:
-            log.error("xero: %s arrived before start-up (or after shutdown): kept for later", hook)
-        _pending.append((hook, action))
-        return
-    _retry_failed(engine)
+def _record(
+    hook: str, action: Callable[[Engine], None], *, record: Any = None, spoolable: bool = False
+) -> None:
+    """Hand a hook's action to the engine now, or keep it for later (see
+    :class:`~pm_xero_plugin.core.handoff.HandOff`). A record (``spoolable``) is written in one
+    transaction waiting at most ``HOOK_WAIT`` and kept in the spool when it cannot be; other
+    actions (settings, an admin's button before start-up) run as they are, kept in memory."""
     try:
-        action(engine)
-    except Exception as exc:
+        _kept.hand_off(hook, action, record=record, spoolable=spoolable, bounded=spoolable)
+    except Exception as exc:  # keeping it failed: say so, never raise into the host
         _failed(hook, exc)
-        _keep_for_retry(hook, action, 1)
 
 
-_retries: deque[tuple[str, Callable[[Engine], None], int]] = deque(maxlen=10_000)
-"""Record hooks whose hand-off raised (a locked or full disk, say): tried again before each
-later hook, so a passing problem loses nothing."""
-
-RETRY_LIMIT = 5
-
-
-def _keep_for_retry(hook: str, action: Callable[[Engine], None], tries: int) -> None:
-    if tries >= RETRY_LIMIT:
-        log.error(
-            "xero: %s failed %d times; given up (see the dashboard's add-on errors)", hook, tries
-        )
-        return
-    _retries.append((hook, action, tries))
+def _record_hook(hook: str, raw: Any) -> None:
+    """A record hook: ``raw`` handed to the engine as :data:`_RECORD_HOOKS` says."""
+    call = _RECORD_HOOKS[hook]
+    _record(hook, lambda e: call(e, raw), record=raw, spoolable=True)
 
 
-def _retry_failed(engine: Engine) -> None:
-    for _ in range(len(_retries)):
-        hook, action, tries = _retries.popleft()
-        try:
-            action(engine)
-        except Exception as exc:
-            _failed(hook, exc)
-            _keep_for_retry(hook, action, tries + 1)
+_RECORD_HOOKS: dict[str, Callable[[Engine, Any], None]] = {
+    "on_client_saved": lambda e, raw: e.record_client(raw),
+    "on_invoice_created": lambda e, raw: e.record_invoice(raw, "created"),
+    "on_invoice_updated": lambda e, raw: e.record_invoice(raw, "updated"),
+    "on_invoice_voided": lambda e, raw: e.record_invoice(raw, "voided"),
+    "on_credit_note_created": lambda e, raw: e.record_credit_note(raw),
+    "on_payment_recorded": lambda e, raw: e.record_payment(raw),
+}
+"""How each record hook hands its record to the engine: what the spool replays by name."""
+
+
+def _records_dropped(count: int) -> None:
+    """Records were dropped before reaching the ledger (the memory limit, or failing again and
+    again). The hand-off reports it on health and sets ``RECONCILE_META`` in the ledger once it
+    takes writes; the reconciliation with the host's records (start-up, periodic) finds them.
+    TODO(reconcile): a pass could be started here as soon as the ledger takes writes."""
+    log.error("xero: %d records dropped before the ledger; a reconciliation will find them", count)
+
+
+_kept = HandOff(_health, replay=_RECORD_HOOKS, on_error=_failed, on_lost=_records_dropped)
+"""The records the ledger could not take yet (and those that arrived with no engine)."""
+
+
+def wait_for_records(timeout: float | None = None) -> bool:
+    """Block until every record kept for later is in the ledger: for operators' scripts and
+    tests. ``False`` if ``timeout`` passed first."""
+    return _kept.wait(timeout)
 
 
 def _stop() -> None:
-    """Stop the worker (in-flight batches finish), then close the engine and its ledger."""
-    global _engine, _runtime
-    runtime, _runtime = _runtime, None
-    engine, _engine = _engine, None
-    if runtime is not None:
-        runtime.stop()
-    if engine is not None:
-        engine.close()
+    """Stop trying to start, write what is kept while the ledger lets us (briefly), stop the
+    worker (in-flight batches finish), then close the engine and its ledger. What is still
+    kept stays in the spool for the next start-up."""
+    global _engine, _runtime, _starting
+    starting, _starting = _starting, None
+    if starting is not None:
+        starting.stop()
+    with _life:
+        if _engine is not None and _kept.waiting():
+            _kept.drain(budget=DRAIN_WAIT)
+        _kept.detach()
+        runtime, _runtime = _runtime, None
+        engine, _engine = _engine, None
+        try:
+            if runtime is not None:
+                runtime.stop()
+            if engine is not None:
+                engine.close()
+        finally:
+            _kept.close_spool()
 
 
 # -- lifecycle -----------------------------------------------------------------------------------
@@ -185,13 +278,16 @@ def pm_startup(host: Host) -> None:
     that arrived before it; a second start-up replaces the first one's engine."""
     try:
         _stop()
-        _start(host)
+        _health.clear_prefix("")  # a new start finds again what still holds
+        _kept.open_spool(host.data_dir(PLUGIN))
+        with _life:
+            started = _start(host)
+        if started is None:
+            _start_later(host)
+            return
     except Exception as exc:
         _failed("pm_startup", exc)
         return
-    while _pending:
-        hook, action = _pending.popleft()
-        _record(hook, action)
     _resume()
 
 
@@ -251,37 +347,37 @@ def _apply_settings(engine: Engine, settings: dict[str, Any]) -> None:
 @hookimpl
 def on_client_saved(client: Any) -> None:
     """Record a client (a contact in each organisation that needs it)."""
-    _record("on_client_saved", lambda e: e.record_client(client))
+    _record_hook("on_client_saved", client)
 
 
 @hookimpl
 def on_invoice_created(invoice: Any) -> None:
     """Record a new invoice."""
-    _record("on_invoice_created", lambda e: e.record_invoice(invoice, "created"))
+    _record_hook("on_invoice_created", invoice)
 
 
 @hookimpl
 def on_invoice_updated(invoice: Any) -> None:
     """Record an invoice's new version (sent as an edit once its first one is in Xero)."""
-    _record("on_invoice_updated", lambda e: e.record_invoice(invoice, "updated"))
+    _record_hook("on_invoice_updated", invoice)
 
 
 @hookimpl
 def on_invoice_voided(invoice: Any) -> None:
     """Record that an invoice was voided."""
-    _record("on_invoice_voided", lambda e: e.record_invoice(invoice, "voided"))
+    _record_hook("on_invoice_voided", invoice)
 
 
 @hookimpl
 def on_credit_note_created(credit_note: Any) -> None:
     """Record a new credit note."""
-    _record("on_credit_note_created", lambda e: e.record_credit_note(credit_note))
+    _record_hook("on_credit_note_created", credit_note)
 
 
 @hookimpl
 def on_payment_recorded(payment: Any) -> None:
     """Record a payment (a row per invoice it pays, and one for an overpayment)."""
-    _record("on_payment_recorded", lambda e: e.record_payment(payment))
+    _record_hook("on_payment_recorded", payment)
 
 
 # -- admin actions -------------------------------------------------------------------------------
@@ -417,15 +513,40 @@ def wait_for_jobs(timeout: float | None = None) -> bool:
 
 @hookimpl
 def sync_status(location_id: str | None) -> dict[str, Any] | None:
-    """The dashboard's status (of one location, or all), never an exception."""
-    if _engine is None:
-        return {"plugin": PLUGIN, "error": "the Xero add-on has not started yet"}
+    """The dashboard's status (of one location, or all), never an exception. With no engine
+    (not started, or its ledger cannot be opened): what is wrong and what to do (``health``),
+    and the records kept meanwhile (``records_waiting``; with an engine, the health condition
+    that keeps them says how many)."""
+    engine = _engine
+    if engine is None:
+        return _status_without_engine()
     try:
         from pm_xero_plugin.dashboard.status import build
 
-        status = build(_engine, location_id)
+        status = build(engine, location_id)
         status["background_jobs"] = _jobs.pending()
         return status
     except Exception as exc:
         _failed("sync_status", exc)
         return {"plugin": PLUGIN, "error": f"status unavailable: {type(exc).__name__}: {exc}"}
+
+
+def _status_without_engine() -> dict[str, Any]:
+    """``sync_status`` before the engine exists: the first error on health says why (a ledger
+    that cannot be opened), else the add-on has simply not started yet."""
+    try:
+        errors = [c for c in _health.conditions() if c.severity == "error"]
+        error = (
+            f"the Xero add-on could not start: {errors[0].message}"
+            if errors
+            else "the Xero add-on has not started yet"
+        )
+        return {
+            "plugin": PLUGIN,
+            "error": error,
+            "health": _health.as_list(),
+            "records_waiting": _kept.status(),
+        }
+    except Exception as exc:
+        _failed("sync_status", exc)
+        return {"plugin": PLUGIN, "error": "the Xero add-on has not started yet"}

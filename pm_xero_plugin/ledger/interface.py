@@ -30,7 +30,44 @@ from typing import Any, Protocol
 
 from pm_xero_plugin.ledger.types import ClaimOwner, Facts, NewRow, Parent, Row, TenantRecord
 
-__all__ = ["Dependants", "Ledger"]
+__all__ = [
+    "Dependants",
+    "Ledger",
+    "LedgerBusy",
+    "LedgerTooNew",
+    "LedgerUnavailable",
+    "LedgerUnreadable",
+]
+
+
+class LedgerUnavailable(Exception):
+    """The ledger cannot be used now, for a reason outside the add-on's code (what a hand-off
+    keeps a record through, and start-up retries through, instead of giving it up)."""
+
+
+class LedgerBusy(LedgerUnavailable):
+    """The ledger stayed busy (another process, or another thread of this one, holding its write
+    lock) past the wait the caller allowed: nothing was written."""
+
+
+class LedgerUnreadable(LedgerUnavailable):
+    """The file is not a ledger this add-on can read: damaged, truncated, or not a ledger at all.
+    Retrying does not help until it is restored or moved aside."""
+
+
+class LedgerTooNew(LedgerUnreadable, RuntimeError):
+    """The ledger was written by a newer version of the add-on: this one must not touch it
+    (a :class:`RuntimeError`, as it always was)."""
+
+    def __init__(self, version: int, supported: int) -> None:
+        super().__init__(
+            f"ledger schema version {version} is newer than this add-on understands "
+            f"({supported}): upgrade pm-xero-plugin"
+        )
+        self.version = version
+        """The schema version the file carries."""
+        self.supported = supported
+        """The newest schema version this add-on reads."""
 
 
 class Dependants(Protocol):
@@ -57,8 +94,16 @@ class Ledger(Protocol):
         """Close the connection (the ledger is unusable afterwards)."""
         ...
 
-    def transaction(self) -> AbstractContextManager[None]:
-        """One write transaction (re-entrant: nested calls join the outer one)."""
+    def transaction(self, timeout: float | None = None) -> AbstractContextManager[None]:
+        """One write transaction (re-entrant: nested calls join the outer one).
+
+        :param timeout: the longest, in seconds, to wait for the ledger to take the write (this
+            process's other threads and other processes alike): past it :class:`LedgerBusy` is
+            raised and nothing is written. The host's hooks pass a fraction of a second (a
+            staff member's save must not wait on a backup tool); ``None``, the backend's long
+            default, is for the worker and background jobs. A nested call joins the outer
+            transaction and waits for nothing.
+        """
         ...
 
     def fenced(self, claims: Mapping[int, int]) -> AbstractContextManager[None]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Final
 
+from pm_xero_plugin.ledger.interface import LedgerTooNew
+
 __all__ = ["MIGRATIONS", "migrate"]
 
 _V1: Final = [
@@ -183,16 +185,20 @@ MIGRATIONS: Final[list[list[str]]] = [_V1, _V2, _V3, _V4]
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema up to date; returns the version now in force.
 
-    Runs in ``BEGIN IMMEDIATE`` so two processes opening a new file do not both create it.
+    Runs in ``BEGIN IMMEDIATE`` so two processes opening a new file do not both create it. A
+    file already up to date is only read (no write lock: opening it does not wait for another
+    process holding one). A file of a newer schema raises :class:`LedgerTooNew`, untouched.
     """
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        raise LedgerTooNew(version, len(MIGRATIONS))
+    if version == len(MIGRATIONS):
+        return version
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         if version > len(MIGRATIONS):
-            raise RuntimeError(
-                f"ledger schema version {version} is newer than this plugin understands "
-                f"({len(MIGRATIONS)}): upgrade pm-xero-plugin"
-            )
+            raise LedgerTooNew(version, len(MIGRATIONS))
         for statements in MIGRATIONS[version:]:
             for statement in statements:
                 conn.execute(statement)

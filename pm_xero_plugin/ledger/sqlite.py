@@ -15,6 +15,7 @@ import json
 import operator
 import sqlite3
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pm_xero_plugin.ledger.interface import LedgerBusy, LedgerUnreadable
 from pm_xero_plugin.ledger.migrations import migrate
 from pm_xero_plugin.ledger.states import (
     ACTIVE_STATES,
@@ -93,6 +95,27 @@ _UPDATABLE = frozenset(
         "xero_name",
     }
 )
+
+
+_LONG_WAIT_MS = 30_000
+"""How long a write waits for another process's write lock by default (the worker, jobs)."""
+
+_BUSY_CODES = frozenset({5, 6})
+"""SQLITE_BUSY, SQLITE_LOCKED: another connection holds the lock."""
+
+_CONDITION_CODES = frozenset({3, 5, 6, 7, 8, 9, 10, 13, 14, 15})
+"""SQLite's codes for a condition of the disk or of other processes (permission, busy, locked,
+out of memory, read-only, interrupted, I/O error, full, cannot open, lock protocol): the file
+may be fine once it passes. Any other database error at opening means the file is no ledger."""
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """Whether an error met opening the file says it is not a readable ledger (damaged,
+    truncated, garbage, another program's database) rather than a passing condition."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return type(exc) is sqlite3.DatabaseError
+    return code & 0xFF not in _CONDITION_CODES
 
 
 def _dt(value: float | None) -> datetime | None:
@@ -172,10 +195,21 @@ class SqliteLedger:
         self._conn = sqlite3.connect(
             str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
         )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA busy_timeout=30000")
-        self.schema_version = migrate(self._conn)
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute(f"PRAGMA busy_timeout={_LONG_WAIT_MS}")
+            self.schema_version = migrate(self._conn)
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            if _damaged(exc):
+                raise LedgerUnreadable(
+                    f"{self.path} is not a ledger this add-on can read ({exc})"
+                ) from exc
+            raise
+        except BaseException:
+            self._conn.close()
+            raise
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -185,9 +219,22 @@ class SqliteLedger:
             self._conn.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One write transaction (re-entrant: nested calls join the outer one)."""
-        with self._lock:
+    def transaction(self, timeout: float | None = None) -> Iterator[None]:
+        """One write transaction (re-entrant: nested calls join the outer one).
+
+        ``timeout`` (seconds) bounds both waits a write can meet – this process's lock, held by
+        another of its threads, and SQLite's busy wait for another process's write lock – and
+        raises :class:`LedgerBusy` past it; ``None`` waits as long as the connection's
+        ``busy_timeout`` (30 s), as the worker and background jobs do."""
+        started = time.monotonic()
+        if timeout is None:
+            self._lock.acquire()
+        elif not self._lock.acquire(timeout=max(timeout, 0.0)):
+            raise LedgerBusy(
+                f"database is locked: the ledger stayed busy in this process for more than "
+                f"{timeout:g} s"
+            )
+        try:
             if self._depth:
                 self._depth += 1
                 try:
@@ -195,7 +242,7 @@ class SqliteLedger:
                 finally:
                     self._depth -= 1
                 return
-            self._conn.execute("BEGIN IMMEDIATE")
+            self._begin(timeout, started)
             self._depth = 1
             try:
                 yield
@@ -205,6 +252,28 @@ class SqliteLedger:
                 raise
             self._depth = 0
             self._conn.execute("COMMIT")
+        finally:
+            self._lock.release()
+
+    def _begin(self, timeout: float | None, started: float) -> None:
+        """``BEGIN IMMEDIATE``, waiting for another process's write lock at most what is left of
+        ``timeout`` (the connection's long wait is put back at once)."""
+        if timeout is None:
+            self._conn.execute("BEGIN IMMEDIATE")
+            return
+        left_ms = max(int((timeout - (time.monotonic() - started)) * 1000), 0)
+        self._conn.execute(f"PRAGMA busy_timeout={left_ms}")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _BUSY_CODES:
+                raise LedgerBusy(
+                    f"database is locked: another process held the ledger's write lock for more "
+                    f"than {timeout:g} s"
+                ) from exc
+            raise
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout={_LONG_WAIT_MS}")
 
     def _now(self) -> float:
         return self._clock().timestamp()

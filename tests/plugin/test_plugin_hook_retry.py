@@ -1,17 +1,27 @@
 """A record whose hand-off fails for a passing reason (a locked or full disk) is not lost: the
-hook keeps it and tries again before the next hook's own work."""
+hand-off keeps it and its background thread writes it once the ledger takes writes – no later
+hook is needed, and a later hook's record queues behind it."""
 
 from __future__ import annotations
 
 import sqlite3
 
+import pytest
 from pytest_mock import MockerFixture
 from support.ledger_helpers import Practice, client, invoice
 
+from pm_xero_plugin import plugin
+from pm_xero_plugin.core import handoff
 from pm_xero_plugin.core.engine import Engine
 
 
-def test_a_record_refused_by_a_locked_ledger_is_recorded_at_the_next_hook(
+@pytest.fixture(autouse=True)
+def _quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(handoff, "FIRST_DELAY", 0.05)
+    monkeypatch.setattr(handoff, "MAX_DELAY", 0.2)
+
+
+def test_a_record_refused_by_a_locked_ledger_is_recorded_without_a_later_hook(
     practice: Practice, mocker: MockerFixture
 ) -> None:
     practice.setup()
@@ -30,6 +40,9 @@ def test_a_record_refused_by_a_locked_ledger_is_recorded_at_the_next_hook(
     practice.host.create_invoice(invoice("i1", 1, "c1", "2025-03-01"))
     assert practice.ledger.find("invoice", "i1", "T1") is None
     assert practice.host.hook_failures == [], "the host never sees the failure"
+
+    assert plugin.wait_for_records(timeout=10)
+    assert practice.ledger.find("invoice", "i1", "T1") is not None
 
     practice.host.create_invoice(invoice("i2", 2, "c1", "2025-03-02"))
 
