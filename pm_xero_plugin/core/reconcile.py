@@ -55,9 +55,11 @@ from pm_xero_plugin.ledger.states import State
 
 __all__ = [
     "CURSOR_META_KEY",
+    "DROPPED_CONDITION",
     "FULL_EVERY",
     "HEALTH_CONDITION",
     "MARGIN",
+    "WANTED_META_KEY",
     "WATCHING_META_KEY",
     "ReconcileReport",
     "Reconciler",
@@ -70,6 +72,13 @@ CURSOR_META_KEY = "reconcile_cursor"
 
 WATCHING_META_KEY = "reconcile_watching_since"
 """Ledger meta: when the first pass on this ledger began (host time)."""
+
+WANTED_META_KEY = "reconcile_wanted"
+"""Ledger meta set by the hand-off (:mod:`pm_xero_plugin.core.handoff`) when it had to drop
+records it could not keep: the next pass reads everything covered, then clears it."""
+
+DROPPED_CONDITION = "records_dropped"
+"""The hand-off's ``health`` condition for dropped records: cleared once such a pass completed."""
 
 MARGIN = timedelta(minutes=5)
 """Subtracted from the cursor: a host transaction that read its clock before the pass began
@@ -139,7 +148,8 @@ class Reconciler:
         saved = self._saved()
         last = _moment(saved.get("at")) if saved else None
         changes = (last if last is not None and watching <= last <= began else watching) - MARGIN
-        report = ReconcileReport(full=full or self._full_needed(saved, scope, began))
+        wanted = self.ledger.meta(WANTED_META_KEY) is not None  # records were dropped
+        report = ReconcileReport(full=full or wanted or self._full_needed(saved, scope, began))
         try:
             if not self._changes(changes, report):
                 report.full = True  # a host without the change cursor: everything, each time
@@ -157,6 +167,9 @@ class Reconciler:
             )
             raise
         self.health.clear(HEALTH_CONDITION)
+        if wanted:
+            self.ledger.set_meta(WANTED_META_KEY, None)
+            self.health.clear(DROPPED_CONDITION)
         previous_full = saved.get("full_at") if saved else None
         self.ledger.set_meta(
             CURSOR_META_KEY,

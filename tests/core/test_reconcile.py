@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 from support.ledger_helpers import START, Practice, client, invoice, payment, settings
 
-from pm_xero_plugin.core.reconcile import CURSOR_META_KEY, HEALTH_CONDITION, HostUnreadable
+from pm_xero_plugin.core.reconcile import (
+    CURSOR_META_KEY,
+    DROPPED_CONDITION,
+    HEALTH_CONDITION,
+    WANTED_META_KEY,
+    HostUnreadable,
+)
 
 
 @contextmanager
@@ -256,3 +262,17 @@ def test_switched_off_nothing_is_read_and_the_cursor_waits(synced: Practice) -> 
     report = synced.engine.reconcile()
     assert report.skipped is not None
     assert synced.ledger.meta(CURSOR_META_KEY) == cursor
+
+
+def test_records_the_hand_off_dropped_are_looked_for_in_full_and_the_flag_cleared(
+    synced: Practice,
+) -> None:
+    with hooks_lost(synced):
+        synced.host.create_invoice(invoice("dropped", 6, "c1", "2025-02-16"))
+    synced.ledger.set_meta(WANTED_META_KEY, '{"records": 1}')
+    synced.engine.health.report(DROPPED_CONDITION, "1 record was dropped", "reconcile")
+    report = synced.engine.reconcile()
+    assert report.full
+    assert synced.ledger.find("invoice", "dropped", "T1") is not None
+    assert synced.ledger.meta(WANTED_META_KEY) is None
+    assert synced.engine.health.get(DROPPED_CONDITION) is None
