@@ -23,9 +23,13 @@ FILE_MODE = 0o600
 FOLDER_MODE = 0o700
 
 
-def private_folder(path: Path | str) -> Path:
-    """Make ``path`` (and any missing parent) a folder, 0700 for the folders made here and for
-    ``path`` itself; a parent that already existed is not the add-on's to change."""
+def private_folder(path: Path | str, *, narrow_existing: bool = False) -> Path:
+    """Make ``path`` (and any missing parent) a folder; the folders made here are 0700.
+
+    :param narrow_existing: also narrow ``path`` to 0700 when it already existed – only for a
+        folder that is the add-on's own (its data directory), never one a person chose, which
+        may be shared (``/tmp``).
+    """
     folder = Path(path)
     missing: list[Path] = []
     probe = folder
@@ -33,18 +37,18 @@ def private_folder(path: Path | str) -> Path:
         missing.append(probe)
         probe = probe.parent
     folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
-    for made in [*missing, folder]:
+    for made in missing if not narrow_existing else [*missing, folder]:
         _narrow(made, FOLDER_MODE)
     return folder
 
 
 def private_file(path: Path | str) -> Path:
-    """Make sure ``path`` exists and is 0600 before anything (SQLite) opens it; its folder is
-    made with :func:`private_folder` when missing."""
+    """Make sure ``path`` exists and is 0600 before anything (SQLite) opens it.
+
+    Nothing is created where its folder is missing or cannot be written to: the opener then
+    fails with its own words, as it would have."""
     file = Path(path)
-    if not file.parent.exists():
-        private_folder(file.parent)
-    with contextlib.suppress(FileExistsError):
+    with contextlib.suppress(OSError):  # FileExistsError: narrowed below; others: see above
         os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
     _narrow(file, FILE_MODE)
     for suffix in ("-wal", "-shm", "-journal"):  # left by an earlier version at its mode

@@ -159,8 +159,10 @@ def check_data_dir(data_dir: Path, *, create: bool = False, write: bool = True) 
             )
         if not create:
             return path
+        from pm_xero_plugin.private_files import private_folder
+
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            private_folder(path)  # 0700: it will hold customers' details and Xero's tokens
         except OSError as exc:
             raise BadInput(
                 f"--data-dir {path} cannot be created ({exc.strerror or exc}): give a "

@@ -53,6 +53,7 @@ from pm_xero_plugin.demo.progress import (
     tally,
     wait_until_settled,
 )
+from pm_xero_plugin.private_files import private_folder, write_private
 
 if TYPE_CHECKING:
     from hookspecs.refhost import RefHost
@@ -223,10 +224,19 @@ def _state(data_dir: Path) -> dict[str, Any]:
 
 
 def _save_state(data_dir: Path, state: dict[str, Any]) -> None:
-    path = data_dir / "demo.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2))
-    os.replace(tmp, path)
+    write_private(data_dir / "demo.json", json.dumps(state, indent=2))
+
+
+@contextmanager
+def _private_files() -> Iterator[None]:
+    """Everything the demo's host writes is its user's only, like the add-on's own files: the
+    practice's database holds customers' names, emails and phones (the reference host leaves
+    modes to the umask, as a real host decides its own)."""
+    before = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(before)
 
 
 def _kept_where(data_dir: Path) -> str:
@@ -265,6 +275,11 @@ class _Plugin:
 
 def run_demo(options: DemoOptions) -> DemoResult:
     """Run the demo; raises :class:`DemoError` with a clear message when it cannot go on."""
+    with _private_files():
+        return _run_demo(options)
+
+
+def _run_demo(options: DemoOptions) -> DemoResult:
     run = _begin(options)
     with ExitStack() as stack:
         url, sandbox = _serve_xero(stack, run)
@@ -302,8 +317,7 @@ def _begin(options: DemoOptions) -> _Run:
         raise DemoError(f"--size must be one of {', '.join(SIZES)}")
     report = Reporter(options.quiet)
     temporary = options.data_dir is None
-    data_dir = Path(options.data_dir or tempfile.mkdtemp(prefix="pm-xero-demo-"))
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = private_folder(options.data_dir or tempfile.mkdtemp(prefix="pm-xero-demo-"))
     if temporary:
         report.step(_kept_where(data_dir))
     state = _state(data_dir)

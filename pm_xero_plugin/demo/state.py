@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import atexit
 import json
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pm_xero_plugin.private_files import write_private
 from pm_xero_plugin.sandbox.host_settings import environment
 from pm_xero_plugin.sandbox.state_claim import StateClaimed, claim_state
 
@@ -67,12 +67,7 @@ class DemoXero:
 def save(data_dir: Path, xero: DemoXero) -> None:
     """Remember the demo's Xero in ``data_dir`` (written atomically, readable by its owner only:
     it holds the app's secret, like the environment it stands in for)."""
-    path = Path(data_dir) / APP_FILE
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump({"xero": asdict(xero)}, out, indent=2)
-    os.replace(tmp, path)
+    write_private(Path(data_dir) / APP_FILE, json.dumps({"xero": asdict(xero)}, indent=2))
 
 
 def load(data_dir: Path) -> DemoXero | None:

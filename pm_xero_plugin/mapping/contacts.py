@@ -3,7 +3,8 @@
 A contact's name carries its number (``Jane Smith (C42)``): Xero refuses two active contacts with
 one name, and two customers may well share one. What Xero would refuse in a contact (an email
 that is no address, a phone too long) is left out rather than blocking the customer and every
-document of theirs.
+document of theirs. Control characters and bidirectional overrides never reach Xero (see
+:func:`~pm_xero_plugin.mapping.values.plain_text`): every field of a contact is one line.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from pm_xero_plugin.mapping.config import OrgMapping
 from pm_xero_plugin.mapping.schemas import ContactPayloadSchema
-from pm_xero_plugin.mapping.values import clip_text, xero_number
+from pm_xero_plugin.mapping.values import clip_text, plain_text, xero_number
 
 __all__ = ["contact_name", "contact_payload"]
 
@@ -35,7 +36,7 @@ def contact_name(client: Mapping[str, Any], m: OrgMapping) -> str:
     """``Jane Smith (C42)``: Xero refuses two active contacts with one name, so the number is
     part of it (and the name is cut, never the number, to fit Xero's 255 characters)."""
     suffix = f" ({xero_number(m.prefixes.client, client.get('number'))})"
-    parts = [str(client.get(key) or "").strip() for key in ("first_name", "last_name")]
+    parts = [plain_text(client.get(key) or "").strip() for key in ("first_name", "last_name")]
     core = " ".join(part for part in parts if part) or "Customer"
     return core[: _MAX_NAME - len(suffix)].rstrip() + suffix
 
@@ -53,7 +54,7 @@ def contact_payload(
     email = clip_text(client.get("email"), _MAX_NAME)
     if email and not (email.isascii() and _EMAIL.match(email)):
         email = None
-    phone = str(client.get("phone") or "").strip()
+    phone = plain_text(client.get("phone") or "").strip()
     phones = (
         [{"phone_type": "DEFAULT", "phone_number": phone}]
         if phone and len(phone) <= _MAX_PHONE

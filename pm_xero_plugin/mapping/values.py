@@ -27,6 +27,7 @@ __all__ = [
     "parse_amount",
     "parse_date",
     "payment_account",
+    "plain_text",
     "positive_amount",
     "required_code",
     "tax_type_for",
@@ -77,12 +78,35 @@ def positive_amount(where: str, field: str, value: object) -> Decimal:
     return amount
 
 
-def clip_text(value: object, limit: int) -> str | None:
-    """Stripped text cut to Xero's ``limit`` (with an ellipsis), or ``None`` when blank: Xero
-    refuses a field too long, and an empty one is better left out."""
+_LINE_BREAKS = re.compile(r"\r\n?|[\n\v\f\x85\u2028\u2029]")
+"""Every way of ending a line: CR LF, CR, LF, VT, FF, NEL, and Unicode's line and paragraph
+separators."""
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u202a-\u202e\u2066-\u2069]")
+"""C0 and C1 controls (BEL, ESC, NUL …; the line breaks and the tab are handled apart) and the
+bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069)."""
+
+
+def plain_text(value: object, *, multiline: bool = False) -> str:
+    """``value`` as text fit to show a bookkeeper in Xero: no control character (a BEL, an
+    escape sequence), no bidirectional override – a ``U+202E`` makes ``Invoice‮fdp.exe``
+    read as something else – and, unless the field is ``multiline`` (a line's description), no
+    line break. A tab or a line break becomes a space where it cannot stay, so words stay apart;
+    a multi-line field keeps ``\n`` alone."""
+    text = _CONTROLS.sub("", str(value))
+    text = _LINE_BREAKS.sub("\n" if multiline else " ", text).replace("\t", " ")
+    if multiline:
+        return "\n".join(line.strip() for line in text.split("\n"))
+    return text
+
+
+def clip_text(value: object, limit: int, *, multiline: bool = False) -> str | None:
+    """:func:`plain_text`, stripped and cut to Xero's ``limit`` (with an ellipsis), or ``None``
+    when blank: Xero refuses a field too long, and an empty one is better left out.
+
+    :param multiline: the field may hold several lines (a line item's description)."""
     if value is None:
         return None
-    text = str(value).strip()
+    text = plain_text(value, multiline=multiline).strip()
     if not text:
         return None
     return text if len(text) <= limit else text[: limit - 1] + "…"

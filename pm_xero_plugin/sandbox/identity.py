@@ -15,6 +15,13 @@ regression in a client's OAuth code fails here and not in production:
   rotation the previous one keeps working for 30 minutes "as many times as needed" (Xero staff's
   words), answering with the same successor, then ``invalid_grant``;
 - connections can be removed under a client's feet.
+
+Tokens are kept as a real authorization server keeps them: only a hash of each issued token
+(SHA-256 – they are 256-bit random strings, so no salt or slow hash is needed), checked against
+the hash of the token presented. The state file, which outlives the process, therefore holds no
+token anyone could use. The one token the server must hand out again – a rotated refresh token's
+successor, answered during the grace – is kept sealed (Fernet) under a key derived from its
+predecessor, so only whoever presents the predecessor can open it.
 """
 
 from __future__ import annotations
@@ -30,9 +37,18 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from cryptography.fernet import Fernet, InvalidToken
+
 from .web import Request, Response, json_response, problem, text_response
 
-__all__ = ["ACCESS_TTL", "DEFAULT_REDIRECT_URIS", "AccessToken", "Connection", "Identity"]
+__all__ = [
+    "ACCESS_TTL",
+    "DEFAULT_REDIRECT_URIS",
+    "AccessToken",
+    "Connection",
+    "Identity",
+    "token_hash",
+]
 
 ACCESS_TTL = timedelta(minutes=30)
 REFRESH_TTL = timedelta(days=60)
@@ -59,12 +75,32 @@ class Connection:
     updated: datetime
 
 
+def token_hash(token: str) -> str:
+    """What the server keeps of an issued token: its SHA-256, hex."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _sealer(predecessor: str) -> Fernet:
+    """The key a successor refresh token is sealed under: derived from its predecessor."""
+    digest = hashlib.sha256(b"pm-xero sandbox successor\x00" + predecessor.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def _hashed(record: dict[str, Any], *names: str) -> dict[str, Any]:
+    """A saved record with tokens in clear (a state file from before hashing) as hashes."""
+    out = dict(record)
+    for name in names:
+        if isinstance(out.get(name), str):
+            out[f"{name}_hash"] = token_hash(out.pop(name))
+    return out
+
+
 @dataclass
 class AccessToken:
-    """An access token issued by ``/connect/token``: until when, with which scopes, and for
-    which organisation (``None``: every connected one)."""
+    """An access token issued by ``/connect/token`` (kept as its hash): until when, with which
+    scopes, and for which organisation (``None``: every connected one)."""
 
-    token: str
+    token_hash: str
     expires: datetime
     scope: str
     auth_event_id: str
@@ -85,14 +121,17 @@ class _Code:
 
 @dataclass
 class _Refresh:
-    token: str
+    token_hash: str
     auth_event_id: str
     scope: str
     expires: datetime
     rotated_at: datetime | None = None
-    successor: str | None = None
+    successor_hash: str | None = None
+    successor_sealed: str | None = None
+    """The successor in clear, sealed under a key only the predecessor gives (see `_sealer`)."""
     used: bool = False
     access_tokens: list[str] = field(default_factory=list)
+    """Hashes of the access tokens issued with this refresh token."""
 
 
 def _error_page(error: str, description: str) -> Response:
@@ -149,7 +188,8 @@ class Identity:
     # -- persistence ----------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """What must survive a restart: connections and the live refresh and access tokens.
+        """What must survive a restart: connections and the live refresh and access tokens –
+        as hashes, never usable tokens.
 
         Expired tokens are dropped (they could only ever answer ``invalid_grant``/401); one-use
         authorization codes live 5 minutes and are not kept.
@@ -164,8 +204,25 @@ class Identity:
     def restore(self, data: dict[str, Any]) -> None:
         """Take the connections and tokens back from a saved state (see `snapshot`)."""
         self.connections = {c["tenant_id"]: Connection(**c) for c in data.get("connections", [])}
-        self._refresh = {r["token"]: _Refresh(**r) for r in data.get("refresh", [])}
-        self._access = {a["token"]: AccessToken(**a) for a in data.get("access", [])}
+        refresh = [_Refresh(**self._restored_refresh(r)) for r in data.get("refresh", [])]
+        self._refresh = {r.token_hash: r for r in refresh}
+        access = [AccessToken(**_hashed(a, "token")) for a in data.get("access", [])]
+        self._access = {a.token_hash: a for a in access}
+
+    @staticmethod
+    def _restored_refresh(record: dict[str, Any]) -> dict[str, Any]:
+        """A saved refresh record; one from before hashing (tokens in clear) is hashed, its
+        successor sealed under it, and its access tokens hashed."""
+        if "token" not in record:
+            return record
+        token = str(record["token"])
+        out = _hashed(record, "token")
+        successor = out.pop("successor", None)
+        if successor:
+            out["successor_hash"] = token_hash(successor)
+            out["successor_sealed"] = _sealer(token).encrypt(successor.encode()).decode()
+        out["access_tokens"] = [token_hash(t) for t in out.get("access_tokens", [])]
+        return out
 
     # -- authorize ------------------------------------------------------------------------
 
@@ -275,22 +332,35 @@ class Identity:
 
     def _refresh_grant(self, token: str) -> Response:
         now = self._now()
-        rec = self._refresh.get(token)
+        rec = self._refresh.get(token_hash(token))
         if rec is None or rec.expires <= now:
             return _error("invalid_grant")
         if rec.rotated_at is not None:
             # Xero's grace after a rotation: the previous token may be used "as many times as
             # needed" for 30 minutes – even once its successor is in use – and answers with the
             # same successor (a lost response retried, or two holders of one token set).
-            succ = self._refresh.get(rec.successor or "")
-            if now - rec.rotated_at > REFRESH_GRACE or succ is None:
+            succ = self._refresh.get(rec.successor_hash or "")
+            successor = self._unsealed_successor(rec, token)
+            if now - rec.rotated_at > REFRESH_GRACE or succ is None or successor is None:
                 return _error("invalid_grant")
-            return self._issue(rec.auth_event_id, rec.scope, refresh=True, reuse=succ)
+            return self._issue(rec.auth_event_id, rec.scope, refresh=True, reuse=(succ, successor))
         rec.used = True
         rec.rotated_at = now
         resp = self._issue(rec.auth_event_id, rec.scope, refresh=True)
-        rec.successor = self._last_refresh
+        successor = self._last_refresh or ""
+        rec.successor_hash = token_hash(successor)
+        rec.successor_sealed = _sealer(token).encrypt(successor.encode()).decode()
         return resp
+
+    @staticmethod
+    def _unsealed_successor(rec: _Refresh, predecessor: str) -> str | None:
+        """The successor refresh token in clear, opened with the predecessor presented."""
+        if rec.successor_sealed is None:
+            return None
+        try:
+            return _sealer(predecessor).decrypt(rec.successor_sealed.encode()).decode()
+        except InvalidToken:
+            return None
 
     def _client_credentials(self, scope: str) -> Response:
         """A Custom Connection: one organisation (the first), no refresh token."""
@@ -314,27 +384,30 @@ class Identity:
         *,
         refresh: bool,
         tenant_id: str | None = None,
-        reuse: _Refresh | None = None,
+        reuse: tuple[_Refresh, str] | None = None,
     ) -> Response:
+        """Issue an access token (and a refresh token, or ``reuse``'s record and token in
+        clear); only their hashes are kept, the clear tokens go to the client alone."""
         now = self._now()
-        access = AccessToken(
-            "sbx_at_" + secrets.token_urlsafe(32), now + ACCESS_TTL, scope, auth_event, tenant_id
-        )
-        self._access[access.token] = access
+        clear = "sbx_at_" + secrets.token_urlsafe(32)
+        access = AccessToken(token_hash(clear), now + ACCESS_TTL, scope, auth_event, tenant_id)
+        self._access[access.token_hash] = access
         body: dict[str, Any] = {
-            "access_token": access.token,
+            "access_token": clear,
             "expires_in": int(ACCESS_TTL.total_seconds()),
             "token_type": "Bearer",
             "scope": scope,
         }
         if refresh:
-            rec = reuse or _Refresh(
-                "sbx_rt_" + secrets.token_urlsafe(32), auth_event, scope, now + REFRESH_TTL
-            )
-            self._refresh[rec.token] = rec
-            rec.access_tokens.append(access.token)
-            self._last_refresh = rec.token
-            body["refresh_token"] = rec.token
+            if reuse is not None:
+                rec, refresh_token = reuse
+            else:
+                refresh_token = "sbx_rt_" + secrets.token_urlsafe(32)
+                rec = _Refresh(token_hash(refresh_token), auth_event, scope, now + REFRESH_TTL)
+            self._refresh[rec.token_hash] = rec
+            rec.access_tokens.append(access.token_hash)
+            self._last_refresh = refresh_token
+            body["refresh_token"] = refresh_token
         return json_response(200, body, {"Cache-Control": "no-store"})
 
     def revoke(self, req: Request) -> Response:
@@ -343,7 +416,7 @@ class Identity:
         cid, secret = self._client(req, form)
         if cid != self.client_id or secret != self.client_secret:
             return _error("invalid_client")
-        rec = self._refresh.pop(form.get("token", ""), None)
+        rec = self._refresh.pop(token_hash(form.get("token", "")), None)
         if rec is not None:
             for tid in [
                 t for t, c in self.connections.items() if c.auth_event_id == rec.auth_event_id
@@ -360,7 +433,7 @@ class Identity:
         auth = req.headers.get("authorization", "")
         if not auth.lower().startswith("bearer "):
             return problem(401, "AuthenticationUnsuccessful")
-        tok = self._access.get(auth[7:].strip())
+        tok = self._access.get(token_hash(auth[7:].strip()))
         if tok is None:
             return problem(401, "AuthenticationUnsuccessful")
         if tok.expires <= self._now():

@@ -26,6 +26,7 @@ from .orgs import Org
 
 __all__ = [
     "FORMAT_VERSION",
+    "PRIVATE_FILE",
     "OrgEncoder",
     "decode",
     "encode",
@@ -143,12 +144,21 @@ def load_org(data: dict[str, Any]) -> Org:
     return Org(**{name: data[name] for name in _ORG_FIELDS if name in data})
 
 
+PRIVATE_FILE = 0o600
+"""The state holds organisations' books (names, emails, amounts) and the identity's records: its
+user's only. A folder made for it is 0700."""
+
+
 def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` so that a crash at any point leaves the old or the new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Replace `path` with `text` so that a crash at any point leaves the old or the new file
+    (0600, whatever the umask)."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+        os.fchmod(fd, PRIVATE_FILE)  # a leftover temporary file keeps its mode on O_TRUNC
+        with open(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())

@@ -40,7 +40,8 @@ class Claim:
     def publish(self, url: str) -> None:
         """Say where this file is served, so a second would-be server uses this one instead."""
         tmp = self._url_file.with_suffix(".tmp")
-        tmp.write_text(url)
+        with _private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, "w") as out:
+            out.write(url)
         os.replace(tmp, self._url_file)
 
     def release(self) -> None:
@@ -49,6 +50,15 @@ class Claim:
             self._url_file.unlink()
         fcntl.flock(self._lock, fcntl.LOCK_UN)
         self._lock.close()
+
+
+def _private(path: Path, flags: int, mode: str) -> IO[str]:
+    """``path`` opened with ``flags``, created 0600 (and narrowed to it if it was not): next to
+    the state, it is its user's only like the state itself."""
+    fd = os.open(path, flags, 0o600)
+    with contextlib.suppress(OSError):  # another user's file: opening it will say so
+        os.fchmod(fd, 0o600)
+    return os.fdopen(fd, mode)
 
 
 def _published(state: Path) -> str | None:
@@ -65,7 +75,9 @@ def claim_state(state: Path, url: str | None = None) -> Iterator[Claim]:
     :raises StateClaimed: another process holds it; the exception says where it serves.
     """
     state = Path(state)
-    lock = open(state.with_name(state.name + ".lock"), "a+")  # noqa: SIM115 – held for the block
+    lock = _private(
+        state.with_name(state.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_APPEND, "a+"
+    )
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

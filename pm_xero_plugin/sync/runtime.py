@@ -224,7 +224,7 @@ class XeroRuntime:
             transport=transport,
             timeout=httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0),
         )
-        private_folder(data_dir)
+        private_folder(data_dir, narrow_existing=True)  # the add-on's own: ledger, tokens
         self.tokens = TokenStore(Path(data_dir) / "tokens.sqlite3", secret)
         self.provider = TokenProvider(self.oauth, self.tokens, http=self.http)
         # Every process on this data directory (pm-xero worker ×N, the host's own worker) shares
@@ -232,9 +232,10 @@ class XeroRuntime:
         # kept per server: a sandbox started afresh (the demo's, on a new port) has fresh windows
         # and must not inherit what an earlier one said. A test clock keeps them private.
         shared = limits_dir(Path(data_dir), self.oauth.api_url) if clock is None else None
-        self.limiter = limiter or RateLimiter(
-            clock, shared_dir=private_folder(shared) if shared is not None else None
-        )
+        if shared is not None:  # 0700, like every folder of the add-on's
+            private_folder(shared.parent, narrow_existing=True)
+            private_folder(shared, narrow_existing=True)
+        self.limiter = limiter or RateLimiter(clock, shared_dir=shared)
         self.client = XeroClient(
             self.oauth.api_url,
             self.provider,

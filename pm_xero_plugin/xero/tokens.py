@@ -38,7 +38,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from pm_xero_plugin.private_files import private_file
+from pm_xero_plugin.private_files import private_file, private_folder
 from pm_xero_plugin.xero.errors import ReconnectRequired, XeroError
 
 __all__ = [
@@ -218,6 +218,7 @@ class TokenStore:
         self._clock = clock
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        private_folder(self.path.parent)
         private_file(self.path)  # 0600 before SQLite opens it: its -wal/-shm take its mode
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
