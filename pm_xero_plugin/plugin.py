@@ -279,7 +279,10 @@ def pm_startup(host: Host) -> None:
     try:
         _stop()
         _health.clear_prefix("")  # a new start finds again what still holds
-        _kept.open_spool(host.data_dir(PLUGIN))
+        try:
+            _kept.open_spool(host.data_dir(PLUGIN))
+        except Exception as exc:  # records are then kept in memory only: still start
+            _failed("pm_startup", exc)
         with _life:
             started = _start(host)
         if started is None:

@@ -181,12 +181,16 @@ class Spool:
         self._fd: int | None = None
         self._size = 0
 
-    def load(self) -> tuple[list[tuple[int, str, Any]], int]:
-        """The records not yet done (seq, hook, record), in order, and how many were lost."""
+    def load(self) -> tuple[list[tuple[int, str, Any]], int, int]:
+        """The records not yet done (seq, hook, record), in order; how many were lost; and the
+        highest number the file has used (new records are numbered above it)."""
         try:
             lines = self.path.read_bytes().splitlines()
         except FileNotFoundError:
-            return [], 0
+            return [], 0, 0
+        except OSError as exc:  # kept records then stay in memory; the health says so
+            log.error("xero: cannot read %s (%s): records kept there wait for it", self.path, exc)
+            return [], 0, 0
         entries: dict[int, tuple[int, str, Any]] = {}
         done, lost = 0, 0
         for number, line in enumerate(lines, 1):
@@ -204,7 +208,8 @@ class Spool:
                     )
             except (ValueError, TypeError, KeyError):
                 log.warning("xero: %s line %d is unreadable; skipped", self.path, number)
-        return [entries[seq] for seq in sorted(entries) if seq > done], lost
+        top = max([done, *entries])
+        return [entries[seq] for seq in sorted(entries) if seq > done], lost, top
 
     def append(self, items: list[dict[str, Any]], *, sync: bool = True) -> bool:
         """Append ``items`` (each one line); ``False`` when the file cannot take them (nothing of
@@ -376,7 +381,7 @@ class HandOff:
                 return 0
             self._close_spool()
             spool = Spool(folder)
-            stored, lost = spool.load()
+            stored, lost, top = spool.load()
             self._spool = spool
             if lost:
                 self._note_lost(lost, save=False)
@@ -389,7 +394,7 @@ class HandOff:
             loaded = [self._from_spool(*item) for item in stored]
             known = {e.seq for e in ours}
             merged = sorted([e for e in loaded if e.seq not in known] + ours, key=lambda e: e.seq)
-            self._seq = max([self._seq, *(e.seq for e in merged)])
+            self._seq = max([self._seq, top, *(e.seq for e in merged)])
             self._queue = deque(merged)
             for entry in early:
                 entry.seq = 0
@@ -397,7 +402,7 @@ class HandOff:
             for entry in ours:  # kept in memory while the spool could not be written: now?
                 if entry.spoolable and not entry.spooled:
                     entry.spooled = spool.append([_line(entry)])
-            if not self._queue:
+            if not self._queue and not self._lost:
                 spool.clear()
             if loaded:
                 log.info(

@@ -1,0 +1,229 @@
+"""core.handoff on its own: the spool file's durability rules, the order records are written in,
+and what happens at the limits (memory full, a record that keeps failing for another reason)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import sqlite3
+import stat
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.ledger_helpers import Practice
+
+from pm_xero_plugin.core import handoff
+from pm_xero_plugin.core.engine import Engine
+from pm_xero_plugin.core.handoff import DROPPED, RECONCILE_META, HandOff, Spool
+from pm_xero_plugin.core.health import LEDGER_WRITE, Health
+
+
+@pytest.fixture(autouse=True)
+def _quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(handoff, "FIRST_DELAY", 0.02)
+    monkeypatch.setattr(handoff, "MAX_DELAY", 0.05)
+
+
+class Recorder:
+    """Replays that note what they were given, failing with ``fault`` while it is set."""
+
+    def __init__(self) -> None:
+        self.written: list[Any] = []
+        self.fault: BaseException | None = None
+        self.errors: list[str] = []
+        self.lost: list[int] = []
+
+    def replay(self, engine: Engine, record: Any) -> None:
+        if self.fault is not None:
+            raise self.fault
+        self.written.append(record)
+
+    def action(self, record: Any) -> Callable[[Engine], None]:
+        return lambda engine: self.replay(engine, record)
+
+    def handoff(self, health: Health, **kw: Any) -> HandOff:
+        return HandOff(
+            health,
+            replay={"on_thing": self.replay},
+            on_error=lambda hook, exc: self.errors.append(f"{hook}: {exc}"),
+            on_lost=self.lost.append,
+            **kw,
+        )
+
+
+def _give(kept: HandOff, recorder: Recorder, record: Any) -> None:
+    kept.hand_off("on_thing", recorder.action(record), record=record, spoolable=True)
+
+
+# -- the spool file ------------------------------------------------------------------------------
+
+
+def test_a_torn_last_line_is_skipped_and_what_the_ledger_has_is_not_replayed(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / handoff.SPOOL_NAME
+    lines = [
+        {"seq": 1, "hook": "on_thing", "record": {"id": "a"}},
+        {"seq": 2, "hook": "on_thing", "record": {"id": "b"}},
+        {"done": 1},
+        {"seq": 3, "hook": "on_thing", "record": {"id": "c"}},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines) + '{"seq": 4, "ho')
+
+    stored, lost, top = Spool(tmp_path).load()
+
+    assert [(seq, record["id"]) for seq, _, record in stored] == [(2, "b"), (3, "c")]
+    assert (lost, top) == (0, 3)
+
+
+def test_an_append_the_disk_refuses_leaves_no_torn_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool = Spool(tmp_path)
+    assert spool.append([{"seq": 1, "hook": "on_thing", "record": {"id": "a"}}])
+    real_write = os.write
+
+    def half_then_full(fd: int, data: Any) -> int:
+        real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", half_then_full)
+    assert not spool.append([{"seq": 2, "hook": "on_thing", "record": {"id": "b" * 100}}])
+    monkeypatch.setattr(os, "write", real_write)
+    assert spool.append([{"seq": 3, "hook": "on_thing", "record": {"id": "c"}}])
+
+    stored, _, _ = Spool(tmp_path).load()
+    assert [record["id"] for _, _, record in stored] == ["a", "c"]
+    assert stat.S_IMODE(spool.path.stat().st_mode) == 0o600
+    spool.close()
+
+
+# -- order and limits ----------------------------------------------------------------------------
+
+
+def test_a_record_arriving_behind_a_kept_one_waits_its_turn(
+    practice: Practice, tmp_path: Path
+) -> None:
+    recorder = Recorder()
+    kept = recorder.handoff(Health())
+    kept.open_spool(tmp_path)
+    kept.attach(practice.engine, tmp_path / "ledger.sqlite3")
+    try:
+        recorder.fault = sqlite3.OperationalError("database is locked")
+        _give(kept, recorder, "v1")
+        recorder.fault = None
+        _give(kept, recorder, "v2")  # the ledger would take it now: it still goes second
+        assert recorder.written == []
+
+        assert kept.wait(timeout=10)
+        assert recorder.written == ["v1", "v2"]
+    finally:
+        kept.detach()
+        kept.close_spool()
+
+
+def test_past_the_limit_the_oldest_is_dropped_and_a_reconciliation_is_asked_of_the_ledger(
+    practice: Practice, tmp_path: Path
+) -> None:
+    recorder = Recorder()
+    health = Health()
+    kept = recorder.handoff(health, limit=3)
+    kept.open_spool(tmp_path)
+    for n in range(1, 6):  # no engine yet: all kept
+        _give(kept, recorder, n)
+
+    assert kept.status()["waiting"] == 3
+    assert recorder.lost == [1, 1]
+    condition = health.get(DROPPED)
+    assert condition is not None
+    assert condition.severity == "warning"
+    assert condition.message.startswith("2 records from Pet Manager were dropped")
+
+    kept.attach(practice.engine, tmp_path / "ledger.sqlite3")
+    try:
+        assert kept.wait(timeout=10)
+    finally:
+        kept.detach()
+        kept.close_spool()
+    assert recorder.written == [3, 4, 5], "the newest kept, in order"
+    meta = practice.engine.ledger.meta(RECONCILE_META)
+    assert meta is not None
+    assert json.loads(meta)["records"] == 2
+
+
+def test_records_the_spool_cannot_take_stay_in_memory_and_health_says_a_restart_loses_them(
+    practice: Practice, tmp_path: Path
+) -> None:
+    (tmp_path / handoff.SPOOL_NAME).mkdir()  # the spool cannot be written
+    recorder = Recorder()
+    health = Health()
+    kept = recorder.handoff(health)
+    kept.open_spool(tmp_path)
+    kept.attach(practice.engine, tmp_path / "ledger.sqlite3")
+    try:
+        recorder.fault = sqlite3.OperationalError("database or disk is full")
+        _give(kept, recorder, "a")
+
+        assert kept.status()["only_in_memory"] == 1
+        condition = health.get(LEDGER_WRITE)
+        assert condition is not None
+        assert "1 record from Pet Manager waiting to be written (1 only in memory" in (
+            condition.message
+        )
+        assert "lost if the host stops before that" in condition.action
+
+        recorder.fault = None
+        assert kept.wait(timeout=10)
+        assert recorder.written == ["a"]
+        assert health.get(LEDGER_WRITE) is None
+    finally:
+        kept.detach()
+        kept.close_spool()
+
+
+def test_a_record_failing_for_a_reason_not_the_ledgers_is_tried_a_few_times_then_flagged(
+    practice: Practice, tmp_path: Path
+) -> None:
+    recorder = Recorder()
+    health = Health()
+    kept = recorder.handoff(health)
+    kept.open_spool(tmp_path)
+    kept.attach(practice.engine, tmp_path / "ledger.sqlite3")
+    try:
+        recorder.fault = KeyError("a bug")
+        _give(kept, recorder, "bad")
+        assert kept.wait(timeout=10)
+    finally:
+        kept.detach()
+        kept.close_spool()
+
+    assert recorder.written == []
+    assert len(recorder.errors) == handoff.OTHER_TRIES
+    assert recorder.lost == [1]
+    assert health.get(DROPPED) is not None
+    assert practice.engine.ledger.meta(RECONCILE_META) is not None
+
+
+def test_a_kept_record_outlives_any_number_of_tries_while_the_ledger_is_full(
+    practice: Practice, tmp_path: Path
+) -> None:
+    recorder = Recorder()
+    kept = recorder.handoff(Health())
+    kept.open_spool(tmp_path)
+    kept.attach(practice.engine, tmp_path / "ledger.sqlite3")
+    try:
+        recorder.fault = sqlite3.OperationalError("database or disk is full")
+        _give(kept, recorder, "a")
+        time.sleep(0.6)  # a dozen tries or more at this backoff
+        assert kept.waiting() == 1
+        assert recorder.lost == []
+        recorder.fault = None
+        assert kept.wait(timeout=10)
+        assert recorder.written == ["a"]
+    finally:
+        kept.detach()
+        kept.close_spool()
