@@ -34,7 +34,8 @@ class _Verbs(BoundaryGroup):
     and importing it for every ``pm-xero`` start is what made ``--help`` slow."""
 
     _LAZY: ClassVar[dict[str, tuple[str, str]]] = {
-        "sandbox": ("pm_xero_plugin.sandbox.cli", "sandbox_command")
+        "sandbox": ("pm_xero_plugin.sandbox.cli", "sandbox_command"),
+        "rescan": ("pm_xero_plugin.cli.rescan", "rescan_command"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
