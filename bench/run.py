@@ -64,6 +64,9 @@ SIZES: dict[str, dict[str, Any]] = {
 
 TARGETS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "hook_ratio": ("≤ 2.0", lambda v: v <= 2.0),
+    "hook_locked_p99_ratio": ("≤ 2.0 (lock held by another process)", lambda v: v <= 2.0),
+    "hook_locked_p99_ms": ("≤ 500 ms", lambda v: v <= 500.0),
+    "hook_locked_max_ms": ("≤ 500 ms (the first waits 250 ms)", lambda v: v <= 500.0),
     "backfill_ratio": ("≥ 0.5", lambda v: v >= 0.5),
     "backfill_rss_mb": ("largest ≤ 1.2 × smallest", lambda v: _flat(v)),
     "api_calls_ratio": ("≤ 1.05", lambda v: v <= 1.05),
@@ -122,6 +125,10 @@ def run(quick: bool) -> dict[str, Any]:
         return out
 
     hook = timed("hook", lambda: _call("bench_hook", "bench_hook", calls=size["hook_calls"]))
+    hook_locked = timed(
+        "hook, ledger locked",
+        lambda: _call("bench_hook_locked", "bench_hook_locked", calls=size["hook_calls"]),
+    )
     backfill = timed(
         "backfill",
         lambda: _call(
@@ -171,6 +178,7 @@ def run(quick: bool) -> dict[str, Any]:
 
     details.update(
         hook=hook,
+        hook_locked=hook_locked,
         backfill=backfill,
         backfill_rss=rss_runs,
         api=api,
@@ -183,6 +191,9 @@ def run(quick: bool) -> dict[str, Any]:
     )
     return {
         "hook_ratio": round(hook["hook_ratio"], 3),
+        "hook_locked_p99_ratio": round(hook_locked["hook_locked_p99_ratio"], 3),
+        "hook_locked_p99_ms": round(hook_locked["hook_locked_p99_ms"], 2),
+        "hook_locked_max_ms": round(hook_locked["hook_locked_max_ms"], 1),
         "backfill_ratio": round(backfill["backfill_ratio"], 3),
         "backfill_rss_mb": rss,
         "api_calls_ratio": round(api["api_calls_ratio"], 3),
