@@ -156,7 +156,8 @@ def _start_later(host: Host) -> None:
             if _start(host) is None:
                 return False
         log.warning("xero: the add-on has started (its ledger opens now)")
-        _resume()
+        if not starting.stopping:  # else a new start-up (or the shutdown) took over
+            _resume()
         return True
 
     starting = _starting = Retrying("pm-xero-startup", attempt)

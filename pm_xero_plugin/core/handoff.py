@@ -316,6 +316,9 @@ class HandOff:
         self._lost = 0
         """Records dropped that the ledger has not been told of yet (:data:`RECONCILE_META`)."""
         self._lost_since: str | None = None
+        self._memory_only = 0
+        """How many kept records are not in the spool (counted, not searched: the queue may
+        hold a hundred thousand)."""
         self._cause: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -364,8 +367,12 @@ class HandOff:
         self._queue.append(entry)
         if entry.spoolable and self._spool is not None:
             entry.spooled = self._spool.append([_line(entry)])
+        if not entry.spooled:
+            self._memory_only += 1
         while len(self._queue) > self.limit:
-            self._drop(self._queue.popleft(), "the records waiting reached their limit")
+            oldest = self._queue[0]
+            self._take(oldest)
+            self._drop(oldest, "the records waiting reached their limit")
         self._report()
         self._start_thread(FIRST_DELAY)
         self._lock.notify_all()
@@ -402,6 +409,7 @@ class HandOff:
             for entry in ours:  # kept in memory while the spool could not be written: now?
                 if entry.spoolable and not entry.spooled:
                     entry.spooled = spool.append([_line(entry)])
+            self._recount()
             if not self._queue and not self._lost:
                 spool.clear()
             if loaded:
@@ -445,6 +453,22 @@ class HandOff:
                 entry.spooled = spool.append([_line(entry)])
         spool.close()
         self._queue = deque(e for e in self._queue if not e.spooled)
+        self._recount()
+
+    def _recount(self) -> None:
+        self._memory_only = sum(1 for e in self._queue if not e.spooled)
+
+    def _take(self, entry: Handed) -> bool:
+        """Remove ``entry`` from the queue (lock held); ``False`` if it was not there."""
+        if self._queue and self._queue[0] is entry:
+            self._queue.popleft()
+        elif entry in self._queue:
+            self._queue.remove(entry)
+        else:
+            return False
+        if not entry.spooled:
+            self._memory_only -= 1
+        return True
 
     def attach(self, engine: Engine, ledger_path: Path) -> None:
         """An engine takes records from now on: the background thread writes what is kept."""
@@ -452,8 +476,8 @@ class HandOff:
             self._engine = engine
             self._ledger_path = ledger_path
             self._stopping.clear()
-            if self._queue or self._lost:
-                self._start_thread(0.0)
+            if self._queue or self._lost:  # after a pause: the start-up writes them first
+                self._start_thread(FIRST_DELAY)
 
     def detach(self) -> None:
         """The engine is closing: stop the background thread (records stay kept)."""
@@ -488,16 +512,10 @@ class HandOff:
                 if engine is None:
                     return False
                 if head is None:
-                    try:
-                        if self._drained(engine):
-                            return True
-                    except Exception as exc:
-                        if outlasts_retries(exc):
-                            self._report_cause(exc)
-                        else:
-                            log.exception("xero: noting dropped records in the ledger failed")
-                        return False
-                    continue
+                    finished = self._finish(engine)
+                    if finished is None:
+                        continue  # a record arrived meanwhile
+                    return finished
                 if budget is not None and time.monotonic() - started > budget:
                     return False
                 try:
@@ -507,13 +525,26 @@ class HandOff:
                         return False
                     continue
                 with self._lock:
-                    if self._queue and self._queue[0] is head:
-                        self._queue.popleft()
+                    if self._take(head):
                         self._done(head, sync=False)
                         progress = True
         finally:
-            if progress and self._spool is not None:
-                self._spool.sync()
+            if progress:
+                with self._lock:
+                    if self._spool is not None:
+                        self._spool.sync()
+
+    def _finish(self, engine: Engine) -> bool | None:
+        """:meth:`_drained`: ``True`` done, ``None`` a record arrived meanwhile, ``False`` the
+        ledger refused to note the records dropped (tried again later)."""
+        try:
+            return True if self._drained(engine) else None
+        except Exception as exc:
+            if outlasts_retries(exc):
+                self._report_cause(exc)
+            else:
+                log.exception("xero: noting dropped records in the ledger failed")
+            return False
 
     def _drained(self, engine: Engine) -> bool:
         """Nothing is kept: tell the ledger of records dropped (a reconciliation is wanted),
@@ -559,21 +590,21 @@ class HandOff:
         if entry.tries < OTHER_TRIES:
             return True
         with self._lock:
-            if self._queue and self._queue[0] is entry:
-                self._queue.popleft()
-            elif entry in self._queue:
-                self._queue.remove(entry)
-            else:
-                return False
-            self._drop(entry, f"it failed {entry.tries} times ({type(exc).__name__}: {exc})")
+            if self._take(entry):
+                self._drop(entry, f"it failed {entry.tries} times ({type(exc).__name__}: {exc})")
         return False
 
     def _drop(self, entry: Handed, why: str) -> None:
-        """``entry`` leaves the queue unwritten (lock held): flagged for a reconciliation."""
+        """``entry`` left the queue unwritten (lock held): a record is flagged for a
+        reconciliation; a settings save or an admin's action is only logged (the host keeps the
+        settings; the admin presses again)."""
+        self._done(entry, sync=True)
+        if not entry.spoolable:
+            log.error("xero: %s given up: %s", entry.hook, why)
+            return
         log.error(
             "xero: %s given up: %s; a reconciliation with Pet Manager will find it", entry.hook, why
         )
-        self._done(entry, sync=True)
         self._note_lost(1, save=True)
 
     def _done(self, entry: Handed, *, sync: bool) -> None:
@@ -610,7 +641,7 @@ class HandOff:
         """``12 records from Pet Manager are waiting (3 only in memory)``, or ``""``."""
         with self._lock:
             n = len(self._queue)
-            memory = sum(1 for e in self._queue if not e.spooled)
+            memory = self._memory_only
             spool = self._spool.path if self._spool is not None else None
         if not n:
             return ""
@@ -626,7 +657,7 @@ class HandOff:
         with self._lock:
             return {
                 "waiting": len(self._queue),
-                "only_in_memory": sum(1 for e in self._queue if not e.spooled),
+                "only_in_memory": self._memory_only,
                 "spool": str(self._spool.path) if self._spool is not None else None,
                 "dropped_unreconciled": self._lost,
             }
@@ -650,7 +681,7 @@ class HandOff:
             return
         condition = ledger_error_condition(self._cause, self._ledger_path)
         action = condition.action
-        if any(not e.spooled for e in self._queue):
+        if self._memory_only:
             action += (
                 "; records only in memory are lost if the host stops before that (a "
                 "reconciliation with Pet Manager then finds them)"
