@@ -16,7 +16,9 @@ practice does in this generation and where the process dies:
              means a catch-up), ``"resave"`` (saves the settings with another rounding
              tolerance), or nothing.
 ``day``      a busy day at every location (:func:`hookspecs.refhost.live_day`): customers,
-             invoices, payments, edits and voids, each saved by the host and then its hook fired.
+             invoices, payments, edits and voids, each saved by the host and then its hook fired
+             (after the background jobs when the kill is in history, so that what the host holds
+             at the kill depends on the seed alone).
 ``kill``     where the process SIGKILLs itself (``null``: it stops cleanly):
              ``{"hook": N, "when": "before"|"after"}`` – inside the Nth record hook (after the
              host's commit), before or after the add-on is handed it;
@@ -216,6 +218,10 @@ def main() -> int:
     if "ms" in kill:
         timer.start()
     admin_action(host, plan.get("action"))
+    if "history" in kill:
+        # the records the host holds when it dies depend on the seed alone, not on how far
+        # the hooks got while the history was read
+        plugin.wait_for_jobs(timeout=60)
     if plan.get("day"):
         busy_day(host, plan["day"], int(plan["seed"]))
     summary = finish(host, bool(plan.get("final")))
