@@ -192,12 +192,16 @@ class Reconciler:
 
     def _changes(self, since: datetime, report: ReconcileReport) -> bool:
         """Every record the host stored since ``since``, recorded as its hook would have: a
-        customer's row in its home organisation, a document whatever its date (the rules hold
-        one before the start date). ``False`` when the host has no change cursor."""
+        customer's row in its home organisation, a document dated in the window (one before the
+        start date is a widened window's to bring: recorded now, it would make its customer a
+        contact of an organisation it never dealt with in the window). ``False`` when the host
+        has no change cursor."""
+        settings = self.ctx.settings
+        window = settings.start_date if settings else None
         try:
             self._clients(None, since, report)
             for history, kind in _DOCUMENTS:
-                self._documents(history, kind, None, since, report)
+                self._documents(history, kind, window, since, report)
         except _NoCursor:
             return False
         return True
