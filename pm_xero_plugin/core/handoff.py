@@ -44,19 +44,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pm_xero_plugin.core.health import LEDGER_WRITE, Health, ledger_error_condition
-from pm_xero_plugin.ledger.interface import LedgerUnavailable
+from pm_xero_plugin.ledger.interface import LedgerBusy, LedgerUnavailable
 
 if TYPE_CHECKING:
     from pm_xero_plugin.core.engine import Engine
 
 __all__ = [
+    "BUSY_MAX_DELAY",
+    "DRAIN_WAIT",
     "DROPPED",
     "FIRST_DELAY",
     "HOOK_WAIT",
     "LIMIT",
     "MAX_DELAY",
+    "OTHER_TRIES",
     "RECONCILE_META",
     "SPOOL_NAME",
+    "STARTUP_BUDGET",
     "Backoff",
     "HandOff",
     "Handed",
@@ -79,6 +83,11 @@ FIRST_DELAY = 0.5
 
 MAX_DELAY = 30.0
 """The longest pause between two retries."""
+
+BUSY_MAX_DELAY = 2.0
+"""The longest pause while the ledger is only busy (another thread's long transaction – a
+back-sync batch –, or another process holding its lock): live records must not wait 30 s
+behind a contention that passes in a moment."""
 
 STARTUP_BUDGET = 2.0
 """Seconds ``pm_startup`` spends writing kept records itself; the background thread does the
@@ -708,6 +717,8 @@ class HandOff:
                 empty = False
             if not empty:
                 delay = backoff.next()
+                if isinstance(self._cause, LedgerBusy):  # contention passes: look again soon
+                    delay = min(delay, BUSY_MAX_DELAY)
                 continue
             backoff.reset()
             with self._lock:

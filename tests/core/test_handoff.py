@@ -20,6 +20,7 @@ from pm_xero_plugin.core import handoff
 from pm_xero_plugin.core.engine import Engine
 from pm_xero_plugin.core.handoff import DROPPED, RECONCILE_META, HandOff, Spool
 from pm_xero_plugin.core.health import LEDGER_WRITE, Health
+from pm_xero_plugin.ledger.interface import LedgerBusy
 
 
 @pytest.fixture(autouse=True)
@@ -224,6 +225,29 @@ def test_a_kept_record_outlives_any_number_of_tries_while_the_ledger_is_full(
         recorder.fault = None
         assert kept.wait(timeout=10)
         assert recorder.written == ["a"]
+    finally:
+        kept.detach()
+        kept.close_spool()
+
+
+def test_a_busy_ledger_is_looked_at_again_soon_however_long_it_was_busy(
+    practice: Practice, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(handoff, "FIRST_DELAY", 0.05)
+    monkeypatch.setattr(handoff, "MAX_DELAY", 30.0)
+    monkeypatch.setattr(handoff, "BUSY_MAX_DELAY", 0.1)
+    recorder = Recorder()
+    kept = recorder.handoff(Health())
+    kept.open_spool(tmp_path)
+    kept.attach(practice.engine, tmp_path / "ledger.sqlite3")
+    try:
+        recorder.fault = LedgerBusy("database is locked: a back-sync batch")
+        _give(kept, recorder, "a")
+        time.sleep(2.0)  # doubling from 0.05 s, the next try would be 1.6 s away
+        recorder.fault = None
+        cleared = time.perf_counter()
+        assert kept.wait(timeout=10)
+        assert time.perf_counter() - cleared < 0.6
     finally:
         kept.detach()
         kept.close_spool()
