@@ -147,6 +147,10 @@ class Reconciler:
         scope = self._scope()
         saved = self._saved()
         last = _moment(saved.get("at")) if saved else None
+        window = self.ctx.settings.start_date
+        window_text = window.isoformat() if window else None
+        if saved is not None and saved.get("window", window_text) != window_text:
+            last = None  # the window moved: what changed in it since the add-on watched
         changes = (last if last is not None and watching <= last <= began else watching) - MARGIN
         wanted = self.ledger.meta(WANTED_META_KEY) is not None  # records were dropped
         report = ReconcileReport(full=full or wanted or self._full_needed(saved, scope, began))
@@ -178,6 +182,7 @@ class Reconciler:
                     "at": began.isoformat(),
                     "full_at": began.isoformat() if report.full else previous_full,
                     "scope": scope,
+                    "window": window_text,
                 }
             ),
         )

@@ -276,3 +276,21 @@ def test_records_the_hand_off_dropped_are_looked_for_in_full_and_the_flag_cleare
     assert synced.ledger.find("invoice", "dropped", "T1") is not None
     assert synced.ledger.meta(WANTED_META_KEY) is None
     assert synced.engine.health.get(DROPPED_CONDITION) is None
+
+
+def test_a_window_moved_earlier_reads_what_changed_in_it_since_the_add_on_watched(
+    practice: Practice,
+) -> None:
+    practice.setup("2025-02-01")
+    practice.host.start_contact_sync(None)  # no back-sync: only changes are reconciled
+    practice.engine.reconcile()
+    with hooks_lost(practice):
+        practice.host.create_invoice(invoice("early", 3, "c1", "2025-01-15"))
+        practice.host.save_client(client("c1", 1))
+    practice.engine.reconcile()
+    assert practice.ledger.find("invoice", "early", "T1") is None  # outside the window
+    practice.clock.advance(timedelta(minutes=30))
+    practice.engine.reconcile()  # the cursor is now past the lost record
+    assert practice.host.save_plugin_settings("xero", settings("2025-01-01")) == []
+    practice.engine.reconcile()
+    assert practice.ledger.find("invoice", "early", "T1") is not None
