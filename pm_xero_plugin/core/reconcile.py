@@ -152,8 +152,10 @@ class Reconciler:
         if saved is not None and saved.get("window", window_text) != window_text:
             last = None  # the window moved: what changed in it since the add-on watched
         changes = (last if last is not None and watching <= last <= began else watching) - MARGIN
-        wanted = self.ledger.meta(WANTED_META_KEY) is not None  # records were dropped
-        report = ReconcileReport(full=full or wanted or self._full_needed(saved, scope, began))
+        wanted = self.ledger.meta(WANTED_META_KEY)  # records were dropped: look for them
+        report = ReconcileReport(
+            full=full or wanted is not None or self._full_needed(saved, scope, began)
+        )
         try:
             if not self._changes(changes, report):
                 report.full = True  # a host without the change cursor: everything, each time
@@ -171,7 +173,8 @@ class Reconciler:
             )
             raise
         self.health.clear(HEALTH_CONDITION)
-        if wanted:
+        if wanted is not None and self.ledger.meta(WANTED_META_KEY) == wanted:
+            # (set again meanwhile: those records are the next pass's to find)
             self.ledger.set_meta(WANTED_META_KEY, None)
             self.health.clear(DROPPED_CONDITION)
         previous_full = saved.get("full_at") if saved else None
