@@ -109,6 +109,15 @@ out of memory, read-only, interrupted, I/O error, full, cannot open, lock protoc
 may be fine once it passes. Any other database error at opening means the file is no ledger."""
 
 
+class _Busy(LedgerBusy, sqlite3.OperationalError):
+    """:class:`LedgerBusy` that is also SQLite's own "database is locked" (what already catches
+    SQLite's errors – the CLI's one-line messages, say – still does)."""
+
+
+class _Unreadable(LedgerUnreadable, sqlite3.DatabaseError):
+    """:class:`LedgerUnreadable` that is also the SQLite error it came from (likewise)."""
+
+
 def _damaged(exc: sqlite3.DatabaseError) -> bool:
     """Whether an error met opening the file says it is not a readable ledger (damaged,
     truncated, garbage, another program's database) rather than a passing condition."""
@@ -203,7 +212,7 @@ class SqliteLedger:
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             if _damaged(exc):
-                raise LedgerUnreadable(
+                raise _Unreadable(
                     f"{self.path} is not a ledger this add-on can read ({exc})"
                 ) from exc
             raise
@@ -230,7 +239,7 @@ class SqliteLedger:
         if timeout is None:
             self._lock.acquire()
         elif not self._lock.acquire(timeout=max(timeout, 0.0)):
-            raise LedgerBusy(
+            raise _Busy(
                 f"database is locked: the ledger stayed busy in this process for more than "
                 f"{timeout:g} s"
             )
@@ -267,7 +276,7 @@ class SqliteLedger:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _BUSY_CODES:
-                raise LedgerBusy(
+                raise _Busy(
                     f"database is locked: another process held the ledger's write lock for more "
                     f"than {timeout:g} s"
                 ) from exc

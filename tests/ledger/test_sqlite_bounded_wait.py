@@ -22,9 +22,13 @@ def test_a_bounded_write_gives_up_quickly_when_another_process_holds_the_lock(
     other.execute("BEGIN IMMEDIATE")
     try:
         started = time.perf_counter()
-        with pytest.raises(LedgerBusy, match="database is locked"), ledger.transaction(0.2):
+        with (
+            pytest.raises(LedgerBusy, match="database is locked") as refused,
+            ledger.transaction(0.2),
+        ):
             ledger.set_meta("k", "v")
         assert time.perf_counter() - started < 1.0
+        assert isinstance(refused.value, sqlite3.OperationalError)
     finally:
         other.execute("ROLLBACK")
         other.close()
@@ -80,8 +84,12 @@ def test_a_nested_bounded_transaction_joins_the_outer_one(ledger: SqliteLedger) 
 def test_a_file_that_is_no_ledger_is_refused_as_unreadable(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     path.write_bytes(b"garbage" * 1000)
-    with pytest.raises(LedgerUnreadable, match="is not a ledger this add-on can read"):
+    with pytest.raises(LedgerUnreadable, match="is not a ledger this add-on can read") as refused:
         SqliteLedger(path)
+    assert isinstance(refused.value, sqlite3.DatabaseError), (
+        "what catches SQLite's errors still does"
+    )
+    assert "file is not a database" in str(refused.value)
 
 
 def test_an_up_to_date_ledger_opens_while_another_process_holds_its_write_lock(
