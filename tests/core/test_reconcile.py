@@ -294,3 +294,32 @@ def test_a_window_moved_earlier_reads_what_changed_in_it_since_the_add_on_watche
     assert practice.host.save_plugin_settings("xero", settings("2025-01-01")) == []
     practice.engine.reconcile()
     assert practice.ledger.find("invoice", "early", "T1") is not None
+
+
+def test_a_full_pass_runs_in_bounded_memory(
+    practice: Practice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tracemalloc
+
+    practice.setup("2025-02-01")
+    practice.host.save_client(client("c1", 1))
+    template = dict(practice.host.create_invoice(invoice("i0", 1, "c1", "2025-02-10")))
+    practice.host.backfill(None, None)
+
+    def stream(n: int) -> Iterator[dict[str, Any]]:
+        for i in range(n):
+            yield {**template, "id": f"i{n}-{i}", "number": 1000 + i}
+
+    def peak(n: int) -> int:
+        def history(kind: Any, *args: Any, **kwargs: Any) -> Iterator[Mapping[str, Any]]:
+            return stream(n) if kind == "invoices" else iter(())
+
+        monkeypatch.setattr(practice.host, "iter_history", history)
+        tracemalloc.start()
+        practice.engine.reconcile(full=True)
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return top
+
+    small, large = peak(1_000), peak(4_000)
+    assert large < small * 1.5  # four times the records, not four times the memory
