@@ -325,6 +325,9 @@ class HandOff:
         self._lost = 0
         """Records dropped that the ledger has not been told of yet (:data:`RECONCILE_META`)."""
         self._lost_since: str | None = None
+        self._lost_unsaved = 0
+        """Of :attr:`_lost`, those not noted in the spool either (the rest are read back from it
+        after a restart, so they leave memory with the spool)."""
         self._memory_only = 0
         """How many kept records are not in the spool (counted, not searched: the queue may
         hold a hundred thousand)."""
@@ -460,8 +463,11 @@ class HandOff:
         for entry in self._queue:  # a last chance for those only in memory
             if entry.spoolable and not entry.spooled:
                 entry.spooled = spool.append([_line(entry)])
+        if self._lost_unsaved and spool.append([self._lost_line(self._lost_unsaved)]):
+            self._lost_unsaved = 0
         spool.close()
         self._queue = deque(e for e in self._queue if not e.spooled)
+        self._lost = self._lost_unsaved  # the others come back with the spool
         self._recount()
 
     def _recount(self) -> None:
@@ -568,6 +574,7 @@ class HandOff:
                 )
         with self._lock:
             self._lost -= lost
+            self._lost_unsaved = min(self._lost_unsaved, self._lost)
             if self._queue or self._lost:
                 return False
             self._lost_since = None
@@ -620,11 +627,16 @@ class HandOff:
         if entry.spooled and self._spool is not None:
             self._spool.append([{"done": entry.seq}], sync=sync)
 
+    def _lost_line(self, count: int) -> dict[str, Any]:
+        return {"lost": count, "since": self._lost_since}
+
     def _note_lost(self, count: int, *, save: bool) -> None:
+        """``count`` records were dropped (lock held); ``save``: note it in the spool (those
+        read back from it are there already)."""
         self._lost += count
         self._lost_since = self._lost_since or datetime.now(UTC).isoformat(timespec="seconds")
-        if save and self._spool is not None:
-            self._spool.append([{"lost": count, "since": self._lost_since}])
+        if save and (self._spool is None or not self._spool.append([self._lost_line(count)])):
+            self._lost_unsaved += count
         self.health.report(
             DROPPED,
             f"{self._lost} records from Pet Manager were dropped before reaching the ledger "

@@ -251,3 +251,32 @@ def test_a_busy_ledger_is_looked_at_again_soon_however_long_it_was_busy(
     finally:
         kept.detach()
         kept.close_spool()
+
+
+def test_records_dropped_are_remembered_through_a_restart_and_counted_once(
+    practice: Practice, tmp_path: Path
+) -> None:
+    recorder = Recorder()
+    kept = recorder.handoff(Health(), limit=1)
+    kept.open_spool(tmp_path)
+    for n in range(1, 4):
+        _give(kept, recorder, n)
+    assert kept.status()["dropped_unreconciled"] == 2
+    kept.close_spool()
+    kept.open_spool(tmp_path)  # a second start-up in the same process
+    assert kept.status()["dropped_unreconciled"] == 2
+    kept.close_spool()
+
+    after_restart = recorder.handoff(Health())  # a new process reads the spool
+    after_restart.open_spool(tmp_path)
+    assert after_restart.status()["dropped_unreconciled"] == 2
+    after_restart.attach(practice.engine, tmp_path / "ledger.sqlite3")
+    try:
+        assert after_restart.drain()
+    finally:
+        after_restart.detach()
+        after_restart.close_spool()
+    assert recorder.written == [3]
+    meta = practice.engine.ledger.meta(RECONCILE_META)
+    assert meta is not None
+    assert json.loads(meta)["records"] == 2
