@@ -236,3 +236,39 @@ def test_a_hook_returns_within_half_a_second_while_another_process_holds_the_led
     for n in (1, 2, 3):
         assert practice.ledger.find("invoice", f"i{n}", "T1") is not None, n
     assert _health(practice.host.sync_status(), "ledger_unwritable") is None
+
+
+def test_a_replay_of_a_record_the_ledger_already_has_changes_nothing(practice: Practice) -> None:
+    """A process killed between the ledger's commit and the spool's "done" replays that record
+    at the next start-up: the ledger holds it unchanged, so nothing moves (no update is sent)."""
+    practice.setup()
+    practice.host.save_client(client("c1", 1))
+    practice.host.start_contact_sync()
+    practice.host.create_invoice(invoice("i1", 1, "c1", "2025-03-01"))
+    assert practice.drain() >= 2
+    stored = practice.host.get_record("invoices", "i1")
+    assert stored is not None
+    before = practice.ledger.find("invoice", "i1", "T1")
+    assert before is not None
+    assert before.state == "synced"
+    practice.host.stop()
+    spool = practice.host.data_dir("xero") / handoff.SPOOL_NAME
+    lines = [
+        {"seq": 1, "hook": "on_client_saved", "record": practice.host.get_record("clients", "c1")},
+        {"seq": 2, "hook": "on_invoice_created", "record": stored},
+    ]
+    spool.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    practice.host.start()
+
+    after = practice.ledger.find("invoice", "i1", "T1")
+    assert after is not None
+    assert (after.state, after.operation, after.updated_at) == (
+        before.state,
+        before.operation,
+        before.updated_at,
+    )
+    contact = practice.ledger.find("contact", "c1", "T1")
+    assert contact is not None
+    assert contact.state == "synced"
+    assert spool.stat().st_size == 0
