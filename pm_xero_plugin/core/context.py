@@ -17,7 +17,7 @@ from typing import Any
 from hookspecs.host import Host
 from pm_xero_plugin.core import rules
 from pm_xero_plugin.core.doorbell import Doorbell
-from pm_xero_plugin.core.gates import dep_facts, dep_keys, tenant_facts
+from pm_xero_plugin.core.gates import dep_facts, dep_keys, rejected_parent_detail, tenant_facts
 from pm_xero_plugin.core.items import Item
 from pm_xero_plugin.inputs.settings import Settings
 from pm_xero_plugin.ledger import Facts, Ledger, Row
@@ -135,11 +135,12 @@ class EngineContext:
     def missing_invoice(self, kind: str, host_id: str, tenant_id: str) -> rules.DepFacts | None:
         """A parent the ledger has no row for: an invoice dated before the window is looked up
         in the host, so a payment to it is told *why* it waits."""
+        held = rejected_parent_detail(self.ledger, kind, host_id)  # never sendable: say so
         if kind == "invoice":
             record = self.host.get_record("invoices", host_id)
             if record is not None:
-                return rules.DepFacts(False, str(record.get("date") or "") or None)
-        return None
+                return rules.DepFacts(False, str(record.get("date") or "") or None, held=held)
+        return rules.DepFacts(False, held=held) if held else None
 
     def dep(self, kind: str, host_id: str, tenant_id: str) -> rules.DepFacts | None:
         """A dependency from the ledger; an invoice the ledger never saw (dated before the
@@ -163,9 +164,7 @@ class EngineContext:
             for key in [item.key]
         }
         for key, parent in self.ledger.dep_facts(keys).items():
-            known[key] = rules.DepFacts(
-                dep_facts(parent).satisfied, parent.doc_date, parent.include_before_start
-            )
+            known[key] = dep_facts(parent)  # with why it is held, when it is
 
         if not ask_host:
             for f in facts:

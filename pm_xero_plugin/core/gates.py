@@ -17,6 +17,7 @@ date on its payments at intake (``Facts.dep_invoice_date``).
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -26,15 +27,19 @@ from pm_xero_plugin.core.doorbell import Doorbell
 from pm_xero_plugin.ledger.interface import Ledger
 from pm_xero_plugin.ledger.sqlite import SqliteLedger
 from pm_xero_plugin.ledger.states import Gate, State
-from pm_xero_plugin.ledger.types import Facts, Parent, TenantRecord
+from pm_xero_plugin.ledger.types import Facts, Parent, Row, TenantRecord
 
 __all__ = [
     "PAGE",
     "DependantGates",
     "dep_facts",
     "dep_keys",
+    "describe_parent_wait",
     "finish_contact_sync_if_done",
     "open_ledger",
+    "record_number",
+    "rejected_parent_detail",
+    "tell_waiting_on_rejected",
     "tenant_facts",
 ]
 
@@ -54,7 +59,7 @@ def _dep_facts(
     kind: str, state: str, gate: str | None, has_id: bool, doc_date: str | None, include: bool
 ) -> rules.DepFacts:
     satisfied = rules.dependency_satisfied(kind, state, "x" if has_id else None)
-    held = None if satisfied else rules.held_reason(state, gate)
+    held = None if satisfied else rules.held_reason(state, gate, kind)
     return rules.DepFacts(satisfied, doc_date, include, held)
 
 
@@ -201,7 +206,13 @@ class DependantGates:
 
     def stopped(self, ledger: Ledger, kind: str, host_id: str, tenant_id: str) -> None:
         """A contact that will not come by itself: its documents say why, and it no longer
-        keeps its organisation's contact sync running."""
+        keeps its organisation's contact sync running. An invoice or credit note that will
+        not: the payments and allocations waiting for it say why (never a silent wait)."""
+        if kind in _WAITING_FOR and kind != "contact":
+            row = ledger.find(kind, host_id, tenant_id)
+            if row is not None:
+                describe_parent_wait(ledger, row, tenant_id)
+            return
         if kind != "contact":
             return
         parent = ledger.dep(kind, host_id, tenant_id)
@@ -215,6 +226,74 @@ class DependantGates:
         """A held contact is on its way again (an admin chose a way out): its documents no
         longer say it is held."""
         ledger.describe_contact_wait(host_id, tenant_id, None)
+
+
+def describe_parent_wait(ledger: Ledger, parent: Row, tenant_id: str) -> int:
+    """Say on every row waiting for ``parent`` (an invoice or credit note of ``tenant_id``) why
+    it waits when the parent will not be sent by itself – rejected at intake, failed, excluded
+    – with its number and message (:func:`~pm_xero_plugin.core.rules.parent_held_detail`);
+    a parent on its way again clears it. Returns how many rows were told."""
+    detail = rules.parent_held_detail(
+        parent.kind, record_number(parent), parent.state, parent.message
+    )
+    told = 0
+    after = 0
+    while True:
+        with ledger.transaction():
+            page = ledger.waiting_on(
+                parent.kind,
+                parent.host_id.removesuffix("#rejected"),
+                tenant_id,
+                _WAITING_FOR[parent.kind][:1],  # behind its own gate (not "before the start")
+                after_id=after,
+                limit=PAGE,
+            )
+            if not page:
+                return told
+            after = page[-1].id
+            ids = [f.id for f in page]
+            ledger.transition_many(ids, State.WAITING, gate=page[0].gate, detail=detail)
+            told += len(ids)
+
+
+def rejected_parent_detail(ledger: Ledger, kind: str, host_id: str) -> str | None:
+    """What a payment or allocation says of an invoice (or credit note) the ledger holds only
+    as rejected at intake (no row in any organisation: it can never be sent as it is)."""
+    if kind not in ("invoice", "credit_note"):
+        return None
+    row = ledger.find(kind, host_id, "")
+    if row is None or row.state != State.REJECTED:
+        return None
+    return rules.parent_held_detail(kind, record_number(row), row.state, row.message)
+
+
+def tell_waiting_on_rejected(ledger: Ledger, kind: str, host_id: str) -> int:
+    """A record was rejected at intake: the rows already waiting for it in an organisation that
+    has no sendable version of it say so, instead of waiting silently."""
+    if kind not in ("invoice", "credit_note"):
+        return 0
+    rejected = ledger.find(kind, host_id, "")
+    if rejected is None or rejected.state != State.REJECTED:
+        return 0
+    told = 0
+    for tenant in ledger.tenants():
+        if ledger.find(kind, host_id.removesuffix("#rejected"), tenant.tenant_id) is None:
+            told += describe_parent_wait(ledger, rejected, tenant.tenant_id)
+    return told
+
+
+def record_number(row: Row) -> object | None:
+    """The host's number of a row's record (a rejected one keeps it inside its raw JSON)."""
+    if row.number is not None:
+        return row.number
+    payload = row.payload if isinstance(row.payload, dict) else {}
+    if "number" in payload:
+        return payload.get("number")
+    try:
+        raw = json.loads(str(payload.get("raw") or "null"))
+    except ValueError:
+        return None
+    return raw.get("number") if isinstance(raw, dict) else None
 
 
 def open_ledger(

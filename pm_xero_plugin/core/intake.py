@@ -19,7 +19,7 @@ from typing import Any
 
 from pm_xero_plugin.core import rules
 from pm_xero_plugin.core.context import EngineContext
-from pm_xero_plugin.core.gates import dep_facts, dep_keys
+from pm_xero_plugin.core.gates import dep_facts, dep_keys, tell_waiting_on_rejected
 from pm_xero_plugin.core.items import (
     Item,
     contact_item,
@@ -486,3 +486,4 @@ class Intake:
                 self.ledger.set_fields(
                     current.id, payload=text, payload_hash=text_hash(text), message=message
                 )
+            tell_waiting_on_rejected(self.ledger, kind, host_id)  # its payments say why they wait

@@ -32,6 +32,7 @@ __all__ = [
     "gates_for",
     "held_reason",
     "local_today",
+    "parent_held_detail",
 ]
 
 DOCUMENT_KINDS = ("invoice", "credit_note", "allocation", "payment", "overpayment")
@@ -161,12 +162,17 @@ def dependency_satisfied(kind: str, state: str, xero_id: str | None) -> bool:
     return xero_id is not None or state == "synced"
 
 
-def held_reason(state: str, gate: str | None) -> str | None:
+def held_reason(state: str, gate: str | None, kind: str = "contact") -> str | None:
     """Why a dependency will not reach Xero by itself: what its dependants' wait says.
 
     A document behind a customer that failed, was excluded or is held for an admin's decision
-    waits behind the ``contact`` gate – not failing one by one – and says which of these it is.
+    waits behind the ``contact`` gate – not failing one by one – and says which of these it is;
+    a payment or allocation behind an invoice or credit note that was rejected, failed or was
+    excluded likewise (:func:`parent_held_detail` words it with the parent's number and
+    message where they are known).
     """
+    if kind != "contact":
+        return parent_held_detail(kind, None, state, None)
     if state == "waiting" and gate == "contact_name_taken":
         return (
             "its customer's name is taken in Xero by a contact that is not provably ours: link "
@@ -177,6 +183,29 @@ def held_reason(state: str, gate: str | None) -> str | None:
     if state == "excluded":
         return "its customer is excluded from sync"
     return None
+
+
+_HELD_PARENT: dict[str, str] = {
+    "rejected": "which was rejected{why}; fix it in the host or exclude it",
+    "failed": "which failed{why}; fix it and retry it, or exclude it",
+    "excluded": "which is excluded from sync; include it again, or exclude this one too",
+}
+"""How a payment's or allocation's wait names a parent that will never be sent by itself."""
+
+
+def parent_held_detail(
+    kind: str, number: object | None, state: str, message: str | None
+) -> str | None:
+    """``waiting on invoice 121, which was rejected: …; fix it in the host or exclude it`` –
+    what a dependant says when its invoice or credit note was rejected at intake, failed, or
+    was excluded (``None`` for a parent still on its way)."""
+    words = _HELD_PARENT.get(state)
+    if words is None:
+        return None
+    noun = kind.replace("_", " ")
+    name = f"{noun} {number}" if number not in (None, "") else f"its {noun}"
+    why = f": {message}" if message else ""
+    return f"waiting on {name}, " + words.format(why=why)
 
 
 DepLookup = Callable[[str, str, str], "DepFacts | None"]
@@ -253,7 +282,8 @@ def dependency_gate(row: RowFacts, dep: DepLookup, start: date | None) -> Gate |
     if row.kind == "allocation" and row.dep_credit_note is not None:
         credit_note = dep("credit_note", row.dep_credit_note, tenant_id)
         if credit_note is None or not credit_note.satisfied:
-            return _PLAIN["credit_note"]
+            held = credit_note.held if credit_note else None
+            return Gate("credit_note", held) if held else _PLAIN["credit_note"]
     if row.kind in _NEEDS_INVOICE and row.dep_invoice is not None:
         invoice = dep("invoice", row.dep_invoice, tenant_id)
         if invoice is not None and invoice.satisfied:
@@ -270,6 +300,8 @@ def dependency_gate(row: RowFacts, dep: DepLookup, start: date | None) -> Gate |
                 f"its invoice is dated {invoice.doc_date}, before the start date "
                 f"{start.isoformat()}",
             )
+        if invoice is not None and invoice.held:
+            return Gate("invoice", invoice.held)  # it will never be sent by itself: say so
         return _PLAIN["invoice"]
     return None
 

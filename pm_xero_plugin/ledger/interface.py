@@ -512,8 +512,9 @@ class Ledger(Protocol):
         ...
 
     def problems(self, location_id: str | None = None, limit: int = 200) -> list[Row]:
-        """Failed and rejected rows, and payments held because their invoice is before the start
-        date: what the dashboard lists one by one (indexed, newest first, capped)."""
+        """Failed and rejected rows, payments held because their invoice is before the start
+        date, and dependants of a parent that will never be sent by itself (waiting at its gate
+        with a reason): what the dashboard lists one by one (indexed, newest first, capped)."""
         ...
 
     def find_rows(

@@ -1406,8 +1406,9 @@ class SqliteLedger:
         ]
 
     def problems(self, location_id: str | None = None, limit: int = 200) -> list[Row]:
-        """Failed and rejected rows, and payments held because their invoice is before the start
-        date: what the dashboard lists one by one (indexed, newest first, capped)."""
+        """Failed and rejected rows, payments held because their invoice is before the start
+        date, and dependants of a parent that will never be sent by itself: what the dashboard
+        lists one by one (indexed, newest first, capped)."""
         extra = " AND location_id = ?" if location_id else ""
         params: list[Any] = [location_id] if location_id else []
         found = self._q(
@@ -1418,6 +1419,14 @@ class SqliteLedger:
         found += self._q(
             f"SELECT {_ROW_COLUMNS} FROM rows WHERE state = 'waiting' "
             "AND gate IN ('invoice_before_start', 'lock_date', 'contact_name_taken')"
+            f"{extra} ORDER BY id DESC LIMIT ?",
+            [*params, limit],
+        )
+        # Payments and allocations whose invoice or credit note will never be sent by itself
+        # (rejected, failed, excluded): their wait says so (core.gates.describe_parent_wait).
+        found += self._q(
+            f"SELECT {_ROW_COLUMNS} FROM rows WHERE state = 'waiting' "
+            "AND gate IN ('invoice', 'credit_note') AND detail IS NOT NULL"
             f"{extra} ORDER BY id DESC LIMIT ?",
             [*params, limit],
         )
