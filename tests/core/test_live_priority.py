@@ -59,13 +59,19 @@ def test_without_live_work_kinds_go_in_send_order(ledger: SqliteLedger) -> None:
     assert _claim(ledger) == ("invoice", ["h-2"])
 
 
-def test_a_live_row_whose_lease_expired_is_reclaimed_first(ledger: SqliteLedger) -> None:
+def test_a_live_row_whose_worker_is_gone_is_reclaimed_first(ledger: SqliteLedger) -> None:
     ledger.insert([_row("invoice", "live-5", "2025-03-01", priority=1)])
-    assert _claim(ledger) == ("invoice", ["live-5"])  # leased, then its worker died
+    assert _claim(ledger) == ("invoice", ["live-5"])  # claimed, then its worker died
     ledger.insert([_row("invoice", "h-1", "2025-01-01")])
     later = START + timedelta(seconds=200)
     kind, rows = ledger.claim_next(
-        "T1", SEND_ORDER, limit_for=lambda k: 1, worker_id="w2", now=later, lease_seconds=60
+        "T1",
+        SEND_ORDER,
+        limit_for=lambda k: 1,
+        worker_id="w2",
+        now=later,
+        lease_seconds=60,
+        take_from={"w"},  # judged gone (sync.leases)
     )
     assert (kind, [r.host_id for r in rows]) == ("invoice", ["live-5"])
 
