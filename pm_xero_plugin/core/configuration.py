@@ -30,6 +30,9 @@ log = logging.getLogger("pm_xero_plugin")
 ConnectionProbe = Callable[[str], tuple[bool, str | None]]
 """Whether an organisation is reachable now (and why not)."""
 
+_MAY_BE_SENT = (State.WAITING, State.READY, State.SENDING, State.RETRYING, State.FAILED)
+"""States of a row that a send may have reached Xero from (``uncertain``, or in flight)."""
+
 
 class Configuration:
     """Settings checked and put in force; connections recorded.
@@ -60,7 +63,9 @@ class Configuration:
 
     def _move_errors(self, new: Settings) -> list[str]:
         """A location whose records already reached one organisation cannot be pointed at
-        another: its books would be split, and its unsent records would follow the old one."""
+        another: its books would be split, and its unsent records would follow the old one.
+        Nor while any of its records *may* be in the old one (a request in flight, an answer
+        lost): moved, they would be looked up – and created – in the new one, and be in both."""
         current = self.ctx.settings
         if current is None:
             return []
@@ -72,7 +77,7 @@ class Configuration:
             synced = sum(
                 c["n"]
                 for c in self.ledger.counts(tenant_id=old, location_id=location_id)
-                if c["state"] in (State.SYNCED, State.SENDING)
+                if c["state"] == State.SYNCED
             )
             if synced:
                 errors.append(
@@ -80,7 +85,39 @@ class Configuration:
                     f"already in organisation {old}; it cannot move to {moved} (set up a new "
                     "location for the new organisation, or move it back)"
                 )
+                continue
+            errors += self._in_doubt_errors(location_id, old, moved)
         return errors
+
+    def _in_doubt_errors(self, location_id: str, old: str, moved: str) -> list[str]:
+        """The refusal of a move while records of the location may be in ``old``: sent with
+        the answer lost (or still in flight), whether the worker will look them up or an admin
+        must (failed after a lost answer)."""
+        rows, _ = self.ledger.find_rows(states=_MAY_BE_SENT, location_id=location_id, limit=None)
+        doubtful = [
+            r for r in rows if r.tenant_id == old and (r.uncertain or r.state == State.SENDING)
+        ]
+        if not doubtful:
+            return []
+        failed = sum(1 for r in doubtful if r.state == State.FAILED)
+        name = str(self.ctx.locations.get(location_id, {}).get("name") or location_id)
+        error = (
+            f"locations.{location_id}.tenant_id: {len(doubtful)} records of {name} may already "
+            f"be in organisation {old} (their answers were lost, or they are being sent); "
+            f"moving the location to {moved} now could put them in both. "
+        )
+        if failed < len(doubtful):
+            error += (
+                "They are being looked up in Xero – save again once the dashboard shows none "
+                "in doubt"
+            )
+        if failed:
+            error += (
+                f"{'; ' if failed < len(doubtful) else ''}{failed} of them failed after a lost "
+                "answer: retry them (a retry looks them up in Xero first) or resolve them, then "
+                "save again"
+            )
+        return [error]
 
     def start_date_locked(self) -> date | None:
         """The start date in force once data has synced (it may then only move earlier)."""

@@ -49,3 +49,22 @@ def test_a_location_with_records_in_xero_cannot_move_to_another_organisation(
     practice.engine.apply_settings(moved)  # a host that saves without validating
     assert practice.engine.settings is not None
     assert practice.engine.settings.tenant_for("syd") == "T1"
+
+
+def test_a_location_with_a_record_that_failed_after_a_lost_answer_cannot_move(
+    practice: Practice,
+) -> None:
+    practice.setup()
+    practice.host.start_contact_sync(None)
+    practice.host.save_client(client("c1", 1))
+    [row] = practice.ledger.claim("T1", "contact", worker_id="w", now=practice.host.now())
+    practice.ledger.mark_sent([row.id], "k1")  # the create went out; its answer was lost
+    practice.ledger.mark_failed(row.id, "could not be mapped", outcome_known=False)
+
+    moved = settings(locations={"syd": "T2", "lon": "T2"})
+    errors = practice.host.save_plugin_settings("xero", moved)
+
+    [error] = [e for e in errors if "locations.syd.tenant_id" in e]
+    assert "1 records of Sydney may already be in organisation T1" in error
+    assert "1 of them failed after a lost answer: retry them" in error
+    assert practice.ledger.find("contact", "c1", "T1") is not None, "nothing moved"
