@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from pm_xero_plugin.core.doorbell import Doorbell
     from pm_xero_plugin.core.engine import Engine
     from pm_xero_plugin.core.startup import Retrying
+    from pm_xero_plugin.ledger import SqliteLedger
     from pm_xero_plugin.sync.runtime import XeroRuntime
 
 __all__ = [
@@ -88,6 +89,7 @@ def _start(host: Host) -> Engine | None:
     global _engine
     from pm_xero_plugin.core.doorbell import Doorbell
     from pm_xero_plugin.core.engine import Engine
+    from pm_xero_plugin.core.gates import open_ledger
     from pm_xero_plugin.core.startup import (
         LEDGER_OPEN,
         connected_before,
@@ -100,9 +102,17 @@ def _start(host: Host) -> Engine | None:
     path = data_dir / LEDGER_FILE
     fresh = not ledger_exists(path)
     doorbell = Doorbell()
+    ledger: SqliteLedger | None = None
     try:
-        engine = Engine(host, doorbell=doorbell, health=_health)
+        ledger = open_ledger(path, clock=host.now, doorbell=doorbell)
+        # The engine reads its settings into the ledger as it starts: a ledger another process
+        # holds must not hold the host's start-up for the worker's 30 s (tried again later).
+        with ledger.transaction(timeout=DRAIN_WAIT):
+            engine = Engine(host, ledger, doorbell=doorbell, health=_health)
     except Exception as exc:
+        if ledger is not None:
+            with suppress(Exception):
+                ledger.close()
         condition = open_failure(exc, path)
         waiting = _kept.waiting_text()
         _health.report(

@@ -162,3 +162,30 @@ def test_a_first_start_with_no_connection_is_no_warning(host: RefHost) -> None:
     status = host.sync_status()
     assert status is not None
     assert _condition(host, "ledger_started_afresh") is None
+
+
+def test_a_ledger_another_process_holds_at_start_up_does_not_hold_the_host(
+    host: RefHost,
+) -> None:
+    host.start()
+    assert host.save_plugin_settings("xero", settings()) == []
+    host.save_client(client("c1", 1))
+    host.stop()
+    other = sqlite3.connect(_ledger(host), isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.perf_counter()
+        host.start()
+        assert time.perf_counter() - started < 5, "not the worker's 30 s"
+        assert plugin.get_engine() is None
+        condition = _condition(host, "ledger_unopened")
+        assert condition is not None
+        assert "locked by another process" in condition["message"]
+        host.fire("on_invoice_created", invoice=fired_invoice(1))
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+    engine = _wait_for_engine()
+    assert plugin.wait_for_records(timeout=15)
+    assert engine.ledger.find("invoice", "i1", "T1") is not None
