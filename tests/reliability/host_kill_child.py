@@ -23,6 +23,8 @@ practice does in this generation and where the process dies:
              ``{"hook": N, "when": "before"|"after"}`` – inside the Nth record hook (after the
              host's commit), before or after the add-on is handed it;
              ``{"settings_hook": "before"|"after"}`` – inside ``on_settings_saved``;
+             ``{"void": "before"|"after"}`` – after the busy day an invoice is made, and once
+             it is in Xero voided: the process dies inside that ``on_invoice_voided``;
              ``{"history": N}`` – when the add-on has read N records from the host's history
              (``iter_history``: back-sync, catch-up, or whatever replays the host's records);
              ``{"ms": N}`` – N ms after start-up returned, wherever it is.
@@ -40,6 +42,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -99,6 +102,10 @@ class Killer:
         if self.calls == self.kill["hook"]:
             die(f"in {hook} {describe(record)} (hook call {self.calls}, {self.kill['when']})")
 
+    def void_hook(self, invoice: Any) -> None:
+        if self.kill.get("armed"):
+            die(f"in on_invoice_voided {describe(invoice)} ({self.kill['void']} the add-on)")
+
     def settings_hook(self, plugin_name: str) -> None:
         if plugin_name == PLUGIN and "settings_hook" in self.kill:
             die(f"in on_settings_saved ({self.kill['settings_hook']} the add-on)")
@@ -124,6 +131,7 @@ def killer_plugin(killer: Killer, first: bool) -> object:
 
         @mark
         def on_invoice_voided(self, invoice: Any) -> None:
+            killer.void_hook(invoice)
             killer.record_hook("on_invoice_voided", invoice)
 
         @mark
@@ -186,6 +194,30 @@ def busy_day(host: RefHost, day: str, seed: int) -> None:
     live_day(host, when, rng, per_day=4)
 
 
+def void_once_in_xero(host: RefHost, day: str, killer: Killer) -> None:
+    """Invoice a customer, wait until the invoice is in Xero, then void it – the kill armed."""
+    location = host.locations()[-1]["id"]
+    client = host.store.clients_of(location)[0]
+    line = {
+        "description": "Nail trim",
+        "category": "grooming",
+        "quantity": "1",
+        "unit_price": "25.00",
+        "tax_rate": "10",
+    }
+    invoice = host.create_invoice(
+        {"location_id": location, "client_id": client["id"], "date": day, "lines": [line]}
+    )
+    engine = plugin.get_engine()
+    assert engine is not None
+    deadline = time.monotonic() + 30
+    while not any(r.xero_id for r in engine.ledger.rows_for("invoice", invoice["id"])):
+        assert time.monotonic() < deadline, "the invoice to void never reached Xero"
+        time.sleep(0.05)
+    killer.kill["armed"] = True
+    host.void_invoice(invoice["id"])
+
+
 def finish(host: RefHost, final: bool) -> str:
     """Let the background jobs run; in the final run also the worker until idle."""
     jobs_done = plugin.wait_for_jobs(timeout=60)
@@ -207,7 +239,7 @@ def main() -> int:
     )
     host.register(plugin, name=PLUGIN)
     killer = Killer(kill)
-    before = kill.get("when", kill.get("settings_hook")) == "before"
+    before = kill.get("when", kill.get("settings_hook", kill.get("void"))) == "before"
     host.register(killer_plugin(killer, first=before), name="killer")
     if "history" in kill:
         count_history(host, int(kill["history"]))
@@ -224,6 +256,8 @@ def main() -> int:
         plugin.wait_for_jobs(timeout=60)
     if plan.get("day"):
         busy_day(host, plan["day"], int(plan["seed"]))
+    if "void" in kill:
+        void_once_in_xero(host, plan["day"], killer)
     summary = finish(host, bool(plan.get("final")))
     host.stop()
     timer.cancel()

@@ -64,7 +64,8 @@ pytestmark = [
 
 
 def _plans(rng: random.Random, today: date, sizes: dict[str, int]) -> list[dict[str, Any]]:
-    """The generations, each with its seeded kill point: 24 kills across the four kinds.
+    """The generations, each with its seeded kill point: 26 kills across the four kinds (the
+    record hooks include two voids of an invoice Xero has, killed before and after the add-on).
 
     :param sizes: how many records a back-sync of the first window reads (``window``) and how
         many customers a catch-up reads first (``clients``), so the history kills land inside.
@@ -84,6 +85,7 @@ def _plans(rng: random.Random, today: date, sizes: dict[str, int]) -> list[dict[
     # Start syncing data, then a restart that must resume it (and is killed again); the rest in
     # a seeded order, with hooks last (nothing replays the window after them but start-up).
     kinds = ["catch-up"] * 4 + ["settings"] * 4 + ["back-sync"] * 2 + ["hooks"] * 7
+    kinds += ["void"] * 2
     rng.shuffle(kinds)
     kinds = ["start", "back-sync", *kinds] + ["hooks"] * 5
     plans: list[dict[str, Any]] = []
@@ -100,6 +102,8 @@ def _plans(rng: random.Random, today: date, sizes: dict[str, int]) -> list[dict[
         elif kind == "settings":
             action = earlier() if rng.random() < 0.5 else "resave"
             plan |= {"action": action, "kill": {"settings_hook": rng.choice(["before", "after"])}}
+        elif kind == "void":  # a void of an invoice Xero has, the hook lost or not
+            plan |= {"kill": {"void": "before" if kinds[: len(plans)].count("void") else "after"}}
         elif kind == "back-sync":  # whatever replays history at start-up, while hooks fire
             plan |= {"kill": {"history": rng.randint(1, 10)}}
         else:
@@ -240,3 +244,4 @@ def test_the_kill_plan_covers_every_kind_of_point() -> None:
     assert plans[0]["action"] == "backfill"
     for kind in ("catch-up", "settings", "back-sync", "hooks"):
         assert kinds.count(kind) >= 3, kind
+    assert sorted(p["kill"]["void"] for p in plans if p["kind"] == "void") == ["after", "before"]
