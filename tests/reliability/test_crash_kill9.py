@@ -71,6 +71,7 @@ def test_sigkilled_workers_leave_every_eligible_record_in_xero_exactly_once(
         )
         want = expected(prepared)
         kills: list[str] = []
+        held_by_killed = 0
         generation = 0
         while len(kills) < KILLS:
             generation += 1
@@ -94,11 +95,15 @@ def test_sigkilled_workers_leave_every_eligible_record_in_xero_exactly_once(
                 kills.append(f"{point} (call {sandbox.api_calls() - before})")
             child.wait(timeout=10)
             child.stdout.close()
+            held_by_killed += sending_rows_of(prepared)
             if not open_rows_of(prepared):
                 break
         assert len(kills) >= 20, (
             f"the back-sync finished after {len(kills)} kills: make the practice bigger"
         )
+        # Some kills left claims behind (rows in sending): the next processes took them from
+        # the dead owner by its pid, with no clock running out (the end state below proves it).
+        assert held_by_killed > 0, "no kill left a claim behind: nothing was taken over"
 
         for _ in range(5):  # retries may be scheduled later: each run's clock is later still
             generation += 1
@@ -121,9 +126,18 @@ def test_sigkilled_workers_leave_every_eligible_record_in_xero_exactly_once(
         assert exactly_once_problems(want, got) == []
         print(
             f"\ncrash test: {len(kills)} kills, {generation} worker processes, "
+            f"{held_by_killed} rows in sending after the kills (summed), "
             f"{sandbox.api_calls()} API calls, {want.total()} records in Xero, {adopted} adopted "
             "by look-up after a kill; kill points: " + ", ".join(kills)
         )
+
+
+def sending_rows_of(prepared: Prepared) -> int:
+    ledger = prepared.ledger()
+    try:
+        return int(ledger._q("SELECT count(*) FROM rows WHERE state = 'sending'")[0][0])
+    finally:
+        ledger.close()
 
 
 def open_rows_of(prepared: Prepared) -> dict[str, int]:
