@@ -23,8 +23,9 @@ practice does in this generation and where the process dies:
              ``{"hook": N, "when": "before"|"after"}`` – inside the Nth record hook (after the
              host's commit), before or after the add-on is handed it;
              ``{"settings_hook": "before"|"after"}`` – inside ``on_settings_saved``;
-             ``{"void": "before"|"after"}`` – after the busy day an invoice is made, and once
-             it is in Xero voided: the process dies inside that ``on_invoice_voided``;
+             ``{"void": "before"|"after"}`` / ``{"edit": …}`` – after the busy day an invoice is
+             made, and once it is in Xero voided (or given another line): the process dies
+             inside that ``on_invoice_voided`` (``on_invoice_updated``);
              ``{"history": N}`` – when the add-on has read N records from the host's history
              (``iter_history``: back-sync, catch-up, or whatever replays the host's records);
              ``{"ms": N}`` – N ms after start-up returned, wherever it is.
@@ -102,9 +103,11 @@ class Killer:
         if self.calls == self.kill["hook"]:
             die(f"in {hook} {describe(record)} (hook call {self.calls}, {self.kill['when']})")
 
-    def void_hook(self, invoice: Any) -> None:
-        if self.kill.get("armed"):
-            die(f"in on_invoice_voided {describe(invoice)} ({self.kill['void']} the add-on)")
+    def change_hook(self, hook: str, invoice: Any) -> None:
+        """The armed change (a void or an edit of an invoice Xero has) dies here."""
+        if self.kill.get("armed") == hook:
+            when = self.kill.get("void", self.kill.get("edit"))
+            die(f"in {hook} {describe(invoice)} of an invoice in Xero ({when} the add-on)")
 
     def settings_hook(self, plugin_name: str) -> None:
         if plugin_name == PLUGIN and "settings_hook" in self.kill:
@@ -127,11 +130,12 @@ def killer_plugin(killer: Killer, first: bool) -> object:
 
         @mark
         def on_invoice_updated(self, invoice: Any) -> None:
+            killer.change_hook("on_invoice_updated", invoice)
             killer.record_hook("on_invoice_updated", invoice)
 
         @mark
         def on_invoice_voided(self, invoice: Any) -> None:
-            killer.void_hook(invoice)
+            killer.change_hook("on_invoice_voided", invoice)
             killer.record_hook("on_invoice_voided", invoice)
 
         @mark
@@ -194,8 +198,9 @@ def busy_day(host: RefHost, day: str, seed: int) -> None:
     live_day(host, when, rng, per_day=4)
 
 
-def void_once_in_xero(host: RefHost, day: str, killer: Killer) -> None:
-    """Invoice a customer, wait until the invoice is in Xero, then void it – the kill armed."""
+def change_once_in_xero(host: RefHost, day: str, killer: Killer) -> None:
+    """Invoice a customer, wait until the invoice is in Xero, then void or edit it – the kill
+    armed for that hook."""
     location = host.locations()[-1]["id"]
     client = host.store.clients_of(location)[0]
     line = {
@@ -212,10 +217,14 @@ def void_once_in_xero(host: RefHost, day: str, killer: Killer) -> None:
     assert engine is not None
     deadline = time.monotonic() + 30
     while not any(r.xero_id for r in engine.ledger.rows_for("invoice", invoice["id"])):
-        assert time.monotonic() < deadline, "the invoice to void never reached Xero"
+        assert time.monotonic() < deadline, "the invoice to change never reached Xero"
         time.sleep(0.05)
-    killer.kill["armed"] = True
-    host.void_invoice(invoice["id"])
+    if "void" in killer.kill:
+        killer.kill["armed"] = "on_invoice_voided"
+        host.void_invoice(invoice["id"])
+    else:
+        killer.kill["armed"] = "on_invoice_updated"
+        host.update_invoice({"id": invoice["id"], "lines": [line, {**line, "quantity": "2"}]})
 
 
 def finish(host: RefHost, final: bool) -> str:
@@ -239,7 +248,8 @@ def main() -> int:
     )
     host.register(plugin, name=PLUGIN)
     killer = Killer(kill)
-    before = kill.get("when", kill.get("settings_hook", kill.get("void"))) == "before"
+    when = [kill.get(k) for k in ("when", "settings_hook", "void", "edit") if k in kill]
+    before = when == ["before"]
     host.register(killer_plugin(killer, first=before), name="killer")
     if "history" in kill:
         count_history(host, int(kill["history"]))
@@ -256,8 +266,8 @@ def main() -> int:
         plugin.wait_for_jobs(timeout=60)
     if plan.get("day"):
         busy_day(host, plan["day"], int(plan["seed"]))
-    if "void" in kill:
-        void_once_in_xero(host, plan["day"], killer)
+    if "void" in kill or "edit" in kill:
+        change_once_in_xero(host, plan["day"], killer)
     summary = finish(host, bool(plan.get("final")))
     host.stop()
     timer.cancel()

@@ -5,7 +5,9 @@ stored a record the add-on never heard of; a back-sync or catch-up running in th
 with the process; a settings save may be stored by the host and never applied by the add-on.
 The contract says unfinished work is picked up after the next ``pm_startup`` – so after a plain
 restart, and the reconciliation with the host's records that start-up runs, every record the host
-holds in the window must reach Xero exactly once, in its own organisation, and nothing outside it.
+holds in the window must reach Xero exactly once, in its own organisation and in its last version
+(an invoice's total, a customer's phone: an edit or a void whose hook was lost included), and
+nothing outside the window.
 
 One sandbox is served on loopback by the test process and lives through every kill (a request in
 flight when the host dies is still committed by it). The practice is prepared once (connected,
@@ -28,6 +30,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,7 @@ from support.reliability_practice import (
 )
 
 from hookspecs.refhost import RefHost
+from pm_xero_plugin.sandbox import Sandbox
 
 CHILD = Path(__file__).with_name("host_kill_child.py")
 SEED = 20261201
@@ -64,8 +68,9 @@ pytestmark = [
 
 
 def _plans(rng: random.Random, today: date, sizes: dict[str, int]) -> list[dict[str, Any]]:
-    """The generations, each with its seeded kill point: 26 kills across the four kinds (the
-    record hooks include two voids of an invoice Xero has, killed before and after the add-on).
+    """The generations, each with its seeded kill point: 27 kills across the four kinds (the
+    record hooks include two voids of an invoice Xero has, killed before and after the add-on,
+    and an edit of one, its hook lost).
 
     :param sizes: how many records a back-sync of the first window reads (``window``) and how
         many customers a catch-up reads first (``clients``), so the history kills land inside.
@@ -85,7 +90,7 @@ def _plans(rng: random.Random, today: date, sizes: dict[str, int]) -> list[dict[
     # Start syncing data, then a restart that must resume it (and is killed again); the rest in
     # a seeded order, with hooks last (nothing replays the window after them but start-up).
     kinds = ["catch-up"] * 4 + ["settings"] * 4 + ["back-sync"] * 2 + ["hooks"] * 7
-    kinds += ["void"] * 2
+    kinds += ["void"] * 2 + ["edit"]
     rng.shuffle(kinds)
     kinds = ["start", "back-sync", *kinds] + ["hooks"] * 5
     plans: list[dict[str, Any]] = []
@@ -104,6 +109,8 @@ def _plans(rng: random.Random, today: date, sizes: dict[str, int]) -> list[dict[
             plan |= {"action": action, "kill": {"settings_hook": rng.choice(["before", "after"])}}
         elif kind == "void":  # a void of an invoice Xero has, the hook lost or not
             plan |= {"kill": {"void": "before" if kinds[: len(plans)].count("void") else "after"}}
+        elif kind == "edit":  # an edit of an invoice Xero has, the hook lost
+            plan |= {"kill": {"edit": "before"}}
         elif kind == "back-sync":  # whatever replays history at start-up, while hooks fire
             plan |= {"kill": {"history": rng.randint(1, 10)}}
         else:
@@ -148,6 +155,35 @@ def _sizes(prepared: Prepared) -> dict[str, int]:
     finally:
         host.close()
     return {"clients": clients, "window": window}
+
+
+def _stale_in_xero(window: Prepared, sandbox: Sandbox) -> list[str]:
+    """Records Xero holds in another version than the host's last: an invoice's total (an edit
+    lost), a customer's phone (a change of details lost)."""
+    state = sandbox.inspect()
+    stale: list[str] = []
+    host = RefHost(window.root, load_entrypoints=False)
+    try:
+        for location, tenant in window.tenants.items():
+            books = state[tenant]
+            totals = {str(i.get("InvoiceNumber")): i.get("Total") for i in books["invoices"]}
+            for invoice in host.iter_history("invoices", location, window.start_date):
+                key = f"INV{invoice['number']}"
+                if invoice.get("status") == "voided" or key not in totals:
+                    continue  # exactly_once_problems says what is missing
+                if Decimal(str(totals[key])) != Decimal(str(invoice["total"])):
+                    stale.append(f"{key}: {invoice['total']} in the host, {totals[key]} in Xero")
+            phones = {
+                str(c.get("ContactNumber")): {p.get("PhoneNumber") for p in c.get("Phones") or []}
+                for c in books["contacts"]
+            }
+            for client in host.iter_history("clients", location):
+                key = f"C{client['number']}"
+                if key in phones and client.get("phone") and client["phone"] not in phones[key]:
+                    stale.append(f"{key}: phone {client['phone']} in the host, not in Xero")
+    finally:
+        host.close()
+    return stale
 
 
 def _final_start(root: Path) -> date:
@@ -217,7 +253,7 @@ def test_host_killed_at_seeded_points_leaves_every_record_in_the_window_in_xero_
         window = replace(prepared, start_date=_final_start(prepared.root))
         want = expected(window)
         got = found_in(sandbox, set(prepared.tenants.values()))
-        problems = exactly_once_problems(want, got)
+        problems = exactly_once_problems(want, got) + _stale_in_xero(window, sandbox)
         open_now, inconsistent, failed = _ledger_state(prepared)
         report = f"seed {SEED}, window from {window.start_date}; kill points:\n  " + "\n  ".join(
             kills
