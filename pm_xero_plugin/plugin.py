@@ -68,6 +68,19 @@ _engine: Engine | None = None
 
 _runtime: XeroRuntime | None = None
 
+LEDGER_FILE = "ledger.sqlite3"
+"""The ledger's file in the add-on's data directory (the engine's default)."""
+
+_health = Health()
+"""What stops the add-on now, in words: kept here, not in the engine, so that a ledger that
+cannot be opened (no engine) is still reported; every engine reports to this one."""
+
+_starting: Retrying | None = None
+"""Start-up tried again in the background after a ledger that could not be opened."""
+
+_life = threading.RLock()
+"""Held while an engine is made or closed (a background start-up against ``pm_shutdown``)."""
+
 
 def get_engine() -> Engine | None:
     """The engine made at ``pm_startup`` (``None`` before it and after ``pm_shutdown``)."""
@@ -135,20 +148,6 @@ def _start(host: Host) -> Engine | None:
     _kept.attach(engine, path)
     _kept.drain(budget=STARTUP_BUDGET)
     return engine
-
-
-LEDGER_FILE = "ledger.sqlite3"
-"""The ledger's file in the add-on's data directory (the engine's default)."""
-
-_health = Health()
-"""What stops the add-on now, in words: kept here, not in the engine, so that a ledger that
-cannot be opened (no engine) is still reported; every engine reports to this one."""
-
-_starting: Retrying | None = None
-"""Start-up tried again in the background after a ledger that could not be opened."""
-
-_life = threading.RLock()
-"""Held while an engine is made or closed (a background start-up against ``pm_shutdown``)."""
 
 
 def _start_later(host: Host) -> None:
@@ -285,8 +284,10 @@ def _stop() -> None:
 
 @hookimpl
 def pm_startup(host: Host) -> None:
-    """Open the ledger, start sending (when the Xero app is configured) and record the hooks
-    that arrived before it; a second start-up replaces the first one's engine."""
+    """Open the ledger, start sending (when the Xero app is configured) and write the records
+    kept before it (the spool's, after a restart); a second start-up replaces the first one's
+    engine. A ledger that cannot be opened is said on health, in words, and opening it is
+    tried again in the background (records meanwhile go to the spool)."""
     try:
         _stop()
         _health.clear_prefix("")  # a new start finds again what still holds
