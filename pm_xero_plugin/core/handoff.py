@@ -19,7 +19,9 @@ failed (or that arrived with no engine to take it):
   before a crash is harmless;
 - **in memory only when even the spool cannot be written** (the disk is full), bounded by
   :data:`LIMIT`: past it the oldest is dropped – and a reconciliation with the host's own records
-  flagged (:data:`RECONCILE_META`, ``on_lost``), which finds what was dropped.
+  flagged (:data:`RECONCILE_META`, ``on_lost``), which finds what was dropped. Records the spool
+  holds are never dropped for memory: past the limit they wait in the spool only and are read
+  back, in order, as those before them are written.
 
 Records that fail for any other reason (an exception in the add-on's code, the host failing to
 answer a look-up) are tried :data:`OTHER_TRIES` times, then dropped the same way, flagged. While
@@ -94,8 +96,8 @@ STARTUP_BUDGET = 2.0
 rest, so a long backlog does not hold the host's start-up."""
 
 LIMIT = 100_000
-"""Records kept at most (in memory; those in the spool are also on disk). Past it the oldest
-is dropped and a reconciliation flagged."""
+"""Records kept in memory at most. Past it, records the spool holds wait there only; one it
+cannot hold (a full disk) drops the oldest in memory, and a reconciliation is flagged."""
 
 OTHER_TRIES = 5
 """Tries for a record whose hand-off failed for a reason other than the ledger's (a retry will
@@ -331,6 +333,8 @@ class HandOff:
         self._memory_only = 0
         """How many kept records are not in the spool (counted, not searched: the queue may
         hold a hundred thousand)."""
+        self._tail = 0
+        """How many records wait in the spool only (past :attr:`limit`), after the queue."""
         self._cause: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -353,7 +357,7 @@ class HandOff:
         entry = Handed(hook, action, record, spoolable, bounded)
         with self._lock:
             engine = self._engine
-            if engine is None or self._queue:
+            if engine is None or self._queue or self._tail:
                 self._keep(entry)
                 return
         try:
@@ -376,18 +380,42 @@ class HandOff:
             self._seq += 1
             entry.seq = self._seq
         entry.home = self._spool.folder if self._spool is not None else None
-        self._queue.append(entry)
         if entry.spoolable and self._spool is not None:
             entry.spooled = self._spool.append([_line(entry)])
+        self._place(entry)
+        self._report()
+        self._start_thread(FIRST_DELAY)
+        self._lock.notify_all()
+
+    def _place(self, entry: Handed) -> None:
+        """Put ``entry`` in line (lock held). Past :attr:`limit` in memory, a record in the spool
+        waits there only (read back when those before it are written); one the spool could not
+        take is dropped – the oldest in memory, or itself when records before it wait in the
+        spool only (it cannot overtake them)."""
+        if entry.spooled and (self._tail or len(self._queue) >= self.limit):
+            self._tail += 1
+            return
+        if self._tail:
+            self._drop(entry, "memory is full, the spool cannot take it and records before it wait")
+            return
+        self._queue.append(entry)
         if not entry.spooled:
             self._memory_only += 1
         while len(self._queue) > self.limit:
             oldest = self._queue[0]
             self._take(oldest)
             self._drop(oldest, "the records waiting reached their limit")
-        self._report()
-        self._start_thread(FIRST_DELAY)
-        self._lock.notify_all()
+
+    def _refill(self) -> None:
+        """Memory is empty and records wait in the spool only: read the next of them back
+        (lock held)."""
+        if self._spool is None:
+            self._tail = 0
+            return
+        stored, _, _ = self._spool.load()
+        chunk = stored[: self.limit]
+        self._queue.extend(self._from_spool(*item) for item in chunk)
+        self._tail = len(stored) - len(chunk)
 
     # -- the engine and the spool --------------------------------------------------------------
 
@@ -414,15 +442,15 @@ class HandOff:
             known = {e.seq for e in ours}
             merged = sorted([e for e in loaded if e.seq not in known] + ours, key=lambda e: e.seq)
             self._seq = max([self._seq, top, *(e.seq for e in merged)])
-            self._queue = deque(merged)
+            self._queue, self._tail, self._memory_only = deque(), 0, 0
+            for entry in merged:
+                if entry.spoolable and not entry.spooled:  # kept in memory only: the spool now?
+                    entry.spooled = spool.append([_line(entry)])
+                self._place(entry)
             for entry in early:
                 entry.seq = 0
                 self._keep(entry)
-            for entry in ours:  # kept in memory while the spool could not be written: now?
-                if entry.spoolable and not entry.spooled:
-                    entry.spooled = spool.append([_line(entry)])
-            self._recount()
-            if not self._queue and not self._lost:
+            if not self._queue and not self._tail and not self._lost:
                 spool.clear()
             if loaded:
                 log.info(
@@ -467,6 +495,7 @@ class HandOff:
             self._lost_unsaved = 0
         spool.close()
         self._queue = deque(e for e in self._queue if not e.spooled)
+        self._tail = 0  # in the spool: read back with it
         self._lost = self._lost_unsaved  # the others come back with the spool
         self._recount()
 
@@ -491,7 +520,7 @@ class HandOff:
             self._engine = engine
             self._ledger_path = ledger_path
             self._stopping.clear()
-            if self._queue or self._lost:  # after a pause: the start-up writes them first
+            if self._queue or self._tail or self._lost:  # after a pause: start-up goes first
                 self._start_thread(FIRST_DELAY)
 
     def detach(self) -> None:
@@ -523,6 +552,8 @@ class HandOff:
             while True:
                 with self._lock:
                     engine = self._engine
+                    if not self._queue and self._tail:
+                        self._refill()
                     head = self._queue[0] if self._queue else None
                 if engine is None:
                     return False
@@ -575,7 +606,7 @@ class HandOff:
         with self._lock:
             self._lost -= lost
             self._lost_unsaved = min(self._lost_unsaved, self._lost)
-            if self._queue or self._lost:
+            if self._queue or self._tail or self._lost:
                 return False
             self._lost_since = None
             if self._spool is not None:
@@ -656,12 +687,12 @@ class HandOff:
     def waiting(self) -> int:
         """How many records are kept now."""
         with self._lock:
-            return len(self._queue)
+            return len(self._queue) + self._tail
 
     def waiting_text(self) -> str:
         """``12 records from Pet Manager are waiting (3 only in memory)``, or ``""``."""
         with self._lock:
-            n = len(self._queue)
+            n = len(self._queue) + self._tail
             memory = self._memory_only
             spool = self._spool.path if self._spool is not None else None
         if not n:
@@ -677,8 +708,9 @@ class HandOff:
         """The JSON the dashboard shows: how many wait, how many only in memory, the spool."""
         with self._lock:
             return {
-                "waiting": len(self._queue),
+                "waiting": len(self._queue) + self._tail,
                 "only_in_memory": self._memory_only,
+                "only_in_the_spool": self._tail,
                 "spool": str(self._spool.path) if self._spool is not None else None,
                 "dropped_unreconciled": self._lost,
             }
@@ -687,7 +719,9 @@ class HandOff:
         """Block until nothing is kept (``False`` if ``timeout`` passed first): for tests and
         operators' scripts."""
         with self._lock:
-            return self._lock.wait_for(lambda: not self._queue and not self._lost, timeout)
+            return self._lock.wait_for(
+                lambda: not self._queue and not self._tail and not self._lost, timeout
+            )
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -735,7 +769,7 @@ class HandOff:
             backoff.reset()
             with self._lock:
                 self._lock.notify_all()
-                while not self._queue and not self._lost and not self._stopping.is_set():
+                while not (self._queue or self._tail or self._lost or self._stopping.is_set()):
                     self._lock.wait()
             delay = backoff.next()
 

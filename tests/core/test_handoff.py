@@ -20,6 +20,7 @@ from pm_xero_plugin.core import handoff
 from pm_xero_plugin.core.engine import Engine
 from pm_xero_plugin.core.handoff import DROPPED, RECONCILE_META, HandOff, Spool
 from pm_xero_plugin.core.health import LEDGER_WRITE, Health
+from pm_xero_plugin.ledger import SqliteLedger
 from pm_xero_plugin.ledger.interface import LedgerBusy
 
 
@@ -127,9 +128,35 @@ def test_a_record_arriving_behind_a_kept_one_waits_its_turn(
         kept.close_spool()
 
 
-def test_past_the_limit_the_oldest_is_dropped_and_a_reconciliation_is_asked_of_the_ledger(
+def test_past_the_limit_records_wait_in_the_spool_only_and_are_written_in_order(
     practice: Practice, tmp_path: Path
 ) -> None:
+    recorder = Recorder()
+    kept = recorder.handoff(Health(), limit=2)
+    kept.open_spool(tmp_path)
+    for n in range(1, 6):  # no engine yet: all kept
+        _give(kept, recorder, n)
+    assert kept.status()["waiting"] == 5
+    assert kept.status()["only_in_the_spool"] == 3
+    kept.close_spool()
+    kept.open_spool(tmp_path)  # read back (two in memory, three in the spool only)
+    assert kept.status()["only_in_the_spool"] == 3
+
+    kept.attach(practice.engine, tmp_path / "ledger.sqlite3")
+    try:
+        _give(kept, recorder, 6)  # behind the five: not written before them
+        assert kept.wait(timeout=10)
+    finally:
+        kept.detach()
+        kept.close_spool()
+    assert recorder.written == [1, 2, 3, 4, 5, 6]
+    assert recorder.lost == []
+
+
+def test_past_the_limit_with_no_spool_the_oldest_is_dropped_and_a_reconciliation_is_asked(
+    practice: Practice, tmp_path: Path
+) -> None:
+    (tmp_path / handoff.SPOOL_NAME).mkdir()  # the spool cannot be written (a full disk)
     recorder = Recorder()
     health = Health()
     kept = recorder.handoff(health, limit=3)
@@ -254,13 +281,30 @@ def test_a_busy_ledger_is_looked_at_again_soon_however_long_it_was_busy(
 
 
 def test_records_dropped_are_remembered_through_a_restart_and_counted_once(
-    practice: Practice, tmp_path: Path
+    practice: Practice, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    ledger_full = {"on": True}
+    real_set_meta = SqliteLedger.set_meta
+
+    def set_meta(self: SqliteLedger, key: str, value: str | None) -> None:
+        if ledger_full["on"]:
+            raise sqlite3.OperationalError("database or disk is full")
+        real_set_meta(self, key, value)
+
+    monkeypatch.setattr(SqliteLedger, "set_meta", set_meta)  # the ledger cannot be told yet
     recorder = Recorder()
-    kept = recorder.handoff(Health(), limit=1)
+    kept = recorder.handoff(Health())
     kept.open_spool(tmp_path)
-    for n in range(1, 4):
+    recorder.fault = KeyError("a bug")  # each dropped after OTHER_TRIES tries
+    for n in (1, 2):
         _give(kept, recorder, n)
+    kept.attach(practice.engine, tmp_path / "ledger.sqlite3")
+    deadline = time.monotonic() + 10
+    while kept.status()["waiting"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    kept.detach()
+    recorder.fault = None
+    _give(kept, recorder, 3)
     assert kept.status()["dropped_unreconciled"] == 2
     kept.close_spool()
     kept.open_spool(tmp_path)  # a second start-up in the same process
@@ -270,6 +314,7 @@ def test_records_dropped_are_remembered_through_a_restart_and_counted_once(
     after_restart = recorder.handoff(Health())  # a new process reads the spool
     after_restart.open_spool(tmp_path)
     assert after_restart.status()["dropped_unreconciled"] == 2
+    ledger_full["on"] = False
     after_restart.attach(practice.engine, tmp_path / "ledger.sqlite3")
     try:
         assert after_restart.drain()
