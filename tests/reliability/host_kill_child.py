@@ -21,7 +21,9 @@ practice does in this generation and where the process dies:
              at the kill depends on the seed alone).
 ``kill``     where the process SIGKILLs itself (``null``: it stops cleanly):
              ``{"hook": N, "when": "before"|"after"}`` – inside the Nth record hook (after the
-             host's commit), before or after the add-on is handed it;
+             host's commit), before or after the add-on is handed it; ``"when": "during",
+             "us": D`` – D µs after the add-on was handed it (inside its hand-off, or just
+             after);
              ``{"settings_hook": "before"|"after"}`` – inside ``on_settings_saved``;
              ``{"void": "before"|"after"}`` / ``{"edit": …}`` – after the busy day an invoice is
              made, and once it is in Xero voided (or given another line): the process dies
@@ -100,8 +102,16 @@ class Killer:
         if "hook" not in self.kill:
             return
         self.calls += 1
-        if self.calls == self.kill["hook"]:
-            die(f"in {hook} {describe(record)} (hook call {self.calls}, {self.kill['when']})")
+        if self.calls != self.kill["hook"]:
+            return
+        where = f"{hook} {describe(record)} (hook call {self.calls}"
+        if self.kill["when"] == "during":  # while the add-on handles it (or just after)
+            delay = self.kill["us"] / 1e6
+            timer = threading.Timer(delay, die, (f"{self.kill['us']} µs into {where})",))
+            timer.daemon = True
+            timer.start()
+            return
+        die(f"in {where}, {self.kill['when']})")
 
     def change_hook(self, hook: str, invoice: Any) -> None:
         """The armed change (a void or an edit of an invoice Xero has) dies here."""
@@ -249,7 +259,7 @@ def main() -> int:
     host.register(plugin, name=PLUGIN)
     killer = Killer(kill)
     when = [kill.get(k) for k in ("when", "settings_hook", "void", "edit") if k in kill]
-    before = when == ["before"]
+    before = when in (["before"], ["during"])
     host.register(killer_plugin(killer, first=before), name="killer")
     if "history" in kill:
         count_history(host, int(kill["history"]))
