@@ -54,8 +54,9 @@ from pm_xero_plugin.sandbox import Sandbox
 CHILD = Path(__file__).with_name("host_kill_child.py")
 SEED = 20261201
 GENERATION = 700.0
-"""Seconds each restarted host's clock runs ahead of the previous one (the worker's leases on the
-host clock are 600 s): what the dead host held can be claimed again at once."""
+"""Seconds each restarted host's clock runs ahead of the previous one, as if it came up minutes
+after the crash: longer than a worker's lease (600 s), so nothing here depends on how a claim the
+dead host held is judged gone (by its pid, or by the host clock)."""
 HISTORY_DAYS = 75
 FIRST_START = 25
 """Days before today of the first start date; every "earlier" save moves it 5 days earlier."""
@@ -113,7 +114,7 @@ def _plans(rng: random.Random, today: date, sizes: dict[str, int]) -> list[dict[
             plan |= {"kill": {"void": "before" if kinds[: len(plans)].count("void") else "after"}}
         elif kind == "edit":  # an edit of an invoice Xero has, the hook lost
             plan |= {"kill": {"edit": "before"}}
-        elif kind == "back-sync":  # whatever replays history at start-up, while hooks fire
+        elif kind == "back-sync":  # whatever replays history at start-up (a resumed job)
             plan |= {"kill": {"history": rng.randint(1, 10)}}
         else:
             plan |= {"kill": hook_kill()}
