@@ -10,7 +10,8 @@ Each pass has two parts:
 
 - **What changed since the last pass** (the host's change cursor,
   ``iter_history(changed_since=…)``, from when the last completed pass began minus
-  :data:`MARGIN` for the host's transactions in flight; on a ledger's first pass, from then):
+  :data:`MARGIN` for the host's transactions in flight, never from before an engine first
+  opened this ledger):
   every record, recorded as its hook would have recorded it. This is what a lost hook leaves
   behind, whatever the admin has or has not started.
 - **Everything covered**, when there is no usable cursor: documents in the window once "Start
@@ -71,7 +72,7 @@ CURSOR_META_KEY = "reconcile_cursor"
 """Ledger meta: when the last completed pass began (host time) and what it covered."""
 
 WATCHING_META_KEY = "reconcile_watching_since"
-"""Ledger meta: when the first pass on this ledger began (host time)."""
+"""Ledger meta: when an engine first opened this ledger (host time)."""
 
 WANTED_META_KEY = "reconcile_wanted"
 """Ledger meta set by the hand-off (:mod:`pm_xero_plugin.core.handoff`) when it had to drop
@@ -131,6 +132,10 @@ class Reconciler:
         self.intake = intake
         self.history = history
         self.health = health
+        try:  # from the moment an engine first opens this ledger, before any hook reaches it
+            self._watching_since(ctx.host.now())
+        except Exception:
+            log.warning("xero: could not note when reconciliation starts; the first pass will")
 
     # -- one pass -------------------------------------------------------------------------------
 
@@ -139,7 +144,7 @@ class Reconciler:
         when there is no usable cursor (``full`` forces that). The cursor moves only when the
         pass completed."""
         began = self.ctx.host.now()
-        watching = self._watching_since(began)  # from the first start-up on, set up or not
+        watching = self._watching_since(began)
         if self.ctx.settings is None or not self.ctx.enabled():
             # Switched off: the host calls nothing and nothing flows; the cursor stays, so the
             # first pass after the switch covers the time it was off.
@@ -151,7 +156,10 @@ class Reconciler:
         window_text = window.isoformat() if window else None
         if saved is not None and saved.get("window", window_text) != window_text:
             last = None  # the window moved: what changed in it since the add-on watched
-        changes = (last if last is not None and watching <= last <= began else watching) - MARGIN
+        # What the host stored before this ledger's first engine is a back-sync's, never a
+        # lost hook: the changes start after that moment, however far the margin reaches.
+        floor = watching + timedelta(microseconds=1)
+        changes = max(floor, (last - MARGIN) if last is not None and last <= began else floor)
         wanted = self.ledger.meta(WANTED_META_KEY)  # records were dropped: look for them
         report = ReconcileReport(
             full=full or wanted is not None or self._full_needed(saved, scope, began)
@@ -235,8 +243,8 @@ class Reconciler:
         return {"since": since.isoformat() if documents and since else None, "contacts": contacts}
 
     def _watching_since(self, began: datetime) -> datetime:
-        """When the add-on first reconciled with this ledger: what the host stored since then
-        is what its hooks were to deliver (what it held before is a back-sync's to bring)."""
+        """When an engine first opened this ledger: what the host stored after that is what
+        its hooks were to deliver (what it held before is a back-sync's to bring)."""
         saved = _moment(self.ledger.meta(WATCHING_META_KEY))
         if saved is None:
             self.ledger.set_meta(WATCHING_META_KEY, began.isoformat())

@@ -43,6 +43,7 @@ def synced(practice: Practice) -> Practice:
     practice.host.backfill(None, None)
     practice.engine.reconcile()  # the first pass: a full scan, which sets the cursor
     practice.drain()
+    practice.clock.advance(timedelta(minutes=1))  # what follows is stored after all that
     return practice
 
 
@@ -76,6 +77,7 @@ def test_a_customer_saved_while_the_add_on_watched_is_recorded_as_its_hook_would
 ) -> None:
     practice.setup()
     practice.host.start_contact_sync("syd")  # T1 only
+    practice.clock.advance(timedelta(minutes=1))
     with hooks_lost(practice):
         practice.host.save_client(client("c8", 8, "lon"))
     practice.engine.reconcile()
@@ -185,6 +187,19 @@ def test_the_incremental_pass_reads_only_what_the_host_changed_since_the_cursor(
     assert all(moment == synced.host.now() - timedelta(minutes=35) for moment in asked)
 
 
+def test_what_the_host_stored_before_the_ledger_was_first_opened_is_never_a_change(
+    practice: Practice,
+) -> None:
+    """A fresh ledger over a busy host (at the same moment of its clock): the host's recent
+    records are history for "Start syncing data", not lost hooks to record on their own."""
+    practice.setup()
+    with hooks_lost(practice):
+        practice.host.save_client(client("c4", 4))  # stored when the engine first opened
+    report = practice.engine.reconcile()
+    assert report.written == 0
+    assert practice.ledger.find("contact", "c4", "T1") is None
+
+
 def test_a_widened_window_is_scanned_in_full(synced: Practice) -> None:
     with hooks_lost(synced):
         synced.host.create_invoice(invoice("old", 5, "c1", "2025-01-15"))
@@ -284,6 +299,7 @@ def test_a_window_moved_earlier_reads_what_changed_in_it_since_the_add_on_watche
     practice.setup("2025-02-01")
     practice.host.start_contact_sync(None)  # no back-sync: only changes are reconciled
     practice.engine.reconcile()
+    practice.clock.advance(timedelta(minutes=1))
     with hooks_lost(practice):
         practice.host.create_invoice(invoice("early", 3, "c1", "2025-01-15"))
         practice.host.save_client(client("c1", 1))
