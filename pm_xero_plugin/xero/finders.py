@@ -107,7 +107,8 @@ UNIQUE_KEYS = frozenset({"contact", "invoice", "credit_note"})
 
 CLASH_HINT = (
     "Another document in Xero already has this number. Change the number prefix under Xero "
-    "settings, or void (or renumber) the other one in Xero – then retry."
+    "settings, or void (or renumber) the other one in Xero – then retry. If Xero's is this one "
+    "after all (edited there), resolve this instead."
 )
 """The ways out of a clash, for the row's hint and the start-date preview."""
 

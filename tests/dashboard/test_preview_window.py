@@ -229,7 +229,8 @@ def test_lookups_report_how_many_invoices_xero_already_has_and_which_will_clash(
         "if they were entered by hand for this period, choose a later start date",
         f"1 invoices will fail: Xero holds their numbers for other documents ({both}). "
         "Another document in Xero already has this number. Change the number prefix under "
-        "Xero settings, or void (or renumber) the other one in Xero – then retry.",
+        "Xero settings, or void (or renumber) the other one in Xero – then retry. If Xero's is "
+        "this one after all (edited there), resolve this instead.",
     ]
     other = org(report, "T2")
     assert other["looked_up"] is False

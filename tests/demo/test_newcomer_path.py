@@ -63,7 +63,8 @@ def test_newcomer_path_demo_again_later_days_and_a_second_data_dir_into_one_sand
         refused = demo(other, "--xero-url", url, "--today", "2026-12-02")
         assert refused.returncode == 1, refused.stderr[-2000:]
         problems = " ".join(json.loads(refused.stdout)["problems"])
-        assert "is another document" in problems, problems
+        assert "is already in Xero for" in problems, problems  # both sides shown, not linked
+        assert "; ours is for " in problems, problems
         after = books(url)
         assert twice_in(after) == []
         for tenant, org in before.items():
