@@ -143,6 +143,7 @@ class History:
         """Write one batch of history records of ``kind`` (those dated from ``until`` on were
         in the window before it widened, and are skipped)."""
         items: list[Item] = []
+        voided: list[Item] = []
         for raw in records:
             payload, errors = self.intake.validate(kind, raw)
             if payload is None:
@@ -152,8 +153,14 @@ class History:
                 dated = payload.get("paid_date") or payload.get("date")
                 if dated is not None and dated >= until.isoformat():
                     continue  # already in the window before it widened
-            items += self.items_for(kind, payload)
+            if kind == "invoice" and payload.get("status") == "voided":
+                # as its hook would: a void, not an edit (sent as an update, Xero would keep
+                # the invoice AUTHORISED – a replay of a void whose hook was lost)
+                voided += self.items_for(kind, payload)
+            else:
+                items += self.items_for(kind, payload)
         self.intake.write(items, event="updated", ensure_contacts=True)
+        self.intake.write(voided, event="voided", ensure_contacts=True)
 
     def items_for(self, kind: str, payload: dict[str, Any]) -> list[Item]:
         """The rows a validated history record of ``kind`` becomes (in its location's

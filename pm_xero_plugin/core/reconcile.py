@@ -337,11 +337,16 @@ class Reconciler:
             if any(row is None for row in rows):
                 todo.append(raw)
                 continue
+            voided = kind == "invoice" and payload.get("status") == "voided"
             stale = [
                 row
                 for row, item in zip(rows, items, strict=True)
                 if row is not None
-                and (row.payload_hash != item.payload_hash or row.state == State.REJECTED)
+                and (
+                    row.payload_hash != item.payload_hash
+                    or row.state == State.REJECTED
+                    or (voided and row.operation != "void" and row.xero_id is not None)
+                )
             ]
             if stale and not self._ledger_is_newer(stale[0], payload):
                 todo.append(raw)

@@ -339,3 +339,16 @@ def test_a_full_pass_runs_in_bounded_memory(
 
     small, large = peak(1_000), peak(4_000)
     assert large < small * 1.5  # four times the records, not four times the memory
+
+
+def test_a_void_whose_hook_was_lost_goes_to_xero_as_a_void_not_an_edit(synced: Practice) -> None:
+    with hooks_lost(synced):
+        synced.host.void_invoice("i1")
+    report = synced.engine.reconcile()
+    assert report.written == 1
+    row = synced.ledger.find("invoice", "i1", "T1")
+    assert row is not None
+    assert (row.state, row.operation) == ("ready", "void")  # an update would stay AUTHORISED
+    synced.drain()
+    again = synced.engine.reconcile(full=True)
+    assert again.written == 0  # voided in Xero: nothing more to do
