@@ -496,24 +496,29 @@ def _reconcile_minutes() -> float:
 
 
 def _resume() -> None:
-    """The end of ``pm_startup``: the long actions written down and not finished are handed to
-    the job thread again, then the host's records are reconciled with the ledger (what a host
-    killed between its commit and ours never told us), and again periodically."""
+    """The end of ``pm_startup``: the host's records are reconciled with the ledger (what a host
+    killed between its commit and ours never told us), then the long actions written down and
+    not finished are handed to the job thread again; the reconciliation runs again periodically.
+
+    The reconciliation goes first: what it finds is usually a handful of records, and a lost
+    edit must be in the ledger before a payment recorded after the restart is sent against the
+    version Xero has (a resumed back-sync may take minutes)."""
     engine = _engine
     if engine is None:
         return
     try:
+        background = background_jobs_enabled()
+        if background:
+            _jobs.submit(RECONCILE, _reconcile)
+        else:
+            _reconcile()
         _handed[:] = [(e, i) for e, i in _handed if e is engine]
         already = {i for _, i in _handed}
         for intent in engine.pending_jobs():
             if intent.id not in already:
                 _hand_off(engine, "pm_startup", intent, resumed=True)
-        if not background_jobs_enabled():
-            _reconcile()
-            return
-        _jobs.submit(RECONCILE, _reconcile)
         minutes = _reconcile_minutes()
-        if minutes > 0:
+        if background and minutes > 0:
             engine.on_shutdown.append(_jobs.every(RECONCILE, minutes * 60, _reconcile))
     except Exception as exc:
         _failed("pm_startup", exc)

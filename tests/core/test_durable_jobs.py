@@ -146,7 +146,7 @@ def test_resumed_work_shows_on_the_dashboard_while_it_runs(
     practice.host.start()
     status = practice.host.sync_status(None)
     assert status is not None
-    assert status["background_jobs"][:2] == ["backfill (resumed)", plugin.RECONCILE]
+    assert status["background_jobs"][:2] == [plugin.RECONCILE, "backfill (resumed)"]
     release.set()
     assert plugin.wait_for_jobs(10)
     assert practice.ledger.find("invoice", "i1", "T1") is not None
