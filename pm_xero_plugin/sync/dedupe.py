@@ -57,6 +57,10 @@ _PARENT_KIND = {"payment": "invoice", "overpayment": "contact", "allocation": "c
 """The parent whose being found in Xero (rather than created by us) puts a create in doubt."""
 
 
+_VOIDED = ("VOIDED", "DELETED")
+"""An invoice's statuses in Xero that a void of ours has reached."""
+
+
 class Deduper:
     """The look-ups that keep each record once in Xero (see the module docstring).
 
@@ -327,6 +331,7 @@ class Deduper:
         prepared: list[Prepared],
         outcome: BatchOutcome,
     ) -> list[Prepared]:
+        prepared = self._settle_voids_in_doubt(tenant_id, connection, kind, prepared, outcome)
         look = self._found_parents(tenant_id, kind, prepared)
         uncertain = [
             p for p in prepared if (p.row.uncertain or p.row.id in look) and p.method == "PUT"
@@ -360,6 +365,56 @@ class Deduper:
                 self._fail_clash(tenant_id, kind, p, clash, outcome)
         settled = found.ours.keys() | found.clashes.keys()
         return [p for p in prepared if p.row.id not in settled]
+
+    def _settle_voids_in_doubt(
+        self,
+        tenant_id: str,
+        connection: str,
+        kind: str,
+        prepared: list[Prepared],
+        outcome: BatchOutcome,
+    ) -> list[Prepared]:
+        """A void whose answer was lost (the host or worker killed mid-call) may have voided the
+        invoice already: Xero then refuses a second one (``not of valid status for
+        modification``) and the row would fail though the books are right. So the invoice is
+        read first; already VOIDED (or DELETED) under the id we hold, the void is done."""
+        voids = [
+            p
+            for p in prepared
+            if kind == "invoice"
+            and p.row.uncertain
+            and p.row.operation == "void"
+            and p.method == "POST"
+            and p.row.xero_id
+        ]
+        if not voids:
+            return prepared
+        try:
+            found = self.client.find_invoices_by_number(
+                tenant_id, connection, [p.dedupe_key for p in voids]
+            )
+        except XeroError as exc:
+            self._settler.request_error(
+                tenant_id,
+                [p.row for p in prepared],
+                exc,
+                outcome,
+                in_doubt={p.row.id for p in voids},
+            )
+            raise StopBatch from exc
+        finally:
+            outcome.api_calls += 1
+        done: set[int] = set()
+        for p in voids:
+            hit = found.get(p.dedupe_key) or {}
+            if hit.get("InvoiceID") == p.row.xero_id and hit.get("Status") in _VOIDED:
+                self.ledger.add_log(
+                    p.row.id, "adopted", f"{p.dedupe_key} is already {hit['Status']} in Xero"
+                )
+                self.ledger.mark_synced(p.row.id, str(p.row.xero_id), {"adopted": True})
+                outcome.synced += 1
+                done.add(p.row.id)
+        return [p for p in prepared if p.row.id not in done]
 
     # -- after Xero refused a create ------------------------------------------------------------
 

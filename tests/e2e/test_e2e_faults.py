@@ -138,3 +138,37 @@ def test_lost_answers_during_contact_sync_are_adopted(world: World) -> None:
     world.drain()
     check_books(world, expected(world, START_DATE))
     assert not world.rows(state="failed")
+
+
+def test_a_void_whose_answer_was_lost_is_found_voided_not_refused(world: World) -> None:
+    """Xero voided the invoice and the answer was lost: a second void would be refused (``not of
+    valid status for modification``) and the row failed though the books are right. The void in
+    doubt reads the invoice first and is done."""
+    world.set_up()
+    world.drain()
+    first = world.tenant_of(0)
+    loc = world.locations[0]["id"]
+    client = next(iter(world.host.iter_history("clients", loc)))
+    line = {"description": "Night", "category": "boarding", "quantity": "1",
+            "unit_price": "25.00", "tax_rate": "10"}  # fmt: skip
+    invoice = world.host.create_invoice(
+        {"location_id": loc, "client_id": client["id"], "lines": [line]}
+    )
+    world.drain()
+    world.host.void_invoice(invoice["id"])
+    faults = world.sandbox.faults(first)
+    faults.lost_response_rate = 1.0
+    world.run_worker()  # Xero voids it; every answer is lost
+    faults.clear()
+    (row,) = [r for r in world.rows(kind="invoice") if r.host_id == invoice["id"]]
+    assert row.state == "retrying"
+    assert row.uncertain
+
+    world.time.advance(world.next_wait())
+    world.drain()
+    row = world.engine.ledger.get(row.id)
+    assert row.state == "synced", row.message
+    book = world.book(first)
+    (in_xero,) = [i for i in book["invoices"] if i["InvoiceNumber"] == f"INV{invoice['number']}"]
+    assert in_xero["Status"] == "VOIDED"
+    check_books(world, expected(world, START_DATE))
