@@ -206,15 +206,6 @@ def _ledger_state(prepared: Prepared) -> tuple[dict[str, int], list[str], list[A
         ledger.close()
 
 
-@pytest.mark.xfail(
-    reason="issue 12: a void whose hook was lost is found by the start-up reconciliation but "
-    "recorded as an update (History.write_history passes event='updated'; Intake._update voids "
-    "only for that event, not for a payload whose status is voided): Xero keeps it AUTHORISED; "
-    "and a void whose answer was lost when the host died is re-sent blind, Xero refuses it ('not "
-    "of valid status for modification': it is VOIDED already) and the row fails. This marker "
-    "goes with the fixes",
-    strict=False,
-)
 def test_host_killed_at_seeded_points_leaves_every_record_in_the_window_in_xero_exactly_once(
     tmp_path: Path,
 ) -> None:
