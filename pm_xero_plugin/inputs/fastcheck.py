@@ -67,10 +67,14 @@ def _text_check(spec: Field) -> Callable[[Any], Any]:
 
 
 def _number_check(spec: Field) -> Callable[[Any], Any]:
-    least = spec.minimum
+    least, most = spec.minimum, spec.maximum
 
     def check(value: Any) -> Any:
-        if type(value) is not int or (least is not None and value < least):
+        if (
+            type(value) is not int
+            or (least is not None and value < least)
+            or (most is not None and value > most)
+        ):
             raise _No
         return value
 
@@ -299,7 +303,11 @@ def _annotation(spec: Field, structs: Mapping[str, type[Struct]]) -> Any:
         meta = _length_meta(spec)
         return str if meta is None else Annotated[str, meta]
     if spec.kind is Kind.NUMBER:
-        return int if spec.minimum is None else Annotated[int, Meta(ge=int(spec.minimum))]
+        if spec.minimum is None and spec.maximum is None:
+            return int
+        least = None if spec.minimum is None else int(spec.minimum)
+        most = None if spec.maximum is None else int(spec.maximum)
+        return Annotated[int, Meta(ge=least, le=most)]
     if spec.kind is Kind.CHOICE:
         return Literal.__getitem__(spec.choices)
     if spec.kind is Kind.RECORD:

@@ -26,6 +26,7 @@ __all__ = [
     "INVOICE_STATUSES",
     "LINE_AMOUNT_TYPES",
     "MAX_DESCRIPTION",
+    "MAX_NUMBER",
     "PAYMENT_METHODS",
     "RECORDS",
     "REVENUE_CATEGORIES",
@@ -121,7 +122,12 @@ def _choice(name: str, choices: tuple[str, ...]) -> Field:
     return Field(name, Kind.CHOICE, required=True, choices=choices)
 
 
-_NUMBER = Field("number", Kind.NUMBER, required=True, minimum=Decimal(0))
+MAX_NUMBER: Final = 2**53 - 1
+"""The largest number a record may carry: every JSON reader keeps it exactly, and the ledger's
+integers hold it (a hostile 2**63 overflowed SQLite's and failed the hook)."""
+_NUMBER = Field(
+    "number", Kind.NUMBER, required=True, minimum=Decimal(0), maximum=Decimal(MAX_NUMBER)
+)
 _UPDATED_AT = _text("updated_at", required=True)
 _CURRENCY = Field("currency", Kind.CURRENCY, required=True)
 _DOCUMENT: Final = (

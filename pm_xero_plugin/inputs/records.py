@@ -100,7 +100,8 @@ def _field(spec: Field, schemas: Mapping[str, type[Schema]]) -> fields.Field[Any
         )
     if spec.kind is Kind.NUMBER:
         low = None if spec.minimum is None else int(spec.minimum)
-        return fields.Integer(strict=True, validate=validate.Range(min=low), **options)
+        high = None if spec.maximum is None else int(spec.maximum)
+        return fields.Integer(strict=True, validate=validate.Range(min=low, max=high), **options)
     if spec.kind is Kind.DATE:
         return fields.Date(**options)
     if spec.kind is Kind.RECORD:

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pm_xero_plugin.inputs.fastcheck import C_CHECK, FAST
+from pm_xero_plugin.inputs.fields import MAX_NUMBER
 from pm_xero_plugin.inputs.records import SCHEMAS, canonical_json
 
 decimals = st.one_of(
@@ -379,6 +380,8 @@ def _line_with(**changes: Any) -> dict[str, Any]:
         ("payment", {**GOOD_PAYMENT, "allocations": [{"invoice_id": "i1", "amount": "0"}]}),
         ("payment", {**GOOD_PAYMENT, "allocations": [{"invoice_id": "i1", "amount": "5.00"}] * 2}),
         ("payment", {**GOOD_PAYMENT, "method": "cheque"}),
+        ("invoice", {**GOOD_INVOICE, "number": 2**63}),  # overflowed the ledger's integer
+        ("payment", {**GOOD_PAYMENT, "number": MAX_NUMBER + 1}),
         (
             "client",
             {
@@ -420,6 +423,7 @@ def test_each_rule_at_its_boundary_is_refused_by_both(kind: str, record: Any) ->
         ("invoice", _line_with(description="d" * 4000)),
         ("invoice", {**GOOD_INVOICE, "reference": "r" * 255, "lines": [good_line()] * 1000}),
         ("payment", {**GOOD_PAYMENT, "amount": "15.00"}),
+        ("invoice", {**GOOD_INVOICE, "number": MAX_NUMBER}),
     ],
 )
 def test_each_rule_just_inside_its_boundary_is_accepted_by_both(kind: str, record: Any) -> None:
