@@ -257,12 +257,24 @@ class SqliteLedger:
                 yield
             except BaseException:
                 self._depth = 0
-                self._conn.execute("ROLLBACK")
+                self._roll_back()
                 raise
             self._depth = 0
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._roll_back()
+                raise
         finally:
             self._lock.release()
+
+    def _roll_back(self) -> None:
+        """Roll back what a failed transaction left open, if anything: after some errors
+        (``database or disk is full``, an I/O error) SQLite has already rolled back, and a
+        ``ROLLBACK`` then would raise ``cannot rollback - no transaction is active`` in place of
+        the error that says what is wrong (the health would say so instead of "disk full")."""
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
 
     def _begin(self, timeout: float | None, started: float) -> None:
         """``BEGIN IMMEDIATE``, waiting for another process's write lock at most what is left of
