@@ -167,6 +167,8 @@ _V4: Final = [
     # Liveness instead of wall-clock expiry: each worker beats (counts up its row) every
     # quarter lease on its own monotonic clock; a row in 'sending' is taken from its owner only
     # once the owner is judged gone (sync/leases.py) – no clock is compared across machines.
+    # 'hostname' holds the worker's identity 'hostname|boot id|pid namespace' (leases.this_host):
+    # a pid is trusted only by a judge of the same complete identity, not one of the same name.
     """
     CREATE TABLE workers (
         worker_id TEXT PRIMARY KEY,

@@ -7,7 +7,14 @@ worker *beats* (counts up its row in the ledger's ``workers`` table) every quart
 own monotonic clock, and a row in ``sending`` may be taken from its owner only when this judge,
 in the worker that would take it, finds the owner gone:
 
-* the owner is a process on this machine whose pid no longer exists (a killed worker: at once);
+* the owner is a process on this machine, in this pid namespace, whose pid no longer exists (a
+  killed worker: at once). "This machine" is not the hostname alone: a sidecar in the same
+  Kubernetes pod, or a container on host networking, has the same hostname but its own pids,
+  where ``os.kill(pid, 0)`` fails or finds an unrelated process – a live worker would be judged
+  dead and its in-flight rows sent again. So a worker records its identity (hostname, the
+  kernel's boot id, the inode of its pid namespace: :func:`this_host`) and the pid is trusted
+  only when that identity is complete and equal to the judge's own; any other owner is judged
+  by its beats;
 * or the judge has seen the owner's beat counter unchanged for a full lease on the judge's own
   monotonic clock (works across machines: no clock is shared, only a counter compared with
   itself);
@@ -23,18 +30,53 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from pm_xero_plugin.ledger import Ledger
 from pm_xero_plugin.ledger.types import ClaimOwner
 
-__all__ = ["LeaseJudge", "pid_alive", "this_host"]
+__all__ = ["LeaseJudge", "pid_alive", "pids_comparable", "this_host"]
+
+_SEP = "|"
+"""Between the parts of an identity, stored in the ``workers`` table's ``hostname`` column as
+``hostname|boot id|pid namespace`` (a row of an older worker holds the hostname alone: never
+equal, so judged by its beats)."""
 
 
-def this_host() -> str:
-    """The name workers on this machine record (and compare) in the ``workers`` table."""
-    return socket.gethostname()
+def this_host(proc: Path = Path("/proc"), *, hostname: str | None = None) -> str:
+    """Who "this machine" is for a pid, as workers record (and compare) it in the ``workers``
+    table: ``hostname|boot id|pid namespace``.
+
+    The boot id (``/proc/sys/kernel/random/boot_id``) tells a rebooted or another machine of the
+    same name; the pid namespace (``/proc/self/ns/pid``, ``pid:[4026531836]``) tells a container
+    or pod sidecar sharing the hostname but not the pids. Where Linux cannot say (``/proc`` not
+    mounted) a part is left empty and the identity is incomplete: its pids are never trusted.
+    Other systems have no pid namespaces; there the platform's name stands for both parts.
+
+    :param proc: where ``/proc`` is (a test gives another).
+    :param hostname: the machine's name (default: :func:`socket.gethostname`).
+    """
+    name = (hostname if hostname is not None else socket.gethostname()).replace(_SEP, "_")
+    if not sys.platform.startswith("linux"):
+        return _SEP.join((name, sys.platform, sys.platform))
+    try:
+        boot = (proc / "sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = ""
+    try:
+        pid_ns = os.readlink(proc / "self/ns/pid")
+    except OSError:
+        pid_ns = ""
+    return _SEP.join((name, boot, pid_ns))
+
+
+def pids_comparable(owner: str | None, judge: str) -> bool:
+    """Whether a pid recorded under identity ``owner`` means the same process to a judge of
+    identity ``judge``: both complete, and equal."""
+    parts = judge.split(_SEP)
+    return owner == judge and len(parts) == 3 and all(parts)
 
 
 def pid_alive(pid: int) -> bool:
@@ -65,7 +107,8 @@ class LeaseJudge:
     :param worker_id: the judging worker (never judged gone by itself).
     :param lease_seconds: how long an owner's beat may stand still before it is gone.
     :param monotonic: the judge's own clock (only differences of it are used).
-    :param hostname: this machine's name (owners on it are checked by pid as well).
+    :param hostname: this machine's identity (:func:`this_host`; owners of the same complete
+        identity are checked by pid as well).
     :param alive: whether a pid exists on this machine.
     """
 
@@ -109,5 +152,9 @@ class LeaseJudge:
         return frozenset(gone)
 
     def _dead_here(self, owner: ClaimOwner) -> bool:
-        """A process on this machine that no longer exists."""
-        return owner.hostname == self._host and owner.pid is not None and not self._alive(owner.pid)
+        """A process on this machine, in this pid namespace, that no longer exists."""
+        return (
+            pids_comparable(owner.hostname, self._host)
+            and owner.pid is not None
+            and not self._alive(owner.pid)
+        )

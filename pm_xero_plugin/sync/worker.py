@@ -160,8 +160,9 @@ class Worker:
     :param health: where the worker says that it cannot use its ledger, or that it stopped
         (the engine's, so the dashboard shows it; a private one by default).
     :param ledger_path: the ledger's file, named in those conditions.
-    :param hostname: this machine's name, recorded with the worker's beats (owners on the same
-        machine are judged gone as soon as their pid is).
+    :param hostname: this machine's identity (hostname, boot id, pid namespace:
+        :func:`~pm_xero_plugin.sync.leases.this_host`), recorded with the worker's beats (owners
+        of the same identity are judged gone as soon as their pid is).
     """
 
     def __init__(
