@@ -6,6 +6,10 @@
   the look-up holds for ever.
 - A contact is **matched before it is created**: a Xero contact carrying our contact number is
   ours.
+- A row in doubt may have been **edited since** (the host replaced its payload before the
+  retry): Xero's copy under our number, for our contact, is then our older version – adopted,
+  saying what decided and what differs, and the current version follows as an update (or, for
+  a payment Xero cannot edit, fails by :func:`~pm_xero_plugin.xero.kinds.edit_refusal`).
 - A create refused because the number exists is **linked** to the existing document when it is
   provably the same one, never duplicated; a contact whose name Xero gives another is **held**
   for an admin.
@@ -35,6 +39,7 @@ from pm_xero_plugin.xero.finders import (
     describe_clash,
     look_up,
 )
+from pm_xero_plugin.xero.kinds import edit_refusal
 
 __all__ = ["Deduper"]
 
@@ -128,6 +133,9 @@ class Deduper:
             p.method == "PUT",
             total=None if total is None else str(total),
             contact_number=self._contact_number(tenant_id, p),
+            # the ledger's doubt: a request went out and its outcome was never learned, so
+            # Xero may hold this row's version from before an edit the host made since
+            in_doubt=p.row.uncertain and p.method == "PUT",
         )
 
     def _customer(self, tenant_id: str, p: Prepared) -> Mapping[str, Any] | None:
@@ -149,17 +157,42 @@ class Deduper:
 
     def _adopt(self, p: Prepared, match: Match, how: str, outcome: BatchOutcome) -> None:
         """Settle a row as the document Xero already has, saying which fields proved it ours
-        (on the row's reply and in its history)."""
+        (on the row's reply and in its history). Xero's copy of a row in doubt may be our
+        version from before an edit (:attr:`Match.differs`): it is adopted the same way, and
+        the current version then goes out as an update – as intake queues the edit of a row
+        Xero has."""
         fields = ", ".join(match.decided_by)
-        self.ledger.add_log(
-            p.row.id, how, f"{p.dedupe_key} found in Xero as {match.xero_id}: ours by {fields}"
-        )
-        self.ledger.mark_synced(
-            p.row.id,
-            match.xero_id,
-            {how: True, "key": p.dedupe_key, "decided_by": list(match.decided_by)},
-        )
-        outcome.synced += 1
+        said = f"{p.dedupe_key} found in Xero as {match.xero_id}: ours by {fields}"
+        reply: dict[str, Any] = {
+            how: True,
+            "key": p.dedupe_key,
+            "decided_by": list(match.decided_by),
+        }
+        if not match.differs:
+            self.ledger.add_log(p.row.id, how, said)
+            self.ledger.mark_synced(p.row.id, match.xero_id, reply)
+            outcome.synced += 1
+            return
+        differs = ", ".join(match.differs)
+        reply["differs"] = list(match.differs)
+        refusal = edit_refusal(p.row.kind)
+        with self.ledger.transaction():
+            self.ledger.add_log(
+                p.row.id,
+                how,
+                f"{said}; differs in {differs} (an earlier version of ours: "
+                + ("Xero cannot edit it)" if refusal else "the current one follows as an update)"),
+            )
+            current = self.ledger.get(p.row.id)
+            if refusal is None and (current is None or not current.pending_op):
+                self.ledger.set_fields(p.row.id, pending_op="update")
+            self.ledger.mark_synced(p.row.id, match.xero_id, reply)
+            if refusal is not None:
+                self.ledger.mark_failed(p.row.id, f"{refusal[0]} ({said})", hint=refusal[1])
+        if refusal is None:
+            outcome.released += 1  # back to ready, as an update
+        else:
+            outcome.failed += 1
 
     def _fail_clash(
         self,

@@ -5,7 +5,11 @@ earlier send may have reached Xero is sent again, it is looked up here and adopt
 it. Table-driven from :data:`pm_xero_plugin.xero.kinds.KINDS` (each kind's natural key, look-up
 and id field) plus **one rule** for which of Xero's documents is ours (:func:`judge`): only one
 that is provably ours – same contact, total and date; for a payment the same invoice, amount,
-date and reference – is adopted, and the fields that decided it are kept. Another document
+date and reference – is adopted, and the fields that decided it are kept. A row whose earlier
+create may have reached Xero (:attr:`Wanted.in_doubt`) may have been edited since: there a
+document under our key that our *identity* fields match (:data:`IDENTITY`: our contact; for a
+payment our invoice and reference) is ours even when its total or date differ – a
+:class:`Match` that says what differs, for the caller to send as an update. Another document
 under a number Xero holds once is a :class:`Clash`, shown with both sides
 (:func:`describe_clash`). The start-date preview uses the same look-up, to tell an admin what
 Xero already holds under the numbers it would send and which of them will fail.
@@ -23,6 +27,7 @@ from pm_xero_plugin.xero.kinds import KINDS, KeyLookups
 
 __all__ = [
     "CLASH_HINT",
+    "IDENTITY",
     "UNIQUE_KEYS",
     "Clash",
     "Finders",
@@ -70,6 +75,10 @@ class Wanted:
     """The document's total as the host has it (invoices, credit notes): Xero's must equal it."""
     contact_number: str | None = None
     """Our number of the document's customer (``C10``): Xero's contact carrying it is ours."""
+    in_doubt: bool = False
+    """An earlier create of this row went out with an unknown outcome, and the row may have
+    been edited since: Xero's document under our key is ours when :data:`IDENTITY` agrees,
+    whatever else differs (what Xero holds is then our older version)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,9 @@ class Match:
 
     xero_id: str
     decided_by: tuple[str, ...]
+    differs: tuple[str, ...] = ()
+    """Fields where Xero's copy differs from the row (only for a row in doubt: our older
+    version, to be brought up to date by an update)."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,17 @@ class Found:
         """Xero ids of the documents that are ours."""
         return {ref: match.xero_id for ref, match in self.ours.items()}
 
+
+IDENTITY: dict[str, tuple[str, ...]] = {
+    "invoice": ("Contact",),
+    "credit_note": ("Contact",),
+    "payment": ("Invoice", "Reference"),
+    "overpayment": ("Contact",),
+}
+"""The fields of :func:`judge` that make a document under our key ours for a row in doubt,
+whatever else an edit since changed: found by our own number (or reference), for our own
+contact (our ContactID or a contact carrying our contact number) – a typed-in document of
+another customer under our number stays a clash."""
 
 UNIQUE_KEYS = frozenset({"contact", "invoice", "credit_note"})
 """Kinds whose natural key Xero holds once: another document under it is a clash, not a miss
@@ -175,7 +198,9 @@ def _judge_hits(kind: str, w: Wanted, hits: list[dict[str, Any]], found: Found) 
 
 def decide(kind: str, w: Wanted, hits: Iterable[Mapping[str, Any]]) -> Match | Clash | None:
     """Of what Xero holds under one record's key: the first document that is ours, else (for
-    a key Xero holds once) the one in the way, else ``None`` (nothing that counts)."""
+    a row in doubt) the first that is our older version, else (for a key Xero holds once) the
+    one in the way, else ``None`` (nothing that counts)."""
+    older: Match | None = None
     clash: Clash | None = None
     for hit in hits:
         xero_id = _xero_id(kind, hit)
@@ -184,9 +209,17 @@ def decide(kind: str, w: Wanted, hits: Iterable[Mapping[str, Any]]) -> Match | C
             continue
         if not verdict.differs:
             return Match(xero_id, verdict.decided_by)
-        if kind in UNIQUE_KEYS and clash is None:
+        if older is None and _ours_before_an_edit(kind, w, verdict):
+            older = Match(xero_id, verdict.decided_by, verdict.differs)
+        elif kind in UNIQUE_KEYS and clash is None:
             clash = Clash(hit, verdict.differs)
-    return clash
+    return older or clash
+
+
+def _ours_before_an_edit(kind: str, w: Wanted, verdict: Verdict) -> bool:
+    """A row in doubt whose identity fields all agree: Xero holds an older version of it."""
+    identity = IDENTITY.get(kind)
+    return bool(w.in_doubt and identity and set(identity) <= set(verdict.decided_by))
 
 
 @dataclass(frozen=True)

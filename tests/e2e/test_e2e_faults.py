@@ -172,3 +172,59 @@ def test_a_void_whose_answer_was_lost_is_found_voided_not_refused(world: World) 
     (in_xero,) = [i for i in book["invoices"] if i["InvoiceNumber"] == f"INV{invoice['number']}"]
     assert in_xero["Status"] == "VOIDED"
     check_books(world, expected(world, START_DATE))
+
+
+def test_an_edit_made_while_a_create_was_in_doubt_is_adopted_then_sent_as_an_update(
+    world: World,
+) -> None:
+    """Xero created the invoice and the answer was lost; staff then changed its total before
+    the retry. The copy Xero has under our number is for our contact, so it is ours (not a
+    clash pointing the admin at voiding our own invoice): adopted, then the edit goes out as an
+    update, and the payment of the new total follows it."""
+    world.set_up()
+    world.drain()
+    first = world.tenant_of(0)
+    loc = world.locations[0]["id"]
+    client = next(iter(world.host.iter_history("clients", loc)))
+    line = {"description": "Night", "category": "boarding", "quantity": "1",
+            "unit_price": "40.00", "tax_rate": "10"}  # fmt: skip
+    invoice = world.host.create_invoice(
+        {"location_id": loc, "client_id": client["id"], "lines": [line]}
+    )
+    faults = world.sandbox.faults(first)
+    faults.lost_response_rate = 1.0
+    world.run_worker()  # Xero creates it; every answer is lost
+    faults.clear()
+    (row,) = [r for r in world.rows(kind="invoice") if r.host_id == invoice["id"]]
+    assert row.uncertain
+    assert row.state == "retrying"
+
+    world.host.update_invoice(
+        {"id": invoice["id"], "lines": [line, dict(line, unit_price="12.50")]}
+    )
+    world.host.record_payment(
+        {
+            "location_id": loc,
+            "client_id": client["id"],
+            "allocations": [{"invoice_id": invoice["id"], "amount": "52.50"}],
+        }
+    )
+    world.time.advance(world.next_wait())
+    world.drain()
+
+    row = world.engine.ledger.get(row.id)
+    assert row.state == "synced", row.message
+    number = f"INV{invoice['number']}"
+    book = world.book(first)
+    (in_xero,) = [i for i in book["invoices"] if i["InvoiceNumber"] == number]
+    assert in_xero["InvoiceID"] == row.xero_id
+    assert str(in_xero["Total"]) in ("52.5", "52.50")
+    assert not world.rows(state="failed")
+    (payment,) = [r for r in world.rows(kind="payment") if r.host_id.endswith(invoice["id"])]
+    assert payment.state == "synced", payment.message
+    paid = [p for p in book["payments"] if p["Invoice"]["InvoiceID"] == row.xero_id]
+    assert [str(p["Amount"]) for p in paid] in (["52.5"], ["52.50"])
+    history = " ".join(str(e.get("message")) for e in world.engine.ledger.log(row.id))
+    assert "ours by Contact" in history
+    assert "differs in Total" in history
+    check_books(world, expected(world, START_DATE))

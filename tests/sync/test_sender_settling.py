@@ -3,6 +3,7 @@ a scripted client (the loopback end-to-end runs live in tests/e2e)."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, get_args
@@ -199,3 +200,132 @@ def test_an_overpayment_in_doubt_is_found_by_its_line_when_xero_dropped_the_refe
     assert args[2]["decided_by"] == ["Contact", "line description", "Total"]
     assert logged == "add_log"
     assert "ours by Contact, line description, Total" in noted[2]
+
+
+@dataclass
+class TransactionalLedger(Ledger):
+    """The recording ledger, with the reads and the transaction an adoption in doubt uses."""
+
+    def transaction(self) -> Any:
+        return contextlib.nullcontext()
+
+    def get(self, row_id: int) -> None:
+        return None
+
+    def set_fields(self, row_id: int, **changes: Any) -> None:
+        self.calls.append(("set_fields", ((row_id,), changes)))
+
+
+def test_a_payment_in_doubt_changed_since_is_adopted_then_refused_never_paid_twice() -> None:
+    """Its create's answer was lost and it changed before the retry: Xero's payment of our
+    invoice under our reference is ours. Xero cannot edit a payment, so the row fails by the
+    edit-refusal rule (with Xero's id kept) instead of going out again as a second payment."""
+    row = Row(1, "payment", "p-1:i-1", dict(PAYMENT, amount="12.00"), uncertain=True, attempts=1)
+    row.payload["allocations"] = [{"invoice_id": "i-1", "amount": "12.00"}]
+    ledger, client = TransactionalLedger(), Client()
+    in_xero = {
+        "PaymentID": "PX",
+        "Invoice": {"InvoiceID": "invoice-i-1-xero"},
+        "Amount": 10.0,
+        "Date": "2025-03-01",
+        "Reference": "PAY12",
+        "Status": "AUTHORISED",
+    }
+    client.find_payments_by_reference = lambda *a, **k: {"PAY12": [in_xero]}  # type: ignore[attr-defined]
+
+    sender(ledger, client).send(TENANT, "payment", [row])
+
+    assert client.sent == [], "a second PUT would pay the invoice twice"
+    assert ledger.states() == ["mark_synced", "mark_failed"]
+    synced = next(args for name, (args, _) in ledger.calls if name == "mark_synced")
+    assert synced[:2] == (1, "PX")
+    assert synced[2]["differs"] == ["Amount"]
+    (args, kwargs) = next(a for name, a in ledger.calls if name == "mark_failed")
+    assert "does not allow editing a payment" in args[1]
+    assert "Delete it in Xero" in kwargs["hint"]
+    [logged] = [args[2] for name, (args, _) in ledger.calls if name == "add_log"]
+    assert "ours by Invoice, Date, Reference; differs in Amount" in logged
+
+
+INVOICE = {
+    "id": "i-1",
+    "number": 5,
+    "location_id": "syd",
+    "client_id": "c-1",
+    "date": "2025-03-01",
+    "due_date": "2025-03-15",
+    "currency": "AUD",
+    "line_amount_types": "no_tax",
+    "lines": [LINE, LINE],
+    "total": "20.00",
+    "status": "open",
+    "updated_at": "2025-03-01T09:00:00+11:00",
+}
+OLDER_INVOICE_IN_XERO = {
+    "InvoiceID": "IX",
+    "InvoiceNumber": "INV5",
+    "Contact": {"ContactID": "contact-c-1-xero"},
+    "Total": 10.0,
+    "DateString": "2025-03-01T00:00:00",
+    "Status": "AUTHORISED",
+}
+"""Our INV5 as first sent (10.00): the host's version (:data:`INVOICE`, 20.00) is an edit."""
+
+
+def test_an_invoice_in_doubt_changed_since_is_adopted_and_its_edit_queued_as_an_update() -> None:
+    """Its create's answer was lost and staff changed its total before the retry: Xero's
+    INV5 for our contact is our older version, not a clash telling the admin to void it."""
+    row = Row(1, "invoice", "i-1", INVOICE, uncertain=True, attempts=1)
+    ledger, client = TransactionalLedger(), Client()
+    found = {"INV5": OLDER_INVOICE_IN_XERO}
+    client.find_invoices_by_number = lambda *a, **k: found  # type: ignore[attr-defined]
+
+    sender(ledger, client).send(TENANT, "invoice", [row])
+
+    assert client.sent == [], "not created a second time"
+    assert [name for name, _ in ledger.calls if name != "add_log"] == ["set_fields", "mark_synced"]
+    assert ledger.calls[1][1] == ((1,), {"pending_op": "update"}), "the edit follows as an update"
+    synced = next(args for name, (args, _) in ledger.calls if name == "mark_synced")
+    assert synced[:2] == (1, "IX")
+    assert synced[2]["decided_by"] == ["Contact", "Date"]
+    assert synced[2]["differs"] == ["Total"]
+
+
+class Refusing(Client):
+    """Xero refuses the create: the number is taken (by what its look-up then shows)."""
+
+    def send_batch(
+        self, tenant: str, conn: str, method: str, endpoint: str, elements: list[Any], **_: Any
+    ) -> list[ElementResult]:
+        self.sent.append((method, endpoint, elements))
+        error = "Invoice # must be unique."
+        return [
+            ElementResult(index=i, ok=False, xero_id=None, element=e, errors=[error], warnings=[])
+            for i, e in enumerate(elements)
+        ]
+
+
+@pytest.mark.parametrize("in_doubt", [False, True], ids=["never-sent", "sent-before"])
+def test_a_duplicate_number_for_our_contact_with_another_total_is_ours_only_if_sent_before(
+    in_doubt: bool,
+) -> None:
+    """Xero refused the create as a duplicate number, and its INV5 is for our contact with
+    another total: ours only when this row may have been sent before (its outcome unknown);
+    a row never sent meets a clash, as before."""
+    row = Row(1, "invoice", "i-1", INVOICE, uncertain=in_doubt, attempts=int(in_doubt))
+    ledger, client = TransactionalLedger(), Refusing()
+    looked = iter(
+        [{}, {"INV5": OLDER_INVOICE_IN_XERO}] if in_doubt else [{"INV5": OLDER_INVOICE_IN_XERO}]
+    )
+    client.find_invoices_by_number = lambda *a, **k: next(looked)  # type: ignore[attr-defined]
+
+    sender(ledger, client).send(TENANT, "invoice", [row])
+
+    assert [m for m, _, _ in client.sent] == ["PUT"]
+    if in_doubt:
+        assert ledger.states() == ["set_fields", "mark_synced"]
+    else:
+        assert ledger.states() == ["mark_failed"]
+        (args, kwargs) = next(a for name, a in ledger.calls if name == "mark_failed")
+        assert "differs in Total; not linked" in args[1]
+        assert "void (or renumber) the other one" in kwargs["hint"]

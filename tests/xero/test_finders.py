@@ -247,3 +247,63 @@ def test_an_allocation_is_found_on_its_credit_note(connected: Connected) -> None
 
     assert already_in_xero(c.client, c.tenant_id, CONN, "allocation", wanted) == {1: note_id}
     assert find_by_key(c.client, c.tenant_id, CONN, "allocation", [note_id]) == {}
+
+
+def test_a_row_in_doubt_edited_since_owns_its_older_version_under_our_contact_only(
+    connected: Connected,
+) -> None:
+    """Its create's answer was lost and the host changed total or date before the retry: the
+    copy Xero has under our number, for our contact, is ours (what differs is said, to send as
+    an update); a document of another customer under our number stays a clash."""
+    c = connected
+    who = made(c, "Contacts", contact(1, "Ann Lee (C1)"), "c")
+    maya = made(c, "Contacts", {"Name": "Maya Lee"}, "m")
+    live = made(c, "Invoices", invoice("INV1", who), "i1")
+    made(c, "Invoices", invoice("INV2", maya), "i2")
+    edited = {**invoice("INV1", who), "Date": "2024-03-04"}
+
+    def found(key: str, element: dict[str, Any], **kw: Any) -> Any:
+        return look_up(
+            c.client, c.tenant_id, CONN, "invoice", [Wanted(1, key, element, total="500.00", **kw)]
+        )
+
+    in_doubt = found("INV1", edited, in_doubt=True)
+    assert in_doubt.ours == {1: Match(live, ("Contact",), ("Total", "Date"))}
+    assert in_doubt.clashes == {}
+    by_number = found("INV1", {**edited, "Contact": {}}, in_doubt=True, contact_number="C1")
+    assert by_number.ours == in_doubt.ours, "a contact carrying our number is ours too"
+    # Not in doubt (never sent, or refused): the same document is a clash, as before.
+    assert found("INV1", edited).clashes[1].differs == ("Total", "Date")
+    # Another customer's document under our number is never ours, in doubt or not.
+    foreign = found("INV2", invoice("INV2", who), in_doubt=True)
+    assert foreign.ours == {}
+    assert foreign.clashes[1].differs[0] == "Contact"
+    assert found("INV1", {**edited, "Contact": {}}, in_doubt=True).ours == {}, (
+        "no contact shown proves nothing"
+    )
+
+
+def test_a_payment_in_doubt_edited_since_is_ours_on_our_invoice_and_reference(
+    connected: Connected,
+) -> None:
+    """A payment whose create's answer was lost, changed before the retry: Xero's payment of
+    our invoice under our reference is ours (sent again it would be paid twice); on another
+    invoice it is not."""
+    c = connected
+    who = made(c, "Contacts", contact(1, "Ann Lee (C1)"), "c")
+    first = made(c, "Invoices", invoice("INV1", who), "i1")
+    second = made(c, "Invoices", invoice("INV2", who), "i2")
+    paid = made(c, "Payments", payment(first, "PAY7"), "p1")
+    edited = {**payment(first, "PAY7"), "Amount": 9.0}
+
+    def found(element: dict[str, Any], in_doubt: bool) -> Any:
+        wanted = [Wanted(1, "PAY7", element, in_doubt=in_doubt)]
+        return look_up(c.client, c.tenant_id, CONN, "payment", wanted)
+
+    assert found(edited, True).ours == {
+        1: Match(paid, ("Invoice", "Date", "Reference"), ("Amount",))
+    }
+    assert found(edited, False).ours == {}
+    other = found({**payment(second, "PAY7"), "Amount": 9.0}, True)
+    assert other.ours == {}
+    assert other.clashes == {}
