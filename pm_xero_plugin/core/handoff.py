@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pm_xero_plugin.core.health import LEDGER_WRITE, Health, ledger_error_condition
-from pm_xero_plugin.ledger.interface import LedgerBusy, LedgerUnavailable
+from pm_xero_plugin.ledger.interface import LedgerBusy, LedgerBusyHere, LedgerUnavailable
 
 if TYPE_CHECKING:
     from pm_xero_plugin.core.engine import Engine
@@ -622,10 +622,16 @@ class HandOff:
         """A try of ``entry`` failed: ``True`` to stop this pass (try again later), ``False``
         when ``entry`` was dropped and the next may be tried."""
         if outlasts_retries(exc):
-            first = self._cause is None
+            was = self._cause
+            # logged when it starts, or when a passing busy of our own turns into a real cause
+            first = was is None or (
+                isinstance(was, LedgerBusyHere) and not isinstance(exc, LedgerBusyHere)
+            )
             self._report_cause(exc)
             if first:
-                log.warning(
+                log.log(
+                    # this process's own write (a back-sync batch) passes in a moment: no alarm
+                    logging.INFO if isinstance(exc, LedgerBusyHere) else logging.WARNING,
                     "xero: %s could not be written to the ledger (%s): kept, with %d waiting",
                     entry.hook,
                     exc,
@@ -741,7 +747,12 @@ class HandOff:
                 "; records only in memory are lost if the host stops before that (a "
                 "reconciliation with Pet Manager then finds them)"
             )
-        self.health.report(condition.name, f"{condition.message}; {self.waiting_text()}", action)
+        self.health.report(
+            condition.name,
+            f"{condition.message}; {self.waiting_text()}",
+            action,
+            severity=condition.severity,
+        )
 
     def _start_thread(self, delay: float) -> None:
         """Start the background thread if an engine is there and it is not running (lock

@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from pm_xero_plugin.ledger.interface import LedgerBusyHere
+
 __all__ = ["Condition", "Health", "Severity", "ledger_error_condition"]
 
 Severity = Literal["error", "warning"]
@@ -119,7 +121,11 @@ def ledger_error_condition(exc: BaseException, path: Path | str) -> Condition:
     readonly database``; the OS says ``ENOSPC`` / ``EROFS`` / ``EACCES``. Each becomes one
     sentence naming the file, and what to do; nothing is lost meanwhile (records are kept and
     written once the ledger can be), which the action says so the admin does not re-enter them.
+    A wait for this process's own write (:class:`LedgerBusyHere`) is no lock to hunt down: a
+    warning in its own words.
     """
+    if isinstance(exc, LedgerBusyHere):
+        return _busy_here()
     text = str(exc).lower()
     code = getattr(exc, "errno", None)
     keep = "nothing is lost: records are kept and written once it can be"
@@ -138,3 +144,15 @@ def ledger_error_condition(exc: BaseException, path: Path | str) -> Condition:
         what = f"{type(exc).__name__}: {exc} at {path}"
         todo = f"check the disk and the file's permissions; {keep}"
     return Condition(LEDGER_WRITE, f"the add-on cannot write its ledger: {what}", todo)
+
+
+def _busy_here() -> Condition:
+    """A hook waited past its bound for this process's own write (a back-sync or reconciliation
+    batch on another thread): the records move, a moment late – a warning, and no "stop the other
+    process", as there is none."""
+    return Condition(
+        LEDGER_WRITE,
+        "the add-on is busy writing its ledger (a back-sync or reconciliation batch)",
+        "nothing to do: records wait a moment and are written in order",
+        severity="warning",
+    )

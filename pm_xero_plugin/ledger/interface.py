@@ -34,6 +34,7 @@ __all__ = [
     "Dependants",
     "Ledger",
     "LedgerBusy",
+    "LedgerBusyHere",
     "LedgerTooNew",
     "LedgerUnavailable",
     "LedgerUnreadable",
@@ -48,6 +49,12 @@ class LedgerUnavailable(Exception):
 class LedgerBusy(LedgerUnavailable):
     """The ledger stayed busy (another process, or another thread of this one, holding its write
     lock) past the wait the caller allowed: nothing was written."""
+
+
+class LedgerBusyHere(LedgerBusy):
+    """:class:`LedgerBusy` because *this* process is writing (another of its threads – a
+    back-sync or reconciliation batch – holds the ledger): nothing for an admin to stop, it
+    passes when that batch commits (unlike another process holding the write lock)."""
 
 
 class LedgerUnreadable(LedgerUnavailable):

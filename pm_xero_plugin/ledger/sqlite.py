@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pm_xero_plugin.ledger.interface import LedgerBusy, LedgerUnreadable
+from pm_xero_plugin.ledger.interface import LedgerBusy, LedgerBusyHere, LedgerUnreadable
 from pm_xero_plugin.ledger.migrations import migrate
 from pm_xero_plugin.ledger.states import (
     ACTIVE_STATES,
@@ -112,6 +112,11 @@ may be fine once it passes. Any other database error at opening means the file i
 class _Busy(LedgerBusy, sqlite3.OperationalError):
     """:class:`LedgerBusy` that is also SQLite's own "database is locked" (what already catches
     SQLite's errors – the CLI's one-line messages, say – still does)."""
+
+
+class _BusyHere(LedgerBusyHere, sqlite3.OperationalError):
+    """:class:`LedgerBusyHere` (another thread of this process holds the ledger) that is also
+    SQLite's "database is locked", as :class:`_Busy`."""
 
 
 class _Unreadable(LedgerUnreadable, sqlite3.DatabaseError):
@@ -239,9 +244,9 @@ class SqliteLedger:
         if timeout is None:
             self._lock.acquire()
         elif not self._lock.acquire(timeout=max(timeout, 0.0)):
-            raise _Busy(
-                f"database is locked: the ledger stayed busy in this process for more than "
-                f"{timeout:g} s"
+            raise _BusyHere(
+                f"database is locked: the ledger stayed busy in this process (another of its "
+                f"threads writing) for more than {timeout:g} s"
             )
         try:
             if self._depth:

@@ -8,6 +8,7 @@ import json
 import os
 import sqlite3
 import stat
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -276,6 +277,48 @@ def test_a_busy_ledger_is_looked_at_again_soon_however_long_it_was_busy(
         assert kept.wait(timeout=10)
         assert time.perf_counter() - cleared < 0.6
     finally:
+        kept.detach()
+        kept.close_spool()
+
+
+def test_a_hook_waiting_for_this_processs_own_write_is_shown_as_a_warning_not_another_process(
+    practice: Practice, tmp_path: Path
+) -> None:
+    """A back-sync batch on another thread holds the ledger past the hook's wait: the record is
+    kept, and the dashboard says the add-on is busy writing – not 'locked by another process …
+    stop the other process', which would send the admin hunting for a process that is not
+    there."""
+    recorder = Recorder()
+    health = Health()
+    kept = recorder.handoff(health)
+    kept.open_spool(tmp_path)
+    kept.attach(practice.engine, tmp_path / "ledger.sqlite3")
+    holding, release = threading.Event(), threading.Event()
+
+    def back_sync_batch() -> None:
+        with practice.engine.ledger.transaction():
+            holding.set()
+            release.wait(10)
+
+    batch = threading.Thread(target=back_sync_batch)
+    batch.start()
+    try:
+        assert holding.wait(10)
+        _give(kept, recorder, "a")
+        assert recorder.written == []
+        condition = health.get(LEDGER_WRITE)
+        assert condition is not None
+        assert condition.severity == "warning"
+        assert condition.message.startswith("the add-on is busy writing its ledger")
+        assert "records wait a moment and are written in order" in condition.action
+        assert "another process" not in condition.message + condition.action
+        release.set()
+        assert kept.wait(timeout=10)
+        assert recorder.written == ["a"]
+        assert health.get(LEDGER_WRITE) is None
+    finally:
+        release.set()
+        batch.join(10)
         kept.detach()
         kept.close_spool()
 
