@@ -195,7 +195,10 @@ def _start_runtime(engine: Engine, doorbell: Doorbell) -> None:
         doorbell=doorbell,
     )
     _runtime = runtime
-    # Sending starts in _resume, after the first reconciliation with the host's records.
+    # Re-checking each organisation's connection and chart of accounts calls Xero: not on the
+    # host's start-up path. The gates keep their last known state meanwhile.
+    _long("refresh_connections", lambda e: runtime.refresh_connections())
+    runtime.start()
 
 
 def _failed(hook: str, exc: BaseException) -> None:
@@ -492,34 +495,14 @@ def _reconcile_minutes() -> float:
         return RECONCILE_MINUTES
 
 
-def _begin_sending() -> None:
-    """Start the worker thread, then re-check each organisation's connection and chart of
-    accounts (that calls Xero: a background job, never the host's start-up path; the gates keep
-    their last known state meanwhile).
-
-    Queued after the start-up reconciliation: a lost edit of an invoice is in the ledger (and
-    goes out first) before a payment recorded after the restart is sent against it – sent
-    earlier, Xero would refuse the payment as more than the stale invoice's amount due."""
-    runtime = _runtime
-    if runtime is None:
-        return
-    try:
-        runtime.start()
-    except Exception as exc:
-        _failed("pm_startup", exc)
-        return
-    _long("refresh_connections", lambda e: runtime.refresh_connections())
-
-
 def _resume() -> None:
     """The end of ``pm_startup``: the host's records are reconciled with the ledger (what a host
     killed between its commit and ours never told us), then the long actions written down and
     not finished are handed to the job thread again; the reconciliation runs again periodically.
 
-    The reconciliation goes first, and sending starts after it (:func:`_begin_sending`): what it
-    finds is usually a handful of records, and a lost edit must be in the ledger before a payment
-    recorded after the restart is sent against the version Xero has (a resumed back-sync may
-    take minutes)."""
+    The reconciliation goes first: what it finds is usually a handful of records, and a lost
+    edit must be in the ledger before a payment recorded after the restart is sent against the
+    version Xero has (a resumed back-sync may take minutes)."""
     engine = _engine
     if engine is None:
         return
@@ -527,10 +510,8 @@ def _resume() -> None:
         background = background_jobs_enabled()
         if background:
             _jobs.submit(RECONCILE, _reconcile)
-            _jobs.submit("start sending", _begin_sending)
         else:
             _reconcile()
-            _begin_sending()
         _handed[:] = [(e, i) for e, i in _handed if e is engine]
         already = {i for _, i in _handed}
         for intent in engine.pending_jobs():

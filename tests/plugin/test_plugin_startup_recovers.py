@@ -62,35 +62,3 @@ def test_the_start_up_reconciliation_runs_off_the_host_start_up_path(
     assert plugin.wait_for_jobs(10)
     assert threads
     assert set(threads) == {"pm-xero-jobs"}
-
-
-def test_sending_starts_only_after_the_start_up_reconciliation(
-    practice: Practice, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A lost edit of an invoice must be in the ledger before a payment recorded after the
-    restart goes out against it: the worker thread starts after the first reconciliation."""
-    practice.setup()
-    practice.host.stop()
-    monkeypatch.setenv("PM_XERO_JOBS", "background")
-    monkeypatch.setenv("PM_XERO_CLIENT_ID", "test-app")
-    monkeypatch.setenv("PM_XERO_CLIENT_SECRET", "test-secret")
-    monkeypatch.setenv("PM_XERO_URL", "http://127.0.0.1:9")  # never reached: nothing connected
-    sending_at_reconcile: list[bool] = []
-    from pm_xero_plugin.core.engine import Engine
-
-    real = Engine.reconcile
-
-    def reconcile(self: Engine, **kwargs: Any) -> Any:
-        runtime = plugin.get_runtime()
-        assert runtime is not None
-        sending_at_reconcile.append(runtime.worker._thread is not None)
-        return real(self, **kwargs)
-
-    monkeypatch.setattr(Engine, "reconcile", reconcile)
-    practice.host.start()
-    assert plugin.wait_for_jobs(10)
-    runtime = plugin.get_runtime()
-    assert runtime is not None
-    assert sending_at_reconcile == [False]
-    assert runtime.worker._thread is not None  # and it started right after
-    practice.host.stop()
