@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from pm_xero_plugin.core import rules
@@ -36,7 +37,7 @@ from pm_xero_plugin.ledger import LIVE, Facts, NewRow
 from pm_xero_plugin.ledger.states import Gate, State
 from pm_xero_plugin.xero.kinds import edit_refusal
 
-__all__ = ["Intake"]
+__all__ = ["Intake", "version_moment"]
 
 log = logging.getLogger("pm_xero_plugin")
 
@@ -326,6 +327,8 @@ class Intake:
             and not (voiding and current.operation != "void")
         ):
             return  # a replay: nothing new
+        if not same and self._older_than_ledger(current, item):
+            return  # an older version arriving late: never written over a newer one
         ledger = self.ledger
         fields: dict[str, Any] = {
             "payload": item.payload_text,
@@ -357,6 +360,30 @@ class Intake:
             self._regate_one(current, item, rule_ctx, fields)
             return
         self._update_sent(current, item, voiding, rule_ctx, fields)
+
+    def _older_than_ledger(self, current: Facts, item: Item) -> bool:
+        """Whether ``item`` is an older version of the record than the ledger holds, by the
+        host's ``updated_at``: a spooled record replayed after the reconciliation wrote the
+        newer one, a hook kept for later overtaken by the next, a reconciliation that read a
+        record just before its hook landed. One rule here covers every way in; when either
+        side has no comparable moment it cannot decide, and the new version is written."""
+        if current.state == State.REJECTED:
+            return False
+        row = self.ledger.get(current.id)
+        if row is None:
+            return False
+        ours = version_moment(row.payload.get("updated_at"))
+        theirs = version_moment(item.payload.get("updated_at"))
+        if ours is None or theirs is None or ours <= theirs:
+            return False
+        log.info(
+            "xero: %s %s: version of %s not written over the ledger's of %s",
+            item.kind,
+            item.host_id,
+            theirs.isoformat(),
+            ours.isoformat(),
+        )
+        return True
 
     def _update_sent(
         self,
@@ -487,3 +514,15 @@ class Intake:
                     current.id, payload=text, payload_hash=text_hash(text), message=message
                 )
             tell_waiting_on_rejected(self.ledger, kind, host_id)  # its payments say why they wait
+
+
+def version_moment(value: Any) -> datetime | None:
+    """A record's ``updated_at`` as a moment, or ``None`` when it is not one (then it cannot
+    decide which version is newer)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None

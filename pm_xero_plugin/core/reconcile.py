@@ -48,7 +48,7 @@ from hookspecs.host import HistoryKind
 from pm_xero_plugin.core.context import EngineContext
 from pm_xero_plugin.core.health import Health
 from pm_xero_plugin.core.history import BATCH, History
-from pm_xero_plugin.core.intake import Intake
+from pm_xero_plugin.core.intake import Intake, version_moment
 from pm_xero_plugin.core.items import Item, chunks, contact_item, text_hash
 from pm_xero_plugin.inputs.records import capped_raw, payload_json
 from pm_xero_plugin.ledger import Facts
@@ -151,7 +151,7 @@ class Reconciler:
             return ReconcileReport(skipped="the add-on is switched off or not set up")
         scope = self._scope()
         saved = self._saved()
-        last = _moment(saved.get("at")) if saved else None
+        last = version_moment(saved.get("at")) if saved else None
         window = self.ctx.settings.start_date
         window_text = window.isoformat() if window else None
         if saved is not None and saved.get("window", window_text) != window_text:
@@ -245,7 +245,7 @@ class Reconciler:
     def _watching_since(self, began: datetime) -> datetime:
         """When an engine first opened this ledger: what the host stored after that is what
         its hooks were to deliver (what it held before is a back-sync's to bring)."""
-        saved = _moment(self.ledger.meta(WATCHING_META_KEY))
+        saved = version_moment(self.ledger.meta(WATCHING_META_KEY))
         if saved is None:
             self.ledger.set_meta(WATCHING_META_KEY, began.isoformat())
             return began
@@ -266,7 +266,7 @@ class Reconciler:
         """Whether this pass must read everything covered, not only what changed."""
         if saved is None or saved.get("scope") != scope:
             return True  # a fresh ledger, or the window widened / a contact sync started
-        at, full_at = _moment(saved.get("at")), _moment(saved.get("full_at"))
+        at, full_at = version_moment(saved.get("at")), version_moment(saved.get("full_at"))
         if at is None or full_at is None:
             return True
         # the host's clock went back (its cursor cannot be trusted), or a day since the last
@@ -413,7 +413,10 @@ class Reconciler:
         row = self.ledger.get(facts.id)
         if row is None or row.state == State.REJECTED:
             return False
-        ours, theirs = _moment(row.payload.get("updated_at")), _moment(payload.get("updated_at"))
+        ours, theirs = (
+            version_moment(row.payload.get("updated_at")),
+            version_moment(payload.get("updated_at")),
+        )
         return ours is not None and theirs is not None and ours > theirs
 
     def _rejection_is_news(self, kind: str, raw: Any) -> bool:
@@ -436,14 +439,3 @@ class Reconciler:
         for record in records[: max(0, 20 - len(report.written_ids))]:
             record_id = record.get("id") if isinstance(record, Mapping) else None
             report.written_ids.append(str(record_id))
-
-
-def _moment(value: Any) -> datetime | None:
-    """An ``updated_at`` as a moment, or ``None`` when it is not one (then it cannot decide)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
