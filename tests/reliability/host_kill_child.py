@@ -78,8 +78,14 @@ class ShiftedClock:
         return datetime.now(UTC) + self._offset
 
 
+def _say(line: str) -> None:
+    """One line to the test, in one write: the kill switch fires on another thread, and a
+    ``print`` (the text, then its newline) could be cut between the two by the SIGKILL."""
+    os.write(1, (line + "\n").encode())
+
+
 def die(where: str) -> None:
-    print(f"kill {where}", flush=True)
+    _say(f"kill {where}")
     os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -194,12 +200,12 @@ def admin_action(host: RefHost, action: Any) -> None:
             "0.03" if settings.get("rounding_tolerance") == "0.02" else "0.02"
         )
         errors = host.save_plugin_settings(PLUGIN, settings)
-        print(f"settings refused: {errors}" if errors else "settings saved", flush=True)
+        _say(f"settings refused: {errors}" if errors else "settings saved")
     elif isinstance(action, dict):
         settings = host.settings(PLUGIN)
         settings["start_date"] = action["start_date"]
         errors = host.save_plugin_settings(PLUGIN, settings)
-        print(f"settings refused: {errors}" if errors else "settings saved", flush=True)
+        _say(f"settings refused: {errors}" if errors else "settings saved")
 
 
 def busy_day(host: RefHost, day: str, seed: int) -> None:
@@ -264,7 +270,7 @@ def main() -> int:
     if "history" in kill:
         count_history(host, int(kill["history"]))
     host.start()
-    print("ready", flush=True)
+    _say("ready")
     timer = threading.Timer(kill.get("ms", 0) / 1000, die, (f"{kill.get('ms')} ms after start-up",))
     timer.daemon = True
     if "ms" in kill:
@@ -281,7 +287,7 @@ def main() -> int:
     summary = finish(host, bool(plan.get("final")))
     host.stop()
     timer.cancel()
-    print(f"done {summary} hook_failures={len(host.hook_failures)}", flush=True)
+    _say(f"done {summary} hook_failures={len(host.hook_failures)}")
     return 0
 
 
