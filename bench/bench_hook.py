@@ -11,20 +11,19 @@ for call, so that a noisy neighbour hurts both alike.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.synth import TENANTS, SynthHost, settings_for
+from bench.hook_host import hook_practice
+from bench.synth import SynthHost
 
 __all__ = ["bench_hook"]
 
@@ -38,36 +37,12 @@ def _ledger_pragmas(conn: sqlite3.Connection) -> tuple[str, int]:
 
 def bench_hook(calls: int = 300) -> dict[str, Any]:
     """Median seconds per hook call and per raw insert+commit, and their ratio."""
-    for name in ("PM_XERO_CLIENT_ID", "PM_XERO_CLIENT_SECRET"):
-        os.environ.pop(name, None)
-    from hookspecs.refhost import ManualClock, RefHost
-    from pm_xero_plugin import plugin
     from pm_xero_plugin.ledger import SqliteLedger
 
     with tempfile.TemporaryDirectory(prefix="bench-hook-") as tmp:
         root = Path(tmp)
         synth = SynthHost(root / "synth", invoices=calls + 20, clients=2)
-        host = RefHost(
-            root / "host",
-            clock=ManualClock(datetime(2025, 3, 1, 9, 0, tzinfo=UTC)),
-            load_entrypoints=False,
-        )
-        host.register(plugin, name="xero")
-        for location in synth.locations():
-            host.add_location(location)
-        host.start()
-        try:
-            errors = host.save_plugin_settings("xero", settings_for())
-            if errors:
-                raise RuntimeError(f"settings refused: {errors}")
-            engine = plugin.get_engine()
-            assert engine is not None
-            for tenant in TENANTS.values():  # as after "Connect to Xero": the full rule path
-                engine.ledger.set_tenant(tenant, connected=1, codes_state="ok")
-            engine.reevaluate()
-            for i in range(2):
-                host.save_client(synth.client(i))
-            host.start_contact_sync(None)
+        with hook_practice(root / "host", synth) as (host, engine):
             # The raw insert runs with the SQLite ledger's own durability (WAL, synchronous).
             assert isinstance(engine.ledger, SqliteLedger)
             mode, sync = _ledger_pragmas(engine.ledger._conn)
@@ -99,9 +74,6 @@ def bench_hook(calls: int = 300) -> dict[str, Any]:
             raw.close()
             stored = sum(c["n"] for c in engine.ledger.counts() if c["kind"] == "invoice")
             failures = list(host.hook_failures) + list(engine.hook_errors)
-        finally:
-            host.stop()
-            host.close()
     if failures or stored != calls + 10:
         raise RuntimeError(f"hook bench: {stored} invoices stored, failures {failures}")
     hook_median = statistics.median(hook_times)

@@ -15,20 +15,19 @@ in the ledger (the benchmark fails otherwise).
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.synth import TENANTS, SynthHost, settings_for
+from bench.hook_host import hook_practice
+from bench.synth import SynthHost
 
 __all__ = ["bench_hook_locked"]
 
@@ -72,37 +71,14 @@ def _hold(path: Path) -> subprocess.Popen[str]:
 def bench_hook_locked(calls: int = 200) -> dict[str, Any]:
     """p99 of a record hook with the ledger's write lock held by another process, against the
     same hook's p99 unlocked, and the slowest locked call."""
-    for name in ("PM_XERO_CLIENT_ID", "PM_XERO_CLIENT_SECRET"):
-        os.environ.pop(name, None)
-    from hookspecs.refhost import ManualClock, RefHost
     from pm_xero_plugin import plugin
     from pm_xero_plugin.ledger import SqliteLedger
 
     with tempfile.TemporaryDirectory(prefix="bench-hook-locked-") as tmp:
         root = Path(tmp)
         synth = SynthHost(root / "synth", invoices=2 * calls + 20, clients=2)
-        host = RefHost(
-            root / "host",
-            clock=ManualClock(datetime(2025, 3, 1, 9, 0, tzinfo=UTC)),
-            load_entrypoints=False,
-        )
-        host.register(plugin, name="xero")
-        for location in synth.locations():
-            host.add_location(location)
-        host.start()
-        try:
-            errors = host.save_plugin_settings("xero", settings_for())
-            if errors:
-                raise RuntimeError(f"settings refused: {errors}")
-            engine = plugin.get_engine()
-            assert engine is not None
-            assert isinstance(engine.ledger, SqliteLedger)
-            for tenant in TENANTS.values():  # as after "Connect to Xero": the full rule path
-                engine.ledger.set_tenant(tenant, connected=1, codes_state="ok")
-            engine.reevaluate()
-            for i in range(2):
-                host.save_client(synth.client(i))
-            host.start_contact_sync(None)
+        with hook_practice(root / "host", synth) as (host, engine):
+            assert isinstance(engine.ledger, SqliteLedger)  # the lock is held on its file
             hook = host.pm.hook.on_invoice_created
             _timed_calls(hook, [synth.invoice(2 * calls + k) for k in range(10)])  # warm up
 
@@ -117,9 +93,6 @@ def bench_hook_locked(calls: int = 200) -> dict[str, Any]:
             landed = plugin.wait_for_records(timeout=300)
             stored = sum(c["n"] for c in engine.ledger.counts() if c["kind"] == "invoice")
             failures = list(host.hook_failures)
-        finally:
-            host.stop()
-            host.close()
     if failures or not landed or stored != 2 * calls + 10:
         raise RuntimeError(
             f"locked hook bench: {stored} invoices stored of {2 * calls + 10}, all landed: "
