@@ -241,8 +241,8 @@ _RECORD_HOOKS: dict[str, Callable[[Engine, Any], None]] = {
 def _records_dropped(count: int) -> None:
     """Records were dropped before reaching the ledger (the memory limit, or failing again and
     again). The hand-off reports it on health and sets ``RECONCILE_META`` in the ledger once it
-    takes writes; the reconciliation with the host's records (start-up, periodic) finds them.
-    TODO(reconcile): a pass could be started here as soon as the ledger takes writes."""
+    takes writes; the next reconciliation with the host's records (start-up, periodic) then
+    reads everything covered and finds them."""
     log.error("xero: %d records dropped before the ledger; a reconciliation will find them", count)
 
 

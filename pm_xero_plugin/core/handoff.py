@@ -108,11 +108,15 @@ SPOOL_NAME = "records-waiting.jsonl"
 
 RECONCILE_META = "reconcile_wanted"
 """Ledger meta key set (JSON: how many records, since when) once the ledger takes writes again
-after records had to be dropped. TODO(reconcile): :mod:`pm_xero_plugin.core.reconcile` runs a
-reconciliation with the host's records when it finds this key set, and clears it."""
+after records had to be dropped: the next pass of :mod:`pm_xero_plugin.core.reconcile` then reads
+everything the add-on covers, and clears it."""
 
 DROPPED = "records_dropped"
-"""The health condition: records were dropped, a reconciliation with the host is needed."""
+"""The health condition: records were dropped, a reconciliation with the host is needed.
+
+Both names are spelled again in :mod:`pm_xero_plugin.core.reconcile` (``WANTED_META_KEY``,
+``DROPPED_CONDITION``), which clears them: importing it here would load the validation stack
+when the host imports the plugin. ``tests/core/test_reconcile.py`` pins that they agree."""
 
 Action = Callable[["Engine"], None]
 Replay = Callable[["Engine", Any], None]

@@ -352,3 +352,9 @@ def test_a_void_whose_hook_was_lost_goes_to_xero_as_a_void_not_an_edit(synced: P
     synced.drain()
     again = synced.engine.reconcile(full=True)
     assert again.written == 0  # voided in Xero: nothing more to do
+
+
+def test_the_hand_offs_flag_and_condition_are_the_ones_reconciliation_clears() -> None:
+    from pm_xero_plugin.core import handoff
+
+    assert (handoff.RECONCILE_META, handoff.DROPPED) == (WANTED_META_KEY, DROPPED_CONDITION)
