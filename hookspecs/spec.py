@@ -23,9 +23,11 @@ from hookspecs.markers import hookspec
 
 if TYPE_CHECKING:
     from hookspecs.host import Host
+    from hookspecs.pages import PluginApp
     from hookspecs.records import Client, CreditNote, Invoice, Payment
 
 __all__ = [
+    "admin_action",
     "backfill",
     "on_client_saved",
     "on_credit_note_created",
@@ -39,6 +41,7 @@ __all__ = [
     "start_contact_sync",
     "sync_status",
     "validate_settings",
+    "web_app",
 ]
 
 
@@ -190,4 +193,44 @@ def sync_status(location_id: str | None) -> dict[str, Any] | None:
     :param location_id: one location's tab, or ``None`` for the whole business.
     :return: JSON-compatible dashboard data (the plugin documents its shape), or ``None`` to let
         another plugin answer. The host renders it as-is.
+    """
+
+
+@hookspec(firstresult=True)
+def admin_action(plugin: str, action: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """Called when an admin presses one of a plugin's buttons outside its own pages (the host's
+    dashboard, a script, a support tool): the same actions the plugin's pages and CLI offer.
+
+    **firstresult**: a plugin answers only when ``plugin`` is its own name.
+
+    The Xero add-on's actions (``params`` in brackets; ``row_id`` is the ``row_id`` of a failure
+    in :func:`sync_status`):
+
+    * ``retry`` (``row_id``; or ``kind`` and/or ``tenant_id`` for every failure that matches)
+    * ``resolve`` (``row_id``): hide a failure the admin fixed in Xero by hand
+    * ``exclude`` (``row_id``): never send this record
+    * ``include_parent`` (``row_id``): send a payment's invoice dated before the start date too
+    * ``link_contact`` (``row_id``, optional ``contact_id``) and ``create_distinct`` (``row_id``,
+      optional ``name``): the ways out of a contact whose name Xero gives to another
+    * ``refresh_accounts`` (``tenant_id``): read the organisation's chart of accounts again
+    * ``disconnect`` (``location_id``): stop sending that location's records to its organisation
+      and forget the connection
+
+    :param plugin: the plugin whose action it is (``"xero"``).
+    :param action: the action's name, as above.
+    :param params: its parameters (JSON-compatible).
+    :return: ``{"ok": bool, "message": str}`` – ``message`` in the admin's words, naming the
+        record and what changed, or what is wrong (an unknown row, a move that is not allowed);
+        a plugin never raises for an admin's mistake. ``None`` when ``plugin`` is not this one.
+    """
+
+
+@hookspec
+def web_app() -> PluginApp | None:
+    """Called once after ``pm_startup``: the plugin's pages, for the host to mount.
+
+    See :mod:`hookspecs.pages` for how the host mounts the app, tells it who is asking and for
+    which practice, and what the app must check itself (admins only, CSRF, no secret in a page).
+
+    :return: a :class:`hookspecs.pages.PluginApp`, or ``None`` for a plugin without pages.
     """

@@ -59,6 +59,7 @@ __all__ = [
     "validate_settings",
     "wait_for_jobs",
     "wait_for_records",
+    "web_app",
 ]
 
 PLUGIN = "xero"
@@ -67,6 +68,9 @@ log = logging.getLogger("pm_xero_plugin")
 _engine: Engine | None = None
 
 _runtime: XeroRuntime | None = None
+
+_host: Host | None = None
+"""The host given to ``pm_startup`` (its secret keys the pages' CSRF tokens)."""
 
 LEDGER_FILE = "ledger.sqlite3"
 """The ledger's file in the add-on's data directory (the engine's default)."""
@@ -288,6 +292,8 @@ def pm_startup(host: Host) -> None:
     kept before it (the spool's, after a restart); a second start-up replaces the first one's
     engine. A ledger that cannot be opened is said on health, in words, and opening it is
     tried again in the background (records meanwhile go to the spool)."""
+    global _host
+    _host = host
     try:
         _stop()
         _health.clear_prefix("")  # a new start finds again what still holds
@@ -570,3 +576,28 @@ def _status_without_engine() -> dict[str, Any]:
     except Exception as exc:
         _failed("sync_status", exc)
         return {"plugin": PLUGIN, "error": "the Xero add-on has not started yet"}
+
+
+@hookimpl
+def web_app() -> Any:
+    """The admin's pages (:mod:`pm_xero_plugin.pages`), for the host to mount at its prefix."""
+    try:
+        from hookspecs.pages import PluginApp
+        from pm_xero_plugin.pages.app import build_app
+
+        def secret() -> bytes | None:
+            host = _host
+            return host.secret(PLUGIN) if host is not None else None
+
+        def practice_id() -> str | None:
+            host = _host
+            value = getattr(host, "practice_id", None)
+            return value if isinstance(value, str) else None
+
+        app = build_app(
+            engine=get_engine, runtime=get_runtime, secret=secret, practice_id=practice_id
+        )
+        return PluginApp(name=PLUGIN, title="Xero", app=app)
+    except Exception as exc:
+        _failed("web_app", exc)
+        return None

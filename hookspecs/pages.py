@@ -1,0 +1,157 @@
+"""Plugin pages: the web application a plugin contributes and how the host mounts it.
+
+A plugin that has pages answers the :func:`hookspecs.spec.web_app` hook with a
+:class:`PluginApp`: a name (the path segment), a title for the host's menus and an **ASGI**
+application. The host mounts it under its own prefix (the reference host uses
+``/plugins/<name>``), sets ``scope["root_path"]`` to that prefix as ASGI says, and calls the
+app only for a visitor it has authenticated itself.
+
+Who is asking
+    Before calling the app the host puts a :class:`PageContext` into the request's scope under
+    :data:`SCOPE_KEY`: the authenticated visitor (:class:`Visitor`, with ``is_admin``), the
+    practice the request is for, and the few host services a settings page needs
+    (:class:`PageServices`). The app trusts nothing else – no header, cookie or query parameter
+    says who the visitor is. A request with no context gets 401; a visitor who is not an admin
+    of that practice gets 403 on every page and every action. :func:`page_context` reads it.
+
+What the app must do itself
+    * Protect every state-changing request (any method but GET/HEAD/OPTIONS) against CSRF. The
+      host adds no token of its own: a request the host forwards may have been started by
+      another site in the admin's browser.
+    * Never put a secret or an OAuth token into a page, a redirect URL or a log.
+    * Keep GET requests free of side effects, so that a link or a prefetch changes nothing.
+
+A WSGI host
+    Mount the ASGI app with an ASGI-to-WSGI adapter (``a2wsgi.ASGIMiddleware``, which passes
+    the WSGI environ in ``scope["wsgi_environ"]``), put the :class:`PageContext` into the environ
+    under :data:`SCOPE_KEY`, and wrap the app in :func:`from_wsgi_environ` so it finds it::
+
+        from a2wsgi import ASGIMiddleware
+        from hookspecs.pages import SCOPE_KEY, from_wsgi_environ
+
+        wsgi_app = ASGIMiddleware(from_wsgi_environ(plugin_app.app))
+
+        def mounted(environ, start_response):      # after the host's own login check
+            environ[SCOPE_KEY] = PageContext(visitor, practice_id, services)
+            environ["SCRIPT_NAME"] += "/plugins/xero"  # the prefix; PATH_INFO the rest
+            return wsgi_app(environ, start_response)
+
+Admin actions without the pages
+    Everything a page's buttons do is also a hook call a host can make without the plugin's pages
+    or CLI: :func:`hookspecs.spec.admin_action` (retry, resolve, exclude, include the parent,
+    refresh accounts, disconnect …), and :func:`hookspecs.spec.sync_status` for the data the
+    dashboard shows (its documented shape is in :mod:`hookspecs.status`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = [
+    "SCOPE_KEY",
+    "ASGIApp",
+    "PageContext",
+    "PageServices",
+    "PluginApp",
+    "Visitor",
+    "from_wsgi_environ",
+    "page_context",
+]
+
+SCOPE_KEY = "pet_manager.page"
+"""The ASGI scope key (and, for a WSGI host, the environ key) holding the :class:`PageContext`."""
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+"""An ASGI 3 application: ``async def app(scope, receive, send)``."""
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """The person the host authenticated for this request."""
+
+    user_id: str
+    """The host's stable id of the staff member (what a plugin may record as "done by")."""
+    name: str
+    """The name to show ("Signed in as …"); not unique, never used to decide anything."""
+    is_admin: bool
+    """Whether this person is an admin of the practice the request is for. Only admins may see
+    or change a plugin's pages; everyone else gets 403."""
+
+
+@runtime_checkable
+class PageServices(Protocol):
+    """What the host lends a plugin's pages for one request: the settings it owns.
+
+    A plugin's settings belong to the host (it stores them and runs every plugin's
+    ``validate_settings`` before accepting a save), so a settings page saves through here, never
+    into a store of its own.
+    """
+
+    def save_settings(self, plugin: str, settings: Mapping[str, Any]) -> list[str]:
+        """Save ``plugin``'s settings exactly as the host's own settings page would.
+
+        Runs every plugin's ``validate_settings``, stores the settings if none objects, then calls
+        ``on_settings_saved``. Blocks until those hooks returned.
+
+        :return: the error messages to show beside the form; empty when the settings were saved.
+        """
+        ...
+
+    def is_enabled(self, plugin: str) -> bool:
+        """Whether ``plugin`` is switched on in the host's plugin list."""
+        ...
+
+    def set_enabled(self, plugin: str, enabled: bool) -> None:
+        """Flip the host's switch for ``plugin`` (as the host's plugin list does)."""
+        ...
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """Who asks, for which practice, and the host services lent for the request."""
+
+    visitor: Visitor
+    practice_id: str
+    """The practice the request is for. A plugin serving one practice refuses any other."""
+    services: PageServices
+    links: Mapping[str, str] = field(default_factory=dict)
+    """The host's own pages a plugin page may link to: ``"plugins"`` (the plugin list with the
+    on/off switches), ``"logout"``, ``"home"``. Absent keys: the host has no such page."""
+
+
+@dataclass(frozen=True)
+class PluginApp:
+    """A plugin's web application, as the ``web_app`` hook returns it."""
+
+    name: str
+    """The path segment to mount under (``"xero"`` → ``/plugins/xero``); ``[a-z0-9_-]+``."""
+    title: str
+    """What the host's menus call it ("Xero")."""
+    app: ASGIApp
+    """The ASGI application; it sees paths below its mount point."""
+
+
+def page_context(scope: Mapping[str, Any]) -> PageContext | None:
+    """The :class:`PageContext` the host put into ``scope``, or ``None`` when it put none (the
+    app must then answer 401: the request did not come through the host's login)."""
+    context = scope.get(SCOPE_KEY)
+    return context if isinstance(context, PageContext) else None
+
+
+def from_wsgi_environ(app: ASGIApp) -> ASGIApp:
+    """``app``, finding its :class:`PageContext` in the WSGI environ an ASGI-to-WSGI adapter
+    passes as ``scope["wsgi_environ"]`` (``a2wsgi`` does), for a host that serves WSGI."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        environ = scope.get("wsgi_environ")
+        if isinstance(environ, Mapping) and SCOPE_KEY in environ:
+            scope = {**scope, SCOPE_KEY: environ[SCOPE_KEY]}
+        await app(scope, receive, send)
+
+    return wrapped

@@ -1,0 +1,58 @@
+"""The add-on's web application: every page module's routes behind one guard.
+
+Built once per ``web_app`` hook call (:func:`build_app`); the host mounts it (see
+:mod:`hookspecs.pages`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from pm_xero_plugin.pages import contacts, dashboard, records, settings, start
+from pm_xero_plugin.pages.base import NotReady, Pages
+from pm_xero_plugin.pages.guard import Guard
+
+if TYPE_CHECKING:
+    from pm_xero_plugin.core.engine import Engine
+    from pm_xero_plugin.sync.runtime import XeroRuntime
+
+__all__ = ["build_app"]
+
+STATIC = Path(__file__).parent / "static"
+PAGE_MODULES = (settings, contacts, start, dashboard, records)
+
+
+def build_app(
+    *,
+    engine: Callable[[], Engine | None],
+    runtime: Callable[[], XeroRuntime | None],
+    secret: Callable[[], bytes | None],
+    practice_id: Callable[[], str | None] = lambda: None,
+    sandbox_url: Callable[[], str | None] = lambda: None,
+) -> Guard:
+    """The ASGI app: the pages, their static files, and the guard in front of them all."""
+    pages = Pages(engine=engine, runtime=runtime, secret=secret, sandbox_url=sandbox_url)
+    routes: list[BaseRoute] = [
+        Route("/", _home, name="home"),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    for module in PAGE_MODULES:
+        routes.extend(module.routes(pages))
+
+    def not_ready(request: Request, exc: Exception) -> Response:
+        return pages.render(request, "not_ready.html", {"reason": str(exc)}, status_code=503)
+
+    app = Starlette(routes=routes, exception_handlers={NotReady: not_ready})
+    return Guard(app, secret=secret, practice_id=practice_id)
+
+
+def _home(request: Request) -> Response:
+    return RedirectResponse(request.url_for("dashboard"), status_code=303)
