@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from pm_xero_plugin.sync.runtime import XeroRuntime
 
 __all__ = [
+    "admin_action",
     "backfill",
     "get_engine",
     "get_runtime",
@@ -576,6 +577,24 @@ def _status_without_engine() -> dict[str, Any]:
     except Exception as exc:
         _failed("sync_status", exc)
         return {"plugin": PLUGIN, "error": "the Xero add-on has not started yet"}
+
+
+@hookimpl
+def admin_action(plugin: str, action: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """An admin's button outside the add-on's pages (:mod:`pm_xero_plugin.sync.actions`):
+    ``{"ok", "message"}`` in words, never an exception; ``None`` for another plugin's."""
+    if plugin != PLUGIN:
+        return None
+    engine = _engine
+    if engine is None:
+        return {"ok": False, "message": "the Xero add-on has not started yet; try again shortly"}
+    try:
+        from pm_xero_plugin.sync.actions import perform
+
+        return perform(engine, _runtime, action, dict(params or {})).as_dict()
+    except Exception as exc:
+        _failed("admin_action", exc)
+        return {"ok": False, "message": f"{action} failed ({type(exc).__name__}); see the log"}
 
 
 @hookimpl

@@ -51,6 +51,7 @@ __all__ = [
     "DEFAULT_SCOPES",
     "GRANULAR_SCOPES",
     "AuthorizationRequest",
+    "CompletedFlow",
     "Connection",
     "OAuthConfig",
     "TokenProvider",
@@ -58,7 +59,9 @@ __all__ = [
     "client_credentials_token",
     "code_challenge",
     "complete_authorization",
+    "complete_flow",
     "handle_callback",
+    "handle_callback_flow",
     "list_connections",
     "new_code_verifier",
     "run_loopback_connect",
@@ -149,6 +152,14 @@ class Connection:
         )
 
 
+class CompletedFlow(NamedTuple):
+    """A finished "Connect to Xero": the connection key it was started for (a location id) and
+    the organisations the new tokens reach."""
+
+    connection_key: str
+    connections: list[Connection]
+
+
 class AuthorizationRequest(NamedTuple):
     """Where to send the admin (``url``) and the ``state`` that will come back with the code."""
 
@@ -210,6 +221,21 @@ def complete_authorization(
 
     :raises AuthorizationFailed: unknown/expired/reused ``state``, or the code was refused.
     """
+    return complete_flow(config, store, state=state, code=code, http=http, now=now).connections
+
+
+def complete_flow(
+    config: OAuthConfig,
+    store: TokenStore,
+    *,
+    state: str,
+    code: str,
+    http: httpx.Client,
+    now: Callable[[], float] = time.time,
+) -> CompletedFlow:
+    """:func:`complete_authorization`, also saying which connection key (the location "Connect
+    to Xero" was pressed for) the flow was started for: the state is single use, so only the
+    flow's end can tell the redirect's handler where to link the organisation."""
     flow = store.pop_pending_flow(state, max_age=PENDING_FLOW_TTL_SECONDS)
     if flow is None:
         raise AuthorizationFailed("unknown or expired authorisation state; connect again")
@@ -233,7 +259,7 @@ def complete_authorization(
         tenant_ids=[c.tenant_id for c in connections],
     )
     log.info("Xero connected for %s: %d organisation(s)", flow.connection_key, len(connections))
-    return connections
+    return CompletedFlow(flow.connection_key, connections)
 
 
 def handle_callback(
@@ -241,12 +267,19 @@ def handle_callback(
 ) -> list[Connection]:
     """The redirect URI's handler: ``params`` is its query string (``code``/``state`` or
     ``error``). Raises :class:`AuthorizationFailed` when the admin declined or it is malformed."""
+    return handle_callback_flow(config, store, params, http=http).connections
+
+
+def handle_callback_flow(
+    config: OAuthConfig, store: TokenStore, params: Mapping[str, str], *, http: httpx.Client
+) -> CompletedFlow:
+    """:func:`handle_callback`, with the connection key the flow was started for."""
     if "error" in params:
         raise AuthorizationFailed(f"Xero authorisation refused: {params['error']}")
     state, code = params.get("state"), params.get("code")
     if not state or not code:
         raise AuthorizationFailed("the callback is missing code or state")
-    return complete_authorization(config, store, state=state, code=code, http=http)
+    return complete_flow(config, store, state=state, code=code, http=http)
 
 
 def list_connections(
@@ -400,6 +433,12 @@ class TokenProvider:
                 auth=(self.config.client_id, self.config.client_secret),
                 what="revocation",
             )
+        self.forget(connection_key)
+
+    def forget(self, connection_key: str) -> None:
+        """Forget the token set here without telling Xero (an admin's disconnect of a location
+        whose grant may still serve another location's organisation: revoking it would cut
+        that one off too)."""
         self.store.delete(connection_key)
         with self._cache_lock:
             self._cache.pop(connection_key, None)
