@@ -12,11 +12,16 @@ What :mod:`pytester` is to pytest, this is to the ``pet_manager`` hook contract:
     host.create_invoice({...})                  # stored, then on_invoice_created
     host.stop()                                 # pm_shutdown()
 
+``serve_web(host)`` serves its web front (sign-in, plugin list, the plugins' pages) on loopback:
+:mod:`hookspecs.refhost.web`.
+
 pytest fixtures (``refhost``, ``refhost_clock``, ``register_plugin``) and a ``RecordingPlugin``
 live in :mod:`hookspecs.refhost.testing`, which is the only part that needs pytest.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from hookspecs.calling import HookFailure, PluginLoadFailure
 from hookspecs.refhost.clock import Clock, ManualClock, SystemClock, local_date
@@ -29,6 +34,9 @@ from hookspecs.refhost.generator import (
 from hookspecs.refhost.host import RefHost
 from hookspecs.refhost.money import document_total
 
+if TYPE_CHECKING:
+    from hookspecs.refhost.web import RunningWeb, Staff, serve_web
+
 __all__ = [
     "Clock",
     "HookFailure",
@@ -36,10 +44,25 @@ __all__ = [
     "PluginLoadFailure",
     "PracticeSummary",
     "RefHost",
+    "RunningWeb",
+    "Staff",
     "SystemClock",
     "document_total",
     "generate_practice",
     "live_day",
     "local_date",
+    "serve_web",
     "simulate_days",
 ]
+
+_WEB = frozenset({"RunningWeb", "Staff", "serve_web"})
+
+
+def __getattr__(name: str) -> Any:
+    """The web front's names (:mod:`hookspecs.refhost.web`), imported when first asked for: it
+    brings Starlette and uvicorn, which a host without pages never needs."""
+    if name in _WEB:
+        from hookspecs.refhost import web
+
+        return getattr(web, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -69,8 +69,13 @@ class RefHost:
         data_dir: Path | str,
         clock: Clock | None = None,
         load_entrypoints: bool = True,
+        practice_id: str = "practice-1",
     ) -> None:
         self.root = Path(data_dir)
+        self.practice_id = practice_id
+        """The practice this host serves: what its web front (:mod:`hookspecs.refhost.web`) puts
+        into each plugin page's :class:`hookspecs.pages.PageContext`, and what a plugin serving
+        one practice compares it with (the reference host holds exactly one practice)."""
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.store = PracticeStore(self.root / "host" / "practice.db", clock=self.clock.now)
         self.pm: pluggy.PluginManager = plugin_manager()
