@@ -23,18 +23,23 @@ What the app must do itself
 
 A WSGI host
     Mount the ASGI app with an ASGI-to-WSGI adapter (``a2wsgi.ASGIMiddleware``, which passes
-    the WSGI environ in ``scope["wsgi_environ"]``), put the :class:`PageContext` into the environ
-    under :data:`SCOPE_KEY`, and wrap the app in :func:`from_wsgi_environ` so it finds it::
+    the WSGI environ in ``scope["wsgi_environ"]`` and makes ``SCRIPT_NAME`` the ``root_path``),
+    put the :class:`PageContext` into the environ under :data:`SCOPE_KEY`, and wrap the app in
+    :func:`from_wsgi_environ` so it finds it::
 
         from a2wsgi import ASGIMiddleware
-        from hookspecs.pages import SCOPE_KEY, from_wsgi_environ
+        from hookspecs.pages import SCOPE_KEY, PageContext, from_wsgi_environ
 
         wsgi_app = ASGIMiddleware(from_wsgi_environ(plugin_app.app))
+        PREFIX = "/plugins/xero"
 
         def mounted(environ, start_response):      # after the host's own login check
             environ[SCOPE_KEY] = PageContext(visitor, practice_id, services)
-            environ["SCRIPT_NAME"] += "/plugins/xero"  # the prefix; PATH_INFO the rest
+            environ["SCRIPT_NAME"] += PREFIX        # the prefix moves out of PATH_INFO
+            environ["PATH_INFO"] = environ["PATH_INFO"][len(PREFIX):]
             return wsgi_app(environ, start_response)
+
+    (``tests/contract/test_contract_pages_wsgi.py`` runs this recipe under a WSGI server.)
 
 Admin actions without the pages
     Everything a page's buttons do is also a hook call a host can make without the plugin's pages
