@@ -18,7 +18,17 @@ from pm_xero_plugin.ledger.states import (
     IllegalTransition,
     State,
 )
-from pm_xero_plugin.ledger.types import LIVE, Facts, NewRow, Parent, Row, TenantRecord
+from pm_xero_plugin.ledger.types import (
+    LIVE,
+    Facts,
+    NewRow,
+    Parent,
+    Row,
+    RowKey,
+    RowPage,
+    RowQuery,
+    TenantRecord,
+)
 
 __all__ = [
     "ACTIVE_STATES",
@@ -35,6 +45,9 @@ __all__ = [
     "NewRow",
     "Parent",
     "Row",
+    "RowKey",
+    "RowPage",
+    "RowQuery",
     "SqliteLedger",
     "State",
     "TenantRecord",

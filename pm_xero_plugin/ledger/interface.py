@@ -28,7 +28,17 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
-from pm_xero_plugin.ledger.types import ClaimOwner, Facts, NewRow, Parent, Row, TenantRecord
+from pm_xero_plugin.ledger.types import (
+    ClaimOwner,
+    Facts,
+    NewRow,
+    Parent,
+    Row,
+    RowKey,
+    RowPage,
+    RowQuery,
+    TenantRecord,
+)
 
 __all__ = [
     "Dependants",
@@ -372,11 +382,18 @@ class Ledger(Protocol):
         """
         ...
 
-    def mark_sent(self, row_ids: Sequence[int], attempt_key: str) -> None:
+    def mark_sent(
+        self,
+        row_ids: Sequence[int],
+        attempt_key: str,
+        requests: Mapping[int, str] | None = None,
+    ) -> None:
         """Durably note "a request for these rows is going out now, outcome unknown".
 
         Called before the HTTP request: after a crash the rows come back ``uncertain`` and the
         worker looks them up in Xero instead of creating them again. Counts one attempt.
+        ``requests`` (row id -> its element of the request body, JSON): what :meth:`log` shows
+        as sent; without it, the attempt's key.
         """
         ...
 
@@ -540,6 +557,22 @@ class Ledger(Protocol):
         host id, number, Xero id, message, reason (``detail``), hint or what it sends (a
         customer's name, a reference). An admin's query, not
         the hot path: it may scan."""
+        ...
+
+    def search_rows(
+        self, query: RowQuery, *, after: RowKey | None = None, limit: int = 50
+    ) -> RowPage:
+        """One page of the dashboard's search: rows matching every filter of ``query`` (number,
+        customer words, states, kinds, date range, organisation, location), in
+        :class:`~pm_xero_plugin.ledger.types.RowKey` order (newest business date first, rows
+        without a date last), starting after ``after`` (keyset paging: pass the page's
+        ``next_after``). Each filter is an index range scan: a page costs the same at a million
+        rows. Following ``next_after`` from the first page lists every match exactly once."""
+        ...
+
+    def last_reply(self, row_id: int) -> dict[str, Any] | None:
+        """What Xero last answered for a row, as kept (``ok``, ``errors``, ``warnings``, how it
+        was matched …), or ``None`` when it never answered."""
         ...
 
     def excluded_reasons(self, location_id: str | None = None) -> list[dict[str, Any]]:

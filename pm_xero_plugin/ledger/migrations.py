@@ -3,16 +3,19 @@
 Each migration is a list of statements applied in one transaction; a file is only ever moved
 forward. Version 1 is the initial schema; version 2 adds live priority and contact matching;
 version 3 the date of an invoice the ledger never saw; version 4 claim tokens (fencing) and
-workers' beats (liveness).
+workers' beats (liveness); version 5 what the dashboard's search reads (numbers, customers'
+words, the documents of a contact).
 Add a new entry (never edit a released one) to change it.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Final
 
 from pm_xero_plugin.ledger.interface import LedgerTooNew
+from pm_xero_plugin.ledger.words import words_of_payload
 
 __all__ = ["MIGRATIONS", "migrate"]
 
@@ -180,8 +183,46 @@ _V4: Final = [
     """,
 ]
 
-MIGRATIONS: Final[list[list[str]]] = [_V1, _V2, _V3, _V4]
+_V5: Final = [
+    # The dashboard's search (SqliteLedger.search_rows). State, kind, organisation and date
+    # ranges walk rows_claim (tenant_id, kind, state, priority, doc_date, number, id) one
+    # (tenant, kind, state, priority) at a time – no index of their own, so the insert path
+    # pays nothing for them. A number is looked up here:
+    "CREATE INDEX rows_number ON rows (number)",
+    # A customer's documents: every row naming the contact, in any state. It replaces the
+    # partial index of waiting rows (same columns: waiting_on and the contact-wait queries
+    # read this one), so an insert still writes one entry for it, not two.
+    "DROP INDEX rows_dep_contact",
+    "CREATE INDEX rows_dep_contact ON rows (tenant_id, dep_contact)",
+    # The words of each contact row's customer (name, email: ledger/words.py), kept by the
+    # ledger wherever a contact's payload is written; filled for existing contacts below.
+    """
+    CREATE TABLE customer_words (
+        word TEXT NOT NULL,
+        row_id INTEGER NOT NULL,
+        PRIMARY KEY (word, row_id)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX customer_words_row ON customer_words (row_id)",
+]
+
+
+def _fill_customer_words(conn: sqlite3.Connection) -> None:
+    """Version 5's words for the contacts already in the ledger (Python: the same words the
+    insert path computes, casefolded as SQLite's ``lower`` cannot)."""
+    found = conn.execute("SELECT id, payload FROM rows WHERE kind = 'contact'")
+    conn.executemany(
+        "INSERT OR IGNORE INTO customer_words VALUES (?, ?)",
+        ((word, row_id) for row_id, payload in found for word in words_of_payload(payload)),
+    )
+
+
+MIGRATIONS: Final[list[list[str]]] = [_V1, _V2, _V3, _V4, _V5]
 """``MIGRATIONS[i]`` takes a file from version ``i`` to ``i + 1``."""
+
+_AFTER: Final[dict[int, Callable[[sqlite3.Connection], None]]] = {5: _fill_customer_words}
+"""Work a version needs beyond its statements (run right after them, in the same transaction),
+by the version it brings the file to."""
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -205,6 +246,8 @@ def migrate(conn: sqlite3.Connection) -> int:
             for statement in statements:
                 conn.execute(statement)
             version += 1
+            if version in _AFTER:
+                _AFTER[version](conn)
             conn.execute(f"PRAGMA user_version = {version}")
         conn.execute("COMMIT")
     except BaseException:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pm_xero_plugin.ledger.interface import LedgerBusy, LedgerBusyHere, LedgerUnreadable
 from pm_xero_plugin.ledger.migrations import migrate
+from pm_xero_plugin.ledger.sqlite_search import search_keys, sort_key
 from pm_xero_plugin.ledger.states import (
     ACTIVE_STATES,
     ADMIN_GATES,
@@ -41,8 +42,12 @@ from pm_xero_plugin.ledger.types import (
     NewRow,
     Parent,
     Row,
+    RowKey,
+    RowPage,
+    RowQuery,
     TenantRecord,
 )
+from pm_xero_plugin.ledger.words import words_of_payload
 from pm_xero_plugin.private_files import private_file
 
 if TYPE_CHECKING:
@@ -721,6 +726,7 @@ class SqliteLedger:
                 params = [p for p in params if (p[0], p[1], p[2]) in keys]
                 if not params:
                     return keys
+            self._index_new_contacts(params)
             # (tenant, location, kind, state, gate) per row, counted in C; the gate is already
             # None unless waiting, and counts key a missing gate as ''.
             added: Counter[tuple[Any, ...]] = Counter()
@@ -734,6 +740,50 @@ class SqliteLedger:
                 [(*key, n) for key, n in added.items()],
             )
         return keys
+
+    def _index_new_contacts(self, params: Sequence[tuple[Any, ...]]) -> None:
+        """The customer words of the contact rows just inserted (``params`` as the insert's):
+        nothing at all for a batch of documents, the insert path's common case."""
+        contacts = [(p[1], p[2], p[13]) for p in params if p[0] == "contact"]
+        for start in range(0, len(contacts), 300):
+            chunk = contacts[start : start + 300]
+            clause = " OR ".join(["(host_id = ? AND tenant_id = ?)"] * len(chunk))
+            ids = dict(
+                ((h, t), i)
+                for i, h, t in self._conn.execute(
+                    f"SELECT id, host_id, tenant_id FROM rows WHERE kind = 'contact' "
+                    f"AND ({clause})",
+                    [part for h, t, _ in chunk for part in (h, t)],
+                )
+            )
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO customer_words VALUES (?, ?)",
+                [
+                    (word, ids[(h, t)])
+                    for h, t, payload in chunk
+                    if (h, t) in ids
+                    for word in words_of_payload(payload)
+                ],
+            )
+
+    def _reindex_contacts(self, row_ids: Sequence[int]) -> None:
+        """A payload was written: the customer words of those of ``row_ids`` that are contacts
+        follow it (in the writing transaction)."""
+        for start in range(0, len(row_ids), 500):
+            chunk = list(row_ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            found = self._conn.execute(
+                f"SELECT id, payload FROM rows WHERE id IN ({marks}) AND kind = 'contact'", chunk
+            ).fetchall()
+            if not found:
+                continue
+            self._conn.executemany(
+                "DELETE FROM customer_words WHERE row_id = ?", [(i,) for i, _ in found]
+            )
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO customer_words VALUES (?, ?)",
+                [(w, i) for i, payload in found for w in words_of_payload(payload)],
+            )
 
     def transition(self, row_id: int, target: str, **changes: Any) -> None:
         """Move one row to ``target`` (checked against its current state), setting ``changes``.
@@ -772,6 +822,8 @@ class SqliteLedger:
                 )
                 if cur.rowcount != len(set(chunk)):
                     self._refuse(chunk, target, sources)
+            if "payload" in changes:
+                self._reindex_contacts(row_ids)
 
     def _refuse(self, ids: Sequence[int], target: str, sources: frozenset[str]) -> None:
         marks = ",".join("?" * len(ids))
@@ -793,6 +845,8 @@ class SqliteLedger:
                 f"UPDATE rows SET {columns}, updated_at = ? WHERE id = ?",
                 [*changes.values(), self._now(), row_id],
             )
+            if "payload" in changes:
+                self._reindex_contacts([row_id])
 
     # -- the worker's side ----------------------------------------------------------------------
 
@@ -1030,11 +1084,19 @@ class SqliteLedger:
                 wanted = list(dict.fromkeys(following))
         return raised
 
-    def mark_sent(self, row_ids: Sequence[int], attempt_key: str) -> None:
+    def mark_sent(
+        self,
+        row_ids: Sequence[int],
+        attempt_key: str,
+        requests: Mapping[int, str] | None = None,
+    ) -> None:
         """Durably note "a request for these rows is going out now, outcome unknown".
 
         Called before the HTTP request: after a crash the rows come back ``uncertain`` and the
         worker looks them up in Xero instead of creating them again. Counts one attempt.
+        ``requests``: per row, what goes to Xero for it (its element of the request body, JSON),
+        kept – capped – in the row's history as what was sent; without it the history says
+        only the attempt's key.
         """
         if not row_ids:
             return
@@ -1049,9 +1111,13 @@ class SqliteLedger:
                 )
                 if cur.rowcount != 1:
                     self._refuse([row_id], "sending", frozenset({"sending"}))
+            sent = requests or {}
             self._conn.executemany(
                 "INSERT INTO attempts (row_id, at, event, request) VALUES (?, ?, 'sent', ?)",
-                [(row_id, now, f"attempt {attempt_key}") for row_id in row_ids],
+                [
+                    (row_id, now, _cap(sent.get(row_id)) or f"attempt {attempt_key}")
+                    for row_id in row_ids
+                ],
             )
 
     def mark_synced(
@@ -1498,6 +1564,45 @@ class SqliteLedger:
             [*params, limit] if limit is not None else params,
         )
         return [self._row(r) for r in found], total
+
+    def search_rows(
+        self, query: RowQuery, *, after: RowKey | None = None, limit: int = 50
+    ) -> RowPage:
+        """One page of the dashboard's search (see :mod:`.sqlite_search`): the rows matching
+        every filter of ``query``, after ``after`` in :class:`RowKey` order, at most ``limit``;
+        each filter an index range scan, whatever the ledger's size."""
+        limit = max(1, limit)
+        found = search_keys(self._q, query, after, limit)
+        shown = found.keys[:limit]
+        rows = self._rows_by_id([k.id for k in shown])
+        rows.sort(key=lambda r: sort_key(RowKey(r.doc_date, r.number, r.id)), reverse=True)
+        return RowPage(
+            rows=rows,
+            next_after=shown[-1] if len(found.keys) > limit else None,
+            total=found.total,
+            capped=found.capped,
+        )
+
+    def _rows_by_id(self, ids: Sequence[int]) -> list[Row]:
+        if not ids:
+            return []
+        found = self._q(
+            f"SELECT {_ROW_COLUMNS} FROM rows WHERE id IN (SELECT value FROM json_each(?))",
+            [json.dumps(list(ids))],
+        )
+        return [self._row(r) for r in found]
+
+    def last_reply(self, row_id: int) -> dict[str, Any] | None:
+        """What Xero last answered for a row, as the ledger kept it (``ok``, ``errors``,
+        ``warnings`` …), or ``None``."""
+        found = self._q("SELECT reply FROM rows WHERE id = ?", (row_id,))
+        if not found or not found[0][0]:
+            return None
+        try:
+            reply = json.loads(found[0][0])
+        except ValueError:
+            return {"text": found[0][0]}
+        return reply if isinstance(reply, dict) else {"reply": reply}
 
     def excluded_reasons(self, location_id: str | None = None) -> list[dict[str, Any]]:
         """Why rows are excluded, counted per location, organisation, kind and reason (the

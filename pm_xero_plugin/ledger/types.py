@@ -10,7 +10,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-__all__ = ["LIVE", "ClaimLost", "ClaimOwner", "Facts", "NewRow", "Parent", "Row", "TenantRecord"]
+__all__ = [
+    "LIVE",
+    "ClaimLost",
+    "ClaimOwner",
+    "Facts",
+    "NewRow",
+    "Parent",
+    "Row",
+    "RowKey",
+    "RowPage",
+    "RowQuery",
+    "TenantRecord",
+]
 
 
 @dataclass(frozen=True)
@@ -168,3 +180,48 @@ class ClaimLost(Exception):
         self.row_id = row_id
         self.held = held
         self.current = current
+
+
+@dataclass(frozen=True)
+class RowQuery:
+    """What the dashboard's search asks for. Every field given narrows the rows; ``None`` or
+    empty leaves that side open (an empty query: every row)."""
+
+    number: int | None = None
+    """The record's number as the host shows it (``121`` of ``INV121``), of any kind."""
+    customer: str | None = None
+    """Words, each the start of a word of a customer's name or email (``"ann le"`` finds Ann
+    Lee): the customer's contact rows and every document naming that contact."""
+    states: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    date_from: str | None = None
+    """The business date (``doc_date``, ISO), inclusive; contacts have none and drop out."""
+    date_to: str | None = None
+    """Inclusive, as ``date_from``."""
+    tenant_id: str | None = None
+    location_id: str | None = None
+
+
+class RowKey(NamedTuple):
+    """Where a row stands in the search's order – newest business date first, then the highest
+    number, then the newest row; rows without a date (contacts) last. A page ends at one: the
+    next page starts after it (keyset paging: no offset is ever counted through)."""
+
+    doc_date: str | None
+    number: int | None
+    id: int
+
+
+@dataclass(frozen=True)
+class RowPage:
+    """One page of a search."""
+
+    rows: list[Row]
+    next_after: RowKey | None
+    """Pass it as ``after`` for the next page; ``None`` on the last page."""
+    total: int | None
+    """How many rows match in all, when the ledger can tell without counting through them
+    (from its counts, or a small candidate set); ``None`` for a date range over the counts."""
+    capped: bool = False
+    """A number or customer matched more rows than a search reads (a single letter matches
+    most customers): the page holds some of them; narrow the search for the rest."""

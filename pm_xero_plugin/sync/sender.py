@@ -19,6 +19,7 @@ It knows nothing of threads or scheduling: :mod:`pm_xero_plugin.sync.worker` doe
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import uuid
@@ -144,7 +145,7 @@ class BatchSender:
         outcome: BatchOutcome,
     ) -> None:
         key = self._attempt_key(kind)
-        self.ledger.mark_sent([p.row.id for p in group], key)
+        self.ledger.mark_sent([p.row.id for p in group], key, requests=_bodies(group))
         try:
             outcome.api_calls += 1
             results = self.client.send_batch(
@@ -191,7 +192,7 @@ class BatchSender:
         self, tenant_id: str, connection: str, item: Prepared, outcome: BatchOutcome
     ) -> None:
         key = self._attempt_key("allocation")
-        self.ledger.mark_sent([item.row.id], key)
+        self.ledger.mark_sent([item.row.id], key, requests=_bodies([item]))
         try:
             outcome.api_calls += 1
             results = self.client.allocate(
@@ -214,3 +215,8 @@ class BatchSender:
             return
         self.ledger.mark_synced(item.row.id, item.dedupe_key, reply_of(result) if result else None)
         outcome.synced += 1
+
+
+def _bodies(items: Sequence[Prepared]) -> dict[int, str]:
+    """Per row, its element of the request (what the record's history shows as sent)."""
+    return {p.row.id: json.dumps(p.element, default=str) for p in items}
