@@ -38,11 +38,12 @@ from pm_xero_plugin.sync.sender import BatchSender
 from pm_xero_plugin.sync.worker import DEFAULT_LEASE_SECONDS, Worker
 from pm_xero_plugin.xero.auth import (
     DEFAULT_SCOPES,
+    CompletedFlow,
     Connection,
     OAuthConfig,
     TokenProvider,
     begin_authorization,
-    handle_callback,
+    handle_callback_flow,
     list_connections,
 )
 from pm_xero_plugin.xero.client import XeroAccountsSource, XeroClient
@@ -438,10 +439,15 @@ class XeroRuntime:
         """The redirect URI's handler: finishes the flow (state, PKCE, tokens stored encrypted)
         and returns the organisations the admin may choose from. Organisations the settings
         already map resume at once."""
-        connections = handle_callback(self.oauth, self.tokens, params, http=self.http)
-        self.client.tenant_names.update({c.tenant_id: c.tenant_name for c in connections})
+        return self.finish_connect(params).connections
+
+    def finish_connect(self, params: Mapping[str, str]) -> CompletedFlow:
+        """:meth:`complete_connect`, also naming the location the flow was started for (the
+        settings page links the chosen organisation to it)."""
+        flow = handle_callback_flow(self.oauth, self.tokens, params, http=self.http)
+        self.client.tenant_names.update({c.tenant_id: c.tenant_name for c in flow.connections})
         self.refresh_connections()
-        return connections
+        return flow
 
     def _tenant_name(self, tenant_id: str) -> str | None:
         """The organisation's name from ``GET /connections`` (not an Accounting API call, so

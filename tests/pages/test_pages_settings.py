@@ -1,0 +1,202 @@
+"""The Settings page without a browser: the chart's codes as choices, the host's save with each
+error beside its field, what the form does not show kept, the host's switch, Resync accounts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.pages_practice import PagesPractice, pages_practice, posted, read_form
+from support.pages_world import csrf_of
+
+from pm_xero_plugin.pages.settings_form import errors_by_field, settings_from_form
+
+
+@pytest.fixture
+def practice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PagesPractice]:
+    yield from pages_practice(tmp_path, monkeypatch)
+
+
+def connected(practice: PagesPractice, location_id: str = "loc-syd") -> str:
+    tenant = practice.organisations[0]
+    assert practice.connect(location_id, tenant).status_code == 303
+    return tenant
+
+
+def page(practice: PagesPractice, location_id: str = "loc-syd") -> str:
+    answer = practice.client().get("/settings", params={"location": location_id})
+    assert answer.status_code == 200
+    return answer.text
+
+
+def values(options: list[tuple[str, str]]) -> list[str]:
+    return [value for value, _ in options if value]
+
+
+def valid_form(practice: PagesPractice, tenant: str, html: str) -> dict[str, list[str]]:
+    """The form as shown, with a fitting account chosen for every code that must be mapped."""
+    form = read_form(html)
+    changes = {
+        f"account_codes.{tenant}.income.default": "200",
+        f"account_codes.{tenant}.credit_notes": "200",
+        f"account_codes.{tenant}.overpayments": "610",
+        f"account_codes.{tenant}.rounding": "860",
+    }
+    for method in ("cash", "card", "eftpos", "bank_transfer", "stripe", "voucher"):
+        changes[f"account_codes.{tenant}.payments.{method}"] = "090"
+    body = posted(form.fields, changes)
+    body["csrf"] = [csrf_of(html)]
+    return body
+
+
+def test_the_code_selects_offer_the_organisations_active_accounts_of_a_fitting_kind(
+    practice: PagesPractice,
+) -> None:
+    tenant = connected(practice)
+    options = read_form(page(practice)).options
+    income = options[f"account_codes.{tenant}.income.default"]
+    assert ("200", "200 – Sales") in income
+    assert "206" not in values(income)  # archived in Xero
+    assert "090" not in values(income)  # a bank account earns nothing
+    payments = values(options[f"account_codes.{tenant}.payments.card"])
+    assert {"090", "092", "093"} <= set(payments)  # banks, and a clearing account taking payments
+    assert "200" not in payments
+    assert "OUTPUT" in values(options[f"account_codes.{tenant}.tax_types.10"])
+
+
+def test_every_field_has_a_label_and_the_buttons_are_named_as_the_browser_tests_expect(
+    practice: PagesPractice,
+) -> None:
+    connected(practice)
+    html = page(practice)
+    form = read_form(html)
+    for name in {n for n, _ in form.fields if n not in ("csrf", "location")}:
+        assert f'<label for="{name}"' in html, name
+    for button in ("Save settings", "Connect to Xero", "Disconnect", "Resync accounts"):
+        assert f">{button}</button>" in html, button
+
+
+def test_an_archived_code_comes_back_beside_its_field_with_validate_settings_message(
+    practice: PagesPractice,
+) -> None:
+    tenant = connected(practice)
+    html = page(practice)
+    body = valid_form(practice, tenant, html)
+    path = f"account_codes.{tenant}.income.boarding"
+    body[path] = ["206"]
+    wanted = settings_from_form(body, practice.host.settings("xero"))
+    expected = [e for e in practice.engine.validate_settings(wanted) if e.startswith(path)]
+    assert len(expected) == 1
+    assert "archived" in expected[0]
+
+    answer = practice.client().post("/settings", data=body)
+
+    assert answer.status_code == 400
+    beside = f'<span class="field-error" data-field="{path}">'
+    assert beside + expected[0].split(": ", 1)[1] in answer.text.replace("&#39;", "'")
+    shown = dict(read_form(answer.text).fields)
+    assert shown[path] == "206"  # the admin's input is kept
+    assert shown[f"account_codes.{tenant}.payments.cash"] == "090"
+    assert "account_codes" not in practice.host.settings("xero")  # nothing saved
+
+
+def test_a_message_for_no_field_on_the_page_is_shown_at_the_top() -> None:
+    by_field, top = errors_by_field(
+        [
+            "prefixes.client: String does not match expected pattern.",
+            "account_codes.T1.payments: map every payment method; missing: card",
+            "start_date: data has already synced",
+        ],
+        {"prefixes.client", "account_codes.T1.payments"},
+    )
+    assert by_field == {
+        "prefixes.client": ["String does not match expected pattern."],
+        "account_codes.T1.payments": ["map every payment method; missing: card"],
+    }
+    assert top == ["start_date: data has already synced"]
+
+
+def test_a_valid_save_reaches_the_hosts_settings_and_keeps_what_the_form_does_not_show(
+    practice: PagesPractice,
+) -> None:
+    tenant = connected(practice)
+    saved = practice.host.settings("xero")
+    assert practice.host.save_plugin_settings("xero", {**saved, "start_date": "2025-01-01"}) == []
+    html = page(practice)
+    body = valid_form(practice, tenant, html)
+    body[f"account_codes.{tenant}.income.grooming"] = ["203"]
+    body["prefixes.invoice"] = ["PM-INV"]
+
+    answer = practice.client().post("/settings", data=body)
+
+    assert answer.status_code == 303, answer.text
+    assert "said=Settings+saved" in answer.headers["location"] or (
+        "said=Settings%20saved" in answer.headers["location"]
+    )
+    now: dict[str, Any] = practice.host.settings("xero")
+    assert now["start_date"] == "2025-01-01"
+    assert now["prefixes"]["invoice"] == "PM-INV"
+    codes = now["account_codes"][tenant]
+    assert codes["income"] == {"default": "200", "grooming": "203"}  # "use the default" left out
+    assert codes["payments"]["stripe"] == "090"
+    assert now["locations"]["loc-syd"] == {
+        "tenant_id": tenant,
+        "connection_enabled": True,
+        "tracking_option": None,
+    }
+    assert practice.engine.settings.account_codes[tenant].rounding == "860"
+
+
+def test_the_connection_checkbox_switches_the_locations_connection_off(
+    practice: PagesPractice,
+) -> None:
+    tenant = connected(practice)
+    body = valid_form(practice, tenant, page(practice))
+    body["locations.loc-syd.connection_enabled"] = ["0"]  # the box unticked: its hidden 0 alone
+    assert practice.client().post("/settings", data=body).status_code == 303
+    assert practice.host.settings("xero")["locations"]["loc-syd"]["connection_enabled"] is False
+
+
+def test_a_bad_prefix_is_shown_beside_the_prefix(practice: PagesPractice) -> None:
+    html = page(practice)
+    body = posted(read_form(html).fields, {"prefixes.client": "C 1"})
+    body["csrf"] = [csrf_of(html)]
+    answer = practice.client().post("/settings", data=body)
+    assert answer.status_code == 400
+    assert '<span class="field-error" data-field="prefixes.client">' in answer.text
+    assert 'value="C 1"' in answer.text
+
+
+def test_the_switch_flips_the_hosts_plugin_switch(practice: PagesPractice) -> None:
+    client = practice.client()
+    html = client.get("/settings").text
+    assert ">Switch off</button>" in html
+    off = client.post("/settings/switch", data={"csrf": csrf_of(html), "enabled": "0"})
+    assert off.status_code == 303
+    assert practice.host.is_enabled("xero") is False
+    html = client.get("/settings").text
+    assert ">Switch on</button>" in html
+    on = client.post("/settings/switch", data={"csrf": csrf_of(html), "enabled": "1"})
+    assert on.status_code == 303
+    assert practice.host.is_enabled("xero") is True
+
+
+def test_resync_accounts_reads_the_chart_again(practice: PagesPractice) -> None:
+    tenant = connected(practice)
+    engine = practice.engine
+    engine.ledger.store_chart(
+        tenant,
+        "accounts",
+        [{"Code": "777", "Name": "Stale", "Type": "REVENUE", "Status": "ACTIVE"}],
+    )
+    html = page(practice)
+    assert values(read_form(html).options[f"account_codes.{tenant}.income.default"]) == ["777"]
+    answer = practice.client().post(
+        "/settings/resync", data={"csrf": csrf_of(html), "tenant_id": tenant, "location": "loc-syd"}
+    )
+    assert answer.status_code == 303
+    fresh = values(read_form(page(practice)).options[f"account_codes.{tenant}.income.default"])
+    assert "200" in fresh
+    assert "777" not in fresh
