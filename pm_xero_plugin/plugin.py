@@ -614,7 +614,12 @@ def web_app() -> Any:
             return value if isinstance(value, str) else None
 
         app = build_app(
-            engine=get_engine, runtime=get_runtime, secret=secret, practice_id=practice_id
+            engine=get_engine,
+            runtime=get_runtime,
+            secret=secret,
+            practice_id=practice_id,
+            start_contact_sync=start_contact_sync,
+            backfill=backfill,
         )
         return PluginApp(name=PLUGIN, title="Xero", app=app)
     except Exception as exc:

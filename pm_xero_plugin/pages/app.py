@@ -7,6 +7,7 @@ Built once per ``web_app`` hook call (:func:`build_app`); the host mounts it (se
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from pm_xero_plugin.pages import contacts, dashboard, records, settings, start
+from pm_xero_plugin.pages import actions, contacts, dashboard, records, settings, start
 from pm_xero_plugin.pages.base import NotReady, Pages
 from pm_xero_plugin.pages.guard import Guard
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["build_app"]
 
 STATIC = Path(__file__).parent / "static"
-PAGE_MODULES = (settings, contacts, start, dashboard, records)
+PAGE_MODULES = (settings, contacts, start, dashboard, records, actions)
 
 
 def build_app(
@@ -37,9 +38,18 @@ def build_app(
     secret: Callable[[], bytes | None],
     practice_id: Callable[[], str | None] = lambda: None,
     sandbox_url: Callable[[], str | None] = lambda: None,
+    start_contact_sync: Callable[[str | None], None] | None = None,
+    backfill: Callable[[str | None, date | None], None] | None = None,
 ) -> Guard:
-    """The ASGI app: the pages, their static files, and the guard in front of them all."""
+    """The ASGI app: the pages, their static files, and the guard in front of them all.
+
+    ``start_contact_sync`` and ``backfill`` are the plugin's hooks of those names (the pages
+    start that long work the way the host would)."""
     pages = Pages(engine=engine, runtime=runtime, secret=secret, sandbox_url=sandbox_url)
+    if start_contact_sync is not None:
+        pages.start_contact_sync = start_contact_sync
+    if backfill is not None:
+        pages.backfill = backfill
     routes: list[BaseRoute] = [
         Route("/", _home, name="home"),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,12 +50,19 @@ class Pages:
     :param runtime: the Xero side now (``None`` when no Xero app is configured).
     :param secret: the add-on's secret from the host (keys the CSRF tokens).
     :param sandbox_url: when Xero is the sandbox, its root, for "view in the sandbox" links.
+    :param start_contact_sync: / :param backfill: the plugin's own hooks of those names: the
+        long work a page starts goes the way the host's call would (written down in the
+        ledger, run in the background), never inside the request.
     """
 
     engine: Callable[[], Engine | None]
     runtime: Callable[[], XeroRuntime | None]
     secret: Callable[[], bytes | None]
     sandbox_url: Callable[[], str | None] = lambda: None
+    start_contact_sync: Callable[[str | None], None] = field(default=lambda location_id: _unwired())
+    backfill: Callable[[str | None, date | None], None] = field(
+        default=lambda location_id, since: _unwired()
+    )
     env: Environment = field(init=False)
 
     def __post_init__(self) -> None:
@@ -120,6 +128,10 @@ _NO_STORE = {
     "Referrer-Policy": "same-origin",
 }
 """Pages hold personal data: not cached, not framed by another site."""
+
+
+def _unwired() -> None:
+    raise NotReady("the add-on's background jobs are not wired to the pages")
 
 
 def _quote(text: str) -> str:
