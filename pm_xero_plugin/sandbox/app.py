@@ -388,7 +388,7 @@ class Sandbox:
             if path == "/connections" and method == "GET":
                 return self.identity.connections_view(req), None
             resp: Response | None = None
-            if path == "/identity/connect/authorize" and method == "GET":
+            if path == "/identity/connect/authorize" and method in ("GET", "POST"):
                 resp = self.identity.authorize(req)
             elif path == "/connect/token" and method == "POST":
                 resp = self.identity.token(req)

@@ -1,4 +1,5 @@
-"""Xero's identity service: authorize (auto-consent), token, revocation and ``/connections``.
+"""Xero's identity service: authorize (a consent page for a browser, else auto-consent), token,
+revocation and ``/connections``.
 
 The parts a client gets wrong are the ones modelled carefully – and strictly, so that a
 regression in a client's OAuth code fails here and not in production:
@@ -39,6 +40,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from . import consent
 from .web import Request, Response, json_response, problem, text_response
 
 __all__ = [
@@ -227,12 +229,43 @@ class Identity:
     # -- authorize ------------------------------------------------------------------------
 
     def authorize(self, req: Request) -> Response:
-        """Auto-consent: connect the chosen organisations and redirect with ``code`` and ``state``.
+        """Consent: connect the chosen organisations and redirect with ``code`` and ``state``.
 
         ``tenant`` (or ``orgs``): comma-separated tenant ids, or ``new`` to create an
-        organisation at consent; default: every organisation in the sandbox.
+        organisation at consent; default: every organisation in the sandbox. A browser naming
+        none (``Accept`` with ``text/html``) is shown the consent page instead, which posts back
+        here (:mod:`.consent`); every check of the request is made before it is shown.
         """
         q = {k: v for k, v in req.query.items()}
+        checked = self._checked(q)
+        if isinstance(checked, Response):
+            return checked
+        redirect_uri = checked
+        names = self._tenant_names()
+        if req.method == "POST":
+            if consent.pressed(req) != "allow":
+                return _redirect_error(redirect_uri, q, "access_denied")
+            ticked = [t for t in consent.chosen_tenants(req) if t in names]
+            if not ticked:
+                return consent.consent_page(
+                    req, names, q.get("scope", "").split(), "Choose at least one organisation.", 400
+                )
+            return self._consented(q, redirect_uri, ticked)
+        if consent.wants_page(req, q):
+            return consent.consent_page(req, names, q.get("scope", "").split())
+        chosen = q.get("tenant") or q.get("orgs") or ""
+        tenant_ids: list[str] = []
+        for item in [c.strip() for c in chosen.split(",") if c.strip()] or list(names):
+            if item == "new":
+                tenant_ids.append(self._create_org())
+            elif item in names:
+                tenant_ids.append(item)
+            else:
+                return text_response(400, f"invalid_request: unknown tenant {item}")
+        return self._consented(q, redirect_uri, tenant_ids)
+
+    def _checked(self, q: dict[str, str]) -> str | Response:
+        """The registered redirect URI of a well-formed request, or Xero's answer to it."""
         if q.get("client_id") != self.client_id:
             return _error_page("unauthorized_client", "Unknown client or client not enabled")
         redirect_uri = q.get("redirect_uri", "")
@@ -247,16 +280,12 @@ class Identity:
             return _redirect_error(
                 redirect_uri, q, "invalid_request", "Transform algorithm not supported"
             )
-        names = self._tenant_names()
-        chosen = q.get("tenant") or q.get("orgs") or ""
-        tenant_ids: list[str] = []
-        for item in [c.strip() for c in chosen.split(",") if c.strip()] or list(names):
-            if item == "new":
-                tenant_ids.append(self._create_org())
-            elif item in names:
-                tenant_ids.append(item)
-            else:
-                return text_response(400, f"invalid_request: unknown tenant {item}")
+        return redirect_uri
+
+    def _consented(self, q: dict[str, str], redirect_uri: str, tenant_ids: list[str]) -> Response:
+        """A one-use code for ``tenant_ids``, sent back to the redirect URI with the state."""
+        challenge = q.get("code_challenge")
+        method = q.get("code_challenge_method", "plain" if challenge else "")
         code = secrets.token_urlsafe(24)
         self._codes[code] = _Code(
             self.client_id,

@@ -69,18 +69,41 @@ class PagesPractice:
         """The sandbox's seeded organisations (tenant ids), in order."""
         return list(self.sandbox.seeded)
 
-    def consent(self, client: TestClient, location_id: str, tenants: str | None) -> str:
-        """Press Connect to Xero and let the sandbox consent (to ``tenants``, comma-separated;
-        ``None``: every organisation); returns the callback path and query it redirects to."""
+    def press_connect(self, client: TestClient, location_id: str) -> str:
+        """Press Connect to Xero on the location's tab; returns the authorize URL it sends to."""
         page = client.get("/settings", params={"location": location_id}).text
         pressed = client.post(f"/connect/{location_id}", data={"csrf": csrf_of(page)})
         assert pressed.status_code == 303, pressed.text
         authorize = pressed.headers["location"]
         assert authorize.startswith(self.sandbox_url), authorize
-        if tenants is not None:
-            authorize += f"&tenant={tenants}"
+        return authorize
+
+    def consent(
+        self,
+        client: TestClient,
+        location_id: str,
+        tenants: str | None,
+        *,
+        on_page: bool = False,
+    ) -> str:
+        """Press Connect to Xero and let the sandbox consent (to ``tenants``, comma-separated;
+        ``None``: every organisation) – at once, or ``on_page`` ticking them on its consent page
+        as a browser does; returns the callback path and query it redirects to."""
+        authorize = self.press_connect(client, location_id)
         with httpx.Client(timeout=10.0) as browser:
-            answer = browser.get(authorize, follow_redirects=False)
+            if on_page:
+                shown = browser.get(authorize, headers={"Accept": "text/html"})
+                assert "wants access to your organisation" in shown.text, shown.text
+                ticked = (tenants or ",".join(self.organisations)).split(",")
+                answer = browser.post(
+                    authorize,
+                    data={"tenant": ticked, "action": "allow"},
+                    headers={"Accept": "text/html"},
+                )
+            else:
+                if tenants is not None:
+                    authorize += f"&tenant={tenants}"
+                answer = browser.get(authorize, follow_redirects=False)
         assert answer.status_code == 302, answer.text
         back = answer.headers["location"]
         assert back.startswith(CALLBACK), back
