@@ -4,13 +4,16 @@ error beside its field, what the form does not show kept, the host's switch, Res
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.pages_practice import PagesPractice, pages_practice, posted, read_form
-from support.pages_world import csrf_of
+from support.pages_world import client_for, csrf_of
 
+from hookspecs.refhost import ManualClock, RefHost
+from pm_xero_plugin import plugin
 from pm_xero_plugin.pages.settings_form import errors_by_field, settings_from_form
 
 
@@ -200,3 +203,27 @@ def test_resync_accounts_reads_the_chart_again(practice: PagesPractice) -> None:
     fresh = values(read_form(page(practice)).options[f"account_codes.{tenant}.income.default"])
     assert "200" in fresh
     assert "777" not in fresh
+
+
+def test_with_the_add_on_off_at_start_the_page_still_offers_the_switch(
+    tmp_path: Path,
+) -> None:
+    host = RefHost(
+        tmp_path / "pm",
+        clock=ManualClock(datetime(2025, 3, 3, tzinfo=UTC)),
+        load_entrypoints=False,
+    )
+    host.register(plugin, name="xero")
+    host.disable_plugin("xero")
+    host.start()
+    try:
+        client = client_for(host)
+        html = client.get("/settings").text
+        assert ">Switch on</button>" in html
+        assert "switch it on to set it up" in html
+        answer = client.post("/settings/switch", data={"csrf": csrf_of(html), "enabled": "1"})
+        assert answer.status_code == 303
+        assert host.is_enabled("xero") is True
+    finally:
+        host.stop()
+        host.close()
