@@ -419,7 +419,8 @@ class Sandbox:
 <p>App: client id <code>{html.escape(self.client_id)}</code>, client secret
 <code>{html.escape(self.client_secret)}</code>. Request bodies are {spec}.</p>
 <p>Authorize: <code>/identity/connect/authorize</code> (a consent page for a browser; else, or with
-<code>tenant=</code> ids or <code>new</code>, auto-consent), token: <code>/connect/token</code>, revoke: <code>/connect/revocation</code>.</p>
+<code>tenant=</code> ids or <code>new</code>, auto-consent), token: <code>/connect/token</code>,
+revoke: <code>/connect/revocation</code>.</p>
 <ul>{orgs}</ul>
 <p>Inspect: <a href="/sandbox/state">/sandbox/state</a>,
 <a href="/sandbox/requests">/sandbox/requests</a>.</p>
