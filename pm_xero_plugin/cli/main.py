@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from datetime import date
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import click
 
@@ -27,6 +27,11 @@ from pm_xero_plugin.cli.ops import (
     worker_command,
 )
 from pm_xero_plugin.invocation import program
+
+if TYPE_CHECKING:
+    from hookspecs.refhost import RefHost
+    from pm_xero_plugin.demo.run import DemoResult
+    from pm_xero_plugin.demo.serve import DemoWeb
 
 
 class _Verbs(BoundaryGroup):
@@ -103,6 +108,19 @@ def main() -> None:
     "(default: $XERO_OPENAPI_SPEC, else ../shared/xero-openapi/).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary on stdout.")
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Afterwards serve the practice's web pages on 127.0.0.1 (sign in as alex or sam, "
+    "password 'password') until Ctrl-C.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="The port --serve uses (0: a free one).",
+)
 def demo(
     xero_url: str | None,
     client_id: str,
@@ -115,10 +133,14 @@ def demo(
     live_rounds: int | None,
     spec: Path | None,
     as_json: bool,
+    serve: bool,
+    port: int,
 ) -> None:
     """A multi-site practice synced end to end into the (embedded) Xero sandbox."""
     from pm_xero_plugin.demo.run import DemoError, DemoOptions, print_result, run_demo
 
+    if port and not serve:
+        raise BadInput("--port is the port of --serve: add --serve, or leave --port out")
     if data_dir is not None:
         data_dir = check_data_dir(data_dir, create=True)
     if xero_url is not None:
@@ -136,13 +158,41 @@ def demo(
         live_rounds=live_rounds,
         quiet=as_json,
     )
+    printed: list[int] = []
+    web = _reserve_web(port) if serve else None
+    if web is not None:
+        options.redirect_uri = web.redirect_uri
+
+        def then(host: RefHost, result: DemoResult) -> None:
+            printed.append(print_result(result, as_json))
+            web.serve_until_stopped(host, lambda line: click.echo(line, err=as_json))
+
+        options.afterwards = then
     try:
         result = run_demo(options)
     except DemoError as exc:
         raise BadInput(str(exc)) from None
-    status = print_result(result, as_json)
+    finally:
+        if web is not None:
+            web.close()
+    status = printed[0] if printed else print_result(result, as_json)
     if status:
         raise SystemExit(status)
+
+
+def _reserve_web(port: int) -> DemoWeb:
+    """The port for ``demo --serve``, bound before the demo starts (a busy one: exit 1)."""
+    from hookspecs.refhost.web import PortBusy
+    from pm_xero_plugin.cli.boundary import RunFailure
+    from pm_xero_plugin.demo.serve import reserve
+
+    try:
+        return reserve(port)
+    except PortBusy:
+        raise RunFailure(
+            f"--port {port}: that port on 127.0.0.1 is already in use: stop what uses it, or "
+            "give another --port (0 picks a free one)"
+        ) from None
 
 
 def _check_reachable(url: str) -> None:

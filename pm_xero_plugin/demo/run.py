@@ -116,6 +116,12 @@ class DemoOptions:
     live_rounds: int | None = None
     quiet: bool = False
     timeout: float = 600.0
+    redirect_uri: str | None = None
+    """The Xero app's redirect URI for this run (``--serve``: the served pages' callback), set
+    for the add-on and registered with the embedded sandbox; ``None``: the add-on's default."""
+    afterwards: Callable[[RefHost, DemoResult], None] | None = None
+    """Called at the end of the run with the host still running and the sandbox still served
+    (``--serve`` prints the result and serves the practice here); everything stops after it."""
 
 
 @dataclass
@@ -307,6 +313,8 @@ def _run_demo(options: DemoOptions) -> DemoResult:
         run.state["today"] = run.today.isoformat()
         run.save_state()
         _fill_result(run, host, plugin, sandbox, locations, start)
+        if options.afterwards is not None:
+            options.afterwards(host, run.result)
     return run.result
 
 
@@ -350,7 +358,9 @@ def _serve_xero(stack: ExitStack, run: _Run) -> tuple[str, Sandbox | None]:
         spec = _find_spec(options.spec)
         try:
             url, sandbox = stack.enter_context(
-                demo_state.serve_saved_sandbox(run.data_dir, xero, spec)
+                demo_state.serve_saved_sandbox(
+                    run.data_dir, xero, spec, redirect_uris=_extra(options.redirect_uri)
+                )
             )
         except demo_state.StateClaimed as claimed:
             raise DemoError(
@@ -359,6 +369,11 @@ def _serve_xero(stack: ExitStack, run: _Run) -> tuple[str, Sandbox | None]:
         run.result.sandbox_state = str(run.data_dir / demo_state.STATE_FILE)
         if sandbox is None:
             run.report.step(f"this practice's Xero sandbox, already served on {url}")
+            if options.redirect_uri is not None:
+                run.report.step(
+                    f"Connect to Xero from the pages needs {options.redirect_uri} registered "
+                    "with that sandbox: start it with --redirect-uri for that URL"
+                )
         else:
             checked = "bodies checked against Xero's spec" if spec else "no spec: unchecked"
             run.report.step(f"embedded Xero sandbox on {url} ({checked})")
@@ -366,8 +381,14 @@ def _serve_xero(stack: ExitStack, run: _Run) -> tuple[str, Sandbox | None]:
     return url, sandbox
 
 
+def _extra(redirect_uri: str | None) -> tuple[str, ...]:
+    return (redirect_uri,) if redirect_uri is not None else ()
+
+
 @contextmanager
-def _plugin_configured(url: str, client_id: str, client_secret: str) -> Iterator[None]:
+def _plugin_configured(
+    url: str, client_id: str, client_secret: str, redirect_uri: str | None = None
+) -> Iterator[None]:
     """The Xero app in the environment for the block (restored afterwards).
 
     The environment is the host contract's only channel for it: the host loads the add-on
@@ -378,6 +399,7 @@ def _plugin_configured(url: str, client_id: str, client_secret: str) -> Iterator
     wanted = {
         **demo_state.environment(url, client_id, client_secret),
         "PM_XERO_WORKER": "thread",
+        **({"PM_XERO_REDIRECT_URI": redirect_uri} if redirect_uri is not None else {}),
     }
     before = {name: os.environ.get(name) for name in wanted}
     os.environ.update(wanted)
@@ -396,7 +418,10 @@ def _open_host(stack: ExitStack, run: _Run, url: str) -> RefHost:
     day and running at real speed, with the add-on configured for ``url`` (not started yet)."""
     from hookspecs.refhost import RefHost
 
-    stack.enter_context(_plugin_configured(url, run.options.client_id, run.options.client_secret))
+    options = run.options
+    stack.enter_context(
+        _plugin_configured(url, options.client_id, options.client_secret, options.redirect_uri)
+    )
     opening = datetime.combine(run.today, dtime(8, 0), ZoneInfo("Australia/Sydney"))
     host = RefHost(run.data_dir, clock=RunningClock(opening.astimezone(UTC)))
     stack.callback(host.close)

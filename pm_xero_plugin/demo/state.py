@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import atexit
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -87,7 +87,11 @@ def load(data_dir: Path) -> DemoXero | None:
 
 @contextmanager
 def serve_saved_sandbox(
-    data_dir: Path, xero: DemoXero, spec: Path | None = None
+    data_dir: Path,
+    xero: DemoXero,
+    spec: Path | None = None,
+    *,
+    redirect_uris: Sequence[str] = (),
 ) -> Iterator[tuple[str, Any]]:
     """Serve the demo's sandbox on its saved books (``<data_dir>/sandbox-state.json``; a new one
     if there are none yet) on a free loopback port for the block; yields ``(url, sandbox)``.
@@ -96,8 +100,11 @@ def serve_saved_sandbox(
     --state``), that server is used instead and ``sandbox`` is ``None``.
 
     :param spec: Xero's OpenAPI file to check bodies against (default: where ``find_spec`` looks).
+    :param redirect_uris: registered with the app besides the sandbox's defaults (``demo
+        --serve``: the served pages' callback).
     """
     from pm_xero_plugin.sandbox import Sandbox, SandboxClock, find_spec
+    from pm_xero_plugin.sandbox.identity import DEFAULT_REDIRECT_URIS
 
     state = Path(data_dir) / STATE_FILE
     stack = ExitStack()
@@ -117,6 +124,7 @@ def serve_saved_sandbox(
             clock=SandboxClock(time_scale=1.0),
             state_path=state,
             seed=xero.seed,
+            redirect_uris=(*DEFAULT_REDIRECT_URIS, *redirect_uris),
         )
         with sandbox.serve(port=0) as server:
             claim.publish(server.url)

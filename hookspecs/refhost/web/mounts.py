@@ -93,6 +93,9 @@ class PluginMounts:
         self._owner: dict[str, str] = {}  # mount segment → plugin name
         self._asked: set[str] = set()  # plugins whose web_app was called
         self._lock = threading.Lock()
+        self._collecting = threading.Lock()
+        """Held while plugins are asked: a request arriving meanwhile waits for their answers
+        rather than finding a plugin asked but its app not kept yet."""
 
     @staticmethod
     def segment_of(path: str) -> tuple[str, str] | None:
@@ -109,20 +112,23 @@ class PluginMounts:
     def _collect(self) -> None:
         if not self.host.running:
             return
-        for name in self.host.plugin_names():
+        with self._collecting:
+            for name in self.host.plugin_names():
+                self._ask(name)
+
+    def _ask(self, name: str) -> None:
+        """Ask plugin ``name`` for its app, once, when it is on (under ``_collecting``)."""
+        with self._lock:
+            if name in self._asked or not self.host.is_enabled(name):
+                return
+            self._asked.add(name)
+        # the host's own hook calling: this plugin alone, isolated, never raising
+        results = self.host._call("web_app", {}, only=name, firstresult=True)
+        contributed = results[0][1] if results else None
+        if isinstance(contributed, PluginApp) and _SEGMENT.match(f"/plugins/{contributed.name}"):
             with self._lock:
-                if name in self._asked or not self.host.is_enabled(name):
-                    continue
-                self._asked.add(name)
-            # the host's own hook calling: this plugin alone, isolated, never raising
-            results = self.host._call("web_app", {}, only=name, firstresult=True)
-            contributed = results[0][1] if results else None
-            if isinstance(contributed, PluginApp) and _SEGMENT.match(
-                f"/plugins/{contributed.name}"
-            ):
-                with self._lock:
-                    self._apps.setdefault(contributed.name, contributed)
-                    self._owner.setdefault(contributed.name, name)
+                self._apps.setdefault(contributed.name, contributed)
+                self._owner.setdefault(contributed.name, name)
 
     def _plugin_for(self, segment: str) -> tuple[str | None, PluginApp | None]:
         """The plugin mounted at ``segment`` (its name, and its app if it contributed one)."""
