@@ -417,3 +417,11 @@ def test_a_busy_port_is_one_clear_error(host: RefHost) -> None:
             serve_web(host, port=port)
         with pytest.raises(PortBusy):
             bind_loopback(port)
+
+
+def test_the_hosts_own_pages_are_never_cached_nor_framed(host: RefHost) -> None:
+    client = browser(host)
+    for answer in (client.get("/login"), signed_in(host).get("/plugins")):
+        assert answer.headers["cache-control"] == "no-store"
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]

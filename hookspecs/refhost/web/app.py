@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from hookspecs.pages import Receive, Scope, Send
+from hookspecs.pages import Message, Receive, Scope, Send
 from hookspecs.refhost.web.mounts import PREFIX, PluginMounts, route_path
 from hookspecs.refhost.web.sessions import (
     COOKIE,
@@ -79,7 +79,7 @@ class WebFront:
         if scope["type"] == "http" and PluginMounts.segment_of(route_path(scope)) is not None:
             await self.mounts(scope, receive, send)
         else:
-            await self.pages(scope, receive, send)
+            await self.pages(scope, receive, _with_headers(send))
 
     def signed_in(self, request: Request) -> SignedIn | None:
         """Who holds this request's session, if anyone."""
@@ -206,6 +206,26 @@ class WebFront:
                 status_code=403,
             )
         return None
+
+
+_PAGE_HEADERS: Final = (
+    (b"cache-control", b"no-store"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-content-type-options", b"nosniff"),
+)
+"""On every page of the host's own: its forms carry a token (never cached) and its switches must
+not be clicked inside another site's frame. A plugin's pages set their own."""
+
+
+def _with_headers(send: Send) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *_PAGE_HEADERS]}
+        await send(message)
+
+    return sending
 
 
 def _cross_site(request: Request) -> Response | None:
