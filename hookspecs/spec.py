@@ -191,8 +191,10 @@ def sync_status(location_id: str | None) -> dict[str, Any] | None:
     **firstresult**: the host stops at the first plugin that returns a non-``None`` result.
 
     :param location_id: one location's tab, or ``None`` for the whole business.
-    :return: JSON-compatible dashboard data (the plugin documents its shape), or ``None`` to let
-        another plugin answer. The host renders it as-is.
+    :return: JSON-compatible dashboard data shaped as :data:`hookspecs.status.SyncStatusAnswer`
+        (the whole picture, :class:`~hookspecs.status.SyncStatus`, or why there is none,
+        :class:`~hookspecs.status.StatusUnavailable`), or ``None`` to let another plugin answer.
+        The host renders it as-is.
     """
 
 

@@ -4,47 +4,12 @@ Counts come from the ledger's ``counts`` table (kept by triggers in the same tra
 state change), organisation state from the ``tenants`` table, and the one-by-one list from a
 partial index over failed/rejected rows, capped. So the answer costs the same with a million rows.
 
-Shape (JSON-compatible)::
-
-    {
-      "plugin": "xero",
-      "generated_at": "2025-03-01T09:00:00+00:00",
-      "enabled": true,
-      "start_date": "2024-02-01" | null,
-      "start_date_locked": true,          # data has synced: the date may only move earlier
-      "organisations": [{
-          "tenant_id": "T1", "locations": ["L1"],
-          "connected": true, "connection_reason": null,
-          "account_codes": {"state": "ok|missing|unverified|invalid", "detail": null},
-          "contact_sync": "not_started|running|up_to_date",
-          "contact_conflicts": 0,         # of its contacts held for an admin (see below)
-          "data_sync": "not_started|waiting_for_date|running|up_to_date"}],
-      "sections": [{                      # one per location and organisation
-          "location_id": "L1", "location_name": "Sydney", "tenant_id": "T1" | null,
-          "counts": {"invoice": {"waiting": 0, "ready": 2, "sending": 0, "synced": 40,
-                                 "retrying": 0, "failed": 1, "excluded": 0, "rejected": 0}, …},
-          "waiting": [{"kind": "payment", "gate": "invoice_before_start", "count": 3,
-                       "reason": "…"}]}],
-      "failures": [{"row_id": 7, "kind": "invoice", "host_id": "i-7", "number": 7,
-                    "date": "2025-02-03",
-                    "location_id": "L1", "tenant_id": "T1", "state": "failed|rejected|waiting",
-                    "gate": null, "message": "Xero's own message", "field": null,
-                    "hint": "what to do", "attempts": 1, "updated_at": "…",
-                    "actions": ["retry", "resolve", "exclude"]}],
-      "failures_total": 1,
-      "contact_conflicts": [{             # contacts held: Xero gives the name to one not ours
-          "row_id": 3, "host_id": "c-13", "number": 13, "contact_number": "C13",
-          "name": "Oliver King (C13)", "location_id": "L1", "tenant_id": "T1",
-          "xero_contact": {"ContactID": "…", "Name": "Oliver King (C13)",
-                           "ContactNumber": null} | null,
-          "message": "Xero's own message", "documents_waiting": 4,
-          "ways_out": [{"action": "link_contact", "contact_id": "…", "command": "pm-xero …",
-                        "says": "…"}, {"action": "create_distinct", "name": "…", …},
-                       {"action": "retry", …}, {"action": "exclude", …}]}],
-      "contact_conflicts_total": 1,
-      "plugin_errors": [{"hook": "on_invoice_created", "error": "…", "at": "…"}],
-      "background_jobs": ["backfill"]     # added by the hook: running first, then queued
-    }
+Its shape is the host contract's, documented once in :mod:`hookspecs.status` (``SyncStatus``
+and the classes it is made of; ``tests/contract/test_contract_status_shape.py`` holds this module
+to it): per organisation its connection, account codes and contact/data sync; per location and
+organisation the counts by kind and state and what waits why; the failures one by one (Xero's
+message, the hint, the ways out as admin actions), the contacts held on a name, health and the
+errors the hooks caught. ``background_jobs`` is added by the plugin's hook.
 """
 
 from __future__ import annotations

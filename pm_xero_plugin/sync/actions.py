@@ -15,6 +15,7 @@ The actions (see :func:`hookspecs.spec.admin_action` for the contract):
 ``resolve``          ``row_id``: fixed by hand in Xero (or dealt with in Pet Manager)
 ``exclude``          ``row_id``: never send it
 ``include_parent``   ``row_id``: send the payment's invoice dated before the start date too
+                     (also ``include_parent_invoice``, as the dashboard's failures name it)
 ``link_contact``     ``row_id``, optional ``contact_id``: it is the Xero contact with its name
 ``create_distinct``  ``row_id``, optional ``name``: create ours under a distinct name
 ``refresh_accounts`` ``tenant_id``: read the organisation's chart of accounts again, now
@@ -403,6 +404,7 @@ ACTIONS: dict[str, Callable[[Engine, XeroRuntime | None, Mapping[str, Any]], Act
     "resolve": _on_row("resolve", _resolve),
     "exclude": _on_row("exclude", _exclude),
     "include_parent": _on_row("include_parent", _include_parent),
+    "include_parent_invoice": _on_row("include_parent", _include_parent),
     "link_contact": _on_row("link_contact", _link_contact),
     "create_distinct": _on_row("create_distinct", _create_distinct),
     "refresh_accounts": _refresh_accounts,

@@ -296,3 +296,9 @@ def test_refresh_accounts_reads_the_organisations_chart_from_xero(tmp_path: Path
         cached = p.engine.ledger.cached_chart(tenant, "accounts")
         assert cached is not None
         assert len(cached[1]) > 5
+
+
+def test_include_parent_invoice_as_the_failures_list_names_it_works_too(practice: Running) -> None:
+    result = perform(practice.engine, None, "include_parent_invoice", {"row_id": practice.held_row})
+    assert result.ok, result.message
+    assert "given its parent invoice" in result.message
