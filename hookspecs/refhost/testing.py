@@ -110,6 +110,16 @@ class RecordingPlugin:
         self.calls.append(("sync_status", {"location_id": location_id}))
         return self.status
 
+    @hookimpl
+    def admin_action(self, plugin: str, action: str, params: dict[str, Any]) -> None:
+        """Record the call; answer nothing (no action is this plugin's)."""
+        self.calls.append(("admin_action", {"plugin": plugin, "action": action, "params": params}))
+
+    @hookimpl
+    def web_app(self) -> None:
+        """Record the call; this plugin has no pages."""
+        self.calls.append(("web_app", {}))
+
 
 @pytest.fixture
 def refhost_clock() -> ManualClock:

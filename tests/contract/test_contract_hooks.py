@@ -104,6 +104,16 @@ def _status(host: RefHost) -> dict[str, Any]:
     return {"location_id": "bondi"}
 
 
+def _admin_action(host: RefHost) -> dict[str, Any]:
+    host.fire("admin_action", plugin="rec", action="retry", params={"row_id": 7})
+    return {"plugin": "rec", "action": "retry", "params": {"row_id": 7}}
+
+
+def _web_app(host: RefHost) -> dict[str, Any]:
+    host.fire("web_app")
+    return {}
+
+
 ACTIONS: dict[str, Action] = {
     "pm_startup": _startup,
     "pm_shutdown": _shutdown,
@@ -118,6 +128,8 @@ ACTIONS: dict[str, Action] = {
     "start_contact_sync": _contacts,
     "backfill": _backfill,
     "sync_status": _status,
+    "admin_action": _admin_action,
+    "web_app": _web_app,
 }
 
 

@@ -27,6 +27,8 @@ ARCHITECTURE_HOOKS: dict[str, tuple[str, ...]] = {
     "start_contact_sync": ("location_id",),
     "backfill": ("location_id", "since"),
     "sync_status": ("location_id",),
+    "admin_action": ("plugin", "action", "params"),
+    "web_app": (),
 }
 """The hook table of the design's architecture (fixed names), as the host calls them. Kept here,
 not read from ``../shared/design``: the suite must not depend on documents beside the checkout."""
@@ -65,9 +67,12 @@ def test_every_spec_documents_each_parameter_and_its_return(name: str) -> None:
 def test_only_sync_status_stops_at_the_first_result_and_no_hook_is_historic() -> None:
     pm = hookspecs.plugin_manager()
     first = {n for n in ARCHITECTURE_HOOKS if _hook(pm, n).spec.opts.get("firstresult")}  # type: ignore[union-attr]
-    assert first == {"sync_status"}
+    assert first == {"sync_status", "admin_action"}
     assert not any(_hook(pm, n).is_historic() for n in ARCHITECTURE_HOOKS)
     assert "stops at the first" in (inspect.getdoc(spec.sync_status) or "")
+    assert "a plugin answers only when ``plugin`` is its own name" in (
+        inspect.getdoc(spec.admin_action) or ""
+    )
 
 
 def test_the_public_names_plugin_authors_import() -> None:
