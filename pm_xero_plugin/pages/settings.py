@@ -183,7 +183,7 @@ class SettingsView:
             codes_state=record.codes_state,
             codes_detail=record.codes_detail,
             chart_read=accounts is not None,
-            code_fields=sf.code_fields(tenant_id, codes, accounts or []),
+            code_fields=sf.code_fields(tenant_id, codes, accounts),
             tax_fields=sf.tax_rate_choices(tenant_id, codes, rates),
             tracking_categories=names,
             tracking_options=options,

@@ -100,10 +100,13 @@ def _fits(purpose: str, account: Mapping[str, Any]) -> bool:
 
 
 def _choices(
-    accounts: Sequence[Mapping[str, Any]], purpose: str, value: str
+    accounts: Sequence[Mapping[str, Any]] | None, purpose: str, value: str
 ) -> tuple[list[Choice], str]:
     """The chart's active accounts fit for ``purpose`` as choices, and a note when the saved
-    ``value`` is not among them (it is kept as a choice, marked)."""
+    ``value`` is not among them (it is kept as a choice, marked). With no chart read yet the
+    saved code is the one choice, and nothing is claimed about it."""
+    if accounts is None:
+        return ([Choice(value, value)] if value else []), ""
     fitting = [a for a in _active(accounts) if _fits(purpose, a)]
     choices = [Choice(str(a["Code"]), f"{a['Code']} – {a.get('Name', '')}") for a in fitting]
     if not value or any(c.value == value for c in choices):
@@ -121,7 +124,7 @@ def _choices(
 def code_fields(
     tenant_id: str,
     saved: Mapping[str, Any] | None,
-    accounts: Sequence[Mapping[str, Any]],
+    accounts: Sequence[Mapping[str, Any]] | None,
 ) -> list[CodeField]:
     """The account-code selects of one organisation, with the saved (or just posted) codes."""
     codes = saved or {}

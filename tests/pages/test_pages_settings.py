@@ -14,7 +14,7 @@ from support.pages_world import client_for, csrf_of
 
 from hookspecs.refhost import ManualClock, RefHost
 from pm_xero_plugin import plugin
-from pm_xero_plugin.pages.settings_form import errors_by_field, settings_from_form
+from pm_xero_plugin.pages.settings_form import code_fields, errors_by_field, settings_from_form
 
 
 @pytest.fixture
@@ -227,3 +227,13 @@ def test_with_the_add_on_off_at_start_the_page_still_offers_the_switch(
     finally:
         host.stop()
         host.close()
+
+
+def test_a_saved_code_is_kept_as_it_is_while_the_chart_was_never_read() -> None:
+    fields = {f.path: f for f in code_fields("T1", {"credit_notes": "201"}, None)}
+    kept = fields["account_codes.T1.credit_notes"]
+    assert kept.value == "201"
+    assert [c.value for c in kept.choices] == ["201"]
+    assert kept.note == ""
+    fields = {f.path: f for f in code_fields("T1", {"credit_notes": "201"}, [])}
+    assert "not in this organisation's chart" in fields["account_codes.T1.credit_notes"].note
