@@ -95,10 +95,15 @@ def _organisations(
     return out
 
 
-def matches(engine: Engine, *, limit: int = MATCHES_SHOWN) -> tuple[list[dict[str, Any]], int]:
-    """Contacts the sync linked to one Xero already had (newest first, at most ``limit``), and
-    how many of the newest :data:`MATCHES_SCANNED` synced contacts were such matches."""
-    rows, _ = engine.ledger.find_rows(states=(State.SYNCED,), kind="contact", limit=MATCHES_SCANNED)
+def matches(
+    engine: Engine, *, limit: int = MATCHES_SHOWN
+) -> tuple[list[dict[str, Any]], int, bool]:
+    """Contacts the sync linked to one Xero already had (newest first, at most ``limit``), how
+    many of the newest :data:`MATCHES_SCANNED` synced contacts were such matches, and whether
+    those were all the synced contacts."""
+    rows, synced = engine.ledger.find_rows(
+        states=(State.SYNCED,), kind="contact", limit=MATCHES_SCANNED
+    )
     by_tenant: dict[str, list[str]] = {}
     for row in rows:
         by_tenant.setdefault(row.tenant_id, []).append(row.host_id)
@@ -122,7 +127,7 @@ def matches(engine: Engine, *, limit: int = MATCHES_SHOWN) -> tuple[list[dict[st
                 "how": said[-1]["message"] if said else "found in Xero",
             }
         )
-    return shown, len(hits)
+    return shown, len(hits), synced <= len(rows)
 
 
 def _view(engine: Engine, tenant_names: Mapping[str, str]) -> dict[str, Any]:
@@ -134,7 +139,7 @@ def _view(engine: Engine, tenant_names: Mapping[str, str]) -> dict[str, Any]:
     unlinked = [
         str(v.get("name") or loc) for loc, v in engine.locations().items() if loc not in linked
     ]
-    found, found_total = matches(engine)
+    found, found_total, every_contact = matches(engine)
     starting = [i for i in engine.pending_jobs() if i.name == "start_contact_sync"]
     moving = bool(starting) or any(o["state"] == "running" for o in organisations)
     return {
@@ -143,7 +148,7 @@ def _view(engine: Engine, tenant_names: Mapping[str, str]) -> dict[str, Any]:
         "locations": [(loc, str(v.get("name") or loc)) for loc, v in engine.locations().items()],
         "matches": found,
         "matches_total": found_total,
-        "matches_scanned": MATCHES_SCANNED,
+        "matches_scanned": None if every_contact else MATCHES_SCANNED,
         "conflicts": status.get("contact_conflicts") or [],
         "conflicts_total": int(status.get("contact_conflicts_total") or 0),
         "starting": bool(starting),

@@ -162,3 +162,14 @@ def test_staff_get_403_on_the_page_and_its_button(started_host: RefHost) -> None
     assert engine is not None
     assert engine.ledger.tenant("T1").contact_sync == "not_started"
     assert client_for(started_host, ADMIN).get("/contacts").status_code == 200
+
+
+def test_matches_beyond_the_scanned_contacts_are_said_to_be_uncounted(
+    practice: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pm_xero_plugin.pages import contacts
+
+    monkeypatch.setattr(contacts, "MATCHES_SCANNED", 1)  # the newest synced contact is c2
+    html = client_for(practice.host).get("/contacts").text
+    assert "Matches (1)" in html
+    assert "among the newest 1 contacts in Xero" in html
