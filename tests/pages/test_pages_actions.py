@@ -133,3 +133,33 @@ def test_an_action_without_the_token_is_refused(practice: Running) -> None:
     row = practice.engine.ledger.get(practice.failed_row)
     assert row is not None
     assert row.state == "failed"
+
+
+def test_mounted_under_a_prefix_next_stays_under_it(practice: Running) -> None:
+    from starlette.testclient import TestClient
+    from support.pages_world import HostServices, as_visitor, plugin_app
+
+    from hookspecs.pages import PageContext
+
+    context = PageContext(ADMIN, "practice-1", HostServices(practice.host))
+    client = TestClient(
+        as_visitor(plugin_app(), context),
+        base_url="http://testserver",
+        root_path="/plugins/xero",
+        follow_redirects=False,
+    )
+    page = client.get("/plugins/xero/contacts").text
+    assert 'name="next" value="/plugins/xero/contacts"' in page
+    token = csrf_of(page)
+
+    def back(next_: str) -> str:
+        answer = client.post(
+            "/plugins/xero/actions/retry",
+            data={"csrf": token, "row_id": practice.failed_row, "next": next_},
+        )
+        assert answer.status_code == 303
+        return str(answer.headers["location"])
+
+    assert back("/plugins/xero/contacts").startswith("/plugins/xero/contacts?said=")
+    assert back("/plugins/other/page").startswith("/plugins/xero/dashboard?said=")
+    assert back("/contacts").startswith("/plugins/xero/dashboard?said=")
