@@ -22,7 +22,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import accounting, persistence
+from . import accounting, persistence, view
 from .clock import SandboxClock
 from .dates import render
 from .faults import Faults
@@ -379,12 +379,9 @@ class Sandbox:
         if path.startswith(API_ROOT + "/") or path == API_ROOT:
             return self._accounting(req, path[len(API_ROOT) :])
         with self._lock:
-            if path == "/" and method == "GET":
-                return self._home(), None
-            if path == "/sandbox/state" and method == "GET":
-                return json_response(200, self.inspect()), None
-            if path == "/sandbox/requests" and method == "GET":
-                return json_response(200, list(self.requests)), None
+            seen = self._inspection(path) if method == "GET" else None
+            if seen is not None:
+                return seen, None
             if path == "/connections" and method == "GET":
                 return self.identity.connections_view(req), None
             resp: Response | None = None
@@ -401,6 +398,19 @@ class Sandbox:
                     self._saved()  # a new refresh token must outlive a restart
                 return resp, None
         return problem(404, "The resource you're looking for cannot be found"), None
+
+    def _inspection(self, path: str) -> Response | None:
+        """The sandbox's own pages (home, state, requests, a document's read-only view), or
+        ``None`` for any other path; under the lock."""
+        if path == "/":
+            return self._home()
+        if path == "/sandbox/state":
+            return json_response(200, self.inspect())
+        if path == "/sandbox/requests":
+            return json_response(200, list(self.requests))
+        if path.startswith(view.PREFIX):
+            return view.document_page(self._orgs, path)
+        return None
 
     def _home(self) -> Response:
         orgs = "".join(
