@@ -24,6 +24,8 @@ from pm_xero_plugin.pages import settings_form as sf
 from pm_xero_plugin.pages.base import PLUGIN, Pages
 from pm_xero_plugin.pages.guard import CSRF_FIELD
 from pm_xero_plugin.sync.actions import perform
+from pm_xero_plugin.xero.client import waiting_for_limits
+from pm_xero_plugin.xero.errors import XeroError
 
 if TYPE_CHECKING:
     from pm_xero_plugin.core.engine import Engine
@@ -41,6 +43,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("pm_xero_plugin.pages")
+
+DEFAULT_TRACKING = "Location"
+"""The tracking category "Create tracking options in Xero" makes when none is named."""
 
 
 def saved_settings(engine: Engine) -> dict[str, Any]:
@@ -317,6 +322,49 @@ class SettingsPage:
         result = perform(engine, self.pages.runtime(), "refresh_accounts", params)
         return back_to_settings(request, result.message, field(form, "location") or None)
 
+    def tracking(self, request: Request, form: dict[str, list[str]]) -> Response:
+        """POST: create the tracking category and an option per location in the organisation
+        (each named after its location), then choose them in the settings."""
+        engine = self.pages.need_engine()
+        runtime = self.pages.runtime()
+        tenant_id, location_id = field(form, "tenant_id"), field(form, "location") or None
+        category = field(form, "tracking_category_name").strip() or DEFAULT_TRACKING
+        if runtime is None:
+            return back_to_settings(request, "No Xero app is configured", location_id)
+        saved = saved_settings(engine)
+        names = {
+            lid: str(loc.get("name") or lid)
+            for lid, loc in engine.locations().items()
+            if _tenant_of(saved, lid) == tenant_id
+        }
+        if not names:
+            return back_to_settings(
+                request, f"No location is linked to organisation {tenant_id}", location_id
+            )
+        try:
+            with waiting_for_limits(log.info, max_wait=60.0):
+                runtime.ensure_tracking_options(tenant_id, category, sorted(names.values()))
+        except (XeroError, LookupError) as exc:
+            return back_to_settings(
+                request, f"The tracking options were not created in Xero: {exc}", location_id
+            )
+        engine.chart.read(tenant_id, "tracking_categories", refresh=True)
+        errors = self.pages.context(request).services.save_settings(
+            PLUGIN, sf.tracking_settings(saved, category, names)
+        )
+        if errors:
+            return back_to_settings(
+                request,
+                f"Created in Xero, but the settings were not saved: {'; '.join(errors)}",
+                location_id,
+            )
+        return back_to_settings(
+            request,
+            f"Tracking category {category} in Xero now has the options "
+            f"{', '.join(sorted(names.values()))}, chosen for their locations",
+            location_id,
+        )
+
 
 def routes(pages: Pages) -> list[BaseRoute]:
     """This page's routes: show, save, the switch and "Resync accounts"."""
@@ -326,4 +374,10 @@ def routes(pages: Pages) -> list[BaseRoute]:
         Route("/settings", with_form(page.save), name="settings_save", methods=["POST"]),
         Route("/settings/switch", with_form(page.switch), name="settings_switch", methods=["POST"]),
         Route("/settings/resync", with_form(page.resync), name="settings_resync", methods=["POST"]),
+        Route(
+            "/settings/tracking",
+            with_form(page.tracking),
+            name="settings_tracking",
+            methods=["POST"],
+        ),
     ]

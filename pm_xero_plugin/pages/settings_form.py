@@ -34,6 +34,7 @@ __all__ = [
     "settings_from_form",
     "tax_rate_choices",
     "tracking_choices",
+    "tracking_settings",
     "unlinked_settings",
 ]
 
@@ -364,6 +365,21 @@ def linked_settings(saved: Mapping[str, Any], location_id: str, tenant_id: str) 
     else:
         entry["tenant_id"] = tenant_id
     entry["connection_enabled"] = True
+    out["locations"] = locations
+    return out
+
+
+def tracking_settings(
+    saved: Mapping[str, Any], category: str, names: Mapping[str, str]
+) -> dict[str, Any]:
+    """``saved`` with tracking ``category`` chosen and each location of ``names`` (id -> name)
+    given its own name as option, unless it already has one."""
+    out: dict[str, Any] = copy.deepcopy(dict(saved))
+    out["tracking_category"] = category
+    locations = {k: dict(v or {}) for k, v in dict(out.get("locations") or {}).items()}
+    for location_id, name in names.items():
+        entry = locations.setdefault(location_id, {})
+        entry["tracking_option"] = entry.get("tracking_option") or name
     out["locations"] = locations
     return out
 

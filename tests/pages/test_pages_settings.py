@@ -237,3 +237,30 @@ def test_a_saved_code_is_kept_as_it_is_while_the_chart_was_never_read() -> None:
     assert kept.note == ""
     fields = {f.path: f for f in code_fields("T1", {"credit_notes": "201"}, [])}
     assert "not in this organisation's chart" in fields["account_codes.T1.credit_notes"].note
+
+
+def test_create_tracking_options_makes_one_per_location_in_xero_and_chooses_them(
+    practice: PagesPractice,
+) -> None:
+    assert practice.host.save_plugin_settings("xero", {"organisation_mode": "shared"}) == []
+    tenant = practice.organisations[0]
+    assert practice.connect("loc-syd", tenant).status_code == 303
+    html = page(practice)
+    answer = practice.client().post(
+        "/settings/tracking",
+        data={
+            "csrf": csrf_of(html),
+            "tenant_id": tenant,
+            "location": "loc-syd",
+            "tracking_category_name": "Site",
+        },
+    )
+    assert answer.status_code == 303
+    in_xero = practice.runtime.client.tracking_categories(tenant, "loc-syd")
+    site = next(c for c in in_xero if c["Name"] == "Site")
+    assert {o["Name"] for o in site["Options"]} == {"Sydney", "Melbourne", "Brisbane"}
+    saved = practice.host.settings("xero")
+    assert saved["tracking_category"] == "Site"
+    assert saved["locations"]["loc-mel"]["tracking_option"] == "Melbourne"
+    options = read_form(page(practice, "loc-mel")).options["locations.loc-mel.tracking_option"]
+    assert "Melbourne" in values(options)
