@@ -49,12 +49,13 @@ def consent_page(
     problem: str = "",
     status: int = 200,
 ) -> Response:
-    """The page: the app, what it asks for, a checkbox per organisation, Allow and Cancel,
-    posting to this same URL (query and all)."""
+    """The page: the app, what it asks for, a checkbox per organisation (ticked when it is the
+    only one), Allow and Cancel, posting to this same URL (query and all)."""
     action = html.escape("?" + req.query_string, quote=True)
+    ticked = " checked" if len(tenant_names) == 1 else ""
     orgs = "\n".join(
         f'<li><input type="checkbox" id="org-{i}" name="tenant" value="{html.escape(tid)}"'
-        f'{" checked" if i == 0 else ""}> <label for="org-{i}">{html.escape(name)}</label></li>'
+        f'{ticked}> <label for="org-{i}">{html.escape(name)}</label></li>'
         for i, (tid, name) in enumerate(tenant_names.items())
     )
     asked = "".join(f"<li><code>{html.escape(s)}</code></li>" for s in scopes if s)

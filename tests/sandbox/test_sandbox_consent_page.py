@@ -164,3 +164,11 @@ def test_everything_on_the_page_is_escaped(client: httpx.Client, sandbox: Sandbo
     assert page.status_code == 200
     assert "<script>" not in page.text
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page.text
+
+
+def test_no_organisation_is_ticked_for_the_admin_when_there_are_several(
+    client: httpx.Client, sandbox: Sandbox
+) -> None:
+    assert len(sandbox.tenant_ids) > 1
+    page = client.get("/identity/connect/authorize", params=authorize_params(), headers=BROWSER)
+    assert " checked" not in page.text
