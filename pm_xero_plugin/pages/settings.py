@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from pm_xero_plugin.inputs.settings import Prefixes
 from pm_xero_plugin.pages import settings_form as sf
 from pm_xero_plugin.pages.base import PLUGIN, Pages
 from pm_xero_plugin.pages.guard import CSRF_FIELD
@@ -69,7 +70,8 @@ async def posted_form(request: Request) -> dict[str, list[str]]:
 
 
 def _tenant_of(settings: Mapping[str, Any], location_id: str) -> str | None:
-    """The organisation ``location_id``'s records go to under ``settings`` (as saved)."""
+    """The organisation ``location_id``'s records go to under ``settings`` – the rule of
+    :meth:`Settings.tenant_for`, on the raw dict: the form being shown again may not parse."""
     locations = dict(settings.get("locations") or {})
     own = dict(locations.get(location_id) or {}).get("tenant_id")
     if settings.get("organisation_mode") == "shared":
@@ -211,8 +213,6 @@ class SettingsView:
 
 
 def _default_prefix(name: str) -> str:
-    from pm_xero_plugin.inputs.settings import Prefixes
-
     return str(getattr(Prefixes(), name))
 
 
