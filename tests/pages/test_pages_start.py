@@ -206,3 +206,34 @@ def test_staff_get_403_on_the_page_and_the_start(started_host: RefHost) -> None:
     answer = staff.post("/start", data={"csrf": token, "start_date": "2025-02-01", "confirm": "on"})
     assert answer.status_code == 403
     assert started_host.settings("xero").get("start_date") is None
+
+
+def test_the_preview_counts_what_xero_already_has_as_linked(tmp_path: Path) -> None:
+    from support.admin_practice import sandbox_practice
+
+    from pm_xero_plugin.pages.app import build_app
+
+    with sandbox_practice(tmp_path / "pm", {"syd": 0}) as p:
+        runtime = p.xero.runtime
+        for cid, number in (("c1", 1), ("c2", 2)):
+            p.host.save_client(
+                {"id": cid, "number": number, "location_id": "syd", "first_name": "Ann"}
+            )
+        [made] = runtime.client.send_batch(
+            p.tenants["syd"],
+            "syd",
+            "PUT",
+            "Contacts",
+            [{"Name": "Ann (C1)", "ContactNumber": "C1"}],
+            idempotency_key="typed-in-by-hand",
+        )
+        assert made.ok, made
+        app = build_app(
+            engine=lambda: p.engine,
+            runtime=lambda: runtime,
+            secret=lambda: p.host.secret("xero"),
+        )
+        html = client_for(p.host, app=app).get("/start?date=2025-02-01").text
+    contacts = preview_numbers(html)[(p.tenants["syd"], "contact")]
+    assert contacts == {"count": 2, "total": None, "already_synced": 0, "already_in_xero": 1}
+    assert "Xero already has 1 contacts numbered like these: they will be linked" in html
