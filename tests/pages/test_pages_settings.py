@@ -264,3 +264,20 @@ def test_create_tracking_options_makes_one_per_location_in_xero_and_chooses_them
     assert saved["locations"]["loc-mel"]["tracking_option"] == "Melbourne"
     options = read_form(page(practice, "loc-mel")).options["locations.loc-mel.tracking_option"]
     assert "Melbourne" in values(options)
+
+
+def test_shared_mode_over_two_organisations_is_refused_beside_the_mode(
+    practice: PagesPractice,
+) -> None:
+    first, second = practice.organisations
+    practice.connect("loc-syd", first)
+    practice.connect("loc-mel", second)
+    html = page(practice)
+    body = posted(read_form(html).fields, {"organisation_mode": "shared"})
+    body["csrf"] = [csrf_of(html)]
+    answer = practice.client().post("/settings", data=body)
+    assert answer.status_code == 400
+    assert '<span class="field-error" data-field="tenant_id">shared mode uses one organisation' in (
+        answer.text
+    )
+    assert practice.host.settings("xero").get("organisation_mode", "per_location") == "per_location"
