@@ -112,8 +112,11 @@ class BrowserWorld:
         deadline = time.monotonic() + seconds
         while not check():
             if time.monotonic() > deadline:
+                status = self.host.sync_status(None) or {}
                 raise AssertionError(
-                    f"gave up waiting {seconds:.0f} s for {what}: {self.engine.ledger.counts()}"
+                    f"gave up waiting {seconds:.0f} s for {what}: {self.engine.ledger.counts()}; "
+                    f"failures {status.get('failures')}; jobs {status.get('background_jobs')}; "
+                    f"health {status.get('health')}"
                 )
             time.sleep(0.1)
 
@@ -183,7 +186,7 @@ def served_world(
     background_jobs: bool,
     plugin_on: bool = True,
     locations: int = 2,
-    clients: int = 12,
+    clients: int = 60,
     history_days: int = 28,
 ) -> Iterator[BrowserWorld]:
     """Serve a fresh practice: sandbox, host (add-on registered, not connected), web front.
