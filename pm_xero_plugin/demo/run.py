@@ -354,6 +354,11 @@ def _serve_xero(stack: ExitStack, run: _Run) -> tuple[str, Sandbox | None]:
     if xero.url is not None:
         url = xero.url
         run.report.step(f"Xero-compatible server at {url}")
+        if options.redirect_uri is not None:
+            run.report.step(
+                f"Connect to Xero from the pages needs {options.redirect_uri} registered as a "
+                "redirect URI of that server's app"
+            )
     else:
         spec = _find_spec(options.spec)
         try:
