@@ -169,9 +169,18 @@ def test_staff_who_are_not_admins_get_403_on_every_page_and_action(
         page.goto(world.page_url("dashboard"))
         expect(page.locator("body")).to_contain_text("Only an admin")
         assert "Up to date" not in page.content()
-        # Nor may sam flip the host's switch.
+        # Nor may sam flip the host's switch: no button, and a POST with sam's own host token
+        # (from the sign-out form) is refused.
         page.goto(f"{world.url}/plugins")
         expect(page.locator("tr[data-plugin='xero']").get_by_role("button")).to_have_count(0)
+        host_token = page.locator("input[name='csrf']").first.get_attribute("value")
+        assert host_token
+        answer = staff.request.post(
+            f"{world.url}/plugins",
+            form={"csrf": host_token, "plugin": "xero", "enabled": "off"},
+            max_redirects=0,
+        )
+        assert answer.status == 403, answer.text()
         assert _state(world) == before
     finally:
         admin.close()
