@@ -20,6 +20,9 @@ remembers which Xero it used (:mod:`pm_xero_plugin.demo.state`), so ``pm-xero pr
 
 What the screen shows while records travel is :mod:`pm_xero_plugin.demo.progress`: what reached
 Xero, waits on Xero's limits as waits, and why it stopped waiting when nothing could move.
+
+With ``--serve`` the run ends by serving the practice's pages on loopback until Ctrl-C
+(:mod:`pm_xero_plugin.demo.serve`, through :attr:`DemoOptions.afterwards`).
 """
 
 from __future__ import annotations
