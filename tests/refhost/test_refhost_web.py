@@ -425,3 +425,22 @@ def test_the_hosts_own_pages_are_never_cached_nor_framed(host: RefHost) -> None:
         assert answer.headers["cache-control"] == "no-store"
         assert answer.headers["x-frame-options"] == "DENY"
         assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+
+
+def test_a_sign_in_posted_from_another_site_is_refused(host: RefHost) -> None:
+    creds = {"user": "alex", "password": "password"}
+    for headers in ({"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}):
+        answer = browser(host).post("/login", data=creds, headers=headers)
+        assert answer.status_code == 403
+        assert "set-cookie" not in answer.headers
+    same = browser(host).post("/login", data=creds, headers={"origin": "http://testserver"})
+    assert same.status_code == 303
+
+
+def test_staff_get_403_on_the_addons_actions_through_the_real_mount(with_xero: RefHost) -> None:
+    admin_page = signed_in(with_xero).get("/plugins/xero/settings")
+    token = re.search(r'name="csrf" value="([^"]+)"', admin_page.text)
+    assert token is not None
+    staff = signed_in(with_xero, SAM)
+    answer = staff.post("/plugins/xero/settings", data={"csrf": token.group(1)})
+    assert answer.status_code == 403
