@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,14 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 from starlette.routing import Mount, Route
-from support.browser_world import ADMIN_LOGIN, PREFIX, STAFF_LOGIN, BrowserWorld, sign_in
+from support.browser_world import (
+    ADMIN_LOGIN,
+    PREFIX,
+    STAFF_LOGIN,
+    BrowserWorld,
+    served_world,
+    sign_in,
+)
 
 from pm_xero_plugin import plugin
 from pm_xero_plugin.demo import practice
@@ -49,8 +57,6 @@ def synced_world(
     """A practice after the journey (set up without the browser, as the demo does it): both
     locations connected, codes chosen, contacts and a back-sync in Xero, and one invoice failed
     on an account archived in Xero."""
-    from support.browser_world import served_world
-
     tmp_path = tmp_path_factory.mktemp("secured")
     with served_world(tmp_path, xero_spec_path, background_jobs=False) as world:
         tenants = dict(
@@ -64,7 +70,7 @@ def synced_world(
         assert world.host.save_plugin_settings("xero", settings) == []
         world.host.start_contact_sync(None)
         world.wait_for("the contacts", lambda: world.unsettled() == 0)
-        start = world.history_to.replace(day=1) if world.history_to.day > 7 else world.history_from
+        start = world.history_to - timedelta(days=13)
         settings = {**settings, "start_date": start.isoformat()}
         assert world.host.save_plugin_settings("xero", settings) == []
         world.host.backfill(None, None)
