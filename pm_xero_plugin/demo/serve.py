@@ -58,7 +58,7 @@ class DemoWeb:
         with _stopped_by_signals(stopping), serve_web(host, sock=self.sock) as web:
             say(f"Serving the practice at {web.url}/ – sign in as:")
             for member in DEMO_STAFF:
-                role = "an admin" if member.is_admin else "staff, not an admin (sees 403)"
+                role = "an admin" if member.is_admin else "not an admin: the add-on's pages say 403"
                 say(f"  {member.user_id} / {member.password}   ({member.name}, {role})")
             say(f"The Xero add-on's pages: {web.url}/plugins/xero/ · Ctrl-C to stop.")
             while not stopping.wait(0.5):
