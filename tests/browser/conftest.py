@@ -1,5 +1,5 @@
 """Fixtures for the browser tests: Debian's headless Chromium driven by Playwright, one browser
-for the session and a fresh context (cookies, storage) per test, against a served practice
+per test module and a fresh context (cookies, storage) per test, against a served practice
 (:mod:`support.browser_world`)."""
 
 from __future__ import annotations
@@ -21,10 +21,14 @@ from support.browser_world import (  # noqa: E402
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Headless Chromium, Debian's build (Playwright is pointed at it; its own download is never
-    used, nor reachable from CI)."""
+    used, nor reachable from CI).
+
+    One per module, not per session: while Playwright's sync API is alive it marks its event
+    loop as running in the main thread, so an ``asyncio.run`` in any later test of the suite
+    would fail. A launch costs about a second."""
     if not CHROMIUM.exists():
         pytest.skip(
             f"{CHROMIUM} is missing: install Debian's chromium ('apt-get install -y chromium', "
