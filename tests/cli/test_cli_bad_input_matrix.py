@@ -138,7 +138,9 @@ def _full_disk_copy(root: Path, source: Path, mounts: list[Path]) -> tuple[Path 
         return None, f"a 2 MB tmpfs could not be mounted: {problem}"
     mounts.append(disk)
     shutil.copytree(source, disk / "pm")
-    with open(disk / "filler", "wb") as fh:  # write until the disk is full
+    # Unbuffered: a buffered file kept the part of its last write that did not fit and raised
+    # ENOSPC again from close() (whenever the copy left free space not a multiple of 64 KiB).
+    with open(disk / "filler", "wb", buffering=0) as fh:  # write until the disk is full
         try:
             while True:
                 fh.write(b"\0" * 65536)
