@@ -27,10 +27,12 @@ from pm_xero_plugin.pages.base import Pages
 from pm_xero_plugin.pages.record_view import KIND_WORDS, STATE_WORDS, Views, number_label
 from pm_xero_plugin.pages.search_form import encode_after, read_search
 
-__all__ = ["PAGE_SIZE", "has_actions_route", "routes", "sync_words"]
+__all__ = ["FAILURES_SHOWN", "PAGE_SIZE", "has_actions_route", "routes", "sync_words"]
 
 PAGE_SIZE: Final = 50
 """Records per page of the search."""
+FAILURES_SHOWN: Final = 25
+"""Failures drawn one by one, with their buttons (newest first); the search lists the rest."""
 
 _SYNC_WORDS: Final = {
     "not_started": "Not started",
@@ -132,10 +134,10 @@ def routes(pages: Pages) -> list[BaseRoute]:
                 "kind_words": KIND_WORDS.get(f["kind"], f["kind"]),
                 "state_words": STATE_WORDS.get(f["state"], f["state"]),
                 "number_label": number_label(f["kind"], f.get("number"), views.prefixes),
-                "href": str(request.url_for("record", row_id=f["row_id"])),
+                "href": views.record_url(f["row_id"]),
                 "buttons": views.buttons(f.get("actions", [])),
             }
-            for f in status.get("failures", [])
+            for f in status.get("failures", [])[:FAILURES_SHOWN]
         ]
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         values = {

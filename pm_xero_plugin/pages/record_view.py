@@ -76,6 +76,7 @@ class Button:
     action: str | None = None
     """The actions route's action (a button), or ``None`` for a link."""
     href: str | None = None
+    """Where the button posts (``action``) or the link goes."""
 
 
 def number_label(kind: str, number: int | None, prefixes: Prefixes | None) -> str:
@@ -150,6 +151,21 @@ class Views:
         self.prefixes = settings.prefixes if settings is not None else None
         self._names: dict[tuple[str, str], str | None] = {}
         self._short_codes: dict[str, str | None] = {}
+        self._urls: dict[tuple[str, str], str] = {}
+        # A page lists hundreds of rows: the router is asked once per route, not once per row
+        # (each url_for walks every route).
+        self._record_base = str(url_for("record", row_id=0))[: -len("0")]
+
+    def record_url(self, row_id: int) -> str:
+        """The record's own page."""
+        return f"{self._record_base}{row_id}"
+
+    def _url(self, route: str, action: str = "") -> str:
+        key = (route, action)
+        if key not in self._urls:
+            url = self.url_for(route, action=action) if action else self.url_for(route)
+            self._urls[key] = str(url)
+        return self._urls[key]
 
     def customers(self, rows: Iterable[Row]) -> None:
         """Look up the customers' names of ``rows`` (one look-up per customer on the page)."""
@@ -180,10 +196,10 @@ class Views:
         for name in actions:
             if name in BUTTONS and self.actions_route:
                 action, label = BUTTONS[name]
-                out.append(Button(label=label, action=action))
+                out.append(Button(label=label, action=action, href=self._url("action", action)))
             elif name in _LINKS:
                 route, label = _LINKS[name]
-                out.append(Button(label=label, href=str(self.url_for(route))))
+                out.append(Button(label=label, href=self._url(route)))
         return out
 
     def row(self, row: Row) -> dict[str, Any]:
@@ -200,7 +216,7 @@ class Views:
             "number_label": number_label(row.kind, row.number, self.prefixes),
             "customer": self._names.get(key),
             "amount": _amount(row),
-            "href": str(self.url_for("record", row_id=row.id)),
+            "href": self.record_url(row.id),
             "xero_link": xero_link(row.kind, xero_id, self.short_code(row.tenant_id)),
             "sandbox_link": sandbox_link(self.sandbox_url, row.kind, xero_id),
             "buttons": self.buttons(entry["actions"]),

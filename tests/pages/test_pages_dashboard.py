@@ -224,3 +224,21 @@ def test_staff_get_403_and_no_token_is_in_the_page(practice: Practice) -> None:
             assert value not in html
     assert "access_token" not in html
     assert "refresh_token" not in html
+
+
+def test_more_failures_than_drawn_point_to_the_search(
+    practice: Practice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pm_xero_plugin.pages import dashboard
+
+    monkeypatch.setattr(dashboard, "FAILURES_SHOWN", 1)
+    synced_books(practice, invoices=1)
+    first = failed_invoice(practice, "i8", 108)
+    newest = failed_invoice(practice, "i9", 109)
+    html = client_for(practice.host).get("/dashboard").text
+    assert f'<article class="card failure" data-row="{newest}"' in html
+    assert f'<article class="card failure" data-row="{first}"' not in html
+    assert "The newest 1 of 2" in text_of(html)
+    assert 'href="?state=failed#search"' in html
+    listed = client_for(practice.host).get("/dashboard?state=failed").text
+    assert {int(i) for i in _listed(listed)} == {first, newest}
