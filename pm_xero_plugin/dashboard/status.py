@@ -263,8 +263,12 @@ def _needs_attention(c: dict[str, Any]) -> bool:
     )
 
 
-def build(engine: Engine, location_id: str | None) -> dict[str, Any]:
-    """The dashboard data for one location, or for the whole business (``None``)."""
+def build(
+    engine: Engine, location_id: str | None, *, failures_limit: int = _MAX_FAILURES
+) -> dict[str, Any]:
+    """The dashboard data for one location, or for the whole business (``None``);
+    ``failures_limit``: how many of each kind of problem to list one by one (a page that
+    draws 25 need not read 200)."""
     engine.tick()  # a start date reached since the last look shows as reached
     ledger = engine.ledger
     settings = engine.settings
@@ -289,7 +293,7 @@ def build(engine: Engine, location_id: str | None) -> dict[str, Any]:
             for tenant_id, tenant_locations in sorted(by_tenant.items())
         ],
         "sections": list(tally.sections.values()),
-        "failures": [_failure(row) for row in ledger.problems(location_id, limit=_MAX_FAILURES)],
+        "failures": [_failure(row) for row in ledger.problems(location_id, limit=failures_limit)],
         "failures_total": sum(c["n"] for c in counts if _needs_attention(c)),
         "contact_conflicts": contact_conflicts(engine, location_id),
         "contact_conflicts_total": sum(tally.conflicts.values()),

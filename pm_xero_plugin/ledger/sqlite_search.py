@@ -134,10 +134,13 @@ def _walk(q: Query, query: RowQuery, after: RowKey | None, limit: int) -> Found:
     dates, date_params = _dates(query)
     loc = " AND location_id = ?" if query.location_id is not None else ""
     fixed = [*date_params, *([query.location_id] if query.location_id is not None else [])]
+    segments = _segments(after)
+    if query.date_from or query.date_to:  # only dated rows match: no range of undated ones
+        segments = [s for s in segments if "doc_date IS NULL" not in s[0]]
     keys: list[RowKey] = []
     for tenant, kind, state, _ in combos:
         for priority in _PRIORITIES:
-            for segment, segment_params in _segments(after):
+            for segment, segment_params in segments:
                 found = q(
                     "SELECT doc_date, number, id FROM rows INDEXED BY rows_claim "
                     "WHERE tenant_id = ? AND kind = ? AND state = ? AND priority = ?"

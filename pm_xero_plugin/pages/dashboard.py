@@ -117,7 +117,7 @@ def routes(pages: Pages) -> list[BaseRoute]:
 
     def show(request: Request) -> Response:
         engine = pages.need_engine()
-        status = build_status(engine, None)
+        status = build_status(engine, None, failures_limit=FAILURES_SHOWN)
         views = Views(
             engine,
             url_for=request.url_for,
