@@ -242,3 +242,15 @@ def test_more_failures_than_drawn_point_to_the_search(
     assert 'href="?state=failed#search"' in html
     listed = client_for(practice.host).get("/dashboard?state=failed").text
     assert {int(i) for i in _listed(listed)} == {first, newest}
+
+
+def test_a_customer_renamed_in_pet_manager_is_found_by_the_new_name(practice: Practice) -> None:
+    synced_books(practice, invoices=4)
+    practice.host.save_client(client("c2", 2, first_name="Mia", last_name="Tanaka"))
+    web = client_for(practice.host)
+    found = {
+        practice.ledger.get(int(i)).host_id  # type: ignore[union-attr]
+        for i in _listed(web.get("/dashboard", params={"customer": "tanaka"}).text)
+    }
+    assert found == {"c2", "i2", "i4"}
+    assert _listed(web.get("/dashboard", params={"customer": "wong"}).text) == []
