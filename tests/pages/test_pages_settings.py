@@ -281,3 +281,13 @@ def test_shared_mode_over_two_organisations_is_refused_beside_the_mode(
         answer.text
     )
     assert practice.host.settings("xero").get("organisation_mode", "per_location") == "per_location"
+
+
+def test_the_tab_says_whether_the_organisations_codes_are_mapped_and_checked(
+    practice: PagesPractice,
+) -> None:
+    tenant = connected(practice)
+    assert "not mapped yet" in page(practice)
+    body = valid_form(practice, tenant, page(practice))
+    assert practice.client().post("/settings", data=body).status_code == 303
+    assert "checked against the chart" in page(practice)
