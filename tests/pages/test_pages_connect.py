@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 from support.pages_practice import PagesPractice, pages_practice
-from support.pages_world import csrf_of
+from support.pages_world import STAFF, csrf_of
 
 
 @pytest.fixture
@@ -169,3 +169,11 @@ def test_cancel_on_the_consent_page_comes_back_as_words(practice: PagesPractice)
     answer = client.get(f"{back.path}?{back.query}")
     assert "access to Xero was not allowed" in client.get(answer.headers["location"]).text
     assert "locations" not in practice.host.settings("xero")
+
+
+def test_staff_who_are_not_admins_get_403_on_the_connect_flow(practice: PagesPractice) -> None:
+    staff = practice.client(STAFF)
+    for path in ("/connect/callback?code=c&state=s", "/connect/choose?location=loc-syd"):
+        assert staff.get(path).status_code == 403
+    for path in ("/connect/loc-syd", "/connect/choose", "/connect/loc-syd/disconnect"):
+        assert staff.post(path, data={"csrf": "x"}).status_code == 403
