@@ -563,7 +563,8 @@ class Ledger(Protocol):
         self, query: RowQuery, *, after: RowKey | None = None, limit: int = 50
     ) -> RowPage:
         """One page of the dashboard's search: rows matching every filter of ``query`` (number,
-        customer words, states, kinds, date range, organisation, location), in
+        customer words – the customer's contact rows, the documents naming the contact and the
+        payments of its invoices –, states, kinds, date range, organisation, location), in
         :class:`~pm_xero_plugin.ledger.types.RowKey` order (newest business date first, rows
         without a date last), starting after ``after`` (keyset paging: pass the page's
         ``next_after``). Each filter is an index range scan: a page costs the same at a million

@@ -10,8 +10,9 @@ last row shown (keyset paging, never an offset):
   table says has rows, each already in the search's order, merged here. The location is checked
   on the rows read (in per-location mode each organisation is one location's anyway).
 * **a number** is a look-up in ``rows_number``; **a customer** is a range per word in
-  ``customer_words`` (the contacts), then ``rows_dep_contact`` (the documents naming them). Both
-  give a small set of rows, filtered and ordered whole.
+  ``customer_words`` (the contacts), then ``rows_dep_contact`` (the documents naming them) and
+  ``rows_dep_invoice`` (the payments of those invoices). Both give a small set of rows,
+  filtered and ordered whole.
 """
 
 from __future__ import annotations
@@ -184,11 +185,20 @@ def _customer_rows(q: Query, text: str) -> tuple[set[int], bool]:
         by_tenant.setdefault(tenant, []).append(host_id)
     for tenant, host_ids in by_tenant.items():
         documents = q(
-            "SELECT id FROM rows INDEXED BY rows_dep_contact WHERE tenant_id = ? "
+            "SELECT id, kind, host_id FROM rows INDEXED BY rows_dep_contact WHERE tenant_id = ? "
             "AND dep_contact IN (SELECT value FROM json_each(?)) LIMIT ?",
             [tenant, json.dumps(host_ids), MAX_CANDIDATES + 1],
         )
         ids.update(r[0] for r in documents)
+        # A payment names its invoice, not the customer: found through the invoices above.
+        invoices = [h for _, kind, h in documents if kind == "invoice"]
+        if invoices:
+            paying = q(
+                "SELECT id FROM rows INDEXED BY rows_dep_invoice WHERE tenant_id = ? "
+                "AND dep_invoice IN (SELECT value FROM json_each(?)) LIMIT ?",
+                [tenant, json.dumps(invoices), MAX_CANDIDATES + 1],
+            )
+            ids.update(r[0] for r in paying)
     return ids, capped or len(ids) > MAX_CANDIDATES
 
 

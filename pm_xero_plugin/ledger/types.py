@@ -191,7 +191,8 @@ class RowQuery:
     """The record's number as the host shows it (``121`` of ``INV121``), of any kind."""
     customer: str | None = None
     """Words, each the start of a word of a customer's name or email (``"ann le"`` finds Ann
-    Lee): the customer's contact rows and every document naming that contact."""
+    Lee): the customer's contact rows, every document naming that contact, and the payments of
+    its invoices (a payment names its invoice, not the customer)."""
     states: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ()
     date_from: str | None = None

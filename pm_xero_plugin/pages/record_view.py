@@ -122,6 +122,15 @@ def _customer_name(payload: Mapping[str, Any]) -> str | None:
     return name or None
 
 
+def _customer_key(row: Row) -> tuple[str, str]:
+    """(organisation, the customer's host id) of a row: its own for a contact, the one it names
+    for a document (a payment names its invoice; its record carries the customer)."""
+    if row.kind == "contact":
+        return row.tenant_id, row.host_id
+    client = row.dep_contact or row.payload.get("client_id")
+    return row.tenant_id, str(client) if client else ""
+
+
 def _amount(row: Row) -> str | None:
     payload = row.payload
     value = payload.get("total", payload.get("amount"))
@@ -152,9 +161,18 @@ class Views:
         self._names: dict[tuple[str, str], str | None] = {}
         self._short_codes: dict[str, str | None] = {}
         self._urls: dict[tuple[str, str], str] = {}
+        self._locations: dict[str, str] | None = None
         # A page lists hundreds of rows: the router is asked once per route, not once per row
         # (each url_for walks every route).
         self._record_base = str(url_for("record", row_id=0))[: -len("0")]
+
+    def location_name(self, location_id: str) -> str:
+        """The location as the host names it (its id when the host has no name for it)."""
+        if self._locations is None:
+            self._locations = {
+                loc: str(info.get("name") or loc) for loc, info in self.engine.locations().items()
+            }
+        return self._locations.get(location_id, location_id)
 
     def record_url(self, row_id: int) -> str:
         """The record's own page."""
@@ -170,7 +188,7 @@ class Views:
     def customers(self, rows: Iterable[Row]) -> None:
         """Look up the customers' names of ``rows`` (one look-up per customer on the page)."""
         for row in rows:
-            key = (row.tenant_id, row.host_id if row.kind == "contact" else row.dep_contact or "")
+            key = _customer_key(row)
             if key in self._names or not key[1]:
                 continue
             if row.kind == "contact":
@@ -205,7 +223,7 @@ class Views:
     def row(self, row: Row) -> dict[str, Any]:
         """Everything a list or a record page shows of ``row``."""
         entry = row_entry(row)
-        key = (row.tenant_id, row.host_id if row.kind == "contact" else row.dep_contact or "")
+        key = _customer_key(row)
         if key not in self._names:
             self.customers([row])
         xero_id = row.xero_id
@@ -217,6 +235,7 @@ class Views:
             "customer": self._names.get(key),
             "amount": _amount(row),
             "href": self.record_url(row.id),
+            "location_name": self.location_name(row.location_id),
             "xero_link": xero_link(row.kind, xero_id, self.short_code(row.tenant_id)),
             "sandbox_link": sandbox_link(self.sandbox_url, row.kind, xero_id),
             "buttons": self.buttons(entry["actions"]),

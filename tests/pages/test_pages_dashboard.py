@@ -254,3 +254,14 @@ def test_a_customer_renamed_in_pet_manager_is_found_by_the_new_name(practice: Pr
     }
     assert found == {"c2", "i2", "i4"}
     assert _listed(web.get("/dashboard", params={"customer": "wong"}).text) == []
+
+
+def test_a_payment_shows_and_is_found_by_its_customer(practice: Practice) -> None:
+    synced_books(practice, invoices=1)
+    practice.host.record_payment(payment("p1", 7, "c1", "2025-02-05", [("i1", "110.00")]))
+    row = practice.ledger.find("payment", "p1:i1", "T1")
+    assert row is not None
+    html = client_for(practice.host).get("/dashboard", params={"customer": "oliver king"}).text
+    assert str(row.id) in _listed(html)
+    line = html[html.index(f'<tr data-row="{row.id}"') :]
+    assert "Oliver King" in line[: line.index("</tr>")]

@@ -71,6 +71,9 @@ def books(ledger: Ledger) -> Ledger:
             _doc("payment", f"p{k}", k, day, f"c{1 + k % 3}", state="waiting" if k % 4 else "ready")
         )
     docs.append(_doc("invoice", "i-none", None, "2025-01-20", "c1"))
+    paying = _doc("payment", "pp-3:i3", 203, "2025-02-14", "")
+    paying.dep_contact, paying.dep_invoice = None, "i3"  # as the intake writes a payment
+    docs.append(paying)
     docs.append(_doc("invoice", "t2-i1", 1, "2025-01-11", "c1", tenant="T2"))
     ledger.insert(docs)
     ledger.raise_priority([("invoice", "i7", "T1")])
@@ -122,7 +125,12 @@ QUERIES = [
 ]
 
 
-def _matches(r: Row, q: RowQuery, contacts: dict[tuple[str, str], set[str]]) -> bool:
+def _matches(
+    r: Row,
+    q: RowQuery,
+    contacts: dict[tuple[str, str], set[str]],
+    invoices: dict[tuple[str, str], str | None],
+) -> bool:
     checks = [
         q.number is None or r.number == q.number,
         not q.states or r.state in q.states,
@@ -135,6 +143,8 @@ def _matches(r: Row, q: RowQuery, contacts: dict[tuple[str, str], set[str]]) -> 
     if q.customer:
         words = q.customer.casefold().split()
         host = r.host_id if r.kind == "contact" else r.dep_contact
+        if host is None and r.dep_invoice:
+            host = invoices.get((r.tenant_id, r.dep_invoice))
         have = contacts.get((r.tenant_id, host or ""), set())
         checks.append(all(any(h.startswith(w) for h in have) for w in words))
     return all(checks)
@@ -152,7 +162,10 @@ def test_paging_lists_every_match_once_in_order(books: Ledger, query: RowQuery, 
         for r in rows
         if r.kind == "contact"
     }
-    expected = [r.id for r in sorted(rows, key=_key, reverse=True) if _matches(r, query, contacts)]
+    invoices = {(r.tenant_id, r.host_id): r.dep_contact for r in rows if r.kind == "invoice"}
+    expected = [
+        r.id for r in sorted(rows, key=_key, reverse=True) if _matches(r, query, contacts, invoices)
+    ]
     pages = _pages(books, query, limit)
     assert [i for page in pages for i in page] == expected
     assert all(len(page) <= limit for page in pages)
@@ -207,3 +220,10 @@ def test_without_a_body_the_history_says_the_attempt(ledger: Ledger) -> None:
     ledger.mark_sent([row.id], "pmx-invoice-2")
     assert ledger.log(row.id)[0]["request"] == "attempt pmx-invoice-2"
     assert ledger.last_reply(row.id) is None
+
+
+def test_a_payment_is_found_by_the_customer_of_its_invoice(books: Ledger) -> None:
+    found = [
+        r.host_id for r in books.search_rows(RowQuery(customer="ann", kinds=("payment",))).rows
+    ]
+    assert "pp-3:i3" in found  # i3 is Ann Lee's (c1): the payment names only the invoice
