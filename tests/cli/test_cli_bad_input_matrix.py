@@ -87,9 +87,10 @@ def ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ctx]:
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     mounts: list[Path] = []
-    readonly, readonly_why = _readonly_copy(root, practice.root, mounts)
-    full, full_why = _full_disk_copy(root, practice.root, mounts)
-    try:
+    readonly: Path | None = None
+    try:  # the mounts are undone even when a copy into one fails (a practice outgrew 2 MB)
+        readonly, readonly_why = _readonly_copy(root, practice.root, mounts)
+        full, full_why = _full_disk_copy(root, practice.root, mounts)
         yield Ctx(
             root=root,
             practice=practice,
