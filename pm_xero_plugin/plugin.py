@@ -613,6 +613,12 @@ def web_app() -> Any:
             value = getattr(host, "practice_id", None)
             return value if isinstance(value, str) else None
 
+        def sandbox_url() -> str | None:
+            # A Xero-compatible root instead of the real Xero is, in practice, the sandbox:
+            # the dashboard links each record to the sandbox's own view of it as well.
+            runtime = _runtime
+            return runtime.config.url if runtime is not None else None
+
         app = build_app(
             engine=get_engine,
             runtime=get_runtime,
@@ -620,6 +626,7 @@ def web_app() -> Any:
             practice_id=practice_id,
             start_contact_sync=start_contact_sync,
             backfill=backfill,
+            sandbox_url=sandbox_url,
         )
         return PluginApp(name=PLUGIN, title="Xero", app=app)
     except Exception as exc:
