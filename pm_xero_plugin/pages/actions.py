@@ -27,7 +27,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from pm_xero_plugin.pages.base import Pages
-from pm_xero_plugin.pages.guard import CSRF_FIELD
+from pm_xero_plugin.pages.guard import CSRF_FIELD, said_query
 from pm_xero_plugin.sync.actions import ACTIONS, perform
 
 __all__ = ["NOT_HERE", "routes", "safe_next"]
@@ -35,7 +35,6 @@ __all__ = ["NOT_HERE", "routes", "safe_next"]
 NOT_HERE = frozenset({"disconnect"})
 """Actions with their own page (Disconnect also clears the settings: the Settings page's)."""
 
-_SAID_LIMIT = 600
 """A message longer than this is cut in the redirect (a URL has its limits)."""
 
 
@@ -63,12 +62,13 @@ def safe_next(request: Request, wanted: str | None) -> str | None:
     return path + (f"?{parts.query}" if parts.query else "")
 
 
-def _with_said(target: str, said: str) -> str:
+def _with_said(request: Request, target: str, said: str) -> str:
     """``target`` with ``said`` as its one-line message (replacing one it carried)."""
     path, _, query = target.partition("?")
-    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "said"]
-    if said:
-        kept.append(("said", said[:_SAID_LIMIT]))
+    kept = [
+        (k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in ("said", "said_sig")
+    ]
+    kept.extend(said_query(request, said).items())
     return f"{path}?{urlencode(kept)}" if kept else path
 
 
@@ -94,6 +94,6 @@ def routes(pages: Pages) -> list[BaseRoute]:
         target = safe_next(request, wanted if isinstance(wanted, str) else None)
         if target is None:
             target = urlsplit(str(request.url_for("dashboard"))).path
-        return RedirectResponse(_with_said(target, said), status_code=303)
+        return RedirectResponse(_with_said(request, target, said), status_code=303)
 
     return [Route("/actions/{action}", post, methods=["POST"], name="action")]

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from hookspecs.pages import PageContext
-from pm_xero_plugin.pages.guard import CSRF_FIELD, context_of, csrf_token
+from pm_xero_plugin.pages.guard import CSRF_FIELD, context_of, csrf_token, flash_of, said_query
 
 if TYPE_CHECKING:
     from pm_xero_plugin.core.engine import Engine
@@ -104,7 +104,7 @@ class Pages:
             tab=tab,
             url_for=request.url_for,
             static=lambda path: request.url_for("static", path=path),
-            flash=request.query_params.get("said", ""),
+            flash=flash_of(request),
         )
         return HTMLResponse(body, status_code=status_code, headers=_NO_STORE)
 
@@ -112,8 +112,10 @@ class Pages:
     def back(request: Request, route: str, said: str = "", **params: str) -> RedirectResponse:
         """Post/redirect/get: back to ``route`` with a one-line message (``said``) to show."""
         url = request.url_for(route, **params)
-        query = f"?said={_quote(said)}" if said else ""
-        return RedirectResponse(f"{url}{query}", status_code=303)
+        query = said_query(request, said)
+        return RedirectResponse(
+            str(url.include_query_params(**query)) if query else str(url), status_code=303
+        )
 
     @staticmethod
     def context(request: Request) -> PageContext:
@@ -132,9 +134,3 @@ _NO_STORE = {
 
 def _unwired() -> None:
     raise NotReady("the add-on's background jobs are not wired to the pages")
-
-
-def _quote(text: str) -> str:
-    from urllib.parse import quote
-
-    return quote(text, safe="")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Callable
 from typing import Any, Final
@@ -27,13 +28,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hookspecs.pages import PageContext, page_context
 
-__all__ = ["CSRF_FIELD", "CSRF_HEADER", "TOKEN_HOURS", "Guard", "context_of", "csrf_token"]
+__all__ = [
+    "CSRF_FIELD",
+    "CSRF_HEADER",
+    "TOKEN_HOURS",
+    "Guard",
+    "context_of",
+    "csrf_token",
+    "flash_of",
+    "said_query",
+]
 
 CSRF_FIELD: Final = "csrf"
 CSRF_HEADER: Final = "x-csrf-token"
 TOKEN_HOURS: Final = 12
 """How long a rendered page's token stays good (an admin may leave a tab open over lunch)."""
 _SAFE: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+_HOUR: Final = re.compile(r"[0-9]{1,12}")
+MAX_BODY: Final = 1 << 20
+"""The largest request body a page takes (a settings form is a few kB): more is 413."""
 _KEY_LABEL: Final = b"pm-xero pages csrf v1"
 
 
@@ -57,13 +70,39 @@ def token_valid(
 ) -> bool:
     """Whether ``token`` was issued for this visitor and practice in the last hours."""
     hour_text, _, mac = token.partition(".")
-    if not hour_text.isdigit() or not mac:
+    if not _HOUR.fullmatch(hour_text) or not mac:
         return False
     hour = int(hour_text)
     current = int((time.time() if now is None else now) // 3600)
     if not 0 <= current - hour < TOKEN_HOURS:
         return False
     return hmac.compare_digest(mac, _mac(secret, context, hour))
+
+
+_SIGNER: Final = "pm_xero.pages.sign_said"
+_SAID_LIMIT: Final = 400
+
+
+def said_query(request: Request, said: str) -> dict[str, str]:
+    """The query parameters that carry a one-line message to the next page (post/redirect/get):
+    the text and its signature for this visitor, so that a link from elsewhere cannot put words
+    of its own into the add-on's pages ("your session expired, call …")."""
+    if not said:
+        return {}
+    text = said[:_SAID_LIMIT]
+    sign = request.scope.get(_SIGNER)
+    return {"said": text, "said_sig": sign(text) if callable(sign) else ""}
+
+
+def flash_of(request: Request) -> str:
+    """The one-line message this page was sent with, if this add-on signed it for this visitor."""
+    text = request.query_params.get("said", "")
+    signature = request.query_params.get("said_sig", "")
+    sign = request.scope.get(_SIGNER)
+    if not text or not signature or not callable(sign):
+        return ""
+    expected = sign(text)
+    return text if expected and hmac.compare_digest(expected, signature) else ""
 
 
 def context_of(request: Request) -> PageContext:
@@ -95,19 +134,44 @@ class Guard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse what may not pass; hand everything else to the app."""
-        if scope["type"] != "http":
+        if scope["type"] == "lifespan":
             await self.app(scope, receive, send)
             return
+        if scope["type"] != "http":  # a websocket route would bypass every check below
+            await _close_websocket(receive, send)
+            return
+        refusal = self._who_refusal(scope)
+        if refusal is None and scope["method"].upper() in _SAFE:
+            await self.app(self._with_signer(scope), receive, send)
+            return
         body: bytes | None = None
-        if scope["method"].upper() not in _SAFE:
+        if refusal is None:  # only an admin's body is read, and only up to MAX_BODY
             body = await _read_body(receive)
-        refusal = await self._refusal(scope, _replay(body, receive))
+            refusal = (
+                _text(413, "Refused: the request is larger than any page sends.")
+                if body is None
+                else await self._csrf_refusal(scope, _replay(body, receive), _context(scope))
+            )
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(self._with_signer(scope), _replay(body, receive), send)
 
-    async def _refusal(self, scope: Scope, receive: Receive) -> Response | None:
+    def _with_signer(self, scope: Scope) -> Scope:
+        """The scope with a signer for this visitor's one-line messages (see :func:`said_query`)."""
+        secret = self.secret()
+        context = _context(scope)
+
+        def sign(text: str) -> str:
+            if secret is None:
+                return ""
+            subject = f"said\x00{context.practice_id}\x00{context.visitor.user_id}\x00{text}"
+            return hmac.new(_key(secret), subject.encode(), hashlib.sha256).hexdigest()[:32]
+
+        return {**scope, _SIGNER: sign}
+
+    def _who_refusal(self, scope: Scope) -> Response | None:
+        """401 / 404 / 403 from the host's context alone, before a byte of the body is read."""
         context = page_context(scope)
         if context is None:
             return _text(401, "Sign in to Pet Manager first: these pages are served by the host.")
@@ -116,9 +180,7 @@ class Guard:
             return _text(404, "The Xero add-on does not serve this practice.")
         if not context.visitor.is_admin:
             return _text(403, "Only an admin of this practice may use the Xero add-on's pages.")
-        if scope["method"].upper() in _SAFE:
-            return None
-        return await self._csrf_refusal(scope, receive, context)
+        return None
 
     async def _csrf_refusal(
         self, scope: Scope, receive: Receive, context: PageContext
@@ -139,18 +201,30 @@ class Guard:
         return None
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive) -> bytes | None:
     """The whole request body (the guard reads the form for its token; the handler reads it
-    again from :func:`_replay`)."""
+    again from :func:`_replay`); ``None`` past :data:`MAX_BODY`."""
     chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
             break
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
+
+
+async def _close_websocket(receive: Receive, send: Send) -> None:
+    """Refuse a websocket (the pages have none; one added later must not skip the guard)."""
+    message = await receive()
+    if message.get("type") == "websocket.connect":
+        await send({"type": "websocket.close", "code": 1008})
 
 
 def _replay(body: bytes | None, receive: Receive) -> Receive:
@@ -176,6 +250,13 @@ async def _form_token(scope: Scope, receive: Receive) -> str | None:
     form = await request.form()
     value: Any = form.get(CSRF_FIELD)
     return value if isinstance(value, str) else None
+
+
+def _context(scope: Scope) -> PageContext:
+    context = page_context(scope)
+    if context is None:  # pragma: no cover - _who_refusal answered 401
+        raise RuntimeError("no page context")
+    return context
 
 
 def _text(status: int, message: str) -> Response:

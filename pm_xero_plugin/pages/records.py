@@ -51,7 +51,7 @@ def routes(pages: Pages) -> list[BaseRoute]:
     def show(request: Request) -> Response:
         engine = pages.need_engine()
         row_id = int(request.path_params["row_id"])
-        row = engine.ledger.get(row_id)
+        row = engine.ledger.get(row_id) if row_id < 2**63 else None  # SQLite ids are 64-bit
         if row is None:
             return pages.render(
                 request, "record_missing.html", {"row_id": row_id}, status_code=404, tab="dashboard"

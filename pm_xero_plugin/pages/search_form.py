@@ -27,7 +27,7 @@ __all__ = ["FIELDS", "Search", "decode_after", "encode_after", "read_search"]
 FIELDS: Final = ("number", "customer", "state", "kind", "from", "to", "org", "location")
 """The form's fields (``after`` is the paging cursor, not a field the admin fills)."""
 
-_NUMBER: Final = re.compile(r"^\s*([A-Za-z]*)\s*-?\s*(\d{1,15})\s*$")
+_NUMBER: Final = re.compile(r"^\s*([A-Za-z]*)\s*-?\s*([0-9]{1,15})\s*$")
 _PAYMENT_KINDS: Final = ("payment", "overpayment", "allocation")
 
 
@@ -63,15 +63,20 @@ def encode_after(key: RowKey) -> str:
     return f"{key.doc_date or ''}~{'' if key.number is None else key.number}~{key.id}"
 
 
+_ID = re.compile(r"[0-9]{1,18}")
+_AFTER_NUMBER = re.compile(r"-?[0-9]{1,16}")
+"""ASCII digits that fit the ledger's 64-bit integers (``str.isdigit`` also takes "²")."""
+
+
 def decode_after(text: str) -> RowKey | None:
     """The ``after`` parameter back into a key, or ``None`` when it is not one."""
     parts = text.split("~")
-    if len(parts) != 3 or not parts[2].isdigit():
+    if len(parts) != 3 or not _ID.fullmatch(parts[2]):
         return None
     day, number, row_id = parts
     if day and not _is_date(day):
         return None
-    if number and not number.lstrip("-").isdigit():
+    if number and not _AFTER_NUMBER.fullmatch(number):
         return None
     return RowKey(day or None, int(number) if number else None, int(row_id))
 

@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 from pm_xero_plugin.inputs.settings import Prefixes
 from pm_xero_plugin.pages import settings_form as sf
 from pm_xero_plugin.pages.base import PLUGIN, Pages
-from pm_xero_plugin.pages.guard import CSRF_FIELD
+from pm_xero_plugin.pages.guard import CSRF_FIELD, said_query
 from pm_xero_plugin.sync.actions import perform
 from pm_xero_plugin.xero.client import waiting_for_limits
 from pm_xero_plugin.xero.errors import XeroError
@@ -57,7 +57,7 @@ def saved_settings(engine: Engine) -> dict[str, Any]:
 def back_to_settings(request: Request, said: str, location_id: str | None = None) -> Response:
     """303 to the settings page (on ``location_id``'s tab) with a one-line message."""
     url = URL(str(request.url_for("settings")))
-    params = {"said": said[:400]} if said else {}
+    params = said_query(request, said)
     if location_id:
         params["location"] = location_id
     return RedirectResponse(str(url.include_query_params(**params)), status_code=303)

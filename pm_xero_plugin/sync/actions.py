@@ -31,6 +31,7 @@ The messages are worded as ``pm-xero retry/resolve/exclude`` word theirs
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -119,16 +120,19 @@ def _text(params: Mapping[str, Any], name: str) -> str | None:
     return text or None
 
 
+_ROW_ID = re.compile(r"[0-9]{1,18}")
+
+
 def _row_id(action: str, params: Mapping[str, Any]) -> int:
     value = params.get("row_id")
     if value is None or (isinstance(value, str) and not value.strip()):
         raise _Refused(f"{action} needs row_id: the ledger row of the record (its failure's row)")
     if isinstance(value, bool):
         raise _Refused(f"row_id must be a ledger row number, not {value!r}")
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise _Refused(f"row_id must be a ledger row number, not {value!r}") from None
+    text = str(value).strip()
+    if not _ROW_ID.fullmatch(text):  # SQLite's ids are 64-bit: a longer number is no row
+        raise _Refused(f"row_id must be a ledger row number, not {value!r}")
+    return int(text)
 
 
 def _describe(engine: Engine, row_id: int) -> str:

@@ -131,6 +131,13 @@ def test_a_row_id_that_is_no_number_is_said(practice: Running) -> None:
     assert result.message == "row_id must be a ledger row number, not 'seven'"
 
 
+@pytest.mark.parametrize("row_id", ["9" * 30, "²", "-3", 10**30])
+def test_a_row_id_no_ledger_can_hold_is_said_not_raised(practice: Running, row_id: object) -> None:
+    result = perform(practice.engine, None, "retry", {"row_id": row_id})
+    assert not result.ok
+    assert result.message.startswith("row_id must be a ledger row number")
+
+
 def test_retry_with_nothing_to_match_is_said(practice: Running) -> None:
     result = perform(practice.engine, None, "retry", {})
     assert not result.ok
