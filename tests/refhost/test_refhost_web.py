@@ -444,3 +444,33 @@ def test_staff_get_403_on_the_addons_actions_through_the_real_mount(with_xero: R
     staff = signed_in(with_xero, SAM)
     answer = staff.post("/plugins/xero/settings", data={"csrf": token.group(1)})
     assert answer.status_code == 403
+
+
+def test_a_sign_in_from_an_opaque_origin_is_refused(host: RefHost) -> None:
+    answer = browser(host).post(
+        "/login", data={"user": "alex", "password": "password"}, headers={"Origin": "null"}
+    )
+    assert answer.status_code == 403
+    assert "set-cookie" not in answer.headers
+
+
+def test_signing_in_again_ends_the_previous_session(host: RefHost) -> None:
+    client = signed_in(host)
+    first = client.cookies[COOKIE]
+    again = client.post("/login", data={"user": "alex", "password": "password"})
+    assert again.status_code == 303
+    assert client.cookies[COOKIE] != first
+    old = TestClient(client.app, base_url="http://testserver", follow_redirects=False)
+    old.cookies.set(COOKIE, first)  # the same front, holding the first sign-in's cookie
+    assert old.get("/plugins").headers.get("location", "").startswith("/login")
+
+
+def test_a_served_front_answers_only_its_loopback_names(host: RefHost) -> None:
+    from hookspecs.refhost.web.server import LOOPBACK_NAMES
+
+    front = WebFront(host, allowed_hosts=LOOPBACK_NAMES)
+    rebound = TestClient(front, base_url="http://evil.example", follow_redirects=False)
+    answer = rebound.post("/login", data={"user": "alex", "password": "password"})
+    assert answer.status_code == 400
+    local = TestClient(front, base_url="http://127.0.0.1:8000", follow_redirects=False)
+    assert local.post("/login", data={"user": "alex", "password": "password"}).status_code == 303

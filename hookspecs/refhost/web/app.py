@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -56,8 +57,10 @@ class WebFront:
         staff: Iterable[Staff] = DEMO_STAFF,
         *,
         clock: Callable[[], float] = time.time,
+        allowed_hosts: Iterable[str] | None = None,
     ) -> None:
         self.host = host
+        self.allowed_hosts = list(allowed_hosts) if allowed_hosts is not None else None
         # The host's secret file keys the sessions (under a label of their own): the same
         # private method the host derives each plugin's secret from.
         self.sessions = Sessions(session_key(host._host_secret()), staff, clock=clock)
@@ -75,7 +78,16 @@ class WebFront:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A plugin's page to its app (through the mounts), anything else to the host's pages."""
+        """A plugin's page to its app (through the mounts), anything else to the host's pages;
+        a request naming another host is refused first (a DNS-rebinding page in the admin's
+        browser would otherwise sign in to a loopback front with the demo's passwords)."""
+        if self.allowed_hosts is not None and scope["type"] == "http":
+            guard = TrustedHostMiddleware(self._route, allowed_hosts=self.allowed_hosts)
+            await guard(scope, receive, send)
+            return
+        await self._route(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and PluginMounts.segment_of(route_path(scope)) is not None:
             await self.mounts(scope, receive, send)
         else:
@@ -110,6 +122,9 @@ class WebFront:
                 "login.html", next=next_page, user=user, error="The user name or password is wrong."
             )
             return HTMLResponse(page, status_code=401)
+        previous = self.signed_in(request)
+        if previous is not None:  # a sign-in always starts a new session, never keeps one
+            self.sessions.close(previous.session_id)
         response = RedirectResponse(next_page, status_code=303)
         response.set_cookie(
             COOKIE,
@@ -232,8 +247,9 @@ def _cross_site(request: Request) -> Response | None:
     """403 when the browser says the request was started by another site."""
     fetch_site = request.headers.get("sec-fetch-site")
     origin = request.headers.get("origin")
-    foreign_origin = (
-        origin is not None and origin != "null" and urlsplit(origin).netloc != request.url.netloc
+    # "null" is an opaque origin (a sandboxed frame, a data: page): never this server.
+    foreign_origin = origin is not None and (
+        origin == "null" or urlsplit(origin).netloc != request.url.netloc
     )
     if fetch_site == "cross-site" or foreign_origin:
         return PlainTextResponse("Refused: this request came from another site.", status_code=403)

@@ -103,6 +103,10 @@ class RunningWeb:
         self.shutdown()
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost")
+"""The only ``Host`` headers a served front answers: it listens on loopback alone."""
+
+
 def serve_web(
     host: RefHost,
     *,
@@ -118,4 +122,4 @@ def serve_web(
     :raises PortBusy: ``port`` is in use.
     """
     listening = sock if sock is not None else bind_loopback(port)
-    return RunningWeb(WebFront(host, staff), listening)
+    return RunningWeb(WebFront(host, staff, allowed_hosts=LOOPBACK_NAMES), listening)
