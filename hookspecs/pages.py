@@ -123,11 +123,15 @@ class PageContext:
 
     visitor: Visitor
     practice_id: str
-    """The practice the request is for. A plugin serving one practice refuses any other."""
+    """The practice the request is for. A plugin serves the practice of the host that started
+    it; until the contract has many practices per host process, a host that knows its practice's
+    id offers it as ``host.practice_id`` (the reference host does), and a plugin then refuses a
+    context for any other practice (404). A host without it mounts one app per practice."""
     services: PageServices
     links: Mapping[str, str] = field(default_factory=dict)
-    """The host's own pages a plugin page may link to: ``"plugins"`` (the plugin list with the
-    on/off switches), ``"logout"``, ``"home"``. Absent keys: the host has no such page."""
+    """The host's own pages a plugin page may link to, as URLs the browser can follow (paths on
+    the host's server, its own prefix included): ``"plugins"`` (the plugin list with the on/off
+    switches), ``"logout"``, ``"home"``. Absent keys: the host has no such page."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,9 @@ class PluginApp:
     title: str
     """What the host's menus call it ("Xero")."""
     app: ASGIApp
-    """The ASGI application; it sees paths below its mount point."""
+    """The ASGI application. As ASGI says for a mounted app, ``scope["root_path"]`` is the mount
+    point and ``scope["path"]`` the whole path (the mount point included), so the app's own links
+    and redirects are built from both."""
 
 
 def page_context(scope: Mapping[str, Any]) -> PageContext | None:

@@ -208,15 +208,20 @@ def admin_action(plugin: str, action: str, params: dict[str, Any]) -> dict[str, 
     The Xero add-on's actions (``params`` in brackets; ``row_id`` is the ``row_id`` of a failure
     in :func:`sync_status`):
 
-    * ``retry`` (``row_id``; or ``kind`` and/or ``tenant_id`` for every failure that matches)
+    * ``retry`` (``row_id``; or ``kind`` and/or ``tenant_id`` for every failure that matches,
+      or ``all_failed`` for every failure)
     * ``resolve`` (``row_id``): hide a failure the admin fixed in Xero by hand
     * ``exclude`` (``row_id``): never send this record
-    * ``include_parent`` (``row_id``): send a payment's invoice dated before the start date too
+    * ``include_parent`` (``row_id``; also spelt ``include_parent_invoice``, as a failure's
+      ``actions`` in :func:`sync_status` lists it): send a payment's invoice dated before the
+      start date too
     * ``link_contact`` (``row_id``, optional ``contact_id``) and ``create_distinct`` (``row_id``,
       optional ``name``): the ways out of a contact whose name Xero gives to another
     * ``refresh_accounts`` (``tenant_id``): read the organisation's chart of accounts again
-    * ``disconnect`` (``location_id``): stop sending that location's records to its organisation
-      and forget the connection
+    * ``disconnect`` (``location_id``): disconnect the location's organisation in Xero (when no
+      other location uses it) and forget the connection; the location's records then wait for a
+      connection. The settings are the host's: to unlink the location from that organisation for
+      good, the host also saves its settings without it (the plugin's settings page does both)
 
     :param plugin: the plugin whose action it is (``"xero"``).
     :param action: the action's name, as above.
@@ -229,7 +234,10 @@ def admin_action(plugin: str, action: str, params: dict[str, Any]) -> dict[str, 
 
 @hookspec
 def web_app() -> PluginApp | None:
-    """Called once after ``pm_startup``: the plugin's pages, for the host to mount.
+    """Called after ``pm_startup``: the plugin's pages, for the host to mount.
+
+    A host may ask at once or the first time a page is wanted (the reference host asks on the
+    first request for the plugin's pages after it is switched on), and asks once per start.
 
     See :mod:`hookspecs.pages` for how the host mounts the app, tells it who is asking and for
     which practice, and what the app must check itself (admins only, CSRF, no secret in a page).
