@@ -18,6 +18,7 @@ import click
 
 from pm_xero_plugin.cli.boundary import BadInput
 from pm_xero_plugin.cli.ops import RECORD_KINDS, data_dir_option, open_data_dir
+from pm_xero_plugin.core.admin import row_label
 from pm_xero_plugin.invocation import pm_xero
 
 if TYPE_CHECKING:
@@ -39,9 +40,7 @@ def _describe(engine: Engine, row_id: int) -> str:
     row = engine.ledger.get(row_id)
     if row is None:
         raise BadInput(f"no ledger row {row_id} (see `{pm_xero('status', '--all')}` for row ids)")
-    number = f" #{row.number}" if row.number is not None else ""
-    where = f" in {row.tenant_id}" if row.tenant_id else ""
-    return f"row {row_id} ({row.kind}{number}{where})"
+    return row_label(row)
 
 
 def _check_tenant(engine: Engine, tenant_id: str | None) -> None:

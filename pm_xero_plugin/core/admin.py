@@ -21,12 +21,20 @@ from pm_xero_plugin.core.regate import PAGE
 from pm_xero_plugin.ledger import Facts, Row
 from pm_xero_plugin.ledger.states import EXTERNAL_GATES, State
 
-__all__ = ["MAX_CONTACT_NAME", "Admin"]
+__all__ = ["MAX_CONTACT_NAME", "Admin", "row_label"]
 
 MAX_CONTACT_NAME = 255
 """Xero's limit on a contact's name."""
 
 _RETRYABLE = (State.FAILED, State.EXCLUDED, State.RETRYING, State.WAITING)
+
+
+def row_label(row: Row) -> str:
+    """How an admin action names its record, in the CLI and on the pages alike:
+    ``row 7 (invoice #7 in T1)``."""
+    number = f" #{row.number}" if row.number is not None else ""
+    where = f" in {row.tenant_id}" if row.tenant_id else ""
+    return f"row {row.id} ({row.kind}{number}{where})"
 
 
 class Admin:

@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pm_xero_plugin.core.admin import row_label
 from pm_xero_plugin.ledger import IllegalTransition
 from pm_xero_plugin.ledger.interface import LedgerUnavailable
 from pm_xero_plugin.ledger.states import KINDS, State
@@ -139,9 +140,7 @@ def _describe(engine: Engine, row_id: int) -> str:
     row = engine.ledger.get(row_id)
     if row is None:
         raise _Refused(f"no ledger row {row_id} (the dashboard's failures list gives row ids)")
-    number = f" #{row.number}" if row.number is not None else ""
-    where = f" in {row.tenant_id}" if row.tenant_id else ""
-    return f"row {row_id} ({row.kind}{number}{where})"
+    return row_label(row)
 
 
 def _state(engine: Engine, row_id: int) -> str:
