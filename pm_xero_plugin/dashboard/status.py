@@ -227,20 +227,56 @@ class _Tally:
             into[tenant] = into.get(tenant, 0) + n
 
 
+_DATA_JOBS = ("backfill", "catch_up")
+_CONTACT_JOBS = ("start_contact_sync",)
+
+
+def _jobs_under_way(engine: Engine) -> dict[str, set[str | None]]:
+    """For each long action written down and not finished (nor failed: a failed one is on
+    health as ``job:<name>``), the locations it covers (``None``: all). A back-sync that has
+    not queued its first record yet is still work under way: without this the dashboard said
+    "up to date" in the moment after "Start syncing data"."""
+    failed = {c.name for c in engine.health.conditions()}
+    under_way: dict[str, set[str | None]] = {}
+    for intent in engine.pending_jobs():
+        if f"job:{intent.name}" in failed:
+            continue
+        location = intent.args.get("location_id")
+        under_way.setdefault(intent.name, set()).add(
+            location if isinstance(location, str) else None
+        )
+    return under_way
+
+
+def _covers(
+    under_way: dict[str, set[str | None]], names: tuple[str, ...], locations: list[str]
+) -> bool:
+    covered = set().union(*(under_way.get(name, set()) for name in names))
+    return None in covered or any(loc in covered for loc in locations)
+
+
 def _organisation(
-    engine: Engine, tally: _Tally, start: date | None, tenant_id: str, tenant_locations: list[str]
+    engine: Engine,
+    tally: _Tally,
+    start: date | None,
+    tenant_id: str,
+    tenant_locations: list[str],
+    under_way: dict[str, set[str | None]],
 ) -> dict[str, Any]:
     """One organisation's line: connection, account codes, and how far its contact and data
-    syncs are (a finished contact sync with contacts still moving is running again)."""
+    syncs are (a finished contact sync with contacts still moving is running again, and so is
+    a sync whose long action is still written down as under way)."""
     record = engine.ledger.tenant(tenant_id)
     contact_sync = record.contact_sync
     if contact_sync == "finished":
         contact_sync = "running" if tally.contacts_active.get(tenant_id) else "up_to_date"
+    if contact_sync != "running" and _covers(under_way, _CONTACT_JOBS, tenant_locations):
+        contact_sync = "running"
     if start is None or record.contact_sync != "finished":
         data_sync = "not_started"
     elif any(engine.today(loc) < start for loc in tenant_locations):
         data_sync = "waiting_for_date"
-    elif tally.active.get(tenant_id):
+    elif tally.active.get(tenant_id) or _covers(under_way, _DATA_JOBS, tenant_locations):
         data_sync = "running"
     else:
         data_sync = "up_to_date"
@@ -282,6 +318,7 @@ def build(
         tally.add(c)
     by_tenant = settings.tenants(wanted) if settings else {}
     start = settings.start_date if settings else None
+    under_way = _jobs_under_way(engine)
     return {
         "plugin": "xero",
         "generated_at": engine.host.now().isoformat(),
@@ -289,7 +326,7 @@ def build(
         "start_date": start.isoformat() if start else None,
         "start_date_locked": engine.start_date_locked() is not None,
         "organisations": [
-            _organisation(engine, tally, start, tenant_id, tenant_locations)
+            _organisation(engine, tally, start, tenant_id, tenant_locations, under_way)
             for tenant_id, tenant_locations in sorted(by_tenant.items())
         ],
         "sections": list(tally.sections.values()),
