@@ -15,6 +15,7 @@ same at a million records.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from starlette.requests import Request
@@ -76,13 +77,21 @@ def _moving(status: dict[str, Any]) -> bool:
     )
 
 
-def _organisations(status: dict[str, Any]) -> list[dict[str, Any]]:
+def _organisations(
+    status: dict[str, Any], names: Mapping[str, str], locations: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each organisation as the admin knows it: by its name in Xero (as Xero's connections name
+    it, once read) and its locations' names, the ids kept for the title."""
     out = []
     for org in status.get("organisations", []):
         codes = org.get("account_codes") or {}
         out.append(
             {
                 **org,
+                "name": names.get(org["tenant_id"]) or org["tenant_id"],
+                "location_names": [
+                    str(locations.get(loc, {}).get("name") or loc) for loc in org["locations"]
+                ],
                 "codes_words": _CODES_WORDS.get(codes.get("state", ""), codes.get("state", "")),
                 "codes_detail": codes.get("detail"),
                 "codes_state": codes.get("state"),
@@ -118,6 +127,8 @@ def routes(pages: Pages) -> list[BaseRoute]:
     def show(request: Request) -> Response:
         engine = pages.need_engine()
         status = build_status(engine, None, failures_limit=FAILURES_SHOWN)
+        runtime = pages.runtime()
+        names: Mapping[str, str] = runtime.client.tenant_names if runtime is not None else {}
         views = Views(
             engine,
             url_for=request.url_for,
@@ -143,7 +154,11 @@ def routes(pages: Pages) -> list[BaseRoute]:
         values = {
             "status": status,
             "refresh": "3" if _moving(status) else "0",
-            "organisations": _organisations(status),
+            "organisations": _organisations(status, names, engine.locations()),
+            "tenant_names": names,
+            "location_names": {
+                loc: str(info.get("name") or loc) for loc, info in engine.locations().items()
+            },
             "sections": _sections(status),
             "failures": failures,
             "search": search,

@@ -177,3 +177,13 @@ def test_staff_who_are_not_admins_get_403_on_the_connect_flow(practice: PagesPra
         assert staff.get(path).status_code == 403
     for path in ("/connect/loc-syd", "/connect/choose", "/connect/loc-syd/disconnect"):
         assert staff.post(path, data={"csrf": "x"}).status_code == 403
+
+
+def test_the_dashboard_names_a_connected_organisation_as_xero_does(
+    practice: PagesPractice,
+) -> None:
+    tenant = practice.organisations[1]
+    practice.connect("loc-mel", tenant)
+    name = practice.runtime.client.tenant_names[tenant]
+    html = practice.client().get("/dashboard").text
+    assert f'<h3 title="{tenant}">{name} <span class="muted">· Melbourne</span></h3>' in html

@@ -25,11 +25,16 @@ class _Config:
         self.url = url
 
 
+class _Client:
+    tenant_names: dict[str, str] = {}  # noqa: RUF012 - never written
+
+
 class _Runtime:
-    """The one thing the link wiring reads of the runtime: where Xero is."""
+    """What the dashboard reads of the runtime: where Xero is, and the organisations' names."""
 
     def __init__(self, url: str | None) -> None:
         self.config = _Config(url)
+        self.client = _Client()
 
 
 def test_records_link_to_the_sandbox_the_runtime_points_at(
