@@ -4,7 +4,8 @@ contact sync, preview and confirm a start date, and watch the dashboard reach "U
 an account archived in Xero fails a new invoice with Xero's words and the hint, the admin fixes it
 and retries, and the invoice is synced.
 
-Each page on the way is photographed into docs/screenshots/ (the README shows them). What the
+Each page on the way is photographed (into ``$PM_XERO_SCREENSHOTS`` when set: the README's are
+``PM_XERO_SCREENSHOTS=docs/screenshots``; else into the test's temporary folder). What the
 pages say is checked against the sandbox's books and the host's records, never against the
 add-on's own ledger alone.
 """
@@ -14,14 +15,16 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 from support.browser_world import (
     ADMIN_LOGIN,
-    SCREENSHOTS,
+    SCREENSHOT_MAX_HEIGHT,
     BrowserWorld,
+    screenshots_dir,
     sign_in,
 )
 
@@ -37,9 +40,10 @@ SETTLE_MS = 45_000
 class Journey:
     """The admin's browser tab, photographing each page and keeping every page's HTML."""
 
-    def __init__(self, world: BrowserWorld, page: Page) -> None:
+    def __init__(self, world: BrowserWorld, page: Page, screenshots: Path) -> None:
         self.world = world
         self.page = page
+        self.screenshots = screenshots
         self.html: list[tuple[str, str]] = []
 
     def keep(self) -> None:
@@ -47,8 +51,14 @@ class Journey:
         self.html.append((self.page.url, self.page.content()))
 
     def photograph(self, name: str) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        self.screenshots.mkdir(parents=True, exist_ok=True)
+        height = int(self.page.evaluate("document.documentElement.scrollHeight"))
+        width = int(self.page.evaluate("document.documentElement.scrollWidth"))
+        self.page.screenshot(
+            path=str(self.screenshots / f"{name}.png"),
+            full_page=True,
+            clip={"x": 0, "y": 0, "width": width, "height": min(height, SCREENSHOT_MAX_HEIGHT)},
+        )
         self.keep()
 
     def tab(self, label: str) -> None:
@@ -260,10 +270,10 @@ def failure_fixed_and_retried(journey: Journey) -> None:
 
 
 def test_admin_connects_starts_syncing_and_recovers_from_a_failure_in_a_browser(
-    fresh_world: BrowserWorld, context: Any
+    fresh_world: BrowserWorld, context: Any, tmp_path: Path
 ) -> None:
     world = fresh_world
-    journey = Journey(world, context.new_page())
+    journey = Journey(world, context.new_page(), screenshots_dir(tmp_path / "screenshots"))
     sign_in(journey.page, world, ADMIN_LOGIN)
     switch_on(journey)
     world.wait_for("the add-on to start", lambda: world.host.hook_failures == [] and _started())

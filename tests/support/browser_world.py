@@ -13,6 +13,7 @@ redirect URIs exactly).
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import time
@@ -37,8 +38,19 @@ CHROMIUM = Path("/usr/bin/chromium")
 """Debian's chromium (``.ci/run`` installs it). Playwright's own browser download is never used."""
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 VIEWPORT = {"width": 1280, "height": 800}
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-"""Where the journey writes the README's screenshots (every run)."""
+SCREENSHOTS_ENV = "PM_XERO_SCREENSHOTS"
+"""Set to a folder (``docs/screenshots`` for the README's) to keep the journey's screenshots
+there; unset, they go to the test's own temporary folder, so a test run leaves the checkout as
+it found it."""
+SCREENSHOT_MAX_HEIGHT = 2200
+"""A long page (the dashboard with its records list) is photographed down to this height."""
+
+
+def screenshots_dir(fallback: Path) -> Path:
+    """Where this run's screenshots go (see :data:`SCREENSHOTS_ENV`)."""
+    chosen = os.environ.get(SCREENSHOTS_ENV)
+    return Path(chosen) if chosen else fallback
+
 
 PREFIX = "/plugins/xero"
 ADMIN_LOGIN = "alex"
