@@ -94,11 +94,19 @@ class Jobs:
 
         def tick() -> None:
             while not stop.wait(seconds):
-                if label not in self.pending():
-                    self.submit(label, job)
+                with self._lock:  # (re-entrant) one step with the stop below: none after it
+                    if stop.is_set():
+                        return
+                    if label not in self.pending():
+                        self.submit(label, job)
+
+        def halt() -> None:
+            """Once this returns no further pass is queued (one queued already still runs)."""
+            with self._lock:
+                stop.set()
 
         threading.Thread(target=tick, name=f"{self._name}-every", daemon=True).start()
-        return stop.set
+        return halt
 
     def _run(self) -> None:
         while True:
