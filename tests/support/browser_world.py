@@ -33,6 +33,7 @@ from pm_xero_plugin import plugin
 from pm_xero_plugin.ledger.states import DEPENDENCY_GATES
 from pm_xero_plugin.sandbox import Sandbox, SandboxClock
 from pm_xero_plugin.sandbox.server import RunningServer
+from support.addon_parts import running_engine, running_runtime
 
 CHROMIUM = Path("/usr/bin/chromium")
 """Debian's chromium (``.ci/run`` installs it). Playwright's own browser download is never used."""
@@ -95,15 +96,13 @@ class BrowserWorld:
 
     @property
     def engine(self) -> Any:
-        engine = plugin.get_engine()
-        assert engine is not None, self.host.hook_failures
-        return engine
+        """The add-on's engine (asserted started)."""
+        return running_engine(self.host)
 
     @property
     def runtime(self) -> Any:
-        runtime = plugin.get_runtime()
-        assert runtime is not None, self.host.hook_failures
-        return runtime
+        """The add-on's Xero side (asserted present: the app is configured)."""
+        return running_runtime(self.host)
 
     # -- reading the add-on's state -----------------------------------------------------------
 

@@ -27,6 +27,7 @@ from pm_xero_plugin.sandbox import Sandbox
 from pm_xero_plugin.sandbox.server import RunningServer
 from pm_xero_plugin.sandbox.spec_check import SpecViolation, validate_httpx_request
 from pm_xero_plugin.sync.worker import DEFAULT_LEASE_SECONDS
+from support.addon_parts import running_engine, running_runtime
 from support.virtual_time import VirtualTime
 
 NOW = datetime(2025, 3, 3, 0, 0, tzinfo=UTC)  # 11:00 in Sydney, a Monday
@@ -85,19 +86,13 @@ class World:
 
     @property
     def runtime(self) -> Any:
-        from pm_xero_plugin import plugin
-
-        runtime = plugin.get_runtime()
-        assert runtime is not None, self.host.hook_failures
-        return runtime
+        """The add-on's Xero side (asserted present: the app is configured)."""
+        return running_runtime(self.host)
 
     @property
     def engine(self) -> Any:
-        from pm_xero_plugin import plugin
-
-        engine = plugin.get_engine()
-        assert engine is not None, self.host.hook_failures
-        return engine
+        """The add-on's engine (asserted started)."""
+        return running_engine(self.host)
 
     @property
     def locations(self) -> list[Mapping[str, Any]]:

@@ -26,6 +26,7 @@ from hookspecs.refhost import ManualClock, RefHost
 from pm_xero_plugin import plugin
 from pm_xero_plugin.sandbox import Sandbox
 from pm_xero_plugin.sandbox.identity import DEFAULT_REDIRECT_URIS
+from support.addon_parts import running_engine, running_runtime
 from support.pages_world import ADMIN, client_for, csrf_of
 
 CALLBACK = "http://testserver/connect/callback"
@@ -53,16 +54,12 @@ class PagesPractice:
     @property
     def runtime(self) -> Any:
         """The add-on's Xero side (asserted present: the app is configured)."""
-        runtime = plugin.get_runtime()
-        assert runtime is not None, self.host.hook_failures
-        return runtime
+        return running_runtime(self.host)
 
     @property
     def engine(self) -> Any:
         """The add-on's engine (asserted started)."""
-        engine = plugin.get_engine()
-        assert engine is not None, self.host.hook_failures
-        return engine
+        return running_engine(self.host)
 
     @property
     def organisations(self) -> list[str]:
