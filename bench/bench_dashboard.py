@@ -16,13 +16,12 @@ a template), since the machines are noisy. Target: ≤ 100 ms server time at 1M 
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from html import unescape
@@ -32,7 +31,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.synth import LOCATIONS, TENANTS, SynthHost
+from bench.synth import LOCATIONS, TENANTS, filled_engine
 
 __all__ = ["bench_dashboard", "fill_search_ledger"]
 
@@ -178,48 +177,38 @@ def _next_link(client: Any, url: str) -> str:
 
 def bench_dashboard(rows: int, repeats: int = 7) -> dict[str, Any]:
     """Median server milliseconds of the dashboard's pages over a ledger of ``rows`` rows."""
-    for name in ("PM_XERO_CLIENT_ID", "PM_XERO_CLIENT_SECRET"):
-        os.environ.pop(name, None)
-    from starlette.testclient import TestClient
+    with warnings.catch_warnings():  # Starlette 1.10 would have the httpx2 fork; httpx works
+        warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+        from starlette.testclient import TestClient
 
     from hookspecs.pages import SCOPE_KEY, PageContext, Visitor
-    from pm_xero_plugin.core.engine import Engine
     from pm_xero_plugin.ledger import RowQuery
     from pm_xero_plugin.pages.app import build_app
 
-    with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp:
-        host = SynthHost(Path(tmp), invoices=0)
-        started = time.perf_counter()
-        fill_search_ledger(host.data_dir("xero") / "ledger.sqlite3", rows)
-        fill_seconds = time.perf_counter() - started
-        engine = Engine(host)
-        try:
-            app = build_app(engine=lambda: engine, runtime=lambda: None, secret=lambda: b"s" * 32)
-            context = PageContext(Visitor("u-admin", "Admin", True), "practice-1", _Services())
+    with filled_engine("bench-dashboard-", rows, fill_search_ledger) as (engine, fill_seconds):
+        app = build_app(engine=lambda: engine, runtime=lambda: None, secret=lambda: b"s" * 32)
+        context = PageContext(Visitor("u-admin", "Admin", True), "practice-1", _Services())
 
-            async def mounted(scope: Any, receive: Any, send: Any) -> None:
-                await app({**scope, SCOPE_KEY: context}, receive, send)
+        async def mounted(scope: Any, receive: Any, send: Any) -> None:
+            await app({**scope, SCOPE_KEY: context}, receive, send)
 
-            client = TestClient(mounted, base_url="http://bench")
-            query = RowQuery(states=("synced",), kinds=("invoice",))
-            synced = engine.ledger.search_rows(query, limit=1).rows[0]
-            first, last = _name(1234 % max(rows // _CONTACT_EVERY, 1))
-            urls = {
-                "baseline_404": "/records/999999999",
-                "dashboard": "/dashboard",
-                "search_number": f"/dashboard?number=INV{synced.number}",
-                "search_customer": f"/dashboard?customer={first}+{last}",
-                "search_dates": "/dashboard?from=2022-03-01&to=2022-03-31",
-                "search_state": "/dashboard?state=failed",
-                "search_combined": "/dashboard?state=synced&kind=invoice&from=2021-01-01"
-                "&to=2021-06-30",
-                "record": f"/records/{synced.id}",
-            }
-            urls["next_page"] = _next_link(client, "/dashboard")
-            urls["next_page_dates"] = _next_link(client, urls["search_dates"])
-            ms = {name: _median_ms(client, url, repeats) for name, url in urls.items()}
-        finally:
-            engine.close()
+        client = TestClient(mounted, base_url="http://bench")
+        query = RowQuery(states=("synced",), kinds=("invoice",))
+        synced = engine.ledger.search_rows(query, limit=1).rows[0]
+        first, last = _name(1234 % max(rows // _CONTACT_EVERY, 1))
+        urls = {
+            "baseline_404": "/records/999999999",
+            "dashboard": "/dashboard",
+            "search_number": f"/dashboard?number=INV{synced.number}",
+            "search_customer": f"/dashboard?customer={first}+{last}",
+            "search_dates": "/dashboard?from=2022-03-01&to=2022-03-31",
+            "search_state": "/dashboard?state=failed",
+            "search_combined": "/dashboard?state=synced&kind=invoice&from=2021-01-01&to=2021-06-30",
+            "record": f"/records/{synced.id}",
+        }
+        urls["next_page"] = _next_link(client, "/dashboard")
+        urls["next_page_dates"] = _next_link(client, urls["search_dates"])
+        ms = {name: _median_ms(client, url, repeats) for name, url in urls.items()}
     base = ms.pop("baseline_404")
     return {
         "rows": rows,

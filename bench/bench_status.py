@@ -10,11 +10,9 @@ ready, retrying, and a few hundred failed and rejected rows that the dashboard l
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -24,7 +22,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.synth import LOCATIONS, TENANTS, SynthHost
+from bench.synth import LOCATIONS, TENANTS, filled_engine
 
 __all__ = ["bench_status", "fill_ledger"]
 
@@ -110,27 +108,16 @@ def fill_ledger(path: Path, count: int) -> None:
 def bench_status(rows: int, repeats: int = 9) -> dict[str, Any]:
     """Median milliseconds of ``dashboard.status.build(engine, None)`` over a ledger of
     ``rows`` rows."""
-    for name in ("PM_XERO_CLIENT_ID", "PM_XERO_CLIENT_SECRET"):
-        os.environ.pop(name, None)
-    from pm_xero_plugin.core.engine import Engine
     from pm_xero_plugin.dashboard.status import build as build_status
 
-    with tempfile.TemporaryDirectory(prefix="bench-status-") as tmp:
-        host = SynthHost(Path(tmp), invoices=0)
-        started = time.perf_counter()
-        fill_ledger(host.data_dir("xero") / "ledger.sqlite3", rows)
-        fill_seconds = time.perf_counter() - started
-        engine = Engine(host)
-        try:
-            build_status(engine, None)  # warm: first read of the file
-            times = []
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                status = build_status(engine, None)
-                times.append((time.perf_counter() - t0) * 1000)
-            total = sum(c["n"] for c in engine.ledger.counts())
-        finally:
-            engine.close()
+    with filled_engine("bench-status-", rows, fill_ledger) as (engine, fill_seconds):
+        build_status(engine, None)  # warm: first read of the file
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            status = build_status(engine, None)
+            times.append((time.perf_counter() - t0) * 1000)
+        total = sum(c["n"] for c in engine.ledger.counts())
     if total != rows:
         raise RuntimeError(f"ledger holds {total} rows, expected {rows}")
     return {

@@ -10,14 +10,21 @@ Every record passes the host contract's shapes, so the plugin validates them in 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hookspecs.host import HistoryKind
 from hookspecs.records import Location
+
+if TYPE_CHECKING:
+    from pm_xero_plugin.core.engine import Engine
 
 __all__ = ["LOCATIONS", "TENANTS", "SynthHost", "settings_for"]
 
@@ -253,3 +260,26 @@ class SynthHost:
     def secret(self, plugin: str) -> bytes:
         """A stable per-plugin secret (not secret at all: a benchmark's)."""
         return (plugin.encode() * 32)[:32]
+
+
+@contextmanager
+def filled_engine(
+    prefix: str, rows: int, fill: Callable[[Path, int], None]
+) -> Iterator[tuple[Engine, float]]:
+    """An engine over a ledger of ``rows`` synthetic rows written by ``fill`` (straight into
+    SQLite: a million rows through the hooks would take the bench's whole budget), with no Xero
+    app configured; yields it and the seconds the fill took, and closes it after."""
+    for name in ("PM_XERO_CLIENT_ID", "PM_XERO_CLIENT_SECRET"):
+        os.environ.pop(name, None)
+    from pm_xero_plugin.core.engine import Engine
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        host = SynthHost(Path(tmp), invoices=0)
+        started = time.perf_counter()
+        fill(host.data_dir("xero") / "ledger.sqlite3", rows)
+        fill_seconds = time.perf_counter() - started
+        engine = Engine(host)
+        try:
+            yield engine, fill_seconds
+        finally:
+            engine.close()
