@@ -35,3 +35,11 @@ def xero_spec_path() -> Path:
     if path is None:
         pytest.skip(spec_missing_reason())
     return path
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop the private PostgreSQL this test process started, if it started one
+    (``support.postgres``; CI's own server is left to ``.ci/run``)."""
+    from support.postgres import stop_server
+
+    stop_server()
