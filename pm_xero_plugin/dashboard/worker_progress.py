@@ -19,7 +19,7 @@ from typing import Protocol
 from pm_xero_plugin.ledger.interface import Ledger
 from pm_xero_plugin.ledger.states import State
 from pm_xero_plugin.xero.client import describe_limit
-from pm_xero_plugin.xero.ratelimit import RateLimiter
+from pm_xero_plugin.xero.ratelimit import Limits
 
 __all__ = ["Running", "Totals", "WorkerProgress", "describe_wait"]
 
@@ -80,7 +80,7 @@ class WorkerProgress:
         self,
         worker: Running,
         ledger: Ledger,
-        limiter: RateLimiter | None,
+        limiter: Limits | None,
         now: Callable[[], datetime],
         echo: Callable[[str], None],
         every: float = 5.0,

@@ -47,7 +47,7 @@ from pm_xero_plugin.xero.auth import (
     list_connections,
 )
 from pm_xero_plugin.xero.client import XeroAccountsSource, XeroClient
-from pm_xero_plugin.xero.ratelimit import Clock, RateLimiter
+from pm_xero_plugin.xero.ratelimit import Clock, Limits, RateLimiter
 from pm_xero_plugin.xero.tokens import (
     UNREADABLE_WHY,
     HostSecretTooShort,
@@ -196,7 +196,7 @@ class XeroRuntime:
         transport: httpx.BaseTransport | None = None,
         request_hook: Callable[[httpx.Request], None] | None = None,
         worker_threads: int = 4,
-        limiter: RateLimiter | None = None,
+        limiter: Limits | None = None,
         clock: Clock | None = None,
         batch_size: int = 50,
         lease_seconds: int = DEFAULT_LEASE_SECONDS,

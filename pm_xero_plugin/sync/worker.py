@@ -51,7 +51,7 @@ from pm_xero_plugin.sync.leases import LeaseJudge, this_host
 from pm_xero_plugin.sync.sender import BatchOutcome, BatchSender
 from pm_xero_plugin.xero.client import never_waiting_for_limits
 from pm_xero_plugin.xero.kinds import KINDS, SEND_ORDER
-from pm_xero_plugin.xero.ratelimit import RateLimiter
+from pm_xero_plugin.xero.ratelimit import Limits
 from pm_xero_plugin.xero.retry import backoff_delay
 
 __all__ = ["DEFAULT_LEASE_SECONDS", "Worker", "WorkerStats"]
@@ -179,7 +179,7 @@ class Worker:
         poll_seconds: float = 0.5,
         monotonic: Callable[[], float] = time.monotonic,
         worker_id: str | None = None,
-        limiter: RateLimiter | None = None,
+        limiter: Limits | None = None,
         tick: Callable[[], None] | None = None,
         health: Health | None = None,
         ledger_path: Path | str = "the ledger",

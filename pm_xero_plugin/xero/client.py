@@ -64,7 +64,7 @@ from pm_xero_plugin.xero.errors import (
     ValidationFailed,
     XeroError,
 )
-from pm_xero_plugin.xero.ratelimit import Clock, Permit, RateLimiter, SystemClock
+from pm_xero_plugin.xero.ratelimit import CallPermit, Clock, Limits, SystemClock
 from pm_xero_plugin.xero.responses import element_id, parse_elements, validation_messages
 from pm_xero_plugin.xero.retry import (
     IDEMPOTENCY_WINDOW,
@@ -234,7 +234,7 @@ class XeroClient:
         base_url: str,
         tokens: AccessTokens,
         *,
-        limiter: RateLimiter,
+        limiter: Limits,
         http: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
@@ -800,7 +800,7 @@ class XeroClient:
         self._log(call, response.status_code, started)
         return self._classify(call, token, response)
 
-    def _permit(self, call: _Call) -> Permit:
+    def _permit(self, call: _Call) -> CallPermit:
         permit = self.limiter.try_acquire(call.tenant_id)
         if permit is not None:
             return permit
@@ -844,7 +844,7 @@ class XeroClient:
 
     def _wait_for_permit(
         self, tenant_id: str, waits: LimitWaits | None, waited: list[float]
-    ) -> Permit:
+    ) -> CallPermit:
         """A permit, waiting for it when ``waits`` says so; else :class:`RateLimited` at once.
 
         ``waited`` (one number, shared by the call's attempts) bounds the whole call's waiting

@@ -54,7 +54,16 @@ except ImportError:  # pragma: no cover - Windows: the limiter stays per process
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Clock", "Permit", "RateLimiter", "SystemClock", "TenantLimiter", "Wait"]
+__all__ = [
+    "CallPermit",
+    "Clock",
+    "Limits",
+    "Permit",
+    "RateLimiter",
+    "SystemClock",
+    "TenantLimiter",
+    "Wait",
+]
 
 
 class Clock(Protocol):
@@ -270,6 +279,37 @@ class Permit:
 
     def __repr__(self) -> str:
         return f"Permit(tenant_id={self.tenant_id!r}, released={self._released})"
+
+
+class CallPermit(Protocol):
+    """What a caller does with a permit: give it back once, with the answer's headers if any."""
+
+    def release(self, headers: Mapping[str, str] | None = None) -> None:
+        """Give the concurrency slot back; correct the windows from ``headers``. Idempotent."""
+        ...
+
+
+class Limits(Protocol):
+    """What the client, the worker and the progress line ask of Xero's limits – met by
+    :class:`RateLimiter` (one machine) and by
+    :class:`~pm_xero_plugin.xero.pg_limits.PostgresRateLimiter` (every machine of a fleet)."""
+
+    @property
+    def clock(self) -> Clock:
+        """The clock a caller sleeps on while it waits for a permit."""
+        ...
+
+    def try_acquire(self, tenant_id: str) -> CallPermit | None:
+        """A permit if ``tenant_id`` may call now, else ``None`` at once (never blocks)."""
+        ...
+
+    def wait_for(self, tenant_id: str, *, pace: bool = False) -> Wait:
+        """How long until ``tenant_id`` may call, and the reason – without taking anything."""
+        ...
+
+    def record_429(self, tenant_id: str, retry_after: float | None, problem: str) -> None:
+        """Xero said 429: block this tenant (or, for an app-wide problem, every one)."""
+        ...
 
 
 class RateLimiter:
