@@ -52,6 +52,7 @@ from pm_xero_plugin.xero.tokens import (
     UNREADABLE_WHY,
     HostSecretTooShort,
     StoredTokensUnreadable,
+    TokenStorage,
     TokenStore,
     check_host_secret,
 )
@@ -142,7 +143,7 @@ def report_unreadable_tokens(
     return reason
 
 
-def check_stored_tokens(engine: Engine, tokens: TokenStore) -> None:
+def check_stored_tokens(engine: Engine, tokens: TokenStorage) -> None:
     """Report every mapped organisation that no readable token set reaches while one that
     should cannot be read – for a process that sends nothing (``pm-xero status``) and so never
     meets the tokens otherwise."""

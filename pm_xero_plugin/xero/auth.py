@@ -45,7 +45,7 @@ from pm_xero_plugin.xero.errors import (
     TransientError,
     XeroError,
 )
-from pm_xero_plugin.xero.tokens import TokenSet, TokenStore
+from pm_xero_plugin.xero.tokens import TokenSet, TokenStorage
 
 __all__ = [
     "DEFAULT_SCOPES",
@@ -185,7 +185,7 @@ def code_challenge(verifier: str) -> str:
 
 
 def begin_authorization(
-    config: OAuthConfig, store: TokenStore, connection_key: str
+    config: OAuthConfig, store: TokenStorage, connection_key: str
 ) -> AuthorizationRequest:
     """Start "Connect to Xero" for ``connection_key``: a fresh ``state`` and PKCE verifier are
     stored (verifier encrypted, 10-minute life) and the authorize URL is returned."""
@@ -209,7 +209,7 @@ def begin_authorization(
 
 def complete_authorization(
     config: OAuthConfig,
-    store: TokenStore,
+    store: TokenStorage,
     *,
     state: str,
     code: str,
@@ -226,7 +226,7 @@ def complete_authorization(
 
 def complete_flow(
     config: OAuthConfig,
-    store: TokenStore,
+    store: TokenStorage,
     *,
     state: str,
     code: str,
@@ -263,7 +263,7 @@ def complete_flow(
 
 
 def handle_callback(
-    config: OAuthConfig, store: TokenStore, params: Mapping[str, str], *, http: httpx.Client
+    config: OAuthConfig, store: TokenStorage, params: Mapping[str, str], *, http: httpx.Client
 ) -> list[Connection]:
     """The redirect URI's handler: ``params`` is its query string (``code``/``state`` or
     ``error``). Raises :class:`AuthorizationFailed` when the admin declined or it is malformed."""
@@ -271,7 +271,7 @@ def handle_callback(
 
 
 def handle_callback_flow(
-    config: OAuthConfig, store: TokenStore, params: Mapping[str, str], *, http: httpx.Client
+    config: OAuthConfig, store: TokenStorage, params: Mapping[str, str], *, http: httpx.Client
 ) -> CompletedFlow:
     """:func:`handle_callback`, with the connection key the flow was started for."""
     if "error" in params:
@@ -297,7 +297,7 @@ def list_connections(
 
 def client_credentials_token(
     config: OAuthConfig,
-    store: TokenStore,
+    store: TokenStorage,
     connection_key: str,
     *,
     http: httpx.Client,
@@ -337,7 +337,7 @@ class TokenProvider:
     def __init__(
         self,
         config: OAuthConfig,
-        store: TokenStore,
+        store: TokenStorage,
         *,
         http: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -465,7 +465,7 @@ class TokenProvider:
 
 def run_loopback_connect(
     config: OAuthConfig,
-    store: TokenStore,
+    store: TokenStorage,
     connection_key: str,
     open_browser: Callable[[str], object] | None = None,
     *,

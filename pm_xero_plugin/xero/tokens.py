@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
@@ -47,6 +47,7 @@ __all__ = [
     "PendingFlow",
     "StoredTokensUnreadable",
     "TokenSet",
+    "TokenStorage",
     "TokenStore",
     "check_host_secret",
     "derive_fernet_key",
@@ -201,6 +202,75 @@ class PendingFlow:
     connection_key: str
     code_verifier: str = field(repr=False)
     created_at: float
+
+
+class TokenStorage(Protocol):
+    """Where a practice's token sets and pending authorisations are kept: :class:`TokenStore`
+    (a SQLite file, one machine) or
+    :class:`~pm_xero_plugin.xero.pg_tokens.PostgresTokenStore` (PostgreSQL, every machine).
+    Both seal each set with a key derived from the host's secret and refresh it once at a time
+    for everyone who shares them."""
+
+    def load(self, connection_key: str) -> TokenSet | None:
+        """The stored tokens for ``connection_key``, or ``None`` if never connected."""
+        ...
+
+    def save(
+        self,
+        connection_key: str,
+        tokens: TokenSet,
+        *,
+        grant_type: str = "authorization_code",
+        tenant_ids: list[str] | None = None,
+    ) -> None:
+        """Store (replace) a token set; clears any "reconnect" mark."""
+        ...
+
+    def grant_type(self, connection_key: str) -> str | None:
+        """How the stored tokens were granted, ``None`` if none."""
+        ...
+
+    def tenant_ids(self, connection_key: str) -> list[str]:
+        """Tenant ids seen for this connection."""
+        ...
+
+    def set_tenant_ids(self, connection_key: str, tenant_ids: list[str]) -> None:
+        """Remember the tenants ``/connections`` answered for this connection."""
+        ...
+
+    def mark_reconnect(self, connection_key: str, reason: str) -> None:
+        """Remember that this connection needs an admin."""
+        ...
+
+    def reconnect_reason(self, connection_key: str) -> str | None:
+        """Why this connection must be reconnected, or ``None``."""
+        ...
+
+    def delete(self, connection_key: str) -> None:
+        """Forget this connection's tokens."""
+        ...
+
+    def connection_keys(self) -> list[str]:
+        """Every connection with stored tokens, sorted."""
+        ...
+
+    def refresh_serialised(
+        self,
+        connection_key: str,
+        needs_refresh: Callable[[TokenSet], bool],
+        refresh: Callable[[TokenSet, str], TokenSet],
+    ) -> TokenSet:
+        """Refresh a token set at most once for everyone sharing it; the new set is stored
+        before it is returned."""
+        ...
+
+    def add_pending_flow(self, state: str, connection_key: str, code_verifier: str) -> None:
+        """Remember an authorisation in progress."""
+        ...
+
+    def pop_pending_flow(self, state: str, *, max_age: float) -> PendingFlow | None:
+        """Take (single use) the flow for ``state``."""
+        ...
 
 
 class TokenStore:
