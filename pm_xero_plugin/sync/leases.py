@@ -33,11 +33,11 @@ import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
-from pm_xero_plugin.ledger import Ledger
 from pm_xero_plugin.ledger.types import ClaimOwner
 
-__all__ = ["LeaseJudge", "pid_alive", "pids_comparable", "this_host"]
+__all__ = ["LeaseJudge", "Owners", "pid_alive", "pids_comparable", "this_host"]
 
 _SEP = "|"
 """Between the parts of an identity, stored in the ``workers`` table's ``hostname`` column as
@@ -100,6 +100,14 @@ def pid_alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+class Owners(Protocol):
+    """Where the judge reads who holds claims: a ledger, or the fleet's view of many."""
+
+    def claim_owners(self) -> list[ClaimOwner]:
+        """Every owner of a row in ``sending``, with its host, pid and beat counter."""
+        ...
+
+
 class LeaseJudge:
     """Judges, for one worker, which owners of claimed rows are gone.
 
@@ -114,7 +122,7 @@ class LeaseJudge:
 
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: Owners,
         *,
         worker_id: str,
         lease_seconds: float,

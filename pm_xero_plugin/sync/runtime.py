@@ -185,6 +185,10 @@ class XeroRuntime:
     :param saved_settings: for a ``pm-xero worker`` process, which hears no
         ``on_settings_saved``: reads the settings the host saved, so that the worker applies
         them by itself every few seconds (``None``, in the host: the hook tells the engine).
+    :param tokens: where the practice's Xero tokens are kept (default: ``tokens.sqlite3`` in
+        ``data_dir``); a fleet passes one kept in PostgreSQL, shared by every machine.
+    :param limiter: Xero's limits (default: counted on this machine, shared through files in
+        ``data_dir``); a fleet passes one kept in PostgreSQL.
     """
 
     def __init__(
@@ -203,6 +207,7 @@ class XeroRuntime:
         lease_seconds: int = DEFAULT_LEASE_SECONDS,
         doorbell: Doorbell | None = None,
         saved_settings: Callable[[], Mapping[str, Any]] | None = None,
+        tokens: TokenStore | None = None,
     ) -> None:
         self.engine = engine
         try:
@@ -227,7 +232,9 @@ class XeroRuntime:
             timeout=httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0),
         )
         private_folder(data_dir, narrow_existing=True)  # the add-on's own: ledger, tokens
-        self.tokens = TokenStore(Path(data_dir) / "tokens.sqlite3", secret)
+        self.tokens = (
+            tokens if tokens is not None else TokenStore(Path(data_dir) / "tokens.sqlite3", secret)
+        )
         self.provider = TokenProvider(self.oauth, self.tokens, http=self.http)
         # Every process on this data directory (pm-xero worker ×N, the host's own worker) shares
         # Xero's per-organisation limits: see ratelimit.py. They are the server's, so they are
@@ -267,7 +274,7 @@ class XeroRuntime:
             batch_size=batch_size,
             lease_seconds=lease_seconds,
             limiter=self.limiter,
-            tick=self._tick,
+            tick=self.tick,
             monotonic=time.monotonic if clock is None else clock.monotonic,
             health=engine.health,
             ledger_path=Path(data_dir) / "ledger.sqlite3",
@@ -279,7 +286,7 @@ class XeroRuntime:
         settings = self.engine.settings
         return {} if settings is None else settings.raw
 
-    def _tick(self) -> None:
+    def tick(self) -> None:
         """The start of each worker loop: follow the host's saved settings (a worker process),
         then let the engine open the gates time opened (a future start date reached)."""
         try:

@@ -37,24 +37,26 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from pm_xero_plugin.core.doorbell import Doorbell
 from pm_xero_plugin.core.health import Health, ledger_error_condition
-from pm_xero_plugin.ledger import Ledger, Row
-from pm_xero_plugin.ledger.types import ClaimLost
+from pm_xero_plugin.ledger import Row
+from pm_xero_plugin.ledger.types import ClaimLost, ClaimOwner
 from pm_xero_plugin.sync.leases import LeaseJudge, this_host
-from pm_xero_plugin.sync.sender import BatchOutcome, BatchSender
+from pm_xero_plugin.sync.sender import BatchOutcome
 from pm_xero_plugin.xero.client import never_waiting_for_limits
 from pm_xero_plugin.xero.kinds import KINDS, SEND_ORDER
 from pm_xero_plugin.xero.ratelimit import Limits
 from pm_xero_plugin.xero.retry import backoff_delay
 
-__all__ = ["DEFAULT_LEASE_SECONDS", "Worker", "WorkerStats"]
+__all__ = ["DEFAULT_LEASE_SECONDS", "Sends", "WorkQueue", "Worker", "WorkerStats"]
 
 DEFAULT_LEASE_SECONDS = 600
 """How long a worker's beat may stand still (on the judging worker's monotonic clock) before its
@@ -80,6 +82,79 @@ STOPPED_CONDITION = "sender_stopped"
 """The health condition of a worker thread that ended without being stopped."""
 
 log = logging.getLogger("pm_xero_plugin.sync.worker")
+
+
+class WorkQueue(Protocol):
+    """What the worker asks of its ledger: a :class:`~pm_xero_plugin.ledger.Ledger` is one (the
+    methods are its own, documented there); the fleet's adaptor, which serves many practices'
+    ledgers under keys ``practice\x1ftenant``, is another (:mod:`pm_xero_plugin.fleet.worker`)."""
+
+    def tenants_with_ready_work(
+        self, now: datetime, *, take_from: Collection[str] = ()
+    ) -> list[str]:
+        """Organisations with something to claim now."""
+        ...
+
+    def has_live_work(
+        self, tenant_id: str, now: datetime, *, take_from: Collection[str] = ()
+    ) -> bool:
+        """Whether a live row of the organisation is due now."""
+        ...
+
+    def claim_next(
+        self,
+        tenant_id: str,
+        kinds: Sequence[str],
+        *,
+        limit_for: Callable[[str], int],
+        lease_seconds: int = 120,
+        worker_id: str,
+        now: datetime,
+        take_from: Collection[str] = (),
+    ) -> tuple[str, list[Row]]:
+        """Claim one organisation's next batch."""
+        ...
+
+    def beat(self, worker_id: str, *, hostname: str, pid: int, lease_until: datetime) -> None:
+        """``worker_id`` is alive: renew its claims."""
+        ...
+
+    def claim_owners(self) -> list[ClaimOwner]:
+        """Every owner of a claimed row, with its beat counter."""
+        ...
+
+    def retire_worker(self, worker_id: str) -> None:
+        """A worker stopped: forget it unless it still holds claims."""
+        ...
+
+    def fenced(self, claims: Mapping[int, int]) -> AbstractContextManager[None]:
+        """Fence this thread's writes to the claimed rows by their tokens."""
+        ...
+
+    def release(self, row_ids: Sequence[int]) -> None:
+        """Give claimed rows back."""
+        ...
+
+    def mark_retrying(
+        self,
+        row_id: int,
+        next_at: datetime,
+        message: str,
+        *,
+        outcome_known: bool = False,
+        status_code: int | None = None,
+    ) -> None:
+        """A transient failure: try again at ``next_at``."""
+        ...
+
+
+class Sends(Protocol):
+    """What the worker asks of its sender: a :class:`~pm_xero_plugin.sync.sender.BatchSender`,
+    or the fleet's, which hands each batch to its practice's."""
+
+    def send(self, tenant_id: str, kind: str, rows: Sequence[Row]) -> BatchOutcome:
+        """Send ``rows`` (one kind, one tenant, claimed by the caller) and settle each."""
+        ...
 
 
 @dataclass
@@ -167,8 +242,8 @@ class Worker:
 
     def __init__(
         self,
-        ledger: Ledger,
-        sender: BatchSender,
+        ledger: WorkQueue,
+        sender: Sends,
         *,
         now: Callable[[], datetime],
         doorbell: Doorbell,
