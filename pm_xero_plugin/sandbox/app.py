@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["API_ROOT", "Sandbox"]
 
 API_ROOT = "/api.xro/2.0"
+#: The limits' peak counters, per organisation (``GET``; ``DELETE`` starts them afresh).
+PEAKS_PATH = "/sandbox/limits/peaks"
 
 StartResponse = Callable[..., Any]
 
@@ -120,7 +122,7 @@ class Sandbox:
         self._rng = random.Random(f"{seed}:tenants")
         self._orgs: dict[str, Org] = {}
         self._faults: dict[str, Faults] = {}
-        self._limiter = RateLimiter(self.limits)
+        self._limiter = RateLimiter(self.limits, clock=lambda: self.clock())
         self._idem = IdempotencyCache()
         self._api_calls: Counter[str] = Counter()
         #: the most recent requests (oldest dropped first), for tests and ``/sandbox/requests``
@@ -256,6 +258,19 @@ class Sandbox:
         with self._lock:
             return self._limiter.in_flight(tenant_id)
 
+    def peaks(self) -> dict[str, dict[str, int]]:
+        """Per organisation, what clients did as the sandbox saw it: ``{tenant_id:
+        {"peak_in_flight": n, "peak_per_minute": n, "calls": n}}`` – the most Accounting calls
+        ever in progress at once, the most that arrived in any 60 s of sandbox time (sliding),
+        and how many arrived, each counted from its arrival whether granted or refused
+        (``GET /sandbox/limits/peaks``; see :class:`~.limits.Peaks`)."""
+        with self._lock:
+            return self._limiter.peaks.snapshot(list(self._orgs))
+
+    def reset_peaks(self) -> None:
+        """Start the peak counters afresh (``DELETE /sandbox/limits/peaks``)."""
+        self._limiter.peaks.reset()
+
     def api_calls(self, tenant_id: str | None = None) -> int:
         """Accounting API calls received (all outcomes), for one tenant or all."""
         with self._lock:
@@ -379,7 +394,7 @@ class Sandbox:
         if path.startswith(API_ROOT + "/") or path == API_ROOT:
             return self._accounting(req, path[len(API_ROOT) :])
         with self._lock:
-            seen = self._inspection(path) if method == "GET" else None
+            seen = self._inspection(path, method)
             if seen is not None:
                 return seen, None
             if path == "/connections" and method == "GET":
@@ -399,9 +414,20 @@ class Sandbox:
                 return resp, None
         return problem(404, "The resource you're looking for cannot be found"), None
 
-    def _inspection(self, path: str) -> Response | None:
-        """The sandbox's own pages (home, state, requests, a document's read-only view), or
-        ``None`` for any other path; under the lock."""
+    def _inspection(self, path: str, method: str) -> Response | None:
+        """The sandbox's own pages (home, state, requests, the limits' peak counters, a
+        document's read-only view), or ``None`` for any other path; under the lock.
+
+        ``DELETE /sandbox/limits/peaks`` answers the counters as they were and starts them
+        afresh (a bench measures one phase at a time)."""
+        if path == PEAKS_PATH and method == "DELETE":
+            seen = self.peaks()
+            self.reset_peaks()
+            return json_response(200, seen)
+        if method != "GET":
+            return None
+        if path == PEAKS_PATH:
+            return json_response(200, self.peaks())
         if path == "/":
             return self._home()
         if path == "/sandbox/state":
@@ -433,7 +459,9 @@ class Sandbox:
 revoke: <code>/connect/revocation</code>.</p>
 <ul>{orgs}</ul>
 <p>Inspect: <a href="/sandbox/state">/sandbox/state</a>,
-<a href="/sandbox/requests">/sandbox/requests</a>.</p>
+<a href="/sandbox/requests">/sandbox/requests</a>,
+<a href="{PEAKS_PATH}">{PEAKS_PATH}</a> (per organisation: the most calls ever in flight at
+once and in any 60 s of sandbox time; <code>DELETE</code> starts them afresh).</p>
 """
         return text_response(200, page, "text/html; charset=utf-8")
 

@@ -229,6 +229,7 @@ def _announce(
     echo(f"  token:         {url}/connect/token")
     echo(f"  accounting:    {url}/api.xro/2.0")
     echo(f"  inspect:       {url}/sandbox/state  {url}/sandbox/requests")
+    echo(f"  limits' peaks: {url}/sandbox/limits/peaks")
     for tenant_id in sandbox.tenant_ids:
         echo(f"  tenant:        {tenant_id}  {sandbox.org(tenant_id).name}")
     if spec_path is None:
