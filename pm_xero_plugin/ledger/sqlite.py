@@ -62,7 +62,7 @@ _ROW_COLUMNS = (
     "id, kind, host_id, tenant_id, location_id, state, gate, detail, doc_date, number, "
     "dep_contact, dep_invoice, dep_credit_note, include_before_start, payload, payload_hash, "
     "operation, pending_op, xero_id, attempts, next_at, lease_until, uncertain, message, field, "
-    "hint, updated_at, priority, xero_match, xero_name, dep_invoice_date, claim_token"
+    "hint, updated_at, priority, xero_match, xero_name, dep_invoice_date, claim_token, created_at"
 )
 _FACT_COLUMNS = (
     "id, kind, host_id, tenant_id, location_id, state, gate, doc_date, dep_contact, dep_invoice, "
@@ -393,6 +393,7 @@ class SqliteLedger:
             xero_name=r[29],
             dep_invoice_date=r[30],
             claim_token=r[31],
+            recorded_at=_dt(r[32]),
         )
 
     @staticmethod

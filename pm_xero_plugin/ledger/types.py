@@ -71,6 +71,9 @@ class Row:
     """The fencing token of the claim that last took the row (ledger-wide, only ever growing):
     the worker holding it writes the row under ``Ledger.fenced``, and a write carrying an older
     token – a worker whose claim another worker has taken since – changes nothing."""
+    recorded_at: datetime | None = None
+    """When the row was first recorded in the ledger (what a fleet's "record to Xero" latency
+    is measured from); ``None`` where a backend does not say."""
 
 
 LIVE = 1
