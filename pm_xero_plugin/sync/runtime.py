@@ -207,7 +207,7 @@ class XeroRuntime:
         lease_seconds: int = DEFAULT_LEASE_SECONDS,
         doorbell: Doorbell | None = None,
         saved_settings: Callable[[], Mapping[str, Any]] | None = None,
-        tokens: TokenStore | None = None,
+        tokens: TokenStorage | None = None,
     ) -> None:
         self.engine = engine
         try:
