@@ -1,0 +1,106 @@
+"""Which ledger a practice gets: the SQLite file in its data directory, or PostgreSQL.
+
+``PM_XERO_LEDGER`` chooses: unset or empty keeps the embedded default (a SQLite file per
+practice); a ``postgresql://`` (or ``postgres://``) URL puts every practice of the process in one
+PostgreSQL database, each scoped to its practice id. :class:`LedgerBackends` keeps one
+:class:`~pm_xero_plugin.ledger.postgres_store.PgStore` (one connection pool) per URL for the
+process, however many practices it serves.
+
+The plugin imports this module on the hook path: psycopg is imported only when a PostgreSQL
+ledger is opened, never here at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from pm_xero_plugin.ledger.interface import Dependants, Ledger
+    from pm_xero_plugin.ledger.postgres_store import PgStore
+
+__all__ = ["LEDGER_ENV", "LedgerBackends", "ledger_url"]
+
+LEDGER_ENV: Final = "PM_XERO_LEDGER"
+"""The environment variable naming the ledger's PostgreSQL (unset: SQLite per practice)."""
+
+_SCHEMES: Final = ("postgresql://", "postgres://")
+
+
+def _shown(value: str) -> str:
+    """``value`` as a message may show it: a URL's password blanked (``user:***@host``)."""
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        return value if len(value) <= 80 else value[:77] + "..."
+    who, at, where = rest.rpartition("@")
+    if at and ":" in who:
+        who = who.split(":", 1)[0] + ":***"
+    return f"{scheme}://{who}{at}{where}"
+
+
+def ledger_url(env: Mapping[str, str] | None = None) -> str | None:
+    """The PostgreSQL URL ``PM_XERO_LEDGER`` names, or ``None`` for SQLite (unset or empty).
+
+    :raises ValueError: the value is not a PostgreSQL URL (the message names the variable and
+        never shows a password).
+    """
+    value = (os.environ if env is None else env).get(LEDGER_ENV, "").strip()
+    if not value:
+        return None
+    if value.lower().startswith(_SCHEMES):
+        return value
+    raise ValueError(
+        f"{LEDGER_ENV}={_shown(value)} is not a PostgreSQL URL (postgresql://user@host/db): "
+        "fix or unset it"
+    )
+
+
+class LedgerBackends:
+    """The ledgers of one process: SQLite files, and one PostgreSQL store per URL (opened on
+    first use, closed by :meth:`close`)."""
+
+    def __init__(self) -> None:
+        self._stores: dict[str, PgStore] = {}
+        self._lock = threading.Lock()
+
+    def open(
+        self,
+        practice_id: str,
+        data_dir: Path,
+        *,
+        clock: Callable[[], datetime],
+        dependants: Dependants | None,
+        url: str | None,
+    ) -> Ledger:
+        """The ledger of ``practice_id``: ``data_dir/ledger.sqlite3`` when ``url`` is ``None``,
+        else its view of the PostgreSQL store at ``url``.
+
+        :raises LedgerUnavailable: the PostgreSQL server cannot be reached (in words).
+        :raises LedgerTooNew: the database was written by a newer add-on.
+        """
+        if url is None:
+            from pm_xero_plugin.ledger.sqlite import SqliteLedger
+
+            return SqliteLedger(data_dir / "ledger.sqlite3", clock=clock, dependants=dependants)
+        return self.store(url).ledger(practice_id, clock=clock, dependants=dependants)
+
+    def store(self, url: str) -> PgStore:
+        """The PostgreSQL store at ``url`` (opened, and migrated, on first use)."""
+        with self._lock:
+            found = self._stores.get(url)
+            if found is None:
+                from pm_xero_plugin.ledger.postgres_store import PgStore
+
+                found = self._stores[url] = PgStore.open(url)
+            return found
+
+    def close(self) -> None:
+        """Close every PostgreSQL store this process opened (their ledgers are unusable)."""
+        with self._lock:
+            stores, self._stores = list(self._stores.values()), {}
+        for store in stores:
+            store.close()
