@@ -42,6 +42,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import astuple
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import psycopg
 
@@ -55,6 +56,9 @@ from pm_xero_plugin.xero.ratelimit import (
     _int_header,
     _Windows,
 )
+
+if TYPE_CHECKING:
+    from pm_xero_plugin.xero.ratelimit import Limits
 
 log = logging.getLogger(__name__)
 
@@ -590,3 +594,7 @@ class PostgresRateLimiter:
                 " until they can",
                 type(exc).__name__,
             )
+
+
+if TYPE_CHECKING:  # the limiter stands in for RateLimiter wherever Limits are taken
+    _CONFORMS: type[Limits] = PostgresRateLimiter
