@@ -41,8 +41,10 @@ def machine(url: str) -> Iterator[Machine]:
     pools: list[Pool] = []
 
     def make(**kwargs: Any) -> PostgresRateLimiter:
+        # Machines alternate: the ledger's pool (autocommit) and psycopg's default (not).
+        autocommit = len(pools) % 2 == 0
         pool: Pool = ConnectionPool(
-            url, min_size=1, max_size=12, kwargs={"autocommit": True}, open=True
+            url, min_size=1, max_size=12, kwargs={"autocommit": autocommit}, open=True
         )
         pools.append(pool)
         return PostgresRateLimiter(pool, **kwargs)

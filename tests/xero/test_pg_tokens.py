@@ -46,8 +46,10 @@ def machine(url: str) -> Iterator[Machine]:
     pools: list[Pool] = []
 
     def make(practice_id: str = PRACTICE, secret: bytes = SECRET) -> PostgresTokenStore:
+        # Machines alternate: the ledger's pool (autocommit) and psycopg's default (not).
+        autocommit = len(pools) % 2 == 0
         pool: Pool = ConnectionPool(
-            url, min_size=1, max_size=6, kwargs={"autocommit": True}, open=True
+            url, min_size=1, max_size=6, kwargs={"autocommit": autocommit}, open=True
         )
         pools.append(pool)
         return PostgresTokenStore(pool, practice_id, secret)
