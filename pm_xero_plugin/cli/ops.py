@@ -36,6 +36,7 @@ import click
 if TYPE_CHECKING:
     from hookspecs.refhost import RefHost
     from pm_xero_plugin.core.engine import Engine
+    from pm_xero_plugin.fleet.run import FleetSettings
     from pm_xero_plugin.sync.runtime import AppConfig, XeroRuntime
     from pm_xero_plugin.xero.auth import Connection
 
@@ -503,6 +504,34 @@ def preview_command(
     show_default=True,
     help="A status line on stderr this often, when something changed (0: none).",
 )
+@click.option(
+    "--practice",
+    "practices",
+    multiple=True,
+    help="On a many-practice host's root: serve only this practice (repeatable).",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="On a many-practice host's root: serve /metrics (Prometheus) and /healthz on this "
+    "port (0: none).",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address the metrics port listens on.",
+)
+@click.option(
+    "--stop-seconds",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="On a many-practice host's root: how long SIGTERM waits for batches in flight before "
+    "leaving them to other workers (0: as long as they take).",
+)
 def worker_command(
     data_dir: Path,
     threads: int,
@@ -511,14 +540,44 @@ def worker_command(
     batch_size: int,
     lease_seconds: int,
     progress_seconds: float,
+    practices: tuple[str, ...],
+    metrics_port: int,
+    metrics_host: str,
+    stop_seconds: float,
 ) -> None:
     """Send what the ledger says is ready, in the foreground (several may share one ledger:
     claims carry leases), with a status line every few seconds on stderr. SIGTERM stops it
-    cleanly after the batches in flight; so does Ctrl-C (exit 130: run it again to go on)."""
+    cleanly after the batches in flight; so does Ctrl-C (exit 130: run it again to go on).
+
+    On a many-practice host's root (``fleet.json``, ``practices/<id>/``) one process serves
+    every practice; with PM_XERO_LEDGER=postgresql://… any number of processes, on any number
+    of machines, share the work."""
+    from pm_xero_plugin.cli.boundary import BadInput
     from pm_xero_plugin.dashboard.worker_progress import WorkerProgress
+    from pm_xero_plugin.fleet.practices import is_fleet_root
 
     check_data_dir(data_dir)  # before a demo's recorded Xero is looked for (or served) there
     config = _app_config(data_dir)
+    if is_fleet_root(Path(data_dir)):
+        from pm_xero_plugin.fleet.run import FleetSettings
+
+        fleet = FleetSettings(
+            Path(data_dir),
+            config,
+            only=practices,
+            threads=threads,
+            batch_size=batch_size,
+            lease_seconds=lease_seconds,
+            metrics_port=metrics_port,
+            metrics_host=metrics_host,
+        )
+        _fleet_worker(fleet, once, max_seconds, progress_seconds, stop_seconds)
+        return
+    if practices or metrics_port:
+        raise BadInput(
+            f"--practice and --metrics-port need a many-practice host's root; {data_dir} is "
+            "one practice's data directory (run without them)"
+        )
     with open_data_dir(data_dir) as opened:
         runtime = _runtime(
             opened, config, threads, batch_size=batch_size, lease_seconds=lease_seconds
@@ -558,6 +617,78 @@ def worker_command(
     )
     if signal.SIGINT in stopped_by:
         raise click.Abort()  # the boundary: exit 130 and how to go on
+
+
+def _fleet_worker(
+    fleet: FleetSettings,
+    once: bool,
+    max_seconds: float | None,
+    progress_seconds: float,
+    stop_seconds: float,
+) -> None:
+    """``pm-xero worker`` on a many-practice host's root (:mod:`pm_xero_plugin.fleet`): the
+    same signals, status lines and summary as for one practice. SIGTERM stops claiming, lets
+    the batches in flight finish (for ``stop_seconds`` at most: then the process ends and its
+    claims are taken over as a killed worker's are), gives back what had not begun, retires."""
+    import os
+
+    from pm_xero_plugin.cli.boundary import BadInput, RunFailure
+    from pm_xero_plugin.fleet.run import FleetRefused, ProgressLines, Watchdog, open_fleet
+
+    def echo(text: str) -> None:
+        click.echo(f"pm-xero worker: {text}", err=True)
+
+    started = time.monotonic()
+    stopped_by: list[int] = []
+    try:
+        with open_fleet(fleet, notice=echo) as running:
+
+            def summary() -> str:
+                stats = running.worker.stats
+                return (
+                    f"pm-xero worker: synced {stats.synced}, failed {stats.failed}, "
+                    f"retrying {stats.retrying}, {stats.api_calls} API calls in "
+                    f"{time.monotonic() - started:.1f} s; held back {stats.limit_waits} times "
+                    f"by Xero's limits; {len(running.practices.opened())} practices"
+                )
+
+            def abandon() -> None:
+                echo(
+                    f"batches still in flight {stop_seconds:.0f} s after the stop; leaving "
+                    "them to the other workers (they look them up in Xero before sending again)"
+                )
+                click.echo(summary())
+                os._exit(0)
+
+            watchdog = Watchdog(stop_seconds, abandon)
+
+            def stop(signum: int, _frame: FrameType | None) -> None:
+                stopped_by.append(signum)
+                watchdog.arm()
+                running.worker.stop(timeout=0)
+
+            previous: dict[signal.Signals, Any] = {}
+            if threading.current_thread() is threading.main_thread():
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    previous[signum] = signal.signal(signum, stop)
+            if running.metrics_url:
+                url = running.metrics_url
+                echo(f"metrics on {url}/metrics, health on {url}/healthz")
+            progress = ProgressLines(running.progress_line, echo, progress_seconds)
+            try:
+                progress.start()
+                running.worker.run(until_idle=once, max_seconds=max_seconds)
+            finally:
+                watchdog.disarm()
+                progress.stop()
+                for restored, handler in previous.items():
+                    signal.signal(restored, handler)
+            line = summary()
+    except FleetRefused as exc:
+        raise (BadInput if exc.usage else RunFailure)(str(exc)) from None
+    click.echo(line)
+    if signal.SIGINT in stopped_by:
+        raise click.Abort()
 
 
 # -- connect ----------------------------------------------------------------------------------

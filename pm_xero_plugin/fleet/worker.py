@@ -1,0 +1,513 @@
+"""One worker for every practice of a fleet: the ordinary worker over practice-scoped keys.
+
+:class:`~pm_xero_plugin.sync.worker.Worker` schedules organisations, claims their batches,
+beats, judges owners gone, fences its writes and backs off a failing ledger – all of it written
+against one ledger and one sender. :class:`FleetWorker` runs it unchanged over adaptors that
+serve many practices:
+
+* :class:`FleetLedger` answers the worker's ledger calls (:class:`~pm_xero_plugin.sync.worker.
+  WorkQueue`) for keys ``practice\\x1ftenant`` (:mod:`~pm_xero_plugin.fleet.keys`): which
+  organisations have work comes from a :class:`ReadySource` – the PostgreSQL ledger's fleet-wide
+  view (fair: the organisation least recently claimed first), or, on SQLite ledgers, a look into
+  every practice's file –; a claim, a release, a fenced write go to the practice's own ledger,
+  with row ids that tell practices apart.
+* :class:`FleetSender` hands each batch to its practice's
+  :class:`~pm_xero_plugin.sync.sender.BatchSender` with the real tenant id, and tells the
+  metrics what it did. Once the fleet worker stops, a batch not yet begun is given back
+  instead of sent (another worker takes it at once).
+* :class:`FleetLimits` answers for Xero's limits by organisation: the practice's limiter (one
+  shared through PostgreSQL by every practice and machine, or the practice's own), asked with
+  the real organisation id – Xero's limits are per organisation.
+
+A practice is opened when it first has work (PostgreSQL) or when the worker first looks
+(SQLite); each open practice's settings and time gates are followed at the start of a loop,
+as a single-practice worker does (:meth:`~pm_xero_plugin.sync.runtime.XeroRuntime.tick`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Protocol
+
+from pm_xero_plugin.core.health import Health
+from pm_xero_plugin.fleet.keys import fleet_key, fleet_row_id, local_row_id, split_key
+from pm_xero_plugin.fleet.practices import OpenPractice, Practices, PracticeUnavailable
+from pm_xero_plugin.ledger import Row
+from pm_xero_plugin.ledger.types import ClaimOwner
+from pm_xero_plugin.sync.sender import BatchOutcome
+from pm_xero_plugin.sync.worker import DEFAULT_LEASE_SECONDS, Worker, WorkerStats
+from pm_xero_plugin.xero.ratelimit import CallPermit, Clock, SystemClock, Wait
+
+__all__ = [
+    "FleetLedger",
+    "FleetLimits",
+    "FleetSender",
+    "FleetWorker",
+    "LedgerFiles",
+    "ReadySource",
+    "SendObserver",
+    "SharedLedger",
+]
+
+log = logging.getLogger("pm_xero_plugin.fleet.worker")
+
+RESCAN_SECONDS = 10.0
+"""How often a worker on SQLite ledgers looks for practices added under the root."""
+
+TICK_SECONDS = 1.0
+"""How often each open practice follows its saved settings and time gates (every loop, at most
+this often: a thousand practices need not be ticked twenty times a second)."""
+
+READY_LIMIT = 200
+"""Organisations asked of the PostgreSQL ledger per loop (the least recently claimed first)."""
+
+
+class ReadySource(Protocol):
+    """Where a fleet worker learns which organisations have work and who holds claims."""
+
+    def ready(self, now: datetime, take_from: Collection[str]) -> list[tuple[str, str]]:
+        """``(practice id, tenant id)`` with something to claim now, fairest first."""
+        ...
+
+    def claim_owners(self) -> list[ClaimOwner]:
+        """Every owner of a claimed row of the practices served."""
+        ...
+
+    def queue_depth(self) -> dict[str, int]:
+        """Rows by state (ready, sending, retrying …) of the practices served."""
+        ...
+
+
+class FleetView(Protocol):
+    """The PostgreSQL ledger's fleet-wide view (:class:`~pm_xero_plugin.ledger.postgres_fleet.
+    PostgresFleet`), as far as the worker needs it."""
+
+    def ready_tenants(
+        self, now: datetime, *, take_from: Collection[str] = (), limit: int = 200
+    ) -> list[tuple[str, str]]:
+        """Organisations with claimable work, the least recently claimed first."""
+        ...
+
+    def claim_owners(self) -> list[ClaimOwner]:
+        """Every owner of a row in ``sending``, fleet-wide."""
+        ...
+
+    def queue_depth(self) -> dict[str, int]:
+        """Rows by state, fleet-wide."""
+        ...
+
+
+class SharedLedger:
+    """A :class:`ReadySource` on the PostgreSQL ledger every practice and machine shares: it
+    names the organisations, fairly, and this worker opens their practices as they come."""
+
+    def __init__(self, fleet: FleetView, practices: Practices, limit: int = READY_LIMIT) -> None:
+        self._fleet = fleet
+        self._practices = practices
+        self._limit = limit
+
+    def ready(self, now: datetime, take_from: Collection[str]) -> list[tuple[str, str]]:
+        """The ledger's fair list, only of practices this worker serves."""
+        found = self._fleet.ready_tenants(now, take_from=take_from, limit=self._limit)
+        return [(p, t) for p, t in found if self._practices.serves(p)]
+
+    def claim_owners(self) -> list[ClaimOwner]:
+        """Owners fleet-wide (one query)."""
+        return self._fleet.claim_owners()
+
+    def queue_depth(self) -> dict[str, int]:
+        """Rows by state, fleet-wide, from the ledger's counts."""
+        return self._fleet.queue_depth()
+
+
+class LedgerFiles:
+    """A :class:`ReadySource` over practices each with its own SQLite ledger: every practice
+    served is opened, and each file is asked in turn."""
+
+    def __init__(
+        self, practices: Practices, *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._practices = practices
+        self._monotonic = monotonic
+        self._scanned = float("-inf")
+
+    def _open(self) -> list[OpenPractice]:
+        if self._monotonic() - self._scanned >= RESCAN_SECONDS:
+            self._scanned = self._monotonic()
+            self._practices.open_all()
+        return self._practices.opened()
+
+    def ready(self, now: datetime, take_from: Collection[str]) -> list[tuple[str, str]]:
+        """Each practice's organisations with work, practice after practice."""
+        found: list[tuple[str, str]] = []
+        for practice in self._open():
+            try:
+                tenants = practice.engine.ledger.tenants_with_ready_work(now, take_from=take_from)
+            except Exception as exc:  # one practice's full disk must not stop the others
+                log.warning("xero: practice %s: its ledger failed: %s", practice.practice_id, exc)
+                continue
+            found.extend((practice.practice_id, t) for t in tenants)
+        return found
+
+    def claim_owners(self) -> list[ClaimOwner]:
+        """Owners over every open ledger; a worker that beats several keeps the highest count
+        (a live one beats them all, so its highest count moves)."""
+        owners: dict[str, ClaimOwner] = {}
+        for practice in self._practices.opened():
+            for owner in practice.engine.ledger.claim_owners():
+                seen = owners.get(owner.worker_id)
+                if seen is None or (owner.beat or -1) > (seen.beat or -1):
+                    owners[owner.worker_id] = owner
+        return list(owners.values())
+
+    def queue_depth(self) -> dict[str, int]:
+        """Rows by state, summed over the open practices' counts."""
+        depth: dict[str, int] = {}
+        for practice in self._practices.opened():
+            for count in practice.engine.ledger.counts():
+                depth[count["state"]] = depth.get(count["state"], 0) + int(count["n"])
+        return depth
+
+
+class FleetLedger:
+    """The worker's ledger (:class:`~pm_xero_plugin.sync.worker.WorkQueue`) for a fleet: keys
+    ``practice\\x1ftenant``, each call routed to the practice's own ledger."""
+
+    def __init__(self, practices: Practices, source: ReadySource) -> None:
+        self.practices = practices
+        self.source = source
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._beat: tuple[str, str, int, datetime] | None = None
+        self._beaten: set[int] = set()
+        """Practices (by number) this worker has beaten in since its last beat."""
+
+    # -- routing ---------------------------------------------------------------------------------
+
+    def practice(self, key: str) -> tuple[OpenPractice, str]:
+        """The open practice of a worker's key, and the real tenant id."""
+        practice_id, tenant_id = split_key(key)
+        return self.practices.get(practice_id), tenant_id
+
+    def _by_practice(self, row_ids: Collection[int]) -> dict[int, list[tuple[int, int]]]:
+        """``practice number -> [(worker's id, the ledger's id)]``."""
+        grouped: dict[int, list[tuple[int, int]]] = {}
+        for row_id in row_ids:
+            index, local = local_row_id(row_id)
+            grouped.setdefault(index, []).append((row_id, local))
+        return grouped
+
+    @property
+    def in_flight(self) -> int:
+        """Rows this worker has claimed and not yet settled or given back."""
+        with self._lock:
+            return self._in_flight
+
+    def settled(self, n: int) -> None:
+        """``n`` claimed rows are done with (settled, given back, or left to another worker)."""
+        with self._lock:
+            self._in_flight -= n
+
+    # -- what the worker calls -------------------------------------------------------------------
+
+    def tenants_with_ready_work(
+        self, now: datetime, *, take_from: Collection[str] = ()
+    ) -> list[str]:
+        """Keys of the organisations with work; their practices opened (those that cannot be
+        are left out until they can)."""
+        keys = []
+        for practice_id, tenant_id in self.source.ready(now, take_from):
+            try:
+                practice = self.practices.get(practice_id)
+            except PracticeUnavailable:
+                continue
+            self._beat_new(practice)
+            keys.append(fleet_key(practice_id, tenant_id))
+        return keys
+
+    def has_live_work(
+        self, tenant_id: str, now: datetime, *, take_from: Collection[str] = ()
+    ) -> bool:
+        """The practice's ledger's answer for the organisation."""
+        practice, tenant = self.practice(tenant_id)
+        return practice.engine.ledger.has_live_work(tenant, now, take_from=take_from)
+
+    def claim_next(
+        self,
+        tenant_id: str,
+        kinds: Sequence[str],
+        *,
+        limit_for: Callable[[str], int],
+        lease_seconds: int = 120,
+        worker_id: str,
+        now: datetime,
+        take_from: Collection[str] = (),
+    ) -> tuple[str, list[Row]]:
+        """Claim in the practice's ledger; the rows come back under the worker's ids."""
+        practice, tenant = self.practice(tenant_id)
+        kind, rows = practice.engine.ledger.claim_next(
+            tenant,
+            kinds,
+            limit_for=limit_for,
+            lease_seconds=lease_seconds,
+            worker_id=worker_id,
+            now=now,
+            take_from=take_from,
+        )
+        with self._lock:
+            self._in_flight += len(rows)
+        return kind, [replace(r, id=fleet_row_id(practice.index, r.id)) for r in rows]
+
+    def beat(self, worker_id: str, *, hostname: str, pid: int, lease_until: datetime) -> None:
+        """Beat in every open practice's ledger (each keeps its own workers, on SQLite; on
+        PostgreSQL each beat counts up the one fleet-wide row)."""
+        self._beat = (worker_id, hostname, pid, lease_until)
+        beaten = set()
+        for practice in self.practices.opened():
+            practice.engine.ledger.beat(
+                worker_id, hostname=hostname, pid=pid, lease_until=lease_until
+            )
+            beaten.add(practice.index)
+        self._beaten = beaten
+
+    def _beat_new(self, practice: OpenPractice) -> None:
+        """A practice opened since the last beat: beat there now, before claiming in it, so its
+        rows never name an owner without a worker row."""
+        if self._beat is None or practice.index in self._beaten:
+            return
+        worker_id, hostname, pid, lease_until = self._beat
+        practice.engine.ledger.beat(worker_id, hostname=hostname, pid=pid, lease_until=lease_until)
+        self._beaten.add(practice.index)
+
+    def claim_owners(self) -> list[ClaimOwner]:
+        """The source's owners (fleet-wide, or over every open ledger)."""
+        return self.source.claim_owners()
+
+    def retire_worker(self, worker_id: str) -> None:
+        """Retire in every open practice's ledger."""
+        for practice in self.practices.opened():
+            practice.engine.ledger.retire_worker(worker_id)
+        self._beat = None
+        self._beaten = set()
+
+    @contextmanager
+    def fenced(self, claims: Mapping[int, int]) -> Iterator[None]:
+        """Fence in each practice's ledger the claims of its rows (a batch is one practice's)."""
+        with ExitStack() as stack:
+            for index, ids in self._by_practice(claims).items():
+                ledger = self.practices.by_index(index).engine.ledger
+                stack.enter_context(ledger.fenced({local: claims[row_id] for row_id, local in ids}))
+            yield
+
+    def release(self, row_ids: Sequence[int]) -> None:
+        """Give rows back to their practices' ledgers."""
+        for index, ids in self._by_practice(row_ids).items():
+            self.practices.by_index(index).engine.ledger.release([local for _, local in ids])
+
+    def mark_retrying(
+        self,
+        row_id: int,
+        next_at: datetime,
+        message: str,
+        *,
+        outcome_known: bool = False,
+        status_code: int | None = None,
+    ) -> None:
+        """Schedule the row's retry in its practice's ledger."""
+        index, local = local_row_id(row_id)
+        self.practices.by_index(index).engine.ledger.mark_retrying(
+            local, next_at, message, outcome_known=outcome_known, status_code=status_code
+        )
+
+
+class SendObserver(Protocol):
+    """Told what each batch did (the metrics)."""
+
+    def batch_settled(self, kind: str, outcome: BatchOutcome, latencies: Sequence[float]) -> None:
+        """A batch of ``kind`` ended as ``outcome``; ``latencies``: seconds from record to Xero
+        of each row it synced."""
+        ...
+
+
+class FleetSender:
+    """The worker's sender for a fleet: each batch to its practice's sender, as the practice's
+    own rows of the real organisation."""
+
+    def __init__(self, ledger: FleetLedger, observer: SendObserver | None = None) -> None:
+        self._ledger = ledger
+        self._observer = observer
+        self.stopping = threading.Event()
+        """Set when the fleet worker stops: batches not yet begun are given back, not sent."""
+
+    def send(self, tenant_id: str, kind: str, rows: Sequence[Row]) -> BatchOutcome:
+        """Send (or, once stopping, give back) one claimed batch."""
+        try:
+            practice, tenant = self._ledger.practice(tenant_id)
+            local = [replace(r, id=local_row_id(r.id)[1]) for r in rows]
+            if self.stopping.is_set():
+                practice.engine.ledger.release([r.id for r in local])
+                return BatchOutcome(released=len(local))
+            outcome = practice.runtime.sender.send(tenant, kind, local)
+            if self._observer is not None:
+                self._observer.batch_settled(
+                    kind, outcome, self._latencies(practice, local, outcome)
+                )
+            return outcome
+        finally:
+            self._ledger.settled(len(rows))
+
+    def _latencies(
+        self, practice: OpenPractice, rows: Sequence[Row], outcome: BatchOutcome
+    ) -> list[float]:
+        """Seconds from record to Xero of the rows the batch synced (one look-up per batch)."""
+        if not outcome.synced:
+            return []
+        ledger = practice.engine.ledger
+        facts = ledger.facts((r.kind, r.host_id, r.tenant_id) for r in rows)
+        now = practice.host.now()
+        found = []
+        for row in rows:
+            fact = facts.get((row.kind, row.host_id, row.tenant_id))
+            if fact is not None and fact.state == "synced" and row.recorded_at is not None:
+                found.append(max(0.0, (now - row.recorded_at).total_seconds()))
+        return found
+
+
+class FleetLimits:
+    """Xero's limits (:class:`~pm_xero_plugin.xero.ratelimit.Limits`) by the worker's keys:
+    asked of the practice's limiter with the real organisation id."""
+
+    def __init__(self, ledger: FleetLedger, clock: Clock | None = None) -> None:
+        self._ledger = ledger
+        self._clock = clock or SystemClock()
+
+    @property
+    def clock(self) -> Clock:
+        """The clock the practices' limiters run on."""
+        return self._clock
+
+    def try_acquire(self, tenant_id: str) -> CallPermit | None:
+        """The practice's limiter's permit for the organisation."""
+        practice, tenant = self._ledger.practice(tenant_id)
+        return practice.runtime.limiter.try_acquire(tenant)
+
+    def wait_for(self, tenant_id: str, *, pace: bool = False) -> Wait:
+        """How long the organisation must wait, by its practice's limiter."""
+        practice, tenant = self._ledger.practice(tenant_id)
+        return practice.runtime.limiter.wait_for(tenant, pace=pace)
+
+    def record_429(self, tenant_id: str, retry_after: float | None, problem: str) -> None:
+        """Block the organisation, in its practice's limiter."""
+        practice, tenant = self._ledger.practice(tenant_id)
+        practice.runtime.limiter.record_429(tenant, retry_after, problem)
+
+
+class FleetWorker:
+    """One :class:`~pm_xero_plugin.sync.worker.Worker` serving every practice of ``practices``.
+
+    :param practices: the practices (opened on first use).
+    :param source: which organisations have work (default: each practice's SQLite ledger in
+        turn; a fleet on PostgreSQL passes :class:`SharedLedger`).
+    :param observer: told what each batch did (the metrics).
+    :param worker_id: this worker's id in the ledger (default: a fresh one).
+    The other parameters are the worker's (:class:`~pm_xero_plugin.sync.worker.Worker`).
+    """
+
+    def __init__(
+        self,
+        practices: Practices,
+        *,
+        source: ReadySource | None = None,
+        observer: SendObserver | None = None,
+        threads: int = 4,
+        batch_size: int = 50,
+        lease_seconds: int = DEFAULT_LEASE_SECONDS,
+        poll_seconds: float = 0.5,
+        worker_id: str | None = None,
+        monotonic: Callable[[], float] | None = None,
+        tick_seconds: float = TICK_SECONDS,
+    ) -> None:
+        options = practices.options
+        self.practices = practices
+        self._monotonic = monotonic or (
+            options.clock.monotonic if options.clock is not None else time.monotonic
+        )
+        self.ledger = FleetLedger(
+            practices, source or LedgerFiles(practices, monotonic=self._monotonic)
+        )
+        self.sender = FleetSender(self.ledger, observer)
+        self.limits = FleetLimits(self.ledger, options.clock)
+        self.health = Health()
+        """What stops this worker (its ledger failing), in words."""
+        self._tick_seconds = tick_seconds
+        self._ticked: dict[str, float] = {}
+        self.last_loop: float | None = None
+        """When (on the monotonic clock) the worker's loop last began, ``None`` before the first."""
+        self.worker = Worker(
+            self.ledger,
+            self.sender,
+            now=self.now,
+            doorbell=practices.doorbell,
+            threads=threads,
+            batch_size=batch_size,
+            lease_seconds=lease_seconds,
+            poll_seconds=poll_seconds,
+            monotonic=self._monotonic,
+            worker_id=worker_id,
+            limiter=self.limits,
+            tick=self._tick,
+            health=self.health,
+            ledger_path="the practices' ledgers",
+        )
+
+    @property
+    def worker_id(self) -> str:
+        """This worker's id in the ledger."""
+        return self.worker.worker_id
+
+    @property
+    def stats(self) -> WorkerStats:
+        """The worker's running totals (``by_tenant`` by key ``practice\\x1ftenant``)."""
+        return self.worker.stats
+
+    def now(self) -> datetime:
+        """The hosts' clock."""
+        clock = self.practices.options.host_clock
+        return clock.now() if clock is not None else datetime.now(UTC)
+
+    def seconds_since_loop(self) -> float | None:
+        """Seconds since the loop last began (``None`` before it first did)."""
+        if self.last_loop is None:
+            return None
+        return max(0.0, self._monotonic() - self.last_loop)
+
+    def _tick(self) -> None:
+        """The start of a loop: each open practice follows its host (at most every second)."""
+        mono = self._monotonic()
+        self.last_loop = mono
+        for practice in self.practices.opened():
+            if mono - self._ticked.get(practice.practice_id, float("-inf")) < self._tick_seconds:
+                continue
+            self._ticked[practice.practice_id] = mono
+            practice.runtime.tick()  # never raises: it logs what failed
+
+    def run(self, *, until_idle: bool = False, max_seconds: float | None = None) -> WorkerStats:
+        """Serve until :meth:`stop` (or, with ``until_idle``, until nothing is ready or in
+        flight in any practice); then give back what is left and retire."""
+        return self.worker.run(until_idle=until_idle, max_seconds=max_seconds)
+
+    def start(self) -> None:
+        """Run in a background thread."""
+        self.worker.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop claiming; batches already sending finish, batches not yet begun are given back
+        (released: another worker takes them at once)."""
+        self.sender.stopping.set()
+        self.worker.stop(timeout)
