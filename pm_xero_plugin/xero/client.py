@@ -162,6 +162,7 @@ _LIMIT_WORDS = {
     "day": "Xero's daily limit",
     "concurrent": "Xero's concurrent-call limit",
     "appminute": "Xero's app-wide minute limit",
+    "unavailable": "the shared limits in PostgreSQL (unreachable)",
 }
 
 

@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["APP_SHARDS", "PostgresRateLimiter", "SharedPermit"]
+__all__ = ["APP_SHARDS", "UNAVAILABLE", "PostgresRateLimiter", "SharedPermit"]
 
 APP_SHARDS = 16
 """Rows the app-wide minute is counted in (each holds 1/16 of the budget)."""

@@ -27,6 +27,10 @@ machine's monotonic clock (the same for every process of one boot; a file from a
 ignored). It is only an estimate that Xero's headers correct on every answer, so a torn write
 costs nothing but a fresh estimate. One machine per data directory (flock over NFS is not to be
 trusted); where ``fcntl`` is missing (Windows) the state stays per process, as it was.
+
+**Shared between machines**: :class:`~pm_xero_plugin.xero.pg_limits.PostgresRateLimiter` keeps
+the same limits in PostgreSQL for a fleet of workers; both meet :class:`Limits`, what the client,
+the worker and the progress line ask of a limiter.
 """
 
 from __future__ import annotations

@@ -393,3 +393,10 @@ def test_many_limiters_starting_at_once_create_the_tables_once(url: str) -> None
     finally:
         for pool in pools:
             pool.close()
+
+
+def test_waiting_for_an_unreachable_database_is_told_in_words() -> None:
+    from pm_xero_plugin.xero.client import describe_limit
+    from pm_xero_plugin.xero.pg_limits import UNAVAILABLE
+
+    assert describe_limit(UNAVAILABLE) == "the shared limits in PostgreSQL (unreachable)"
