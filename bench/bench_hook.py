@@ -54,7 +54,7 @@ def bench_hook(calls: int = 300) -> dict[str, Any]:
             hook = host.pm.hook.on_invoice_created
 
             for k in range(10):  # warm both paths (imports, page cache, statements)
-                hook(invoice=synth.invoice(calls + k))
+                hook(invoice=synth.invoice(calls + k), practice_id=None)
                 raw.execute("INSERT INTO raw (payload) VALUES (?)", (json.dumps({}),))
 
             hook_times: list[float] = []
@@ -67,7 +67,7 @@ def bench_hook(calls: int = 300) -> dict[str, Any]:
                 raw.execute("INSERT INTO raw (payload) VALUES (?)", (text,))
                 raw.execute("COMMIT")
                 t1 = time.perf_counter()
-                hook(invoice=invoice)
+                hook(invoice=invoice, practice_id=None)
                 t2 = time.perf_counter()
                 raw_times.append(t1 - t0)
                 hook_times.append(t2 - t1)

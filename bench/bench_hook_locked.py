@@ -50,7 +50,7 @@ def _timed_calls(hook: Any, invoices: list[dict[str, Any]]) -> list[float]:
     times: list[float] = []
     for invoice in invoices:
         started = time.perf_counter()
-        hook(invoice=invoice)
+        hook(invoice=invoice, practice_id=None)
         times.append(time.perf_counter() - started)
     return times
 

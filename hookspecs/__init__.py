@@ -24,7 +24,7 @@ from hookspecs.calling import (
     call_each_plugin,
     load_entrypoint_plugins,
 )
-from hookspecs.host import HistoryKind, Host
+from hookspecs.host import HistoryKind, Host, Practices
 from hookspecs.markers import PROJECT_NAME, hookimpl, hookspec
 from hookspecs.records import (
     Address,
@@ -67,6 +67,7 @@ __all__ = [
     "Location",
     "Payment",
     "PluginLoadFailure",
+    "Practices",
     "call_each_plugin",
     "hookimpl",
     "hookspec",

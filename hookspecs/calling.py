@@ -26,9 +26,21 @@ from typing import Any, NamedTuple
 
 import pluggy
 
-__all__ = ["HookFailure", "PluginLoadFailure", "call_each_plugin", "load_entrypoint_plugins"]
+__all__ = [
+    "ADDED_ARGUMENTS",
+    "HookFailure",
+    "PluginLoadFailure",
+    "call_each_plugin",
+    "load_entrypoint_plugins",
+]
 
 logger = logging.getLogger("hookspecs.refhost")
+
+ADDED_ARGUMENTS: dict[str, object] = {"practice_id": None}
+"""Arguments added to hooks after their first version, with the value a host that does not know
+them means (``practice_id=None``: the host's one practice).
+:func:`call_each_plugin` passes it for a host that leaves one out, so such a host
+keeps working unchanged."""
 
 
 class HookFailure(NamedTuple):
@@ -79,6 +91,7 @@ def call_each_plugin(
         ``firstresult`` the first non-``None`` result ends the call.
     """
     hook: pluggy.HookCaller = getattr(pm.hook, name)
+    kwargs = _with_added_arguments(hook, kwargs)
     plugins = [(n, p) for n, p in _plugins_in_call_order(hook) if p not in skip]
     everyone = [p for _, p in _plugins_in_call_order(hook)]
     spec_first = bool(hook.spec and hook.spec.opts.get("firstresult"))
@@ -104,6 +117,15 @@ def call_each_plugin(
             if firstresult:
                 break
     return results
+
+
+def _with_added_arguments(hook: pluggy.HookCaller, kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``kwargs`` plus each argument added to the hook's spec after its first version that the
+    host left out, at the value such a host means (:data:`ADDED_ARGUMENTS`): a host
+    written before ``practice_id`` keeps working, and a plugin naming it still gets it."""
+    names = hook.spec.argnames if hook.spec is not None else ()
+    missing = {n: v for n, v in ADDED_ARGUMENTS.items() if n in names and n not in kwargs}
+    return {**kwargs, **missing} if missing else kwargs
 
 
 def load_entrypoint_plugins(

@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from hookspecs.records import Location
 
-__all__ = ["HistoryKind", "Host"]
+__all__ = ["HistoryKind", "Host", "Practices", "practice_id_of"]
 
 HistoryKind = Literal["clients", "invoices", "credit_notes", "payments"]
 """The kinds of record :meth:`Host.iter_history` can stream."""
@@ -86,3 +86,31 @@ class Host(Protocol):
         reveals nothing.
         """
         ...
+
+
+@runtime_checkable
+class Practices(Protocol):
+    """A host that serves many practices in one process (Pet Manager is a hosted service).
+
+    ``pm_startup`` receives it once; every practice-scoped hook then names its practice
+    (``practice_id``, see :mod:`hookspecs.spec`), and :meth:`practice` gives that practice's own
+    :class:`Host` – its locations, history, settings, data directory and secret, never another's.
+    """
+
+    def practices(self) -> list[str]:
+        """The ids of every practice the host serves now (it may grow while running)."""
+        ...
+
+    def practice(self, practice_id: str) -> Host:
+        """One practice's services (a :class:`Host` whose ``practice_id`` is ``practice_id``).
+
+        :raises KeyError: the host serves no practice of that id.
+        """
+        ...
+
+
+def practice_id_of(host: Host) -> str | None:
+    """A one-practice host's id, when it offers one as ``host.practice_id`` (optional: a host
+    written before many practices existed has none)."""
+    value = getattr(host, "practice_id", None)
+    return value if isinstance(value, str) and value else None

@@ -12,6 +12,14 @@ Rules every hook shares:
   stop at the first plugin that raises). That module says how, and why; the reference host does
   it. The same goes for loading: :func:`hookspecs.calling.load_entrypoint_plugins`.
 * Records are plain mappings shaped as in :mod:`hookspecs.records`; validate them.
+* **Every hook about one practice names it** (``practice_id``): one host process may serve many
+  practices (Pet Manager is a hosted service), each with its own settings, secret, data and
+  connections. A host that serves many passes ``practice_id`` on every such call and gives
+  ``pm_startup`` a host that is also a :class:`hookspecs.host.Practices`; a host of one practice
+  passes ``None`` (or its own id), and one written before ``practice_id`` existed may leave it
+  out – :func:`hookspecs.calling.call_each_plugin` fills it in
+  (:data:`hookspecs.calling.ADDED_ARGUMENTS`). A plugin must never let a call for one practice
+  read or change another's data.
 """
 
 from __future__ import annotations
@@ -55,7 +63,13 @@ def pm_startup(host: Host) -> None:
     Plugins keep ``host`` to reach locations, history, their settings, data directory, clock and
     secret, and start any background work here.
 
-    :param host: the host's services (:class:`hookspecs.host.Host`).
+    A host that serves many practices calls it once for the process, with a host that is also a
+    :class:`hookspecs.host.Practices`: each practice's own services are ``host.practice(id)``, and
+    a plugin opens a practice when a call for it first arrives (thousands of practices must not
+    all be opened at start-up).
+
+    :param host: the host's services (:class:`hookspecs.host.Host`), or the many practices' ones
+        (:class:`hookspecs.host.Practices`).
     :return: nothing; the return value is ignored.
     """
 
@@ -75,13 +89,17 @@ def pm_shutdown() -> None:
 
 
 @hookspec
-def validate_settings(plugin: str, settings: dict[str, Any]) -> list[str] | None:
+def validate_settings(
+    plugin: str, settings: dict[str, Any], practice_id: str | None
+) -> list[str] | None:
     """Called before an admin's save of a plugin's settings page is accepted.
 
     Every plugin sees every save: a plugin answers only when ``plugin`` is its own name.
 
     :param plugin: the name of the plugin whose settings are being saved (``"xero"``).
     :param settings: the settings as the admin submitted them (JSON-compatible).
+    :param practice_id: the practice the call is for (``None``: the host serves one practice,
+        and it is that one).
     :return: a list of error messages an admin can act on (``"account_codes.org-1.income.default:
         code '999' does not exist in Xero"``); empty or ``None`` when the settings are fine. The
         host joins the lists of all plugins and refuses the save if any message is returned.
@@ -89,7 +107,7 @@ def validate_settings(plugin: str, settings: dict[str, Any]) -> list[str] | None
 
 
 @hookspec
-def on_settings_saved(plugin: str, settings: dict[str, Any]) -> None:
+def on_settings_saved(plugin: str, settings: dict[str, Any], practice_id: str | None) -> None:
     """Called after the host stored a plugin's settings, or switched a plugin on.
 
     Also called when the admin switches a plugin back on in the host's plugin list (after the
@@ -97,6 +115,8 @@ def on_settings_saved(plugin: str, settings: dict[str, Any]) -> None:
 
     :param plugin: the plugin whose settings changed.
     :param settings: the settings now in force.
+    :param practice_id: the practice the call is for (``None``: the host serves one practice,
+        and it is that one).
     :return: nothing; the return value is ignored.
     """
 
@@ -105,56 +125,68 @@ def on_settings_saved(plugin: str, settings: dict[str, Any]) -> None:
 
 
 @hookspec
-def on_client_saved(client: Client) -> None:
+def on_client_saved(client: Client, practice_id: str | None) -> None:
     """Called after a customer was created or changed and the change was committed.
 
     :param client: the customer as now stored (:class:`hookspecs.records.Client`).
+    :param practice_id: the practice the call is for (``None``: the host serves one practice,
+        and it is that one).
     :return: nothing; the return value is ignored.
     """
 
 
 @hookspec
-def on_invoice_created(invoice: Invoice) -> None:
+def on_invoice_created(invoice: Invoice, practice_id: str | None) -> None:
     """Called after an invoice was created and committed.
 
     :param invoice: the invoice as stored (:class:`hookspecs.records.Invoice`).
+    :param practice_id: the practice the call is for (``None``: the host serves one practice,
+        and it is that one).
     :return: nothing; the return value is ignored.
     """
 
 
 @hookspec
-def on_invoice_updated(invoice: Invoice) -> None:
+def on_invoice_updated(invoice: Invoice, practice_id: str | None) -> None:
     """Called after an existing invoice was changed (lines, dates, customer) and committed.
 
     :param invoice: the invoice as now stored, whole (not a diff).
+    :param practice_id: the practice the call is for (``None``: the host serves one practice,
+        and it is that one).
     :return: nothing; the return value is ignored.
     """
 
 
 @hookspec
-def on_invoice_voided(invoice: Invoice) -> None:
+def on_invoice_voided(invoice: Invoice, practice_id: str | None) -> None:
     """Called after an invoice was voided; its ``status`` is ``voided``.
 
     :param invoice: the invoice as now stored.
+    :param practice_id: the practice the call is for (``None``: the host serves one practice,
+        and it is that one).
     :return: nothing; the return value is ignored.
     """
 
 
 @hookspec
-def on_credit_note_created(credit_note: CreditNote) -> None:
+def on_credit_note_created(credit_note: CreditNote, practice_id: str | None) -> None:
     """Called after a credit note was issued, optionally against one invoice (``invoice_id``).
 
     :param credit_note: the credit note as stored (:class:`hookspecs.records.CreditNote`).
+    :param practice_id: the practice the call is for (``None``: the host serves one practice,
+        and it is that one).
     :return: nothing; the return value is ignored.
     """
 
 
 @hookspec
-def on_payment_recorded(payment: Payment) -> None:
+def on_payment_recorded(payment: Payment, practice_id: str | None) -> None:
     """Called after money was received: against invoices (``allocations``), or as an overpayment
     (the part of ``amount`` the allocations do not cover).
 
     :param payment: the payment as stored (:class:`hookspecs.records.Payment`).
+    :param practice_id: the practice the call is for (``None``: the host serves one practice,
+        and it is that one).
     :return: nothing; the return value is ignored.
     """
 
@@ -163,16 +195,18 @@ def on_payment_recorded(payment: Payment) -> None:
 
 
 @hookspec
-def start_contact_sync(location_id: str | None) -> None:
+def start_contact_sync(location_id: str | None, practice_id: str | None) -> None:
     """Called when the admin presses "Start contact sync" on a plugin's settings page.
 
     :param location_id: the location tab the admin pressed it on; ``None`` for all locations.
+    :param practice_id: the practice the call is for (``None``: the host serves one practice,
+        and it is that one).
     :return: nothing; the return value is ignored. Long work runs in the background.
     """
 
 
 @hookspec
-def backfill(location_id: str | None, since: date | None) -> None:
+def backfill(location_id: str | None, since: date | None, practice_id: str | None) -> None:
     """Called when the admin presses "Start syncing data": replay history into the sync.
 
     The plugin streams :meth:`hookspecs.host.Host.iter_history` itself; replaying twice must not
@@ -180,17 +214,21 @@ def backfill(location_id: str | None, since: date | None) -> None:
 
     :param location_id: one location, or ``None`` for all.
     :param since: the first business date to replay; ``None`` means the plugin's saved start date.
+    :param practice_id: the practice the call is for (``None``: the host serves one practice,
+        and it is that one).
     :return: nothing; the return value is ignored.
     """
 
 
 @hookspec(firstresult=True)
-def sync_status(location_id: str | None) -> dict[str, Any] | None:
+def sync_status(location_id: str | None, practice_id: str | None) -> dict[str, Any] | None:
     """Called when the host's accounting dashboard asks what to show.
 
     **firstresult**: the host stops at the first plugin that returns a non-``None`` result.
 
     :param location_id: one location's tab, or ``None`` for the whole business.
+    :param practice_id: the practice the call is for (``None``: the host serves one practice,
+        and it is that one).
     :return: JSON-compatible dashboard data shaped as :data:`hookspecs.status.SyncStatusAnswer`
         (the whole picture, :class:`~hookspecs.status.SyncStatus`, or why there is none,
         :class:`~hookspecs.status.StatusUnavailable`), or ``None`` to let another plugin answer.
@@ -199,7 +237,9 @@ def sync_status(location_id: str | None) -> dict[str, Any] | None:
 
 
 @hookspec(firstresult=True)
-def admin_action(plugin: str, action: str, params: dict[str, Any]) -> dict[str, Any] | None:
+def admin_action(
+    plugin: str, action: str, params: dict[str, Any], practice_id: str | None
+) -> dict[str, Any] | None:
     """Called when an admin presses one of a plugin's buttons outside its own pages (the host's
     dashboard, a script, a support tool): the same actions the plugin's pages and CLI offer.
 
@@ -226,6 +266,8 @@ def admin_action(plugin: str, action: str, params: dict[str, Any]) -> dict[str, 
     :param plugin: the plugin whose action it is (``"xero"``).
     :param action: the action's name, as above.
     :param params: its parameters (JSON-compatible).
+    :param practice_id: the practice the call is for (``None``: the host serves one practice,
+        and it is that one).
     :return: ``{"ok": bool, "message": str}`` – ``message`` in the admin's words, naming the
         record and what changed, or what is wrong (an unknown row, a move that is not allowed);
         a plugin never raises for an admin's mistake. ``None`` when ``plugin`` is not this one.

@@ -1,49 +1,45 @@
-"""The Xero add-on's hook implementations: thin, and never raising into the host.
+"""The Xero add-on's hook implementations: thin, scoped to a practice, never raising into the host.
 
 The host loads this module through the ``pet_manager`` entry point, so it imports fast and does
-nothing at import time: the :class:`~pm_xero_plugin.core.engine.Engine` (ledger file, settings)
-is made in ``pm_startup``. Every hook hands its input to the engine, which validates it with
-marshmallow (a malformed record is stored as ``rejected`` with its reason) and records it durably.
+nothing at import time. Each practice's add-on – engine, ledger, Xero side, health, background
+jobs – is a :class:`~pm_xero_plugin.addon.PracticeAddon`; this module only finds the one a call
+is for and hands the call over:
 
-A plugin that raises stops pluggy from calling the plugins after it, and breaks the staff member's
-save. So every hook here catches everything, logs it on the ``pm_xero_plugin`` logger and keeps it
-for the dashboard (``plugin_errors``).
+* a host of **one practice** (``pm_startup(host)`` with a plain :class:`hookspecs.host.Host`):
+  the one add-on, which exists from import on, so that a record arriving before ``pm_startup`` is
+  kept and written once it starts. A call naming another practice than the host's
+  ``practice_id`` is refused (logged), never served from this practice's data.
+* a host of **many practices** (``host`` is also a :class:`hookspecs.host.Practices`): a
+  practice's add-on is opened the first time a call names it (``host.practice(id)``), so a
+  process serving thousands does not open them all at start-up. A call that names no practice,
+  or one the host does not know, is refused.
 
-A record the ledger cannot take now – a full disk, a ledger another process holds, a ledger that
-cannot be opened, no engine yet – is kept by :mod:`pm_xero_plugin.core.handoff`: in order, in a
-spool file beside the ledger, and written by a background thread once the ledger takes writes
-(replayed at the next ``pm_startup`` after a restart). A hook waits for the ledger at most
-:data:`~pm_xero_plugin.core.handoff.HOOK_WAIT`. A ledger that cannot be opened is said in words
-on ``sync_status``'s ``health`` and opening it is tried again in the background
-(:mod:`pm_xero_plugin.core.startup`).
+A plugin that raises stops pluggy from calling the plugins after it, and breaks the staff
+member's save. So every hook here catches everything, logs it on the ``pm_xero_plugin`` logger
+and keeps it for that practice's dashboard (``plugin_errors``).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from hookspecs import hookimpl
-from pm_xero_plugin.core.handoff import DRAIN_WAIT, STARTUP_BUDGET, HandOff
-from pm_xero_plugin.core.health import Health
-from pm_xero_plugin.core.jobs import Intent, Jobs, background_jobs_enabled
+from pm_xero_plugin.addon import PLUGIN, PracticeAddon
 
 if TYPE_CHECKING:
-    from hookspecs.host import Host
-    from pm_xero_plugin.core.doorbell import Doorbell
+    from hookspecs.host import Host, Practices
     from pm_xero_plugin.core.engine import Engine
-    from pm_xero_plugin.core.startup import Retrying
-    from pm_xero_plugin.ledger import SqliteLedger
+    from pm_xero_plugin.ledger.backends import LedgerBackends
     from pm_xero_plugin.sync.runtime import XeroRuntime
 
 __all__ = [
     "admin_action",
     "backfill",
+    "get_addon",
     "get_engine",
     "get_runtime",
     "on_client_saved",
@@ -63,225 +59,163 @@ __all__ = [
     "web_app",
 ]
 
-PLUGIN = "xero"
 log = logging.getLogger("pm_xero_plugin")
 
-_engine: Engine | None = None
-
-_runtime: XeroRuntime | None = None
-
-_host: Host | None = None
-"""The host given to ``pm_startup`` (its secret keys the pages' CSRF tokens)."""
-
-LEDGER_FILE = "ledger.sqlite3"
-"""The ledger's file in the add-on's data directory (the engine's default)."""
-
-_health = Health()
-"""What stops the add-on now, in words: kept here, not in the engine, so that a ledger that
-cannot be opened (no engine) is still reported; every engine reports to this one."""
-
-_starting: Retrying | None = None
-"""Start-up tried again in the background after a ledger that could not be opened."""
-
-_life = threading.RLock()
-"""Held while an engine is made or closed (a background start-up against ``pm_shutdown``)."""
+_Scope = MutableMapping[str, Any]
+_Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+_Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
-def get_engine() -> Engine | None:
-    """The engine made at ``pm_startup`` (``None`` before it and after ``pm_shutdown``)."""
-    return _engine
+class _Practices:
+    """Which :class:`PracticeAddon` a call is for (the module's docstring says how)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._single = PracticeAddon(None)
+        self._fleet: Practices | None = None
+        self._open: dict[str, PracticeAddon] = {}
+        self._ledgers: LedgerBackends | None = None
+
+    def _backends(self) -> LedgerBackends | None:
+        """The process's PostgreSQL pools (one per URL), made when ``PM_XERO_LEDGER`` is set."""
+        if self._ledgers is None:
+            try:
+                from pm_xero_plugin.ledger.backends import LedgerBackends, ledger_url
+
+                if ledger_url() is None:
+                    return None
+            except ImportError:  # pragma: no cover - the ledger package always has it
+                return None
+            except ValueError as exc:
+                log.error("xero: %s", exc)
+                return None
+            self._ledgers = LedgerBackends()
+        return self._ledgers
+
+    def start(self, host: Host) -> None:
+        """``pm_startup``: a host of one practice starts the one add-on; a host of many opens
+        each practice on its first call (and closes those a previous start opened)."""
+        from hookspecs.host import Practices, practice_id_of
+
+        self.shutdown()
+        if isinstance(host, Practices):
+            with self._lock:
+                self._fleet = host
+            return
+        with self._lock:
+            self._fleet = None
+            addon = self._single
+            addon.practice_id = practice_id_of(host)
+            addon._ledgers = self._backends()
+        addon.start(host)
+
+    def shutdown(self) -> None:
+        """``pm_shutdown``: every open practice finishes or releases its work and closes."""
+        with self._lock:
+            opened, self._open = list(self._open.values()), {}
+        for addon in [self._single, *opened]:
+            addon.shutdown()
+        if self._ledgers is not None:
+            ledgers, self._ledgers = self._ledgers, None
+            try:
+                ledgers.close()
+            except Exception:
+                log.exception("xero: closing the PostgreSQL pools failed")
+
+    def get(self, practice_id: str | None) -> PracticeAddon | None:
+        """The add-on of the practice a call names, opened now if it is the practice's first
+        call in a many-practice host; ``None`` (logged) when the call is not for a practice
+        this host serves."""
+        fleet = self._fleet
+        if fleet is None:
+            own = self._single.practice_id
+            if practice_id is None or own is None or practice_id == own:
+                return self._single
+            log.error(
+                "xero: a call for practice %r reached a host of practice %r: refused",
+                practice_id,
+                own,
+            )
+            return None
+        if practice_id is None:
+            log.error("xero: a host of many practices called without practice_id: refused")
+            return None
+        with self._lock:
+            addon = self._open.get(practice_id)
+            if addon is not None:
+                return addon
+            try:
+                host = fleet.practice(practice_id)
+            except KeyError:
+                log.error("xero: the host serves no practice %r: call refused", practice_id)
+                return None
+            addon = PracticeAddon(practice_id, self._backends())
+            self._open[practice_id] = addon
+        addon.start(host)
+        return addon
+
+    @property
+    def many(self) -> bool:
+        """Whether the host serves many practices (``pm_startup`` gave it a ``Practices``)."""
+        return self._fleet is not None
+
+    @property
+    def single(self) -> PracticeAddon:
+        """The add-on of a host of one practice."""
+        return self._single
+
+    def each(self) -> list[PracticeAddon]:
+        """Every add-on open now (the one practice's, or those of a many-practice host)."""
+        with self._lock:
+            return [self._single] if self._fleet is None else list(self._open.values())
 
 
-def get_runtime() -> XeroRuntime | None:
-    """The Xero side (client, worker, "Connect to Xero") made at ``pm_startup`` when the Xero
-    app is configured (see :mod:`pm_xero_plugin.sync.runtime`); ``None`` otherwise."""
-    return _runtime
+_practices = _Practices()
+"""The only module-level state: which practice's add-on a call goes to."""
 
 
-def _start(host: Host) -> Engine | None:
-    """The engine and, when the Xero app is configured, its Xero side, sharing one doorbell
-    (the engine rings it when rows become ready, the worker waits on it); then the records kept
-    meanwhile are written (for :data:`~pm_xero_plugin.core.handoff.STARTUP_BUDGET`, the
-    background thread does the rest). ``None`` when the ledger cannot be opened: the health
-    says why, in words, and the caller tries again later."""
-    global _engine
-    from pm_xero_plugin.core.doorbell import Doorbell
-    from pm_xero_plugin.core.engine import Engine
-    from pm_xero_plugin.core.gates import open_ledger
-    from pm_xero_plugin.core.startup import (
-        LEDGER_OPEN,
-        connected_before,
-        ledger_exists,
-        open_failure,
-        report_fresh_ledger,
-    )
-
-    data_dir = host.data_dir(PLUGIN)
-    path = data_dir / LEDGER_FILE
-    fresh = not ledger_exists(path)
-    doorbell = Doorbell()
-    ledger: SqliteLedger | None = None
-    try:
-        ledger = open_ledger(path, clock=host.now, doorbell=doorbell)
-        # The engine reads its settings into the ledger as it starts: a ledger another process
-        # holds must not hold the host's start-up for the worker's 30 s (tried again later).
-        with ledger.transaction(timeout=DRAIN_WAIT):
-            engine = Engine(host, ledger, doorbell=doorbell, health=_health)
-    except Exception as exc:
-        if ledger is not None:
-            with suppress(Exception):
-                ledger.close()
-        condition = open_failure(exc, path)
-        waiting = _kept.waiting_text()
-        _health.report(
-            condition.name,
-            condition.message + (f"; {waiting}" if waiting else ""),
-            condition.action,
-        )
-        log.error("xero: the add-on could not start: %s", condition.message)
-        return None
-    _health.clear(LEDGER_OPEN)
-    _engine = engine
-    if fresh:
-        connections = connected_before(data_dir, host.secret(PLUGIN))
-        if connections:
-            report_fresh_ledger(_health, engine.ledger, connections)
-    try:
-        _start_runtime(engine, doorbell)
-    except Exception as exc:
-        _failed("pm_startup", exc)
-    _kept.attach(engine, path)
-    _kept.drain(budget=STARTUP_BUDGET)
-    return engine
+def get_addon(practice_id: str | None = None) -> PracticeAddon | None:
+    """The add-on of one practice (``None``: the host's one practice)."""
+    return _practices.get(practice_id)
 
 
-def _start_later(host: Host) -> None:
-    """Try the start-up again in the background, with a backoff, until the ledger opens; then
-    resume as ``pm_startup`` does."""
-    global _starting
-    from pm_xero_plugin.core.startup import Retrying
-
-    def attempt() -> bool:
-        with _life:
-            if starting.stopping:
-                return True
-            if _engine is not None:
-                return True
-            if _start(host) is None:
-                return False
-        log.warning("xero: the add-on has started (its ledger opens now)")
-        if not starting.stopping:  # else a new start-up (or the shutdown) took over
-            _resume()
-        return True
-
-    starting = _starting = Retrying("pm-xero-startup", attempt)
-    starting.start()
+def get_engine(practice_id: str | None = None) -> Engine | None:
+    """A practice's engine (``None`` before ``pm_startup``, after ``pm_shutdown``, or for a
+    practice this host does not serve)."""
+    addon = _practices.get(practice_id)
+    return addon.engine if addon is not None else None
 
 
-def _start_runtime(engine: Engine, doorbell: Doorbell) -> None:
-    """The Xero side of a new engine, its worker thread started; :func:`_stop` stops it
-    (releasing nothing it has not settled) before the engine closes its ledger."""
-    global _runtime
-    from pm_xero_plugin.sync.runtime import AppConfig, XeroRuntime
-
-    config = AppConfig.from_env()
-    if config is None:
-        log.warning(
-            "xero: no Xero app configured (PM_XERO_CLIENT_ID / PM_XERO_CLIENT_SECRET): records "
-            "are kept in the ledger and sent once it is"
-        )
-        return
-    host = engine.host
-    runtime = XeroRuntime(
-        engine,
-        config,
-        secret=host.secret(PLUGIN),
-        data_dir=host.data_dir(PLUGIN),
-        doorbell=doorbell,
-    )
-    _runtime = runtime
-    # Re-checking each organisation's connection and chart of accounts calls Xero: not on the
-    # host's start-up path. The gates keep their last known state meanwhile.
-    _long("refresh_connections", lambda e: runtime.refresh_connections())
-    runtime.start()
-
-
-def _failed(hook: str, exc: BaseException) -> None:
-    log.exception("xero: hook %s failed; the host carries on", hook)
-    if _engine is not None:
-        with suppress(Exception):  # recording the failure must not fail the host
-            _engine.note_hook_error(hook, exc)
-
-
-def _record(
-    hook: str, action: Callable[[Engine], None], *, record: Any = None, spoolable: bool = False
-) -> None:
-    """Hand a hook's action to the engine now, or keep it for later (see
-    :class:`~pm_xero_plugin.core.handoff.HandOff`). A record (``spoolable``) is written in one
-    transaction waiting at most ``HOOK_WAIT`` and kept in the spool when it cannot be; other
-    actions (settings, an admin's button before start-up) run as they are, kept in memory."""
-    try:
-        _kept.hand_off(hook, action, record=record, spoolable=spoolable, bounded=spoolable)
-    except Exception as exc:  # keeping it failed: say so, never raise into the host
-        _failed(hook, exc)
-
-
-def _record_hook(hook: str, raw: Any) -> None:
-    """A record hook: ``raw`` handed to the engine as :data:`_RECORD_HOOKS` says."""
-    call = _RECORD_HOOKS[hook]
-    _record(hook, lambda e: call(e, raw), record=raw, spoolable=True)
-
-
-_RECORD_HOOKS: dict[str, Callable[[Engine, Any], None]] = {
-    "on_client_saved": lambda e, raw: e.record_client(raw),
-    "on_invoice_created": lambda e, raw: e.record_invoice(raw, "created"),
-    "on_invoice_updated": lambda e, raw: e.record_invoice(raw, "updated"),
-    "on_invoice_voided": lambda e, raw: e.record_invoice(raw, "voided"),
-    "on_credit_note_created": lambda e, raw: e.record_credit_note(raw),
-    "on_payment_recorded": lambda e, raw: e.record_payment(raw),
-}
-"""How each record hook hands its record to the engine: what the spool replays by name."""
-
-
-def _records_dropped(count: int) -> None:
-    """Records were dropped before reaching the ledger (the memory limit, or failing again and
-    again). The hand-off reports it on health and sets ``RECONCILE_META`` in the ledger once it
-    takes writes; the next reconciliation with the host's records (start-up, periodic) then
-    reads everything covered and finds them."""
-    log.error("xero: %d records dropped before the ledger; a reconciliation will find them", count)
-
-
-_kept = HandOff(_health, replay=_RECORD_HOOKS, on_error=_failed, on_lost=_records_dropped)
-"""The records the ledger could not take yet (and those that arrived with no engine)."""
+def get_runtime(practice_id: str | None = None) -> XeroRuntime | None:
+    """A practice's Xero side (client, worker, "Connect to Xero"), made at its start-up when the
+    Xero app is configured (see :mod:`pm_xero_plugin.sync.runtime`); ``None`` otherwise."""
+    addon = _practices.get(practice_id)
+    return addon.runtime if addon is not None else None
 
 
 def wait_for_records(timeout: float | None = None) -> bool:
-    """Block until every record kept for later is in the ledger: for operators' scripts and
-    tests. ``False`` if ``timeout`` passed first."""
-    return _kept.wait(timeout)
+    """Block until every record kept for later, in every open practice, is in its ledger: for
+    operators' scripts and tests. ``False`` if ``timeout`` passed first."""
+    return all(addon.kept.wait(timeout) for addon in _practices.each())
 
 
-def _stop() -> None:
-    """Stop trying to start, write what is kept while the ledger lets us (briefly), stop the
-    worker (in-flight batches finish), then close the engine and its ledger. What is still
-    kept stays in the spool for the next start-up."""
-    global _engine, _runtime, _starting
-    starting, _starting = _starting, None
-    if starting is not None:
-        starting.stop()
-    with _life:
-        if _engine is not None and _kept.waiting():
-            _kept.drain(budget=DRAIN_WAIT)
-        _kept.detach()
-        runtime, _runtime = _runtime, None
-        engine, _engine = _engine, None
-        try:
-            if runtime is not None:
-                runtime.stop()
-            if engine is not None:
-                engine.close()
-        finally:
-            _kept.close_spool()
+def wait_for_jobs(timeout: float | None = None) -> bool:
+    """Block until the background jobs (contact sync, backfill, catch-up, those resumed at
+    start-up and the reconciliation with the host's records) of every open practice have run:
+    for the demo, operators' scripts and tests. ``False`` if ``timeout`` passed first."""
+    return all(addon.jobs.wait(timeout) for addon in _practices.each())
+
+
+def _guarded(hook: str, practice_id: str | None, call: Callable[[PracticeAddon], Any]) -> Any:
+    """Run a hook's work on its practice's add-on; never raise into the host."""
+    try:
+        addon = _practices.get(practice_id)
+        if addon is None:
+            return None
+        return call(addon)
+    except Exception:
+        log.exception("xero: hook %s failed; the host carries on", hook)
+        return None
 
 
 # -- lifecycle -----------------------------------------------------------------------------------
@@ -289,312 +223,182 @@ def _stop() -> None:
 
 @hookimpl
 def pm_startup(host: Host) -> None:
-    """Open the ledger, start sending (when the Xero app is configured) and write the records
-    kept before it (the spool's, after a restart); a second start-up replaces the first one's
-    engine. A ledger that cannot be opened is said on health, in words, and opening it is
-    tried again in the background (records meanwhile go to the spool)."""
-    global _host
-    _host = host
+    """Start the add-on: the one practice's now, or each of many on its first call."""
     try:
-        _stop()
-        _health.clear_prefix("")  # a new start finds again what still holds
-        try:
-            _kept.open_spool(host.data_dir(PLUGIN))
-        except Exception as exc:  # records are then kept in memory only: still start
-            _failed("pm_startup", exc)
-        with _life:
-            started = _start(host)
-        if started is None:
-            _start_later(host)
-            return
-    except Exception as exc:
-        _failed("pm_startup", exc)
-        return
-    _resume()
+        _practices.start(host)
+    except Exception:
+        log.exception("xero: hook pm_startup failed; the host carries on")
 
 
 @hookimpl
 def pm_shutdown() -> None:
-    """Let the background jobs finish, stop the worker, close the ledger."""
-    if not _jobs.wait(timeout=None if _engine is not None else 0):
-        log.warning("xero: background jobs still running at shutdown")
+    """Let every practice's background jobs finish, stop its worker, close its ledger."""
     try:
-        _stop()
-    except Exception as exc:
-        _failed("pm_shutdown", exc)
+        _practices.shutdown()
+    except Exception:
+        log.exception("xero: hook pm_shutdown failed; the host carries on")
 
 
 # -- settings ------------------------------------------------------------------------------------
 
 
 @hookimpl
-def validate_settings(plugin: str, settings: dict[str, Any]) -> list[str] | None:
+def validate_settings(
+    plugin: str, settings: dict[str, Any], practice_id: str | None
+) -> list[str] | None:
     """The reasons the host must refuse these settings (``[]``: fine; ``None``: not ours)."""
     if plugin != PLUGIN:
         return None
-    try:
-        if _engine is None:
-            from pm_xero_plugin.inputs.settings import parse_settings
-
-            return parse_settings(settings)[1]
-        return _engine.validate_settings(settings)
-    except Exception as exc:
-        _failed("validate_settings", exc)
-        return [f"settings: could not be checked ({type(exc).__name__}); try again"]
+    errors = _guarded("validate_settings", practice_id, lambda a: a.validate_settings(settings))
+    if errors is None:
+        return [f"settings: the Xero add-on does not serve practice {practice_id!r}"]
+    return list(errors)
 
 
 @hookimpl
-def on_settings_saved(plugin: str, settings: dict[str, Any]) -> None:
+def on_settings_saved(plugin: str, settings: dict[str, Any], practice_id: str | None) -> None:
     """Apply the saved settings at once (a replay they call for runs in the background)."""
-    if plugin != PLUGIN:
-        return
-    _record("on_settings_saved", lambda e: _apply_settings(e, settings))
-
-
-def _apply_settings(engine: Engine, settings: dict[str, Any]) -> None:
-    """Settings take effect at once; the replay they may call for (an earlier start date, a
-    switch back on) streams history, so it runs as a background job – written down in the
-    ledger before the settings are put in force, so a host killed in between still runs it."""
-    intent = None
-    if engine.ledger.meta("backfill_started") is not None:
-        intent = engine.record_job("catch_up")
-    engine.apply_settings(settings, catch_up=False)
-    if intent is not None:
-        _hand_off(engine, "on_settings_saved", intent)
+    if plugin == PLUGIN:
+        _guarded("on_settings_saved", practice_id, lambda a: a.settings_saved(settings))
 
 
 # -- records -------------------------------------------------------------------------------------
 
 
 @hookimpl
-def on_client_saved(client: Any) -> None:
+def on_client_saved(client: Any, practice_id: str | None) -> None:
     """Record a client (a contact in each organisation that needs it)."""
-    _record_hook("on_client_saved", client)
+    _guarded("on_client_saved", practice_id, lambda a: a.record("on_client_saved", client))
 
 
 @hookimpl
-def on_invoice_created(invoice: Any) -> None:
+def on_invoice_created(invoice: Any, practice_id: str | None) -> None:
     """Record a new invoice."""
-    _record_hook("on_invoice_created", invoice)
+    _guarded("on_invoice_created", practice_id, lambda a: a.record("on_invoice_created", invoice))
 
 
 @hookimpl
-def on_invoice_updated(invoice: Any) -> None:
+def on_invoice_updated(invoice: Any, practice_id: str | None) -> None:
     """Record an invoice's new version (sent as an edit once its first one is in Xero)."""
-    _record_hook("on_invoice_updated", invoice)
+    _guarded("on_invoice_updated", practice_id, lambda a: a.record("on_invoice_updated", invoice))
 
 
 @hookimpl
-def on_invoice_voided(invoice: Any) -> None:
+def on_invoice_voided(invoice: Any, practice_id: str | None) -> None:
     """Record that an invoice was voided."""
-    _record_hook("on_invoice_voided", invoice)
+    _guarded("on_invoice_voided", practice_id, lambda a: a.record("on_invoice_voided", invoice))
 
 
 @hookimpl
-def on_credit_note_created(credit_note: Any) -> None:
+def on_credit_note_created(credit_note: Any, practice_id: str | None) -> None:
     """Record a new credit note."""
-    _record_hook("on_credit_note_created", credit_note)
+    _guarded(
+        "on_credit_note_created",
+        practice_id,
+        lambda a: a.record("on_credit_note_created", credit_note),
+    )
 
 
 @hookimpl
-def on_payment_recorded(payment: Any) -> None:
+def on_payment_recorded(payment: Any, practice_id: str | None) -> None:
     """Record a payment (a row per invoice it pays, and one for an overpayment)."""
-    _record_hook("on_payment_recorded", payment)
+    _guarded("on_payment_recorded", practice_id, lambda a: a.record("on_payment_recorded", payment))
 
 
 # -- admin actions -------------------------------------------------------------------------------
 
 
 @hookimpl
-def start_contact_sync(location_id: str | None) -> None:
+def start_contact_sync(location_id: str | None, practice_id: str | None) -> None:
     """The admin starts the contact sync (of one location, or all): a background job."""
-    _long("start_contact_sync", location_id=location_id)
+    _guarded("start_contact_sync", practice_id, lambda a: a.start_contact_sync(location_id))
 
 
 @hookimpl
-def backfill(location_id: str | None, since: date | None) -> None:
+def backfill(location_id: str | None, since: date | None, practice_id: str | None) -> None:
     """The admin starts the back-sync of history (from ``since`` or the start date): a
     background job."""
-    _long("backfill", location_id=location_id, since=since)
-
-
-_jobs = Jobs()
-
-RECONCILE = "reconcile with the host"
-"""The label of the reconciliation job (``background_jobs`` on the dashboard)."""
-
-RECONCILE_MINUTES = 15.0
-"""How often the host's records are reconciled while the host runs (start-up always does);
-``PM_XERO_RECONCILE_MINUTES`` overrides it, ``0`` turns the periodic pass off."""
-
-
-def _long(hook: str, action: Callable[[Engine], None] | None = None, /, **args: Any) -> None:
-    """Hand a long action (streaming history) to the background job thread: the hook returns at
-    once. Inline with ``PM_XERO_JOBS=inline``; before start-up kept like any record.
-
-    Without ``action`` the hook's own action (``backfill``, ``start_contact_sync``) is written
-    down in the ledger first (``Engine.record_job``, with ``args``), so a host killed before or
-    while it runs resumes it at the next ``pm_startup``. With ``action`` it runs from memory
-    only: for work every start-up does again anyway (re-reading the organisations).
-    """
-    if action is None:
-        _record(hook, lambda e: _hand_off(e, hook, e.record_job(hook, **args)))
-        return
-    engine = _engine
-    if engine is None or not background_jobs_enabled():
-        _record(hook, action)
-        return
-    run = action
-
-    def job() -> None:
-        try:
-            run(engine)
-        except Exception as exc:
-            _failed(hook, exc)
-
-    _jobs.submit(hook, job)
-
-
-def _hand_off(engine: Engine, hook: str, intent: Intent, *, resumed: bool = False) -> None:
-    """Run a written-down action on the job thread (inline with ``PM_XERO_JOBS=inline``)."""
-    if not background_jobs_enabled():
-        _run_job(hook, intent, engine)
-        return
-    if not resumed:
-        _handed.append((engine, intent.id))
-    label = f"{intent.label} (resumed)" if resumed else intent.label
-    _jobs.submit(label, lambda: _run_job(hook, intent))
-
-
-_handed: list[tuple[Engine, int]] = []
-"""Intents handed to the job thread for an engine (a start-up's resume skips those the hooks
-kept before it handed on already: they would only show twice)."""
-
-
-def _run_job(hook: str, intent: Intent, engine: Engine | None = None) -> None:
-    """Run one intent on the engine in place when it runs (a restart's engine resumes what an
-    earlier one was handed; one already crossed off is skipped)."""
-    engine = engine or _engine
-    if engine is None:
-        return  # shut down: it stays written down for the next start-up
-    try:
-        engine.run_job(intent)
-    except Exception as exc:
-        _failed(hook, exc)
-
-
-def _reconcile() -> None:
-    engine = _engine
-    if engine is None:
-        return
-    try:
-        engine.reconcile()
-    except Exception as exc:
-        _failed("reconcile", exc)
-
-
-def _reconcile_minutes() -> float:
-    raw = os.environ.get("PM_XERO_RECONCILE_MINUTES", "").strip()
-    try:
-        return float(raw) if raw else RECONCILE_MINUTES
-    except ValueError:
-        log.warning("xero: PM_XERO_RECONCILE_MINUTES=%r is not a number: every %s min", raw, 15)
-        return RECONCILE_MINUTES
-
-
-def _resume() -> None:
-    """The end of ``pm_startup``: the host's records are reconciled with the ledger (what a host
-    killed between its commit and ours never told us), then the long actions written down and
-    not finished are handed to the job thread again; the reconciliation runs again periodically.
-
-    The reconciliation goes first: what it finds is usually a handful of records, and a lost
-    edit must be in the ledger before a payment recorded after the restart is sent against the
-    version Xero has (a resumed back-sync may take minutes)."""
-    engine = _engine
-    if engine is None:
-        return
-    try:
-        background = background_jobs_enabled()
-        if background:
-            _jobs.submit(RECONCILE, _reconcile)
-        else:
-            _reconcile()
-        _handed[:] = [(e, i) for e, i in _handed if e is engine]
-        already = {i for _, i in _handed}
-        for intent in engine.pending_jobs():
-            if intent.id not in already:
-                _hand_off(engine, "pm_startup", intent, resumed=True)
-        minutes = _reconcile_minutes()
-        if background and minutes > 0:
-            engine.on_shutdown.append(_jobs.every(RECONCILE, minutes * 60, _reconcile))
-    except Exception as exc:
-        _failed("pm_startup", exc)
-
-
-def wait_for_jobs(timeout: float | None = None) -> bool:
-    """Block until the background jobs (contact sync, backfill, catch-up, those resumed at
-    start-up and the reconciliation with the host's records) have run: for the demo,
-    operators' scripts and tests. ``False`` if ``timeout`` passed first."""
-    return _jobs.wait(timeout)
+    _guarded("backfill", practice_id, lambda a: a.backfill(location_id, since))
 
 
 @hookimpl
-def sync_status(location_id: str | None) -> dict[str, Any] | None:
-    """The dashboard's status (of one location, or all), never an exception. With no engine
-    (not started, or its ledger cannot be opened): what is wrong and what to do (``health``),
-    and the records kept meanwhile (``records_waiting``; with an engine, the health condition
-    that keeps them says how many)."""
-    engine = _engine
-    if engine is None:
-        return _status_without_engine()
-    try:
-        from pm_xero_plugin.dashboard.status import build
-
-        status = build(engine, location_id)
-        status["background_jobs"] = _jobs.pending()
-        return status
-    except Exception as exc:
-        _failed("sync_status", exc)
-        return {"plugin": PLUGIN, "error": f"status unavailable: {type(exc).__name__}: {exc}"}
-
-
-def _status_without_engine() -> dict[str, Any]:
-    """``sync_status`` before the engine exists: the first error on health says why (a ledger
-    that cannot be opened), else the add-on has simply not started yet."""
-    try:
-        errors = [c for c in _health.conditions() if c.severity == "error"]
-        error = (
-            f"the Xero add-on could not start: {errors[0].message}"
-            if errors
-            else "the Xero add-on has not started yet"
-        )
+def sync_status(location_id: str | None, practice_id: str | None) -> dict[str, Any] | None:
+    """The practice's dashboard status (of one location, or all), never an exception."""
+    status = _guarded("sync_status", practice_id, lambda a: a.sync_status(location_id))
+    if status is None:
         return {
             "plugin": PLUGIN,
-            "error": error,
-            "health": _health.as_list(),
-            "records_waiting": _kept.status(),
+            "error": f"the Xero add-on does not serve practice {practice_id!r}",
         }
-    except Exception as exc:
-        _failed("sync_status", exc)
-        return {"plugin": PLUGIN, "error": "the Xero add-on has not started yet"}
+    return dict(status)
 
 
 @hookimpl
-def admin_action(plugin: str, action: str, params: dict[str, Any]) -> dict[str, Any] | None:
+def admin_action(
+    plugin: str, action: str, params: dict[str, Any], practice_id: str | None
+) -> dict[str, Any] | None:
     """An admin's button outside the add-on's pages (:mod:`pm_xero_plugin.sync.actions`):
     ``{"ok", "message"}`` in words, never an exception; ``None`` for another plugin's."""
     if plugin != PLUGIN:
         return None
-    engine = _engine
-    if engine is None:
-        return {"ok": False, "message": "the Xero add-on has not started yet; try again shortly"}
-    try:
-        from pm_xero_plugin.sync.actions import perform
+    answer = _guarded("admin_action", practice_id, lambda a: a.admin_action(action, params))
+    if answer is None:
+        return {"ok": False, "message": f"the Xero add-on does not serve practice {practice_id!r}"}
+    return dict(answer)
 
-        return perform(engine, _runtime, action, dict(params or {})).as_dict()
-    except Exception as exc:
-        _failed("admin_action", exc)
-        return {"ok": False, "message": f"{action} failed ({type(exc).__name__}); see the log"}
+
+# -- pages ---------------------------------------------------------------------------------------
+
+
+class _PracticePages:
+    """The ASGI app the host mounts once: each request goes to the pages of the practice its
+    :class:`hookspecs.pages.PageContext` names (built on first use), so no page of one practice
+    can show or change another's. A request without a context is the single practice's (its
+    guard answers 401), or refused with 401 in a many-practice host."""
+
+    def __init__(self) -> None:
+        self._apps: dict[int, Any] = {}
+        self._lock = threading.Lock()
+
+    def _app_for(self, addon: PracticeAddon) -> Any:
+        with self._lock:
+            app = self._apps.get(id(addon))
+            if app is None:
+                app = self._apps[id(addon)] = addon.web_app()
+            return app
+
+    async def __call__(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
+        from hookspecs.pages import SCOPE_KEY, PageContext
+
+        context = scope.get(SCOPE_KEY)
+        practice_id = context.practice_id if isinstance(context, PageContext) else None
+        addon: PracticeAddon | None
+        if not _practices.many:  # one practice: its own guard tells a stranger 401 or 404
+            addon = _practices.single
+        else:
+            addon = _practices.get(practice_id) if context is not None else None
+        if addon is None:
+            await _refuse(scope, receive, send, 401 if context is None else 404)
+            return
+        await self._app_for(addon)(scope, receive, send)
+
+
+async def _refuse(scope: _Scope, receive: _Receive, send: _Send, status: int) -> None:
+    """A plain refusal (401 without the host's context, 404 for a practice not served)."""
+    if scope.get("type") == "websocket":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    if scope.get("type") != "http":
+        return
+    body = b"not signed in" if status == 401 else b"the Xero add-on does not serve this practice"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 @hookimpl
@@ -602,33 +406,8 @@ def web_app() -> Any:
     """The admin's pages (:mod:`pm_xero_plugin.pages`), for the host to mount at its prefix."""
     try:
         from hookspecs.pages import PluginApp
-        from pm_xero_plugin.pages.app import build_app
 
-        def secret() -> bytes | None:
-            host = _host
-            return host.secret(PLUGIN) if host is not None else None
-
-        def practice_id() -> str | None:
-            host = _host
-            value = getattr(host, "practice_id", None)
-            return value if isinstance(value, str) else None
-
-        def sandbox_url() -> str | None:
-            # A Xero-compatible root instead of the real Xero is, in practice, the sandbox:
-            # the dashboard links each record to the sandbox's own view of it as well.
-            runtime = _runtime
-            return runtime.config.url if runtime is not None else None
-
-        app = build_app(
-            engine=get_engine,
-            runtime=get_runtime,
-            secret=secret,
-            practice_id=practice_id,
-            start_contact_sync=start_contact_sync,
-            backfill=backfill,
-            sandbox_url=sandbox_url,
-        )
-        return PluginApp(name=PLUGIN, title="Xero", app=app)
-    except Exception as exc:
-        _failed("web_app", exc)
+        return PluginApp(name=PLUGIN, title="Xero", app=_PracticePages())
+    except Exception:
+        log.exception("xero: hook web_app failed; the host carries on")
         return None

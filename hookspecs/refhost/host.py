@@ -28,6 +28,7 @@ import pluggy
 
 from hookspecs import PROJECT_NAME, plugin_manager
 from hookspecs.calling import (
+    ADDED_ARGUMENTS,
     HookFailure,
     PluginLoadFailure,
     call_each_plugin,
@@ -257,6 +258,14 @@ class RefHost:
             if failures is not None:
                 failures.append(failure)
 
+        caller = getattr(self.pm.hook, hook, None)
+        if (
+            isinstance(caller, pluggy.HookCaller)
+            and caller.spec is not None
+            and "practice_id" in caller.spec.argnames
+            and "practice_id" not in kwargs
+        ):
+            kwargs = {**kwargs, "practice_id": self.practice_id}  # every call names its practice
         return call_each_plugin(
             self.pm, hook, kwargs, skip=skip, on_failure=on_failure, firstresult=firstresult
         )
@@ -274,7 +283,7 @@ class RefHost:
         caller = getattr(self.pm.hook, hook, None)
         if not isinstance(caller, pluggy.HookCaller) or caller.spec is None:
             raise ValueError(f"the host has no hook named {hook!r}")
-        missing = [a for a in caller.spec.argnames if a not in kwargs]
+        missing = [a for a in caller.spec.argnames if a not in kwargs and a not in ADDED_ARGUMENTS]
         if missing:
             raise TypeError(f"{hook}() needs keyword argument(s) {', '.join(missing)}")
         first = bool(caller.spec.opts.get("firstresult"))

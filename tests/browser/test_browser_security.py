@@ -87,9 +87,9 @@ def synced_world(
 
 def _routes() -> list[Route | Mount]:
     """Every route of the add-on's app, as its ``web_app`` hook builds it."""
-    contributed = plugin.web_app()
-    assert contributed is not None
-    starlette_app: Any = contributed.app.app  # the guard's inner app
+    addon = plugin.get_addon()  # the practice's own app, behind the one web_app() dispatches to
+    assert addon is not None
+    starlette_app: Any = addon.web_app().app  # the guard's inner app
     return [r for r in starlette_app.routes if isinstance(r, Route | Mount)]
 
 

@@ -33,6 +33,10 @@ ARCHITECTURE_HOOKS: dict[str, tuple[str, ...]] = {
 """The hook table of the design's architecture (fixed names), as the host calls them. Kept here,
 not read from ``../shared/design``: the suite must not depend on documents beside the checkout."""
 
+PRACTICE_SCOPED = frozenset(ARCHITECTURE_HOOKS) - {"pm_startup", "pm_shutdown", "web_app"}
+"""Hooks about one practice: each also names it (``practice_id``, the architecture's "every hook
+… is scoped to a practice"), after the arguments of the table."""
+
 
 def _hook(pm: pluggy.PluginManager, name: str) -> pluggy.HookCaller:
     caller = getattr(pm.hook, name, None)
@@ -44,7 +48,8 @@ def _hook(pm: pluggy.PluginManager, name: str) -> pluggy.HookCaller:
 def test_every_architecture_hook_is_specified_with_its_arguments(name: str) -> None:
     caller = _hook(hookspecs.plugin_manager(), name)
     assert caller.spec is not None
-    assert caller.spec.argnames == ARCHITECTURE_HOOKS[name]
+    scoped = ("practice_id",) if name in PRACTICE_SCOPED else ()
+    assert caller.spec.argnames == ARCHITECTURE_HOOKS[name] + scoped
 
 
 def test_the_specs_are_exactly_the_architecture_hooks() -> None:

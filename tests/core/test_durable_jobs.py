@@ -13,6 +13,7 @@ import pytest
 from support.ledger_helpers import Practice, client, invoice
 
 from pm_xero_plugin import plugin
+from pm_xero_plugin.addon import RECONCILE
 from pm_xero_plugin.core import history as history_module
 from pm_xero_plugin.core.jobs import JOBS_META_KEY, JobBook, Jobs
 from pm_xero_plugin.ledger import SqliteLedger
@@ -115,7 +116,9 @@ def test_a_catch_up_asked_for_by_a_settings_save_survives_the_host_dying_before_
     practice.host.enable_plugin("xero")
     # The catch-up is handed to the job thread, which dies with the host before it runs it.
     monkeypatch.setenv("PM_XERO_JOBS", "background")
-    monkeypatch.setattr(plugin._jobs, "submit", lambda label, job: None)
+    addon = plugin.get_addon()
+    assert addon is not None
+    monkeypatch.setattr(addon.jobs, "submit", lambda label, job: None)
     from support.ledger_helpers import settings
 
     assert practice.host.save_plugin_settings("xero", settings("2025-01-01")) == []
@@ -146,7 +149,7 @@ def test_resumed_work_shows_on_the_dashboard_while_it_runs(
     practice.host.start()
     status = practice.host.sync_status(None)
     assert status is not None
-    assert status["background_jobs"][:2] == [plugin.RECONCILE, "backfill (resumed)"]
+    assert status["background_jobs"][:2] == [RECONCILE, "backfill (resumed)"]
     release.set()
     assert plugin.wait_for_jobs(10)
     assert practice.ledger.find("invoice", "i1", "T1") is not None

@@ -352,7 +352,7 @@ def test_hooks_before_startup_are_kept_and_recorded_at_startup(practice: Practic
 
     practice.setup()
     practice.host.stop()
-    plugin.on_client_saved(client=client("c1", 1, updated_at="x"))
+    plugin.on_client_saved(client=client("c1", 1, updated_at="x"), practice_id=None)
     practice.host.start()
     assert practice.state("contact", "c1")[0] == "waiting"
 

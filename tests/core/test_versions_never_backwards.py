@@ -32,8 +32,10 @@ def test_an_older_version_arriving_late_is_not_written_over_the_newer(
     stored = dict(practice.host.create_invoice(invoice("i1", 1, "c1", "2025-02-10")))
     newest = stored["total"]
 
-    plugin.on_invoice_updated(invoice=_version(stored, "55.00", -30))  # late: overtaken
+    plugin.on_invoice_updated(
+        invoice=_version(stored, "55.00", -30), practice_id=None
+    )  # late: overtaken
     assert _total_in_ledger(practice, "i1") == newest
 
-    plugin.on_invoice_updated(invoice=_version(stored, "99.00", 30))
+    plugin.on_invoice_updated(invoice=_version(stored, "99.00", 30), practice_id=None)
     assert _total_in_ledger(practice, "i1") == "99.00"  # a newer one is still written

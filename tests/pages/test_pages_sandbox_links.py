@@ -41,7 +41,7 @@ def test_records_link_to_the_sandbox_the_runtime_points_at(
     practice: Practice, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = synced_books(practice, invoices=1)
-    monkeypatch.setattr(plugin, "_runtime", _Runtime("http://127.0.0.1:8765"))
+    monkeypatch.setattr(plugin.get_addon(), "runtime", _Runtime("http://127.0.0.1:8765"))
     html = client_for(practice.host).get("/dashboard").text
     [xero_id] = ids.values()
     assert f"http://127.0.0.1:8765/sandbox/view/invoices/{xero_id}" in html
@@ -51,7 +51,7 @@ def test_no_sandbox_links_against_the_real_xero(
     practice: Practice, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     synced_books(practice, invoices=1)
-    monkeypatch.setattr(plugin, "_runtime", _Runtime(None))
+    monkeypatch.setattr(plugin.get_addon(), "runtime", _Runtime(None))
     html = client_for(practice.host).get("/dashboard").text
     assert "/sandbox/view/" not in html
     assert "https://go.xero.com/" in html

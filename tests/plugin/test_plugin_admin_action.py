@@ -43,7 +43,10 @@ def test_an_admins_mistake_through_the_hook_is_an_answer(tmp_path: Path) -> None
 def test_another_plugins_action_is_left_to_it(tmp_path: Path) -> None:
     with running_practice(tmp_path / "pm") as p:
         assert p.host.fire("admin_action", plugin="stripe", action="retry", params={}) == []
-        assert plugin.admin_action(plugin="stripe", action="retry", params={}) is None
+        assert (
+            plugin.admin_action(plugin="stripe", action="retry", params={}, practice_id=None)
+            is None
+        )
 
 
 def test_before_start_up_the_hook_says_so(tmp_path: Path) -> None:

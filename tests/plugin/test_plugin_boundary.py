@@ -112,8 +112,10 @@ def test_an_engine_error_is_caught_logged_and_shown(
 
 
 def test_validate_settings_answers_only_for_its_own_plugin(practice: Practice) -> None:
-    assert plugin.validate_settings(plugin="other", settings={"junk": 1}) is None
-    assert plugin.validate_settings(plugin="xero", settings={"junk": 1}) == ["junk: Unknown field."]
+    assert plugin.validate_settings(plugin="other", settings={"junk": 1}, practice_id=None) is None
+    assert plugin.validate_settings(plugin="xero", settings={"junk": 1}, practice_id=None) == [
+        "junk: Unknown field."
+    ]
 
 
 def test_sync_status_shape(practice: Practice) -> None:

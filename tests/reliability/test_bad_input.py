@@ -175,7 +175,9 @@ def test_hostile_host_records_are_queued_or_rejected_with_a_reason(live_host: Li
         failures_before = len(live_host.host.hook_failures)
         since = ledger._now()
         top = ledger.max_row_id()
-        getattr(live_host.host.pm.hook, hook)(**{arg: record})  # raises if the plugin does
+        getattr(live_host.host.pm.hook, hook)(
+            **{arg: record, "practice_id": None}
+        )  # raises if it does
 
         assert len(live_host.host.hook_failures) == failures_before
         assert list(engine.hook_errors) == errors_before
@@ -219,7 +221,9 @@ def test_hostile_settings_get_readable_errors_or_a_clean_save(live_host: LiveHos
     @given(data=st.data())
     def check(data: st.DataObject) -> None:
         candidate = data.draw(hostile_settings(live_host.settings))
-        answers = host.pm.hook.validate_settings(plugin="xero", settings=candidate)
+        answers = host.pm.hook.validate_settings(
+            plugin="xero", settings=candidate, practice_id=None
+        )
         errors = [e for answer in answers if answer for e in answer]
         assert all(isinstance(e, str) and e.strip() for e in errors), errors
         assert not any(e.startswith("settings: could not be checked") for e in errors), errors

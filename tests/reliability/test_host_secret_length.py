@@ -33,7 +33,7 @@ def test_a_one_byte_host_secret_is_refused_with_one_line_on_the_dashboard(tmp_pa
     host.start()
     try:
         assert plugin.get_runtime() is None  # no token store keyed by a 1-byte secret
-        status = plugin.sync_status(None)
+        status = plugin.sync_status(None, None)
         assert status is not None
         (condition,) = [c for c in status["health"] if c["condition"] == "host_secret"]
         message = str(condition["message"])
