@@ -54,8 +54,8 @@ def _start(host: SynthHost) -> Any:
     for tenant in TENANTS.values():
         engine.ledger.set_tenant(tenant, connected=1, connection_reason=None, codes_state="ok")
     engine.reevaluate()
-    plugin.start_contact_sync(location_id=None)
-    plugin.backfill(location_id=None, since=None)
+    plugin.start_contact_sync(location_id=None, practice_id=None)
+    plugin.backfill(location_id=None, since=None, practice_id=None)
     return plugin
 
 
