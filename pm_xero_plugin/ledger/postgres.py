@@ -160,6 +160,10 @@ class Connections(Protocol):
         """A connection to read on (the thread's transaction's, or a pooled one)."""
         ...
 
+    def aside(self) -> AbstractContextManager[Conn | None]:
+        """A pooled connection outside this thread's transaction (``None``: none free now)."""
+        ...
+
 
 def _cap(text: str | None) -> str | None:
     if text is None or len(text) <= _MAX_TEXT:
@@ -846,13 +850,22 @@ class PostgresLedger:
                 f"WHERE id = ANY(%s::bigint[]) RETURNING {_ROW_COLUMNS}",
                 (now + timedelta(seconds=lease_seconds), worker_id, token, self._now(), ids),
             ).fetchall()
-            conn.execute(
-                "INSERT INTO tenant_turns VALUES (%s, %s, clock_timestamp()) "
-                "ON CONFLICT (practice_id, tenant_id) DO UPDATE "
-                "SET last_claim_at = excluded.last_claim_at",
-                (self._p, tenant_id),
-            )
+        self._served(tenant_id)
         return sorted((_row(r) for r in claimed), key=_claim_key)
+
+    def _served(self, tenant_id: str) -> None:
+        """Stamp the organisation's turn (fairness: ``tenant_turns``) on a connection of its
+        own, outside the claim's transaction: a turn row written inside it would make every
+        other claim of the organisation wait for that transaction, which ``SKIP LOCKED`` is
+        there to avoid. Best effort: with no connection free at once, the stamp is skipped."""
+        with self.store.aside() as conn:
+            if conn is not None:
+                conn.execute(
+                    "INSERT INTO tenant_turns VALUES (%s, %s, clock_timestamp()) "
+                    "ON CONFLICT (practice_id, tenant_id) DO UPDATE "
+                    "SET last_claim_at = excluded.last_claim_at",
+                    (self._p, tenant_id),
+                )
 
     def claim_next(
         self,
@@ -1069,11 +1082,16 @@ class PostgresLedger:
 
     def _first_document(self, conn: Conn, tenant_id: str) -> None:
         """A document reached Xero: the organisation has data, and the start date is locked."""
+        # Neither statement locks the organisation's row once it has data (an upsert would,
+        # and every settling worker of the organisation would queue behind it).
         conn.execute(
-            "INSERT INTO tenants (practice_id, tenant_id, data_synced_at) VALUES (%s, %s, %s) "
-            "ON CONFLICT (practice_id, tenant_id) DO UPDATE "
-            "SET data_synced_at = coalesce(tenants.data_synced_at, excluded.data_synced_at)",
-            (self._p, tenant_id, self._now()),
+            "INSERT INTO tenants (practice_id, tenant_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (self._p, tenant_id),
+        )
+        conn.execute(
+            "UPDATE tenants SET data_synced_at = %s WHERE practice_id = %s AND tenant_id = %s "
+            "AND data_synced_at IS NULL",
+            (self._now(), self._p, tenant_id),
         )
         conn.execute(
             "INSERT INTO meta SELECT practice_id, 'locked_start_date', value FROM meta "

@@ -203,6 +203,22 @@ class PgStore:
             yield conn
 
     @contextmanager
+    def aside(self, wait: float = 1.0) -> Iterator[Conn | None]:
+        """A pooled connection apart from this thread's transaction, in autocommit, for a
+        write that must not wait for it or join it (``None`` when none comes free within
+        ``wait``: the caller skips what was best effort)."""
+        try:
+            conn = self.pool.getconn(timeout=wait)
+        except PoolTimeout:
+            yield None
+            return
+        try:
+            with self._errors(wait):
+                yield conn
+        finally:
+            self.pool.putconn(conn)
+
+    @contextmanager
     def _borrow(self, wait: float) -> Iterator[Conn]:
         try:
             conn = self.pool.getconn(timeout=wait)

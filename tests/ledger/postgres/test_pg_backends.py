@@ -1,0 +1,62 @@
+"""``PM_XERO_LEDGER`` chooses the ledger: unset is SQLite in the practice's folder, a PostgreSQL
+URL one shared store per URL; anything else is refused in one line, never showing a password."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support.ledger_helpers import START, new_row
+
+from pm_xero_plugin.ledger import SqliteLedger
+from pm_xero_plugin.ledger.backends import LEDGER_ENV, LedgerBackends, ledger_url
+from pm_xero_plugin.ledger.postgres import PostgresLedger
+
+
+def test_unset_or_empty_is_sqlite_and_postgresql_urls_are_taken() -> None:
+    assert ledger_url({}) is None
+    assert ledger_url({LEDGER_ENV: "  "}) is None
+    assert ledger_url({LEDGER_ENV: "postgresql://pmx@db/ledger"}) == "postgresql://pmx@db/ledger"
+    assert ledger_url({LEDGER_ENV: "postgres://pmx@db/ledger"}) == "postgres://pmx@db/ledger"
+
+
+@pytest.mark.parametrize(
+    "value", ["mysql://pmx:hunter2@db/ledger", "sqlite:///x.db", "/var/lib/ledger.db"]
+)
+def test_anything_else_is_refused_naming_the_variable_not_the_password(value: str) -> None:
+    with pytest.raises(ValueError, match=r"^PM_XERO_LEDGER=.* is not a PostgreSQL URL") as info:
+        ledger_url({LEDGER_ENV: value})
+    assert "hunter2" not in str(info.value)
+    assert "fix or unset it" in str(info.value)
+
+
+def test_the_backends_module_does_not_import_psycopg() -> None:
+    """The plugin imports it on the hook path: psycopg waits for a PostgreSQL ledger."""
+    code = (
+        "import sys, pm_xero_plugin.ledger.backends as b; b.ledger_url({}); "
+        "print('psycopg' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_practices_get_sqlite_files_or_views_of_one_store_per_url(
+    tmp_path: Path, pg_url: str
+) -> None:
+    backends = LedgerBackends()
+    try:
+        local = backends.open("p1", tmp_path, clock=lambda: START, dependants=None, url=None)
+        assert isinstance(local, SqliteLedger)
+        assert local.path == tmp_path / "ledger.sqlite3"
+        local.close()
+        a = backends.open("p1", tmp_path, clock=lambda: START, dependants=None, url=pg_url)
+        b = backends.open("p2", tmp_path, clock=lambda: START, dependants=None, url=pg_url)
+        assert isinstance(a, PostgresLedger)
+        assert isinstance(b, PostgresLedger)
+        assert a.store is b.store is backends.store(pg_url)
+        a.insert([new_row(host_id="i1")])
+        assert b.find("invoice", "i1", "T1") is None
+    finally:
+        backends.close()
