@@ -130,6 +130,8 @@ class PracticeOptions:
     """Where the practices' ledgers are; ``None``: the SQLite file in each one's folder."""
     request_hook: Callable[[httpx.Request], None] | None = None
     """Sees every Accounting request (tests check them against Xero's spec)."""
+    response_hook: Callable[[httpx.Response], None] | None = None
+    """Sees every answer from Xero, from the practice's first call on (the metrics)."""
 
 
 @dataclass
@@ -311,7 +313,7 @@ class Practices:
         def saved() -> Mapping[str, Any]:
             return host.settings(PLUGIN)
 
-        return XeroRuntime(
+        runtime = XeroRuntime(
             engine,
             options.config,
             secret=secret,
@@ -327,6 +329,9 @@ class Practices:
             saved_settings=saved,
             tokens=tokens,
         )
+        if options.response_hook is not None:
+            runtime.http.event_hooks["response"].append(options.response_hook)
+        return runtime
 
     def close(self) -> None:
         """Close every open practice."""

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from pm_xero_plugin.fleet.metrics import FleetMetrics
-from pm_xero_plugin.fleet.practices import LedgerOpener, OpenPractice, PracticeOptions, Practices
+from pm_xero_plugin.fleet.practices import LedgerOpener, PracticeOptions, Practices
 from pm_xero_plugin.fleet.worker import FleetWorker, LedgerFiles, ReadySource, SharedLedger
 from pm_xero_plugin.ledger.interface import Dependants, Ledger
 from pm_xero_plugin.xero.ratelimit import Clock, Limits
@@ -202,9 +202,9 @@ def open_fleet(
                 lease_seconds=settings.lease_seconds,
                 limiter=limiter,
                 ledgers=_opener(backends, url),
+                response_hook=metrics.response,
             ),
             only=settings.only,
-            on_open=lambda practice: _watch_responses(practice, metrics),
         )
         stack.callback(practices.close)
         _check_practices(practices)
@@ -246,11 +246,6 @@ def _shared_limits(store: PgStore, config: AppConfig, clock: Clock | None) -> Li
     from pm_xero_plugin.xero.pg_limits import PostgresRateLimiter
 
     return PostgresRateLimiter(store.pool, clock=clock, scope=_scope(config))
-
-
-def _watch_responses(practice: OpenPractice, metrics: FleetMetrics) -> None:
-    """Count the practice's Xero answers (errors, 429s) as they arrive."""
-    practice.runtime.http.event_hooks["response"].append(metrics.response)
 
 
 def _check_practices(practices: Practices) -> None:

@@ -48,12 +48,8 @@ class FleetRoot:
         return "P" + practice_id.rsplit("-", 1)[1]
 
     def options(self, **changes: Any) -> PracticeOptions:
-        return PracticeOptions(
-            config=self.config,
-            transport=self.transport,
-            host_clock=ManualClock(START),
-            **changes,
-        )
+        base: dict[str, Any] = {"host_clock": ManualClock(START)}
+        return PracticeOptions(config=self.config, transport=self.transport, **{**base, **changes})
 
     def folder(self, practice_id: str) -> Path:
         return self.root / PRACTICES_DIR / practice_id
