@@ -22,38 +22,31 @@ Xero's budget, so the minute limit is really met.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 from support.fleet_world import (
-    PracticePlan,
+    BUSY_CLIENTS,
+    Fleet,
     Workers,
-    assign_organisations,
-    check_practice_books,
     check_within_limits,
     foreign_records,
     organisations_needed,
     plan_fleet,
-    populate,
+    running_fleet,
     served_sandbox,
-    set_up_practice,
     tags_in,
-    unsettled,
     untagged,
     wait_until,
     worker_environment,
 )
 from support.postgres import fresh_database
 
-from pm_xero_plugin import plugin
-
 PRACTICES = 104
 BUSY = 3
 """Practices whose one organisation needs more than 60 calls (the minute limit is met)."""
 WORKER_ARGS = ("--batch-size", "5", "--lease-seconds", "15")
-"""Batches of 5 elements make a busy practice's ~350 records some 70 calls (more than Xero's
+"""Batches of 5 elements make a busy practice's ~380 records some 75 calls (more than Xero's
 minute allows); a killed worker's claims come back after 15 s."""
 
 
@@ -80,7 +73,7 @@ def test_the_fleet_plan_has_one_or_two_organisations_per_practice_and_busy_ones(
     assert len(plans) >= 100
     assert {p.organisations for p in plans} == {1, 2}
     assert any(p.shared for p in plans)  # two locations in one organisation, tracked
-    assert [p.clients for p in plans[:BUSY]] == [110] * BUSY
+    assert [p.clients for p in plans[:BUSY]] == [BUSY_CLIENTS] * BUSY
     assert len({p.tag for p in plans}) == len(plans)
     assert organisations_needed(plans) == sum(p.organisations for p in plans)
 
@@ -90,7 +83,7 @@ def test_the_fleet_plan_has_one_or_two_organisations_per_practice_and_busy_ones(
 def test_four_workers_two_killed_sync_each_practice_into_its_own_organisations_within_limits(
     tmp_path: Path, xero_spec_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fleet_module = pytest.importorskip(
+    pytest.importorskip(
         "hookspecs.refhost.fleet", reason="the many-practice reference host is not there yet"
     )
     plans = plan_fleet(PRACTICES, busy=BUSY)
@@ -103,80 +96,37 @@ def test_four_workers_two_killed_sync_each_practice_into_its_own_organisations_w
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("PM_XERO_LEDGER", ledger_url)
         monkeypatch.setenv("PM_XERO_WORKER", "off")  # this process only records; workers send
-        fleet = fleet_module.RefFleet(root)
-        hosts = {}
-        for plan in plans:
-            hosts[plan.practice_id] = fleet.add_practice(plan.practice_id)
-            populate(hosts[plan.practice_id], plan)
-        fleet.start()
-        try:
-            tenants = _set_up(plans, hosts, list(sandbox.tenants))
-            _run_workers(plans, root, sandbox, ledger_url, tmp_path / "logs")
-            books = sandbox.books()
-            owner = {t: p.tag for p in plans for t in tenants[p.practice_id].values()}
-            assert foreign_records(books, owner) == {}, "a record in another practice's books"
-            for plan in plans:
-                check_practice_books(
-                    hosts[plan.practice_id], plan, tenants[plan.practice_id], books
-                )
+        with running_fleet(root, plans, sandbox.tenants) as fleet:
+            workers = Workers(
+                ["--data-dir", str(root), *WORKER_ARGS, "--metrics-port", "0"],
+                worker_environment(sandbox, {"PM_XERO_LEDGER": ledger_url}),
+                tmp_path / "logs",
+            )
+            _run_killing_two(fleet, workers)
+            fleet.check_books(sandbox.books())
             peaks = sandbox.peaks()
             highest = check_within_limits(peaks)
-            busy = {t for p in plans[:BUSY] for t in tenants[p.practice_id].values()}
+            busy = fleet.organisations_of(plans[:BUSY])
             assert all(peaks[t]["calls"] > 60 for t in busy), {t: peaks[t] for t in busy}
-            print(f"fleet: {len(plans)} practices, {len(owner)} organisations, {highest}")
-        finally:
-            fleet.stop()
+            print(f"fleet: {len(plans)} practices, {len(fleet.owners())} organisations, {highest}")
 
 
-def _set_up(
-    plans: list[PracticePlan], hosts: dict[str, Any], free: list[str]
-) -> dict[str, dict[str, str]]:
-    """Each practice's admin connects, chooses settings and starts the sync – eight practices
-    at a time (each step waits on the sandbox's answers, as an admin's browser would)."""
-    tenants = {p.practice_id: assign_organisations(hosts[p.practice_id], p, free) for p in plans}
-
-    def one(plan: PracticePlan) -> None:
-        runtime = plugin.get_runtime(plan.practice_id)
-        assert runtime is not None, hosts[plan.practice_id].hook_failures
-        set_up_practice(hosts[plan.practice_id], runtime, plan, tenants[plan.practice_id])
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(one, plans))
-    return tenants
-
-
-def _open_rows(plans: list[PracticePlan]) -> int:
-    total = 0
-    for plan in plans:
-        engine = plugin.get_engine(plan.practice_id)
-        assert engine is not None
-        total += unsettled(engine.ledger)
-    return total
-
-
-def _run_workers(
-    plans: list[PracticePlan], root: Path, sandbox: Any, ledger_url: str, logs: Path
-) -> None:
-    """Four workers until the fleet's ledger has nothing on its way; two SIGKILLed mid-run and
-    started again; then SIGTERM: each finishes or gives back what it holds and exits 0."""
-    before = _open_rows(plans)
+def _run_killing_two(fleet: Fleet, workers: Workers) -> None:
+    """Four workers until the fleet's ledger has nothing on its way, two of them SIGKILLed
+    mid-run (a quarter and half of the rows through) and started again; then SIGTERM: each
+    finishes or gives back what it holds and exits 0."""
+    before = fleet.open_rows()
     assert before > 2000, before
-    workers = Workers(
-        ["--data-dir", str(root), *WORKER_ARGS, "--metrics-port", "0"],
-        worker_environment(sandbox, {"PM_XERO_LEDGER": ledger_url}),
-        logs,
-    )
     workers.start(4)
     try:
-        # Kill mid-run: once a quarter of the rows are through, and again at half.
         for index, share in ((0, 0.75), (1, 0.5)):
-            reached = wait_until(lambda s=share: _open_rows(plans) <= before * s, 120)
+            reached = wait_until(lambda s=share: fleet.open_rows() <= before * s, 120)
             assert reached, workers.output()
-            assert _open_rows(plans) > 0, "the fleet drained before a worker could be killed"
+            assert fleet.open_rows() > 0, "the fleet drained before a worker could be killed"
             workers.kill_and_restart(index)
         started = time.monotonic()
-        drained = wait_until(lambda: _open_rows(plans) == 0, 240, every=2.0)
-        assert drained, f"{_open_rows(plans)} rows still open\n{workers.output()}"
+        drained = wait_until(lambda: fleet.open_rows() == 0, 240, every=2.0)
+        assert drained, f"{fleet.open_rows()} rows still open\n{workers.output()}"
         assert all(workers.alive()), workers.output()
         print(f"fleet: drained {time.monotonic() - started:.0f} s after the second kill")
     finally:

@@ -29,6 +29,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -81,7 +82,13 @@ class PracticePlan:
         return {kind: self.tag + prefix for kind, prefix in practice.PREFIXES.items()}
 
 
-def plan_fleet(practices: int, *, busy: int = 0, busy_clients: int = 110) -> list[PracticePlan]:
+BUSY_CLIENTS = 150
+"""Customers of a busy practice: some 75 calls in batches of 5, more than Xero's minute allows."""
+
+
+def plan_fleet(
+    practices: int, *, busy: int = 0, busy_clients: int = BUSY_CLIENTS
+) -> list[PracticePlan]:
     """``practices`` practices: of every ten, six with one location, three with two locations
     in two organisations and one with two locations sharing one; the first ``busy`` have
     ``busy_clients`` customers at one location (an organisation that meets Xero's minute), the
@@ -154,6 +161,90 @@ def set_up_practice(
 def _save(host: RefHost, settings: Mapping[str, Any]) -> None:
     errors = host.save_plugin_settings("xero", settings)
     assert errors == [], errors
+
+
+@dataclass
+class Fleet:
+    """The many-practice reference host running the add-on, every practice set up: its plans,
+    each practice's host and location -> organisation map."""
+
+    plans: list[PracticePlan]
+    host: Any
+    """The :class:`~hookspecs.refhost.fleet.RefFleet`."""
+    hosts: dict[str, RefHost]
+    tenants: dict[str, dict[str, str]]
+
+    def ledger(self, practice_id: str) -> Any:
+        """The practice's ledger, through the add-on running in this process."""
+        from pm_xero_plugin import plugin
+
+        engine = plugin.get_engine(practice_id)
+        assert engine is not None, self.hosts[practice_id].hook_failures
+        return engine.ledger
+
+    def open_rows(self) -> int:
+        """Rows of every practice still on their way to Xero (see :func:`unsettled`)."""
+        return sum(unsettled(self.ledger(p.practice_id)) for p in self.plans)
+
+    def synced(self) -> dict[str, int]:
+        """Rows synced, by kind, over every practice."""
+        out: dict[str, int] = {}
+        for plan in self.plans:
+            for row in self.ledger(plan.practice_id).counts():
+                if row["state"] == "synced":
+                    out[row["kind"]] = out.get(row["kind"], 0) + row["n"]
+        return out
+
+    def owners(self) -> dict[str, str]:
+        """Organisation -> the tag of the practice it belongs to."""
+        return {t: p.tag for p in self.plans for t in self.tenants[p.practice_id].values()}
+
+    def organisations_of(self, plans: Sequence[PracticePlan]) -> set[str]:
+        """The organisations of ``plans``."""
+        return {t for p in plans for t in self.tenants[p.practice_id].values()}
+
+    def check_books(self, books: Mapping[str, Any]) -> None:
+        """No organisation holds another practice's records, and each practice's books are
+        exactly what its host says they must be (:func:`check_practice_books`)."""
+        assert foreign_records(books, self.owners()) == {}, "a record in another practice's books"
+        for plan in self.plans:
+            pid = plan.practice_id
+            check_practice_books(self.hosts[pid], plan, self.tenants[pid], books)
+
+
+@contextmanager
+def running_fleet(
+    root: Path, plans: list[PracticePlan], organisations: Sequence[str], *, threads: int = 8
+) -> Iterator[Fleet]:
+    """A :class:`~hookspecs.refhost.fleet.RefFleet` at ``root`` with every practice of
+    ``plans``: its history written, the fleet started (``pm_startup`` once), then each
+    practice's admin connecting and starting the sync (:func:`set_up_practice`), ``threads``
+    practices at a time – each step waits on the sandbox's answers, as a browser would.
+    The Xero app and the ledger come from the environment (``PM_XERO_URL``,
+    ``PM_XERO_LEDGER``…); stopped at the end."""
+    from hookspecs.refhost.fleet import RefFleet
+    from pm_xero_plugin import plugin
+
+    fleet = RefFleet(root)
+    hosts: dict[str, RefHost] = {}
+    for plan in plans:
+        hosts[plan.practice_id] = fleet.add_practice(plan.practice_id)
+        populate(hosts[plan.practice_id], plan)
+    free = list(organisations)
+    tenants = {p.practice_id: assign_organisations(hosts[p.practice_id], p, free) for p in plans}
+    fleet.start()
+    try:
+
+        def one(plan: PracticePlan) -> None:
+            runtime = plugin.get_runtime(plan.practice_id)
+            assert runtime is not None, hosts[plan.practice_id].hook_failures
+            set_up_practice(hosts[plan.practice_id], runtime, plan, tenants[plan.practice_id])
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(one, plans))
+        yield Fleet(plans, fleet, hosts, tenants)
+    finally:
+        fleet.stop()
 
 
 # -- the sandbox as a process ---------------------------------------------------------------------
