@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from hookspecs.calling import HookFailure, PluginLoadFailure
 from hookspecs.refhost.clock import Clock, ManualClock, SystemClock, local_date
+from hookspecs.refhost.fleet import RefFleet
 from hookspecs.refhost.generator import (
     PracticeSummary,
     generate_practice,
@@ -43,6 +44,7 @@ __all__ = [
     "ManualClock",
     "PluginLoadFailure",
     "PracticeSummary",
+    "RefFleet",
     "RefHost",
     "RunningWeb",
     "Staff",

@@ -71,6 +71,8 @@ class RefHost:
         clock: Clock | None = None,
         load_entrypoints: bool = True,
         practice_id: str = "practice-1",
+        *,
+        plugins: pluggy.PluginManager | None = None,
     ) -> None:
         self.root = Path(data_dir)
         self.practice_id = practice_id
@@ -79,7 +81,11 @@ class RefHost:
         one practice compares it with (the reference host holds exactly one practice)."""
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.store = PracticeStore(self.root / "host" / "practice.db", clock=self.clock.now)
-        self.pm: pluggy.PluginManager = plugin_manager()
+        self.pm: pluggy.PluginManager = plugins if plugins is not None else plugin_manager()
+        self.in_fleet = plugins is not None
+        """One practice of a many-practice host (:class:`hookspecs.refhost.fleet.RefFleet`): its
+        plugins are the fleet's, started and stopped once by the fleet (``pm_startup`` receives
+        the fleet), and this practice only calls their practice-scoped hooks."""
         self.hook_failures: list[HookFailure] = []
         """Every exception a plugin raised into the host: (hook, plugin, repr of the error)."""
         self.plugin_load_failures: list[PluginLoadFailure] = []
@@ -90,7 +96,7 @@ class RefHost:
         self._started: set[str] = set()
         self._running = False
         self._secret: bytes | None = None
-        if load_entrypoints:
+        if load_entrypoints and not self.in_fleet:
             self.load_entrypoints()
 
     # -- plugins ---------------------------------------------------------------------------------
@@ -180,8 +186,8 @@ class RefHost:
         ]
 
     def _start_plugin(self, name: str) -> None:
-        if not self.is_enabled(name):
-            return
+        if self.in_fleet or not self.is_enabled(name):
+            return  # a fleet's plugins are started once, by the fleet
         with self._lock:  # decide under the lock, call outside it: pm_startup may start threads
             if name in self._started:
                 return
