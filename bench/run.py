@@ -46,6 +46,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "backfill_live_clients": 300,
         "backfill_live_time_scale": 2.0,
         "backfill_live_records": 30,
+        # the fleet: 1, 2 and 4 pm-xero worker processes on PostgreSQL (bench_fleet.SIZES)
+        "fleet": {"practices": 100, "busy": 2, "busy_clients": 240},
     },
     "quick": {
         "hook_calls": 200,
@@ -61,6 +63,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "backfill_live_clients": 300,
         "backfill_live_time_scale": 4.0,
         "backfill_live_records": 16,
+        "fleet": {"practices": 30, "busy": 1, "busy_clients": 80},
     },
 }
 
@@ -81,6 +84,9 @@ TARGETS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "reconcile_nothing_ratio": ("≤ 8 (full pass, nothing to do)", lambda v: v <= 8.0),
     "reconcile_missing_ratio": ("≤ 10 (full pass, 1% missing)", lambda v: v <= 10.0),
     "reconcile_incremental_ratio": ("≤ 0.1 (from the cursor)", lambda v: v <= 0.1),
+    "fleet_drain_ratio": ("≤ 1.10 (4 workers, to Xero's floor)", lambda v: v <= 1.10),
+    "fleet_cpu_ms_per_document": ("measured (the workers' CPU)", lambda v: v > 0),
+    "fleet_speedup_4_vs_1": ("measured (1-worker drain / 4-worker)", lambda v: v > 0),
 }
 
 
@@ -182,6 +188,7 @@ def run(quick: bool) -> dict[str, Any]:
         "reconcile",
         lambda: _call("bench_reconcile", "bench_reconcile", records=size["reconcile_records"]),
     )
+    fleet = timed("fleet", lambda: _call("bench_fleet", "bench_fleet", **size["fleet"]))
 
     details.update(
         hook=hook,
@@ -195,6 +202,7 @@ def run(quick: bool) -> dict[str, Any]:
         status=status,
         dashboard=dashboard,
         reconcile=reconcile,
+        fleet=fleet,
         seconds=timings,
     )
     return {
@@ -216,6 +224,9 @@ def run(quick: bool) -> dict[str, Any]:
         "reconcile_nothing_ratio": round(reconcile["reconcile_nothing_ratio"], 3),
         "reconcile_missing_ratio": round(reconcile["reconcile_missing_ratio"], 3),
         "reconcile_incremental_ratio": round(reconcile["reconcile_incremental_ratio"], 4),
+        "fleet_drain_ratio": round(fleet["drain_ratio"], 3),
+        "fleet_cpu_ms_per_document": round(fleet["cpu_ms_per_document"], 2),
+        "fleet_speedup_4_vs_1": round(fleet["speedup_4_vs_1"], 2),
         "details": details,
     }
 
