@@ -1,0 +1,210 @@
+"""Fleet workers on one PostgreSQL ledger: several share every practice's work and never send a
+record twice; a ``pm-xero worker`` process stopped with SIGTERM finishes the batch it is sending
+and gives back the batches it had not begun, then retires."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fleet_roots import FleetRoot, make_fleet
+from support.cli_process import PM_XERO, cli_env
+from support.postgres import pg_url  # noqa: F401 - the fixture
+
+from pm_xero_plugin.fleet.practices import Practices
+from pm_xero_plugin.fleet.run import _BackendLedgers, _shared_limits
+from pm_xero_plugin.fleet.worker import FleetWorker, SharedLedger
+from pm_xero_plugin.ledger.backends import LedgerBackends
+from pm_xero_plugin.sandbox import Sandbox
+from pm_xero_plugin.sandbox.host_settings import environment
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+
+def record_in_postgres(fleet: FleetRoot, url: str) -> None:
+    """Each practice's records written into the PostgreSQL ledger under its own practice id (the
+    host's contact sync and back-sync, run by its engine on that ledger)."""
+    backends = LedgerBackends()
+    practices = Practices(fleet.root, fleet.options(ledgers=_BackendLedgers(backends, url)))
+    try:
+        for practice_id in fleet.practice_ids:
+            engine = practices.get(practice_id).engine
+            engine.start_contact_sync(None)
+            engine.backfill(None, None)
+    finally:
+        practices.close()
+        backends.close()
+
+
+def pg_counts(url: str) -> dict[tuple[str, str], int]:
+    """(practice, state) -> rows, read straight from the database."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        found = conn.execute(
+            "SELECT practice_id, state, count(*) FROM rows GROUP BY 1, 2"
+        ).fetchall()
+    return {(p, s): int(n) for p, s, n in found}
+
+
+def sent_numbers(requests: list[dict[str, Any]]) -> Counter[str]:
+    """How often each document number or contact number was sent to be created, per
+    organisation and endpoint (a payment and its overpayment share a reference)."""
+    sent: Counter[str] = Counter()
+    for request in requests:
+        if request["method"] != "PUT":
+            continue
+        for items in json.loads(request["body"]).values():
+            for item in items if isinstance(items, list) else []:
+                for key in ("ContactNumber", "InvoiceNumber", "CreditNoteNumber", "Reference"):
+                    if item.get(key):
+                        sent[f"{request['tenant']} {request['path']} {item[key]}"] += 1
+                        break
+    return sent
+
+
+def test_two_fleet_workers_on_one_ledger_share_the_work_and_never_send_twice(
+    tmp_path: Path,
+    pg_url: str,  # noqa: F811 - the fixture
+) -> None:
+    fleet = make_fleet(tmp_path / "fleet", 4)
+    record_in_postgres(fleet, pg_url)
+    assert sum(n for (_p, s), n in pg_counts(pg_url).items() if s == "ready") == 12
+
+    sent: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def seen(request: httpx.Request) -> None:
+        if request.method == "PUT":
+            with lock:
+                sent.append(
+                    {
+                        "method": request.method,
+                        "tenant": request.headers.get("xero-tenant-id"),
+                        "path": request.url.path,
+                        "body": request.content.decode(),
+                    }
+                )
+
+    workers = []
+    for _ in range(2):
+        backends = LedgerBackends()
+        store = backends.store(pg_url)
+        options = fleet.options(
+            ledgers=_BackendLedgers(backends, pg_url),
+            limiter=_shared_limits(store, fleet.config, None),
+            request_hook=seen,
+        )
+        practices = Practices(fleet.root, options)
+        worker = FleetWorker(practices, source=SharedLedger(store.fleet(), practices), threads=2)
+        workers.append((worker, practices, backends))
+    threads = [
+        threading.Thread(target=w.run, kwargs={"until_idle": True, "max_seconds": 90})
+        for w, _p, _b in workers
+    ]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    finally:
+        for _w, practices, backends in workers:
+            practices.close()
+            backends.close()
+
+    twice = {n: k for n, k in sent_numbers(sent).items() if k > 1}
+    assert twice == {}
+    synced = [w.stats.synced for w, _p, _b in workers]
+    assert sum(synced) == 9 * 4
+    assert all(synced), synced  # both took part
+    counts = pg_counts(pg_url)
+    assert {s for (_p, s) in counts} <= {"synced", "failed", "waiting", "excluded"}
+    for practice_id in fleet.practice_ids:
+        tag = fleet.tag(practice_id)
+        for tenant in fleet.tenants[practice_id].values():
+            numbers = fleet.numbers_in(tenant)
+            assert numbers, (practice_id, tenant)
+            assert all(n.startswith(tag) for n in numbers), (practice_id, numbers)
+            assert len(numbers) == len(set(numbers))
+
+
+@pytest.fixture
+def served(tmp_path: Path, pg_url: str) -> Iterator[tuple[FleetRoot, dict[str, str]]]:  # noqa: F811
+    """Four practices on a sandbox served on loopback, their rows in PostgreSQL, and a worker
+    process's environment."""
+    sandbox = Sandbox(orgs=8)
+    with sandbox.serve(port=0) as server:
+        fleet = make_fleet(tmp_path / "fleet", 4, transport=False, url=server.url, sandbox=sandbox)
+        record_in_postgres(fleet, pg_url)
+        env = environment(server.url, sandbox.client_id, sandbox.client_secret)
+        env["PM_XERO_LEDGER"] = pg_url
+        yield fleet, env
+
+
+def wait_for(done: Any, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if done():
+            return True
+        time.sleep(0.005)
+    return bool(done())
+
+
+def test_sigterm_finishes_the_batch_in_flight_and_gives_back_the_rest(
+    served: tuple[FleetRoot, dict[str, str]],
+    pg_url: str,  # noqa: F811
+) -> None:
+    fleet, env = served
+    sandbox = fleet.sandbox
+    tenants = [t for p in fleet.practice_ids for t in fleet.tenants[p].values()]
+    gate = threading.Event()
+    sandbox.requests.clear()
+    worker = subprocess.Popen(
+        [*PM_XERO, "worker", "--data-dir", str(fleet.root), "--threads", "1"],
+        env=cli_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # every practice opened (each reads its organisations' charts) ...
+        opened = wait_for(lambda: {r["tenant"] for r in list(sandbox.requests)} >= set(tenants), 60)
+        assert opened, list(sandbox.requests)
+        for tenant in tenants:  # ... then Xero holds every request until the gate opens
+            sandbox.faults(tenant).gate = gate
+        assert wait_for(lambda: any(sandbox.in_flight(t) for t in tenants), 30)
+        assert wait_for(
+            lambda: sum(n for (_p, s), n in pg_counts(pg_url).items() if s == "sending") > 3, 30
+        )
+        worker.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        gate.set()  # the batch in flight is answered
+        out, err = worker.communicate(timeout=60)
+    finally:
+        gate.set()
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate()
+
+    assert worker.returncode == 0, err
+    assert "Traceback" not in err
+    summary = out.strip().splitlines()[-1]
+    assert summary.startswith("pm-xero worker: synced "), out
+    synced = int(summary.split("synced ")[1].split(",")[0])
+    assert synced >= 1  # the batch that was in flight settled
+    counts = pg_counts(pg_url)
+    assert not any(s == "sending" for (_p, s) in counts)  # nothing left claimed
+    assert sum(n for (_p, s), n in counts.items() if s == "ready") > 0  # given back, not sent
+    import psycopg
+
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM workers").fetchone() == (0,)  # retired
