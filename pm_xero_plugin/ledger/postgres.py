@@ -160,6 +160,10 @@ class Connections(Protocol):
         """A connection to read on (the thread's transaction's, or a pooled one)."""
         ...
 
+    def run(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[tuple[Any, ...]], int]:
+        """One statement in this thread's transaction, or on its own: (rows, rowcount)."""
+        ...
+
     def aside(self) -> AbstractContextManager[Conn | None]:
         """A pooled connection outside this thread's transaction (``None``: none free now)."""
         ...
@@ -826,31 +830,53 @@ class PostgresLedger:
         that are due, then ready rows; returned live first, then by business date and number.
         """
         owners = sorted(set(take_from) - {worker_id})
-        base = "SELECT id FROM rows WHERE practice_id = %s AND tenant_id = %s AND kind = %s AND "
-        phases: list[tuple[str, list[Any]]] = []
-        if owners:
-            phases.append((f"state = 'sending' AND {_OWNER} = ANY(%s::text[])", [owners]))
-        phases += [("state = 'retrying' AND next_at <= %s", [now]), ("state = 'ready'", [])]
-        with self._tx() as conn:
-            ids: list[int] = []
-            for condition, extra in phases:
-                if len(ids) >= limit:
-                    break
-                found = conn.execute(
-                    f"{base}{condition} {_CLAIM_ORDER} LIMIT %s FOR UPDATE SKIP LOCKED",
-                    [self._p, tenant_id, kind, *extra, limit - len(ids)],
-                ).fetchall()
-                ids.extend(r[0] for r in found)
-            if not ids:
-                return []
-            (token,) = conn.execute("SELECT nextval('claim_tokens')").fetchone() or (None,)
-            claimed = conn.execute(
-                "UPDATE rows SET state = 'sending', lease_until = %s, worker_id = %s, "
-                "claim_token = %s, next_at = NULL, updated_at = %s "
-                f"WHERE id = ANY(%s::bigint[]) RETURNING {_ROW_COLUMNS}",
-                (now + timedelta(seconds=lease_seconds), worker_id, token, self._now(), ids),
-            ).fetchall()
-        self._served(tenant_id)
+        one = "FROM rows WHERE practice_id = %s AND tenant_id = %s AND kind = %s AND"
+        key = [self._p, tenant_id, kind]
+        gone = (
+            f"SELECT id {one} state = 'sending' AND {_OWNER} = ANY(%s::text[]) {_CLAIM_ORDER} "
+            "LIMIT %s FOR UPDATE SKIP LOCKED"
+            if owners
+            else "SELECT NULL::bigint AS id WHERE FALSE"
+        )
+        alone = not self.store.in_transaction  # one statement, committed by itself
+        turn = (
+            ", turn AS (INSERT INTO tenant_turns SELECT %s, %s, clock_timestamp() "
+            "WHERE EXISTS (SELECT 1 FROM u) ON CONFLICT (practice_id, tenant_id) DO UPDATE "
+            "SET last_claim_at = excluded.last_claim_at)"
+            if alone
+            else ""
+        )
+        # The three phases as one statement: rows of a gone owner, retries due, ready rows,
+        # each locked (SKIP LOCKED) up to what the phases before left of ``limit``; one token
+        # from the sequence, taken only when something was claimed.
+        claimed, _ = self.store.run(
+            f"WITH g AS ({gone}), "
+            f"r AS (SELECT id {one} state = 'retrying' AND next_at <= %s {_CLAIM_ORDER} "
+            "LIMIT (%s - (SELECT count(*) FROM g)) FOR UPDATE SKIP LOCKED), "
+            f"y AS (SELECT id {one} state = 'ready' {_CLAIM_ORDER} "
+            "LIMIT (%s - (SELECT count(*) FROM g) - (SELECT count(*) FROM r)) "
+            "FOR UPDATE SKIP LOCKED), "
+            "ids AS (SELECT id FROM g UNION ALL SELECT id FROM r UNION ALL SELECT id FROM y), "
+            "t AS (SELECT nextval('claim_tokens') AS token WHERE EXISTS (SELECT 1 FROM ids)), "
+            "u AS (UPDATE rows SET state = 'sending', lease_until = %s, worker_id = %s, "
+            "claim_token = t.token, next_at = NULL, updated_at = %s FROM t "
+            f"WHERE rows.id IN (SELECT id FROM ids) RETURNING {_ROW_COLUMNS})"
+            f"{turn} SELECT * FROM u",
+            [
+                *([*key, owners, limit] if owners else []),
+                *key,
+                now,
+                limit,
+                *key,
+                limit,
+                now + timedelta(seconds=lease_seconds),
+                worker_id,
+                self._now(),
+                *([self._p, tenant_id] if alone else []),
+            ],
+        )
+        if claimed and not alone:
+            self._served(tenant_id)
         return sorted((_row(r) for r in claimed), key=_claim_key)
 
     def _served(self, tenant_id: str) -> None:
@@ -881,17 +907,22 @@ class PostgresLedger:
         """Claim one organisation's next batch: live work first, then history, each in
         ``kinds`` order (as :meth:`SqliteLedger.claim_next`)."""
         owned, owners = _in(_OWNER, set(take_from) - {worker_id})
-        live = {
-            kind
-            for (kind,) in self._q(
-                "SELECT DISTINCT kind FROM rows WHERE practice_id = %s AND tenant_id = %s "
-                "AND priority > 0 AND state IN ('ready', 'retrying', 'sending') "
-                "AND (state = 'ready' OR (state = 'retrying' AND next_at <= %s) "
-                f"OR (state = 'sending' AND {owned}))",
-                [self._p, tenant_id, now, *owners],
+        # One round trip: the kinds with live work due, and (from the counts) the kinds with
+        # anything in a claimable state at all – a kind without is not tried.
+        found = self._q(
+            "SELECT DISTINCT TRUE, kind FROM rows WHERE practice_id = %s AND tenant_id = %s "
+            "AND priority > 0 AND state IN ('ready', 'retrying', 'sending') "
+            "AND (state = 'ready' OR (state = 'retrying' AND next_at <= %s) "
+            f"OR (state = 'sending' AND {owned})) UNION ALL SELECT FALSE, kind FROM ("
+            + counts_sql(
+                "practice_id = %s AND tenant_id = %s AND state IN ('ready', 'retrying', 'sending')"
             )
-        }
-        order = [k for k in kinds if k in live] + [k for k in kinds if k not in live]
+            + ") c GROUP BY kind HAVING sum(n) > 0",
+            [self._p, tenant_id, now, *owners, self._p, tenant_id, self._p, tenant_id],
+        )
+        live = {kind for is_live, kind in found if is_live}
+        some = {kind for is_live, kind in found if not is_live} | live
+        order = [k for k in kinds if k in live] + [k for k in kinds if k not in live and k in some]
         for kind in order:
             rows = self.claim(
                 tenant_id,
@@ -1208,6 +1239,14 @@ class PostgresLedger:
     def release(self, row_ids: Sequence[int]) -> None:
         """Give claimed rows back (ready again) without counting an attempt; under
         :meth:`fenced`, only the rows whose claim this thread still holds."""
+        if not self._held(row_ids):
+            self.store.run(
+                "UPDATE rows SET state = 'ready', lease_until = NULL, worker_id = NULL, "
+                "updated_at = %s WHERE practice_id = %s AND id = ANY(%s::bigint[]) "
+                "AND state = 'sending'",
+                (self._now(), self._p, list(row_ids)),
+            )
+            return
         with self._tx() as conn:
             lost = self._lost(conn, self._held(row_ids))
             kept = [i for i in row_ids if i not in lost]

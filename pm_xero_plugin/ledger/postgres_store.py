@@ -23,10 +23,10 @@ caller's ``timeout`` is :class:`LedgerBusy`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import conninfo
@@ -81,8 +81,9 @@ def _without_secret(text: str, url: str) -> str:
 
 
 def _configure(conn: Conn) -> None:
-    """Every pooled connection: UTC (a ``timestamptz`` reads back as the instant it was)."""
-    conn.execute("SET TIME ZONE 'UTC'")
+    """Every pooled connection: UTC (a ``timestamptz`` reads back as the instant it was), and
+    the long default wait for a lock (a transaction given a ``timeout`` sets its own)."""
+    conn.execute(f"SET TIME ZONE 'UTC'; SET lock_timeout = '{int(_LONG_WAIT_S * 1000)}ms'")
 
 
 class _Held(threading.local):
@@ -186,7 +187,8 @@ class PgStore:
             return
         wait = _LONG_WAIT_S if timeout is None else max(timeout, 0.001)
         with self._errors(wait), self._borrow(wait) as conn, conn.transaction():
-            conn.execute(f"SET LOCAL lock_timeout = '{int(wait * 1000)}ms'")
+            if timeout is not None:  # else the connection's own long default
+                conn.execute(f"SET LOCAL lock_timeout = '{int(wait * 1000)}ms'")
             held.conn, held.depth = conn, 1
             try:
                 yield conn
@@ -201,6 +203,13 @@ class PgStore:
             return
         with self._errors(_LONG_WAIT_S), self._borrow(_LONG_WAIT_S) as conn:
             yield conn
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[tuple[Any, ...]], int]:
+        """One statement – its rows (if it returns any) and how many it changed – in this
+        thread's transaction, or on its own (autocommit: one round trip, atomic by itself)."""
+        with self.reading() as conn:
+            cur = conn.execute(sql, params)
+            return (cur.fetchall() if cur.description else []), cur.rowcount
 
     @contextmanager
     def aside(self, wait: float = 1.0) -> Iterator[Conn | None]:
