@@ -101,13 +101,15 @@ def fill(url: str, rows: int) -> float:
                 f"({kinds})[1 + g / 11 %% {len(KINDS)}], 'h' || g, 'T' || (g / 7 %% 2), 'loc', "
                 "CASE WHEN g %% 20 < 2 THEN 'ready' WHEN g %% 20 = 2 THEN 'waiting' "
                 "ELSE 'synced' END, CASE WHEN g %% 20 = 2 THEN 'contact' END, "
-                "to_char(date '2018-01-01' + (g %% 2500)::int, 'YYYY-MM-DD'), g, 'c' || (g %% 5000), "
+                "to_char(date '2018-01-01' + (g %% 2500)::int, 'YYYY-MM-DD'), g, "
+                "'c' || (g %% 5000), "
                 "'{}', 'x', now(), now(), 0 FROM generate_series(%s::bigint, %s::bigint) AS g",
                 (start + 1, end),
             )
         conn.execute("ALTER TABLE rows ENABLE TRIGGER USER")
         conn.execute(
-            "ALTER TABLE rows ADD CONSTRAINT rows_key UNIQUE (practice_id, kind, host_id, tenant_id)"
+            "ALTER TABLE rows ADD CONSTRAINT rows_key "
+            "UNIQUE (practice_id, kind, host_id, tenant_id)"
         )
         for _, definition in indexes:
             conn.execute(definition)
@@ -150,10 +152,11 @@ def _timed(thunk: Callable[[], None], repeats: int) -> list[float]:
 
 def _claim_and_release(ledger: PostgresLedger, tenant: str) -> Callable[[], None]:
     def once() -> None:
-        kind, rows = ledger.claim_next(
+        _, rows = ledger.claim_next(
             tenant, KINDS, limit_for=lambda k: 10, worker_id="bench", now=_NOW
         )
-        assert kind and rows, "nothing to claim"
+        if not rows:
+            raise RuntimeError(f"nothing to claim for {tenant}")
         ledger.release([r.id for r in rows])
 
     return once

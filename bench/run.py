@@ -48,6 +48,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "backfill_live_records": 30,
         # the fleet: 1, 2 and 4 pm-xero worker processes on PostgreSQL (bench_fleet.SIZES)
         "fleet": {"practices": 100, "busy": 2, "busy_clients": 240},
+        "claim_pg_rows": 10_000_000,  # PostgreSQL ledger rows for the claim latency
     },
     "quick": {
         "hook_calls": 200,
@@ -64,6 +65,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "backfill_live_time_scale": 4.0,
         "backfill_live_records": 16,
         "fleet": {"practices": 30, "busy": 1, "busy_clients": 80},
+        "claim_pg_rows": 200_000,
     },
 }
 
@@ -87,6 +89,8 @@ TARGETS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "fleet_drain_ratio": ("≤ 1.10 (4 workers, to Xero's floor)", lambda v: v <= 1.10),
     "fleet_cpu_ms_per_document": ("measured (the workers' CPU)", lambda v: v > 0),
     "fleet_speedup_4_vs_1": ("measured (1-worker drain / 4-worker)", lambda v: v > 0),
+    "claim_pg_ratio": ("≤ 2.0 (PostgreSQL claim amid 10M rows / 10k)", lambda v: v <= 2.0),
+    "claim_pg_p50_ms": ("measured (claim + release, small practice)", lambda v: v > 0),
 }
 
 
@@ -189,6 +193,10 @@ def run(quick: bool) -> dict[str, Any]:
         lambda: _call("bench_reconcile", "bench_reconcile", records=size["reconcile_records"]),
     )
     fleet = timed("fleet", lambda: _call("bench_fleet", "bench_fleet", **size["fleet"]))
+    claim_pg = timed(
+        "claim on PostgreSQL",
+        lambda: _call("bench_claim_pg", "bench_claim_pg", rows=size["claim_pg_rows"]),
+    )
 
     details.update(
         hook=hook,
@@ -203,6 +211,7 @@ def run(quick: bool) -> dict[str, Any]:
         dashboard=dashboard,
         reconcile=reconcile,
         fleet=fleet,
+        claim_pg=claim_pg,
         seconds=timings,
     )
     return {
@@ -227,6 +236,8 @@ def run(quick: bool) -> dict[str, Any]:
         "fleet_drain_ratio": round(fleet["drain_ratio"], 3),
         "fleet_cpu_ms_per_document": round(fleet["cpu_ms_per_document"], 2),
         "fleet_speedup_4_vs_1": round(fleet["speedup_4_vs_1"], 2),
+        "claim_pg_ratio": round(claim_pg["claim_ratio"], 3),
+        "claim_pg_p50_ms": round(claim_pg["claim_p50_ms"], 2),
         "details": details,
     }
 
