@@ -13,17 +13,21 @@ for operators (``pm-xero status --all-practices``, the workers' metrics).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, Final
 
-from pm_xero_plugin.ledger.postgres import FOLD_AT, Connections, PostgresLedger
+from pm_xero_plugin.ledger.postgres import FOLD_LOCK, Connections
 from pm_xero_plugin.ledger.postgres_schema import counts_sql
 from pm_xero_plugin.ledger.states import ADMIN_GATES
 from pm_xero_plugin.ledger.types import ClaimOwner
 
-__all__ = ["PostgresFleet", "PracticeSummary"]
+__all__ = ["FOLD_EVERY_S", "PostgresFleet", "PracticeSummary"]
+
+FOLD_EVERY_S: Final = 5.0
+"""How often, at most, a fleet view folds the count deltas of every practice."""
 
 
 @dataclass(frozen=True)
@@ -47,20 +51,41 @@ class PostgresFleet:
 
     def __init__(self, store: Connections) -> None:
         self.store = store
+        self._folded = -FOLD_EVERY_S
 
     def _q(self, sql: str, params: Collection[Any] = ()) -> list[tuple[Any, ...]]:
         with self.store.reading() as conn:
             return conn.execute(sql, list(params)).fetchall()
 
-    def fold_counts(self) -> int:
-        """Fold the count deltas of every practice that has many; returns how many it folded."""
-        busy = self._q(
-            "SELECT practice_id FROM counts_delta GROUP BY 1 HAVING count(*) > %s", [FOLD_AT]
-        )
-        return sum(
-            PostgresLedger(self.store, p, clock=lambda: datetime.now(UTC)).fold_counts()
-            for (p,) in busy
-        )
+    def fold_counts(self, *, every: float = FOLD_EVERY_S) -> bool:
+        """Fold every practice's count deltas into the totals, at most once per ``every``
+        seconds of this view (the fleet's reads sum the deltas of every practice: folding
+        keeps them to a few seconds' worth). Whether it folded now.
+
+        Correct beside a practice's own fold at the same moment: each delta row is deleted by
+        exactly one of them (the other skips it once gone) and added to the totals by that one.
+        """
+        moment = time.monotonic()
+        if moment - self._folded < every:
+            return False
+        self._folded = moment
+        with self.store.aside() as conn:
+            if conn is None:
+                return False
+            with conn.transaction():
+                (got,) = conn.execute(
+                    "SELECT pg_try_advisory_xact_lock(%s, 0)", (FOLD_LOCK,)
+                ).fetchone() or (False,)
+                if got:
+                    conn.execute(
+                        "WITH moved AS (DELETE FROM counts_delta RETURNING practice_id, "
+                        "tenant_id, location_id, kind, state, gate, n) "
+                        "INSERT INTO counts SELECT practice_id, tenant_id, location_id, kind, "
+                        "state, gate, sum(n) FROM moved GROUP BY 1, 2, 3, 4, 5, 6 "
+                        "ON CONFLICT (practice_id, tenant_id, location_id, kind, state, gate) "
+                        "DO UPDATE SET n = counts.n + excluded.n"
+                    )
+            return bool(got)
 
     def ready_tenants(
         self, now: datetime, *, take_from: Collection[str] = (), limit: int = 200
@@ -90,6 +115,7 @@ class PostgresFleet:
 
     def queue_depth(self) -> dict[str, int]:
         """Rows by state, fleet-wide (from the counts: no scan of the rows)."""
+        self.fold_counts()
         found = self._q(f"SELECT state, sum(n) FROM ({counts_sql()}) c GROUP BY 1 ORDER BY 1")
         return {state: int(n) for state, n in found if n}
 
@@ -97,6 +123,7 @@ class PostgresFleet:
         """Every practice the ledger knows: its counts by state, what needs an admin, how long
         the oldest due row has waited (``now``: the server's clock when not given), and its
         disconnected organisations; by practice id."""
+        self.fold_counts()
         by_state: dict[str, dict[str, int]] = {}
         attention: dict[str, int] = {}
         for practice, state, gate, n in self._q(

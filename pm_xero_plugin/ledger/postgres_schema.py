@@ -124,6 +124,7 @@ CREATE TABLE counts_delta (
     n BIGINT NOT NULL
 );
 CREATE INDEX counts_delta_practice ON counts_delta (practice_id);
+CREATE INDEX counts_state ON counts (state, practice_id, tenant_id);
 
 CREATE FUNCTION rows_count_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
