@@ -77,7 +77,7 @@ _ROW_COLUMNS = (
     "id, kind, host_id, tenant_id, location_id, state, gate, detail, doc_date, number, "
     "dep_contact, dep_invoice, dep_credit_note, include_before_start, payload, payload_hash, "
     "operation, pending_op, xero_id, attempts, next_at, lease_until, uncertain, message, field, "
-    "hint, updated_at, priority, xero_match, xero_name, dep_invoice_date, claim_token"
+    "hint, updated_at, priority, xero_match, xero_name, dep_invoice_date, claim_token, created_at"
 )
 _FACT_COLUMNS = (
     "id, kind, host_id, tenant_id, location_id, state, gate, doc_date, dep_contact, dep_invoice, "
@@ -169,8 +169,16 @@ class Connections(Protocol):
         ...
 
 
+def _text(text: str) -> str:
+    """``text`` as PostgreSQL keeps it: a NUL (which no ``text`` may hold) shown as U+FFFD."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 def _cap(text: str | None) -> str | None:
-    if text is None or len(text) <= _MAX_TEXT:
+    if text is None:
+        return None
+    text = _text(text)
+    if len(text) <= _MAX_TEXT:
         return text
     return text[:_MAX_TEXT] + f"… [{len(text)} characters, cut]"
 
@@ -183,6 +191,8 @@ def _value(column: str, value: Any) -> Any:
         return bool(value)
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, str):
+        return _text(value)
     return value
 
 
@@ -235,6 +245,7 @@ def _row(r: Sequence[Any]) -> Row:
         xero_name=r[29],
         dep_invoice_date=r[30],
         claim_token=r[31],
+        recorded_at=r[32],
     )
 
 
@@ -645,7 +656,7 @@ class PostgresLedger:
             [r.dep_invoice for r in rows],
             [r.dep_credit_note for r in rows],
             [bool(r.include_before_start) for r in rows],
-            [r.payload for r in rows],
+            [_text(r.payload) for r in rows],
             [r.payload_hash for r in rows],
             [_cap(r.message) for r in rows],
             [r.field for r in rows],
