@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from hookspecs.refhost import RefHost
     from pm_xero_plugin.core.engine import Engine
     from pm_xero_plugin.fleet.run import FleetSettings
+    from pm_xero_plugin.ledger.backends import LedgerBackends
     from pm_xero_plugin.sync.runtime import AppConfig, XeroRuntime
     from pm_xero_plugin.xero.auth import Connection
 
@@ -219,16 +220,59 @@ def open_data_dir(data_dir: Path, *, write: bool = True) -> Iterator[Opened]:
                 "cannot open its databases there even to read them; copy the directory "
                 "somewhere writable and pass that"
             )
-    host = RefHost(data_dir, load_entrypoints=False)
+    host = RefHost(data_dir, load_entrypoints=False, practice_id=practice_id_of_dir(data_dir))
     engine: Engine | None = None
+    ledgers: LedgerBackends | None = None
     try:
         host.register(_Installed(), name=PLUGIN)
-        engine = Engine(host)
+        url = checked_ledger_url()
+        ledger = None
+        if url is not None:  # the practice's rows of the PostgreSQL ledger
+            from pm_xero_plugin.core.gates import DependantGates
+            from pm_xero_plugin.ledger.backends import LedgerBackends
+
+            ledgers = LedgerBackends()
+            ledger = ledgers.open(
+                host.practice_id,
+                host.data_dir(PLUGIN),
+                clock=host.now,
+                dependants=DependantGates(),
+                url=url,
+            )
+        engine = Engine(host, ledger)
         yield Opened(host, engine)
     finally:
         if engine is not None:
             engine.close()
+        if ledgers is not None:
+            ledgers.close()
         host.close()
+
+
+def practice_id_of_dir(data_dir: Path) -> str:
+    """The practice a host data directory holds: its folder's name for a practice of a
+    many-practice host (``<root>/practices/<id>``), else the one-practice host's
+    ``practice-1`` – the ids the add-on's rows carry in a shared PostgreSQL ledger."""
+    from hookspecs.refhost.fleet import RefFleet
+
+    folder = Path(data_dir).resolve()
+    if folder.parent.name == "practices" and RefFleet.is_fleet_root(folder.parent.parent):
+        return folder.name
+    return "practice-1"
+
+
+def checked_ledger_url() -> str | None:
+    """``PM_XERO_LEDGER``'s PostgreSQL URL (``None``: SQLite files).
+
+    :raises BadInput: it is set to something that is not a PostgreSQL URL (named, in words).
+    """
+    from pm_xero_plugin.cli.boundary import BadInput
+    from pm_xero_plugin.ledger.backends import ledger_url
+
+    try:
+        return ledger_url()
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
 
 
 def to_json(value: Any) -> str:
@@ -350,6 +394,12 @@ def _check_location(opened: Opened, location_id: str | None) -> None:
 @click.option("--search", help="List rows whose number, id, message or reason contains this text.")
 @click.option("--all", "show_all", is_flag=True, help="List every matching row, not a screenful.")
 @click.option("--json", "as_json", is_flag=True, help="Print the dashboard data as JSON.")
+@click.option(
+    "--practice",
+    "practice_id",
+    help="On a many-practice host's root: this practice's dashboard (without it: every "
+    "practice, those needing attention first).",
+)
 def status_command(
     data_dir: Path,
     location_id: str | None,
@@ -358,11 +408,17 @@ def status_command(
     search: str | None,
     show_all: bool,
     as_json: bool,
+    practice_id: str | None,
 ) -> None:
     """The accounting dashboard: per organisation and location, what is synced, waiting and
     failed, with Xero's message and what to do, and why rows are excluded. --state, --kind,
     --search list matching rows instead (each with its reason and ways out); --all lists every
-    one."""
+    one. On a many-practice host's root: which practices need attention and why (--practice ID
+    for one practice's dashboard)."""
+    chosen = _practice_dir(data_dir, practice_id)
+    if chosen is None:
+        return  # the operator's list of every practice was printed
+    data_dir = chosen
     from pm_xero_plugin.dashboard.rows import RowFilter, excluded_summary, find
     from pm_xero_plugin.dashboard.status import build as build_status
 
@@ -396,6 +452,35 @@ def status_command(
         print_rows(rows, total, wanted.describe(), shown=None if show_all else 20)
     else:
         print_status(status, max_failures=len(rows) if show_all else None)
+
+
+def _practice_dir(data_dir: Path, practice_id: str | None) -> Path | None:
+    """The one practice's directory a verb works on; on a fleet root without ``--practice``,
+    prints the operator's list of every practice and returns ``None``."""
+    from pm_xero_plugin.cli.boundary import BadInput
+    from pm_xero_plugin.fleet.practices import is_fleet_root, practice_ids
+
+    root = Path(data_dir)
+    if not is_fleet_root(root):
+        if practice_id is not None:
+            raise BadInput(f"--practice: {root} holds one practice, not a many-practice host")
+        return data_dir
+    ids = practice_ids(root)
+    if practice_id is not None:
+        if practice_id not in ids:
+            known = ", ".join(ids[:10]) + (" …" if len(ids) > 10 else "")
+            raise BadInput(f"--practice {practice_id!r}: no such practice in {root} ({known})")
+        return root / "practices" / practice_id
+    from datetime import UTC
+
+    from pm_xero_plugin.cli.fleet_status import fleet_json, fleet_lines, print_fleet
+
+    lines = fleet_lines(root, checked_ledger_url(), ids, datetime.now(UTC))
+    if click.get_current_context().params.get("as_json", False):
+        click.echo(to_json(fleet_json(lines)))
+    else:
+        print_fleet(lines, root)
+    return None
 
 
 def _check_stored_tokens(opened: Opened) -> None:
@@ -653,6 +738,7 @@ def _fleet_worker(
                 )
 
             def abandon() -> None:
+                running.worker.ledger.give_back_unbegun()
                 echo(
                     f"batches still in flight {stop_seconds:.0f} s after the stop; leaving "
                     "them to the other workers (they look them up in Xero before sending again)"
@@ -665,7 +751,8 @@ def _fleet_worker(
             def stop(signum: int, _frame: FrameType | None) -> None:
                 stopped_by.append(signum)
                 watchdog.arm()
-                running.worker.stop(timeout=0)
+                # it writes the ledgers: not inside the handler, which interrupts the loop
+                threading.Thread(target=running.worker.stop, args=(0,), daemon=True).start()
 
             previous: dict[signal.Signals, Any] = {}
             if threading.current_thread() is threading.main_thread():

@@ -214,21 +214,26 @@ class Practices:
 
     # -- opening ---------------------------------------------------------------------------------
 
+    # An open practice is found without the lock (a dict read, a list index: atomic): the
+    # sending threads ask for theirs all the time, and must not wait while the loop opens
+    # another practice (its charts read from Xero).
+
     def opened(self) -> list[OpenPractice]:
         """The practices open now, in the order they were opened."""
-        with self._lock:
-            return list(self._by_index)
+        return list(self._by_index)
 
     def by_index(self, index: int) -> OpenPractice:
         """The open practice of that number (see :attr:`OpenPractice.index`)."""
-        with self._lock:
-            return self._by_index[index]
+        return self._by_index[index]
 
     def get(self, practice_id: str) -> OpenPractice:
         """The practice, opened now if it was not yet.
 
         :raises PracticeUnavailable: it cannot be opened (again within a minute of a failure).
         """
+        found = self._open.get(practice_id)
+        if found is not None:
+            return found
         with self._lock:
             found = self._open.get(practice_id)
             if found is not None:
@@ -244,8 +249,8 @@ class Practices:
                 self._failed[practice_id] = (self._monotonic(), why)
                 raise PracticeUnavailable(why) from exc
             self._failed.pop(practice_id, None)
+            self._by_index.append(opened)  # its number is its place here: append first
             self._open[practice_id] = opened
-            self._by_index.append(opened)
         if self._on_open is not None:
             self._on_open(opened)
         return opened

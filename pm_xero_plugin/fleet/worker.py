@@ -156,10 +156,11 @@ class LedgerFiles:
         return found
 
     def claim_owners(self) -> list[ClaimOwner]:
-        """Owners over every open ledger; a worker that beats several keeps the highest count
-        (a live one beats them all, so its highest count moves)."""
+        """Owners over every practice's ledger (opened first: the worker judges owners before
+        it asks for work); a worker that beats several keeps the highest count (a live one
+        beats them all, so its highest count moves)."""
         owners: dict[str, ClaimOwner] = {}
-        for practice in self._practices.opened():
+        for practice in self._open():
             for owner in practice.engine.ledger.claim_owners():
                 seen = owners.get(owner.worker_id)
                 if seen is None or (owner.beat or -1) > (seen.beat or -1):
@@ -184,6 +185,8 @@ class FleetLedger:
         self.source = source
         self._lock = threading.Lock()
         self._in_flight = 0
+        self._unbegun: dict[int, int | None] = {}
+        """Rows claimed whose batch has not begun sending (worker's id -> claim token)."""
         self._beat: tuple[str, str, int, datetime] | None = None
         self._beaten: set[int] = set()
         """Practices (by number) this worker has beaten in since its last beat."""
@@ -213,6 +216,29 @@ class FleetLedger:
         """``n`` claimed rows are done with (settled, given back, or left to another worker)."""
         with self._lock:
             self._in_flight -= n
+
+    def begin(self, row_ids: Collection[int]) -> bool:
+        """A batch begins sending: ``False`` if its rows were given back meanwhile (see
+        :meth:`give_back_unbegun`), and it must not be sent."""
+        with self._lock:
+            if any(r not in self._unbegun for r in row_ids):
+                return False
+            for row_id in row_ids:
+                del self._unbegun[row_id]
+            return True
+
+    def give_back_unbegun(self) -> int:
+        """Give back every claimed row whose batch has not begun (a stopping worker whose
+        sending threads are all stuck in requests: the batches queued behind them go back now,
+        not after a lease). Returns how many rows went back."""
+        with self._lock:
+            rows, self._unbegun = self._unbegun, {}
+        for index, ids in self._by_practice(rows).items():
+            ledger = self.practices.by_index(index).engine.ledger
+            tokens = {local: rows[row_id] for row_id, local in ids}
+            with ledger.fenced({k: t for k, t in tokens.items() if t is not None}):
+                ledger.release(list(tokens))
+        return len(rows)
 
     # -- what the worker calls -------------------------------------------------------------------
 
@@ -260,9 +286,11 @@ class FleetLedger:
             now=now,
             take_from=take_from,
         )
+        claimed = [replace(r, id=fleet_row_id(practice.index, r.id)) for r in rows]
         with self._lock:
             self._in_flight += len(rows)
-        return kind, [replace(r, id=fleet_row_id(practice.index, r.id)) for r in rows]
+            self._unbegun.update({r.id: r.claim_token for r in claimed})
+        return kind, claimed
 
     def beat(self, worker_id: str, *, hostname: str, pid: int, lease_until: datetime) -> None:
         """Beat in every open practice's ledger (each keeps its own workers, on SQLite; on
@@ -348,6 +376,8 @@ class FleetSender:
     def send(self, tenant_id: str, kind: str, rows: Sequence[Row]) -> BatchOutcome:
         """Send (or, once stopping, give back) one claimed batch."""
         try:
+            if not self._ledger.begin([r.id for r in rows]):
+                return BatchOutcome(released=len(rows))  # given back already
             practice, tenant = self._ledger.practice(tenant_id)
             local = [replace(r, id=local_row_id(r.id)[1]) for r in rows]
             if self.stopping.is_set():
@@ -508,6 +538,12 @@ class FleetWorker:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop claiming; batches already sending finish, batches not yet begun are given back
-        (released: another worker takes them at once)."""
+        now (released: another worker takes them at once), as is any claimed after this.
+
+        Not from a signal handler: it writes the ledgers (call it from a thread)."""
         self.sender.stopping.set()
+        try:
+            self.ledger.give_back_unbegun()
+        except Exception:  # the ledger failing: the rows go back once this worker is gone
+            log.warning("xero: could not give back the batches not begun", exc_info=True)
         self.worker.stop(timeout)

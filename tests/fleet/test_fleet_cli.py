@@ -3,13 +3,17 @@ serves every practice over HTTP to a served sandbox, and ends with its one-line 
 
 from __future__ import annotations
 
+import signal
 import socket
-from collections.abc import Iterator
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from fleet_roots import FleetRoot, make_fleet
-from support.cli_process import pm_xero
+from support.cli_process import PM_XERO, cli_env, pm_xero
 
 from pm_xero_plugin.sandbox import Sandbox
 from pm_xero_plugin.sandbox.host_settings import environment
@@ -85,3 +89,73 @@ def test_practice_options_need_a_fleet_root(
 
     assert run.returncode == 2
     assert "need a many-practice host's root" in run.stderr
+
+
+def test_a_batch_stuck_past_stop_seconds_is_left_to_the_next_worker(
+    served_fleet: tuple[FleetRoot, dict[str, str]],
+) -> None:
+    fleet, env = served_fleet
+    sandbox = fleet.sandbox
+    tenants = [t for p in fleet.practice_ids for t in fleet.tenants[p].values()]
+    gate = threading.Event()
+    sandbox.requests.clear()
+    args = ["worker", "--data-dir", str(fleet.root), "--threads", "1", "--stop-seconds", "1"]
+    worker = subprocess.Popen(
+        [*PM_XERO, *args],
+        env=cli_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for(lambda: {r["tenant"] for r in list(sandbox.requests)} >= set(tenants))
+        for tenant in tenants:  # Xero holds every request from now on
+            sandbox.faults(tenant).gate = gate
+        assert wait_for(lambda: any(sandbox.in_flight(t) for t in tenants))
+        worker.send_signal(signal.SIGTERM)
+        out, err = worker.communicate(timeout=30)  # not waiting for the stuck request
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate()
+        gate.set()  # Xero answers the request nobody waits for any more
+    for tenant in tenants:
+        sandbox.faults(tenant).gate = None
+
+    assert worker.returncode == 0, err
+    assert "still in flight 1 s after the stop; leaving them to the other workers" in err
+    assert out.strip().splitlines()[-1].startswith("pm-xero worker: synced ")
+    states = fleet_states(fleet)
+    assert 0 < states.get("sending", 0) <= 2  # only the stuck batch (one thread) stays claimed
+    assert states.get("ready", 0) == 6 - states["sending"]  # the queued ones went back at once
+    # the next worker finds the abandoned rows' owner gone, looks them up in Xero, sends the rest
+    run = pm_xero("worker", "--data-dir", fleet.root, "--once", "--max-seconds", "60", env=env)
+    assert run.returncode == 0, run.stderr
+    for practice_id in fleet.practice_ids:
+        assert fleet.open_rows(practice_id) == 0
+        numbers = fleet.numbers_in(fleet.tenants[practice_id]["syd"])
+        assert len(numbers) == len(set(numbers)) == 6, numbers
+
+
+def wait_for(done: Callable[[], bool], seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if done():
+            return True
+        time.sleep(0.005)
+    return done()
+
+
+def fleet_states(fleet: FleetRoot) -> dict[str, int]:
+    """Rows by state over every practice's ledger."""
+    from pm_xero_plugin.core.gates import open_ledger
+
+    found: dict[str, int] = {}
+    for practice_id in fleet.practice_ids:
+        led = open_ledger(fleet.folder(practice_id) / "plugins" / "xero" / "ledger.sqlite3")
+        try:
+            for count in led.counts():
+                found[count["state"]] = found.get(count["state"], 0) + int(count["n"])
+        finally:
+            led.close()
+    return found

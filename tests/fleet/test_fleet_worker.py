@@ -126,6 +126,44 @@ def test_a_stopping_fleet_worker_gives_back_batches_it_has_not_begun(fleet: Flee
     assert fleet.numbers_in(fleet.tenants["practice-1"]["syd"]) == []
 
 
+def test_stopping_gives_back_at_once_the_batches_queued_behind_a_stuck_one(
+    fleet: FleetRoot,
+) -> None:
+    practices = Practices(fleet.root, fleet.options(), only=("practice-1", "practice-2"))
+    worker = FleetWorker(practices)
+    try:
+        now = worker.now()
+        batches = []
+        for key in worker.ledger.tenants_with_ready_work(now):
+            batches.append(
+                (
+                    key,
+                    *worker.ledger.claim_next(
+                        key,
+                        SEND_ORDER,
+                        limit_for=lambda _k: 50,
+                        worker_id=worker.worker_id,
+                        now=now,
+                    ),
+                )
+            )
+        assert len(batches) == 4  # two organisations of two practices, none begun
+
+        worker.stop(timeout=0)  # the sending threads have not picked any up (all stuck)
+
+        for practice_id in ("practice-1", "practice-2"):
+            ledger = practices.get(practice_id).engine.ledger
+            states = {c["state"] for c in ledger.counts() if c["kind"] == "contact"}
+            assert states == {"ready"}, practice_id
+        key, kind, rows = batches[0]
+        late = worker.sender.send(key, kind, rows)  # a thread gets to it after all
+        assert (late.released, late.api_calls) == (len(rows), 0)
+        assert worker.ledger.in_flight == sum(len(b[2]) for b in batches[1:])
+    finally:
+        practices.close()
+    assert fleet.numbers_in(fleet.tenants["practice-1"]["syd"]) == []
+
+
 def test_a_practice_that_cannot_be_opened_does_not_stop_the_others(fleet: FleetRoot) -> None:
     broken = fleet.folder("practice-2") / "plugins" / "xero" / "ledger.sqlite3"
     for extra in ("-wal", "-shm"):
@@ -172,3 +210,27 @@ def test_practices_added_while_running_are_found(tmp_path: Path) -> None:
     finally:
         practices.close()
     assert books(fleet, "practice-9") == EXPECTED
+
+
+def test_rows_a_killed_worker_held_are_taken_over_by_the_fleet_worker(fleet: FleetRoot) -> None:
+    import subprocess
+    import sys
+
+    from support.ledger_helpers import START
+
+    from pm_xero_plugin.sync.leases import this_host
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead_pid = child.pid  # the killed worker's process: gone (and reaped)
+    practices = Practices(fleet.root, fleet.options(), only=("practice-1",))
+    try:
+        ledger = practices.get("practice-1").engine.ledger
+        ledger.beat("w-killed", hostname=this_host(), pid=dead_pid, lease_until=START)
+        tenant = fleet.tenants["practice-1"]["syd"]
+        held = ledger.claim(tenant, "contact", worker_id="w-killed", now=START)
+        assert len(held) == 2
+        FleetWorker(practices).run(until_idle=True, max_seconds=60)
+    finally:
+        practices.close()
+    assert books(fleet, "practice-1") == EXPECTED
