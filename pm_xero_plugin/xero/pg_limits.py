@@ -20,6 +20,13 @@ around each decision; times are the *server's* clock (``clock_timestamp()``), so
 clocks disagree still agree on the windows. A ``pace`` caller (history) spreads the minute's
 budget as :class:`RateLimiter` does.
 
+**Corrections.** An answer's ``X-MinLimit-Remaining`` / ``X-DayLimit-Remaining`` replace the
+estimate, but they are Xero's count when *that* call arrived: the calls granted after it on any
+machine (answered since or not) are added, and so are those granted before it and still in
+flight (they may arrive after it). Every grant is numbered in its organisation's row and noted on
+its slot (``xero_limit_slots``) for that. Adding only the calls in flight, as one process can,
+would forget calls granted and answered while a slow call was out, and let a fleet pass 60.
+
 **The app-wide minute** is counted in ``APP_SHARDS`` rows of ``xero_limit_app``, each with its
 share of the budget; a call takes one unit from a shard picked at random among those with room
 (``FOR UPDATE SKIP LOCKED``), so no single row is written by every call of the fleet, yet the sum
@@ -87,7 +94,18 @@ _STEPS = [
             blocked_until double precision NOT NULL DEFAULT 0,
             block_problem text NOT NULL DEFAULT '',
             probing       boolean NOT NULL DEFAULT false,
+            granted       bigint NOT NULL DEFAULT 0,
             PRIMARY KEY (scope, tenant_id)
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS xero_limit_slots (
+            scope     text NOT NULL,
+            tenant_id text NOT NULL,
+            slot      integer NOT NULL,
+            key       bigint NOT NULL,
+            seq       bigint NOT NULL,
+            PRIMARY KEY (scope, tenant_id, slot)
         )
         """,
         """
@@ -156,6 +174,25 @@ SELECT n.now, {", ".join(f"t.{c.strip()}" for c in _COLUMNS.split(","))},
     ({_IN_FLIGHT.replace("%s::", "%(keys)s::")})
 FROM n LEFT JOIN xero_limit_tenants t ON t.scope = %(scope)s AND t.tenant_id = %(tenant)s
 """
+_GRANT = """
+WITH g AS (
+    UPDATE xero_limit_tenants SET granted = granted + 1
+    WHERE scope = %(scope)s AND tenant_id = %(tenant)s RETURNING granted)
+INSERT INTO xero_limit_slots (scope, tenant_id, slot, key, seq)
+SELECT %(scope)s, %(tenant)s, %(slot)s, %(key)s, granted FROM g
+ON CONFLICT (scope, tenant_id, slot) DO UPDATE SET key = excluded.key, seq = excluded.seq
+RETURNING seq
+"""
+_SINCE = """
+SELECT
+    (SELECT granted FROM xero_limit_tenants WHERE scope = %(scope)s AND tenant_id = %(tenant)s)
+        - %(seq)s,
+    (SELECT count(*) FROM xero_limit_slots s
+        JOIN pg_locks l ON l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            AND ((l.classid::int8 << 32) | l.objid::int8) = s.key
+        WHERE s.scope = %(scope)s AND s.tenant_id = %(tenant)s AND s.seq < %(seq)s)
+"""
 _TAKE_APP = """
 WITH pick AS (
     SELECT shard FROM xero_limit_app
@@ -185,7 +222,7 @@ class SharedPermit:
     (a session lock on the pooled connection this permit keeps). Release it exactly once, with
     the answer's headers when there was an answer."""
 
-    __slots__ = ("_conn", "_key", "_limiter", "_minute_epoch", "_released", "tenant_id")
+    __slots__ = ("_conn", "_key", "_limiter", "_minute_epoch", "_released", "_seq", "tenant_id")
 
     def __init__(
         self,
@@ -194,12 +231,14 @@ class SharedPermit:
         conn: Conn,
         key: int,
         minute_epoch: int,
+        seq: int,
     ) -> None:
         self._limiter = limiter
         self.tenant_id = tenant_id
         self._conn = conn
         self._key = key
         self._minute_epoch = minute_epoch
+        self._seq = seq  # the organisation's grants so far, this one included
         self._released = False
 
     def release(self, headers: Mapping[str, str] | None = None) -> None:
@@ -207,7 +246,11 @@ class SharedPermit:
         if self._released:
             return
         self._released = True
-        self._limiter._release(self, self._conn, self._key, headers, self._minute_epoch)
+        self._limiter._release(self._conn, self.tenant_id, self._key, headers, self._when())
+
+    def _when(self) -> tuple[int, int]:
+        """When the call was granted: our minute window's epoch and the grant's number."""
+        return self._minute_epoch, self._seq
 
     def __enter__(self) -> SharedPermit:
         return self
@@ -297,7 +340,7 @@ class PostgresRateLimiter:
             self._unavailable(exc)
             return None
         key: int | None = None
-        epoch = 0
+        epoch = seq = 0
         try:
             with conn.transaction(), self._row(conn, tenant_id) as (state, now, app_blocked):
                 in_flight = self._count_in_flight(conn, tenant_id) if state.probing else 0
@@ -305,9 +348,11 @@ class PostgresRateLimiter:
                     raise _Refused
                 if not self._take_app(conn, now):
                     raise _Refused
-                key = self._take_slot(conn, tenant_id)
-                if key is None:
+                slot = self._take_slot(conn, tenant_id)
+                if slot is None:
                     raise _Refused
+                key = self._slot_keys(tenant_id)[slot]
+                seq = self._grant(conn, tenant_id, slot, key)
                 state.minute_start = now if state.minute_start is None else state.minute_start
                 state.day_start = now if state.day_start is None else state.day_start
                 state.minute_used += 1
@@ -324,7 +369,7 @@ class PostgresRateLimiter:
             self._discard(conn)
             raise
         assert key is not None
-        return SharedPermit(self, tenant_id, conn, key, epoch)
+        return SharedPermit(self, tenant_id, conn, key, epoch, seq)
 
     def wait_for(self, tenant_id: str, *, pace: bool = False) -> Wait:
         """How long until ``tenant_id`` may call, and the reason – without taking anything.
@@ -426,18 +471,18 @@ class PostgresRateLimiter:
 
     def _release(
         self,
-        permit: SharedPermit,
         conn: Conn,
+        tenant_id: str,
         key: int,
         headers: Mapping[str, str] | None,
-        minute_epoch: int,
+        granted: tuple[int, int],
     ) -> None:
         try:
             with conn.transaction():
                 row = conn.execute("SELECT pg_advisory_unlock(%s)", (key,)).fetchone()
                 unlocked = row is not None and bool(row[0])
                 if headers is not None:
-                    self._observe(conn, permit.tenant_id, headers, minute_epoch)
+                    self._observe(conn, tenant_id, headers, granted)
         except psycopg.Error as exc:
             # The slot must not outlive the call: a connection that may still hold it is closed.
             self._discard(conn)
@@ -455,8 +500,10 @@ class PostgresRateLimiter:
         conn: Conn,
         tenant_id: str,
         headers: Mapping[str, str],
-        minute_epoch: int | None,
+        granted: tuple[int, int] | None,
     ) -> None:
+        """Correct the windows from an answer's headers; ``granted`` (see
+        :meth:`SharedPermit._when`) is when its call was granted, ``None`` if unknown."""
         minute_left = _int_header(headers, "X-MinLimit-Remaining")
         day_left = _int_header(headers, "X-DayLimit-Remaining")
         app_left = _int_header(headers, "X-AppMinLimit-Remaining")
@@ -465,19 +512,33 @@ class PostgresRateLimiter:
         if minute_left is None and day_left is None:
             return
         with self._row(conn, tenant_id) as (state, now, _app):
-            if minute_epoch is not None and minute_epoch != state.minute_epoch:
+            if granted is not None and granted[0] != state.minute_epoch:
                 minute_left = None  # a late answer from before our window rolled over
                 if day_left is None:
                     return
-            # Calls still in flight may not be in Xero's count yet: count them on top, to be safe.
-            in_flight = self._count_in_flight(conn, tenant_id)
+            extra = self._not_in_count(conn, tenant_id, granted)
             if minute_left is not None:
                 state.probing = False
                 state.minute_start = now if state.minute_start is None else state.minute_start
-                state.minute_used = max(0, self.per_minute - minute_left) + in_flight
+                state.minute_used = max(0, self.per_minute - minute_left) + extra
             if day_left is not None:
                 state.day_start = now if state.day_start is None else state.day_start
-                state.day_used = max(0, self.per_day - day_left) + in_flight
+                state.day_used = max(0, self.per_day - day_left) + extra
+
+    def _not_in_count(self, conn: Conn, tenant_id: str, granted: tuple[int, int] | None) -> int:
+        """Calls Xero's count in an answer may not hold, to add to it (to be safe).
+
+        Xero counts a call when it arrives, and tells the count in that call's answer: calls
+        granted after it (every machine's, answered since or not) are not in it, nor may be those
+        granted before it and still in flight (they may arrive later). Without the grant (a bare
+        :meth:`PostgresRateLimiter.observe`), every call in flight is added instead.
+        """
+        if granted is None:
+            return self._count_in_flight(conn, tenant_id)
+        params = {"scope": self.scope, "tenant": tenant_id, "seq": granted[1]}
+        row = conn.execute(_SINCE, params).fetchone()
+        assert row is not None
+        return max(0, int(row[0] or 0)) + int(row[1])
 
     @contextlib.contextmanager
     def _row(self, conn: Conn, tenant_id: str) -> Iterator[tuple[_Windows, float, float]]:
@@ -557,12 +618,17 @@ class PostgresRateLimiter:
         return False
 
     def _take_slot(self, conn: Conn, tenant_id: str) -> int | None:
-        """Lock a free slot of the organisation for this connection's session (its key)."""
+        """Lock a free slot of the organisation for this connection's session (its index)."""
         keys = self._slot_keys(tenant_id)
         row = conn.execute("SELECT xero_limit_take_slot(%s::int8[])", (keys,)).fetchone()
-        if row is None or row[0] is None:
-            return None
-        return keys[int(row[0])]
+        return None if row is None or row[0] is None else int(row[0])
+
+    def _grant(self, conn: Conn, tenant_id: str, slot: int, key: int) -> int:
+        """Number the grant (the organisation's grants so far) and note it on its slot."""
+        params = {"scope": self.scope, "tenant": tenant_id, "slot": slot, "key": key}
+        row = conn.execute(_GRANT, params).fetchone()
+        assert row is not None
+        return int(row[0])
 
     def _count_in_flight(self, conn: Conn, tenant_id: str) -> int:
         """Slots of the organisation taken now, by every process on every machine."""

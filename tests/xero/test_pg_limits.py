@@ -88,7 +88,7 @@ def test_threads_on_two_machines_never_have_more_than_five_in_flight(machine: Ma
 
     def call(limiter: PostgresRateLimiter) -> None:
         nonlocal in_flight, peak, calls
-        deadline = time.monotonic() + 2.0
+        deadline = time.monotonic() + 3.0
         while time.monotonic() < deadline:
             permit = limiter.try_acquire(T1)
             if permit is None:
@@ -98,7 +98,7 @@ def test_threads_on_two_machines_never_have_more_than_five_in_flight(machine: Ma
                 in_flight += 1
                 peak = max(peak, in_flight)
                 calls += 1
-            time.sleep(0.01)
+            time.sleep(0.05)
             with lock:
                 in_flight -= 1
             permit.release()
@@ -207,7 +207,7 @@ def test_a_retry_after_from_one_machine_blocks_the_organisation_on_the_other(
     assert b.try_acquire(T1) is None
     wait = b.wait_for(T1)
     assert wait.reason == "blocked-minute"
-    assert 29 < wait.seconds <= 30
+    assert 25 < wait.seconds <= 30  # (a loaded machine may take a moment between the two)
     permit = b.try_acquire(T2)  # only that organisation
     assert permit is not None
     permit.release()
@@ -221,7 +221,7 @@ def test_an_app_wide_429_on_one_machine_pauses_every_organisation_on_the_other(
     assert b.try_acquire(T2) is None
     wait = b.wait_for(T2)
     assert wait.reason == "app-minute"
-    assert 19 < wait.seconds <= 20
+    assert 15 < wait.seconds <= 20
 
 
 def test_the_remaining_headers_correct_the_shared_estimate(machine: Machine) -> None:
@@ -281,18 +281,18 @@ def test_the_windows_are_on_the_database_servers_clock_not_the_machines(
     a, b = machine(clock=skewed), machine()
     a.record_429(T1, 30.0, "minute")
     wait = b.wait_for(T1)
-    assert 29 < wait.seconds <= 30
-    assert 1_000_029 < a.blocked_until(T1) <= 1_000_030  # told in the asking machine's clock
+    assert 25 < wait.seconds <= 30
+    assert 1_000_025 < a.blocked_until(T1) <= 1_000_030  # told in the asking machine's clock
 
 
 def test_after_the_window_ends_one_call_probes_before_the_others(machine: Machine) -> None:
-    a, b = machine(per_minute=2, minute_seconds=0.3), machine(per_minute=2, minute_seconds=0.3)
+    a, b = machine(per_minute=2, minute_seconds=1.0), machine(per_minute=2, minute_seconds=1.0)
     for _ in range(2):
         permit = a.try_acquire(T1)
         assert permit is not None
         permit.release()
     assert b.try_acquire(T1) is None
-    time.sleep(0.35)
+    time.sleep(1.1)
     probe = b.try_acquire(T1)  # our window rolled over: one call finds out Xero's
     assert probe is not None
     assert a.try_acquire(T1) is None
@@ -400,3 +400,38 @@ def test_waiting_for_an_unreachable_database_is_told_in_words() -> None:
     from pm_xero_plugin.xero.pg_limits import UNAVAILABLE
 
     assert describe_limit(UNAVAILABLE) == "the shared limits in PostgreSQL (unreachable)"
+
+
+def test_a_slow_calls_late_header_still_counts_the_calls_granted_after_it(
+    machine: Machine,
+) -> None:
+    a, b = machine(per_minute=10), machine(per_minute=10)
+    slow = a.try_acquire(T1)  # arrives first: Xero's count in its answer is 1
+    assert slow is not None
+    for left in ("8", "7"):  # two quicker calls on the other machine, answered meanwhile
+        quick = b.try_acquire(T1)
+        assert quick is not None
+        quick.release({"X-MinLimit-Remaining": left})
+    slow.release({"X-MinLimit-Remaining": "9"})  # true when it arrived, stale now
+    granted = 0
+    while (permit := b.try_acquire(T1)) is not None:
+        granted += 1
+        permit.release()
+    assert granted == 7  # 10 in the minute, not the 9 more the slow answer alone would allow
+
+
+def test_a_header_counts_calls_granted_before_it_that_are_still_in_flight(
+    machine: Machine,
+) -> None:
+    a, b = machine(per_minute=10), machine(per_minute=10)
+    early = a.try_acquire(T1)  # granted first, not at Xero yet
+    assert early is not None
+    quick = b.try_acquire(T1)
+    assert quick is not None
+    quick.release({"X-MinLimit-Remaining": "9"})  # Xero has seen only this one
+    granted = 0
+    while (permit := b.try_acquire(T1)) is not None:
+        granted += 1
+        permit.release()
+    early.release()
+    assert granted == 8  # the early call still counts: 10 in all
