@@ -117,9 +117,42 @@ def server_url() -> str:
     return _server.url
 
 
+_templates: dict[str, str] = {}
+"""Per server URL, this process's template database with the ledger's schema in force."""
+
+
+def _ledger_template(url: str) -> str:
+    """A database migrated to the ledger's schema once per process (made on first use), for
+    :func:`fresh_database` to copy: a copy costs less than migrating each test's database."""
+    import psycopg
+
+    from pm_xero_plugin.ledger.postgres_schema import migrate
+
+    name = _templates.get(url)
+    if name is None:
+        name = f"tmpl_{uuid.uuid4().hex[:16]}"
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        with psycopg.connect(_with_database(url, name), autocommit=True) as conn:
+            migrate(conn)
+        _templates[url] = name
+    return name
+
+
 def stop_server() -> None:
-    """Stop the private server, if this process started one (the session's end)."""
+    """Drop this process's template databases and stop the private server, if this process
+    started one (the session's end)."""
     global _server
+    if _templates:
+        import psycopg
+
+        for url, name in list(_templates.items()):
+            try:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            except psycopg.Error:  # pragma: no cover - the server went first
+                pass
+        _templates.clear()
     if _server is not None:
         _server.stop()
         _server = None
@@ -131,14 +164,16 @@ def _with_database(url: str, name: str) -> str:
 
 
 @contextmanager
-def fresh_database() -> Iterator[str]:
-    """A new, empty database on the test server, dropped afterwards: its URL."""
+def fresh_database(*, ledger: bool = False) -> Iterator[str]:
+    """A new database on the test server, dropped afterwards: its URL. Empty, or with
+    ``ledger=True`` the ledger's schema already in force (copied from a template)."""
     import psycopg
 
     url = server_url()
     name = f"t_{uuid.uuid4().hex[:16]}"
+    template = f' TEMPLATE "{_ledger_template(url)}"' if ledger else ""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{template}')
     try:
         yield _with_database(url, name)
     finally:
@@ -156,6 +191,13 @@ def fresh_database() -> Iterator[str]:
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for one test (see :func:`fresh_database`)."""
+    """A fresh, empty PostgreSQL database for one test (see :func:`fresh_database`)."""
     with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_ledger_url() -> Iterator[str]:
+    """A fresh PostgreSQL database with the ledger's schema in force, for one test."""
+    with fresh_database(ledger=True) as url:
         yield url

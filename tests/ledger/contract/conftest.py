@@ -37,7 +37,7 @@ def _sqlite(tmp_path: Path) -> Iterator[Ledger]:
 def _postgresql(tmp_path: Path) -> Iterator[Ledger]:
     from pm_xero_plugin.ledger.postgres_store import PgStore
 
-    with fresh_database() as url:
+    with fresh_database(ledger=True) as url:
         store = PgStore.open(url, max_size=4)
         try:
             # Another practice shares the database: nothing of it may show through.

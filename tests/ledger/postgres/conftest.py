@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from support.ledger_helpers import START
-from support.postgres import pg_url  # noqa: F401 - a fixture
+from support.postgres import pg_ledger_url, pg_url  # noqa: F401 - fixtures
 
 from pm_xero_plugin.core.gates import DependantGates
 from pm_xero_plugin.ledger.postgres import PostgresLedger
@@ -14,8 +14,8 @@ from pm_xero_plugin.ledger.postgres_store import PgStore
 
 
 @pytest.fixture
-def store(pg_url: str) -> Iterator[PgStore]:  # noqa: F811 - the fixture above
-    s = PgStore.open(pg_url, max_size=8)
+def store(pg_ledger_url: str) -> Iterator[PgStore]:  # noqa: F811 - the fixture above
+    s = PgStore.open(pg_ledger_url, max_size=8)
     yield s
     s.close()
 

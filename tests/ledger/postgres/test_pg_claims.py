@@ -63,13 +63,13 @@ def test_a_claim_skips_rows_another_transaction_holds_instead_of_waiting(
 
 
 def test_claim_tokens_grow_across_practices_and_stores(
-    store: PgStore, p1: PostgresLedger, p2: PostgresLedger, pg_url: str
+    store: PgStore, p1: PostgresLedger, p2: PostgresLedger, pg_ledger_url: str
 ) -> None:
     p1.insert([new_row(host_id="a")])
     p2.insert([new_row(host_id="a")])
     [a] = p1.claim("T1", "invoice", worker_id="w", now=START)
     [b] = p2.claim("T1", "invoice", worker_id="w", now=START)
-    elsewhere = PgStore.open(pg_url, max_size=2)
+    elsewhere = PgStore.open(pg_ledger_url, max_size=2)
     try:
         elsewhere.ledger("p1").release([a.id])
         [c] = elsewhere.ledger("p1").claim("T1", "invoice", worker_id="w", now=START)

@@ -14,8 +14,8 @@ from pm_xero_plugin.ledger.types import ClaimLost
 
 
 @pytest.fixture
-def elsewhere(pg_url: str) -> Iterator[PgStore]:
-    s = PgStore.open(pg_url, max_size=2)
+def elsewhere(pg_ledger_url: str) -> Iterator[PgStore]:
+    s = PgStore.open(pg_ledger_url, max_size=2)
     yield s
     s.close()
 

@@ -35,10 +35,10 @@ def test_an_unreachable_server_is_unavailable_in_words_without_its_password() ->
 
 
 def test_a_lock_held_past_the_callers_wait_is_busy_and_writes_nothing(
-    store: PgStore, p1: PostgresLedger, pg_url: str
+    store: PgStore, p1: PostgresLedger, pg_ledger_url: str
 ) -> None:
     p1.insert([new_row(host_id="i1")])
-    with psycopg.connect(pg_url, autocommit=True) as other, other.transaction():
+    with psycopg.connect(pg_ledger_url, autocommit=True) as other, other.transaction():
         other.execute("LOCK TABLE rows IN EXCLUSIVE MODE")  # a backup tool, a migration
         with pytest.raises(LedgerBusy) as info, p1.transaction(timeout=0.2):
             p1.insert([new_row(host_id="i2")])
