@@ -16,6 +16,7 @@ they are kept in PostgreSQL – is handed in; everything else is the practice's 
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -54,7 +55,8 @@ log = logging.getLogger("pm_xero_plugin.fleet.practices")
 
 PLUGIN = "xero"
 FLEET_FILE = "fleet.json"
-"""The fleet root's list of practices (written by the host)."""
+"""The fleet root's list of practices (written by the host: :data:`hookspecs.refhost.fleet.
+FLEET_FILE`)."""
 PRACTICES_DIR = "practices"
 """Where the practices' data directories are: ``<root>/practices/<practice id>/``."""
 
@@ -63,23 +65,32 @@ RETRY_OPEN_SECONDS = 60.0
 
 
 def is_fleet_root(path: Path) -> bool:
-    """Whether ``path`` is a many-practice host's root (not one practice's data directory): it
-    holds the fleet's list and the practices' folders, as
-    :class:`~hookspecs.refhost.fleet.RefFleet` lays them out."""
-    return (path / FLEET_FILE).is_file() and (path / PRACTICES_DIR).is_dir()
+    """Whether ``path`` is a many-practice host's root (not one practice's data directory), as
+    the reference host says (:meth:`~hookspecs.refhost.fleet.RefFleet.is_fleet_root`)."""
+    from hookspecs.refhost.fleet import RefFleet
+
+    return RefFleet.is_fleet_root(path)
 
 
 def practice_ids(root: Path) -> list[str]:
-    """The practices under ``root`` whose host data is there (a practice being created, its
-    database not written yet, is found on a later look)."""
+    """The practices under ``root`` whose host data is there, in the fleet's order (its list,
+    then any folder it does not list yet); a practice being created, its database not written
+    yet, is found on a later look."""
+    from hookspecs.refhost.fleet import PRACTICE_ID
+
     folder = root / PRACTICES_DIR
-    if not folder.is_dir():
-        return []
-    return sorted(
-        entry.name
-        for entry in folder.iterdir()
-        if entry.is_dir() and (entry / "host" / "practice.db").is_file()
-    )
+    try:
+        listed = json.loads((root / FLEET_FILE).read_text(encoding="utf-8")).get("practices")
+    except (OSError, ValueError, AttributeError):
+        listed = None
+    ids = [i for i in listed if isinstance(i, str)] if isinstance(listed, list) else []
+    if folder.is_dir():
+        ids += sorted(entry.name for entry in folder.iterdir() if entry.name not in ids)
+    return [
+        i
+        for i in dict.fromkeys(ids)
+        if PRACTICE_ID.fullmatch(i) and (folder / i / "host" / "practice.db").is_file()
+    ]
 
 
 class LedgerOpener(Protocol):
