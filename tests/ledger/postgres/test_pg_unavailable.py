@@ -79,3 +79,27 @@ def test_a_database_of_a_newer_add_on_is_refused_untouched(pg_url: str) -> None:
     with psycopg.connect(pg_url, autocommit=True) as conn:
         found = conn.execute("SELECT version FROM schema_version").fetchall()
     assert found == [(len(MIGRATIONS) + 1,)]
+
+
+def test_connections_the_server_dropped_are_unavailable_in_words_then_replaced(
+    store: PgStore, p1: PostgresLedger, pg_ledger_url: str
+) -> None:
+    p1.insert([new_row(host_id="i1")])
+    with psycopg.connect(pg_ledger_url, autocommit=True) as admin:  # a restart, a failover
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    failures: list[LedgerUnavailable] = []
+    for _ in range(store.pool.get_stats().get("pool_size", 1) + 2):
+        try:
+            found = p1.find("invoice", "i1", "T1")
+            break
+        except LedgerUnavailable as exc:
+            failures.append(exc)
+    else:
+        pytest.fail("the pool never replaced its dropped connections")
+    assert found is not None
+    assert failures
+    assert all("is unavailable" in str(e) and store.server in str(e) for e in failures)
+    assert not any(isinstance(e, LedgerBusy) for e in failures)
