@@ -8,9 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
+from fleet_roots import FleetRoot
 
 from pm_xero_plugin.fleet.http import MetricsPortBusy, MonitoringServer, health_answer
 from pm_xero_plugin.fleet.metrics import FleetMetrics
+from pm_xero_plugin.fleet.run import FleetSettings, open_fleet
 
 NAMES = (
     "pm_xero_queue_rows",
@@ -89,3 +91,30 @@ def test_a_metrics_port_in_use_says_so_and_what_to_do() -> None:
     assert f"127.0.0.1:{port} is already in use" in message
     assert "--metrics-port" in message
     assert "\n" not in message
+
+
+def test_a_running_fleet_worker_reports_on_its_monitoring_port(fleet: FleetRoot) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = FleetSettings(fleet.root, fleet.config, metrics_port=port)
+    with open_fleet(settings, env={}, transport=fleet.transport) as running:
+        assert running.metrics_url == f"http://127.0.0.1:{port}"
+        before = httpx.get(running.metrics_url + "/healthz", timeout=10).json()
+        running.worker.run(until_idle=True, max_seconds=60)
+        health = httpx.get(running.metrics_url + "/healthz", timeout=10)
+        scraped = httpx.get(running.metrics_url + "/metrics", timeout=10).text
+        line = running.progress_line()
+
+    assert before["seconds_since_loop"] is None  # not stalled: not begun
+    assert health.status_code == 200
+    body = health.json()
+    assert body["worker_id"] == running.worker.worker_id
+    assert (body["practices_open"], body["in_flight"], body["ledger"]) == (3, 0, "sqlite")
+    assert body["seconds_since_loop"] < 60
+    assert 'pm_xero_sent_rows_total{kind="contact",outcome="synced"} 9.0' in scraped
+    assert 'pm_xero_queue_rows{state="synced"} 27.0' in scraped
+    assert line.startswith("synced 27, failed 3, retrying 0, ")
+    assert line.endswith("nothing queued (waiting for new records); 3 practices open")
+    with pytest.raises(httpx.ConnectError):  # the port is free again
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
