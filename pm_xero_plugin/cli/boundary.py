@@ -173,13 +173,27 @@ def explain(exc: BaseException) -> click.ClickException | None:
         return RunFailure(f"Xero was not connected: {exc}")
     if isinstance(exc, XeroError):
         return RunFailure(f"Xero: {exc}")
-    if isinstance(exc, sqlite3.Error):
-        return _sqlite_error(exc)
+    if isinstance(exc, sqlite3.Error) or _is_ledger_unavailable(exc):
+        return _ledger_error(exc)
     if isinstance(exc, OSError):
         return _os_error(exc)
     if isinstance(exc, MemoryError):
         return RunFailure("out of memory")
     return None
+
+
+def _is_ledger_unavailable(exc: BaseException) -> bool:
+    from pm_xero_plugin.ledger.interface import LedgerUnavailable
+
+    return isinstance(exc, LedgerUnavailable)
+
+
+def _ledger_error(exc: BaseException) -> click.ClickException:
+    """A SQLite file's trouble in its words, or a PostgreSQL ledger that cannot be reached
+    (its message already says which server and what to do)."""
+    if isinstance(exc, sqlite3.Error):
+        return _sqlite_error(exc)
+    return RunFailure(str(exc))
 
 
 def _one_line(text: str) -> str:

@@ -4,67 +4,24 @@ one practice can read or change another's data – on SQLite files and on one Po
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from support.ledger_helpers import (
-    LONDON,
-    START,
-    SYDNEY,
-    FakeAccounts,
-    client,
-    invoice,
-    settings,
-)
+from support.fleet_practices import BACKENDS, engine_of, practices_on
+from support.ledger_helpers import client, invoice, settings
 from support.pages_world import ADMIN, client_for
 
-from hookspecs.refhost import ManualClock, RefFleet, RefHost
-from pm_xero_plugin import plugin
+from hookspecs.refhost import RefFleet
 from pm_xero_plugin.core.engine import Engine
 
 
-def _engine(practice_id: str) -> Engine:
-    engine = plugin.get_engine(practice_id)
-    assert engine is not None
-    return engine
-
-
-def _set_up(host: RefHost) -> None:
-    host.add_location(SYDNEY)
-    host.add_location(LONDON)
-    assert host.save_plugin_settings("xero", settings("2025-02-01")) == []
-    engine = _engine(host.practice_id)
-    engine.set_accounts_source(FakeAccounts())
-    for tenant in ("T1", "T2"):
-        engine.set_connection(None, tenant, True)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def fleet(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[RefFleet]:
     """Two practices, north and south, each with two organisations, on each backend."""
-    with ExitStack() as stack:
-        if request.param == "postgresql":
-            from support.postgres import fresh_database
-
-            monkeypatch.setenv("PM_XERO_LEDGER", stack.enter_context(fresh_database()))
-        else:
-            monkeypatch.delenv("PM_XERO_LEDGER", raising=False)
-        yield from _running_fleet(tmp_path)
-
-
-def _running_fleet(tmp_path: Path) -> Iterator[RefFleet]:
-    fleet = RefFleet(tmp_path / "fleet", clock=ManualClock(START), load_entrypoints=False)
-    fleet.register(plugin, name="xero")
-    for practice_id in ("north", "south"):
-        fleet.add_practice(practice_id)
-    fleet.start()
-    for practice_id in fleet.practices():
-        _set_up(fleet.practice(practice_id))
-    yield fleet
-    fleet.stop()
+    with practices_on(request.param, tmp_path / "fleet", monkeypatch) as fleet:
+        yield fleet
 
 
 def _numbers(engine: Engine) -> set[str]:
@@ -78,9 +35,9 @@ def test_each_practices_records_land_in_its_own_ledger_only(fleet: RefFleet) -> 
     north.create_invoice(invoice("n-inv", 1, "c1", "2025-02-10"))
     south.save_client(client("c1", 1))  # the same host ids in another practice are another record
     south.create_invoice(invoice("s-inv", 1, "c1", "2025-02-11"))
-    assert _numbers(_engine("north")) == {"n-inv"}
-    assert _numbers(_engine("south")) == {"s-inv"}
-    assert _engine("north") is not _engine("south")
+    assert _numbers(engine_of("north")) == {"n-inv"}
+    assert _numbers(engine_of("south")) == {"s-inv"}
+    assert engine_of("north") is not engine_of("south")
     assert not fleet.hook_failures
     assert not north.hook_failures
     assert not south.hook_failures
@@ -89,8 +46,8 @@ def test_each_practices_records_land_in_its_own_ledger_only(fleet: RefFleet) -> 
 def test_settings_are_each_practices_own(fleet: RefFleet) -> None:
     north = fleet.practice("north")
     assert north.save_plugin_settings("xero", settings("2025-01-15")) == []
-    north_settings = _engine("north").settings
-    south_settings = _engine("south").settings
+    north_settings = engine_of("north").settings
+    south_settings = engine_of("south").settings
     assert north_settings is not None
     assert south_settings is not None
     assert str(north_settings.start_date) == "2025-01-15"
@@ -117,7 +74,7 @@ def test_an_admin_action_for_one_practice_cannot_touch_anothers_row(fleet: RefFl
     north, south = fleet.practice("north"), fleet.practice("south")
     north.save_client(client("c1", 1))
     north.create_invoice(invoice("n-inv", 1, "c1", "2025-02-10"))
-    row = _engine("north").ledger.find("invoice", "n-inv", "T1")
+    row = engine_of("north").ledger.find("invoice", "n-inv", "T1")
     assert row is not None
     [(_, answer)] = south._call(
         "admin_action",
@@ -125,7 +82,7 @@ def test_an_admin_action_for_one_practice_cannot_touch_anothers_row(fleet: RefFl
         firstresult=True,
     )
     assert answer["ok"] is False
-    after = _engine("north").ledger.get(row.id)
+    after = engine_of("north").ledger.get(row.id)
     assert after is not None
     assert after.state == row.state
 
@@ -140,7 +97,7 @@ def test_a_call_for_a_practice_the_host_does_not_serve_is_refused_without_raisin
     assert "nowhere" in caplog.text
     assert "refused" in caplog.text
     for practice_id in ("north", "south"):
-        rows, _ = _engine(practice_id).ledger.find_rows(kind="contact", limit=None)
+        rows, _ = engine_of(practice_id).ledger.find_rows(kind="contact", limit=None)
         assert {r.host_id for r in rows}.isdisjoint({"c9", "c8"})
 
 
