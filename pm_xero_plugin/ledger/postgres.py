@@ -27,11 +27,12 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from pm_xero_plugin.ledger.interface import LedgerUnavailable
 from pm_xero_plugin.ledger.postgres_schema import Conn, counts_sql
 from pm_xero_plugin.ledger.postgres_search import search_keys
 from pm_xero_plugin.ledger.sqlite import SATISFIED_SQL
@@ -1462,7 +1463,8 @@ class PostgresLedger:
             [self._p, *params, self._p, *params],
         )
         if sum(int(r[6]) for r in found) > FOLD_AT:
-            self.fold_counts()
+            with suppress(LedgerUnavailable):  # best effort: the counts were read already
+                self.fold_counts()
         return [r[:6] for r in found if r[5] > 0]
 
     def fold_counts(self) -> bool:
@@ -1470,7 +1472,7 @@ class PostgresLedger:
         folding them now, or this thread is inside a transaction); whether it did."""
         if self.store.in_transaction:
             return False
-        with self._tx() as conn:
+        with self.store.transaction(timeout=1.0) as conn:
             (got,) = conn.execute(
                 "SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", (FOLD_LOCK, self._p)
             ).fetchone() or (False,)
