@@ -20,6 +20,13 @@ around each decision; times are the *server's* clock (``clock_timestamp()``), so
 clocks disagree still agree on the windows. A ``pace`` caller (history) spreads the minute's
 budget as :class:`RateLimiter` does.
 
+**A sliding minute, too.** Xero's windows are fixed, but a fixed window lets 60 calls at the end
+of one and 60 at the start of the next arrive within seconds – more than 60 in a minute as Xero's
+own counters (and the sandbox's) can see it. So each row also keeps the times of the latest
+grants, and a call goes only while fewer than ``per_minute`` were granted in the last
+``minute_seconds`` plus ``sliding_margin`` (a call reaches Xero a little after its grant). With a
+steady backlog that costs nothing but the margin: the calls of one minute age out one by one.
+
 **Corrections.** An answer's ``X-MinLimit-Remaining`` / ``X-DayLimit-Remaining`` replace the
 estimate, but they are Xero's count when *that* call arrived: the calls granted after it on any
 machine (answered since or not) are added, and so are those granted before it and still in
@@ -47,7 +54,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import astuple
+from dataclasses import astuple, dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -95,6 +102,7 @@ _STEPS = [
             block_problem text NOT NULL DEFAULT '',
             probing       boolean NOT NULL DEFAULT false,
             granted       bigint NOT NULL DEFAULT 0,
+            recent        double precision[] NOT NULL DEFAULT '{}',
             PRIMARY KEY (scope, tenant_id)
         )
         """,
@@ -142,7 +150,7 @@ _STEPS = [
 
 _COLUMNS = (
     "minute_start, minute_used, minute_epoch, day_start, day_used, blocked_until,"
-    " block_problem, probing"
+    " block_problem, probing, recent"
 )
 
 _LOCK_ROW = (
@@ -153,7 +161,8 @@ _NEW_ROW = (
 )
 _WRITE_ROW = (
     "UPDATE xero_limit_tenants SET minute_start = %s, minute_used = %s, minute_epoch = %s,"
-    " day_start = %s, day_used = %s, blocked_until = %s, block_problem = %s, probing = %s"
+    " day_start = %s, day_used = %s, blocked_until = %s, block_problem = %s, probing = %s,"
+    " recent = %s::float8[]"
     " WHERE scope = %s AND tenant_id = %s"
 )
 _NOW_AND_APP_BLOCK = (
@@ -211,6 +220,14 @@ _BLOCK_APP = (
     " ON CONFLICT (scope) DO UPDATE"
     " SET blocked_until = greatest(xero_limit_app_block.blocked_until, excluded.blocked_until)"
 )
+
+
+@dataclass
+class _SharedWindows(_Windows):
+    """One organisation's row: the windows :class:`RateLimiter` keeps, and the times of the
+    latest grants (at most ``per_minute``, the last minute's), for the sliding minute."""
+
+    recent: list[float] = field(default_factory=list)
 
 
 class _Refused(Exception):
@@ -283,6 +300,8 @@ class PostgresRateLimiter:
     :param concurrency_poll: what :meth:`wait_for` answers when only the slots are full.
     :param unavailable_retry: what :meth:`wait_for` answers while the database cannot be used.
     :param connection_wait: how long a call waits for a pooled connection before it is refused.
+    :param sliding_margin: seconds added to the sliding minute (see the module's docstring), for
+        a call that reaches Xero a little later than it was granted.
     """
 
     def __init__(
@@ -301,6 +320,7 @@ class PostgresRateLimiter:
         concurrency_poll: float = 0.05,
         unavailable_retry: float = 1.0,
         connection_wait: float = 5.0,
+        sliding_margin: float = 1.0,
     ) -> None:
         if min(per_minute, concurrent, per_day, app_per_minute) < 1:
             raise ValueError("limits must be positive")
@@ -317,6 +337,7 @@ class PostgresRateLimiter:
         self.concurrency_poll = concurrency_poll
         self.unavailable_retry = unavailable_retry
         self.connection_wait = connection_wait
+        self.sliding_margin = sliding_margin
         self._keys: dict[str, list[int]] = {}
         self._freed = threading.Condition()
         self._rng = random.Random()
@@ -357,6 +378,8 @@ class PostgresRateLimiter:
                 state.day_start = now if state.day_start is None else state.day_start
                 state.minute_used += 1
                 state.day_used += 1
+                keep = self.per_minute - 1  # the latest grants the sliding minute needs
+                state.recent = [*(state.recent[-keep:] if keep else []), now]
                 epoch = state.minute_epoch
         except _Refused:
             self.pool.putconn(conn)
@@ -392,9 +415,9 @@ class PostgresRateLimiter:
             return Wait(self.unavailable_retry, UNAVAILABLE)
         assert row is not None
         now = float(row[0])
-        state = _Windows() if row[2] is None else _Windows(*row[1:9])  # no row yet: fresh
+        state = _SharedWindows() if row[2] is None else _SharedWindows(*row[1:10])  # or fresh
         self._roll(state, now)
-        wait = self._wait(state, now, float(row[9]), in_flight=int(row[11]), app_used=int(row[10]))
+        wait = self._wait(state, now, float(row[10]), in_flight=int(row[12]), app_used=int(row[11]))
         if wait.ready and pace and state.minute_start is not None:
             elapsed = now - state.minute_start
             ahead = state.minute_used - PACE_BURST
@@ -541,7 +564,7 @@ class PostgresRateLimiter:
         return max(0, int(row[0] or 0)) + int(row[1])
 
     @contextlib.contextmanager
-    def _row(self, conn: Conn, tenant_id: str) -> Iterator[tuple[_Windows, float, float]]:
+    def _row(self, conn: Conn, tenant_id: str) -> Iterator[tuple[_SharedWindows, float, float]]:
         """The organisation's windows locked (``FOR UPDATE``) and rolled to the server's now,
         with the app-wide block; what the caller leaves in them is written back. Inside the
         caller's transaction."""
@@ -553,7 +576,7 @@ class PostgresRateLimiter:
         times = conn.execute(_NOW_AND_APP_BLOCK, (self.scope,)).fetchone()
         assert times is not None
         before = tuple(found)
-        state = _Windows(*found)
+        state = _SharedWindows(*found)
         now = float(times[0])
         self._roll(state, now)
         yield state, now, float(times[1])
@@ -561,7 +584,7 @@ class PostgresRateLimiter:
         if after != before:
             conn.execute(_WRITE_ROW, (*after, self.scope, tenant_id))
 
-    def _roll(self, state: _Windows, now: float) -> None:
+    def _roll(self, state: _SharedWindows, now: float) -> None:
         if state.minute_start is not None and now >= state.minute_start + self.minute_seconds:
             state.minute_start = None
             state.minute_used = 0
@@ -572,10 +595,13 @@ class PostgresRateLimiter:
         if state.day_start is not None and now >= state.day_start + self.day_seconds:
             state.day_start = None
             state.day_used = 0
+        since = now - self.minute_seconds - self.sliding_margin
+        if state.recent and state.recent[0] <= since:
+            state.recent = [t for t in state.recent if t > since]
 
     def _wait(
         self,
-        state: _Windows,
+        state: _SharedWindows,
         now: float,
         app_blocked_until: float,
         *,
@@ -593,6 +619,12 @@ class PostgresRateLimiter:
             return Wait(state.day_start + self.day_seconds - now, "local-day")
         if state.minute_used >= self.per_minute and state.minute_start is not None:
             return Wait(state.minute_start + self.minute_seconds - now, "local-minute")
+        if len(state.recent) >= self.per_minute:  # as many in the last (sliding) minute
+            oldest = state.recent[-self.per_minute]
+            return Wait(
+                max(oldest + self.minute_seconds + self.sliding_margin - now, 0.01),
+                ("local-minute"),
+            )
         if in_flight >= self.concurrent:
             return Wait(self.concurrency_poll, "local-concurrent")
         if state.probing and in_flight >= 1:

@@ -286,7 +286,8 @@ def test_the_windows_are_on_the_database_servers_clock_not_the_machines(
 
 
 def test_after_the_window_ends_one_call_probes_before_the_others(machine: Machine) -> None:
-    a, b = machine(per_minute=2, minute_seconds=1.0), machine(per_minute=2, minute_seconds=1.0)
+    fast = {"per_minute": 2, "minute_seconds": 1.0, "sliding_margin": 0.05}
+    a, b = machine(**fast), machine(**fast)
     for _ in range(2):
         permit = a.try_acquire(T1)
         assert permit is not None
@@ -435,3 +436,26 @@ def test_a_header_counts_calls_granted_before_it_that_are_still_in_flight(
         permit.release()
     early.release()
     assert granted == 8  # the early call still counts: 10 in all
+
+
+def test_calls_late_in_one_window_and_early_in_the_next_stay_within_a_sliding_minute(
+    machine: Machine,
+) -> None:
+    fast = {"per_minute": 4, "minute_seconds": 2.0, "sliding_margin": 0.1}
+    a, b = machine(**fast), machine(**fast)
+    started = time.monotonic()
+    first = a.try_acquire(T1)  # opens the fixed window
+    assert first is not None
+    first.release()
+    time.sleep(1.4)
+    for permit in take(b, T1, 3):  # the end of the first window
+        permit.release()
+    time.sleep(max(0.0, started + 2.25 - time.monotonic()))  # the next window is open
+    granted = 0
+    while (permit := a.try_acquire(T1)) is not None:
+        granted += 1
+        permit.release()
+    assert granted == 1  # a fixed window would give 4: 7 within 2 s
+    wait = b.wait_for(T1)
+    assert wait.reason == "local-minute"
+    assert 0 < wait.seconds <= 1.4
