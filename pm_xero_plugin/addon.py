@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from pm_xero_plugin.ledger import Ledger
     from pm_xero_plugin.ledger.backends import LedgerBackends
     from pm_xero_plugin.sync.runtime import XeroRuntime
+    from pm_xero_plugin.xero.ratelimit import Limits
+    from pm_xero_plugin.xero.tokens import TokenStorage
 
 __all__ = ["LEDGER_FILE", "PLUGIN", "PracticeAddon"]
 
@@ -253,18 +255,40 @@ class PracticeAddon:
             )
             return
         host = engine.host
+        secret = host.secret(PLUGIN)
+        limiter, tokens = self._shared_xero(config.oauth().api_url, secret, host.data_dir(PLUGIN))
         runtime = XeroRuntime(
             engine,
             config,
-            secret=host.secret(PLUGIN),
+            secret=secret,
             data_dir=host.data_dir(PLUGIN),
             doorbell=doorbell,
+            limiter=limiter,
+            tokens=tokens,
         )
         self.runtime = runtime
         # Re-checking each organisation's connection and chart of accounts calls Xero: not on
         # the host's start-up path. The gates keep their last known state meanwhile.
         self.long("refresh_connections", lambda e: runtime.refresh_connections())
         runtime.start()
+
+    def _shared_xero(
+        self, api_url: str, secret: bytes, data_dir: Path
+    ) -> tuple[Limits | None, TokenStorage | None]:
+        """On a PostgreSQL ledger, Xero's limits and the practice's tokens kept in its database
+        for every process on every machine (:mod:`pm_xero_plugin.sync.shared_xero`); ``None``
+        each (the data directory's own) on SQLite."""
+        if self._ledgers is None:
+            return None, None
+        from pm_xero_plugin.ledger.backends import ledger_url
+        from pm_xero_plugin.sync.shared_xero import shared_limits, shared_tokens
+
+        url = ledger_url()
+        if url is None:
+            return None, None
+        pool = self._ledgers.store(url).pool
+        practice = self.practice_id or "practice"
+        return shared_limits(pool, api_url), shared_tokens(pool, practice, secret, data_dir)
 
     def _stop(self) -> None:
         """Stop trying to start, write what is kept while the ledger lets us (briefly), stop
