@@ -634,7 +634,7 @@ def worker_command(
     claims carry leases), with a status line every few seconds on stderr. SIGTERM stops it
     cleanly after the batches in flight; so does Ctrl-C (exit 130: run it again to go on).
 
-    On a many-practice host's root (``fleet.json``, ``practices/<id>/``) one process serves
+    On a many-practice host's root (its fleet.json and practices/<id>/) one process serves
     every practice; with PM_XERO_LEDGER=postgresql://… any number of processes, on any number
     of machines, share the work."""
     from pm_xero_plugin.cli.boundary import BadInput
