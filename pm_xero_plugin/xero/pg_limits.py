@@ -269,6 +269,14 @@ class SharedPermit:
         """When the call was granted: our minute window's epoch and the grant's number."""
         return self._minute_epoch, self._seq
 
+    def __del__(self) -> None:
+        # A caller that lost its permit (an exception between taking and releasing it) must not
+        # keep the organisation's slot and a pooled connection for the life of the process.
+        if not getattr(self, "_released", True):
+            log.warning("a Xero call's permit was dropped unreleased: its slot is given back")
+            with contextlib.suppress(Exception):
+                self.release()
+
     def __enter__(self) -> SharedPermit:
         return self
 

@@ -459,3 +459,18 @@ def test_calls_late_in_one_window_and_early_in_the_next_stay_within_a_sliding_mi
     wait = b.wait_for(T1)
     assert wait.reason == "local-minute"
     assert 0 < wait.seconds <= 1.4
+
+
+def test_a_permit_dropped_unreleased_gives_its_slot_and_connection_back(machine: Machine) -> None:
+    import gc
+
+    limiter = machine(concurrent=1)
+    permit = limiter.try_acquire(T1)
+    assert permit is not None
+    assert limiter.try_acquire(T1) is None
+    del permit  # a caller that raised between taking and releasing it
+    gc.collect()
+    again = limiter.try_acquire(T1)
+    assert again is not None
+    again.release()
+    assert limiter.pool.get_stats()["pool_size"] - limiter.pool.get_stats()["pool_available"] == 0
