@@ -352,6 +352,13 @@ class PostgresLedger:
     def _now(self) -> datetime:
         return self._clock()
 
+    def _held_(self, of: str = "") -> str:
+        """``FOR UPDATE`` when reading rows inside a transaction: what a transaction reads of
+        its rows before it writes them stays as read until it commits (SQLite's one writer at
+        a time gives that; READ COMMITTED alone would let another connection change a row
+        between the read and the write). Claims skip such rows (``SKIP LOCKED``)."""
+        return f" FOR UPDATE{of}" if self.store.in_transaction else ""
+
     # -- fencing --------------------------------------------------------------------------------
 
     @contextmanager
@@ -398,7 +405,7 @@ class PostgresLedger:
     def get(self, row_id: int) -> Row | None:
         """One row by id, or ``None``."""
         found = self._q(
-            f"SELECT {_ROW_COLUMNS} FROM rows WHERE id = %s AND practice_id = %s",
+            f"SELECT {_ROW_COLUMNS} FROM rows WHERE id = %s AND practice_id = %s{self._held_()}",
             (row_id, self._p),
         )
         return _row(found[0]) if found else None
@@ -407,7 +414,7 @@ class PostgresLedger:
         """The row of one host record in one organisation, or ``None``."""
         found = self._q(
             f"SELECT {_ROW_COLUMNS} FROM rows WHERE practice_id = %s AND kind = %s "
-            "AND host_id = %s AND tenant_id = %s",
+            f"AND host_id = %s AND tenant_id = %s{self._held_()}",
             (self._p, kind, host_id, tenant_id),
         )
         return _row(found[0]) if found else None
@@ -431,7 +438,9 @@ class PostgresLedger:
         )
         return [_row(r) for r in found]
 
-    def _by_keys(self, columns: str, keys: Sequence[tuple[str, str, str]]) -> list[tuple[Any, ...]]:
+    def _by_keys(
+        self, columns: str, keys: Sequence[tuple[str, str, str]], *, lock: bool = False
+    ) -> list[tuple[Any, ...]]:
         """``columns`` of the rows of these (kind, host_id, tenant_id) keys, 1,000 a query."""
         found: list[tuple[Any, ...]] = []
         for start in range(0, len(keys), 1000):
@@ -439,7 +448,8 @@ class PostgresLedger:
             found += self._q(
                 f"SELECT {columns} FROM unnest(%s::text[], %s::text[], %s::text[]) "
                 "AS k(kind, host_id, tenant_id) JOIN rows r ON r.practice_id = %s "
-                "AND r.kind = k.kind AND r.host_id = k.host_id AND r.tenant_id = k.tenant_id",
+                "AND r.kind = k.kind AND r.host_id = k.host_id AND r.tenant_id = k.tenant_id"
+                + (self._held_(" OF r") if lock else ""),
                 (
                     [k[0] for k in chunk],
                     [k[1] for k in chunk],
@@ -453,7 +463,7 @@ class PostgresLedger:
         """Batch look-up of ``(kind, host_id, tenant_id)`` keys (one query per 1,000)."""
         columns = ", ".join(f"r.{c.strip()}" for c in _FACT_COLUMNS.split(","))
         out: dict[tuple[str, str, str], Facts] = {}
-        for r in self._by_keys(columns, list(dict.fromkeys(keys))):
+        for r in self._by_keys(columns, list(dict.fromkeys(keys)), lock=True):
             f = _facts(r)
             out[(f.kind, f.host_id, f.tenant_id)] = f
         return out
@@ -463,7 +473,7 @@ class PostgresLedger:
     ) -> list[Facts]:
         found = self._q(
             f"SELECT {_FACT_COLUMNS} FROM rows WHERE practice_id = %s AND ({where}) "
-            "AND id > %s ORDER BY id LIMIT %s",
+            f"AND id > %s ORDER BY id LIMIT %s{self._held_()}",
             [self._p, *params, after_id, limit],
         )
         return [_facts(r) for r in found]
