@@ -13,6 +13,8 @@ Only the PostgreSQL path imports this module (it imports psycopg).
 from __future__ import annotations
 
 import hashlib
+import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,6 +47,10 @@ def advisory_key(*parts: str) -> int:
 
 _LOCK = advisory_key("pm-xero", "xero tables")
 
+_ENSURED: weakref.WeakKeyDictionary[Pool, dict[str, int]] = weakref.WeakKeyDictionary()
+"""Per pool, the components already brought up to date (a practice's store opens once each)."""
+_ENSURED_LOCK = threading.Lock()
+
 _VERSIONS = """
 CREATE TABLE IF NOT EXISTS xero_schema_versions (
     component text PRIMARY KEY,
@@ -60,6 +66,9 @@ def ensure_tables(pool: Pool, component: str, steps: Sequence[Sequence[str]]) ->
     :raises SharedTablesTooNew: the database holds a newer version than ``steps`` describes.
     """
     target = len(steps)
+    with _ENSURED_LOCK:
+        if _ENSURED.get(pool, {}).get(component) == target:
+            return target
     with pool.connection() as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
         conn.execute(_VERSIONS)
@@ -81,4 +90,6 @@ def ensure_tables(pool: Pool, component: str, steps: Sequence[Sequence[str]]) ->
                 " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
                 (component, target),
             )
+    with _ENSURED_LOCK:
+        _ENSURED.setdefault(pool, {})[component] = target
     return target

@@ -373,3 +373,21 @@ def test_an_unreachable_database_is_a_transient_error_in_words(machine: Machine)
         store.load(CONN)
     with pytest.raises(TransientError, match="PostgreSQL cannot be reached"):
         store.refresh_serialised(CONN, lambda _c: True, lambda c, g: c)
+
+
+def test_a_practice_opened_on_a_pool_whose_tables_are_ready_does_not_touch_the_schema(
+    machine: Machine, url: str
+) -> None:
+    from pm_xero_plugin.xero import pg_schema
+
+    first = machine(PRACTICE)
+    with psycopg.connect(url) as blocker:  # a worker somewhere, migrating: the schema is locked
+        blocker.execute("SELECT pg_advisory_xact_lock(%s)", (pg_schema._LOCK,))
+        opened: list[PostgresTokenStore] = []
+        opener = threading.Thread(
+            target=lambda: opened.append(PostgresTokenStore(first.pool, OTHER_PRACTICE, SECRET))
+        )
+        opener.start()
+        opener.join(5)
+        assert opened  # a thousand practices do not queue on the schema lock one by one
+        blocker.rollback()
