@@ -6,8 +6,9 @@ and count triggers off while it loads, built after, the counts added in one ``GR
 the ledger's own inserts would have kept them). Rows are spread over many practices of two
 organisations each, half of them in five big practices (a back-sync in flight: 10% of every
 practice's rows ready, 5% waiting, the rest synced). Then a small practice's organisation with
-a few new invoices claims (``claim_next``) and releases its batch, many times; the result is
-the median as a ratio to the same in the baseline database (the target: flat, ≤ 2), plus the
+a few new invoices claims (``claim_next``) and releases its batch, many times, in rounds that
+alternate between the two databases (the machine's load drifts); the result is the median as
+a ratio to the same in the baseline database (the target: flat, ≤ 2), plus the
 same for an organisation of a big practice (500,000 rows at 10M, 50,000 of them ready) and
 the fleet's ``ready_tenants``.
 
@@ -140,16 +141,6 @@ def _invoices(tenant: str, n: int) -> list[NewRow]:
     ]
 
 
-def _timed(thunk: Callable[[], None], repeats: int) -> list[float]:
-    thunk()  # warm: the plan cached, the pages read
-    out = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        thunk()
-        out.append((time.perf_counter() - started) * 1000)
-    return out
-
-
 def _claim_and_release(ledger: PostgresLedger, tenant: str) -> Callable[[], None]:
     def once() -> None:
         _, rows = ledger.claim_next(
@@ -162,49 +153,71 @@ def _claim_and_release(ledger: PostgresLedger, tenant: str) -> Callable[[], None
     return once
 
 
-def _measure(url: str, rows: int, repeats: int) -> dict[str, Any]:
-    """Fill, then time a small organisation's claim, a big one's, and ``ready_tenants``."""
-    store = PgStore.open(url, max_size=4)
-    try:
-        build = fill(url, rows) if rows else 0.0
-        small = store.ledger("small", clock=lambda: _NOW)
+def _ms(thunk: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    thunk()
+    return (time.perf_counter() - started) * 1000
+
+
+class _Ledger:
+    """One filled database: its store, the timed calls, and what they measured."""
+
+    def __init__(self, url: str, rows: int) -> None:
+        self.store = PgStore.open(url, max_size=4)
+        self.rows = rows
+        self.build_s = fill(url, rows)
+        small = self.store.ledger("small", clock=lambda: _NOW)
         small.insert(_invoices("S1", 20))
-        big = store.ledger("big0", clock=lambda: _NOW)
-        fleet = store.fleet()
-        small_ms = _timed(_claim_and_release(small, "S1"), repeats)
-        big_ms = _timed(_claim_and_release(big, "T0"), repeats)
-
-        def ready() -> None:
-            assert fleet.ready_tenants(_NOW)
-
-        ready_ms = _timed(ready, 20)
-        return {
-            "rows": rows,
-            "build_s": round(build, 1),
-            "small_p50_ms": statistics.median(small_ms),
-            "small_p95_ms": statistics.quantiles(small_ms, n=20)[-1],
-            "big_p50_ms": statistics.median(big_ms),
-            "ready_tenants_p50_ms": statistics.median(ready_ms),
+        fleet = self.store.fleet()
+        self.calls: dict[str, Callable[[], None]] = {
+            "small": _claim_and_release(small, "S1"),
+            "big": _claim_and_release(self.store.ledger("big0", clock=lambda: _NOW), "T0"),
+            "ready_tenants": lambda: None if fleet.ready_tenants(_NOW) else _nothing(),
         }
-    finally:
-        store.close()
+        self.ms: dict[str, list[float]] = {name: [] for name in self.calls}
+        for call in self.calls.values():
+            call()  # warm: plans cached, pages read
+
+    def round(self, repeats: int) -> None:
+        for name, call in self.calls.items():
+            self.ms[name] += [_ms(call) for _ in range(repeats)]
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "build_s": round(self.build_s, 1),
+            "small_p50_ms": statistics.median(self.ms["small"]),
+            "small_p95_ms": statistics.quantiles(self.ms["small"], n=20)[-1],
+            "big_p50_ms": statistics.median(self.ms["big"]),
+            "ready_tenants_p50_ms": statistics.median(self.ms["ready_tenants"]),
+        }
+
+
+def _nothing() -> None:
+    raise RuntimeError("no organisation is ready")
 
 
 def bench_claim_pg(
     rows: int = 10_000_000, baseline_rows: int = 10_000, repeats: int = 200
 ) -> dict[str, Any]:
-    """Claim + release latency at ``rows`` rows, and as a ratio to ``baseline_rows``."""
-    with _server() as server:
-        with _database(server) as url:
-            base = _measure(url, baseline_rows, repeats)
-        with _database(server) as url:
-            big = _measure(url, rows, repeats)
+    """Claim + release latency at ``rows`` rows, and as a ratio to ``baseline_rows``: both
+    databases built first, then measured in alternating rounds (the machine's load drifts; a
+    baseline taken minutes before would compare two different machines)."""
+    with _server() as server, _database(server) as base_url, _database(server) as big_url:
+        base, big = _Ledger(base_url, baseline_rows), _Ledger(big_url, rows)
+        try:
+            for _ in range(10):
+                base.round(repeats // 10)
+                big.round(repeats // 10)
+        finally:
+            base.store.close()
+            big.store.close()
+        measured = {"baseline": base.result(), "big": big.result()}
     return {
-        "claim_ratio": big["small_p50_ms"] / base["small_p50_ms"],
-        "claim_p50_ms": big["small_p50_ms"],
-        "claim_p95_ms": big["small_p95_ms"],
-        "baseline": base,
-        "big": big,
+        "claim_ratio": measured["big"]["small_p50_ms"] / measured["baseline"]["small_p50_ms"],
+        "claim_p50_ms": measured["big"]["small_p50_ms"],
+        "claim_p95_ms": measured["big"]["small_p95_ms"],
+        **measured,
     }
 
 
