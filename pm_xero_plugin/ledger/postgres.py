@@ -1649,7 +1649,8 @@ class PostgresLedger:
         """Why rows are excluded, counted per location, organisation, kind and reason."""
         extra = " AND location_id = %s" if location_id else ""
         found = self._q(
-            "SELECT location_id, tenant_id, kind, coalesce(detail, ''), count(*) FROM rows "
+            "SELECT location_id, tenant_id, kind, coalesce(detail, '') COLLATE \"C\", count(*) "
+            "FROM rows "
             f"WHERE practice_id = %s AND state = 'excluded'{extra} GROUP BY 1, 2, 3, 4 "
             "ORDER BY 1, 2, 3, 5 DESC, 4",
             [self._p, *([location_id] if location_id else [])],
