@@ -906,7 +906,7 @@ class PostgresLedger:
         own, outside the claim's transaction: a turn row written inside it would make every
         other claim of the organisation wait for that transaction, which ``SKIP LOCKED`` is
         there to avoid. Best effort: with no connection free at once, the stamp is skipped."""
-        with self.store.aside() as conn:
+        with suppress(LedgerUnavailable), self.store.aside() as conn:
             if conn is not None:
                 conn.execute(
                     "INSERT INTO tenant_turns VALUES (%s, %s, clock_timestamp()) "

@@ -52,3 +52,11 @@ def test_rows_of_a_gone_owner_and_due_retries_make_an_organisation_ready(
     fleet = store.fleet()
     assert fleet.ready_tenants(START) == [("p1", "T2")]
     assert fleet.ready_tenants(START, take_from={"gone"}) == [("p1", "T1"), ("p1", "T2")]
+
+
+def test_a_claim_inside_a_transaction_takes_its_turn_too(p1: PostgresLedger) -> None:
+    p1.insert([new_row(host_id="a", tenant="T1"), new_row(host_id="b", tenant="T2")])
+    with p1.transaction():  # the turn is stamped apart, so no other claim waits for this one
+        p1.claim("T1", "invoice", worker_id="w", now=START)
+    p1.insert([new_row(host_id="c", tenant="T1")])
+    assert p1.tenants_with_ready_work(START) == ["T2", "T1"]
