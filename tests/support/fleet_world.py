@@ -192,7 +192,7 @@ class Fleet:
         for plan in self.plans:
             for row in self.ledger(plan.practice_id).counts():
                 if row["state"] == "synced":
-                    out[row["kind"]] = out.get(row["kind"], 0) + row["n"]
+                    out[row["kind"]] = out.get(row["kind"], 0) + int(row["n"])
         return out
 
     def owners(self) -> dict[str, str]:
@@ -209,7 +209,11 @@ class Fleet:
         assert foreign_records(books, self.owners()) == {}, "a record in another practice's books"
         for plan in self.plans:
             pid = plan.practice_id
-            check_practice_books(self.hosts[pid], plan, self.tenants[pid], books)
+            try:
+                check_practice_books(self.hosts[pid], plan, self.tenants[pid], books)
+            except AssertionError as exc:
+                rows = [r for r in self.ledger(pid).counts() if r["state"] != "synced"]
+                raise AssertionError(f"{exc}; its ledger's rows not synced: {rows}") from exc
 
 
 @contextmanager
@@ -392,7 +396,7 @@ def unsettled(ledger: Any) -> int:
 
     passing = (*DEPENDENCY_GATES, Gate.CONTACT_SYNC)
     return sum(
-        r["n"]
+        int(r["n"])
         for r in ledger.counts()
         if r["state"] in ("ready", "sending", "retrying")
         or (r["state"] == "waiting" and r["gate"] in passing)
@@ -481,10 +485,24 @@ def check_practice_books(
 
     own = {t: untagged(books[t], plan.tag) for t in set(tenants.values())}
     view = _PracticeView(host, dict(tenants), _Books(own))
+    exp = expected(view, START_DATE)  # type: ignore[arg-type]
     try:
-        check_books(view, expected(view, START_DATE))  # type: ignore[arg-type]
+        check_books(view, exp)  # type: ignore[arg-type]
     except AssertionError as exc:
-        raise AssertionError(f"{plan.practice_id}: {exc}") from exc
+        raise AssertionError(f"{plan.practice_id}: {exc}; {_missing(exp, own)}") from exc
+
+
+def _missing(exp: Any, books: Mapping[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """Per organisation, the contacts and invoices expected and not found (for a message)."""
+    out = {}
+    for tenant, book in books.items():
+        contacts = {c.get("ContactNumber") for c in book["contacts"]}
+        invoices = {i.get("InvoiceNumber") for i in book["invoices"]}
+        out[tenant] = {
+            "contacts": sorted(exp.contacts.get(tenant, set()) - contacts),
+            "invoices": sorted(set(exp.invoices.get(tenant, {})) - invoices),
+        }
+    return out
 
 
 def check_within_limits(peaks: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
