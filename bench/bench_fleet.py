@@ -50,7 +50,7 @@ __all__ = ["bench_fleet", "bench_fleet_once"]
 
 SIZES: dict[str, dict[str, int]] = {
     "full": {"practices": 100, "busy": 2, "busy_clients": 240},  # busiest: ~120 calls, 2 min
-    "quick": {"practices": 30, "busy": 1, "busy_clients": 80},  # busiest: ~40 calls
+    "quick": {"practices": 20, "busy": 1, "busy_clients": 80},  # busiest: ~40 calls
 }
 WORKER_COUNTS = (1, 2, 4)
 WORKER_ARGS = ("--batch-size", "5", "--lease-seconds", "30", "--metrics-port", "0")

@@ -64,7 +64,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "backfill_live_clients": 300,
         "backfill_live_time_scale": 4.0,
         "backfill_live_records": 16,
-        "fleet": {"practices": 30, "busy": 1, "busy_clients": 80},
+        "fleet": {"practices": 20, "busy": 1, "busy_clients": 80},
         "claim_pg_rows": 200_000,
     },
 }
