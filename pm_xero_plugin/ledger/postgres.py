@@ -8,12 +8,15 @@ operation – the same state machine, claim order, fencing and counts – and th
 ``tests/ledger/contract`` runs against both unchanged. What differs is how it holds up with
 many workers on many machines:
 
-* **Claims** lock what they take with ``FOR UPDATE SKIP LOCKED``: two workers claiming one
-  organisation at once each get different rows, and neither waits for the other. Every claim
-  takes its fencing token from a sequence (ledger-wide, only grows), and notes the
-  organisation's turn (``tenant_turns``) so the fleet serves the least recently served first.
-* **Fenced writes** read the rows' tokens ``FOR UPDATE`` in the writing transaction: a claim
-  cannot slip in between the check and the write.
+* **Claims** lock what they take with ``FOR UPDATE SKIP LOCKED``, in one statement: two
+  workers claiming one organisation at once each get different rows, and neither waits for the
+  other. Every claim takes its fencing token from a sequence (ledger-wide, only grows), and
+  notes the organisation's turn (``tenant_turns``) so the fleet serves the least recently
+  served first (measured: a claim and release amid 10M rows costs what it does amid 10,000,
+  ``bench/bench_claim_pg.py``).
+* **Rows read inside a transaction** are read ``FOR UPDATE`` (SQLite's single writer gives a
+  transaction that for free): a settle's promotion of what waited, an intake's look-up then
+  write, a fenced write's token check – no other connection changes the row in between.
 * **Counts** are kept without a hot row: statement triggers append signed deltas to
   ``counts_delta`` (insert-only: writers never wait on one another's counter), and a reader
   sums the folded ``counts`` and the deltas. When a read meets more than :data:`FOLD_AT`
