@@ -135,8 +135,9 @@ class PracticeOptions:
     lease_seconds: int = 600
     limiter: Limits | None = None
     """Xero's limits shared by every practice (PostgreSQL); ``None``: each practice's own."""
-    tokens: Callable[[str, bytes], TokenStorage] | None = None
-    """A practice's token store from its id and secret (PostgreSQL); ``None``: its file."""
+    tokens: Callable[[str, bytes, Path], TokenStorage] | None = None
+    """A practice's token store from its id, secret and data directory (PostgreSQL: the
+    host's add-on keeps them there too); ``None``: the file in its data directory."""
     ledgers: LedgerOpener | None = None
     """Where the practices' ledgers are; ``None``: the SQLite file in each one's folder."""
     request_hook: Callable[[httpx.Request], None] | None = None
@@ -324,7 +325,10 @@ class Practices:
 
         options = self.options
         secret = host.secret(PLUGIN)
-        tokens = options.tokens(practice_id, secret) if options.tokens is not None else None
+        data_dir = host.data_dir(PLUGIN)
+        tokens = (
+            options.tokens(practice_id, secret, data_dir) if options.tokens is not None else None
+        )
 
         def saved() -> Mapping[str, Any]:
             return host.settings(PLUGIN)
@@ -333,7 +337,7 @@ class Practices:
             engine,
             options.config,
             secret=secret,
-            data_dir=host.data_dir(PLUGIN),
+            data_dir=data_dir,
             transport=options.transport,
             request_hook=options.request_hook,
             worker_threads=1,  # its own worker never runs: the fleet's sends for it

@@ -6,17 +6,15 @@ each practice's SQLite file), the :class:`~pm_xero_plugin.fleet.worker.FleetWork
 and, with a port, the monitoring server. Each refusal is a :class:`FleetRefused` in one line
 with what to do; the CLI prints it.
 
-With PostgreSQL, Xero's limits are counted in it too
-(:class:`~pm_xero_plugin.xero.pg_limits.PostgresRateLimiter`): every worker on every machine
-keeps each organisation within 5 calls in flight and 60 a minute. The tokens stay where the
-host keeps them (each practice's ``tokens.sqlite3``), so what the admin connected on the host
-is what the workers use.
+With PostgreSQL, Xero's limits and each practice's tokens are kept in it too, as the host's
+add-on keeps them (:mod:`pm_xero_plugin.sync.shared_xero`): every worker on every machine keeps
+each organisation within 5 calls in flight and 60 a minute, and uses – and refreshes, one at a
+time – the tokens the admin connected on the host. On SQLite each practice's are its own files.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -32,6 +30,7 @@ from pm_xero_plugin.fleet.practices import LedgerOpener, PracticeOptions, Practi
 from pm_xero_plugin.fleet.worker import FleetWorker, LedgerFiles, ReadySource, SharedLedger
 from pm_xero_plugin.ledger.interface import Dependants, Ledger
 from pm_xero_plugin.xero.ratelimit import Clock, Limits
+from pm_xero_plugin.xero.tokens import TokenStorage
 
 if TYPE_CHECKING:
     from pm_xero_plugin.ledger.backends import LedgerBackends
@@ -109,13 +108,6 @@ def _opener(backends: LedgerBackends, url: str | None) -> LedgerOpener:
     return _BackendLedgers(backends, url)
 
 
-def _scope(config: AppConfig) -> str:
-    """Which Xero the shared limits are for: its API's host and port (a sandbox started on
-    another port is another server with its own windows)."""
-    netloc = httpx.URL(config.oauth().api_url).netloc.decode("ascii", "replace")
-    return re.sub(r"[^A-Za-z0-9.-]+", "_", netloc)[:80] or "server"
-
-
 @dataclass
 class RunningFleet:
     """A fleet worker ready to run (``worker.run()``), with what reports on it."""
@@ -185,10 +177,17 @@ def open_fleet(
         backends = LedgerBackends()
         stack.callback(backends.close)
         limiter: Limits | None = None
+        tokens: Callable[[str, bytes, Path], TokenStorage] | None = None
         store: PgStore | None = None
         if url is not None:
+            from pm_xero_plugin.sync.shared_xero import shared_limits, shared_tokens
+
             store = _store(backends, url)
-            limiter = _shared_limits(store, settings.config, clock)
+            pool = store.pool
+            limiter = shared_limits(pool, settings.config.oauth().api_url, clock)
+
+            def tokens(practice_id: str, secret: bytes, data_dir: Path) -> TokenStorage:
+                return shared_tokens(pool, practice_id, secret, data_dir)
         else:
             notice(SINGLE_PROCESS_NOTE)
         metrics = FleetMetrics()
@@ -201,6 +200,7 @@ def open_fleet(
                 batch_size=settings.batch_size,
                 lease_seconds=settings.lease_seconds,
                 limiter=limiter,
+                tokens=tokens,
                 ledgers=_opener(backends, url),
                 response_hook=metrics.response,
             ),
@@ -239,13 +239,6 @@ def _store(backends: LedgerBackends, url: str) -> PgStore:
         return backends.store(url)
     except LedgerUnavailable as exc:
         raise FleetRefused(f"the ledger's PostgreSQL cannot be used: {exc}") from None
-
-
-def _shared_limits(store: PgStore, config: AppConfig, clock: Clock | None) -> Limits:
-    """Xero's limits kept in the ledger's database, for every worker of the fleet."""
-    from pm_xero_plugin.xero.pg_limits import PostgresRateLimiter
-
-    return PostgresRateLimiter(store.pool, clock=clock, scope=_scope(config))
 
 
 def _check_practices(practices: Practices) -> None:
@@ -337,7 +330,7 @@ class ProgressLines:
                 text = f"(progress unavailable: {type(exc).__name__})"
             if text != self._last:
                 self._last = text
-                self._echo(f"pm-xero worker: {text}")
+                self._echo(text)
 
     def start(self) -> None:
         """Start the thread (not for ``every`` 0)."""

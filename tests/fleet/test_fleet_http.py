@@ -118,3 +118,26 @@ def test_a_running_fleet_worker_reports_on_its_monitoring_port(fleet: FleetRoot)
     assert line.endswith("nothing queued (waiting for new records); 3 practices open")
     with pytest.raises(httpx.ConnectError):  # the port is free again
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+
+
+def test_the_status_line_is_echoed_when_it_changes_only() -> None:
+    import time
+
+    from pm_xero_plugin.fleet.run import ProgressLines
+
+    texts = iter(["synced 1", "synced 1", "synced 2"])
+    last = ["synced 2"]
+
+    def line() -> str:
+        last[0] = next(texts, last[0])
+        return last[0]
+
+    echoed: list[str] = []
+    progress = ProgressLines(line, echoed.append, every=0.01)
+    progress.start()
+    deadline = time.monotonic() + 10
+    while len(echoed) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    progress.stop()
+    assert echoed == ["synced 1", "synced 2"]

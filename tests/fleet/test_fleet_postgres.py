@@ -21,11 +21,12 @@ from support.cli_process import PM_XERO, cli_env
 from support.postgres import pg_url  # noqa: F401 - the fixture
 
 from pm_xero_plugin.fleet.practices import Practices
-from pm_xero_plugin.fleet.run import _BackendLedgers, _shared_limits
+from pm_xero_plugin.fleet.run import _BackendLedgers
 from pm_xero_plugin.fleet.worker import FleetWorker, SharedLedger
 from pm_xero_plugin.ledger.backends import LedgerBackends
 from pm_xero_plugin.sandbox import Sandbox
 from pm_xero_plugin.sandbox.host_settings import environment
+from pm_xero_plugin.sync.shared_xero import shared_limits, shared_tokens
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -54,6 +55,16 @@ def pg_counts(url: str) -> dict[tuple[str, str], int]:
             "SELECT practice_id, state, count(*) FROM rows GROUP BY 1, 2"
         ).fetchall()
     return {(p, s): int(n) for p, s, n in found}
+
+
+def debug_rows(url: str) -> list[Any]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT practice_id, kind, host_id, state, gate, message, detail FROM rows "
+            "WHERE state != 'synced'"
+        ).fetchall()
 
 
 def sent_numbers(requests: list[dict[str, Any]]) -> Counter[str]:
@@ -101,12 +112,17 @@ def test_two_fleet_workers_on_one_ledger_share_the_work_and_never_send_twice(
         store = backends.store(pg_url)
         options = fleet.options(
             ledgers=_BackendLedgers(backends, pg_url),
-            limiter=_shared_limits(store, fleet.config, None),
+            limiter=shared_limits(store.pool, fleet.config.oauth().api_url),
+            tokens=lambda p, secret, data_dir, pool=store.pool: shared_tokens(
+                pool, p, secret, data_dir
+            ),
             request_hook=seen,
         )
         practices = Practices(fleet.root, options)
         worker = FleetWorker(practices, source=SharedLedger(store.fleet(), practices), threads=2)
         workers.append((worker, practices, backends))
+    for _w, practices, _b in workers:
+        practices.open_all()  # both ready before either claims
     threads = [
         threading.Thread(target=w.run, kwargs={"until_idle": True, "max_seconds": 90})
         for w, _p, _b in workers
@@ -124,7 +140,7 @@ def test_two_fleet_workers_on_one_ledger_share_the_work_and_never_send_twice(
     twice = {n: k for n, k in sent_numbers(sent).items() if k > 1}
     assert twice == {}
     synced = [w.stats.synced for w, _p, _b in workers]
-    assert sum(synced) == 9 * 4
+    assert sum(synced) == 9 * 4, "\n".join(map(str, debug_rows(pg_url)))
     assert all(synced), synced  # both took part
     counts = pg_counts(pg_url)
     assert {s for (_p, s) in counts} <= {"synced", "failed", "waiting", "excluded"}
