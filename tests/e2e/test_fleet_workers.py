@@ -128,6 +128,7 @@ def _run_killing_two(fleet: Fleet, workers: Workers) -> None:
         drained = wait_until(lambda: fleet.open_rows() == 0, 300, every=2.0)
         assert drained, f"{fleet.open_rows()} rows still open\n{workers.output()}"
         assert all(workers.alive()), workers.output()
+        assert fleet.held() == {}, workers.output()  # drained by sending, not by gating
         print(f"fleet: drained {time.monotonic() - started:.0f} s after the second kill")
     finally:
         codes = workers.stop()

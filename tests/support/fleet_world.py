@@ -195,6 +195,17 @@ class Fleet:
                     out[row["kind"]] = out.get(row["kind"], 0) + int(row["n"])
         return out
 
+    def held(self) -> dict[str, int]:
+        """Rows waiting, by gate, other than a payment of an invoice dated before the start date
+        (which never goes): after a drain, anything here was held back by mistake (a gate such
+        as ``connection`` that a worker closed)."""
+        out: dict[str, int] = {}
+        for plan in self.plans:
+            for row in self.ledger(plan.practice_id).counts():
+                if row["state"] == "waiting" and row["gate"] != "invoice_before_start":
+                    out[row["gate"]] = out.get(row["gate"], 0) + int(row["n"])
+        return out
+
     def owners(self) -> dict[str, str]:
         """Organisation -> the tag of the practice it belongs to."""
         return {t: p.tag for p in self.plans for t in self.tenants[p.practice_id].values()}
