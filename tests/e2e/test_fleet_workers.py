@@ -83,9 +83,6 @@ def test_the_fleet_plan_has_one_or_two_organisations_per_practice_and_busy_ones(
 def test_four_workers_two_killed_sync_each_practice_into_its_own_organisations_within_limits(
     tmp_path: Path, xero_spec_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip(
-        "hookspecs.refhost.fleet", reason="the many-practice reference host is not there yet"
-    )
     plans = plan_fleet(PRACTICES, busy=BUSY)
     root = tmp_path / "fleet"
     with (
