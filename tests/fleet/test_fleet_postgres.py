@@ -1,16 +1,19 @@
 """Fleet workers on one PostgreSQL ledger: several share every practice's work and never send a
-record twice; a ``pm-xero worker`` process stopped with SIGTERM finishes the batch it is sending
-and gives back the batches it had not begun, then retires."""
+record twice, nor touch another live worker's claims; a ``pm-xero worker`` process stopped with
+SIGTERM finishes the batch it is sending and gives back the batches it had not begun, then
+retires."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +23,16 @@ from fleet_roots import FleetRoot, make_fleet
 from support.cli_process import PM_XERO, cli_env
 from support.postgres import pg_url  # noqa: F401 - the fixture
 
+from pm_xero_plugin.fleet.keys import fleet_key
 from pm_xero_plugin.fleet.practices import Practices
 from pm_xero_plugin.fleet.run import _BackendLedgers
 from pm_xero_plugin.fleet.worker import FleetWorker, SharedLedger
 from pm_xero_plugin.ledger.backends import LedgerBackends
 from pm_xero_plugin.sandbox import Sandbox
 from pm_xero_plugin.sandbox.host_settings import environment
+from pm_xero_plugin.sync.leases import this_host
 from pm_xero_plugin.sync.shared_xero import shared_limits, shared_tokens
+from pm_xero_plugin.xero.kinds import SEND_ORDER
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -83,21 +89,17 @@ def sent_numbers(requests: list[dict[str, Any]]) -> Counter[str]:
     return sent
 
 
-def test_two_fleet_workers_on_one_ledger_share_the_work_and_never_send_twice(
-    tmp_path: Path,
-    pg_url: str,  # noqa: F811 - the fixture
-) -> None:
-    fleet = make_fleet(tmp_path / "fleet", 4)
-    record_in_postgres(fleet, pg_url)
-    assert sum(n for (_p, s), n in pg_counts(pg_url).items() if s == "ready") == 12
+class Requests:
+    """Every PUT the workers sent (the request hook of each practice's client)."""
 
-    sent: list[dict[str, Any]] = []
-    lock = threading.Lock()
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
 
-    def seen(request: httpx.Request) -> None:
+    def __call__(self, request: httpx.Request) -> None:
         if request.method == "PUT":
-            with lock:
-                sent.append(
+            with self._lock:
+                self.sent.append(
                     {
                         "method": request.method,
                         "tenant": request.headers.get("xero-tenant-id"),
@@ -106,44 +108,44 @@ def test_two_fleet_workers_on_one_ledger_share_the_work_and_never_send_twice(
                     }
                 )
 
-    workers = []
-    for _ in range(2):
-        backends = LedgerBackends()
-        store = backends.store(pg_url)
-        options = fleet.options(
-            ledgers=_BackendLedgers(backends, pg_url),
-            limiter=shared_limits(store.pool, fleet.config.oauth().api_url),
-            tokens=lambda p, secret, data_dir, pool=store.pool: shared_tokens(
-                pool, p, secret, data_dir
-            ),
-            request_hook=seen,
-        )
-        practices = Practices(fleet.root, options)
-        worker = FleetWorker(practices, source=SharedLedger(store.fleet(), practices), threads=2)
-        workers.append((worker, practices, backends))
-    for _w, practices, _b in workers:
-        practices.open_all()  # both ready before either claims
-    threads = [
-        threading.Thread(target=w.run, kwargs={"until_idle": True, "max_seconds": 90})
-        for w, _p, _b in workers
-    ]
+    def twice(self) -> dict[str, int]:
+        """What was sent more than once."""
+        return {n: k for n, k in sent_numbers(self.sent).items() if k > 1}
+
+
+@contextmanager
+def fleet_workers(
+    fleet: FleetRoot, url: str, n: int, requests: Requests, **worker: Any
+) -> Iterator[list[FleetWorker]]:
+    """``n`` fleet workers on the PostgreSQL ledger at ``url``, each with its own pool, shared
+    limits and tokens (as ``pm-xero worker`` processes have), their practices opened."""
+    built: list[tuple[FleetWorker, Practices, LedgerBackends]] = []
     try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=120)
+        for _ in range(n):
+            backends = LedgerBackends()
+            store = backends.store(url)
+            options = fleet.options(
+                ledgers=_BackendLedgers(backends, url),
+                limiter=shared_limits(store.pool, fleet.config.oauth().api_url),
+                tokens=lambda p, secret, data_dir, pool=store.pool: shared_tokens(
+                    pool, p, secret, data_dir
+                ),
+                request_hook=requests,
+            )
+            practices = Practices(fleet.root, options)
+            source = SharedLedger(store.fleet(), practices)
+            built.append((FleetWorker(practices, source=source, **worker), practices, backends))
+        for _w, practices, _b in built:
+            practices.open_all()  # all ready before any claims
+        yield [w for w, _p, _b in built]
     finally:
-        for _w, practices, backends in workers:
+        for _w, practices, backends in built:
             practices.close()
             backends.close()
 
-    twice = {n: k for n, k in sent_numbers(sent).items() if k > 1}
-    assert twice == {}
-    synced = [w.stats.synced for w, _p, _b in workers]
-    assert sum(synced) == 9 * 4, "\n".join(map(str, debug_rows(pg_url)))
-    assert all(synced), synced  # both took part
-    counts = pg_counts(pg_url)
-    assert {s for (_p, s) in counts} <= {"synced", "failed", "waiting", "excluded"}
+
+def check_own_books(fleet: FleetRoot) -> None:
+    """Each practice's records in its own organisations only, each number once."""
     for practice_id in fleet.practice_ids:
         tag = fleet.tag(practice_id)
         for tenant in fleet.tenants[practice_id].values():
@@ -151,6 +153,61 @@ def test_two_fleet_workers_on_one_ledger_share_the_work_and_never_send_twice(
             assert numbers, (practice_id, tenant)
             assert all(n.startswith(tag) for n in numbers), (practice_id, numbers)
             assert len(numbers) == len(set(numbers))
+
+
+def test_two_fleet_workers_on_one_ledger_never_send_a_record_twice(
+    tmp_path: Path,
+    pg_url: str,  # noqa: F811 - the fixture
+) -> None:
+    fleet = make_fleet(tmp_path / "fleet", 4)
+    record_in_postgres(fleet, pg_url)
+    assert sum(n for (_p, s), n in pg_counts(pg_url).items() if s == "ready") == 12
+    requests = Requests()
+    with fleet_workers(fleet, pg_url, 2, requests, threads=2, batch_size=2) as workers:
+        threads = [
+            threading.Thread(target=w.run, kwargs={"until_idle": True, "max_seconds": 90})
+            for w in workers
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+
+    assert requests.twice() == {}
+    assert sum(w.stats.synced for w in workers) == 9 * 4, "\n".join(map(str, debug_rows(pg_url)))
+    counts = pg_counts(pg_url)
+    assert {s for (_p, s) in counts} <= {"synced", "failed", "waiting", "excluded"}
+    check_own_books(fleet)
+
+
+def test_a_fleet_worker_leaves_a_live_workers_claims_to_it(
+    tmp_path: Path,
+    pg_url: str,  # noqa: F811 - the fixture
+) -> None:
+    fleet = make_fleet(tmp_path / "fleet", 2)
+    record_in_postgres(fleet, pg_url)
+    requests = Requests()
+    with fleet_workers(fleet, pg_url, 2, requests) as (first, second):
+        key = fleet_key("practice-1", fleet.tenants["practice-1"]["syd"])
+        now = first.now()
+        first.ledger.beat(first.worker_id, hostname=this_host(), pid=os.getpid(), lease_until=now)
+        assert key in first.ledger.tenants_with_ready_work(now)
+        kind, held = first.ledger.claim_next(
+            key, SEND_ORDER, limit_for=lambda _k: 50, worker_id=first.worker_id, now=now
+        )
+        assert (kind, len(held)) == ("contact", 2)
+
+        second.run(until_idle=True, max_seconds=60)  # all it may: not the first one's claims
+        assert fleet.numbers_in(fleet.tenants["practice-1"]["syd"]) == []
+        assert second.stats.synced == 9 + 1  # practice-2, and practice-1's London contact
+
+        with first.ledger.fenced({r.id: r.claim_token for r in held if r.claim_token}):
+            outcome = first.sender.send(key, kind, held)  # the first one sends what it holds
+        assert outcome.synced == 2
+        second.run(until_idle=True, max_seconds=60)  # then what waited on those contacts
+
+    assert requests.twice() == {}
+    check_own_books(fleet)
 
 
 @pytest.fixture
