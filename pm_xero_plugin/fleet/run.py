@@ -27,7 +27,8 @@ import httpx
 
 from pm_xero_plugin.fleet.metrics import FleetMetrics
 from pm_xero_plugin.fleet.practices import LedgerOpener, PracticeOptions, Practices
-from pm_xero_plugin.fleet.worker import FleetWorker, LedgerFiles, ReadySource, SharedLedger
+from pm_xero_plugin.fleet.sources import LedgerFiles, ReadySource, SharedLedger
+from pm_xero_plugin.fleet.worker import FleetWorker
 from pm_xero_plugin.ledger.interface import Dependants, Ledger
 from pm_xero_plugin.xero.ratelimit import Clock, Limits
 from pm_xero_plugin.xero.tokens import TokenStorage

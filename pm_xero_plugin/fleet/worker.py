@@ -7,10 +7,10 @@ serve many practices:
 
 * :class:`FleetLedger` answers the worker's ledger calls (:class:`~pm_xero_plugin.sync.worker.
   WorkQueue`) for keys ``practice\\x1ftenant`` (:mod:`~pm_xero_plugin.fleet.keys`): which
-  organisations have work comes from a :class:`ReadySource` – the PostgreSQL ledger's fleet-wide
-  view (fair: the organisation least recently claimed first), or, on SQLite ledgers, a look into
-  every practice's file –; a claim, a release, a fenced write go to the practice's own ledger,
-  with row ids that tell practices apart.
+  organisations have work comes from a :class:`~pm_xero_plugin.fleet.sources.ReadySource` – the
+  PostgreSQL ledger's fleet-wide view (fair: the organisation least recently claimed first), or,
+  on SQLite ledgers, a look into every practice's file –; a claim, a release, a fenced write
+  go to the practice's own ledger, with row ids that tell practices apart.
 * :class:`FleetSender` hands each batch to its practice's
   :class:`~pm_xero_plugin.sync.sender.BatchSender` with the real tenant id, and tells the
   metrics what it did. Once the fleet worker stops, a batch not yet begun is given back
@@ -38,142 +38,20 @@ from typing import Protocol
 from pm_xero_plugin.core.health import Health
 from pm_xero_plugin.fleet.keys import fleet_key, fleet_row_id, local_row_id, split_key
 from pm_xero_plugin.fleet.practices import OpenPractice, Practices, PracticeUnavailable
+from pm_xero_plugin.fleet.sources import LedgerFiles, ReadySource
 from pm_xero_plugin.ledger import Row
 from pm_xero_plugin.ledger.types import ClaimOwner
 from pm_xero_plugin.sync.sender import BatchOutcome
 from pm_xero_plugin.sync.worker import DEFAULT_LEASE_SECONDS, Worker, WorkerStats
 from pm_xero_plugin.xero.ratelimit import CallPermit, Clock, SystemClock, Wait
 
-__all__ = [
-    "FleetLedger",
-    "FleetLimits",
-    "FleetSender",
-    "FleetWorker",
-    "LedgerFiles",
-    "ReadySource",
-    "SendObserver",
-    "SharedLedger",
-]
+__all__ = ["FleetLedger", "FleetLimits", "FleetSender", "FleetWorker", "SendObserver"]
 
 log = logging.getLogger("pm_xero_plugin.fleet.worker")
-
-RESCAN_SECONDS = 10.0
-"""How often a worker on SQLite ledgers looks for practices added under the root."""
 
 TICK_SECONDS = 1.0
 """How often each open practice follows its saved settings and time gates (every loop, at most
 this often: a thousand practices need not be ticked twenty times a second)."""
-
-READY_LIMIT = 200
-"""Organisations asked of the PostgreSQL ledger per loop (the least recently claimed first)."""
-
-
-class ReadySource(Protocol):
-    """Where a fleet worker learns which organisations have work and who holds claims."""
-
-    def ready(self, now: datetime, take_from: Collection[str]) -> list[tuple[str, str]]:
-        """``(practice id, tenant id)`` with something to claim now, fairest first."""
-        ...
-
-    def claim_owners(self) -> list[ClaimOwner]:
-        """Every owner of a claimed row of the practices served."""
-        ...
-
-    def queue_depth(self) -> dict[str, int]:
-        """Rows by state (ready, sending, retrying …) of the practices served."""
-        ...
-
-
-class FleetView(Protocol):
-    """The PostgreSQL ledger's fleet-wide view (:class:`~pm_xero_plugin.ledger.postgres_fleet.
-    PostgresFleet`), as far as the worker needs it."""
-
-    def ready_tenants(
-        self, now: datetime, *, take_from: Collection[str] = (), limit: int = 200
-    ) -> list[tuple[str, str]]:
-        """Organisations with claimable work, the least recently claimed first."""
-        ...
-
-    def claim_owners(self) -> list[ClaimOwner]:
-        """Every owner of a row in ``sending``, fleet-wide."""
-        ...
-
-    def queue_depth(self) -> dict[str, int]:
-        """Rows by state, fleet-wide."""
-        ...
-
-
-class SharedLedger:
-    """A :class:`ReadySource` on the PostgreSQL ledger every practice and machine shares: it
-    names the organisations, fairly, and this worker opens their practices as they come."""
-
-    def __init__(self, fleet: FleetView, practices: Practices, limit: int = READY_LIMIT) -> None:
-        self._fleet = fleet
-        self._practices = practices
-        self._limit = limit
-
-    def ready(self, now: datetime, take_from: Collection[str]) -> list[tuple[str, str]]:
-        """The ledger's fair list, only of practices this worker serves."""
-        found = self._fleet.ready_tenants(now, take_from=take_from, limit=self._limit)
-        return [(p, t) for p, t in found if self._practices.serves(p)]
-
-    def claim_owners(self) -> list[ClaimOwner]:
-        """Owners fleet-wide (one query)."""
-        return self._fleet.claim_owners()
-
-    def queue_depth(self) -> dict[str, int]:
-        """Rows by state, fleet-wide, from the ledger's counts."""
-        return self._fleet.queue_depth()
-
-
-class LedgerFiles:
-    """A :class:`ReadySource` over practices each with its own SQLite ledger: every practice
-    served is opened, and each file is asked in turn."""
-
-    def __init__(
-        self, practices: Practices, *, monotonic: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._practices = practices
-        self._monotonic = monotonic
-        self._scanned = float("-inf")
-
-    def _open(self) -> list[OpenPractice]:
-        if self._monotonic() - self._scanned >= RESCAN_SECONDS:
-            self._scanned = self._monotonic()
-            self._practices.open_all()
-        return self._practices.opened()
-
-    def ready(self, now: datetime, take_from: Collection[str]) -> list[tuple[str, str]]:
-        """Each practice's organisations with work, practice after practice."""
-        found: list[tuple[str, str]] = []
-        for practice in self._open():
-            try:
-                tenants = practice.engine.ledger.tenants_with_ready_work(now, take_from=take_from)
-            except Exception as exc:  # one practice's full disk must not stop the others
-                log.warning("xero: practice %s: its ledger failed: %s", practice.practice_id, exc)
-                continue
-            found.extend((practice.practice_id, t) for t in tenants)
-        return found
-
-    def claim_owners(self) -> list[ClaimOwner]:
-        """Owners over every practice's ledger (opened first: the worker judges owners before
-        it asks for work); a worker that beats several keeps the highest count (a live one
-        beats them all, so its highest count moves)."""
-        owners: dict[str, ClaimOwner] = {}
-        for practice in self._open():
-            for owner in practice.engine.ledger.claim_owners():
-                seen = owners.get(owner.worker_id)
-                if seen is None or (owner.beat or -1) > (seen.beat or -1):
-                    owners[owner.worker_id] = owner
-        return list(owners.values())
-
-    def queue_depth(self) -> dict[str, int]:
-        """Rows by state, summed over the open practices' counts."""
-        depth: dict[str, int] = {}
-        for practice in self._practices.opened():
-            for count in practice.engine.ledger.counts():
-                depth[count["state"]] = depth.get(count["state"], 0) + int(count["n"])
-        return depth
 
 
 class FleetLedger:

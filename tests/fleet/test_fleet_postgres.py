@@ -26,7 +26,8 @@ from support.postgres import pg_url  # noqa: F401 - the fixture
 from pm_xero_plugin.fleet.keys import fleet_key
 from pm_xero_plugin.fleet.practices import Practices
 from pm_xero_plugin.fleet.run import _BackendLedgers
-from pm_xero_plugin.fleet.worker import FleetWorker, SharedLedger
+from pm_xero_plugin.fleet.sources import SharedLedger
+from pm_xero_plugin.fleet.worker import FleetWorker
 from pm_xero_plugin.ledger.backends import LedgerBackends
 from pm_xero_plugin.sandbox import Sandbox
 from pm_xero_plugin.sandbox.host_settings import environment
