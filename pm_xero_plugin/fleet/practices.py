@@ -175,7 +175,6 @@ class Practices:
     :param only: serve only these practices (``--practice``); empty: every one.
     :param doorbell: rung by every practice's engine when rows become ready; the worker waits
         on it.
-    :param on_open: called with each practice once it is open (metrics attach there).
     """
 
     def __init__(
@@ -185,14 +184,12 @@ class Practices:
         *,
         only: tuple[str, ...] = (),
         doorbell: Doorbell | None = None,
-        on_open: Callable[[OpenPractice], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.root = Path(root)
         self.options = options
         self.only = tuple(dict.fromkeys(only))
         self.doorbell = doorbell or Doorbell()
-        self._on_open = on_open
         self._monotonic = monotonic
         self._lock = threading.RLock()
         self._open: dict[str, OpenPractice] = {}
@@ -209,8 +206,12 @@ class Practices:
     def serves(self, practice_id: str) -> bool:
         """Whether this worker serves ``practice_id`` (a PostgreSQL ledger names every practice
         of the fleet, and practices of other roots)."""
+        from hookspecs.refhost.fleet import PRACTICE_ID
+
         if self.only:
             return practice_id in self.only
+        if not PRACTICE_ID.fullmatch(practice_id):  # never a path outside the root
+            return False
         return (self.root / PRACTICES_DIR / practice_id / "host" / "practice.db").is_file()
 
     def missing(self) -> list[str]:
@@ -263,8 +264,6 @@ class Practices:
             self._failed.pop(practice_id, None)
             self._by_index.append(opened)  # its number is its place here: append first
             self._open[practice_id] = opened
-        if self._on_open is not None:
-            self._on_open(opened)
         return opened
 
     def open_all(self) -> list[OpenPractice]:

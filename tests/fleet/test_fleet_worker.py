@@ -234,3 +234,13 @@ def test_rows_a_killed_worker_held_are_taken_over_by_the_fleet_worker(fleet: Fle
     finally:
         practices.close()
     assert books(fleet, "practice-1") == EXPECTED
+
+
+def test_a_practice_id_from_the_shared_ledger_never_names_a_folder_outside_the_root(
+    fleet: FleetRoot,
+) -> None:
+    practices = Practices(fleet.root, fleet.options())
+    assert practices.serves("practice-1")
+    assert not practices.serves("../fleet/practices/practice-1")
+    assert not practices.serves("practice-404")
+    assert not Practices(fleet.root, fleet.options(), only=("practice-2",)).serves("practice-1")
