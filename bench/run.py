@@ -47,7 +47,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "backfill_live_time_scale": 2.0,
         "backfill_live_records": 30,
         # the fleet: 1, 2 and 4 pm-xero worker processes on PostgreSQL (bench_fleet.SIZES)
-        "fleet": {"practices": 100, "busy": 2, "busy_clients": 240},
+        "fleet": {"practices": 100, "busy": 2, "busy_clients": 150},
         "claim_pg_rows": 10_000_000,  # PostgreSQL ledger rows for the claim latency
     },
     "quick": {
