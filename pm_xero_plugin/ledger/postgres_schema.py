@@ -248,8 +248,8 @@ def counts_sql(where: str = "TRUE") -> str:
     tables matching ``where`` (columns: practice_id, tenant_id, location_id, kind, state, gate,
     n, and ``deltas``: how many delta rows went into it)."""
     return (
-        "SELECT practice_id, tenant_id, location_id, kind, state, gate, sum(n) AS n, "
-        "sum(d) AS deltas FROM ("
+        "SELECT practice_id, tenant_id, location_id, kind, state, gate, sum(n)::bigint AS n, "
+        "sum(d)::bigint AS deltas FROM ("
         f"SELECT practice_id, tenant_id, location_id, kind, state, gate, n, 0 AS d FROM counts "
         f"WHERE {where} UNION ALL "
         "SELECT practice_id, tenant_id, location_id, kind, state, gate, n, 1 FROM counts_delta "

@@ -29,3 +29,10 @@ def test_a_nul_in_host_text_is_kept_as_a_replacement_character_not_an_error(
     assert found.message == "bad\ufffdinput"
     p1.set_fields(found.id, detail="still\x00here")
     assert p1.get(found.id).detail == "still\ufffdhere"  # type: ignore[union-attr]
+
+
+def test_counts_are_plain_ints_a_status_page_can_serialise(p1: PostgresLedger) -> None:
+    p1.insert([new_row(host_id="i1"), new_row(host_id="i2")])
+    [count] = p1.counts()
+    assert type(count["n"]) is int  # PostgreSQL's sum() is numeric: Decimal in Python
+    assert json.loads(json.dumps(p1.counts())) == p1.counts()
