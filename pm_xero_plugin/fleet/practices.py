@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -234,6 +234,10 @@ class Practices:
     def opened(self) -> list[OpenPractice]:
         """The practices open now, in the order they were opened."""
         return list(self._by_index)
+
+    def open_ids(self) -> Collection[str]:
+        """The ids of the practices open now (a live view: do not keep it)."""
+        return self._open.keys()
 
     def by_index(self, index: int) -> OpenPractice:
         """The open practice of that number (see :attr:`OpenPractice.index`)."""

@@ -49,6 +49,10 @@ __all__ = ["FleetLedger", "FleetLimits", "FleetSender", "FleetWorker", "SendObse
 
 log = logging.getLogger("pm_xero_plugin.fleet.worker")
 
+OPENED_PER_LOOP = 16
+"""Practices a loop opens at most before it sends for those already open (see
+:meth:`FleetLedger.tenants_with_ready_work`)."""
+
 TICK_SECONDS = 1.0
 """How often each open practice follows its saved settings and time gates (every loop, at most
 this often: a thousand practices need not be ticked twenty times a second)."""
@@ -124,13 +128,23 @@ class FleetLedger:
         self, now: datetime, *, take_from: Collection[str] = ()
     ) -> list[str]:
         """Keys of the organisations with work; their practices opened (those that cannot be
-        are left out until they can)."""
-        keys = []
+        are left out until they can).
+
+        At most :data:`OPENED_PER_LOOP` practices are opened per call once some organisation
+        may go: opening one reads its charts from Xero, and a worker starting on a thousand
+        practices sends for the first ones while it opens the others, loop after loop (the
+        loop comes back at once: it has dispatched)."""
+        keys: list[str] = []
+        opened = 0
         for practice_id, tenant_id in self.source.ready(now, take_from):
+            new = practice_id not in self.practices.open_ids()
+            if new and opened >= OPENED_PER_LOOP and keys:
+                continue  # a later loop opens it
             try:
                 practice = self.practices.get(practice_id)
             except PracticeUnavailable:
                 continue
+            opened += new
             self._beat_new(practice)
             keys.append(fleet_key(practice_id, tenant_id))
         return keys

@@ -244,3 +244,40 @@ def test_a_practice_id_from_the_shared_ledger_never_names_a_folder_outside_the_r
     assert not practices.serves("../fleet/practices/practice-1")
     assert not practices.serves("practice-404")
     assert not Practices(fleet.root, fleet.options(), only=("practice-2",)).serves("practice-1")
+
+
+class _Listed:
+    """A source naming every organisation of the fleet as ready (as the shared ledger would),
+    in practice order, without opening anything itself."""
+
+    def __init__(self, fleet: FleetRoot) -> None:
+        self.pairs = [(p, t) for p in fleet.practice_ids for t in fleet.tenants[p].values()]
+
+    def ready(self, now: object, take_from: object) -> list[tuple[str, str]]:
+        return list(self.pairs)
+
+    def claim_owners(self) -> list[object]:
+        return []
+
+    def queue_depth(self) -> dict[str, int]:
+        return {}
+
+
+def test_a_loop_sends_for_the_practices_open_while_it_opens_the_others(
+    fleet: FleetRoot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pm_xero_plugin.fleet import worker as fleet_worker
+
+    monkeypatch.setattr(fleet_worker, "OPENED_PER_LOOP", 1)
+    practices = Practices(fleet.root, fleet.options())
+    worker = FleetWorker(practices, source=_Listed(fleet))  # type: ignore[arg-type]
+    try:
+        now = worker.now()
+        first = worker.ledger.tenants_with_ready_work(now)
+        assert {split_key(k)[0] for k in first} == {"practice-1"}  # both its organisations
+        assert len(first) == 2
+        second = worker.ledger.tenants_with_ready_work(now)
+        assert {split_key(k)[0] for k in second} == {"practice-1", "practice-2"}
+        assert [p.practice_id for p in practices.opened()] == ["practice-1", "practice-2"]
+    finally:
+        practices.close()
