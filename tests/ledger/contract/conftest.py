@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
-from support.ledger_helpers import START
+from support.ledger_helpers import START, new_row
 from support.postgres import fresh_database
 
 from pm_xero_plugin.core.gates import DependantGates
@@ -40,8 +40,20 @@ def _postgresql(tmp_path: Path) -> Iterator[Ledger]:
     with fresh_database(ledger=True) as url:
         store = PgStore.open(url, max_size=4)
         try:
-            # Another practice shares the database: nothing of it may show through.
-            store.ledger("other-practice", clock=lambda: START).set_tenant("T1", connected=True)
+            # Another practice shares the database, with the same organisation and keys:
+            # nothing of it may show through (its rows, counts, organisations, settings).
+            other = store.ledger("other-practice", clock=lambda: START)
+            other.set_tenant("T1", connected=True)
+            other.set_meta("start_date", "2020-01-01")
+            customer = new_row(kind="contact", host_id="c1", number=1)
+            customer.payload = '{"first_name": "Ann", "last_name": "Lee"}'
+            other.insert(
+                [
+                    new_row(host_id="i1", doc_date="2025-02-01", number=1, dep_contact="c1"),
+                    customer,
+                    new_row(host_id="w9", state="waiting", gate="lock_date"),
+                ]
+            )
             led = store.ledger("p1", clock=lambda: START, dependants=DependantGates())
             yield led
             led.close()
