@@ -8,7 +8,8 @@ for operators (``pm-xero status --all-practices``, the workers' metrics).
 * :meth:`PostgresFleet.queue_depth` and :meth:`PostgresFleet.practice_summaries` read the
   counts (folded totals plus deltas), not the rows.
 * :meth:`PostgresFleet.claim_owners` – who holds rows in ``sending`` anywhere (a judge of
-  liveness reads it, as ``Ledger.claim_owners`` in one practice).
+  liveness reads it, as ``Ledger.claim_owners`` in one practice), and
+  :meth:`PostgresFleet.beat` – a worker's beat for every practice at once.
 """
 
 from __future__ import annotations
@@ -161,6 +162,23 @@ class PostgresFleet:
             )
             for p in sorted(by_state)
         ]
+
+    def beat(self, worker_id: str, *, hostname: str, pid: int, lease_until: datetime) -> None:
+        """``worker_id`` is alive: one beat on its worker row and its claims renewed in every
+        practice, in one transaction (``Ledger.beat`` of each practice's view does the same
+        for that practice only: a worker serving a thousand practices beats here once)."""
+        with self.store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO workers (worker_id, hostname, pid, beat, beat_at) "
+                "VALUES (%s, %s, %s, 1, now()) ON CONFLICT (worker_id) DO UPDATE SET "
+                "beat = workers.beat + 1, hostname = excluded.hostname, pid = excluded.pid, "
+                "beat_at = excluded.beat_at",
+                (worker_id, hostname, pid),
+            )
+            conn.execute(
+                "UPDATE rows SET lease_until = %s WHERE state = 'sending' AND worker_id = %s",
+                (lease_until, worker_id),
+            )
 
     def claim_owners(self) -> list[ClaimOwner]:
         """Every owner of a row in ``sending`` in any practice, with its worker row's host, pid

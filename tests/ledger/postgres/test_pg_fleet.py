@@ -65,3 +65,17 @@ def test_the_fleet_folds_every_practices_deltas_now_and_then(
         assert conn.execute("SELECT count(*) FROM counts_delta").fetchone() == (0,)
     assert fleet.queue_depth() == {"ready": 2}
     assert p1.counts()[0]["n"] == 1
+
+
+def test_one_fleet_beat_counts_once_and_renews_the_workers_claims_in_every_practice(
+    store: PgStore, p1: PostgresLedger, p2: PostgresLedger
+) -> None:
+    p1.insert([new_row(host_id="a")])
+    p2.insert([new_row(host_id="a")])
+    [a] = p1.claim("T1", "invoice", worker_id="w1", now=START)
+    [b] = p2.claim("T1", "invoice", worker_id="w1", now=START)
+    renewed = START + timedelta(minutes=10)
+    store.fleet().beat("w1", hostname="host-a", pid=7, lease_until=renewed)
+    assert store.fleet().claim_owners() == [ClaimOwner("w1", "host-a", 7, 1)]
+    assert p1.get(a.id).lease_until == renewed  # type: ignore[union-attr]
+    assert p2.get(b.id).lease_until == renewed  # type: ignore[union-attr]
