@@ -30,7 +30,7 @@ from pm_xero_plugin.invocation import program
 
 if TYPE_CHECKING:
     from hookspecs.refhost import RefHost
-    from pm_xero_plugin.demo.run import DemoResult
+    from pm_xero_plugin.demo.run import DemoOptions, DemoResult
     from pm_xero_plugin.demo.serve import DemoWeb
 
 
@@ -121,6 +121,15 @@ def main() -> None:
     show_default=True,
     help="The port --serve uses (0: a free one).",
 )
+@click.option(
+    "--practices",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Serve this many practices from one host process (the reference host's "
+    "many-practice mode), each a small business with its own Xero organisations; the data "
+    "dir is then a many-practice root for pm-xero status and pm-xero worker.",
+)
 def demo(
     xero_url: str | None,
     client_id: str,
@@ -135,14 +144,20 @@ def demo(
     as_json: bool,
     serve: bool,
     port: int,
+    practices: int,
 ) -> None:
-    """A multi-site practice synced end to end into the (embedded) Xero sandbox."""
+    """A multi-site practice synced end to end into the (embedded) Xero sandbox (with
+    --practices N: N practices served by one host process)."""
     from pm_xero_plugin.demo.run import DemoError, DemoOptions, print_result, run_demo
 
     if port and not serve:
         raise BadInput("--port is the port of --serve: add --serve, or leave --port out")
+    if practices > 1 and serve:
+        raise BadInput("--serve shows one practice's pages: leave out --serve or --practices")
     if data_dir is not None:
         data_dir = check_data_dir(data_dir, create=True)
+        if practices == 1:
+            _check_not_fleet(data_dir)
     if xero_url is not None:
         _check_reachable(xero_url)
     options = DemoOptions(
@@ -158,6 +173,9 @@ def demo(
         live_rounds=live_rounds,
         quiet=as_json,
     )
+    if practices > 1:
+        _demo_fleet(options, practices, as_json)
+        return
     printed: list[int] = []
     web = _reserve_web(port) if serve else None
     if web is not None:
@@ -176,6 +194,44 @@ def demo(
         if web is not None:
             web.close()
     status = printed[0] if printed else print_result(result, as_json)
+    if status:
+        raise SystemExit(status)
+
+
+def _check_not_fleet(data_dir: Path) -> None:
+    """A many-practice demo's root is resumed with its --practices, not as one practice."""
+    from pm_xero_plugin.fleet.practices import is_fleet_root, practice_ids
+
+    if is_fleet_root(data_dir):
+        count = len(practice_ids(data_dir))
+        raise BadInput(
+            f"{data_dir} is a many-practice root ({count} practices): run the demo on it with "
+            f"--practices {count}, or choose another --data-dir"
+        )
+
+
+def _demo_fleet(options: DemoOptions, practices: int, as_json: bool) -> None:
+    """``demo --practices N``: the many-practice run, ending with the operator's list of its
+    practices as ``pm-xero status`` gives it on the root."""
+    from pm_xero_plugin.demo.fleet import print_fleet_result, run_fleet_demo
+    from pm_xero_plugin.demo.run import DemoError
+
+    try:
+        result = run_fleet_demo(options, practices)
+    except DemoError as exc:
+        raise BadInput(str(exc)) from None
+
+    def overview() -> None:
+        from datetime import UTC, datetime
+
+        from pm_xero_plugin.cli.fleet_status import fleet_lines, print_fleet
+        from pm_xero_plugin.cli.ops import checked_ledger_url
+
+        root = Path(result.run.data_dir)
+        ids = [shape.practice_id for shape in result.shapes]
+        print_fleet(fleet_lines(root, checked_ledger_url(), ids, datetime.now(UTC)), root)
+
+    status = print_fleet_result(result, as_json, overview)
     if status:
         raise SystemExit(status)
 

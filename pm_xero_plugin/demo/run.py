@@ -342,16 +342,18 @@ def _begin(options: DemoOptions) -> _Run:
     return _Run(options, SIZES[options.size], report, data_dir, state, today, result)
 
 
-def _serve_xero(stack: ExitStack, run: _Run) -> tuple[str, Sandbox | None]:
+def _serve_xero(stack: ExitStack, run: _Run, orgs: int = 2) -> tuple[str, Sandbox | None]:
     """Xero for the run: the server the person named, or the embedded sandbox on loopback on
-    this practice's saved books (or the one already serving them); remembered in the data
-    directory for the verbs. Returns its root and the sandbox if this run serves it."""
+    this practice's saved books (or the one already serving them; a new one holds ``orgs``
+    organisations); remembered in the data directory for the verbs. Returns its root and the
+    sandbox if this run serves it."""
     options = run.options
     xero = demo_state.DemoXero(
         client_id=options.client_id,
         client_secret=options.client_secret,
         url=options.xero_url.rstrip("/") if options.xero_url else None,
         seed=options.seed,
+        orgs=orgs,
     )
     sandbox = None
     if xero.url is not None:
@@ -535,13 +537,18 @@ def _back_sync(
     host: RefHost, run: _Run, waiter: _Waiter, settings: dict[str, Any], start: date
 ) -> None:
     """Set the start date and back-sync everything dated on or after it; wait for it."""
+    _start_back_sync(host, run, settings, start)
+    waiter.wait("back-sync")
+
+
+def _start_back_sync(host: RefHost, run: _Run, settings: dict[str, Any], start: date) -> None:
+    """Save the start date (remembered for a re-run) and start the back-sync from it."""
     run.report.step(f"start date {start}: back-syncing everything dated on or after it")
     settings["start_date"] = start.isoformat()
     _save_settings(host, settings)
     run.state["start_date"] = start.isoformat()
     run.save_state()
     host.backfill(None, None)
-    waiter.wait("back-sync")
 
 
 def _keep_working(host: RefHost, plugin: _Plugin, run: _Run, waiter: _Waiter) -> None:
