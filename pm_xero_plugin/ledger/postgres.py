@@ -74,6 +74,17 @@ FOLD_AT: Final = 500
 FOLD_LOCK: Final = 0x706D7863
 """First key of the advisory lock a practice's counts are folded under (``'pmxc'``)."""
 
+CONTACTS_LOCK = 0x706D7873
+"""First key of the advisory lock under which an organisation's contacts settle (``'pmxs'``).
+
+Whether an organisation's contact sync is finished is decided inside the transaction that
+settles one of its contacts, from how many are still on their way (core's
+``finish_contact_sync_if_done``). Under READ COMMITTED two workers settling its last two contacts
+at once would each count the other's as still sending, and neither would finish it: its
+documents would wait behind ``contact_sync`` for ever. SQLite's single writer never meets this;
+here a contact's settling transaction first takes this lock for its organisation, so the second
+one counts after the first has committed."""
+
 _MAX_TEXT = 16_384
 """Cap on a stored reply or message (as :mod:`.sqlite`)."""
 
@@ -1087,6 +1098,14 @@ class PostgresLedger:
                 ),
             )
 
+    def _settling_contact(self, conn: Conn, kind: str, tenant_id: str) -> None:
+        """Serialise the settling of one organisation's contacts (see :data:`CONTACTS_LOCK`)."""
+        if kind == "contact":
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                (CONTACTS_LOCK, f"{self._p}\x1f{tenant_id}"),
+            )
+
     def mark_synced(
         self,
         row_id: int,
@@ -1106,6 +1125,7 @@ class PostgresLedger:
             if found is None:
                 raise IllegalTransition(row_id, None, "synced")
             kind, host_id, tenant_id, pending_op = found
+            self._settling_contact(conn, kind, tenant_id)
             reply_text = _cap(json.dumps(reply, default=str)) if reply is not None else None
             if pending_op:
                 self.transition(
@@ -1189,6 +1209,8 @@ class PostgresLedger:
                 "SELECT kind, host_id, tenant_id FROM rows WHERE id = %s AND practice_id = %s",
                 (row_id, self._p),
             ).fetchone()
+            if found:
+                self._settling_contact(conn, found[0], found[2])
             self.transition(
                 row_id,
                 "failed",
@@ -1216,6 +1238,8 @@ class PostgresLedger:
                 "SELECT host_id, tenant_id FROM rows WHERE id = %s AND practice_id = %s",
                 (row_id, self._p),
             ).fetchone()
+            if found:
+                self._settling_contact(conn, "contact", found[1])
             self.transition(
                 row_id,
                 "waiting",
