@@ -45,13 +45,17 @@ if TYPE_CHECKING:
     from pm_xero_plugin.xero.ratelimit import Limits
     from pm_xero_plugin.xero.tokens import TokenStorage
 
-__all__ = ["LEDGER_FILE", "PLUGIN", "PracticeAddon"]
+__all__ = ["LEDGER_FILE", "ONE_PRACTICE", "PLUGIN", "PracticeAddon"]
 
 PLUGIN = "xero"
 log = logging.getLogger("pm_xero_plugin")
 
 LEDGER_FILE = "ledger.sqlite3"
 """The ledger's file in the add-on's data directory (the engine's default)."""
+
+ONE_PRACTICE = "practice-1"
+"""The practice id a host of one practice that names none stands for (the reference host's own
+default): the rows of its practice in a shared PostgreSQL ledger, as every verb opens them."""
 
 RECONCILE = "reconcile with the host"
 """The label of the reconciliation job (``background_jobs`` on the dashboard)."""
@@ -158,7 +162,7 @@ class PracticeAddon:
             url = ledger_url()
             if url is not None:
                 return self._ledgers.open(
-                    self.practice_id or "practice",
+                    self.practice_id or ONE_PRACTICE,
                     path.parent,
                     clock=host.now,
                     dependants=DependantGates(doorbell),
@@ -287,7 +291,7 @@ class PracticeAddon:
         if url is None:
             return None, None
         pool = self._ledgers.store(url).pool
-        practice = self.practice_id or "practice"
+        practice = self.practice_id or ONE_PRACTICE
         return shared_limits(pool, api_url), shared_tokens(pool, practice, secret, data_dir)
 
     def _stop(self) -> None:

@@ -254,11 +254,12 @@ def practice_id_of_dir(data_dir: Path) -> str:
     many-practice host (``<root>/practices/<id>``), else the one-practice host's
     ``practice-1`` – the ids the add-on's rows carry in a shared PostgreSQL ledger."""
     from hookspecs.refhost.fleet import RefFleet
+    from pm_xero_plugin.addon import ONE_PRACTICE
 
     folder = Path(data_dir).resolve()
     if folder.parent.name == "practices" and RefFleet.is_fleet_root(folder.parent.parent):
         return folder.name
-    return "practice-1"
+    return ONE_PRACTICE
 
 
 def checked_ledger_url() -> str | None:
