@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from pm_xero_plugin.ledger.backends import LedgerBackends
     from pm_xero_plugin.sync.runtime import AppConfig, XeroRuntime
     from pm_xero_plugin.xero.auth import Connection
+    from pm_xero_plugin.xero.pg_schema import Pool
+    from pm_xero_plugin.xero.ratelimit import Limits
+    from pm_xero_plugin.xero.tokens import TokenStorage
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -116,6 +119,9 @@ class Opened:
 
     host: RefHost
     engine: Engine
+    pool: Pool | None = None
+    """The PostgreSQL ledger's pool when ``PM_XERO_LEDGER`` names one: Xero's limits and the
+    practice's tokens are kept there too, as the host's add-on and the fleet keep them."""
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -240,7 +246,8 @@ def open_data_dir(data_dir: Path, *, write: bool = True) -> Iterator[Opened]:
                 url=url,
             )
         engine = Engine(host, ledger)
-        yield Opened(host, engine)
+        pool = ledgers.store(url).pool if ledgers is not None and url is not None else None
+        yield Opened(host, engine, pool)
     finally:
         if engine is not None:
             engine.close()
@@ -322,11 +329,21 @@ def _runtime(
 ) -> XeroRuntime:
     from pm_xero_plugin.sync.runtime import XeroRuntime
 
+    secret, data_dir = opened.host.secret(PLUGIN), opened.host.data_dir(PLUGIN)
+    limiter: Limits | None = None
+    tokens: TokenStorage | None = None
+    if opened.pool is not None:  # what the host and every worker share: see sync.shared_xero
+        from pm_xero_plugin.sync.shared_xero import shared_limits, shared_tokens
+
+        limiter = shared_limits(opened.pool, config.oauth().api_url)
+        tokens = shared_tokens(opened.pool, opened.host.practice_id, secret, data_dir)
     return XeroRuntime(
         opened.engine,
         config,
-        secret=opened.host.secret(PLUGIN),
-        data_dir=opened.host.data_dir(PLUGIN),
+        secret=secret,
+        data_dir=data_dir,
+        limiter=limiter,
+        tokens=tokens,
         worker_threads=threads,
         batch_size=batch_size,
         lease_seconds=lease_seconds,
