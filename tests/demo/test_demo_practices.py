@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.demo_helpers import KINDS, clean_env, pm_xero
+from support.demo_helpers import KINDS, clean_env, pm_xero, twice_in
 from support.postgres import pg_url  # noqa: F401 - the fixture
 
 from pm_xero_plugin.ledger import SqliteLedger
@@ -50,12 +50,12 @@ def fleet_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
 
 
 def _books(data_dir: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Every organisation's contacts and invoices, from the sandbox's saved state."""
+    """Every organisation's documents by kind, from the sandbox's saved state."""
     state = persistence.decode((data_dir / "sandbox-state.json").read_text())
     out = {}
     for tenant, org in state["orgs"].items():
         out[tenant] = {}
-        for kind in ("contacts", "invoices"):
+        for kind in ("contacts", "invoices", "credit_notes", "payments", "overpayments"):
             items = org[kind]
             docs = items.values() if isinstance(items, dict) else items
             out[tenant][kind] = [persistence.decode(d) if isinstance(d, str) else d for d in docs]
@@ -176,6 +176,30 @@ def test_the_worker_on_the_demos_root_sends_new_records_to_their_practice(
     after = _books(data_dir)
     assert len(after[tenant]["invoices"]) > before
     assert {t: len(b["invoices"]) for t, b in after.items() if t != tenant} == others
+
+
+def test_a_rerun_with_a_later_day_resumes_every_practice_and_sends_nothing_twice(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "root"
+    common = ("demo", "--practices", "2", "--data-dir", str(data_dir), "--live-rounds", "1")
+    first = pm_xero(*common, "--today", TODAY, "--json")
+    assert first.returncode == 0, first.stderr[-3000:]
+    again = pm_xero(*common, "--today", "2026-03-12", "--json")
+    assert again.returncode == 0, again.stderr[-3000:]
+    before, after = json.loads(first.stdout), json.loads(again.stdout)
+    assert after["problems"] == []
+    for practice_id in ("practice-001", "practice-002"):
+        assert (
+            after["practices"][practice_id]["tenants"]
+            == before["practices"][practice_id]["tenants"]
+        ), "each practice keeps its organisations"
+        assert after["practices"][practice_id]["records"]["waiting"] == 0
+        assert (
+            after["practices"][practice_id]["records"]["synced"]
+            > before["practices"][practice_id]["records"]["synced"]
+        ), "the days in between reached Xero"
+    assert twice_in(_books(data_dir)) == []
 
 
 def test_a_practice_count_below_one_is_refused_in_one_line() -> None:
