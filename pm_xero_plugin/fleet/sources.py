@@ -51,6 +51,11 @@ class ReadySource(Protocol):
         """Every owner of a claimed row of the practices served."""
         ...
 
+    def beat(self, worker_id: str, *, hostname: str, pid: int, lease_until: datetime) -> bool:
+        """Beat once for every practice (``True``: one worker row and every claim renewed), or
+        leave it to each practice's own ledger (``False``)."""
+        ...
+
     def queue_depth(self) -> dict[str, int]:
         """Rows by state (ready, sending, retrying …) of the practices served."""
         ...
@@ -61,13 +66,23 @@ class FleetView(Protocol):
     PostgresFleet`), as far as the worker needs it."""
 
     def ready_tenants(
-        self, now: datetime, *, take_from: Collection[str] = (), limit: int = 200
+        self,
+        now: datetime,
+        *,
+        take_from: Collection[str] = (),
+        limit: int = 200,
+        practices: Collection[str] | None = None,
     ) -> list[tuple[str, str]]:
-        """Organisations with claimable work, the least recently claimed first."""
+        """Organisations (of ``practices``) with claimable work, the least recently claimed
+        first."""
         ...
 
     def claim_owners(self) -> list[ClaimOwner]:
         """Every owner of a row in ``sending``, fleet-wide."""
+        ...
+
+    def beat(self, worker_id: str, *, hostname: str, pid: int, lease_until: datetime) -> None:
+        """One beat for the worker in every practice, in one transaction."""
         ...
 
     def queue_depth(self) -> dict[str, int]:
@@ -86,12 +101,20 @@ class SharedLedger:
 
     def ready(self, now: datetime, take_from: Collection[str]) -> list[tuple[str, str]]:
         """The ledger's fair list, only of practices this worker serves."""
-        found = self._fleet.ready_tenants(now, take_from=take_from, limit=self._limit)
+        found = self._fleet.ready_tenants(
+            now, take_from=take_from, limit=self._limit, practices=self._practices.ids()
+        )
         return [(p, t) for p, t in found if self._practices.serves(p)]
 
     def claim_owners(self) -> list[ClaimOwner]:
         """Owners fleet-wide (one query)."""
         return self._fleet.claim_owners()
+
+    def beat(self, worker_id: str, *, hostname: str, pid: int, lease_until: datetime) -> bool:
+        """One beat for every practice (a worker serving a thousand beats once, not a thousand
+        times)."""
+        self._fleet.beat(worker_id, hostname=hostname, pid=pid, lease_until=lease_until)
+        return True
 
     def queue_depth(self) -> dict[str, int]:
         """Rows by state, fleet-wide, from the ledger's counts."""
@@ -126,6 +149,10 @@ class LedgerFiles:
                 continue
             found.extend((practice.practice_id, t) for t in tenants)
         return found
+
+    def beat(self, worker_id: str, *, hostname: str, pid: int, lease_until: datetime) -> bool:
+        """Each SQLite ledger keeps its own worker rows: beaten practice by practice."""
+        return False
 
     def claim_owners(self) -> list[ClaimOwner]:
         """Owners over every practice's ledger (opened first: the worker judges owners before

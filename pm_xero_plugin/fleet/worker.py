@@ -72,6 +72,8 @@ class FleetLedger:
         self._beat: tuple[str, str, int, datetime] | None = None
         self._beaten: set[int] = set()
         """Practices (by number) this worker has beaten in since its last beat."""
+        self._beat_shared = False
+        """Whether the source beats once for every practice (PostgreSQL)."""
 
     # -- routing ---------------------------------------------------------------------------------
 
@@ -185,9 +187,12 @@ class FleetLedger:
         return kind, claimed
 
     def beat(self, worker_id: str, *, hostname: str, pid: int, lease_until: datetime) -> None:
-        """Beat in every open practice's ledger (each keeps its own workers, on SQLite; on
-        PostgreSQL each beat counts up the one fleet-wide row)."""
+        """Beat once for every practice on PostgreSQL (one worker row, every claim renewed in
+        one transaction), or in every open practice's ledger on SQLite (each keeps its own)."""
         self._beat = (worker_id, hostname, pid, lease_until)
+        if self.source.beat(worker_id, hostname=hostname, pid=pid, lease_until=lease_until):
+            self._beat_shared = True
+            return
         beaten = set()
         for practice in self.practices.opened():
             practice.engine.ledger.beat(
@@ -199,7 +204,7 @@ class FleetLedger:
     def _beat_new(self, practice: OpenPractice) -> None:
         """A practice opened since the last beat: beat there now, before claiming in it, so its
         rows never name an owner without a worker row."""
-        if self._beat is None or practice.index in self._beaten:
+        if self._beat_shared or self._beat is None or practice.index in self._beaten:
             return
         worker_id, hostname, pid, lease_until = self._beat
         practice.engine.ledger.beat(worker_id, hostname=hostname, pid=pid, lease_until=lease_until)
@@ -215,6 +220,7 @@ class FleetLedger:
             practice.engine.ledger.retire_worker(worker_id)
         self._beat = None
         self._beaten = set()
+        self._beat_shared = False
 
     @contextmanager
     def fenced(self, claims: Mapping[int, int]) -> Iterator[None]:

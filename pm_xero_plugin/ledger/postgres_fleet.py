@@ -1,5 +1,5 @@
 """The fleet's view of the PostgreSQL ledger: every practice at once, for the fleet worker and
-for operators (``pm-xero status --all-practices``, the workers' metrics).
+for operators (``pm-xero status`` on a many-practice root, the workers' metrics).
 
 * :meth:`PostgresFleet.ready_tenants` – the organisations (of any practice) with something to
   claim now, **fair**: the least recently served first (``tenant_turns``, which every claim
@@ -89,13 +89,24 @@ class PostgresFleet:
             return bool(got)
 
     def ready_tenants(
-        self, now: datetime, *, take_from: Collection[str] = (), limit: int = 200
+        self,
+        now: datetime,
+        *,
+        take_from: Collection[str] = (),
+        limit: int = 200,
+        practices: Collection[str] | None = None,
     ) -> list[tuple[str, str]]:
         """(practice, organisation) pairs with something to claim now – ready rows, retries
         due, rows held by an owner in ``take_from`` (judged gone) – least recently served
-        first (never served first of all), at most ``limit``."""
+        first (never served first of all), at most ``limit``.
+
+        :param practices: only these practices (a worker serving some of them: the others'
+            organisations, never claimed by it, would otherwise stay at the head of the list
+            and push its own past ``limit``); ``None``: every practice.
+        """
         self.fold_counts()
         ready = counts_sql("state = 'ready'")
+        served = None if practices is None else sorted(practices)
         return [
             (p, t)
             for p, t in self._q(
@@ -109,8 +120,9 @@ class PostgresFleet:
                 "SELECT d.practice_id, d.tenant_id FROM due d LEFT JOIN tenant_turns t "
                 "ON t.practice_id = d.practice_id AND t.tenant_id = d.tenant_id "
                 "WHERE d.tenant_id != '' "
+                "AND (%s::text[] IS NULL OR d.practice_id = ANY(%s::text[])) "
                 "ORDER BY t.last_claim_at NULLS FIRST, d.practice_id, d.tenant_id LIMIT %s",
-                [now, sorted(take_from), limit],
+                [now, sorted(take_from), served, served, limit],
             )
         ]
 

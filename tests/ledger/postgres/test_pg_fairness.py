@@ -60,3 +60,18 @@ def test_a_claim_inside_a_transaction_takes_its_turn_too(p1: PostgresLedger) -> 
         p1.claim("T1", "invoice", worker_id="w", now=START)
     p1.insert([new_row(host_id="c", tenant="T1")])
     assert p1.tenants_with_ready_work(START) == ["T2", "T1"]
+
+
+def test_a_worker_serving_some_practices_is_never_crowded_out_by_the_others(
+    store: PgStore,
+) -> None:
+    """Organisations of practices a worker does not serve are never claimed by it, so they stay
+    at the head of the fleet's list: a worker that filtered after the limit would never see its
+    own once there were more of them than the limit."""
+    for n in range(5):
+        store.ledger(f"other-{n}", clock=lambda: START).insert([new_row(host_id="i1")])
+    store.ledger("mine", clock=lambda: START).insert([new_row(host_id="i1")])
+    fleet = store.fleet()
+    assert ("mine", "T1") not in fleet.ready_tenants(START, limit=5)  # crowded out, unfiltered
+    assert fleet.ready_tenants(START, limit=5, practices=["mine"]) == [("mine", "T1")]
+    assert fleet.ready_tenants(START, practices=[]) == []
