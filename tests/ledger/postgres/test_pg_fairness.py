@@ -70,8 +70,8 @@ def test_a_worker_serving_some_practices_is_never_crowded_out_by_the_others(
     own once there were more of them than the limit."""
     for n in range(5):
         store.ledger(f"other-{n}", clock=lambda: START).insert([new_row(host_id="i1")])
-    store.ledger("mine", clock=lambda: START).insert([new_row(host_id="i1")])
+    store.ledger("zz-mine", clock=lambda: START).insert([new_row(host_id="i1")])
     fleet = store.fleet()
-    assert ("mine", "T1") not in fleet.ready_tenants(START, limit=5)  # crowded out, unfiltered
-    assert fleet.ready_tenants(START, limit=5, practices=["mine"]) == [("mine", "T1")]
+    assert ("zz-mine", "T1") not in fleet.ready_tenants(START, limit=5)  # crowded out, unfiltered
+    assert fleet.ready_tenants(START, limit=5, practices=["zz-mine"]) == [("zz-mine", "T1")]
     assert fleet.ready_tenants(START, practices=[]) == []
