@@ -87,8 +87,10 @@ class _Practices:
             except ImportError:  # pragma: no cover - the ledger package always has it
                 return None
             except ValueError as exc:
+                # Set, but not a URL PostgreSQL reads: each practice's start-up then fails
+                # saying so on its health (records kept meanwhile) – never a silent fall-back to
+                # SQLite files the fleet's workers would not see.
                 log.error("xero: %s", exc)
-                return None
             self._ledgers = LedgerBackends()
         return self._ledgers
 

@@ -52,11 +52,32 @@ def ledger_url(env: Mapping[str, str] | None = None) -> str | None:
     if not value:
         return None
     if value.lower().startswith(_SCHEMES):
+        _check_parses(value)
         return value
     raise ValueError(
         f"{LEDGER_ENV}={_shown(value)} is not a PostgreSQL URL (postgresql://user@host/db): "
         "fix or unset it"
     )
+
+
+def _check_parses(value: str) -> None:
+    """A URL libpq cannot read (a bracket left open, an unknown parameter) is the operator's
+    typo: said now, naming the variable, its password blanked – not, later, as the driver's own
+    message with the whole URL in it. (psycopg is imported only here, once a URL is set.)"""
+    try:
+        from psycopg import ProgrammingError, conninfo
+    except ImportError:
+        raise ValueError(
+            f"{LEDGER_ENV} names a PostgreSQL ledger, but psycopg is not installed: "
+            "pip install 'pm-xero-plugin[fleet]'"
+        ) from None
+    try:
+        conninfo.conninfo_to_dict(value)
+    except ProgrammingError:
+        raise ValueError(
+            f"{LEDGER_ENV}={_shown(value)} is not a URL PostgreSQL can read "
+            "(postgresql://user:password@host:5432/db): fix or unset it"
+        ) from None
 
 
 class LedgerBackends:

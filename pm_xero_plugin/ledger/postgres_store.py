@@ -75,8 +75,8 @@ def _without_secret(text: str, url: str) -> str:
     """``text`` with the URL's password (if any) blanked: a message may be shown anywhere."""
     try:
         secret = conninfo.conninfo_to_dict(url).get("password")
-    except psycopg.ProgrammingError:
-        return text
+    except psycopg.ProgrammingError:  # unreadable: the URL itself must not be shown
+        return text.replace(url, "PM_XERO_LEDGER's URL")
     return text.replace(str(secret), "***") if secret else text
 
 
@@ -121,7 +121,13 @@ class PgStore:
             reason = _without_secret(str(exc).strip().splitlines()[0] if str(exc) else "", url)
             raise _Unavailable(
                 f"the ledger's PostgreSQL server {server} cannot be reached ({reason}): "
-                "start it or check PM_XERO_LEDGER, then start the add-on again"
+                "start it or check PM_XERO_LEDGER"
+            ) from None
+        except psycopg.Error as exc:  # a URL libpq cannot read, a role without rights …
+            reason = _without_secret(str(exc).strip().splitlines()[0] if str(exc) else "", url)
+            raise _Unavailable(
+                f"the ledger's PostgreSQL database {server} cannot be used ({reason}): "
+                "check PM_XERO_LEDGER and the role's rights"
             ) from None
         pool: ConnectionPool[Conn] = ConnectionPool(
             url,

@@ -60,3 +60,30 @@ def test_practices_get_sqlite_files_or_views_of_one_store_per_url(
         assert b.find("invoice", "i1", "T1") is None
     finally:
         backends.close()
+
+
+@pytest.mark.parametrize(
+    "value", ["postgresql://u:s3cretpw@[::1/db", "postgresql://u:s3cretpw@db/x?bogus=1"]
+)
+def test_a_postgresql_url_libpq_cannot_read_is_refused_without_its_password(value: str) -> None:
+    with pytest.raises(ValueError, match=LEDGER_ENV) as refused:
+        ledger_url({LEDGER_ENV: value})
+    assert "s3cretpw" not in str(refused.value)
+
+
+def test_a_verb_with_an_unreadable_postgresql_url_says_so_in_one_line(tmp_path: Path) -> None:
+    from support.cli_process import pm_xero
+
+    from hookspecs.refhost import RefHost
+
+    RefHost(tmp_path / "pm", load_entrypoints=False).close()
+    run = pm_xero(
+        "status",
+        "--data-dir",
+        tmp_path / "pm",
+        env={LEDGER_ENV: "postgresql://u:s3cretpw@[::1/db"},
+    )
+    assert run.returncode == 2, run.stderr
+    assert "s3cretpw" not in run.stderr + run.stdout
+    assert "Traceback" not in run.stderr
+    assert LEDGER_ENV in run.stderr
