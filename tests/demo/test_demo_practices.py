@@ -232,7 +232,7 @@ def test_a_one_practice_demos_dir_is_not_taken_for_many(tmp_path: Path) -> None:
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr
 
 
-def test_on_postgresql_every_practice_syncs_into_that_database(
+def test_on_postgresql_the_practices_sync_into_that_database_and_its_worker_serves_them(
     tmp_path: Path,
     pg_url: str,  # noqa: F811 - the fixture
 ) -> None:
@@ -264,3 +264,16 @@ def test_on_postgresql_every_practice_syncs_into_that_database(
     assert sorted(by_id) == ["practice-001", "practice-002"]
     for practice_id, practice in found["practices"].items():
         assert by_id[practice_id]["by_state"].get("synced") == practice["records"]["synced"]
+    tenant = found["practices"]["practice-002"]["tenants"]["bondi-beach"]
+    before = len(_books(data_dir)[tenant]["invoices"])
+    made = subprocess.run(
+        [sys.executable, "-c", _NEW_RECORDS, str(data_dir), "practice-002"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stderr[-2000:]
+    worker = pm_xero("worker", "--data-dir", str(data_dir), "--once", env=env)
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    assert len(_books(data_dir)[tenant]["invoices"]) > before, worker.stdout
