@@ -1381,7 +1381,15 @@ class PostgresLedger:
 
     def active_contacts(self, tenant_id: str) -> int:
         """Contacts of the organisation still on their way to Xero (held for an admin's
-        decision does not count)."""
+        decision does not count).
+
+        Counted inside a transaction, it first takes the lock its contacts settle under
+        (:data:`CONTACTS_LOCK`): whoever decides from this count that the contact sync is
+        finished – a settle, an admin's exclusion, a new contact sync – counts after every
+        other such transaction of the organisation has committed."""
+        if self.store.in_transaction:
+            with self._tx() as conn:
+                self._settling_contact(conn, "contact", tenant_id)
         found = self._q(
             "SELECT coalesce(sum(n), 0) FROM ("
             + counts_sql("practice_id = %s AND tenant_id = %s AND kind = 'contact'")

@@ -59,3 +59,33 @@ def test_the_last_two_contacts_settled_at_once_finish_the_contact_sync(store: Pg
         t.join(10)
     assert errors == []
     assert first.tenant("T1").contact_sync == "finished"
+
+
+def test_a_count_of_the_contacts_in_a_transaction_waits_for_a_settling_one(
+    store: PgStore,
+) -> None:
+    """An admin's exclusion (or a new contact sync) decides from the same count: counted in a
+    transaction it takes the lock, so a contact settling meanwhile commits first or after."""
+    counting = store.ledger("p1", clock=lambda: START, dependants=DependantGates())
+    settling = store.ledger("p1", clock=lambda: START, dependants=DependantGates())
+    counting.set_tenant("T1", connected=1, codes_state="ok", contact_sync="running")
+    counting.insert([new_row("contact", "c1"), new_row("contact", "c2")])
+    [first, _] = counting.claim("T1", "contact", worker_id="w", now=START)
+    counting.mark_sent([first.id], "k")
+    counted = threading.Event()
+    order: list[str] = []
+
+    def count_and_hold() -> None:
+        with counting.transaction():
+            counting.active_contacts("T1")
+            counted.set()
+            threading.Event().wait(0.5)
+            order.append("count committed")
+
+    holder = threading.Thread(target=count_and_hold)
+    holder.start()
+    assert counted.wait(5)
+    settling.mark_synced(first.id, "X-c1")
+    order.append("settled")
+    holder.join(5)
+    assert order == ["count committed", "settled"]
