@@ -239,6 +239,8 @@ def _begin(options: one.DemoOptions, shapes: list[PracticeShape]) -> one._Run:
     root = private_folder(options.data_dir or tempfile.mkdtemp(prefix="pm-xero-demo-"))
     state = one._state(root)
     _check_root(root, state, [s.practice_id for s in shapes])
+    if not state.get("fleet"):
+        _check_shared_ledger([s.practice_id for s in shapes])
     if temporary:
         report.step(one._kept_where(root))
     today = options.today or date.fromisoformat(state.get("today", date.today().isoformat()))
@@ -273,6 +275,35 @@ def _check_root(root: Path, state: Mapping[str, Any], ids: list[str]) -> None:
         raise one.DemoError(
             f"{root} holds a demo of {len(had)} practices: run it with --practices {len(had)}, "
             "or choose another --data-dir"
+        )
+
+
+def _check_shared_ledger(ids: list[str]) -> None:
+    """On a PostgreSQL ledger a new demo's practices must be new to the database: its rows are
+    keyed by practice id, and another demo's ``practice-001`` would be taken for this one's."""
+    from pm_xero_plugin.ledger.backends import ledger_url
+    from pm_xero_plugin.ledger.interface import LedgerUnavailable
+
+    try:
+        url = ledger_url()
+    except ValueError as exc:
+        raise one.DemoError(str(exc)) from None
+    if url is None:
+        return
+    from pm_xero_plugin.ledger.postgres_store import PgStore
+
+    try:
+        store = PgStore.open(url, max_size=2)
+    except LedgerUnavailable as exc:
+        raise one.DemoError(f"the ledger's PostgreSQL cannot be used: {exc}") from None
+    try:
+        taken = sorted({s.practice_id for s in store.fleet().practice_summaries()} & set(ids))
+    finally:
+        store.close()
+    if taken:
+        raise one.DemoError(
+            f"the PostgreSQL ledger (PM_XERO_LEDGER) already holds {', '.join(taken)} of another "
+            "demo: resume that demo's --data-dir, or use a database of its own"
         )
 
 

@@ -264,6 +264,11 @@ def test_on_postgresql_the_practices_sync_into_that_database_and_its_worker_serv
     assert sorted(by_id) == ["practice-001", "practice-002"]
     for practice_id, practice in found["practices"].items():
         assert by_id[practice_id]["by_state"].get("synced") == practice["records"]["synced"]
+    other = pm_xero("demo", "--practices", "2", "--data-dir", str(tmp_path / "other"), env=env)
+    assert other.returncode == 2, "another demo's practices are not taken for this one's"
+    assert "already holds practice-001, practice-002" in other.stderr
+    assert len(other.stderr.strip().splitlines()) == 1, other.stderr
+
     tenant = found["practices"]["practice-002"]["tenants"]["bondi-beach"]
     before = len(_books(data_dir)[tenant]["invoices"])
     made = subprocess.run(
