@@ -22,7 +22,9 @@ What the screen shows while records travel is :mod:`pm_xero_plugin.demo.progress
 Xero, waits on Xero's limits as waits, and why it stopped waiting when nothing could move.
 
 With ``--serve`` the run ends by serving the practice's pages on loopback until Ctrl-C
-(:mod:`pm_xero_plugin.demo.serve`, through :attr:`DemoOptions.afterwards`).
+(:mod:`pm_xero_plugin.demo.serve`, through :attr:`DemoOptions.afterwards`). With
+``--practices N`` one host process serves N practices (:mod:`pm_xero_plugin.demo.fleet`, which
+runs this module's steps for each of them).
 """
 
 from __future__ import annotations
