@@ -290,9 +290,12 @@ class PracticeAddon:
         url = ledger_url()
         if url is None:
             return None, None
-        pool = self._ledgers.store(url).pool
+        store = self._ledgers.store(url)
         practice = self.practice_id or ONE_PRACTICE
-        return shared_limits(pool, api_url), shared_tokens(pool, practice, secret, data_dir)
+        return (
+            shared_limits(store.side_pool("limits"), api_url),
+            shared_tokens(store.pool, practice, secret, data_dir),
+        )
 
     def _stop(self) -> None:
         """Stop trying to start, write what is kept while the ledger lets us (briefly), stop

@@ -38,9 +38,9 @@ if TYPE_CHECKING:
     from pm_xero_plugin.core.engine import Engine
     from pm_xero_plugin.fleet.run import FleetSettings
     from pm_xero_plugin.ledger.backends import LedgerBackends
+    from pm_xero_plugin.ledger.postgres_store import PgStore
     from pm_xero_plugin.sync.runtime import AppConfig, XeroRuntime
     from pm_xero_plugin.xero.auth import Connection
-    from pm_xero_plugin.xero.pg_schema import Pool
     from pm_xero_plugin.xero.ratelimit import Limits
     from pm_xero_plugin.xero.tokens import TokenStorage
 
@@ -119,8 +119,8 @@ class Opened:
 
     host: RefHost
     engine: Engine
-    pool: Pool | None = None
-    """The PostgreSQL ledger's pool when ``PM_XERO_LEDGER`` names one: Xero's limits and the
+    store: PgStore | None = None
+    """The PostgreSQL ledger's store when ``PM_XERO_LEDGER`` names one: Xero's limits and the
     practice's tokens are kept there too, as the host's add-on and the fleet keep them."""
 
 
@@ -246,8 +246,8 @@ def open_data_dir(data_dir: Path, *, write: bool = True) -> Iterator[Opened]:
                 url=url,
             )
         engine = Engine(host, ledger)
-        pool = ledgers.store(url).pool if ledgers is not None and url is not None else None
-        yield Opened(host, engine, pool)
+        store = ledgers.store(url) if ledgers is not None and url is not None else None
+        yield Opened(host, engine, store)
     finally:
         if engine is not None:
             engine.close()
@@ -332,11 +332,11 @@ def _runtime(
     secret, data_dir = opened.host.secret(PLUGIN), opened.host.data_dir(PLUGIN)
     limiter: Limits | None = None
     tokens: TokenStorage | None = None
-    if opened.pool is not None:  # what the host and every worker share: see sync.shared_xero
+    if opened.store is not None:  # what the host and every worker share: see sync.shared_xero
         from pm_xero_plugin.sync.shared_xero import shared_limits, shared_tokens
 
-        limiter = shared_limits(opened.pool, config.oauth().api_url)
-        tokens = shared_tokens(opened.pool, opened.host.practice_id, secret, data_dir)
+        limiter = shared_limits(opened.store.side_pool("limits"), config.oauth().api_url)
+        tokens = shared_tokens(opened.store.pool, opened.host.practice_id, secret, data_dir)
     return XeroRuntime(
         opened.engine,
         config,

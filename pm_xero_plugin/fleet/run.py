@@ -185,7 +185,9 @@ def open_fleet(
 
             store = _store(backends, url)
             pool = store.pool
-            limiter = shared_limits(pool, settings.config.oauth().api_url, clock)
+            limiter = shared_limits(
+                store.side_pool("limits"), settings.config.oauth().api_url, clock
+            )
 
             def tokens(practice_id: str, secret: bytes, data_dir: Path) -> TokenStorage:
                 return shared_tokens(pool, practice_id, secret, data_dir)

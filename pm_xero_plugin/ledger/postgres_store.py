@@ -103,6 +103,8 @@ class PgStore:
         self.schema_version = schema_version
         self.server = server_name(url)
         self._held = _Held()
+        self._side: dict[str, ConnectionPool[Conn]] = {}
+        self._side_lock = threading.Lock()
         self.fence = Fence()
         """The thread's fenced claims, shared by every practice's view."""
 
@@ -148,8 +150,31 @@ class PgStore:
             ) from None
         return cls(url, pool, version)
 
+    def side_pool(self, name: str, max_size: int = 32) -> ConnectionPool[Conn]:
+        """A pool of its own on the same database, made on first use and closed with the
+        store: for Xero's shared limits, whose every call in flight holds a connection for as
+        long as the call lasts (its advisory lock is the connection's) – taken from the
+        ledger's pool, twenty calls out would leave a dashboard waiting for one."""
+        with self._side_lock:
+            pool = self._side.get(name)
+            if pool is None:
+                pool = self._side[name] = ConnectionPool(
+                    self.url,
+                    min_size=0,
+                    max_size=max_size,
+                    kwargs={"autocommit": True, "connect_timeout": _CONNECT_TIMEOUT_S},
+                    configure=_configure,
+                    open=True,
+                    name=f"pm-xero-{name} {self.server}",
+                )
+            return pool
+
     def close(self) -> None:
-        """Close the pool (every view of the store is unusable afterwards)."""
+        """Close the pools (every view of the store is unusable afterwards)."""
+        with self._side_lock:
+            side, self._side = list(self._side.values()), {}
+        for pool in side:
+            pool.close()
         self.pool.close()
 
     def ledger(
