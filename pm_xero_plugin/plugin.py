@@ -61,6 +61,9 @@ __all__ = [
 
 log = logging.getLogger("pm_xero_plugin")
 
+FIRST_OPEN_WAIT = 2.0
+"""The longest a practice's first call waits for the practice to open (see ``_Practices.get``)."""
+
 _Scope = MutableMapping[str, Any]
 _Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 _Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -153,7 +156,17 @@ class _Practices:
                 return None
             addon = PracticeAddon(practice_id, self._backends())
             self._open[practice_id] = addon
-        addon.start(host)
+        # Opened off the caller's thread: a PostgreSQL server that does not answer must not
+        # hold the staff member's save for its connect timeout. A healthy start is quick and
+        # done within the wait; otherwise the call is kept like any before start-up (written
+        # once the practice's ledger opens, its health saying why meanwhile).
+        opening = threading.Thread(
+            target=addon.start, args=(host,), name=f"pm-xero-open-{practice_id}", daemon=True
+        )
+        opening.start()
+        opening.join(FIRST_OPEN_WAIT)
+        if opening.is_alive():
+            log.warning("xero: practice %r is still opening; its calls are kept", practice_id)
         return addon
 
     @property
