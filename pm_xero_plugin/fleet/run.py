@@ -181,13 +181,11 @@ def open_fleet(
         tokens: Callable[[str, bytes, Path], TokenStorage] | None = None
         store: PgStore | None = None
         if url is not None:
-            from pm_xero_plugin.sync.shared_xero import shared_limits, shared_tokens
+            from pm_xero_plugin.sync.shared_xero import shared_tokens
 
             store = _store(backends, url)
             pool = store.pool
-            limiter = shared_limits(
-                store.side_pool("limits"), settings.config.oauth().api_url, clock
-            )
+            limiter = _limits_of(store, settings.config.oauth().api_url, clock)
 
             def tokens(practice_id: str, secret: bytes, data_dir: Path) -> TokenStorage:
                 return shared_tokens(pool, practice_id, secret, data_dir)
@@ -232,6 +230,26 @@ def open_fleet(
         if settings.metrics_port:
             running.metrics_url = _serve(stack, running, settings)
         yield running
+
+
+def _limits_of(store: PgStore, api_url: str, clock: Clock | None) -> Limits:
+    """Xero's limits kept in the ledger's database, or why not in words (their tables from a
+    newer add-on, the database gone since the ledger opened)."""
+    import psycopg
+
+    from pm_xero_plugin.sync.shared_xero import shared_limits
+    from pm_xero_plugin.xero.errors import TransientError
+    from pm_xero_plugin.xero.pg_schema import SharedTablesTooNew
+
+    try:
+        return shared_limits(store.side_pool("limits"), api_url, clock)
+    except SharedTablesTooNew as exc:
+        raise FleetRefused(str(exc)) from None  # it says to upgrade the add-on
+    except (TransientError, psycopg.Error) as exc:
+        raise FleetRefused(
+            f"Xero's shared limits in {store.server} cannot be set up "
+            f"({type(exc).__name__}): is the database up? Try again"
+        ) from None
 
 
 def _store(backends: LedgerBackends, url: str) -> PgStore:
