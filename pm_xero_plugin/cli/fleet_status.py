@@ -102,7 +102,7 @@ def _postgres_lines(url: str, ids: list[str], now: datetime) -> list[FleetLine]:
     finally:
         store.close()
     lines = []
-    for practice_id in sorted(set(ids) | set(found)):
+    for practice_id in sorted(ids):  # this root's practices: another's may share the database
         summary = found.get(practice_id)
         if summary is None:
             lines.append(FleetLine(practice_id))
