@@ -80,6 +80,69 @@ def _check_parses(value: str) -> None:
         ) from None
 
 
+OWNER_FILE: Final = "ledger-owner"
+"""The file in a practice's data directory naming it to the shared ledger (a random id)."""
+
+OWNER_META: Final = "owner"
+"""The practice's ledger value that names the data directory its rows belong to."""
+
+
+def claim_practice(ledger: Ledger, practice_id: str, data_dir: Path) -> None:
+    """Make sure the shared ledger's rows of ``practice_id`` are this data directory's.
+
+    Practice ids are the host's: two hosts (or two many-practice roots) pointed at one
+    database with the same id – two one-practice hosts are both ``practice-1`` – would send
+    and settle each other's records, and seal tokens over each other's. So each data directory
+    carries a random id of its own (:data:`OWNER_FILE`, copied with it, as a backup restored
+    elsewhere is the same practice), and the practice's rows remember the first that opened
+    them.
+
+    :raises LedgerUnavailable: the practice's rows belong to another data directory (in words,
+        with what to do).
+    """
+    from pm_xero_plugin.ledger.interface import LedgerUnavailable
+
+    mine = _owner_id(data_dir / OWNER_FILE)
+    with ledger.transaction():
+        theirs = ledger.meta(OWNER_META)
+        if theirs is None:
+            ledger.set_meta(OWNER_META, mine)
+            return
+    if theirs != mine:
+        ledger.close()
+        raise LedgerUnavailable(
+            f"practice {practice_id!r}'s rows in the PostgreSQL ledger belong to another host "
+            f"data directory than {data_dir}: give each practice an id of its own (two hosts "
+            "sharing one database must not both call theirs the same), or point "
+            f"{LEDGER_ENV} at a database of this host's own"
+        )
+
+
+def _owner_id(path: Path) -> str:
+    """The data directory's id, made by whichever process comes first (``O_EXCL``: the host and
+    a worker opening a new practice at once agree on one)."""
+    import uuid
+
+    from pm_xero_plugin.private_files import FILE_MODE, private_folder
+
+    private_folder(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        for _ in range(50):  # the first writer may not have written it yet
+            found = path.read_text(encoding="utf-8").strip()
+            if found:
+                return found
+            threading.Event().wait(0.02)
+        raise
+    made = uuid.uuid4().hex
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(made + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    return made
+
+
 class LedgerBackends:
     """The ledgers of one process: SQLite files, and one PostgreSQL store per URL (opened on
     first use, closed by :meth:`close`)."""
@@ -107,7 +170,9 @@ class LedgerBackends:
             from pm_xero_plugin.ledger.sqlite import SqliteLedger
 
             return SqliteLedger(data_dir / "ledger.sqlite3", clock=clock, dependants=dependants)
-        return self.store(url).ledger(practice_id, clock=clock, dependants=dependants)
+        ledger = self.store(url).ledger(practice_id, clock=clock, dependants=dependants)
+        claim_practice(ledger, practice_id, data_dir)
+        return ledger
 
     def store(self, url: str) -> PgStore:
         """The PostgreSQL store at ``url`` (opened, and migrated, on first use)."""

@@ -87,3 +87,28 @@ def test_a_verb_with_an_unreadable_postgresql_url_says_so_in_one_line(tmp_path: 
     assert "s3cretpw" not in run.stderr + run.stdout
     assert "Traceback" not in run.stderr
     assert LEDGER_ENV in run.stderr
+
+
+def test_two_data_directories_cannot_share_one_practices_rows(tmp_path: Path) -> None:
+    """Two hosts on one database that both call their practice ``practice-1`` would send and
+    settle each other's records: the second is refused in words; the first (and a copy of its
+    directory, a backup restored elsewhere) opens as before."""
+    from support.postgres import fresh_database
+
+    from pm_xero_plugin.ledger.interface import LedgerUnavailable
+
+    first, second = tmp_path / "a" / "xero", tmp_path / "b" / "xero"
+    with fresh_database() as url:
+        backends = LedgerBackends()
+        try:
+            backends.open("practice-1", first, clock=lambda: START, dependants=None, url=url)
+            with pytest.raises(LedgerUnavailable, match="belong to another host data directory"):
+                backends.open("practice-1", second, clock=lambda: START, dependants=None, url=url)
+            backends.open("practice-1", first, clock=lambda: START, dependants=None, url=url)
+            copy = tmp_path / "restored" / "xero"
+            copy.mkdir(parents=True)
+            (copy / "ledger-owner").write_bytes((first / "ledger-owner").read_bytes())
+            backends.open("practice-1", copy, clock=lambda: START, dependants=None, url=url)
+            backends.open("practice-2", second, clock=lambda: START, dependants=None, url=url)
+        finally:
+            backends.close()
