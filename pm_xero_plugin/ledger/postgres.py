@@ -35,6 +35,10 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from pm_xero_plugin.ledger.columns import FACT_COLUMNS as _FACT_COLUMNS
+from pm_xero_plugin.ledger.columns import MAX_TEXT as _MAX_TEXT
+from pm_xero_plugin.ledger.columns import ROW_COLUMNS as _ROW_COLUMNS
+from pm_xero_plugin.ledger.columns import UPDATABLE as _UPDATABLE
 from pm_xero_plugin.ledger.interface import LedgerUnavailable
 from pm_xero_plugin.ledger.postgres_schema import Conn, counts_sql
 from pm_xero_plugin.ledger.postgres_search import search_keys
@@ -85,51 +89,6 @@ documents would wait behind ``contact_sync`` for ever. SQLite's single writer ne
 here a contact's settling transaction first takes this lock for its organisation, so the second
 one counts after the first has committed."""
 
-_MAX_TEXT = 16_384
-"""Cap on a stored reply or message (as :mod:`.sqlite`)."""
-
-_ROW_COLUMNS = (
-    "id, kind, host_id, tenant_id, location_id, state, gate, detail, doc_date, number, "
-    "dep_contact, dep_invoice, dep_credit_note, include_before_start, payload, payload_hash, "
-    "operation, pending_op, xero_id, attempts, next_at, lease_until, uncertain, message, field, "
-    "hint, updated_at, priority, xero_match, xero_name, dep_invoice_date, claim_token, created_at"
-)
-_FACT_COLUMNS = (
-    "id, kind, host_id, tenant_id, location_id, state, gate, doc_date, dep_contact, dep_invoice, "
-    "dep_credit_note, include_before_start, xero_id, payload_hash, operation, number, "
-    "dep_invoice_date"
-)
-_UPDATABLE = frozenset(
-    {
-        "state",
-        "gate",
-        "detail",
-        "tenant_id",
-        "payload",
-        "payload_hash",
-        "operation",
-        "pending_op",
-        "xero_id",
-        "include_before_start",
-        "message",
-        "field",
-        "hint",
-        "reply",
-        "next_at",
-        "lease_until",
-        "worker_id",
-        "uncertain",
-        "doc_date",
-        "number",
-        "dep_contact",
-        "dep_invoice",
-        "dep_credit_note",
-        "dep_invoice_date",
-        "priority",
-        "xero_match",
-        "xero_name",
-    }
-)
 _BOOLEAN = frozenset({"include_before_start", "uncertain", "connected"})
 """Columns SQLite keeps as 0/1 and callers may pass as ints: booleans here."""
 

@@ -23,6 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pm_xero_plugin.ledger.columns import FACT_COLUMNS as _FACT_COLUMNS
+from pm_xero_plugin.ledger.columns import MAX_TEXT as _MAX_TEXT
+from pm_xero_plugin.ledger.columns import ROW_COLUMNS as _ROW_COLUMNS
+from pm_xero_plugin.ledger.columns import UPDATABLE as _UPDATABLE
 from pm_xero_plugin.ledger.interface import LedgerBusy, LedgerBusyHere, LedgerUnreadable
 from pm_xero_plugin.ledger.migrations import migrate
 from pm_xero_plugin.ledger.sqlite_search import search_keys, sort_key
@@ -54,52 +58,6 @@ if TYPE_CHECKING:
     from pm_xero_plugin.ledger.interface import Dependants, Ledger
 
 __all__ = ["SATISFIED_SQL", "Facts", "NewRow", "Row", "SqliteLedger", "TenantRecord"]
-
-_MAX_TEXT = 16_384
-"""Cap on a stored reply or message: the log is for people, not a copy of Xero's database."""
-
-_ROW_COLUMNS = (
-    "id, kind, host_id, tenant_id, location_id, state, gate, detail, doc_date, number, "
-    "dep_contact, dep_invoice, dep_credit_note, include_before_start, payload, payload_hash, "
-    "operation, pending_op, xero_id, attempts, next_at, lease_until, uncertain, message, field, "
-    "hint, updated_at, priority, xero_match, xero_name, dep_invoice_date, claim_token, created_at"
-)
-_FACT_COLUMNS = (
-    "id, kind, host_id, tenant_id, location_id, state, gate, doc_date, dep_contact, dep_invoice, "
-    "dep_credit_note, include_before_start, xero_id, payload_hash, operation, number, "
-    "dep_invoice_date"
-)
-_UPDATABLE = frozenset(
-    {
-        "state",
-        "gate",
-        "detail",
-        "tenant_id",
-        "payload",
-        "payload_hash",
-        "operation",
-        "pending_op",
-        "xero_id",
-        "include_before_start",
-        "message",
-        "field",
-        "hint",
-        "reply",
-        "next_at",
-        "lease_until",
-        "worker_id",
-        "uncertain",
-        "doc_date",
-        "number",
-        "dep_contact",
-        "dep_invoice",
-        "dep_credit_note",
-        "dep_invoice_date",
-        "priority",
-        "xero_match",
-        "xero_name",
-    }
-)
 
 
 _LONG_WAIT_MS = 30_000
