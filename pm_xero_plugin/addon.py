@@ -454,10 +454,14 @@ class PracticeAddon:
             self.failed(hook, exc)
 
     def _reconcile(self) -> None:
+        """The periodic pass: time's gates first (a future start date reached opens even in a
+        practice no hook has reached since, and whose worker runs elsewhere: a fleet worker
+        opens a practice only once it has work that may go), then the host's records."""
         engine = self.engine
         if engine is None:
             return
         try:
+            engine.tick()
             engine.reconcile()
         except Exception as exc:
             self.failed("reconcile", exc)

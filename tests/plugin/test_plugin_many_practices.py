@@ -4,6 +4,7 @@ one practice can read or change another's data – on SQLite files and on one Po
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from support.fleet_practices import BACKENDS, engine_of, practices_on
 from support.ledger_helpers import client, invoice, settings
 from support.pages_world import ADMIN, client_for
 
-from hookspecs.refhost import RefFleet
+from hookspecs.refhost import ManualClock, RefFleet
+from pm_xero_plugin import plugin
 from pm_xero_plugin.core.engine import Engine
 
 
@@ -115,3 +117,25 @@ def test_each_practices_pages_show_only_its_own_records(fleet: RefFleet) -> None
         assert mine.status_code == 200
         assert mine.text.count(own) > 1  # the search box says it once, the result again
         assert theirs.text.count(other) == 1  # only the search box: no other practice's row
+
+
+def test_the_periodic_pass_opens_a_start_date_reached_without_any_hook(fleet: RefFleet) -> None:
+    """A practice whose sending runs elsewhere (a fleet worker opens it only once it has work
+    that may go) and whose host is quiet still opens its future start date when the day comes:
+    the periodic pass ticks time's gates before it reconciles."""
+    north = fleet.practice("north")
+    assert north.save_plugin_settings("xero", settings("2025-03-05")) == []  # 4 days ahead
+    north.start_contact_sync(None)
+    north.save_client(client("c1", 1))
+    north.create_invoice(invoice("later", 1, "c1", "2025-03-05"))
+    row = engine_of("north").ledger.find("invoice", "later", "T1")
+    assert row is not None
+    assert row.gate == "start_date_future"
+    assert isinstance(fleet.clock, ManualClock)
+    fleet.clock.advance(timedelta(days=5))
+    addon = plugin.get_addon("north")
+    assert addon is not None
+    addon._reconcile()  # what the periodic job runs
+    row = engine_of("north").ledger.find("invoice", "later", "T1")
+    assert row is not None
+    assert row.gate != "start_date_future"
