@@ -60,9 +60,9 @@ def measure_plugin(records: int, root: Path) -> dict[str, float]:
     plugin = _start_plugin(host)
     try:
         _connected(plugin.get_engine())
-        plugin.start_contact_sync(location_id=None)
+        plugin.start_contact_sync(location_id=None, practice_id=None)
         started = time.perf_counter()
-        plugin.backfill(location_id=None, since=None)
+        plugin.backfill(location_id=None, since=None, practice_id=None)
         seconds = time.perf_counter() - started
         engine = plugin.get_engine()
         rows = sum(c["n"] for c in engine.ledger.counts())
