@@ -109,7 +109,11 @@ def test_a_rerun_within_the_minute_waits_for_xeros_limit_and_says_so(
 
         reader = threading.Thread(target=read_stderr, daemon=True)
         reader.start()
-        out, _ = second.communicate(timeout=200)
+        # stdout read here, stderr by the reader alone: communicate() would read (and close)
+        # stderr too, under the reader's feet.
+        assert second.stdout is not None
+        out = second.stdout.read()
+        second.wait(timeout=200)
         reader.join(timeout=10)
         err = "".join(err_lines)
         assert second.returncode == 0, err[-3000:]
