@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+from pm_xero_plugin.ledger.keyset import date_range, is_after, segments
 from pm_xero_plugin.ledger.postgres_schema import counts_sql
 from pm_xero_plugin.ledger.sqlite_search import MAX_CANDIDATES, MAX_CUSTOMERS, Found, sort_key
 from pm_xero_plugin.ledger.types import RowKey, RowQuery
@@ -25,44 +26,6 @@ _PRIORITIES: Final = (1, 0)
 _ORDER: Final = "ORDER BY doc_date DESC NULLS LAST, number DESC NULLS LAST, id DESC"
 
 Query = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
-
-
-def _is_after(key: RowKey, after: RowKey | None) -> bool:
-    return after is None or sort_key(key) < sort_key(after)
-
-
-def _segments(after: RowKey | None) -> list[tuple[str, list[Any]]]:
-    """The rows after ``after`` as index ranges (a NULL date or number needs its own)."""
-    if after is None:
-        return [("", [])]
-    d, n, i = after
-    if d is not None and n is not None:
-        return [
-            (" AND (doc_date, number, id) < (%s, %s, %s)", [d, n, i]),
-            (" AND doc_date = %s AND number IS NULL", [d]),
-            (" AND doc_date IS NULL", []),
-        ]
-    if d is not None:
-        return [
-            (" AND doc_date = %s AND number IS NULL AND id < %s", [d, i]),
-            (" AND doc_date < %s", [d]),
-            (" AND doc_date IS NULL", []),
-        ]
-    if n is not None:
-        return [
-            (" AND doc_date IS NULL AND (number, id) < (%s, %s)", [n, i]),
-            (" AND doc_date IS NULL AND number IS NULL", []),
-        ]
-    return [(" AND doc_date IS NULL AND number IS NULL AND id < %s", [i])]
-
-
-def _dates(query: RowQuery) -> tuple[str, list[Any]]:
-    sql, params = "", list[Any]()
-    if query.date_from:
-        sql, params = sql + " AND doc_date >= %s", [*params, query.date_from]
-    if query.date_to:
-        sql, params = sql + " AND doc_date <= %s", [*params, query.date_to]
-    return sql, params
 
 
 def _filters(query: RowQuery) -> tuple[str, list[Any]]:
@@ -93,16 +56,16 @@ def _combos(q: Query, practice: str, query: RowQuery) -> list[tuple[str, str, st
 def _walk(q: Query, practice: str, query: RowQuery, after: RowKey | None, limit: int) -> Found:
     """State/kind/organisation/date filters: the merged ranges of ``rows_claim``."""
     combos = _combos(q, practice, query)
-    dates, date_params = _dates(query)
+    dates, date_params = date_range(query, "%s")
     loc = " AND location_id = %s" if query.location_id is not None else ""
     fixed = [*date_params, *([query.location_id] if query.location_id is not None else [])]
-    segments = _segments(after)
+    ranges = segments(after, "%s")
     if query.date_from or query.date_to:  # only dated rows match: no range of undated ones
-        segments = [s for s in segments if "doc_date IS NULL" not in s[0]]
+        ranges = [s for s in ranges if "doc_date IS NULL" not in s[0]]
     keys: list[RowKey] = []
     for tenant, kind, state, _ in combos:
         for priority in _PRIORITIES:
-            for segment, segment_params in segments:
+            for segment, segment_params in ranges:
                 found = q(
                     "SELECT doc_date, number, id FROM rows WHERE practice_id = %s "
                     "AND tenant_id = %s AND kind = %s AND state = %s AND priority = %s"
@@ -180,7 +143,7 @@ def _gathered(q: Query, practice: str, query: RowQuery, after: RowKey | None, li
         customers, capped_here = _customer_rows(q, practice, query.customer)
         ids = customers if ids is None else ids & customers
         capped = capped or capped_here
-    dates, date_params = _dates(query)
+    dates, date_params = date_range(query, "%s")
     filters, filter_params = _filters(query)
     found = q(
         "SELECT doc_date, number, id FROM rows WHERE practice_id = %s "
@@ -188,7 +151,7 @@ def _gathered(q: Query, practice: str, query: RowQuery, after: RowKey | None, li
         [practice, sorted(ids or ()), *date_params, *filter_params],
     )
     keys = sorted((RowKey(d, n, i) for d, n, i in found), key=sort_key, reverse=True)
-    page = [k for k in keys if _is_after(k, after)][: limit + 1]
+    page = [k for k in keys if is_after(k, after)][: limit + 1]
     return Found(page, len(keys), capped)
 
 

@@ -21,6 +21,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+from pm_xero_plugin.ledger.keyset import date_range, is_after, segments, sort_key
 from pm_xero_plugin.ledger.types import RowKey, RowQuery
 from pm_xero_plugin.ledger.words import query_words
 
@@ -37,17 +38,6 @@ _ORDER: Final = "ORDER BY doc_date DESC, number DESC, id DESC"
 Query = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
 
-def sort_key(key: RowKey) -> tuple[bool, str, bool, int, int]:
-    """``key`` as Python compares it, the way SQLite orders it (NULL below any value)."""
-    return (
-        key.doc_date is not None,
-        key.doc_date or "",
-        key.number is not None,
-        key.number if key.number is not None else 0,
-        key.id,
-    )
-
-
 class Found:
     """The keys of one page plus one (to know whether a next page exists), the total when
     known, and whether the candidate set was cut."""
@@ -58,48 +48,9 @@ class Found:
         self.capped = capped
 
 
-def _is_after(key: RowKey, after: RowKey | None) -> bool:
-    return after is None or sort_key(key) < sort_key(after)
-
-
-def _segments(after: RowKey | None) -> list[tuple[str, list[Any]]]:
-    """The rows after ``after`` as index ranges (row values are range constraints on the
-    index's trailing columns; a NULL date or number needs its own range)."""
-    if after is None:
-        return [("", [])]
-    d, n, i = after
-    if d is not None and n is not None:
-        return [
-            (" AND (doc_date, number, id) < (?, ?, ?)", [d, n, i]),
-            (" AND doc_date = ? AND number IS NULL", [d]),
-            (" AND doc_date IS NULL", []),
-        ]
-    if d is not None:
-        return [
-            (" AND doc_date = ? AND number IS NULL AND id < ?", [d, i]),
-            (" AND doc_date < ?", [d]),
-            (" AND doc_date IS NULL", []),
-        ]
-    if n is not None:
-        return [
-            (" AND doc_date IS NULL AND (number, id) < (?, ?)", [n, i]),
-            (" AND doc_date IS NULL AND number IS NULL", []),
-        ]
-    return [(" AND doc_date IS NULL AND number IS NULL AND id < ?", [i])]
-
-
-def _dates(query: RowQuery) -> tuple[str, list[Any]]:
-    sql, params = "", list[Any]()
-    if query.date_from:
-        sql, params = sql + " AND doc_date >= ?", [*params, query.date_from]
-    if query.date_to:
-        sql, params = sql + " AND doc_date <= ?", [*params, query.date_to]
-    return sql, params
-
-
 def _residual(query: RowQuery) -> tuple[str, list[Any]]:
     """Every filter of ``query`` but number and customer, as SQL on a row."""
-    sql, params = _dates(query)
+    sql, params = date_range(query)
     for column, values in (("state", query.states), ("kind", query.kinds)):
         if values:
             sql += f" AND {column} IN ({','.join('?' * len(values))})"
@@ -132,16 +83,16 @@ def _combos(q: Query, query: RowQuery) -> list[tuple[str, str, str, int]]:
 def _walk(q: Query, query: RowQuery, after: RowKey | None, limit: int) -> Found:
     """State/kind/organisation/date filters: the merged ranges of ``rows_claim``."""
     combos = _combos(q, query)
-    dates, date_params = _dates(query)
+    dates, date_params = date_range(query)
     loc = " AND location_id = ?" if query.location_id is not None else ""
     fixed = [*date_params, *([query.location_id] if query.location_id is not None else [])]
-    segments = _segments(after)
+    ranges = segments(after)
     if query.date_from or query.date_to:  # only dated rows match: no range of undated ones
-        segments = [s for s in segments if "doc_date IS NULL" not in s[0]]
+        ranges = [s for s in ranges if "doc_date IS NULL" not in s[0]]
     keys: list[RowKey] = []
     for tenant, kind, state, _ in combos:
         for priority in _PRIORITIES:
-            for segment, segment_params in segments:
+            for segment, segment_params in ranges:
                 found = q(
                     "SELECT doc_date, number, id FROM rows INDEXED BY rows_claim "
                     "WHERE tenant_id = ? AND kind = ? AND state = ? AND priority = ?"
@@ -226,7 +177,7 @@ def _gathered(q: Query, query: RowQuery, after: RowKey | None, limit: int) -> Fo
         [json.dumps(sorted(ids or ())), *params],
     )
     keys = sorted((RowKey(d, n, i) for d, n, i in found), key=sort_key, reverse=True)
-    page = [k for k in keys if _is_after(k, after)][: limit + 1]
+    page = [k for k in keys if is_after(k, after)][: limit + 1]
     return Found(page, len(keys), capped)
 
 
