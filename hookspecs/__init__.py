@@ -31,10 +31,13 @@ from hookspecs.records import (
     Allocation,
     Client,
     CreditNote,
+    Deposit,
     Invoice,
     LineItem,
     Location,
     Payment,
+    Payout,
+    Refund,
 )
 
 
@@ -59,6 +62,7 @@ __all__ = [
     "Allocation",
     "Client",
     "CreditNote",
+    "Deposit",
     "HistoryKind",
     "HookFailure",
     "Host",
@@ -66,8 +70,10 @@ __all__ = [
     "LineItem",
     "Location",
     "Payment",
+    "Payout",
     "PluginLoadFailure",
     "Practices",
+    "Refund",
     "call_each_plugin",
     "hookimpl",
     "hookspec",

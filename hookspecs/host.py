@@ -15,7 +15,9 @@ from hookspecs.records import Location
 
 __all__ = ["HistoryKind", "Host", "Practices", "practice_id_of"]
 
-HistoryKind = Literal["clients", "invoices", "credit_notes", "payments"]
+HistoryKind = Literal[
+    "clients", "invoices", "credit_notes", "payments", "payouts", "deposits", "refunds"
+]
 """The kinds of record :meth:`Host.iter_history` can stream."""
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "Allocation",
     "Client",
     "CreditNote",
+    "Deposit",
     "Invoice",
     "InvoiceStatus",
     "LineAmountTypes",
@@ -34,6 +35,8 @@ __all__ = [
     "Location",
     "Payment",
     "PaymentMethod",
+    "Payout",
+    "Refund",
     "RevenueCategory",
 ]
 
@@ -183,4 +186,92 @@ class Payment(TypedDict):
     currency: str
     method: PaymentMethod
     allocations: list[Allocation]
+    updated_at: str
+
+
+class Payout(TypedDict):
+    """A card processor paying out (Stripe and others): the card payments it collected, less its
+    fees, paid into the business's bank.
+
+    Card payments are received into a *clearing account* (the account the payments' ``method``
+    is mapped to). A payout moves ``amount`` from the clearing account to the bank and books
+    ``fees`` as an expense, so the clearing account returns to zero and the bank deposit in the
+    books equals the statement line. ``gross`` = the payments it settles minus the card refunds
+    netted off; ``amount`` = ``gross`` - ``fees``.
+    """
+
+    id: str
+    number: int
+    """The payout's number in the host; plugins use it as the reference (``PO7``)."""
+    location_id: str
+    method: PaymentMethod
+    """How its payments were received (``stripe``): the mapped account is the clearing account."""
+    paid_date: str
+    """The date the payout reached the bank: the location's local business date."""
+    currency: str
+    gross: str
+    """The card payments it settles, minus the card refunds netted off."""
+    fees: str
+    """The processor's fees deducted from this payout (``"0.00"`` when none)."""
+    amount: str
+    """What reached the bank: ``gross`` minus ``fees``."""
+    payment_ids: list[str]
+    """The host payments (:class:`Payment` ids) this payout settles."""
+    refund_ids: NotRequired[list[str]]
+    """Card refunds (:class:`Refund` ids) the processor netted off this payout."""
+    processor_reference: NotRequired[str | None]
+    """The processor's own id of the payout (``po_1Nx…``), shown beside ours in Xero."""
+    updated_at: str
+
+
+class Deposit(TypedDict):
+    """Money taken before the invoice exists: a booking's deposit, weeks before the stay.
+
+    Until it is applied the customer holds it as credit (a *prepayment*). When the stay is
+    invoiced the host records the deposit again with ``allocations`` naming the invoice(s) it
+    pays. A deposit kept as a cancellation fee is applied the same way, to the cancellation-fee
+    invoice; a deposit given back is a :class:`Refund` with ``deposit_id``.
+    """
+
+    id: str
+    number: int
+    """The deposit's receipt number; plugins use it as the reference (``DEP12``)."""
+    location_id: str
+    client_id: str
+    paid_date: str
+    """The date the deposit was received: the location's local business date."""
+    amount: str
+    currency: str
+    method: PaymentMethod
+    """How it was paid: the mapped account is where the money went."""
+    allocations: list[Allocation]
+    """The invoices it has been applied to (empty while it is held)."""
+    reference: NotRequired[str | None]
+    """The booking it secures (shown in Xero)."""
+    updated_at: str
+
+
+class Refund(TypedDict):
+    """Money given back to a customer out of one credit: a credit note, the excess of a payment
+    (an overpayment), or a deposit. Exactly one of ``credit_note_id``, ``payment_id`` and
+    ``deposit_id`` is set."""
+
+    id: str
+    number: int
+    """The refund's number; plugins use it as the reference (``RF3``)."""
+    location_id: str
+    client_id: str
+    paid_date: str
+    """The date the money left: the location's local business date."""
+    amount: str
+    currency: str
+    method: PaymentMethod
+    """How it was paid back: the mapped account is where the money left from."""
+    credit_note_id: NotRequired[str | None]
+    """A refund of this credit note's credit."""
+    payment_id: NotRequired[str | None]
+    """A refund of this payment's excess (its overpayment)."""
+    deposit_id: NotRequired[str | None]
+    """A refund of this deposit (all or part of what is left of it)."""
+    reason: NotRequired[str | None]
     updated_at: str

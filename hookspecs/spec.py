@@ -32,17 +32,20 @@ from hookspecs.markers import hookspec
 if TYPE_CHECKING:
     from hookspecs.host import Host
     from hookspecs.pages import PluginApp
-    from hookspecs.records import Client, CreditNote, Invoice, Payment
+    from hookspecs.records import Client, CreditNote, Deposit, Invoice, Payment, Payout, Refund
 
 __all__ = [
     "admin_action",
     "backfill",
     "on_client_saved",
     "on_credit_note_created",
+    "on_deposit_recorded",
     "on_invoice_created",
     "on_invoice_updated",
     "on_invoice_voided",
     "on_payment_recorded",
+    "on_payout_recorded",
+    "on_refund_recorded",
     "on_settings_saved",
     "pm_shutdown",
     "pm_startup",
@@ -185,6 +188,42 @@ def on_payment_recorded(payment: Payment, practice_id: str | None) -> None:
     (the part of ``amount`` the allocations do not cover).
 
     :param payment: the payment as stored (:class:`hookspecs.records.Payment`).
+    :param practice_id: the practice the call is for (``None``: the host serves one practice,
+        and it is that one).
+    :return: nothing; the return value is ignored.
+    """
+
+
+@hookspec
+def on_deposit_recorded(deposit: Deposit, practice_id: str | None) -> None:
+    """Called after a deposit was taken, and again each time it changed: applied to an invoice
+    (``allocations`` grew), or applied elsewhere. The whole deposit, not a diff.
+
+    :param deposit: the deposit as now stored (:class:`hookspecs.records.Deposit`).
+    :param practice_id: the practice the call is for (``None``: the host serves one practice,
+        and it is that one).
+    :return: nothing; the return value is ignored.
+    """
+
+
+@hookspec
+def on_refund_recorded(refund: Refund, practice_id: str | None) -> None:
+    """Called after money was given back out of a credit note, an overpayment or a deposit.
+
+    :param refund: the refund as stored (:class:`hookspecs.records.Refund`).
+    :param practice_id: the practice the call is for (``None``: the host serves one practice,
+        and it is that one).
+    :return: nothing; the return value is ignored.
+    """
+
+
+@hookspec
+def on_payout_recorded(payout: Payout, practice_id: str | None) -> None:
+    """Called after a card processor paid out: the card payments it settles, its fees, and what
+    reached the bank. Called once the processor reports the payout (the host may learn of it
+    days after the payments).
+
+    :param payout: the payout as stored (:class:`hookspecs.records.Payout`).
     :param practice_id: the practice the call is for (``None``: the host serves one practice,
         and it is that one).
     :return: nothing; the return value is ignored.

@@ -70,6 +70,10 @@ class Gate(StrEnum):
     INVOICE_BEFORE_START = "invoice_before_start"
     CREDIT_NOTE = "credit_note"
     INVOICE = "invoice"
+    CREDIT_BEFORE_START = "credit_before_start"
+    DEPOSIT = "deposit"
+    OVERPAYMENT = "overpayment"
+    PAYMENTS = "payments"
     LOCK_DATE = "lock_date"
     CONTACT_NAME_TAKEN = "contact_name_taken"
 
@@ -132,13 +136,22 @@ RULE_GATES: Final = (
     Gate.INVOICE_BEFORE_START,
     Gate.CREDIT_NOTE,
     Gate.INVOICE,
+    Gate.CREDIT_BEFORE_START,
+    Gate.DEPOSIT,
+    Gate.OVERPAYMENT,
 )
 """Gates the rules compute, in priority order: the first closed one is the row's gate."""
 
-DEPENDENCY_GATES: Final = (Gate.CONTACT, Gate.CREDIT_NOTE, Gate.INVOICE)
+DEPENDENCY_GATES: Final = (
+    Gate.CONTACT,
+    Gate.CREDIT_NOTE,
+    Gate.INVOICE,
+    Gate.DEPOSIT,
+    Gate.OVERPAYMENT,
+)
 """Gates that open when another row reaches Xero (promoted in the same transaction)."""
 
-EXTERNAL_GATES: Final = (Gate.LOCK_DATE, Gate.CONTACT_NAME_TAKEN)
+EXTERNAL_GATES: Final = (Gate.LOCK_DATE, Gate.CONTACT_NAME_TAKEN, Gate.PAYMENTS)
 """Gates a worker sets from Xero's answer; they open on an admin retry, not by the rules."""
 
 ADMIN_GATES: Final = (Gate.CONTACT_NAME_TAKEN,)

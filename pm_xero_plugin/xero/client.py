@@ -545,6 +545,64 @@ class XeroClient:
                 found.setdefault(str(reference), []).append(txn)
         return found
 
+    def find_prepayments_by_reference(
+        self, tenant_id: str, connection_key: str, references: Iterable[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Live ``RECEIVE-PREPAYMENT`` bank transactions by ``Reference`` (lists, as above).
+
+        Like an overpayment's, a prepayment's reference may not be kept by Xero: the finder
+        falls back on the contact's prepayments and their lines (which name the deposit).
+        """
+        found: dict[str, list[dict[str, Any]]] = {}
+        wanted = _unique(references)
+        for txn in self._where_lookup(
+            tenant_id,
+            connection_key,
+            "BankTransactions",
+            "Reference",
+            wanted,
+            also='Type=="RECEIVE-PREPAYMENT"',
+        ):
+            reference = txn.get("Reference")
+            live = txn.get("Status") not in ("DELETED", "VOIDED")
+            if reference in wanted and txn.get("Type") == "RECEIVE-PREPAYMENT" and live:
+                found.setdefault(str(reference), []).append(txn)
+        return found
+
+    def find_spend_by_reference(
+        self, tenant_id: str, connection_key: str, references: Iterable[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Live ``SPEND`` bank transactions by ``Reference`` (a payout's fees: ``PO7``)."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        wanted = _unique(references)
+        for txn in self._where_lookup(
+            tenant_id,
+            connection_key,
+            "BankTransactions",
+            "Reference",
+            wanted,
+            also='Type=="SPEND"',
+        ):
+            reference = txn.get("Reference")
+            live = txn.get("Status") not in ("DELETED", "VOIDED")
+            if reference in wanted and txn.get("Type") == "SPEND" and live:
+                found.setdefault(str(reference), []).append(txn)
+        return found
+
+    def find_bank_transfers_by_reference(
+        self, tenant_id: str, connection_key: str, references: Iterable[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Bank transfers by ``Reference`` (a payout: ``PO7``), deleted ones left out."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        wanted = _unique(references)
+        for transfer in self._where_lookup(
+            tenant_id, connection_key, "BankTransfers", "Reference", wanted
+        ):
+            reference = transfer.get("Reference")
+            if reference in wanted and transfer.get("Status") != "DELETED":
+                found.setdefault(str(reference), []).append(transfer)
+        return found
+
     def find_overpayments_of_contact(
         self, tenant_id: str, connection_key: str, contact_id: str
     ) -> list[dict[str, Any]]:

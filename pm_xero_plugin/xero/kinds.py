@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 __all__ = [
     "KINDS",
+    "MONEY_FLOW_GROUPS",
+    "REFUND_KINDS",
     "SEND_ORDER",
     "KeyLookups",
     "KindInfo",
@@ -58,6 +60,25 @@ class KeyLookups(Protocol):
         self, tenant_id: str, connection_key: str, references: Iterable[str]
     ) -> Mapping[str, Any]:
         """Live overpayments by ``Reference``, a list per reference."""
+        ...
+
+    def find_prepayments_by_reference(
+        self, tenant_id: str, connection_key: str, references: Iterable[str]
+    ) -> Mapping[str, Any]:
+        """Live prepayments by our reference (``DEP12``), a list per reference. Xero may not
+        keep ``Reference`` on a prepayment: the finder also reads the lines' descriptions."""
+        ...
+
+    def find_bank_transfers_by_reference(
+        self, tenant_id: str, connection_key: str, references: Iterable[str]
+    ) -> Mapping[str, Any]:
+        """Bank transfers by ``Reference`` (``PO7``), a list per reference."""
+        ...
+
+    def find_spend_by_reference(
+        self, tenant_id: str, connection_key: str, references: Iterable[str]
+    ) -> Mapping[str, Any]:
+        """Live SPEND bank transactions by ``Reference`` (``PO7``), a list per reference."""
         ...
 
 
@@ -140,11 +161,86 @@ KINDS: dict[str, KindInfo] = {
         lambda client, tenant, key, keys: client.find_overpayments_by_reference(tenant, key, keys),
         editable=False,
     ),
+    "deposit": KindInfo(
+        "deposit",
+        "BankTransactions",
+        "PrepaymentID",
+        "Reference",
+        lambda client, tenant, key, keys: client.find_prepayments_by_reference(tenant, key, keys),
+        editable=False,
+    ),
+    "deposit_allocation": KindInfo(
+        "deposit_allocation",
+        "Prepayments",
+        "PrepaymentID",
+        None,
+        None,
+        editable=False,
+        batchable=False,
+        noun="deposit allocation",
+    ),
+    "credit_note_refund": KindInfo(
+        "credit_note_refund",
+        "Payments",
+        "PaymentID",
+        "Reference",
+        lambda client, tenant, key, keys: client.find_payments_by_reference(tenant, key, keys),
+        editable=False,
+        noun="refund of a credit note",
+    ),
+    "overpayment_refund": KindInfo(
+        "overpayment_refund",
+        "Payments",
+        "PaymentID",
+        "Reference",
+        lambda client, tenant, key, keys: client.find_payments_by_reference(tenant, key, keys),
+        editable=False,
+        noun="refund of an overpayment",
+    ),
+    "deposit_refund": KindInfo(
+        "deposit_refund",
+        "Payments",
+        "PaymentID",
+        "Reference",
+        lambda client, tenant, key, keys: client.find_payments_by_reference(tenant, key, keys),
+        editable=False,
+        noun="refund of a deposit",
+    ),
+    "payout_fee": KindInfo(
+        "payout_fee",
+        "BankTransactions",
+        "BankTransactionID",
+        "Reference",
+        lambda client, tenant, key, keys: client.find_spend_by_reference(tenant, key, keys),
+        editable=False,
+        noun="payout's fees",
+    ),
+    "payout": KindInfo(
+        "payout",
+        "BankTransfers",
+        "BankTransferID",
+        "Reference",
+        lambda client, tenant, key, keys: client.find_bank_transfers_by_reference(
+            tenant, key, keys
+        ),
+        editable=False,
+    ),
 }
+
+REFUND_KINDS: tuple[str, ...] = ("credit_note_refund", "overpayment_refund", "deposit_refund")
+"""The three ways money is given back, by the credit it comes out of."""
+
+MONEY_FLOW_GROUPS: dict[str, tuple[str, ...]] = {
+    "payouts": ("payout", "payout_fee"),
+    "deposits": ("deposit", "deposit_allocation"),
+    "refunds": REFUND_KINDS,
+}
+"""How the dashboard and the demo count the money flows beside the documents."""
 
 SEND_ORDER: tuple[str, ...] = tuple(KINDS)
 """The kinds in the order a tenant's work is claimed: contacts, invoices, credit notes, their
-allocations, payments, overpayments (the table above is written in that order)."""
+allocations, payments, overpayments, deposits and their allocations, refunds, then payouts
+(after the payments and refunds they settle; the table above is written in that order)."""
 
 
 def edit_refusal(kind: str) -> tuple[str, str] | None:
