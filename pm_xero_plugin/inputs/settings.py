@@ -17,13 +17,22 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Final
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates_schema,
+)
 
 from pm_xero_plugin.inputs.fields import PAYMENT_METHODS
 from pm_xero_plugin.inputs.records import DecimalString, flatten_errors
 
 __all__ = [
     "DEFAULT_ROUNDING_TOLERANCE",
+    "OPTIONAL_CODES",
     "AccountCodes",
     "LocationSettings",
     "Prefixes",
@@ -35,6 +44,9 @@ __all__ = [
 DEFAULT_ROUNDING_TOLERANCE: Final = Decimal("0.02")
 """How far the host's total may be from Xero's before the difference is an error, not rounding."""
 _CODE = validate.Length(min=1, max=10)
+OPTIONAL_CODES: Final = ("deposits", "vouchers", "card_fees", "payout_bank")
+"""The account codes only the money flows need (deposits, gift vouchers, card payouts): an
+organisation that takes none of them leaves them unset; a record that needs one says so."""
 _PREFIX = validate.Regexp(r"^[A-Za-z0-9_/-]{0,10}$")
 
 
@@ -46,6 +58,9 @@ class Prefixes:
     invoice: str = "INV"
     credit_note: str = "CN"
     payment: str = "PAY"
+    deposit: str = "DEP"
+    refund: str = "RF"
+    payout: str = "PO"
 
 
 _DEFAULT = Prefixes()
@@ -61,6 +76,9 @@ class PrefixesSchema(_Strict):
     invoice = fields.String(load_default=_DEFAULT.invoice, validate=_PREFIX)
     credit_note = fields.String(load_default=_DEFAULT.credit_note, validate=_PREFIX)
     payment = fields.String(load_default=_DEFAULT.payment, validate=_PREFIX)
+    deposit = fields.String(load_default=_DEFAULT.deposit, validate=_PREFIX)
+    refund = fields.String(load_default=_DEFAULT.refund, validate=_PREFIX)
+    payout = fields.String(load_default=_DEFAULT.payout, validate=_PREFIX)
 
 
 class LocationSettingsSchema(_Strict):
@@ -80,6 +98,19 @@ class AccountCodesSchema(_Strict):
     overpayments = fields.String(required=True, validate=_CODE)
     rounding = fields.String(required=True, validate=_CODE)
     tax_types = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    deposits = fields.String(load_default=None, allow_none=True, validate=_CODE)
+    vouchers = fields.String(load_default=None, allow_none=True, validate=_CODE)
+    card_fees = fields.String(load_default=None, allow_none=True, validate=_CODE)
+    payout_bank = fields.String(load_default=None, allow_none=True, validate=_CODE)
+
+    @pre_load
+    def _blank_is_unset(self, data: Any, **kwargs: Any) -> Any:
+        """An optional code left blank (the form posts ``""``) is not set."""
+        if not isinstance(data, Mapping):
+            return data
+        blank = [key for key in OPTIONAL_CODES if isinstance(data.get(key), str)]
+        blank = [key for key in blank if not data[key].strip()]
+        return {**data, **dict.fromkeys(blank)} if blank else data
 
     @validates_schema
     def _complete(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -157,15 +188,33 @@ class AccountCodes:
     overpayments: str
     rounding: str
     tax_types: Mapping[str, str] = field(default_factory=dict)
+    deposits: str | None = None
+    """Where a deposit (a prepayment) is coded until it is applied: a LIABILITY account."""
+    vouchers: str | None = None
+    """Gift vouchers sold and not yet redeemed: a LIABILITY account with payments enabled (a
+    redemption is a payment into it, so ``payments.voucher`` must be this account too)."""
+    card_fees: str | None = None
+    """The card processor's fees deducted from a payout: an EXPENSE account."""
+    payout_bank: str | None = None
+    """The BANK account a card processor's payouts land in."""
 
     def all_codes(self) -> list[tuple[str, str, str]]:
         """``(field path, code, purpose)`` of every mapped code; purpose is ``income``,
-        ``payment`` or ``other`` (payments need a bank account, or one that allows payments)."""
+        ``payment`` (a bank account, or one that allows payments), ``expense``, ``liability``,
+        ``voucher`` (a liability that allows payments), ``bank`` or ``other``; the optional
+        codes (:data:`OPTIONAL_CODES`) only when set."""
         out = [(f"income.{k}", v, "income") for k, v in sorted(self.income.items())]
         out.append(("credit_notes", self.credit_notes, "income"))
         out += [(f"payments.{k}", v, "payment") for k, v in sorted(self.payments.items())]
         out.append(("overpayments", self.overpayments, "other"))
         out.append(("rounding", self.rounding, "other"))
+        optional = (
+            ("deposits", self.deposits, "liability"),
+            ("vouchers", self.vouchers, "voucher"),
+            ("card_fees", self.card_fees, "expense"),
+            ("payout_bank", self.payout_bank, "bank"),
+        )
+        out += [(path, code, purpose) for path, code, purpose in optional if code]
         return out
 
 
@@ -265,6 +314,7 @@ def parse_settings(
             overpayments=c["overpayments"],
             rounding=c["rounding"],
             tax_types=dict(c["tax_types"]),
+            **{key: c[key] for key in OPTIONAL_CODES},
         )
         for tenant, c in data["account_codes"].items()
     }
@@ -288,6 +338,46 @@ def parse_settings(
     )
 
 
+def _unfit(purpose: str, account: Mapping[str, Any]) -> str | None:
+    """Why ``account`` cannot serve ``purpose`` (see :meth:`AccountCodes.all_codes`), or
+    ``None`` when it can: what Xero would refuse, or post somewhere an accountant would not."""
+    kind = str(account.get("Type", "")).upper()
+    klass = str(account.get("Class", "")).upper()
+    takes_payments = kind == "BANK" or bool(account.get("EnablePaymentsToAccount"))
+    what = f"a {account.get('Type', '?')} account"
+    if purpose == "payment" and not takes_payments:
+        return (
+            f"{what}; payments need a bank account, or one with "
+            "'Enable payments to this account' ticked in Xero"
+        )
+    if purpose == "expense" and klass != "EXPENSE":
+        return f"{what}; the card processor's fees need an EXPENSE account"
+    if purpose in ("liability", "voucher") and klass != "LIABILITY":
+        held = "deposits held" if purpose == "liability" else "gift vouchers sold"
+        return f"{what}; {held} for customers are owed to them and need a LIABILITY account"
+    if purpose == "voucher" and not account.get("EnablePaymentsToAccount"):
+        return (
+            f"{what} without payments enabled; a redeemed voucher is a payment into it, so "
+            "tick 'Enable payments to this account' on it in Xero"
+        )
+    if purpose == "bank" and kind != "BANK":
+        return f"{what}; payouts land in a BANK account"
+    return None
+
+
+def _voucher_mismatch(prefix: str, codes: AccountCodes) -> list[str]:
+    """A voucher sold credits the ``vouchers`` liability; a voucher redeemed is a payment by the
+    ``voucher`` method, so it must draw on that same account, or the liability never empties."""
+    redeemed = codes.payments.get("voucher")
+    if not codes.vouchers or redeemed == codes.vouchers:
+        return []
+    return [
+        f"{prefix}.payments.voucher: account '{redeemed}' is not the gift-voucher account "
+        f"'{codes.vouchers}' (vouchers); a redeemed voucher draws on what was sold, so map the "
+        f"voucher payment method to '{codes.vouchers}' too"
+    ]
+
+
 def check_codes(
     tenant_id: str,
     codes: AccountCodes,
@@ -297,11 +387,13 @@ def check_codes(
     """Check an organisation's mapped codes against its chart of accounts (pure).
 
     A code that does not exist, or is archived, is an error *now*, before any record is sent;
-    so is a payment method mapped to an account Xero will not take payments into.
+    so is a code of the wrong kind for what it is for (:func:`_unfit`: a payment method mapped
+    to an account Xero will not take payments into, card fees to anything but an expense …),
+    and a voucher payment method that does not draw on the gift-voucher account.
     """
     by_code = {str(a.get("Code")): a for a in accounts if a.get("Code")}
-    errors: list[str] = []
     prefix = f"account_codes.{tenant_id}"
+    errors = _voucher_mismatch(prefix, codes)
     for path, code, purpose in codes.all_codes():
         account = by_code.get(code)
         if account is None:
@@ -313,26 +405,26 @@ def check_codes(
                 "Xero; restore it there or choose another code"
             )
             continue
-        if (
-            purpose == "payment"
-            and str(account.get("Type", "")).upper() != "BANK"
-            and not account.get("EnablePaymentsToAccount")
-        ):
-            errors.append(
-                f"{prefix}.{path}: account '{code}' ({account.get('Name', '')}) is a "
-                f"{account.get('Type', '?')} account; payments need a bank account, or one with "
-                "'Enable payments to this account' ticked in Xero"
-            )
+        why = _unfit(purpose, account)
+        if why is not None:
+            errors.append(f"{prefix}.{path}: account '{code}' ({account.get('Name', '')}) is {why}")
     if tax_rates:
-        known = {
-            str(r.get("TaxType"))
-            for r in tax_rates
-            if str(r.get("Status", "ACTIVE")).upper() == "ACTIVE"
-        }
-        for rate, tax_type in sorted(codes.tax_types.items()):
-            if tax_type not in known:
-                errors.append(
-                    f"{prefix}.tax_types.{rate}: tax type '{tax_type}' does not exist (or is "
-                    "not active) in Xero"
-                )
+        errors += _tax_type_errors(prefix, codes, tax_rates)
     return errors
+
+
+def _tax_type_errors(
+    prefix: str, codes: AccountCodes, tax_rates: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """Each mapped tax type that the organisation does not have (or has not active)."""
+    known = {
+        str(r.get("TaxType"))
+        for r in tax_rates
+        if str(r.get("Status", "ACTIVE")).upper() == "ACTIVE"
+    }
+    return [
+        f"{prefix}.tax_types.{rate}: tax type '{tax_type}' does not exist (or is "
+        "not active) in Xero"
+        for rate, tax_type in sorted(codes.tax_types.items())
+        if tax_type not in known
+    ]

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final, Literal
 
 from pm_xero_plugin.inputs.settings import (
     DEFAULT_ROUNDING_TOLERANCE,
@@ -30,6 +30,7 @@ from pm_xero_plugin.inputs.settings import (
 )
 
 __all__ = [
+    "CodeName",
     "MappingError",
     "OrgMapping",
     "Tracking",
@@ -37,6 +38,27 @@ __all__ = [
 ]
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+CodeName = Literal[
+    "credit_notes", "overpayments", "rounding", "deposits", "vouchers", "card_fees", "payout_bank"
+]
+"""An account-code setting of one organisation that :meth:`OrgMapping.require` can ask for."""
+_REQUIRED: Final[dict[str, tuple[str, str]]] = {
+    "credit_notes": ("credit notes", "an income account"),
+    "overpayments": ("overpayments", "the account overpayments are held in"),
+    "rounding": ("rounding", "the account rounding differences go to"),
+    "deposits": (
+        "customer deposits",
+        'a LIABILITY account for the deposits customers hold (such as "Customer deposits")',
+    ),
+    "vouchers": (
+        "gift vouchers",
+        "a LIABILITY account with payments enabled for the vouchers sold and not yet redeemed",
+    ),
+    "card_fees": ("card processing fees", "the EXPENSE account the processor's fees go to"),
+    "payout_bank": ("card payouts", "the BANK account the card processor pays out into"),
+}
+"""What each setting is for and what kind of account to choose, for :meth:`OrgMapping.require`."""
 
 
 class MappingError(ValueError):
@@ -102,7 +124,9 @@ class OrgMapping:
     (see :func:`tax_rate_key`) to a Xero ``TaxType``; the rounding line uses ``rounding_tax_type``
     or, when unset, the type mapped for ``"0"``. ``tracking`` is set when a tracking category is
     configured and this location has an option (locations sharing an organisation).
-    ``currency`` overrides the record's.
+    ``currency`` overrides the record's. ``deposits``, ``vouchers``, ``card_fees`` and
+    ``payout_bank`` are the optional codes of the money flows (deposits, gift vouchers, card
+    payouts); a payload that needs one asks :meth:`require`, which names the setting when unset.
     """
 
     tenant_id: str
@@ -119,6 +143,29 @@ class OrgMapping:
     tracking: Tracking | None = None
     rounding_tolerance: Decimal = DEFAULT_ROUNDING_TOLERANCE
     currency: str | None = None
+    deposits: str | None = None
+    vouchers: str | None = None
+    card_fees: str | None = None
+    payout_bank: str | None = None
+
+    def require(self, name: CodeName, *, where: str | None = None) -> str:
+        """The account code setting ``name`` maps (``deposits``, ``card_fees`` …), for a record
+        that needs it (``where``: the record, for the message).
+
+        :raises MappingError: when it is not set, naming the setting
+            (``account_codes.card_fees``) and the kind of account to choose.
+        """
+        code: str | None = getattr(self, name)
+        if code:
+            return code
+        what, kind = _REQUIRED[name]
+        at = f"{where}: " if where else ""
+        raise MappingError(
+            f"account_codes.{name}",
+            f"{at}no account code is set for {what} (account_codes.{self.tenant_id}.{name}) in "
+            f"Xero organisation {self.tenant_id}; choose {kind} in the Xero settings "
+            "(Account codes)",
+        )
 
     def __post_init__(self) -> None:
         if self.rounding_tolerance < 0:
@@ -176,6 +223,10 @@ class OrgMapping:
             tracking=Tracking(name=category, option=option) if category and option else None,
             rounding_tolerance=parsed.rounding_tolerance,
             currency=parsed.currency.upper() if parsed.currency else None,
+            deposits=_optional_str(codes.deposits),
+            vouchers=_optional_str(codes.vouchers),
+            card_fees=_optional_str(codes.card_fees),
+            payout_bank=_optional_str(codes.payout_bank),
         )
 
 

@@ -1,8 +1,9 @@
 """Invoices and credit notes → Xero payloads: their lines, totals and rounding (pure).
 
-Each line goes to the income account of its category (credit notes: the credit-notes account)
-with the tax type of its rate; when Xero's line-by-line rounding would miss the host's total by
-no more than the admin's tolerance, a rounding line makes up the difference. Every builder here
+Each line goes to the income account of its category (credit notes: the credit-notes account;
+a gift voucher sold: the ``vouchers`` liability when one is set) with the tax type of its
+rate; when Xero's line-by-line rounding would miss the host's total by no more than the admin's
+tolerance, a rounding line makes up the difference. Every builder here
 is checked against Xero's OpenAPI spec in ``tests/mapping/test_payloads_match_xero_spec.py``.
 """
 
@@ -54,6 +55,25 @@ def _description(line: Mapping[str, Any]) -> str:
     return text or str(line.get("category") or "Item").replace("_", " ").capitalize()
 
 
+def _line_account(line: Mapping[str, Any], m: OrgMapping, *, kind: str, where: str) -> str:
+    """The account a line is coded to: a gift voucher sold (or credited back) to the
+    ``vouchers`` liability when one is set – it is owed to the customer until redeemed, not
+    earned – else an invoice line to its category's income account (or the default), a credit
+    note's to the credit-notes account."""
+    category = str(line.get("category") or "")
+    if category == "voucher" and m.vouchers:
+        return m.vouchers
+    if kind == "invoice":
+        return required_code(
+            m.income.get(category) or m.default_income,
+            "income.default",
+            f"{category or 'uncategorised'} income (or the default)",
+            where,
+            m,
+        )
+    return required_code(m.credit_notes, "credit_notes", "credit notes", where, m)
+
+
 def _document_lines(
     record: Mapping[str, Any],
     m: OrgMapping,
@@ -93,18 +113,7 @@ def _document_lines(
         raw_rate = line.get("tax_rate")
         rate = parse_amount(at, "tax_rate", raw_rate or "0") if taxed else Decimal(0)
         description = _description(line)
-        if kind == "invoice":
-            category = str(line.get("category") or "")
-            code = m.income.get(category) or m.default_income
-            account = required_code(
-                code,
-                "income.default",
-                f"{category or 'uncategorised'} income (or the default)",
-                at,
-                m,
-            )
-        else:
-            account = required_code(m.credit_notes, "credit_notes", "credit notes", at, m)
+        account = _line_account(line, m, kind=kind, where=at)
         if kind == "credit_note" and discount:
             amount = line_amount(TaxLine(quantity, unit, discount, rate))
             price = quantize_money(unit) if unit == quantize_money(unit) else unit.normalize()

@@ -17,6 +17,7 @@ from marshmallow import Schema, fields, post_dump
 __all__ = [
     "AllocationPayloadSchema",
     "BankTransactionPayloadSchema",
+    "BankTransferPayloadSchema",
     "ContactPayloadSchema",
     "CreditNotePayloadSchema",
     "InvoicePayloadSchema",
@@ -36,6 +37,8 @@ class _Payload(Schema):
 
 class _ContactRef(_Payload):
     contact_id = fields.String(data_key="ContactID")
+    name = fields.String(data_key="Name")
+    """A contact Xero finds by name, or creates (the card processor on a fee spend)."""
 
 
 class _AccountRef(_Payload):
@@ -44,6 +47,18 @@ class _AccountRef(_Payload):
 
 class _InvoiceRef(_Payload):
     invoice_id = fields.String(data_key="InvoiceID")
+
+
+class _CreditNoteRef(_Payload):
+    credit_note_id = fields.String(data_key="CreditNoteID")
+
+
+class _OverpaymentRef(_Payload):
+    overpayment_id = fields.String(data_key="OverpaymentID")
+
+
+class _PrepaymentRef(_Payload):
+    prepayment_id = fields.String(data_key="PrepaymentID")
 
 
 class _Tracking(_Payload):
@@ -131,9 +146,13 @@ class AllocationPayloadSchema(_Payload):
 
 
 class PaymentPayloadSchema(_Payload):
-    """An element of ``PUT /Payments``."""
+    """An element of ``PUT /Payments``: to an invoice, or a refund out of a credit note, an
+    overpayment or a prepayment."""
 
     invoice = fields.Nested(_InvoiceRef, data_key="Invoice")
+    credit_note = fields.Nested(_CreditNoteRef, data_key="CreditNote")
+    overpayment = fields.Nested(_OverpaymentRef, data_key="Overpayment")
+    prepayment = fields.Nested(_PrepaymentRef, data_key="Prepayment")
     account = fields.Nested(_AccountRef, data_key="Account")
     date = fields.Date(data_key="Date")
     amount = fields.Float(data_key="Amount")
@@ -147,7 +166,8 @@ class PaymentDeletePayloadSchema(_Payload):
 
 
 class BankTransactionPayloadSchema(_Payload):
-    """An element of ``PUT /BankTransactions`` (our overpayments)."""
+    """An element of ``PUT /BankTransactions``: overpayments, prepayments (deposits) and the
+    card processor's fees (a spend)."""
 
     type = fields.String(data_key="Type")
     contact = fields.Nested(_ContactRef, data_key="Contact")
@@ -157,3 +177,13 @@ class BankTransactionPayloadSchema(_Payload):
     date = fields.Date(data_key="Date")
     reference = fields.String(data_key="Reference")
     currency_code = fields.String(data_key="CurrencyCode")
+
+
+class BankTransferPayloadSchema(_Payload):
+    """An element of ``PUT /BankTransfers`` (a card payout: clearing account to the bank)."""
+
+    from_bank_account = fields.Nested(_AccountRef, data_key="FromBankAccount")
+    to_bank_account = fields.Nested(_AccountRef, data_key="ToBankAccount")
+    amount = fields.Float(data_key="Amount")
+    date = fields.Date(data_key="Date")
+    reference = fields.String(data_key="Reference")
