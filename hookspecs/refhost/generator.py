@@ -513,7 +513,8 @@ def generate_practice(
     if end < start:
         raise ValueError("end is before start")
     numbers: dict[str, int] = {kind: host.store.max_number(kind) for kind in KINDS}
-    rng = random.Random(seed if not any(numbers.values()) else f"{seed}:{sorted(numbers.items())}")
+    keyed = _stream_key(numbers)
+    rng = random.Random(seed if not any(keyed.values()) else f"{seed}:{sorted(keyed.items())}")
     sites = _sites(locations)
     for site in sites:
         if host.location(site.id) is None:
@@ -742,6 +743,16 @@ def _live_payments(
             summary.add("overpayments", lid)
 
 
+_FIRST_KINDS: Final = frozenset({"clients", "invoices", "credit_notes", "payments"})
+
+
+def _stream_key(sequences: Mapping[str, int]) -> dict[str, int]:
+    """The numbering a random stream is keyed by: the first four kinds always, the money-flow
+    kinds (payouts, deposits, refunds) once the practice has any, so a practice without them
+    draws exactly the stream it drew before they existed."""
+    return {k: v for k, v in sequences.items() if k in _FIRST_KINDS or v}
+
+
 def day_rng(seed: int, day: date, sequences: Mapping[str, int] | None = None) -> random.Random:
     """The random stream of one simulated ``day``: its own for every (seed, date) pair, and for
     the host's numbering at the start of that day (``sequences``: the highest number per kind).
@@ -751,7 +762,7 @@ def day_rng(seed: int, day: date, sequences: Mapping[str, int] | None = None) ->
     is the same however a span of days is split into calls. A string seed is hashed with SHA-512
     by :class:`random.Random`, so the stream is the same in every process (``PYTHONHASHSEED``
     plays no part) and unrelated to ``random.Random(seed)``."""
-    numbering = ",".join(f"{k}={v}" for k, v in sorted((sequences or {}).items()))
+    numbering = ",".join(f"{k}={v}" for k, v in sorted(_stream_key(sequences or {}).items()))
     return random.Random(f"simulated-day:{seed}:{day.isoformat()}:{numbering}")
 
 

@@ -537,6 +537,75 @@ class RefHost:
         self._call("on_payment_recorded", {"payment": record})
         return record
 
+    def record_payout(self, payout: Mapping[str, Any]) -> dict[str, Any]:
+        """Store a card processor's payout and call ``on_payout_recorded``.
+
+        ``method`` defaults to ``stripe``, ``fees`` to ``0.00``, ``refund_ids`` to none,
+        ``gross`` to the stored payments it names minus the stored refunds, ``amount`` to
+        ``gross`` − ``fees``; ``paid_date`` to today at the location. The host does not check
+        that the numbers add up: a processor's odd payout is the plugin's to report.
+        """
+        record = dict(payout)
+        record.setdefault("method", "stripe")
+        record.setdefault("fees", "0.00")
+        record.setdefault("payment_ids", [])
+        record.setdefault("refund_ids", [])
+        try:
+            if "gross" not in record:
+                record["gross"] = money(
+                    self._sum_of("payments", record["payment_ids"])
+                    - self._sum_of("refunds", record["refund_ids"])
+                )
+            if "amount" not in record:
+                record["amount"] = money(Decimal(record["gross"]) - Decimal(record["fees"]))
+        except Exception:
+            logger.debug("payout %s: gross or amount not computable", record.get("id"))
+        record = self._create("payouts", record, "paid_date")
+        self._call("on_payout_recorded", {"payout": record})
+        return record
+
+    def _sum_of(self, kind: Kind, ids: list[str]) -> Decimal:
+        """The amounts of stored records of ``kind`` (a missing one counts nothing)."""
+        total = Decimal(0)
+        for record_id in ids:
+            stored = self.store.get(kind, str(record_id))
+            if stored is not None:
+                total += Decimal(str(stored.get("amount", "0")))
+        return total
+
+    def record_deposit(self, deposit: Mapping[str, Any]) -> dict[str, Any]:
+        """Store a deposit taken, or a change to one (the stay invoiced: ``allocations`` given),
+        and call ``on_deposit_recorded`` with the whole deposit each time.
+
+        A new deposit gets what :meth:`record_payment` gives a payment (``id``, the next
+        ``number``, ``paid_date`` today, the location's ``currency``), ``method`` ``card`` and no
+        allocations. A known ``id`` merges the given keys into the stored deposit, as
+        :meth:`save_client` does, with a new ``updated_at`` unless one is given.
+        """
+        changes = dict(deposit)
+        if "id" in changes and self.store.exists("deposits", str(changes["id"])):
+            record, _ = self._change("deposits", changes)
+        else:
+            changes.setdefault("allocations", [])
+            changes.setdefault("method", "card")
+            record = self._create("deposits", changes, "paid_date")
+        self._call("on_deposit_recorded", {"deposit": record})
+        return record
+
+    def record_refund(self, refund: Mapping[str, Any]) -> dict[str, Any]:
+        """Store money given back and call ``on_refund_recorded``.
+
+        It names the credit it comes out of: ``credit_note_id``, ``payment_id`` (the payment's
+        excess) or ``deposit_id``. ``method`` defaults to ``cash``, ``paid_date`` to today at the
+        location. The host stores what it is given (a refund naming no credit, or two, is the
+        plugin's to refuse), as it does every record.
+        """
+        record = dict(refund)
+        record.setdefault("method", "cash")
+        record = self._create("refunds", record, "paid_date")
+        self._call("on_refund_recorded", {"refund": record})
+        return record
+
     # -- the Host services offered to plugins ----------------------------------------------------
 
     def locations(self) -> list[Location]:

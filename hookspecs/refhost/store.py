@@ -21,8 +21,10 @@ from typing import Any, Final, Literal
 
 __all__ = ["KINDS", "Kind", "PracticeStore", "SortKey"]
 
-Kind = Literal["clients", "invoices", "credit_notes", "payments"]
-KINDS: Final[tuple[Kind, ...]] = ("clients", "invoices", "credit_notes", "payments")
+Kind = Literal["clients", "invoices", "credit_notes", "payments", "payouts", "deposits", "refunds"]
+KINDS: Final[tuple[Kind, ...]] = (
+    "clients", "invoices", "credit_notes", "payments", "payouts", "deposits", "refunds"
+)  # fmt: skip
 
 SortKey = tuple[str, int, str]
 """Where a history page ends: (document date, number, id). Clients use an empty date."""
@@ -32,7 +34,16 @@ _DATE_FIELD: Final[dict[Kind, str | None]] = {
     "invoices": "date",
     "credit_notes": "date",
     "payments": "paid_date",
+    "payouts": "paid_date",
+    "deposits": "paid_date",
+    "refunds": "paid_date",
 }
+
+_ALLOCATED: Final[dict[Kind, str]] = {
+    "payments": "payment_allocations",
+    "deposits": "deposit_allocations",
+}
+"""The kinds whose ``allocations`` are indexed (what an invoice is still owed), and where."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS locations (
@@ -60,6 +71,21 @@ CREATE TABLE IF NOT EXISTS payments (
 CREATE TABLE IF NOT EXISTS payment_allocations (
     payment_id TEXT NOT NULL, invoice_id TEXT NOT NULL, amount TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS payouts (
+    id TEXT PRIMARY KEY, number INTEGER NOT NULL, location_id TEXT, client_id TEXT,
+    doc_date TEXT NOT NULL, data TEXT NOT NULL, changed_at REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS deposits (
+    id TEXT PRIMARY KEY, number INTEGER NOT NULL, location_id TEXT, client_id TEXT,
+    doc_date TEXT NOT NULL, data TEXT NOT NULL, changed_at REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS deposit_allocations (
+    payment_id TEXT NOT NULL, invoice_id TEXT NOT NULL, amount TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS refunds (
+    id TEXT PRIMARY KEY, number INTEGER NOT NULL, location_id TEXT, client_id TEXT,
+    doc_date TEXT NOT NULL, data TEXT NOT NULL, changed_at REAL NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS plugin_settings (
     plugin TEXT PRIMARY KEY, data TEXT NOT NULL, saved_at TEXT NOT NULL
 );
@@ -78,6 +104,15 @@ CREATE INDEX IF NOT EXISTS payments_order ON payments (doc_date, number, id);
 CREATE INDEX IF NOT EXISTS payments_loc ON payments (location_id, doc_date, number, id);
 CREATE INDEX IF NOT EXISTS payments_client ON payments (location_id, client_id);
 CREATE INDEX IF NOT EXISTS allocations_invoice ON payment_allocations (invoice_id);
+CREATE INDEX IF NOT EXISTS payouts_order ON payouts (doc_date, number, id);
+CREATE INDEX IF NOT EXISTS payouts_loc ON payouts (location_id, doc_date, number, id);
+CREATE INDEX IF NOT EXISTS deposits_order ON deposits (doc_date, number, id);
+CREATE INDEX IF NOT EXISTS deposits_loc ON deposits (location_id, doc_date, number, id);
+CREATE INDEX IF NOT EXISTS deposits_client ON deposits (location_id, client_id);
+CREATE INDEX IF NOT EXISTS deposit_allocations_invoice ON deposit_allocations (invoice_id);
+CREATE INDEX IF NOT EXISTS refunds_order ON refunds (doc_date, number, id);
+CREATE INDEX IF NOT EXISTS refunds_loc ON refunds (location_id, doc_date, number, id);
+CREATE INDEX IF NOT EXISTS refunds_client ON refunds (location_id, client_id);
 """
 
 _CHANGED_INDEX = "CREATE INDEX IF NOT EXISTS {kind}_changed ON {kind} (changed_at)"
@@ -210,12 +245,12 @@ class PracticeStore:
             changed_at = self._clock().timestamp()
             sql = _insert_sql(kind, "OR REPLACE" if replace else "")
             conn.executemany(sql, [(*cols, changed_at) for cols, _ in rows])
-            if kind == "payments":
+            table = _ALLOCATED.get(kind)
+            if table is not None:
                 ids = [(cols[0],) for cols, _ in rows]
-                conn.executemany("DELETE FROM payment_allocations WHERE payment_id = ?", ids)
+                conn.executemany(f"DELETE FROM {table} WHERE payment_id = ?", ids)
                 conn.executemany(
-                    "INSERT INTO payment_allocations (payment_id, invoice_id, amount)"
-                    " VALUES (?, ?, ?)",
+                    f"INSERT INTO {table} (payment_id, invoice_id, amount) VALUES (?, ?, ?)",
                     [
                         (cols[0], str(a["invoice_id"]), str(a["amount"]))
                         for cols, r in rows
@@ -280,9 +315,11 @@ class PracticeStore:
                 where.append(
                     "(location_id = ? OR id IN (SELECT client_id FROM invoices WHERE location_id"
                     " = ? UNION SELECT client_id FROM credit_notes WHERE location_id = ?"
-                    " UNION SELECT client_id FROM payments WHERE location_id = ?))"
+                    " UNION SELECT client_id FROM payments WHERE location_id = ?"
+                    " UNION SELECT client_id FROM deposits WHERE location_id = ?"
+                    " UNION SELECT client_id FROM refunds WHERE location_id = ?))"
                 )
-                params += [location_id] * 4
+                params += [location_id] * 6
             else:
                 where.append("location_id = ?")
                 params.append(location_id)
@@ -313,7 +350,8 @@ class PracticeStore:
     def outstanding(self, location_id: str, before: date) -> list[tuple[dict[str, Any], Decimal]]:
         """Open invoices of a location dated before ``before``, each with what is still owed.
 
-        Owed = total − payment allocations − credit notes against it; only positive balances.
+        Owed = total − payment and deposit allocations − credit notes against it; only positive
+        balances.
         """
         with self._conn() as conn:
             invoices = conn.execute(
@@ -323,9 +361,10 @@ class PracticeStore:
             ).fetchall()
             paid = dict(
                 conn.execute(
-                    "SELECT a.invoice_id, GROUP_CONCAT(a.amount, ' ') FROM payment_allocations a"
-                    " JOIN invoices i ON i.id = a.invoice_id WHERE i.location_id = ?"
-                    " GROUP BY a.invoice_id",
+                    "SELECT a.invoice_id, GROUP_CONCAT(a.amount, ' ') FROM (SELECT invoice_id,"
+                    " amount FROM payment_allocations UNION ALL SELECT invoice_id, amount FROM"
+                    " deposit_allocations) a JOIN invoices i ON i.id = a.invoice_id"
+                    " WHERE i.location_id = ? GROUP BY a.invoice_id",
                     (location_id,),
                 ).fetchall()
             )
@@ -389,7 +428,8 @@ class PracticeStore:
 
 
 def _allocations(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """A payment's well-formed allocations (a malformed payment is stored; bad parts skipped)."""
+    """A payment's or deposit's well-formed allocations (a malformed one is stored; bad parts
+    skipped)."""
     allocations = record.get("allocations")
     if not isinstance(allocations, list):
         return []

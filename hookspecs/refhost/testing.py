@@ -95,6 +95,21 @@ class RecordingPlugin:
         self.calls.append(("on_payment_recorded", {"payment": payment}))
 
     @hookimpl
+    def on_payout_recorded(self, payout: dict[str, Any]) -> None:
+        """Record the call."""
+        self.calls.append(("on_payout_recorded", {"payout": payout}))
+
+    @hookimpl
+    def on_deposit_recorded(self, deposit: dict[str, Any]) -> None:
+        """Record the call."""
+        self.calls.append(("on_deposit_recorded", {"deposit": deposit}))
+
+    @hookimpl
+    def on_refund_recorded(self, refund: dict[str, Any]) -> None:
+        """Record the call."""
+        self.calls.append(("on_refund_recorded", {"refund": refund}))
+
+    @hookimpl
     def start_contact_sync(self, location_id: str | None) -> None:
         """Record the call."""
         self.calls.append(("start_contact_sync", {"location_id": location_id}))

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hookspecs import hookimpl, spec
-from hookspecs.host import Host
+from hookspecs.host import HistoryKind, Host
 from hookspecs.refhost import RefHost
 from hookspecs.refhost.testing import RecordingPlugin
 
@@ -89,6 +89,27 @@ def _payment(host: RefHost) -> dict[str, Any]:
                                                 "amount": "75.00"}]})}  # fmt: skip
 
 
+def _payout(host: RefHost) -> dict[str, Any]:
+    card = host.record_payment({"location_id": "bondi", "client_id": "c1", "amount": "75.00",
+                                "method": "stripe", "allocations": []})  # fmt: skip
+    return {"payout": host.record_payout({"location_id": "bondi", "fees": "1.61",
+                                          "payment_ids": [card["id"]]})}  # fmt: skip
+
+
+def _deposit(host: RefHost) -> dict[str, Any]:
+    deposit = host.record_deposit({"location_id": "bondi", "client_id": "c1", "amount": "50.00"})
+    invoice = _invoice(host)["invoice"]
+    allocation = {"invoice_id": invoice["id"], "amount": "50.00"}
+    return {"deposit": host.record_deposit({"id": deposit["id"], "allocations": [allocation]})}
+
+
+def _refund(host: RefHost) -> dict[str, Any]:
+    credit = host.create_credit_note({"location_id": "bondi", "client_id": "c1",
+                                      "lines": [LINE]})  # fmt: skip
+    return {"refund": host.record_refund({"location_id": "bondi", "client_id": "c1",
+            "amount": "75.00", "credit_note_id": credit["id"]})}  # fmt: skip
+
+
 def _contacts(host: RefHost) -> dict[str, Any]:
     host.start_contact_sync("bondi")
     return {"location_id": "bondi"}
@@ -125,6 +146,9 @@ ACTIONS: dict[str, Action] = {
     "on_invoice_voided": _voided,
     "on_credit_note_created": _credit,
     "on_payment_recorded": _payment,
+    "on_payout_recorded": _payout,
+    "on_deposit_recorded": _deposit,
+    "on_refund_recorded": _refund,
     "start_contact_sync": _contacts,
     "backfill": _backfill,
     "sync_status": _status,
@@ -161,6 +185,20 @@ def test_record_hooks_receive_the_record_as_stored(host: RefHost, rec: Recording
     assert rec.named("on_invoice_created")[0]["invoice"] == host.get_record(
         "invoices", invoice["id"]
     )
+
+
+@pytest.mark.parametrize(
+    ("hook", "kind"),
+    [("on_payout_recorded", "payouts"), ("on_deposit_recorded", "deposits"),
+     ("on_refund_recorded", "refunds")],
+)  # fmt: skip
+def test_money_records_are_told_as_stored_and_streamed_by_iter_history(
+    host: RefHost, rec: RecordingPlugin, hook: str, kind: HistoryKind
+) -> None:
+    told = next(iter(ACTIONS[hook](host).values()))
+    stored = host.get_record(kind, told["id"])
+    assert rec.named(hook)[-1] == {hook.split("_")[1]: stored}
+    assert [r["id"] for r in host.iter_history(kind, "bondi")] == [told["id"]]
 
 
 def test_an_implementation_receives_only_the_arguments_it_names(

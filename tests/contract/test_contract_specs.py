@@ -24,6 +24,9 @@ ARCHITECTURE_HOOKS: dict[str, tuple[str, ...]] = {
     "on_invoice_voided": ("invoice",),
     "on_credit_note_created": ("credit_note",),
     "on_payment_recorded": ("payment",),
+    "on_payout_recorded": ("payout",),
+    "on_deposit_recorded": ("deposit",),
+    "on_refund_recorded": ("refund",),
     "start_contact_sync": ("location_id",),
     "backfill": ("location_id", "since"),
     "sync_status": ("location_id",),
@@ -83,7 +86,10 @@ def test_only_sync_status_stops_at_the_first_result_and_no_hook_is_historic() ->
 def test_the_public_names_plugin_authors_import() -> None:
     assert hookspecs.PROJECT_NAME == "pet_manager"
     assert hookspecs.hookimpl.project_name == hookspecs.hookspec.project_name == "pet_manager"
-    for name in ("Host", "Client", "Invoice", "CreditNote", "Payment", "Location", "LineItem"):
+    for name in (
+        "Host", "Client", "Invoice", "CreditNote", "Payment", "Location", "LineItem", "Payout",
+        "Deposit", "Refund",
+    ):  # fmt: skip
         assert name in hookspecs.__all__
         assert hasattr(hookspecs, name)
     assert hookspecs.plugin_manager() is not hookspecs.plugin_manager()  # a fresh one each call
