@@ -328,13 +328,15 @@ class XeroClient:
         *,
         idempotency_key: str,
     ) -> list[ElementResult]:
-        """``PUT /{endpoint}/{id}/Allocations``: apply a credit note or overpayment to invoices.
+        """``PUT /{endpoint}/{id}/Allocations``: apply a credit note, overpayment or prepayment
+        (a deposit) to invoices.
 
-        :param endpoint: ``CreditNotes`` or ``Overpayments``.
+        :param endpoint: ``CreditNotes``, ``Overpayments`` or ``Prepayments``.
         """
-        if endpoint not in ("CreditNotes", "Overpayments"):
+        if endpoint not in _ALLOCATING:
             raise ValueError(
-                f"allocations are made from CreditNotes or Overpayments, not {endpoint}"
+                "allocations are made from CreditNotes, Overpayments or Prepayments, "
+                f"not {endpoint}"
             )
         if not 1 <= len(allocations) <= MAX_BATCH:
             raise ValueError(f"1 to {MAX_BATCH} allocations per request")
@@ -618,6 +620,28 @@ class XeroClient:
             for txn in self.get_all(tenant_id, connection_key, "BankTransactions", {"where": where})
             if txn.get("Status") not in ("DELETED", "VOIDED")
         ]
+
+    def find_prepayments_of_contact(
+        self, tenant_id: str, connection_key: str, contact_id: str
+    ) -> list[dict[str, Any]]:
+        """Live ``RECEIVE-PREPAYMENT`` bank transactions of one contact, lines included: how a
+        deposit whose outcome is unknown is found when Xero did not keep its reference (its
+        line names it, ``DEP12 deposit …``)."""
+        where = f'Type=="RECEIVE-PREPAYMENT" AND Contact.ContactID==Guid("{contact_id}")'
+        return [
+            txn
+            for txn in self.get_all(tenant_id, connection_key, "BankTransactions", {"where": where})
+            if txn.get("Status") not in ("DELETED", "VOIDED")
+        ]
+
+    def prepayment_allocated_to(
+        self, tenant_id: str, connection_key: str, prepayment_id: str, invoice_id: str
+    ) -> bool:
+        """Whether the prepayment (a deposit) already has an allocation to that invoice
+        (``GET /Prepayments/{id}``: its ``Allocations``), before re-sending one in doubt."""
+        return self._allocated_to(
+            tenant_id, connection_key, "Prepayments", prepayment_id, invoice_id
+        )
 
     def credit_note_allocated_to(
         self, tenant_id: str, connection_key: str, credit_note_id: str, invoice_id: str
@@ -1220,6 +1244,9 @@ def where_any(field_name: str, values: list[str]) -> str:
             raise ValueError(f"cannot look up {value!r}: quotes are not allowed in numbers")
     return " OR ".join(f'{field_name}=="{value}"' for value in values)
 
+
+_ALLOCATING = ("CreditNotes", "Overpayments", "Prepayments")
+"""The documents whose credit ``PUT /{endpoint}/{id}/Allocations`` applies to invoices."""
 
 _UNITDP_ENDPOINTS = frozenset({"Invoices", "CreditNotes", "BankTransactions"})
 """Where Xero takes ``unitdp=4`` (its spec lists the parameter on their PUT and POST)."""

@@ -60,6 +60,18 @@ class Finders(KeyLookups, Protocol):
         """Whether the credit note already has an allocation to that invoice."""
         ...
 
+    def find_prepayments_of_contact(
+        self, tenant_id: str, connection_key: str, contact_id: str
+    ) -> list[dict[str, Any]]:
+        """Live prepayments (``RECEIVE-PREPAYMENT``) of one contact, lines included."""
+        ...
+
+    def prepayment_allocated_to(
+        self, tenant_id: str, connection_key: str, prepayment_id: str, invoice_id: str
+    ) -> bool:
+        """Whether the prepayment (a deposit) already has an allocation to that invoice."""
+        ...
+
 
 @dataclass(frozen=True)
 class Wanted:
@@ -118,11 +130,21 @@ IDENTITY: dict[str, tuple[str, ...]] = {
     "credit_note": ("Contact",),
     "payment": ("Invoice", "Reference"),
     "overpayment": ("Contact",),
+    "deposit": ("Contact",),
+    "credit_note_refund": ("CreditNote", "Reference"),
+    "overpayment_refund": ("Overpayment", "Reference"),
+    "deposit_refund": ("Prepayment", "Reference"),
+    "payout_fee": ("BankAccount", "Reference"),
+    "payout": ("FromBankAccount", "ToBankAccount", "Reference"),
 }
 """The fields of :func:`judge` that make a document under our key ours for a row in doubt,
 whatever else an edit since changed: found by our own number (or reference), for our own
 contact (our ContactID or a contact carrying our contact number) – a typed-in document of
-another customer under our number stays a clash."""
+another customer under our number stays a clash. For a refund: the credit it comes out of and
+our reference; for a payout: the accounts it moves money between (its fees: the clearing
+account) and our reference. None of these Xero edits in place, so an older version found this
+way fails the row for an admin (:func:`~pm_xero_plugin.xero.kinds.edit_refusal`) instead of
+being sent a second time."""
 
 UNIQUE_KEYS = frozenset({"contact", "invoice", "credit_note"})
 """Kinds whose natural key Xero holds once: another document under it is a clash, not a miss
@@ -161,8 +183,8 @@ def look_up(
 ) -> Found:
     """What Xero holds under each record's key, judged by :func:`judge`: the documents that
     are provably ours (with what proved it), and the foreign ones that hold a unique number."""
-    if kind == "allocation":
-        return _allocations(client, tenant_id, connection_key, wanted)
+    if kind in _ALLOCATED_TO:
+        return _allocations(client, tenant_id, connection_key, kind, wanted)
     found = Found()
     hits = find_by_key(client, tenant_id, connection_key, kind, (w.key for w in wanted))
     for w in wanted:
@@ -173,18 +195,34 @@ def look_up(
                 by_line = _overpayment_by_line(client, tenant_id, connection_key, w)
                 if by_line:
                     found.ours[w.ref] = Match(by_line, ("Contact", "line description", "Total"))
+    if kind == "deposit":
+        for w in wanted:
+            if w.ref not in found.ours:
+                _deposit_by_line(client, tenant_id, connection_key, w, found)
     return found
 
 
+_ALLOCATED_TO: dict[str, tuple[str, str]] = {
+    "allocation": ("credit_note_allocated_to", "CreditNoteID"),
+    "deposit_allocation": ("prepayment_allocated_to", "PrepaymentID"),
+}
+"""Kinds found on the credit they draw on (their :attr:`Wanted.key` is its Xero id): the
+client's look-up, and the id field that names it."""
+
+
 def _allocations(
-    client: Finders, tenant_id: str, connection_key: str, wanted: Sequence[Wanted]
+    client: Finders, tenant_id: str, connection_key: str, kind: str, wanted: Sequence[Wanted]
 ) -> Found:
-    """An allocation is ours when our credit note already has one to our invoice."""
+    """An allocation is ours when our credit note (or our deposit's prepayment) already has
+    one to our invoice: Xero keeps no reference on an allocation, and ours is the only one a
+    row ever makes from that credit to that invoice."""
+    method, id_field = _ALLOCATED_TO[kind]
+    allocated_to: Callable[[str, str, str, str], bool] = getattr(client, method)
     found = Found()
     for w in wanted:
         invoice_id = w.element["Invoice"]["InvoiceID"]
-        if client.credit_note_allocated_to(tenant_id, connection_key, w.key, invoice_id):
-            found.ours[w.ref] = Match(w.key, ("CreditNoteID", "Invoice"))
+        if allocated_to(tenant_id, connection_key, w.key, invoice_id):
+            found.ours[w.ref] = Match(w.key, (id_field, "Invoice"))
     return found
 
 
@@ -288,11 +326,86 @@ def _overpayment(wanted: Wanted, hit: Mapping[str, Any]) -> Verdict | None:
     )
 
 
-_RULES: dict[str, Callable[[Wanted, Mapping[str, Any]], Verdict | None]] = {
+def _deposit(wanted: Wanted, hit: Mapping[str, Any]) -> Verdict | None:
+    """A live prepayment of the same contact, amount and date (found by our reference, or by
+    its line naming our deposit)."""
+    if hit.get("Status") in _GONE:
+        return None
+    return _compare(
+        ("Contact", _same_contact(wanted, hit)),
+        ("Total", _same_money(_element_total(wanted.element), hit.get("Total"))),
+        ("Date", _same_date(wanted.element.get("Date"), hit)),
+    )
+
+
+def _refund(source: str, id_field: str, payment_type: str) -> _Rule:
+    """Money given back out of a credit (``CreditNote``, ``Overpayment`` or ``Prepayment``):
+    a live payment out of the same credit, of the same amount, date and account, under our
+    reference, of the payment type Xero gives such a refund."""
+
+    def rule(wanted: Wanted, hit: Mapping[str, Any]) -> Verdict | None:
+        if hit.get("Status") == "DELETED":
+            return None
+        return _compare(
+            (source, _same_ref(wanted.element, hit, source, id_field)),
+            ("Amount", _same_money(wanted.element.get("Amount"), hit.get("Amount"))),
+            ("Date", _same_date(wanted.element.get("Date"), hit)),
+            ("Account", _same_account(wanted.element.get("Account"), hit.get("Account"))),
+            ("Reference", hit.get("Reference") == wanted.key),
+            ("PaymentType", hit.get("PaymentType") == payment_type),
+        )
+
+    return rule
+
+
+def _payout_fee(wanted: Wanted, hit: Mapping[str, Any]) -> Verdict | None:
+    """A live spend of the same total and date out of the same (clearing) account under our
+    reference: a payout's fees."""
+    if hit.get("Status") in _GONE:
+        return None
+    ours = wanted.element
+    return _compare(
+        ("BankAccount", _same_account(ours.get("BankAccount"), hit.get("BankAccount"))),
+        ("Total", _same_money(_element_total(ours), hit.get("Total"))),
+        ("Date", _same_date(ours.get("Date"), hit)),
+        ("Reference", hit.get("Reference") == wanted.key),
+    )
+
+
+def _payout(wanted: Wanted, hit: Mapping[str, Any]) -> Verdict | None:
+    """A transfer of the same amount and date from the same (clearing) account to the same
+    bank account under our reference: a payout."""
+    if hit.get("Status") == "DELETED":
+        return None
+    ours = wanted.element
+    return _compare(
+        (
+            "FromBankAccount",
+            _same_account(ours.get("FromBankAccount"), hit.get("FromBankAccount")),
+        ),
+        ("ToBankAccount", _same_account(ours.get("ToBankAccount"), hit.get("ToBankAccount"))),
+        ("Amount", _same_money(ours.get("Amount"), hit.get("Amount"))),
+        ("Date", _same_date(ours.get("Date"), hit)),
+        ("Reference", hit.get("Reference") == wanted.key),
+    )
+
+
+_Rule = Callable[[Wanted, Mapping[str, Any]], Verdict | None]
+
+_GONE = ("DELETED", "VOIDED")
+"""A bank transaction's statuses that say it is no longer in the books."""
+
+_RULES: dict[str, _Rule] = {
     "invoice": _document,
     "credit_note": _document,
     "payment": _payment,
     "overpayment": _overpayment,
+    "deposit": _deposit,
+    "credit_note_refund": _refund("CreditNote", "CreditNoteID", "ARCREDITPAYMENT"),
+    "overpayment_refund": _refund("Overpayment", "OverpaymentID", "AROVERPAYMENTPAYMENT"),
+    "deposit_refund": _refund("Prepayment", "PrepaymentID", "ARPREPAYMENTPAYMENT"),
+    "payout_fee": _payout_fee,
+    "payout": _payout,
 }
 """How each kind's document is judged ours (a contact is ours by the number it carries)."""
 
@@ -312,6 +425,43 @@ def _same_contact(wanted: Wanted, hit: Mapping[str, Any]) -> bool:
         return True
     number = contact.get("ContactNumber")
     return bool(wanted.contact_number and number and number == wanted.contact_number)
+
+
+def _same_ref(
+    ours: Mapping[str, Any], theirs: Mapping[str, Any], field_name: str, id_field: str
+) -> bool:
+    """Both name the same document under ``field_name`` (``{"CreditNote": {"CreditNoteID"…}}``)."""
+    mine = str((ours.get(field_name) or {}).get(id_field) or "").lower()
+    other = str((theirs.get(field_name) or {}).get(id_field) or "").lower()
+    return bool(mine) and mine == other
+
+
+def _same_account(ours: Any, theirs: Any) -> bool:
+    """The same account of the chart: by ``AccountID`` when we sent one, else by ``Code`` (what
+    our payloads name an account by; Xero shows both)."""
+    if not isinstance(ours, Mapping) or not isinstance(theirs, Mapping):
+        return False
+    for key in ("AccountID", "Code"):
+        mine = str(ours.get(key) or "").lower()
+        if mine:
+            return mine == str(theirs.get(key) or "").lower()
+    return False
+
+
+def _element_total(element: Mapping[str, Any]) -> Decimal | None:
+    """What a tax-free bank transaction we send comes to: its lines' amounts (``LineAmount``,
+    else ``Quantity`` × ``UnitAmount``) – our deposits and payout fees are ``NoTax``."""
+    total = Decimal(0)
+    lines = element.get("LineItems") or []
+    try:
+        for line in lines:
+            amount = line.get("LineAmount")
+            if amount is None:
+                amount = Decimal(str(line.get("Quantity", 1))) * Decimal(str(line["UnitAmount"]))
+            total += Decimal(str(amount))
+    except (KeyError, TypeError, ArithmeticError):
+        return None
+    return total.quantize(_CENT) if lines else None
 
 
 def _same_money(ours: Any, theirs: Any) -> bool:
@@ -397,6 +547,37 @@ def _overpayment_by_line(
         if same_line and total is not None and Decimal(str(total)) == amount:
             return str(txn.get("OverpaymentID") or txn.get("BankTransactionID"))
     return None
+
+
+def _deposit_by_line(
+    client: Finders, tenant_id: str, connection_key: str, wanted: Wanted, found: Found
+) -> None:
+    """Our deposit among its contact's prepayments, by the line that names it (``DEP12
+    deposit …``): Xero does not keep ``Reference`` on a prepayment. Adopted only when contact,
+    amount and date agree too (:func:`judge`); for a row in doubt, the one of our contact
+    naming our deposit is our older version (what differs is said)."""
+    contact_id = (wanted.element.get("Contact") or {}).get("ContactID")
+    if not contact_id:
+        return
+    named = [
+        txn
+        for txn in client.find_prepayments_of_contact(tenant_id, connection_key, str(contact_id))
+        if any(
+            _names_ours(line.get("Description"), wanted.key) for line in txn.get("LineItems") or []
+        )
+    ]
+    outcome = decide("deposit", wanted, named)
+    if isinstance(outcome, Match):
+        found.ours[wanted.ref] = Match(
+            outcome.xero_id, ("line description", *outcome.decided_by), outcome.differs
+        )
+
+
+def _names_ours(description: Any, key: str) -> bool:
+    """A line description that starts with our number as a word (``DEP12 deposit``, not
+    ``DEP123 deposit``)."""
+    text = str(description or "")
+    return text == key or text.startswith(f"{key} ")
 
 
 def _as_list(value: Any) -> list[dict[str, Any]]:

@@ -33,6 +33,27 @@ _LOCK_DATE = re.compile(
 (stops all users except advisers) and "… before the end of year lock date, currently set at
 31-Jul-2013" (stops all users)."""
 
+_TRANSFER_ACCOUNTS = (
+    r"(from|to) ?bank ?account|bank transfer|accounts? (must|cannot) be (different|the same)"
+)
+"""Xero's refusals of a transfer's accounts: a ``FromBankAccount`` or ``ToBankAccount`` that is
+not a bank account or payments-enabled account, the same account on both sides (for a payout's
+fees, an account that takes no payments: :func:`_for_kind`)."""
+
+_PAYOUT_ACCOUNTS = Diagnosis(
+    "Xero refused the accounts of this payout: the card method's clearing account (account "
+    "codes → payments) must be a bank account, or a current asset with 'Enable payments to this "
+    "account' ticked in Xero, and payout_bank a bank account – two different accounts. Fix the "
+    "mapping under Xero settings → Account codes (or the account in Xero), then retry."
+)
+
+_ALLOCATION_EXCEEDS = Diagnosis(
+    "Xero shows less left to apply than this allocation: the credit (a credit note, an "
+    "overpayment or a deposit) was probably applied or refunded by hand in Xero, or the invoice "
+    "already paid. Remove the duplicate in Xero, then retry, or resolve this one if Xero is "
+    "already right."
+)
+
 _RULES: list[tuple[re.Pattern[str], Diagnosis]] = [
     # Order matters: the first match wins. Xero's number clash ("The contact number C42 is
     # already assigned to another contact …") and its name clash ("The contact name … is already
@@ -83,6 +104,11 @@ _RULES: list[tuple[re.Pattern[str], Diagnosis]] = [
             "Xero, or void this payment in Pet Manager, then retry."
         ),
     ),
+    (re.compile(r"amount being allocated exceeds", re.I), _ALLOCATION_EXCEEDS),
+    (
+        re.compile(_TRANSFER_ACCOUNTS, re.I),
+        _PAYOUT_ACCOUNTS,
+    ),
     (
         re.compile(r"exceeds the amount outstanding", re.I),
         Diagnosis(
@@ -106,8 +132,40 @@ _RULES: list[tuple[re.Pattern[str], Diagnosis]] = [
 ]
 
 
-def diagnose(message: str) -> Diagnosis:
-    """A fix hint (and how to treat the record) for one of Xero's validation messages."""
+_CREDIT_OF = {
+    "credit_note_refund": "credit note",
+    "overpayment_refund": "overpayment",
+    "deposit_refund": "deposit",
+}
+"""What each refund kind gives money back out of."""
+
+_EXCEEDS = re.compile(r"exceeds the (amount outstanding|remaining credit|credit)", re.I)
+
+
+def _for_kind(kind: str | None, message: str) -> Diagnosis | None:
+    """Where the same words of Xero's mean something else for this kind of record: a refund
+    that "exceeds the amount outstanding" exceeds the credit left, not an invoice's balance;
+    a payout's fees refused on their bank account are the clearing account's mapping."""
+    if kind in _CREDIT_OF and _EXCEEDS.search(message):
+        credit = _CREDIT_OF[kind]
+        return Diagnosis(
+            f"Xero shows less credit left on the {credit} than this refund: it was probably "
+            f"refunded, or applied to an invoice, by hand in Xero already. Remove the duplicate "
+            f"in Xero, then retry, or resolve this one if Xero is already right."
+        )
+    if kind in ("allocation", "deposit_allocation") and _EXCEEDS.search(message):
+        return _ALLOCATION_EXCEEDS
+    if kind in ("payout", "payout_fee") and re.search(
+        r"valid BankAccount|bank ?account|payments", message, re.I
+    ):
+        return _PAYOUT_ACCOUNTS
+    return None
+
+
+def diagnose(message: str, kind: str | None = None) -> Diagnosis:
+    """A fix hint (and how to treat the record) for one of Xero's validation messages;
+    ``kind`` (the ledger kind of the record, when known) picks the meaning Xero's words have
+    for it (:func:`_for_kind`)."""
     lock = _LOCK_DATE.search(message)
     if lock:
         if lock["lock"].lower() == "period":
@@ -123,6 +181,9 @@ def diagnose(message: str) -> Diagnosis:
             "settings → Lock dates), then retry, and it is sent.",
             gate="lock_date",
         )
+    by_kind = _for_kind(kind, message)
+    if by_kind is not None:
+        return by_kind
     for pattern, diagnosis in _RULES:
         if pattern.search(message):
             return diagnosis

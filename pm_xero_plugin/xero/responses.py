@@ -23,12 +23,14 @@ __all__ = [
     "RESPONSE_SCHEMAS",
     "AllocationResponseSchema",
     "BankTransactionResponseSchema",
+    "BankTransferResponseSchema",
     "ContactResponseSchema",
     "CreditNoteResponseSchema",
     "ElementResponseSchema",
     "InvoiceResponseSchema",
     "OverpaymentResponseSchema",
     "PaymentResponseSchema",
+    "PrepaymentResponseSchema",
     "XeroDate",
     "XeroDateTime",
     "element_id",
@@ -165,11 +167,13 @@ class PaymentResponseSchema(ElementResponseSchema):
 
 
 class BankTransactionResponseSchema(ElementResponseSchema):
-    """A bank transaction in Xero's answer; a ``RECEIVE-OVERPAYMENT`` names the
-    overpayment Xero made of it (what gets allocated)."""
+    """A bank transaction in Xero's answer; a ``RECEIVE-OVERPAYMENT`` names the overpayment
+    Xero made of it, a ``RECEIVE-PREPAYMENT`` the prepayment (what gets allocated, and what a
+    refund comes out of)."""
 
     bank_transaction_id = fields.String(data_key="BankTransactionID", load_default=None)
     overpayment_id = fields.String(data_key="OverpaymentID", load_default=None)
+    prepayment_id = fields.String(data_key="PrepaymentID", load_default=None)
     type = fields.String(data_key="Type", load_default=None)
     status = fields.String(data_key="Status", load_default=None)
     reference = fields.String(data_key="Reference", load_default=None)
@@ -186,6 +190,40 @@ class OverpaymentResponseSchema(ElementResponseSchema):
     remaining_credit = fields.Decimal(data_key="RemainingCredit", load_default=None)
 
 
+class PrepaymentResponseSchema(ElementResponseSchema):
+    """A prepayment (a deposit) in Xero's answer: id, status, total, credit left."""
+
+    prepayment_id = fields.String(data_key="PrepaymentID", load_default=None)
+    status = fields.String(data_key="Status", load_default=None)
+    reference = fields.String(data_key="Reference", load_default=None)
+    total = fields.Decimal(data_key="Total", load_default=None)
+    remaining_credit = fields.Decimal(data_key="RemainingCredit", load_default=None)
+
+
+class _AccountRef(Schema):
+    class Meta:
+        """Xero adds fields without notice: they are ignored, never an error."""
+
+        unknown = EXCLUDE
+
+    account_id = fields.String(data_key="AccountID", load_default=None)
+    code = fields.String(data_key="Code", load_default=None)
+
+
+class BankTransferResponseSchema(ElementResponseSchema):
+    """A bank transfer in Xero's answer (a payout): its id, the two accounts, amount, date,
+    our reference, and the two bank transactions Xero made of it."""
+
+    bank_transfer_id = fields.String(data_key="BankTransferID", load_default=None)
+    from_bank_account = fields.Nested(_AccountRef, data_key="FromBankAccount", load_default=None)
+    to_bank_account = fields.Nested(_AccountRef, data_key="ToBankAccount", load_default=None)
+    amount = fields.Decimal(data_key="Amount", load_default=None)
+    date = XeroDate(data_key="Date", load_default=None)
+    reference = fields.String(data_key="Reference", load_default=None, allow_none=True)
+    from_bank_transaction_id = fields.String(data_key="FromBankTransactionID", load_default=None)
+    to_bank_transaction_id = fields.String(data_key="ToBankTransactionID", load_default=None)
+
+
 RESPONSE_SCHEMAS: Mapping[str, type[ElementResponseSchema]] = {
     "Contacts": ContactResponseSchema,
     "Invoices": InvoiceResponseSchema,
@@ -194,6 +232,8 @@ RESPONSE_SCHEMAS: Mapping[str, type[ElementResponseSchema]] = {
     "Payments": PaymentResponseSchema,
     "BankTransactions": BankTransactionResponseSchema,
     "Overpayments": OverpaymentResponseSchema,
+    "Prepayments": PrepaymentResponseSchema,
+    "BankTransfers": BankTransferResponseSchema,
 }
 """The element schema for each collection key of a Xero answer (``{"Invoices": [...]}``)."""
 
@@ -203,9 +243,12 @@ _ID_KEYS: Mapping[str, tuple[str, ...]] = {
     "CreditNotes": ("credit_note_id",),
     "Allocations": ("allocation_id",),
     "Payments": ("payment_id",),
-    # A RECEIVE-OVERPAYMENT's overpayment is what gets allocated, so it is the id kept.
-    "BankTransactions": ("overpayment_id", "bank_transaction_id"),
+    # A RECEIVE-OVERPAYMENT's overpayment (a RECEIVE-PREPAYMENT's prepayment) is what gets
+    # allocated and refunded, so it is the id kept; a SPEND (a payout's fees) keeps its own.
+    "BankTransactions": ("overpayment_id", "prepayment_id", "bank_transaction_id"),
     "Overpayments": ("overpayment_id",),
+    "Prepayments": ("prepayment_id",),
+    "BankTransfers": ("bank_transfer_id",),
 }
 
 _ZERO_GUID = "00000000-0000-0000-0000-000000000000"
@@ -215,8 +258,15 @@ _ZERO_GUID = "00000000-0000-0000-0000-000000000000"
 def element_id(collection: str, loaded: Mapping[str, Any]) -> str | None:
     """The id Xero gave a loaded element of ``collection`` (``None``: none, or the zero GUID
     Xero puts on an element it refused)."""
-    value = next((loaded[key] for key in _ID_KEYS[collection] if loaded.get(key)), None)
-    return str(value) if value and value != _ZERO_GUID else None
+    value = next(
+        (
+            loaded[key]
+            for key in _ID_KEYS[collection]
+            if loaded.get(key) and loaded[key] != _ZERO_GUID
+        ),
+        None,
+    )
+    return str(value) if value else None
 
 
 def parse_elements(collection: str, body: Mapping[str, Any]) -> list[dict[str, Any]]:

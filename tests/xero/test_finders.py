@@ -51,6 +51,13 @@ def test_every_kind_says_how_it_is_found_again_in_xero() -> None:
         "allocation",
         "payment",
         "overpayment",
+        "deposit",
+        "deposit_allocation",
+        "credit_note_refund",
+        "overpayment_refund",
+        "deposit_refund",
+        "payout_fee",
+        "payout",
     )
     for kind, info in KINDS.items():
         assert info.kind == kind
