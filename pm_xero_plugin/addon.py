@@ -71,6 +71,9 @@ _RECORD_HOOKS: dict[str, Callable[[Engine, Any], None]] = {
     "on_invoice_voided": lambda e, raw: e.record_invoice(raw, "voided"),
     "on_credit_note_created": lambda e, raw: e.record_credit_note(raw),
     "on_payment_recorded": lambda e, raw: e.record_payment(raw),
+    "on_deposit_recorded": lambda e, raw: e.record_deposit(raw),
+    "on_refund_recorded": lambda e, raw: e.record_refund(raw),
+    "on_payout_recorded": lambda e, raw: e.record_payout(raw),
 }
 """How each record hook hands its record to the engine: what the spool replays by name."""
 

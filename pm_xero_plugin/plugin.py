@@ -47,7 +47,10 @@ __all__ = [
     "on_invoice_created",
     "on_invoice_updated",
     "on_invoice_voided",
+    "on_deposit_recorded",
     "on_payment_recorded",
+    "on_payout_recorded",
+    "on_refund_recorded",
     "on_settings_saved",
     "pm_shutdown",
     "pm_startup",
@@ -318,6 +321,24 @@ def on_credit_note_created(credit_note: Any, practice_id: str | None) -> None:
 def on_payment_recorded(payment: Any, practice_id: str | None) -> None:
     """Record a payment (a row per invoice it pays, and one for an overpayment)."""
     _guarded("on_payment_recorded", practice_id, lambda a: a.record("on_payment_recorded", payment))
+
+
+@hookimpl
+def on_deposit_recorded(deposit: Any, practice_id: str | None) -> None:
+    """Record a deposit (a prepayment), or its being applied to invoices since."""
+    _guarded("on_deposit_recorded", practice_id, lambda a: a.record("on_deposit_recorded", deposit))
+
+
+@hookimpl
+def on_refund_recorded(refund: Any, practice_id: str | None) -> None:
+    """Record money given back out of a credit note, an overpayment or a deposit."""
+    _guarded("on_refund_recorded", practice_id, lambda a: a.record("on_refund_recorded", refund))
+
+
+@hookimpl
+def on_payout_recorded(payout: Any, practice_id: str | None) -> None:
+    """Record a card processor's payout (its fees, and the transfer to the bank)."""
+    _guarded("on_payout_recorded", practice_id, lambda a: a.record("on_payout_recorded", payout))
 
 
 # -- admin actions -------------------------------------------------------------------------------

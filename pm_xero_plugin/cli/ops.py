@@ -66,7 +66,21 @@ _ENV_HELP = (
     "for the redirect URI registered with the app)"
 )
 
-RECORD_KINDS = ("contact", "invoice", "credit_note", "allocation", "payment", "overpayment")
+RECORD_KINDS = (
+    "contact",
+    "invoice",
+    "credit_note",
+    "allocation",
+    "payment",
+    "overpayment",
+    "deposit",
+    "deposit_allocation",
+    "credit_note_refund",
+    "overpayment_refund",
+    "deposit_refund",
+    "payout_fee",
+    "payout",
+)
 """The ledger's kinds (:data:`pm_xero_plugin.ledger.states.KINDS`; kept literal so that
 ``--help`` does not import the ledger)."""
 

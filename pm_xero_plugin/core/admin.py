@@ -105,8 +105,18 @@ class Admin:
 
     def include_parent_invoice(self, row_id: int) -> None:
         """Send the invoice a payment (or credit-note allocation) pays, although it is dated
-        before the start date: the second way out of ``invoice_before_start``."""
+        before the start date: the second way out of ``invoice_before_start``. For a row that
+        draws on a credit dated before the start date (``credit_before_start``: a deposit's
+        allocation or refund, an overpayment's refund), that credit is sent; for a payout,
+        its payments (and their invoices) dated before it."""
         row = self.ctx.row(row_id)
+        if row.kind in ("payout", "payout_fee"):
+            self._include_payout_payments(row)
+            return
+        source = rules.SOURCE_KIND.get(row.kind)
+        if source and row.dep_credit_note and row.gate == "credit_before_start":
+            self._include_source(row, source, row.dep_credit_note)
+            return
         if row.dep_invoice is None:
             raise ValueError(f"row {row_id} ({row.kind}) has no parent invoice")
         invoice = self.ledger.find("invoice", row.dep_invoice, row.tenant_id)
@@ -132,6 +142,40 @@ class Admin:
                 invoice_id, row.tenant_id, after_id=after, limit=PAGE
             )
         )
+
+    def _include_source(self, row: Row, kind: str, host_id: str) -> None:
+        """Send the credit ``row`` draws on although it is dated before the start date (the
+        intake wrote its row when the dependant arrived: :meth:`Intake.ensure_source`)."""
+        source = self.ledger.find(kind, host_id, row.tenant_id)
+        if source is None:
+            raise ValueError(f"the {kind.replace('_', ' ')} {host_id} is not known to the add-on")
+        self.ledger.set_fields(source.id, include_before_start=1)
+        self.ledger.add_log(row.id, "include_parent", f"{kind.replace('_', ' ')} {host_id}")
+        self._regate_keys([(source.kind, source.host_id, row.tenant_id), _key(row)])
+
+    def _include_payout_payments(self, row: Row) -> None:
+        """A payout's payments dated before the start date are sent too (and, for a payment
+        of an invoice dated before it, that invoice): then the payout can go."""
+        included = 0
+        for payment_id in row.payload.get("payment_ids") or ():
+            for part in self.ledger.payment_parts(str(payment_id)):
+                if part.tenant_id != row.tenant_id or part.xero_id is not None:
+                    continue
+                if part.gate == "invoice_before_start":
+                    self.include_parent_invoice(part.id)
+                elif part.gate == "before_start_date":
+                    self.ledger.set_fields(part.id, include_before_start=1)
+                    self._regate_keys([_key(part)])
+                else:
+                    continue
+                included += 1
+        self.ledger.add_log(row.id, "include_parent", f"{included} of its payments")
+        self.ledger.reopen_gate("payments", row.tenant_id)
+
+    def _regate_keys(self, keys: list[tuple[str, str, str]]) -> None:
+        """Recompute the gates of these rows now (one page)."""
+        facts = sorted(self.ledger.facts(keys).values(), key=lambda f: f.id)
+        self.intake.regate(lambda after: [f for f in facts if f.id > after][:PAGE])
 
     def link_contact(self, row_id: int, contact_id: str | None = None) -> None:
         """The first way out for a contact whose name Xero already gives to a contact without
@@ -221,3 +265,8 @@ class Admin:
         core = " ".join(part for part in parts if part) or "Customer"
         suffix = f" ({number}, {where})"
         return core[: MAX_CONTACT_NAME - len(suffix)].rstrip() + suffix
+
+
+def _key(row: Row) -> tuple[str, str, str]:
+    """A row's key in the ledger."""
+    return (row.kind, row.host_id, row.tenant_id)

@@ -214,6 +214,18 @@ class Engine:
         """A payment: one row per invoice it pays, and one for an overpayment (the excess)."""
         self.intake.record_payment(raw)
 
+    def record_deposit(self, raw: Any) -> None:
+        """A deposit taken (a prepayment), or applied to invoices since (its allocations)."""
+        self.intake.record_deposit(raw)
+
+    def record_refund(self, raw: Any) -> None:
+        """Money given back out of a credit note, an overpayment or a deposit."""
+        self.intake.record_refund(raw)
+
+    def record_payout(self, raw: Any) -> None:
+        """A card processor's payout: its fees and the transfer to the bank."""
+        self.intake.record_payout(raw)
+
     # -- contact sync and backfill (core.history) -----------------------------------------------
 
     def start_contact_sync(self, location_id: str | None) -> None:

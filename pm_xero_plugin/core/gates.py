@@ -48,8 +48,10 @@ PAGE = 1000
 
 _WAITING_FOR: dict[str, tuple[Gate, ...]] = {
     "contact": (Gate.CONTACT,),
-    "credit_note": (Gate.CREDIT_NOTE,),
+    "credit_note": (Gate.CREDIT_NOTE, Gate.CREDIT_BEFORE_START),
     "invoice": (Gate.INVOICE, Gate.INVOICE_BEFORE_START),
+    "overpayment": (Gate.OVERPAYMENT, Gate.CREDIT_BEFORE_START),
+    "deposit": (Gate.DEPOSIT, Gate.CREDIT_BEFORE_START),
 }
 """The gates a row waits behind for a parent of each kind."""
 
@@ -94,9 +96,16 @@ def dep_keys(rows: Iterable[rules.RowFacts]) -> list[tuple[str, str, str]]:
             keys.append(("contact", f.dep_contact, f.tenant_id))
         if f.dep_invoice:
             keys.append(("invoice", f.dep_invoice, f.tenant_id))
-        if f.dep_credit_note:
-            keys.append(("credit_note", f.dep_credit_note, f.tenant_id))
+        source = rules.SOURCE_KIND.get(f.kind)
+        if f.dep_credit_note and source:
+            keys.append((source, f.dep_credit_note, f.tenant_id))
     return keys
+
+
+_SETTLED_BY_PAYOUTS = frozenset(
+    {"payment", "overpayment", "credit_note_refund", "overpayment_refund", "deposit_refund"}
+)
+"""Kinds a payout may wait for (its card payments and the card refunds netted off it)."""
 
 
 def _start_date(ledger: Ledger) -> date | None:
@@ -203,6 +212,10 @@ class DependantGates:
             )
         if kind == "contact":
             finish_contact_sync_if_done(ledger, tenant_id, self.doorbell)
+        # a payout waiting for its payments looks again (the sender checks them all)
+        reopened = kind in _SETTLED_BY_PAYOUTS and ledger.reopen_gate(Gate.PAYMENTS, tenant_id)
+        if reopened and self.doorbell is not None:
+            self.doorbell.ring()
 
     def stopped(self, ledger: Ledger, kind: str, host_id: str, tenant_id: str) -> None:
         """A contact that will not come by itself: its documents say why, and it no longer

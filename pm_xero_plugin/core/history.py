@@ -1,6 +1,7 @@
 """History: the host's past streamed through intake – back-sync, contact sync, catch-up.
 
-A back-sync replays the invoices, credit notes and payments from the start date; a contact sync
+A back-sync replays the invoices, credit notes, payments, deposits, refunds and payouts from
+the start date (in that order: each after what it draws on); a contact sync
 streams a location's customers into contact rows (its organisation's documents wait until it is
 done); a catch-up replays the window once more after it widened or the add-on was switched back
 on. All three are the same idempotent replay (a record the ledger has unchanged writes nothing),
@@ -27,6 +28,8 @@ from pm_xero_plugin.core.items import (
     credit_note_items,
     document_item,
     payment_items,
+    payout_items,
+    refund_item,
 )
 from pm_xero_plugin.inputs.records import payload_json
 from pm_xero_plugin.ledger.states import Gate
@@ -42,6 +45,9 @@ _HISTORY_KINDS: tuple[tuple[HistoryKind, str], ...] = (
     ("invoices", "invoice"),
     ("credit_notes", "credit_note"),
     ("payments", "payment"),
+    ("deposits", "deposit"),
+    ("refunds", "refund"),
+    ("payouts", "payout"),
 )
 
 _CLIENTS: tuple[tuple[HistoryKind, str], ...] = (("clients", "client"),)
@@ -153,6 +159,7 @@ class History:
                 dated = payload.get("paid_date") or payload.get("date")
                 if dated is not None and dated >= until.isoformat():
                     continue  # already in the window before it widened
+            self.intake.ensure_sources(kind, payload)
             if kind == "invoice" and payload.get("status") == "voided":
                 # as its hook would: a void, not an edit (sent as an update, Xero would keep
                 # the invoice AUTHORISED – a replay of a void whose hook was lost)
@@ -173,4 +180,10 @@ class History:
             return [document_item("invoice", payload, tenant)]
         if kind == "credit_note":
             return credit_note_items(payload, tenant)
+        if kind == "deposit":
+            return self.intake.deposit_items(payload, tenant)
+        if kind == "refund":
+            return [refund_item(payload, tenant)]
+        if kind == "payout":
+            return payout_items(payload, tenant)
         return payment_items(payload, tenant)

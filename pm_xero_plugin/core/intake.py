@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from hookspecs.host import HistoryKind
 from pm_xero_plugin.core import rules
 from pm_xero_plugin.core.context import EngineContext
 from pm_xero_plugin.core.gates import dep_facts, dep_keys, tell_waiting_on_rejected
@@ -25,19 +26,32 @@ from pm_xero_plugin.core.items import (
     Item,
     contact_item,
     credit_note_items,
+    deposit_items,
     document_item,
     item_facts,
     new_row,
     payment_items,
+    payout_items,
+    refund_item,
+    refund_source,
     text_hash,
 )
 from pm_xero_plugin.core.regate import PAGE, ContactWanted, Regater
 from pm_xero_plugin.inputs.records import capped_raw, payload_json, validate_record
 from pm_xero_plugin.ledger import LIVE, Facts, NewRow
 from pm_xero_plugin.ledger.states import Gate, State
-from pm_xero_plugin.xero.kinds import edit_refusal
+from pm_xero_plugin.xero.kinds import KINDS, REFUND_KINDS, edit_refusal
 
 __all__ = ["Intake", "version_moment"]
+
+_SOURCE_RECORDS: dict[str, tuple[HistoryKind, str]] = {
+    "credit_note": ("credit_notes", "credit_note"),
+    "overpayment": ("payments", "payment"),
+    "payment": ("payments", "payment"),
+    "deposit": ("deposits", "deposit"),
+    "refund": ("refunds", "refund"),
+}
+"""A parent kind's host history kind and record kind (:meth:`Intake.ensure_source`)."""
 
 log = logging.getLogger("pm_xero_plugin")
 
@@ -143,6 +157,145 @@ class Intake:
             self.ensure_contact(payload["client_id"], tenant, payload["location_id"], live=True)
         self.write(items, event="created", live=True)
         self._drop_vanished_parts(payload["id"], {(i.kind, i.host_id) for i in items})
+
+    def _drop_vanished(self, kind: str, prefix: str, kept: set[str], noun: str) -> None:
+        """A deposit recorded again without one of its allocations: as a payment's part
+        (:meth:`_drop_vanished_parts`), the part that is gone must not reach Xero."""
+        gone = [
+            row
+            for row in self.ledger.rows_for_prefix(kind, prefix)
+            if row.host_id not in kept
+            and row.state not in (State.EXCLUDED, State.REJECTED, State.FAILED)
+        ]
+        for row in gone:
+            if row.state == State.SENDING:
+                continue  # in flight: the edit rules settle it when the send does
+            if row.state == State.SYNCED:
+                self.ledger.transition(
+                    row.id,
+                    State.FAILED,
+                    message=f"{KINDS[kind].noun} {row.host_id} was removed from the {noun} in "
+                    f"Pet Manager after it reached Xero ({row.xero_id})",
+                    hint="Remove the allocation in Xero, then resolve this.",
+                )
+                continue
+            self.ledger.transition(
+                row.id, State.EXCLUDED, detail=f"removed from the {noun} in Pet Manager"
+            )
+
+    def record_deposit(self, raw: Any) -> None:
+        """A deposit taken, or applied to invoices since: its prepayment row and a row per
+        invoice it is applied to (a new allocation is a new row; the ones Xero has stay)."""
+        self.host_tick()
+        payload, errors = self.validate("deposit", raw)
+        if payload is None:
+            self.reject("deposit", raw, errors)
+            return
+        tenant = self.ctx.tenant_for(payload["location_id"])
+        self.ensure_contact(payload["client_id"], tenant, payload["location_id"], live=True)
+        items = self.deposit_items(payload, tenant)
+        self.write(items, event="created", live=True)
+        self._drop_vanished(
+            "deposit_allocation",
+            f"{payload['id']}:",
+            {item.host_id for item in items if item.kind == "deposit_allocation"},
+            "deposit",
+        )
+
+    def deposit_items(self, payload: dict[str, Any], tenant: str) -> list[Item]:
+        """:func:`~pm_xero_plugin.core.items.deposit_items` with each invoice's date, from the
+        ledger or (an invoice it has no row of) the host: an allocation is dated by it."""
+        dates: dict[str, str | None] = {}
+        for allocation in payload["allocations"]:
+            invoice_id = allocation["invoice_id"]
+            found = self.ledger.dep("invoice", invoice_id, tenant)
+            if found is not None:
+                dates[invoice_id] = found.doc_date
+                continue
+            record = self.ctx.host.get_record("invoices", invoice_id)
+            dates[invoice_id] = str(record.get("date") or "") or None if record else None
+        return deposit_items(payload, tenant, dates)
+
+    def record_refund(self, raw: Any) -> None:
+        """Money given back out of a credit note, an overpayment or a deposit: one row that
+        waits for that credit (read from the host first when the ledger has none of it)."""
+        self.host_tick()
+        payload, errors = self.validate("refund", raw)
+        if payload is None:
+            self.reject("refund", raw, errors)
+            return
+        self.ensure_sources("refund", payload)
+        tenant = self.ctx.tenant_for(payload["location_id"])
+        self.write([refund_item(payload, tenant)], event="created", live=True)
+
+    def record_payout(self, raw: Any) -> None:
+        """A card processor's payout: its fee and transfer rows, which go once every payment
+        (and card refund) it settles is in Xero; those the ledger has no row of are read from
+        the host first, so a payout never waits on a payment nobody will send."""
+        self.host_tick()
+        payload, errors = self.validate("payout", raw)
+        if payload is None:
+            self.reject("payout", raw, errors)
+            return
+        self.ensure_sources("payout", payload)
+        tenant = self.ctx.tenant_for(payload["location_id"])
+        self.write(payout_items(payload, tenant), event="created", live=True)
+
+    def ensure_sources(self, kind: str, payload: Mapping[str, Any]) -> None:
+        """:meth:`ensure_source` for every record a validated refund or payout draws on (a
+        no-op for other kinds)."""
+        tenant = self.ctx.tenant_for(payload["location_id"])
+        if not tenant:
+            return
+        if kind == "refund":
+            source_kind, source = refund_source(payload)
+            self.ensure_source(rules.SOURCE_KIND[source_kind], source, tenant)
+        elif kind == "payout":
+            for payment_id in payload["payment_ids"]:
+                self.ensure_source("payment", payment_id, tenant)
+            for refund_id in payload.get("refund_ids") or ():
+                self.ensure_source("refund", refund_id, tenant)
+
+    def ensure_source(self, kind: str, host_id: str, tenant: str) -> None:
+        """Make sure the ledger has the rows of a record a new one draws on (a refund's credit,
+        a payout's payments): one it never saw (dated before the window, or its hook lost) is
+        read from the host and written with its gates – dated before the start date, it then
+        waits there, and its dependant says so with the ways out, instead of waiting silently
+        for a row that does not exist."""
+        if kind in ("payment", "overpayment"):
+            if any(row.tenant_id == tenant for row in self.ledger.payment_parts(host_id)):
+                return
+        elif kind == "refund":
+            if any(
+                row.tenant_id == tenant
+                for refund_kind in REFUND_KINDS
+                for row in self.ledger.rows_for(refund_kind, host_id)
+            ):
+                return
+        elif self.ledger.dep(kind, host_id, tenant) is not None:
+            return
+        history, record_kind = _SOURCE_RECORDS[kind]
+        record = self.ctx.host.get_record(history, host_id)
+        if record is None:
+            log.warning("xero: %s %s is unknown to the host", record_kind, host_id)
+            return
+        payload, errors = self.validate(record_kind, record)
+        if payload is None:
+            self.reject(record_kind, record, errors)
+            return
+        if self.ctx.tenant_for(payload["location_id"]) != tenant:
+            return  # another location's record: not this organisation's to send
+        self.write(self.source_items(record_kind, payload, tenant), "created", ensure_contacts=True)
+
+    def source_items(self, record_kind: str, payload: dict[str, Any], tenant: str) -> list[Item]:
+        """The rows of a record read from the host as another's parent."""
+        if record_kind == "credit_note":
+            return credit_note_items(payload, tenant)
+        if record_kind == "payment":
+            return payment_items(payload, tenant)
+        if record_kind == "deposit":
+            return self.deposit_items(payload, tenant)
+        return [refund_item(payload, tenant)]
 
     def _drop_vanished_parts(self, payment_id: str, parts: set[tuple[str, str]]) -> None:
         """A payment recorded again without one of its allocations (or its excess): the part

@@ -2,14 +2,16 @@
 
 A customer is one contact row; an invoice one row; a credit note one row plus an allocation
 row when it is against an invoice; a payment one row per invoice it pays plus an overpayment
-row for what is left over. Pure functions of the record: the engine decides the gates and
+row for what is left over; a deposit one prepayment row plus one allocation row per invoice it
+is applied to; a refund one row of the kind its credit gives it; a payout a transfer row plus a
+fee row when the processor kept fees. Pure functions of the record: the engine decides the gates and
 writes the rows (:mod:`pm_xero_plugin.core.intake`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -23,10 +25,13 @@ __all__ = [
     "chunks",
     "contact_item",
     "credit_note_items",
+    "deposit_items",
     "document_item",
     "item_facts",
     "new_row",
     "payment_items",
+    "payout_items",
+    "refund_item",
     "text_hash",
 ]
 
@@ -160,6 +165,120 @@ def payment_items(payload: dict[str, Any], tenant: str) -> list[Item]:
             )
         )
     return items
+
+
+def deposit_items(
+    payload: dict[str, Any], tenant: str, invoice_dates: Mapping[str, str | None]
+) -> list[Item]:
+    """A deposit's prepayment row (it waits for its customer), and a row per invoice it is
+    applied to (each waits for the prepayment and the invoice).
+
+    An allocation is dated as Xero dates it – the later of the deposit's and the invoice's
+    dates – so the start date judges it by that day: a deposit taken before the start date for
+    a stay invoiced after it is an allocation in the window whose deposit is not (the
+    ``credit_before_start`` gate and its two ways out). ``invoice_dates``: each invoice's date
+    where known (``None``: unknown, the deposit's date stands)."""
+    text = payload_json(payload)
+    base = {
+        "tenant_id": tenant,
+        "location_id": payload["location_id"],
+        "payload": payload,
+        "payload_text": text,
+        "number": payload["number"],
+    }
+    items = [
+        Item(
+            kind="deposit",
+            host_id=payload["id"],
+            payload_hash=_deposit_part_hash(payload, None),
+            doc_date=payload["paid_date"],
+            dep_contact=payload["client_id"],
+            **base,
+        )
+    ]
+    for allocation in payload["allocations"]:
+        invoice_id = allocation["invoice_id"]
+        invoice_date = invoice_dates.get(invoice_id)
+        items.append(
+            Item(
+                kind="deposit_allocation",
+                host_id=f"{payload['id']}:{invoice_id}",
+                payload_hash=_deposit_part_hash(payload, allocation),
+                doc_date=max(payload["paid_date"], invoice_date or payload["paid_date"]),
+                dep_credit_note=payload["id"],
+                dep_invoice=invoice_id,
+                dep_invoice_date=invoice_date,
+                **base,
+            )
+        )
+    return items
+
+
+def _deposit_part_hash(payload: Mapping[str, Any], allocation: Mapping[str, Any] | None) -> str:
+    """The hash of what one part of a deposit sends: the prepayment (without its allocations),
+    or one allocation. A deposit is recorded again each time it is applied to an invoice; that
+    must not read as an edit of the prepayment, or of the allocations Xero already has (Xero
+    edits neither: an edit would fail them for an admin)."""
+    part = {k: v for k, v in payload.items() if k not in ("allocations", "updated_at")}
+    if allocation is not None:
+        part["allocation"] = dict(allocation)
+    return text_hash(payload_json(part))
+
+
+REFUND_SOURCES: tuple[tuple[str, str], ...] = (
+    ("credit_note_id", "credit_note_refund"),
+    ("payment_id", "overpayment_refund"),
+    ("deposit_id", "deposit_refund"),
+)
+"""A refund's source field and the ledger kind it makes (exactly one is set)."""
+
+
+def refund_source(payload: Mapping[str, Any]) -> tuple[str, str]:
+    """``(kind, source host id)`` of a validated refund: the credit it comes out of."""
+    for field_name, kind in REFUND_SOURCES:
+        if payload.get(field_name):
+            return kind, str(payload[field_name])
+    raise ValueError(f"refund {payload.get('id')} names no credit it comes out of")
+
+
+def refund_item(payload: dict[str, Any], tenant: str) -> Item:
+    """A refund's row: it waits for the credit it comes out of (``dep_credit_note``)."""
+    kind, source = refund_source(payload)
+    text = payload_json(payload)
+    return Item(
+        kind=kind,
+        host_id=payload["id"],
+        tenant_id=tenant,
+        location_id=payload["location_id"],
+        payload=payload,
+        payload_text=text,
+        payload_hash=text_hash(text),
+        doc_date=payload["paid_date"],
+        number=payload["number"],
+        dep_credit_note=source,
+    )
+
+
+def payout_items(payload: dict[str, Any], tenant: str) -> list[Item]:
+    """A payout's fee row (when the processor kept fees) and its transfer row: both wait for
+    every payment and refund the payout settles (the ``payments`` gate, checked when sent)."""
+    text = payload_json(payload)
+    digest = text_hash(text)
+    kinds = ["payout_fee", "payout"] if Decimal(payload["fees"]) > 0 else ["payout"]
+    return [
+        Item(
+            kind=kind,
+            host_id=payload["id"],
+            tenant_id=tenant,
+            location_id=payload["location_id"],
+            payload=payload,
+            payload_text=text,
+            payload_hash=digest,
+            doc_date=payload["paid_date"],
+            number=payload["number"],
+        )
+        for kind in kinds
+    ]
 
 
 def item_facts(item: Item, include_before_start: bool | None = None) -> Facts:

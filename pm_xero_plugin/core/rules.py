@@ -35,11 +35,37 @@ __all__ = [
     "parent_held_detail",
 ]
 
-DOCUMENT_KINDS = ("invoice", "credit_note", "allocation", "payment", "overpayment")
+DOCUMENT_KINDS = (
+    "invoice",
+    "credit_note",
+    "allocation",
+    "payment",
+    "overpayment",
+    "deposit",
+    "deposit_allocation",
+    "credit_note_refund",
+    "overpayment_refund",
+    "deposit_refund",
+    "payout_fee",
+    "payout",
+)
 """Every kind except contacts: held by the start date and by contact sync."""
 
-_NEEDS_CONTACT = ("invoice", "credit_note", "overpayment")
-_NEEDS_INVOICE = ("payment", "allocation")
+_NEEDS_CONTACT = ("invoice", "credit_note", "overpayment", "deposit")
+_NEEDS_INVOICE = ("payment", "allocation", "deposit_allocation")
+
+SOURCE_KIND: dict[str, str] = {
+    "allocation": "credit_note",
+    "credit_note_refund": "credit_note",
+    "overpayment_refund": "overpayment",
+    "deposit_allocation": "deposit",
+    "deposit_refund": "deposit",
+}
+"""The kind of the credit a row draws on, named by its ``dep_credit_note`` (the column holds
+"the credit it comes out of": a credit note, an overpayment or a deposit)."""
+
+_SOURCE_GATE = {"credit_note": "credit_note", "overpayment": "overpayment", "deposit": "deposit"}
+"""The gate a row waits behind for a credit of each kind that is not in Xero yet."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +87,8 @@ _PLAIN: dict[str, Gate] = {
         "contact",
         "credit_note",
         "invoice",
+        "deposit",
+        "overpayment",
     )
 }
 """The gates without a detail, made once (a gate is computed for every row a backfill writes)."""
@@ -279,11 +307,9 @@ def dependency_gate(row: RowFacts, dep: DepLookup, start: date | None) -> Gate |
         contact = dep("contact", row.dep_contact, tenant_id)
         if contact is None or not contact.satisfied:
             return Gate("contact", contact.held) if contact and contact.held else _PLAIN["contact"]
-    if row.kind == "allocation" and row.dep_credit_note is not None:
-        credit_note = dep("credit_note", row.dep_credit_note, tenant_id)
-        if credit_note is None or not credit_note.satisfied:
-            held = credit_note.held if credit_note else None
-            return Gate("credit_note", held) if held else _PLAIN["credit_note"]
+    source_gate = _source_gate(row, dep, start)
+    if source_gate is not None:
+        return source_gate
     if row.kind in _NEEDS_INVOICE and row.dep_invoice is not None:
         invoice = dep("invoice", row.dep_invoice, tenant_id)
         if invoice is not None and invoice.satisfied:
@@ -306,6 +332,33 @@ def dependency_gate(row: RowFacts, dep: DepLookup, start: date | None) -> Gate |
     return None
 
 
+def _source_gate(row: RowFacts, dep: DepLookup, start: date | None) -> Gate | None:
+    """The credit a row draws on (a credit note, an overpayment, a deposit) must be in Xero
+    first; one dated before the start date is never sent by itself, so the row says so and the
+    two ways out (as a payment whose invoice predates the start)."""
+    source_kind = SOURCE_KIND.get(row.kind)
+    if source_kind is None or row.dep_credit_note is None:
+        return None
+    source = dep(source_kind, row.dep_credit_note, row.tenant_id)
+    if source is not None and source.satisfied:
+        return None
+    if (
+        source is not None
+        and start is not None
+        and source.doc_date is not None
+        and source.doc_date < start.isoformat()
+        and not source.include_before_start
+    ):
+        noun = source_kind.replace("_", " ")
+        return Gate(
+            "credit_before_start",
+            f"its {noun} is dated {source.doc_date}, before the start date {start.isoformat()}",
+        )
+    name = _SOURCE_GATE[source_kind]
+    held = source.held if source else None
+    return Gate(name, held) if held else _PLAIN[name]
+
+
 _REASONS: dict[str, str] = {
     "disabled": "the Xero add-on is switched off: records are kept and flow when it is on again",
     "organisation": "this location is not linked to a Xero organisation yet (settings)",
@@ -322,6 +375,17 @@ _REASONS: dict[str, str] = {
         "start date, or send that invoice too ('include parent invoice')"
     ),
     "credit_note": "waiting for its credit note to reach Xero",
+    "credit_before_start": (
+        "the credit it draws on (a deposit, an overpayment or a credit note) is dated before the "
+        "start date, so Xero does not have it: widen the start date, or send that record too "
+        "('include parent')"
+    ),
+    "deposit": "waiting for its deposit to reach Xero",
+    "overpayment": "waiting for the overpayment it refunds to reach Xero",
+    "payments": (
+        "waiting for the card payments (and card refunds) it settles to reach Xero: a payout "
+        "moves them out of the clearing account, so it goes after them"
+    ),
     "invoice": "waiting for its invoice to reach Xero",
     "lock_date": "waiting for the period to be unlocked in Xero",
     "contact_name_taken": (

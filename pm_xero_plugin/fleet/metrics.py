@@ -50,10 +50,12 @@ LATENCY_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 864
 """Seconds from record to Xero: seconds for a live record, hours for a back-sync's history."""
 
 _API = "/api.xro/2.0/"
-_ENDPOINT_KINDS = {
-    info.endpoint.split("/")[0]: info.kind for info in KINDS.values() if info.kind != "allocation"
-}
-"""``Invoices`` -> ``invoice`` … (an allocation is told apart by its path, below)."""
+_ENDPOINT_KINDS: dict[str, str] = {}
+for _info in KINDS.values():
+    if _info.batchable:
+        _ENDPOINT_KINDS.setdefault(_info.endpoint.split("/")[0], _info.kind)
+"""``Invoices`` -> ``invoice`` … : the first kind sent to each endpoint (``Payments`` ->
+``payment``: a refund is a payment too; an allocation is told apart by its path, below)."""
 
 
 def kind_of(url: httpx.URL) -> str:
@@ -65,7 +67,9 @@ def kind_of(url: httpx.URL) -> str:
         return "oauth"
     parts = path[at + len(_API) :].split("/")
     if "Allocations" in parts:
-        return "allocation"
+        return "deposit_allocation" if parts[0] == "Prepayments" else "allocation"
+    if parts[0] == "BankTransfers":
+        return "payout"
     if parts[0] == "BankTransactions" or "Overpayments" in parts:
         return "overpayment"
     return _ENDPOINT_KINDS.get(parts[0], "other")

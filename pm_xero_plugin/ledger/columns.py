@@ -7,7 +7,18 @@ The names are the interface's own (:class:`~pm_xero_plugin.ledger.types.Row`,
 
 from __future__ import annotations
 
-__all__ = ["FACT_COLUMNS", "MAX_TEXT", "ROW_COLUMNS", "UPDATABLE"]
+__all__ = ["DEP_COLUMN", "FACT_COLUMNS", "MAX_TEXT", "ROW_COLUMNS", "UPDATABLE"]
+
+DEP_COLUMN = {
+    "contact": "dep_contact",
+    "invoice": "dep_invoice",
+    "credit_note": "dep_credit_note",
+    "overpayment": "dep_credit_note",
+    "deposit": "dep_credit_note",
+}
+"""The column a dependant names a parent of each kind in. ``dep_credit_note`` holds the credit a
+row draws on: a credit note, an overpayment (a refund of it) or a deposit (its allocations and
+refunds); a credit note and a deposit sharing a host id only costs a needless re-gate."""
 
 MAX_TEXT = 16_384
 """Cap on a stored reply or message: the log is for people, not a copy of Xero's database."""

@@ -150,6 +150,11 @@ class Ledger(Protocol):
         its overpayment (``"<id>"``), in every organisation (a key range: indexed)."""
         ...
 
+    def rows_for_prefix(self, kind: str, prefix: str) -> list[Row]:
+        """Every organisation's rows of ``kind`` whose host id starts with ``prefix`` (a
+        deposit's allocations: ``"<deposit>:"``), by id."""
+        ...
+
     def rows_for(self, kind: str, host_id: str) -> list[Row]:
         """Every organisation's row of one host record."""
         ...

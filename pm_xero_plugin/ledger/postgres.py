@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from pm_xero_plugin.ledger.columns import DEP_COLUMN as _DEP_COLUMN
 from pm_xero_plugin.ledger.columns import FACT_COLUMNS as _FACT_COLUMNS
 from pm_xero_plugin.ledger.columns import MAX_TEXT as _MAX_TEXT
 from pm_xero_plugin.ledger.columns import ROW_COLUMNS as _ROW_COLUMNS
@@ -97,7 +98,6 @@ _CLAIM_ORDER = "ORDER BY priority DESC, doc_date NULLS FIRST, number NULLS FIRST
 
 _OWNER = "coalesce(worker_id, '')"
 _DOCUMENT_KINDS = tuple(k for k in KINDS if k != "contact")
-_DEP_COLUMN = {"contact": "dep_contact", "invoice": "dep_invoice", "credit_note": "dep_credit_note"}
 _TENANT_COLUMNS = (
     "tenant_id, connected, connection_reason, codes_state, codes_detail, contact_sync, "
     "data_synced_at"
@@ -399,6 +399,16 @@ class PostgresLedger:
             "AND host_id >= %s AND host_id < %s) OR (kind = 'overpayment' AND host_id = %s)) "
             "ORDER BY id",
             (self._p, f"{payment_id}:", f"{payment_id};", payment_id),
+        )
+        return [_row(r) for r in found]
+
+    def rows_for_prefix(self, kind: str, prefix: str) -> list[Row]:
+        """Every organisation's rows of ``kind`` whose host id starts with ``prefix`` (a key
+        range on the unique index)."""
+        found = self._q(
+            f"SELECT {_ROW_COLUMNS} FROM rows WHERE practice_id = %s AND kind = %s "
+            "AND host_id >= %s AND host_id < %s ORDER BY id",
+            (self._p, kind, prefix, _after(prefix)),
         )
         return [_row(r) for r in found]
 
@@ -1528,12 +1538,22 @@ class PostgresLedger:
         )
         held = self._newest_ids(
             waiting + " ORDER BY id DESC LIMIT %s",
-            self._waiting_groups(("invoice_before_start", "lock_date", "contact_name_taken"), at),
+            self._waiting_groups(
+                (
+                    "invoice_before_start",
+                    "credit_before_start",
+                    "lock_date",
+                    "contact_name_taken",
+                ),
+                at,
+            ),
             limit,
         )
         orphaned = self._newest_ids(
             waiting + " AND detail IS NOT NULL ORDER BY id DESC LIMIT %s",
-            self._waiting_groups(("invoice", "credit_note"), at),
+            self._waiting_groups(
+                ("invoice", "credit_note", "deposit", "overpayment", "payments"), at
+            ),
             limit,
         )
         rows = {r.id: r for r in self._rows_by_id([*failed, *held, *orphaned])}
@@ -1723,3 +1743,8 @@ class PostgresLedger:
 def _implements_the_interface(ledger: PostgresLedger) -> Ledger:
     """Never called: mypy proves here that :class:`PostgresLedger` is a :class:`Ledger`."""
     return ledger
+
+
+def _after(prefix: str) -> str:
+    """The first text after every text starting with ``prefix`` (the end of its key range)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else "\U0010ffff"

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pm_xero_plugin.ledger.columns import DEP_COLUMN as _DEP_COLUMN
 from pm_xero_plugin.ledger.columns import FACT_COLUMNS as _FACT_COLUMNS
 from pm_xero_plugin.ledger.columns import MAX_TEXT as _MAX_TEXT
 from pm_xero_plugin.ledger.columns import ROW_COLUMNS as _ROW_COLUMNS
@@ -130,7 +131,6 @@ _COUNT_KEY = operator.itemgetter(2, 3, 0, 4, 5)
 _DOCUMENT_KINDS = tuple(k for k in KINDS if k != "contact")
 """Every kind but contacts: the first of them to reach Xero locks the start date."""
 
-_DEP_COLUMN = {"contact": "dep_contact", "invoice": "dep_invoice", "credit_note": "dep_credit_note"}
 """The column a row names the parent of a kind in (what it waits for)."""
 
 SATISFIED_SQL = (
@@ -396,6 +396,16 @@ class SqliteLedger:
             f"SELECT {_ROW_COLUMNS} FROM rows WHERE (kind = 'payment' AND host_id >= ? AND "
             "host_id < ?) OR (kind = 'overpayment' AND host_id = ?) ORDER BY id",
             (f"{payment_id}:", f"{payment_id};", payment_id),
+        )
+        return [self._row(r) for r in found]
+
+    def rows_for_prefix(self, kind: str, prefix: str) -> list[Row]:
+        """Every organisation's rows of ``kind`` whose host id starts with ``prefix`` (a key
+        range on the unique index)."""
+        found = self._q(
+            f"SELECT {_ROW_COLUMNS} FROM rows WHERE kind = ? AND host_id >= ? "
+            "AND host_id < ? ORDER BY id",
+            (kind, prefix, _after(prefix)),
         )
         return [self._row(r) for r in found]
 
@@ -1472,14 +1482,24 @@ class SqliteLedger:
         )
         held = self._newest_ids(
             waiting + " ORDER BY id DESC LIMIT ?",
-            self._waiting_groups(("invoice_before_start", "lock_date", "contact_name_taken"), at),
+            self._waiting_groups(
+                (
+                    "invoice_before_start",
+                    "credit_before_start",
+                    "lock_date",
+                    "contact_name_taken",
+                ),
+                at,
+            ),
             limit,
         )
         # Payments and allocations whose invoice or credit note will never be sent by itself
         # (rejected, failed, excluded): their wait says so (core.gates.describe_parent_wait).
         orphaned = self._newest_ids(
             waiting + " AND detail IS NOT NULL ORDER BY id DESC LIMIT ?",
-            self._waiting_groups(("invoice", "credit_note"), at),
+            self._waiting_groups(
+                ("invoice", "credit_note", "deposit", "overpayment", "payments"), at
+            ),
             limit,
         )
         rows = {r.id: r for r in self._rows_by_id([*failed, *held, *orphaned])}
@@ -1665,3 +1685,8 @@ class SqliteLedger:
 def _implements_the_interface(ledger: SqliteLedger) -> Ledger:
     """Never called: mypy proves here that :class:`SqliteLedger` is a :class:`Ledger`."""
     return ledger
+
+
+def _after(prefix: str) -> str:
+    """The first text after every text starting with ``prefix`` (the end of its key range)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else "\U0010ffff"

@@ -13,8 +13,10 @@ from decimal import Decimal
 from typing import Any
 
 from pm_xero_plugin.ledger import Ledger
+from pm_xero_plugin.ledger.states import Gate
 from pm_xero_plugin.mapping.config import MappingError, OrgMapping
 from pm_xero_plugin.mapping.contacts import contact_payload
+from pm_xero_plugin.mapping.deposits import deposit_allocation_payload, deposit_payload
 from pm_xero_plugin.mapping.documents import (
     credit_note_allocation_payload,
     credit_note_payload,
@@ -22,8 +24,11 @@ from pm_xero_plugin.mapping.documents import (
     void_invoice_payload,
 )
 from pm_xero_plugin.mapping.payments import overpayment_payload, payment_payload
+from pm_xero_plugin.mapping.payouts import payout_fee_payload, payout_transfer_payload
+from pm_xero_plugin.mapping.refunds import refund_payload, refund_source
+from pm_xero_plugin.sync.payout_check import PayoutRefused, PayoutWaits, check_payout
 from pm_xero_plugin.sync.settle import BatchOutcome, RowToSend
-from pm_xero_plugin.xero.kinds import KINDS, edit_refusal
+from pm_xero_plugin.xero.kinds import KINDS, REFUND_KINDS, edit_refusal
 
 __all__ = ["Prepared", "Preparer"]
 
@@ -67,6 +72,11 @@ class Preparer:
             "allocation": self._allocation,
             "payment": self._payment,
             "overpayment": self._overpayment,
+            "deposit": self._deposit,
+            "deposit_allocation": self._deposit_allocation,
+            "payout_fee": self._payout,
+            "payout": self._payout,
+            **{kind: self._refund for kind in REFUND_KINDS},
         }
 
     def mapping_for(self, tenant_id: str, row: RowToSend) -> OrgMapping:
@@ -83,9 +93,12 @@ class Preparer:
                 prepared.append(self.prepare_one(tenant_id, kind, row))
             # Nothing of these is sent: a doubt from an earlier attempt stays with the row, so
             # an admin's retry looks in Xero before sending (it may be there already).
-            except _Refused as exc:
+            except (_Refused, PayoutRefused) as exc:
                 self.ledger.mark_failed(row.id, exc.message, hint=exc.hint, outcome_known=False)
                 outcome.failed += 1
+            except PayoutWaits as exc:
+                self._payout_waits(tenant_id, row, exc.detail)
+                outcome.waiting += 1
             except MappingError as exc:
                 self.ledger.mark_failed(
                     row.id,
@@ -96,6 +109,18 @@ class Preparer:
                 )
                 outcome.failed += 1
         return prepared
+
+    def _payout_waits(self, tenant_id: str, row: RowToSend, detail: str) -> None:
+        """Not sent: the payout waits for its payments, and is looked at again as each settles
+        (:class:`~pm_xero_plugin.core.gates.DependantGates`). A payment that settled between
+        the check and the wait found no payout waiting to reopen, so it is checked once more
+        after the wait is written: ready again, it is claimed on the next pass."""
+        self.ledger.mark_waiting(row.id, Gate.PAYMENTS, detail)
+        try:
+            check_payout(self.ledger, tenant_id, row.payload)
+        except (PayoutWaits, PayoutRefused):
+            return
+        self.ledger.reopen_gate(Gate.PAYMENTS, tenant_id)
 
     def prepare_one(self, tenant_id: str, kind: str, row: RowToSend) -> Prepared:
         """The element of one row.
@@ -176,6 +201,43 @@ class Preparer:
         contact_id = self._parent_id("contact", row.payload["client_id"], tenant_id)
         element = overpayment_payload(row.payload, m, contact_id=contact_id)
         return _by_natural_key("overpayment", row, "PUT", element)
+
+    def _deposit(self, tenant_id: str, row: RowToSend, m: OrgMapping, update: bool) -> Prepared:
+        contact_id = self._parent_id("contact", row.payload["client_id"], tenant_id)
+        element = deposit_payload(row.payload, m, contact_id=contact_id)
+        return _by_natural_key("deposit", row, "PUT", element)
+
+    def _deposit_allocation(
+        self, tenant_id: str, row: RowToSend, m: OrgMapping, update: bool
+    ) -> Prepared:
+        p = row.payload
+        deposit_id, invoice_host_id = row.host_id.split(":", 1)
+        allocation = next(a for a in p["allocations"] if a["invoice_id"] == invoice_host_id)
+        prepayment_id = self._parent_id("deposit", deposit_id, tenant_id)
+        invoice_id = self._parent_id("invoice", invoice_host_id, tenant_id)
+        invoice = self.ledger.dep("invoice", invoice_host_id, tenant_id)
+        element = deposit_allocation_payload(
+            p,
+            allocation,
+            invoice_id=invoice_id,
+            invoice_date=invoice.doc_date if invoice else None,
+        )
+        return Prepared(row, "PUT", element, prepayment_id)
+
+    def _refund(self, tenant_id: str, row: RowToSend, m: OrgMapping, update: bool) -> Prepared:
+        source_kind, source_host_id = refund_source(row.payload)
+        source_id = self._parent_id(source_kind, source_host_id, tenant_id)
+        element = refund_payload(row.payload, m, source_kind=source_kind, source_xero_id=source_id)
+        return _by_natural_key(row.kind, row, "PUT", element)
+
+    def _payout(self, tenant_id: str, row: RowToSend, m: OrgMapping, update: bool) -> Prepared:
+        if not row.uncertain:  # one in doubt was sent once, when its payments were there
+            check_payout(self.ledger, tenant_id, row.payload)
+        if row.kind == "payout_fee":
+            element = payout_fee_payload(row.payload, m)
+        else:
+            element = payout_transfer_payload(row.payload, m)
+        return _by_natural_key(row.kind, row, "PUT", element)
 
 
 def _by_natural_key(kind: str, row: RowToSend, method: str, element: dict[str, Any]) -> Prepared:

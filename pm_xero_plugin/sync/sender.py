@@ -119,7 +119,7 @@ class BatchSender:
                 return outcome
             if not KINDS[kind].batchable:
                 for item in prepared:
-                    self._send_allocation(tenant_id, connection, item, outcome)
+                    self._send_allocation(tenant_id, connection, kind, item, outcome)
                 return outcome
             for method in ("PUT", "POST"):
                 group = [p for p in prepared if p.method == method]
@@ -189,16 +189,18 @@ class BatchSender:
         return "; ".join(result.errors) or "Xero refused this element without a message"
 
     def _send_allocation(
-        self, tenant_id: str, connection: str, item: Prepared, outcome: BatchOutcome
+        self, tenant_id: str, connection: str, kind: str, item: Prepared, outcome: BatchOutcome
     ) -> None:
-        key = self._attempt_key("allocation")
+        """One allocation of a credit (a credit note's, a deposit's) to an invoice: Xero takes
+        one per request, under the credit's id (``item.dedupe_key``)."""
+        key = self._attempt_key(kind)
         self.ledger.mark_sent([item.row.id], key, requests=_bodies([item]))
         try:
             outcome.api_calls += 1
             results = self.client.allocate(
                 tenant_id,
                 connection,
-                KINDS["allocation"].endpoint,
+                KINDS[kind].endpoint,
                 item.dedupe_key,
                 [item.element],
                 idempotency_key=key,
