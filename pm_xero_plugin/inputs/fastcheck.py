@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal, Union
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from pm_xero_plugin.inputs.fields import RECORDS, Field, Kind
+from pm_xero_plugin.inputs.fields import ID_LENGTH, RECORDS, Field, Kind
 
 __all__ = ["C_CHECK", "FAST", "PLAIN_CHECK", "STRUCTS"]
 
@@ -44,6 +44,8 @@ _SIGNED = {places: re.compile(rf"^-?{_DIGITS}(?:\.[0-9]{{1,{places}}})?\Z") for 
 _UNSIGNED = {places: re.compile(rf"^{_DIGITS}(?:\.[0-9]{{1,{places}}})?\Z") for places in (2, 4)}
 """Non-negative: no sign at all (``-0`` is left to marshmallow)."""
 _ZERO = Decimal(0)
+_CREDITS = ("credit_note_id", "payment_id", "deposit_id")
+"""What a refund may come out of (exactly one is set)."""
 
 
 class _No(Exception):
@@ -151,6 +153,22 @@ def _records_check(spec: Field) -> Callable[[Any], Any]:
     return check
 
 
+def _ids_check(spec: Field) -> Callable[[Any], Any]:
+    shortest, longest = spec.min_length, spec.max_length
+
+    def check(value: Any) -> Any:
+        if type(value) is not list or len(value) < shortest:
+            raise _No
+        if longest is not None and len(value) > longest:
+            raise _No
+        for key in value:
+            if type(key) is not str or not 0 < len(key) <= ID_LENGTH:
+                raise _No
+        return list(value)
+
+    return check
+
+
 def _value_check(spec: Field) -> Callable[[Any], Any]:
     """The plain-Python check of one field: its value, or :class:`_No`."""
     if spec.kind in (Kind.ID, Kind.TEXT):
@@ -167,6 +185,8 @@ def _value_check(spec: Field) -> Callable[[Any], Any]:
         return _choice_check(spec)
     if spec.kind is Kind.RECORD:
         return _plain_record(spec.of, top=False)
+    if spec.kind is Kind.IDS:
+        return _ids_check(spec)
     return _records_check(spec)
 
 
@@ -212,6 +232,19 @@ def _plain_payment(out: dict[str, Any]) -> bool:
 
 def _plain_any(out: dict[str, Any]) -> bool:
     return True
+
+
+def _plain_payout(out: dict[str, Any]) -> bool:
+    if Decimal(out["gross"]) - Decimal(out["fees"]) != Decimal(out["amount"]):
+        return False
+    refunds = out.get("refund_ids") or ()
+    return len(set(out["payment_ids"])) == len(out["payment_ids"]) and len(set(refunds)) == len(
+        refunds
+    )
+
+
+def _plain_refund(out: dict[str, Any]) -> bool:
+    return [out.get(name) is not None for name in _CREDITS].count(True) == 1
 
 
 def _plain(name: str, rule: Callable[[dict[str, Any]], bool]) -> _Check:
@@ -316,6 +349,10 @@ def _annotation(spec: Field, structs: Mapping[str, type[Struct]]) -> Any:
         meta = _length_meta(spec)
         items = list.__class_getitem__(structs[spec.of])
         return items if meta is None else Annotated[items, meta]
+    if spec.kind is Kind.IDS:
+        meta = _length_meta(spec)
+        keys = list.__class_getitem__(Annotated[str, Meta(min_length=1, max_length=ID_LENGTH)])
+        return keys if meta is None else Annotated[keys, meta]
     return str
 
 
@@ -473,12 +510,35 @@ def _c_payment(record: Struct) -> bool:
     return True
 
 
+_MONEY = attrgetter("gross", "fees", "amount")
+_SETTLED = attrgetter("payment_ids", "refund_ids")
+_CREDIT_IDS = attrgetter(*_CREDITS)
+
+
+def _c_payout(record: Struct) -> bool:
+    gross, fees, amount = _MONEY(record)
+    if Decimal(gross) - Decimal(fees) != Decimal(amount):
+        return False
+    payments, refunds = _SETTLED(record)
+    if refunds is UNSET or refunds is None:
+        refunds = ()
+    return len(set(payments)) == len(payments) and len(set(refunds)) == len(refunds)
+
+
+def _c_refund(record: Struct) -> bool:
+    given = [key for key in _CREDIT_IDS(record) if key is not None and key is not UNSET]
+    return len(given) == 1
+
+
 _RULES: dict[str, tuple[Callable[[Struct], bool], Callable[[dict[str, Any]], bool]]]
 _RULES = {
     "client": (_c_client, _plain_client),
     "invoice": (_c_invoice, _plain_invoice),
     "credit_note": (_c_any, _plain_any),
     "payment": (_c_payment, _plain_payment),
+    "payout": (_c_payout, _plain_payout),
+    "deposit": (_c_payment, _plain_payment),  # allocated as a payment is
+    "refund": (_c_refund, _plain_refund),
 }
 """The record rules that tie fields together, per layer (the schemas' ``validates_schema``)."""
 

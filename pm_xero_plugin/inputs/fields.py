@@ -23,10 +23,12 @@ from typing import Final, get_args
 from hookspecs.records import InvoiceStatus, LineAmountTypes, PaymentMethod, RevenueCategory
 
 __all__ = [
+    "ID_LENGTH",
     "INVOICE_STATUSES",
     "LINE_AMOUNT_TYPES",
     "MAX_DESCRIPTION",
     "MAX_NUMBER",
+    "MAX_SETTLED",
     "PAYMENT_METHODS",
     "RECORDS",
     "REVENUE_CATEGORIES",
@@ -48,7 +50,11 @@ MAX_DESCRIPTION: Final = 4000
 """Xero's limit on a line's description."""
 UNIT_PRICE_PLACES: Final = 4
 """Decimals a unit price may have: Xero keeps 4 on ``UnitAmount`` with ``unitdp=4``."""
-_ID_LENGTH: Final = 100
+ID_LENGTH: Final = 100
+"""The longest host key the add-on takes (it stores and compares them)."""
+MAX_SETTLED: Final = 10_000
+"""The most payments (or refunds) one payout may settle: far more than a processor pays out at
+once for a resort, few enough that one record stays small."""
 
 
 class Kind(Enum):
@@ -72,6 +78,8 @@ class Kind(Enum):
     """A nested record, whose fields are ``RECORDS[of]``."""
     RECORDS = "records"
     """A list of nested records (``RECORDS[of]``), ``min_length`` to ``max_length`` of them."""
+    IDS = "ids"
+    """A list of host keys (each an ``ID``), ``min_length`` to ``max_length`` of them."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +91,8 @@ class Field:
     required: bool = False
     """Required fields must be present and not ``null``; the others may be absent or ``null``."""
     max_length: int | None = None
-    """Characters of a text (or an id), items of a list."""
+    """Characters of a text (or an id), items of a list (the ids of a list of ids: always
+    :data:`ID_LENGTH`)."""
     min_length: int = 0
     choices: tuple[str, ...] = ()
     places: int = 2
@@ -95,7 +104,7 @@ class Field:
 
 
 def _id(name: str, *, required: bool = True) -> Field:
-    return Field(name, Kind.ID, required=required, min_length=1, max_length=_ID_LENGTH)
+    return Field(name, Kind.ID, required=required, min_length=1, max_length=ID_LENGTH)
 
 
 def _text(name: str, max_length: int | None = None, *, required: bool = False) -> Field:
@@ -130,6 +139,18 @@ _NUMBER = Field(
 )
 _UPDATED_AT = _text("updated_at", required=True)
 _CURRENCY = Field("currency", Kind.CURRENCY, required=True)
+_PAID_DATE = Field("paid_date", Kind.DATE, required=True)
+_METHOD = _choice("method", PAYMENT_METHODS)
+_ALLOCATIONS = Field("allocations", Kind.RECORDS, required=True, of="allocation")
+
+
+def _ids(name: str, *, required: bool) -> Field:
+    """A list of host keys a record names (the payments a payout settles)."""
+    return Field(
+        name, Kind.IDS, required=required, min_length=int(required), max_length=MAX_SETTLED
+    )
+
+
 _DOCUMENT: Final = (
     _id("id"),
     _NUMBER,
@@ -193,11 +214,54 @@ RECORDS: Final[dict[str, tuple[Field, ...]]] = {
         _NUMBER,
         _id("location_id"),
         _id("client_id"),
-        Field("paid_date", Kind.DATE, required=True),
+        _PAID_DATE,
         _money("amount", minimum=Decimal("0.01")),
         _CURRENCY,
-        _choice("method", PAYMENT_METHODS),
-        Field("allocations", Kind.RECORDS, required=True, of="allocation"),
+        _METHOD,
+        _ALLOCATIONS,
+        _UPDATED_AT,
+    ),
+    "payout": (
+        _id("id"),
+        _NUMBER,
+        _id("location_id"),
+        _METHOD,
+        _PAID_DATE,
+        _CURRENCY,
+        _money("gross", minimum=Decimal("0.01")),
+        _money("fees", minimum=Decimal(0)),
+        _money("amount", minimum=Decimal("0.01")),
+        _ids("payment_ids", required=True),
+        _ids("refund_ids", required=False),
+        _text("processor_reference", 255),
+        _UPDATED_AT,
+    ),
+    "deposit": (
+        _id("id"),
+        _NUMBER,
+        _id("location_id"),
+        _id("client_id"),
+        _PAID_DATE,
+        _money("amount", minimum=Decimal("0.01")),
+        _CURRENCY,
+        _METHOD,
+        _ALLOCATIONS,
+        _text("reference", 255),
+        _UPDATED_AT,
+    ),
+    "refund": (
+        _id("id"),
+        _NUMBER,
+        _id("location_id"),
+        _id("client_id"),
+        _PAID_DATE,
+        _money("amount", minimum=Decimal("0.01")),
+        _CURRENCY,
+        _METHOD,
+        _id("credit_note_id", required=False),
+        _id("payment_id", required=False),
+        _id("deposit_id", required=False),
+        _text("reason", 4000),
         _UPDATED_AT,
     ),
 }

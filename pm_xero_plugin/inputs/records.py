@@ -27,10 +27,11 @@ import orjson
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from pm_xero_plugin.inputs.fastcheck import FAST
-from pm_xero_plugin.inputs.fields import RECORDS, Field, Kind
+from pm_xero_plugin.inputs.fields import ID_LENGTH, RECORDS, Field, Kind
 
 __all__ = [
     "MAX_RAW_BYTES",
+    "RECORD_KINDS",
     "RECORD_SCHEMAS",
     "SCHEMAS",
     "DecimalString",
@@ -108,6 +109,9 @@ def _field(spec: Field, schemas: Mapping[str, type[Schema]]) -> fields.Field[Any
         return fields.Nested(schemas[spec.of], **options)
     if spec.kind is Kind.RECORDS:
         return fields.List(fields.Nested(schemas[spec.of]), validate=_length(spec), **options)
+    if spec.kind is Kind.IDS:
+        key = fields.String(validate=validate.Length(min=1, max=ID_LENGTH))
+        return fields.List(key, validate=_length(spec), **options)
     rule: validate.Validator | None = _length(spec)
     if spec.kind is Kind.CURRENCY:
         rule = validate.Regexp(r"^[A-Z]{3}$")
@@ -155,6 +159,59 @@ class _PaymentRules(_HostSchema):
             raise ValidationError("an invoice appears twice", "allocations")
 
 
+def _twice(keys: list[str]) -> str | None:
+    """The first key of ``keys`` that appears in it twice, or ``None``."""
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            return key
+        seen.add(key)
+    return None
+
+
+class _PayoutRules(_HostSchema):
+    @validates_schema
+    def _adds_up(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not {"gross", "fees", "amount"} <= data.keys():
+            return
+        net = data["gross"] - data["fees"]
+        if net != data["amount"]:
+            raise ValidationError(
+                f"must be gross less fees ({data['gross']} - {data['fees']} = {net}), "
+                f"not {data['amount']}",
+                "amount",
+            )
+
+    @validates_schema
+    def _each_once(self, data: dict[str, Any], **kwargs: Any) -> None:
+        for name, what in (("payment_ids", "payment"), ("refund_ids", "refund")):
+            again = _twice(data.get(name) or [])
+            if again is not None:
+                raise ValidationError(f"{what} '{again[:100]}' appears twice", name)
+
+
+_CREDITS: Final = ("credit_note_id", "payment_id", "deposit_id")
+"""What a refund may come out of: a credit note, a payment's excess, a deposit."""
+
+
+class _RefundRules(_HostSchema):
+    @validates_schema
+    def _one_credit(self, data: dict[str, Any], **kwargs: Any) -> None:
+        given = [name for name in _CREDITS if data.get(name) is not None]
+        if not given:
+            raise ValidationError(
+                "a refund comes out of one credit: set credit_note_id, payment_id (its "
+                "overpayment) or deposit_id",
+                "credit_note_id",
+            )
+        if len(given) > 1:
+            raise ValidationError(
+                f"set together with {given[0]}; a refund comes out of exactly one credit, so "
+                "give only one of credit_note_id, payment_id and deposit_id",
+                given[1],
+            )
+
+
 RECORD_SCHEMAS: dict[str, type[Schema]] = {}
 """The schema of every record of the table (built from it, nested ones first)."""
 for _name in ("address", "line", "allocation"):  # nested ones first
@@ -163,11 +220,14 @@ _schema("client", RECORD_SCHEMAS, _ClientRules)
 _schema("invoice", RECORD_SCHEMAS, _InvoiceRules)
 _schema("credit_note", RECORD_SCHEMAS)
 _schema("payment", RECORD_SCHEMAS, _PaymentRules)
+_schema("payout", RECORD_SCHEMAS, _PayoutRules)
+_schema("deposit", RECORD_SCHEMAS, _PaymentRules)  # allocated as a payment is
+_schema("refund", RECORD_SCHEMAS, _RefundRules)
 
+RECORD_KINDS: Final = ("client", "invoice", "credit_note", "payment", "payout", "deposit", "refund")
+"""The records the host sends (the others of the table are nested in them)."""
 
-SCHEMAS: Final[dict[str, Schema]] = {
-    kind: RECORD_SCHEMAS[kind]() for kind in ("client", "invoice", "credit_note", "payment")
-}
+SCHEMAS: Final[dict[str, Schema]] = {kind: RECORD_SCHEMAS[kind]() for kind in RECORD_KINDS}
 """One shared instance per record kind (``load`` keeps no state, so sharing is thread-safe)."""
 
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pm_xero_plugin.inputs.fastcheck import C_CHECK, FAST
-from pm_xero_plugin.inputs.fields import MAX_NUMBER
+from pm_xero_plugin.inputs.fields import MAX_NUMBER, MAX_SETTLED
 from pm_xero_plugin.inputs.records import SCHEMAS, canonical_json
 
 decimals = st.one_of(
@@ -215,6 +215,74 @@ def clients(draw: Any) -> Any:
     return record
 
 
+@st.composite
+def payouts(draw: Any) -> Any:
+    """A payout near the valid ones: the money adding up or a cent off, settled payments
+    repeated, ids of every shape."""
+    fees = draw(st.sampled_from(["0.00", "1.50", "0", "-0.01", "2.345"]))
+    record: dict[str, Any] = {
+        "id": "po1",
+        "number": 1,
+        "location_id": "L1",
+        "method": "stripe",
+        "paid_date": "2025-02-01",
+        "currency": "AUD",
+        "gross": "20.00",
+        "fees": fees,
+        "amount": draw(st.sampled_from(["18.50", "20.00", "20", "17.66", "18.5"])),
+        "payment_ids": draw(
+            st.lists(st.sampled_from(["p1", "p2", "p3", "", "x" * 101]), min_size=0, max_size=4)
+        ),
+        "updated_at": "x",
+    }
+    if draw(st.booleans()):
+        record["refund_ids"] = draw(
+            st.one_of(st.none(), st.lists(st.sampled_from(["r1", "r2", 7]), max_size=3))
+        )
+    mutate(
+        draw,
+        record,
+        {
+            "gross": decimals,
+            "amount": decimals,
+            "payment_ids": st.sampled_from([None, "p1", [None], ("p1", "p2"), ["p1"] * 2]),
+            "processor_reference": texts,
+            "method": st.sampled_from(["stripe", "paypal"]),
+            "paid_date": dates,
+        },
+    )
+    return record
+
+
+@st.composite
+def deposits(draw: Any) -> Any:
+    """A payment's shape, with a booking reference: a deposit allocated as a payment is."""
+    record = {key: value for key, value in draw(payments()).items()}
+    if draw(st.booleans()):
+        record["reference"] = draw(st.one_of(texts, st.just("r" * 256)))
+    return record
+
+
+@st.composite
+def refunds(draw: Any) -> Any:
+    """A refund out of none, one or several credits."""
+    record: dict[str, Any] = {
+        "id": "r1",
+        "number": 1,
+        "location_id": "L1",
+        "client_id": "c1",
+        "paid_date": "2025-02-01",
+        "amount": "20.00",
+        "currency": "AUD",
+        "method": "card",
+        "updated_at": "x",
+    }
+    for credit in draw(st.sets(st.sampled_from(["credit_note_id", "payment_id", "deposit_id"]))):
+        record[credit] = draw(ids)
+    mutate(draw, record, {"amount": decimals, "reason": texts, "paid_date": dates, "id": ids})
+    return record
+
+
 ACCEPTED: dict[str, int] = {}
 
 
@@ -266,6 +334,24 @@ def test_payments_agree(record: Any) -> None:
 @given(clients())
 def test_clients_agree(record: Any) -> None:
     agree("client", record)
+
+
+@SETTINGS
+@given(payouts())
+def test_payouts_agree(record: Any) -> None:
+    agree("payout", record)
+
+
+@SETTINGS
+@given(deposits())
+def test_deposits_agree(record: Any) -> None:
+    agree("deposit", record)
+
+
+@SETTINGS
+@given(refunds())
+def test_refunds_agree(record: Any) -> None:
+    agree("refund", record)
 
 
 def test_the_fast_check_does_accept_clean_records() -> None:
@@ -348,6 +434,30 @@ GOOD_PAYMENT: dict[str, Any] = {
     "allocations": [{"invoice_id": "i1", "amount": "15.00"}],
 }
 
+GOOD_PAYOUT: dict[str, Any] = {
+    "id": "po1",
+    "number": 1,
+    "location_id": "L1",
+    "method": "stripe",
+    "paid_date": "2025-02-08",
+    "currency": "AUD",
+    "gross": "100.00",
+    "fees": "2.90",
+    "amount": "97.10",
+    "payment_ids": ["p1", "p2"],
+    "refund_ids": ["r1"],
+    "processor_reference": "po_1Nx",
+    "updated_at": "x",
+}
+GOOD_DEPOSIT: dict[str, Any] = {**GOOD_PAYMENT, "id": "d1", "reference": "Stay 4-8 May"}
+GOOD_REFUND: dict[str, Any] = {
+    **{key: value for key, value in GOOD_PAYMENT.items() if key != "allocations"},
+    "id": "r1",
+    "credit_note_id": "cn1",
+    "reason": "Stay cut short",
+}
+_NO_CREDIT = {key: value for key, value in GOOD_REFUND.items() if key != "credit_note_id"}
+
 
 def _line_with(**changes: Any) -> dict[str, Any]:
     return {**GOOD_INVOICE, "lines": [{**good_line(), **changes}]}
@@ -381,6 +491,24 @@ def _line_with(**changes: Any) -> dict[str, Any]:
         ("payment", {**GOOD_PAYMENT, "allocations": [{"invoice_id": "i1", "amount": "5.00"}] * 2}),
         ("payment", {**GOOD_PAYMENT, "method": "cheque"}),
         ("invoice", {**GOOD_INVOICE, "number": 2**63}),  # overflowed the ledger's integer
+        ("payout", {**GOOD_PAYOUT, "amount": "97.11"}),
+        ("payout", {**GOOD_PAYOUT, "fees": "-0.01", "amount": "100.01"}),
+        ("payout", {**GOOD_PAYOUT, "gross": "0.00", "fees": "0.00", "amount": "0.00"}),
+        ("payout", {**GOOD_PAYOUT, "payment_ids": []}),
+        ("payout", {**GOOD_PAYOUT, "payment_ids": ["p1", "p2", "p1"]}),
+        ("payout", {**GOOD_PAYOUT, "payment_ids": [f"p{n}" for n in range(MAX_SETTLED + 1)]}),
+        ("payout", {**GOOD_PAYOUT, "payment_ids": ["x" * 101]}),
+        ("payout", {**GOOD_PAYOUT, "refund_ids": ["r1", "r1"]}),
+        ("payout", {**GOOD_PAYOUT, "refund_ids": [""]}),
+        ("payout", {**GOOD_PAYOUT, "method": "cheque"}),
+        ("deposit", {**GOOD_DEPOSIT, "amount": "14.99"}),
+        ("deposit", {**GOOD_DEPOSIT, "allocations": [{"invoice_id": "i1", "amount": "5.00"}] * 2}),
+        ("deposit", {**GOOD_DEPOSIT, "reference": "r" * 256}),
+        ("refund", _NO_CREDIT),
+        ("refund", {**_NO_CREDIT, "credit_note_id": None, "deposit_id": None}),
+        ("refund", {**GOOD_REFUND, "payment_id": "p1"}),
+        ("refund", {**_NO_CREDIT, "payment_id": "p1", "deposit_id": "d1"}),
+        ("refund", {**GOOD_REFUND, "amount": "0.00"}),
         ("payment", {**GOOD_PAYMENT, "number": MAX_NUMBER + 1}),
         (
             "client",
@@ -424,6 +552,15 @@ def test_each_rule_at_its_boundary_is_refused_by_both(kind: str, record: Any) ->
         ("invoice", {**GOOD_INVOICE, "reference": "r" * 255, "lines": [good_line()] * 1000}),
         ("payment", {**GOOD_PAYMENT, "amount": "15.00"}),
         ("invoice", {**GOOD_INVOICE, "number": MAX_NUMBER}),
+        ("payout", GOOD_PAYOUT),
+        ("payout", {**GOOD_PAYOUT, "fees": "0.00", "amount": "100.00", "refund_ids": []}),
+        ("payout", {**GOOD_PAYOUT, "payment_ids": [f"p{n}" for n in range(MAX_SETTLED)]}),
+        ("payout", {**GOOD_PAYOUT, "payment_ids": ["x" * 100], "processor_reference": None}),
+        ("deposit", {**GOOD_DEPOSIT, "amount": "15.00"}),
+        ("deposit", {**GOOD_DEPOSIT, "allocations": []}),
+        ("refund", GOOD_REFUND),
+        ("refund", {**_NO_CREDIT, "payment_id": "p1", "credit_note_id": None}),
+        ("refund", {**_NO_CREDIT, "deposit_id": "d1", "reason": None}),
     ],
 )
 def test_each_rule_just_inside_its_boundary_is_accepted_by_both(kind: str, record: Any) -> None:
@@ -484,6 +621,8 @@ class _Text(str):
         ("invoice", {**GOOD_INVOICE, "id": _Text("i1")}),
         ("payment", {**GOOD_PAYMENT, "amount": "20.00\n"}),
         ("payment", {**GOOD_PAYMENT, "allocations": [{"invoice_id": "i1", "amount": "15.00\n"}]}),
+        ("payout", {**GOOD_PAYOUT, "payment_ids": ["p1", _Text("p2")]}),
+        ("payout", {**GOOD_PAYOUT, "fees": "2.90\n"}),
     ],
 )
 def test_a_trailing_newline_or_odd_type_never_reaches_the_payload(kind: str, record: Any) -> None:

@@ -8,6 +8,7 @@ by all three). A path that stops reading a rule – or a field – of the table 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ import pytest
 from marshmallow import ValidationError
 
 from pm_xero_plugin.inputs.fastcheck import C_CHECK, PLAIN_CHECK, STRUCTS
-from pm_xero_plugin.inputs.fields import RECORDS, Field, Kind
+from pm_xero_plugin.inputs.fields import ID_LENGTH, RECORDS, Field, Kind
 from pm_xero_plugin.inputs.records import RECORD_SCHEMAS, SCHEMAS, canonical_json
 
 GOOD: dict[str, dict[str, Any]] = {
@@ -61,6 +62,36 @@ GOOD: dict[str, dict[str, Any]] = {
         "allocations": [{"invoice_id": "i1", "amount": "15.00"}],
     },
 }
+GOOD["payout"] = {
+    "id": "po1",
+    "number": 1,
+    "location_id": "L1",
+    "method": "stripe",
+    "paid_date": "2025-02-03",
+    "currency": "AUD",
+    "gross": "10.00",
+    "fees": "0.00",
+    "amount": "10.00",
+    "payment_ids": ["p1", "p2"],
+    "refund_ids": ["r1"],
+    "processor_reference": "po_1",
+    "updated_at": "x",
+}
+GOOD["deposit"] = {
+    **{key: GOOD["payment"][key] for key in ("location_id", "client_id", "paid_date", "currency")},
+    **{key: GOOD["payment"][key] for key in ("method", "updated_at", "allocations", "amount")},
+    "id": "d1",
+    "number": 1,
+    "reference": "Stay 4-8 May",
+}
+GOOD["refund"] = {
+    **{key: GOOD["payment"][key] for key in ("location_id", "client_id", "paid_date", "currency")},
+    **{key: GOOD["payment"][key] for key in ("method", "updated_at", "amount")},
+    "id": "r1",
+    "number": 1,
+    "deposit_id": "d1",
+    "reason": "Booking cancelled",
+}
 GOOD["credit_note"] = {
     key: value for key, value in GOOD["invoice"].items() if key not in ("due_date", "status")
 }
@@ -95,6 +126,23 @@ def _bounds(spec: Field) -> Iterator[tuple[str, Any, bool]]:
         yield from _decimal_bounds(spec)
     elif spec.kind is Kind.RECORDS:
         yield from _list_bounds(spec)
+    elif spec.kind is Kind.IDS:
+        yield from _ids_bounds(spec)
+
+
+def _ids_bounds(spec: Field) -> Iterator[tuple[str, Any, bool]]:
+    if spec.min_length:
+        yield "too few", [f"k{n}" for n in range(spec.min_length - 1)], False
+    else:
+        yield "none", [], True
+    assert spec.max_length is not None
+    yield "most", [f"k{n}" for n in range(spec.max_length)], True
+    yield "too many", [f"k{n}" for n in range(spec.max_length + 1)], False
+    yield "longest key", ["x" * ID_LENGTH], True
+    yield "a key too long", ["x" * (ID_LENGTH + 1)], False
+    yield "an empty key", [""], False
+    yield "a key not a string", [7], False
+    yield "not a list", "k1", False
 
 
 def _text_bounds(spec: Field) -> Iterator[tuple[str, Any, bool]]:
@@ -142,16 +190,50 @@ def _probes() -> Iterator[Any]:
                 yield pytest.param(name, spec, None, True, id=f"{name}.{spec.name}: null")
 
 
+_CREDITS = ("credit_note_id", "payment_id", "deposit_id")
+
+
 def _record_with(name: str, field: str, value: Any) -> tuple[str, dict[str, Any]]:
-    """A good record whose (possibly nested) ``field`` of record ``name`` holds ``value``."""
+    """A good record whose (possibly nested) ``field`` of record ``name`` holds ``value``.
+
+    The record rules that tie fields together are kept where they can be, so that a probe
+    tests the field's own rule: a payment's or deposit's own amount is probed without
+    allocations, a payout's gross, fees or amount with the others made to add up, and a
+    refund's credit alone (a null one beside another credit)."""
     kind, under = WHERE.get(name, (name, None))
     record = copy.deepcopy(GOOD[kind])
-    if kind == "payment" and under is None:
+    if kind in ("payment", "deposit") and under is None:
         record["allocations"] = []  # the payment's own amount, not its allocations', is probed
     target = record if under is None else record[under]
     target = target[0] if isinstance(target, list) else target
     target[field] = value
+    if kind == "refund" and field in _CREDITS:
+        _one_credit(record, field, value)
+    if kind == "payout" and field in ("gross", "fees", "amount") and isinstance(value, str):
+        with contextlib.suppress(ArithmeticError):  # not a number: refused whatever the others
+            _adds_up(record, field, Decimal(value))
     return kind, record
+
+
+def _one_credit(refund: dict[str, Any], field: str, value: Any) -> None:
+    """The refund's credit is ``field`` alone; a null one stands beside another credit."""
+    for other in _CREDITS:
+        if other != field:
+            refund.pop(other, None)
+    if value is None:
+        refund["deposit_id" if field != "deposit_id" else "credit_note_id"] = "x1"
+
+
+def _adds_up(payout: dict[str, Any], field: str, value: Decimal) -> None:
+    """The payout's other money made to add up around the probed ``field`` (gross - fees =
+    amount)."""
+    fees = Decimal(payout["fees"])
+    if field == "amount":
+        payout["gross"] = str(value + fees)
+    elif field == "gross":
+        payout["amount"] = str(value - fees)
+    else:
+        payout["gross"] = str(Decimal(payout["amount"]) + value)
 
 
 def _schema_payload(kind: str, record: dict[str, Any]) -> dict[str, Any] | None:
