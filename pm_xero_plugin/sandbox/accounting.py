@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from . import bank, refunds
 from .dates import render
 from .documents import Books, ElementError
 from .locks import LockDates
@@ -36,9 +37,18 @@ _RESOURCES: dict[str, tuple[str, str | None, str | None, str]] = {
     "payments": ("Payments", "PaymentID", None, "payments"),
     "banktransactions": ("BankTransactions", "BankTransactionID", None, "bank_transactions"),
     "overpayments": ("Overpayments", "OverpaymentID", None, "overpayments"),
+    "prepayments": ("Prepayments", "PrepaymentID", None, "prepayments"),
+    "banktransfers": ("BankTransfers", "BankTransferID", None, "bank_transfers"),
     "accounts": ("Accounts", "AccountID", "Code", "accounts"),
     "taxrates": ("TaxRates", "TaxType", None, "tax_rates"),
     "trackingcategories": ("TrackingCategories", "TrackingCategoryID", None, "tracking_categories"),
+}
+
+#: resource -> the kind of credit its ``/{id}/Allocations`` applies to an invoice
+_CREDITS = {
+    "creditnotes": "credit_note",
+    "overpayments": "overpayment",
+    "prepayments": "prepayment",
 }
 
 _FILTERS = {  # query parameter -> field it filters on (comma-separated values)
@@ -260,22 +270,19 @@ class _Api:
                     key, lambda e: b.save_document(kind, e, update=True, doc_id=doc_id)
                 )
             return self.batch(key, lambda e: b.save_document(kind, e, update=post))
-        if (
-            resource in ("creditnotes", "overpayments")
-            and ident
-            and sub == "allocations"
-            and m == "PUT"
-        ):
-            kind = "credit_note" if resource == "creditnotes" else "overpayment"
+        if resource in _CREDITS and ident and sub == "allocations" and m == "PUT":
+            kind = _CREDITS[resource]
             source_id = self._one(resource, ident)[_RESOURCES[resource][1] or ""]
             return self.batch("Allocations", lambda e: b.allocate(kind, source_id, e))
         if resource == "payments" and sub is None:
             if ident:
                 pid = self._one(resource, ident)["PaymentID"]
-                return self.batch("Payments", lambda e: b.delete_payment(pid, e))
-            return self.batch("Payments", b.create_payment)
+                return self.batch("Payments", lambda e: refunds.delete_payment(b, pid, e))
+            return self.batch("Payments", lambda e: refunds.create_payment(b, e))
         if resource == "banktransactions" and not ident and sub is None:
-            return self.batch("BankTransactions", b.create_bank_transaction)
+            return self.batch("BankTransactions", lambda e: bank.create_bank_transaction(b, e))
+        if resource == "banktransfers" and not ident and sub is None and m == "PUT":
+            return self.batch("BankTransfers", lambda e: bank.create_bank_transfer(b, e))
         if resource == "trackingcategories" and m == "PUT":
             return self._tracking(ident, sub)
         raise ApiError(problem(405, "The sandbox does not support this operation"))

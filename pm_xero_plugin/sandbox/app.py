@@ -60,6 +60,8 @@ _SCOPES: dict[str, tuple[str, ...]] = {
     "banktransactions": ("accounting.transactions", "accounting.banktransactions"),
     "overpayments": ("accounting.transactions", "accounting.invoices", "accounting.payments"),
     "payments": ("accounting.transactions", "accounting.payments"),
+    "prepayments": ("accounting.transactions",),
+    "banktransfers": ("accounting.transactions",),
 }
 
 
@@ -296,6 +298,8 @@ class Sandbox:
                     "payments": render(list(org.payments.values())),
                     "bank_transactions": render(list(org.bank_transactions.values())),
                     "overpayments": render(list(org.overpayments.values())),
+                    "prepayments": render(list(org.prepayments.values())),
+                    "bank_transfers": render(list(org.bank_transfers.values())),
                     "accounts": render(org.accounts),
                     "tax_rates": render(org.tax_rates),
                     "tracking_categories": render(org.tracking_categories),

@@ -1,4 +1,6 @@
-"""Xero's bookkeeping rules for contacts, invoices, credit notes, payments and overpayments.
+"""Xero's bookkeeping rules for contacts, invoices, credit notes, payments and allocations.
+
+Bank transactions and transfers are in `bank`, refunds (payments out of a credit) in `refunds`.
 
 Each operation takes one element of a request, applies Xero's rules with Xero's own messages,
 and either stores the result or raises `ElementError` carrying every message that applies – so a
@@ -217,12 +219,14 @@ class Books:
 
     # -- shared checks ----------------------------------------------------------------------
 
-    def _check_lock(self, when: date, what: str = "document") -> None:
+    def check_lock(self, when: date, what: str = "document") -> None:
+        """Refuse, in Xero's words, a `what` dated on or before a lock date that applies."""
         refusal = self.locks.refusal(when, what)
         if refusal is not None:
             raise ElementError(refusal)
 
-    def _date(self, value: Any, default: date | None = None) -> date:
+    def date_of(self, value: Any, default: date | None = None) -> date:
+        """A request's date (`default` when it gives none; none and no default is refused)."""
         if value is None or value == "":
             if default is None:
                 raise ElementError("A date is required")
@@ -270,13 +274,17 @@ class Books:
         return found
 
     @staticmethod
-    def _contact_ref(contact: dict[str, Any]) -> dict[str, Any]:
+    def contact_ref(contact: dict[str, Any]) -> dict[str, Any]:
+        """How a document names its contact: id, name and number."""
         ref = {"ContactID": contact["ContactID"], "Name": contact["Name"]}
         if contact.get("ContactNumber"):
             ref["ContactNumber"] = contact["ContactNumber"]
         return ref
 
-    def _payment_account(self, ref: dict[str, Any] | None) -> dict[str, Any]:
+    def payment_account(self, ref: dict[str, Any] | None) -> dict[str, Any]:
+        """The account a payment (or a refund) names by Code or AccountID: a bank account, or
+        any account with "Enable payments to this account" on (a voucher liability, a clearing
+        account)."""
         ref = ref or {}
         acc = self.org.account(code=ref.get("Code"), account_id=ref.get("AccountID"))
         if acc is None:
@@ -353,7 +361,7 @@ class Books:
 
     # -- invoices and credit notes --------------------------------------------------------------
 
-    def _lines(self, lines: Any, line_amount_types: str) -> list[dict[str, Any]]:
+    def checked_lines(self, lines: Any, line_amount_types: str) -> list[dict[str, Any]]:
         """The request's line items checked against the chart, tax rates and tracking; every
         line's messages are collected and raised together, as Xero reports them."""
         if not isinstance(lines, list):
@@ -423,7 +431,7 @@ class Books:
         self._check_type_and_currency(record, is_inv)
         lat = self._take_document_fields(record, data, is_new=existing is None)
         if record["Status"] not in ("DRAFT", "DELETED"):
-            self._check_lock(record["Date"])
+            self.check_lock(record["Date"])
         if not record.get(num_key):
             record[num_key] = self.org.next_number("INV" if is_inv else "CN")
         self._compute_document_totals(record, is_inv, lat)
@@ -525,15 +533,15 @@ class Books:
         errors: list[str] = []
         if "Contact" in data or is_new:
             try:
-                record["Contact"] = self._contact_ref(
+                record["Contact"] = self.contact_ref(
                     self.find_contact(data.get("Contact"), create=True)
                 )
             except ElementError as exc:
                 errors += exc.messages
         try:
-            record["Date"] = self._date(data.get("Date"), record.get("Date") or self.now.date())
+            record["Date"] = self.date_of(data.get("Date"), record.get("Date") or self.now.date())
             if data.get("DueDate") is not None:
-                record["DueDate"] = self._date(data["DueDate"])
+                record["DueDate"] = self.date_of(data["DueDate"])
         except ElementError as exc:
             errors += exc.messages
         lat = str(record.get("LineAmountTypes") or "Exclusive")
@@ -541,7 +549,7 @@ class Books:
             errors.append(f"LineAmountTypes '{lat}' is not valid")
         if "LineItems" in data or is_new:
             try:
-                record["LineItems"] = self._lines(data.get("LineItems") or [], lat)
+                record["LineItems"] = self.checked_lines(data.get("LineItems") or [], lat)
             except ElementError as exc:
                 errors += exc.messages
         if record["Status"] not in _DOCUMENT_STATUSES:
@@ -609,11 +617,11 @@ class Books:
         except ElementError as exc:
             errors += exc.messages
         try:
-            acc = self._payment_account(data.get("Account"))
+            acc = self.payment_account(data.get("Account"))
         except ElementError as exc:
             errors += exc.messages
         amount = money(data.get("Amount"))
-        when = self._date(data.get("Date"), self.now.date())
+        when = self.date_of(data.get("Date"), self.now.date())
         if amount <= 0:
             errors.append("Payment amount must be greater than zero")
         if inv is not None:
@@ -625,7 +633,7 @@ class Books:
             raise ElementError(*errors)
         assert inv is not None
         assert acc is not None
-        self._check_lock(when, "payment")
+        self.check_lock(when, "payment")
         payment = {
             "PaymentID": str(uuid.uuid4()),
             "Date": when,
@@ -664,17 +672,25 @@ class Books:
         inv["UpdatedDateUTC"] = self.now
         return payment
 
-    def delete_payment(self, payment_id: str, data: dict[str, Any]) -> dict[str, Any]:
-        """Xero's only edit of a payment: Status DELETED, which gives the invoice its amount
-        back (deleting twice is harmless)."""
+    def payment_to_delete(self, payment_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """The payment a request deletes; Xero's only edit of a payment is Status DELETED.
+
+        :raises KeyError: when there is no such payment.
+        """
         payment = self.org.payments.get(payment_id.lower())
         if payment is None:
             raise KeyError(payment_id)
         if data.get("Status") != "DELETED":
             raise ElementError("Payments cannot be edited, only deleted (Status DELETED).")
+        return payment
+
+    def delete_payment(self, payment_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Xero's only edit of a payment: Status DELETED, which gives the invoice its amount
+        back (deleting twice is harmless)."""
+        payment = self.payment_to_delete(payment_id, data)
         if payment["Status"] == "DELETED":
             return payment
-        self._check_lock(payment["Date"], "payment")
+        self.check_lock(payment["Date"], "payment")
         inv = self.org.invoices[payment["Invoice"]["InvoiceID"]]
         inv["AmountPaid"] -= payment["Amount"]
         inv["Payments"] = [p for p in inv["Payments"] if p["PaymentID"] != payment["PaymentID"]]
@@ -686,107 +702,28 @@ class Books:
 
     # -- overpayments and allocations ------------------------------------------------------------
 
-    def create_bank_transaction(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Money received or spent through a bank account; ``RECEIVE-OVERPAYMENT`` also makes
-        the overpayment a later allocation applies to an invoice."""
-        typ = data.get("Type")
-        if typ not in ("RECEIVE-OVERPAYMENT", "RECEIVE", "SPEND"):
-            raise ElementError(f"The sandbox does not support bank transactions of type {typ}.")
-        bank = self.org.account(
-            code=(data.get("BankAccount") or {}).get("Code"),
-            account_id=(data.get("BankAccount") or {}).get("AccountID"),
-        )
-        if bank is None or bank["Type"] != "BANK":
-            raise ElementError("A valid BankAccount must be specified")
-        contact = self.find_contact(data.get("Contact"), create=True)
-        when = self._date(data.get("Date"), self.now.date())
-        overpay = typ == "RECEIVE-OVERPAYMENT"
-        lat = "NoTax" if overpay else str(data.get("LineAmountTypes") or "Exclusive")
-        lines = data.get("LineItems") or []
-        if overpay:
-            if any(line.get("AccountCode") for line in lines):
-                raise ElementError("Line items on an overpayment cannot have an account code.")
-            lines = [{**line, "LineItemID": str(uuid.uuid4())} for line in lines]
-        else:
-            lines = self._lines(lines, lat)
-        if not lines:
-            raise ElementError("A bank transaction must have at least one line item.")
-        rates = {t["TaxType"]: t["EffectiveRate"] for t in self.org.tax_rates}
-        sub, tax, total = line_totals(lines, lat, rates, self.unit_dp)
-        if total <= 0:
-            raise ElementError("The total of a bank transaction must be greater than zero.")
-        self._check_lock(when)
-        txn = {
-            "BankTransactionID": str(uuid.uuid4()),
-            "Type": typ,
-            "Contact": self._contact_ref(contact),
-            "BankAccount": {
-                "AccountID": bank["AccountID"],
-                "Code": bank["Code"],
-                "Name": bank["Name"],
-            },
-            "Date": when,
-            "Status": "AUTHORISED",
-            "LineAmountTypes": lat,
-            "LineItems": lines,
-            "SubTotal": sub,
-            "TotalTax": tax,
-            "Total": total,
-            "CurrencyCode": self.org.currency,
-            "IsReconciled": bool(data.get("IsReconciled", False)),
-            "HasAttachments": False,
-            "UpdatedDateUTC": self.now,
-        }
-        if not overpay:
-            # Xero documents Reference as supported only for SPEND and RECEIVE: on a
-            # RECEIVE-OVERPAYMENT (or a prepayment) it is not kept, so nobody can find one by it.
-            txn["Reference"] = data.get("Reference", "")
-        if overpay:
-            op = {
-                "OverpaymentID": str(uuid.uuid4()),
-                "Type": "RECEIVE-OVERPAYMENT",
-                "Contact": txn["Contact"],
-                "Date": when,
-                "Status": "AUTHORISED",
-                "LineAmountTypes": lat,
-                "LineItems": copy.deepcopy(lines),
-                "SubTotal": sub,
-                "TotalTax": tax,
-                "Total": total,
-                "RemainingCredit": total,
-                "AppliedAmount": ZERO,
-                "Allocations": [],
-                "CurrencyCode": self.org.currency,
-                "CurrencyRate": Decimal("1"),
-                "HasAttachments": False,
-                "UpdatedDateUTC": self.now,
-            }
-            self.org.overpayments[op["OverpaymentID"]] = op
-            txn["OverpaymentID"] = op["OverpaymentID"]
-        self.org.bank_transactions[txn["BankTransactionID"]] = txn
-        return txn
-
     def allocate(self, kind: str, source_id: str, data: dict[str, Any]) -> dict[str, Any]:
-        """Apply a credit note's or overpayment's credit to an invoice."""
-        store = self.org.credit_notes if kind == "credit_note" else self.org.overpayments
+        """Apply a credit note's, overpayment's or prepayment's credit to an invoice.
+
+        A credit note's or prepayment's allocation is dated at the later of the two documents'
+        dates, whatever the request says – so a credit in a locked period can still be applied
+        to an invoice in an open one (the allocation falls in the open period).
+        """
+        store = getattr(self.org, _CREDIT_STORES[kind])
         source = store.get(source_id.lower())
         if source is None:
             raise KeyError(source_id)
         inv = self._invoice(data.get("Invoice"))
         amount = money(data.get("Amount"))
-        when = self._date(data.get("Date"), self.now.date())
-        if kind == "credit_note":
-            # Xero dates a credit note's allocation at the later of the two documents' dates,
-            # whatever the request says – so a credit note in a locked period can still be
-            # applied to an invoice in an open one (the allocation falls in the open period).
+        when = self.date_of(data.get("Date"), self.now.date())
+        if kind in ("credit_note", "prepayment"):
             when = max(source["Date"], inv["Date"])
         errors = _allocation_errors(source, inv, amount)
         if errors:
             raise ElementError(*errors)
-        self._check_lock(when)
-        alloc_id = str(uuid.uuid4())
+        self.check_lock(when)
         allocation = {
-            "AllocationID": alloc_id,
+            "AllocationID": str(uuid.uuid4()),
             "Amount": amount,
             "Date": when,
             "Invoice": {"InvoiceID": inv["InvoiceID"], "InvoiceNumber": inv["InvoiceNumber"]},
@@ -797,33 +734,50 @@ class Books:
         if source["RemainingCredit"] == 0:
             source["Status"] = "PAID"
         source["UpdatedDateUTC"] = self.now
-        if kind == "credit_note":
-            inv["AmountCredited"] += amount
-            inv["CreditNotes"].append(
-                {
-                    "CreditNoteID": source["CreditNoteID"],
-                    "CreditNoteNumber": source["CreditNoteNumber"],
-                    "AppliedAmount": amount,
-                    "Total": source["Total"],
-                }
-            )
-            ref = {
-                "CreditNoteID": source["CreditNoteID"],
-                "CreditNoteNumber": source["CreditNoteNumber"],
-            }
-            out = {**allocation, "CreditNote": ref}
-        else:
-            inv["AmountPaid"] += amount
-            inv["Overpayments"].append(
-                {
-                    "OverpaymentID": source["OverpaymentID"],
-                    "AppliedAmount": amount,
-                    "Total": source["Total"],
-                }
-            )
-            out = {**allocation, "Overpayment": {"OverpaymentID": source["OverpaymentID"]}}
+        out = {**allocation, **_credit_on_invoice(kind, source, inv, amount)}
         self._settle(inv)
         if inv["Status"] == "PAID":
             inv["FullyPaidOnDate"] = when
         inv["UpdatedDateUTC"] = self.now
         return out
+
+
+#: an allocation's kind -> the organisation's store of the credit it draws on
+_CREDIT_STORES = {
+    "credit_note": "credit_notes",
+    "overpayment": "overpayments",
+    "prepayment": "prepayments",
+}
+
+
+def _credit_on_invoice(
+    kind: str, source: dict[str, Any], inv: dict[str, Any], amount: Decimal
+) -> dict[str, Any]:
+    """Record ``amount`` of the credit ``source`` on the invoice (a credit note credits it, an
+    overpayment or prepayment pays it) and return the allocation's reference to the source."""
+    if kind == "credit_note":
+        inv["AmountCredited"] += amount
+        inv["CreditNotes"].append(
+            {
+                "CreditNoteID": source["CreditNoteID"],
+                "CreditNoteNumber": source["CreditNoteNumber"],
+                "AppliedAmount": amount,
+                "Total": source["Total"],
+            }
+        )
+        return {
+            "CreditNote": {
+                "CreditNoteID": source["CreditNoteID"],
+                "CreditNoteNumber": source["CreditNoteNumber"],
+            }
+        }
+    id_key, list_key = (
+        ("OverpaymentID", "Overpayments")
+        if kind == "overpayment"
+        else ("PrepaymentID", "Prepayments")
+    )
+    inv["AmountPaid"] += amount
+    inv.setdefault(list_key, []).append(
+        {id_key: source[id_key], "AppliedAmount": amount, "Total": source["Total"]}
+    )
+    return {kind.capitalize(): {id_key: source[id_key]}}

@@ -74,6 +74,8 @@ _CHART: list[tuple[str, str, str, str, str, str, bool]] = [
     ("091", "Business Savings Account", "BANK", "ASSET", "none", "ACTIVE", False),
     ("092", "Stripe Clearing", "BANK", "ASSET", "none", "ACTIVE", False),
     ("093", "Card Clearing", "CURRENT", "ASSET", "none", "ACTIVE", True),
+    ("094", "Customer Deposits", "CURRLIAB", "LIABILITY", "none", "ACTIVE", False),
+    ("095", "Gift Vouchers", "CURRLIAB", "LIABILITY", "none", "ACTIVE", True),
     ("200", "Sales", "REVENUE", "REVENUE", "revenue", "ACTIVE", False),
     ("201", "Boarding", "REVENUE", "REVENUE", "revenue", "ACTIVE", False),
     ("202", "Daycare", "REVENUE", "REVENUE", "revenue", "ACTIVE", False),
@@ -87,6 +89,7 @@ _CHART: list[tuple[str, str, str, str, str, str, bool]] = [
     ("310", "Cost of Goods Sold", "DIRECTCOSTS", "EXPENSE", "expense", "ACTIVE", False),
     ("400", "Advertising", "EXPENSE", "EXPENSE", "expense", "ACTIVE", False),
     ("404", "Bank Fees", "EXPENSE", "EXPENSE", "none", "ACTIVE", False),
+    ("406", "Card Processing Fees", "EXPENSE", "EXPENSE", "none", "ACTIVE", False),
     ("429", "General Expenses", "EXPENSE", "EXPENSE", "expense", "ACTIVE", False),
     ("469", "Rent", "EXPENSE", "EXPENSE", "expense", "ACTIVE", False),
     ("610", "Accounts Receivable", "CURRENT", "ASSET", "none", "ACTIVE", False),
@@ -123,6 +126,8 @@ class Org:
     payments: dict[str, dict[str, Any]] = field(default_factory=dict)
     bank_transactions: dict[str, dict[str, Any]] = field(default_factory=dict)
     overpayments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    prepayments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bank_transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
 
     @property

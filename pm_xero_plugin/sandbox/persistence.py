@@ -46,6 +46,8 @@ _DOCUMENT_STORES = (
     "payments",
     "bank_transactions",
     "overpayments",
+    "prepayments",
+    "bank_transfers",
 )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from support.sandbox_helpers import Api, Tokens, connect
+from support.sandbox_money import Money
 
 from pm_xero_plugin.sandbox import Sandbox, SandboxClock
 from pm_xero_plugin.sandbox.spec_location import find_xero_spec
@@ -47,3 +48,26 @@ def tokens(client: httpx.Client) -> Tokens:
 @pytest.fixture
 def api(client: httpx.Client, tokens: Tokens) -> Api:
     return Api(client, tokens)
+
+
+@pytest.fixture
+def checked(clock: SandboxClock, spec_path: str) -> Iterator[Sandbox]:
+    """A sandbox that checks request bodies and its own answers against Xero's spec; the test
+    fails at teardown on any answer the spec disallows."""
+    sandbox = Sandbox(clock=clock, spec_path=spec_path, check_responses=True)
+    yield sandbox
+    assert sandbox.response_violations == []
+    assert sandbox.responses_checked > 0
+
+
+@pytest.fixture
+def capi(checked: Sandbox) -> Iterator[Api]:
+    """An OAuth'd caller of the `checked` sandbox."""
+    with httpx.Client(transport=checked.transport(), base_url="http://xero.sandbox") as c:
+        yield Api(c, connect(c))
+
+
+@pytest.fixture
+def money(capi: Api) -> Money:
+    """Builders on the spec-checked sandbox."""
+    return Money(capi)
