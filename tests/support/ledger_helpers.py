@@ -14,6 +14,7 @@ from pm_xero_plugin import plugin
 from pm_xero_plugin.core.engine import Engine
 from pm_xero_plugin.dashboard.status import build as build_status
 from pm_xero_plugin.ledger import Ledger, NewRow, State
+from pm_xero_plugin.xero.kinds import SEND_ORDER
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 """20:00 in Sydney, 09:00 in London on a Saturday."""
@@ -238,14 +239,7 @@ class Practice:
             for t in self.ledger.tenants_with_ready_work(now):
                 if tenant is not None and t != tenant:
                     continue
-                for kind in (
-                    "contact",
-                    "invoice",
-                    "credit_note",
-                    "allocation",
-                    "payment",
-                    "overpayment",
-                ):
+                for kind in SEND_ORDER:
                     for row in self.ledger.claim(t, kind, worker_id="test", now=now):
                         self.ledger.mark_sent([row.id], f"k{row.id}")
                         self.ledger.mark_synced(row.id, f"X-{row.kind}-{row.host_id}")
