@@ -18,7 +18,7 @@ maps to its field one to one.
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -97,7 +97,28 @@ def _fits(purpose: str, account: Mapping[str, Any]) -> bool:
         return kind == "BANK" or bool(account.get("EnablePaymentsToAccount"))
     if purpose == "overpayment":
         return str(account.get("Class", "")).upper() in BALANCE_CLASSES
+    if purpose in _MONEY_FIT:
+        return _MONEY_FIT[purpose](kind, account)
     return kind != "BANK"  # rounding: any account but a bank account
+
+
+_MONEY_FIT: dict[str, Callable[[str, Mapping[str, Any]], bool]] = {
+    "liability": lambda kind, a: str(a.get("Class", "")).upper() == "LIABILITY",
+    "voucher": lambda kind, a: (
+        str(a.get("Class", "")).upper() == "LIABILITY" and bool(a.get("EnablePaymentsToAccount"))
+    ),
+    "expense": lambda kind, a: str(a.get("Class", "")).upper() == "EXPENSE",
+    "bank": lambda kind, a: kind == "BANK",
+}
+"""What fits each of the money flows' optional codes (the settings' own check says the same)."""
+
+OPTIONAL_CODES: tuple[tuple[str, str, str], ...] = (
+    ("deposits", "Deposits taken before the invoice (a liability)", "liability"),
+    ("vouchers", "Gift vouchers sold (a liability that takes payments)", "voucher"),
+    ("card_fees", "Card processor's fees (an expense)", "expense"),
+    ("payout_bank", "Bank account card payouts are paid into", "bank"),
+)
+"""The money flows' codes: optional, each needed only once such a record arrives."""
 
 
 def _choices(
@@ -191,6 +212,8 @@ def code_fields(
         blank="Choose an account",
         group="other",
     )
+    for name, label, purpose in OPTIONAL_CODES:
+        add(name, label, purpose, codes.get(name), blank="Not used", group="money")
     return out
 
 
@@ -342,12 +365,17 @@ def _codes_from_form(form: Form, out: dict[str, Any]) -> None:
                 else:
                     group.pop(key, None)
                 codes[head] = group
+            elif not key and not value and head in _OPTIONAL_NAMES:
+                codes.pop(head, None)  # "not used": an optional code is left out
             elif not key:
                 codes[head] = value
         codes.setdefault("income", {}).setdefault("default", "")
         codes.setdefault("payments", {})
     if all_codes:
         out["account_codes"] = all_codes
+
+
+_OPTIONAL_NAMES = frozenset(name for name, _, _ in OPTIONAL_CODES)
 
 
 def linked_settings(saved: Mapping[str, Any], location_id: str, tenant_id: str) -> dict[str, Any]:

@@ -291,3 +291,42 @@ def test_the_tab_says_whether_the_organisations_codes_are_mapped_and_checked(
     body = valid_form(practice, tenant, page(practice))
     assert practice.client().post("/settings", data=body).status_code == 303
     assert "checked against the chart" in page(practice)
+
+
+def test_the_money_flows_codes_offer_only_fitting_accounts_and_not_used_is_left_out(
+    practice: PagesPractice,
+) -> None:
+    tenant = connected(practice)
+    html = page(practice)
+    options = read_form(html).options
+    fees = values(options[f"account_codes.{tenant}.card_fees"])
+    assert "406" in fees
+    assert not {"090", "200", "094", "610"} & set(fees)  # expenses only
+    assert values(options[f"account_codes.{tenant}.payout_bank"]) == ["090", "091", "092"]
+    assert values(options[f"account_codes.{tenant}.vouchers"]) == ["095"]  # takes payments
+    assert {"094", "095"} <= set(values(options[f"account_codes.{tenant}.deposits"]))
+    body = valid_form(practice, tenant, html)  # every optional code left on "Not used"
+    assert practice.client().post("/settings", data=body).status_code == 303
+    saved = practice.host.settings("xero")["account_codes"][tenant]
+    assert not {"deposits", "vouchers", "card_fees", "payout_bank"} & set(saved)
+    body[f"account_codes.{tenant}.card_fees"] = ["406"]
+    body[f"account_codes.{tenant}.payout_bank"] = ["090"]
+    body[f"account_codes.{tenant}.vouchers"] = ["095"]
+    body[f"account_codes.{tenant}.payments.voucher"] = ["095"]
+    answer = practice.client().post("/settings", data=body)
+    assert answer.status_code == 303, answer.text
+    saved = practice.host.settings("xero")["account_codes"][tenant]
+    assert (saved["card_fees"], saved["payout_bank"], saved["vouchers"]) == ("406", "090", "095")
+    assert practice.engine.settings is not None
+    assert practice.engine.settings.account_codes[tenant].card_fees == "406"
+
+
+def test_a_voucher_method_not_drawing_on_the_voucher_account_is_refused_beside_it(
+    practice: PagesPractice,
+) -> None:
+    tenant = connected(practice)
+    body = valid_form(practice, tenant, page(practice))
+    body[f"account_codes.{tenant}.vouchers"] = ["095"]  # payments.voucher stays 090
+    answer = practice.client().post("/settings", data=body)
+    assert answer.status_code == 400
+    assert f'data-field="account_codes.{tenant}.payments.voucher"' in answer.text
