@@ -10,7 +10,11 @@ every message in it is already in the admin's words, every row has the id the pl
 Words used below
     *organisation*: one account (a "tenant") in the accounting system; a practice's locations
     send to one organisation each, or share one. *kind*: what a row is (a contact, an invoice, a
-    credit note, a credit-note allocation, a payment, an overpayment). *state*: where a row is on
+    credit note, a credit-note allocation, a payment, an overpayment, a deposit, a deposit's
+    allocation to an invoice, a refund of a credit note, of an overpayment or of a deposit, a
+    card payout, a payout's processing fees). *money flow*: the kinds of one flow of money
+    counted together (``payouts``: payouts and their fees; ``deposits``: deposits and their
+    allocations; ``refunds``: the three kinds of refund). *state*: where a row is on
     its way (``waiting``, ``ready``, ``sending``, ``synced``, ``retrying``, ``failed``,
     ``excluded``, ``rejected``). *gate*: why a waiting row waits (its reason is given beside it).
 
@@ -82,6 +86,11 @@ class SectionStatus(TypedDict):
     """``None``: the location is not linked to an organisation yet."""
     counts: dict[str, dict[str, int]]
     """kind -> state -> how many rows (every kind and state present, zeros included)."""
+    money_flows: dict[str, dict[str, int]]
+    """``payouts`` / ``deposits`` / ``refunds`` -> state -> how many rows of the flow's kinds
+    (the sums of their ``counts``; every flow and state present, zeros included). Shown beside
+    the documents, the way a bookkeeper counts them; do not add them to ``counts`` (they are
+    the same rows)."""
     waiting: list[WaitingGroup]
 
 
@@ -110,9 +119,10 @@ class Failure(TypedDict):
     updated_at: str | None
     actions: list[str]
     """The ways out: admin actions as :func:`hookspecs.spec.admin_action` names them
-    (``retry``, ``resolve``, ``exclude``, ``include_parent_invoice``, ``link_contact``,
-    ``create_distinct``), or ``widen_start_date`` – no action, but the plugin's start date
-    setting moved earlier."""
+    (``retry``, ``resolve``, ``exclude``, ``include_parent_invoice``, ``include_parent`` – the
+    credit a refund or allocation draws on is dated before the start date: send it too –,
+    ``link_contact``, ``create_distinct``), or ``widen_start_date`` – no action, but the
+    plugin's start date setting moved earlier."""
 
 
 class _WayOutKeys(TypedDict):

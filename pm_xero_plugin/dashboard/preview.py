@@ -40,7 +40,13 @@ Return shape (JSON-compatible)::
                    "invoice": {"count": 5, "total": "550.00", "first_date": "2025-02-01",
                                "last_date": "2025-02-20", "already_synced": 0,
                                "already_in_xero": 2},
-                   "credit_note": {…}, "allocation": {…}, "payment": {…}, "overpayment": {…}},
+                   "credit_note": {…}, "allocation": {…}, "payment": {…}, "overpayment": {…},
+                   "deposit": {…}, "deposit_allocation": {…}, "credit_note_refund": {…},
+                   "overpayment_refund": {…}, "deposit_refund": {…}, "payout_fee": {…},
+                   "payout": {…}},
+         "money_flows": {"payouts": {"count": 2, "total": "129.10", "first_date": "…",
+                                     "last_date": "…"},
+                         "deposits": {…}, "refunds": {…}},
          "held": [{"kind": "payment", "gate": "invoice_before_start", "count": 1,
                    "total": "40.00", "reason": "…"}],
          "clashes": [{"kind": "invoice", "number": "INV121",
@@ -54,6 +60,13 @@ Return shape (JSON-compatible)::
 Of those, ``clashes`` are numbers Xero holds for *another* document (another customer, total or
 date, judged by the sender's own rule, :func:`pm_xero_plugin.xero.finders.decide`): those
 records will fail when sent, so they are listed with both sides before anything is sent.
+``money_flows`` counts the host's payouts, deposits and refunds of the window (a payout's
+total is what reached the bank, its fees are the ``payout_fee`` kind's); their rows are in
+``kinds`` as the engine makes them (:mod:`pm_xero_plugin.core.items`) and in ``held`` when
+they would wait: a deposit's application to an invoice is dated as Xero dates it (the later
+of the two), and held when the deposit (``credit_before_start``) or the invoice is before
+the start date; a refund is held when its credit is; a payout when a card payment it settles
+is (``payments``: it would wait for ever).
 Payments are counted per allocation (one Xero payment per invoice paid); contacts are every
 customer of the organisation's locations (contact sync sends them all, not only those with
 documents in the window).
@@ -65,9 +78,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from pm_xero_plugin.core.items import Item, credit_note_items, payment_items
+from pm_xero_plugin.core.items import (
+    Item,
+    credit_note_items,
+    deposit_items,
+    payment_items,
+    payout_items,
+    refund_item,
+    refund_source,
+)
 from pm_xero_plugin.dashboard.status import contact_conflicts
 from pm_xero_plugin.inputs.settings import Prefixes, Settings, parse_settings
 from pm_xero_plugin.mapping.config import MappingError
@@ -81,7 +103,7 @@ from pm_xero_plugin.xero.finders import (
     describe_clash,
     find_by_key,
 )
-from pm_xero_plugin.xero.kinds import SEND_ORDER, KeyLookups
+from pm_xero_plugin.xero.kinds import MONEY_FLOW_GROUPS, REFUND_KINDS, SEND_ORDER, KeyLookups
 
 if TYPE_CHECKING:
     from hookspecs.host import HistoryKind, Host
@@ -101,6 +123,21 @@ _HELD_REASON = (
     "paid to an invoice dated before the start date: Xero would have no invoice to pay. Choose "
     "an earlier start date, or send those invoices too ('include parent invoice')"
 )
+_HELD_REASONS = {
+    "invoice_before_start": _HELD_REASON,
+    "credit_before_start": (
+        "drawn on a credit (a deposit, an overpayment or a credit note) dated before the start "
+        "date: Xero would have no credit to take it from. Choose an earlier start date, or send "
+        "those credits too ('include parent')"
+    ),
+    "payments": (
+        "settles card payments dated before the start date (or unknown to Pet Manager's "
+        "history): they are never sent, so the payout would wait for ever and the clearing "
+        "account would not return to zero. Choose a start date on or before its first payment"
+    ),
+}
+"""Why records in the window would be held, by the gate they would wait behind."""
+
 _NAMES = {
     "contact": "contacts",
     "invoice": "invoices",
@@ -108,7 +145,21 @@ _NAMES = {
     "allocation": "credit note allocations",
     "payment": "payments",
     "overpayment": "overpayments",
+    "deposit": "deposits",
+    "deposit_allocation": "deposit allocations",
+    "credit_note_refund": "refunds of credit notes",
+    "overpayment_refund": "refunds of overpayments",
+    "deposit_refund": "refunds of deposits",
+    "payout_fee": "payout fees",
+    "payout": "payouts",
 }
+
+_SOURCE_HISTORY: dict[str, tuple[HistoryKind, str]] = {
+    "credit_note_refund": ("credit_notes", "date"),
+    "overpayment_refund": ("payments", "paid_date"),
+    "deposit_refund": ("deposits", "paid_date"),
+}
+"""Where a refund's credit is in the host's history, and the field that dates it."""
 
 
 @dataclass
@@ -133,6 +184,15 @@ class _Kind:
             self.first_date = day if self.first_date is None else min(self.first_date, day)
             self.last_date = day if self.last_date is None else max(self.last_date, day)
 
+    def totals(self) -> dict[str, Any]:
+        """How many, what they come to, first and last date (a money flow's line)."""
+        return {
+            "count": self.count,
+            "total": f"{self.total:.2f}",
+            "first_date": self.first_date,
+            "last_date": self.last_date,
+        }
+
     def as_dict(self, looked_up: bool) -> dict[str, Any]:
         out: dict[str, Any] = {"count": self.count}
         if self.has_total:
@@ -153,7 +213,11 @@ class _Org:
     locations: list[str] = field(default_factory=list)
     currencies: set[str] = field(default_factory=set)
     kinds: dict[str, _Kind] = field(default_factory=dict)
-    held: dict[str, _Kind] = field(default_factory=dict)
+    held: dict[tuple[str, str], _Kind] = field(default_factory=dict)
+    """(kind, gate) -> the records of the window that would wait behind that gate."""
+    flows: dict[str, _Kind] = field(default_factory=dict)
+    """Money flow (``payouts``, ``deposits``, ``refunds``) -> its host records in the window:
+    how many, what they come to (a payout: what reached the bank), first and last date."""
     pending: dict[str, list[tuple[str, str, Mapping[str, Any] | None]]] = field(
         default_factory=dict
     )
@@ -169,6 +233,15 @@ class _Org:
             self.kinds[name] = _Kind(has_total=name != "contact")
         return self.kinds[name]
 
+    def hold(self, kind: str, gate: str, amount: Decimal | None, day: str | None) -> None:
+        """Count a row of the window that would wait behind ``gate`` (not sent)."""
+        self.held.setdefault((kind, gate), _Kind()).add(amount, day)
+
+    def flow(self, name: str) -> _Kind:
+        if name not in self.flows:
+            self.flows[name] = _Kind()
+        return self.flows[name]
+
 
 def _rows_of(
     fan_out: Callable[[dict[str, Any], str], list[Item]], record: Mapping[str, Any], org: _Org
@@ -180,6 +253,16 @@ def _rows_of(
         return fan_out(dict(record), org.tenant_id or "")
     except (KeyError, TypeError, ValueError, ArithmeticError):
         return []
+
+
+def _deposit_rows(
+    payload: dict[str, Any], tenant: str, *, invoice_dates: Mapping[str, str | None]
+) -> list[Item]:
+    return deposit_items(payload, tenant, invoice_dates)
+
+
+def _refund_rows(payload: dict[str, Any], tenant: str) -> list[Item]:
+    return [refund_item(payload, tenant)]
 
 
 def _money(value: Any) -> Decimal | None:
@@ -213,6 +296,11 @@ class _Preview:
             "payment": prefixes.payment,
             "overpayment": prefixes.payment,
             "allocation": prefixes.credit_note,
+            "deposit": prefixes.deposit,
+            "deposit_allocation": prefixes.deposit,
+            "payout_fee": prefixes.payout,
+            "payout": prefixes.payout,
+            **dict.fromkeys(REFUND_KINDS, prefixes.refund),
         }
         self.orgs: dict[str | None, _Org] = {}
         self.notes: list[str] = []
@@ -352,6 +440,9 @@ class _Preview:
             self.documents(org, location_id, "invoices", "invoice")
             self.documents(org, location_id, "credit_notes", "credit_note")
             self.payments(org, location_id)
+            self.deposits(org, location_id)
+            self.refunds(org, location_id)
+            self.payouts(org, location_id)
         for org in self.orgs.values():
             for kind in list(org.pending):
                 self.flush(org, kind)
@@ -380,7 +471,7 @@ class _Preview:
                 continue
             for item in _rows_of(credit_note_items, record, org):
                 if item.kind == "allocation" and self.parent_before_start(str(item.dep_invoice)):
-                    org.held.setdefault("allocation", _Kind()).add(amount, day)
+                    org.hold("allocation", "invoice_before_start", amount, day)
                     continue
                 org.kind(item.kind).add(amount, day)
                 document = record if item.kind == "credit_note" else None
@@ -408,10 +499,113 @@ class _Preview:
                     continue
                 amount = next(per_allocation, None)
                 if self.parent_before_start(str(item.dep_invoice)):
-                    org.held.setdefault("payment", _Kind()).add(amount, day)
+                    org.hold("payment", "invoice_before_start", amount, day)
                     continue
                 org.kind("payment").add(amount, day)
                 self.queue(org, "payment", item.host_id, item.number)
+
+    def before_start(self, day: Any) -> bool:
+        """Whether a host date falls before the start date (an unknown one does not)."""
+        return bool(day) and str(day) < self.start.isoformat()
+
+    def deposits(self, org: _Org, location_id: str) -> None:
+        """Count each deposit taken in the window, and the row per invoice it is applied to
+        dated (as Xero dates it) in the window – read over every deposit, since one taken
+        before the start date for a stay invoiced after it has its allocation in the window,
+        held (``credit_before_start``): the deposit itself is not sent."""
+        for deposit in self.host.iter_history("deposits", location_id, None):
+            paid = str(deposit.get("paid_date") or "") or None
+            allocations = deposit.get("allocations") or []
+            if self.before_start(paid) and not allocations:
+                continue
+            dates = {
+                str(a.get("invoice_id")): self.invoice_date(str(a.get("invoice_id")))
+                for a in allocations
+            }
+            amounts = {str(a.get("invoice_id")): _money(a.get("amount")) for a in allocations}
+            for item in _rows_of(partial(_deposit_rows, invoice_dates=dates), deposit, org):
+                if item.kind == "deposit":
+                    if not self.before_start(paid):
+                        org.kind("deposit").add(_money(deposit.get("amount")), paid)
+                        org.flow("deposits").add(_money(deposit.get("amount")), paid)
+                        self.queue(org, "deposit", item.host_id, item.number)
+                    continue
+                invoice = str(item.dep_invoice)
+                self.deposit_allocation(org, item, paid, dates.get(invoice), amounts.get(invoice))
+
+    def deposit_allocation(
+        self,
+        org: _Org,
+        item: Item,
+        paid: str | None,
+        invoice_date: str | None,
+        amount: Decimal | None,
+    ) -> None:
+        """One deposit's application to an invoice, dated the later of the two: out of the
+        window, held (its deposit, or its invoice, is before the start date) or sent."""
+        day = item.doc_date
+        if self.before_start(day):
+            return
+        if self.before_start(paid):
+            org.hold(item.kind, "credit_before_start", amount, day)
+        elif self.before_start(invoice_date):
+            org.hold(item.kind, "invoice_before_start", amount, day)
+        else:
+            org.kind(item.kind).add(amount, day)
+            self.queue(org, item.kind, item.host_id, item.number)
+
+    def invoice_date(self, invoice_id: str) -> str | None:
+        """An invoice's date from the host (one primary-key read), ``None`` when unknown."""
+        invoice = self.host.get_record("invoices", invoice_id)
+        return str(invoice.get("date") or "") or None if invoice else None
+
+    def refunds(self, org: _Org, location_id: str) -> None:
+        """Count each refund in the window as the kind its credit gives it, held when that
+        credit (credit note, overpaid payment, deposit) is dated before the start date."""
+        for refund in self.host.iter_history("refunds", location_id, self.start):
+            day = str(refund.get("paid_date") or "") or None
+            amount = _money(refund.get("amount"))
+            for item in _rows_of(_refund_rows, refund, org):
+                org.flow("refunds").add(amount, day)
+                history, dated_by = _SOURCE_HISTORY[item.kind]
+                _, source_id = refund_source(refund)
+                source = self.host.get_record(history, source_id)
+                if source is not None and self.before_start(source.get(dated_by)):
+                    org.hold(item.kind, "credit_before_start", amount, day)
+                    continue
+                org.kind(item.kind).add(amount, day)
+                self.queue(org, item.kind, item.host_id, item.number)
+
+    def payouts(self, org: _Org, location_id: str) -> None:
+        """Count each payout in the window (its transfer: what reached the bank; its fees
+        row when the processor kept fees), held when a card payment it settles is dated
+        before the start date or unknown (never sent: the payout would wait for ever)."""
+        for payout in self.host.iter_history("payouts", location_id, self.start):
+            day = str(payout.get("paid_date") or "") or None
+            amounts = {
+                "payout": _money(payout.get("amount")),
+                "payout_fee": _money(payout.get("fees")),
+            }
+            items = _rows_of(payout_items, payout, org)
+            if not items:
+                continue
+            org.flow("payouts").add(amounts["payout"], day)
+            stuck = self.settles_before_start(payout)
+            for item in items:
+                if stuck:
+                    org.hold(item.kind, "payments", amounts[item.kind], day)
+                    continue
+                org.kind(item.kind).add(amounts[item.kind], day)
+                self.queue(org, item.kind, item.host_id, item.number)
+
+    def settles_before_start(self, payout: Mapping[str, Any]) -> bool:
+        """Whether a payment the payout settles is dated before the start date, or unknown to
+        the host (one primary-key read per payment)."""
+        for payment_id in payout.get("payment_ids") or []:
+            payment = self.host.get_record("payments", str(payment_id))
+            if payment is None or self.before_start(payment.get("paid_date")):
+                return True
+        return False
 
     # -- the answer -------------------------------------------------------------------------------
 
@@ -444,12 +638,12 @@ class _Preview:
             held = [
                 {
                     "kind": kind,
-                    "gate": "invoice_before_start",
+                    "gate": gate,
                     "count": numbers.count,
                     "total": f"{numbers.total:.2f}",
-                    "reason": _HELD_REASON,
+                    "reason": _HELD_REASONS[gate],
                 }
-                for kind, numbers in sorted(org.held.items())
+                for (kind, gate), numbers in sorted(org.held.items())
             ]
             organisations.append(
                 {
@@ -462,6 +656,10 @@ class _Preview:
                             looked_up
                         )
                         for kind in PREVIEW_KINDS
+                    },
+                    "money_flows": {
+                        flow: (org.flows.get(flow) or _Kind()).totals()
+                        for flow in MONEY_FLOW_GROUPS
                     },
                     "held": held,
                     "clashes": org.clashes if looked_up else None,

@@ -46,6 +46,13 @@ _KIND_LABELS = {
     "allocation": "allocations",
     "payment": "payments",
     "overpayment": "overpayments",
+    "deposit": "deposits",
+    "deposit_allocation": "deposit allocations",
+    "credit_note_refund": "credit note refunds",
+    "overpayment_refund": "overpayment refunds",
+    "deposit_refund": "deposit refunds",
+    "payout_fee": "payout fees",
+    "payout": "payouts",
 }
 _SHOWN_FAILURES = 20
 _ACTION_COMMANDS = {
@@ -53,6 +60,7 @@ _ACTION_COMMANDS = {
     "resolve": "{pm} resolve {id}",
     "exclude": "{pm} exclude {id}",
     "include_parent_invoice": "{pm} retry --include-parent {id}",
+    "include_parent": "{pm} retry --include-parent {id}",
     "widen_start_date": "an earlier start date",
     "link_contact": "{pm} resolve {id} --link-contact",
     "create_distinct": "{pm} retry {id} --distinct-name",
@@ -119,6 +127,17 @@ def _counts_table(counts: Mapping[str, Mapping[str, int]]) -> Table | None:
     for kind, c in rows:
         table.add_row(_label(kind), *(str(c.get(state, 0) or "·") for state, _ in _STATES))
     return table
+
+
+def _money_flow_line(flows: Mapping[str, Mapping[str, int]]) -> str | None:
+    """The money flows counted as a bookkeeper counts them (``payouts: 2 synced, 1 wait``;
+    a payout's fees count with it, a deposit's allocations with it), flows with rows only."""
+    said = []
+    for group, by_state in flows.items():
+        parts = [f"{by_state[state]} {short}" for state, short in _STATES if by_state.get(state)]
+        if parts:
+            said.append(f"{group}: {', '.join(parts)}")
+    return "money flows – " + "; ".join(said) if said else None
 
 
 def _failure_lines(failure: Mapping[str, Any]) -> list[Text | Padding]:
@@ -268,6 +287,9 @@ def _print_section(out: Console, section: Mapping[str, Any]) -> None:
         out.print("  nothing recorded yet")
     else:
         out.print(table)
+    flows = _money_flow_line(section.get("money_flows") or {})
+    if flows:
+        out.print(_indented(flows))
     for excluded in section.get("excluded") or []:
         count = int(excluded.get("count") or 0)
         reasons = "; ".join(
@@ -415,6 +437,13 @@ def print_preview(report: Mapping[str, Any], *, console: Console | None = None) 
             out.print(table)
         else:
             out.print("  nothing to send")
+        flows = [
+            f"{flow} {numbers.get('count')} ({numbers.get('total')})"
+            for flow, numbers in (org.get("money_flows") or {}).items()
+            if numbers.get("count")
+        ]
+        if flows:
+            out.print(_indented("money flows: " + ", ".join(flows)))
         for held in org.get("held") or []:
             count = int(held.get("count") or 0)
             out.print(

@@ -20,18 +20,42 @@ from typing import TYPE_CHECKING, Any
 
 from pm_xero_plugin.core.rules import gate_reason
 from pm_xero_plugin.ledger.states import KINDS, STATES, Gate, State
+from pm_xero_plugin.xero.kinds import MONEY_FLOW_GROUPS
 
 if TYPE_CHECKING:
     from pm_xero_plugin.core.engine import Engine
     from pm_xero_plugin.ledger import Row
 
-__all__ = ["HELD_GATES", "build", "contact_conflicts", "failure_actions", "hint_for", "row_fields"]
+__all__ = [
+    "HELD_GATES",
+    "build",
+    "contact_conflicts",
+    "failure_actions",
+    "hint_for",
+    "money_flows",
+    "row_fields",
+]
 
 _MAX_FAILURES = 200
-_DEPENDENCY_WAITS = (Gate.CONTACT_SYNC, Gate.CONTACT, Gate.CREDIT_NOTE, Gate.INVOICE)
+_DEPENDENCY_WAITS = (
+    Gate.CONTACT_SYNC,
+    Gate.CONTACT,
+    Gate.CREDIT_NOTE,
+    Gate.INVOICE,
+    Gate.DEPOSIT,
+    Gate.OVERPAYMENT,
+    Gate.PAYMENTS,
+)
+"""Waits that end by themselves when another record reaches Xero: the organisation's data
+sync is still running while rows wait behind them."""
 _MOVING = (State.READY, State.SENDING, State.RETRYING)
 
-HELD_GATES = (Gate.INVOICE_BEFORE_START, Gate.LOCK_DATE, Gate.CONTACT_NAME_TAKEN)
+HELD_GATES = (
+    Gate.INVOICE_BEFORE_START,
+    Gate.CREDIT_BEFORE_START,
+    Gate.LOCK_DATE,
+    Gate.CONTACT_NAME_TAKEN,
+)
 """Waiting rows only an admin can move (the dashboard lists them with the failures)."""
 
 _REJECTED_HINT = (
@@ -41,6 +65,11 @@ _REJECTED_HINT = (
 _BEFORE_START_HINT = (
     "Two ways out: widen the start date to the invoice's date or earlier (the extra history is "
     "back-synced), or send that invoice too ('include parent invoice')."
+)
+_CREDIT_BEFORE_START_HINT = (
+    "Two ways out: widen the start date to the date of the credit it draws on (the deposit, "
+    "overpayment or credit note) or earlier (the extra history is back-synced), or send that "
+    "record too ('include parent')."
 )
 _NAME_TAKEN_HINT = (
     "Xero already has a contact with this name, and it does not carry our contact number, so "
@@ -63,6 +92,8 @@ def hint_for(row: Row) -> str:
         return _REJECTED_HINT
     if row.gate == Gate.INVOICE_BEFORE_START:
         return _BEFORE_START_HINT
+    if row.gate == Gate.CREDIT_BEFORE_START:
+        return _CREDIT_BEFORE_START_HINT
     if row.gate == Gate.LOCK_DATE:
         return _LOCK_HINT
     if row.gate == Gate.CONTACT_NAME_TAKEN:
@@ -70,7 +101,7 @@ def hint_for(row: Row) -> str:
     try:
         from pm_xero_plugin.xero.hints import diagnose
 
-        return diagnose(row.message or "").hint
+        return diagnose(row.message or "", row.kind).hint
     except Exception:  # the hints table is advisory; never break the dashboard for it
         return "See Xero's message; fix the cause, then retry."
 
@@ -81,6 +112,8 @@ def failure_actions(row: Row) -> list[str]:
         return ["resolve"]
     if row.gate == Gate.INVOICE_BEFORE_START:
         return ["widen_start_date", "include_parent_invoice", "exclude"]
+    if row.gate == Gate.CREDIT_BEFORE_START:
+        return ["widen_start_date", "include_parent", "exclude"]
     if row.gate == Gate.CONTACT_NAME_TAKEN:
         return ["link_contact", "create_distinct", "retry", "exclude"]
     return ["retry", "resolve", "exclude"]
@@ -175,6 +208,20 @@ def _failure(row: Row) -> dict[str, Any]:
     entry["hint"] = hint_for(row)
     entry["actions"] = failure_actions(row)
     return entry
+
+
+def money_flows(counts: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, int]]:
+    """The counts of the money flows' kinds summed by group (:data:`MONEY_FLOW_GROUPS`:
+    ``payouts`` = payouts and their fees, ``deposits`` = deposits and their allocations,
+    ``refunds`` = the three kinds of refund), state by state: the dashboard's "Stripe payouts"
+    beside the documents, as a bookkeeper counts them."""
+    return {
+        group: {
+            state: sum(int((counts.get(kind) or {}).get(state, 0)) for kind in kinds)
+            for state in STATES
+        }
+        for group, kinds in MONEY_FLOW_GROUPS.items()
+    }
 
 
 class _Tally:
@@ -329,7 +376,10 @@ def build(
             _organisation(engine, tally, start, tenant_id, tenant_locations, under_way)
             for tenant_id, tenant_locations in sorted(by_tenant.items())
         ],
-        "sections": list(tally.sections.values()),
+        "sections": [
+            {**section, "money_flows": money_flows(section["counts"])}
+            for section in tally.sections.values()
+        ],
         "failures": [_failure(row) for row in ledger.problems(location_id, limit=failures_limit)],
         "failures_total": sum(c["n"] for c in counts if _needs_attention(c)),
         "contact_conflicts": contact_conflicts(engine, location_id),
