@@ -53,6 +53,23 @@ _SOURCE_RECORDS: dict[str, tuple[HistoryKind, str]] = {
 }
 """A parent kind's host history kind and record kind (:meth:`Intake.ensure_source`)."""
 
+_RECORD_KIND = {
+    "overpayment": "payment",
+    "deposit_allocation": "deposit",
+    "payout_fee": "payout",
+    **dict.fromkeys(REFUND_KINDS, "refund"),
+}
+"""The host record a row of each kind was made from (where a rejected version is kept)."""
+
+_CLEARED_AGAINST = (
+    "payment",
+    "allocation",
+    "overpayment",
+    "deposit_allocation",
+    "credit_note_refund",
+)
+"""The rows an edit of their invoice or credit note holds back until it reaches Xero."""
+
 log = logging.getLogger("pm_xero_plugin")
 
 _NOT_SENT = rules.DepFacts(False)
@@ -569,7 +586,7 @@ class Intake:
                     item.kind,
                     current.host_id,
                     current.tenant_id,
-                    ("payment", "allocation", "overpayment"),
+                    _CLEARED_AGAINST,
                     after_id=after,
                     limit=PAGE,
                 )
@@ -596,7 +613,7 @@ class Intake:
             return refused
         if kind in ("invoice", "credit_note"):
             paid = self.ledger.in_xero_against(
-                current.host_id, current.tenant_id, ("payment", "allocation")
+                current.host_id, current.tenant_id, ("payment", "allocation", "deposit_allocation")
             )
             if kind == "invoice" and paid:
                 return (
@@ -612,8 +629,9 @@ class Intake:
         if not self.any_rejected:
             return
         for item in items:
-            kind = "payment" if item.kind == "overpayment" else item.kind
-            host_id = item.host_id.split(":", 1)[0] if kind == "payment" else item.host_id
+            kind = _RECORD_KIND.get(item.kind, item.kind)
+            split = kind in ("payment", "deposit")
+            host_id = item.host_id.split(":", 1)[0] if split else item.host_id
             for row in self.ledger.rows_for(kind, host_id) + self.ledger.rows_for(
                 kind, host_id + "#rejected"
             ):
