@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import random
 import time
-import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 from zoneinfo import ZoneInfo
 
 from hookspecs.refhost.catalogue import (
@@ -42,11 +41,16 @@ from hookspecs.refhost.catalogue import (
     PROFILES,
     RETAIL,
     STREETS,
-    Item,
     Site,
 )
 from hookspecs.refhost.clock import ManualClock
-from hookspecs.refhost.money import cents, document_total, money
+from hookspecs.refhost.draws import Record
+from hookspecs.refhost.draws import item_line as _line
+from hookspecs.refhost.draws import pick as _pick
+from hookspecs.refhost.draws import random_uuid as _uuid
+from hookspecs.refhost.draws import stamp as _stamp
+from hookspecs.refhost.money import document_total, money
+from hookspecs.refhost.money_flows import HistoryFlows, live_money_flows
 from hookspecs.refhost.store import KINDS
 
 if TYPE_CHECKING:
@@ -59,7 +63,15 @@ _NIGHTS: Final = (
     (1, 0.1), (2, 0.2), (3, 0.2), (4, 0.15), (5, 0.1), (7, 0.15), (10, 0.05), (14, 0.05)
 )  # fmt: skip
 _DAYS: Final = ((1, 0.4), (2, 0.2), (3, 0.2), (5, 0.2))
-Record = dict[str, Any]
+_NUMBERED: Final = {
+    "invoice": "invoices",
+    "credit_note": "credit_notes",
+    "payment": "payments",
+    "refund": "refunds",
+    "payout": "payouts",
+}
+"""The events that take the next number of their kind when emitted (deposits are numbered when
+the history is complete: they are taken on days already past when the stay decides them)."""
 
 
 @dataclass
@@ -96,51 +108,12 @@ class PracticeSummary:
 # -- small helpers --------------------------------------------------------------------------------
 
 
-def _pick(rng: random.Random, weighted: Sequence[tuple[T, float]]) -> T:
-    return rng.choices([v for v, _ in weighted], weights=[w for _, w in weighted])[0]
-
-
-def _uuid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-
-def _stamp(day: date, tz: str, rng: random.Random) -> str:
-    """A moment during business hours on ``day`` at the location, as ``updated_at``."""
-    moment = datetime(day.year, day.month, day.day, rng.randint(8, 17), rng.randint(0, 59))
-    return moment.replace(tzinfo=ZoneInfo(tz)).isoformat()
-
-
 def _site(location_id: str) -> Site | None:
     return next((s for s in LOCATIONS if s.id == location_id), None)
 
 
 def _pets(rng: random.Random) -> list[str]:
     return rng.sample(PETS, 2 if rng.random() < 0.2 else 1)
-
-
-def _line(
-    item: Item,
-    quantity: int | str,
-    *,
-    exclusive: bool,
-    discount: str | None = None,
-    pet: str | None = None,
-) -> Record:
-    price = Decimal(item.unit_price)
-    if exclusive and item.tax_rate != "0":
-        price = cents(price / (1 + Decimal(item.tax_rate) / 100))
-    line: Record = {
-        "description": f"{item.description} ({pet})" if pet else item.description,
-        "category": item.category,
-        "quantity": str(quantity),
-        "unit_price": money(price),
-        "tax_rate": item.tax_rate,
-    }
-    if discount:
-        line["discount_rate"] = discount
-    if item.area_type:
-        line["area_type"] = item.area_type
-    return line
 
 
 def _invoice_lines(
@@ -256,6 +229,8 @@ class _History:
     carried: dict[tuple[str, str], list[tuple[str, Decimal]]] = field(default_factory=dict)
     away: set[str] = field(default_factory=set)
     partial: set[str] = field(default_factory=set)
+    flows: HistoryFlows | None = None
+    """The money flows (payouts, deposits, refunds, vouchers), when the practice has them."""
 
     def _next(self, kind: str) -> int:
         self.numbers[kind] += 1
@@ -307,10 +282,14 @@ class _History:
                     self.goodwill_credit(rng.choice(active), site.id, day)
             for op, record in self.scheduled.pop(day, []):
                 self.emit(op, record)
+            if self.flows is not None:
+                self.flows.day(self, day, active)
             day += timedelta(days=1)
+        if self.flows is not None:
+            self.events = self.flows.merged(self, self.events)
 
     def emit(self, op: str, record: Record) -> None:
-        kind = {"invoice": "invoices", "credit_note": "credit_notes", "payment": "payments"}.get(op)
+        kind = _NUMBERED.get(op)
         if kind is not None:
             record["number"] = self._next(kind)
             self.summary.add(kind, record["location_id"])
@@ -325,6 +304,8 @@ class _History:
         elif op == "void":
             self.summary.add("voided", record["location_id"])
         self.events.append((op, record))
+        if self.flows is not None:
+            self.flows.emitted(self, op, record)
 
     def invoice(self, c: _Customer, location_id: str, day: date) -> None:
         rng, tz = self.rng, self.tz(location_id)
@@ -383,11 +364,15 @@ class _History:
             if delay == 0 and c.profile == "shopper":
                 invoice["status"] = "paid"  # a point-of-sale sale, paid at the counter
             paid = day + timedelta(days=delay)
+            if self.flows is not None:  # a deposit taken for the stay, a voucher handed over
+                due = self.flows.before_payment(self, c, invoice, day, paid, due)
             allocations = [(invoice["id"], due), *self.carried.pop(key, [])]
             payment = self.payment(invoice, allocations, paid)
             if rng.random() < 0.03 and payment["method"] in ("cash", "bank_transfer"):
                 payment["amount"] = money(_overpaid(Decimal(payment["amount"]), rng))
             self.schedule(paid, "payment", payment)
+            if self.flows is not None and due == total and refundable is not None:
+                self.flows.after_card_payment(self, invoice, lines[refundable], payment)
 
     def payment(
         self, invoice: Record, allocations: list[tuple[str, Decimal]], paid: date
@@ -484,6 +469,7 @@ def generate_practice(
     start: date | None = None,
     end: date | None = None,
     fire_hooks: bool = False,
+    money_flows: bool = False,
 ) -> PracticeSummary:
     """Write a realistic practice's history into ``host``; deterministic for a given ``seed``.
 
@@ -499,6 +485,13 @@ def generate_practice(
         plugin hears of it: it is "history before the plugin was installed"); ``True`` goes
         through the host's API record by record, in date order, so every hook fires. Both store
         exactly the same records.
+    :param money_flows: the practice also moves money in the other ways a pet resort does
+        (:mod:`hookspecs.refhost.money_flows`): card payouts with their fees, booking deposits
+        applied to stays (some refunded or kept as a cancellation fee), refunds of credit notes,
+        overpayments and deposits, gift vouchers sold and spent. Off by default: a practice
+        without them is exactly the practice this function made before they existed. With them,
+        every other record keeps its content (the flows draw from a stream of their own) and
+        only the numbers after the first new record move up.
     Generating again into a practice that already holds records adds more history: numbers
     continue and ids are drawn from a stream of the seed *and* the host's sequences, so a script
     run twice on one data directory works (and stays deterministic) instead of clashing on ids.
@@ -529,6 +522,8 @@ def generate_practice(
             )
     currency = {loc["id"]: loc["currency"] for loc in host.locations()}
     history = _History(rng, sites, currency, start, end, numbers)
+    if money_flows:
+        history.flows = HistoryFlows(random.Random(f"money-flows:{seed}:{sorted(keyed.items())}"))
     history.run(history.customers(clients))
     if fire_hooks:
         _replay(host, history.events)
@@ -550,11 +545,18 @@ def _replay(host: RefHost, events: list[tuple[str, Record]]) -> None:
             host.create_credit_note(record)
         elif op == "payment":
             host.record_payment(record)
+        elif op == "deposit":
+            host.record_deposit(record)
+        elif op == "refund":
+            host.record_refund(record)
+        elif op == "payout":
+            host.record_payout(record)
 
 
 def _bulk_write(host: RefHost, events: list[tuple[str, Record]]) -> None:
     final: dict[str, list[Record]] = defaultdict(list)
     invoices: dict[str, Record] = {}
+    deposits: dict[str, Record] = {}
     for op, record in events:
         if op == "client":
             final["clients"].append(record)
@@ -565,8 +567,11 @@ def _bulk_write(host: RefHost, events: list[tuple[str, Record]]) -> None:
             invoices[record["id"]].update(status="voided", updated_at=record["updated_at"])
         elif op == "credit_note":
             final["credit_notes"].append(record)
-        elif op == "payment":
-            final["payments"].append(record)
+        elif op in ("payment", "refund", "payout"):
+            final[_NUMBERED[op]].append(record)
+        elif op == "deposit":
+            deposits[record["id"]] = record  # its last version: the allocations it ended with
+    final["deposits"] = list(deposits.values())
     for kind in KINDS:
         host.store.insert_many(kind, final[kind])
 
@@ -575,7 +580,11 @@ def _bulk_write(host: RefHost, events: list[tuple[str, Record]]) -> None:
 
 
 def live_day(
-    host: RefHost, day: date, rng: random.Random, per_day: int | None = None
+    host: RefHost,
+    day: date,
+    rng: random.Random,
+    per_day: int | None = None,
+    money_flows: bool = False,
 ) -> PracticeSummary:
     """Make what a running practice makes on ``day``, through the host's API (hooks fire).
 
@@ -585,6 +594,10 @@ def live_day(
     and occasionally a refunded night, a voided booking, an invoice edited after the fact, a
     customer's new phone number and money paid on account. Ids and content come from ``rng``;
     numbers and ``updated_at`` from the host (its sequences and its clock).
+
+    ``money_flows``: then the day's card payout, deposits, refunds and vouchers too
+    (:func:`hookspecs.refhost.money_flows.live_money_flows`), drawn from a stream of their own
+    (seeded from ``rng``'s state, which they leave untouched), after everything else.
 
     :raises ValueError: the host has no locations yet.
     """
@@ -634,6 +647,10 @@ def live_day(
             created.append((invoice, refundable))
         _live_changes(host, rng, day, lid, created, summary)
         _live_payments(host, rng, day, lid, created, summary)
+    if money_flows:
+        state = random.Random()
+        state.setstate(rng.getstate())
+        live_money_flows(host, day, random.Random(f"money-flows:{state.getrandbits(128)}"), summary)
     summary.seconds = time.perf_counter() - began
     return summary
 
@@ -773,6 +790,7 @@ def simulate_days(
     seed: int = 0,
     per_day: int | None = None,
     advance_clock: bool = True,
+    money_flows: bool = False,
 ) -> PracticeSummary:
     """Run :func:`live_day` for every day from ``from_date`` to ``to_date`` inclusive.
 
@@ -785,6 +803,8 @@ def simulate_days(
     :param advance_clock: if the host has a :class:`ManualClock`, move it (forward only) to 18:00
         of each day at the first location before that day's records, so ``updated_at`` and the
         plugins' view of "now" follow the simulated days.
+    :param money_flows: each day's payouts, deposits, refunds and vouchers too (see
+        :func:`live_day`).
     """
     summary = PracticeSummary()
     day = from_date
@@ -795,6 +815,6 @@ def simulate_days(
             evening = datetime(day.year, day.month, day.day, 18, 0, tzinfo=tz)
             if evening > host.clock.now():
                 host.clock.set(evening)
-        summary.merge(live_day(host, day, rng, per_day=per_day))
+        summary.merge(live_day(host, day, rng, per_day=per_day, money_flows=money_flows))
         day += timedelta(days=1)
     return summary

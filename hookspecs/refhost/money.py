@@ -18,10 +18,24 @@ from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-__all__ = ["CENT", "cents", "document_total", "line_amount", "line_tax", "money"]
+__all__ = [
+    "CARD_FEE_FIXED",
+    "CARD_FEE_RATE",
+    "CENT",
+    "card_fee",
+    "cents",
+    "document_total",
+    "line_amount",
+    "line_tax",
+    "money",
+]
 
 CENT = Decimal("0.01")
 _HUNDRED = Decimal(100)
+CARD_FEE_RATE = Decimal("1.75")
+"""The card processor's fee per payment, in percent of the payment (Stripe's domestic rate)."""
+CARD_FEE_FIXED = Decimal("0.30")
+"""And its fixed part per payment."""
 
 
 def cents(value: Decimal) -> Decimal:
@@ -68,3 +82,9 @@ def document_total(lines: Iterable[Mapping[str, Any]], line_amount_types: str) -
         if line_amount_types == "exclusive":
             total += line_tax(line, line_amount_types)
     return money(total)
+
+
+def card_fee(amount: Decimal) -> Decimal:
+    """What the processor keeps of one card payment: 1.75 % + 0.30, rounded half-up to cents
+    per payment (a payout's fees are the sum over its payments)."""
+    return cents(amount * CARD_FEE_RATE / _HUNDRED + CARD_FEE_FIXED)

@@ -389,6 +389,31 @@ class PracticeStore:
                 result.append((invoice, owed))
         return result
 
+    def by_field(
+        self, kind: Kind, location_id: str, name: str, value: str, since: date | None = None
+    ) -> list[dict[str, Any]]:
+        """A location's records of ``kind`` whose top-level ``name`` is ``value`` (dated on or
+        after ``since``), in history order: the live simulator's "today's card payments"."""
+        sql = (
+            f"SELECT data FROM {kind} WHERE location_id = ? AND json_extract(data, ?) = ?"
+            " AND doc_date >= ? ORDER BY doc_date, number, id"
+        )
+        params = (location_id, f"$.{name}", value, since.isoformat() if since else "")
+        with self._conn() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [dict(json.loads(r[0])) for r in rows]
+
+    def invoices_selling(self, location_id: str, category: str) -> list[dict[str, Any]]:
+        """A location's invoices with a line of ``category`` (gift vouchers sold)."""
+        sql = (
+            "SELECT data FROM invoices WHERE location_id = ? AND EXISTS (SELECT 1 FROM"
+            " json_each(data, '$.lines') WHERE json_extract(value, '$.category') = ?)"
+            " ORDER BY doc_date, number, id"
+        )
+        with self._conn() as conn:
+            rows = conn.execute(sql, (location_id, category)).fetchall()
+        return [dict(json.loads(r[0])) for r in rows]
+
     # -- plugin settings and switches ------------------------------------------------------------
 
     def plugin_settings(self, plugin: str) -> dict[str, Any]:
