@@ -20,10 +20,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openapi_core import OpenAPI
 from support.mapping_strategies import clients, credit_notes, invoices, mappings, payments, uuids
+from support.money_flow_strategies import (
+    deposits,
+    money_flow_mapping,
+    money_flow_mappings,
+    payout,
+    payouts,
+    refunds,
+)
 
 from pm_xero_plugin.mapping import contacts, documents
+from pm_xero_plugin.mapping import deposits as deposit_payloads
 from pm_xero_plugin.mapping import payments as payment_payloads
+from pm_xero_plugin.mapping import payouts as payout_payloads
+from pm_xero_plugin.mapping import refunds as refund_payloads
 from pm_xero_plugin.mapping.contacts import contact_payload
+from pm_xero_plugin.mapping.deposits import deposit_allocation_payload, deposit_payload
 from pm_xero_plugin.mapping.documents import (
     credit_note_allocation_payload,
     credit_note_payload,
@@ -34,6 +46,8 @@ from pm_xero_plugin.mapping.payments import (
     overpayment_payload,
     payment_payload,
 )
+from pm_xero_plugin.mapping.payouts import payout_fee_payload, payout_transfer_payload
+from pm_xero_plugin.mapping.refunds import refund_payload, refund_source
 from pm_xero_plugin.sandbox.spec_check import (
     SpecViolation,
     validate_httpx_request,
@@ -129,6 +143,57 @@ def _overpayment(draw: st.DrawFn) -> Request:
     return Request("PUT", "/BankTransactions", {"BankTransactions": [element]}, SUMMARIZE)
 
 
+def _deposit(draw: st.DrawFn) -> Request:
+    m = draw(money_flow_mappings)
+    batch = [
+        deposit_payload(one, m, contact_id=draw(uuids))
+        for one in draw(st.lists(deposits(), min_size=1, max_size=3))
+    ]
+    return Request("PUT", "/BankTransactions", {"BankTransactions": batch}, SUMMARIZE)
+
+
+def _deposit_allocation(draw: st.DrawFn) -> Request:
+    held = draw(deposits())
+    if not held["allocations"]:
+        held = {**held, "allocations": [{"invoice_id": draw(uuids), "amount": held["amount"]}]}
+    element = deposit_allocation_payload(
+        held,
+        draw(st.sampled_from(held["allocations"])),
+        invoice_id=draw(uuids),
+        invoice_date=draw(st.dates()).isoformat(),
+    )
+    path = f"/Prepayments/{draw(uuids)}/Allocations"
+    return Request("PUT", path, {"Allocations": [element]}, SUMMARIZE)
+
+
+def _refunds(source: str | None) -> Callable[[st.DrawFn], Request]:
+    """Refunds out of ``source`` (a credit note, an overpayment, a deposit), or of any."""
+
+    def draw_refunds(draw: st.DrawFn) -> Request:
+        m = draw(money_flow_mappings)
+        batch = []
+        for one in draw(st.lists(refunds(source), min_size=1, max_size=3)):
+            kind, _ = refund_source(one)
+            batch.append(refund_payload(one, m, source_kind=kind, source_xero_id=draw(uuids)))
+        return Request("PUT", "/Payments", {"Payments": batch}, SUMMARIZE)
+
+    return draw_refunds
+
+
+def _payout_transfer(draw: st.DrawFn) -> Request:
+    m = draw(money_flow_mappings)
+    batch = [
+        payout_transfer_payload(one, m) for one in draw(st.lists(payouts(), min_size=1, max_size=3))
+    ]
+    return Request("PUT", "/BankTransfers", {"BankTransfers": batch}, {})
+
+
+def _payout_fee(draw: st.DrawFn) -> Request:
+    m = draw(money_flow_mappings)
+    element = payout_fee_payload(draw(payouts(min_fees="0.01")), m)
+    return Request("PUT", "/BankTransactions", {"BankTransactions": [element]}, SUMMARIZE)
+
+
 KINDS = [
     Kind("contact create", contact_payload, _contacts_create),
     Kind("contact update", contact_payload, _contacts_update),
@@ -139,6 +204,14 @@ KINDS = [
     Kind("credit note allocation", credit_note_allocation_payload, _credit_note_allocation),
     Kind("payment", payment_payload, _payments),
     Kind("overpayment", overpayment_payload, _overpayment),
+    Kind("deposit (prepayment)", deposit_payload, _deposit),
+    Kind("deposit allocation", deposit_allocation_payload, _deposit_allocation),
+    Kind("refund of a credit note", refund_payload, _refunds("credit_note")),
+    Kind("refund of an overpayment", refund_payload, _refunds("overpayment")),
+    Kind("refund of a deposit", refund_payload, _refunds("deposit")),
+    Kind("refunds of any credit", refund_payload, _refunds(None)),
+    Kind("payout transfer", payout_transfer_payload, _payout_transfer),
+    Kind("payout fees", payout_fee_payload, _payout_fee),
 ]
 
 
@@ -146,7 +219,14 @@ def test_every_payload_function_has_a_spec_test() -> None:
     """A new ``*_payload`` function cannot escape the spec check."""
     exported = {
         name
-        for module in (contacts, documents, payment_payloads)
+        for module in (
+            contacts,
+            documents,
+            payment_payloads,
+            deposit_payloads,
+            refund_payloads,
+            payout_payloads,
+        )
         for name in module.__all__
         if name.endswith("_payload")
     }
@@ -249,6 +329,22 @@ def test_spec_check_refuses_missing_required_fields(xero_openapi_spec: OpenAPI) 
         validate_xero_request(xero_openapi_spec, "PUT", path, {"Allocations": [allocation]})
     with pytest.raises(SpecViolation, match="'Status' is a required property"):
         validate_xero_request(xero_openapi_spec, "POST", f"/Payments/{_CONTACT}", {})
+
+
+def test_spec_check_refuses_a_transfer_without_its_bank_or_with_a_read_only_id(
+    xero_openapi_spec: OpenAPI,
+) -> None:
+    transfer = payout_transfer_payload(payout(), money_flow_mapping())
+    validate_xero_request(xero_openapi_spec, "PUT", "/BankTransfers", {"BankTransfers": [transfer]})
+    for broken, problem in (
+        ({k: v for k, v in transfer.items() if k != "ToBankAccount"}, "'ToBankAccount' is a"),
+        ({**transfer, "BankTransferID": _CONTACT}, "BankTransferID"),
+        ({**transfer, "Amount": "487.70"}, "is not of type 'number'"),
+    ):
+        with pytest.raises(SpecViolation, match=problem):
+            validate_xero_request(
+                xero_openapi_spec, "PUT", "/BankTransfers", {"BankTransfers": [broken]}
+            )
 
 
 def test_spec_check_names_the_field_at_fault(xero_openapi_spec: OpenAPI) -> None:
