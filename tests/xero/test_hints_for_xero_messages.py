@@ -99,6 +99,14 @@ def test_an_allocation_exceeding_what_is_left_says_the_credit_was_used_by_hand(
         ("From and To bank accounts cannot be the same", None),
         ("A valid BankAccount must be specified", "payout_fee"),
         ("Payments are not enabled for this account", "payout"),
+        # the sandbox's words, as Xero's
+        ("The FromBankAccount and ToBankAccount must be different accounts.", None),
+        (
+            "Account code '093' is not a bank account. FromBankAccount must be a bank account, "
+            "or a current asset account with payments enabled.",
+            "payout",
+        ),
+        ("A valid ToBankAccount must be specified", None),
     ],
 )
 def test_a_payouts_refused_accounts_point_to_the_clearing_and_payout_bank_codes(
