@@ -22,7 +22,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import accounting, persistence, view
+from . import accounting, balances, persistence, view
 from .clock import SandboxClock
 from .dates import render
 from .faults import Faults
@@ -45,6 +45,8 @@ __all__ = ["API_ROOT", "Sandbox"]
 API_ROOT = "/api.xro/2.0"
 #: The limits' peak counters, per organisation (``GET``; ``DELETE`` starts them afresh).
 PEAKS_PATH = "/sandbox/limits/peaks"
+#: ``GET /sandbox/balances/{tenant_id}``: every account's balance as Xero's journals leave it.
+BALANCES_PREFIX = "/sandbox/balances/"
 
 StartResponse = Callable[..., Any]
 
@@ -420,7 +422,8 @@ class Sandbox:
 
     def _inspection(self, path: str, method: str) -> Response | None:
         """The sandbox's own pages (home, state, requests, the limits' peak counters, a
-        document's read-only view), or ``None`` for any other path; under the lock.
+        document's read-only view, an organisation's account balances), or ``None`` for any
+        other path; under the lock.
 
         ``DELETE /sandbox/limits/peaks`` answers the counters as they were and starts them
         afresh (a bench measures one phase at a time)."""
@@ -440,6 +443,11 @@ class Sandbox:
             return json_response(200, list(self.requests))
         if path.startswith(view.PREFIX):
             return view.document_page(self._orgs, path)
+        if path.startswith(BALANCES_PREFIX):
+            org = self._orgs.get(path[len(BALANCES_PREFIX) :].strip("/").lower())
+            if org is None:
+                return problem(404, "No organisation in this sandbox has that tenant id")
+            return json_response(200, {"balances": balances.balances_text(org)})
         return None
 
     def _home(self) -> Response:
@@ -465,7 +473,8 @@ revoke: <code>/connect/revocation</code>.</p>
 <p>Inspect: <a href="/sandbox/state">/sandbox/state</a>,
 <a href="/sandbox/requests">/sandbox/requests</a>,
 <a href="{PEAKS_PATH}">{PEAKS_PATH}</a> (per organisation: the most calls ever in flight at
-once and in any 60 s of sandbox time; <code>DELETE</code> starts them afresh).</p>
+once and in any 60 s of sandbox time; <code>DELETE</code> starts them afresh),
+<code>{BALANCES_PREFIX}&lt;tenant id&gt;</code> (every account's balance, debit positive).</p>
 """
         return text_response(200, page, "text/html; charset=utf-8")
 

@@ -116,6 +116,9 @@ def create_bank_transaction(books: Books, data: dict[str, Any]) -> dict[str, Any
     if typ not in BANK_TRANSACTION_TYPES:
         raise ElementError(f"The sandbox does not support bank transactions of type {typ}.")
     bank = _bank_account(books.org, data.get("BankAccount"), "BankAccount")
+    currency = data.get("CurrencyCode") or books.org.currency
+    if currency != books.org.currency:
+        raise ElementError(f"The currency {currency} is not set up in this organisation.")
     contact = books.find_contact(data.get("Contact"), create=True)
     when = books.date_of(data.get("Date"), books.now.date())
     lat, lines = _transaction_lines(books, typ, data)

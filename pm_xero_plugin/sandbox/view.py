@@ -33,6 +33,13 @@ COLLECTIONS: Final = {
     "contacts": ("contacts", "Contact", ("Name", "ContactNumber", "ContactStatus", "EmailAddress")),
     "payments": ("payments", "Payment", ("Reference", "Status", "Date", "Amount")),
     "overpayments": ("overpayments", "Overpayment", ("Status", "Date", "Total", "RemainingCredit")),
+    "prepayments": ("prepayments", "Prepayment", ("Status", "Date", "Total", "RemainingCredit")),
+    "banktransactions": (
+        "bank_transactions",
+        "Bank transaction",
+        ("Type", "Reference", "Status", "Date", "Total"),
+    ),
+    "banktransfers": ("bank_transfers", "Bank transfer", ("Reference", "Date", "Amount")),
 }
 """URL segment -> (the organisation's store, what it is called, the fields shown first)."""
 

@@ -150,3 +150,22 @@ def test_a_bank_transaction_needs_a_contact_and_a_bank_or_clearing_account(money
         "Account code '610' is not a bank account. BankAccount must be a bank account, or a "
         "current asset account with payments enabled."
     ]
+
+
+def test_a_transfer_between_accounts_in_two_currencies_is_refused(
+    money: Money, checked: Sandbox
+) -> None:
+    usd = checked.org(money.api.tenant).account(code="091")
+    assert usd is not None
+    usd["CurrencyCode"] = "USD"
+    assert money.errors(money.transfer("090", "091", "10"), "BankTransfers") == [
+        "The FromBankAccount and ToBankAccount must be in the same currency for this transfer."
+    ]
+
+
+def test_a_bank_transaction_in_another_currency_is_refused(money: Money) -> None:
+    stripe = money.contact("Stripe", "STRIPE")
+    resp = money.receipt("SPEND", stripe, "3", bank="093", account="406", CurrencyCode="USD")
+    assert money.errors(resp, "BankTransactions") == [
+        "The currency USD is not set up in this organisation."
+    ]

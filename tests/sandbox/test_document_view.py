@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 from support.sandbox_helpers import Api
+from support.sandbox_money import Money
 
 
 def test_an_invoice_has_a_page_with_its_number_contact_and_total(
@@ -45,3 +46,22 @@ def test_the_view_changes_nothing(api: Api, client: httpx.Client) -> None:
     assert client.post(f"/sandbox/view/contacts/{contact['ContactID']}").status_code == 404
     client.get(f"/sandbox/view/contacts/{contact['ContactID']}")
     assert client.get("/sandbox/state").json() == before
+
+
+def test_prepayments_bank_transactions_and_transfers_have_pages(
+    api: Api, client: httpx.Client
+) -> None:
+    money = Money(api)
+    jane = money.contact()
+    pre = money.prepayment(jane, "150")
+    transfer = money.ok(money.transfer("093", "090", "42.50", reference="PO7"), "BankTransfers")
+    page = client.get(f"/sandbox/view/prepayments/{pre['PrepaymentID']}")
+    assert page.status_code == 200
+    assert "Prepayment" in page.text
+    assert "150" in page.text
+    page = client.get(f"/sandbox/view/banktransfers/{transfer['BankTransferID']}")
+    assert page.status_code == 200
+    assert "PO7" in page.text
+    page = client.get(f"/sandbox/view/banktransactions/{transfer['FromBankTransactionID']}")
+    assert page.status_code == 200
+    assert "SPEND-TRANSFER" in page.text

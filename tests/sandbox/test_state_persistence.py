@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from support.sandbox_helpers import Api, Tokens, connect
+from support.sandbox_money import Money
 
 from pm_xero_plugin.sandbox import Sandbox, SandboxClock
 from pm_xero_plugin.sandbox.persistence import write_atomic
@@ -247,3 +248,47 @@ def test_saving_only_the_touched_documents_matches_a_full_save(
     org = incremental["orgs"][api.tenant]
     assert len(org["contacts"]) == 3
     assert len(org["credit_notes"]) == 1
+
+
+def test_transfers_prepayments_allocations_and_refunds_survive_a_restart(
+    tmp_path: Path, spec_path: str
+) -> None:
+    state = tmp_path / "sandbox.json"
+    first = Sandbox(clock=SandboxClock(START), spec_path=spec_path, state_path=state)
+    with _client(first) as client:
+        tokens = connect(client)
+        money = Money(Api(client, tokens))
+        jane = money.contact()
+        inv = money.invoice(jane, "INV-1", "80")
+        pre = money.prepayment(jane, "100", bank="093")
+        money.ok(
+            money.allocate("Prepayments", pre["PrepaymentID"], inv["InvoiceID"], "80"),
+            "Allocations",
+        )
+        ref = {"PrepaymentID": pre["PrepaymentID"]}
+        money.ok(money.refund("Prepayment", ref, "20", account="093"), "Payments")
+        transfer = money.ok(money.transfer("093", "090", "0.01"), "BankTransfers")
+        before = client.get(f"/sandbox/balances/{money.api.tenant}").json()
+
+    second = Sandbox(clock=SandboxClock(START), spec_path=spec_path, state_path=state)
+    assert second.inspect() == first.inspect()
+    with _client(second) as client:
+        api = Api(client, tokens)
+        [restored] = api.get(f"/Prepayments/{pre['PrepaymentID']}").json()["Prepayments"]
+        assert (restored["RemainingCredit"], restored["Status"]) == (0, "PAID")
+        assert [a["Amount"] for a in restored["Allocations"]] == [80]
+        assert [p["Amount"] for p in restored["Payments"]] == [20]
+        [moved] = api.get(f"/BankTransfers/{transfer['BankTransferID']}").json()["BankTransfers"]
+        assert moved["Amount"] == 0.01
+        assert client.get(f"/sandbox/balances/{api.tenant}").json() == before
+        # a change to a stored prepayment is saved too: deleting the refund gives its 20 back
+        [refund] = api.get("/Payments").json()["Payments"]
+        gone = api.put(f"/Payments/{refund['PaymentID']}", {"Status": "DELETED"})
+        assert gone.status_code == 200, gone.text
+    third = Sandbox(clock=SandboxClock(START), spec_path=spec_path, state_path=state)
+    kept = third.org(third.tenant_ids[0]).prepayments[pre["PrepaymentID"]]
+    assert (kept["RemainingCredit"], kept["Status"], kept["Payments"]) == (
+        Decimal("20"),
+        "AUTHORISED",
+        [],
+    )
