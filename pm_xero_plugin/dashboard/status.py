@@ -71,6 +71,17 @@ _CREDIT_BEFORE_START_HINT = (
     "overpayment or credit note) or earlier (the extra history is back-synced), or send that "
     "record too ('include parent')."
 )
+_PAYMENTS_HINT = (
+    "Some card payments (or card refunds) this payout settles will not reach Xero by themselves "
+    "(see which, and why): widen the start date to their dates if they are before it, or fix "
+    "and retry them on their own rows. The payout follows by itself once they are all in Xero; "
+    "sent before, the clearing account would not return to zero."
+)
+_PARENT_HINTS = {
+    Gate.DEPOSIT: "its deposit",
+    Gate.OVERPAYMENT: "the overpayment it refunds",
+}
+"""Waits on a credit that will not be sent by itself (the row's detail says why)."""
 _NAME_TAKEN_HINT = (
     "Xero already has a contact with this name, and it does not carry our contact number, so "
     "it is not adopted silently. If it is this customer, link it (pm-xero resolve ROW "
@@ -98,6 +109,14 @@ def hint_for(row: Row) -> str:
         return _LOCK_HINT
     if row.gate == Gate.CONTACT_NAME_TAKEN:
         return _NAME_TAKEN_HINT
+    if row.state == State.WAITING and row.gate == Gate.PAYMENTS:
+        return _PAYMENTS_HINT
+    if row.state == State.WAITING and row.gate in _PARENT_HINTS:
+        return (
+            f"It waits for {_PARENT_HINTS[Gate(row.gate)]}, which will not reach Xero by itself "
+            "(see why): fix that record in Pet Manager, or retry or resolve it on its own row; "
+            "this one follows by itself."
+        )
     try:
         from pm_xero_plugin.xero.hints import diagnose
 

@@ -31,7 +31,14 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
         yield running
 
 
-def add(engine: Engine, kind: str, host_id: str, state: str, gate: str | None = None) -> None:
+def add(
+    engine: Engine,
+    kind: str,
+    host_id: str,
+    state: str,
+    gate: str | None = None,
+    detail: str | None = None,
+) -> None:
     [sydney] = [loc for loc, info in engine.locations().items() if info.get("name") == "Sydney"]
     payload = json.dumps({"id": host_id})
     engine.ledger.insert(
@@ -45,6 +52,7 @@ def add(engine: Engine, kind: str, host_id: str, state: str, gate: str | None = 
                 payload,
                 f"h-{host_id}",
                 gate=gate,
+                detail=detail,
                 doc_date="2025-02-10",
                 number=7,
             )
@@ -147,3 +155,23 @@ def test_the_text_dashboard_names_each_new_kind_and_counts_the_flows(engine: Eng
     assert "1 credit note refund waiting" in text
     assert "held: credit_before_start" in text
     assert "retry --include-parent" in text
+
+
+def test_a_payout_waiting_for_payments_that_will_not_come_says_what_to_do(
+    engine: Engine,
+) -> None:
+    """A payout whose card payments will not reach Xero by themselves is listed (the ledger
+    says which): the hint is about those payments, not a refusal by Xero."""
+    detail = "1 of its 2 card payments will not reach Xero by itself (PAY3: dated before the start)"
+    add(engine, "payout", "po9", "waiting", "payments", detail)
+    add(engine, "deposit_refund", "r9", "waiting", "deposit", "its deposit DEP4 failed")
+
+    failures = {f["kind"]: f for f in build(engine, None)["failures"]}
+
+    payout = failures["payout"]
+    assert detail in payout["message"]
+    assert "widen the start date to their dates" in payout["hint"]
+    assert "clearing account would not return to zero" in payout["hint"]
+    assert "Xero refused" not in payout["hint"]
+    refund = failures["deposit_refund"]
+    assert refund["hint"].startswith("It waits for its deposit, which will not reach Xero by")
