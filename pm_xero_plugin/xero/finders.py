@@ -5,7 +5,17 @@ earlier send may have reached Xero is sent again, it is looked up here and adopt
 it. Table-driven from :data:`pm_xero_plugin.xero.kinds.KINDS` (each kind's natural key, look-up
 and id field) plus **one rule** for which of Xero's documents is ours (:func:`judge`): only one
 that is provably ours – same contact, total and date; for a payment the same invoice, amount,
-date and reference – is adopted, and the fields that decided it are kept. A row whose earlier
+date and reference – is adopted, and the fields that decided it are kept.
+
+The money flows, each by its natural key: a *deposit* by our reference (``DEP12``) and, since
+Xero does not keep ``Reference`` on a prepayment, by its contact's prepayment whose line
+starts with our number – same contact, amount and date, kept under its ``PrepaymentID`` (what
+its allocations and refunds name); a *deposit allocation* on the prepayment (its allocation
+to our invoice, as a credit note's); a *refund* (of a credit note, an overpayment, a deposit)
+by reference ``RF3``, out of the same credit, of the same amount, date and account, of the
+payment type Xero gives such a refund; a *payout's fees* by reference ``PO7`` as a SPEND of
+the same total and date on the same (clearing) account; a *payout* by reference ``PO7`` as
+the transfer of the same amount and date between the same two accounts. A row whose earlier
 create may have reached Xero (:attr:`Wanted.in_doubt`) may have been edited since: there a
 document under our key that our *identity* fields match (:data:`IDENTITY`: our contact; for a
 payment our invoice and reference) is ours even when its total or date differ – a
@@ -274,7 +284,9 @@ def judge(kind: str, wanted: Wanted, hit: Mapping[str, Any]) -> Verdict | None:
 
     Same contact (our ContactID, or a contact carrying our contact number), same total and same
     date for an invoice or credit note; same invoice, amount, date and reference for a payment;
-    same contact, amount and date for an overpayment; the number alone for a contact (it carries
+    same contact, amount and date for an overpayment or a deposit; same credit, amount, date,
+    account, reference and payment type for a refund; same account(s), amount, date and
+    reference for a payout's fees and its transfer; the number alone for a contact (it carries
     ours). A field Xero does not show, or that we cannot compare, proves nothing: the document
     is then not adopted. ``None``: the document does not count at all (deleted, or a live one
     when this row only voids).
