@@ -230,6 +230,7 @@ def _announce(
     echo(f"  accounting:    {url}/api.xro/2.0")
     echo(f"  inspect:       {url}/sandbox/state  {url}/sandbox/requests")
     echo(f"  limits' peaks: {url}/sandbox/limits/peaks")
+    echo(f"  balances:      {url}/sandbox/balances/<tenant id>")
     for tenant_id in sandbox.tenant_ids:
         echo(f"  tenant:        {tenant_id}  {sandbox.org(tenant_id).name}")
     if spec_path is None:

@@ -59,6 +59,9 @@ def test_cli_prints_where_it_listens_serves_and_exits_0_on_sigterm(spec_path: st
             tokens = connect(c)
             assert len(tokens.tenant_ids) == 3
             assert c.get("/api.xro/2.0/Organisation", headers=tokens.headers()).status_code == 200
+            assert f"balances:      {url}/sandbox/balances/<tenant id>" in out
+            books = c.get(f"/sandbox/balances/{tokens.tenant_ids[0]}")
+            assert books.json() == {"balances": {}}  # a new organisation's books are empty
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:
