@@ -73,6 +73,8 @@ def _transaction_lines(books: Books, typ: str, data: dict[str, Any]) -> tuple[st
         if any(line.get("AccountCode") for line in lines):
             raise ElementError("Line items on an overpayment cannot have an account code.")
         return "NoTax", [{**line, "LineItemID": str(uuid.uuid4())} for line in lines]
+    if typ == "RECEIVE-PREPAYMENT" and not all(line.get("AccountCode") for line in lines):
+        raise ElementError("Each line item on a prepayment must have an account code.")
     lat = str(data.get("LineAmountTypes") or "Exclusive")
     return lat, books.checked_lines(lines, lat)
 

@@ -46,11 +46,15 @@ def test_a_prepayments_tax_is_computed_per_line_like_a_receipts(money: Money) ->
     assert (pre["TotalTax"], pre["RemainingCredit"]) == (10, 110)
 
 
-def test_a_prepayments_line_account_must_be_valid(money: Money) -> None:
+def test_a_prepayments_lines_must_each_name_a_valid_account(money: Money) -> None:
     jane = money.contact()
     resp = money.receipt("RECEIVE-PREPAYMENT", jane, "10", account="999")
     assert money.errors(resp, "BankTransactions") == [
         "Account code '999' is not a valid code for this document."
+    ]
+    resp = money.receipt("RECEIVE-PREPAYMENT", jane, "10", account=None)
+    assert money.errors(resp, "BankTransactions") == [
+        "Each line item on a prepayment must have an account code."
     ]
     assert money.api.get("/Prepayments").json()["Prepayments"] == []
 
