@@ -149,7 +149,8 @@ def test_only_put_and_post_batches_and_only_credit_allocations_are_accepted(
     with pytest.raises(ValueError, match=r"PUT \(create\) or POST"):
         client.send_batch(TENANT, CONN, "DELETE", "Invoices", [invoice("I1")], idempotency_key="k")
     with pytest.raises(
-        ValueError, match=r"allocations are made from CreditNotes or Overpayments, not Invoices"
+        ValueError,
+        match=r"allocations are made from CreditNotes, Overpayments or Prepayments, not Invoices",
     ):
         client.allocate(TENANT, CONN, "Invoices", "x", [{"Amount": 1}], idempotency_key="k")
     assert script.requests == []
