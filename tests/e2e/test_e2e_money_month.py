@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ import httpx
 import pytest
 from support.fleet_world import Workers, wait_until
 from support.money_books import (
+    Readback,
     amount_due_problems,
     clearing_problems,
     deposit_problems,
@@ -208,3 +210,105 @@ def test_a_month_of_money_reaches_xero_exactly_once_through_killed_workers(
                 crashes.finish()
             workers.stop()
             host.stop()
+
+
+def test_the_checks_name_a_duplicate_a_document_taken_back_and_a_wrong_balance(
+    tmp_path: Path,
+) -> None:
+    """The read-back checks themselves, on books written by hand: right books pass, and each
+    kind of wrong one is named (so the month's test cannot pass by checking nothing)."""
+    host = RefHost(tmp_path / "pm", load_entrypoints=False)
+    try:
+        host.add_location(LOCATION)
+        client = host.save_client({"id": "cl-1", "location_id": "bondi", "last_name": "Pawson"})
+        line = {"description": "Groom", "category": "grooming", "quantity": "1",
+                "unit_price": "110.00", "tax_rate": "10"}  # fmt: skip
+        invoice = host.create_invoice(
+            {"id": "inv-1", "location_id": "bondi", "client_id": "cl-1", "lines": [line]}
+        )
+        host.record_payment(
+            {"id": "pay-1", "location_id": "bondi", "client_id": "cl-1", "method": "stripe",
+             "amount": "110.00", "allocations": [{"invoice_id": "inv-1", "amount": "110.00"}]}
+        )  # fmt: skip
+        host.record_payout(
+            {"id": "po-1", "location_id": "bondi", "fees": "2.23", "payment_ids": ["pay-1"]}
+        )
+        host.create_credit_note(
+            {"id": "cn-1", "location_id": "bondi", "client_id": "cl-1",
+             "lines": [dict(line, unit_price="40.00")]}
+        )  # fmt: skip
+        host.record_refund(
+            {"id": "rf-1", "location_id": "bondi", "client_id": "cl-1", "amount": "40.00",
+             "credit_note_id": "cn-1"}
+        )  # fmt: skip
+        right = _hand_written_books(client["number"], invoice["number"])
+        assert clearing_problems(right) == []
+        assert exactly_once_problems(host, right) == []
+        assert payout_problems(host, right) == []
+        assert amount_due_problems(host, right) == []
+
+        twice = _hand_written_books(client["number"], invoice["number"])
+        twice.state["payments"].append(dict(twice.state["payments"][-1]))
+        assert exactly_once_problems(host, twice) == [
+            "refunds (Reference, PaymentType, Amount) sent more than once: "
+            "[('RF1', 'ARCREDITPAYMENT', Decimal('40.00'))]"
+        ]
+        undone = _hand_written_books(client["number"], invoice["number"])
+        undone.state["payments"].append({**undone.state["payments"][0], "Status": "DELETED"})
+        assert any("taken back" in p for p in exactly_once_problems(host, undone))
+        off = _hand_written_books(client["number"], invoice["number"])
+        off.balances["093"] = Decimal("2.23")
+        off.transfers[0]["Amount"] = 110.0
+        off.invoices[0]["AmountDue"] = 10.0
+        assert clearing_problems(off) == ["clearing account 093 holds 2.23, not 0.00"]
+        assert payout_problems(host, off) == [
+            "PO1: transfer ('093', '090') of 110.0, not ('093', '090') of 107.77"
+        ]
+        assert amount_due_problems(host, off) == [
+            f"INV{invoice['number']}: AmountDue 10.00 in Xero, the host says 0.00"
+        ]
+    finally:
+        host.close()
+
+
+def _hand_written_books(client_number: int, invoice_number: int) -> Readback:
+    """The books Xero should hold for the hand-written practice above."""
+    contact = {"ContactID": "x-c", "ContactNumber": f"C{client_number}", "Name": "Pawson"}
+    invoice = {"InvoiceID": "x-i", "InvoiceNumber": f"INV{invoice_number}", "Total": 110.0,
+               "AmountDue": 0.0, "Status": "PAID"}  # fmt: skip
+    transfer = {"Reference": "PO1", "Amount": 107.77, "FromBankAccount": {"Code": "093"},
+                "ToBankAccount": {"Code": "090"}}  # fmt: skip
+    state = {
+        "contacts": [contact, {"ContactID": "x-s", "Name": "Stripe"}],
+        "invoices": [invoice],
+        "credit_notes": [{"CreditNoteNumber": "CN1", "Status": "PAID"}],
+        "payments": [
+            {
+                "Reference": "PAY1",
+                "Invoice": {"InvoiceID": "x-i"},
+                "Amount": 110.0,
+                "PaymentType": "ACCRECPAYMENT",
+                "Status": "AUTHORISED",
+            },
+            {
+                "Reference": "RF1",
+                "CreditNote": {"CreditNoteID": "x-n"},
+                "Amount": 40.0,
+                "PaymentType": "ARCREDITPAYMENT",
+                "Status": "AUTHORISED",
+            },
+        ],
+        "bank_transactions": [
+            {
+                "Type": "SPEND",
+                "Reference": "PO1",
+                "Total": 2.23,
+                "Status": "AUTHORISED",
+                "BankAccount": {"Code": "093"},
+                "LineItems": [{"AccountCode": "406"}],
+            }
+        ],
+        "prepayments": [],
+        "bank_transfers": [transfer],
+    }
+    return Readback(invoices=[dict(invoice)], transfers=[dict(transfer)], state=state, balances={})

@@ -129,7 +129,7 @@ def payout_problems(host: RefHost, back: Readback) -> list[str]:
             route = (t["FromBankAccount"].get("Code"), t["ToBankAccount"].get("Code"))
             if route != (CLEARING, BANK) or _money(t["Amount"]) != _money(payout["amount"]):
                 problems.append(
-                    f"{ref}: transfer {route} of {t['Amount']}, not ({CLEARING}, {BANK}) of "
+                    f"{ref}: transfer {route} of {t['Amount']}, not {(CLEARING, BANK)} of "
                     f"{payout['amount']}"
                 )
         fees = [t for t in spends if t.get("Reference") == ref]
