@@ -100,6 +100,29 @@ def not_settled(counts: list[Mapping[str, Any]]) -> dict[str, int]:
     return left
 
 
+def assert_month_has_everything(month: Month) -> None:
+    """The seeded month holds what the issue asks for (a seed change cannot quietly drop one)."""
+
+    def records(action: str) -> list[dict[str, Any]]:
+        return [s.record for s in month.steps if s.action == action]
+
+    payouts = records("record_payout")
+    assert len(payouts) == 2
+    assert all(Decimal(p["fees"]) > 0 for p in payouts), payouts
+    assert all(len(p["payment_ids"]) >= 5 for p in payouts), "each payout settles card payments"
+    credits = sorted(
+        k for r in records("record_refund") for k in ("deposit_id", "credit_note_id") if r.get(k)
+    )
+    assert credits == ["credit_note_id", "deposit_id"]
+    assert sum(1 for r in records("record_deposit") if r["allocations"]) >= 4, "deposits applied"
+    lines = [line for r in records("create_invoice") for line in r["lines"]]
+    assert sum(1 for line in lines if line["category"] == "voucher") >= 2, "vouchers sold"
+    methods = [r["method"] for r in records("record_payment")]
+    assert methods.count("voucher") >= 2, "vouchers redeemed"
+    assert 30 <= month.count("create_invoice") <= 50
+    assert len(month.clients) == 15
+
+
 class Crashes(threading.Thread):
     """One ``pm-xero worker`` at a time, SIGKILLed after a seeded number of further sandbox
     calls and started again, ``kills`` times; the last one started is left running."""
@@ -139,6 +162,7 @@ def test_a_month_of_money_reaches_xero_exactly_once_through_killed_workers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec_path: Path
 ) -> None:
     month = plan_month(SEED, last_month())
+    assert_month_has_everything(month)
     sandbox = Sandbox(
         orgs=1, spec_path=spec_path, limits=relaxed_limits(), seed=SEED, check_responses=True
     )
