@@ -17,6 +17,10 @@ from support.cli_practice import START, fill, settings
 from hookspecs.refhost import ManualClock, RefHost
 from pm_xero_plugin.dashboard.preview import preview
 from pm_xero_plugin.dashboard.render import print_preview
+from pm_xero_plugin.sandbox import Sandbox
+from pm_xero_plugin.xero.client import XeroClient
+
+CONN = "syd"
 
 
 @pytest.fixture
@@ -170,3 +174,84 @@ def test_the_text_preview_names_the_new_kinds_and_their_holds(host: RefHost) -> 
     assert "held: 1 payout (100.00) – settles card payments dated before the start" in text
     assert "held: 1 deposit refund (10.00)" in text
     assert "money flows: payouts 2 (129.10), deposits 2 (75.00), refunds 3 (19.50)" in text
+
+
+def test_the_preview_finds_the_payouts_and_refunds_xero_already_has_by_reference(
+    host: RefHost, sandbox_client: tuple[Sandbox, XeroClient]
+) -> None:
+    """Someone recorded payout PO1 (its transfer and its fees) and refund RF2 in Xero by hand:
+    the preview says so before anything is sent (the sender's own look-ups by reference)."""
+    sandbox, client = sandbox_client
+    tenant = sandbox.tenant_ids[0]
+
+    def made(endpoint: str, element: dict[str, Any]) -> str:
+        key = f"k-{endpoint}-{element.get('Type') or element.get('Reference')}"
+        [result] = client.send_batch(tenant, CONN, "PUT", endpoint, [element], idempotency_key=key)
+        assert result.ok, result.errors
+        return str(result.xero_id)
+
+    made(
+        "BankTransfers",
+        {
+            "FromBankAccount": {"Code": "093"},
+            "ToBankAccount": {"Code": "090"},
+            "Amount": 29.10,
+            "Date": "2025-02-12",
+            "Reference": "PO1",
+        },
+    )
+    made(
+        "BankTransactions",
+        {
+            "Type": "SPEND",
+            "Contact": {"Name": "Stripe"},
+            "BankAccount": {"Code": "093"},
+            "Date": "2025-02-12",
+            "Reference": "PO1",
+            "LineAmountTypes": "NoTax",
+            "LineItems": [
+                {"Description": "fees", "Quantity": 1.0, "UnitAmount": 0.9, "AccountCode": "406"}
+            ],
+        },
+    )
+    contact = made("Contacts", {"Name": "Ann Lee1", "ContactNumber": "C1"})
+    over = made(
+        "BankTransactions",
+        {
+            "Type": "RECEIVE-OVERPAYMENT",
+            "Contact": {"ContactID": contact},
+            "BankAccount": {"Code": "090"},
+            "Date": "2025-02-11",
+            "LineAmountTypes": "NoTax",
+            "LineItems": [{"Description": "PAY2", "Quantity": 1.0, "UnitAmount": 4.5}],
+        },
+    )
+    made(
+        "Payments",
+        {
+            "Overpayment": {"OverpaymentID": over},
+            "Account": {"Code": "090"},
+            "Date": "2025-02-14",
+            "Amount": 4.5,
+            "Reference": "RF2",
+        },
+    )
+    with_xero = preview(
+        None,
+        host,
+        date(2025, 2, 1),
+        client=client,
+        connection_for=lambda t: CONN if t == tenant else None,
+        settings=settings({"syd": tenant}),
+    )
+
+    [mine] = [o for o in with_xero["organisations"] if o["tenant_id"] == tenant]
+    found = {kind: mine["kinds"][kind]["already_in_xero"] for kind in ("payout", "payout_fee")}
+    assert found == {"payout": 1, "payout_fee": 1}
+    assert mine["kinds"]["overpayment_refund"]["already_in_xero"] == 1
+    assert mine["kinds"]["credit_note_refund"]["already_in_xero"] == 0
+    assert mine["kinds"]["deposit"]["already_in_xero"] == 0
+    assert (
+        "Xero already has 1 payouts numbered like these: they will be linked, not duplicated; "
+        "if they were entered by hand for this period, choose a later start date"
+    ) in mine["warnings"]

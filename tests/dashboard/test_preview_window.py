@@ -8,7 +8,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from click.testing import CliRunner
 from support.cli_practice import START, PracticeDir, fill, settings
@@ -17,16 +16,6 @@ from hookspecs.refhost import ManualClock, RefHost
 from pm_xero_plugin.cli.main import main
 from pm_xero_plugin.dashboard import preview as preview_module
 from pm_xero_plugin.dashboard.preview import preview
-from pm_xero_plugin.sandbox import Sandbox
-from pm_xero_plugin.xero.auth import (
-    OAuthConfig,
-    TokenProvider,
-    begin_authorization,
-    handle_callback,
-)
-from pm_xero_plugin.xero.client import XeroClient
-from pm_xero_plugin.xero.ratelimit import RateLimiter
-from pm_xero_plugin.xero.tokens import TokenStore
 
 CONN = "syd"
 
@@ -143,26 +132,6 @@ def _invoice(number: str, contact_id: str) -> dict[str, Any]:
             {"Description": "Boarding", "Quantity": 1.0, "UnitAmount": 50.0, "AccountCode": "200"}
         ],
     }
-
-
-@pytest.fixture
-def sandbox_client(tmp_path: Path) -> Any:
-    sandbox = Sandbox()
-    http = httpx.Client(transport=sandbox.transport())
-    config = OAuthConfig.for_base_url(
-        "http://sandbox.test",
-        client_id=sandbox.client_id,
-        client_secret=sandbox.client_secret,
-        redirect_uri="http://127.0.0.1:8999/callback",
-    )
-    store = TokenStore(tmp_path / "tokens.sqlite3", b"host-secret-for-tests-0123456789")
-    consent = http.get(begin_authorization(config, store, CONN).url)
-    handle_callback(config, store, dict(httpx.URL(consent.headers["Location"]).params), http=http)
-    client = XeroClient(
-        config.api_url, TokenProvider(config, store, http=http), limiter=RateLimiter(), http=http
-    )
-    yield sandbox, client
-    http.close()
 
 
 def test_lookups_report_how_many_invoices_xero_already_has_and_which_will_clash(
