@@ -81,20 +81,20 @@ def deposit_allocation_payload(
     allocation: Mapping[str, Any],
     *,
     invoice_id: str,
-    invoice_date: object,
+    invoice_date: object = None,
 ) -> dict[str, Any]:
     """An element of ``PUT /Prepayments/{PrepaymentID}/Allocations``: part of a deposit applied
     to one Xero invoice.
 
-    Dated the later of the deposit's date and the invoice's, the date Xero gives the allocation
-    whatever it is sent (as for credit notes): what is sent is what Xero books, and a deposit
-    taken in a locked period applied to an invoice in an open one lands in the open period.
+    Dated the later of the deposit's date and ``invoice_date`` (the invoice's; ``None``: not
+    known, the deposit's), the date Xero gives the allocation whatever it is sent (as for
+    credit notes): what is sent is what Xero books, and a deposit taken in a locked period
+    applied to an invoice in an open one lands in the open period.
     """
     where = f"deposit {deposit.get('number')}"
-    when = max(
-        parse_date(where, "paid_date", deposit.get("paid_date")),
-        parse_date(where, "invoice date", invoice_date),
-    )
+    when = parse_date(where, "paid_date", deposit.get("paid_date"))
+    if invoice_date is not None:
+        when = max(when, parse_date(where, "invoice date", invoice_date))
     data = {
         "invoice": {"invoice_id": invoice_id},
         "amount": positive_amount(where, "allocations.amount", allocation.get("amount")),

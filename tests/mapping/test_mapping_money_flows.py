@@ -119,7 +119,7 @@ def test_a_deposit_allocation_is_dated_the_later_of_the_deposit_and_the_invoice(
     ) == {"Invoice": {"InvoiceID": XERO_INVOICE}, "Amount": 60.0, "Date": expected}
 
 
-def test_a_deposit_allocation_of_nothing_or_without_a_date_is_refused() -> None:
+def test_a_deposit_allocation_of_nothing_or_with_a_bad_invoice_date_is_refused() -> None:
     held = deposit()
     with pytest.raises(
         MappingError, match=re.escape("allocations.amount 0.00 must be more than zero")
@@ -130,10 +130,16 @@ def test_a_deposit_allocation_of_nothing_or_without_a_date_is_refused() -> None:
             invoice_id=XERO_INVOICE,
             invoice_date="2025-05-04",
         )
-    with pytest.raises(MappingError, match="invoice date None is not a YYYY-MM-DD date"):
+    with pytest.raises(MappingError, match="invoice date '4/5/2025' is not a YYYY-MM-DD date"):
         deposit_allocation_payload(
-            held, held["allocations"][0], invoice_id=XERO_INVOICE, invoice_date=None
+            held, held["allocations"][0], invoice_id=XERO_INVOICE, invoice_date="4/5/2025"
         )
+
+
+def test_a_deposit_allocation_to_an_invoice_of_unknown_date_is_dated_the_deposits_day() -> None:
+    held = deposit()
+    payload = deposit_allocation_payload(held, held["allocations"][0], invoice_id=XERO_INVOICE)
+    assert payload["Date"] == "2025-03-01"
 
 
 def test_money_flow_numbers_carry_their_prefixes() -> None:
