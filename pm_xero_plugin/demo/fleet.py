@@ -36,7 +36,14 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from pm_xero_plugin.demo import run as one
-from pm_xero_plugin.demo.progress import Reporter, Tally, WaitOutcome, stalled_lines, tally
+from pm_xero_plugin.demo.progress import (
+    Reporter,
+    Tally,
+    WaitOutcome,
+    ledger_counts,
+    stalled_lines,
+    tally,
+)
 from pm_xero_plugin.demo.progress import wait_until_settled as _wait_until_settled
 from pm_xero_plugin.private_files import private_folder
 
@@ -225,7 +232,9 @@ def _run_fleet(options: one.DemoOptions, shapes: list[PracticeShape]) -> FleetRe
             run.save_state()
         for member in members:
             result.practices[member.shape.practice_id] = _practice_result(member, sandbox)
-            result.records[member.shape.practice_id] = tally(member.parts.engine.ledger.counts())
+            result.records[member.shape.practice_id] = tally(
+                ledger_counts(member.parts.engine.ledger)
+            )
     return result
 
 
@@ -385,6 +394,7 @@ def _member(
             clients=base.size["clients"] * shape.locations,
             start=base.today - timedelta(days=base.size["days"]),
             end=base.today - timedelta(days=1),
+            money_flows=True,
         )
         state.update(generated=True, seed=shape.seed, today=base.today.isoformat())
         report.step(
@@ -539,7 +549,7 @@ class _FleetWaiter:
             self.names.update(member.run.state.get("organisation_names", {}))
 
     def _look(self, kinds: tuple[str, ...] | None) -> Tally:
-        return merged([tally(m.parts.engine.ledger.counts(), kinds) for m in self.members])
+        return merged([tally(ledger_counts(m.parts.engine.ledger), kinds) for m in self.members])
 
     def _explain(self, found: Tally) -> list[str]:
         from pm_xero_plugin.dashboard.status import build as build_status

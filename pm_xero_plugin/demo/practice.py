@@ -26,12 +26,21 @@ __all__ = [
     "NotARedirect",
     "account_codes",
     "authorize",
+    "codes_from_chart",
     "ensure_tracking_options",
     "practice_settings",
     "shared_tenants",
 ]
 
-PREFIXES = {"client": "C", "invoice": "INV", "credit_note": "CN", "payment": "PAY"}
+PREFIXES = {
+    "client": "C",
+    "invoice": "INV",
+    "credit_note": "CN",
+    "payment": "PAY",
+    "deposit": "DEP",
+    "refund": "RF",
+    "payout": "PO",
+}
 """Number prefixes in Xero (``INV1042``), so the add-on's documents are told from others."""
 
 TRACKING_CATEGORY = "Location"
@@ -91,6 +100,56 @@ def _pick(accounts: list[dict[str, Any]], *words: str, types: tuple[str, ...] = 
     return None
 
 
+def _named(accounts: list[dict[str, Any]], word: str, types: tuple[str, ...]) -> str | None:
+    """The code of the first active account of ``types`` whose name has ``word``, else ``None``:
+    an optional code is chosen only where the chart has an account made for it."""
+    for account in accounts:
+        if (
+            account.get("Status") == "ACTIVE"
+            and account.get("Code")
+            and account.get("Type") in types
+            and word.lower() in str(account.get("Name", "")).lower()
+        ):
+            return str(account["Code"])
+    return None
+
+
+def _clearing(accounts: list[dict[str, Any]]) -> str | None:
+    """The card processor's clearing account: a current asset taking payments ("Card
+    Clearing"), which each payout empties into the bank."""
+    for account in accounts:
+        if (
+            account.get("Status") == "ACTIVE"
+            and account.get("Code")
+            and account.get("Type") == "CURRENT"
+            and account.get("EnablePaymentsToAccount")
+            and "clearing" in str(account.get("Name", "")).lower()
+        ):
+            return str(account["Code"])
+    return None
+
+
+def _money_flow_codes(accounts: list[dict[str, Any]], bank: str) -> dict[str, Any]:
+    """The optional codes of the money flows the chart has accounts for (deposits, vouchers,
+    card fees, the bank payouts land in), and the payment methods drawing on them: stripe into
+    the clearing account, vouchers redeemed out of the voucher liability."""
+    found: dict[str, Any] = {}
+    deposits = _named(accounts, "Deposit", ("CURRLIAB", "LIABILITY", "TERMLIAB"))
+    vouchers = _named(accounts, "Voucher", ("CURRLIAB", "LIABILITY"))
+    card_fees = _named(accounts, "Card", ("EXPENSE", "OVERHEADS"))
+    clearing = _clearing(accounts)
+    methods: dict[str, str] = {}
+    if deposits:
+        found["deposits"] = deposits
+    if vouchers:
+        found["vouchers"] = methods["voucher"] = vouchers
+    if card_fees and clearing:
+        found["card_fees"] = card_fees
+        found["payout_bank"] = bank
+        methods["stripe"] = clearing
+    return found | {"methods": methods}
+
+
 def _output_tax_types(rates: list[dict[str, Any]]) -> dict[str, str]:
     """Percent (``"10"``) → the organisation's active output tax type for it."""
     active = {str(r.get("TaxType")): r for r in rates if str(r.get("Status", "ACTIVE")) == "ACTIVE"}
@@ -111,27 +170,34 @@ def account_codes(runtime: XeroRuntime, tenant_id: str) -> dict[str, Any]:
     with waiting_for_limits():
         accounts = runtime.client.accounts(tenant_id, connection)
         rates = runtime.client.tax_rates(tenant_id, connection)
+    return codes_from_chart(accounts, rates)
+
+
+def codes_from_chart(accounts: list[dict[str, Any]], rates: list[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`account_codes` of a chart already read (Xero's ``Accounts`` and ``TaxRates``)."""
     default = _pick(accounts, "Sales", types=_REVENUE) or "200"
     income = {"default": default}
     for category, word in _CATEGORY_WORDS:
         income[category] = _pick(accounts, word, types=_REVENUE) or default
     bank = _pick(accounts, "Business Bank", types=("BANK",)) or "090"
     clearing = _pick(accounts, "Clearing", types=("BANK",)) or bank
+    flows = _money_flow_codes(accounts, bank)
+    payments = {
+        "cash": bank,
+        "card": clearing,
+        "eftpos": clearing,
+        "bank_transfer": bank,
+        "stripe": clearing,
+        "voucher": bank,
+    }
     return {
         "income": income,
         "credit_notes": default,
-        "payments": {
-            "cash": bank,
-            "card": clearing,
-            "eftpos": clearing,
-            "bank_transfer": bank,
-            "stripe": clearing,
-            "voucher": bank,
-        },
+        "payments": payments | flows.pop("methods"),
         "overpayments": _pick(accounts, "Accounts Receivable") or "610",
         "rounding": _pick(accounts, "Rounding") or "860",
         "tax_types": _output_tax_types(rates),
-    }
+    } | flows
 
 
 def shared_tenants(tenants: Mapping[str, str]) -> set[str]:

@@ -25,15 +25,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
+    from pm_xero_plugin.ledger import Ledger, Row
     from pm_xero_plugin.xero.ratelimit import Wait
 
 __all__ = [
     "HELD_BY_RULES",
     "HELD_FOR_ADMIN",
+    "PAYMENTS_BEFORE_START",
     "Limits",
     "Reporter",
     "Tally",
     "WaitOutcome",
+    "ledger_counts",
     "limit_waits",
     "stalled_lines",
     "tally",
@@ -54,8 +57,10 @@ HELD_BY_RULES = frozenset(
     {
         "before_start_date",
         "invoice_before_start",
+        "credit_before_start",
         "start_date_future",
         "start_date_unset",
+        "payments_before_start",
     }
 )
 """Gates that hold a record by the admin's own choice of start date: not due now, not counted
@@ -75,6 +80,13 @@ _KIND_WORDS = {
     "allocation": ("credit allocation", "credit allocations"),
     "payment": ("payment", "payments"),
     "overpayment": ("overpayment", "overpayments"),
+    "deposit": ("deposit", "deposits"),
+    "deposit_allocation": ("deposit allocation", "deposit allocations"),
+    "credit_note_refund": ("refund of a credit note", "refunds of credit notes"),
+    "overpayment_refund": ("refund of an overpayment", "refunds of overpayments"),
+    "deposit_refund": ("refund of a deposit", "refunds of deposits"),
+    "payout_fee": ("payout's fees", "payouts' fees"),
+    "payout": ("payout", "payouts"),
 }
 
 
@@ -139,6 +151,55 @@ class Tally:
     def stalled(self) -> bool:
         """Rows still due, yet none is under way: they wait on something that will not happen."""
         return not self.settled and not self.moving
+
+
+PAYMENTS_BEFORE_START = "payments_before_start"
+"""The demo's own name for a payout (or its fees) waiting at the ``payments`` gate for a card
+payment or refund the start date holds: held by the admin's choice of date, like a payment whose
+invoice is before it – the ledger's counts cannot tell it from a payout whose payments are on
+their way (:func:`ledger_counts` does)."""
+
+
+def _held_by_start(ledger: Ledger, row: Row) -> bool:
+    """Whether a payout row waits for a card payment or refund that the start date holds."""
+    from pm_xero_plugin.xero.kinds import REFUND_KINDS
+
+    payout = row.payload
+    parts = [p for i in payout.get("payment_ids") or () for p in ledger.payment_parts(str(i))]
+    parts += [
+        r
+        for i in payout.get("refund_ids") or ()
+        for k in REFUND_KINDS
+        for r in ledger.rows_for(k, str(i))
+    ]
+    return any(
+        p.tenant_id == row.tenant_id and p.state == "waiting" and p.gate in HELD_BY_RULES
+        for p in parts
+    )
+
+
+def ledger_counts(ledger: Ledger) -> list[dict[str, Any]]:
+    """The ledger's count groups (``Ledger.counts()``), with the payouts held behind records
+    before the start date counted at :data:`PAYMENTS_BEFORE_START` instead of ``payments``."""
+    counts = [dict(group) for group in ledger.counts()]
+    if not any(g.get("gate") == "payments" for g in counts):
+        return counts
+    rows, _ = ledger.find_rows(held_gates=("payments",), limit=None)
+    held = Counter(
+        (r.tenant_id, r.location_id, r.kind)
+        for r in rows
+        if r.state == "waiting" and _held_by_start(ledger, r)
+    )
+    moved: list[dict[str, Any]] = []
+    for group in counts:
+        key = (str(group.get("tenant_id") or ""), str(group.get("location_id")), group["kind"])
+        if group.get("gate") != "payments" or not held[key]:
+            continue
+        n = min(held[key], group["n"])
+        held[key] -= n
+        group["n"] -= n
+        moved.append({**group, "gate": PAYMENTS_BEFORE_START, "n": n})
+    return [g for g in counts + moved if g["n"]]
 
 
 def tally(counts: Iterable[Mapping[str, Any]], kinds: tuple[str, ...] | None = None) -> Tally:

@@ -18,7 +18,7 @@ def _books(data_dir: Path) -> dict[str, dict[str, list[Any]]]:
     books: dict[str, dict[str, list[Any]]] = {}
     for tenant_id, org in state["orgs"].items():
         books[tenant_id] = {}
-        for kind in ("contacts", "invoices", "payments"):
+        for kind in ("contacts", "invoices", "payments", "bank_transfers", "prepayments"):
             items = org[kind]
             items = list(items.values()) if isinstance(items, dict) else items
             books[tenant_id][kind] = [json.loads(i) if isinstance(i, str) else i for i in items]
@@ -40,7 +40,8 @@ def _unsettled(data_dir: Path) -> list[tuple[Any, ...]]:
 def _no_duplicates(books: dict[str, dict[str, list[Any]]]) -> None:
     for tenant_id, org in books.items():
         keys = {
-            "contacts": [c["ContactNumber"] for c in org["contacts"]],
+            # The processor a payout's fees are spent with ("Stripe") is a contact of no number.
+            "contacts": [c["ContactNumber"] for c in org["contacts"] if c.get("ContactNumber")],
             "invoices": [i["InvoiceNumber"] for i in org["invoices"]],
             "payments": [
                 (p.get("Reference"), (p.get("Invoice") or {}).get("InvoiceID"))
@@ -51,6 +52,23 @@ def _no_duplicates(books: dict[str, dict[str, list[Any]]]) -> None:
         for kind, values in keys.items():
             twice = [v for v, n in collections.Counter(values).items() if n > 1]
             assert not twice, f"{kind} sent twice to {tenant_id}: {twice[:5]}"
+
+
+def _money_flows_reached_their_books(
+    found: dict[str, Any], books: dict[str, dict[str, list[Any]]]
+) -> None:
+    """The practice's payouts, deposits and refunds are counted beside the other kinds, and
+    each payout is one transfer in its organisation's books, each deposit one prepayment."""
+    for counts in found["eligible"].values():
+        assert set(counts) == set(KINDS)
+    synced = {k: sum(c[k] for c in found["synced"].values()) for k in KINDS}
+    assert synced["payouts"] > 0
+    assert synced["deposits"] > 0
+    assert synced["refunds"] > 0
+    for tenant_id, org in books.items():
+        here = [loc for loc, tenant in found["tenants"].items() if tenant == tenant_id]
+        assert len(org["bank_transfers"]) == sum(found["synced"][loc]["payouts"] for loc in here)
+        assert len(org["prepayments"]) == sum(found["synced"][loc]["deposits"] for loc in here)
 
 
 def test_demo_syncs_three_sites_into_two_organisations_and_resumes_without_resending(
@@ -88,6 +106,7 @@ def test_demo_syncs_three_sites_into_two_organisations_and_resumes_without_resen
     assert sum(len(org["invoices"]) for org in books.values()) == synced_invoices
     dates = [i["Date"]["$date"] for org in books.values() for i in org["invoices"]]
     assert min(dates) >= "2026-01-01", "nothing before the start date reaches Xero"
+    _money_flows_reached_their_books(first, books)
 
     # A later day: the practice lives through the days between; only the new work is sent.
     second = summary(demo(data_dir, "--today", "2026-03-13"))

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-KINDS = ("contacts", "invoices", "credit_notes", "payments")
+KINDS = ("contacts", "invoices", "credit_notes", "payments", "payouts", "deposits", "refunds")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
