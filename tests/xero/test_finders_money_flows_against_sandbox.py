@@ -9,9 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from support.money_flow_strategies import deposit as deposit_record
+from support.money_flow_strategies import money_flow_mapping
+from support.money_flow_strategies import payout as payout_record
+from support.money_flow_strategies import refund as refund_record
 from support.xero_client_fakes import CONN
 from support.xero_sandbox_client import SPEC, Connected, contact, invoice
 
+from pm_xero_plugin.mapping.deposits import deposit_allocation_payload, deposit_payload
+from pm_xero_plugin.mapping.payouts import payout_fee_payload, payout_transfer_payload
+from pm_xero_plugin.mapping.refunds import refund_payload
 from pm_xero_plugin.sandbox.spec_location import spec_missing_reason
 from pm_xero_plugin.xero.finders import Match, Wanted, already_in_xero, look_up
 
@@ -281,3 +288,52 @@ def test_a_payout_is_the_transfer_between_the_same_accounts(connected: Connected
     )
     assert in_doubt.ours[1].differs == ("Amount",)
     assert in_doubt.clashes == {}
+
+
+def test_what_the_mapping_sends_for_each_money_flow_is_found_again_as_ours(
+    connected: Connected,
+) -> None:
+    """The payloads the sender builds (:mod:`pm_xero_plugin.mapping`), sent once and then in
+    doubt: each is found again by its own key and adopted under the id its row keeps – the
+    finders read the very shape the mapping writes."""
+    c = connected
+    m = money_flow_mapping()
+    ann = made(c, "Contacts", contact(1, "Ann Lee (C1)"), "c1")
+    inv = made(c, "Invoices", invoice("INV1", ann), "i1")
+    dep = deposit_record(
+        paid_date="2024-03-02", allocations=[{"invoice_id": "inv-1", "amount": "15.00"}]
+    )
+    prepaid = deposit_payload(dep, m, contact_id=ann)
+    prepayment = made(c, "BankTransactions", prepaid, "dep")
+    applied = deposit_allocation_payload(
+        dep, dep["allocations"][0], invoice_id=inv, invoice_date="2024-03-01"
+    )
+    [allocated] = c.client.allocate(
+        c.tenant_id, CONN, "Prepayments", prepayment, [applied], idempotency_key="alloc"
+    )
+    assert allocated.ok, allocated.errors
+    refunded = refund_payload(
+        refund_record("deposit", paid_date="2024-03-03", amount="10.00"),
+        m,
+        source_kind="deposit",
+        source_xero_id=prepayment,
+    )
+    paid_back = made(c, "Payments", refunded, "rf")
+    out = payout_record(paid_date="2024-03-04")
+    fee = payout_fee_payload(out, m)
+    fee_id = made(c, "BankTransactions", fee, "fee")
+    moved = payout_transfer_payload(out, m)
+    transfer_id = made(c, "BankTransfers", moved, "po")
+
+    for kind, key, element, xero_id in (
+        ("deposit", prepaid["Reference"], prepaid, prepayment),
+        ("deposit_allocation", prepayment, applied, prepayment),
+        ("deposit_refund", refunded["Reference"], refunded, paid_back),
+        ("payout_fee", fee["Reference"], fee, fee_id),
+        ("payout", moved["Reference"], moved, transfer_id),
+    ):
+        wanted = [Wanted(1, key, element, in_doubt=True)]
+        found = look_up(c.client, c.tenant_id, CONN, kind, wanted)
+        assert found.ours.keys() == {1}, kind
+        assert found.ours[1].xero_id == xero_id, kind
+        assert found.ours[1].differs == (), kind
