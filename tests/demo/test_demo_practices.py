@@ -102,7 +102,9 @@ def test_every_practice_syncs_into_its_own_organisations(
             contacts = sum(practice["synced"][loc]["contacts"] for loc in mine)
             # what the organisation holds is exactly what its own practice sent there
             assert len(books[tenant]["invoices"]) == invoices == rows[(tenant, "invoice")] > 0
-            assert len(books[tenant]["contacts"]) == contacts == rows[(tenant, "contact")] > 0
+            # (the processor a payout's fees are spent with, "Stripe", is a contact of no number)
+            customers = [c for c in books[tenant]["contacts"] if c.get("ContactNumber")]
+            assert len(customers) == contacts == rows[(tenant, "contact")] > 0
     assert set(books) == set(owner), "every organisation of the sandbox belongs to one practice"
 
 
