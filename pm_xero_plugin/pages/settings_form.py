@@ -42,12 +42,15 @@ INCOME_TYPES: Final = frozenset({"REVENUE", "SALES", "OTHERINCOME"})
 """Account types an income line (or a credit note) may be coded to."""
 BALANCE_CLASSES: Final = frozenset({"ASSET", "LIABILITY"})
 """Account classes an overpayment may be held in (Accounts Receivable, a liability)."""
-PREFIX_NAMES: Final = ("client", "invoice", "credit_note", "payment")
+PREFIX_NAMES: Final = ("client", "invoice", "credit_note", "payment", "deposit", "refund", "payout")
 PREFIX_LABELS: Final = {
     "client": "Customer number prefix",
     "invoice": "Invoice number prefix",
     "credit_note": "Credit note number prefix",
     "payment": "Payment reference prefix",
+    "deposit": "Deposit reference prefix",
+    "refund": "Refund reference prefix",
+    "payout": "Card payout reference prefix",
 }
 METHOD_LABELS: Final = {
     "cash": "Cash",

@@ -110,7 +110,7 @@ class Preparer:
                 outcome.failed += 1
         return prepared
 
-    def _payout_waits(self, tenant_id: str, row: RowToSend, detail: str) -> None:
+    def _payout_waits(self, tenant_id: str, row: RowToSend, detail: str | None) -> None:
         """Not sent: the payout waits for its payments, and is looked at again as each settles
         (:class:`~pm_xero_plugin.core.gates.DependantGates`). A payment that settled between
         the check and the wait found no payout waiting to reopen, so it is checked once more

@@ -330,3 +330,13 @@ def test_a_voucher_method_not_drawing_on_the_voucher_account_is_refused_beside_i
     answer = practice.client().post("/settings", data=body)
     assert answer.status_code == 400
     assert f'data-field="account_codes.{tenant}.payments.voucher"' in answer.text
+
+
+def test_the_money_flows_prefixes_are_on_the_page_and_saved(practice: PagesPractice) -> None:
+    tenant = connected(practice)
+    body = valid_form(practice, tenant, page(practice))
+    assert body["prefixes.deposit"] == ["DEP"]
+    body["prefixes.payout"] = ["STRIPE-PO"]
+    assert practice.client().post("/settings", data=body).status_code == 303
+    saved = practice.host.settings("xero")["prefixes"]
+    assert (saved["deposit"], saved["refund"], saved["payout"]) == ("DEP", "RF", "STRIPE-PO")
