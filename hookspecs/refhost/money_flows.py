@@ -41,7 +41,6 @@ from hookspecs.refhost.money import card_fee, document_total, money
 from hookspecs.refhost.store import Kind
 
 if TYPE_CHECKING:
-    from hookspecs.refhost.generator import PracticeSummary
     from hookspecs.refhost.host import RefHost
 
 __all__ = [
@@ -195,6 +194,13 @@ def _excess(payment: Record) -> Decimal:
 # -- the history ----------------------------------------------------------------------------------
 
 
+class Counts(Protocol):
+    """Where the flows count what they made (:class:`hookspecs.refhost.PracticeSummary`)."""
+
+    def add(self, kind: str, location_id: str, n: int = 1) -> None:
+        """Count ``n`` more of ``kind`` at ``location_id``."""
+
+
 class _Customer(Protocol):
     record: Record
     joined: date
@@ -207,10 +213,11 @@ class _Book(Protocol):
     start: date
     end: date
     currency: dict[str, str]
-    summary: PracticeSummary
     numbers: dict[str, int]
     events: list[tuple[str, Record]]
 
+    @property
+    def summary(self) -> Counts: ...
     def tz(self, location_id: str) -> str: ...
     def emit(self, op: str, record: Record) -> None: ...
     def schedule(self, day: date, op: str, record: Record) -> None: ...
@@ -473,9 +480,7 @@ class HistoryFlows:
 # -- a live day -----------------------------------------------------------------------------------
 
 
-def live_money_flows(
-    host: RefHost, day: date, rng: random.Random, summary: PracticeSummary
-) -> None:
+def live_money_flows(host: RefHost, day: date, rng: random.Random, summary: Counts) -> None:
     """The money flows of one live day at every location, through the host's API (every hook
     fires): the day's payout, bookings taken and stays they were for, card and other refunds,
     vouchers sold and spent. What is waiting (card payments not paid out, deposits held) is read
@@ -513,7 +518,7 @@ class _Live:
     lid: str
     tz: str
     currency: str
-    summary: PracticeSummary
+    summary: Counts
 
     @property
     def since(self) -> date:
