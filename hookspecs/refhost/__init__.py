@@ -10,7 +10,13 @@ What :mod:`pytester` is to pytest, this is to the ``pet_manager`` hook contract:
     generate_practice(host, seed=1)            # two years of history, no hooks fired
     host.start()                                # pm_startup(host=host)
     host.create_invoice({...})                  # stored, then on_invoice_created
+    host.record_deposit({...})                  # on_deposit_recorded (again when applied)
+    host.record_refund({...}); host.record_payout({...})  # on_refund/on_payout_recorded
     host.stop()                                 # pm_shutdown()
+
+``generate_practice(host, seed=1, money_flows=True)`` adds what a pet resort's money also does:
+card payouts with their fees, booking deposits, refunds and gift vouchers
+(:mod:`hookspecs.refhost.money_flows`); ``simulate_days(..., money_flows=True)`` carries them on.
 
 ``serve_web(host)`` serves its web front (sign-in, plugin list, the plugins' pages) on loopback:
 :mod:`hookspecs.refhost.web`.
