@@ -37,6 +37,13 @@ KIND_WORDS: Final = {
     "allocation": "Credit allocation",
     "payment": "Payment",
     "overpayment": "Overpayment",
+    "deposit": "Deposit",
+    "deposit_allocation": "Deposit allocation",
+    "credit_note_refund": "Refund of a credit note",
+    "overpayment_refund": "Refund of an overpayment",
+    "deposit_refund": "Refund of a deposit",
+    "payout_fee": "Card payout fees",
+    "payout": "Card payout",
 }
 STATE_WORDS: Final = {
     "waiting": "Waiting",
@@ -89,6 +96,14 @@ def number_label(kind: str, number: int | None, prefixes: Prefixes | None) -> st
         "contact": prefixes.client,
         "invoice": prefixes.invoice,
         "credit_note": prefixes.credit_note,
+        "allocation": prefixes.credit_note,
+        "deposit": prefixes.deposit,
+        "deposit_allocation": prefixes.deposit,
+        "credit_note_refund": prefixes.refund,
+        "overpayment_refund": prefixes.refund,
+        "deposit_refund": prefixes.refund,
+        "payout_fee": prefixes.payout,
+        "payout": prefixes.payout,
     }.get(kind, prefixes.payment)
     return f"{prefix}{number}"
 

@@ -52,6 +52,13 @@ _KIND_WORDS = {
     "allocation": "Credit note allocations",
     "payment": "Payments",
     "overpayment": "Overpayments",
+    "deposit": "Deposits",
+    "deposit_allocation": "Deposit allocations",
+    "credit_note_refund": "Refunds of credit notes",
+    "overpayment_refund": "Refunds of overpayments",
+    "deposit_refund": "Refunds of deposits",
+    "payout_fee": "Card payout fees",
+    "payout": "Card payouts",
 }
 
 

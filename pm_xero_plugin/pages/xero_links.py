@@ -26,9 +26,15 @@ _PATHS: Final = {
     "contact": "/Contacts/View/{id}",
     "payment": "/Bank/ViewTransaction.aspx?bankTransactionID={id}",
     "overpayment": "/Bank/ViewTransaction.aspx?bankTransactionID={id}",
+    "payout_fee": "/Bank/ViewTransaction.aspx?bankTransactionID={id}",
+    "credit_note_refund": "/Bank/ViewTransaction.aspx?bankTransactionID={id}",
+    "overpayment_refund": "/Bank/ViewTransaction.aspx?bankTransactionID={id}",
+    "deposit_refund": "/Bank/ViewTransaction.aspx?bankTransactionID={id}",
 }
 """The page of each kind in Xero's web app. An allocation has none of its own (it lives on the
-credit note), and its ledger id is not a Xero id."""
+credit note), and its ledger id is not a Xero id; nor has a deposit's allocation. A deposit (kept
+by its PrepaymentID) and a payout (a BankTransferID) are not linked: the web app's pages for
+them are not known to take those ids."""
 
 SANDBOX_COLLECTIONS: Final = {
     "invoice": "invoices",
@@ -36,6 +42,12 @@ SANDBOX_COLLECTIONS: Final = {
     "contact": "contacts",
     "payment": "payments",
     "overpayment": "overpayments",
+    "deposit": "prepayments",
+    "credit_note_refund": "payments",
+    "overpayment_refund": "payments",
+    "deposit_refund": "payments",
+    "payout_fee": "banktransactions",
+    "payout": "banktransfers",
 }
 """The sandbox's view of each kind: ``/sandbox/view/<collection>/<id>``."""
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from pm_xero_plugin.ledger import Ledger
 from pm_xero_plugin.mapping.config import MappingError
+from pm_xero_plugin.mapping.refunds import refund_source
 from pm_xero_plugin.mapping.values import xero_number
 from pm_xero_plugin.sync.prepare import Prepared
 from pm_xero_plugin.sync.settle import BatchOutcome, Settler, StopBatch
@@ -39,7 +40,7 @@ from pm_xero_plugin.xero.finders import (
     describe_clash,
     look_up,
 )
-from pm_xero_plugin.xero.kinds import edit_refusal
+from pm_xero_plugin.xero.kinds import REFUND_KINDS, edit_refusal
 
 __all__ = ["Deduper"]
 
@@ -58,7 +59,16 @@ contact someone adds meanwhile is still caught, by Xero's refusal of its number 
 _DOCUMENTS = frozenset({"invoice", "credit_note"})
 """Kinds whose host total Xero's document must equal to be ours."""
 
-_PARENT_KIND = {"payment": "invoice", "overpayment": "contact", "allocation": "credit_note"}
+_PARENT_KIND = {
+    "payment": "invoice",
+    "overpayment": "contact",
+    "allocation": "credit_note",
+    "deposit": "contact",
+    "deposit_allocation": "deposit",
+    "credit_note_refund": "credit_note",
+    "overpayment_refund": "overpayment",
+    "deposit_refund": "deposit",
+}
 """The parent whose being found in Xero (rather than created by us) puts a create in doubt."""
 
 
@@ -546,8 +556,12 @@ class Deduper:
 def _parent_host_id(kind: str, p: Prepared) -> str:
     if kind == "payment":
         return p.row.host_id.split(":", 1)[1]
-    if kind == "overpayment":
+    if kind in ("overpayment", "deposit"):
         return str(p.row.payload.get("client_id"))
+    if kind == "deposit_allocation":
+        return p.row.host_id.split(":", 1)[0]
+    if kind in REFUND_KINDS:
+        return refund_source(p.row.payload)[1]
     return p.row.host_id  # an allocation's row is keyed by its credit note
 
 

@@ -167,11 +167,11 @@ class BatchSender:
                 continue
             if kind == "contact" and _NAME_TAKEN.search(message):
                 name_taken.append((p, message))
-            elif diagnose(message).duplicate_number and method == "PUT":
+            elif diagnose(message, kind).duplicate_number and method == "PUT":
                 duplicates.append((p, message))
             else:
                 self._settle.element_error(
-                    p.row, message, diagnose(message), reply_of(result), outcome
+                    p.row, message, diagnose(message, kind), reply_of(result), outcome
                 )
         if duplicates:
             self._dedupe.link_duplicates(tenant_id, connection, kind, duplicates, outcome)
@@ -212,7 +212,7 @@ class BatchSender:
         if result is not None and not result.ok:
             message = "; ".join(result.errors) or "Xero refused the allocation"
             self._settle.element_error(
-                item.row, message, diagnose(message), reply_of(result), outcome
+                item.row, message, diagnose(message, kind), reply_of(result), outcome
             )
             return
         self.ledger.mark_synced(item.row.id, item.dedupe_key, reply_of(result) if result else None)

@@ -225,7 +225,7 @@ class Settler:
         Those are returned, to back off instead."""
         refused = [r for r in rows if r.id not in in_doubt]
         for row in refused:
-            self.ledger.mark_failed(row.id, str(exc), hint=diagnose(str(exc)).hint)
+            self.ledger.mark_failed(row.id, str(exc), hint=diagnose(str(exc), row.kind).hint)
         outcome.failed += len(refused)
         return [r for r in rows if r.id in in_doubt]
 

@@ -55,3 +55,24 @@ def test_no_sandbox_links_against_the_real_xero(
     html = client_for(practice.host).get("/dashboard").text
     assert "/sandbox/view/" not in html
     assert "https://go.xero.com/" in html
+
+
+def test_the_money_flows_link_to_their_own_collections_and_carry_their_own_prefix() -> None:
+    from pm_xero_plugin.inputs.settings import Prefixes
+    from pm_xero_plugin.pages.record_view import number_label
+    from pm_xero_plugin.pages.xero_links import sandbox_link, xero_link
+
+    some_id = "0b9f7c58-0d3a-4e0b-9b8e-5d0a7f0c1a11"
+    root = "http://127.0.0.1:9"
+    assert sandbox_link(root, "deposit", some_id) == f"{root}/sandbox/view/prepayments/{some_id}"
+    assert sandbox_link(root, "payout", some_id) == f"{root}/sandbox/view/banktransfers/{some_id}"
+    assert (
+        sandbox_link(root, "deposit_refund", some_id) == f"{root}/sandbox/view/payments/{some_id}"
+    )
+    assert sandbox_link(root, "deposit_allocation", some_id) is None  # lives on its prepayment
+    assert xero_link("payout_fee", some_id) is not None
+    assert xero_link("payout", some_id) is None  # no page of Xero's known to take the id
+    prefixes = Prefixes()
+    assert number_label("deposit", 3, prefixes) == "DEP3"
+    assert number_label("overpayment_refund", 2, prefixes) == "RF2"
+    assert number_label("payout_fee", 5, prefixes) == "PO5"

@@ -329,3 +329,46 @@ def test_a_duplicate_number_for_our_contact_with_another_total_is_ours_only_if_s
         (args, kwargs) = next(a for name, a in ledger.calls if name == "mark_failed")
         assert "differs in Total; not linked" in args[1]
         assert "void (or renumber) the other one" in kwargs["hint"]
+
+
+REFUND = {
+    "id": "r-1",
+    "number": 3,
+    "location_id": "syd",
+    "client_id": "c-1",
+    "paid_date": "2025-03-02",
+    "amount": "10.00",
+    "currency": "AUD",
+    "method": "cash",
+    "credit_note_id": "cn-1",
+    "updated_at": "2025-03-02T09:00:00+11:00",
+}
+
+
+@dataclass
+class RefusingExceeds(Client):
+    message: str = "Payment amount exceeds the amount outstanding on this document"
+
+    def send_batch(
+        self, tenant: str, conn: str, method: str, endpoint: str, elements: list[Any], **_: Any
+    ) -> list[ElementResult]:
+        self.sent.append((method, endpoint, elements))
+        return [
+            ElementResult(
+                index=i, ok=False, xero_id=None, element=e, errors=[self.message], warnings=[]
+            )
+            for i, e in enumerate(elements)
+        ]
+
+
+def test_a_refund_xero_refuses_as_exceeding_is_told_about_its_credit_not_an_invoice() -> None:
+    ledger, client = Ledger(), RefusingExceeds()
+    row = Row(1, "credit_note_refund", "r-1", REFUND)
+
+    sender(ledger, client).send(TENANT, "credit_note_refund", [row])
+
+    [(method, endpoint, [element])] = client.sent
+    assert (method, endpoint) == ("PUT", "Payments")
+    assert element["CreditNote"] == {"CreditNoteID": "credit_note-cn-1-xero"}
+    [(_, (_, kwargs))] = [c for c in ledger.calls if c[0] == "mark_failed"]
+    assert "less credit left on the credit note" in kwargs["hint"]
