@@ -156,3 +156,19 @@ def test_a_refund_replayed_with_its_idempotency_key_is_paid_once(
     assert len(checked.org(money.api.tenant).payments) == 1
     after = money.api.get(f"/Prepayments/{pre['PrepaymentID']}").json()["Prepayments"][0]
     assert after["RemainingCredit"] == 15
+
+
+def test_a_refund_dated_in_a_period_locked_since_cannot_be_deleted(
+    money: Money, checked: Sandbox
+) -> None:
+    jane = money.contact()
+    note = money.credit_note(jane, "CN-1", "80")
+    made = money.ok(
+        money.refund("CreditNote", {"CreditNoteID": note["CreditNoteID"]}, "30"), "Payments"
+    )
+    checked.faults(money.api.tenant).lock_date = date(2024, 3, 2)
+    resp = money.put(f"/Payments/{made['PaymentID']}", "Payments", {"Status": "DELETED"})
+    assert money.errors(resp, "Payments") == [
+        "The payment date cannot be before the period lock date, currently set at 02-Mar-2024"
+    ]
+    assert money.api.get("/CreditNotes/CN-1").json()["CreditNotes"][0]["RemainingCredit"] == 50
