@@ -102,6 +102,8 @@ class Admin:
             self.ledger.add_log(row_id, "excluded", "excluded by an admin")
         if row.kind == "contact":
             finish_contact_sync_if_done(self.ledger, row.tenant_id, self.ctx.doorbell)
+        if row.kind in _PAYOUT_PARTS:
+            self.ledger.reopen_gate("payments", row.tenant_id)  # its payout says so now
 
     def include_parent_invoice(self, row_id: int) -> None:
         """Send the invoice a payment (or credit-note allocation) pays, although it is dated
@@ -270,3 +272,9 @@ class Admin:
 def _key(row: Row) -> tuple[str, str, str]:
     """A row's key in the ledger."""
     return (row.kind, row.host_id, row.tenant_id)
+
+
+_PAYOUT_PARTS = frozenset(
+    {"payment", "overpayment", "credit_note_refund", "overpayment_refund", "deposit_refund"}
+)
+"""Kinds a payout may be waiting for: one excluded, the payout looks again and says so."""

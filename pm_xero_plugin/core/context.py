@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from hookspecs.host import Host
+from hookspecs.host import HistoryKind, Host
 from pm_xero_plugin.core import rules
 from pm_xero_plugin.core.doorbell import Doorbell
 from pm_xero_plugin.core.gates import dep_facts, dep_keys, rejected_parent_detail, tenant_facts
@@ -24,6 +25,14 @@ from pm_xero_plugin.ledger import Facts, Ledger, Row
 from pm_xero_plugin.ledger.states import State
 
 __all__ = ["EngineContext"]
+
+
+_CREDIT_RECORDS: dict[str, tuple[HistoryKind, str]] = {
+    "credit_note": ("credit_notes", "credit note"),
+    "overpayment": ("payments", "payment"),
+    "deposit": ("deposits", "deposit"),
+}
+"""The host record each kind of credit is (what an absent one is looked up as)."""
 
 
 class EngineContext:
@@ -140,7 +149,33 @@ class EngineContext:
             record = self.host.get_record("invoices", host_id)
             if record is not None:
                 return rules.DepFacts(False, str(record.get("date") or "") or None, held=held)
+        if kind in _CREDIT_RECORDS and held is None:
+            held = self._absent_credit(kind, host_id, tenant_id)
         return rules.DepFacts(False, held=held) if held else None
+
+    def _absent_credit(self, kind: str, host_id: str, tenant_id: str) -> str | None:
+        """Why a credit a refund (or allocation) draws on has no row in this organisation,
+        when it never will: the host has no such record, it belongs to another organisation's
+        location, or (an overpayment) the payment left nothing over. ``None``: it may still
+        come (written with its dependant, or a hook on its way)."""
+        history, noun = _CREDIT_RECORDS[kind]
+        record = self.host.get_record(history, host_id)
+        if record is None:
+            return f"its {noun} {host_id} is not in Pet Manager"
+        location = str(record.get("location_id") or "")
+        if self.tenant_for(location) != tenant_id:
+            return (
+                f"its {noun} {record.get('number', host_id)} belongs to location {location}, "
+                "which syncs to another Xero organisation: a refund is paid out of the credit "
+                "where the credit is; record it at that location"
+            )
+        if kind == "overpayment" and _left_over(record) == 0:
+            return (
+                f"payment {record.get('number', host_id)} left nothing over (all of it was "
+                "applied to invoices), so there is no overpayment to refund: refund its credit "
+                "note, or correct the refund in Pet Manager"
+            )
+        return None
 
     def dep(self, kind: str, host_id: str, tenant_id: str) -> rules.DepFacts | None:
         """A dependency from the ledger; an invoice the ledger never saw (dated before the
@@ -199,3 +234,14 @@ class EngineContext:
             return self.dep(kind, host_id, tenant_id)
 
         return lookup
+
+
+def _left_over(payment: Mapping[str, Any]) -> Decimal | None:
+    """What a host payment leaves over after its allocations (``None``: unreadable)."""
+    try:
+        allocated = sum(
+            (Decimal(str(a["amount"])) for a in payment.get("allocations") or []), Decimal(0)
+        )
+        return Decimal(str(payment["amount"])) - allocated
+    except (InvalidOperation, KeyError, TypeError):
+        return None

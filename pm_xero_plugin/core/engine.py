@@ -44,6 +44,7 @@ from pm_xero_plugin.core.reconcile import Reconciler, ReconcileReport
 from pm_xero_plugin.core.regate import Regater
 from pm_xero_plugin.inputs.settings import Settings
 from pm_xero_plugin.ledger import Ledger, Row
+from pm_xero_plugin.ledger.states import Gate
 
 __all__ = ["Engine"]
 
@@ -266,7 +267,13 @@ class Engine:
     def reconcile(self, *, full: bool = False) -> ReconcileReport:
         """Record what the host holds and the ledger lacks or holds in an older version
         (customers included): incremental from the ledger's cursor, else a full scan
-        (``full`` forces one). Writes nothing when nothing changed. Long: a background job."""
+        (``full`` forces one). Writes nothing when nothing changed. Long: a background job.
+
+        Payouts waiting for their payments look again too: a payment that settled in the
+        instant a payout's wait was being written (on another machine) cannot leave it waiting
+        for longer than one pass."""
+        if self.ledger.reopen_gate(Gate.PAYMENTS):
+            self.doorbell.ring()
         return self.reconciler.run(full=full)
 
     # -- admin actions (core.admin) -------------------------------------------------------------

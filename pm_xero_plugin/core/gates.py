@@ -221,6 +221,9 @@ class DependantGates:
         """A contact that will not come by itself: its documents say why, and it no longer
         keeps its organisation's contact sync running. An invoice or credit note that will
         not: the payments and allocations waiting for it say why (never a silent wait)."""
+        if kind in _SETTLED_BY_PAYOUTS:
+            # a payout waiting for it looks again, and says it will not come by itself
+            ledger.reopen_gate(Gate.PAYMENTS, tenant_id)
         if kind in _WAITING_FOR and kind != "contact":
             row = ledger.find(kind, host_id, tenant_id)
             if row is not None:

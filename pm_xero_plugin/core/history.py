@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from hookspecs.host import HistoryKind
@@ -51,6 +51,16 @@ _HISTORY_KINDS: tuple[tuple[HistoryKind, str], ...] = (
 )
 
 _CLIENTS: tuple[tuple[HistoryKind, str], ...] = (("clients", "client"),)
+
+DEPOSIT_LOOKBACK = timedelta(days=366)
+"""How far before the window deposits are read: a booking's deposit is taken weeks (at most
+about a year) before the stay, and one taken before the start date for a stay invoiced inside
+it is the window's business (its allocation, held with the two ways out)."""
+
+
+def stream_since(kind: str, since: date | None) -> date | None:
+    """The date the host's history of ``kind`` is read from for a window from ``since``."""
+    return since - DEPOSIT_LOOKBACK if kind == "deposit" and since is not None else since
 
 
 class History:
@@ -131,23 +141,26 @@ class History:
                 continue
             skip = int(point.get("done", 0)) if history == saved_kind else 0
             done = skip
-            stream = self.ctx.host.iter_history(history, location_id, since)
+            stream = self.ctx.host.iter_history(history, location_id, stream_since(kind, since))
             for _ in zip(range(skip), stream, strict=False):
                 pass  # already written by the interrupted run
             for chunk in chunks(stream, BATCH):
                 # The batch and its checkpoint commit together: one durable commit per batch,
                 # and a resumed run skips exactly what was written.
                 with self.ledger.transaction():
-                    self.write_history(kind, chunk, until)
+                    self.write_history(kind, chunk, until, since=since)
                     done += len(chunk)
                     self.ledger.set_meta(
                         checkpoint_key, json.dumps({"kind": history, "done": done})
                     )
         self.ledger.set_meta(checkpoint_key, None)
 
-    def write_history(self, kind: str, records: list[Any], until: date | None) -> None:
+    def write_history(
+        self, kind: str, records: list[Any], until: date | None, *, since: date | None = None
+    ) -> None:
         """Write one batch of history records of ``kind`` (those dated from ``until`` on were
-        in the window before it widened, and are skipped)."""
+        in the window before it widened, and are skipped; a deposit dated before ``since`` is
+        written only when it is applied to an invoice inside the window)."""
         items: list[Item] = []
         voided: list[Item] = []
         for raw in records:
@@ -159,6 +172,8 @@ class History:
                 dated = payload.get("paid_date") or payload.get("date")
                 if dated is not None and dated >= until.isoformat():
                     continue  # already in the window before it widened
+            if not self.in_window(kind, payload, since):
+                continue
             self.intake.ensure_sources(kind, payload)
             if kind == "invoice" and payload.get("status") == "voided":
                 # as its hook would: a void, not an edit (sent as an update, Xero would keep
@@ -168,6 +183,18 @@ class History:
                 items += self.items_for(kind, payload)
         self.intake.write(items, event="updated", ensure_contacts=True)
         self.intake.write(voided, event="voided", ensure_contacts=True)
+
+    def in_window(self, kind: str, payload: dict[str, Any], since: date | None) -> bool:
+        """Whether a history record is the window's: a deposit taken before ``since`` is only
+        for an allocation dated inside it (the others are the earlier books')."""
+        if kind != "deposit" or since is None or payload["paid_date"] >= since.isoformat():
+            return True
+        return any(
+            item.kind == "deposit_allocation"
+            and item.doc_date is not None
+            and item.doc_date >= since.isoformat()
+            for item in self.items_for(kind, payload)
+        )
 
     def items_for(self, kind: str, payload: dict[str, Any]) -> list[Item]:
         """The rows a validated history record of ``kind`` becomes (in its location's

@@ -38,7 +38,7 @@ from pm_xero_plugin.core.items import (
 )
 from pm_xero_plugin.core.regate import PAGE, ContactWanted, Regater
 from pm_xero_plugin.inputs.records import capped_raw, payload_json, validate_record
-from pm_xero_plugin.ledger import LIVE, Facts, NewRow
+from pm_xero_plugin.ledger import LIVE, Facts, NewRow, Row
 from pm_xero_plugin.ledger.states import Gate, State
 from pm_xero_plugin.xero.kinds import KINDS, REFUND_KINDS, edit_refusal
 
@@ -60,6 +60,10 @@ _RECORD_KIND = {
     **dict.fromkeys(REFUND_KINDS, "refund"),
 }
 """The host record a row of each kind was made from (where a rejected version is kept)."""
+
+_REMOVED = "removed from the"
+"""How the detail of a row excluded because its record no longer makes it starts: such a row
+comes back when the record makes it again (an admin's exclusion never does)."""
 
 _CLEARED_AGAINST = (
     "payment",
@@ -175,29 +179,26 @@ class Intake:
         self.write(items, event="created", live=True)
         self._drop_vanished_parts(payload["id"], {(i.kind, i.host_id) for i in items})
 
-    def _drop_vanished(self, kind: str, prefix: str, kept: set[str], noun: str) -> None:
-        """A deposit recorded again without one of its allocations: as a payment's part
-        (:meth:`_drop_vanished_parts`), the part that is gone must not reach Xero."""
-        gone = [
-            row
-            for row in self.ledger.rows_for_prefix(kind, prefix)
-            if row.host_id not in kept
-            and row.state not in (State.EXCLUDED, State.REJECTED, State.FAILED)
-        ]
-        for row in gone:
-            if row.state == State.SENDING:
+    def _drop_vanished(self, rows: Iterable[Row], noun: str) -> None:
+        """Rows a record no longer makes (a deposit recorded again without one of its
+        allocations, a refund moved to another credit, a payout whose fees went): as a
+        payment's part (:meth:`_drop_vanished_parts`), what is gone must not reach Xero. Not
+        sent yet: excluded (and brought back should the record make it again). In Xero, which
+        edits none of these: failed, telling the admin to remove it there."""
+        for row in rows:
+            if row.state in (State.EXCLUDED, State.REJECTED, State.FAILED, State.SENDING):
                 continue  # in flight: the edit rules settle it when the send does
-            if row.state == State.SYNCED:
+            if row.state == State.SYNCED or row.xero_id is not None:
                 self.ledger.transition(
                     row.id,
                     State.FAILED,
-                    message=f"{KINDS[kind].noun} {row.host_id} was removed from the {noun} in "
-                    f"Pet Manager after it reached Xero ({row.xero_id})",
-                    hint="Remove the allocation in Xero, then resolve this.",
+                    message=f"{KINDS[row.kind].noun} {row.host_id} was removed from the {noun} "
+                    f"in Pet Manager after it reached Xero ({row.xero_id})",
+                    hint="Remove it in Xero too (Xero cannot edit it), then resolve this.",
                 )
                 continue
             self.ledger.transition(
-                row.id, State.EXCLUDED, detail=f"removed from the {noun} in Pet Manager"
+                row.id, State.EXCLUDED, detail=f"{_REMOVED} {noun} in Pet Manager"
             )
 
     def record_deposit(self, raw: Any) -> None:
@@ -212,10 +213,13 @@ class Intake:
         self.ensure_contact(payload["client_id"], tenant, payload["location_id"], live=True)
         items = self.deposit_items(payload, tenant)
         self.write(items, event="created", live=True)
+        kept = {item.host_id for item in items if item.kind == "deposit_allocation"}
         self._drop_vanished(
-            "deposit_allocation",
-            f"{payload['id']}:",
-            {item.host_id for item in items if item.kind == "deposit_allocation"},
+            (
+                row
+                for row in self.ledger.rows_for_prefix("deposit_allocation", f"{payload['id']}:")
+                if row.host_id not in kept and row.tenant_id == tenant
+            ),
             "deposit",
         )
 
@@ -243,7 +247,18 @@ class Intake:
             return
         self.ensure_sources("refund", payload)
         tenant = self.ctx.tenant_for(payload["location_id"])
-        self.write([refund_item(payload, tenant)], event="created", live=True)
+        item = refund_item(payload, tenant)
+        self.write([item], event="created", live=True)
+        self._drop_vanished(  # the refund now comes out of another credit: one refund, not two
+            (
+                row
+                for kind in REFUND_KINDS
+                if kind != item.kind
+                for row in self.ledger.rows_for(kind, payload["id"])
+                if row.tenant_id == tenant
+            ),
+            "credit it came out of",
+        )
 
     def record_payout(self, raw: Any) -> None:
         """A card processor's payout: its fee and transfer rows, which go once every payment
@@ -256,7 +271,11 @@ class Intake:
             return
         self.ensure_sources("payout", payload)
         tenant = self.ctx.tenant_for(payload["location_id"])
-        self.write(payout_items(payload, tenant), event="created", live=True)
+        items = payout_items(payload, tenant)
+        self.write(items, event="created", live=True)
+        if not any(item.kind == "payout_fee" for item in items):  # its fees went
+            fee = self.ledger.find("payout_fee", payload["id"], tenant)
+            self._drop_vanished([fee] if fee is not None else [], "payout's fees")
 
     def ensure_sources(self, kind: str, payload: Mapping[str, Any]) -> None:
         """:meth:`ensure_source` for every record a validated refund or payout draws on (a
@@ -336,7 +355,7 @@ class Intake:
                     )
                 continue  # in flight: the edit rules settle it when the send does
             self.ledger.transition(
-                row.id, State.EXCLUDED, detail="removed from the payment in Pet Manager"
+                row.id, State.EXCLUDED, detail=f"{_REMOVED} payment in Pet Manager"
             )
 
     def validate(self, kind: str, raw: Any) -> tuple[dict[str, Any] | None, list[str]]:
@@ -491,6 +510,10 @@ class Intake:
         through a hook is live work: claimed before history)."""
         same = current.payload_hash == item.payload_hash
         voiding = event == "voided" and item.kind == "invoice"
+        if current.state == State.EXCLUDED and self._removed_by_its_record(current):
+            # the record makes this part again (an allocation put back): it goes after all
+            self._regate_one(current, item, rule_ctx, self._fields_of(item, live))
+            return
         if (
             same
             and current.state != State.REJECTED
@@ -500,18 +523,7 @@ class Intake:
         if not same and self._older_than_ledger(current, item):
             return  # an older version arriving late: never written over a newer one
         ledger = self.ledger
-        fields: dict[str, Any] = {
-            "payload": item.payload_text,
-            "payload_hash": item.payload_hash,
-            "doc_date": item.doc_date,
-            "number": item.number,
-            "dep_contact": item.dep_contact,
-            "dep_invoice": item.dep_invoice,
-            "dep_credit_note": item.dep_credit_note,
-            "dep_invoice_date": item.dep_invoice_date,
-        }
-        if live:
-            fields["priority"] = LIVE
+        fields = self._fields_of(item, live)
         if current.state == State.EXCLUDED:
             ledger.set_fields(current.id, **fields)
             return
@@ -530,6 +542,29 @@ class Intake:
             self._regate_one(current, item, rule_ctx, fields)
             return
         self._update_sent(current, item, voiding, rule_ctx, fields)
+
+    @staticmethod
+    def _fields_of(item: Item, live: bool) -> dict[str, Any]:
+        """What a new version of a record writes over its row."""
+        fields: dict[str, Any] = {
+            "payload": item.payload_text,
+            "payload_hash": item.payload_hash,
+            "doc_date": item.doc_date,
+            "number": item.number,
+            "dep_contact": item.dep_contact,
+            "dep_invoice": item.dep_invoice,
+            "dep_credit_note": item.dep_credit_note,
+            "dep_invoice_date": item.dep_invoice_date,
+        }
+        if live:
+            fields["priority"] = LIVE
+        return fields
+
+    def _removed_by_its_record(self, current: Facts) -> bool:
+        """Whether an excluded row was excluded because its record stopped making it (not by
+        an admin, whose exclusion stands)."""
+        row = self.ledger.get(current.id)
+        return bool(row is not None and row.detail and row.detail.startswith(_REMOVED))
 
     def _older_than_ledger(self, current: Facts, item: Item) -> bool:
         """Whether ``item`` is an older version of the record than the ledger holds, by the

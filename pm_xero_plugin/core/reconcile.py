@@ -47,7 +47,7 @@ from typing import Any
 from hookspecs.host import HistoryKind
 from pm_xero_plugin.core.context import EngineContext
 from pm_xero_plugin.core.health import Health
-from pm_xero_plugin.core.history import BATCH, History
+from pm_xero_plugin.core.history import BATCH, History, stream_since
 from pm_xero_plugin.core.intake import Intake, version_moment
 from pm_xero_plugin.core.items import Item, chunks, contact_item, text_hash
 from pm_xero_plugin.inputs.records import capped_raw, payload_json
@@ -96,6 +96,9 @@ _DOCUMENTS: tuple[tuple[HistoryKind, str], ...] = (
     ("invoices", "invoice"),
     ("credit_notes", "credit_note"),
     ("payments", "payment"),
+    ("deposits", "deposit"),
+    ("refunds", "refund"),
+    ("payouts", "payout"),
 )
 
 
@@ -313,15 +316,18 @@ class Reconciler:
         cursor: datetime | None,
         report: ReconcileReport,
     ) -> None:
-        for batch in chunks(self._stream(history, since, cursor), BATCH):
+        for batch in chunks(self._stream(history, stream_since(kind, since), cursor), BATCH):
             report.read += len(batch)
-            todo = self._differing_documents(kind, batch)
+            todo = self._differing_documents(kind, batch, since)
             if todo:
-                self.history.write_history(kind, todo, None)
+                self.history.write_history(kind, todo, None, since=since)
                 self._note(report, todo)
 
-    def _differing_documents(self, kind: str, batch: list[Mapping[str, Any]]) -> list[Any]:
-        """The records of a batch the ledger lacks or holds in an older version."""
+    def _differing_documents(
+        self, kind: str, batch: list[Mapping[str, Any]], since: date | None = None
+    ) -> list[Any]:
+        """The records of a batch the ledger lacks or holds in an older version (of the
+        window from ``since``: :meth:`History.in_window`)."""
         todo: list[Any] = []
         candidates: list[tuple[Mapping[str, Any], dict[str, Any], list[Item]]] = []
         for raw in batch:
@@ -329,6 +335,8 @@ class Reconciler:
             if payload is None:
                 if self._rejection_is_news(kind, raw):
                     todo.append(raw)
+                continue
+            if not self.history.in_window(kind, payload, since):
                 continue
             candidates.append((raw, payload, self.history.items_for(kind, payload)))
         held = self.ledger.facts(item.key for _, _, items in candidates for item in items)

@@ -103,10 +103,16 @@ def _judge(
     incoming: bool,
 ) -> None:
     label = _label(what, host_id, rows)
+    # a part taken off the payment in the host (excluded) is not the payout's to wait for
+    live = [r for r in rows if r.state not in (State.EXCLUDED, State.REJECTED)]
     if not rows:
         found.missing.append(label)
         return
-    payload = rows[0].payload
+    if not live:
+        found.held.append(f"{label} (excluded)")
+        return
+    rows = live
+    payload = max(rows, key=lambda r: r.id).payload  # its newest version
     if str(payload.get("method") or "") != method:
         found.wrong_method.append(f"{label} ({payload.get('method')})")
     amount = Decimal(str(payload.get("amount") or "0"))
@@ -121,10 +127,7 @@ def _judge(
         (state, gate)
         for _, state, xero_id, gate in states
         if xero_id is None
-        and (
-            state in (State.FAILED, State.EXCLUDED, State.REJECTED)
-            or (state == State.WAITING and gate in _STUCK_GATES)
-        )
+        and (state == State.FAILED or (state == State.WAITING and gate in _STUCK_GATES))
     ]
     if stuck:
         state, gate = stuck[0]

@@ -527,10 +527,10 @@ class XeroClient:
                 found.setdefault(str(reference), []).append(payment)
         return found
 
-    def find_overpayments_by_reference(
-        self, tenant_id: str, connection_key: str, references: Iterable[str]
+    def _bank_transactions_by_reference(
+        self, tenant_id: str, connection_key: str, references: Iterable[str], typ: str
     ) -> dict[str, list[dict[str, Any]]]:
-        """Live ``RECEIVE-OVERPAYMENT`` bank transactions by ``Reference`` (lists, as above)."""
+        """Live bank transactions of one ``Type`` by ``Reference``, a list per reference."""
         found: dict[str, list[dict[str, Any]]] = {}
         wanted = _unique(references)
         for txn in self._where_lookup(
@@ -539,13 +539,21 @@ class XeroClient:
             "BankTransactions",
             "Reference",
             wanted,
-            also='Type=="RECEIVE-OVERPAYMENT"',
+            also=f'Type=="{typ}"',
         ):
             reference = txn.get("Reference")
             live = txn.get("Status") not in ("DELETED", "VOIDED")
-            if reference in wanted and txn.get("Type") == "RECEIVE-OVERPAYMENT" and live:
+            if reference in wanted and txn.get("Type") == typ and live:
                 found.setdefault(str(reference), []).append(txn)
         return found
+
+    def find_overpayments_by_reference(
+        self, tenant_id: str, connection_key: str, references: Iterable[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Live ``RECEIVE-OVERPAYMENT`` bank transactions by ``Reference`` (lists, as above)."""
+        return self._bank_transactions_by_reference(
+            tenant_id, connection_key, references, "RECEIVE-OVERPAYMENT"
+        )
 
     def find_prepayments_by_reference(
         self, tenant_id: str, connection_key: str, references: Iterable[str]
@@ -555,41 +563,15 @@ class XeroClient:
         Like an overpayment's, a prepayment's reference may not be kept by Xero: the finder
         falls back on the contact's prepayments and their lines (which name the deposit).
         """
-        found: dict[str, list[dict[str, Any]]] = {}
-        wanted = _unique(references)
-        for txn in self._where_lookup(
-            tenant_id,
-            connection_key,
-            "BankTransactions",
-            "Reference",
-            wanted,
-            also='Type=="RECEIVE-PREPAYMENT"',
-        ):
-            reference = txn.get("Reference")
-            live = txn.get("Status") not in ("DELETED", "VOIDED")
-            if reference in wanted and txn.get("Type") == "RECEIVE-PREPAYMENT" and live:
-                found.setdefault(str(reference), []).append(txn)
-        return found
+        return self._bank_transactions_by_reference(
+            tenant_id, connection_key, references, "RECEIVE-PREPAYMENT"
+        )
 
     def find_spend_by_reference(
         self, tenant_id: str, connection_key: str, references: Iterable[str]
     ) -> dict[str, list[dict[str, Any]]]:
         """Live ``SPEND`` bank transactions by ``Reference`` (a payout's fees: ``PO7``)."""
-        found: dict[str, list[dict[str, Any]]] = {}
-        wanted = _unique(references)
-        for txn in self._where_lookup(
-            tenant_id,
-            connection_key,
-            "BankTransactions",
-            "Reference",
-            wanted,
-            also='Type=="SPEND"',
-        ):
-            reference = txn.get("Reference")
-            live = txn.get("Status") not in ("DELETED", "VOIDED")
-            if reference in wanted and txn.get("Type") == "SPEND" and live:
-                found.setdefault(str(reference), []).append(txn)
-        return found
+        return self._bank_transactions_by_reference(tenant_id, connection_key, references, "SPEND")
 
     def find_bank_transfers_by_reference(
         self, tenant_id: str, connection_key: str, references: Iterable[str]

@@ -94,9 +94,9 @@ def test_an_interrupted_backfill_resumes_from_its_checkpoint(
     seen: list[str] = []
     original = practice.engine.history.write_history
 
-    def spy(kind: str, records: list[Any], until: date | None) -> None:
+    def spy(kind: str, records: list[Any], until: date | None, **window: Any) -> None:
         seen.extend(r["id"] for r in records if kind == "invoice")
-        original(kind, records, until)
+        original(kind, records, until, **window)
 
     monkeypatch.setattr(practice.engine.history, "write_history", spy)
     practice.engine.backfill(location, None)

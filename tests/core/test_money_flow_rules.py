@@ -309,3 +309,170 @@ def test_a_payout_of_a_payment_before_the_start_date_names_it_and_include_sends_
     shop.drain()
     assert shop.state("payment", "p0:i1") == ("synced", None)
     assert shop.state("payout", "po1") == ("synced", None)
+
+
+# -- what a fresh-eyes review found ----------------------------------------------------------------
+
+
+def stored(shop: Practice, kind: str, record: dict[str, Any]) -> None:
+    """A record the host stored whose hook never reached the add-on."""
+    shop.host.store.insert(
+        kind, {"currency": "AUD", "updated_at": "2025-02-10T10:00:00+11:00", **record}
+    )
+
+
+def test_a_reconciliation_finds_deposits_and_refunds_whose_hooks_were_lost(shop: Practice) -> None:
+    shop.host.backfill()
+    shop.host.create_invoice(invoice("i1", 1, "c1", "2025-02-10"))
+    allocations = [{"invoice_id": "i1", "amount": "50.00"}]
+    stored(shop, "deposits", {**deposit("d1", 1, "2025-02-03"), "allocations": allocations})
+    stored(shop, "deposits", {**deposit("d2", 2, "2025-02-04"), "allocations": []})
+    stored(shop, "refunds", refund("r1", 1, "2025-02-05", "50.00", deposit_id="d2"))
+    shop.engine.reconcile(full=True)
+    shop.drain()
+    for kind, host_id in (
+        ("deposit", "d1"),
+        ("deposit_allocation", "d1:i1"),
+        ("deposit", "d2"),
+        ("deposit_refund", "r1"),
+    ):
+        assert shop.state(kind, host_id) == ("synced", None), (kind, host_id)
+
+
+def test_a_back_sync_finds_a_deposit_before_the_start_applied_inside_the_window(
+    shop: Practice,
+) -> None:
+    shop.host.create_invoice(invoice("i1", 1, "c1", "2025-02-10"))
+    shop.host.create_invoice(invoice("i0", 2, "c1", "2025-01-25"))
+    stored(
+        shop,
+        "deposits",
+        {
+            **deposit("d0", 1, "2025-01-20"),
+            "allocations": [{"invoice_id": "i1", "amount": "50.00"}],
+        },
+    )
+    stored(
+        shop,
+        "deposits",
+        {
+            **deposit("d9", 2, "2025-01-05"),
+            "allocations": [{"invoice_id": "i0", "amount": "50.00"}],
+        },
+    )  # the earlier books' business: before the window, and so is its invoice
+    shop.host.backfill()
+    shop.drain()
+    assert shop.state("deposit_allocation", "d0:i1") == ("waiting", "credit_before_start")
+    assert shop.ledger.find("deposit", "d9", "T1") is None
+
+
+def test_a_payout_does_not_wait_for_a_part_taken_off_its_payment(shop: Practice) -> None:
+    shop.host.create_invoice(invoice("i1", 1, "c1", "2025-02-05"))
+    shop.host.create_invoice(invoice("i2", 2, "c1", "2025-02-05"))
+    shop.host.save_plugin_settings("xero", {**money_settings(), "enabled": False})
+    shop.host.record_payment(card_payment("p1", 1, "i1", "2025-02-05", "110.00"))
+    first = shop.host.store.get("payments", "p1")
+    assert first is not None
+    moved = [{"invoice_id": "i2", "amount": "110.00"}]  # the host moved it to the other invoice
+    shop.engine.record_payment({**first, "allocations": moved})
+    shop.host.save_plugin_settings("xero", money_settings())
+    assert shop.state("payment", "p1:i1") == ("excluded", None)
+    shop.drain()
+    shop.host.record_payout(payout("po1", 1, "2025-02-07", ["p1"], fees="2.23"))
+    [transfer], _ = prepare(shop, "payout", "po1")
+    assert transfer.element["Amount"] == 107.77
+
+
+def test_a_refund_moved_to_another_credit_is_one_refund_not_two(shop: Practice) -> None:
+    shop.host.save_plugin_settings("xero", {**money_settings(), "enabled": False})
+    shop.host.create_invoice(invoice("i1", 1, "c1", "2025-02-05"))
+    shop.host.record_payment(
+        payment("p1", 1, "c1", "2025-02-05", [("i1", "110.00")], amount="150.00")
+    )
+    shop.host.record_deposit(deposit("d1", 1, "2025-02-05"))
+    shop.host.record_refund(refund("r1", 1, "2025-02-07", "40.00", payment_id="p1"))
+    corrected = refund("r1", 1, "2025-02-07", "40.00", deposit_id="d1")
+    shop.engine.record_refund(
+        {**shop.host.store.get("refunds", "r1"), **corrected, "payment_id": None}
+    )
+    shop.host.save_plugin_settings("xero", money_settings())
+    shop.drain()
+    assert shop.state("overpayment_refund", "r1") == ("excluded", None)
+    assert shop.state("deposit_refund", "r1") == ("synced", None)
+
+
+def test_a_payout_whose_fees_went_sends_no_fee_spend(shop: Practice) -> None:
+    shop.host.save_plugin_settings("xero", {**money_settings(), "enabled": False})
+    shop.host.create_invoice(invoice("i1", 1, "c1", "2025-02-05"))
+    shop.host.record_payment(card_payment("p1", 1, "i1", "2025-02-05", "110.00"))
+    shop.host.record_payout(payout("po1", 1, "2025-02-07", ["p1"], fees="2.00"))
+    record = shop.host.store.get("payouts", "po1")
+    assert record is not None
+    shop.engine.record_payout({**record, "fees": "0.00", "amount": "110.00"})
+    assert shop.state("payout_fee", "po1") == ("excluded", None)
+
+
+def test_a_refund_of_a_payment_that_left_nothing_over_says_so(shop: Practice) -> None:
+    shop.host.create_invoice(invoice("i1", 1, "c1", "2025-02-05"))
+    shop.host.record_payment(payment("p1", 1, "c1", "2025-02-05", [("i1", "110.00")]))
+    shop.host.record_refund(refund("r1", 1, "2025-02-07", "40.00", payment_id="p1"))
+    row = shop.ledger.find("overpayment_refund", "r1", "T1")
+    assert row is not None
+    assert (row.state, row.gate) == ("waiting", "overpayment")
+    assert row.detail is not None
+    assert "left nothing over" in row.detail
+    assert any(p.id == row.id for p in shop.ledger.problems())
+
+
+def test_a_refund_of_another_organisations_credit_note_says_so(shop: Practice) -> None:
+    shop.host.save_client(client("c2", 2, location="lon"))
+    shop.host.create_credit_note(
+        {"id": "cn9", "number": 9, "client_id": "c2", "location_id": "lon",
+         "date": "2025-02-05", "lines": [{"description": "goodwill", "category": "boarding",
+                                          "quantity": "1", "unit_price": "30.00"}]}
+    )  # fmt: skip
+    shop.host.record_refund(refund("r1", 1, "2025-02-07", "30.00", credit_note_id="cn9"))
+    row = shop.ledger.find("credit_note_refund", "r1", "T1")
+    assert row is not None
+    assert row.gate == "credit_note"
+    assert row.detail is not None
+    assert "another Xero organisation" in row.detail
+
+
+def test_an_allocation_put_back_on_a_deposit_goes_after_all(shop: Practice) -> None:
+    shop.host.save_plugin_settings("xero", {**money_settings(), "enabled": False})
+    shop.host.create_invoice(invoice("i1", 1, "c1", "2025-02-20"))
+    applied = [{"invoice_id": "i1", "amount": "50.00"}]
+    shop.host.record_deposit(deposit("d1", 1, "2025-02-03", allocations=applied))
+    shop.host.record_deposit({"id": "d1", "allocations": []})
+    assert shop.state("deposit_allocation", "d1:i1") == ("excluded", None)
+    shop.host.record_deposit({"id": "d1", "allocations": applied})
+    shop.host.save_plugin_settings("xero", money_settings())
+    shop.drain()
+    assert shop.state("deposit_allocation", "d1:i1") == ("synced", None)
+
+
+def test_an_admins_exclusion_of_an_allocation_stands_when_the_deposit_comes_again(
+    shop: Practice,
+) -> None:
+    shop.host.save_plugin_settings("xero", {**money_settings(), "enabled": False})
+    shop.host.create_invoice(invoice("i1", 1, "c1", "2025-02-20"))
+    applied = [{"invoice_id": "i1", "amount": "50.00"}]
+    shop.host.record_deposit(deposit("d1", 1, "2025-02-03", allocations=applied))
+    row = shop.ledger.find("deposit_allocation", "d1:i1", "T1")
+    assert row is not None
+    shop.engine.exclude(row.id)
+    shop.host.record_deposit({"id": "d1", "allocations": applied, "reference": "moved"})
+    assert shop.state("deposit_allocation", "d1:i1") == ("excluded", None)
+
+
+def test_the_periodic_pass_looks_again_at_payouts_waiting_for_payments(shop: Practice) -> None:
+    shop.host.create_invoice(invoice("i1", 1, "c1", "2025-02-05"))
+    shop.host.record_payment(card_payment("p1", 1, "i1", "2025-02-05", "110.00"))
+    shop.drain()
+    shop.host.record_payout(payout("po1", 1, "2025-02-07", ["p1"]))
+    row = shop.ledger.find("payout", "po1", "T1")
+    assert row is not None
+    shop.ledger.mark_waiting(row.id, "payments", None)  # a wake-up lost between two machines
+    shop.engine.reconcile()
+    assert shop.state("payout", "po1") == ("ready", None)
