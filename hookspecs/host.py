@@ -45,7 +45,9 @@ class Host(Protocol):
         :param kind: which records.
         :param location_id: only this location's records; ``None`` for all locations.
         :param since: only documents dated on or after this local business date (invoice date for
-            invoices and credit notes, paid date for payments). Ignored for ``clients``, which
+            invoices and credit notes, paid date for payments, deposits, refunds and payouts – a
+            plugin asks for deposits from further back, as one taken before the window may be
+            applied to an invoice inside it). Ignored for ``clients``, which
             are always streamed whole: a customer from before the window may pay inside it.
             With ``location_id``, ``clients`` are the location's own customers **plus** every
             customer with a document there: each site's organisation needs its visitors.
