@@ -179,12 +179,18 @@ class Intake:
         self.write(items, event="created", live=True)
         self._drop_vanished_parts(payload["id"], {(i.kind, i.host_id) for i in items})
 
-    def _drop_vanished(self, rows: Iterable[Row], noun: str) -> None:
+    def _drop_vanished(
+        self,
+        rows: Iterable[Row],
+        noun: str,
+        *,
+        hint: str = "Remove it in Xero too (Xero cannot edit it), then resolve this.",
+    ) -> None:
         """Rows a record no longer makes (a deposit recorded again without one of its
         allocations, a refund moved to another credit, a payout whose fees went): as a
         payment's part (:meth:`_drop_vanished_parts`), what is gone must not reach Xero. Not
         sent yet: excluded (and brought back should the record make it again). In Xero, which
-        edits none of these: failed, telling the admin to remove it there."""
+        edits none of these: failed, telling the admin (``hint``) to remove it there."""
         for row in rows:
             if row.state in (State.EXCLUDED, State.REJECTED, State.FAILED, State.SENDING):
                 continue  # in flight: the edit rules settle it when the send does
@@ -194,7 +200,7 @@ class Intake:
                     State.FAILED,
                     message=f"{KINDS[row.kind].noun} {row.host_id} was removed from the {noun} "
                     f"in Pet Manager after it reached Xero ({row.xero_id})",
-                    hint="Remove it in Xero too (Xero cannot edit it), then resolve this.",
+                    hint=hint,
                 )
                 continue
             self.ledger.transition(
@@ -335,28 +341,12 @@ class Intake:
 
     def _drop_vanished_parts(self, payment_id: str, parts: set[tuple[str, str]]) -> None:
         """A payment recorded again without one of its allocations (or its excess): the part
-        that is gone must not reach Xero. Not sent yet: excluded. Already in Xero, which cannot
-        edit a payment: failed, telling the admin to delete it there."""
-        for row in self.ledger.payment_parts(payment_id):
-            if (row.kind, row.host_id) in parts or row.state in (
-                State.EXCLUDED,
-                State.REJECTED,
-                State.FAILED,
-            ):
-                continue
-            if row.state in (State.SYNCED, State.SENDING):
-                if row.state == State.SYNCED:
-                    self.ledger.transition(
-                        row.id,
-                        State.FAILED,
-                        message=f"{row.kind} {row.host_id} was removed from the payment in Pet "
-                        f"Manager after it reached Xero ({row.xero_id})",
-                        hint="Xero cannot edit a payment: delete it in Xero, then resolve this.",
-                    )
-                continue  # in flight: the edit rules settle it when the send does
-            self.ledger.transition(
-                row.id, State.EXCLUDED, detail=f"{_REMOVED} payment in Pet Manager"
-            )
+        that is gone must not reach Xero (:meth:`_drop_vanished`)."""
+        self._drop_vanished(
+            (r for r in self.ledger.payment_parts(payment_id) if (r.kind, r.host_id) not in parts),
+            "payment",
+            hint="Xero cannot edit a payment: delete it in Xero, then resolve this.",
+        )
 
     def validate(self, kind: str, raw: Any) -> tuple[dict[str, Any] | None, list[str]]:
         """Validate a host record, including that its location exists (re-reading the host's
