@@ -58,6 +58,7 @@ __all__ = [
     "SCOPE_KEY",
     "ASGIApp",
     "PageContext",
+    "PublicContext",
     "PageServices",
     "PluginApp",
     "Visitor",
@@ -146,6 +147,21 @@ class PluginApp:
     """The ASGI application. As ASGI says for a mounted app, ``scope["root_path"]`` is the mount
     point and ``scope["path"]`` the whole path (the mount point included), so the app's own links
     and redirects are built from both."""
+    public_paths: tuple[str, ...] = ()
+    """Paths under the mount point (``"/webhooks/xero"``) that callers who are not people reach
+    without the host's sign-in: a provider's webhooks, which prove who they are by a signature
+    the app checks itself. The host forwards a request for exactly one of these paths (any
+    method, no session needed, nothing of a session passed on) with a :class:`PublicContext`
+    under :data:`SCOPE_KEY` instead of a :class:`PageContext`, and answers every other path as
+    usual. The app must authenticate such a request itself and answer 401 when it cannot."""
+
+
+@dataclass(frozen=True)
+class PublicContext:
+    """What the host tells a plugin's app about a request to one of its ``public_paths``: only
+    the practice it is for – there is no visitor."""
+
+    practice_id: str
 
 
 def page_context(scope: Mapping[str, Any]) -> PageContext | None:

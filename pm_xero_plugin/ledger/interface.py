@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pm_xero_plugin.ledger.types import (
+    BooksMark,
     ClaimOwner,
     Facts,
     NewRow,
@@ -38,6 +39,8 @@ from pm_xero_plugin.ledger.types import (
     RowPage,
     RowQuery,
     TenantRecord,
+    XeroCopy,
+    XeroEvent,
 )
 
 __all__ = [
@@ -606,3 +609,60 @@ class Ledger(Protocol):
     def add_log(self, row_id: int, event: str, message: str | None) -> None:
         """Add a line to a row's history (an admin's action, an edit while in flight …)."""
         ...
+
+    # -- Xero's side: webhook events, Xero's copies, the admin's marks ----------------------------
+
+    def rows_of_tenant(
+        self, tenant_id: str, kinds: Collection[str], *, after_id: int = 0, limit: int = 1000
+    ) -> list[Row]:
+        """Rows of one organisation of these kinds, any state, in id order, after ``after_id``
+        (keyset paging: a reconciliation walks a tenant's 50,000 documents a page at a time)."""
+        ...
+
+    def add_xero_events(self, events: Sequence[XeroEvent]) -> list[bool]:
+        """Keep events durably; for each, ``True`` when it is new, ``False`` when an event with its
+        ``key`` is already kept (handled or not) – that one is left exactly as it was."""
+        ...
+
+    def pending_xero_events(self, limit: int = 500) -> list[XeroEvent]:
+        """Events not handled yet, oldest arrival first."""
+        ...
+
+    def finish_xero_events(self, keys: Sequence[str], outcome: str, at: datetime) -> None:
+        """Mark events handled with ``outcome`` (see :class:`XeroEvent`)."""
+        ...
+
+    def fail_xero_events(self, keys: Sequence[str], error: str) -> None:
+        """Count a failed attempt on pending events and keep why; they stay pending."""
+        ...
+
+    def xero_event_counts(self) -> dict[str, int]:
+        """``pending`` and ``handled`` counts, and one count per outcome."""
+        ...
+
+    def store_xero_copies(self, copies: Sequence[XeroCopy]) -> None:
+        """Keep Xero's versions, replacing what is kept for the same (tenant, kind, Xero id) –
+        unless the kept one is newer (its ``updated_utc`` later): a slow read never wins over a
+        newer version already known."""
+        ...
+
+    def xero_copies(
+        self, tenant_id: str, kind: str, xero_ids: Iterable[str] | None = None
+    ) -> dict[str, XeroCopy]:
+        """Xero's versions kept for one organisation and kind, by Xero id (``xero_ids``: only
+        those; ``None``: all of them)."""
+        ...
+
+    def set_books_mark(self, mark: BooksMark) -> None:
+        """Keep a decision on a difference, replacing one for the same (tenant, kind, host id,
+        difference)."""
+        ...
+
+    def clear_books_mark(self, tenant_id: str, kind: str, host_id: str, difference: str) -> None:
+        """Forget a decision (nothing happens when there is none)."""
+        ...
+
+    def books_marks(self, tenant_id: str | None = None) -> list[BooksMark]:
+        """The decisions kept (for one organisation, or all)."""
+        ...
+

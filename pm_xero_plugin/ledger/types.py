@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 __all__ = [
     "LIVE",
+    "BooksMark",
     "ClaimLost",
     "ClaimOwner",
     "Facts",
@@ -22,6 +23,8 @@ __all__ = [
     "RowPage",
     "RowQuery",
     "TenantRecord",
+    "XeroCopy",
+    "XeroEvent",
 ]
 
 
@@ -229,3 +232,76 @@ class RowPage:
     capped: bool = False
     """A number or customer matched more rows than a search reads (a single letter matches
     most customers): the page holds some of them; narrow the search for the rest."""
+
+
+# -- Xero's side: what the reconciliation read and the webhooks said (docs/reconciliation.md) ---
+
+
+@dataclass(frozen=True)
+class XeroEvent:
+    """One event of Xero's webhooks, kept durably from its arrival until it was handled.
+
+    Xero sends no id of its own per event (``xero-webhooks.yaml``): ``key`` is its ``eventId``
+    when a sender gives one, else a digest of what identifies it (tenant, category, type,
+    resource and ``eventDateUtc``), so a delivery retried or replayed adds nothing."""
+
+    key: str
+    tenant_id: str
+    category: str
+    """``CONTACT``, ``INVOICE``, ``CREDITNOTE`` or ``SUBSCRIPTION``."""
+    event_type: str
+    """``CREATE`` or ``UPDATE``."""
+    resource_id: str
+    event_date: str
+    """``eventDateUtc`` as Xero sent it (UTC, no zone)."""
+    received_at: datetime
+    handled_at: datetime | None = None
+    """``None`` while it waits to be handled."""
+    outcome: str | None = None
+    """How it was handled: ``read`` (re-read from Xero), ``own`` (our own write, already
+    known), ``not_ours`` (a record the add-on did not send), ``unknown_tenant``, ``given_up``."""
+    attempts: int = 0
+    """Failed attempts to handle it (Xero unreachable, the call budget spent): it stays pending."""
+    error: str | None = None
+    """Why the last attempt failed."""
+
+
+@dataclass(frozen=True)
+class XeroCopy:
+    """Xero's version of one document the add-on sent, as last read (or as Xero answered the
+    add-on's own write): the other side of the reconciliation.
+
+    ``summary`` holds only what is compared, normalised by
+    :func:`pm_xero_plugin.sync.xero_copies.summarise` (amounts as strings, dates ISO)."""
+
+    tenant_id: str
+    kind: str
+    """``contact``, ``invoice``, ``credit_note``, ``payment`` or ``overpayment``."""
+    xero_id: str
+    summary: dict[str, Any]
+    updated_utc: str | None
+    """Xero's ``UpdatedDateUTC`` of that version, ISO (UTC)."""
+    read_at: datetime
+    gone: bool = False
+    """Xero answered that it has no such document (404), or no longer lists it."""
+
+
+@dataclass(frozen=True)
+class BooksMark:
+    """An admin's (or the ``xero_changes`` setting's) decision on one difference, kept until
+    either side changes again: an accepted difference is not reported again while Xero's version
+    (``xero_fingerprint``) and the host's (``host_hash``) stay as they were."""
+
+    tenant_id: str
+    kind: str
+    host_id: str
+    difference: str
+    """The difference's kind (:data:`pm_xero_plugin.core.differences.DIFFERENCE_KINDS`)."""
+    action: str
+    """``accepted`` (Xero's version stands, marked), ``resent``, ``relinked``."""
+    xero_fingerprint: str
+    host_hash: str
+    at: datetime
+    by: str | None = None
+    """Who decided (the admin's user id, ``setting`` for the ``xero_changes`` setting)."""
+    note: str | None = None
