@@ -665,4 +665,3 @@ class Ledger(Protocol):
     def books_marks(self, tenant_id: str | None = None) -> list[BooksMark]:
         """The decisions kept (for one organisation, or all)."""
         ...
-
