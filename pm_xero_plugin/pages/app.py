@@ -17,7 +17,16 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from pm_xero_plugin.pages import actions, connect, contacts, dashboard, records, settings, start
+from pm_xero_plugin.pages import (
+    actions,
+    books,
+    connect,
+    contacts,
+    dashboard,
+    records,
+    settings,
+    start,
+)
 from pm_xero_plugin.pages.base import NotReady, Pages
 from pm_xero_plugin.pages.guard import Guard
 
@@ -28,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["build_app"]
 
 STATIC = Path(__file__).parent / "static"
-PAGE_MODULES = (settings, connect, contacts, start, dashboard, records, actions)
+PAGE_MODULES = (settings, connect, contacts, start, dashboard, records, actions, books)
 
 
 def build_app(
