@@ -7,6 +7,7 @@ a second time); it backs off instead, and the next attempt looks it up first.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pm_xero_plugin.ledger import Ledger
+from pm_xero_plugin.ledger.types import XeroCopy
+from pm_xero_plugin.mapping.xero_copies import summarise
 from pm_xero_plugin.xero.client import ElementResult
 from pm_xero_plugin.xero.errors import (
     NotFound,
@@ -27,7 +30,23 @@ from pm_xero_plugin.xero.errors import (
 from pm_xero_plugin.xero.hints import Diagnosis, diagnose
 from pm_xero_plugin.xero.retry import backoff_delay
 
-__all__ = ["MAX_ATTEMPTS", "BatchOutcome", "RowToSend", "Settler", "StopBatch", "reply_of"]
+__all__ = [
+    "COPIED_KINDS",
+    "MAX_ATTEMPTS",
+    "BatchOutcome",
+    "RowToSend",
+    "Settler",
+    "StopBatch",
+    "copies_of",
+    "reply_of",
+]
+
+COPIED_KINDS = frozenset({"contact", "invoice", "credit_note", "payment"})
+"""The kinds whose write answers are Xero's version of the very document a reconciliation
+compares (an overpayment is answered as its bank transaction, an allocation as the allocation:
+neither is the document read back, so those copies come from the reads)."""
+
+log = logging.getLogger("pm_xero_plugin.sync.settle")
 
 MAX_ATTEMPTS = 12
 """Attempts after which a row that keeps failing the same way stops retrying and asks an admin
@@ -120,6 +139,26 @@ def reply_of(result: ElementResult | None) -> dict[str, Any]:
     }
 
 
+def copies_of(
+    tenant_id: str, kind: str, results: Sequence[ElementResult], read_at: datetime
+) -> list[XeroCopy]:
+    """Xero's versions of what it took from one write, as a reconciliation keeps them: the
+    answer to the add-on's own write is the newest version there is, so keeping it costs no call
+    and makes the webhook event the write causes known as the add-on's own."""
+    if kind not in COPIED_KINDS:
+        return []
+    copies = []
+    for result in results:
+        if not result.ok or not result.xero_id:
+            continue
+        try:
+            summary, updated = summarise(kind, result.element)
+        except (ValueError, TypeError, ArithmeticError):
+            continue  # a copy is a help, never a reason to fail a send
+        copies.append(XeroCopy(tenant_id, kind, result.xero_id.lower(), summary, updated, read_at))
+    return copies
+
+
 class Settler:
     """Settles rows Xero did not take.
 
@@ -142,6 +181,19 @@ class Settler:
         self._now = now
         self._on_reconnect_required = on_reconnect_required
         self._rng = rng
+
+    def keep_copies(self, tenant_id: str, kind: str, results: Sequence[ElementResult]) -> int:
+        """Keep Xero's versions of the elements it took (see :func:`copies_of`); how many.
+        A ledger that cannot take them now loses nothing but the copy (the next read has it)."""
+        copies = copies_of(tenant_id, kind, results, self._now())
+        if not copies:
+            return 0
+        try:
+            self.ledger.store_xero_copies(copies)
+        except Exception:  # the send itself succeeded: its settling must go on
+            log.warning("xero: Xero's copies of a %s batch not kept", kind, exc_info=True)
+            return 0
+        return len(copies)
 
     def element_error(
         self,

@@ -44,11 +44,13 @@ import contextlib
 import logging
 import math
 import random
+import re
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -78,6 +80,7 @@ from pm_xero_plugin.xero.retry import (
 __all__ = [
     "DEFAULT_TIMEOUT",
     "MAX_BATCH",
+    "READ_PAGE_SIZE",
     "AccessTokens",
     "ElementResult",
     "LimitWaits",
@@ -85,6 +88,7 @@ __all__ = [
     "XeroClient",
     "describe_duration",
     "describe_limit",
+    "format_if_modified_since",
     "never_waiting_for_limits",
     "waiting_for_limits",
 ]
@@ -95,6 +99,8 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 50
 #: Xero's page size for paged reads.
 PAGE_SIZE = 100
+#: The largest page Xero serves (``pageSize=``): a reconciliation's reads ask for it.
+READ_PAGE_SIZE = 1000
 #: ``InvoiceNumbers=`` values per look-up request (keeps URLs short).
 NUMBERS_PER_LOOKUP = 40
 #: ``where=`` alternatives per look-up request.
@@ -425,6 +431,121 @@ class XeroClient:
                 return
             page += 1
 
+    def read_pages(
+        self,
+        tenant_id: str,
+        connection_key: str,
+        endpoint: str,
+        *,
+        modified_since: datetime | None,
+        page_size: int = READ_PAGE_SIZE,
+        params: Mapping[str, str] | None = None,
+        before_call: Callable[[], None] | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """A whole endpoint, a page at a time (``page=1, 2…``, ``pageSize=``), lazily: what a
+        reconciliation reads of an organisation's books.
+
+        ``modified_since`` sends ``If-Modified-Since`` as Xero documents it – a UTC timestamp
+        ``yyyy-mm-ddThh:mm:ss``, without milliseconds (Xero refuses them; the second is rounded
+        down, so nothing changed within it is missed) – and only what changed since comes back.
+        ``before_call`` is told before each request (a call budget raises there to stop the
+        read before the call is made). Every call goes through the limiter and the retries.
+        """
+        if not 1 <= page_size <= READ_PAGE_SIZE:
+            raise ValueError(f"a page holds 1 to {READ_PAGE_SIZE} items, not {page_size}")
+        headers = (
+            {"If-Modified-Since": format_if_modified_since(modified_since)}
+            if modified_since is not None
+            else None
+        )
+        page = 1
+        while True:
+            if before_call is not None:
+                before_call()
+            query = {**(params or {}), "page": str(page), "pageSize": str(page_size)}
+            response = self._call(
+                "GET", endpoint, tenant_id, connection_key, params=query, headers=headers
+            )
+            raw = _json_body(response).get(endpoint) or []
+            items = [dict(item) for item in raw if isinstance(item, Mapping)]
+            yield items
+            if len(raw) < page_size:
+                return
+            page += 1
+
+    def get_by_ids(
+        self,
+        tenant_id: str,
+        connection_key: str,
+        endpoint: str,
+        ids: Iterable[str],
+        *,
+        before_call: Callable[[], None] | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """Documents by their Xero ids, ``{id (lower case): element}``; an id Xero does not
+        answer for is not in the result (gone).
+
+        ``Invoices`` and ``Contacts`` take ``IDs=`` (50 a call, archived contacts included); the
+        others (``CreditNotes``, ``Payments``, ``Overpayments``) have no ``IDs`` parameter in
+        Xero's spec, so they are asked by ``where`` on their id (``CreditNoteID==Guid("…") OR
+        …``, 20 a call), and one at a time (``GET /{endpoint}/{id}``, a 404 meaning gone) on a
+        server that refuses ``OR``. ``before_call`` as for :meth:`read_pages`.
+        """
+        wanted = [i.lower() for i in _unique(ids)]
+        id_field = _ID_FIELDS[endpoint]
+        found: dict[str, dict[str, Any]] = {}
+        tell = before_call or _nothing
+        for items in self._by_ids(tenant_id, connection_key, endpoint, wanted, tell):
+            for item in items:
+                ident = str(item.get(id_field) or "").lower()
+                if ident in wanted:
+                    found[ident] = item
+        return found
+
+    def _by_ids(
+        self,
+        tenant_id: str,
+        connection_key: str,
+        endpoint: str,
+        wanted: list[str],
+        before_call: Callable[[], None],
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The answers of :meth:`get_by_ids`, a call at a time."""
+        if endpoint in _IDS_PARAM:
+            extra = {"includeArchived": "true"} if endpoint == "Contacts" else {}
+            for chunk in _chunks(wanted, MAX_BATCH):
+                before_call()
+                yield self.get(
+                    tenant_id, connection_key, endpoint, {"IDs": ",".join(chunk), **extra}
+                )
+            return
+        if not all(_GUID.fullmatch(i) for i in wanted):
+            raise ValueError(f"not Xero ids: {wanted!r}")
+        id_field = _ID_FIELDS[endpoint]
+        for chunk in _chunks(wanted, WHERE_PER_LOOKUP if self._where_or else 1):
+            before_call()
+            if len(chunk) == 1:
+                yield self._one_by_id(tenant_id, connection_key, endpoint, chunk[0])
+                continue
+            where = " OR ".join(f'{id_field}==Guid("{i}")' for i in chunk)
+            try:
+                yield self.get(tenant_id, connection_key, endpoint, {"where": where})
+            except ValidationFailed:
+                self._where_or = False
+                log.info("Xero server refused OR in where=; reading one id at a time")
+                for ident in chunk:
+                    before_call()
+                    yield self._one_by_id(tenant_id, connection_key, endpoint, ident)
+
+    def _one_by_id(
+        self, tenant_id: str, connection_key: str, endpoint: str, ident: str
+    ) -> list[dict[str, Any]]:
+        """``GET /{endpoint}/{id}``; a 404 is no document (gone): ``[]``."""
+        try:
+            return self.get(tenant_id, connection_key, f"{endpoint}/{ident}")
+        except NotFound:
+            return []
+
     def accounts(self, tenant_id: str, connection_key: str) -> list[dict[str, Any]]:
         """The organisation's chart of accounts (``GET /Accounts``)."""
         return self.get(tenant_id, connection_key, "Accounts")
@@ -714,8 +835,11 @@ class XeroClient:
         params: Mapping[str, str] | None = None,
         body: Any = None,
         idempotency_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send with limits, retries and one token refresh; return a 2xx response or raise.
+
+        ``headers`` are extra request headers a read needs (``If-Modified-Since``).
 
         Layered the way httpx layers ``send``: :meth:`_send_with_auth` (the token, one refresh
         on a 401), :meth:`_send_with_retries` (the loop, whose every decision is
@@ -734,6 +858,7 @@ class XeroClient:
             body,
             idempotency_key,
             waits=_LIMIT_WAITS.get(),
+            extra_headers=dict(headers or {}),
         )
         return self._send_with_auth(call)
 
@@ -843,7 +968,10 @@ class XeroClient:
             f"{self.base_url}/{call.path}",
             params=call.params,
             json=call.body,
-            headers=self._headers(token, call.tenant_id, call.idempotency_key),
+            headers={
+                **call.extra_headers,
+                **self._headers(token, call.tenant_id, call.idempotency_key),
+            },
             timeout=self._timeout,
         )
         if self.request_hook is not None:
@@ -992,6 +1120,8 @@ class _Call:
     body: Any
     idempotency_key: str | None
     waits: LimitWaits | None
+    extra_headers: dict[str, str] = field(default_factory=dict)
+    """Headers a read adds (``If-Modified-Since``); never the token's."""
     attempts: int = 0
     """Failed attempts so far (a refresh after a 401, or a 429 sat out, is not one)."""
     refreshed: bool = False
@@ -1225,6 +1355,34 @@ def where_any(field_name: str, values: list[str]) -> str:
         if '"' in value or "\\" in value:
             raise ValueError(f"cannot look up {value!r}: quotes are not allowed in numbers")
     return " OR ".join(f'{field_name}=="{value}"' for value in values)
+
+
+_ID_FIELDS = {
+    "Contacts": "ContactID",
+    "Invoices": "InvoiceID",
+    "CreditNotes": "CreditNoteID",
+    "Payments": "PaymentID",
+    "Overpayments": "OverpaymentID",
+    "Prepayments": "PrepaymentID",
+}
+"""Each endpoint's id field (what :meth:`XeroClient.get_by_ids` reads by)."""
+
+_IDS_PARAM = frozenset({"Contacts", "Invoices"})
+"""The endpoints whose GET takes ``IDs=`` (Xero's spec): the others are read by ``where``."""
+
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _nothing() -> None:
+    """No one to tell before a call."""
+
+
+def format_if_modified_since(value: datetime) -> str:
+    """``If-Modified-Since`` as Xero takes it: UTC, ``yyyy-mm-ddThh:mm:ss`` (seconds rounded
+    down). A naive datetime is refused – its instant is ambiguous."""
+    if value.tzinfo is None:
+        raise ValueError("If-Modified-Since needs an aware datetime")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 _ALLOCATING = ("CreditNotes", "Overpayments", "Prepayments")
