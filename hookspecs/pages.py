@@ -4,7 +4,9 @@ A plugin that has pages answers the :func:`hookspecs.spec.web_app` hook with a
 :class:`PluginApp`: a name (the path segment), a title for the host's menus and an **ASGI**
 application. The host mounts it under its own prefix (the reference host uses
 ``/plugins/<name>``), sets ``scope["root_path"]`` to that prefix as ASGI says, and calls the
-app only for a visitor it has authenticated itself.
+app only for a visitor it has authenticated itself – except for the app's
+:attr:`PluginApp.public_paths`, which callers who are not people (a provider's webhooks) reach
+without a sign-in.
 
 Who is asking
     Before calling the app the host puts a :class:`PageContext` into the request's scope under
@@ -13,6 +15,19 @@ Who is asking
     (:class:`PageServices`). The app trusts nothing else – no header, cookie or query parameter
     says who the visitor is. A request with no context gets 401; a visitor who is not an admin
     of that practice gets 403 on every page and every action. :func:`page_context` reads it.
+
+Who is calling a public path
+    For a request whose path below the mount point is exactly one of the app's
+    ``public_paths`` (:meth:`PluginApp.is_public`: the same string, character for character – no
+    prefix, no trailing slash, no ``..``, nothing percent-encoded in the request line) the host
+    skips its sign-in, whatever the method and whether or not a session came with it, and puts a
+    :class:`PublicContext` (the practice, no visitor) under :data:`SCOPE_KEY` instead; it passes
+    nothing of a session on (the ``Cookie`` header is dropped). Every other path still needs the
+    sign-in. While the plugin is switched off a public path gets a plain 503 (no sign-in page: the
+    caller is a machine, and a provider retries later); a host that never asked the plugin for
+    its app cannot know its public paths, and answers as for any path. The app authenticates
+    such a request itself (a webhook's signature) and answers 401 when it cannot;
+    :func:`public_context` reads the context.
 
 What the app must do itself
     * Protect every state-changing request (any method but GET/HEAD/OPTIONS) against CSRF. The
@@ -39,7 +54,24 @@ A WSGI host
             environ["PATH_INFO"] = environ["PATH_INFO"][len(PREFIX):]
             return wsgi_app(environ, start_response)
 
-    (``tests/contract/test_contract_pages_wsgi.py`` runs this recipe under a WSGI server.)
+    A public path is decided before the login check, on ``PATH_INFO`` (already decoded by
+    the server) and, to refuse an encoded spelling, on the raw request line where the server
+    gives it (``REQUEST_URI``, or gunicorn's ``RAW_URI``)::
+
+        def mounted(environ, start_response):
+            rest = environ["PATH_INFO"][len(PREFIX):]
+            raw = environ.get("REQUEST_URI") or environ.get("RAW_URI") or PREFIX + rest
+            if plugin_app.is_public(rest) and raw.split("?")[0].endswith(PREFIX + rest):
+                environ[SCOPE_KEY] = PublicContext(practice_id)   # no login, no visitor
+                environ.pop("HTTP_COOKIE", None)      # (plugin switched off: a plain 503)
+            else:
+                ...                     # the host's login check, then the PageContext
+            environ["SCRIPT_NAME"] += PREFIX
+            environ["PATH_INFO"] = rest
+            return wsgi_app(environ, start_response)
+
+    (``tests/contract/test_contract_pages_wsgi.py`` runs this recipe under a WSGI server,
+    ``tests/contract/test_contract_public_paths.py`` its public paths.)
 
 Admin actions without the pages
     Everything a page's buttons do is also a hook call a host can make without the plugin's pages
@@ -50,9 +82,10 @@ Admin actions without the pages
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 __all__ = [
     "SCOPE_KEY",
@@ -64,10 +97,17 @@ __all__ = [
     "Visitor",
     "from_wsgi_environ",
     "page_context",
+    "public_context",
 ]
 
 SCOPE_KEY = "pet_manager.page"
-"""The ASGI scope key (and, for a WSGI host, the environ key) holding the :class:`PageContext`."""
+"""The ASGI scope key (and, for a WSGI host, the environ key) holding the :class:`PageContext`
+(or, for a public path, the :class:`PublicContext`)."""
+
+_PUBLIC_PATH: Final = re.compile(r"(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+")
+"""What a public path may look like: segments of unreserved characters, none empty, none starting
+with a dot (no ``.``/``..``, no hidden names), no trailing slash – nothing a server or a
+router might normalise into another path."""
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -153,7 +193,23 @@ class PluginApp:
     the app checks itself. The host forwards a request for exactly one of these paths (any
     method, no session needed, nothing of a session passed on) with a :class:`PublicContext`
     under :data:`SCOPE_KEY` instead of a :class:`PageContext`, and answers every other path as
-    usual. The app must authenticate such a request itself and answer 401 when it cannot."""
+    usual. The app must authenticate such a request itself and answer 401 when it cannot.
+
+    An entry that is not a plain path (see :meth:`is_public`) is never public."""
+
+    def is_public(self, path: str) -> bool:
+        """Whether ``path`` – the request's decoded path below the mount point – is exactly one
+        of :attr:`public_paths` (and that entry is a plain path: ``/``-separated segments of
+        letters, digits and ``._~-``, none empty or starting with a dot, no trailing slash).
+
+        Exact equality is the whole rule: ``/webhooks/xero/``, ``/webhooks/xeroX``,
+        ``/webhooks/xero/../settings`` are other paths and need the sign-in (and a single
+        string given as ``public_paths`` is no list of paths: nothing is public then)."""
+        paths: Any = self.public_paths
+        if isinstance(paths, str | bytes):
+            return False
+        listed = any(isinstance(entry, str) and entry == path for entry in paths)
+        return listed and _PUBLIC_PATH.fullmatch(path) is not None
 
 
 @dataclass(frozen=True)
@@ -171,9 +227,17 @@ def page_context(scope: Mapping[str, Any]) -> PageContext | None:
     return context if isinstance(context, PageContext) else None
 
 
+def public_context(scope: Mapping[str, Any]) -> PublicContext | None:
+    """The :class:`PublicContext` the host put into ``scope`` for a request to one of the app's
+    ``public_paths``, or ``None`` (a request with a :class:`PageContext`, or with none)."""
+    context = scope.get(SCOPE_KEY)
+    return context if isinstance(context, PublicContext) else None
+
+
 def from_wsgi_environ(app: ASGIApp) -> ASGIApp:
-    """``app``, finding its :class:`PageContext` in the WSGI environ an ASGI-to-WSGI adapter
-    passes as ``scope["wsgi_environ"]`` (``a2wsgi`` does), for a host that serves WSGI."""
+    """``app``, finding its :class:`PageContext` (or :class:`PublicContext`) in the WSGI
+    environ an ASGI-to-WSGI adapter passes as ``scope["wsgi_environ"]`` (``a2wsgi`` does), for
+    a host that serves WSGI."""
 
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
         environ = scope.get("wsgi_environ")

@@ -27,11 +27,13 @@ from pm_xero_plugin.pages import (
     settings,
     start,
 )
+from pm_xero_plugin.pages import webhooks as webhook_routes
 from pm_xero_plugin.pages.base import NotReady, Pages
 from pm_xero_plugin.pages.guard import Guard
 
 if TYPE_CHECKING:
     from pm_xero_plugin.core.engine import Engine
+    from pm_xero_plugin.pages.webhooks import WebhookSink
     from pm_xero_plugin.sync.runtime import XeroRuntime
 
 __all__ = ["build_app"]
@@ -49,11 +51,15 @@ def build_app(
     sandbox_url: Callable[[], str | None] = lambda: None,
     start_contact_sync: Callable[[str | None], None] | None = None,
     backfill: Callable[[str | None, date | None], None] | None = None,
+    webhooks: WebhookSink | None = None,
 ) -> Guard:
-    """The ASGI app: the pages, their static files, and the guard in front of them all.
+    """The ASGI app: the pages, their static files, Xero's webhook endpoint, and the guard in
+    front of them all.
 
     ``start_contact_sync`` and ``backfill`` are the plugin's hooks of those names (the pages
-    start that long work the way the host would)."""
+    start that long work the way the host would). ``webhooks`` keeps what Xero posts to
+    :data:`~pm_xero_plugin.pages.webhooks.WEBHOOK_PATH` (``None``: every call there gets 401);
+    the ``PluginApp`` must list that path in its ``public_paths`` for a host to forward it."""
     pages = Pages(engine=engine, runtime=runtime, secret=secret, sandbox_url=sandbox_url)
     if start_contact_sync is not None:
         pages.start_contact_sync = start_contact_sync
@@ -65,12 +71,15 @@ def build_app(
     ]
     for module in PAGE_MODULES:
         routes.extend(module.routes(pages))
+    routes.extend(webhook_routes.routes(webhooks))
 
     def not_ready(request: Request, exc: Exception) -> Response:
         return pages.render(request, "not_ready.html", {"reason": str(exc)}, status_code=503)
 
     app = Starlette(routes=routes, exception_handlers={NotReady: not_ready})
-    return Guard(app, secret=secret, practice_id=practice_id)
+    return Guard(
+        app, secret=secret, practice_id=practice_id, public_paths=(webhook_routes.WEBHOOK_PATH,)
+    )
 
 
 def _home(request: Request) -> Response:

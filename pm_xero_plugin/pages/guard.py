@@ -11,6 +11,13 @@ visitor can know: an HMAC, under a key derived from the host's secret for the ad
 practice, the visitor and the hour it was issued, valid for :data:`TOKEN_HOURS`. A cross-site form
 cannot read it, and a token lifted from another admin's page is refused. A browser's
 ``Sec-Fetch-Site: cross-site`` is refused as well (defence in depth; old browsers omit it).
+
+Public paths (Xero's webhooks, :mod:`pm_xero_plugin.pages.webhooks`): a request the host
+forwarded with a :class:`hookspecs.pages.PublicContext` goes to its route as it came – no admin
+to check, no CSRF token (no browser session is involved, and the route checks the caller's
+signature itself), its body unread – but only for exactly a path the guard was given as public
+and the practice the add-on serves. A public context on any other path is 401: the host's
+sign-in is the only way to a page.
 """
 
 from __future__ import annotations
@@ -19,14 +26,14 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Final
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hookspecs.pages import PageContext, page_context
+from hookspecs.pages import PageContext, PublicContext, page_context, public_context
 
 __all__ = [
     "CSRF_FIELD",
@@ -119,6 +126,8 @@ class Guard:
     :param secret: the add-on's secret from the host (read per request: the host may start the
         add-on after the app was built).
     :param practice_id: the practice this add-on serves; ``None`` accepts the host's word alone.
+    :param public_paths: the paths below the mount point that a host forwards without a sign-in
+        (the ``PluginApp``'s ``public_paths``); their routes authenticate the caller themselves.
     """
 
     def __init__(
@@ -127,10 +136,12 @@ class Guard:
         *,
         secret: Callable[[], bytes | None],
         practice_id: Callable[[], str | None],
+        public_paths: Collection[str] = (),
     ) -> None:
         self.app = app
         self.secret = secret
         self.practice_id = practice_id
+        self.public_paths = frozenset(public_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse what may not pass; hand everything else to the app."""
@@ -139,6 +150,11 @@ class Guard:
             return
         if scope["type"] != "http":  # a websocket route would bypass every check below
             await _close_websocket(receive, send)
+            return
+        public = public_context(scope)
+        if public is not None:
+            refusal = self._public_refusal(scope, public)
+            await (refusal or self.app)(scope, receive, send)
             return
         refusal = self._who_refusal(scope)
         if refusal is None and scope["method"].upper() in _SAFE:
@@ -169,6 +185,19 @@ class Guard:
             return hmac.new(_key(secret), subject.encode(), hashlib.sha256).hexdigest()[:32]
 
         return {**scope, _SIGNER: sign}
+
+    def _public_refusal(self, scope: Scope, context: PublicContext) -> Response | None:
+        """401 unless the path below the mount point is exactly a public one; 404 for a
+        practice the add-on does not serve."""
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        below = path[len(root) :] if path.startswith(root) else None
+        if below is None or below not in self.public_paths:
+            return _text(401, "Sign in to Pet Manager first: these pages are served by the host.")
+        expected = self.practice_id()
+        if expected is not None and context.practice_id != expected:
+            return _text(404, "The Xero add-on does not serve this practice.")
+        return None
 
     def _who_refusal(self, scope: Scope) -> Response | None:
         """401 / 404 / 403 from the host's context alone, before a byte of the body is read."""

@@ -16,6 +16,8 @@ never sits in the host's settings table in clear:
 ``PM_XERO_SCOPES``         space-separated scopes (default: the broad set; see README)
 ``PM_XERO_WORKER``         ``thread`` (default: a worker thread inside the host) or ``off``
                            (operators run ``pm-xero worker`` processes instead)
+``PM_XERO_WEBHOOK_KEY``    the Xero app's webhook key (signs Xero's webhooks; unset: the
+                           webhook endpoint answers 401 to everything)
 """
 
 from __future__ import annotations
@@ -88,6 +90,10 @@ class AppConfig:
     """A Xero-compatible root (``http://127.0.0.1:8765``); ``None`` = the real Xero."""
     scopes: tuple[str, ...] = tuple(DEFAULT_SCOPES)
     worker: str = "thread"
+    webhook_key: str | None = field(default=None, repr=False)
+    """The key Xero signs its webhooks with (the app's "Webhooks key" in Xero's developer portal),
+    ``None`` when webhooks are not set up. A secret like the client secret: never in a repr, a
+    log or a page."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppConfig | None:
@@ -105,6 +111,7 @@ class AppConfig:
             url=env.get("PM_XERO_URL") or None,
             scopes=tuple(scopes.split()) if scopes else tuple(DEFAULT_SCOPES),
             worker=env.get("PM_XERO_WORKER", "thread"),
+            webhook_key=env.get("PM_XERO_WEBHOOK_KEY") or None,
         )
 
     def oauth(self) -> OAuthConfig:

@@ -13,13 +13,24 @@ and it arrives as ASGI mounts an app: a fresh scope whose ``root_path`` is the p
 ``path`` is the full path, with the :class:`~hookspecs.pages.PageContext` under
 :data:`~hookspecs.pages.SCOPE_KEY`. Nothing of the host's own routing is left in the scope (a
 Starlette app would otherwise build its links from the host's router).
+
+One exception: a request for exactly one of the app's
+:attr:`~hookspecs.pages.PluginApp.public_paths` (a webhook endpoint) is forwarded without a
+session, any method, with a :class:`~hookspecs.pages.PublicContext` instead and without the
+``Cookie`` header – a session that happens to come along is not passed on. "Exactly" is
+:meth:`~hookspecs.pages.PluginApp.is_public` on the decoded path, and the raw request line must
+spell it the same (``raw_path``): ``/webhooks/xero/``, ``/webhooks/xeroX``,
+``/webhooks/xero/../settings`` or ``/webhooks/%78ero`` need the sign-in like any page. While the
+plugin is off a public path gets a plain 503 (no sign-in page: the caller is a machine that
+retries). Only an app the host has already asked for knows its public paths: a plugin off since
+the host started has none yet.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
@@ -28,7 +39,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from hookspecs.pages import SCOPE_KEY, PageContext, PluginApp, Receive, Scope, Send, Visitor
+from hookspecs.pages import (
+    SCOPE_KEY,
+    PageContext,
+    PluginApp,
+    PublicContext,
+    Receive,
+    Scope,
+    Send,
+    Visitor,
+)
 from hookspecs.refhost.web.templates import render
 
 if TYPE_CHECKING:
@@ -39,7 +59,9 @@ __all__ = ["PREFIX", "HostPageServices", "PluginMounts", "route_path"]
 
 PREFIX: Final = "/plugins"
 LINKS: Final = {"plugins": "/plugins", "logout": "/logout", "home": "/"}
-_SEGMENT = re.compile(r"^/plugins/([a-z0-9_-]+)(/.*)?$")
+_SEGMENT = re.compile(r"/plugins/([a-z0-9_-]+)(/.*)?")
+"""Matched whole (``fullmatch``): a ``$`` would also match before a final newline, and
+``/plugins/x/page%0A`` would reach the app as ``/page``."""
 _HOST_SCOPE_KEYS = ("app", "router", "endpoint", "path_params", "app_root_path", "route")
 
 
@@ -100,7 +122,7 @@ class PluginMounts:
     @staticmethod
     def segment_of(path: str) -> tuple[str, str] | None:
         """``(segment, rest)`` for a path under ``/plugins/<segment>``, else ``None``."""
-        found = _SEGMENT.match(path)
+        found = _SEGMENT.fullmatch(path)
         return (found.group(1), found.group(2) or "") if found else None
 
     def apps(self) -> dict[str, tuple[str, PluginApp]]:
@@ -125,7 +147,9 @@ class PluginMounts:
         # the host's own hook calling: this plugin alone, isolated, never raising
         results = self.host._call("web_app", {}, only=name, firstresult=True)
         contributed = results[0][1] if results else None
-        if isinstance(contributed, PluginApp) and _SEGMENT.match(f"/plugins/{contributed.name}"):
+        if isinstance(contributed, PluginApp) and _SEGMENT.fullmatch(
+            f"/plugins/{contributed.name}"
+        ):
             with self._lock:
                 self._apps.setdefault(contributed.name, contributed)
                 self._owner.setdefault(contributed.name, name)
@@ -144,6 +168,11 @@ class PluginMounts:
         on why not."""
         request = Request(scope, receive)
         segment, rest = self.segment_of(route_path(scope)) or ("", "")
+        if _plainly_spelt(scope, segment, rest):
+            public = await self._public(scope, segment, rest)
+            if public is not None:
+                await public(scope, receive, send)
+                return
         session = self._signed_in(request)
         if session is None:
             await _not_signed_in(request)(scope, receive, send)
@@ -157,17 +186,32 @@ class PluginMounts:
             )
             return
         visitor = session.staff.visitor()
-        prefix = f"{scope.get('root_path', '')}{PREFIX}/{segment}"
-        mounted: dict[str, Any] = {k: v for k, v in scope.items() if k not in _HOST_SCOPE_KEYS}
-        mounted["root_path"] = prefix
-        mounted["path"] = prefix + rest
-        mounted[SCOPE_KEY] = PageContext(
+        context = PageContext(
             visitor=visitor,
             practice_id=self.host.practice_id,
             services=HostPageServices(self.host, visitor),
             links=dict(LINKS),
         )
-        await app.app(mounted, receive, send)
+        await app.app(_mounted(scope, segment, rest, context), receive, send)
+
+    async def _public(
+        self, scope: Scope, segment: str, rest: str
+    ) -> Callable[[Scope, Receive, Send], Awaitable[None]] | None:
+        """What serves a request for one of a plugin's public paths (its app, without the
+        sign-in; or 503 while the plugin is off), ``None`` when the path is not one."""
+        name, app = await run_in_threadpool(self._plugin_for, segment)
+        if name is None or app is None or not app.is_public(rest):
+            return None
+        if not self.host.is_enabled(name):
+            return PlainTextResponse(f"The {name} plugin is switched off.", status_code=503)
+        mounted = _mounted(scope, segment, rest, PublicContext(practice_id=self.host.practice_id))
+        mounted["headers"] = [(k, v) for k, v in scope["headers"] if k.lower() != b"cookie"]
+        plugin_app = app.app
+
+        async def forward(scope: Scope, receive: Receive, send: Send) -> None:
+            await plugin_app(mounted, receive, send)
+
+        return forward
 
     def _host_answer(
         self,
@@ -191,6 +235,32 @@ class PluginMounts:
         if not rest and request.method in ("GET", "HEAD"):
             return RedirectResponse(f"{where}/", status_code=307)
         return None
+
+
+def _mounted(
+    scope: Scope, segment: str, rest: str, context: PageContext | PublicContext
+) -> dict[str, Any]:
+    """The scope a plugin's app is called with: as ASGI mounts an app, none of the host's
+    routing left in it, the host's word on who asks under :data:`SCOPE_KEY`."""
+    prefix = f"{scope.get('root_path', '')}{PREFIX}/{segment}"
+    mounted: dict[str, Any] = {k: v for k, v in scope.items() if k not in _HOST_SCOPE_KEYS}
+    mounted["root_path"] = prefix
+    mounted["path"] = prefix + rest
+    mounted[SCOPE_KEY] = context
+    return mounted
+
+
+def _plainly_spelt(scope: Scope, segment: str, rest: str) -> bool:
+    """Whether the request line spells ``/plugins/<segment><rest>`` as it is, nothing
+    percent-encoded in it (``raw_path``; a server that gives none is taken at its word): a
+    public path is matched on the decoded path, and an encoded spelling of it is refused."""
+    if not segment or not rest:
+        return False
+    raw = scope.get("raw_path")
+    if not isinstance(raw, bytes):
+        return True
+    plain = f"{PREFIX}/{segment}{rest}"
+    return raw.split(b"?", 1)[0].endswith(plain.encode("utf-8", "surrogateescape"))
 
 
 def route_path(scope: Scope) -> str:
