@@ -17,12 +17,12 @@ import traceback
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import accounting, balances, persistence, view
+from . import accounting, balances, bookkeeper, persistence, view
 from .clock import SandboxClock
 from .dates import render
 from .faults import Faults
@@ -32,6 +32,7 @@ from .limits import Arrival, Limits, RateLimiter
 from .orgs import REGIONS, Org, new_org
 from .validation import ResponseChecker, SpecChecker
 from .web import ApiError, Request, Response, SandboxHang, json_response, problem, text_response
+from .webhooks import DEFAULT_ATTEMPTS, Webhooks, events_of_write, known_ids
 
 if TYPE_CHECKING:
     import os
@@ -47,6 +48,10 @@ API_ROOT = "/api.xro/2.0"
 PEAKS_PATH = "/sandbox/limits/peaks"
 #: ``GET /sandbox/balances/{tenant_id}``: every account's balance as Xero's journals leave it.
 BALANCES_PREFIX = "/sandbox/balances/"
+#: ``PUT`` (subscribe and check), ``GET`` (subscription and deliveries), ``DELETE``.
+WEBHOOKS_PATH = "/sandbox/webhooks"
+#: Xero's ``UpdatedDateUTC`` has milliseconds; two writes never share one (see `_write_time`).
+_TICK = timedelta(milliseconds=1)
 
 StartResponse = Callable[..., Any]
 
@@ -88,6 +93,10 @@ class Sandbox:
     :param check_responses: validate every Accounting API answer against the response schema
         of `spec_path` and record each complaint in `response_violations` (the end-to-end suite
         turns it on and fails on any). Costs about 1 ms per answer, 35 ms per 100-invoice page.
+    :param webhook_transport: where webhooks are delivered instead of the network (an httpx
+        transport, sync or async: a test delivers into an app in-process); see `webhooks`.
+    :param webhook_attempts: how many times a delivery is tried before it is given up.
+    :param webhook_backoff: real seconds before a delivery's first retry (doubled each time).
     """
 
     def __init__(
@@ -105,6 +114,9 @@ class Sandbox:
         requests_limit: int = 100_000,
         redirect_uris: Sequence[str] = DEFAULT_REDIRECT_URIS,
         check_responses: bool = False,
+        webhook_transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+        webhook_attempts: int = DEFAULT_ATTEMPTS,
+        webhook_backoff: float = 1.0,
     ) -> None:
         if region not in REGIONS:
             raise ValueError(f"unknown region {region!r}; choose one of {sorted(REGIONS)}")
@@ -133,6 +145,19 @@ class Sandbox:
         self.requests: deque[dict[str, Any]] = deque(maxlen=requests_limit)
         self.state_path = Path(state_path) if state_path is not None else None
         self._encoders: dict[str, persistence.OrgEncoder] = {}
+        #: per organisation: the time of its last write, and the ids of its contacts, invoices
+        #: and credit notes (so an event says CREATE or UPDATE)
+        self._last_write: dict[str, datetime] = {}
+        self._known: dict[str, set[str]] = {}
+        #: the root an event's ``resourceUrl`` starts with (the served URL, once served)
+        self.root_url: str | None = None
+        #: Xero's webhooks: ``PUT /sandbox/webhooks``, `Webhooks.flush` in-process
+        self.webhooks = Webhooks(
+            transport=webhook_transport,
+            attempts=webhook_attempts,
+            backoff_seconds=webhook_backoff,
+            saved=self.save_meta,
+        )
         self.identity = Identity(
             client_id,
             client_secret,
@@ -176,6 +201,15 @@ class Sandbox:
         tenant_id = org.tenant_id
         self._orgs[tenant_id] = org
         self._encoders[tenant_id] = persistence.OrgEncoder(org)
+        self._known[tenant_id] = known_ids(org)
+        stamps = [
+            doc["UpdatedDateUTC"]
+            for store in (org.contacts, org.invoices, org.credit_notes, org.payments)
+            for doc in store.values()
+            if isinstance(doc.get("UpdatedDateUTC"), datetime)
+        ]
+        if stamps:
+            self._last_write[tenant_id] = max(stamps)
         faults = Faults(seed=f"{self.seed}:{len(self._orgs)}")
         faults._expire = lambda: self._with_lock(self.identity.expire_tokens, tenant_id)
         faults._disconnect = lambda: self._with_lock(self.identity.disconnect, tenant_id)
@@ -204,6 +238,12 @@ class Sandbox:
                 encoder.forget()
             self._saved()
 
+    def save_meta(self) -> None:
+        """Save what changed outside the books (the webhook subscription); a no-op without a
+        state file."""
+        with self._lock:
+            self._saved()
+
     def _saved(self, tenant_id: str | None = None, touched: set[str] | None = None) -> None:
         """Save after a change (lock held).
 
@@ -222,6 +262,7 @@ class Sandbox:
             "end_of_year_lock_dates": {t: f.end_of_year_lock_date for t, f in self._faults.items()},
             "advisers": [t for t, f in self._faults.items() if f.adviser],
             "identity": self.identity.snapshot(),
+            "webhooks": sub.snapshot() if (sub := self.webhooks.subscription) else None,
         }
         orgs = ",".join(f"{json.dumps(t)}:{e.encode()}" for t, e in self._encoders.items())
         text = persistence.encode(meta)[:-1] + ',"orgs":{' + orgs + "}}"
@@ -248,6 +289,7 @@ class Sandbox:
         version, internal, gauss = data["tenant_rng"]
         self._rng.setstate((version, tuple(internal), gauss))
         self.identity.restore(data.get("identity", {}))
+        self.webhooks.restore(data.get("webhooks"))
         saved = data.get("clock")
         clock = self.clock
         if isinstance(clock, SandboxClock) and isinstance(saved, datetime) and saved > clock():
@@ -317,10 +359,14 @@ class Sandbox:
         return SandboxTransport(app=self.app)
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
-        """Serve on `host`:`port` from a background thread (``.url``, ``.shutdown()``, ``with``)."""
+        """Serve on `host`:`port` from a background thread (``.url``, ``.shutdown()``, ``with``);
+        webhooks are sent from a second thread, stopped with the server."""
         from .server import serve
 
-        return serve(self.app, host, port)
+        server = serve(self.app, host, port, on_shutdown=self.webhooks.stop)
+        self.root_url = server.url
+        self.webhooks.start()
+        return server
 
     # -- WSGI --------------------------------------------------------------------------------
 
@@ -338,7 +384,8 @@ class Sandbox:
             resp = exc.response
         except Exception:
             resp = text_response(500, "Sandbox internal error\n" + traceback.format_exc())
-        self._record(req, resp, tenant)
+        by = "bookkeeper" if bookkeeper.parse(req.path) else None
+        self._record(req, resp, tenant, by)
         if self._responses is not None and not resp.hang:
             self._check_response(req, resp)
         if resp.hang:
@@ -355,9 +402,13 @@ class Sandbox:
         """Validate an Accounting API answer against the spec (outside the lock: it is pure)."""
         assert self._responses is not None
         path = req.path.rstrip("/")
-        if not path.startswith(API_ROOT + "/"):
+        as_bookkeeper = bookkeeper.parse(path)
+        if as_bookkeeper is not None:
+            api_path = as_bookkeeper[1]
+        elif path.startswith(API_ROOT + "/"):
+            api_path = path[len(API_ROOT) :]
+        else:
             return
-        api_path = path[len(API_ROOT) :]
         started = time.perf_counter()
         complaints = self._responses.check(
             req.method,
@@ -378,10 +429,13 @@ class Sandbox:
                 f"{req.method} {api_path}{query} -> {resp.status}: {c}" for c in complaints
             )
 
-    def _record(self, req: Request, resp: Response, tenant: str | None) -> None:
+    def _record(
+        self, req: Request, resp: Response, tenant: str | None, by: str | None = None
+    ) -> None:
         with self._lock:
             self.requests.append(
                 {
+                    **({"by": by} if by else {}),
                     "time": self.clock().isoformat(),
                     "method": req.method,
                     "path": req.path,
@@ -399,6 +453,11 @@ class Sandbox:
         path, method = req.path.rstrip("/") or "/", req.method
         if path.startswith(API_ROOT + "/") or path == API_ROOT:
             return self._accounting(req, path[len(API_ROOT) :])
+        if path == WEBHOOKS_PATH:  # not under the lock: subscribing calls the endpoint
+            return self._webhooks_route(req), None
+        as_bookkeeper = bookkeeper.parse(path)
+        if as_bookkeeper is not None:
+            return self._bookkeeper(req, *as_bookkeeper)
         with self._lock:
             seen = self._inspection(path, method)
             if seen is not None:
@@ -419,6 +478,41 @@ class Sandbox:
                     self._saved()  # a new refresh token must outlive a restart
                 return resp, None
         return problem(404, "The resource you're looking for cannot be found"), None
+
+    def _webhooks_route(self, req: Request) -> Response:
+        """``PUT /sandbox/webhooks`` ``{"url", "key"?}`` subscribes and runs the intent-to-receive
+        check (answering ``{"url", "key", "status"}``), ``GET`` shows the subscription and the
+        deliveries, ``DELETE`` unsubscribes."""
+        if req.method == "GET":
+            return json_response(200, self.webhooks.view())
+        if req.method == "DELETE":
+            self.webhooks.unsubscribe()
+            return json_response(200, self.webhooks.view())
+        if req.method != "PUT":
+            return problem(405, "PUT, GET or DELETE /sandbox/webhooks")
+        try:
+            body = req.json()
+        except ValueError:
+            body = None
+        url = body.get("url") if isinstance(body, dict) else None
+        key = body.get("key") if isinstance(body, dict) else None
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            return _validation_error('Send {"url": "http(s)://…", "key": optional}')
+        if key is not None and (not isinstance(key, str) or not key):
+            return _validation_error("key must be a non-empty string (or left out)")
+        sub = self.webhooks.subscribe(url, key)
+        return json_response(200, {"url": sub.url, "key": sub.key, "status": sub.status})
+
+    def _bookkeeper(self, req: Request, tenant: str, api_path: str) -> tuple[Response, str | None]:
+        """An Accounting call as a person in Xero's web app (see :mod:`.bookkeeper`): the books'
+        rules, the spec check and the webhooks, without the app's token, limits and faults."""
+        if req.method not in bookkeeper.METHODS:
+            return problem(405, "Method not allowed"), None
+        with self._lock:
+            if tenant not in self._orgs:
+                return problem(404, "No organisation in this sandbox has that tenant id"), None
+            faults = self._faults[tenant]
+            return self._execute_saved(req, api_path, tenant, faults, self.clock(), None), tenant
 
     def _inspection(self, path: str, method: str) -> Response | None:
         """The sandbox's own pages (home, state, requests, the limits' peak counters, a
@@ -450,7 +544,18 @@ class Sandbox:
             return json_response(200, {"balances": balances.balances_text(org)})
         return None
 
+    def _webhook_line(self) -> str:
+        sub = self.webhooks.subscription
+        if sub is None:
+            return "Not subscribed."
+        return f"Subscribed: {sub.url} ({sub.status})."
+
     def _home(self) -> Response:
+        examples = "".join(
+            f"<li><code>{m} {bookkeeper.PREFIX}&lt;tenant id&gt;/{html.escape(p)}</code> "
+            f"<code>{html.escape(b)}</code>: {html.escape(what)}</li>"
+            for m, p, b, what in bookkeeper.EXAMPLES
+        )
         orgs = "".join(
             f"<li><code>{t}</code> {html.escape(o.name)} ({o.region})</li>"
             for t, o in self._orgs.items()
@@ -475,6 +580,14 @@ revoke: <code>/connect/revocation</code>.</p>
 <a href="{PEAKS_PATH}">{PEAKS_PATH}</a> (per organisation: the most calls ever in flight at
 once and in any 60 s of sandbox time; <code>DELETE</code> starts them afresh),
 <code>{BALANCES_PREFIX}&lt;tenant id&gt;</code> (every account's balance, debit positive).</p>
+<p>Webhooks: <code>PUT {WEBHOOKS_PATH}</code> <code>{{"url": …, "key": …}}</code> subscribes (the
+key is made when left out) and runs Xero's intent-to-receive check; <a href="{WEBHOOKS_PATH}">
+<code>GET {WEBHOOKS_PATH}</code></a> shows the subscription and its deliveries;
+<code>DELETE</code> unsubscribes. {html.escape(self._webhook_line())}</p>
+<p>Bookkeeper (a person in Xero's web app: no token, no limits, not the app's calls, with
+webhooks): <code>POST|PUT {bookkeeper.PREFIX}&lt;tenant id&gt;/&lt;Accounting path&gt;</code>,
+e.g.</p>
+<ul>{examples}</ul>
 """
         return text_response(200, page, "text/html; charset=utf-8")
 
@@ -627,6 +740,8 @@ once and in any 60 s of sandbox time; <code>DELETE</code> starts them afresh),
         good elements); a crash frees its Idempotency-Key rather than pin it "in progress"."""
         touched: set[str] = set()
         crashed = True
+        if req.method != "GET":
+            now = self._write_time(tenant, now)
         try:
             resp = self._execute(req, api_path, tenant, faults, now, touched)
             crashed = False
@@ -637,7 +752,21 @@ once and in any 60 s of sandbox time; <code>DELETE</code> starts them afresh),
         finally:
             if req.method != "GET":
                 self._saved(tenant, None if crashed else touched)
+        if req.method != "GET":
+            root = self.root_url or f"http://{req.headers.get('host', 'xero.sandbox')}"
+            org = self._orgs[tenant]
+            self.webhooks.queue(events_of_write(org, touched, now, self._known[tenant], root))
         return resp
+
+    def _write_time(self, tenant: str, now: datetime) -> datetime:
+        """The time a write stamps on what it changes: the clock's, or a millisecond after the
+        organisation's previous write when the clock has not moved on that far – Xero's
+        ``UpdatedDateUTC`` always moves forward, so a change made at the same (frozen) sandbox
+        time as the add-on's own write still reads, and is announced, as newer than it."""
+        last = self._last_write.get(tenant)
+        stamp = now if last is None or now >= last + _TICK else last + _TICK
+        self._last_write[tenant] = stamp
+        return stamp
 
     def _execute(
         self,

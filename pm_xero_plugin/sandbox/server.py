@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from socketserver import ThreadingMixIn
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -88,8 +89,11 @@ class _RequestHandler(WSGIRequestHandler):
 class RunningServer:
     """A sandbox served from a background thread. ``url`` is its root; stop with `shutdown`."""
 
-    def __init__(self, server: _ThreadingServer) -> None:
+    def __init__(
+        self, server: _ThreadingServer, on_shutdown: Callable[[], None] | None = None
+    ) -> None:
         self._server = server
+        self._on_shutdown = on_shutdown
         host, port = server.server_address[:2]
         self.host, self.port = str(host), int(port)
         self.url = f"http://{self.host}:{self.port}"
@@ -102,7 +106,10 @@ class RunningServer:
         self._thread.start()
 
     def shutdown(self) -> None:
-        """Stop accepting, release hung connections, wait for the serving thread."""
+        """Stop accepting, release hung connections, wait for the serving thread (and stop
+        what was started with it: the sandbox's webhook sender)."""
+        if self._on_shutdown is not None:
+            self._on_shutdown()
         self._server.stopping.set()
         self._server.shutdown()
         self._server.server_close()
@@ -120,12 +127,19 @@ class RunningServer:
         self.shutdown()
 
 
-def serve(app: WSGIApplication, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+def serve(
+    app: WSGIApplication,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    on_shutdown: Callable[[], None] | None = None,
+) -> RunningServer:
     """Serve the WSGI ``app`` (a sandbox's) on ``host``:``port`` from a background thread.
 
     It takes the app, not the sandbox, so that this module needs nothing from ``app.py``.
+
+    :param on_shutdown: called first by `RunningServer.shutdown` (the webhook sender's stop).
     """
     server = _ThreadingServer((host, port), _RequestHandler)
     server.stopping = threading.Event()
     server.set_app(app)
-    return RunningServer(server)
+    return RunningServer(server, on_shutdown)
