@@ -4,7 +4,8 @@ Each migration is a list of statements applied in one transaction; a file is onl
 forward. Version 1 is the initial schema; version 2 adds live priority and contact matching;
 version 3 the date of an invoice the ledger never saw; version 4 claim tokens (fencing) and
 workers' beats (liveness); version 5 what the dashboard's search reads (numbers, customers'
-words, the documents of a contact).
+words, the documents of a contact); version 6 Xero's side of the reconciliation (webhook
+events, Xero's copies, the admin's marks, and an organisation's rows in id order).
 Add a new entry (never edit a released one) to change it.
 """
 
@@ -207,6 +208,66 @@ _V5: Final = [
 ]
 
 
+_V6: Final = [
+    # Reconciliation (docs/reconciliation.md, "Ledger"; SqliteLedger's books operations in
+    # ledger/sqlite_books.py). An organisation's rows of some kinds in id order, a page at a
+    # time: one range of this index per kind, however many rows the organisation has.
+    "CREATE INDEX rows_tenant ON rows (tenant_id, kind, id)",
+    # Xero's webhook events, kept from their arrival until handled; a key already kept is
+    # never written again (a retried or replayed delivery). Times as every time here: epoch
+    # seconds; event_date as Xero sent it.
+    """
+    CREATE TABLE xero_events (
+        key TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        category TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        resource_id TEXT NOT NULL,
+        event_date TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        handled_at REAL,                     -- NULL while pending
+        outcome TEXT,                        -- set with handled_at
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT
+    )
+    """,
+    # Pending ones, oldest arrival first (then rowid: the order they came in together).
+    "CREATE INDEX xero_events_pending ON xero_events (received_at) WHERE handled_at IS NULL",
+    "CREATE INDEX xero_events_outcome ON xero_events (outcome)",
+    # Xero's version of each document, as last read; updated_order is updated_utc normalised
+    # (UTC, microseconds): what "a newer one is never replaced by an older" compares.
+    """
+    CREATE TABLE xero_copies (
+        tenant_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        xero_id TEXT NOT NULL,
+        summary TEXT NOT NULL,               -- JSON
+        updated_utc TEXT,
+        updated_order TEXT,
+        read_at REAL NOT NULL,
+        gone INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (tenant_id, kind, xero_id)
+    ) WITHOUT ROWID
+    """,
+    # An admin's (or the xero_changes setting's) decision on one difference.
+    """
+    CREATE TABLE books_marks (
+        tenant_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        host_id TEXT NOT NULL,
+        difference TEXT NOT NULL,
+        action TEXT NOT NULL,
+        xero_fingerprint TEXT NOT NULL,
+        host_hash TEXT NOT NULL,
+        at REAL NOT NULL,
+        decided_by TEXT,
+        note TEXT,
+        PRIMARY KEY (tenant_id, kind, host_id, difference)
+    ) WITHOUT ROWID
+    """,
+]
+
+
 def _fill_customer_words(conn: sqlite3.Connection) -> None:
     """Version 5's words for the contacts already in the ledger (Python: the same words the
     insert path computes, casefolded as SQLite's ``lower`` cannot)."""
@@ -217,7 +278,7 @@ def _fill_customer_words(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: Final[list[list[str]]] = [_V1, _V2, _V3, _V4, _V5]
+MIGRATIONS: Final[list[list[str]]] = [_V1, _V2, _V3, _V4, _V5, _V6]
 """``MIGRATIONS[i]`` takes a file from version ``i`` to ``i + 1``."""
 
 _AFTER: Final[dict[int, Callable[[sqlite3.Connection], None]]] = {5: _fill_customer_words}

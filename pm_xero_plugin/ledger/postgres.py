@@ -41,6 +41,7 @@ from pm_xero_plugin.ledger.columns import MAX_TEXT as _MAX_TEXT
 from pm_xero_plugin.ledger.columns import ROW_COLUMNS as _ROW_COLUMNS
 from pm_xero_plugin.ledger.columns import UPDATABLE as _UPDATABLE
 from pm_xero_plugin.ledger.interface import LedgerUnavailable
+from pm_xero_plugin.ledger.postgres_books import PostgresBooks
 from pm_xero_plugin.ledger.postgres_schema import Conn, counts_sql
 from pm_xero_plugin.ledger.postgres_search import search_keys
 from pm_xero_plugin.ledger.sqlite import SATISFIED_SQL
@@ -273,7 +274,7 @@ def _found(reply: str) -> bool:
     )
 
 
-class PostgresLedger:
+class PostgresLedger(PostgresBooks):
     """One practice's ledger in a :class:`~.postgres_store.PgStore` (see the module's docstring).
 
     :param store: the fleet's ledger database.
@@ -281,6 +282,9 @@ class PostgresLedger:
     :param clock: the host clock (``updated_at``, history times).
     :param dependants: what a settled row means for the rows waiting on it (as
         :class:`~pm_xero_plugin.ledger.sqlite.SqliteLedger`'s).
+
+    Xero's side of the reconciliation (webhook events, Xero's copies, the admin's marks, an
+    organisation's rows by id) is :class:`~pm_xero_plugin.ledger.postgres_books.PostgresBooks`.
     """
 
     def __init__(

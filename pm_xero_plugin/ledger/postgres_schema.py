@@ -239,7 +239,69 @@ CREATE TABLE customer_words (
 CREATE INDEX customer_words_row ON customer_words (row_id);
 """
 
-MIGRATIONS: Final[list[str]] = [_V1]
+_V2: Final = f"""
+-- Reconciliation (docs/reconciliation.md, "Ledger"; PostgresLedger's books operations in
+-- ledger/postgres_books.py). Every table leads with practice_id, as the rows do: a practice's
+-- ledger sees its own events, copies and marks only.
+
+-- An organisation's rows of some kinds in id order, a page at a time (one range per kind).
+CREATE INDEX rows_tenant ON rows (practice_id, tenant_id, kind, id);
+
+-- Xero's webhook events, from their arrival until handled; a key already kept is never written
+-- again (a retried or replayed delivery). seq: the order events received together came in.
+CREATE TABLE xero_events (
+    practice_id TEXT {_C} NOT NULL,
+    key TEXT {_C} NOT NULL,
+    seq BIGSERIAL NOT NULL,
+    tenant_id TEXT {_C} NOT NULL,
+    category TEXT {_C} NOT NULL,
+    event_type TEXT {_C} NOT NULL,
+    resource_id TEXT {_C} NOT NULL,
+    event_date TEXT {_C} NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL,
+    handled_at TIMESTAMPTZ,                  -- NULL while pending
+    outcome TEXT {_C},                       -- set with handled_at
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    PRIMARY KEY (practice_id, key)
+);
+CREATE INDEX xero_events_pending ON xero_events (practice_id, received_at, seq)
+    WHERE handled_at IS NULL;
+CREATE INDEX xero_events_outcome ON xero_events (practice_id, outcome);
+
+-- Xero's version of each document, as last read; updated_order is updated_utc normalised
+-- (UTC, microseconds): what "a newer one is never replaced by an older" compares.
+CREATE TABLE xero_copies (
+    practice_id TEXT {_C} NOT NULL,
+    tenant_id TEXT {_C} NOT NULL,
+    kind TEXT {_C} NOT NULL,
+    xero_id TEXT {_C} NOT NULL,
+    summary TEXT NOT NULL,                   -- JSON
+    updated_utc TEXT,
+    updated_order TEXT {_C},
+    read_at TIMESTAMPTZ NOT NULL,
+    gone BOOLEAN NOT NULL DEFAULT FALSE,
+    PRIMARY KEY (practice_id, tenant_id, kind, xero_id)
+);
+
+-- An admin's (or the xero_changes setting's) decision on one difference.
+CREATE TABLE books_marks (
+    practice_id TEXT {_C} NOT NULL,
+    tenant_id TEXT {_C} NOT NULL,
+    kind TEXT {_C} NOT NULL,
+    host_id TEXT {_C} NOT NULL,
+    difference TEXT {_C} NOT NULL,
+    action TEXT NOT NULL,
+    xero_fingerprint TEXT NOT NULL,
+    host_hash TEXT NOT NULL,
+    at TIMESTAMPTZ NOT NULL,
+    decided_by TEXT,
+    note TEXT,
+    PRIMARY KEY (practice_id, tenant_id, kind, host_id, difference)
+);
+"""
+
+MIGRATIONS: Final[list[str]] = [_V1, _V2]
 """``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``."""
 
 

@@ -30,6 +30,7 @@ from pm_xero_plugin.ledger.columns import ROW_COLUMNS as _ROW_COLUMNS
 from pm_xero_plugin.ledger.columns import UPDATABLE as _UPDATABLE
 from pm_xero_plugin.ledger.interface import LedgerBusy, LedgerBusyHere, LedgerUnreadable
 from pm_xero_plugin.ledger.migrations import migrate
+from pm_xero_plugin.ledger.sqlite_books import SqliteBooks
 from pm_xero_plugin.ledger.sqlite_search import search_keys, sort_key
 from pm_xero_plugin.ledger.states import (
     ACTIVE_STATES,
@@ -143,7 +144,7 @@ SATISFIED_SQL = (
 The rule is defined in core; ``tests/core/test_dependency_rule.py`` pins that this agrees."""
 
 
-class SqliteLedger:
+class SqliteLedger(SqliteBooks):
     """The durable queue and record of what reached Xero.
 
     :param path: the database file (created, and migrated, on first use).
@@ -153,6 +154,9 @@ class SqliteLedger:
         ledger (:class:`pm_xero_plugin.core.gates.DependantGates`) and applied in the settling
         transaction; without it settling moves only the row itself (enough for a ledger opened
         to read, or to migrate).
+
+    Xero's side of the reconciliation (webhook events, Xero's copies, the admin's marks, an
+    organisation's rows by id) is :class:`~pm_xero_plugin.ledger.sqlite_books.SqliteBooks`.
     """
 
     def __init__(
