@@ -25,6 +25,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
+from pm_xero_plugin.inputs.settings import XERO_CHANGES as SETTING_CHOICES
+
 __all__ = [
     "ACTIONS",
     "DIFFERENCE_KINDS",
@@ -68,7 +70,7 @@ ACTIONS: Final = ("resend", "relink", "accept")
 the same, ``accept`` Xero's version and mark it (not reported again until either side changes).
 Every difference also says in words what to fix where (``fix``)."""
 
-XERO_CHANGES: Final = ("report", "resend", "accept")
+XERO_CHANGES: Final = SETTING_CHOICES
 """The ``xero_changes`` setting: what the add-on does with a Xero-side change by itself.
 ``report`` (the default) lists it and changes nothing; ``resend`` re-sends the host's version
 where that fits (the rest is reported); ``accept`` marks Xero's version accepted."""
@@ -91,6 +93,12 @@ class DayTotal:
     """What Xero holds for the same records (voided or deleted count as 0)."""
     pending: int = 0
     """The host's records of the day not in Xero yet and still on their way (not differences)."""
+    not_read: int = 0
+    """The host's records the ledger has in Xero whose Xero version is not read yet: on the
+    host's side only, until a read brings their copies (not differences)."""
+    checked: bool = True
+    """``False`` for a kind whose Xero side is not read back (deposits, refunds, payouts): its
+    ``xero_count`` and ``xero_total`` stay 0 and say nothing."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,9 @@ class Difference:
     ``None``: open."""
     decided_by: str | None = None
     decided_at: str | None = None
+    relink_to: str | None = None
+    """For ``relink``: the Xero id of the document that is provably this record (same number,
+    contact, total and date; or the contact Xero merged it into)."""
 
     @property
     def key(self) -> str:
@@ -143,6 +154,9 @@ class TenantBooks:
     name: str | None = None
     checked: int = 0
     """The host's records compared."""
+    not_read: int = 0
+    """The host's records the ledger has in Xero whose Xero version is not read yet (not
+    compared, no difference)."""
     read_at: str | None = None
     """When Xero's side was last read in full or incrementally (ISO); ``None``: never."""
     full_read_at: str | None = None

@@ -31,8 +31,11 @@ from pm_xero_plugin.inputs.fields import PAYMENT_METHODS
 from pm_xero_plugin.inputs.records import DecimalString, flatten_errors
 
 __all__ = [
+    "DEFAULT_RECONCILE_HOURS",
+    "DEFAULT_RECONCILE_SHARE",
     "DEFAULT_ROUNDING_TOLERANCE",
     "OPTIONAL_CODES",
+    "XERO_CHANGES",
     "AccountCodes",
     "LocationSettings",
     "Prefixes",
@@ -43,6 +46,16 @@ __all__ = [
 
 DEFAULT_ROUNDING_TOLERANCE: Final = Decimal("0.02")
 """How far the host's total may be from Xero's before the difference is an error, not rounding."""
+XERO_CHANGES: Final = ("report", "resend", "accept")
+"""What the add-on does by itself with a change a bookkeeper made in Xero (the ``xero_changes``
+setting; :data:`pm_xero_plugin.core.books.XERO_CHANGES` says what each means): ``report`` – the
+default – changes nothing in either system."""
+DEFAULT_RECONCILE_SHARE: Final = Decimal("0.2")
+"""The share of an organisation's Xero calls a day the reconciliation may use (of 5,000: 1,000),
+so the sync itself always has the rest."""
+DEFAULT_RECONCILE_HOURS: Final = 24
+"""Hours between two scheduled reads of Xero's side (0: only on demand and on webhooks)."""
+_MAX_RECONCILE_HOURS = 24 * 366
 _CODE = validate.Length(min=1, max=10)
 OPTIONAL_CODES: Final = ("deposits", "vouchers", "card_fees", "payout_bank")
 """The account codes only the money flows need (deposits, gift vouchers, card payouts): an
@@ -145,6 +158,31 @@ class SettingsSchema(_Strict):
     currency = fields.String(
         load_default=None, allow_none=True, validate=validate.Regexp(r"^[A-Z]{3}$")
     )
+    xero_changes = fields.String(
+        load_default=XERO_CHANGES[0],
+        validate=validate.OneOf(XERO_CHANGES, error="must be one of: report, resend, accept"),
+    )
+    reconcile_share = DecimalString(
+        max_places=4,
+        load_default=DEFAULT_RECONCILE_SHARE,
+        validate=validate.Range(
+            min=Decimal(0),
+            max=Decimal(1),
+            min_inclusive=False,
+            error="must be more than 0 and at most 1 (a share of the day's 5,000 calls)",
+        ),
+    )
+    reconcile_hours = fields.Integer(
+        strict=True,
+        error_messages={"invalid": "must be a whole number of hours (such as 24)"},
+        load_default=DEFAULT_RECONCILE_HOURS,
+        validate=validate.Range(
+            min=0,
+            max=_MAX_RECONCILE_HOURS,
+            error=f"must be a whole number of hours from 0 (only on demand) to "
+            f"{_MAX_RECONCILE_HOURS}",
+        ),
+    )
 
     @validates_schema
     def _organisations(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -235,6 +273,14 @@ class Settings:
     rounding_tolerance: Decimal
     currency: str | None
     raw: Mapping[str, Any] = field(default_factory=dict)
+    xero_changes: str = XERO_CHANGES[0]
+    """What the add-on does by itself with a change made in Xero: ``report``, ``resend`` or
+    ``accept`` (:data:`XERO_CHANGES`)."""
+    reconcile_share: Decimal = DEFAULT_RECONCILE_SHARE
+    """The share, in (0, 1], of an organisation's day limit of Xero calls the reconciliation
+    may use."""
+    reconcile_hours: int = DEFAULT_RECONCILE_HOURS
+    """Hours between two scheduled reads of Xero's side; 0: only on demand and on webhooks."""
 
     def tenant_for(self, location_id: str) -> str | None:
         """The organisation a location's records go to (``None``: not linked yet)."""
@@ -333,6 +379,9 @@ def parse_settings(
             else data["rounding_tolerance"],
             currency=data["currency"],
             raw=dict(raw),
+            xero_changes=data["xero_changes"],
+            reconcile_share=data["reconcile_share"],
+            reconcile_hours=data["reconcile_hours"],
         ),
         [],
     )
