@@ -3,7 +3,7 @@ authentication; intent to receive, keeping events once, replays, limits and what
 
 The add-on's real app (``build_app``) with the host's public forward stood in for (a
 ``PublicContext`` in the scope) and a sink that keeps events in memory – the ledger's own
-``add_xero_events`` is pinned down in tests/pages/test_pages_webhooks_ledger.py.
+``add_xero_events`` behind it is in tests/pages/test_pages_webhooks_served.py.
 """
 
 from __future__ import annotations
