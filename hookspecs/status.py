@@ -27,6 +27,10 @@ from typing import Any, Literal, TypedDict
 
 __all__ = [
     "AccountCodesState",
+    "BooksDayTotal",
+    "BooksDifference",
+    "BooksOrganisation",
+    "BooksStatus",
     "ContactConflict",
     "Failure",
     "HealthCondition",
@@ -194,6 +198,97 @@ class RecordsWaiting(TypedDict):
     dropped_unreconciled: int
 
 
+class BooksDifference(TypedDict):
+    """One record whose two sides differ (the accounting system's against the host's), with
+    the admin actions that fit (:func:`hookspecs.spec.admin_action` takes its ``key``)."""
+
+    key: str
+    """What names it for an action: ``<row id>:<difference>``."""
+    row_id: int
+    kind: str
+    """The record's kind (``invoice``, ``payment`` …)."""
+    location_id: str | None
+    day: str | None
+    label: str
+    """The record as the admin knows it (``INV-12 Ann Lee``)."""
+    difference: str
+    """What differs: ``missing_in_xero``, ``deleted_in_xero``, ``voided_in_xero``,
+    ``amount_changed``, ``contact_changed``, ``details_changed``, ``paid_in_xero``,
+    ``allocated_in_xero``."""
+    host: str
+    """The host's side in words (``total 120.00``)."""
+    xero: str
+    """The accounting system's side in words (``VOIDED``, ``email ann@new.example``)."""
+    actions: list[str]
+    """The plugin's actions that fit, best first, as :func:`hookspecs.spec.admin_action` names
+    them (``books_resend``, ``books_relink``, ``books_accept``, param ``key``); may be empty
+    when only ``fix`` helps."""
+    fix: str
+    """What to fix where, in the admin's words."""
+
+
+class BooksDayTotal(TypedDict):
+    """One location's, day's and kind's totals on both sides, where they differ."""
+
+    location_id: str
+    day: str
+    kind: str
+    host_count: int
+    host_total: str
+    """A decimal string, 2 places."""
+    xero_count: int
+    xero_total: str
+    """What the accounting system holds for the same records (voided or deleted count 0)."""
+    pending: int
+    """The host's records of the day still on their way (not a difference)."""
+    not_read: int
+    """The host's records of the day whose version in the accounting system is not read yet
+    (not compared, not a difference)."""
+
+
+class BooksOrganisation(TypedDict):
+    """One organisation's last reconciliation."""
+
+    tenant_id: str
+    name: str | None
+    checked: int
+    """The host's records compared."""
+    not_read: int
+    """The host's records in the accounting system whose version there is not read yet."""
+    read_at: str | None
+    """When the accounting system's side was last read (``None``: never)."""
+    calls_today: int
+    """Calls the reconciliation made to it today."""
+    call_budget: int
+    """Its share of the organisation's day limit."""
+    events_pending: int
+    """Change notifications (webhook events) received and not yet handled."""
+    incomplete: str | None
+    """Why its side is not all read (the budget spent, unreachable …), or ``None``."""
+    kinds_not_checked: list[str]
+    """Kinds present whose side in the accounting system is not read back (host totals only)."""
+    differences_total: int
+    """Open differences in all (``differences`` lists the first of them)."""
+    decided_total: int
+    """Differences an admin (or the plugin's setting) already decided, still standing."""
+    differences: list[BooksDifference]
+    """The first open differences (at most 20)."""
+    day_totals: list[BooksDayTotal]
+    """The day totals that differ (capped; ``day_totals_total`` counts them all)."""
+    day_totals_total: int
+
+
+class BooksStatus(TypedDict):
+    """The last reconciliation with the accounting system's books, as kept (no call is made
+    to show it)."""
+
+    generated_at: str
+    """When the pass ran."""
+    clean: bool
+    """Nothing open and every organisation read completely."""
+    organisations: list[BooksOrganisation]
+
+
 class _SyncStatusKeys(TypedDict):
     plugin: str
     generated_at: str
@@ -218,6 +313,9 @@ class SyncStatus(_SyncStatusKeys, total=False):
 
     background_jobs: list[str]
     """Long jobs (back-sync, contact sync, reconciliation …): the running one first."""
+    books: BooksStatus | None
+    """The last reconciliation with the accounting system (a plugin that reconciles always
+    gives the key): ``None`` when it never ran – the host says so in a sentence."""
 
 
 class _StatusUnavailableKeys(TypedDict):

@@ -218,6 +218,8 @@ def print_status(
     _print_failures(out, status, {c.get("row_id") for c in conflicts}, shown)
     if conflicts:
         _print_conflicts(out, conflicts, int(status.get("contact_conflicts_total") or 0))
+    if "books" in status:
+        _print_books(out, status.get("books"))
     for error in status.get("plugin_errors") or []:
         out.print(
             _indented(
@@ -347,6 +349,56 @@ def _print_conflicts(out: Console, conflicts: list[Mapping[str, Any]], total: in
     if held_total > min(len(conflicts), _SHOWN_FAILURES):
         more = held_total - min(len(conflicts), _SHOWN_FAILURES)
         out.print(_indented(f"… and {more} more: {program()} status --json", None, 0))
+
+
+_SHOWN_DIFFERENCES = 5
+"""Open differences a terminal's Books block lists per organisation (``pm-xero reconcile``
+lists them all)."""
+
+
+def _print_books(out: Console, books: Mapping[str, Any] | None) -> None:
+    """The last reconciliation with Xero, short: per organisation what was checked and read,
+    how many differences are open (the first few, each with its key and what to fix), and the
+    command that lists and acts on them."""
+    from pm_xero_plugin.dashboard.books import NEVER_RECONCILED
+
+    out.print()
+    if not books:
+        out.print(Text.from_markup(f"[bold]Books:[/] {escape(NEVER_RECONCILED)}"))
+        return
+    clean = "[green]clean[/]" if books.get("clean") else "[yellow]not clean[/]"
+    out.print(
+        Text.from_markup(
+            f"[bold]Books[/] (reconciled {escape(str(books.get('generated_at')))}): {clean}"
+        )
+    )
+    for org in books.get("organisations") or []:
+        name = org.get("name") or org.get("tenant_id")
+        read = f"Xero read {org['read_at']}" if org.get("read_at") else "Xero never read"
+        open_n = int(org.get("differences_total") or 0)
+        days = int(org.get("day_totals_total") or 0)
+        out.print(
+            _indented(
+                f"{name}: {org.get('checked')} checked, {read}, "
+                f"{org.get('calls_today')}/{org.get('call_budget')} calls today, "
+                f"{org.get('events_pending')} events pending; {open_n} open difference"
+                f"{'s' if open_n != 1 else ''}, {days} day{' differs' if days == 1 else 's differ'}"
+            )
+        )
+        if org.get("incomplete"):
+            out.print(_indented(f"incomplete: {org['incomplete']}", "yellow", 4))
+        for d in (org.get("differences") or [])[:_SHOWN_DIFFERENCES]:
+            out.print(
+                _indented(
+                    f"{d.get('key')} {d.get('label')}: "
+                    f"{str(d.get('difference')).replace('_', ' ').replace('xero', 'Xero')} – "
+                    f"{d.get('fix')}",
+                    None,
+                    4,
+                )
+            )
+    if not books.get("clean"):
+        out.print(_indented(f"list and act: {program()} reconcile", "dim", 2))
 
 
 def _in_xero(synced: int, found: Any) -> str:

@@ -8,8 +8,9 @@ Its shape is the host contract's, documented once in :mod:`hookspecs.status` (``
 and the classes it is made of; ``tests/contract/test_contract_status_shape.py`` holds this module
 to it): per organisation its connection, account codes and contact/data sync; per location and
 organisation the counts by kind and state and what waits why; the failures one by one (Xero's
-message, the hint, the ways out as admin actions), the contacts held on a name, health and the
-errors the hooks caught. ``background_jobs`` is added by the plugin's hook.
+message, the hint, the ways out as admin actions), the contacts held on a name, health, the
+errors the hooks caught, and the last reconciliation with Xero's books (``books``, read from the
+report the pass keeps: :mod:`.books`). ``background_jobs`` is added by the plugin's hook.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from pm_xero_plugin.core.rules import gate_reason
+from pm_xero_plugin.dashboard.books import section as books_section
 from pm_xero_plugin.ledger.states import KINDS, STATES, Gate, State
 from pm_xero_plugin.xero.kinds import MONEY_FLOW_GROUPS
 
@@ -405,4 +407,5 @@ def build(
         "contact_conflicts_total": sum(tally.conflicts.values()),
         "health": engine.health.as_list(),
         "plugin_errors": list(engine.hook_errors),
+        "books": books_section(ledger.meta, location_id),
     }

@@ -3,8 +3,9 @@
 Top to bottom: what stops the add-on (the health conditions), per organisation its connection,
 account codes, contact sync and data sync ("Up to date" once nothing moves), per location and
 organisation the counts by kind and state and why records wait; then the failures one by one
-with Xero's message, the field, what to do and the buttons; then the search over every record
-(number, customer, state, kind, dates, organisation, location), a page at a time.
+with Xero's message, the field, what to do and the buttons; a short "Books" panel with the
+last reconciliation with Xero, linking to its page (:mod:`.books`); then the search over every
+record (number, customer, state, kind, dates, organisation, location), a page at a time.
 
 The live part (everything above the search) is re-fetched every 3 s by ``app.js`` while work
 moves (``data-refresh="3"``) and left alone once it stops (``"0"``). The data is
@@ -22,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, NoMatchFound, Route
 
+from pm_xero_plugin.dashboard.books import NEVER_RECONCILED
 from pm_xero_plugin.dashboard.status import build as build_status
 from pm_xero_plugin.ledger import KINDS, STATES
 from pm_xero_plugin.pages.base import Pages
@@ -174,6 +176,10 @@ def routes(pages: Pages) -> list[BaseRoute]:
             "tenants": sorted({o["tenant_id"] for o in status.get("organisations", [])}),
             "locations": sorted(engine.locations().items()),
             "here": here,
+            "books_never": NEVER_RECONCILED,
+            "books_open": sum(
+                o["differences_total"] for o in (status.get("books") or {}).get("organisations", [])
+            ),
         }
         return pages.render(request, "dashboard.html", values, tab="dashboard")
 

@@ -25,9 +25,12 @@ from typing import Any, Final
 from pm_xero_plugin.inputs.fields import PAYMENT_METHODS, REVENUE_CATEGORIES
 
 __all__ = [
+    "BOOKS_FIELDS",
+    "XERO_CHANGES_CHOICES",
     "Choice",
     "CodeField",
     "Form",
+    "books_values",
     "code_fields",
     "errors_by_field",
     "linked_settings",
@@ -60,6 +63,13 @@ METHOD_LABELS: Final = {
     "stripe": "Stripe",
     "voucher": "Gift voucher",
 }
+BOOKS_FIELDS: Final = ("xero_changes", "reconcile_share", "reconcile_hours")
+"""The reconciliation's settings on the form (their names are their settings paths)."""
+BOOKS_DEFAULTS: Final = {
+    "xero_changes": "report",
+    "reconcile_share": "0.2",
+    "reconcile_hours": "24",
+}
 Form = Mapping[str, Sequence[str]]
 """A posted form: each name with its values in order (a checkbox after its hidden ``0``)."""
 
@@ -70,6 +80,26 @@ class Choice:
 
     value: str
     label: str
+
+
+XERO_CHANGES_CHOICES: Final = (
+    Choice(
+        "report",
+        "Report them (default): list each on the reconciliation page and change nothing – you "
+        "choose per record",
+    ),
+    Choice(
+        "resend",
+        "Re-send ours: put Pet Manager's version back where that fits (the rest is reported) – "
+        "a bookkeeper's change in Xero is undone",
+    ),
+    Choice(
+        "accept",
+        "Accept Xero's: mark Xero's version accepted and stop reporting it – Pet Manager and "
+        "Xero may then disagree",
+    ),
+)
+"""The ``xero_changes`` setting's choices, each saying what it does to a bookkeeper's work."""
 
 
 @dataclass(frozen=True)
@@ -311,15 +341,35 @@ def settings_from_form(form: Form, saved: Mapping[str, Any]) -> dict[str, Any]:
             prefixes[name] = value
     if prefixes:
         out["prefixes"] = prefixes
-    for name in ("organisation_mode", "rounding_tolerance", "tracking_category"):
+    for name in (
+        "organisation_mode",
+        "rounding_tolerance",
+        "tracking_category",
+        "xero_changes",
+        "reconcile_share",
+    ):
         value = _last(form, name)
         if value is not None:
             out[name] = value or None
+    hours = _last(form, "reconcile_hours")
+    if hours is not None:  # a number of hours; anything else is kept for the check to name
+        out["reconcile_hours"] = int(hours) if hours.isdecimal() else (hours or None)
     if out.get("organisation_mode") is None:
         out.pop("organisation_mode", None)
     _locations_from_form(form, out)
     _codes_from_form(form, out)
     return out
+
+
+def books_values(shown: Mapping[str, Any]) -> dict[str, Any]:
+    """The reconciliation's fields as the form shows them: the saved (or just posted) values,
+    else the defaults, and the choices of ``xero_changes``."""
+    values: dict[str, Any] = {
+        name: str(shown[name]) if shown.get(name) is not None else default
+        for name, default in BOOKS_DEFAULTS.items()
+    }
+    values["xero_changes_choices"] = list(XERO_CHANGES_CHOICES)
+    return values
 
 
 def _locations_from_form(form: Form, out: dict[str, Any]) -> None:
