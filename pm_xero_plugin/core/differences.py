@@ -84,6 +84,8 @@ _CENT: Final = Decimal("0.01")
 _EDITABLE: Final = frozenset({"DRAFT", "SUBMITTED", "AUTHORISED"})
 _ORDER: Final = {kind: index for index, kind in enumerate(DIFFERENCE_KINDS)}
 _MAX_EMAIL = 255
+_ME: Final = "\x00record\x00"
+"""Where a fix names its record: the label is made only for the few rows that differ."""
 
 
 def fingerprint(summary: Mapping[str, Any]) -> str:
@@ -345,7 +347,7 @@ class Comparison:
     # -- one kind at a time ----------------------------------------------------------------------
 
     def _contact(self, row: Row, copy: XeroCopy) -> list[_Found]:
-        me = self._label(row)
+        me = _ME
         if copy.gone:
             target = self._contact_by_number(row)
             return [_missing(me, "contact", target)]
@@ -428,7 +430,7 @@ class Comparison:
     def _document(
         self, row: Row, copy: XeroCopy, known: _Known
     ) -> tuple[Decimal | None, list[_Found]]:
-        me = self._label(row)
+        me = _ME
         noun = "invoice" if row.kind == "invoice" else "credit note"
         if copy.gone:
             return None, [_missing(me, noun, self._same_document(row, known))]
@@ -583,7 +585,7 @@ class Comparison:
         invoice = known.invoice_xid[str(row.dep_invoice)]
         allocations = {_lower(k): v for k, v in (s.get("allocations") or {}).items()}
         mine = host_amount(row)
-        me = self._label(row)
+        me = _ME
         if invoice not in allocations:
             return _ZERO, [
                 _Found(
@@ -615,7 +617,7 @@ class Comparison:
         ]
 
     def _payment(self, row: Row, copy: XeroCopy) -> tuple[Decimal | None, list[_Found]]:
-        me = self._label(row)
+        me = _ME
         if copy.gone:
             return None, [_missing(me, "payment", None)]
         s = copy.summary
@@ -654,7 +656,7 @@ class Comparison:
     def _overpayment(
         self, row: Row, copy: XeroCopy, known: _Known
     ) -> tuple[Decimal | None, list[_Found]]:
-        me = self._label(row)
+        me = _ME
         if copy.gone:
             return None, [_missing(me, "overpayment", None)]
         s = copy.summary
@@ -801,6 +803,7 @@ class Comparison:
     # -- the admin's words and marks ---------------------------------------------------------------
 
     def _difference(self, row: Row, f: _Found) -> Difference:
+        label = self._label(row)
         xero_fingerprint = fingerprint({"difference": f.difference, **f.evidence})
         mark = self.marks.get((row.kind, row.host_id, f.difference))
         decided = (
@@ -817,12 +820,12 @@ class Comparison:
             host_id=row.host_id,
             row_id=row.id,
             difference=f.difference,
-            label=self._label(row),
+            label=label,
             day=row.doc_date,
             host=f.host,
             xero=f.xero,
             actions=f.actions,
-            fix=f.fix,
+            fix=f.fix.replace(_ME, label),
             xero_id=row.xero_id,
             xero_fingerprint=xero_fingerprint,
             host_hash=row.payload_hash,
