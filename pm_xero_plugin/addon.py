@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from pm_xero_plugin.core.startup import Retrying
     from pm_xero_plugin.ledger import Ledger
     from pm_xero_plugin.ledger.backends import LedgerBackends
+    from pm_xero_plugin.sync.books import XeroBooks
     from pm_xero_plugin.sync.runtime import XeroRuntime
     from pm_xero_plugin.xero.ratelimit import Limits
     from pm_xero_plugin.xero.tokens import TokenStorage
@@ -63,6 +64,20 @@ RECONCILE = "reconcile with the host"
 RECONCILE_MINUTES = 15.0
 """How often the host's records are reconciled while the host runs (start-up always does);
 ``PM_XERO_RECONCILE_MINUTES`` overrides it, ``0`` turns the periodic pass off."""
+
+BOOKS = "reconcile with Xero's books"
+"""The label of the periodic reconciliation with Xero (``background_jobs``)."""
+
+BOOKS_EVENTS = "Xero's webhook events"
+"""The label of the pass that handles webhook events soon after they arrive."""
+
+BOOKS_CHECK_MINUTES = 15.0
+"""How often the job thread looks whether an organisation's books are due a read
+(``reconcile_hours`` decides) and handles events a wake-up missed."""
+
+BOOKS_WAKE_DELAY = 2.0
+"""Seconds between a webhook's wake-up and its pass: the deliveries of a burst (Xero batches up
+to 50 events, and sends several batches) are handled in one pass, not one each."""
 
 _RECORD_HOOKS: dict[str, Callable[[Engine, Any], None]] = {
     "on_client_saved": lambda e, raw: e.record_client(raw),
@@ -104,6 +119,12 @@ class PracticeAddon:
         self.host: Host | None = None
         self.engine: Engine | None = None
         self.runtime: XeroRuntime | None = None
+        self.books: XeroBooks | None = None
+        """The reconciliation with Xero's books (with the runtime: it reads through its
+        client)."""
+        self._wake_lock = threading.Lock()
+        self._wake_timer: threading.Timer | None = None
+        self._events_queued = False
         self.health = Health()
         """What stops this practice's add-on now, in words: kept here, not in the engine, so
         that a ledger that cannot be opened (no engine) is still reported."""
@@ -274,6 +295,9 @@ class PracticeAddon:
             tokens=tokens,
         )
         self.runtime = runtime
+        from pm_xero_plugin.sync.books import XeroBooks
+
+        self.books = XeroBooks(engine, runtime.client, runtime.connection_for)
         # Re-checking each organisation's connection and chart of accounts calls Xero: not on
         # the host's start-up path. The gates keep their last known state meanwhile.
         self.long("refresh_connections", lambda e: runtime.refresh_connections())
@@ -313,6 +337,11 @@ class PracticeAddon:
             self.kept.detach()
             runtime, self.runtime = self.runtime, None
             engine, self.engine = self.engine, None
+            self.books = None
+            with self._wake_lock:
+                timer, self._wake_timer = self._wake_timer, None
+            if timer is not None:
+                timer.cancel()
             try:
                 if runtime is not None:
                     runtime.stop()
@@ -495,8 +524,64 @@ class PracticeAddon:
             minutes = _reconcile_minutes()
             if background and minutes > 0:
                 engine.on_shutdown.append(self.jobs.every(RECONCILE, minutes * 60, self._reconcile))
+            if background and self.books is not None:
+                engine.on_shutdown.append(
+                    self.jobs.every(BOOKS, BOOKS_CHECK_MINUTES * 60, self._books_pass)
+                )
         except Exception as exc:
             self.failed("pm_startup", exc)
+
+    # -- the reconciliation with Xero's books ----------------------------------------------------
+
+    def _books_pass(self) -> None:
+        """The periodic pass (on the job thread): events a wake-up missed, a read of the
+        organisations that are due, the comparison."""
+        books = self.books
+        if books is None:
+            return
+        try:
+            books.periodic_pass()
+        except Exception as exc:  # XeroBooks never raises; this is the last guard
+            self.failed("reconcile_books", exc)
+
+    def wake_books(self) -> None:
+        """A webhook kept new events: handle them soon, on the job thread, never on the request.
+        Wake-ups within :data:`BOOKS_WAKE_DELAY` (and while a pass is queued) make one pass."""
+        with self._wake_lock:
+            if self._wake_timer is not None or self._events_queued or self.books is None:
+                return
+            timer = self._wake_timer = threading.Timer(BOOKS_WAKE_DELAY, self._queue_events)
+            timer.daemon = True
+        timer.start()
+
+    def _queue_events(self) -> None:
+        with self._wake_lock:
+            self._wake_timer = None
+            if self._events_queued:
+                return
+            self._events_queued = True
+        self.jobs.submit(BOOKS_EVENTS, self._events_pass)
+
+    def _events_pass(self) -> None:
+        with self._wake_lock:
+            self._events_queued = False  # events kept from now on wake another pass
+        books = self.books
+        if books is None:
+            return
+        try:
+            books.events_pass()
+        except Exception as exc:
+            self.failed("webhook_events", exc)
+
+    def _webhook_key(self) -> str | None:
+        """The Xero app's webhook key (``PM_XERO_WEBHOOK_KEY``), never logged or shown."""
+        runtime = self.runtime
+        if runtime is not None:
+            return runtime.config.webhook_key
+        from pm_xero_plugin.sync.runtime import AppConfig
+
+        config = AppConfig.from_env()
+        return config.webhook_key if config is not None else None
 
     # -- the dashboard and the admin's buttons ---------------------------------------------------
 
@@ -558,6 +643,7 @@ class PracticeAddon:
     def web_app(self) -> Any:
         """This practice's pages (:mod:`pm_xero_plugin.pages`), an ASGI app."""
         from pm_xero_plugin.pages.app import build_app
+        from pm_xero_plugin.pages.webhooks import LedgerWebhookSink
 
         def secret() -> bytes | None:
             host = self.host
@@ -584,4 +670,7 @@ class PracticeAddon:
             start_contact_sync=lambda location_id: self.start_contact_sync(location_id),
             backfill=lambda location_id, since: self.backfill(location_id, since),
             sandbox_url=sandbox_url,
+            webhooks=LedgerWebhookSink(
+                lambda: self.engine, self._webhook_key, wake=self.wake_books
+            ),
         )

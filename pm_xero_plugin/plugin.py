@@ -442,8 +442,11 @@ def web_app() -> Any:
     """The admin's pages (:mod:`pm_xero_plugin.pages`), for the host to mount at its prefix."""
     try:
         from hookspecs.pages import PluginApp
+        from pm_xero_plugin.pages.webhooks import WEBHOOK_PATH
 
-        return PluginApp(name=PLUGIN, title="Xero", app=_PracticePages())
+        return PluginApp(
+            name=PLUGIN, title="Xero", app=_PracticePages(), public_paths=(WEBHOOK_PATH,)
+        )
     except Exception:
         log.exception("xero: hook web_app failed; the host carries on")
         return None

@@ -23,6 +23,12 @@ The actions (see :func:`hookspecs.spec.admin_action` for the contract):
                      other location uses it, and its stored connection forgotten; clearing the
                      location's organisation in the settings is the caller's (the settings are
                      the host's)
+``reconcile``        optional ``tenant_id``, ``full``: a reconciliation pass with Xero's books now
+                     (its webhook events, a read within the day's budget, the comparison)
+``books_accept``     ``key`` (``<row id>:<difference>``, as the report names it): Xero's version
+                     stands, marked
+``books_resend``     ``key``: the host's version goes to Xero again
+``books_relink``     ``key``: the record is the Xero document the difference names
 
 The messages are worded as ``pm-xero retry/resolve/exclude`` word theirs
 (:mod:`pm_xero_plugin.cli.admin`): ``row 7 (invoice #7 in T1): failed -> ready``.
@@ -402,6 +408,66 @@ def _reaches(runtime: XeroRuntime, key: str, location_id: str, engine: Engine) -
         return False
 
 
+# -- the reconciliation with Xero's books ---------------------------------------------------------
+
+
+def _yes(params: Mapping[str, Any], name: str) -> bool:
+    return str(params.get(name) or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _reconcile(
+    engine: Engine, runtime: XeroRuntime | None, params: Mapping[str, Any]
+) -> ActionResult:
+    """A pass now (:meth:`~pm_xero_plugin.sync.books.XeroBooks.run_pass`); what it found."""
+    from pm_xero_plugin.sync.books import books_for
+
+    tenant_id = _tenant(engine, runtime, params)
+    books = books_for(
+        engine,
+        runtime.client if runtime is not None else None,
+        runtime.connection_for if runtime is not None else None,
+    )
+    if books is None:
+        raise _Refused(
+            "reconcile: no Xero app is configured (PM_XERO_CLIENT_ID / PM_XERO_CLIENT_SECRET), "
+            "so Xero's books cannot be read"
+        )
+    report = books.run_pass(
+        read=True, full=_yes(params, "full"), tenant_ids=[tenant_id] if tenant_id else None
+    )
+    tenants = [t for t in report.tenants if tenant_id is None or t.tenant_id == tenant_id]
+    said = []
+    for t in tenants:
+        found = f"{t.differences_total} difference{'s' if t.differences_total != 1 else ''}"
+        line = f"organisation {t.name or t.tenant_id}: {t.checked} records checked, {found}"
+        said.append(f"{line} ({t.incomplete})" if t.incomplete else line)
+    return ActionResult(True, "reconciled: " + ("; ".join(said) or "no organisation to check"))
+
+
+def _books_action(
+    action: str,
+) -> Callable[[Engine, XeroRuntime | None, Mapping[str, Any]], ActionResult]:
+    """``books_<action>``: ``Engine.books_act`` on the difference ``key`` names."""
+
+    def run(engine: Engine, runtime: XeroRuntime | None, params: Mapping[str, Any]) -> ActionResult:
+        key = _text(params, "key")
+        if key is None:
+            raise _Refused(
+                f"books_{action} needs key: the difference's key as the reconciliation lists it "
+                "(<row id>:<difference>)"
+            )
+        act = getattr(engine, "books_act", None)
+        if act is None:
+            raise _Refused(f"books_{action}: this add-on cannot act on differences yet")
+        try:
+            said = act(key, action, by=_text(params, "by"))
+        except ValueError as exc:  # BooksActionRefused: the admin's words
+            return ActionResult(False, str(exc.args[0] if exc.args else exc))
+        return ActionResult(True, str(said))
+
+    return run
+
+
 ACTIONS: dict[str, Callable[[Engine, XeroRuntime | None, Mapping[str, Any]], ActionResult]] = {
     "retry": _retry,
     "resolve": _on_row("resolve", _resolve),
@@ -412,5 +478,9 @@ ACTIONS: dict[str, Callable[[Engine, XeroRuntime | None, Mapping[str, Any]], Act
     "create_distinct": _on_row("create_distinct", _create_distinct),
     "refresh_accounts": _refresh_accounts,
     "disconnect": _disconnect,
+    "reconcile": _reconcile,
+    "books_accept": _books_action("accept"),
+    "books_resend": _books_action("resend"),
+    "books_relink": _books_action("relink"),
 }
 """Every action by name (the names :func:`hookspecs.spec.admin_action` documents)."""

@@ -57,6 +57,7 @@ from typing import Any, Protocol
 import httpx
 from marshmallow import ValidationError
 
+from pm_xero_plugin.xero.dates import parse_xero_datetime
 from pm_xero_plugin.xero.errors import (
     NotFound,
     OutcomeUnknown,
@@ -84,6 +85,7 @@ __all__ = [
     "AccessTokens",
     "ElementResult",
     "LimitWaits",
+    "Page",
     "XeroAccountsSource",
     "XeroClient",
     "describe_duration",
@@ -217,6 +219,32 @@ class ElementResult:
     element: dict[str, Any] = field(repr=False)
     errors: list[str]
     warnings: list[str]
+
+
+class Page(list[dict[str, Any]]):
+    """One page of a paged read: its elements, its number, and Xero's time when it answered
+    (the envelope's ``DateTimeUTC``, ``None`` when unreadable) – the clock an incremental read's
+    ``If-Modified-Since`` must be on, which is Xero's, not this machine's."""
+
+    def __init__(
+        self,
+        items: Iterable[dict[str, Any]] = (),
+        *,
+        number: int = 1,
+        server_time: datetime | None = None,
+    ) -> None:
+        super().__init__(items)
+        self.number = number
+        self.server_time = server_time
+
+
+def _server_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return parse_xero_datetime(str(value)).astimezone(UTC)
+    except ValueError:
+        return None
 
 
 class XeroClient:
@@ -441,7 +469,8 @@ class XeroClient:
         page_size: int = READ_PAGE_SIZE,
         params: Mapping[str, str] | None = None,
         before_call: Callable[[], None] | None = None,
-    ) -> Iterator[list[dict[str, Any]]]:
+        start_page: int = 1,
+    ) -> Iterator[Page]:
         """A whole endpoint, a page at a time (``page=1, 2…``, ``pageSize=``), lazily: what a
         reconciliation reads of an organisation's books.
 
@@ -449,7 +478,8 @@ class XeroClient:
         ``yyyy-mm-ddThh:mm:ss``, without milliseconds (Xero refuses them; the second is rounded
         down, so nothing changed within it is missed) – and only what changed since comes back.
         ``before_call`` is told before each request (a call budget raises there to stop the
-        read before the call is made). Every call goes through the limiter and the retries.
+        read before the call is made); ``start_page`` resumes a read that stopped there. Every
+        call goes through the limiter and the retries.
         """
         if not 1 <= page_size <= READ_PAGE_SIZE:
             raise ValueError(f"a page holds 1 to {READ_PAGE_SIZE} items, not {page_size}")
@@ -458,7 +488,7 @@ class XeroClient:
             if modified_since is not None
             else None
         )
-        page = 1
+        page = max(1, start_page)
         while True:
             if before_call is not None:
                 before_call()
@@ -466,9 +496,13 @@ class XeroClient:
             response = self._call(
                 "GET", endpoint, tenant_id, connection_key, params=query, headers=headers
             )
-            raw = _json_body(response).get(endpoint) or []
-            items = [dict(item) for item in raw if isinstance(item, Mapping)]
-            yield items
+            body = _json_body(response)
+            raw = body.get(endpoint) or []
+            yield Page(
+                (dict(item) for item in raw if isinstance(item, Mapping)),
+                number=page,
+                server_time=_server_time(body.get("DateTimeUTC")),
+            )
             if len(raw) < page_size:
                 return
             page += 1
