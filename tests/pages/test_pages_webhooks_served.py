@@ -175,3 +175,24 @@ def test_a_ledger_locked_by_another_writer_gets_503_in_time_and_the_events_land_
             assert len(ledger.pending_xero_events()) == 1
     finally:
         other.close()
+
+
+def test_the_add_ons_own_app_takes_its_webhook_path_past_the_hosts_sign_in(
+    started_host: RefHost,
+) -> None:
+    """The add-on as the host loads it: its ``PluginApp`` lists the path, and the route answers
+    (an empty 401: no key is set up here) where any other path gets the host's sign-in."""
+    from starlette.testclient import TestClient
+
+    from hookspecs.refhost.web import WebFront
+
+    client = TestClient(WebFront(started_host), follow_redirects=False)
+    body = delivery("inv-1")
+    answer = client.post(
+        URL_PATH, content=body, headers={"x-xero-signature": signature(body, b"k")}
+    )
+    assert (answer.status_code, answer.content) == (401, b"")
+    assert client.get(URL_PATH).status_code == 405  # the route's own answer, no sign-in page
+    refused = client.post("/plugins/xero/settings", content=b"")
+    assert refused.status_code == 401
+    assert refused.text == "Sign in to Pet Manager first."
