@@ -12,6 +12,8 @@ force, the locations):
 - :mod:`~pm_xero_plugin.core.history` – back-sync, contact sync and catch-up, streamed through
   intake;
 - :mod:`~pm_xero_plugin.core.admin` – retry, resolve, exclude and the ways out of a held row;
+- :mod:`~pm_xero_plugin.core.books_actions` – re-send, re-link or accept a difference with
+  Xero's books (the reconciliation's report, :mod:`~pm_xero_plugin.core.books`);
 - :mod:`~pm_xero_plugin.core.configuration` – settings checked and put in force, connections;
 - :mod:`~pm_xero_plugin.core.chart` – the charts of accounts the codes are checked against.
 
@@ -31,6 +33,7 @@ from typing import Any
 
 from hookspecs.host import Host
 from pm_xero_plugin.core.admin import Admin
+from pm_xero_plugin.core.books_actions import BooksActions
 from pm_xero_plugin.core.chart import AccountsSource, Chart
 from pm_xero_plugin.core.configuration import Configuration, ConnectionProbe
 from pm_xero_plugin.core.context import EngineContext
@@ -90,6 +93,8 @@ class Engine:
         self.intake = Intake(self.context, self.regater)
         self.history = History(self.context, self.intake)
         self.admin = Admin(self.context, self.intake)
+        self.books_actions = BooksActions(self.context)
+        """The admin's actions on the differences with Xero's books (re-send, re-link, accept)."""
         self.configuration = Configuration(self.context, self.chart, self.intake, self.history)
         self.jobs = JobBook(self.ledger)
         """The long actions asked for and not finished, written down in the ledger."""
@@ -318,3 +323,13 @@ class Engine:
         """The name :meth:`create_contact_distinct` proposes: the location added to the number
         (:class:`ValueError` while the contact number is not known)."""
         return self.admin.distinct_name(row)
+
+    # -- the reconciliation with Xero's books (core.books_actions) -------------------------------
+
+    def books_act(self, key: str, action: str, *, by: str | None) -> str:
+        """An admin's action on a difference of the kept reconciliation report: ``resend``,
+        ``relink`` or ``accept`` the difference ``key`` (``<row id>:<difference>``). Returns
+        the admin's sentence; :class:`~pm_xero_plugin.core.books_actions.BooksActionRefused`
+        (a :class:`ValueError`) says, in the admin's words, why an unknown key or an action
+        that does not fit changed nothing."""
+        return self.books_actions.act(key, action, by=by)
