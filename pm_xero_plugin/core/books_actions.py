@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from pm_xero_plugin.core import rules
 from pm_xero_plugin.core.books import (
@@ -41,10 +41,15 @@ from pm_xero_plugin.ledger import Row
 from pm_xero_plugin.ledger.states import State
 from pm_xero_plugin.ledger.types import BooksMark
 
-if TYPE_CHECKING:
-    from pm_xero_plugin.core.engine import Engine
-
-__all__ = ["MARK_OF", "BooksActionRefused", "BooksActions", "apply_setting"]
+__all__ = [
+    "MARK_OF",
+    "BooksActionRefused",
+    "BooksActions",
+    "HasBooksActions",
+    "apply_setting",
+    "decided",
+    "find_difference",
+]
 
 MARK_OF = {"resend": "resent", "relink": "relinked", "accept": "accepted"}
 """The mark each action keeps (:attr:`BooksMark.action`)."""
@@ -225,8 +230,18 @@ def decided(tenants: Iterable[TenantBooks], d: Difference, mark: BooksMark) -> N
         t.differences_total = sum(1 for x in t.differences if x.decided is None)
 
 
+class HasBooksActions(Protocol):
+    """What :func:`apply_setting` needs of the engine (its actions; no import of the engine,
+    which imports this module)."""
+
+    @property
+    def books_actions(self) -> BooksActions:
+        """The engine's :class:`BooksActions`."""
+        ...
+
+
 def apply_setting(
-    engine: Engine,
+    engine: HasBooksActions,
     books: TenantBooks | BooksReport,
     setting: str,
     *,
