@@ -494,7 +494,13 @@ class Books:
         """A new invoice or credit note as Xero starts one: a draft in the organisation's
         currency, nothing paid, allocated or credited."""
         own: dict[str, Any] = (
-            {"AmountCredited": ZERO, "CreditNotes": [], "Overpayments": [], "IsDiscounted": False}
+            {
+                "AmountCredited": ZERO,
+                "CreditNotes": [],
+                "Overpayments": [],
+                "Prepayments": [],
+                "IsDiscounted": False,
+            }
             if is_inv
             else {"Allocations": [], "AppliedAmount": ZERO}
         )
