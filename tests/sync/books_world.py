@@ -5,9 +5,11 @@ add-on's back (no token, not counted as the add-on's calls)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from support.admin_practice import SandboxPractice, sandbox_practice
 from support.cli_practice import line
 
 from pm_xero_plugin.ledger import Row
+from pm_xero_plugin.ledger.types import XeroEvent
 from pm_xero_plugin.sync.books import XeroBooks
 
 BASE = "http://sandbox.test"
@@ -74,6 +77,29 @@ class World:
 
         self.sandbox.clock.advance(seconds)
         self.p.host.clock.advance(timedelta(seconds=seconds))
+
+
+def event(
+    w: World, category: str, resource_id: str, event_date: str, tenant: str = ""
+) -> XeroEvent:
+    """A webhook event as ``pages/webhooks.py`` keeps it (no ``eventId``: its digest)."""
+    tenant = tenant or w.tenant
+    key = hashlib.sha256(f"{tenant}|{category}|{resource_id}|{event_date}".encode()).hexdigest()
+    return XeroEvent(
+        key=key,
+        tenant_id=tenant,
+        category=category,
+        event_type="UPDATE",
+        resource_id=resource_id,
+        event_date=event_date,
+        received_at=datetime(2025, 3, 1, 9, 0, tzinfo=UTC),
+    )
+
+
+def updated(w: World, path: str, key: str) -> str:
+    """Xero's UpdatedDateUTC of a document, as the sandbox's webhook would date its event."""
+    [doc] = w.bookkeeper("GET", path)[key]
+    return str(doc["UpdatedDateUTC"])
 
 
 def add_customers(world: World, count: int, *, first: int = 1) -> list[str]:

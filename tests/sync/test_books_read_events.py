@@ -6,35 +6,9 @@ failure leaves the events pending."""
 
 from __future__ import annotations
 
-import hashlib
-from datetime import UTC, datetime
 from pathlib import Path
 
-from books_world import World, synced
-
-from pm_xero_plugin.ledger.types import XeroEvent
-
-
-def _event(
-    w: World, category: str, resource_id: str, event_date: str, tenant: str = ""
-) -> XeroEvent:
-    tenant = tenant or w.tenant
-    key = hashlib.sha256(f"{tenant}|{category}|{resource_id}|{event_date}".encode()).hexdigest()
-    return XeroEvent(
-        key=key,
-        tenant_id=tenant,
-        category=category,
-        event_type="UPDATE",
-        resource_id=resource_id,
-        event_date=event_date,
-        received_at=datetime(2025, 3, 1, 9, 0, tzinfo=UTC),
-    )
-
-
-def _updated(w: World, path: str, key: str) -> str:
-    """Xero's UpdatedDateUTC of a document, as the sandbox's webhook would date its event."""
-    [doc] = w.bookkeeper("GET", path)[key]
-    return str(doc["UpdatedDateUTC"])
+from books_world import World, event, synced, updated
 
 
 def _copy(w: World, kind: str, xero_id: str | None) -> dict[str, object]:
@@ -48,7 +22,7 @@ def test_events_for_versions_already_kept_are_the_add_on_s_own_and_cost_no_call(
     with synced(tmp_path) as w:
         w.books.reader.read(w.tenant)  # the copies the add-on's own writes would have left
         events = [
-            _event(w, "INVOICE", str(r.xero_id), _updated(w, f"Invoices/{r.xero_id}", "Invoices"))
+            event(w, "INVOICE", str(r.xero_id), updated(w, f"Invoices/{r.xero_id}", "Invoices"))
             for r in w.rows("invoice")
         ]
         w.ledger.add_xero_events(events)
@@ -78,17 +52,15 @@ def test_a_bookkeeper_s_change_is_re_read_in_bulk_and_shows_in_the_copies(
         w.bookkeeper("POST", f"Contacts/{contact.xero_id}", {"EmailAddress": "ann@new.example"})
         w.ledger.add_xero_events(
             [
-                _event(
-                    w, "INVOICE", str(i.xero_id), _updated(w, f"Invoices/{i.xero_id}", "Invoices")
-                )
+                event(w, "INVOICE", str(i.xero_id), updated(w, f"Invoices/{i.xero_id}", "Invoices"))
                 for i in (first, second)
             ]
             + [
-                _event(
+                event(
                     w,
                     "CONTACT",
                     str(contact.xero_id),
-                    _updated(w, f"Contacts/{contact.xero_id}", "Contacts"),
+                    updated(w, f"Contacts/{contact.xero_id}", "Contacts"),
                 )
             ]
         )
@@ -106,7 +78,7 @@ def test_a_bookkeeper_s_change_is_re_read_in_bulk_and_shows_in_the_copies(
         assert w.books.reader.budget(w.tenant).used == 5 + 3  # the read, and the re-reads
 
 
-def test_a_payment_deleted_in_xero_is_seen_as_deleted_through_its_invoice_s_event(
+def test_a_payment_deleted_in_xero_is_seen_as_deleted_through_its_invoice_sevent(
     tmp_path: Path,
 ) -> None:
     with synced(tmp_path) as w:
@@ -116,8 +88,8 @@ def test_a_payment_deleted_in_xero_is_seen_as_deleted_through_its_invoice_s_even
         w.bookkeeper("POST", f"Payments/{payment.xero_id}", {"Status": "DELETED"})
         [paid] = w.bookkeeper("GET", f"Payments/{payment.xero_id}")["Payments"]
         invoice_id = paid["Invoice"]["InvoiceID"]
-        when = _updated(w, f"Invoices/{invoice_id}", "Invoices")
-        w.ledger.add_xero_events([_event(w, "INVOICE", invoice_id, when)])
+        when = updated(w, f"Invoices/{invoice_id}", "Invoices")
+        w.ledger.add_xero_events([event(w, "INVOICE", invoice_id, when)])
 
         w.books.reader.handle_events()
 
@@ -133,8 +105,8 @@ def test_records_not_ours_and_organisations_not_connected_cost_nothing(tmp_path:
         theirs = made["Contacts"][0]["ContactID"]
         w.ledger.add_xero_events(
             [
-                _event(w, "CONTACT", theirs, "2026-01-01T00:00:00"),
-                _event(w, "INVOICE", theirs, "2026-01-01T00:00:00", tenant="not-connected"),
+                event(w, "CONTACT", theirs, "2026-01-01T00:00:00"),
+                event(w, "INVOICE", theirs, "2026-01-01T00:00:00", tenant="not-connected"),
             ]
         )
         mark = len(w.app_calls())
@@ -150,9 +122,7 @@ def test_a_spent_budget_leaves_the_events_pending_with_the_reason(tmp_path: Path
     with synced(tmp_path, day_limit=5) as w:  # 1 call a day
         w.books.reader.read(w.tenant)  # spends it
         invoice = w.rows("invoice")[0]
-        w.ledger.add_xero_events(
-            [_event(w, "INVOICE", str(invoice.xero_id), "2099-01-01T00:00:00")]
-        )
+        w.ledger.add_xero_events([event(w, "INVOICE", str(invoice.xero_id), "2099-01-01T00:00:00")])
 
         assert w.books.reader.handle_events() == 0
 
