@@ -41,6 +41,7 @@ class _Verbs(BoundaryGroup):
     _LAZY: ClassVar[dict[str, tuple[str, str]]] = {
         "sandbox": ("pm_xero_plugin.sandbox.cli", "sandbox_command"),
         "rescan": ("pm_xero_plugin.cli.rescan", "rescan_command"),
+        "reconcile": ("pm_xero_plugin.cli.reconcile", "reconcile_command"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

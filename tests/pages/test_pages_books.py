@@ -90,6 +90,7 @@ def test_each_open_difference_has_the_fix_and_one_button_per_action(practice: Pr
     assert ">Accept Xero&#39;s version</button>" in voided
     assert 'name="key" value="12:voided_in_xero"' in voided
     assert 'name="next" value="/books"' in voided
+    assert 'name="by" value="Alex Admin"' in voided, "the mark says who decided"
     assert 'name="csrf" value="' in voided
     assert 'href="http://testserver/records/12"' in voided
 
