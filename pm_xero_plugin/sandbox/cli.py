@@ -99,6 +99,18 @@ def _sandbox_from_state(state: str | None, **options: Any) -> Any:
     default=None,
     help="JSON state file: resumed if it exists (then --orgs is ignored), saved after every write.",
 )
+@click.option(
+    "--webhook-url",
+    default=None,
+    help="Subscribe this URL to Xero's webhooks at start (as the developer portal does): the "
+    "intent-to-receive check runs, then events are sent while it passes.",
+)
+@click.option(
+    "--webhook-key",
+    default=None,
+    help="The webhook key to sign with (default: the kept subscription's, else a new random one; "
+    "printed as PM_XERO_WEBHOOK_KEY).",
+)
 def sandbox_command(
     port: int,
     host: str,
@@ -114,6 +126,8 @@ def sandbox_command(
     day_limit: int,
     call_seconds: float,
     state: str | None,
+    webhook_url: str | None,
+    webhook_key: str | None,
 ) -> None:
     """Serve a local Xero stand-in (identity + Accounting API) until Ctrl-C or SIGTERM."""
     from . import Limits, SandboxClock
@@ -125,6 +139,12 @@ def sandbox_command(
         raise click.BadParameter(f"spec not found: {spec_path}", param_hint="--spec")
     if time_scale < 0:
         raise click.BadParameter("must be >= 0", param_hint="--time-scale")
+    if webhook_url is not None and not webhook_url.startswith(("http://", "https://")):
+        raise click.BadParameter("must be an http:// or https:// URL", param_hint="--webhook-url")
+    if webhook_key is not None and webhook_url is None:
+        raise click.BadParameter("needs --webhook-url", param_hint="--webhook-key")
+    if webhook_key == "":
+        raise click.BadParameter("must not be empty", param_hint="--webhook-key")
     limits = Limits(per_day=day_limit, enabled=not no_limits, call_seconds=call_seconds)
     try:  # one server per state file: a second one would overwrite the first one's books
         claim = claim_for_server(state)
@@ -162,7 +182,9 @@ def sandbox_command(
     )
     if claim is not None:
         claim.publish(server.url)  # verbs on a demo's data dir whose books these are use it
-    _print_host_settings(server.url, client_id, client_secret)
+    if webhook_url is not None:
+        _subscribe(sandbox, webhook_url, webhook_key)
+    _print_host_settings(server.url, client_id, client_secret, sandbox.webhooks.subscription)
     try:
         while not stop.wait(0.5):
             pass
@@ -231,6 +253,8 @@ def _announce(
     echo(f"  inspect:       {url}/sandbox/state  {url}/sandbox/requests")
     echo(f"  limits' peaks: {url}/sandbox/limits/peaks")
     echo(f"  balances:      {url}/sandbox/balances/<tenant id>")
+    echo(f"  webhooks:      {url}/sandbox/webhooks (PUT {{url, key}} subscribes)")
+    echo(f"  bookkeeper:    {url}/sandbox/xero/<tenant id>/<Accounting path>")
     for tenant_id in sandbox.tenant_ids:
         echo(f"  tenant:        {tenant_id}  {sandbox.org(tenant_id).name}")
     if spec_path is None:
@@ -245,12 +269,31 @@ def _announce(
         echo("  limits:        off (no 429s)")
 
 
-def _print_host_settings(url: str, client_id: str, client_secret: str) -> None:
-    """The ``export`` lines a host (or ``pm-xero worker``) needs to reach this sandbox."""
+def _subscribe(sandbox: Any, url: str, key: str | None) -> None:
+    """Subscribe `url` at start, keeping the kept subscription's key for the same URL (so a
+    host's ``PM_XERO_WEBHOOK_KEY`` stays right across restarts), and say how the check went."""
+    kept = sandbox.webhooks.subscription
+    if key is None and kept is not None and kept.url == url:
+        key = kept.key
+    sub = sandbox.webhooks.subscribe(url, key)
+    click.echo(f"  webhooks:      {url} – {sub.status}")
+    if not sub.ok:
+        click.echo(
+            "                 (checked again every 5 s until it passes; PUT /sandbox/webhooks "
+            "checks now)"
+        )
+
+
+def _print_host_settings(url: str, client_id: str, client_secret: str, webhook: Any = None) -> None:
+    """The ``export`` lines a host (or ``pm-xero worker``) needs to reach this sandbox (and, with
+    a webhook subscription, to check its deliveries' signatures)."""
     from .host_settings import environment
 
     echo = click.echo
     echo("A host (or pm-xero worker/preview/connect) reaches it with these settings:")
-    for name, value in environment(url, client_id, client_secret).items():
+    settings = environment(url, client_id, client_secret)
+    if webhook is not None:
+        settings["PM_XERO_WEBHOOK_KEY"] = webhook.key
+    for name, value in settings.items():
         echo(f"  export {name}={shlex.quote(value)}")
     echo("Ctrl-C to stop.", nl=True)

@@ -413,14 +413,15 @@ class Webhooks:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the thread (an attempt in progress ends within its 5 s timeout)."""
+        """Stop the thread (a call in progress ends within its 5 s timeout). Not to be mixed
+        with `flush` while the thread runs."""
         thread = self._thread
         if thread is None:
             return
         self._stopping.set()
         with self._cond:
             self._cond.notify_all()
-        thread.join(timeout=TIMEOUT_SECONDS + 1)
+        thread.join(timeout=2 * TIMEOUT_SECONDS + 1)  # a check in progress: two calls
         self._thread = None
 
     def _run(self) -> None:
