@@ -21,6 +21,14 @@ It runs as a thread inside the host (started on ``pm_startup``, stopped on ``pm_
   backs off (0.5 s doubling to 30 s, on its monotonic clock), says so on the add-on's health
   (``the add-on cannot write its ledger: disk full at …``) and clears it once a loop succeeds.
   Should the thread end all the same, the health says "the add-on's sender has stopped".
+* History fills its batches: a claim of history smaller than the batch size, while its
+  organisation has batches in flight, is held (claimed, not sent) for up to
+  :data:`FILL_SECONDS` and topped up as more rows of its kind become ready – they become ready a
+  few at a time as gates open (a contact synced opens its invoices, an invoice its payments) and
+  as the back-sync enqueues them, and sending each few at once spent an organisation's 60 calls a
+  minute on half-empty requests. It goes once full, once its time is up, or as soon as nothing of
+  its organisation is in flight (nothing more is about to open). Live records never wait: a batch
+  with a live row goes at once (taking along the history of its kind being held).
 * Each loop begins with one ``tick`` (the engine opens time-based gates there; a ``pm-xero
   worker`` process also follows the settings the host saved), then looks at the ledger once.
 
@@ -64,6 +72,12 @@ claims are taken. Longer than the client can spend on one request (retries with 
 Idempotency-Key stop after its 300 s window, each try bounded by its timeouts), so a request of a
 worker judged gone this way has ended – another worker that takes the rows then looks them up in
 Xero before re-sending."""
+
+FILL_SECONDS = 1.0
+"""How long (on the worker's monotonic clock) a small batch of history may wait for more rows of
+its kind while its organisation has batches in flight (see the module's docstring). A second
+covers the settling of the batches in flight that open the next rows; history's latency is not
+measured in seconds."""
 
 LIVE_PACE_SECONDS = 300.0
 """How long after a live record a tenant's history paces its minute budget (see _dispatch)."""
@@ -181,6 +195,15 @@ class WorkerStats:
         self.by_tenant[tenant_id] = self.by_tenant.get(tenant_id, 0) + outcome.synced
 
 
+@dataclass
+class _Filling:
+    """A batch of history claimed and held while it fills (see :data:`FILL_SECONDS`)."""
+
+    rows: list[Row]
+    since: float
+    """When its first rows were claimed (the worker's monotonic clock)."""
+
+
 class _LedgerTrouble:
     """The loop's back-off while its ledger fails, and what the health says meanwhile."""
 
@@ -278,6 +301,8 @@ class Worker:
         self._blocked_until: dict[str, float] = {}
         self._paced_until: dict[str, float] = {}
         self._live_seen: dict[str, float] = {}
+        self._filling: dict[str, dict[str, _Filling]] = {}
+        """Per tenant and kind, history held while it fills (the loop's thread only)."""
         self._doorbell = doorbell
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -375,6 +400,7 @@ class Worker:
             finally:
                 self._drain()
                 self._pool = None
+                self._give_back_filling()
                 self._retire()
         return self.stats
 
@@ -390,13 +416,18 @@ class Worker:
 
     def _busy(self) -> bool:
         with self._lock:
-            return any(self._inflight.values())
+            return any(self._inflight.values()) or bool(self._filling)
 
     def _idle_wait(self) -> float:
         now = self._monotonic()
         with self._lock:
             pending = [t - now for t in self._blocked_until.values() if t > now]
             pending += [t - now for t in self._paced_until.values() if t > now]
+        pending += [
+            held.since + FILL_SECONDS - now
+            for kinds in self._filling.values()
+            for held in kinds.values()
+        ]
         return max(0.01, min([self._poll, *pending]))
 
     def _loop_once(self) -> tuple[bool, bool]:
@@ -438,7 +469,9 @@ class Worker:
         dispatched = False
         blocked = False
         take = self._judge.gone()
-        for tenant in self.ledger.tenants_with_ready_work(now, take_from=take):
+        # A tenant whose only work is history held here is not "ready" in the ledger any more.
+        ready = self.ledger.tenants_with_ready_work(now, take_from=take)
+        for tenant in sorted({*ready, *self._filling}):
             # Live records (made through a hook) go before the back-sync's history: one slot
             # more in flight than history may take, and while the practice is live (a live
             # record in the last LIVE_PACE_SECONDS) history spreads its minute budget (pace),
@@ -470,9 +503,10 @@ class Worker:
                             self.stats.limit_waits += 1
                     blocked = True
                     continue
-            kind, rows = self._claim(tenant, now, take)
-            if not rows:
+            batch = self._next_batch(tenant, now, take, mono)
+            if batch is None:
                 continue
+            kind, rows = batch
             with self._lock:
                 self._inflight[tenant] = self._inflight.get(tenant, 0) + 1
             assert self._pool is not None
@@ -482,13 +516,80 @@ class Worker:
             dispatched = True
         return dispatched, blocked
 
-    def _claim(self, tenant: str, now: datetime, take: frozenset[str]) -> tuple[str, list[Row]]:
+    def _next_batch(
+        self, tenant: str, now: datetime, take: frozenset[str], mono: float
+    ) -> tuple[str, list[Row]] | None:
+        """The tenant's batch to send now (``None``: nothing, or only history filling).
+
+        Claims until a batch should go: one with a live row (with the history of its kind held
+        so far), one that is not batchable, or a full one; smaller history is held meanwhile,
+        one batch per kind. When nothing more can be claimed, a held batch that may not wait
+        any longer (:meth:`_may_fill`) goes – judged only then, so that a small batch claimed
+        while the organisation had nothing in flight still waits when this pass sends the
+        next kind's batch, whose settling opens more of it.
+        """
+        filling = self._filling.setdefault(tenant, {})
+        try:
+            for _ in range(len(SEND_ORDER) + 1):  # each pass holds a kind, or returns
+                kind, rows = self._claim(tenant, now, take, filling)
+                if not rows:
+                    break
+                held = filling.pop(kind, None)
+                if held is not None:
+                    rows = held.rows + rows
+                live = any(r.priority > 0 for r in rows)
+                if live or not KINDS[kind].batchable or len(rows) >= self._batch_size:
+                    return kind, rows
+                filling[kind] = _Filling(rows, held.since if held is not None else mono)
+            for kind, held in list(filling.items()):
+                if not self._may_fill(tenant, held.since, mono):
+                    del filling[kind]
+                    return kind, held.rows
+            return None
+        finally:
+            if not filling:
+                self._filling.pop(tenant, None)
+
+    def _may_fill(self, tenant: str, since: float, mono: float) -> bool:
+        """Whether held history may wait longer: its time is not up, and something of its
+        organisation is in flight (whose settling opens more rows; with nothing in flight
+        nothing is about to, and the organisation's slots stand idle)."""
+        with self._lock:
+            return mono - since < FILL_SECONDS and self._inflight.get(tenant, 0) > 0
+
+    def _give_back_filling(self) -> None:
+        """The loop ends: history still held goes back to the ledger (another worker, or the
+        next run, sends it)."""
+        for kinds in self._filling.values():
+            for held in kinds.values():
+                claims = {r.id: r.claim_token for r in held.rows if r.claim_token is not None}
+                try:
+                    with self.ledger.fenced(claims):
+                        self._release_quietly(held.rows)
+                except Exception:  # the ledger failing: the rows' owner is judged gone later
+                    log.exception("could not give %d held rows back", len(held.rows))
+        self._filling.clear()
+
+    def _claim(
+        self,
+        tenant: str,
+        now: datetime,
+        take: frozenset[str],
+        filling: Mapping[str, _Filling],
+    ) -> tuple[str, list[Row]]:
         # Live records first, then history, each in SEND_ORDER (ledger.claim_next): a new
-        # record does not wait behind a back-sync's backlog of an earlier kind.
+        # record does not wait behind a back-sync's backlog of an earlier kind. A kind being
+        # held is topped up to the batch size, no further.
+        def limit_for(kind: str) -> int:
+            if not KINDS[kind].batchable:
+                return 1
+            held = filling.get(kind)
+            return self._batch_size - (len(held.rows) if held is not None else 0)
+
         kind, rows = self.ledger.claim_next(
             tenant,
             SEND_ORDER,
-            limit_for=lambda k: self._batch_size if KINDS[k].batchable else 1,
+            limit_for=limit_for,
             lease_seconds=self._lease,
             worker_id=self.worker_id,
             now=now,
