@@ -456,14 +456,13 @@ def _books_action(
                 f"books_{action} needs key: the difference's key as the reconciliation lists it "
                 "(<row id>:<difference>)"
             )
-        act = getattr(engine, "books_act", None)
-        if act is None:
-            raise _Refused(f"books_{action}: this add-on cannot act on differences yet")
+        from pm_xero_plugin.core.books_actions import BooksActionRefused
+
         try:
-            said = act(key, action, by=_text(params, "by"))
-        except ValueError as exc:  # BooksActionRefused: the admin's words
-            return ActionResult(False, str(exc.args[0] if exc.args else exc))
-        return ActionResult(True, str(said))
+            said = engine.books_act(key, action, by=_text(params, "by"))
+        except BooksActionRefused as exc:  # the admin's words
+            return ActionResult(False, str(exc))
+        return ActionResult(True, said)
 
     return run
 

@@ -21,7 +21,6 @@ pass failed is listed with the reason as ``incomplete`` and said on health
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import weakref
@@ -305,9 +304,7 @@ class XeroBooks:
         mode = str(self._setting("xero_changes", "report"))
         if mode == "report" or not books.differences:
             return
-        try:
-            actions = importlib.import_module("pm_xero_plugin.core.books_actions")
-        except ImportError:
-            log.warning("xero: xero_changes=%s, but the book actions are not installed", mode)
-            return
-        actions.apply_setting(self.engine, books, mode)
+        from pm_xero_plugin.core.books_actions import apply_setting
+
+        for said in apply_setting(self.engine, books, mode):
+            log.info("xero: xero_changes=%s: %s", mode, said)
