@@ -17,6 +17,8 @@ Words used below
     allocations; ``refunds``: the three kinds of refund). *state*: where a row is on
     its way (``waiting``, ``ready``, ``sending``, ``synced``, ``retrying``, ``failed``,
     ``excluded``, ``rejected``). *gate*: why a waiting row waits (its reason is given beside it).
+    *reconciliation*: the host's books put beside the accounting system's after the sync (a
+    bookkeeper keeps working there), with every record that differs (:class:`BooksStatus`).
 
 Keys are present as the classes say: a class's own keys always, the keys of its ``…Extras``
 base (``total=False``) only when they apply. Values that may be absent in the data are

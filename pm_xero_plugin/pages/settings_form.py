@@ -341,24 +341,31 @@ def settings_from_form(form: Form, saved: Mapping[str, Any]) -> dict[str, Any]:
             prefixes[name] = value
     if prefixes:
         out["prefixes"] = prefixes
-    for name in (
-        "organisation_mode",
-        "rounding_tolerance",
-        "tracking_category",
-        "xero_changes",
-        "reconcile_share",
-    ):
+    for name in ("organisation_mode", "rounding_tolerance", "tracking_category"):
         value = _last(form, name)
         if value is not None:
             out[name] = value or None
-    hours = _last(form, "reconcile_hours")
-    if hours is not None:  # a number of hours; anything else is kept for the check to name
-        out["reconcile_hours"] = int(hours) if hours.isdecimal() else (hours or None)
+    _books_from_form(form, out)
     if out.get("organisation_mode") is None:
         out.pop("organisation_mode", None)
     _locations_from_form(form, out)
     _codes_from_form(form, out)
     return out
+
+
+def _books_from_form(form: Form, out: dict[str, Any]) -> None:
+    """The reconciliation's fields: one left blank is dropped (its default applies); hours are
+    a whole number, anything else is kept as typed for the settings' check to name."""
+    for name in BOOKS_FIELDS:
+        value = _last(form, name)
+        if value is None:
+            continue
+        if not value:
+            out.pop(name, None)
+        elif name == "reconcile_hours" and value.isdecimal():
+            out[name] = int(value)
+        else:
+            out[name] = value
 
 
 def books_values(shown: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.books_sample import GENERATED_AT, clean_report, sample_report
@@ -182,13 +183,11 @@ def test_the_settings_form_reads_the_three_reconciliation_fields() -> None:
         6,
     )
     blank = sf.settings_from_form(
-        {"xero_changes": [""], "reconcile_share": [""], "reconcile_hours": [""]}, saved
+        {"xero_changes": [""], "reconcile_share": [""], "reconcile_hours": [""]}, out
     )
-    assert (blank["xero_changes"], blank["reconcile_share"], blank["reconcile_hours"]) == (
-        None,
-        None,
-        None,
-    ), "left blank: the defaults"
+    assert not {"xero_changes", "reconcile_share", "reconcile_hours"} & set(blank), (
+        "left blank: the defaults"
+    )
     assert sf.settings_from_form({"reconcile_hours": ["soon"]}, saved)["reconcile_hours"] == (
         "soon"
     ), "kept for the settings' check to name beside the field"
@@ -210,3 +209,56 @@ def test_the_settings_form_shows_report_as_the_default_and_what_each_choice_does
     assert sf.books_values({"xero_changes": "resend", "reconcile_hours": 0})["reconcile_hours"] == (
         "0"
     )
+
+
+@pytest.fixture
+def settings_view_with_books(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The settings view passing the reconciliation's values to the template, as
+    ``SettingsView.values`` does with ``sf.books_values``."""
+    from pm_xero_plugin.pages import settings as settings_page
+
+    original = settings_page.SettingsView.values
+
+    def values(self: Any, location_id: Any, shown: Any, errors: Any) -> dict[str, Any]:
+        return {**original(self, location_id, shown, errors), **sf.books_values(shown)}
+
+    monkeypatch.setattr(settings_page.SettingsView, "values", values)
+
+
+@pytest.mark.usefixtures("settings_view_with_books")
+def test_the_settings_page_shows_the_reconciliation_fields_and_saves_them(
+    practice: Practice,
+) -> None:
+    client = client_for(practice.host)
+    html = client.get("/settings").text
+    section = html[html.index('<section class="card" id="books-settings">') :]
+    section = section[: section.index("</section>")]
+    assert re.findall(r'name="xero_changes" value="(\w+)"( checked)?', section) == [
+        ("report", " checked"),
+        ("resend", ""),
+        ("accept", ""),
+    ], "report is the default"
+    assert "Report is the safe choice" in text_of(section)
+    assert 'name="reconcile_share" value="0.2"' in section
+    assert 'name="reconcile_hours" value="24"' in section
+    assert 'href="http://testserver/books"' in section
+
+    answer = client.post(
+        "/settings",
+        data={
+            "csrf": csrf_of(html),
+            "xero_changes": "resend",
+            "reconcile_share": "0.1",
+            "reconcile_hours": "6",
+        },
+    )
+    assert answer.status_code == 303, text_of(answer.text)
+    saved = practice.host.settings("xero")
+    assert (saved["xero_changes"], saved["reconcile_share"], saved["reconcile_hours"]) == (
+        "resend",
+        "0.1",
+        6,
+    )
+    html = client.get("/settings").text
+    assert 'name="xero_changes" value="resend" checked' in html
+    assert 'name="reconcile_hours" value="6"' in html
