@@ -4,6 +4,10 @@ Everything a request goes through is here, in Xero's order: bearer token (401), 
 connection (403), rate limits (429), injected faults, the idempotency cache, the spec check (400)
 and finally the organisation's books. One lock guards the state; the concurrency limit counts
 requests in flight per tenant, so it is real under threads.
+
+Every committed write queues Xero's webhook events for the contacts, invoices and credit notes it
+changed (:mod:`.webhooks` sends them, never under the lock); the bookkeeper API
+(:mod:`.bookkeeper`) runs the same writes as a person in Xero, outside the app's token and limits.
 """
 
 from __future__ import annotations

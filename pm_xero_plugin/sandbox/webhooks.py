@@ -62,8 +62,6 @@ TIMEOUT_SECONDS = 5.0
 #: Deliveries kept for ``GET /sandbox/webhooks`` (oldest dropped first).
 KEPT_DELIVERIES = 50
 
-Poster = Callable[[str, bytes, dict[str, str]], "int | str"]
-
 
 def sign(body: bytes, key: str) -> str:
     """``x-xero-signature``: base64 of HMAC-SHA256 of the raw body with the webhook key."""
@@ -287,6 +285,8 @@ class Webhooks:
         return status
 
     def _intent_to_receive(self, sub: Subscription) -> str:
+        # Xero's check carries no events and sequences 0 (the spec's minimum of 1 is for
+        # deliveries with events).
         body = _body([], 0, 0)
         good = self._post(sub.url, body, _headers(sign(body, sub.key)))
         if good != 200:
