@@ -5,9 +5,9 @@ an organisation's rows page by page (``docs/reconciliation.md``, "Ledger"; schem
 A mixin of :class:`~pm_xero_plugin.ledger.postgres.PostgresLedger`: every statement names the
 view's practice, and each table's key and indexes lead with it, so a practice's ledger sees
 its own events, copies and marks only, whatever else the fleet's database holds. Batches go in
-as one ``INSERT … SELECT FROM unnest(…)`` per chunk (one round trip for thousands of copies),
-deduplicated first – an upsert statement may touch a key only once – by the same rule the
-statement applies to what is kept. Two deliveries of one event at once: ``ON CONFLICT DO
+as one ``INSERT … SELECT FROM json_to_recordset(…)`` per chunk (one round trip for thousands
+of copies; see :func:`_batch`), deduplicated first – an upsert statement may touch a key only
+once – by the same rule the statement applies to what is kept. Two deliveries of one event at once: ``ON CONFLICT DO
 NOTHING`` makes the second wait for the first and then keep nothing.
 """
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["PostgresBooks"]
 
 _CHUNK: Final = 10_000
-"""Items per statement (arrays of this size are one round trip; a statement stays bounded)."""
+"""Items per statement (one round trip each; a statement's parameter stays a few megabytes)."""
 
 _EVENT_COLUMNS: Final = (
     "key, tenant_id, category, event_type, resource_id, event_date, received_at, handled_at, "
