@@ -7,8 +7,8 @@ view's practice, and each table's key and indexes lead with it, so a practice's 
 its own events, copies and marks only, whatever else the fleet's database holds. Batches go in
 as one ``INSERT … SELECT FROM json_to_recordset(…)`` per chunk (one round trip for thousands
 of copies; see :func:`_batch`), deduplicated first – an upsert statement may touch a key only
-once – by the same rule the statement applies to what is kept. Two deliveries of one event at once: ``ON CONFLICT DO
-NOTHING`` makes the second wait for the first and then keep nothing.
+once – by the same rule the statement applies to what is kept. Two deliveries of one event
+at once: ``ON CONFLICT DO NOTHING`` makes the second wait for the first and then keep nothing.
 """
 
 from __future__ import annotations
