@@ -8,10 +8,11 @@ order, as SQLite compares it (a locale's collation ignores punctuation, and ``'p
 'p1;'`` would no longer be the payment's parts).
 
 Each migration is one SQL script (``MIGRATIONS[i]`` takes a database from version ``i`` to
-``i + 1``), applied with the version bump in one transaction under a transaction-scoped advisory
-lock, so processes starting at once on a new database do not both create it. A database of a
-newer version than this code knows raises :class:`LedgerTooNew`, untouched. Add a new entry
-(never edit a released one) to change it.
+``i + 1``; version 2 adds Xero's side of the reconciliation: webhook events, Xero's copies, the
+admin's marks, an organisation's rows by id), applied with the version bump in one transaction
+under a transaction-scoped advisory lock, so processes starting at once on a new database do
+not both create it. A database of a newer version than this code knows raises
+:class:`LedgerTooNew`, untouched. Add a new entry (never edit a released one) to change it.
 
 Counts without a hot row: statement-level triggers (with transition tables: one insert per
 statement, not per row) append signed deltas to ``counts_delta``, which only ever receives
