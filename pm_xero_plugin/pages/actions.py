@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from hookspecs.pages import page_context
 from pm_xero_plugin.pages.base import Pages
 from pm_xero_plugin.pages.guard import CSRF_FIELD, said_query
 from pm_xero_plugin.sync.actions import ACTIONS, perform
@@ -88,7 +89,10 @@ def routes(pages: Pages) -> list[BaseRoute]:
     async def post(request: Request) -> Response:
         action = str(request.path_params["action"])
         form = await request.form()
-        params = {k: str(v) for k, v in form.items() if k not in (CSRF_FIELD, "next")}
+        params = {k: str(v) for k, v in form.items() if k not in (CSRF_FIELD, "next", "by")}
+        context = page_context(request.scope)
+        if context is not None:  # who decided: the host's word on the visitor, never the form's
+            params["by"] = context.visitor.name
         wanted = form.get("next")
         said = await run_in_threadpool(act, request, action, params)
         target = safe_next(request, wanted if isinstance(wanted, str) else None)

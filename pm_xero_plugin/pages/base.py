@@ -34,6 +34,7 @@ NAV = (
     ("contacts", "Contact sync"),
     ("start", "Start syncing data"),
     ("dashboard", "Accounting dashboard"),
+    ("books", "Books"),
 )
 """The tabs at the top of every page: (route name, label)."""
 

@@ -7,8 +7,9 @@ spent against its budget, the day totals that differ, then each open difference 
 differs on either side, what to fix where and one button per action that fits (a POST to the
 actions route, ``books_accept`` / ``books_resend`` / ``books_relink`` with the difference's
 ``key`` and the admin's name as ``by``, back here); the decided ones folded below. "Reconcile
-now" posts ``reconcile`` (a pass now, its read within the day's budget). A note says when webhooks are not set up
-(then only the schedule and "Reconcile now" notice Xero's changes) or events wait to be handled.
+now" posts ``reconcile`` (a pass now, its read within the day's budget). A note says when
+webhooks are not set up (then only the schedule and "Reconcile now" notice Xero's changes) or
+events wait to be handled.
 
 Every form carries the CSRF token (:mod:`pm_xero_plugin.pages.guard` refuses a post without it);
 nothing secret is shown – not the webhook key, only whether there is one.

@@ -156,6 +156,7 @@ class SettingsView:
             "redirect_note": self._redirect_note(),
         }
         values.update(self._location_values(location_id, shown))
+        values.update(sf.books_values(shown))
         paths = _paths(values)
         by_field, top = sf.errors_by_field(errors, paths)
         values["errors"] = by_field
@@ -220,6 +221,7 @@ def _paths(values: Mapping[str, Any]) -> set[str]:
     """Every field (and field group) the page shows an error beside."""
     paths = {p["path"] for p in values["prefixes"]}
     paths |= {"prefixes", "organisation_mode", "tenant_id", "rounding_tolerance"}
+    paths |= set(sf.BOOKS_FIELDS)
     location_id, tenant_id = values.get("location_id"), values.get("tenant_id")
     if location_id:
         base = f"locations.{location_id}"

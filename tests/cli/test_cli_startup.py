@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -36,7 +37,7 @@ def test_importing_the_cli_loads_no_openapi_validator() -> None:
 def test_help_still_lists_the_sandbox_verb_it_loads_on_demand() -> None:
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0, result.output
-    assert "sandbox  Serve a local Xero stand-in" in result.output
+    assert re.search(r"^  sandbox +Serve a local Xero stand-in", result.output, re.M)
 
 
 def test_the_sandbox_verb_is_reached_by_name() -> None:
