@@ -32,7 +32,6 @@ from pm_xero_plugin.ledger.columns import MAX_TEXT
 from pm_xero_plugin.ledger.types import BooksMark, Row, XeroCopy, XeroEvent
 
 if TYPE_CHECKING:
-    from pm_xero_plugin.ledger.postgres import Connections
     from pm_xero_plugin.ledger.postgres_schema import Conn
 
 __all__ = ["PostgresBooks"]
@@ -112,7 +111,6 @@ class PostgresBooks:
     """The reconciliation's operations of :class:`~pm_xero_plugin.ledger.postgres.PostgresLedger`
     (see the module's docstring)."""
 
-    store: Connections
     _p: str
 
     if TYPE_CHECKING:  # the ledger's own, which this mixin reads and writes through
