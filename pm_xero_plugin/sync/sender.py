@@ -14,6 +14,11 @@ in a module named for it:
    bad element fails its row only, with Xero's message and a fix hint; a create refused because
    the number exists is linked to the existing document (dedupe again), not duplicated.
 
+A batch is of one kind, or of several kinds Xero takes at the same endpoint (a deposit, an
+overpayment and a payout's fee are all ``BankTransactions``; a payment and the refunds are all
+``Payments``): the worker fills small batches of history that way, and each row is prepared,
+looked up and settled as its own kind, in one request.
+
 It knows nothing of threads or scheduling: :mod:`pm_xero_plugin.sync.worker` does that.
 """
 
@@ -97,7 +102,11 @@ class BatchSender:
         )
 
     def send(self, tenant_id: str, kind: str, rows: Sequence[RowToSend]) -> BatchOutcome:
-        """Send ``rows`` (all of one kind, one tenant, claimed by the caller) and settle each."""
+        """Send ``rows`` (one tenant, claimed by the caller) and settle each.
+
+        The rows are of ``kind``, or of batchable kinds sharing its endpoint (each row's own
+        ``kind`` says which); a kind that is not batchable comes alone.
+        """
         outcome = BatchOutcome()
         if not rows:
             return outcome
@@ -111,10 +120,7 @@ class BatchSender:
             outcome.released += len(rows)
             return outcome
         try:
-            prepared = self.preparer.prepare(tenant_id, kind, rows, outcome)
-            prepared = self._dedupe.look_before_sending(
-                tenant_id, connection, kind, prepared, outcome
-            )
+            prepared = self._prepare(tenant_id, connection, kind, rows, outcome)
             if not prepared:
                 return outcome
             if not KINDS[kind].batchable:
@@ -128,6 +134,39 @@ class BatchSender:
         except StopBatch:
             pass
         return outcome
+
+    def _prepare(
+        self,
+        tenant_id: str,
+        connection: str,
+        kind: str,
+        rows: Sequence[RowToSend],
+        outcome: BatchOutcome,
+    ) -> list[Prepared]:
+        """The rows' elements, each kind prepared and looked up in Xero as that kind.
+
+        :raises StopBatch: a look-up failed (its rows are settled); the rows not settled yet
+            are given back, to be claimed again.
+        """
+        by_kind: dict[str, list[RowToSend]] = {}
+        for row in rows:
+            by_kind.setdefault(row.kind or kind, []).append(row)
+        prepared: list[Prepared] = []
+        groups = list(by_kind.items())
+        for index, (each, group) in enumerate(groups):
+            try:
+                elements = self.preparer.prepare(tenant_id, each, group, outcome)
+                prepared += self._dedupe.look_before_sending(
+                    tenant_id, connection, each, elements, outcome
+                )
+            except StopBatch:
+                unsent = [p.row.id for p in prepared]
+                unsent += [r.id for _, later in groups[index + 1 :] for r in later]
+                if unsent:
+                    self.ledger.release(unsent)
+                    outcome.released += len(unsent)
+                raise
+        return prepared
 
     # -- sending ---------------------------------------------------------------------------------
 
@@ -165,16 +204,20 @@ class BatchSender:
             message = self._settle_result(p, result, outcome)
             if message is None:
                 continue
-            if kind == "contact" and _NAME_TAKEN.search(message):
+            own = p.row.kind or kind
+            if own == "contact" and _NAME_TAKEN.search(message):
                 name_taken.append((p, message))
-            elif diagnose(message, kind).duplicate_number and method == "PUT":
+            elif diagnose(message, own).duplicate_number and method == "PUT":
                 duplicates.append((p, message))
             else:
                 self._settle.element_error(
-                    p.row, message, diagnose(message, kind), reply_of(result), outcome
+                    p.row, message, diagnose(message, own), reply_of(result), outcome
                 )
-        if duplicates:
-            self._dedupe.link_duplicates(tenant_id, connection, kind, duplicates, outcome)
+        by_kind: dict[str, list[tuple[Prepared, str]]] = {}
+        for p, said in duplicates:
+            by_kind.setdefault(p.row.kind or kind, []).append((p, said))
+        for each, linked in by_kind.items():
+            self._dedupe.link_duplicates(tenant_id, connection, each, linked, outcome)
         if name_taken:
             self._dedupe.hold_name_taken(tenant_id, connection, name_taken, outcome)
 

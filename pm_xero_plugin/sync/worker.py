@@ -23,12 +23,14 @@ It runs as a thread inside the host (started on ``pm_startup``, stopped on ``pm_
   Should the thread end all the same, the health says "the add-on's sender has stopped".
 * History fills its batches: a claim of history smaller than the batch size, while its
   organisation has batches in flight, is held (claimed, not sent) for up to
-  :data:`FILL_SECONDS` and topped up as more rows of its kind become ready – they become ready a
-  few at a time as gates open (a contact synced opens its invoices, an invoice its payments) and
-  as the back-sync enqueues them, and sending each few at once spent an organisation's 60 calls a
-  minute on half-empty requests. It goes once full, once its time is up, or as soon as nothing of
-  its organisation is in flight (nothing more is about to open). Live records never wait: a batch
-  with a live row goes at once (taking along the history of its kind being held).
+  :data:`FILL_SECONDS` and topped up as more rows of its kind – or of another kind Xero takes at
+  the same endpoint (deposits, overpayments and payouts' fees are all ``BankTransactions``) –
+  become ready. They become ready a few at a time as gates open (a contact synced opens its
+  invoices, an invoice its payments) and as the back-sync enqueues them, and sending each few at
+  once spent an organisation's 60 calls a minute on half-empty requests. It goes once full, once
+  its time is up, or as soon as nothing of its organisation is in flight (nothing more is about
+  to open). Live records never wait: a batch with a live row goes at once (taking along the
+  history of its endpoint being held).
 * Each loop begins with one ``tick`` (the engine opens time-based gates there; a ``pm-xero
   worker`` process also follows the settings the host saved), then looks at the ledger once.
 
@@ -167,7 +169,8 @@ class Sends(Protocol):
     or the fleet's, which hands each batch to its practice's."""
 
     def send(self, tenant_id: str, kind: str, rows: Sequence[Row]) -> BatchOutcome:
-        """Send ``rows`` (one kind, one tenant, claimed by the caller) and settle each."""
+        """Send ``rows`` (one tenant, claimed by the caller: of ``kind``, or of batchable kinds
+        sharing its endpoint, each row's ``kind`` saying which) and settle each."""
         ...
 
 
@@ -302,7 +305,7 @@ class Worker:
         self._paced_until: dict[str, float] = {}
         self._live_seen: dict[str, float] = {}
         self._filling: dict[str, dict[str, _Filling]] = {}
-        """Per tenant and kind, history held while it fills (the loop's thread only)."""
+        """Per tenant and endpoint, history held while it fills (the loop's thread only)."""
         self._doorbell = doorbell
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -521,34 +524,41 @@ class Worker:
     ) -> tuple[str, list[Row]] | None:
         """The tenant's batch to send now (``None``: nothing, or only history filling).
 
-        Claims until a batch should go: one with a live row (with the history of its kind held
-        so far), one that is not batchable, or a full one; smaller history is held meanwhile,
-        one batch per kind. When nothing more can be claimed, a held batch that may not wait
-        any longer (:meth:`_may_fill`) goes – judged only then, so that a small batch claimed
-        while the organisation had nothing in flight still waits when this pass sends the
-        next kind's batch, whose settling opens more of it.
+        Claims until a batch should go: one that is not batchable, one with a live row (with the
+        history held so far for its endpoint), or a full one; smaller history is held meanwhile,
+        one batch per endpoint (its kinds in claiming order). When nothing more can be claimed,
+        a held batch that may not wait any longer (:meth:`_may_fill`) goes – judged only then,
+        so that a small batch claimed while the organisation had nothing in flight still waits
+        when this pass sends the next kind's batch, whose settling opens more of it.
         """
         filling = self._filling.setdefault(tenant, {})
         try:
-            for _ in range(len(SEND_ORDER) + 1):  # each pass holds a kind, or returns
+            for _ in range(len(SEND_ORDER) + 1):  # each pass holds an endpoint, or returns
                 kind, rows = self._claim(tenant, now, take, filling)
-                if not rows:
-                    break
-                held = filling.pop(kind, None)
+                if not rows or not KINDS[kind].batchable:
+                    return (kind, rows) if rows else self._due_filling(tenant, filling, mono)
+                endpoint = KINDS[kind].endpoint
+                held = filling.pop(endpoint, None)
                 if held is not None:
                     rows = held.rows + rows
                 live = any(r.priority > 0 for r in rows)
-                if live or not KINDS[kind].batchable or len(rows) >= self._batch_size:
-                    return kind, rows
-                filling[kind] = _Filling(rows, held.since if held is not None else mono)
-            for kind, held in list(filling.items()):
-                if not self._may_fill(tenant, held.since, mono):
-                    del filling[kind]
-                    return kind, held.rows
-            return None
+                if live or len(rows) >= self._batch_size:
+                    return rows[0].kind, rows
+                filling[endpoint] = _Filling(rows, held.since if held is not None else mono)
+            return self._due_filling(tenant, filling, mono)
         finally:
             if not filling:
                 self._filling.pop(tenant, None)
+
+    def _due_filling(
+        self, tenant: str, filling: dict[str, _Filling], mono: float
+    ) -> tuple[str, list[Row]] | None:
+        """A held batch of the tenant that may not wait any longer, taken out of ``filling``."""
+        for endpoint, held in list(filling.items()):
+            if not self._may_fill(tenant, held.since, mono):
+                del filling[endpoint]
+                return held.rows[0].kind, held.rows
+        return None
 
     def _may_fill(self, tenant: str, since: float, mono: float) -> bool:
         """Whether held history may wait longer: its time is not up, and something of its
@@ -578,12 +588,12 @@ class Worker:
         filling: Mapping[str, _Filling],
     ) -> tuple[str, list[Row]]:
         # Live records first, then history, each in SEND_ORDER (ledger.claim_next): a new
-        # record does not wait behind a back-sync's backlog of an earlier kind. A kind being
-        # held is topped up to the batch size, no further.
+        # record does not wait behind a back-sync's backlog of an earlier kind. An endpoint
+        # being held is topped up to the batch size, no further.
         def limit_for(kind: str) -> int:
             if not KINDS[kind].batchable:
                 return 1
-            held = filling.get(kind)
+            held = filling.get(KINDS[kind].endpoint)
             return self._batch_size - (len(held.rows) if held is not None else 0)
 
         kind, rows = self.ledger.claim_next(
