@@ -26,7 +26,7 @@ import os
 import threading
 from collections.abc import Callable
 from contextlib import suppress
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -573,6 +573,12 @@ class PracticeAddon:
         except Exception as exc:
             self.failed("webhook_events", exc)
 
+    def _now(self) -> datetime:
+        """The host's clock (what the ledger's times and a webhook's replay window are read
+        on), or the real one before the host started."""
+        host = self.host
+        return host.now() if host is not None else datetime.now(UTC)
+
     def _webhook_key(self) -> str | None:
         """The Xero app's webhook key (``PM_XERO_WEBHOOK_KEY``), never logged or shown."""
         runtime = self.runtime
@@ -671,6 +677,6 @@ class PracticeAddon:
             backfill=lambda location_id, since: self.backfill(location_id, since),
             sandbox_url=sandbox_url,
             webhooks=LedgerWebhookSink(
-                lambda: self.engine, self._webhook_key, wake=self.wake_books
+                lambda: self.engine, self._webhook_key, wake=self.wake_books, clock=self._now
             ),
         )

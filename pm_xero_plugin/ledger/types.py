@@ -272,7 +272,7 @@ class XeroCopy:
     add-on's own write): the other side of the reconciliation.
 
     ``summary`` holds only what is compared, normalised by
-    :func:`pm_xero_plugin.sync.xero_copies.summarise` (amounts as strings, dates ISO)."""
+    :func:`pm_xero_plugin.mapping.xero_copies.summarise` (amounts as strings, dates ISO)."""
 
     tenant_id: str
     kind: str

@@ -139,6 +139,7 @@ def test_sync_status_shape(practice: Practice) -> None:
         "health",
         "plugin_errors",
         "background_jobs",
+        "books",
     }
     assert status["health"] == []  # nothing stops the add-on
     assert (status["contact_conflicts"], status["contact_conflicts_total"]) == ([], 0)
