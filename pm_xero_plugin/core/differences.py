@@ -443,8 +443,9 @@ class Comparison:
                     "deleted_in_xero",
                     "live",
                     "DELETED",
-                    ("resend", "accept"),
-                    f"{me} was deleted in Xero; re-send it, or void it in Pet Manager too",
+                    ("accept",),
+                    f"{me} was deleted in Xero, which keeps its number: void it in Pet Manager "
+                    "too (raise it again there to send it under a new number)",
                     {"status": status},
                 )
             ]

@@ -55,12 +55,12 @@ def test_an_invoice_voided_on_both_sides_agrees() -> None:
     assert compare(rows, xero).differences == []
 
 
-def test_a_deleted_invoice_can_be_resent_or_accepted() -> None:
+def test_a_deleted_invoice_can_only_be_accepted_xero_keeps_its_number() -> None:
     xero = summaries()
     xero["invoice"][INVOICE_X]["status"] = "DELETED"
     d = _only(compare(book(), xero))
-    assert (d.difference, d.actions) == ("deleted_in_xero", ("resend", "accept"))
-    assert "INV12 Ann Lee was deleted in Xero" in d.fix
+    assert (d.difference, d.actions) == ("deleted_in_xero", ("accept",))
+    assert "INV12 Ann Lee was deleted in Xero, which keeps its number" in d.fix
 
 
 def test_an_invoice_xero_no_longer_has_is_missing_and_resent() -> None:
