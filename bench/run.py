@@ -49,6 +49,9 @@ SIZES: dict[str, dict[str, Any]] = {
         # the fleet: 1, 2 and 4 pm-xero worker processes on PostgreSQL (bench_fleet.SIZES)
         "fleet": {"practices": 100, "busy": 2, "busy_clients": 150},
         "claim_pg_rows": 10_000_000,  # PostgreSQL ledger rows for the claim latency
+        # reconciliation with Xero's books: documents in one organisation, sandbox time scale
+        "books_documents": 50_000,
+        "books_time_scale": 2.0,
     },
     "quick": {
         "hook_calls": 200,
@@ -66,6 +69,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "backfill_live_records": 16,
         "fleet": {"practices": 20, "busy": 1, "busy_clients": 80},
         "claim_pg_rows": 200_000,
+        "books_documents": 20_000,
+        "books_time_scale": 2.0,
     },
 }
 
@@ -91,6 +96,12 @@ TARGETS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "fleet_speedup_4_vs_1": ("measured (1-worker drain / 4-worker)", lambda v: v > 0),
     "claim_pg_ratio": ("≤ 2.0 (PostgreSQL claim amid 10M rows / 10k)", lambda v: v <= 2.0),
     "claim_pg_p50_ms": ("measured (claim + release, small practice)", lambda v: v > 0),
+    "books_full_calls_per_1000": ("≤ 3 (Xero's books read in full)", lambda v: v <= 3.0),
+    "books_full_calls_50k": ("≤ 1,000 (the default 20% of a day's 5,000)", lambda v: v <= 1000),
+    "books_full_minutes_50k": ("≤ 10 min (Xero's real limits, sandbox time)", lambda v: v <= 10.0),
+    "books_incremental_calls_per_1000": ("≤ 0.5 (1% changed in Xero)", lambda v: v <= 0.5),
+    "books_webhook_calls_1000": ("measured (1,000 events handled)", lambda v: v > 0),
+    "books_compare_cpu_s_50k": ("measured (the comparison alone, CPU)", lambda v: v > 0),
 }
 
 
@@ -197,6 +208,15 @@ def run(quick: bool) -> dict[str, Any]:
         "claim on PostgreSQL",
         lambda: _call("bench_claim_pg", "bench_claim_pg", rows=size["claim_pg_rows"]),
     )
+    books = timed(
+        "reconciliation with Xero's books",
+        lambda: _call(
+            "bench_books",
+            "bench_books",
+            documents=size["books_documents"],
+            time_scale=size["books_time_scale"],
+        ),
+    )
 
     details.update(
         hook=hook,
@@ -212,6 +232,7 @@ def run(quick: bool) -> dict[str, Any]:
         reconcile=reconcile,
         fleet=fleet,
         claim_pg=claim_pg,
+        books=books,
         seconds=timings,
     )
     return {
@@ -238,6 +259,12 @@ def run(quick: bool) -> dict[str, Any]:
         "fleet_speedup_4_vs_1": round(fleet["speedup_4_vs_1"], 2),
         "claim_pg_ratio": round(claim_pg["claim_ratio"], 3),
         "claim_pg_p50_ms": round(claim_pg["claim_p50_ms"], 2),
+        "books_full_calls_per_1000": round(books["full_calls_per_1000"], 3),
+        "books_full_calls_50k": books["full_calls"],
+        "books_full_minutes_50k": round(books["full_sandbox_s"] / 60, 2),
+        "books_incremental_calls_per_1000": round(books["incremental_calls_per_1000"], 3),
+        "books_webhook_calls_1000": books["events_calls"],
+        "books_compare_cpu_s_50k": round(books["compare_cpu_s"], 3),
         "details": details,
     }
 
