@@ -544,6 +544,25 @@ class PracticeAddon:
         except Exception as exc:  # XeroBooks never raises; this is the last guard
             self.failed("reconcile_books", exc)
 
+    def _reconcile_later(self, engine: Engine, params: dict[str, Any]) -> dict[str, Any]:
+        """``reconcile`` reads Xero within its limits (a minute or more for a big practice):
+        on the job thread, never holding the host's request or the page."""
+        from pm_xero_plugin.sync.actions import perform
+
+        def job() -> None:
+            try:
+                said = perform(engine, self.runtime, "reconcile", params)
+                log.info("admin's reconciliation: %s", said.message)
+            except Exception as exc:
+                self.failed("reconcile_books", exc)
+
+        self.jobs.submit(BOOKS, job)
+        return {
+            "ok": True,
+            "message": "reconciliation started: the Books page and the dashboard show what it "
+            "finds when it is done",
+        }
+
     def wake_books(self) -> None:
         """A webhook kept new events: handle them soon, on the job thread, never on the request.
         Wake-ups within :data:`BOOKS_WAKE_DELAY` (and while a pass is queued) make one pass."""
@@ -641,6 +660,8 @@ class PracticeAddon:
         try:
             from pm_xero_plugin.sync.actions import perform
 
+            if action == "reconcile" and background_jobs_enabled():
+                return self._reconcile_later(engine, dict(params or {}))
             return perform(engine, self.runtime, action, dict(params or {})).as_dict()
         except Exception as exc:
             self.failed("admin_action", exc)
@@ -676,6 +697,7 @@ class PracticeAddon:
             start_contact_sync=lambda location_id: self.start_contact_sync(location_id),
             backfill=lambda location_id, since: self.backfill(location_id, since),
             sandbox_url=sandbox_url,
+            reconcile=lambda params: str(self.admin_action("reconcile", params)["message"]),
             webhooks=LedgerWebhookSink(
                 lambda: self.engine, self._webhook_key, wake=self.wake_books, clock=self._now
             ),

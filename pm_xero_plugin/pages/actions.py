@@ -84,6 +84,8 @@ def routes(pages: Pages) -> list[BaseRoute]:
             )
         if action not in ACTIONS:
             return f"unknown action {action!r}"
+        if action == "reconcile" and pages.reconcile is not None:
+            return pages.reconcile(params)  # reads Xero for a while: on the job thread
         return perform(pages.need_engine(), pages.runtime(), action, params).message
 
     async def post(request: Request) -> Response:

@@ -52,12 +52,14 @@ def build_app(
     start_contact_sync: Callable[[str | None], None] | None = None,
     backfill: Callable[[str | None, date | None], None] | None = None,
     webhooks: WebhookSink | None = None,
+    reconcile: Callable[[dict[str, str]], str] | None = None,
 ) -> Guard:
     """The ASGI app: the pages, their static files, Xero's webhook endpoint, and the guard in
     front of them all.
 
     ``start_contact_sync`` and ``backfill`` are the plugin's hooks of those names (the pages
-    start that long work the way the host would). ``webhooks`` keeps what Xero posts to
+    start that long work the way the host would; ``reconcile`` runs "Reconcile now" on the
+    job thread and says so). ``webhooks`` keeps what Xero posts to
     :data:`~pm_xero_plugin.pages.webhooks.WEBHOOK_PATH` (``None``: every call there gets 401);
     the ``PluginApp`` must list that path in its ``public_paths`` for a host to forward it."""
     pages = Pages(engine=engine, runtime=runtime, secret=secret, sandbox_url=sandbox_url)
@@ -65,6 +67,7 @@ def build_app(
         pages.start_contact_sync = start_contact_sync
     if backfill is not None:
         pages.backfill = backfill
+    pages.reconcile = reconcile
     routes: list[BaseRoute] = [
         Route("/", _home, name="home"),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -54,6 +54,9 @@ class Pages:
     :param start_contact_sync: / :param backfill: the plugin's own hooks of those names: the
         long work a page starts goes the way the host's call would (written down in the
         ledger, run in the background), never inside the request.
+    :param reconcile: the plugin's ``admin_action("reconcile", params)``: a reconciliation with
+        Xero's books on the job thread, its sentence back (``None``: the pages run it
+        themselves, as the CLI does).
     """
 
     engine: Callable[[], Engine | None]
@@ -64,6 +67,7 @@ class Pages:
     backfill: Callable[[str | None, date | None], None] = field(
         default=lambda location_id, since: _unwired()
     )
+    reconcile: Callable[[dict[str, str]], str] | None = None
     env: Environment = field(init=False)
 
     def __post_init__(self) -> None:

@@ -153,3 +153,34 @@ def test_an_unsigned_call_to_the_webhook_endpoint_is_refused_and_wakes_nothing(
     assert added.engine is not None
     assert added.engine.ledger.xero_event_counts()["pending"] == 0
     assert addon_module.BOOKS_EVENTS not in added.jobs.pending()
+
+
+def test_an_admin_s_reconcile_returns_at_once_and_runs_on_the_job_thread(
+    host: RefHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PM_XERO_JOBS", "background")
+    added = plugin.get_addon()
+    assert added is not None
+    assert added.books is not None
+    started = threading.Event()
+    release = threading.Event()
+    ran_on: list[str] = []
+    real = added.books.run_pass
+
+    def slow_pass(**kwargs: Any) -> Any:
+        ran_on.append(threading.current_thread().name)
+        started.set()
+        release.wait(5.0)  # a read of Xero's books that takes its time
+        return real(**kwargs)
+
+    monkeypatch.setattr(added.books, "run_pass", slow_pass)
+
+    said = plugin.admin_action(plugin="xero", action="reconcile", params={}, practice_id=None)
+
+    assert said is not None
+    assert said["ok"], said
+    assert "started" in said["message"]
+    assert started.wait(5.0)
+    assert ran_on == ["pm-xero-jobs"]  # not the caller's thread
+    release.set()
+    assert added.jobs.wait(timeout=5.0)
