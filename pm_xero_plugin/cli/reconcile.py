@@ -138,9 +138,9 @@ def reconcile_command(
     from pm_xero_plugin.cli.ops import _check_location, check_data_dir, open_data_dir, to_json
 
     check_data_dir(data_dir)
-    config = _config(data_dir)  # before any action: a refusal then changes nothing
     chosen = {"accept": accept, "resend": resend, "relink": relink}
-    with open_data_dir(data_dir) as opened:
+    with open_data_dir(data_dir) as opened:  # not a practice's directory: said first
+        config = _config(data_dir)  # before any action: a refusal then changes nothing
         _check_location(opened, location_id)
         tenant_ids = _tenants(opened, location_id)
         said = _apply(opened, chosen)

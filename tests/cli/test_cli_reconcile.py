@@ -4,6 +4,7 @@ scripts, and a malformed key refused in one line before anything is opened."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from click.testing import CliRunner
 from support.books_sample import GENERATED_AT, clean_report, sample_report
@@ -167,3 +168,12 @@ def test_the_verb_is_listed_and_its_help_names_the_exit_statuses() -> None:
     for option in ("--json", "--no-read", "--location", "--accept", "--resend", "--relink"):
         assert option in result.output
     assert "Exit 0 clean, 1 differences open" in " ".join(result.output.split())
+
+
+def test_a_folder_that_is_no_practice_s_is_said_before_the_xero_app_is_asked_for(
+    tmp_path: Path,
+) -> None:
+    result = CliRunner().invoke(main, ["reconcile", "--data-dir", str(tmp_path)], env={})
+    assert result.exit_code == 2, result.output
+    assert "is not a host data directory" in result.output
+    assert "PM_XERO_CLIENT_ID" not in result.output
