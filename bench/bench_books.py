@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -103,7 +103,7 @@ def _build(w: World, tenant_id: str, location_id: str, documents: int) -> dict[s
     n = _counts(documents)
     keeper = _Bookkeeper(w, tenant_id)
     revenue, bank = _codes(w, tenant_id)
-    day0 = datetime(2025, 1, 1).date()
+    day0 = date(2025, 1, 1)
 
     clients = []
     for i in range(n["contact"]):
@@ -269,6 +269,8 @@ def _build(w: World, tenant_id: str, location_id: str, documents: int) -> dict[s
                 xid,
             )
 
+    # Straight into the rows table (the passes read rows_of_tenant; the status counts, which
+    # nothing here reads, are left as they were)
     ledger_path = w.host.data_dir("xero") / "ledger.sqlite3"
     conn = sqlite3.connect(str(ledger_path), isolation_level=None, timeout=30)
     conn.execute("BEGIN")
