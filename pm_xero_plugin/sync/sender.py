@@ -198,6 +198,7 @@ class BatchSender:
         except XeroError as exc:
             self._settle.request_error(tenant_id, [p.row for p in group], exc, outcome)
             raise StopBatch from exc
+        self._keep_copies(tenant_id, kind, group, results)
         duplicates: list[tuple[Prepared, str]] = []
         name_taken: list[tuple[Prepared, str]] = []
         for p, result in zip(group, results, strict=False):
@@ -220,6 +221,18 @@ class BatchSender:
             self._dedupe.link_duplicates(tenant_id, connection, each, linked, outcome)
         if name_taken:
             self._dedupe.hold_name_taken(tenant_id, connection, name_taken, outcome)
+
+    def _keep_copies(
+        self, tenant_id: str, kind: str, group: list[Prepared], results: list[ElementResult]
+    ) -> None:
+        """Xero's answer to our own write is its newest version: kept as the reconciliation's
+        copy (no call), so the webhook event the write causes is known as ours. Per row's own
+        kind: one request may carry several kinds of one endpoint."""
+        by_kind: dict[str, list[ElementResult]] = {}
+        for p, result in zip(group, results, strict=False):
+            by_kind.setdefault(p.row.kind or kind, []).append(result)
+        for own, answered in by_kind.items():
+            self._settle.keep_copies(tenant_id, own, answered)
 
     def _settle_result(
         self, p: Prepared, result: ElementResult, outcome: BatchOutcome

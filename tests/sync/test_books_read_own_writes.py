@@ -87,3 +87,18 @@ def test_refused_elements_and_kinds_answered_as_another_document_leave_no_copy(
         assert [c.xero_id for c in made] == [str(results[1].xero_id).lower()]
         assert copies_of(w.tenant, "overpayment", results, w.p.host.now()) == []
         assert copies_of(w.tenant, "allocation", results, w.p.host.now()) == []
+
+
+def test_the_worker_keeps_a_copy_of_everything_xero_took_from_it(tmp_path: Path) -> None:
+    with synced(tmp_path, customers=2) as w:
+        for kind in ("contact", "invoice", "payment"):
+            rows = w.rows(kind)
+            assert rows
+            ids = [str(r.xero_id).lower() for r in rows]
+            kept = w.ledger.xero_copies(w.tenant, kind, ids)
+            assert sorted(kept) == sorted(ids), kind  # every one, from the answers alone
+        invoice = w.rows("invoice")[0]
+        xero_id = str(invoice.xero_id).lower()
+        [read] = w.bookkeeper("GET", f"Invoices/{xero_id}")["Invoices"]
+        kept_copy = w.ledger.xero_copies(w.tenant, "invoice", [xero_id])[xero_id]
+        assert kept_copy.summary["total"] == summarise("invoice", read)[0]["total"]
