@@ -374,7 +374,7 @@ class Comparison:
                         "deleted_in_xero",
                         "active",
                         f"merged into {into}",
-                        ("relink", "resend", "accept"),
+                        ("relink", "accept"),
                         f"{me} was merged into {into} in Xero; re-link the customer to it",
                         {"status": status, "merged_to": merged},
                         relink_to=merged,
@@ -385,9 +385,10 @@ class Comparison:
                     "deleted_in_xero",
                     "active",
                     "archived",
-                    ("resend", "accept"),
-                    f"{me} is archived in Xero; re-send it to restore it, or accept that it "
-                    "stays archived",
+                    ("accept",),
+                    f"{me} is archived in Xero: restore it there (Contacts, Archived, Restore) "
+                    "while Pet Manager still bills them – Xero takes no new invoice for an "
+                    "archived contact – or accept that it stays archived",
                     {"status": status},
                 )
             ]

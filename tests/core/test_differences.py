@@ -245,17 +245,19 @@ def test_a_renamed_contact_and_email_case_alone() -> None:
     assert (d.difference, d.xero) == ("details_changed", "name Ann Lee-Smith")
 
 
-def test_an_archived_contact_is_resent_and_a_merged_one_relinked_first() -> None:
+def test_an_archived_contact_is_restored_in_xero_or_accepted_and_a_merged_one_relinked() -> None:
     xero = summaries()
     xero["contact"][CONTACT_X]["status"] = "ARCHIVED"
     d = _only(compare(book(), xero))
-    assert (d.difference, d.actions) == ("deleted_in_xero", ("resend", "accept"))
+    # an update never restores a contact (that would undo the bookkeeper's archiving silently)
+    assert (d.difference, d.actions) == ("deleted_in_xero", ("accept",))
+    assert "restore it there (Contacts, Archived, Restore)" in d.fix
     into = "c0000000-0000-0000-0000-0000000000bb"
     xero["contact"][CONTACT_X]["merged_to"] = into
     xero["contact"][into] = dict(xero["contact"][CONTACT_X], name="Ann Lee", merged_to=None,
                                  status="ACTIVE")  # fmt: skip
     d = _only(compare(book(), xero))
-    assert (d.actions, d.relink_to) == (("relink", "resend", "accept"), into)
+    assert (d.actions, d.relink_to) == (("relink", "accept"), into)
     assert d.fix == "C42 Ann Lee was merged into Ann Lee in Xero; re-link the customer to it"
 
 
