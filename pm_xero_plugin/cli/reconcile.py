@@ -264,7 +264,7 @@ def report_json(report: BooksReport) -> dict[str, Any]:
 
 def _header(t: TenantBooks) -> list[str]:
     name = f"{t.name} ({t.tenant_id})" if t.name else t.tenant_id
-    read = f"Xero read {t.read_at}" if t.read_at else "Xero never read"
+    read = f"Xero read {_when(t.read_at)}" if t.read_at else "Xero never read"
     lines = [
         f"Organisation {name}: {t.checked} record{'s' if t.checked != 1 else ''} checked; "
         f"{read}; {t.calls_today}/{t.call_budget} calls today; "
@@ -381,3 +381,16 @@ def report_lines(report: BooksReport) -> list[str]:
     else:
         lines.append("Not clean: Xero's side was not read completely (see incomplete above).")
     return lines
+
+
+def _when(iso: str) -> str:
+    """A kept moment as a person reads it (``2026-12-02 04:20 UTC``); as kept if unreadable."""
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")

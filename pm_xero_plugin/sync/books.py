@@ -246,7 +246,12 @@ class XeroBooks:
         return books
 
     def _name(self, tenant_id: str) -> str | None:
-        return self.client.tenant_names.get(tenant_id) if self.client is not None else None
+        """The organisation's name as Xero's connections give it (asked once, not an Accounting
+        call), else ``None``."""
+        if self.client is None:
+            return None
+        label = self.client.tenant_label(tenant_id)
+        return None if label == tenant_id else label
 
     def _compare(self, tenant_id: str) -> TenantBooks:
         from pm_xero_plugin.core.differences import Comparison

@@ -27,7 +27,7 @@ def test_the_table_gives_each_organisation_its_facts_differing_days_and_differen
     assert report_lines(sample_report()) == [
         f"Reconciliation with Xero at {GENERATED_AT}",
         "",
-        "Organisation Sydney Vets (T1): 40 records checked; Xero read 2025-03-03T08:59:00+00:00; "
+        "Organisation Sydney Vets (T1): 40 records checked; Xero read 2025-03-03 08:59 UTC; "
         "14/1000 calls today; 2 events pending",
         "  not checked against Xero yet (host totals only): payout",
         "  1 day differs (host against Xero):",
@@ -44,7 +44,7 @@ def test_the_table_gives_each_organisation_its_facts_differing_days_and_differen
         "    4:details_changed  Ann Lee: details changed – accepted by cli at "
         "2025-03-02T10:00:00+00:00",
         "",
-        "Organisation London Vets (T2): 5 records checked; Xero read 2025-03-03T08:58:00+00:00; "
+        "Organisation London Vets (T2): 5 records checked; Xero read 2025-03-03 08:58 UTC; "
         "3/1000 calls today; 0 events pending",
         "  day totals: the same on both sides",
         "  no open difference",
@@ -66,7 +66,7 @@ def test_an_incomplete_read_and_records_on_their_way_are_said() -> None:
     lines = report_lines(report)
     at = lines.index(
         "Organisation London Vets (T2): 5 records checked; Xero read "
-        "2025-03-03T08:58:00+00:00; 3/1000 calls today; 0 events pending"
+        "2025-03-03 08:58 UTC; 3/1000 calls today; 0 events pending"
     )
     assert lines[at + 1 : at + 6] == [
         "  not read from Xero yet (not compared): 7",
