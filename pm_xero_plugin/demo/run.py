@@ -891,6 +891,10 @@ def print_result(result: DemoResult, as_json: bool = False) -> int:
     else:
         click.echo(f"Data kept in {data_dir}: run the same command again to resume.")
     click.echo(f"See it all: {shown_command('status', '--data-dir', data_dir)}")
+    click.echo(
+        "Prove its books match Xero's (reads them back, lists what differs): "
+        f"{shown_command('reconcile', '--data-dir', data_dir)}"
+    )
     if result.sandbox_state:
         click.echo(
             f"Its Xero's books are kept in {result.sandbox_state}: "

@@ -80,6 +80,21 @@ def test_preview_and_worker_on_a_demo_dir_reach_the_demos_xero_with_nothing_conf
     assert len(_invoice_numbers(state_file)) > len(before), "the new invoices are in its books"
 
 
+def test_reconcile_on_a_demo_dir_reads_the_demos_xero_back_and_finds_the_books_agree(
+    demo_dir: Path,
+) -> None:
+    done = pm_xero("reconcile", "--data-dir", str(demo_dir), "--json")
+    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-2000:])
+    report = json.loads(done.stdout)
+    assert report["clean"] is True
+    assert len(report["tenants"]) == 2
+    for tenant in report["tenants"]:
+        assert tenant["checked"] > 0
+        assert tenant["read_at"] is not None, "Xero's books were read back"
+        assert tenant["differences"] == []
+        assert 0 < tenant["calls_today"] <= 10, "a full read of a small practice: a few calls"
+
+
 def test_the_sandbox_prints_a_hosts_settings_claims_its_state_and_the_verbs_use_it(
     demo_dir: Path,
 ) -> None:
