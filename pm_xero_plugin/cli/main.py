@@ -181,10 +181,17 @@ def demo(
     web = _reserve_web(port) if serve else None
     if web is not None:
         options.redirect_uri = web.redirect_uri
+        options.webhook_url = web.webhook_url
 
         def then(host: RefHost, result: DemoResult) -> None:
+            from pm_xero_plugin.demo.run import subscribe_webhooks
+
             printed.append(print_result(result, as_json))
-            web.serve_until_stopped(host, lambda line: click.echo(line, err=as_json))
+            web.serve_until_stopped(
+                host,
+                lambda line: click.echo(line, err=as_json),
+                serving=lambda: subscribe_webhooks(result, web.webhook_url),
+            )
 
         options.afterwards = then
     try:

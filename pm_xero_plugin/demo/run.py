@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import secrets
 import shlex
 import tempfile
 import threading
@@ -140,6 +141,9 @@ class DemoOptions:
     redirect_uri: str | None = None
     """The Xero app's redirect URI for this run (``--serve``: the served pages' callback), set
     for the add-on and registered with the embedded sandbox; ``None``: the add-on's default."""
+    webhook_url: str | None = None
+    """Where Xero's webhooks reach the served pages (``--serve``): the add-on gets a webhook key
+    for the run, and :func:`subscribe_webhooks` subscribes the demo's Xero once they serve."""
     afterwards: Callable[[RefHost, DemoResult], None] | None = None
     """Called at the end of the run with the host still running and the sandbox still served
     (``--serve`` prints the result and serves the practice here); everything stops after it."""
@@ -169,6 +173,10 @@ class DemoResult:
     """Xero refused records, or they did not arrive in time: the run failed (exit 1)."""
     sandbox_state: str | None = None
     """The embedded sandbox's books (it ends with the demo; the verbs serve it again)."""
+    xero_url: str = ""
+    """The root of the Xero this run used (the embedded sandbox's, or ``--xero-url``)."""
+    webhook_key: str | None = field(default=None, repr=False)
+    """The webhook key the add-on was given for the run (``--serve``); never printed."""
 
     @property
     def live_reached(self) -> int:
@@ -310,6 +318,9 @@ def _run_demo(options: DemoOptions) -> DemoResult:
     run = _begin(options)
     with ExitStack() as stack:
         url, sandbox = _serve_xero(stack, run)
+        run.result.xero_url = url
+        if options.webhook_url is not None:
+            run.result.webhook_key = secrets.token_urlsafe(32)
         host = _open_host(stack, run, url)
         _build_practice(host, run)
         plugin = _start_plugin(stack, host)
@@ -415,7 +426,12 @@ def _extra(redirect_uri: str | None) -> tuple[str, ...]:
 
 @contextmanager
 def _plugin_configured(
-    url: str, client_id: str, client_secret: str, redirect_uri: str | None = None
+    url: str,
+    client_id: str,
+    client_secret: str,
+    redirect_uri: str | None = None,
+    *,
+    webhook_key: str | None = None,
 ) -> Iterator[None]:
     """The Xero app in the environment for the block (restored afterwards).
 
@@ -428,6 +444,7 @@ def _plugin_configured(
         **demo_state.environment(url, client_id, client_secret),
         "PM_XERO_WORKER": "thread",
         **({"PM_XERO_REDIRECT_URI": redirect_uri} if redirect_uri is not None else {}),
+        **({"PM_XERO_WEBHOOK_KEY": webhook_key} if webhook_key is not None else {}),
     }
     before = {name: os.environ.get(name) for name in wanted}
     os.environ.update(wanted)
@@ -448,7 +465,13 @@ def _open_host(stack: ExitStack, run: _Run, url: str) -> RefHost:
 
     options = run.options
     stack.enter_context(
-        _plugin_configured(url, options.client_id, options.client_secret, options.redirect_uri)
+        _plugin_configured(
+            url,
+            options.client_id,
+            options.client_secret,
+            options.redirect_uri,
+            webhook_key=run.result.webhook_key,
+        )
     )
     opening = datetime.combine(run.today, dtime(8, 0), ZoneInfo("Australia/Sydney"))
     host = RefHost(run.data_dir, clock=RunningClock(opening.astimezone(UTC)))
@@ -904,3 +927,31 @@ def print_result(result: DemoResult, as_json: bool = False) -> int:
             f"{shown_command('sandbox', '--state', result.sandbox_state, '--port', '8765')}"
         )
     return 1 if result.failed_run else 0
+
+
+def subscribe_webhooks(result: DemoResult, webhook_url: str) -> list[str]:
+    """Subscribe the demo's Xero to the served pages' webhook endpoint, as the developer portal
+    does (the sandbox runs Xero's intent-to-receive check against it first), and say how to play
+    the bookkeeper who works on in Xero. One line when that Xero takes no subscription."""
+    if result.webhook_key is None or not result.xero_url:
+        return []
+    try:
+        answer = httpx.put(
+            f"{result.xero_url}/sandbox/webhooks",
+            json={"url": webhook_url, "key": result.webhook_key},
+            timeout=15.0,
+        )
+        said = answer.json() if answer.status_code == 200 else {}
+    except (httpx.HTTPError, ValueError):
+        said = {}
+    status = str(said.get("status") or "")
+    if status != "OK":
+        why = f" ({status})" if status else ""
+        return [f"Xero's webhooks: this Xero took no subscription{why}; reconcile on demand."]
+    tenant = next(iter(result.tenants.values()), "<tenant id>")
+    return [
+        f"Xero's webhooks: the sandbox sends them to {webhook_url} (signed; intent to receive OK).",
+        "Play the bookkeeper in Xero, then see the Books page (a minute at most): e.g.",
+        f"  curl -X POST {result.xero_url}/sandbox/xero/{tenant}/Contacts/<ContactID> "
+        "-H 'Content-Type: application/json' -d '{\"EmailAddress\": \"new@example.com\"}'",
+    ]

@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from hookspecs.refhost import RefHost
 
-__all__ = ["CALLBACK_PATH", "DemoWeb", "reserve"]
+__all__ = ["CALLBACK_PATH", "WEBHOOK_URL_PATH", "DemoWeb", "reserve"]
 
 CALLBACK_PATH: Final = "/plugins/xero/connect/callback"
 """Where the add-on's pages take Xero's redirect (their ``connect_callback`` route, mounted)."""
+WEBHOOK_URL_PATH: Final = "/plugins/xero/webhooks/xero"
+"""Where Xero's webhooks reach the add-on (its one public path, mounted by the reference host)."""
 
 
 @dataclass
@@ -47,11 +49,22 @@ class DemoWeb:
         """Release the port (a run that ends before serving)."""
         self.sock.close()
 
+    @property
+    def webhook_url(self) -> str:
+        """Where Xero's webhooks reach the add-on's pages on this port."""
+        return self.url + WEBHOOK_URL_PATH
+
     def serve_until_stopped(
-        self, host: RefHost, say: Callable[[str], None], *, stop: threading.Event | None = None
+        self,
+        host: RefHost,
+        say: Callable[[str], None],
+        *,
+        stop: threading.Event | None = None,
+        serving: Callable[[], list[str]] | None = None,
     ) -> None:
         """Serve ``host``'s web front on the reserved port until Ctrl-C or SIGTERM (or ``stop``),
-        then stop serving; the caller stops the host."""
+        then stop serving; the caller stops the host. ``serving`` runs once the front answers
+        (what needs it up – Xero's intent-to-receive check – goes there) and says its lines."""
         from hookspecs.refhost.web import DEMO_STAFF, serve_web
 
         stopping = stop if stop is not None else threading.Event()
@@ -60,6 +73,8 @@ class DemoWeb:
             for member in DEMO_STAFF:
                 role = "an admin" if member.is_admin else "not an admin: the add-on's pages say 403"
                 say(f"  {member.user_id} / {member.password}   ({member.name}, {role})")
+            for line in serving() if serving is not None else []:
+                say(line)
             say(f"The Xero add-on's pages: {web.url}/plugins/xero/ · Ctrl-C to stop.")
             while not stopping.wait(0.5):
                 pass

@@ -65,6 +65,7 @@ def test_demo_serve_serves_the_practice_connects_through_the_pages_and_stops_on_
             settings = admin.get("/plugins/xero/settings")
             assert settings.status_code == 200, settings.text[-2000:]
             _connect_again_through_the_pages(admin, settings.text, url)
+            _a_bookkeepers_edit_in_xero_reaches_the_books_page(admin, errors, url)
             staff = _signed_in(url, "sam")
             assert staff.get("/plugins/xero/dashboard").status_code == 403
             started = time.monotonic()
@@ -126,3 +127,37 @@ def test_demo_port_without_serve_is_bad_input(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert "--port is the port of --serve" in run.stderr
     assert not (tmp_path / "demo").exists()
+
+
+BOOKKEEPER = re.compile(
+    r"curl -X POST (http://127\.0\.0\.1:\d+)/sandbox/xero/([0-9a-f-]+)/Contacts/"
+)
+
+
+def _a_bookkeepers_edit_in_xero_reaches_the_books_page(
+    admin: httpx.Client, errors: Path, url: str
+) -> None:
+    """The demo subscribed its sandbox to the served webhook endpoint: a contact's email edited
+    "in Xero" (the sandbox's bookkeeper API, as the demo prints it) arrives as a signed webhook,
+    and the Books page lists the difference – no reconciliation asked for."""
+    said = errors.read_text()
+    assert f"the sandbox sends them to {url}/plugins/xero/webhooks/xero" in said, said[-3000:]
+    found = BOOKKEEPER.search(said)
+    assert found is not None, said[-3000:]
+    xero, tenant = found.groups()
+    contacts = httpx.get(f"{xero}/sandbox/xero/{tenant}/Contacts", timeout=20).json()["Contacts"]
+    ours = next(c for c in contacts if str(c.get("ContactNumber") or "").startswith("C"))
+    edited = httpx.post(
+        f"{xero}/sandbox/xero/{tenant}/Contacts/{ours['ContactID']}",
+        json={"EmailAddress": "moved@example.com"},
+        timeout=20,
+    )
+    assert edited.status_code == 200, edited.text
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        books = admin.get("/plugins/xero/books")
+        assert books.status_code == 200, books.text[-2000:]
+        if "moved@example.com" in books.text:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the edit never reached the Books page:\n{books.text[-3000:]}")
