@@ -5,10 +5,12 @@ key (``<row id>:<difference>``, as the last kept report lists it):
 
 * ``resend`` – the host's version goes to Xero again, through the worker and the sync rules like
   any other row (the rules may hold it: an organisation disconnected waits). A document or
-  contact Xero has in another version goes as an ``update`` of the Xero id the row keeps (an
-  archived contact included: the update restores it); a payment deleted in Xero, or anything
-  Xero no longer has, goes as a ``create`` with the Xero id cleared – Xero cannot un-delete a
-  payment, and the old id names nothing any more;
+  contact Xero has in another version goes as an ``update`` of the Xero id the row keeps; a
+  payment deleted in Xero, or anything Xero no longer has (a contact too), goes as a ``create``
+  with the Xero id cleared – Xero cannot un-delete a payment, and the old id names nothing any
+  more. (An archived contact, a deleted document and a voided one are not re-sent: an update
+  would not restore them, and Xero keeps a deleted document's number – see
+  :mod:`pm_xero_plugin.core.differences`);
 * ``relink`` – the row's Xero id becomes the one the difference names (the document Xero
   provably holds for it, or the contact Xero merged it into): nothing is sent;
 * ``accept`` – Xero's version stands: a :class:`~pm_xero_plugin.ledger.types.BooksMark` keeps the
@@ -162,7 +164,7 @@ class BooksActions:
     def _resend(self, row: Row, d: Difference) -> str:
         """Back on its way, through the rules (never past a state-machine move): an update of
         what Xero has, or a create when Xero's copy is deleted or gone."""
-        create = d.difference in _RECREATED and row.kind != "contact"
+        create = d.difference in _RECREATED
         changes: dict[str, object] = (
             {"operation": "create", "xero_id": None} if create else {"operation": "update"}
         )

@@ -213,6 +213,9 @@ class Comparison:
         self._rows: list[Row] = []
         self._contacts: dict[str, Row] = {}
         self._invoices: dict[str, Row] = {}
+        self._owned: dict[str, set[str]] = {}
+        """Xero ids the ledger's rows hold, per kind: never a re-link target for another row
+        (two host records on one Xero document is a record posted to the wrong customer)."""
         self._known = _Known()
 
     def add(self, rows: Sequence[Row]) -> None:
@@ -223,6 +226,8 @@ class Comparison:
             if row.tenant_id != self.tenant_id:
                 continue
             self._rows.append(row)
+            if row.xero_id:
+                self._owned.setdefault(row.kind, set()).add(row.xero_id.lower())
             if row.kind == "contact":
                 self._contacts[row.host_id] = row
             elif row.kind == "invoice":
@@ -532,7 +537,9 @@ class Comparison:
                 "no such payment",
                 f"paid {_text(paid)} in Xero ({', '.join(sorted(unknown))})",
                 ("accept",),
-                f"Record the payment of {_text(paid)} on {me} in Pet Manager, or remove it in Xero",
+                f"Accept it if the payment of {_text(paid)} on {me} belongs only in Xero; to "
+                "keep it in Pet Manager instead, remove it in Xero first and then record it in "
+                "Pet Manager (the add-on sends it – recorded in both, it would be paid twice)",
                 {"unknown": unknown},
                 xero_amount=paid,
             )
@@ -568,8 +575,9 @@ class Comparison:
                     f"{w} ({unknown[i]})" for w, i in zip(where, sorted(unknown), strict=True)
                 ),
                 ("accept",),
-                f"Apply {me} to {', '.join(where)} in Pet Manager too, or remove the allocation "
-                "in Xero",
+                f"Accept it if {me} stays applied to {', '.join(where)} in Xero only; to keep "
+                "it in Pet Manager instead, remove the allocation in Xero first and then apply "
+                "it in Pet Manager (the add-on sends it – applied in both, it would count twice)",
                 {"unknown": unknown},
                 xero_amount=applied,
             )
@@ -778,7 +786,11 @@ class Comparison:
         """A contact in Xero carrying this customer's number (ours by ContactNumber)."""
         number = self._number("contact", row.number)
         for xid, copy in (self.copies.get("contact") or {}).items():
-            if not copy.gone and copy.summary.get("number") == number and xid != row.xero_id:
+            if (
+                not copy.gone
+                and copy.summary.get("number") == number
+                and xid not in self._owned.get("contact", ())
+            ):
                 return xid
         return None
 
@@ -792,7 +804,7 @@ class Comparison:
             s = copy.summary
             if (
                 not copy.gone
-                and xid != row.xero_id
+                and xid not in self._owned.get(row.kind, ())
                 and s.get("number") == number
                 and _lower(s.get("contact_id")) == contact
                 and s.get("date") == row.doc_date

@@ -152,6 +152,16 @@ def test_resending_a_contact_edited_in_xero_updates_the_one_xero_has(books: Prac
     assert _log(books, row.id)[-1][0] == "books_resend"
 
 
+def test_resending_a_contact_xero_no_longer_has_creates_it_again(books: Practice) -> None:
+    # an update of an id Xero does not have would only fail: it goes as a new contact
+    xero = _xero(books)
+    (d,) = [x for x in _reconcile(books, xero, gone=(CONTACT,)).differences if x.kind == "contact"]
+    assert (d.difference, d.actions) == ("missing_in_xero", ("resend",))
+    books.engine.books_act(d.key, "resend", by=None)
+    row = _row(books, "contact", "c1")
+    assert (row.state, row.operation, row.xero_id) == ("ready", "create", None)
+
+
 def test_relinking_a_missing_invoice_takes_the_provably_same_ones_id(books: Practice) -> None:
     xero = _xero(books)
     twin = "X-invoice-twin"
