@@ -25,6 +25,8 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
@@ -62,9 +64,11 @@ WEBHOOK_PATH: Final = "/webhooks/xero"
 SIGNATURE_HEADER: Final = "x-xero-signature"
 MAX_WEBHOOK_BODY: Final = 1 << 20
 """The largest body taken (413 past it): a delivery is at most 50 events of well under 1 kB."""
-REPLAY_WINDOW: Final = timedelta(hours=24)
-"""How old a delivery's newest event may be: Xero retries a failed delivery for hours, not days;
-a signed body older than this is a captured one played again."""
+REPLAY_WINDOW: Final = timedelta(hours=48)
+"""How old a delivery's newest event may be. Xero retries a failed delivery "with decreasing
+frequency for up to 24 hours" and then disables the webhook (developer.xero.com, Configuring
+your server): twice that leaves every genuine retry – its events a little older than its first
+attempt – well inside, and a signed body older than this is a captured one played again."""
 ANSWER_WITHIN: Final = 3.5
 """Seconds the route waits for the ledger before answering 503 (Xero gives up at 5 s and
 retries; the write, if it lands meanwhile, makes the retry a duplicate that changes nothing)."""
@@ -166,13 +170,43 @@ def routes(sink: WebhookSink | None) -> list[BaseRoute]:
     """The webhook route (``POST`` only: a GET gets 405). ``sink`` ``None``: the add-on keeps no
     webhooks, and every call gets 401 as without a key."""
 
+    refusals = _Refusals()
+
     async def receive_webhook(request: Request) -> Response:
-        return await _receive(request, sink)
+        return await _receive(request, sink, refusals)
 
     return [Route(WEBHOOK_PATH, receive_webhook, methods=["POST"], name="xero_webhooks")]
 
 
-async def _receive(request: Request, sink: WebhookSink | None) -> Response:
+class _Refusals:
+    """Refused calls, logged at most once a minute with how many there were since: anyone can
+    post to a public path, and a flood of forged calls must not fill the log."""
+
+    EVERY: Final = 60.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._since = 0
+        self._last = -self.EVERY
+
+    def refused(self, size: int) -> None:
+        """Count one refused call (``size`` bytes); log when the minute is up."""
+        now = time.monotonic()
+        with self._lock:
+            self._since += 1
+            if now - self._last < self.EVERY:
+                return
+            count, self._since, self._last = self._since, 0, now
+        log.warning(
+            "Xero webhook refused: missing or wrong signature (%d call%s in the last minute, "
+            "the latest %d bytes)",
+            count,
+            "" if count == 1 else "s",
+            size,
+        )
+
+
+async def _receive(request: Request, sink: WebhookSink | None, refusals: _Refusals) -> Response:
     if public_context(request.scope) is None:  # only the host's public forward reaches here
         return _empty(401)
     body = await _body(request)
@@ -180,7 +214,7 @@ async def _receive(request: Request, sink: WebhookSink | None) -> Response:
         return _empty(413)
     key = sink.key() if sink is not None else None
     if sink is None or key is None or not _signed(request, body, key):
-        log.warning("Xero webhook refused: missing or wrong signature (%d bytes)", len(body))
+        refusals.refused(len(body))
         return _empty(401)
     try:
         document = json.loads(body)

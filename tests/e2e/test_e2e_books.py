@@ -298,10 +298,10 @@ def refused_calls_change_nothing(world: BooksWorld) -> None:
 
 
 def _old_delivery(body: bytes, key: str) -> tuple[bytes, str]:
-    """A genuine delivery captured a day and more ago (its events' dates 25 hours back), signed
+    """A genuine delivery captured days ago (its events' dates 50 hours back), signed
     with the real key: what someone who recorded the traffic could play again."""
     payload = json.loads(body)
-    then = datetime.now(UTC) - timedelta(hours=25)
+    then = datetime.now(UTC) - timedelta(hours=50)
     for event in payload["events"]:
         event["eventDateUtc"] = event_date(then)
     old = json.dumps(payload, separators=(",", ":")).encode()

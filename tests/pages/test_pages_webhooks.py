@@ -467,3 +467,16 @@ def test_neither_the_key_nor_a_signature_is_ever_logged(
     for secret in (KEY.decode(), sig, wrong):
         assert secret not in text
     assert KEY.decode() not in repr(LedgerWebhookSink(lambda: None, lambda: KEY))
+
+
+def test_a_flood_of_forged_calls_is_logged_once_a_minute_with_its_count(
+    xero: TestClient, sink: MemorySink, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = delivery(event())
+    with caplog.at_level(logging.WARNING, logger="pm_xero_plugin.pages.webhooks"):
+        answers = [post(xero, body, signature(body, b"forged")).status_code for _ in range(50)]
+    assert answers == [401] * 50
+    refused = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refused) == 1, [r.getMessage() for r in refused]  # not one line per call
+    assert "1 call in the last minute" in refused[0].getMessage()
+    assert sink.kept == {}
