@@ -40,7 +40,7 @@ from pm_xero_plugin.core.books import (
 )
 from pm_xero_plugin.core.context import EngineContext
 from pm_xero_plugin.ledger import Row
-from pm_xero_plugin.ledger.states import State
+from pm_xero_plugin.ledger.states import Gate, State
 from pm_xero_plugin.ledger.types import BooksMark
 
 __all__ = [
@@ -154,7 +154,10 @@ class BooksActions:
                 f"{d.label} changed in Pet Manager since the last reconciliation; run it again "
                 "before deciding"
             )
-        if action != "accept" and (row.state != State.SYNCED or row.xero_id != d.xero_id):
+        held = row.state == State.WAITING and row.gate == Gate.XERO_CHANGED  # its edit waits
+        if action != "accept" and (
+            (row.state != State.SYNCED and not held) or row.xero_id != d.xero_id
+        ):
             raise BooksActionRefused(
                 f"{d.label} is {row.state} now, not as the last reconciliation saw it; run it "
                 "again before deciding"

@@ -61,7 +61,7 @@ from typing import Any, Final
 from pm_xero_plugin.core.books import DIFFERENCE_KINDS, DayTotal, Difference, TenantBooks
 from pm_xero_plugin.inputs.settings import Prefixes
 from pm_xero_plugin.ledger import Row
-from pm_xero_plugin.ledger.states import State
+from pm_xero_plugin.ledger.states import Gate, State
 from pm_xero_plugin.ledger.types import BooksMark, XeroCopy
 from pm_xero_plugin.mapping.config import OrgMapping
 from pm_xero_plugin.mapping.contacts import contact_name, contact_payload
@@ -255,10 +255,12 @@ class Comparison:
                 day.host_total += host_amount(row)
             if row.kind not in CHECKED_KINDS or row.state == State.FAILED:
                 continue
-            if row.state in _ON_THEIR_WAY:
+            if row.state in _ON_THEIR_WAY and row.gate != Gate.XERO_CHANGED:
                 if day is not None:
                     day.pending += 1
                 continue
+            # (an edit held because a bookkeeper changed the record in Xero: compared as it is
+            # in Xero, so the difference it waits on stays listed with its actions)
             copy = self._copy(row, known)
             if copy is None:
                 books.not_read += 1

@@ -392,6 +392,10 @@ _REASONS: dict[str, str] = {
         "Xero already has a contact with this name that is not provably ours (no contact number "
         "of ours): link it, or create ours under a distinct name"
     ),
+    "xero_changed": (
+        "changed in Xero since it was sent: Pet Manager's edit is not sent over the bookkeeper's "
+        "change until an admin decides on the Books page"
+    ),
 }
 
 

@@ -57,9 +57,15 @@ HELD_GATES = (
     Gate.CREDIT_BEFORE_START,
     Gate.LOCK_DATE,
     Gate.CONTACT_NAME_TAKEN,
+    Gate.XERO_CHANGED,
 )
 """Waiting rows only an admin can move (the dashboard lists them with the failures)."""
 
+_XERO_CHANGED_HINT = (
+    "A bookkeeper changed this record in Xero after it was sent, and Pet Manager's edit would "
+    "put the old version back. On the Books page: re-send it to send Pet Manager's version over "
+    "Xero's, or accept Xero's version (the edit is then not sent)."
+)
 _REJECTED_HINT = (
     "Pet Manager sent a record the add-on cannot read (see the message). Fix it in Pet Manager "
     "and save it again – the corrected version replaces this one – or resolve to hide it."
@@ -111,6 +117,8 @@ def hint_for(row: Row) -> str:
         return _LOCK_HINT
     if row.gate == Gate.CONTACT_NAME_TAKEN:
         return _NAME_TAKEN_HINT
+    if row.gate == Gate.XERO_CHANGED:
+        return _XERO_CHANGED_HINT
     if row.state == State.WAITING and row.gate == Gate.PAYMENTS:
         return _PAYMENTS_HINT
     if row.state == State.WAITING and row.gate in _PARENT_HINTS:

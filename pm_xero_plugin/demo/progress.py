@@ -66,7 +66,7 @@ HELD_BY_RULES = frozenset(
 """Gates that hold a record by the admin's own choice of start date: not due now, not counted
 (the dashboard lists them with the ways out)."""
 
-HELD_FOR_ADMIN = frozenset({"lock_date", "contact_name_taken"})
+HELD_FOR_ADMIN = frozenset({"lock_date", "contact_name_taken", "xero_changed"})
 """Gates only an admin's decision opens (Xero's lock date; a same-name contact in Xero that is not
 provably ours): due, but they will not move by themselves."""
 

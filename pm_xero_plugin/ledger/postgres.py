@@ -1548,6 +1548,7 @@ class PostgresLedger(PostgresBooks):
                     "credit_before_start",
                     "lock_date",
                     "contact_name_taken",
+                    "xero_changed",
                 ),
                 at,
             ),

@@ -1492,6 +1492,7 @@ class SqliteLedger(SqliteBooks):
                     "credit_before_start",
                     "lock_date",
                     "contact_name_taken",
+                    "xero_changed",
                 ),
                 at,
             ),

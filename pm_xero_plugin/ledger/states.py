@@ -76,6 +76,7 @@ class Gate(StrEnum):
     PAYMENTS = "payments"
     LOCK_DATE = "lock_date"
     CONTACT_NAME_TAKEN = "contact_name_taken"
+    XERO_CHANGED = "xero_changed"
 
 
 STATES: Final = tuple(State)
@@ -151,10 +152,10 @@ DEPENDENCY_GATES: Final = (
 )
 """Gates that open when another row reaches Xero (promoted in the same transaction)."""
 
-EXTERNAL_GATES: Final = (Gate.LOCK_DATE, Gate.CONTACT_NAME_TAKEN, Gate.PAYMENTS)
+EXTERNAL_GATES: Final = (Gate.LOCK_DATE, Gate.CONTACT_NAME_TAKEN, Gate.PAYMENTS, Gate.XERO_CHANGED)
 """Gates a worker sets from Xero's answer; they open on an admin retry, not by the rules."""
 
-ADMIN_GATES: Final = (Gate.CONTACT_NAME_TAKEN,)
+ADMIN_GATES: Final = (Gate.CONTACT_NAME_TAKEN, Gate.XERO_CHANGED)
 """External gates only an admin opens (a decision, not a date): a contact held behind one does
 not keep its organisation's contact sync running, and it is listed with the ways out."""
 

@@ -216,7 +216,32 @@ class XeroBooks:
                 self.engine.ledger.set_meta(REPORT_META_KEY, report.to_json())
             except Exception:
                 log.exception("xero: the reconciliation's report could not be kept")
+                return report
+            self._release_holds(report)
             return report
+
+    def _release_holds(self, report: BooksReport) -> None:
+        """Edits held at ``xero_changed`` (:mod:`~pm_xero_plugin.sync.overwrite_guard`) whose
+        difference this pass no longer lists open – the bookkeeper undid it, or someone
+        decided to re-send – go again (the guard looks at each once more before it leaves)."""
+        from pm_xero_plugin.sync.overwrite_guard import GATE, GUARDED
+
+        ledger = self.engine.ledger
+        try:
+            held, _ = ledger.find_rows(held_gates=(GATE,), limit=None)
+        except Exception:
+            log.exception("xero: the edits held for Xero's changes could not be looked at")
+            return
+        still = {
+            d.row_id
+            for t in report.tenants
+            for d in t.differences
+            if d.difference in GUARDED and d.decided != "resent"
+        }
+        free = [r.id for r in held if r.state == "waiting" and r.id not in still]
+        if free:
+            ledger.transition_many(free, "ready")
+            self.engine.doorbell.ring()
 
     def _tenant(self, tenant_id: str, read_for: Callable[[str], bool], full: bool) -> TenantBooks:
         """One organisation's part of a pass; a failure is its ``incomplete`` and on health."""

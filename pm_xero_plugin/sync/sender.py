@@ -34,6 +34,7 @@ from typing import Any
 
 from pm_xero_plugin.ledger import Ledger
 from pm_xero_plugin.sync.dedupe import Deduper
+from pm_xero_plugin.sync.overwrite_guard import EVENT_WAIT, GATE, guard_updates
 from pm_xero_plugin.sync.prepare import Prepared, Preparer
 from pm_xero_plugin.sync.settle import (
     MAX_ATTEMPTS,
@@ -83,6 +84,8 @@ class BatchSender:
         self.ledger = ledger
         self.client = client
         self._connection_for = connection_for
+        self._settings = settings
+        self._now = now
         self.preparer = Preparer(ledger, settings)
         """Rows to elements (a test may stand in for one of its steps)."""
         self._settle = Settler(
@@ -119,6 +122,9 @@ class BatchSender:
             self.ledger.release([r.id for r in rows])
             outcome.released += len(rows)
             return outcome
+        rows = self._not_over_xero_changes(tenant_id, rows)
+        if not rows:
+            return outcome
         try:
             prepared = self._prepare(tenant_id, connection, kind, rows, outcome)
             if not prepared:
@@ -134,6 +140,28 @@ class BatchSender:
         except StopBatch:
             pass
         return outcome
+
+    def _not_over_xero_changes(
+        self, tenant_id: str, rows: Sequence[RowToSend]
+    ) -> Sequence[RowToSend]:
+        """The rows that may go: an update that would overwrite a bookkeeper's change in Xero
+        is held for an admin, or waits a moment for a webhook event on it to be looked at
+        (:mod:`pm_xero_plugin.sync.overwrite_guard`)."""
+        guarded = guard_updates(self.ledger, tenant_id, rows, self._settings())
+        if not guarded.held and not guarded.wait:
+            return rows
+        for row_id, why in guarded.held.items():
+            self.ledger.mark_waiting(row_id, GATE, why)
+        if guarded.wait:
+            at = self._now() + EVENT_WAIT
+            for row_id in guarded.wait:
+                self.ledger.mark_retrying(
+                    row_id,
+                    at,
+                    "waiting for Xero's webhook event on this record to be looked at",
+                    outcome_known=True,
+                )
+        return [r for r in rows if r.id not in guarded.held and r.id not in guarded.wait]
 
     def _prepare(
         self,

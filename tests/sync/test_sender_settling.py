@@ -91,6 +91,12 @@ class Ledger:
     def find(self, kind: str, host_id: str, tenant_id: str) -> None:
         return None  # the customer of a document looked up is not needed by these tests
 
+    def meta(self, key: str) -> None:
+        return None  # never reconciled: no Xero-side change holds an update
+
+    def pending_xero_events(self, limit: int = 500) -> list[Any]:
+        return []  # no webhook event waits to be looked at
+
     def __getattr__(self, name: str) -> Any:
         if not name.startswith(("mark_", "release", "add_log")):
             raise AttributeError(name)

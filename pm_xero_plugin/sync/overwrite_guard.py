@@ -1,0 +1,116 @@
+"""Never overwrite a change a bookkeeper made in Xero without someone deciding it.
+
+An edit in the host after a record reached Xero goes as an *update*: the whole contact, the
+whole invoice. Were a bookkeeper to have changed that record in Xero meanwhile (an email, a
+total, the contact of an invoice), the update would put the host's version back over theirs –
+silently, and the next reconciliation would find the two sides agreeing. The ``xero_changes``
+setting's default, ``report``, promises the opposite. So before an update leaves, the sender
+asks here:
+
+* a record the last reconciliation lists with a Xero-side change of its own (its
+  :data:`GUARDED` differences) that no one decided to overwrite (``resent``) is **held** at the
+  ``xero_changed`` gate, with what changed – the Books page (or ``pm-xero reconcile --resend``)
+  is where an admin sends the host's version over it, and accepting Xero's keeps it held;
+* a record a webhook event names that no pass has looked at yet **waits a moment**
+  (:data:`EVENT_WAIT`): the events pass re-reads it within seconds, and the answer is the above.
+
+With ``xero_changes`` set to ``resend`` the host's version wins by the admin's own setting:
+nothing is held. Without webhooks a change made since the last read is not known before the
+update leaves; the next read reports what the update did (in the record's history).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Final
+
+from pm_xero_plugin.core.books import Difference, load_report
+from pm_xero_plugin.ledger import Ledger
+from pm_xero_plugin.sync.settle import RowToSend
+
+__all__ = ["EVENT_WAIT", "GATE", "GUARDED", "Guarded", "guard_updates"]
+
+GATE: Final = "xero_changed"
+"""The gate a held update waits at (``Gate.XERO_CHANGED``)."""
+
+GUARDED: Final = frozenset(
+    {"amount_changed", "contact_changed", "details_changed", "deleted_in_xero", "voided_in_xero"}
+)
+"""Differences an update would overwrite (or run into): what the bookkeeper changed on the
+record itself. A payment or credit applied in Xero is not the record's own field: an update of
+the invoice leaves it where it is."""
+
+EVENT_WAIT: Final = timedelta(seconds=5)
+"""How long an update waits for a pending webhook event on its record to be looked at."""
+
+_KINDS: Final = frozenset({"contact", "invoice", "credit_note"})
+_PENDING_LOOKED_AT: Final = 5000
+
+
+@dataclass
+class Guarded:
+    """What the guard found for a batch."""
+
+    held: dict[int, str] = field(default_factory=dict)
+    """Row id → why it waits for an admin (the difference in words)."""
+    wait: set[int] = field(default_factory=set)
+    """Rows a pending webhook event names: try again in :data:`EVENT_WAIT`."""
+
+
+def guard_updates(
+    ledger: Ledger, tenant_id: str, rows: Sequence[RowToSend], settings: Mapping[str, Any]
+) -> Guarded:
+    """Which of ``rows`` must not go now (see the module docstring). Cheap when nothing is
+    guarded: creates and kinds with no Xero-side version are never looked at."""
+    found = Guarded()
+    if str(settings.get("xero_changes") or "report") == "resend":
+        return found
+    updates = [
+        r for r in rows if r.operation == "update" and r.kind in _KINDS and r.xero_id is not None
+    ]
+    if not updates:
+        return found
+    open_ = _open_differences(ledger, tenant_id)
+    pending = _pending_resources(ledger, tenant_id)
+    for row in updates:
+        d = open_.get(row.id)
+        if d is not None:
+            found.held[row.id] = _why(d)
+        elif str(row.xero_id).lower() in pending:
+            found.wait.add(row.id)
+    return found
+
+
+def _open_differences(ledger: Ledger, tenant_id: str) -> dict[int, Difference]:
+    """The kept report's guarded differences of the organisation no one chose to overwrite."""
+    report = load_report(ledger.meta)
+    if report is None:
+        return {}
+    out: dict[int, Difference] = {}
+    for books in report.tenants:
+        if books.tenant_id != tenant_id:
+            continue
+        for d in books.differences:
+            if d.difference in GUARDED and d.decided != "resent":
+                out.setdefault(d.row_id, d)
+    return out
+
+
+def _pending_resources(ledger: Ledger, tenant_id: str) -> set[str]:
+    """Xero ids that webhook events not handled yet name, for this organisation."""
+    return {
+        e.resource_id.lower()
+        for e in ledger.pending_xero_events(_PENDING_LOOKED_AT)
+        if e.tenant_id == tenant_id
+    }
+
+
+def _why(d: Difference) -> str:
+    accepted = d.decided == "accepted"
+    said = "Xero's version was accepted" if accepted else "changed in Xero"
+    return (
+        f"{said} ({d.xero}; Pet Manager: {d.host}): the host's edit is not sent over it – "
+        "re-send it on the Books page to overwrite Xero's"
+    )

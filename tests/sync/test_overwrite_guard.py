@@ -1,0 +1,106 @@
+"""Never overwrite a bookkeeper's change silently (sync/overwrite_guard.py): an edit in the host
+of a record someone changed in Xero is held until an admin decides, waits while a webhook event
+on it is not looked at yet, and goes over Xero's only when re-sent (or by the resend setting).
+
+Through the sandbox (as an httpx transport) and the real worker: the bookkeeper edits a
+contact's email in Xero, then the front desk changes that customer's phone in Pet Manager."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from books_world import World, event, synced, updated
+
+CONTACT = "Contacts"
+
+
+def _xero_email(w: World, xero_id: str) -> str:
+    [contact] = w.bookkeeper("GET", f"Contacts/{xero_id}")["Contacts"]
+    return str(contact.get("EmailAddress"))
+
+
+def _bookkeeper_edits_the_email(w: World) -> tuple[Any, str]:
+    """The first customer's contact, its email edited in Xero (and the webhook event kept)."""
+    row = w.rows("contact")[0]
+    xero_id = str(row.xero_id)
+    w.later()
+    w.bookkeeper("POST", f"Contacts/{xero_id}", {"EmailAddress": "bookkeeper@xero.example"})
+    w.ledger.add_xero_events(
+        [event(w, "CONTACT", xero_id, updated(w, f"Contacts/{xero_id}", CONTACT))]
+    )
+    return row, xero_id
+
+
+def _front_desk_changes_the_phone(w: World, host_id: str) -> None:
+    w.later()
+    client = dict(next(c for c in w.p.host.iter_history("clients", "syd") if c["id"] == host_id))
+    client["phone"] = "0400 000 111"
+    w.p.host.save_client(client)
+
+
+def test_an_edit_over_a_bookkeepers_change_is_held_until_an_admin_re_sends_it(
+    tmp_path: Path,
+) -> None:
+    with synced(tmp_path, customers=1) as w:
+        row, xero_id = _bookkeeper_edits_the_email(w)
+        w.books.run_pass(read=False)  # the webhook's pass: the difference is known
+        _front_desk_changes_the_phone(w, row.host_id)
+        w.sync()
+
+        held = w.ledger.get(row.id)
+        assert (held.state, held.gate) == ("waiting", "xero_changed")
+        assert "bookkeeper@xero.example" in str(held.detail)
+        assert _xero_email(w, xero_id) == "bookkeeper@xero.example", "not overwritten"
+
+        report = w.books.run_pass(read=False)
+        [d] = [d for d in report.open if d.row_id == row.id]
+        assert d.difference == "details_changed"
+        w.p.engine.books_act(d.key, "resend", by="admin")
+        w.sync()
+
+        assert w.ledger.get(row.id).state == "synced"
+        assert _xero_email(w, xero_id) != "bookkeeper@xero.example", "the admin chose to"
+
+
+def test_accepting_xero_s_version_keeps_the_edit_held(tmp_path: Path) -> None:
+    with synced(tmp_path, customers=1) as w:
+        row, xero_id = _bookkeeper_edits_the_email(w)
+        w.books.run_pass(read=False)
+        _front_desk_changes_the_phone(w, row.host_id)
+        w.sync()
+        [d] = [d for d in w.books.run_pass(read=False).open if d.row_id == row.id]
+
+        w.p.engine.books_act(d.key, "accept", by="admin")
+        w.books.run_pass(read=False)
+        w.sync()
+
+        assert w.ledger.get(row.id).gate == "xero_changed"
+        assert _xero_email(w, xero_id) == "bookkeeper@xero.example"
+
+
+def test_an_edit_waits_while_a_webhook_event_on_its_record_is_not_looked_at(
+    tmp_path: Path,
+) -> None:
+    with synced(tmp_path, customers=1) as w:
+        row, xero_id = _bookkeeper_edits_the_email(w)  # the event is kept, not handled yet
+        _front_desk_changes_the_phone(w, row.host_id)
+        w.sync()
+
+        waiting = w.ledger.get(row.id)
+        assert waiting.state == "retrying"
+        assert "webhook event" in str(waiting.message)
+        assert _xero_email(w, xero_id) == "bookkeeper@xero.example"
+
+
+def test_with_the_resend_setting_the_hosts_version_goes_over_xeros(tmp_path: Path) -> None:
+    with synced(tmp_path, customers=1) as w:
+        settings = {**w.p.host.settings("xero"), "xero_changes": "resend"}
+        assert w.p.host.save_plugin_settings("xero", settings) == []
+        row, xero_id = _bookkeeper_edits_the_email(w)
+        w.books.run_pass(read=False)
+        _front_desk_changes_the_phone(w, row.host_id)
+        w.sync()
+
+        assert w.ledger.get(row.id).state == "synced"
+        assert _xero_email(w, xero_id) != "bookkeeper@xero.example"
