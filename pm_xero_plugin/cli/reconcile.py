@@ -97,6 +97,12 @@ def _keys(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -
     help="Do not read Xero's books: compare with the copies the add-on keeps (records a "
     "webhook said changed are still read again).",
 )
+@click.option(
+    "--full",
+    is_flag=True,
+    help="read all of Xero's books, not only what changed (also finds documents Xero no "
+    "longer has)",
+)
 @click.option("--location", "location_id", help="Only this location's organisation and records.")
 @click.option(
     "--accept",
@@ -126,6 +132,7 @@ def reconcile_command(
     data_dir: Path,
     as_json: bool,
     no_read: bool,
+    full: bool,
     location_id: str | None,
     accept: tuple[str, ...],
     resend: tuple[str, ...],
@@ -135,8 +142,11 @@ def reconcile_command(
     record that differs with its key, the actions that fit and what to fix where. --accept,
     --resend, --relink KEY apply an action first. Exit 0 clean, 1 differences open (or Xero
     not read completely), 2 bad input."""
+    from pm_xero_plugin.cli.boundary import BadInput
     from pm_xero_plugin.cli.ops import _check_location, check_data_dir, open_data_dir, to_json
 
+    if full and no_read:
+        raise BadInput("--full reads Xero's books and --no-read does not: choose one")
     check_data_dir(data_dir)
     chosen = {"accept": accept, "resend": resend, "relink": relink}
     with open_data_dir(data_dir) as opened:  # not a practice's directory: said first
@@ -144,7 +154,7 @@ def reconcile_command(
         _check_location(opened, location_id)
         tenant_ids = _tenants(opened, location_id)
         said = _apply(opened, chosen)
-        report = _run_pass(opened, config, read=not no_read, tenant_ids=tenant_ids)
+        report = _run_pass(opened, config, read=not no_read, full=full, tenant_ids=tenant_ids)
     if location_id is not None:
         report = for_location(report, location_id)
     for line in said:  # with --json on stderr: stdout stays one JSON document
@@ -206,9 +216,15 @@ def _tenants(opened: Opened, location_id: str | None) -> list[str] | None:
 
 
 def _run_pass(
-    opened: Opened, config: AppConfig, *, read: bool, tenant_ids: list[str] | None
+    opened: Opened,
+    config: AppConfig,
+    *,
+    read: bool,
+    full: bool = False,
+    tenant_ids: list[str] | None,
 ) -> BooksReport:
-    """One reconciliation pass (Xero read within its budget when ``read``; the webhook events
+    """One reconciliation pass (Xero read within its budget when ``read``, in full with
+    ``full``: the documents of ours it does not return are looked up by id; the webhook events
     kept are handled either way). The pass never raises: an organisation it could not read is
     ``incomplete``, with why."""
     from pm_xero_plugin.cli.ops import _runtime
@@ -217,7 +233,7 @@ def _run_pass(
     runtime = _runtime(opened, config)
     try:
         books = XeroBooks(opened.engine, runtime.client, runtime.connection_for)
-        return books.run_pass(read=read, tenant_ids=tenant_ids)
+        return books.run_pass(read=read, full=full, tenant_ids=tenant_ids)
     finally:
         runtime.stop()
 

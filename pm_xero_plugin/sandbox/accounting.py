@@ -22,7 +22,7 @@ from .documents import Books, ElementError
 from .locks import LockDates
 from .orgs import Org
 from .persistence import ids_in
-from .query import PAGE_SIZE, QueryError, matches, parse_where
+from .query import PAGE_SIZE, QueryError, matches, order_items, parse_order, parse_where
 from .web import ApiError, Request, Response, json_response, problem
 
 __all__ = ["PROVIDER", "handle"]
@@ -117,6 +117,36 @@ def _get_path(item: Any, path: str) -> Any:
     return item
 
 
+def _ordered(items: list[dict[str, Any]], order: str, id_field: str | None) -> list[dict[str, Any]]:
+    """``order=`` as Xero takes it (ties by id); one it cannot parse is its 400."""
+    try:
+        keys = parse_order(order)
+    except QueryError as exc:
+        raise _bad_request(16, "QueryParseException", str(exc)) from None
+    return order_items(items, keys, id_field)
+
+
+def _paged(
+    items: list[dict[str, Any]], q: dict[str, str]
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """``page=``/``pageSize=``: the page's items and Xero's ``pagination`` (none unpaged)."""
+    if "page" not in q:
+        return items, None
+    try:
+        page = max(1, int(q["page"]))
+        size = min(1000, max(1, int(q.get("pagesize", PAGE_SIZE))))
+    except ValueError:
+        raise _bad_request(16, "QueryParseException", "page must be a number") from None
+    count = len(items)
+    pagination = {
+        "page": page,
+        "pageSize": size,
+        "pageCount": -(-count // size),
+        "itemCount": count,
+    }
+    return items[(page - 1) * size : page * size], {"pagination": pagination}
+
+
 class _Api:
     def __init__(
         self, org: Org, books: Books, req: Request, now: datetime, touched: set[str] | None
@@ -181,23 +211,9 @@ class _Api:
             if cutoff.tzinfo is None:
                 cutoff = cutoff.replace(tzinfo=self.now.tzinfo)
             items = [i for i in items if "UpdatedDateUTC" not in i or i["UpdatedDateUTC"] >= cutoff]
-        extra = None
-        if "page" in q:
-            try:
-                page = max(1, int(q["page"]))
-                size = min(1000, max(1, int(q.get("pagesize", PAGE_SIZE))))
-            except ValueError:
-                raise _bad_request(16, "QueryParseException", "page must be a number") from None
-            count = len(items)
-            items = items[(page - 1) * size : page * size]
-            extra = {
-                "pagination": {
-                    "page": page,
-                    "pageSize": size,
-                    "pageCount": -(-count // size),
-                    "itemCount": count,
-                }
-            }
+        if q.get("order"):
+            items = _ordered(items, q["order"], id_field)
+        items, extra = _paged(items, q)
         return json_response(200, self._envelope(key, items, extra))
 
     # -- writes ---------------------------------------------------------------------------------

@@ -16,7 +16,15 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["PAGE_SIZE", "QueryError", "Where", "matches", "parse_where"]
+__all__ = [
+    "PAGE_SIZE",
+    "QueryError",
+    "Where",
+    "matches",
+    "order_items",
+    "parse_order",
+    "parse_where",
+]
 
 PAGE_SIZE = 100
 
@@ -333,3 +341,55 @@ def _compare(stored: Any, op: str, wanted: Any) -> bool:
 def matches(item: dict[str, Any], where: Where) -> bool:
     """Whether ``item`` matches the parsed ``where``."""
     return where.test(item)
+
+
+# -- order ------------------------------------------------------------------------------------
+
+_ORDER_KEY = re.compile(r"\s*([A-Za-z_][\w.]*)(?:\s+(ASC|DESC))?\s*", re.IGNORECASE)
+
+
+def parse_order(expr: str) -> list[tuple[list[str], bool]]:
+    """``UpdatedDateUTC ASC`` (or ``Name DESC, Date``: ASC when not said) → ``[(path,
+    descending)]``.
+
+    :raises QueryError: for anything else.
+    """
+    keys = []
+    for part in expr.split(","):
+        found = _ORDER_KEY.fullmatch(part)
+        if found is None:
+            raise QueryError(f"cannot order by {part.strip()!r}")
+        keys.append((found[1].split("."), (found[2] or "ASC").upper() == "DESC"))
+    return keys
+
+
+def _order_value(value: Any) -> tuple[int, Any]:
+    """A sortable value: absent ones first, then by type (so mixed types never compare)."""
+    if value is None:
+        return (0, "")
+    if isinstance(value, datetime):
+        return (1, _as_datetime(value))
+    if isinstance(value, date):
+        return (1, _as_datetime(value))
+    if isinstance(value, bool):
+        return (2, value)
+    if isinstance(value, Decimal | int | float):
+        return (3, Decimal(str(value)))
+    return (4, str(value).lower())
+
+
+def order_items(
+    items: list[dict[str, Any]], keys: list[tuple[list[str], bool]], id_field: str | None
+) -> list[dict[str, Any]]:
+    """``items`` in the order asked, ties by the id ascending – the one stable order a client
+    paging through a changing list can rely on (Xero's without ``order`` is not promised)."""
+    out = list(items)
+    if id_field:
+        out.sort(key=lambda i: str(i.get(id_field) or "").lower())
+    for path, descending in reversed(keys):  # stable sorts: the last key first
+
+        def key(item: dict[str, Any], path: list[str] = path) -> tuple[int, Any]:
+            return _order_value(_get(item, path))
+
+        out.sort(key=key, reverse=descending)
+    return out

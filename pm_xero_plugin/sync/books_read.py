@@ -4,21 +4,25 @@ A reconciliation compares the ledger with Xero's versions of the documents the a
 (:class:`~pm_xero_plugin.ledger.types.XeroCopy`). Xero allows an organisation 5,000 calls a day,
 and the sync needs most of them, so reading is rationed:
 
-* **Periodic reads** ask for a whole endpoint a page of 1,000 at a time – the first read of an
-  organisation in full, later ones with ``If-Modified-Since`` set to the previous read's start
-  (on *Xero's* clock, read from its answers) less :data:`MARGIN` – so a quiet day costs about
-  one call per endpoint. Only documents the ledger holds a Xero id for are kept (ours; an
-  invoice's payments and credits, the bookkeeper's too, are inside its copy).
-* **Gone documents** never appear in a read. After a full read, a document of ours that it did
-  not return (and that reached Xero before it started) is asked for by id; Xero answering for
-  none of them marks its copy ``gone``.
+* **Periodic reads** ask for a whole endpoint a page of 1,000 at a time, oldest change first
+  – in full the first time and every :data:`FULL_READ_DAYS` (or when asked), else with
+  ``If-Modified-Since`` set to the previous read's start (on *Xero's* clock, read from its
+  answers) less :data:`MARGIN` – so a quiet day costs about one call per endpoint. Only
+  documents the ledger holds a Xero id for are kept (ours; an invoice's payments and credits,
+  the bookkeeper's too, are inside its copy).
+* **Gone documents** never appear in a read. After a full read (hence the periodic ones), a
+  document of ours that it did not return (and that reached Xero before it started) is asked
+  for by id; Xero answering for none of them marks its copy ``gone``.
 * **Webhook events** (:meth:`BooksReader.handle_events`) are re-read by id, in bulk per
   organisation and category; an event no later than the copy kept (an answer to the add-on's
   own write) costs nothing.
 * **A budget**: at most ``reconcile_share`` of the organisation's day limit per UTC day, counted
   durably in the ledger (every process on it shares the count); webhook re-reads count too. A
   read that meets the end of it stops where it is (:class:`BudgetSpent`), says so, and goes on
-  from that page the next day.
+  the next day from the last ``UpdatedDateUTC`` it read (``If-Modified-Since``, page 1), not
+  from a page number: pages move when documents change in between, and one could slide past
+  the boundary unread. What changed meanwhile is at the end, so nothing is skipped; what is
+  read twice is kept twice, harmlessly.
 
 Failures never escape as anything but :class:`~pm_xero_plugin.xero.errors.XeroError` or
 :class:`BudgetSpent`; events that meet one stay pending for the next pass.
@@ -37,12 +41,13 @@ from typing import Any, Final
 from pm_xero_plugin.ledger import Ledger, Row
 from pm_xero_plugin.ledger.types import XeroCopy, XeroEvent
 from pm_xero_plugin.mapping.xero_copies import summarise
-from pm_xero_plugin.xero.client import XeroClient
+from pm_xero_plugin.xero.client import READ_PAGE_SIZE, XeroClient
 from pm_xero_plugin.xero.dates import parse_xero_datetime
 from pm_xero_plugin.xero.errors import XeroError
 
 __all__ = [
     "CALLS_META",
+    "FULL_READ_DAYS",
     "MARGIN",
     "READS",
     "READ_META",
@@ -59,6 +64,11 @@ MARGIN: Final = timedelta(minutes=5)
 """How far before the previous read's start an incremental read asks from: a document saved
 while the previous read ran (or stamped a little out of order) is read again rather than
 missed."""
+
+FULL_READ_DAYS: Final = 7
+"""Every this many days an organisation's read is in full (no ``If-Modified-Since``), and the
+documents of ours it did not return are looked up by id: an incremental read never returns a
+document Xero no longer has, so without it ``missing_in_xero`` would be found only once."""
 
 READ_META: Final = "books_read:"
 """Ledger meta ``books_read:<tenant>``: the reads' state (JSON): per endpoint the start of its
@@ -171,7 +181,8 @@ class _ReadState:
     full_at: str | None = None
     read_at: str | None = None
     unfinished: dict[str, Any] | None = None
-    """``{"full", "started", "endpoint", "page", "cursors"}`` of a read that stopped."""
+    """``{"full", "started", "endpoint", "since", "cursors"}`` of a read that stopped (``since``:
+    the last ``UpdatedDateUTC`` its endpoint read, where it goes on)."""
 
     @classmethod
     def load(cls, raw: str | None) -> _ReadState:
@@ -218,6 +229,9 @@ class BooksReader:
     :param budget_for: the calls a tenant's reconciliation may make per UTC day.
     :param now: the host's clock (the budget's day, when copies were read).
     """
+
+    page_size: int = READ_PAGE_SIZE
+    """Elements a periodic read asks for per call (Xero's largest page; smaller in tests)."""
 
     def __init__(
         self,
@@ -271,14 +285,15 @@ class BooksReader:
     # -- periodic reads --------------------------------------------------------------------------
 
     def read(self, tenant_id: str, *, full: bool = False) -> ReadOutcome:
-        """Read the tenant's endpoints (in full when asked, or when it never was; else what
-        changed since the last read) and keep the copies of ours; after a full read, look up
-        by id the documents of ours it did not return. Never raises: a stop is ``incomplete``.
+        """Read the tenant's endpoints (in full when asked, or when it was not for
+        :data:`FULL_READ_DAYS`; else what changed since the last read) and keep the copies of
+        ours; after a full read, look up by id the documents of ours it did not return. Never
+        raises: a stop is ``incomplete``.
         """
         key = self._connection_for(tenant_id) if self.client is not None else None
         state = _ReadState.load(self.ledger.meta(READ_META + tenant_id))
         resume = state.unfinished
-        full = bool(resume["full"]) if resume else (full or state.full_at is None)
+        full = bool(resume["full"]) if resume else (full or self._full_due(state))
         outcome = ReadOutcome(tenant_id, full)
         if key is None:
             outcome.incomplete = "not connected to Xero: its books cannot be read"
@@ -289,7 +304,7 @@ class BooksReader:
             "full": full,
             "started": started,
             "endpoint": READS[0].endpoint,
-            "page": 1,
+            "since": None,
             "cursors": {},
         }
         ours = self.ours(tenant_id)
@@ -319,6 +334,13 @@ class BooksReader:
         outcome.read_at = started
         return outcome
 
+    def _full_due(self, state: _ReadState) -> bool:
+        """Whether the next read is in full: never read in full, or not for FULL_READ_DAYS."""
+        full_at = _when(state.full_at)
+        if full_at is None:
+            return True
+        return self._now().astimezone(UTC) - full_at >= timedelta(days=FULL_READ_DAYS)
+
     def _read_endpoint(
         self,
         tenant_id: str,
@@ -332,11 +354,14 @@ class BooksReader:
     ) -> None:
         """One endpoint's pages, each page's copies kept and the progress saved as it goes."""
         if progress["endpoint"] != read.endpoint:
-            progress.update(endpoint=read.endpoint, page=1)
+            progress.update(endpoint=read.endpoint, since=None)
         since = None
         if not progress["full"]:
             cursor = _when(state.cursors.get(read.endpoint))
             since = cursor - MARGIN if cursor is not None else None
+        went_to = _when(progress.get("since"))  # a read that stopped goes on from there
+        if went_to is not None and (since is None or went_to > since):
+            since = went_to
         mine = ours.get(read.kind, {})
         for page in self._xero().read_pages(
             tenant_id,
@@ -344,8 +369,8 @@ class BooksReader:
             read.endpoint,
             modified_since=since,
             params=read.params,
+            page_size=self.page_size,
             before_call=counted,
-            start_page=int(progress["page"]),
         ):
             if read.endpoint not in progress["cursors"]:  # the read's start, on Xero's clock
                 when = page.server_time or self._now().astimezone(UTC)
@@ -355,7 +380,9 @@ class BooksReader:
             if copies:
                 self.ledger.store_xero_copies(copies)
             outcome.copies += len(copies)
-            progress["page"] = page.number + 1
+            last = page.last_updated
+            if last is not None:
+                progress["since"] = last.isoformat()
             state.unfinished = progress
             self.ledger.set_meta(READ_META + tenant_id, state.dump())
 

@@ -81,6 +81,7 @@ from pm_xero_plugin.xero.retry import (
 __all__ = [
     "DEFAULT_TIMEOUT",
     "MAX_BATCH",
+    "READ_ORDER",
     "READ_PAGE_SIZE",
     "AccessTokens",
     "ElementResult",
@@ -103,6 +104,8 @@ MAX_BATCH = 50
 PAGE_SIZE = 100
 #: The largest page Xero serves (``pageSize=``): a reconciliation's reads ask for it.
 READ_PAGE_SIZE = 1000
+#: The order a paged read asks for (``order=``): oldest change first (the sandbox: ties by id).
+READ_ORDER = "UpdatedDateUTC ASC"
 #: ``InvoiceNumbers=`` values per look-up request (keeps URLs short).
 NUMBERS_PER_LOOKUP = 40
 #: ``where=`` alternatives per look-up request.
@@ -236,6 +239,14 @@ class Page(list[dict[str, Any]]):
         super().__init__(items)
         self.number = number
         self.server_time = server_time
+
+    @property
+    def last_updated(self) -> datetime | None:
+        """The latest ``UpdatedDateUTC`` on the page (UTC), ``None`` when none is readable: a
+        read in ``READ_ORDER`` that stops after this page goes on from this moment, not from
+        a page number (pages move when documents change in between)."""
+        times = [t for t in (_server_time(i.get("UpdatedDateUTC")) for i in self) if t]
+        return max(times) if times else None
 
 
 def _server_time(value: Any) -> datetime | None:
@@ -478,8 +489,12 @@ class XeroClient:
         ``yyyy-mm-ddThh:mm:ss``, without milliseconds (Xero refuses them; the second is rounded
         down, so nothing changed within it is missed) – and only what changed since comes back.
         ``before_call`` is told before each request (a call budget raises there to stop the
-        read before the call is made); ``start_page`` resumes a read that stopped there. Every
-        call goes through the limiter and the retries.
+        read before the call is made). Every call asks for :data:`READ_ORDER` (oldest change
+        first, ties by id), so a read that stops can go on from its last page's
+        :attr:`Page.last_updated` as ``modified_since`` – a document changed in between moves
+        to the end, where it is read, and none slides past a page boundary unread. (A page
+        number, ``start_page``, is only safe while nothing changes.) Every call goes through
+        the limiter and the retries.
         """
         if not 1 <= page_size <= READ_PAGE_SIZE:
             raise ValueError(f"a page holds 1 to {READ_PAGE_SIZE} items, not {page_size}")
@@ -492,7 +507,12 @@ class XeroClient:
         while True:
             if before_call is not None:
                 before_call()
-            query = {**(params or {}), "page": str(page), "pageSize": str(page_size)}
+            query = {
+                **(params or {}),
+                "order": READ_ORDER,
+                "page": str(page),
+                "pageSize": str(page_size),
+            }
             response = self._call(
                 "GET", endpoint, tenant_id, connection_key, params=query, headers=headers
             )
