@@ -220,6 +220,12 @@ def _when(text: str | None) -> datetime | None:
         return None
 
 
+MAX_EVENT_ATTEMPTS: Final = 20
+"""Failed attempts after which a webhook event is given up (``given_up``): it is only a hint –
+the next read of the organisation covers what it named – and one that cannot be followed must
+not stay at the head of the queue for ever."""
+
+
 class BooksReader:
     """Reads one practice's organisations' books (see the module's docstring).
 
@@ -474,6 +480,10 @@ class BooksReader:
         events = self.ledger.pending_xero_events(limit)
         if not events:
             return 0
+        stale = [e.key for e in events if e.attempts >= MAX_EVENT_ATTEMPTS]
+        if stale:  # a hint that cannot be followed: the next read covers what it named
+            self.ledger.finish_xero_events(stale, "given_up", self._now())
+            events = [e for e in events if e.attempts < MAX_EVENT_ATTEMPTS]
         known = {t.tenant_id: t for t in self.ledger.tenants()}
         by_tenant: dict[str, list[XeroEvent]] = defaultdict(list)
         for event in events:
@@ -485,15 +495,18 @@ class BooksReader:
 
     def _tenant_events(self, tenant_id: str, events: list[XeroEvent], known: bool) -> int:
         now = self._now()
-        key = None
-        if known:
-            try:
-                key = self._connection_for(tenant_id)
-            except XeroError:
-                key = None
-        if key is None:
+        if not known:  # no location of this practice was ever linked to it
             self.ledger.finish_xero_events([e.key for e in events], "unknown_tenant", now)
             return len(events)
+        try:
+            key = self._connection_for(tenant_id)
+        except XeroError:
+            key = None
+        if key is None:  # ours, but not reachable now (reconnect, tokens): kept for later
+            self.ledger.fail_xero_events(
+                [e.key for e in events], "the organisation has no working connection"
+            )
+            return 0
         ours = self.ours(tenant_id)
         budget = self.budget(tenant_id)
         by_kind: dict[str, list[XeroEvent]] = defaultdict(list)

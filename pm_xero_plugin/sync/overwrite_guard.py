@@ -30,7 +30,7 @@ from pm_xero_plugin.core.books import Difference, load_report
 from pm_xero_plugin.ledger import Ledger
 from pm_xero_plugin.sync.settle import RowToSend
 
-__all__ = ["EVENT_WAIT", "GATE", "GUARDED", "Guarded", "guard_updates"]
+__all__ = ["EVENT_WAIT", "GATE", "GUARDED", "WAIT_ATTEMPTS", "Guarded", "guard_updates"]
 
 GATE: Final = "xero_changed"
 """The gate a held update waits at (``Gate.XERO_CHANGED``)."""
@@ -44,6 +44,9 @@ the invoice leaves it where it is."""
 
 EVENT_WAIT: Final = timedelta(seconds=5)
 """How long an update waits for a pending webhook event on its record to be looked at."""
+
+WAIT_ATTEMPTS: Final = 3
+"""Failed attempts to look at an event after which an edit no longer waits for it."""
 
 _KINDS: Final = frozenset({"contact", "invoice", "credit_note"})
 _PENDING_LOOKED_AT: Final = 5000
@@ -99,11 +102,13 @@ def _open_differences(ledger: Ledger, tenant_id: str) -> dict[int, Difference]:
 
 
 def _pending_resources(ledger: Ledger, tenant_id: str) -> set[str]:
-    """Xero ids that webhook events not handled yet name, for this organisation."""
+    """Xero ids that webhook events not handled yet name, for this organisation – those not yet
+    tried :data:`WAIT_ATTEMPTS` times: an event the reader cannot follow (Xero unreachable, the
+    reconciliation's budget spent) does not hold the sync's edits for hours."""
     return {
         e.resource_id.lower()
         for e in ledger.pending_xero_events(_PENDING_LOOKED_AT)
-        if e.tenant_id == tenant_id
+        if e.tenant_id == tenant_id and e.attempts < WAIT_ATTEMPTS
     }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from books_world import World, event, synced, updated
 
 
@@ -130,3 +131,35 @@ def test_a_spent_budget_leaves_the_events_pending_with_the_reason(tmp_path: Path
         assert pending.attempts == 1
         assert pending.error is not None
         assert "budget" in pending.error
+
+
+def test_an_organisation_of_ours_that_cannot_be_reached_keeps_its_events_for_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with synced(tmp_path) as w:
+        invoice = w.rows("invoice")[0]
+        w.ledger.add_xero_events([event(w, "INVOICE", str(invoice.xero_id), "2099-01-01T00:00:00")])
+        monkeypatch.setattr(w.books.reader, "_connection_for", lambda tenant: None)  # reconnect
+
+        assert w.books.reader.handle_events() == 0
+
+        [kept] = w.ledger.pending_xero_events()
+        assert (kept.attempts, kept.error) == (1, "the organisation has no working connection")
+
+
+def test_an_event_that_cannot_be_followed_is_given_up_after_its_attempts(tmp_path: Path) -> None:
+    from pm_xero_plugin.sync.books_read import MAX_EVENT_ATTEMPTS
+
+    with synced(tmp_path) as w:
+        invoice = w.rows("invoice")[0]
+        stuck = event(w, "INVOICE", str(invoice.xero_id), "2099-01-01T00:00:00")
+        w.ledger.add_xero_events([stuck])
+        for _ in range(MAX_EVENT_ATTEMPTS):
+            w.ledger.fail_xero_events([stuck.key], "Xero unreachable")
+        mark = len(w.app_calls())
+
+        w.books.reader.handle_events()
+
+        assert w.ledger.pending_xero_events() == []  # no longer at the head of the queue
+        assert w.ledger.xero_event_counts().get("given_up") == 1
+        assert len(w.app_calls()) == mark

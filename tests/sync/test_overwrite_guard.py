@@ -104,3 +104,20 @@ def test_with_the_resend_setting_the_hosts_version_goes_over_xeros(tmp_path: Pat
 
         assert w.ledger.get(row.id).state == "synced"
         assert _xero_email(w, xero_id) != "bookkeeper@xero.example"
+
+
+def test_an_event_the_reader_cannot_follow_does_not_hold_the_edit_for_hours(
+    tmp_path: Path,
+) -> None:
+    from pm_xero_plugin.sync.overwrite_guard import WAIT_ATTEMPTS
+
+    with synced(tmp_path, customers=1) as w:
+        row = w.rows("contact")[0]
+        stuck = event(w, "CONTACT", str(row.xero_id), "2099-01-01T00:00:00")
+        w.ledger.add_xero_events([stuck])
+        for _ in range(WAIT_ATTEMPTS):
+            w.ledger.fail_xero_events([stuck.key], "the reconciliation's budget is spent")
+        _front_desk_changes_the_phone(w, row.host_id)
+        w.sync()
+
+        assert w.ledger.get(row.id).state == "synced"  # the sync's own edit went
