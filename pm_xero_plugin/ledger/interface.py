@@ -640,6 +640,11 @@ class Ledger(Protocol):
         """``pending`` and ``handled`` counts, and one count per outcome."""
         ...
 
+    def prune_xero_events(self, handled_before: datetime) -> int:
+        """Forget events handled before ``handled_before`` (pending ones are always kept); how
+        many. A caller keeps them longer than a replay is accepted, so "handled once" holds."""
+        ...
+
     def store_xero_copies(self, copies: Sequence[XeroCopy]) -> None:
         """Keep Xero's versions, replacing what is kept for the same (tenant, kind, Xero id) –
         unless the kept one is newer (its ``updated_utc`` later): a slow read never wins over a

@@ -233,6 +233,16 @@ class PostgresBooks:
                     (_capped(error), self._p, list(chunk)),
                 )
 
+    def prune_xero_events(self, handled_before: datetime) -> int:
+        """Forget this practice's events handled before ``handled_before``; pending ones stay."""
+        with self._tx() as conn:
+            cursor = conn.execute(
+                "DELETE FROM xero_events WHERE practice_id = %s AND handled_at IS NOT NULL "
+                "AND handled_at < %s",
+                (self._p, handled_before),
+            )
+            return int(cursor.rowcount)
+
     def xero_event_counts(self) -> dict[str, int]:
         """``pending`` and ``handled`` (always there), and one count per outcome met."""
         counts = {"pending": 0, "handled": 0}

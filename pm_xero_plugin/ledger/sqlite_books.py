@@ -212,6 +212,15 @@ class SqliteBooks:
                 [(_capped(error), key) for key in unique(keys)],
             )
 
+    def prune_xero_events(self, handled_before: datetime) -> int:
+        """Forget events handled before ``handled_before``; pending ones stay."""
+        with self.transaction():
+            cursor = self._conn.execute(
+                "DELETE FROM xero_events WHERE handled_at IS NOT NULL AND handled_at < ?",
+                (_epoch(handled_before),),
+            )
+        return int(cursor.rowcount)
+
     def xero_event_counts(self) -> dict[str, int]:
         """``pending`` and ``handled`` (always there), and one count per outcome met."""
         counts = {"pending": 0, "handled": 0}

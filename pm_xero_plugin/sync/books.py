@@ -81,6 +81,12 @@ def _no_connection(tenant_id: str) -> str | None:
     return None
 
 
+EVENT_RETENTION: Final = timedelta(days=7)
+"""How long a handled webhook event is kept: longer than a replay is accepted (48 h, see
+:data:`pm_xero_plugin.pages.webhooks.REPLAY_WINDOW`), so an event is still handled only once,
+and short enough that a busy practice's ledger does not grow with every event for ever."""
+
+
 class XeroBooks:
     """One practice's reconciliation with Xero (see the module's docstring).
 
@@ -188,7 +194,13 @@ class XeroBooks:
         return self._pass(lambda _t: read or full, full, tenant_ids)
 
     def periodic_pass(self) -> BooksReport:
-        """The schedule's pass: events, a read of the organisations that are due, the rest."""
+        """The schedule's pass: events, a read of the organisations that are due, the rest;
+        webhook events handled more than :data:`EVENT_RETENTION` ago are forgotten."""
+        try:
+            before = self.engine.host.now() - EVENT_RETENTION
+            self.engine.ledger.prune_xero_events(before)
+        except Exception:  # a ledger that cannot prune now prunes at the next pass
+            log.warning("xero: old webhook events could not be pruned", exc_info=True)
         return self._pass(self.due, False, None)
 
     def events_pass(self) -> BooksReport | None:

@@ -107,3 +107,22 @@ def test_without_a_xero_client_the_copies_kept_are_compared_and_nothing_is_read(
 
         assert len(w.app_calls()) == mark
         assert report.tenants[0].checked == 9
+
+
+def test_the_schedule_forgets_webhook_events_handled_a_week_ago(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from pm_xero_plugin.sync.books import EVENT_RETENTION
+
+    with synced(tmp_path) as w:
+        invoice = w.rows("invoice")[0]
+        w.ledger.add_xero_events([event(w, "INVOICE", str(invoice.xero_id), "2099-01-01T00:00:00")])
+        w.books.handle_events()
+        assert w.ledger.xero_event_counts()["handled"] == 1
+
+        w.books.periodic_pass()
+        assert w.ledger.xero_event_counts()["handled"] == 1  # kept while a replay is refused
+
+        w.p.host.clock.advance(EVENT_RETENTION + timedelta(minutes=1))
+        w.books.periodic_pass()
+        assert w.ledger.xero_event_counts()["handled"] == 0

@@ -116,6 +116,19 @@ def test_finished_events_leave_the_pending_ones_with_their_outcome(ledger: Ledge
     assert ledger.xero_event_counts() == {"pending": 1, "handled": 2, "own": 2}
 
 
+def test_pruning_forgets_only_events_handled_before_the_moment(ledger: Ledger) -> None:
+    ledger.add_xero_events([_event("old"), _event("new"), _event("pending")])
+    ledger.finish_xero_events(["old"], "read", START)
+    ledger.finish_xero_events(["new"], "own", START + timedelta(days=8))
+
+    assert ledger.prune_xero_events(START + timedelta(days=7)) == 1
+
+    assert [e.key for e in ledger.pending_xero_events()] == ["pending"]
+    assert ledger.xero_event_counts() == {"pending": 1, "handled": 1, "own": 1}
+    assert ledger.add_xero_events([_event("new")]) == [False]  # still handled once
+    assert ledger.prune_xero_events(START) == 0
+
+
 def test_finishing_with_an_unknown_outcome_is_refused_and_changes_nothing(
     ledger: Ledger,
 ) -> None:
