@@ -14,23 +14,43 @@ asks here:
 * a record a webhook event names that no pass has looked at yet **waits a moment**
   (:data:`EVENT_WAIT`): the events pass re-reads it within seconds, and the answer is the above.
 
+* and the rest are **read first** (:func:`changed_since_known`, one call for up to 50): a
+  record whose fields an update sends (a contact's name and email; a document's contact, date,
+  total and status) differ in Xero from the version the add-on last knew – its own write's
+  answer, or its last read – was changed there meanwhile, by someone the add-on has not heard
+  of yet (a webhook on its way, or none set up): it is held the same way, and Xero's version is
+  kept for the next comparison.
+
 With ``xero_changes`` set to ``resend`` the host's version wins by the admin's own setting:
-nothing is held. Without webhooks a change made since the last read is not known before the
-update leaves; the next read reports what the update did (in the record's history).
+nothing is held, nothing is read first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any, Final
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
 
 from pm_xero_plugin.core.books import Difference, load_report
 from pm_xero_plugin.ledger import Ledger
+from pm_xero_plugin.ledger.types import XeroCopy
+from pm_xero_plugin.mapping.xero_copies import summarise
 from pm_xero_plugin.sync.settle import RowToSend
 
-__all__ = ["EVENT_WAIT", "GATE", "GUARDED", "WAIT_ATTEMPTS", "Guarded", "guard_updates"]
+if TYPE_CHECKING:
+    from pm_xero_plugin.xero.client import XeroClient
+
+__all__ = [
+    "EDITED_FIELDS",
+    "EVENT_WAIT",
+    "GATE",
+    "GUARDED",
+    "WAIT_ATTEMPTS",
+    "Guarded",
+    "changed_since_known",
+    "guard_updates",
+]
 
 GATE: Final = "xero_changed"
 """The gate a held update waits at (``Gate.XERO_CHANGED``)."""
@@ -48,7 +68,18 @@ EVENT_WAIT: Final = timedelta(seconds=5)
 WAIT_ATTEMPTS: Final = 3
 """Failed attempts to look at an event after which an edit no longer waits for it."""
 
-_KINDS: Final = frozenset({"contact", "invoice", "credit_note"})
+EDITED_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
+    "contact": ("name", "email", "status"),
+    "invoice": ("contact_id", "date", "total", "status"),
+    "credit_note": ("contact_id", "date", "total", "status"),
+}
+"""What an update of each kind sends (as :mod:`pm_xero_plugin.mapping.xero_copies` summarises
+it): a change of one of these in Xero is what the update would undo. Payments and credits
+applied to an invoice are not among them – an update leaves them where they are."""
+
+_ENDPOINTS: Final = {"contact": "Contacts", "invoice": "Invoices", "credit_note": "CreditNotes"}
+
+_KINDS: Final = frozenset(EDITED_FIELDS)
 _PENDING_LOOKED_AT: Final = 5000
 
 
@@ -60,6 +91,8 @@ class Guarded:
     """Row id → why it waits for an admin (the difference in words)."""
     wait: set[int] = field(default_factory=set)
     """Rows a pending webhook event names: try again in :data:`EVENT_WAIT`."""
+    updates: list[RowToSend] = field(default_factory=list)
+    """The batch's updates the guard looks at (the rest are creates, or other kinds)."""
 
 
 def guard_updates(
@@ -75,6 +108,7 @@ def guard_updates(
     ]
     if not updates:
         return found
+    found.updates = updates
     open_ = _open_differences(ledger, tenant_id)
     pending = _pending_resources(ledger, tenant_id)
     for row in updates:
@@ -119,3 +153,48 @@ def _why(d: Difference) -> str:
         f"{said} ({d.xero}; Pet Manager: {d.host}): the host's edit is not sent over it – "
         "re-send it on the Books page to overwrite Xero's"
     )
+
+
+def changed_since_known(
+    ledger: Ledger,
+    client: XeroClient,
+    tenant_id: str,
+    connection_key: str,
+    rows: Sequence[RowToSend],
+    now: datetime,
+) -> dict[int, str]:
+    """Of ``rows`` (updates of one kind), those Xero holds in another version than the add-on
+    last knew (the kept copy), with why; Xero's versions read are kept as copies. A row with no
+    kept copy (sent before copies were kept) has nothing to compare with and goes.
+
+    :raises XeroError: the read failed (the caller gives the rows back, to try again)."""
+    held: dict[int, str] = {}
+    for kind in sorted({r.kind for r in rows if r.kind in EDITED_FIELDS}):
+        mine = [r for r in rows if r.kind == kind and r.xero_id]
+        known = ledger.xero_copies(tenant_id, kind, [str(r.xero_id).lower() for r in mine])
+        ask = [r for r in mine if str(r.xero_id).lower() in known]
+        if not ask:
+            continue
+        read = client.get_by_ids(
+            tenant_id, connection_key, _ENDPOINTS[kind], [str(r.xero_id) for r in ask]
+        )
+        fresh: list[XeroCopy] = []
+        for row in ask:
+            xid = str(row.xero_id).lower()
+            element = read.get(xid)
+            if element is None:
+                continue  # gone: the update fails with Xero's own word, and the read says so
+            summary, updated = summarise(kind, element)
+            before = known[xid].summary
+            moved = [f for f in EDITED_FIELDS[kind] if summary.get(f) != before.get(f)]
+            if moved:
+                fresh.append(XeroCopy(tenant_id, kind, xid, summary, updated, now))
+                held[row.id] = (
+                    "changed in Xero since the add-on last saw it ("
+                    + ", ".join(f"{f} {summary.get(f)}" for f in moved)
+                    + "): the host's edit is not sent over it – reconcile, then re-send it on "
+                    "the Books page to overwrite Xero's"
+                )
+        if fresh:
+            ledger.store_xero_copies(fresh)
+    return held

@@ -34,7 +34,12 @@ from typing import Any
 
 from pm_xero_plugin.ledger import Ledger
 from pm_xero_plugin.sync.dedupe import Deduper
-from pm_xero_plugin.sync.overwrite_guard import EVENT_WAIT, GATE, guard_updates
+from pm_xero_plugin.sync.overwrite_guard import (
+    EVENT_WAIT,
+    GATE,
+    changed_since_known,
+    guard_updates,
+)
 from pm_xero_plugin.sync.prepare import Prepared, Preparer
 from pm_xero_plugin.sync.settle import (
     MAX_ATTEMPTS,
@@ -122,7 +127,7 @@ class BatchSender:
             self.ledger.release([r.id for r in rows])
             outcome.released += len(rows)
             return outcome
-        rows = self._not_over_xero_changes(tenant_id, rows)
+        rows = self._not_over_xero_changes(tenant_id, connection, rows, outcome)
         if not rows:
             return outcome
         try:
@@ -142,12 +147,30 @@ class BatchSender:
         return outcome
 
     def _not_over_xero_changes(
-        self, tenant_id: str, rows: Sequence[RowToSend]
+        self,
+        tenant_id: str,
+        connection: str,
+        rows: Sequence[RowToSend],
+        outcome: BatchOutcome,
     ) -> Sequence[RowToSend]:
         """The rows that may go: an update that would overwrite a bookkeeper's change in Xero
-        is held for an admin, or waits a moment for a webhook event on it to be looked at
-        (:mod:`pm_xero_plugin.sync.overwrite_guard`)."""
+        is held for an admin, or waits a moment for a webhook event on it to be looked at; the
+        other updates are read first (:mod:`pm_xero_plugin.sync.overwrite_guard`)."""
         guarded = guard_updates(self.ledger, tenant_id, rows, self._settings())
+        if guarded.updates:
+            aside = set(guarded.held) | guarded.wait
+            looked = [r for r in guarded.updates if r.id not in aside]
+            try:
+                guarded.held.update(
+                    changed_since_known(
+                        self.ledger, self.client, tenant_id, connection, looked, self._now()
+                    )
+                )
+            except XeroError as exc:  # not read: nothing of the batch goes blind
+                self._settle.request_error(tenant_id, list(rows), exc, outcome)
+                return []
+            finally:
+                outcome.api_calls += 1 if looked else 0
         if not guarded.held and not guarded.wait:
             return rows
         for row_id, why in guarded.held.items():

@@ -121,3 +121,33 @@ def test_an_event_the_reader_cannot_follow_does_not_hold_the_edit_for_hours(
         w.sync()
 
         assert w.ledger.get(row.id).state == "synced"  # the sync's own edit went
+
+
+def test_an_edit_is_read_first_and_held_when_xero_changed_unheard_of(tmp_path: Path) -> None:
+    # no webhook (or one still on its way), no read since: only Xero itself can tell
+    with synced(tmp_path, customers=1) as w:
+        row = w.rows("contact")[0]
+        xero_id = str(row.xero_id)
+        w.later()
+        w.bookkeeper("POST", f"Contacts/{xero_id}", {"EmailAddress": "bookkeeper@xero.example"})
+        _front_desk_changes_the_phone(w, row.host_id)
+        w.sync()
+
+        held = w.ledger.get(row.id)
+        assert (held.state, held.gate) == ("waiting", "xero_changed")
+        assert "email bookkeeper@xero.example" in str(held.detail)
+        assert _xero_email(w, xero_id) == "bookkeeper@xero.example"
+        [d] = [d for d in w.books.run_pass(read=False).open if d.row_id == row.id]
+        assert d.difference == "details_changed"  # Xero's version was kept for the comparison
+
+
+def test_an_edit_of_a_record_no_one_changed_in_xero_goes_after_one_read(tmp_path: Path) -> None:
+    with synced(tmp_path, customers=1) as w:
+        row = w.rows("contact")[0]
+        _front_desk_changes_the_phone(w, row.host_id)
+        mark = len(w.app_calls())
+        w.sync()
+
+        assert w.ledger.get(row.id).state == "synced"
+        calls = [(c["method"], c["path"].rsplit("/", 1)[-1]) for c in w.app_calls()[mark:]]
+        assert calls == [("GET", "Contacts"), ("POST", "Contacts")], calls

@@ -97,6 +97,9 @@ class Ledger:
     def pending_xero_events(self, limit: int = 500) -> list[Any]:
         return []  # no webhook event waits to be looked at
 
+    def xero_copies(self, tenant_id: str, kind: str, xero_ids: Any = None) -> dict[str, Any]:
+        return {}  # no version of Xero's kept: an update has nothing to be read against
+
     def __getattr__(self, name: str) -> Any:
         if not name.startswith(("mark_", "release", "add_log")):
             raise AttributeError(name)
