@@ -77,6 +77,10 @@ EDITED_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
 it): a change of one of these in Xero is what the update would undo. Payments and credits
 applied to an invoice are not among them – an update leaves them where they are."""
 
+_UNDONE: Final = frozenset({"VOIDED", "DELETED", "ARCHIVED"})
+"""A status only a person in Xero gives (the add-on's own payments make an invoice PAID: that
+is no change an update would undo)."""
+
 _ENDPOINTS: Final = {"contact": "Contacts", "invoice": "Invoices", "credit_note": "CreditNotes"}
 
 _KINDS: Final = frozenset(EDITED_FIELDS)
@@ -186,7 +190,12 @@ def changed_since_known(
                 continue  # gone: the update fails with Xero's own word, and the read says so
             summary, updated = summarise(kind, element)
             before = known[xid].summary
-            moved = [f for f in EDITED_FIELDS[kind] if summary.get(f) != before.get(f)]
+            moved = [
+                f
+                for f in EDITED_FIELDS[kind]
+                if summary.get(f) != before.get(f)
+                and (f != "status" or str(summary.get(f)).upper() in _UNDONE)
+            ]
             if moved:
                 fresh.append(XeroCopy(tenant_id, kind, xid, summary, updated, now))
                 held[row.id] = (

@@ -151,3 +151,24 @@ def test_an_edit_of_a_record_no_one_changed_in_xero_goes_after_one_read(tmp_path
         assert w.ledger.get(row.id).state == "synced"
         calls = [(c["method"], c["path"].rsplit("/", 1)[-1]) for c in w.app_calls()[mark:]]
         assert calls == [("GET", "Contacts"), ("POST", "Contacts")], calls
+
+
+def test_an_invoice_our_own_payments_made_paid_is_no_change_in_xero(tmp_path: Path) -> None:
+    from pm_xero_plugin.sync.overwrite_guard import changed_since_known
+
+    with synced(tmp_path, customers=1) as w:
+        invoice = w.rows("invoice")[0]
+        xid = str(invoice.xero_id).lower()
+        kept = w.ledger.xero_copies(w.tenant, "invoice", [xid])[xid]
+        w.ledger.store_xero_copies(
+            [type(kept)(**{**vars(kept), "summary": {**kept.summary, "status": "AUTHORISED"}})]
+        )
+        w.bookkeeper("PUT", "Payments", {"Invoice": {"InvoiceID": xid}, "Account": {"Code": "090"},
+                                         "Date": "2025-03-01", "Amount": 60})  # fmt: skip
+        [now_in_xero] = w.bookkeeper("GET", f"Invoices/{xid}")["Invoices"]
+        assert now_in_xero["Status"] == "PAID"
+        key = w.p.xero.runtime.connection_for(w.tenant)
+        held = changed_since_known(
+            w.ledger, w.p.xero.runtime.client, w.tenant, str(key), [invoice], w.p.host.now()
+        )
+        assert held == {}  # PAID now, by money applied to it: the update changes none of that
