@@ -240,6 +240,11 @@ class XeroBooks:
 
         ledger = self.engine.ledger
         try:
+            if not any(  # the counts table first: a scan only when an edit is held at all
+                c.get("gate") == GATE and c.get("state") == "waiting" and c.get("n")
+                for c in ledger.counts()
+            ):
+                return
             held, _ = ledger.find_rows(held_gates=(GATE,), limit=None)
         except Exception:
             log.exception("xero: the edits held for Xero's changes could not be looked at")

@@ -172,3 +172,23 @@ def test_an_invoice_our_own_payments_made_paid_is_no_change_in_xero(tmp_path: Pa
             w.ledger, w.p.xero.runtime.client, w.tenant, str(key), [invoice], w.p.host.now()
         )
         assert held == {}  # PAID now, by money applied to it: the update changes none of that
+
+
+def test_a_held_edit_goes_once_the_bookkeeper_undid_the_change_in_xero(tmp_path: Path) -> None:
+    with synced(tmp_path, customers=1) as w:
+        row, xero_id = _bookkeeper_edits_the_email(w)
+        original = str(row.payload.get("email"))
+        w.books.run_pass(read=False)
+        _front_desk_changes_the_phone(w, row.host_id)
+        w.sync()
+        assert w.ledger.get(row.id).gate == "xero_changed"
+
+        w.later()
+        w.bookkeeper("POST", f"Contacts/{xero_id}", {"EmailAddress": original})  # undone
+        w.ledger.add_xero_events(
+            [event(w, "CONTACT", xero_id, updated(w, f"Contacts/{xero_id}", CONTACT))]
+        )
+        w.books.run_pass(read=False)  # no difference left: the hold is released
+        w.sync()
+
+        assert w.ledger.get(row.id).state == "synced"
