@@ -179,15 +179,19 @@ def _held_by_start(ledger: Ledger, row: Row) -> bool:
 
 
 _PAYOUT_KINDS = ("payout", "payout_fee")
+_BOUNCING = ("ready", "sending", "retrying")
+"""Where a payout held by the start date passes through each time the engine looks at it again
+(ready, claimed, back to waiting): counted held in each, so that a phase's end and the result's
+counts, read a moment apart, agree."""
 
 
 def _payout_group(group: Mapping[str, Any]) -> str | None:
     """Which of a payout's moments a count group is: ``waiting`` at the ``payments`` gate,
-    ``ready`` (looked at again), or ``None`` for any other group."""
+    one of :data:`_BOUNCING` (looked at again), or ``None`` for any other group."""
     if group.get("state") == "waiting" and group.get("gate") == "payments":
         return "waiting"
-    if group.get("state") == "ready" and group.get("kind") in _PAYOUT_KINDS:
-        return "ready"
+    if group.get("state") in _BOUNCING and group.get("kind") in _PAYOUT_KINDS:
+        return str(group["state"])
     return None
 
 
@@ -208,13 +212,14 @@ def ledger_counts(ledger: Ledger) -> list[dict[str, Any]]:
     rows: list[Row] = []
     if "waiting" in looked:
         rows += ledger.find_rows(held_gates=("payments",), limit=None)[0]
-    if "ready" in looked:
+    moving = tuple(state for state in _BOUNCING if state in looked)
+    if moving:
         for kind in _PAYOUT_KINDS:
-            rows += ledger.find_rows(states=("ready",), kind=kind, limit=None)[0]
+            rows += ledger.find_rows(states=moving, kind=kind, limit=None)[0]
     held = Counter(
         (r.tenant_id, r.location_id, r.kind, r.state)
         for r in rows
-        if r.state in ("waiting", "ready") and _held_by_start(ledger, r)
+        if r.state in ("waiting", *_BOUNCING) and _held_by_start(ledger, r)
     )
     moved: list[dict[str, Any]] = []
     for group in counts:
