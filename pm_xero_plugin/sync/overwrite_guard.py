@@ -173,6 +173,10 @@ def changed_since_known(
 
     :raises XeroError: the read failed (the caller gives the rows back, to try again)."""
     held: dict[int, str] = {}
+    # A row in doubt (a request of ours went out and its answer was lost) may find its own
+    # write in Xero, newer than the copy kept: the sender looks it up as ever, and it is not
+    # read as someone else's change.
+    rows = [r for r in rows if not r.uncertain]
     for kind in sorted({r.kind for r in rows if r.kind in EDITED_FIELDS}):
         mine = [r for r in rows if r.kind == kind and r.xero_id]
         known = ledger.xero_copies(tenant_id, kind, [str(r.xero_id).lower() for r in mine])

@@ -192,3 +192,22 @@ def test_a_held_edit_goes_once_the_bookkeeper_undid_the_change_in_xero(tmp_path:
         w.sync()
 
         assert w.ledger.get(row.id).state == "synced"
+
+
+def test_a_row_in_doubt_finding_its_own_lost_write_in_xero_is_not_held(tmp_path: Path) -> None:
+    import dataclasses
+
+    from pm_xero_plugin.sync.overwrite_guard import changed_since_known
+
+    with synced(tmp_path, customers=1) as w:
+        row = w.rows("contact")[0]
+        # our update reached Xero and its answer was lost (a kill, a timeout): Xero is newer
+        # than the copy kept, by our own hand – the sender's look-up settles it, not an admin
+        w.later()
+        w.bookkeeper("POST", f"Contacts/{row.xero_id}", {"EmailAddress": "ours@lost.example"})
+        key = str(w.p.xero.runtime.connection_for(w.tenant))
+        client, now = w.p.xero.runtime.client, w.p.host.now()
+        doubt = dataclasses.replace(row, uncertain=True, operation="update")
+
+        assert changed_since_known(w.ledger, client, w.tenant, key, [doubt], now) == {}
+        assert changed_since_known(w.ledger, client, w.tenant, key, [row], now) != {}
