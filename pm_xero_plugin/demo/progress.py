@@ -178,64 +178,27 @@ def _held_by_start(ledger: Ledger, row: Row) -> bool:
     )
 
 
-_PAYOUT_KINDS = ("payout", "payout_fee")
-_BOUNCING = ("ready", "sending", "retrying")
-"""Where a payout held by the start date passes through each time the engine looks at it again
-(ready, claimed, back to waiting): counted held in each, so that a phase's end and the result's
-counts, read a moment apart, agree."""
-
-
-def _payout_group(group: Mapping[str, Any]) -> str | None:
-    """Which of a payout's moments a count group is: ``waiting`` at the ``payments`` gate,
-    one of :data:`_BOUNCING` (looked at again), or ``None`` for any other group."""
-    if group.get("state") == "waiting" and group.get("gate") == "payments":
-        return "waiting"
-    if group.get("state") in _BOUNCING and group.get("kind") in _PAYOUT_KINDS:
-        return str(group["state"])
-    return None
-
-
 def ledger_counts(ledger: Ledger) -> list[dict[str, Any]]:
     """The ledger's count groups (``Ledger.counts()``), with the payouts held behind records
-    before the start date counted at :data:`PAYMENTS_BEFORE_START` instead of ``payments``.
-
-    Such a payout is counted held while ``ready`` too: the engine makes every payout waiting
-    for payments ready again whenever one of its organisation's payments settles (and on each
-    periodic pass), and the worker, which keeps a live practice's history to an even pace,
-    may leave it ready for most of a minute before it finds it still waiting – it cannot
-    reach Xero by itself either way, and a phase waiting for it would sit out that minute.
-    """
+    before the start date counted at :data:`PAYMENTS_BEFORE_START` instead of ``payments``."""
     counts = [dict(group) for group in ledger.counts()]
-    looked = {_payout_group(g) for g in counts} - {None}
-    if not looked:
+    if not any(g.get("gate") == "payments" for g in counts):
         return counts
-    rows: list[Row] = []
-    if "waiting" in looked:
-        rows += ledger.find_rows(held_gates=("payments",), limit=None)[0]
-    moving = tuple(state for state in _BOUNCING if state in looked)
-    if moving:
-        for kind in _PAYOUT_KINDS:
-            rows += ledger.find_rows(states=moving, kind=kind, limit=None)[0]
+    rows, _ = ledger.find_rows(held_gates=("payments",), limit=None)
     held = Counter(
-        (r.tenant_id, r.location_id, r.kind, r.state)
+        (r.tenant_id, r.location_id, r.kind)
         for r in rows
-        if r.state in ("waiting", *_BOUNCING) and _held_by_start(ledger, r)
+        if r.state == "waiting" and _held_by_start(ledger, r)
     )
     moved: list[dict[str, Any]] = []
     for group in counts:
-        moment = _payout_group(group)
-        key = (
-            str(group.get("tenant_id") or ""),
-            str(group.get("location_id")),
-            group["kind"],
-            str(moment),
-        )
-        if moment is None or not held[key]:
+        key = (str(group.get("tenant_id") or ""), str(group.get("location_id")), group["kind"])
+        if group.get("gate") != "payments" or not held[key]:
             continue
         n = min(held[key], group["n"])
         held[key] -= n
         group["n"] -= n
-        moved.append({**group, "state": "waiting", "gate": PAYMENTS_BEFORE_START, "n": n})
+        moved.append({**group, "gate": PAYMENTS_BEFORE_START, "n": n})
     return [g for g in counts + moved if g["n"]]
 
 
